@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs hearth's dependencies (Debian 12 packages and npm; idempotent, non-interactive) and
+# builds a Release tree in build/. Usage: scripts/setup.sh [--deps-only]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev
+  libssl-dev libcurl4-openssl-dev libpcre2-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang-14 libclang-rt-14-dev
+  docker-registry wrk nodejs npm curl
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages for the server's client tests (pinned in tests/server/package.json).
+if [ -f tests/server/package.json ] && [ ! -d tests/server/node_modules/openai ]; then
+  (cd tests/server && npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error)
+fi
+
+[ "${1:-}" = "--deps-only" ] && exit 0
+
+JOBS=${HEARTH_JOBS:-$(nproc)}
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEARTH_BUILD_TESTS=ON >/dev/null
+cmake --build build -j "$JOBS"
+echo "setup: built build/bin/hearth"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs hearth's whole test suite: the Release build with every CTest label, the unit tests again
+# under ASan+UBSan, and a short libFuzzer smoke run. Exits non-zero when any test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+JOBS=${HEARTH_JOBS:-$(nproc)}
+export HEARTH_SHARED=${HEARTH_SHARED:-$(cd .. && pwd)/shared}
+status=0
+
+echo "== release: all tests"
+(cd build && ctest --output-on-failure -j "$JOBS" --timeout 900) || status=1
+
+echo "== asan+ubsan: unit tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$JOBS"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure -j "$JOBS" -L unit --timeout 900) || status=1
+
+if [ -f tests/fuzz/CMakeLists.txt ]; then
+  echo "== fuzz smoke"
+  CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_FUZZ=ON >/dev/null
+  cmake --build build-fuzz -j "$JOBS"
+  (cd build-fuzz && ctest --output-on-failure -L fuzz-smoke --timeout 900) || status=1
+fi
+
+if [ $status -ne 0 ]; then echo "test.sh: FAILED"; else echo "test.sh: all suites passed"; fi
+exit $status

@@ -1,0 +1,37 @@
+// Scalar reference quantization formats: block layouts bit-exact with ggml (ggml-common.h),
+// dequantize-to-f32, quantize-from-f32 and the reference dot products. These are the oracle
+// that every optimized kernel is tested against.
+#pragma once
+
+#include <cstdint>
+
+#include "hearth/core/tensor_type.h"
+
+namespace hearth::kernels {
+
+// True for types with a reference dequantize (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+// Q8_1, Q2_K..Q8_K).
+bool can_dequantize(TensorType type);
+// True for types with a reference quantizer.
+bool can_quantize(TensorType type);
+
+// n must be a multiple of the type's block size (callers validate shapes at load time).
+void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
+
+// Quantizes one row. `importance` (optional, n values, e.g. from an imatrix) weights the
+// error that the scale search minimises; nullptr means the ecosystem's default weighting.
+// Output is bit-identical to ggml's reference quantizer for the simple types
+// (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q8_K, F16, BF16) when importance is nullptr.
+void quantize_row(TensorType type, const float* src, void* dst, int64_t n,
+                  const float* importance = nullptr);
+
+// The format that activations are converted to before a dot product with a weight row of
+// type `weight` (ggml's vec_dot_type): Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for
+// the K-quants, F16 for F16, BF16 for BF16, F32 for F32.
+TensorType vec_dot_type(TensorType weight);
+
+// Dot product of a weight row (type `weight`) with an activation row already converted to
+// vec_dot_type(weight). n is the row length in elements.
+float vec_dot(TensorType weight, int64_t n, const void* weight_row, const void* act_row);
+
+}  // namespace hearth::kernels
