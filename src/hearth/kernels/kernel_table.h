@@ -1,0 +1,82 @@
+// KernelTable: one table of function pointers per ISA (ref, avx2, avx512, ...). The model's
+// forward pass calls only these, so faster kernels plug in without touching model code.
+// A slot left null in an ISA table falls back to the ref kernel at selection time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "hearth/core/tensor_type.h"
+#include "hearth/core/thread_pool.h"
+
+namespace hearth::kernels {
+
+// y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens, r < rows. W is row-major, rows of `cols`
+// elements of type wtype, w_row_bytes apart.
+struct MatmulArgs {
+  TensorType wtype;
+  const std::byte* w;
+  size_t w_row_bytes;
+  int64_t rows;      // output features
+  int64_t cols;      // input features (row length)
+  const float* x;    // [n_tokens][x_stride]
+  int64_t x_stride;
+  int64_t n_tokens;
+  float* y;          // [n_tokens][y_stride]
+  int64_t y_stride;
+  std::byte* scratch;  // at least matmul_scratch_bytes(wtype, cols, n_tokens) bytes
+};
+
+// Bytes of scratch a matmul needs to hold the converted activations.
+size_t matmul_scratch_bytes(TensorType wtype, int64_t cols, int64_t n_tokens);
+
+enum class RopeMode { kNorm, kNeox };  // adjacent pairs (llama) vs split halves (neox)
+enum class KvType { kF32, kF16 };
+
+// Causal attention for n_tokens queries of one sequence against its KV cache.
+struct AttentionArgs {
+  const float* q;        // [n_tokens][q_stride], heads of head_dim contiguous
+  int64_t q_stride;
+  const void* k;         // cache [n_ctx][kv_stride] of kv_type
+  const void* v;
+  int64_t kv_stride;     // elements per cache row (n_head_kv * head_dim)
+  KvType kv_type;
+  const int32_t* pos;    // query positions; query t sees cache rows 0..pos[t]
+  int64_t n_tokens;
+  int n_head;
+  int n_head_kv;
+  int head_dim;
+  float scale;
+  float* out;            // [n_tokens][out_stride]
+  int64_t out_stride;
+  float* scratch;        // at least attention_scratch_floats(...) floats per thread
+};
+
+size_t attention_scratch_floats(int64_t n_kv, int n_threads);
+
+struct KernelTable {
+  std::string_view name;
+  void (*matmul)(const MatmulArgs& a, ThreadPool& pool);
+  void (*attention)(const AttentionArgs& a, ThreadPool& pool);
+  // y = x / rms(x) * w   (w may be null)
+  void (*rms_norm)(float* y, const float* x, const float* w, int64_t n, float eps);
+  // y = (x - mean) / sqrt(var + eps) * w + b   (w, b may be null)
+  void (*layer_norm)(float* y, const float* x, const float* w, const float* b, int64_t n, float eps);
+  // Rotates the first n_rot dims of each of n_head heads in x using cos_sin[n_rot] (cos, sin pairs).
+  void (*rope)(float* x, int n_head, int head_dim, int n_rot, const float* cos_sin, RopeMode mode);
+  void (*softmax)(float* x, int64_t n);
+  // gate = silu(gate) * up
+  void (*swiglu)(float* gate, const float* up, int64_t n);
+  // y += x
+  void (*add)(float* y, const float* x, int64_t n);
+};
+
+// The scalar reference table: always available, the oracle for every other table.
+const KernelTable& ref_kernels();
+// The table selected for this CPU (or forced by HEARTH_ISA=ref|avx2|avx512).
+const KernelTable& active_kernels();
+// Table by name if the CPU supports it; nullptr otherwise.
+const KernelTable* kernels_by_name(std::string_view name);
+
+}  // namespace hearth::kernels

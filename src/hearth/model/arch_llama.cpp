@@ -1,0 +1,23 @@
+// `llama`: Llama 1/2/3, Mistral, TinyLlama, and Mixtral-style mixture of experts.
+// RMSNorm, RoPE on adjacent pairs (the converter permutes Q/K for it), GQA, SwiGLU.
+#include "hearth/model/architecture.h"
+
+namespace hearth::model {
+
+Status load_llama(const gguf::GgufFile& f, HParams& hp, ModelWeights& w, WeightBinder& b) {
+  HEARTH_TRY(read_common_hparams(f, hp));
+  auto eps = f.get_f32("llama.attention.layer_norm_rms_epsilon");
+  if (!eps.ok()) return eps.status().with_context(f.name());
+  hp.norm_eps = *eps;
+  hp.norm = NormType::kRms;
+  hp.rope_mode = kernels::RopeMode::kNorm;
+  HEARTH_TRY(bind_io_weights(hp, w, b, /*norm_bias=*/false));
+  w.layers.resize(static_cast<size_t>(hp.n_layer));
+  for (int il = 0; il < hp.n_layer; ++il) {
+    HEARTH_TRY(bind_attention(hp, w.layers[il], b, il, /*qkv_bias=*/1, /*norm_bias=*/false));
+    HEARTH_TRY(bind_ffn(hp, w.layers[il], b, il, /*norm_bias=*/false, /*norm_optional=*/false));
+  }
+  return ok_status();
+}
+
+}  // namespace hearth::model

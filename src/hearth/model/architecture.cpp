@@ -1,0 +1,192 @@
+#include "hearth/model/architecture.h"
+
+#include <array>
+#include <string>
+
+namespace hearth::model {
+namespace {
+
+constexpr std::array<Architecture, 3> kArchitectures = {{
+    {"llama", &load_llama},
+    {"qwen2", &load_qwen2},
+    {"stablelm", &load_stablelm},
+}};
+
+// Upper bounds that no real model reaches; they keep hostile metadata from sizing buffers.
+constexpr int64_t kMaxDim = int64_t{1} << 20;
+constexpr int64_t kMaxLayers = 4096;
+
+std::string key(const HParams& hp, std::string_view suffix) { return hp.arch + "." + std::string(suffix); }
+
+Result<int64_t> required_int(const gguf::GgufFile& f, const std::string& k, int64_t lo, int64_t hi) {
+  auto v = f.get_uint(k);
+  if (!v.ok()) {
+    if (v.status().code() == ErrorCode::kNotFound) {
+      return make_error(ErrorCode::kInvalidArgument, f.name(), ": metadata key '", k, "' is missing");
+    }
+    return make_error(ErrorCode::kInvalidArgument, f.name(), ": ", v.status().message());
+  }
+  if (static_cast<int64_t>(*v) < lo || *v > static_cast<uint64_t>(hi)) {
+    return make_error(ErrorCode::kInvalidArgument, f.name(), ": metadata '", k, "' = ", std::to_string(*v),
+                      " is outside [", std::to_string(lo), ", ", std::to_string(hi), "]");
+  }
+  return static_cast<int64_t>(*v);
+}
+
+Result<int64_t> optional_int(const gguf::GgufFile& f, const std::string& k, int64_t fallback, int64_t lo,
+                             int64_t hi) {
+  if (f.find(k) == nullptr) return fallback;
+  return required_int(f, k, lo, hi);
+}
+
+Result<float> optional_float(const gguf::GgufFile& f, const std::string& k, float fallback) {
+  if (f.find(k) == nullptr) return fallback;
+  auto v = f.get_f32(k);
+  if (!v.ok()) return make_error(ErrorCode::kInvalidArgument, f.name(), ": ", v.status().message());
+  return *v;
+}
+
+}  // namespace
+
+const Architecture* find_architecture(std::string_view name) {
+  for (const auto& a : kArchitectures) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+std::vector<std::string_view> architecture_names() {
+  std::vector<std::string_view> out;
+  for (const auto& a : kArchitectures) out.push_back(a.name);
+  return out;
+}
+
+Status read_common_hparams(const gguf::GgufFile& f, HParams& hp) {
+  HEARTH_ASSIGN_OR_RETURN(hp.n_ctx_train, required_int(f, key(hp, "context_length"), 1, int64_t{1} << 24));
+  HEARTH_ASSIGN_OR_RETURN(hp.n_embd, required_int(f, key(hp, "embedding_length"), 1, kMaxDim));
+  HEARTH_ASSIGN_OR_RETURN(hp.n_layer, required_int(f, key(hp, "block_count"), 1, kMaxLayers));
+  if (const auto* kv = f.find(key(hp, "feed_forward_length")); kv && kv->type == gguf::ValueType::ARRAY) {
+    return make_error(ErrorCode::kUnimplemented, f.name(), ": per-layer feed_forward_length is not supported");
+  }
+  HEARTH_ASSIGN_OR_RETURN(hp.n_ff, required_int(f, key(hp, "feed_forward_length"), 1, kMaxDim));
+  HEARTH_ASSIGN_OR_RETURN(hp.n_head, required_int(f, key(hp, "attention.head_count"), 1, 65536));
+  HEARTH_ASSIGN_OR_RETURN(hp.n_head_kv, optional_int(f, key(hp, "attention.head_count_kv"), hp.n_head, 1, 65536));
+  if (hp.n_head % hp.n_head_kv != 0) {
+    return make_error(ErrorCode::kInvalidArgument, f.name(), ": head_count ", std::to_string(hp.n_head),
+                      " is not a multiple of head_count_kv ", std::to_string(hp.n_head_kv));
+  }
+  if (f.find(key(hp, "attention.key_length")) == nullptr && hp.n_embd % hp.n_head != 0) {
+    return make_error(ErrorCode::kInvalidArgument, f.name(), ": embedding_length ", std::to_string(hp.n_embd),
+                      " is not a multiple of head_count ", std::to_string(hp.n_head));
+  }
+  HEARTH_ASSIGN_OR_RETURN(hp.head_dim,
+                          optional_int(f, key(hp, "attention.key_length"), hp.n_embd / hp.n_head, 2, 65536));
+  HEARTH_ASSIGN_OR_RETURN(int64_t v_len, optional_int(f, key(hp, "attention.value_length"), hp.head_dim, 1, 65536));
+  if (v_len != hp.head_dim) {
+    return make_error(ErrorCode::kUnimplemented, f.name(), ": attention.value_length ", std::to_string(v_len),
+                      " differs from key_length ", std::to_string(hp.head_dim), " (not supported)");
+  }
+  HEARTH_ASSIGN_OR_RETURN(hp.n_rot, optional_int(f, key(hp, "rope.dimension_count"), hp.head_dim, 0, hp.head_dim));
+  if (hp.n_rot % 2 != 0) {
+    return make_error(ErrorCode::kInvalidArgument, f.name(), ": rope.dimension_count ", std::to_string(hp.n_rot),
+                      " is odd");
+  }
+  HEARTH_ASSIGN_OR_RETURN(hp.rope_freq_base, optional_float(f, key(hp, "rope.freq_base"), 10000.0f));
+  if (!(hp.rope_freq_base > 0.0f)) {
+    return make_error(ErrorCode::kInvalidArgument, f.name(), ": rope.freq_base must be positive");
+  }
+  // Linear RoPE scaling: rope.scaling.type "linear" with rope.scaling.factor, or the older
+  // rope.scale_linear key.
+  float factor = 1.0f;
+  if (auto t = f.get_string(key(hp, "rope.scaling.type")); t.ok()) {
+    if (*t == "linear") {
+      HEARTH_ASSIGN_OR_RETURN(factor, optional_float(f, key(hp, "rope.scaling.factor"), 1.0f));
+    } else if (*t != "none") {
+      return make_error(ErrorCode::kUnimplemented, f.name(), ": rope scaling type '", std::string(*t),
+                        "' is not supported (linear and none are)");
+    }
+  } else if (f.find(key(hp, "rope.scale_linear")) != nullptr) {
+    HEARTH_ASSIGN_OR_RETURN(factor, optional_float(f, key(hp, "rope.scale_linear"), 1.0f));
+  }
+  if (!(factor > 0.0f)) return make_error(ErrorCode::kInvalidArgument, f.name(), ": rope scaling factor must be positive");
+  hp.rope_freq_scale = 1.0f / factor;
+  HEARTH_ASSIGN_OR_RETURN(hp.n_expert, optional_int(f, key(hp, "expert_count"), 0, 0, 1024));
+  HEARTH_ASSIGN_OR_RETURN(hp.n_expert_used, optional_int(f, key(hp, "expert_used_count"), 0, 0, 1024));
+  if (hp.n_expert > 0 && (hp.n_expert_used < 1 || hp.n_expert_used > hp.n_expert)) {
+    return make_error(ErrorCode::kInvalidArgument, f.name(), ": expert_used_count ", std::to_string(hp.n_expert_used),
+                      " must be in [1, expert_count ", std::to_string(hp.n_expert), "]");
+  }
+  return ok_status();
+}
+
+Status bind_io_weights(HParams& hp, ModelWeights& w, WeightBinder& b, bool norm_bias) {
+  // hp.n_vocab was taken from token_embd's second dimension by the loader.
+  const int64_t n = hp.n_embd;
+  HEARTH_ASSIGN_OR_RETURN(w.token_embd, b.require("token_embd.weight", {n, hp.n_vocab}, WeightKind::kEmbedding));
+  HEARTH_ASSIGN_OR_RETURN(w.output_norm, b.require("output_norm.weight", {n}, WeightKind::kVector));
+  if (norm_bias) HEARTH_ASSIGN_OR_RETURN(w.output_norm_b, b.require("output_norm.bias", {n}, WeightKind::kVector));
+  HEARTH_ASSIGN_OR_RETURN(w.output, b.optional("output.weight", {n, hp.n_vocab}, WeightKind::kMatrix));
+  if (!w.output.valid()) {
+    if (w.token_embd.type == TensorType::Q8_1 || w.token_embd.type == TensorType::Q8_K) {
+      return make_error(ErrorCode::kUnimplemented, "tied output head of type ",
+                        std::string(type_name(w.token_embd.type)), " is not supported");
+    }
+    w.output = w.token_embd;  // tied embeddings
+  }
+  HEARTH_ASSIGN_OR_RETURN(w.rope_freqs, b.optional("rope_freqs.weight", {hp.n_rot / 2}, WeightKind::kVector));
+  return ok_status();
+}
+
+Status bind_attention(const HParams& hp, LayerWeights& l, WeightBinder& b, int il, int qkv_bias, bool norm_bias) {
+  const std::string p = "blk." + std::to_string(il) + ".";
+  const int64_t n = hp.n_embd, nq = hp.n_embd_q(), nkv = hp.n_embd_kv();
+  HEARTH_ASSIGN_OR_RETURN(l.attn_norm, b.require(p + "attn_norm.weight", {n}, WeightKind::kVector));
+  if (norm_bias) HEARTH_ASSIGN_OR_RETURN(l.attn_norm_b, b.require(p + "attn_norm.bias", {n}, WeightKind::kVector));
+  HEARTH_ASSIGN_OR_RETURN(l.wq, b.require(p + "attn_q.weight", {n, nq}, WeightKind::kMatrix));
+  HEARTH_ASSIGN_OR_RETURN(l.wk, b.require(p + "attn_k.weight", {n, nkv}, WeightKind::kMatrix));
+  HEARTH_ASSIGN_OR_RETURN(l.wv, b.require(p + "attn_v.weight", {n, nkv}, WeightKind::kMatrix));
+  HEARTH_ASSIGN_OR_RETURN(l.wo, b.require(p + "attn_output.weight", {nq, n}, WeightKind::kMatrix));
+  if (qkv_bias == 2) {
+    HEARTH_ASSIGN_OR_RETURN(l.bq, b.require(p + "attn_q.bias", {nq}, WeightKind::kVector));
+    HEARTH_ASSIGN_OR_RETURN(l.bk, b.require(p + "attn_k.bias", {nkv}, WeightKind::kVector));
+    HEARTH_ASSIGN_OR_RETURN(l.bv, b.require(p + "attn_v.bias", {nkv}, WeightKind::kVector));
+  } else if (qkv_bias == 1) {
+    HEARTH_ASSIGN_OR_RETURN(l.bq, b.optional(p + "attn_q.bias", {nq}, WeightKind::kVector));
+    HEARTH_ASSIGN_OR_RETURN(l.bk, b.optional(p + "attn_k.bias", {nkv}, WeightKind::kVector));
+    HEARTH_ASSIGN_OR_RETURN(l.bv, b.optional(p + "attn_v.bias", {nkv}, WeightKind::kVector));
+  }
+  HEARTH_ASSIGN_OR_RETURN(l.bo, b.optional(p + "attn_output.bias", {n}, WeightKind::kVector));
+  return ok_status();
+}
+
+Status bind_ffn(const HParams& hp, LayerWeights& l, WeightBinder& b, int il, bool norm_bias, bool norm_optional) {
+  const std::string p = "blk." + std::to_string(il) + ".";
+  const int64_t n = hp.n_embd, ff = hp.n_ff;
+  if (norm_optional) {
+    HEARTH_ASSIGN_OR_RETURN(l.ffn_norm, b.optional(p + "ffn_norm.weight", {n}, WeightKind::kVector));
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(l.ffn_norm, b.require(p + "ffn_norm.weight", {n}, WeightKind::kVector));
+  }
+  if (norm_bias && l.ffn_norm.valid()) {
+    HEARTH_ASSIGN_OR_RETURN(l.ffn_norm_b, b.require(p + "ffn_norm.bias", {n}, WeightKind::kVector));
+  }
+  if (hp.n_expert == 0) {
+    HEARTH_ASSIGN_OR_RETURN(l.ffn_gate, b.require(p + "ffn_gate.weight", {n, ff}, WeightKind::kMatrix));
+    HEARTH_ASSIGN_OR_RETURN(l.ffn_up, b.require(p + "ffn_up.weight", {n, ff}, WeightKind::kMatrix));
+    HEARTH_ASSIGN_OR_RETURN(l.ffn_down, b.require(p + "ffn_down.weight", {ff, n}, WeightKind::kMatrix));
+    return ok_status();
+  }
+  const int64_t ne = hp.n_expert;
+  if (b.has(p + "ffn_gate.0.weight")) {
+    return make_error(ErrorCode::kUnimplemented, "tensor '", p,
+                      "ffn_gate.0.weight': per-expert tensors (old Mixtral GGUF layout) are not supported; "
+                      "re-convert the model with merged *_exps tensors");
+  }
+  HEARTH_ASSIGN_OR_RETURN(l.ffn_gate_inp, b.require(p + "ffn_gate_inp.weight", {n, ne}, WeightKind::kMatrix));
+  HEARTH_ASSIGN_OR_RETURN(l.ffn_gate_exps, b.require(p + "ffn_gate_exps.weight", {n, ff, ne}, WeightKind::kMatrix));
+  HEARTH_ASSIGN_OR_RETURN(l.ffn_up_exps, b.require(p + "ffn_up_exps.weight", {n, ff, ne}, WeightKind::kMatrix));
+  HEARTH_ASSIGN_OR_RETURN(l.ffn_down_exps, b.require(p + "ffn_down_exps.weight", {ff, n, ne}, WeightKind::kMatrix));
+  return ok_status();
+}
+
+}  // namespace hearth::model

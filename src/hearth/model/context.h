@@ -1,0 +1,90 @@
+// Context: the state needed to run a Model — KV cache, activation buffers (allocated once),
+// RoPE tables and a thread pool — and the batched forward pass.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "hearth/core/status.h"
+#include "hearth/core/thread_pool.h"
+#include "hearth/kernels/kernel_table.h"
+#include "hearth/model/kv_cache.h"
+#include "hearth/model/model.h"
+
+namespace hearth::model {
+
+struct ContextParams {
+  int64_t n_ctx = 0;       // 0: min(4096, the model's context_length)
+  int n_seq = 1;           // independent sequences (server slots)
+  int64_t n_batch = 512;   // most tokens per forward pass; longer batches are split
+  int n_threads = 0;       // 0: physical cores
+  kernels::KvType kv_type = kernels::KvType::kF16;
+  uint64_t kv_limit_bytes = 0;  // 0: 75% of available memory
+  const kernels::KernelTable* kernels = nullptr;  // nullptr: active_kernels()
+};
+
+// One token of a batch: its id, position, sequence and whether its logits are wanted.
+struct BatchToken {
+  int32_t token;
+  int32_t pos;
+  int32_t seq = 0;
+  bool logits = false;
+};
+
+class Context {
+ public:
+  static Result<std::unique_ptr<Context>> create(const Model& model, ContextParams params);
+
+  // Runs the tokens through the model. A token at position p of sequence s attends to the
+  // cache rows 0..p of s, so rows below p must have been filled before (or earlier in this
+  // batch). Outputs (logits, hidden states) of tokens with logits=true, in batch order.
+  Status decode(std::span<const BatchToken> batch);
+
+  int n_outputs() const { return n_outputs_; }
+  std::span<const float> logits(int i) const;
+  // Final hidden state after the output norm (used for embeddings).
+  std::span<const float> hidden(int i) const;
+
+  const Model& model() const { return model_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  int n_seq() const { return kv_->n_seq(); }
+  int n_threads() const { return pool_->size(); }
+  KvCache& kv_cache() { return *kv_; }
+  const kernels::KernelTable& kernels() const { return *kt_; }
+  // For MoE models: whether the router's k-th and (k+1)-th gate logits of output i were within
+  // 1% of the gate logits' range in any layer (a near-tie that any arithmetic change may flip).
+  bool router_near_tie(int i) const { return i < static_cast<int>(out_near_tie_.size()) && out_near_tie_[i]; }
+
+ private:
+  explicit Context(const Model& m) : model_(m) {}
+  Status decode_chunk(std::span<const BatchToken> batch);
+  void matmul(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y, int64_t y_stride);
+  void norm(float* y, const float* x, const TensorView& w, const TensorView& b);
+  void ffn_dense(const LayerWeights& l, int64_t n);
+  void ffn_moe(const LayerWeights& l, int64_t n);
+
+  const Model& model_;
+  const kernels::KernelTable* kt_ = nullptr;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<KvCache> kv_;
+  int64_t n_ctx_ = 0, n_batch_ = 0;
+  std::vector<float> rope_cs_;  // [n_ctx][n_rot] (cos, sin) pairs
+
+  // Activation buffers, [n_batch][width].
+  std::vector<float> x_, cur_, q_, k_, v_, attn_, o_, ffn_g_, ffn_u_, ffn_out_, router_;
+  std::vector<float> moe_in_, moe_g_, moe_u_, moe_out_;
+  std::vector<float> out_hidden_, out_logits_;
+  std::vector<float> attn_scratch_;
+  std::vector<std::byte> mm_scratch_;
+  std::vector<int32_t> pos_;
+  std::vector<char> near_tie_;      // per batch token of the current chunk
+  std::vector<char> out_near_tie_;  // per output
+  int n_outputs_ = 0;
+};
+
+// The default context size for a model: min(4096, context_length).
+int64_t default_context(const HParams& hp);
+
+}  // namespace hearth::model

@@ -1,0 +1,188 @@
+// Model loading must fail cleanly, with a message naming the problem, on bad files; and a
+// small random model built with the writer must load and run.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "hearth/gguf/gguf_writer.h"
+#include "hearth/model/context.h"
+#include "hearth/model/model.h"
+#include "shared_data.h"
+
+namespace hearth {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A tiny llama: n_embd 8, 1 layer, 2 heads, 1 kv head, n_ff 16, vocab 10.
+struct TinyLlama {
+  std::vector<std::vector<float>> storage;
+  gguf::GgufWriter w;
+  std::mt19937 rng{7};
+
+  void tensor(const std::string& name, std::vector<uint64_t> ne) {
+    size_t n = 1;
+    for (auto d : ne) n *= d;
+    std::normal_distribution<float> dist(0.0f, 0.3f);
+    std::vector<float> v(n);
+    for (auto& x : v) x = dist(rng);
+    storage.push_back(std::move(v));
+    auto& s = storage.back();
+    ASSERT_TRUE(w.add_tensor(name, TensorType::F32, ne, std::as_bytes(std::span<const float>(s))).ok());
+  }
+
+  void build(bool skip_wq = false, uint64_t wk_rows = 4) {
+    storage.reserve(32);
+    w.set_string("general.architecture", "llama");
+    w.set_u32("llama.context_length", 64);
+    w.set_u32("llama.embedding_length", 8);
+    w.set_u32("llama.block_count", 1);
+    w.set_u32("llama.feed_forward_length", 16);
+    w.set_u32("llama.attention.head_count", 2);
+    w.set_u32("llama.attention.head_count_kv", 1);
+    w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    tensor("token_embd.weight", {8, 10});
+    tensor("output_norm.weight", {8});
+    tensor("blk.0.attn_norm.weight", {8});
+    if (!skip_wq) tensor("blk.0.attn_q.weight", {8, 8});
+    tensor("blk.0.attn_k.weight", {8, wk_rows});
+    tensor("blk.0.attn_v.weight", {8, 4});
+    tensor("blk.0.attn_output.weight", {8, 8});
+    tensor("blk.0.ffn_norm.weight", {8});
+    tensor("blk.0.ffn_gate.weight", {8, 16});
+    tensor("blk.0.ffn_up.weight", {8, 16});
+    tensor("blk.0.ffn_down.weight", {16, 8});
+  }
+};
+
+class ModelLoadTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = testing::make_temp_dir("hearth-model"); }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string write(TinyLlama& t, const std::string& name) {
+    std::string p = (dir_ / name).string();
+    EXPECT_TRUE(t.w.write(p).ok());
+    return p;
+  }
+  fs::path dir_;
+};
+
+TEST_F(ModelLoadTest, TinyModelLoadsAndBatchEqualsSequential) {
+  TinyLlama t;
+  t.build();
+  auto m = model::Model::load(write(t, "tiny.gguf"));
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ((*m)->hparams().n_vocab, 10);
+  EXPECT_EQ((*m)->hparams().head_dim, 4);
+  model::ContextParams p;
+  p.n_ctx = 16;
+  p.kv_type = kernels::KvType::kF32;
+  auto c1 = model::Context::create(**m, p);
+  auto c2 = model::Context::create(**m, p);
+  ASSERT_TRUE(c1.ok() && c2.ok());
+  std::vector<model::BatchToken> batch;
+  const int32_t toks[] = {1, 5, 3, 9, 0};
+  for (int i = 0; i < 5; ++i) batch.push_back({toks[i], i, 0, true});
+  ASSERT_TRUE((*c1)->decode(batch).ok());
+  for (int i = 0; i < 5; ++i) {
+    model::BatchToken one{toks[i], i, 0, true};
+    ASSERT_TRUE((*c2)->decode({&one, 1}).ok());
+    auto a = (*c1)->logits(i);
+    auto b = (*c2)->logits(0);
+    for (size_t j = 0; j < a.size(); ++j) EXPECT_NEAR(a[j], b[j], 1e-4f) << "pos " << i << " id " << j;
+  }
+}
+
+TEST_F(ModelLoadTest, MissingTensorIsNamed) {
+  TinyLlama t;
+  t.build(/*skip_wq=*/true);
+  auto m = model::Model::load(write(t, "missing.gguf"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("blk.0.attn_q.weight"), std::string::npos) << m.status().message();
+  EXPECT_NE(m.status().message().find("missing"), std::string::npos);
+}
+
+TEST_F(ModelLoadTest, WrongShapeIsNamed) {
+  TinyLlama t;
+  t.build(false, /*wk_rows=*/5);
+  auto m = model::Model::load(write(t, "shape.gguf"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("blk.0.attn_k.weight"), std::string::npos) << m.status().message();
+  EXPECT_NE(m.status().message().find("[8, 5]"), std::string::npos) << m.status().message();
+}
+
+TEST_F(ModelLoadTest, UnknownArchitecture) {
+  TinyLlama t;
+  t.build();
+  t.w.set_string("general.architecture", "gpt-j");
+  auto m = model::Model::load(write(t, "arch.gguf"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), ErrorCode::kUnimplemented);
+  EXPECT_NE(m.status().message().find("gpt-j"), std::string::npos);
+}
+
+TEST_F(ModelLoadTest, MissingHyperParameter) {
+  TinyLlama t;
+  t.build();
+  t.w.remove_key("llama.block_count");
+  auto m = model::Model::load(write(t, "hp.gguf"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("llama.block_count"), std::string::npos) << m.status().message();
+}
+
+TEST_F(ModelLoadTest, InconsistentHeads) {
+  TinyLlama t;
+  t.build();
+  t.w.set_u32("llama.attention.head_count_kv", 3);
+  auto m = model::Model::load(write(t, "heads.gguf"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("head_count_kv"), std::string::npos) << m.status().message();
+}
+
+TEST_F(ModelLoadTest, KvCacheOverLimitIsAnError) {
+  TinyLlama t;
+  t.build();
+  auto m = model::Model::load(write(t, "kv.gguf"));
+  ASSERT_TRUE(m.ok());
+  model::ContextParams p;
+  p.n_ctx = 64;
+  p.kv_limit_bytes = 1000;  // 2 x 1 layer x 64 x 4 x 2 bytes = 1024 > 1000
+  auto c = model::Context::create(**m, p);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), ErrorCode::kResourceExhausted);
+  EXPECT_NE(c.status().message().find("limit"), std::string::npos);
+}
+
+TEST_F(ModelLoadTest, BadTokenAndPositionRejected) {
+  TinyLlama t;
+  t.build();
+  auto m = model::Model::load(write(t, "tok.gguf"));
+  ASSERT_TRUE(m.ok());
+  model::ContextParams p;
+  p.n_ctx = 8;
+  auto c = model::Context::create(**m, p);
+  ASSERT_TRUE(c.ok());
+  model::BatchToken bad_tok{10, 0, 0, true};
+  EXPECT_EQ((*c)->decode({&bad_tok, 1}).code(), ErrorCode::kInvalidArgument);
+  model::BatchToken bad_pos{1, 8, 0, true};
+  EXPECT_EQ((*c)->decode({&bad_pos, 1}).code(), ErrorCode::kOutOfRange);
+}
+
+TEST(ModelLoad, VocabOnlyFileIsRefused) {
+  HEARTH_REQUIRE_SHARED(shared);
+  auto m = model::Model::load((shared / "tokenizer-vectors" / "ggml-vocab-llama-spm.gguf").string());
+  ASSERT_FALSE(m.ok());
+}
+
+TEST(ModelLoad, MissingFile) {
+  auto m = model::Model::load("/nonexistent/model.gguf");
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace hearth
