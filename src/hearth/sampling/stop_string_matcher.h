@@ -1,0 +1,63 @@
+// StopStringMatcher: finds stop strings in streamed generated text, across piece boundaries.
+//
+// Generated text arrives as pieces (one per token, possibly splitting a UTF-8 character or a
+// stop string). push() returns the text that is safe to emit now: text that could still be the
+// start of a stop string is held back until the next piece decides it, and (by default) so is a
+// trailing incomplete UTF-8 sequence, so that streamed chunks are always whole characters. When
+// a stop string appears, the text before it is emitted and the stop string and everything after
+// it are dropped (OpenAI semantics: the stop sequence is not part of the output).
+//
+// Works on bytes; knows nothing of tokens, so it does not depend on the tokenizer.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth::sampling {
+
+class StopStringMatcher {
+ public:
+  struct Step {
+    std::string text;       // safe to emit now (may be empty)
+    bool stopped = false;   // a stop string was found (now or by an earlier push)
+    size_t stop_index = 0;  // index into stop_strings() of the stop that matched
+    size_t stop_offset = 0; // byte offset of the stop in the whole generated text, i.e. where to
+                            // cut a non-streamed buffer
+  };
+
+  // Empty stop strings are ignored. If several stops match, the earliest start wins, then the
+  // lowest index.
+  explicit StopStringMatcher(std::vector<std::string> stop_strings, bool hold_incomplete_utf8 = true);
+
+  // Appends a piece of generated text. After a stop was found, further pieces are ignored.
+  Step push(std::string_view piece);
+
+  // Generation ended without a stop (EOG token, length limit): returns the held-back text.
+  std::string finish();
+
+  // Clears all state for a new generation; keeps the stop strings.
+  void reset();
+
+  bool stopped() const { return stopped_; }
+  // The bytes currently held back.
+  std::string_view held() const { return buffer_; }
+  // Bytes emitted so far (by push and finish).
+  size_t emitted() const { return emitted_; }
+  const std::vector<std::string>& stop_strings() const { return stops_; }
+
+ private:
+  size_t stop_prefix_holdback() const;
+  size_t utf8_holdback() const;
+
+  std::vector<std::string> stops_;
+  bool hold_utf8_;
+  std::string buffer_;  // never contains a whole stop string
+  size_t emitted_ = 0;
+  bool stopped_ = false;
+  size_t stop_index_ = 0;
+  size_t stop_offset_ = 0;
+};
+
+}  // namespace hearth::sampling
