@@ -107,8 +107,11 @@ class [[nodiscard]] Result {
   } while (0)
 
 // HEARTH_ASSIGN_OR_RETURN(lhs, expr): lhs = value of Result expr, or return its Status.
-#define HEARTH_ASSIGN_OR_RETURN(lhs, expr) \
-  HEARTH_ASSIGN_OR_RETURN_IMPL(HEARTH_CONCAT(hearth_result_, __LINE__), lhs, expr)
+// (__LINE__ is expanded once, as an argument, so that an invocation spanning several lines
+// still names one temporary.)
+#define HEARTH_ASSIGN_OR_RETURN(lhs, expr) HEARTH_ASSIGN_OR_RETURN_LINE(__LINE__, lhs, expr)
+#define HEARTH_ASSIGN_OR_RETURN_LINE(line, lhs, expr) \
+  HEARTH_ASSIGN_OR_RETURN_IMPL(HEARTH_CONCAT(hearth_result_, line), lhs, expr)
 #define HEARTH_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return std::move(tmp).status();     \

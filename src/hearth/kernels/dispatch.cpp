@@ -3,22 +3,55 @@
 #include <string>
 
 #include "hearth/core/log.h"
+#include "hearth/kernels/cpu_features.h"
 #include "hearth/kernels/kernel_table.h"
 
 namespace hearth::kernels {
 
+KernelTable make_avx2_kernels();  // ops_avx2.cpp
+
+namespace {
+
+// Fills every null slot of `t` with the ref kernel.
+KernelTable complete(KernelTable t) {
+  const KernelTable& r = ref_kernels();
+  if (!t.matmul) t.matmul = r.matmul;
+  if (!t.attention) t.attention = r.attention;
+  if (!t.rms_norm) t.rms_norm = r.rms_norm;
+  if (!t.layer_norm) t.layer_norm = r.layer_norm;
+  if (!t.rope) t.rope = r.rope;
+  if (!t.softmax) t.softmax = r.softmax;
+  if (!t.swiglu) t.swiglu = r.swiglu;
+  if (!t.add) t.add = r.add;
+  return t;
+}
+
+const KernelTable& avx2_table() {
+  static const KernelTable t = complete(make_avx2_kernels());
+  return t;
+}
+
+}  // namespace
+
 const KernelTable* kernels_by_name(std::string_view name) {
   if (name == "ref") return &ref_kernels();
+  if (name == "avx2" && cpu_features().has_avx2_table()) return &avx2_table();
   return nullptr;
+}
+
+std::vector<const KernelTable*> available_kernels() {
+  std::vector<const KernelTable*> out{&ref_kernels()};
+  if (cpu_features().has_avx2_table()) out.push_back(&avx2_table());
+  return out;
 }
 
 const KernelTable& active_kernels() {
   static const KernelTable* table = [] {
     if (const char* env = std::getenv("HEARTH_ISA"); env != nullptr && *env != '\0') {
       if (const KernelTable* t = kernels_by_name(env)) return t;
-      log::warn("HEARTH_ISA={} is not available on this build or CPU; using ref", env);
+      log::warn("HEARTH_ISA={} is not available on this build or CPU; using the best available", env);
     }
-    return &ref_kernels();
+    return available_kernels().back();
   }();
   return *table;
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "hearth/core/tensor_type.h"
 #include "hearth/core/thread_pool.h"
@@ -78,5 +79,7 @@ const KernelTable& ref_kernels();
 const KernelTable& active_kernels();
 // Table by name if the CPU supports it; nullptr otherwise.
 const KernelTable* kernels_by_name(std::string_view name);
+// Every table this CPU can run, ref first, best last.
+std::vector<const KernelTable*> available_kernels();
 
 }  // namespace hearth::kernels

@@ -6,34 +6,56 @@
 
 #include "hearth/kernels/fp16.h"
 #include "hearth/kernels/kernel_table.h"
+#include "hearth/kernels/matmul_driver.h"
 #include "hearth/kernels/quant.h"
 
 namespace hearth::kernels {
 namespace {
 
+template <TensorType T>
+void convert_ref(const float* x, void* dst, int64_t n) {
+  quantize_row(T, x, dst, n);
+}
+
+template <TensorType T>
+float dot_ref(int64_t n, const void* w, const void* x) {
+  return vec_dot(T, n, w, x);
+}
+
+ConvertRowFn convert_for(TensorType act) {
+  switch (act) {
+    case TensorType::F16: return &convert_ref<TensorType::F16>;
+    case TensorType::BF16: return &convert_ref<TensorType::BF16>;
+    case TensorType::Q8_0: return &convert_ref<TensorType::Q8_0>;
+    case TensorType::Q8_1: return &convert_ref<TensorType::Q8_1>;
+    case TensorType::Q8_K: return &convert_ref<TensorType::Q8_K>;
+    default: return nullptr;  // F32: copied
+  }
+}
+
+DotFn dot_for(TensorType w) {
+  switch (w) {
+    case TensorType::F32: return &dot_ref<TensorType::F32>;
+    case TensorType::F16: return &dot_ref<TensorType::F16>;
+    case TensorType::BF16: return &dot_ref<TensorType::BF16>;
+    case TensorType::Q4_0: return &dot_ref<TensorType::Q4_0>;
+    case TensorType::Q4_1: return &dot_ref<TensorType::Q4_1>;
+    case TensorType::Q5_0: return &dot_ref<TensorType::Q5_0>;
+    case TensorType::Q5_1: return &dot_ref<TensorType::Q5_1>;
+    case TensorType::Q8_0: return &dot_ref<TensorType::Q8_0>;
+    case TensorType::Q2_K: return &dot_ref<TensorType::Q2_K>;
+    case TensorType::Q3_K: return &dot_ref<TensorType::Q3_K>;
+    case TensorType::Q4_K: return &dot_ref<TensorType::Q4_K>;
+    case TensorType::Q5_K: return &dot_ref<TensorType::Q5_K>;
+    case TensorType::Q6_K: return &dot_ref<TensorType::Q6_K>;
+    default: return nullptr;
+  }
+}
+
 void matmul_ref(const MatmulArgs& a, ThreadPool& pool) {
   const TensorType act_type = vec_dot_type(a.wtype);
   const size_t act_row = *row_bytes(act_type, static_cast<uint64_t>(a.cols));
-  // Convert every activation row once (ggml converts src1 to vec_dot_type once per matmul).
-  pool.parallel_for(a.n_tokens, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      void* dst = a.scratch + static_cast<size_t>(t) * act_row;
-      if (act_type == TensorType::F32) {
-        std::memcpy(dst, a.x + t * a.x_stride, static_cast<size_t>(a.cols) * sizeof(float));
-      } else {
-        quantize_row(act_type, a.x + t * a.x_stride, dst, a.cols);
-      }
-    }
-  });
-  pool.parallel_for(a.rows, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t t = 0; t < a.n_tokens; ++t) {
-      const std::byte* xq = a.scratch + static_cast<size_t>(t) * act_row;
-      float* y = a.y + t * a.y_stride;
-      for (int64_t r = r0; r < r1; ++r) {
-        y[r] = vec_dot(a.wtype, a.cols, a.w + static_cast<size_t>(r) * a.w_row_bytes, xq);
-      }
-    }
-  });
+  matmul_drive(a, pool, act_type, act_row, convert_for(act_type), dot_for(a.wtype));
 }
 
 inline float kv_at(const void* base, KvType type, int64_t idx) {

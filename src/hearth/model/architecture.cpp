@@ -124,7 +124,9 @@ Status bind_io_weights(HParams& hp, ModelWeights& w, WeightBinder& b, bool norm_
   const int64_t n = hp.n_embd;
   HEARTH_ASSIGN_OR_RETURN(w.token_embd, b.require("token_embd.weight", {n, hp.n_vocab}, WeightKind::kEmbedding));
   HEARTH_ASSIGN_OR_RETURN(w.output_norm, b.require("output_norm.weight", {n}, WeightKind::kVector));
-  if (norm_bias) HEARTH_ASSIGN_OR_RETURN(w.output_norm_b, b.require("output_norm.bias", {n}, WeightKind::kVector));
+  if (norm_bias) {
+    HEARTH_ASSIGN_OR_RETURN(w.output_norm_b, b.require("output_norm.bias", {n}, WeightKind::kVector));
+  }
   HEARTH_ASSIGN_OR_RETURN(w.output, b.optional("output.weight", {n, hp.n_vocab}, WeightKind::kMatrix));
   if (!w.output.valid()) {
     if (w.token_embd.type == TensorType::Q8_1 || w.token_embd.type == TensorType::Q8_K) {
@@ -141,7 +143,9 @@ Status bind_attention(const HParams& hp, LayerWeights& l, WeightBinder& b, int i
   const std::string p = "blk." + std::to_string(il) + ".";
   const int64_t n = hp.n_embd, nq = hp.n_embd_q(), nkv = hp.n_embd_kv();
   HEARTH_ASSIGN_OR_RETURN(l.attn_norm, b.require(p + "attn_norm.weight", {n}, WeightKind::kVector));
-  if (norm_bias) HEARTH_ASSIGN_OR_RETURN(l.attn_norm_b, b.require(p + "attn_norm.bias", {n}, WeightKind::kVector));
+  if (norm_bias) {
+    HEARTH_ASSIGN_OR_RETURN(l.attn_norm_b, b.require(p + "attn_norm.bias", {n}, WeightKind::kVector));
+  }
   HEARTH_ASSIGN_OR_RETURN(l.wq, b.require(p + "attn_q.weight", {n, nq}, WeightKind::kMatrix));
   HEARTH_ASSIGN_OR_RETURN(l.wk, b.require(p + "attn_k.weight", {n, nkv}, WeightKind::kMatrix));
   HEARTH_ASSIGN_OR_RETURN(l.wv, b.require(p + "attn_v.weight", {n, nkv}, WeightKind::kMatrix));

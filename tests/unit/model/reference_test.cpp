@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -154,6 +156,10 @@ void check_against(const std::vector<Row>& ours, const ReferenceCase& rc, const 
     }
   }
   EXPECT_EQ(violations, 0) << set_name << ": worst " << worst << " at position " << worst_pos;
+  if (std::getenv("HEARTH_TEST_VERBOSE")) {
+    std::printf("  %s %s: worst max|d|/range %.3g at position %d (tolerance %.0e)\n", model_stem.c_str(), set_name,
+                worst, worst_pos, tol);
+  }
 
   // Greedy continuation: identical up to the first generated token that is not clear.
   const double clear_frac = kind == Kind::kQuant ? 0.02 : 0.005;

@@ -1,0 +1,171 @@
+// Formatters for the chat template families. Each follows the family's reference Jinja
+// template (as published with the models) for the common case: system, user and assistant
+// turns, then the generation prompt.
+#include "hearth/engine/chat_template.h"
+
+#include <array>
+#include <utility>
+
+namespace hearth::engine {
+namespace {
+
+constexpr std::array<std::pair<ChatTemplateFamily, std::string_view>, 8> kNames{{
+    {ChatTemplateFamily::kPlain, "plain"},   {ChatTemplateFamily::kLlama2, "llama2"},
+    {ChatTemplateFamily::kLlama3, "llama3"}, {ChatTemplateFamily::kChatMl, "chatml"},
+    {ChatTemplateFamily::kMistral, "mistral"}, {ChatTemplateFamily::kZephyr, "zephyr"},
+    {ChatTemplateFamily::kGemma, "gemma"},   {ChatTemplateFamily::kPhi3, "phi3"},
+}};
+
+bool contains(std::string_view s, std::string_view needle) { return s.find(needle) != std::string_view::npos; }
+
+std::string_view trim(std::string_view s) {
+  const std::string_view ws = " \t\r\n";
+  size_t b = s.find_first_not_of(ws);
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(ws);
+  return s.substr(b, e - b + 1);
+}
+
+std::string capitalized(std::string_view role) {
+  std::string r(role);
+  if (!r.empty() && r[0] >= 'a' && r[0] <= 'z') r[0] = static_cast<char>(r[0] - 'a' + 'A');
+  return r;
+}
+
+// Families without a system role fold the system messages into the first user turn.
+std::vector<ChatMessage> fold_system(const std::vector<ChatMessage>& messages, std::string_view sep) {
+  std::string system;
+  std::vector<ChatMessage> out;
+  for (const ChatMessage& m : messages) {
+    if (m.role == "system") {
+      if (!system.empty()) system += sep;
+      system += m.content;
+    } else {
+      out.push_back(m);
+    }
+  }
+  if (!system.empty()) {
+    auto it = out.begin();
+    while (it != out.end() && it->role != "user") ++it;
+    if (it == out.end()) {
+      out.insert(out.begin(), ChatMessage{"user", system});
+    } else {
+      it->content = system + std::string(sep) + it->content;
+    }
+  }
+  return out;
+}
+
+std::string render_llama2(const std::vector<ChatMessage>& messages, std::string_view bos, std::string_view eos) {
+  // <s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {assistant} </s><s>[INST] {user} [/INST]
+  std::string out, system;
+  bool first = true;
+  for (const ChatMessage& m : messages) {
+    if (m.role == "system") {
+      system = m.content;
+    } else if (m.role == "assistant") {
+      out += " " + std::string(trim(m.content)) + " " + std::string(eos);
+    } else {
+      if (!first) out += bos;
+      out += "[INST] ";
+      if (!system.empty()) {
+        out += "<<SYS>>\n" + system + "\n<</SYS>>\n\n";
+        system.clear();
+      }
+      out += std::string(trim(m.content)) + " [/INST]";
+      first = false;
+    }
+  }
+  return out;
+}
+
+std::string render_mistral(const std::vector<ChatMessage>& messages, std::string_view eos) {
+  // <s>[INST] {user} [/INST]{assistant}</s>[INST] {user} [/INST]
+  std::string out;
+  for (const ChatMessage& m : fold_system(messages, "\n\n")) {
+    if (m.role == "assistant") {
+      out += std::string(trim(m.content)) + std::string(eos);
+    } else {
+      out += "[INST] " + std::string(trim(m.content)) + " [/INST]";
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view chat_template_name(ChatTemplateFamily family) {
+  for (const auto& [f, n] : kNames) {
+    if (f == family) return n;
+  }
+  return "plain";
+}
+
+Result<ChatTemplateFamily> parse_chat_template_name(std::string_view name) {
+  if (name == "qwen" || name == "qwen2") return ChatTemplateFamily::kChatMl;
+  if (name == "phi-3") return ChatTemplateFamily::kPhi3;
+  for (const auto& [f, n] : kNames) {
+    if (n == name) return f;
+  }
+  return make_error(ErrorCode::kInvalidArgument, "unknown chat template '", std::string(name),
+                    "' (known: plain, llama2, llama3, chatml, mistral, zephyr, gemma, phi3)");
+}
+
+std::optional<ChatTemplateFamily> detect_chat_template(std::string_view t) {
+  if (contains(t, "<|start_header_id|>")) return ChatTemplateFamily::kLlama3;
+  if (contains(t, "<|im_start|>")) return ChatTemplateFamily::kChatMl;
+  if (contains(t, "<start_of_turn>")) return ChatTemplateFamily::kGemma;
+  if (contains(t, "<|user|>") && contains(t, "<|end|>")) return ChatTemplateFamily::kPhi3;
+  if (contains(t, "<|user|>")) return ChatTemplateFamily::kZephyr;
+  if (contains(t, "[INST]") && contains(t, "<<SYS>>")) return ChatTemplateFamily::kLlama2;
+  if (contains(t, "[INST]")) return ChatTemplateFamily::kMistral;
+  return std::nullopt;
+}
+
+Result<RenderedChat> render_chat(ChatTemplateFamily family, const std::vector<ChatMessage>& messages,
+                                 std::string_view bos_text, std::string_view eos_text) {
+  if (messages.empty()) return make_error(ErrorCode::kInvalidArgument, "messages: the list is empty");
+  RenderedChat r;
+  std::string& out = r.prompt;
+  switch (family) {
+    case ChatTemplateFamily::kPlain:
+      for (const ChatMessage& m : messages) out += capitalized(m.role) + ": " + m.content + "\n\n";
+      out += "Assistant:";
+      r.stop_strings.push_back("\n\nUser:");
+      break;
+    case ChatTemplateFamily::kLlama2:
+      out = render_llama2(messages, bos_text, eos_text);
+      break;
+    case ChatTemplateFamily::kLlama3:
+      for (const ChatMessage& m : messages) {
+        out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + std::string(trim(m.content)) + "<|eot_id|>";
+      }
+      out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+      break;
+    case ChatTemplateFamily::kChatMl:
+      for (const ChatMessage& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+      out += "<|im_start|>assistant\n";
+      break;
+    case ChatTemplateFamily::kMistral:
+      out = render_mistral(messages, eos_text);
+      break;
+    case ChatTemplateFamily::kZephyr:
+      for (const ChatMessage& m : messages) out += "<|" + m.role + "|>\n" + m.content + std::string(eos_text) + "\n";
+      out += "<|assistant|>\n";
+      break;
+    case ChatTemplateFamily::kGemma:
+      for (const ChatMessage& m : fold_system(messages, "\n\n")) {
+        const std::string role = m.role == "assistant" ? "model" : m.role;
+        out += "<start_of_turn>" + role + "\n" + std::string(trim(m.content)) + "<end_of_turn>\n";
+      }
+      out += "<start_of_turn>model\n";
+      break;
+    case ChatTemplateFamily::kPhi3:
+      for (const ChatMessage& m : messages) out += "<|" + m.role + "|>\n" + m.content + "<|end|>\n";
+      out += "<|assistant|>\n";
+      break;
+  }
+  return r;
+}
+
+}  // namespace hearth::engine

@@ -1,0 +1,32 @@
+// Run-time CPU feature detection (CPUID plus XGETBV, so that an ISA is used only when the OS
+// also saves its registers). Used once to select the kernel table.
+#pragma once
+
+#include <string>
+
+namespace hearth::kernels {
+
+struct CpuFeatures {
+  bool sse42 = false;
+  bool avx = false;
+  bool avx2 = false;
+  bool fma = false;
+  bool f16c = false;
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512dq = false;
+  bool avx512vnni = false;
+  bool avx512bf16 = false;
+  bool avx_vnni = false;
+  bool os_avx = false;     // XCR0 has SSE and AVX state
+  bool os_avx512 = false;  // XCR0 has opmask and ZMM state
+
+  bool has_avx2_table() const { return os_avx && avx2 && fma && f16c; }
+  bool has_avx512_table() const { return has_avx2_table() && os_avx512 && avx512f && avx512bw && avx512vl && avx512dq; }
+  std::string describe() const;
+};
+
+const CpuFeatures& cpu_features();
+
+}  // namespace hearth::kernels

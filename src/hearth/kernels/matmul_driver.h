@@ -1,0 +1,44 @@
+// The matmul loop shared by the kernel tables: convert the activations once, then hand out
+// blocks of weight rows to the threads; each block is dotted with every token's activations
+// while it is hot in cache. Everything here has internal linkage on purpose: each ISA's
+// translation unit gets its own copy compiled with its own flags (no ODR merging of an AVX2
+// instantiation into the ref path).
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+
+#include "hearth/core/thread_pool.h"
+#include "hearth/kernels/kernel_table.h"
+
+namespace hearth::kernels {
+namespace {
+
+using ConvertRowFn = void (*)(const float* x, void* dst, int64_t n);
+using DotFn = float (*)(int64_t n, const void* w, const void* x);
+
+inline void matmul_drive(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row,
+                         ConvertRowFn convert, DotFn dot) {
+  pool.parallel_for(a.n_tokens, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      void* dst = a.scratch + static_cast<size_t>(t) * act_row;
+      if (act_type == TensorType::F32) {
+        std::memcpy(dst, a.x + t * a.x_stride, static_cast<size_t>(a.cols) * sizeof(float));
+      } else {
+        convert(a.x + t * a.x_stride, dst, a.cols);
+      }
+    }
+  });
+  // Rows per work item: enough to amortise the counter, small enough to balance 2..64 threads.
+  const int64_t grain = a.rows >= 4096 ? 32 : 8;
+  pool.parallel_for(a.rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t t = 0; t < a.n_tokens; ++t) {
+      const std::byte* xq = a.scratch + static_cast<size_t>(t) * act_row;
+      float* y = a.y + t * a.y_stride;
+      for (int64_t r = r0; r < r1; ++r) y[r] = dot(a.cols, a.w + static_cast<size_t>(r) * a.w_row_bytes, xq);
+    }
+  });
+}
+
+}  // namespace
+}  // namespace hearth::kernels
