@@ -1,0 +1,62 @@
+// Content digests: "sha256:" plus 64 lowercase hex characters. Every digest that comes from
+// outside (a registry, a manifest, a file name, a command line) is parsed here before it may
+// reach a path, so a digest can never name anything but a blob. OpenSSL is seen only by
+// sha256.cpp.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "hearth/core/status.h"
+
+namespace hearth::store {
+
+class Digest {
+ public:
+  Digest() = default;  // empty: not a valid digest (valid() is false)
+
+  // Strict: "sha256:" + exactly 64 characters of [0-9a-f]. Anything else is InvalidArgument.
+  static Result<Digest> parse(std::string_view text);
+  static Digest from_raw(const std::array<uint8_t, 32>& raw);
+
+  bool valid() const { return !text_.empty(); }
+  const std::string& str() const { return text_; }
+  std::string_view hex() const { return std::string_view(text_).substr(7); }
+  std::array<uint8_t, 32> raw() const;
+
+  friend bool operator==(const Digest& a, const Digest& b) { return a.text_ == b.text_; }
+  friend bool operator<(const Digest& a, const Digest& b) { return a.text_ < b.text_; }
+
+ private:
+  std::string text_;
+};
+
+// Streaming SHA-256.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void update(std::span<const std::byte> data);
+  void update(std::string_view data);
+  Digest finish();
+
+ private:
+  void* ctx_ = nullptr;  // EVP_MD_CTX
+};
+
+Digest sha256_of(std::span<const std::byte> data);
+Digest sha256_of(std::string_view data);
+
+// Hashes a whole file; `size_out` (optional) receives its length.
+Result<Digest> sha256_file(const std::string& path, uint64_t* size_out = nullptr);
+
+std::string to_hex(std::span<const uint8_t> bytes);
+
+}  // namespace hearth::store

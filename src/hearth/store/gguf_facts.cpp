@@ -1,0 +1,62 @@
+// read_gguf_facts: the store's one use of the gguf module (see model_config.h).
+#include <map>
+
+#include "hearth/gguf/gguf.h"
+#include "hearth/store/model_config.h"
+
+namespace hearth::store {
+namespace {
+
+// llama_ftype values (llama.h) for the file types hearth meets; other values fall back to the
+// dominant tensor type.
+const char* file_type_name(uint32_t ft) {
+  switch (ft) {
+    case 0: return "F32";
+    case 1: return "F16";
+    case 2: return "Q4_0";
+    case 3: return "Q4_1";
+    case 7: return "Q8_0";
+    case 8: return "Q5_0";
+    case 9: return "Q5_1";
+    case 10: return "Q2_K";
+    case 11: return "Q3_K_S";
+    case 12: return "Q3_K_M";
+    case 13: return "Q3_K_L";
+    case 14: return "Q4_K_S";
+    case 15: return "Q4_K_M";
+    case 16: return "Q5_K_S";
+    case 17: return "Q5_K_M";
+    case 18: return "Q6_K";
+    case 32: return "BF16";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+Result<ModelFacts> read_gguf_facts(const std::string& path) {
+  HEARTH_ASSIGN_OR_RETURN(auto model, gguf::GgufModelFile::open(path));
+  const gguf::GgufFile& f = model->file();
+  ModelFacts facts;
+  if (auto a = f.get_string("general.architecture"); a.ok()) facts.architecture = std::string(*a);
+  if (auto n = f.get_string("general.name"); n.ok()) facts.name = std::string(*n);
+  std::map<std::string, uint64_t> by_type;
+  for (const auto& t : f.tensors()) {
+    facts.parameters += t.n_elements;
+    by_type[std::string(type_name(t.type))] += t.n_elements;
+  }
+  if (auto ft = f.get_u32("general.file_type"); ft.ok() && file_type_name(*ft) != nullptr) {
+    facts.quantization = file_type_name(*ft);
+  } else {
+    uint64_t best = 0;
+    for (const auto& [name, n] : by_type) {
+      if (n > best) {
+        best = n;
+        facts.quantization = name;
+      }
+    }
+  }
+  return facts;
+}
+
+}  // namespace hearth::store

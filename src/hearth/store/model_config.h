@@ -1,0 +1,33 @@
+// The ModelPack model config (application/vnd.cncf.model.config.v1+json) built from a GGUF
+// file's own facts: architecture, parameter count, quantization.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hearth/core/status.h"
+#include "hearth/store/digest.h"
+
+namespace hearth::store {
+
+struct ModelFacts {
+  std::string name;          // general.name, if present
+  std::string architecture;  // general.architecture, e.g. "llama"
+  uint64_t parameters = 0;   // sum of tensor element counts
+  std::string quantization;  // from general.file_type, else the most common tensor type
+};
+
+// Reads the facts of a GGUF file (through the gguf module).
+Result<ModelFacts> read_gguf_facts(const std::string& path);
+
+// "260K", "6.7B": the ModelPack paramSize form (count with at most one decimal + scale letter).
+std::string param_size_string(uint64_t parameters);
+
+// The config document. `layer_digests` are the weight layers in manifest order (modelfs.diff_ids).
+std::string model_config_json(const ModelFacts& facts, const std::vector<Digest>& layer_digests);
+
+// Reads the facts back from a config document (for `inspect`); missing fields stay empty.
+Result<ModelFacts> parse_model_config(std::string_view json);
+
+}  // namespace hearth::store

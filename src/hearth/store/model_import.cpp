@@ -1,0 +1,50 @@
+#include "hearth/store/model_import.h"
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include "hearth/store/audit_log.h"
+#include "hearth/store/model_config.h"
+
+namespace hearth::store {
+namespace {
+
+std::string rfc3339_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+Result<ImportResult> import_gguf(Store& store, const std::string& path, const Reference& ref,
+                                 const ImportOptions& opts) {
+  if (ref.pinned()) {
+    return make_error(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '", ref.to_string(), "')");
+  }
+  ImportResult out;
+  HEARTH_ASSIGN_OR_RETURN(out.facts, read_gguf_facts(path));
+  HEARTH_ASSIGN_OR_RETURN(FileLock write_lock, store.lock_for_write());
+  HEARTH_ASSIGN_OR_RETURN(out.weights, store.ingest_file(path, kModelWeightMediaType));
+  std::string file_name = std::filesystem::path(path).filename().string();
+  out.weights.annotations[std::string(kAnnotationTitle)] = file_name;
+  out.weights.annotations[std::string(kAnnotationFilepath)] = file_name;
+  std::string config = model_config_json(out.facts, {out.weights.digest});
+  HEARTH_ASSIGN_OR_RETURN(Descriptor cfg, store.put_blob(config, kModelConfigMediaType));
+  Manifest m;
+  m.artifact_type = std::string(kModelArtifactType);
+  m.config = cfg;
+  m.layers.push_back(out.weights);
+  m.annotations[std::string(kAnnotationVersion)] = std::to_string(opts.version);
+  m.annotations[std::string(kAnnotationCreated)] = opts.created.empty() ? rfc3339_now() : opts.created;
+  HEARTH_ASSIGN_OR_RETURN(out.manifest, store.put_manifest(m));
+  HEARTH_TRY(store.set_tag(ref.name, ref.tag, out.manifest));
+  (void)append_audit(store.home(), {"import", "ok", ref.to_string(), out.manifest.str(), "", "from " + path});
+  return out;
+}
+
+}  // namespace hearth::store

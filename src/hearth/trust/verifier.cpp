@@ -1,0 +1,150 @@
+#include "hearth/trust/verifier.h"
+
+#include "hearth/core/log.h"
+#include "hearth/store/audit_log.h"
+#include "hearth/trust/sigstore_bundle.h"
+#include "hearth/trust/version_lock.h"
+
+namespace hearth::trust {
+namespace {
+
+using store::Digest;
+using store::Manifest;
+
+struct Accepted {
+  const Publisher* publisher = nullptr;
+  ModelStatement statement;
+};
+
+// Checks one referrer; returns the accepted signature or why it was not accepted.
+Result<Accepted> check_signature(const store::Store& st, const TrustPolicy& policy, const Digest& referrer,
+                                 const Manifest& model) {
+  HEARTH_ASSIGN_OR_RETURN(Manifest sig_manifest, st.read_manifest(referrer));
+  if (sig_manifest.artifact_type != store::kSigstoreBundleMediaType || sig_manifest.layers.empty()) {
+    return make_error(ErrorCode::kNotFound, "referrer ", referrer.str(), " is not a signature");
+  }
+  HEARTH_ASSIGN_OR_RETURN(std::string bundle_json, st.read_blob(sig_manifest.layers[0].digest, kMaxBundleBytes));
+  HEARTH_ASSIGN_OR_RETURN(SignatureBundle bundle, parse_bundle(bundle_json));
+  const Publisher* pub = policy.find_by_key_id(bundle.key_hint);
+  if (pub == nullptr) {
+    return make_error(ErrorCode::kUnauthenticated, "signed by key ", bundle.key_hint.substr(0, 16),
+                      " which the trust policy does not list (add it with 'hearth trust add KEY.pub --models PATTERN')");
+  }
+  HEARTH_ASSIGN_OR_RETURN(ModelStatement statement, open_bundle(bundle, pub->key));
+  HEARTH_TRY(match_statement(statement, model));
+  if (!pub->may_publish(statement.model_name)) {
+    return make_error(ErrorCode::kUnauthenticated, "publisher '", pub->name, "' (key ", pub->key.key_id().substr(0, 16),
+                      ") is not trusted for model name '", statement.model_name, "'");
+  }
+  if (statement.version < pub->min_version || (pub->max_version != 0 && statement.version > pub->max_version)) {
+    return make_error(ErrorCode::kPermissionDenied, "version ", std::to_string(statement.version), " of '",
+                      statement.model_name, "' is outside the versions the policy accepts from '", pub->name, "'");
+  }
+  return Accepted{pub, std::move(statement)};
+}
+
+}  // namespace
+
+Result<VerifiedArtifact> ArtifactVerifier::verify(const store::Reference& ref, const VerifyOptions& opts) const {
+  auto r = verify_impl(ref, opts);
+  store::AuditEvent e;
+  e.ref = ref.to_string();
+  if (r.ok()) {
+    e.event = "verify";
+    e.outcome = "ok";
+    e.digest = r->manifest_digest().str();
+    e.publisher = r->publisher_key_id();
+    e.detail = r->is_signed() ? "signed by " + r->publisher() + " version " + std::to_string(r->version())
+                              : "unsigned, allowed by operator";
+  } else {
+    e.event = "refuse";
+    e.outcome = std::string(error_code_name(r.status().code()));
+    e.detail = r.status().message();
+  }
+  (void)store::append_audit(store_.home(), e);
+  return r;
+}
+
+Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& ref, const VerifyOptions& opts) const {
+  HEARTH_ASSIGN_OR_RETURN(Digest digest, store_.resolve(ref));
+  HEARTH_ASSIGN_OR_RETURN(Manifest m, store_.read_manifest(digest));
+  const store::Descriptor* weights = nullptr;
+  for (const auto& l : m.layers) {
+    if (l.media_type == store::kModelWeightMediaType) {
+      weights = &l;
+      break;
+    }
+  }
+  if (weights == nullptr) {
+    return make_error(ErrorCode::kInvalidArgument, "'", ref.to_string(), "' has no weight layer (",
+                      std::string(store::kModelWeightMediaType), ")");
+  }
+  // 1. Integrity of every blob.
+  std::vector<const store::Descriptor*> blobs = {&m.config};
+  for (const auto& l : m.layers) blobs.push_back(&l);
+  for (const auto* d : blobs) {
+    auto size = store_.blob_size(d->digest);
+    if (!size.ok()) return size.status().with_context("'" + ref.to_string() + "'");
+    if (*size != d->size) {
+      return make_error(ErrorCode::kDataLoss, "'", ref.to_string(), "': blob ", d->digest.str(), " has ",
+                        std::to_string(*size), " bytes, the manifest says ", std::to_string(d->size));
+    }
+    HEARTH_TRY(store_.verify_blob(d->digest));
+  }
+  VerifiedArtifact a;
+  a.gguf_path_ = store_.blob_path(weights->digest);
+  a.gguf_size_ = weights->size;
+  a.manifest_digest_ = digest;
+  a.weights_digest_ = weights->digest;
+  a.reference_ = ref.to_string();
+  a.model_name_ = ref.name;
+  HEARTH_ASSIGN_OR_RETURN(a.version_, store::manifest_version(m));
+
+  // 2. Signatures.
+  HEARTH_ASSIGN_OR_RETURN(std::vector<Digest> referrers, store_.referrers(digest));
+  std::optional<Accepted> accepted;
+  Status first_refusal;
+  for (const auto& r : referrers) {
+    auto got = check_signature(store_, policy_, r, m);
+    if (got.ok()) {
+      accepted = std::move(*got);
+      break;
+    }
+    if (got.status().code() == ErrorCode::kNotFound) continue;  // another kind of referrer
+    if (got.status().code() == ErrorCode::kDataLoss) return got.status();
+    a.notes_.push_back(got.status().message());
+    if (first_refusal.ok()) first_refusal = got.status();
+  }
+  if (!accepted) {
+    if (opts.allow_unsigned || policy_.allow_unsigned) {
+      a.notes_.push_back(first_refusal.ok() ? "unsigned; loaded because unsigned models are allowed"
+                                            : "no trusted signature (" + first_refusal.message() +
+                                                  "); loaded because unsigned models are allowed");
+      return a;
+    }
+    if (!first_refusal.ok()) {
+      return Status(first_refusal.code(), "'" + ref.to_string() + "' refused: " + first_refusal.message());
+    }
+    return make_error(ErrorCode::kUnauthenticated, "'", ref.to_string(),
+                      "' refused: the model is not signed (sign it with 'hearth sign', or pass --allow-unsigned for",
+                      " a local experiment)");
+  }
+  a.model_name_ = accepted->statement.model_name;
+  a.publisher_ = accepted->publisher->name;
+  a.publisher_key_id_ = accepted->publisher->key.key_id();
+  // 3. Rollback protection.
+  VersionLock lock(store_.home());
+  if (opts.record_version) {
+    HEARTH_TRY(lock.check_and_record(a.model_name_, a.publisher_key_id_, a.version_));
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(uint64_t seen, lock.highest(a.model_name_, a.publisher_key_id_));
+    if (a.version_ < seen) {
+      return make_error(ErrorCode::kPermissionDenied, "rollback refused: '", a.model_name_, "' version ",
+                        std::to_string(a.version_), " is older than version ", std::to_string(seen),
+                        " already accepted from this publisher");
+    }
+  }
+  return a;
+}
+
+}  // namespace hearth::trust
