@@ -20,10 +20,14 @@ struct TokenCandidate {
 
 // Strict total order used for every sort: higher logit first, then lower id. Making ties break
 // by id keeps results identical across standard libraries (std::sort is not stable).
-inline bool ranks_before(const TokenCandidate& a, const TokenCandidate& b) {
-  if (a.logit != b.logit) return a.logit > b.logit;
-  return a.id < b.id;
-}
+// A function object rather than a function, so that std::sort & co. inline it.
+struct RanksBefore {
+  bool operator()(const TokenCandidate& a, const TokenCandidate& b) const {
+    if (a.logit != b.logit) return a.logit > b.logit;
+    return a.id < b.id;
+  }
+};
+inline constexpr RanksBefore ranks_before{};
 
 struct Candidates {
   std::vector<TokenCandidate> items;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace hearth::sampling {
 namespace {
@@ -23,6 +24,88 @@ void penalize(TokenCandidate& t, int32_t count, const PenaltyParams& params) {
     t.logit *= params.repeat;
   }
   t.logit -= static_cast<float>(count) * params.frequency + params.presence;
+}
+
+// Candidates are sorted on [0, begin); makes [begin, end) hold the next best ones, sorted.
+// A short prefix uses partial_sort (a k-element heap: most candidates are rejected by one
+// comparison); a long one nth_element + sort, O(n + k log k). ranks_before is a strict total
+// order, so either gives exactly a full sort's prefix on every standard library.
+void sort_prefix(Candidates& c, size_t begin, size_t end) {
+  auto first = c.items.begin() + static_cast<ptrdiff_t>(begin);
+  auto middle = c.items.begin() + static_cast<ptrdiff_t>(end);
+  const size_t rest = c.items.size() - begin;
+  if ((end - begin) * 8 <= rest) {
+    std::partial_sort(first, middle, c.items.end(), ranks_before);
+  } else {
+    if (middle != c.items.end()) std::nth_element(first, middle, c.items.end(), ranks_before);
+    std::sort(first, middle, ranks_before);
+  }
+  c.id_ordered = false;
+}
+
+// The first block of keep_top_p's incremental sort.
+constexpr size_t kTopPFirstBlock = 64;
+
+// keep_top_p's bucket prefilter: used from this many candidates, with this many logit buckets.
+constexpr size_t kBucketMinSize = 4096;
+constexpr size_t kBuckets = 2048;
+
+// Top-p prefilter for large unsorted arrays (p already set by softmax). Buckets the candidates
+// by logit (bucket 0 = highest; the bucket index is monotone in the logit, so a set of whole
+// top buckets is a prefix of the sorted order), finds how many top buckets hold probability
+// mass >= p (plus a margin for summation order), moves exactly those candidates to the front and
+// sorts them (or sorts everything if that is most of the array). Returns how many are sorted at
+// the front; 0 if the distribution is degenerate (all logits equal). keep_top_p then runs
+// its exact cumulative scan, extending the sorted prefix if rounding ever requires it, so the
+// result is identical to a full sort.
+size_t sort_nucleus_candidates(Candidates& c, float p, size_t min_keep) {
+  float max_logit = kNegInf;
+  float min_logit = std::numeric_limits<float>::infinity();
+  for (const TokenCandidate& t : c.items) {
+    if (t.logit == kNegInf) continue;
+    max_logit = std::max(max_logit, t.logit);
+    min_logit = std::min(min_logit, t.logit);
+  }
+  // All equal (or all -inf): nothing to prune. A range that overflows float would make the
+  // bucket arithmetic NaN; such inputs take the plain path.
+  if (!(max_logit > min_logit) || !std::isfinite(max_logit - min_logit)) return 0;
+  const float scale = static_cast<float>(kBuckets - 1) / (max_logit - min_logit);
+  auto bucket_of = [&](float logit) -> size_t {
+    if (logit == kNegInf) return kBuckets;  // below every bucket
+    size_t b = static_cast<size_t>((max_logit - logit) * scale);
+    return std::min(b, kBuckets - 1);
+  };
+  std::vector<double> mass(kBuckets, 0.0);
+  std::vector<size_t> count(kBuckets, 0);
+  for (const TokenCandidate& t : c.items) {
+    size_t b = bucket_of(t.logit);
+    if (b < kBuckets) {
+      mass[b] += t.p;
+      ++count[b];
+    }
+  }
+  constexpr double kMargin = 1e-6;
+  double cumulative = 0.0;
+  size_t kept = 0;
+  size_t last = kBuckets;
+  for (size_t b = 0; b < kBuckets; ++b) {
+    cumulative += mass[b];
+    kept += count[b];
+    if (cumulative >= static_cast<double>(p) + kMargin && kept >= min_keep) {
+      last = b;
+      break;
+    }
+  }
+  if (last == kBuckets || kept * 2 > c.size()) {
+    // The nucleus is most of the array (a flat distribution): one full sort is the cheapest.
+    c.sort();
+    return c.size();
+  }
+  auto end = std::partition(c.items.begin(), c.items.end(),
+                            [&](const TokenCandidate& t) { return bucket_of(t.logit) <= last; });
+  std::sort(c.items.begin(), end, ranks_before);
+  c.id_ordered = false;
+  return static_cast<size_t>(end - c.items.begin());
 }
 
 }  // namespace
@@ -91,28 +174,34 @@ void keep_top_k(Candidates& c, int32_t k, size_t min_keep) {
     c.sort();
     return;
   }
-  if (!c.sorted) {
-    std::partial_sort(c.items.begin(), c.items.begin() + static_cast<ptrdiff_t>(n), c.items.end(),
-                      ranks_before);
-    c.sorted = true;
-  }
+  if (!c.sorted) sort_prefix(c, 0, n);
+  c.sorted = true;
   c.truncate(n);
 }
-
 void keep_top_p(Candidates& c, float p, size_t min_keep) {
   if (p >= 1.0f || c.empty()) return;
-  c.sort();
+  // Probabilities do not depend on order, so take them first and then sort only as far as the
+  // nucleus reaches: a bucket prefilter for large unsorted arrays, then a doubling sorted prefix.
   c.softmax();
+  const size_t n = c.size();
+  size_t sorted_end = c.sorted ? n : 0;
+  if (!c.sorted && n >= kBucketMinSize) sorted_end = sort_nucleus_candidates(c, p, min_keep);
+  size_t next = std::min<size_t>(n, std::max<size_t>({kTopPFirstBlock, min_keep, sorted_end * 2}));
   double cumulative = 0.0;
-  size_t keep = c.size();
-  for (size_t i = 0; i < c.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
+    if (i == sorted_end) {
+      sort_prefix(c, sorted_end, next);
+      sorted_end = next;
+      next = std::min(n, next * 2);
+    }
     cumulative += c.items[i].p;
     if (cumulative >= p && i + 1 >= min_keep) {
-      keep = i + 1;
-      break;
+      c.truncate(i + 1);
+      c.sorted = true;
+      return;
     }
   }
-  c.truncate(keep);
+  c.sorted = true;
 }
 
 void keep_min_p(Candidates& c, float min_p, size_t min_keep) {
@@ -139,9 +228,18 @@ void keep_min_p(Candidates& c, float min_p, size_t min_keep) {
 
 std::optional<int32_t> select_greedy(const Candidates& c) {
   if (c.empty()) return std::nullopt;
-  auto best = std::min_element(c.items.begin(), c.items.end(), ranks_before);
-  if (best->logit == kNegInf) return std::nullopt;
-  return best->id;
+  // A plain scan with the best value in registers; ties are rare, so the id comparison is off
+  // the hot path. (std::min_element with ranks_before was ~4x slower.)
+  float best = c.items[0].logit;
+  int32_t best_id = c.items[0].id;
+  for (const TokenCandidate& t : c.items) {
+    if (t.logit > best || (t.logit == best && t.id < best_id)) {
+      best = t.logit;
+      best_id = t.id;
+    }
+  }
+  if (best == kNegInf) return std::nullopt;
+  return best_id;
 }
 
 std::optional<int32_t> draw(Candidates& c, Rng& rng) {

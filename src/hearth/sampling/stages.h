@@ -51,7 +51,9 @@ void keep_top_k(Candidates& c, int32_t k, size_t min_keep = 1);
 
 // Nucleus sampling (Holtzman et al. 2019): sorts, takes softmax over the current candidates and
 // keeps the shortest prefix whose cumulative probability is >= p, and at least min_keep.
-// p >= 1 disables the stage.
+// p >= 1 disables the stage. Cost: O(n) plus sorting the nucleus (large unsorted arrays are
+// pre-bucketed by logit); a flat distribution whose nucleus is most of the vocabulary costs a
+// full sort, which is why the default chain runs top-k first.
 void keep_top_p(Candidates& c, float p, size_t min_keep = 1);
 
 // Keeps candidates whose probability is >= min_p * (the best probability), i.e.

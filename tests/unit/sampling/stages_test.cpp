@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -112,6 +113,89 @@ TEST(TopP, OneIsOffAndMinKeepIsRespected) {
   c = four_way();
   keep_top_p(c, 0.4f, /*min_keep=*/2);
   EXPECT_EQ(ids(c), (std::vector<int32_t>{1, 3}));
+}
+
+TEST(TopP, LargeVocabularyHandCase) {
+  // 10000 ids: logit 10 at id 7000, 9 at id 3000, 8 at id 9999, 0 elsewhere (9997 ids).
+  // Z = e^10 + e^9 + e^8 + 9997 = 43107.5077; the top three have p = 0.51097, 0.18797, 0.06915,
+  // cumulative 0.51097, 0.69894, 0.76809; each zero-logit id has p = 1 / Z = 2.3198e-5.
+  std::vector<float> logits(10000, 0.0f);
+  logits[7000] = 10.0f;
+  logits[3000] = 9.0f;
+  logits[9999] = 8.0f;
+
+  // top-p 0.75: the three large ones (this goes through the bucket prefilter).
+  Candidates c = make(logits);
+  keep_top_p(c, 0.75f);
+  EXPECT_EQ(ids(c), (std::vector<int32_t>{7000, 3000, 9999}));
+
+  // top-p 0.6: 0.51097 < 0.6 <= 0.69894 -> two.
+  c = make(logits);
+  keep_top_p(c, 0.6f);
+  EXPECT_EQ(ids(c), (std::vector<int32_t>{7000, 3000}));
+
+  // top-p 0.8: after the top three, k zero-logit ids with (e^10 + e^9 + e^8 + k) / Z >= 0.8,
+  // k >= 0.8 Z - 33110.5077 = 1375.498, so k = 1376; ties go to the lowest ids: 0..1375.
+  c = make(logits);
+  keep_top_p(c, 0.8f);
+  ASSERT_EQ(c.size(), 3u + 1376u);
+  EXPECT_EQ(c.items[2].id, 9999);
+  for (int32_t i = 0; i < 1376; ++i) ASSERT_EQ(c.items[3 + static_cast<size_t>(i)].id, i);
+}
+
+// The plain definition, as an oracle for the incremental/bucketed keep_top_p: sort everything,
+// accumulate, cut.
+std::vector<int32_t> top_p_by_definition(const std::vector<float>& logits, double p) {
+  std::vector<int32_t> order(logits.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+  });
+  double z = 0.0;
+  const double max_logit = logits[static_cast<size_t>(order[0])];
+  for (float l : logits) z += std::exp(l - max_logit);
+  double cumulative = 0.0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    cumulative += std::exp(logits[static_cast<size_t>(order[i])] - max_logit) / z;
+    if (cumulative >= p) {
+      order.resize(i + 1);
+      break;
+    }
+  }
+  return order;
+}
+
+TEST(TopP, LargeRandomArraysMatchTheDefinition) {
+  Rng rng(2024);
+  for (float spread : {0.5f, 3.0f, 8.0f}) {
+    for (float p : {0.3f, 0.9f, 0.99f}) {
+      std::vector<float> logits(20000);
+      for (float& l : logits) {
+        // Rounded to a 1/8 grid so that exact ties occur.
+        l = std::round(static_cast<float>(rng.next_double() * 2.0 - 1.0) * spread * 8.0f) / 8.0f;
+      }
+      logits[123] = spread * 2.0f;  // a clear favourite
+      Candidates c = make(logits);
+      keep_top_p(c, p);
+      std::vector<int32_t> want = top_p_by_definition(logits, p);
+      // Float rounding of p may move the cut by one item at an exact boundary, never more.
+      ASSERT_LE(std::max(c.size(), want.size()) - std::min(c.size(), want.size()), 1u)
+          << "spread " << spread << " p " << p;
+      std::vector<int32_t> got = ids(c);
+      size_t common = std::min(got.size(), want.size());
+      EXPECT_TRUE(std::equal(got.begin(), got.begin() + static_cast<ptrdiff_t>(common), want.begin()))
+          << "spread " << spread << " p " << p;
+    }
+  }
+}
+
+TEST(TopP, HugeLogitRangeTakesThePlainPath) {
+  // max - min overflows float: 3e38 - (-3e38). softmax puts all mass on id 4096.
+  std::vector<float> logits(5000, -3e38f);
+  logits[4096] = 3e38f;
+  Candidates c = make(logits);
+  keep_top_p(c, 0.5f);
+  EXPECT_EQ(ids(c), (std::vector<int32_t>{4096}));
 }
 
 TEST(MinP, KeepsTokensAboveFractionOfBest) {
