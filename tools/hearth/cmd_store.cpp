@@ -1,0 +1,132 @@
+// `hearth import`, `list`, `rm`, `tag`, `gc`, `store check`: the local model store.
+#include <cstdio>
+
+#include "command.h"
+#include "hearth/store/model_import.h"
+#include "hearth/store/store.h"
+
+namespace hearth::cli {
+namespace {
+
+using namespace hearth::store;
+
+Result<Store> open_store() { return Store::open(default_home()); }
+
+std::string human_bytes(uint64_t b) {
+  char buf[32];
+  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", b / 1073741824.0);
+  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", b / 1048576.0);
+  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  return buf;
+}
+
+Status run_import(const std::string& file, const std::string& ref_text, uint64_t version) {
+  HEARTH_ASSIGN_OR_RETURN(Reference ref, parse_reference(ref_text));
+  HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
+  ImportOptions opts;
+  opts.version = version;
+  HEARTH_ASSIGN_OR_RETURN(ImportResult r, import_gguf(store, file, ref, opts));
+  std::printf("imported %s as %s\n  manifest %s\n  %s %s, %s parameters, %s, version %llu\n", file.c_str(),
+              ref.to_string().c_str(), r.manifest.str().c_str(), r.facts.architecture.c_str(),
+              human_bytes(r.weights.size).c_str(), param_size_string(r.facts.parameters).c_str(),
+              r.facts.quantization.c_str(), static_cast<unsigned long long>(version));
+  return ok_status();
+}
+
+Status run_list() {
+  HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
+  HEARTH_ASSIGN_OR_RETURN(auto entries, store.list());
+  std::printf("%-40s %-12s %-19s %10s %7s %s\n", "NAME", "TAG", "DIGEST", "SIZE", "VERSION", "SIGNED");
+  for (const auto& e : entries) {
+    std::printf("%-40s %-12s %-19s %10s %7llu %s\n", e.name.c_str(), e.tag.empty() ? "-" : e.tag.c_str(),
+                e.digest.str().substr(0, 19).c_str(), human_bytes(e.size).c_str(),
+                static_cast<unsigned long long>(e.version), e.signatures > 0 ? "yes" : "no");
+  }
+  return ok_status();
+}
+
+Status run_rm(const std::vector<std::string>& refs) {
+  HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
+  for (const auto& text : refs) {
+    HEARTH_ASSIGN_OR_RETURN(Reference ref, parse_reference(text));
+    HEARTH_TRY(store.remove(ref));
+    std::printf("removed %s (run 'hearth gc' to free space)\n", ref.to_string().c_str());
+  }
+  return ok_status();
+}
+
+Status run_tag(const std::string& src_text, const std::string& dst_text) {
+  HEARTH_ASSIGN_OR_RETURN(Reference src, parse_reference(src_text));
+  HEARTH_ASSIGN_OR_RETURN(Reference dst, parse_reference(dst_text));
+  if (dst.pinned()) return make_error(ErrorCode::kInvalidArgument, "tag target must be name:tag, got '", dst_text, "'");
+  HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
+  HEARTH_ASSIGN_OR_RETURN(Digest d, store.resolve(src));
+  HEARTH_TRY(store.set_tag(dst.name, dst.tag, d));
+  std::printf("%s -> %s\n", dst.to_string().c_str(), d.str().c_str());
+  return ok_status();
+}
+
+Status run_gc() {
+  HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
+  HEARTH_ASSIGN_OR_RETURN(GcReport r, store.gc());
+  std::printf("gc: removed %zu blobs (%s) and %zu temp files; kept %zu blobs\n", r.blobs_removed,
+              human_bytes(r.bytes_removed).c_str(), r.temp_files_removed, r.blobs_kept);
+  return ok_status();
+}
+
+Status run_check() {
+  HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
+  HEARTH_ASSIGN_OR_RETURN(CheckReport r, store.check());
+  for (const auto& p : r.problems) std::printf("problem: %s\n", p.c_str());
+  std::printf("store check: %zu blobs verified, %zu resumable partial downloads, %s\n", r.blobs_checked,
+              r.partial_downloads, r.ok() ? "consistent" : "INCONSISTENT");
+  if (!r.ok()) return make_error(ErrorCode::kDataLoss, "store ", store.home(), " has ", std::to_string(r.problems.size()), " problems");
+  return ok_status();
+}
+
+void report(const Status& s) { set_exit_code(s.ok() ? 0 : report_error(s)); }
+
+void setup(CLI::App& app) {
+  {
+    auto* sub = app.add_subcommand("import", "import a local GGUF file into the store as name:tag");
+    static std::string file, ref;
+    static uint64_t version = 1;
+    sub->add_option("file", file, "GGUF file")->required()->check(CLI::ExistingFile);
+    sub->add_option("ref", ref, "name:tag")->required();
+    sub->add_option("--model-version", version, "model version (org.hearth.version; must increase per name)");
+    sub->callback([] { report(run_import(file, ref, version)); });
+  }
+  {
+    auto* sub = app.add_subcommand("list", "list models in the store");
+    sub->callback([] { report(run_list()); });
+  }
+  {
+    auto* sub = app.add_subcommand("rm", "remove model references (name:tag or name@sha256:...)");
+    static std::vector<std::string> refs;
+    sub->add_option("refs", refs, "references")->required();
+    sub->callback([] { report(run_rm(refs)); });
+  }
+  {
+    auto* sub = app.add_subcommand("tag", "give a stored model another name:tag");
+    static std::string src, dst;
+    sub->add_option("source", src, "existing reference")->required();
+    sub->add_option("target", dst, "new name:tag")->required();
+    sub->callback([] { report(run_tag(src, dst)); });
+  }
+  {
+    auto* sub = app.add_subcommand("gc", "delete blobs that no reference uses");
+    sub->callback([] { report(run_gc()); });
+  }
+  {
+    auto* sub = app.add_subcommand("store", "store maintenance");
+    sub->require_subcommand(1);
+    auto* check = sub->add_subcommand("check", "re-hash every blob and check every reference");
+    check->callback([] { report(run_check()); });
+  }
+}
+
+CommandRegistrar reg(300, setup);
+
+}  // namespace
+}  // namespace hearth::cli
