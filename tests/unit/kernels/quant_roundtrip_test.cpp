@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "quant_test_util.h"
@@ -135,6 +136,30 @@ TEST(QuantRoundTrip, SparseOutliers) {
     const auto y = dequantize(b.type, quantize(b.type, x), x.size());
     for (size_t i = 17; i < x.size(); i += 256) {
       EXPECT_NEAR(y[i], x[i], 5.0 * 0.2) << type_name(b.type) << " at " << i;
+    }
+  }
+}
+
+TEST(QuantRoundTrip, NonFiniteValuesStayInTheirBlock) {
+  // Blocks are independent: NaN or inf in the first 256 values (one K-quant super-block, eight
+  // 32-blocks) must not change how the rest is quantized, and must not be undefined behaviour
+  // (the sanitizer build runs this).
+  const auto clean = gaussian(1024, 21);
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+    auto dirty = clean;
+    dirty[3] = bad;
+    dirty[200] = bad;
+    for (const auto& b : kBounds) {
+      const auto qc = quantize(b.type, clean);
+      const auto qd = quantize(b.type, dirty);
+      const size_t head = *row_bytes(b.type, 256);
+      ASSERT_EQ(qc.size(), qd.size());
+      EXPECT_TRUE(std::equal(qc.begin() + static_cast<std::ptrdiff_t>(head), qc.end(),
+                             qd.begin() + static_cast<std::ptrdiff_t>(head)))
+          << type_name(b.type) << " with " << bad;
+      const auto y = dequantize(b.type, qd, dirty.size());  // must not trap
+      EXPECT_EQ(y.size(), dirty.size());
     }
   }
 }
