@@ -1,0 +1,124 @@
+// `hearth bench`: prefill and decode speed of a model (a file, or a cached synthetic model of a
+// real architecture's shape), with decode bandwidth, ISA, threads, peak RSS and a checksum.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "command.h"
+#include "hearth/core/process_stats.h"
+#include "hearth/engine/bench.h"
+#include "hearth/engine/synthetic.h"
+#include "hearth/model/model.h"
+#include "model_arg.h"
+
+namespace hearth::cli {
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  std::string synthetic;
+  std::string type = "q4_k_m";
+  engine::BenchParams params;
+  bool json = false;
+  bool no_bandwidth = false;
+};
+
+// Resets VmHWM so that peak RSS covers the benchmark, not the synthetic model's creation.
+void reset_peak_rss() {
+  int fd = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (::write(fd, "5", 1) < 0) { /* best effort */ }
+  ::close(fd);
+}
+
+Status run(BenchOptions o) {
+  std::string path;
+  std::string label;
+  if (!o.synthetic.empty()) {
+    const engine::SyntheticPreset* p = engine::find_preset(o.synthetic);
+    if (p == nullptr) {
+      std::string names;
+      for (auto* q : engine::all_presets()) names += (names.empty() ? "" : ", ") + std::string(q->name);
+      return make_error(ErrorCode::kInvalidArgument, "unknown synthetic preset '", o.synthetic, "' (", names, ")");
+    }
+    HEARTH_ASSIGN_OR_RETURN(uint64_t est, engine::estimate_synthetic_bytes(*p, o.type));
+    std::fprintf(stderr, "synthetic %s (%.*s shape), %s: about %.0f MiB\n", o.synthetic.c_str(),
+                 static_cast<int>(p->shape_of.size()), p->shape_of.data(), o.type.c_str(), est / 1048576.0);
+    HEARTH_ASSIGN_OR_RETURN(path, engine::ensure_synthetic_model(*p, o.type, o.params.n_threads));
+    label = "synthetic-" + o.synthetic + "-" + o.type;
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model));
+    path = arg.path;
+    label = arg.display;
+  }
+  reset_peak_rss();
+  HEARTH_ASSIGN_OR_RETURN(auto model, model::Model::load(path));
+  const double bw = o.no_bandwidth ? 0.0 : engine::measure_read_bandwidth(o.params.n_threads);
+  reset_peak_rss();
+  HEARTH_ASSIGN_OR_RETURN(engine::BenchResult r, engine::run_bench(*model, o.params));
+  const double rss_mb = peak_rss_bytes() / 1048576.0;
+  if (o.json) {
+    nlohmann::json j;
+    j["model"] = label;
+    j["path"] = path;
+    j["file_mb"] = model->file_bytes() / 1048576.0;
+    j["n_prompt"] = o.params.n_prompt;
+    j["n_gen"] = o.params.n_gen;
+    j["reps"] = o.params.reps;
+    j["prefill_tok_s"] = r.prefill_mean;
+    j["prefill_tok_s_sd"] = r.prefill_sd;
+    j["decode_tok_s"] = r.decode_mean;
+    j["decode_tok_s_sd"] = r.decode_sd;
+    j["decode_gb_s"] = r.decode_gb_s;
+    j["read_bandwidth_gb_s"] = bw;
+    j["decode_bandwidth_fraction"] = bw > 0 ? r.decode_gb_s / bw : 0.0;
+    j["isa"] = r.isa;
+    j["threads"] = r.threads;
+    j["peak_rss_mb"] = rss_mb;
+    j["weights_repacked"] = false;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r.logits_checksum));
+    j["logits_checksum"] = hex;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("model: %s (%.0f MiB)\npath: %s\n", label.c_str(), model->file_bytes() / 1048576.0, path.c_str());
+    std::printf("isa: %s   threads: %d   weights repacked: no\n", r.isa.c_str(), r.threads);
+    if (o.params.n_prompt > 0) {
+      std::printf("prefill pp%lld: %8.2f ± %.2f tok/s\n", static_cast<long long>(o.params.n_prompt), r.prefill_mean, r.prefill_sd);
+    }
+    if (o.params.n_gen > 0) {
+      std::printf("decode  tg%lld: %8.2f ± %.2f tok/s   %.1f GB/s", static_cast<long long>(o.params.n_gen), r.decode_mean,
+                  r.decode_sd, r.decode_gb_s);
+      if (bw > 0) std::printf(" (%.0f%% of the measured %.1f GB/s read bandwidth)", 100.0 * r.decode_gb_s / bw, bw);
+      std::printf("\n");
+    }
+    std::printf("peak RSS: %.0f MiB   logits checksum: %016llx\n", rss_mb, static_cast<unsigned long long>(r.logits_checksum));
+  }
+  return ok_status();
+}
+
+void setup(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  auto* sub = app.add_subcommand("bench", "measure prefill and decode speed");
+  sub->add_option("model", o->model, "GGUF file (default: $HEARTH_MODEL)");
+  sub->add_option("--synthetic", o->synthetic, "benchmark a cached random-weight model: 1b, 3b, 7b, 8x7b");
+  sub->add_option("--type", o->type, "type of the synthetic model (f16, q8_0, q4_0, q4_k_m, ...)")->capture_default_str();
+  sub->add_option("-p,--n-prompt", o->params.n_prompt, "prompt tokens (prefill)")->capture_default_str();
+  sub->add_option("-n,--n-gen", o->params.n_gen, "generated tokens (decode)")->capture_default_str();
+  sub->add_option("-r,--reps", o->params.reps, "repetitions")->capture_default_str();
+  sub->add_option("-t,--threads", o->params.n_threads, "threads (default: physical cores)");
+  sub->add_flag("--json", o->json, "print one JSON object");
+  sub->add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement");
+  sub->callback([o] {
+    Status s = run(*o);
+    set_exit_code(s.ok() ? 0 : report_error(s));
+  });
+}
+
+CommandRegistrar reg(30, setup);
+
+}  // namespace
+}  // namespace hearth::cli

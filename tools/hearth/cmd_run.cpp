@@ -1,0 +1,166 @@
+// `hearth run`: generate text from a prompt, streaming it to stdout as it is produced.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "hearth/core/atomic_file.h"
+#include "hearth/core/process_stats.h"
+#include "hearth/model/context.h"
+#include "hearth/model/model.h"
+#include "hearth/sampling/sampler.h"
+#include "hearth/sampling/stop_string_matcher.h"
+#include "hearth/tokenizer/tokenizer.h"
+#include "model_arg.h"
+
+namespace hearth::cli {
+namespace {
+
+struct RunOptions {
+  std::string model;
+  std::string prompt;
+  std::string prompt_file;
+  bool prompt_given = false;
+  int n_predict = -1;
+  sampling::SamplerConfig sampler;
+  int64_t ctx = 0;
+  int threads = 0;
+  bool echo = false;
+  bool ignore_eos = false;
+  bool no_bos = false;
+  bool parse_special = false;
+  std::vector<std::string> stop;
+  std::string kv_type = "f16";
+  uint64_t kv_limit_mib = 0;
+};
+
+Status run(const RunOptions& o) {
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model));
+  std::string prompt = o.prompt;
+  if (!o.prompt_file.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(prompt, read_file(o.prompt_file, 64 << 20));
+  } else if (!o.prompt_given) {
+    if (isatty(STDIN_FILENO)) std::fprintf(stderr, "reading the prompt from stdin (end with Ctrl-D)\n");
+    prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+
+  HEARTH_ASSIGN_OR_RETURN(auto model, model::Model::load(arg.path));
+  HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
+  model::ContextParams cp;
+  cp.n_ctx = o.ctx;
+  cp.n_threads = o.threads;
+  if (o.kv_type == "f32") cp.kv_type = kernels::KvType::kF32;
+  else if (o.kv_type != "f16") return make_error(ErrorCode::kInvalidArgument, "--kv-type must be f16 or f32, not '", o.kv_type, "'");
+  cp.kv_limit_bytes = o.kv_limit_mib << 20;
+  HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
+
+  std::vector<int32_t> ids = tok->encode(prompt, !o.no_bos, o.parse_special);
+  if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty (and no BOS token is added)");
+  if (static_cast<int64_t>(ids.size()) >= ctx->n_ctx()) {
+    return make_error(ErrorCode::kOutOfRange, "the prompt has ", std::to_string(ids.size()),
+                      " tokens, which does not fit the context of ", std::to_string(ctx->n_ctx()),
+                      " (raise -c)");
+  }
+
+  sampling::SamplerConfig sc = o.sampler;
+  if (!o.ignore_eos) {
+    for (int32_t id = 0; id < tok->n_vocab(); ++id) {
+      if (tok->is_eog(id)) sc.eog_tokens.push_back(id);
+    }
+  }
+  HEARTH_ASSIGN_OR_RETURN(auto sampler, sampling::Sampler::create(sc, static_cast<int32_t>(model->hparams().n_vocab)));
+  for (int32_t id : ids) HEARTH_TRY(sampler.accept(id));
+
+  if (o.echo) {
+    std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+    std::fflush(stdout);
+  }
+
+  // Prompt: one batched pass, logits for the last token only.
+  const double t0 = now_seconds();
+  std::vector<model::BatchToken> batch;
+  batch.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    batch.push_back({ids[i], static_cast<int32_t>(i), 0, i + 1 == ids.size()});
+  }
+  HEARTH_TRY(ctx->decode(batch));
+  const double t1 = now_seconds();
+
+  sampling::StopStringMatcher stops(o.stop);
+  int n_gen = 0;
+  int32_t pos = static_cast<int32_t>(ids.size());
+  const int64_t limit = o.n_predict < 0 ? ctx->n_ctx() - pos : std::min<int64_t>(o.n_predict, ctx->n_ctx() - pos);
+  if (o.n_predict > 0 && o.n_predict > ctx->n_ctx() - pos) {
+    std::fprintf(stderr, "warning: -n %d is cut to %lld tokens by the context of %lld\n", o.n_predict,
+                 static_cast<long long>(ctx->n_ctx() - pos), static_cast<long long>(ctx->n_ctx()));
+  }
+  while (n_gen < limit) {
+    HEARTH_ASSIGN_OR_RETURN(int32_t next, sampler.sample(ctx->logits(ctx->n_outputs() - 1)));
+    if (sampler.is_eog(next)) break;
+    HEARTH_TRY(sampler.accept(next));
+    ++n_gen;
+    auto step = stops.push(tok->token_to_piece(next));
+    if (!step.text.empty()) {
+      std::fwrite(step.text.data(), 1, step.text.size(), stdout);
+      std::fflush(stdout);
+    }
+    if (step.stopped) break;
+    if (n_gen >= limit) break;
+    model::BatchToken t{next, pos++, 0, true};
+    HEARTH_TRY(ctx->decode({&t, 1}));
+  }
+  if (!stops.stopped()) {
+    std::string rest = stops.finish();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+  }
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  const double t2 = now_seconds();
+  std::fprintf(stderr,
+               "prompt: %zu tokens, %.1f tok/s | generated: %d tokens, %.1f tok/s | peak RSS: %.1f MiB | seed %u\n",
+               ids.size(), ids.size() / std::max(t1 - t0, 1e-9), n_gen, n_gen / std::max(t2 - t1, 1e-9),
+               peak_rss_bytes() / 1048576.0, sampler.seed());
+  return ok_status();
+}
+
+void setup(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  auto* sub = app.add_subcommand("run", "generate text from a prompt (streams to stdout)");
+  sub->add_option("model", o->model, "GGUF file (default: $HEARTH_MODEL, then default_model in the config)");
+  auto* p = sub->add_option("-p,--prompt", o->prompt, "the prompt (default: read stdin)");
+  sub->add_option("-f,--file", o->prompt_file, "read the prompt from a file")->excludes(p);
+  sub->add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until end of text or context)");
+  sub->add_option("--temp", o->sampler.temperature, "temperature (0: greedy)")->capture_default_str();
+  sub->add_option("--top-k", o->sampler.top_k, "top-k (0: off)")->capture_default_str();
+  sub->add_option("--top-p", o->sampler.top_p, "top-p (1: off)")->capture_default_str();
+  sub->add_option("--min-p", o->sampler.min_p, "min-p (0: off)")->capture_default_str();
+  sub->add_option("--repeat-penalty", o->sampler.repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
+  sub->add_option("--repeat-last-n", o->sampler.penalty_window, "penalty window in tokens")->capture_default_str();
+  sub->add_option("--presence-penalty", o->sampler.presence_penalty, "presence penalty")->capture_default_str();
+  sub->add_option("--frequency-penalty", o->sampler.frequency_penalty, "frequency penalty")->capture_default_str();
+  sub->add_option("-s,--seed", o->sampler.seed, "random seed (default: random)");
+  sub->add_option("-c,--ctx-size", o->ctx, "context size (default: min(4096, the model's))");
+  sub->add_option("-t,--threads", o->threads, "threads (default: physical cores)");
+  sub->add_option("--stop", o->stop, "stop string (repeatable)");
+  sub->add_flag("--echo", o->echo, "print the prompt before the generated text");
+  sub->add_flag("--ignore-eos", o->ignore_eos, "do not stop at end-of-generation tokens");
+  sub->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
+  sub->add_flag("--special", o->parse_special, "parse special tokens written in the prompt");
+  sub->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
+  sub->add_option("--kv-limit", o->kv_limit_mib, "KV cache memory limit in MiB (default: 75% of free memory)");
+  sub->callback([o, p] {
+    o->prompt_given = p->count() > 0;
+    Status s = run(*o);
+    set_exit_code(s.ok() ? 0 : report_error(s));
+  });
+}
+
+CommandRegistrar reg(10, setup);
+
+}  // namespace
+}  // namespace hearth::cli
