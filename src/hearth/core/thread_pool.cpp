@@ -12,7 +12,7 @@ namespace hearth {
 namespace {
 // Spin this many iterations before sleeping: a decode step launches many short jobs in a row,
 // and waking a sleeping thread costs tens of microseconds.
-constexpr int kSpinIterations = 20000;
+constexpr int kSpinIterations = 4000;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
@@ -44,7 +44,15 @@ void ThreadPool::run(Job fn, void* ctx) {
   }
   cv_.notify_all();
   fn(ctx, 0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) HEARTH_CPU_RELAX();
+  // Spin briefly for the workers, then yield: on an oversubscribed machine a worker may be
+  // descheduled, and spinning would only burn the time slice it needs.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations) {
+      HEARTH_CPU_RELAX();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 void ThreadPool::worker(int index) {
@@ -53,6 +61,7 @@ void ThreadPool::worker(int index) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
     for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
       HEARTH_CPU_RELAX();
+      if ((spin & 1023) == 1023) std::this_thread::yield();
       gen = generation_.load(std::memory_order_acquire);
     }
     if (gen == seen) {
