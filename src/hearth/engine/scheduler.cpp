@@ -1,0 +1,260 @@
+// The scheduler loop: admission, batching across slots, dispatch of outputs. See scheduler.h.
+#include "hearth/engine/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "hearth/core/log.h"
+
+namespace hearth::engine {
+namespace {
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  size_t n = std::min(a.size(), b.size()), i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
+// Copying another slot's rows costs memory bandwidth; below this gain recomputing is as cheap.
+constexpr size_t kMinPrefixCopy = 16;
+// Prompt tokens of embedding requests per step (each one produces an output row).
+constexpr size_t kEmbeddingChunk = 64;
+
+}  // namespace
+
+Result<std::unique_ptr<Scheduler>> Scheduler::create(const model::Model& model, const tokenizer::Tokenizer& tokenizer,
+                                                     SchedulerParams params) {
+  if (params.n_slots < 1) {
+    return make_error(ErrorCode::kInvalidArgument, "--parallel must be at least 1, not ", std::to_string(params.n_slots));
+  }
+  std::unique_ptr<Scheduler> s(new Scheduler());
+  model::ContextParams cp;
+  cp.n_ctx = params.n_ctx;
+  cp.n_seq = params.n_slots;
+  cp.n_batch = params.n_batch;
+  cp.n_threads = params.n_threads;
+  cp.kv_type = params.kv_type;
+  cp.kv_limit_bytes = params.kv_limit_bytes;
+  HEARTH_ASSIGN_OR_RETURN(s->ctx_, model::Context::create(model, cp));
+  s->params_ = params;
+  s->n_vocab_ = model.hparams().n_vocab;
+  s->shared_.tokenizer = &tokenizer;
+  s->shared_.n_ctx = s->ctx_->n_ctx();
+  s->shared_.n_embd = model.hparams().n_embd;
+  s->shared_.pieces.resize(static_cast<size_t>(s->n_vocab_));
+  for (int32_t id = 0; id < static_cast<int32_t>(s->n_vocab_); ++id) {
+    s->shared_.pieces[static_cast<size_t>(id)] = tokenizer.token_to_piece(id);
+    if (tokenizer.is_eog(id)) s->shared_.eog.push_back(id);
+  }
+  s->slots_.reserve(static_cast<size_t>(params.n_slots));
+  for (int i = 0; i < params.n_slots; ++i) s->slots_.emplace_back(i, s->shared_);
+  s->thread_ = std::thread([p = s.get()] { p->loop(); });
+  return s;
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<std::shared_ptr<RequestChannel>> Scheduler::submit(std::shared_ptr<const GenerationParams> params) {
+  const auto& prompt = params->prompt;
+  if (prompt.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty");
+  for (int32_t id : prompt) {
+    if (id < 0 || id >= n_vocab_) {
+      return make_error(ErrorCode::kInvalidArgument, "token id ", std::to_string(id), " is outside the vocabulary [0, ",
+                        std::to_string(n_vocab_), ")");
+    }
+  }
+  if (static_cast<int64_t>(prompt.size()) >= shared_.n_ctx + (params->embedding ? 1 : 0)) {
+    return make_error(ErrorCode::kOutOfRange, "the prompt has ", std::to_string(prompt.size()),
+                      " tokens, which does not fit the context of ", std::to_string(shared_.n_ctx), " tokens");
+  }
+  if (params->n_choices < 1) return make_error(ErrorCode::kInvalidArgument, "n must be at least 1");
+  auto channel = std::make_shared<RequestChannel>();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.size() + static_cast<size_t>(params->n_choices) > params_.max_queue + static_cast<size_t>(n_slots()) -
+                                                                      static_cast<size_t>(active_.load())) {
+      return make_error(ErrorCode::kResourceExhausted, "the request queue is full (", std::to_string(queue_.size()),
+                        " waiting); retry later");
+    }
+    for (int i = 0; i < params->n_choices; ++i) queue_.push_back(Task{channel, params, i});
+  }
+  cv_.notify_all();
+  return channel;
+}
+
+SchedulerStats Scheduler::stats() const {
+  SchedulerStats s;
+  s.n_slots = n_slots();
+  s.active_slots = active_.load();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s.queue_depth = static_cast<int64_t>(queue_.size());
+  }
+  s.kv_tokens = kv_tokens_.load();
+  s.kv_capacity = shared_.n_ctx * n_slots();
+  s.kv_bytes = ctx_->kv_cache().bytes();
+  s.prompt_tokens = prompt_tokens_.load();
+  s.cached_prompt_tokens = cached_tokens_.load();
+  s.generated_tokens = generated_tokens_.load();
+  s.steps = steps_.load();
+  s.decode_tokens_per_second = tok_per_s_.load();
+  return s;
+}
+
+void Scheduler::admit_locked() {
+  while (!queue_.empty()) {
+    Task task = std::move(queue_.front());
+    if (task.channel->cancelled()) {
+      queue_.pop_front();
+      continue;
+    }
+    const auto& prompt = task.params->prompt;
+    Slot* best = nullptr;
+    size_t best_common = 0;
+    for (Slot& s : slots_) {
+      if (!s.idle()) continue;
+      size_t c = common_prefix(s.cache(), prompt);
+      if (!best || c > best_common || (c == best_common && s.last_used() < best->last_used())) {
+        best = &s;
+        best_common = c;
+      }
+    }
+    if (!best) return;
+    queue_.pop_front();
+    if (task.params->embedding) {
+      best_common = 0;  // every prompt token's hidden state is needed
+    } else {
+      // Another slot (busy or not) may hold a longer prefix, e.g. a sibling choice's prompt.
+      for (Slot& s : slots_) {
+        if (&s == best) continue;
+        size_t c = common_prefix(s.cache(), prompt);
+        if (c >= best_common + kMinPrefixCopy) {
+          ctx_->kv_cache().copy_prefix(s.id(), best->id(), static_cast<int64_t>(c));
+          best->cache().assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(c));
+          best_common = c;
+        }
+      }
+    }
+    // At least the last prompt token is evaluated, to get the logits of the next one.
+    const int64_t n_keep = static_cast<int64_t>(std::min(best_common, prompt.size() - 1));
+    cached_tokens_ += static_cast<uint64_t>(n_keep);
+    best->start(std::move(task), n_keep, ++tick_);
+  }
+}
+
+void Scheduler::loop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        if (stop_ || active_.load() > 0) return true;
+        return !queue_.empty();
+      });
+      if (stop_) break;
+      admit_locked();
+    }
+    step();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Slot& s : slots_) s.abort(FinishReason::kCancelled, make_error(ErrorCode::kCancelled, "the server is stopping"), false);
+  for (Task& t : queue_) {
+    GenerationEvent e;
+    e.kind = GenerationEvent::Kind::kFinish;
+    e.index = t.index;
+    e.finish = FinishReason::kCancelled;
+    e.error = make_error(ErrorCode::kCancelled, "the server is stopping");
+    t.channel->push(std::move(e));
+  }
+  queue_.clear();
+}
+
+void Scheduler::step() {
+  batch_.clear();
+  out_slot_.clear();
+  int n_active = 0;
+  for (Slot& s : slots_) {
+    if (!s.idle() && s.task().channel->cancelled()) s.abort(FinishReason::kCancelled, {}, false);
+  }
+  // Decode steps first: one token per generating slot.
+  for (Slot& s : slots_) {
+    if (s.state() != Slot::State::kGenerate) continue;
+    batch_.push_back({s.pending(), static_cast<int32_t>(s.cache().size()), s.id(), true});
+    s.cache().push_back(s.pending());
+    out_slot_.push_back(s.id());
+  }
+  const size_t n_decode = batch_.size();
+  // Then prompt tokens, oldest admission first, within the batch budget.
+  std::vector<Slot*> prefill;
+  for (Slot& s : slots_) {
+    if (s.state() == Slot::State::kPrefill) prefill.push_back(&s);
+  }
+  std::sort(prefill.begin(), prefill.end(), [](Slot* a, Slot* b) { return a->last_used() < b->last_used(); });
+  size_t budget = static_cast<size_t>(std::max<int64_t>(params_.n_batch, 1));
+  budget = budget > batch_.size() ? budget - batch_.size() : 1;
+  uint64_t n_prompt = 0;
+  for (Slot* s : prefill) {
+    if (budget == 0) break;
+    auto left = s->prompt_left();
+    const bool embedding = s->task().params->embedding;
+    size_t take = std::min({left.size(), budget, embedding ? kEmbeddingChunk : left.size()});
+    for (size_t i = 0; i < take; ++i) {
+      const bool last = i + 1 == left.size();
+      const bool out = embedding || last;
+      batch_.push_back({left[i], static_cast<int32_t>(s->cache().size()), s->id(), out});
+      s->cache().push_back(left[i]);
+      if (out) out_slot_.push_back(s->id());
+    }
+    s->prompt_advance(take);
+    budget -= take;
+    n_prompt += take;
+  }
+  for (Slot& s : slots_) n_active += s.idle() ? 0 : 1;
+  active_.store(n_active);
+  if (batch_.empty()) return;
+
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = ctx_->decode(batch_);
+  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!st.ok()) {
+    log::error("scheduler: forward pass failed: {}", st.to_string());
+    for (Slot& s : slots_) {
+      bool in_batch = std::any_of(batch_.begin(), batch_.end(), [&](const model::BatchToken& t) { return t.seq == s.id(); });
+      if (in_batch) s.abort(FinishReason::kError, st, /*drop_cache=*/true);
+    }
+  } else {
+    for (int i = 0; i < ctx_->n_outputs(); ++i) {
+      Slot& s = slots_[static_cast<size_t>(out_slot_[static_cast<size_t>(i)])];
+      if (s.idle()) continue;
+      if (s.task().params->embedding) {
+        s.on_hidden(ctx_->hidden(i));
+      } else {
+        s.on_logits(ctx_->logits(i));
+      }
+    }
+  }
+  prompt_tokens_ += n_prompt;
+  generated_tokens_ += n_decode;
+  ++steps_;
+  if (n_decode > 0 && dt > 0) {
+    const double rate = static_cast<double>(n_decode) / dt;
+    const double prev = tok_per_s_.load();
+    tok_per_s_.store(prev == 0.0 ? rate : 0.8 * prev + 0.2 * rate);
+  }
+  int64_t kv = 0;
+  n_active = 0;
+  for (const Slot& s : slots_) {
+    kv += static_cast<int64_t>(s.cache().size());
+    n_active += s.idle() ? 0 : 1;
+  }
+  kv_tokens_.store(kv);
+  active_.store(n_active);
+}
+
+}  // namespace hearth::engine

@@ -1,0 +1,452 @@
+// The model-backed routes: /v1/chat/completions, /v1/completions (streamed as server-sent
+// events or not), /v1/embeddings, /tokenize, /detokenize.
+#include <chrono>
+#include <ctime>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "hearth/core/log.h"
+#include "hearth/server/serving.h"
+
+namespace hearth::server {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using engine::FinishReason;
+using engine::GenerationEvent;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string random_id(const char* prefix) {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mu);
+  char buf[25];
+  std::snprintf(buf, sizeof buf, "%016llx%08x", static_cast<unsigned long long>(rng()), static_cast<unsigned>(rng()));
+  return std::string(prefix) + buf;
+}
+
+// Logprobs are finite in JSON; OpenAI reports -9999 for tokens with no probability.
+double finite_logprob(float lp) { return std::isfinite(lp) ? static_cast<double>(lp) : -9999.0; }
+
+json bytes_of(const std::string& s) {
+  json a = json::array();
+  for (unsigned char c : s) a.push_back(static_cast<int>(c));
+  return a;
+}
+
+json chat_logprobs(const std::vector<engine::TokenInfo>& tokens) {
+  json content = json::array();
+  for (const auto& t : tokens) {
+    json top = json::array();
+    for (const auto& [piece, lp] : t.top) {
+      top.push_back({{"token", sanitize_utf8(piece)}, {"logprob", finite_logprob(lp)}, {"bytes", bytes_of(piece)}});
+    }
+    content.push_back({{"token", sanitize_utf8(t.piece)},
+                       {"logprob", finite_logprob(t.logprob)},
+                       {"bytes", bytes_of(t.piece)},
+                       {"top_logprobs", top}});
+  }
+  return {{"content", content}, {"refusal", nullptr}};
+}
+
+json completion_logprobs(const std::vector<engine::TokenInfo>& tokens, size_t text_offset) {
+  json toks = json::array(), lps = json::array(), tops = json::array(), offs = json::array();
+  for (const auto& t : tokens) {
+    toks.push_back(sanitize_utf8(t.piece));
+    lps.push_back(finite_logprob(t.logprob));
+    json top = json::object();
+    for (const auto& [piece, lp] : t.top) top[sanitize_utf8(piece)] = finite_logprob(lp);
+    tops.push_back(top);
+    offs.push_back(text_offset);
+    text_offset += t.piece.size();
+  }
+  return {{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offs}};
+}
+
+const char* finish_name(FinishReason r) { return r == FinishReason::kLength ? "length" : "stop"; }
+
+std::string base64_floats(const std::vector<float>& v) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes(v.size() * 4, '\0');
+  for (size_t i = 0; i < v.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &v[i], 4);
+    for (int b = 0; b < 4; ++b) bytes[i * 4 + static_cast<size_t>(b)] = static_cast<char>((u >> (8 * b)) & 0xFF);  // little-endian
+  }
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
+    if (i + 1 < bytes.size()) n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+    if (i + 2 < bytes.size()) n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 2]));
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+// What one request is generating, shared by the handler and (when streaming) its body writer.
+struct Generation {
+  Serving* sv = nullptr;
+  int key = -1;
+  bool chat = false;
+  bool logprobs = false;
+  bool include_usage = false;
+  std::string id;
+  int64_t created = 0;
+  int n = 1;
+  std::shared_ptr<engine::RequestChannel> channel;
+  Clock::time_point start;
+  struct Choice {
+    std::string text;
+    std::vector<engine::TokenInfo> tokens;
+    FinishReason finish = FinishReason::kStop;
+    bool done = false;
+  };
+  std::vector<Choice> choices;
+  int64_t n_prompt = 0, n_cached = 0, n_generated = 0;
+  int n_done = 0;
+  bool got_first = false;
+  Status error;
+
+  // Applies an event; returns false when it carried an error.
+  bool apply(const GenerationEvent& e) {
+    Choice& c = choices[static_cast<size_t>(e.index)];
+    if (e.kind == GenerationEvent::Kind::kDelta) {
+      if (!got_first) {
+        got_first = true;
+        const double ttft = std::chrono::duration<double>(Clock::now() - start).count();
+        current_request_stats().ttft_s = ttft;
+        sv->metrics->record_ttft(ttft);
+      }
+      return true;
+    }
+    if (e.kind == GenerationEvent::Kind::kFinish && !c.done) {
+      c.done = true;
+      c.finish = e.finish;
+      ++n_done;
+      n_prompt = e.n_prompt;
+      n_cached = std::max(n_cached, e.n_cached);
+      n_generated += e.n_generated;
+      if (e.finish == FinishReason::kError || e.finish == FinishReason::kCancelled) {
+        if (error.ok()) error = e.error.ok() ? make_error(ErrorCode::kInternal, "generation was cancelled") : e.error;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void account() {
+    RequestStats& st = current_request_stats();
+    st.prompt_tokens = n_prompt;
+    st.completion_tokens = n_generated;
+    sv->metrics->record_tokens(n_prompt, n_generated);
+    if (sv->auth) sv->auth->add_tokens(key, n_prompt + n_generated);
+  }
+
+  json usage() const {
+    return {{"prompt_tokens", n_prompt},
+            {"completion_tokens", n_generated},
+            {"total_tokens", n_prompt + n_generated},
+            {"prompt_tokens_details", {{"cached_tokens", n_cached}}}};
+  }
+
+  json chunk_base() const {
+    json j = {{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created},
+              {"model", sv->model_id}, {"system_fingerprint", "hearth"}};
+    if (include_usage) j["usage"] = nullptr;
+    return j;
+  }
+};
+
+HttpResponse collect(std::shared_ptr<Generation> g) {
+  std::vector<GenerationEvent> events;
+  while (g->n_done < g->n) {
+    events.clear();
+    g->channel->wait(events, std::chrono::milliseconds(200));
+    for (const GenerationEvent& e : events) {
+      g->apply(e);
+      if (e.kind == GenerationEvent::Kind::kDelta) {
+        auto& c = g->choices[static_cast<size_t>(e.index)];
+        c.text += e.text;
+        c.tokens.insert(c.tokens.end(), e.tokens.begin(), e.tokens.end());
+      }
+    }
+  }
+  g->account();
+  if (!g->error.ok()) return error_response(api_error_from_status(g->error));
+  json choices = json::array();
+  for (size_t i = 0; i < g->choices.size(); ++i) {
+    const auto& c = g->choices[i];
+    json ch = {{"index", i}, {"finish_reason", finish_name(c.finish)}};
+    if (g->chat) {
+      ch["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+      ch["logprobs"] = g->logprobs ? chat_logprobs(c.tokens) : json(nullptr);
+    } else {
+      ch["text"] = c.text;
+      ch["logprobs"] = g->logprobs ? completion_logprobs(c.tokens, 0) : json(nullptr);
+    }
+    choices.push_back(std::move(ch));
+  }
+  json j = {{"id", g->id}, {"object", g->chat ? "chat.completion" : "text_completion"}, {"created", g->created},
+            {"model", g->sv->model_id}, {"system_fingerprint", "hearth"}, {"choices", choices}, {"usage", g->usage()}};
+  if (g->sv->log_prompts) {
+    for (const auto& c : g->choices) log::info("completion {}: {}", g->id, c.text);
+  }
+  return json_text_response(dump(j));
+}
+
+void stream_events(const std::shared_ptr<Generation>& g, StreamWriter& w) {
+  auto send = [&](const json& j) { return w.write("data: " + dump(j) + "\n\n"); };
+  bool ok = true;
+  if (g->chat) {
+    for (int i = 0; i < g->n && ok; ++i) {
+      json c = g->chunk_base();
+      c["choices"] = json::array({{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}}},
+                                   {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+      ok = send(c);
+    }
+  }
+  std::vector<size_t> offsets(static_cast<size_t>(g->n), 0);
+  std::vector<GenerationEvent> events;
+  while (ok && g->n_done < g->n) {
+    events.clear();
+    g->channel->wait(events, std::chrono::milliseconds(200));
+    for (const GenerationEvent& e : events) {
+      if (!ok) break;
+      if (!g->apply(e)) {
+        ApiError err = api_error_from_status(g->error);
+        ok = w.write("data: " + error_body(err) + "\n\n");
+        ok = false;
+        break;
+      }
+      json c = g->chunk_base();
+      json choice = {{"index", e.index}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+      if (e.kind == GenerationEvent::Kind::kDelta) {
+        if (e.text.empty() && (e.tokens.empty() || !g->logprobs)) continue;
+        if (g->chat) {
+          choice["delta"] = {{"content", e.text}};
+          if (g->logprobs) choice["logprobs"] = chat_logprobs(e.tokens);
+        } else {
+          choice["text"] = e.text;
+          if (g->logprobs) choice["logprobs"] = completion_logprobs(e.tokens, offsets[static_cast<size_t>(e.index)]);
+        }
+        offsets[static_cast<size_t>(e.index)] += e.text.size();
+      } else if (e.kind == GenerationEvent::Kind::kFinish) {
+        if (g->chat) {
+          choice["delta"] = json::object();
+        } else {
+          choice["text"] = "";
+        }
+        choice["finish_reason"] = finish_name(e.finish);
+      } else {
+        continue;
+      }
+      c["choices"] = json::array({choice});
+      ok = send(c);
+    }
+  }
+  if (!ok) {
+    g->channel->cancel();  // the client is gone (or an error was sent): free the slots now
+    // Drain until the scheduler confirms, so the token counts are final.
+    while (g->n_done < g->n) {
+      events.clear();
+      g->channel->wait(events, std::chrono::milliseconds(200));
+      for (const GenerationEvent& e : events) g->apply(e);
+    }
+    g->account();
+    return;
+  }
+  g->account();
+  if (g->include_usage) {
+    json c = g->chunk_base();
+    c["choices"] = json::array();
+    c["usage"] = g->usage();
+    if (!send(c)) return;
+  }
+  w.write("data: [DONE]\n\n");
+}
+
+}  // namespace
+
+RequestStats& current_request_stats() {
+  thread_local RequestStats stats;
+  return stats;
+}
+
+HttpResponse json_text_response(std::string body, int status) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse error_response(const ApiError& e) {
+  HttpResponse r;
+  r.status = e.status;
+  r.body = error_body(e);
+  r.headers = e.headers;
+  return r;
+}
+
+namespace {
+
+std::optional<ApiError> check_model(const Serving& sv, const std::string& model, int key) {
+  if (!model.empty() && model != sv.model_id) {
+    return ApiError{404, "the model '" + model + "' does not exist; this server serves '" + sv.model_id + "'",
+                    "invalid_request_error", "model", "model_not_found", {}};
+  }
+  if (key >= 0 && sv.auth && !sv.auth->model_allowed(key, sv.model_id)) {
+    return ApiError{404, "the model '" + sv.model_id + "' does not exist or your key has no access to it",
+                    "invalid_request_error", "model", "model_not_found", {}};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, int key) {
+  const auto start = Clock::now();
+  auto parsed = parse_completion_request(req.body, chat, sv.limits);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+  CompletionRequest& r = std::get<CompletionRequest>(parsed);
+  if (auto e = check_model(sv, r.model, key)) return error_response(*e);
+
+  auto params = std::make_shared<engine::GenerationParams>(std::move(r.gen));
+  const tokenizer::Tokenizer& tok = *sv.tokenizer;
+  if (chat) {
+    auto rendered = engine::render_chat(sv.chat_template, r.messages, tok.token_text(tok.bos()), tok.token_text(tok.eos()));
+    if (!rendered.ok()) return error_response(bad_request(rendered.status().message(), "messages"));
+    params->prompt = tok.encode(rendered->prompt, /*add_special=*/true, /*parse_special=*/true);
+    for (const auto& s : rendered->stop_strings) params->stop.push_back(s);
+    if (sv.log_prompts) log::info("prompt: {}", rendered->prompt);
+  } else if (r.prompt_is_tokens) {
+    params->prompt = std::move(r.prompt_tokens);
+  } else {
+    params->prompt = tok.encode(r.prompt, /*add_special=*/true, /*parse_special=*/false);
+    if (sv.log_prompts) log::info("prompt: {}", r.prompt);
+  }
+  auto channel = sv.scheduler->submit(params);
+  if (!channel.ok()) {
+    ApiError e = api_error_from_status(channel.status());
+    if (e.status == 400) e.param = chat ? "messages" : "prompt";
+    return error_response(e);
+  }
+  auto g = std::make_shared<Generation>();
+  g->sv = &sv;
+  g->key = key;
+  g->chat = chat;
+  g->logprobs = r.logprobs;
+  g->include_usage = r.include_usage;
+  g->id = random_id(chat ? "chatcmpl-" : "cmpl-");
+  g->created = static_cast<int64_t>(std::time(nullptr));
+  g->n = params->n_choices;
+  g->channel = std::move(channel).value();
+  g->start = start;
+  g->choices.resize(static_cast<size_t>(g->n));
+  if (!r.stream) return collect(g);
+  HttpResponse resp;
+  resp.content_type = "text/event-stream";
+  resp.headers.emplace_back("Cache-Control", "no-cache");
+  resp.stream = [g](StreamWriter& w) { stream_events(g, w); };
+  return resp;
+}
+
+HttpResponse handle_embeddings(Serving& sv, const HttpRequest& req, int key) {
+  auto parsed = parse_embedding_request(req.body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+  EmbeddingRequest& r = std::get<EmbeddingRequest>(parsed);
+  if (auto e = check_model(sv, r.model, key)) return error_response(*e);
+  std::vector<std::vector<int32_t>> inputs = std::move(r.token_inputs);
+  for (const auto& t : r.texts) inputs.push_back(sv.tokenizer->encode(t, /*add_special=*/true, /*parse_special=*/false));
+  std::vector<std::shared_ptr<engine::RequestChannel>> channels;
+  for (auto& ids : inputs) {
+    auto p = std::make_shared<engine::GenerationParams>();
+    p->prompt = ids;
+    p->embedding = true;
+    auto ch = sv.scheduler->submit(p);
+    if (!ch.ok()) {
+      for (auto& c : channels) c->cancel();
+      ApiError e = api_error_from_status(ch.status());
+      if (e.status == 400) e.param = "input";
+      return error_response(e);
+    }
+    channels.push_back(std::move(ch).value());
+  }
+  json data = json::array();
+  int64_t n_prompt = 0;
+  std::vector<GenerationEvent> events;
+  for (size_t i = 0; i < channels.size(); ++i) {
+    std::vector<float> embedding;
+    bool done = false;
+    Status err;
+    while (!done) {
+      events.clear();
+      channels[i]->wait(events, std::chrono::milliseconds(200));
+      for (const auto& e : events) {
+        if (e.kind == GenerationEvent::Kind::kEmbedding) {
+          embedding = e.embedding;
+          n_prompt += e.n_prompt;
+          done = true;
+        } else if (e.kind == GenerationEvent::Kind::kFinish) {
+          err = e.error.ok() ? make_error(ErrorCode::kInternal, "embedding was cancelled") : e.error;
+          done = true;
+        }
+      }
+    }
+    if (!err.ok()) {
+      for (auto& c : channels) c->cancel();
+      return error_response(api_error_from_status(err));
+    }
+    json item = {{"object", "embedding"}, {"index", i}};
+    if (r.base64) {
+      item["embedding"] = base64_floats(embedding);
+    } else {
+      item["embedding"] = embedding;
+    }
+    data.push_back(std::move(item));
+  }
+  current_request_stats().prompt_tokens = n_prompt;
+  sv.metrics->record_tokens(n_prompt, 0);
+  if (sv.auth) sv.auth->add_tokens(key, n_prompt);
+  json j = {{"object", "list"}, {"data", data}, {"model", sv.model_id},
+            {"usage", {{"prompt_tokens", n_prompt}, {"total_tokens", n_prompt}}}};
+  return json_text_response(dump(j));
+}
+
+HttpResponse handle_tokenize(Serving& sv, const HttpRequest& req) {
+  auto parsed = parse_tokenize_request(req.body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+  const TokenizeRequest& r = std::get<TokenizeRequest>(parsed);
+  std::vector<int32_t> ids = sv.tokenizer->encode(r.content, r.add_special, /*parse_special=*/true);
+  json tokens = json::array();
+  for (int32_t id : ids) {
+    if (r.with_pieces) {
+      tokens.push_back({{"id", id}, {"piece", sanitize_utf8(sv.tokenizer->token_to_piece(id, true))}});
+    } else {
+      tokens.push_back(id);
+    }
+  }
+  return json_text_response(dump({{"tokens", tokens}}));
+}
+
+HttpResponse handle_detokenize(Serving& sv, const HttpRequest& req) {
+  auto parsed = parse_detokenize_request(req.body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+  const auto& ids = std::get<std::vector<int32_t>>(parsed);
+  for (int32_t id : ids) {
+    if (id >= sv.tokenizer->n_vocab()) {
+      return error_response(bad_request("token id " + std::to_string(id) + " is outside the vocabulary of " +
+                                            std::to_string(sv.tokenizer->n_vocab()),
+                                        "tokens"));
+    }
+  }
+  return json_text_response(dump({{"content", sanitize_utf8(sv.tokenizer->decode(ids))}}));
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,197 @@
+// Server setup: security checks, routes, authentication, access log, model loading.
+#include "hearth/server/server.h"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "hearth/core/log.h"
+
+namespace hearth::server {
+namespace {
+
+using json = nlohmann::json;
+
+std::string model_id_from_path(const std::string& path) {
+  std::string name = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  if (name.size() > 5 && name.substr(name.size() - 5) == ".gguf") name.resize(name.size() - 5);
+  return name;
+}
+
+// Route label for metrics: the route pattern, so that ids in paths do not explode the label set.
+std::string route_label(const std::string& path) {
+  static const char* kRoutes[] = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
+                                  "/tokenize", "/detokenize", "/health", "/metrics"};
+  for (const char* r : kRoutes) {
+    if (path == r) return r;
+  }
+  if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
+  return "other";
+}
+
+}  // namespace
+
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
+  if (!is_loopback_host(config.http.host) && config.keys.empty() && !config.insecure_no_auth) {
+    return make_error(ErrorCode::kPermissionDenied, "refusing to listen on ", config.http.host,
+                      " (not a loopback address) without an API key: pass --api-key or --api-key-file, or "
+                      "--insecure-no-auth to allow anyone who can reach the port");
+  }
+  if (config.model_id.empty()) config.model_id = model_id_from_path(config.model_path);
+  std::unique_ptr<Server> s(new Server());
+  s->config_ = std::move(config);
+  s->auth_ = std::make_unique<Auth>(s->config_.keys);
+  HEARTH_ASSIGN_OR_RETURN(s->http_, HttpServer::create(s->config_.http));
+  s->serving_.model_id = s->config_.model_id;
+  s->serving_.limits = s->config_.limits;
+  s->serving_.log_prompts = s->config_.log_prompts;
+  s->serving_.metrics = &s->metrics_;
+  s->serving_.auth = s->auth_.get();
+  s->add_routes();
+  HEARTH_TRY(s->http_->bind());
+  return s;
+}
+
+Server::~Server() {
+  stop();
+  // The scheduler must stop (and release its channels) before the HTTP layer goes away.
+  serving_.scheduler.reset();
+}
+
+HttpHandler Server::guarded(bool needs_model, std::function<HttpResponse(const HttpRequest&, int key)> fn) {
+  return [this, needs_model, fn = std::move(fn)](const HttpRequest& req) -> HttpResponse {
+    current_request_stats() = RequestStats{};
+    int key = -1;
+    if (auth_->enabled()) {
+      key = auth_->authenticate(req.header("authorization"), req.header("x-api-key"));
+      if (key < 0) {
+        const bool missing = req.header("authorization").empty() && req.header("x-api-key").empty();
+        ApiError e{401, missing ? "no API key given: send 'Authorization: Bearer KEY'" : "the API key is not valid",
+                   "invalid_request_error", "", "invalid_api_key", {}};
+        e.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return error_response(e);
+      }
+      if (int64_t wait = auth_->admit_request(key); wait > 0) {
+        ApiError e{429, "rate limit reached for " + auth_->key(key).label + "; retry in " + std::to_string(wait) + " s",
+                   "rate_limit_error", "", "rate_limit_exceeded", {}};
+        e.headers.emplace_back("Retry-After", std::to_string(wait));
+        return error_response(e);
+      }
+    }
+    if (needs_model && !ready_.load(std::memory_order_acquire)) {
+      ApiError e{503, "the model is loading", "unavailable_error", "", "model_loading", {}};
+      e.headers.emplace_back("Retry-After", "1");
+      return error_response(e);
+    }
+    return fn(req, key);
+  };
+}
+
+void Server::add_routes() {
+  http_->set_error_body_hook(error_body_for_status);
+  http_->set_access_hook([this](const HttpRequest& req, int status, double seconds) {
+    RequestStats& st = current_request_stats();
+    metrics_.record_request(route_label(req.path), status, seconds);
+    log::info("{} {} {} {:.3f}s prompt_tokens={} completion_tokens={}{}", req.method, req.path, status, seconds,
+              st.prompt_tokens, st.completion_tokens,
+              st.ttft_s >= 0 ? fmt::format(" ttft={:.3f}s", st.ttft_s) : std::string());
+    st = RequestStats{};
+  });
+
+  http_->route("GET", "/health", [this](const HttpRequest&) {
+    if (!ready_.load(std::memory_order_acquire)) {
+      ApiError e{503, "the model is loading", "unavailable_error", "", "model_loading", {}};
+      e.headers.emplace_back("Retry-After", "1");
+      return error_response(e);
+    }
+    return json_text_response(R"({"status":"ok"})");
+  });
+  http_->route("GET", "/metrics", guarded(false, [this](const HttpRequest&, int) {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    engine::SchedulerStats stats;
+    const bool ready = ready_.load(std::memory_order_acquire);
+    if (ready) stats = serving_.scheduler->stats();
+    r.body = metrics_.render(ready ? &stats : nullptr);
+    return r;
+  }));
+  auto model_json = [this] {
+    return json{{"id", serving_.model_id}, {"object", "model"}, {"created", serving_.created}, {"owned_by", "hearth"}};
+  };
+  http_->route("GET", "/v1/models", guarded(true, [this, model_json](const HttpRequest&, int key) {
+    json data = json::array();
+    if (key < 0 || auth_->model_allowed(key, serving_.model_id)) data.push_back(model_json());
+    return json_text_response(json{{"object", "list"}, {"data", data}}.dump());
+  }));
+  http_->route("GET", "/v1/models/(.+)", guarded(true, [this, model_json](const HttpRequest& req, int key) {
+    const std::string id = req.path_params.empty() ? std::string() : req.path_params[0];
+    if (id != serving_.model_id || (key >= 0 && !auth_->model_allowed(key, id))) {
+      return error_response(ApiError{404, "the model '" + id + "' does not exist", "invalid_request_error", "model",
+                                     "model_not_found", {}});
+    }
+    return json_text_response(model_json().dump(-1, ' ', false, json::error_handler_t::replace));
+  }));
+  http_->route("POST", "/v1/chat/completions", guarded(true, [this](const HttpRequest& req, int key) {
+    return handle_completion(serving_, req, true, key);
+  }));
+  http_->route("POST", "/v1/completions", guarded(true, [this](const HttpRequest& req, int key) {
+    return handle_completion(serving_, req, false, key);
+  }));
+  http_->route("POST", "/v1/embeddings", guarded(true, [this](const HttpRequest& req, int key) {
+    return handle_embeddings(serving_, req, key);
+  }));
+  http_->route("POST", "/tokenize", guarded(true, [this](const HttpRequest& req, int) {
+    return handle_tokenize(serving_, req);
+  }));
+  http_->route("POST", "/detokenize", guarded(true, [this](const HttpRequest& req, int) {
+    return handle_detokenize(serving_, req);
+  }));
+}
+
+Status Server::load() {
+  HEARTH_ASSIGN_OR_RETURN(serving_.model, model::Model::load(config_.model_path));
+  HEARTH_ASSIGN_OR_RETURN(serving_.tokenizer, tokenizer::Tokenizer::from_gguf(serving_.model->gguf()));
+  if (!config_.chat_template.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(serving_.chat_template, engine::parse_chat_template_name(config_.chat_template));
+  } else if (auto t = serving_.model->gguf().get_string("tokenizer.chat_template"); t.ok()) {
+    auto family = engine::detect_chat_template(t.value());
+    if (family) {
+      serving_.chat_template = *family;
+    } else {
+      log::warn("the model's chat template is not one hearth recognises; using the plain format "
+                "(pass --chat-template NAME to choose one)");
+    }
+  }
+  HEARTH_ASSIGN_OR_RETURN(serving_.scheduler,
+                          engine::Scheduler::create(*serving_.model, *serving_.tokenizer, config_.scheduler));
+  serving_.created = static_cast<int64_t>(std::time(nullptr));
+  log::info("model '{}' loaded: {} slots of {} tokens, chat template '{}'", serving_.model_id,
+            serving_.scheduler->n_slots(), serving_.scheduler->n_ctx(),
+            engine::chat_template_name(serving_.chat_template));
+  return ok_status();
+}
+
+Status Server::run() {
+  Status serve_status;
+  std::thread http_thread([this, &serve_status] { serve_status = http_->serve(); });
+  log::info("listening on {}://{}:{}", config_.http.tls_cert.empty() ? "http" : "https", config_.http.host, port());
+  Status st = load();
+  if (st.ok()) {
+    ready_.store(true, std::memory_order_release);
+  } else {
+    http_->stop();
+  }
+  http_thread.join();
+  if (!st.ok()) return st;
+  return stopping_.load() ? ok_status() : serve_status;
+}
+
+void Server::stop() {
+  stopping_.store(true);
+  if (http_) http_->stop();
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,66 @@
+// Server: `hearth serve` — an OpenAI-compatible HTTP API over one model. The HTTP socket is
+// bound first (so /health answers 503 while the model loads), then the model, tokenizer and
+// scheduler are created and the routes start serving.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hearth/core/status.h"
+#include "hearth/engine/scheduler.h"
+#include "hearth/server/auth.h"
+#include "hearth/server/http_server.h"
+#include "hearth/server/metrics.h"
+#include "hearth/server/openai_request.h"
+#include "hearth/server/serving.h"
+
+namespace hearth::server {
+
+struct ServerConfig {
+  std::string model_path;
+  std::string model_id;               // empty: the file name without ".gguf"
+  HttpServerOptions http;
+  engine::SchedulerParams scheduler;
+  std::string chat_template;          // empty: detect from the model
+  std::vector<ApiKey> keys;
+  bool insecure_no_auth = false;      // allow a non-loopback bind without keys
+  bool log_prompts = false;
+  RequestLimits limits;
+};
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback_host(const std::string& host);
+
+class Server {
+ public:
+  // Validates the configuration (refuses a non-loopback bind without keys unless
+  // insecure_no_auth) and binds the socket.
+  static Result<std::unique_ptr<Server>> create(ServerConfig config);
+  ~Server();
+
+  int port() const { return http_->port(); }
+  // Serves while loading the model, then until stop(). Returns the load error, if any.
+  Status run();
+  // Safe to call from any thread (e.g. a signal watcher).
+  void stop();
+
+ private:
+  Server() = default;
+  void add_routes();
+  Status load();
+  HttpHandler guarded(bool needs_model, std::function<HttpResponse(const HttpRequest&, int key)> fn);
+
+  ServerConfig config_;
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<Auth> auth_;
+  Metrics metrics_;
+  Serving serving_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace hearth::server

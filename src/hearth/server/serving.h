@@ -1,0 +1,51 @@
+// Serving: what request handlers need once the model is loaded, and the handlers of the
+// model-backed routes (completions, chat, embeddings, tokenize, detokenize).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "hearth/engine/chat_template.h"
+#include "hearth/engine/scheduler.h"
+#include "hearth/model/model.h"
+#include "hearth/server/auth.h"
+#include "hearth/server/http_server.h"
+#include "hearth/server/metrics.h"
+#include "hearth/server/openai_request.h"
+#include "hearth/tokenizer/tokenizer.h"
+
+namespace hearth::server {
+
+struct Serving {
+  std::unique_ptr<model::Model> model;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<engine::Scheduler> scheduler;
+  engine::ChatTemplateFamily chat_template = engine::ChatTemplateFamily::kPlain;
+  std::string model_id;
+  int64_t created = 0;  // unix time the model was loaded
+  RequestLimits limits;
+  bool log_prompts = false;
+  Metrics* metrics = nullptr;
+  Auth* auth = nullptr;
+};
+
+// Token counts and time to first token of the request being handled on this thread, for the
+// access log (the HTTP layer writes a streamed body on the thread that ran the handler).
+struct RequestStats {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  double ttft_s = -1.0;
+};
+RequestStats& current_request_stats();
+
+// `key` is the caller's API key index (-1 without auth).
+HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, int key);
+HttpResponse handle_embeddings(Serving& sv, const HttpRequest& req, int key);
+HttpResponse handle_tokenize(Serving& sv, const HttpRequest& req);
+HttpResponse handle_detokenize(Serving& sv, const HttpRequest& req);
+
+HttpResponse error_response(const ApiError& e);
+HttpResponse json_text_response(std::string body, int status = 200);
+
+}  // namespace hearth::server

@@ -1,0 +1,117 @@
+// `hearth serve`: the OpenAI-compatible HTTP server (see src/hearth/server/server.h).
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <ctime>
+#include <thread>
+
+#include "command.h"
+#include "hearth/core/atomic_file.h"
+#include "hearth/core/log.h"
+#include "hearth/server/server.h"
+#include "model_arg.h"
+
+namespace hearth::cli {
+namespace {
+
+struct ServeOptions {
+  std::string model;
+  server::ServerConfig config;
+  std::vector<std::string> api_keys;
+  std::string api_key_file;
+  std::string kv_type = "f16";
+  uint64_t kv_limit_mib = 0;
+  uint64_t max_body_mib = 8;
+};
+
+Status serve(ServeOptions& o) {
+  // A server logs its access lines by default (HEARTH_LOG or -v still decide when given).
+  if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model));
+  server::ServerConfig& c = o.config;
+  c.model_path = arg.path;
+  for (const std::string& k : o.api_keys) {
+    if (k.empty()) return make_error(ErrorCode::kInvalidArgument, "--api-key must not be empty");
+    c.keys.push_back(server::ApiKey{k, {}, 0, 0, {}});
+  }
+  if (!o.api_key_file.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(o.api_key_file, 16 << 20));
+    HEARTH_ASSIGN_OR_RETURN(auto keys, server::parse_api_key_file(text, o.api_key_file));
+    if (keys.empty()) return make_error(ErrorCode::kInvalidArgument, o.api_key_file, ": no keys in the file");
+    c.keys.insert(c.keys.end(), keys.begin(), keys.end());
+  }
+  if (o.kv_type == "f32") {
+    c.scheduler.kv_type = kernels::KvType::kF32;
+  } else if (o.kv_type != "f16") {
+    return make_error(ErrorCode::kInvalidArgument, "--kv-type must be f16 or f32, not '", o.kv_type, "'");
+  }
+  c.scheduler.kv_limit_bytes = o.kv_limit_mib << 20;
+  c.http.max_body_bytes = static_cast<size_t>(o.max_body_mib) << 20;
+  if (c.http.max_connections < c.scheduler.n_slots + 2) c.http.max_connections = c.scheduler.n_slots + 2;
+
+  // Signals are taken by one watcher thread; every other thread (started below) blocks them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  HEARTH_ASSIGN_OR_RETURN(auto srv, server::Server::create(c));
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    const timespec tick{0, 200 * 1000 * 1000};
+    while (!done.load()) {
+      if (sigtimedwait(&set, nullptr, &tick) > 0) {
+        log::info("stopping");
+        srv->stop();
+        return;
+      }
+    }
+  });
+  Status st = srv->run();
+  done.store(true);
+  watcher.join();
+  return st;
+}
+
+void setup(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  auto& c = o->config;
+  auto* sub = app.add_subcommand("serve", "serve a model over an OpenAI-compatible HTTP API");
+  sub->add_option("model", o->model, "GGUF file (default: $HEARTH_MODEL, then default_model in the config)");
+  sub->add_option("--host", c.http.host, "address to listen on")->capture_default_str();
+  sub->add_option("--port", c.http.port, "port (0: any free port)")->capture_default_str();
+  sub->add_option("--parallel,--np", c.scheduler.n_slots, "parallel slots (sequences batched together)")->capture_default_str();
+  sub->add_option("-c,--ctx-size", c.scheduler.n_ctx, "context size per slot (default: min(4096, the model's))");
+  sub->add_option("-b,--batch-size", c.scheduler.n_batch, "most tokens per forward pass")->capture_default_str();
+  sub->add_option("-t,--threads", c.scheduler.n_threads, "threads (default: physical cores)");
+  sub->add_option("--max-queue", c.scheduler.max_queue, "queued requests beyond the slots before 503")->capture_default_str();
+  sub->add_option("--max-tokens", c.limits.max_tokens, "cap on a request's max_tokens (-1: the context)")->capture_default_str();
+  sub->add_option("--max-n", c.limits.max_n, "cap on a request's n")->capture_default_str();
+  sub->add_option("--alias", c.model_id, "model id reported by the API (default: the file name)");
+  sub->add_option("--chat-template", c.chat_template,
+                  "chat format: plain, llama2, llama3, chatml, mistral, zephyr, gemma, phi3 (default: from the model)");
+  sub->add_option("--api-key", o->api_keys, "API key clients must send (repeatable)");
+  sub->add_option("--api-key-file", o->api_key_file, "file of keys, one per line: KEY [models=a,b] [rpm=N] [tpm=N]");
+  sub->add_flag("--insecure-no-auth", c.insecure_no_auth, "allow a non-loopback --host without an API key");
+  sub->add_option("--tls-cert", c.http.tls_cert, "TLS certificate (PEM); with --tls-key serves HTTPS");
+  sub->add_option("--tls-key", c.http.tls_key, "TLS private key (PEM)");
+  sub->add_option("--max-body", o->max_body_mib, "largest request body in MiB")->capture_default_str();
+  sub->add_option("--read-timeout", c.http.read_timeout_s, "seconds a client may take per read")->capture_default_str();
+  sub->add_option("--max-connections", c.http.max_connections, "connections served at once")->capture_default_str();
+  sub->add_flag("--log-prompts", c.log_prompts, "log prompts and completions (off: never logged)");
+  sub->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
+  sub->add_option("--kv-limit", o->kv_limit_mib, "KV cache memory limit in MiB (default: 75% of free memory)");
+  sub->callback([o] {
+    Status s = serve(*o);
+    set_exit_code(s.ok() ? 0 : report_error(s));
+  });
+}
+
+CommandRegistrar reg(20, setup);
+
+}  // namespace
+}  // namespace hearth::cli
