@@ -1,0 +1,149 @@
+// `hearth run` end to end: greedy output equals the reference continuation (up to the first
+// generated token that is not clear), and bad inputs give one error line and a non-zero exit.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "hearth/gguf/gguf.h"
+#include "hearth/tokenizer/tokenizer.h"
+#include "shared_data.h"
+
+namespace hearth {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Output {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+Output run(const std::string& args, const std::string& stdin_text = "") {
+  fs::path dir = testing::make_temp_dir("hearth-cli");
+  const std::string in = (dir / "in").string(), err = (dir / "err").string();
+  std::ofstream(in) << stdin_text;
+  const std::string cmd = std::string(HEARTH_BIN) + " " + args + " <" + in + " 2>" + err;
+  Output o;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
+  int st = pclose(p);
+  o.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  std::ifstream ef(err);
+  o.err.assign(std::istreambuf_iterator<char>(ef), std::istreambuf_iterator<char>());
+  fs::remove_all(dir);
+  return o;
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''"; else q += c;
+  }
+  return q + "'";
+}
+
+TEST(CliRun, GreedyMatchesReferenceForEveryStoriesModel) {
+  HEARTH_REQUIRE_SHARED(shared);
+  for (const char* m : {"stories260K-f32", "stories260K-F16", "stories260K-Q8_0", "stories260K-Q4_0", "stories260K-Q4_K_M"}) {
+    const std::string model = (shared / "models" / (std::string(m) + ".gguf")).string();
+    auto file = gguf::GgufModelFile::open(model);
+    ASSERT_TRUE(file.ok());
+    auto tok = tokenizer::Tokenizer::from_gguf((*file)->file());
+    ASSERT_TRUE(tok.ok());
+    for (const char* c : {"once-upon-a-time", "little-dog-happy", "lily-and-ben"}) {
+      std::ifstream jf(shared / "reference" / (std::string(m) + "__" + c + ".json"));
+      nlohmann::json j = nlohmann::json::parse(jf);
+      std::ifstream lf(shared / "reference" / j["logits_file"].get<std::string>(), std::ios::binary);
+      const int64_t nv = j["n_vocab"], np = j["n_prompt"];
+      std::vector<float> logits(static_cast<size_t>(j["n_positions"].get<int64_t>() * nv));
+      lf.read(reinterpret_cast<char*>(logits.data()), static_cast<std::streamsize>(logits.size() * 4));
+      const auto gen = j["generated_ids"].get<std::vector<int32_t>>();
+      const auto margins = j["generated_margins"].get<std::vector<float>>();
+      const bool quant = std::string(m).find("Q") != std::string::npos;
+      // The clear prefix of the reference continuation, as text.
+      std::vector<int32_t> clear;
+      for (size_t k = 0; k < gen.size(); ++k) {
+        const float* row = logits.data() + (np - 1 + static_cast<int64_t>(k)) * nv;
+        float mn = row[0], mx = row[0];
+        for (int64_t i = 0; i < nv; ++i) { mn = std::min(mn, row[i]); mx = std::max(mx, row[i]); }
+        if (margins[k] < (quant ? 0.02f : 0.005f) * (mx - mn)) break;
+        clear.push_back(gen[k]);
+      }
+      std::string expected;
+      for (int32_t id : clear) expected += (*tok)->token_to_piece(id);
+      auto o = run("run " + model + " -p " + quote(j["prompt"].get<std::string>()) +
+                   " --temp 0 -c 512 -n " + std::to_string(gen.size()) + " --ignore-eos");
+      ASSERT_EQ(o.exit_code, 0) << o.err;
+      EXPECT_EQ(o.out.substr(0, expected.size()), expected) << m << " " << c << " (" << clear.size() << " clear tokens)";
+      EXPECT_NE(o.err.find("generated: " + std::to_string(gen.size()) + " tokens"), std::string::npos) << o.err;
+      EXPECT_NE(o.err.find("peak RSS"), std::string::npos);
+    }
+  }
+}
+
+TEST(CliRun, PromptFromStdinAndEcho) {
+  HEARTH_REQUIRE_SHARED(shared);
+  const std::string model = (shared / "models" / "stories260K-f32.gguf").string();
+  auto a = run("run " + model + " --temp 0 -c 512 -n 8", "Once upon a time");
+  auto b = run("run " + model + " -p 'Once upon a time' --temp 0 -c 512 -n 8");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  auto e = run("run " + model + " -p 'Once upon a time' --temp 0 -c 512 -n 8 --echo");
+  EXPECT_EQ(e.out, "Once upon a time" + b.out);
+}
+
+TEST(CliRun, SeedMakesSamplingReproducible) {
+  HEARTH_REQUIRE_SHARED(shared);
+  const std::string model = (shared / "models" / "stories260K-f32.gguf").string();
+  auto a = run("run " + model + " -p 'The dog' -c 512 -n 32 --seed 7 --temp 1");
+  auto b = run("run " + model + " -p 'The dog' -c 512 -n 32 --seed 7 --temp 1");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST(CliRun, BadInputsFailWithOneErrorLine) {
+  HEARTH_REQUIRE_SHARED(shared);
+  const std::string model = (shared / "models" / "stories260K-f32.gguf").string();
+  auto missing = run("run /nonexistent/model.gguf -p hi");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_EQ(missing.err.rfind("error: ", 0), 0u) << missing.err;
+  EXPECT_NE(missing.err.find("/nonexistent/model.gguf"), std::string::npos);
+  EXPECT_EQ(count_lines(missing.err), 1) << missing.err;
+
+  fs::path dir = testing::make_temp_dir("hearth-bad");
+  std::ofstream(dir / "bad.gguf") << "GGUF but not really a model file";
+  auto bad = run("run " + (dir / "bad.gguf").string() + " -p hi");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_EQ(bad.err.rfind("error: ", 0), 0u) << bad.err;
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+  fs::remove_all(dir);
+
+  auto vocab_only = run("run " + (shared / "tokenizer-vectors" / "ggml-vocab-llama-spm.gguf").string() + " -p hi");
+  EXPECT_NE(vocab_only.exit_code, 0);
+  EXPECT_NE(vocab_only.err.find("no tensors"), std::string::npos) << vocab_only.err;
+
+  auto huge = run("run " + model + " -p hi -c 100000000");
+  EXPECT_NE(huge.exit_code, 0);
+  EXPECT_NE(huge.err.find("error: "), std::string::npos) << huge.err;
+
+  auto over_limit = run("run " + model + " -p hi -c 4096 --kv-limit 1");
+  EXPECT_NE(over_limit.exit_code, 0);
+  EXPECT_NE(over_limit.err.find("limit"), std::string::npos) << over_limit.err;
+}
+
+}  // namespace
+}  // namespace hearth
