@@ -2,14 +2,26 @@
 // Spec: ggml/docs/gguf.md (v2 and v3; little-endian only). Every count, length and offset
 // is validated against the bytes present before use; on bad input parse_gguf returns an
 // error naming the file, the field and the bad value, and never aborts or throws.
+//
+// Error codes: kInvalidArgument for a malformed file (bad magic, unknown type id, bad shape,
+// duplicate names, misaligned or overlapping tensors, a count above a hard cap), kDataLoss for
+// a file that ends before the bytes it declares (truncation), kUnimplemented for a version
+// hearth does not read (v1, v4+, big-endian), kResourceExhausted if memory runs out.
+// Decisions beyond the spec: n_dims must be 1..4 (a tensor has at least one dimension);
+// tensor names are 1..63 bytes (ggml's GGML_MAX_NAME); keys are 1..65535 bytes; bool values
+// must be 0 or 1; arrays nest at most kMaxArrayDepth deep; tensors need not be contiguous or
+// in offset order, but must be aligned, inside the file and must not overlap.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -34,6 +46,13 @@ inline constexpr uint64_t kMaxKv = 1u << 20;                 // metadata entries
 inline constexpr uint64_t kMaxTensors = 1u << 20;
 inline constexpr uint32_t kMaxDims = 4;
 inline constexpr uint32_t kDefaultAlignment = 32;
+inline constexpr uint64_t kMaxKeyBytes = 65535;
+inline constexpr uint64_t kMaxTensorNameBytes = 63;
+inline constexpr uint32_t kMaxArrayDepth = 4;                // arrays of arrays of ...
+inline constexpr uint32_t kMaxSupportedVersion = 3;
+
+// Bytes of one element of a fixed-size value type; 0 for STRING, ARRAY and unknown ids.
+uint64_t value_type_size(ValueType t);
 
 // An array value: element type plus the decoded elements (numeric arrays keep their raw
 // little-endian bytes as a span into the file for zero-copy access; strings are decoded).
@@ -42,7 +61,8 @@ struct ArrayValue {
   uint64_t count = 0;
   std::span<const std::byte> raw;        // numeric element bytes (count * elem size), in the file
   std::vector<std::string_view> strings; // when elem_type == STRING (views into the file)
-  // Nested arrays (arrays of arrays) are parsed and validated but not exposed.
+  // Nested arrays (arrays of arrays) are parsed and validated but not decoded: `raw` then
+  // holds the nested elements' serialized bytes as in the file (so a writer can copy them).
 };
 
 using Value = std::variant<uint8_t, int8_t, uint16_t, int16_t, uint32_t, int32_t, float, bool,
@@ -66,10 +86,14 @@ struct TensorInfo {
 };
 
 // A parsed GGUF file: views into the bytes it was parsed from (which must outlive it).
+class GgufParser;
+
 class GgufFile {
  public:
   uint32_t version() const { return version_; }
   uint32_t alignment() const { return alignment_; }
+  // Start of the data section: the tensor infos' end aligned up. Without tensors there is no
+  // data section and this may lie past the end of the file.
   uint64_t data_offset() const { return data_offset_; }
   const std::string& name() const { return name_; }  // file name used in error messages
 
@@ -89,7 +113,8 @@ class GgufFile {
   Result<const ArrayValue*> get_array(std::string_view key, ValueType elem_type) const;
 
  private:
-  friend Result<GgufFile> parse_gguf(std::span<const std::byte>, std::string_view);
+  friend class GgufParser;
+  Result<const KeyValue*> require(std::string_view key) const;
   uint32_t version_ = 0;
   uint32_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;
@@ -116,8 +141,15 @@ class GgufModelFile {
   GgufFile file_;
 };
 
-// Reads numeric array elements (little-endian) with bounds already validated by the parser.
+// Reads numeric array element i (little-endian) with bounds already validated by the parser.
+// Precondition (a programmer error otherwise): i < a.count and sizeof(T) is the element size.
 template <typename T>
-T array_element(const ArrayValue& a, uint64_t i);
+T array_element(const ArrayValue& a, uint64_t i) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  assert(i < a.count && (i + 1) * sizeof(T) <= a.raw.size());
+  T v;
+  std::memcpy(&v, a.raw.data() + i * sizeof(T), sizeof(T));
+  return v;
+}
 
 }  // namespace hearth::gguf

@@ -1,0 +1,250 @@
+// `hearth inspect FILE [--json]`: a GGUF file's metadata and tensor table, as text or one JSON
+// object. Long arrays are abbreviated (type, count, first elements). This is the one file of the
+// command that sees nlohmann-json; its exceptions are caught here.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "command.h"
+#include "hearth/gguf/gguf.h"
+
+namespace hearth::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr uint64_t kArrayHead = 8;        // elements shown of a long array
+constexpr size_t kTextStringMax = 96;     // characters shown of a long string in text mode
+
+struct InspectOptions {
+  std::string model;
+  bool json = false;
+};
+
+// Resolves what the user named to a file path. Today a model is a plain path; the seam for
+// store references (name:tag, sha256 digests) resolving to a blob path is here.
+Result<std::string> resolve_model_ref(const std::string& ref) { return ref; }
+
+// Text-mode rendering of a string: quoted, control characters escaped, long ones cut.
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (out.size() > kTextStringMax) {
+      out += fmt::format("...\" ({} bytes)", s.size());
+      return out;
+    }
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// A float32 as the double with the same shortest decimal form (1e-05, not 9.99999974e-06).
+Json float_json(float f) {
+  if (!std::isfinite(f)) return f;  // dumped as null
+  return std::strtod(fmt::format("{}", f).c_str(), nullptr);
+}
+
+// Element i of a numeric array, as JSON.
+Json numeric_element(const gguf::ArrayValue& a, uint64_t i) {
+  using gguf::ValueType;
+  switch (a.elem_type) {
+    case ValueType::UINT8: return gguf::array_element<uint8_t>(a, i);
+    case ValueType::INT8: return gguf::array_element<int8_t>(a, i);
+    case ValueType::UINT16: return gguf::array_element<uint16_t>(a, i);
+    case ValueType::INT16: return gguf::array_element<int16_t>(a, i);
+    case ValueType::UINT32: return gguf::array_element<uint32_t>(a, i);
+    case ValueType::INT32: return gguf::array_element<int32_t>(a, i);
+    case ValueType::FLOAT32: return float_json(gguf::array_element<float>(a, i));
+    case ValueType::BOOL: return gguf::array_element<uint8_t>(a, i) != 0;
+    case ValueType::UINT64: return gguf::array_element<uint64_t>(a, i);
+    case ValueType::INT64: return gguf::array_element<int64_t>(a, i);
+    case ValueType::FLOAT64: return gguf::array_element<double>(a, i);
+    case ValueType::STRING:
+    case ValueType::ARRAY: break;
+  }
+  return nullptr;
+}
+
+// The first elements of an array (nested arrays are not decoded: empty).
+Json array_head(const gguf::ArrayValue& a) {
+  Json head = Json::array();
+  if (a.elem_type == gguf::ValueType::ARRAY) return head;
+  uint64_t n = std::min(a.count, kArrayHead);
+  for (uint64_t i = 0; i < n; ++i) {
+    if (a.elem_type == gguf::ValueType::STRING) {
+      head.push_back(std::string(a.strings[i]));
+    } else {
+      head.push_back(numeric_element(a, i));
+    }
+  }
+  return head;
+}
+
+Json scalar_json(const gguf::Value& v) {
+  return std::visit(
+      [](const auto& x) -> Json {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, gguf::ArrayValue>) {
+          return nullptr;
+        } else if constexpr (std::is_same_v<T, std::string_view>) {
+          return std::string(x);
+        } else if constexpr (std::is_same_v<T, float>) {
+          return float_json(x);
+        } else {
+          return x;
+        }
+      },
+      v);
+}
+
+Json shape_json(const gguf::TensorInfo& t) {
+  Json shape = Json::array();
+  for (uint32_t d = 0; d < t.n_dims; ++d) shape.push_back(t.ne[d]);
+  return shape;
+}
+
+std::string shape_text(const gguf::TensorInfo& t) {
+  std::string s = "[";
+  for (uint32_t d = 0; d < t.n_dims; ++d) s += (d ? ", " : "") + std::to_string(t.ne[d]);
+  return s + "]";
+}
+
+Json to_json(const gguf::GgufModelFile& model) {
+  const gguf::GgufFile& f = model.file();
+  Json out;
+  out["file"] = model.path();
+  out["file_size"] = model.mapping().size();
+  out["version"] = f.version();
+  out["alignment"] = f.alignment();
+  out["data_offset"] = f.data_offset();
+  Json meta = Json::object();
+  for (const auto& kv : f.metadata()) {
+    Json e;
+    e["type"] = std::string(gguf::value_type_name(kv.type));
+    if (kv.type == gguf::ValueType::ARRAY) {
+      const auto& a = std::get<gguf::ArrayValue>(kv.value);
+      e["elem_type"] = std::string(gguf::value_type_name(a.elem_type));
+      e["count"] = a.count;
+      e["head"] = array_head(a);
+    } else {
+      e["value"] = scalar_json(kv.value);
+    }
+    meta[std::string(kv.key)] = std::move(e);
+  }
+  out["metadata"] = std::move(meta);
+  Json tensors = Json::array();
+  uint64_t n_elements = 0;
+  uint64_t n_bytes = 0;
+  for (const auto& t : f.tensors()) {
+    tensors.push_back({{"name", std::string(t.name)},
+                       {"type", std::string(type_name(t.type))},
+                       {"shape", shape_json(t)},
+                       {"n_elements", t.n_elements},
+                       {"bytes", t.n_bytes},
+                       {"offset", t.offset}});
+    n_elements += t.n_elements;
+    n_bytes += t.n_bytes;
+  }
+  out["tensors"] = std::move(tensors);
+  out["totals"] = {{"n_kv", f.metadata().size()},
+                   {"n_tensors", f.tensors().size()},
+                   {"n_elements", n_elements},
+                   {"bytes", n_bytes}};
+  return out;
+}
+
+std::string value_text(const gguf::KeyValue& kv) {
+  if (kv.type == gguf::ValueType::STRING) return quoted(std::get<std::string_view>(kv.value));
+  if (kv.type != gguf::ValueType::ARRAY) return scalar_json(kv.value).dump();
+  const auto& a = std::get<gguf::ArrayValue>(kv.value);
+  std::string s = fmt::format("[{} x {}]", gguf::value_type_name(a.elem_type), a.count);
+  if (a.elem_type == gguf::ValueType::ARRAY || a.count == 0) return s;
+  s += " [";
+  uint64_t n = std::min(a.count, kArrayHead);
+  for (uint64_t i = 0; i < n; ++i) {
+    if (i) s += ", ";
+    s += a.elem_type == gguf::ValueType::STRING ? quoted(a.strings[i])
+                                                 : numeric_element(a, i).dump();
+  }
+  return s + (a.count > n ? ", ...]" : "]");
+}
+
+void print_text(const gguf::GgufModelFile& model) {
+  const gguf::GgufFile& f = model.file();
+  std::printf("%s: gguf v%u, %zu bytes, alignment %u, data at offset %llu\n", model.path().c_str(), f.version(),
+              model.mapping().size(), f.alignment(), static_cast<unsigned long long>(f.data_offset()));
+  size_t key_width = 0;
+  for (const auto& kv : f.metadata()) key_width = std::max(key_width, kv.key.size());
+  std::printf("\nmetadata (%zu keys):\n", f.metadata().size());
+  for (const auto& kv : f.metadata()) {
+    std::string line = fmt::format("  {:<{}}  {:<7}  {}", kv.key, key_width, gguf::value_type_name(kv.type),
+                                   value_text(kv));
+    std::printf("%s\n", line.c_str());
+  }
+  std::printf("\ntensors (%zu):\n", f.tensors().size());
+  size_t name_width = 4;
+  for (const auto& t : f.tensors()) name_width = std::max(name_width, t.name.size());
+  if (!f.tensors().empty()) {
+    std::printf("%s\n", fmt::format("  {:<{}}  {:<5}  {:<22}  {:>12}  {:>12}", "name", name_width, "type", "shape",
+                                    "bytes", "offset").c_str());
+  }
+  uint64_t n_elements = 0;
+  uint64_t n_bytes = 0;
+  for (const auto& t : f.tensors()) {
+    std::printf("%s\n", fmt::format("  {:<{}}  {:<5}  {:<22}  {:>12}  {:>12}", t.name, name_width, type_name(t.type),
+                                    shape_text(t), t.n_bytes, t.offset).c_str());
+    n_elements += t.n_elements;
+    n_bytes += t.n_bytes;
+  }
+  std::printf("\ntotals: %zu keys, %zu tensors, %llu parameters, %llu bytes of tensor data\n", f.metadata().size(),
+              f.tensors().size(), static_cast<unsigned long long>(n_elements),
+              static_cast<unsigned long long>(n_bytes));
+}
+
+Status run(const InspectOptions& opt) {
+  HEARTH_ASSIGN_OR_RETURN(std::string path, resolve_model_ref(opt.model));
+  HEARTH_ASSIGN_OR_RETURN(auto model, gguf::GgufModelFile::open(path));
+  try {
+    if (opt.json) {
+      std::string text = to_json(*model).dump(2, ' ', false, Json::error_handler_t::replace);
+      std::printf("%s\n", text.c_str());
+    } else {
+      print_text(*model);
+    }
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, path, ": cannot render: ", e.what());
+  }
+  return {};
+}
+
+void setup(CLI::App& app) {
+  auto opt = std::make_shared<InspectOptions>();
+  auto* sub = app.add_subcommand("inspect", "show a GGUF file's metadata and tensors");
+  sub->add_option("model", opt->model, "the GGUF file")->required();
+  sub->add_flag("--json", opt->json, "print one JSON object");
+  sub->callback([opt] {
+    Status s = run(*opt);
+    set_exit_code(s.ok() ? 0 : report_error(s));
+  });
+}
+
+CommandRegistrar reg(200, setup);
+
+}  // namespace
+}  // namespace hearth::cli
