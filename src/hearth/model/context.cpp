@@ -120,6 +120,7 @@ std::span<const float> Context::hidden(int i) const {
 
 void Context::matmul(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y,
                      int64_t y_stride) {
+  if (matmul_observer_) matmul_observer_(w, x, x_stride, n_tok);
   kernels::MatmulArgs a{w.type, w.data, w.nb1, w.ne[1], w.ne[0], x, x_stride, n_tok, y, y_stride, mm_scratch_.data()};
   kt_->matmul(a, *pool_);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -57,6 +58,12 @@ class Context {
   // 1% of the gate logits' range in any layer (a near-tie that any arithmetic change may flip).
   bool router_near_tie(int i) const { return i < static_cast<int>(out_near_tie_.size()) && out_near_tie_[i]; }
 
+  // Optional observer of every weight matmul's input, called before the product with the
+  // weight (one expert's matrix for MoE weights) and its activations x [n_tok][w.ne[0]], rows
+  // x_stride floats apart. Used to collect importance matrices; empty (the default): off.
+  using MatmulObserver = std::function<void(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok)>;
+  void set_matmul_observer(MatmulObserver observer) { matmul_observer_ = std::move(observer); }
+
  private:
   explicit Context(const Model& m) : model_(m) {}
   Status decode_chunk(std::span<const BatchToken> batch);
@@ -82,6 +89,7 @@ class Context {
   std::vector<char> near_tie_;      // per batch token of the current chunk
   std::vector<char> out_near_tie_;  // per output
   int n_outputs_ = 0;
+  MatmulObserver matmul_observer_;
 };
 
 // The default context size for a model: min(4096, context_length).
