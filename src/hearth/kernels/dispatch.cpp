@@ -8,7 +8,8 @@
 
 namespace hearth::kernels {
 
-KernelTable make_avx2_kernels();  // ops_avx2.cpp
+KernelTable make_avx2_kernels();    // ops_avx2.cpp
+KernelTable make_avx512_kernels();  // ops_avx512.cpp
 
 namespace {
 
@@ -31,17 +32,27 @@ const KernelTable& avx2_table() {
   return t;
 }
 
+// The avx512 table also uses VNNI (vpdpbusd); CPUs with AVX-512 but no VNNI get avx2.
+bool avx512_ok() { return cpu_features().has_avx512_table() && cpu_features().avx512vnni; }
+
+const KernelTable& avx512_table() {
+  static const KernelTable t = complete(make_avx512_kernels());
+  return t;
+}
+
 }  // namespace
 
 const KernelTable* kernels_by_name(std::string_view name) {
   if (name == "ref") return &ref_kernels();
   if (name == "avx2" && cpu_features().has_avx2_table()) return &avx2_table();
+  if (name == "avx512" && avx512_ok()) return &avx512_table();
   return nullptr;
 }
 
 std::vector<const KernelTable*> available_kernels() {
   std::vector<const KernelTable*> out{&ref_kernels()};
   if (cpu_features().has_avx2_table()) out.push_back(&avx2_table());
+  if (avx512_ok()) out.push_back(&avx512_table());
   return out;
 }
 

@@ -16,9 +16,12 @@ namespace {
 
 using ConvertRowFn = void (*)(const float* x, void* dst, int64_t n);
 using DotFn = float (*)(int64_t n, const void* w, const void* x);
+// One weight row against four activation rows: out[j] = dot(w, x[j]). Lets a kernel unpack
+// each weight block once per four tokens (prefill).
+using Dot4Fn = void (*)(int64_t n, const void* w, const void* const x[4], float out[4]);
 
 inline void matmul_drive(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row,
-                         ConvertRowFn convert, DotFn dot) {
+                         ConvertRowFn convert, DotFn dot, Dot4Fn dot4 = nullptr) {
   pool.parallel_for(a.n_tokens, 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       void* dst = a.scratch + static_cast<size_t>(t) * act_row;
@@ -32,7 +35,19 @@ inline void matmul_drive(const MatmulArgs& a, ThreadPool& pool, TensorType act_t
   // Rows per work item: enough to amortise the counter, small enough to balance 2..64 threads.
   const int64_t grain = a.rows >= 4096 ? 32 : 8;
   pool.parallel_for(a.rows, grain, [&](int64_t r0, int64_t r1) {
-    for (int64_t t = 0; t < a.n_tokens; ++t) {
+    int64_t t = 0;
+    if (dot4 != nullptr) {
+      for (; t + 4 <= a.n_tokens; t += 4) {
+        const void* xs[4];
+        for (int j = 0; j < 4; ++j) xs[j] = a.scratch + static_cast<size_t>(t + j) * act_row;
+        for (int64_t r = r0; r < r1; ++r) {
+          float out[4];
+          dot4(a.cols, a.w + static_cast<size_t>(r) * a.w_row_bytes, xs, out);
+          for (int j = 0; j < 4; ++j) a.y[(t + j) * a.y_stride + r] = out[j];
+        }
+      }
+    }
+    for (; t < a.n_tokens; ++t) {
       const std::byte* xq = a.scratch + static_cast<size_t>(t) * act_row;
       float* y = a.y + t * a.y_stride;
       for (int64_t r = r0; r < r1; ++r) y[r] = dot(a.cols, a.w + static_cast<size_t>(r) * a.w_row_bytes, xq);

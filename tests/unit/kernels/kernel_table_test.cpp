@@ -73,7 +73,12 @@ TEST(KernelTables, MatmulMatchesRefForEveryTypeAndShape) {
             ref_kernels().matmul(a, pool);
             a.y = y.data();
             kt->matmul(a, pool);
-            EXPECT_LT(rel_err(y, y_ref), 2e-5) << kt->name << " " << type_name(type) << " rows " << rows << " cols "
+            // Float weights: only summation order differs. 8-bit activation formats: the SIMD
+            // tables quantize activations as ggml's x86 path does (scale 127/amax, round half
+            // to even) where ref uses the reference rounding, so a value may land one step
+            // apart; on a single 32-element block that is up to ~2e-3 of the norm.
+            const bool float_w = type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16;
+            EXPECT_LT(rel_err(y, y_ref), float_w ? 2e-5 : 4e-3) << kt->name << " " << type_name(type) << " rows " << rows << " cols "
                                                << cols << " tokens " << n_tok;
           }
         }

@@ -1,0 +1,233 @@
+// AVX-512 (F/BW/VL/DQ + VNNI) kernels. Compiled with those flags for this file only and
+// selected at run time. Quantized dots use vpdpbusd (unsigned x signed bytes into int32):
+// signed weights are offset to unsigned and the offset is removed with the activation sums.
+// Types without an AVX-512 kernel use the AVX2 ones (AVX-512 CPUs all have AVX2).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "hearth/kernels/kernel_table.h"
+#include "hearth/kernels/matmul_driver.h"
+#include "hearth/kernels/quant.h"
+#include "hearth/kernels/quant_blocks.h"
+#include "hearth/kernels/quant_ref.h"
+
+namespace hearth::kernels {
+
+float (*avx2_dot_for(TensorType w))(int64_t, const void*, const void*);  // ops_avx2.cpp
+
+namespace {
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+// Two Q4_0 blocks' 64 nibbles as unsigned bytes: [lo0 hi0 | lo1 hi1].
+inline __m512i unpack_q4_pair(const BlockQ4_0& a, const BlockQ4_0& b) {
+  const __m128i ba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.qs));
+  const __m128i bb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+  const __m256i ya = _mm256_set_m128i(_mm_srli_epi16(ba, 4), ba);
+  const __m256i yb = _mm256_set_m128i(_mm_srli_epi16(bb, 4), bb);
+  return _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(ya), yb, 1), _mm512_set1_epi8(0x0f));
+}
+
+inline __m512i load_q8_pair(const BlockQ8_0& a, const BlockQ8_0& b) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs))),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)), 1);
+}
+
+inline __m512 scale_pair(float da, float db) {
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(da)), _mm256_set1_ps(db), 1);
+}
+
+// sum_i (q_i - 8) * y_i for a pair of blocks, per 32-bit lane (lanes 0-7 block a, 8-15 block b).
+inline __m512i q4_pair_dot(__m512i q, __m512i y) {
+  const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, y);
+  const __m512i sy = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), y);
+  return _mm512_sub_epi32(dot, sy);
+}
+
+// sum_i x_i * y_i for signed x: (x + 128) is unsigned; subtract 128 * sum(y).
+inline __m512i q8_pair_dot(__m512i x, __m512i y) {
+  const __m512i xu = _mm512_xor_si512(x, _mm512_set1_epi8(static_cast<char>(0x80)));
+  const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), xu, y);
+  const __m512i sy = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)), y);
+  return _mm512_sub_epi32(dot, sy);
+}
+
+float dot_q4_0(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ4_0*>(wv);
+  const auto* x = static_cast<const BlockQ8_0*>(xv);
+  const int64_t nb = n / kQK4_0;
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i d = q4_pair_dot(unpack_q4_pair(w[i], w[i + 1]), load_q8_pair(x[i], x[i + 1]));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+                          scale_pair(h2f(w[i].d) * h2f(x[i].d), h2f(w[i + 1].d) * h2f(x[i + 1].d)), acc);
+  }
+  float s = _mm512_reduce_add_ps(acc);
+  if (i < nb) s += ref::vec_dot_q4_0_q8_0(kQK4_0, w + i, x + i);
+  return s;
+}
+
+void dot4_q4_0(int64_t n, const void* wv, const void* const xv[4], float out[4]) {
+  const auto* w = static_cast<const BlockQ4_0*>(wv);
+  const BlockQ8_0* x[4];
+  for (int j = 0; j < 4; ++j) x[j] = static_cast<const BlockQ8_0*>(xv[j]);
+  const int64_t nb = n / kQK4_0;
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i q = unpack_q4_pair(w[i], w[i + 1]);
+    const float da = h2f(w[i].d), db = h2f(w[i + 1].d);
+    for (int j = 0; j < 4; ++j) {
+      const __m512i d = q4_pair_dot(q, load_q8_pair(x[j][i], x[j][i + 1]));
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), scale_pair(da * h2f(x[j][i].d), db * h2f(x[j][i + 1].d)), acc[j]);
+    }
+  }
+  for (int j = 0; j < 4; ++j) {
+    out[j] = _mm512_reduce_add_ps(acc[j]);
+    if (i < nb) out[j] += ref::vec_dot_q4_0_q8_0(kQK4_0, w + i, x[j] + i);
+  }
+}
+
+float dot_q8_0(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ8_0*>(wv);
+  const auto* x = static_cast<const BlockQ8_0*>(xv);
+  const int64_t nb = n / kQK8_0;
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i d = q8_pair_dot(load_q8_pair(w[i], w[i + 1]), load_q8_pair(x[i], x[i + 1]));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+                          scale_pair(h2f(w[i].d) * h2f(x[i].d), h2f(w[i + 1].d) * h2f(x[i + 1].d)), acc);
+  }
+  float s = _mm512_reduce_add_ps(acc);
+  if (i < nb) s += ref::vec_dot_q8_0_q8_0(kQK8_0, w + i, x + i);
+  return s;
+}
+
+void dot4_q8_0(int64_t n, const void* wv, const void* const xv[4], float out[4]) {
+  const auto* w = static_cast<const BlockQ8_0*>(wv);
+  const BlockQ8_0* x[4];
+  for (int j = 0; j < 4; ++j) x[j] = static_cast<const BlockQ8_0*>(xv[j]);
+  const int64_t nb = n / kQK8_0;
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i xu = _mm512_xor_si512(load_q8_pair(w[i], w[i + 1]), _mm512_set1_epi8(static_cast<char>(0x80)));
+    const float da = h2f(w[i].d), db = h2f(w[i + 1].d);
+    for (int j = 0; j < 4; ++j) {
+      const __m512i y = load_q8_pair(x[j][i], x[j][i + 1]);
+      const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), xu, y);
+      const __m512i sy = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)), y);
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(dot, sy)),
+                               scale_pair(da * h2f(x[j][i].d), db * h2f(x[j][i + 1].d)), acc[j]);
+    }
+  }
+  for (int j = 0; j < 4; ++j) {
+    out[j] = _mm512_reduce_add_ps(acc[j]);
+    if (i < nb) out[j] += ref::vec_dot_q8_0_q8_0(kQK8_0, w + i, x[j] + i);
+  }
+}
+
+float dot_f16(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const uint16_t*>(wv);
+  const auto* x = static_cast<const uint16_t*>(xv);
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))),
+                         _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))), a0);
+    a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16))),
+                         _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i + 16))), a1);
+  }
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+  for (; i < n; ++i) s += h2f(w[i]) * h2f(x[i]);
+  return s;
+}
+
+void dot4_f16(int64_t n, const void* wv, const void* const xv[4], float out[4]) {
+  const auto* w = static_cast<const uint16_t*>(wv);
+  const uint16_t* x[4];
+  for (int j = 0; j < 4; ++j) x[j] = static_cast<const uint16_t*>(xv[j]);
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 wf = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
+    for (int j = 0; j < 4; ++j) {
+      acc[j] = _mm512_fmadd_ps(wf, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j] + i))), acc[j]);
+    }
+  }
+  for (int j = 0; j < 4; ++j) {
+    out[j] = _mm512_reduce_add_ps(acc[j]);
+    for (int64_t k = i; k < n; ++k) out[j] += h2f(w[k]) * h2f(x[j][k]);
+  }
+}
+
+float dot_f32(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const float*>(wv);
+  const auto* x = static_cast<const float*>(xv);
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+  }
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+  for (; i < n; ++i) s += w[i] * x[i];
+  return s;
+}
+
+void convert_q8_0(const float* x, void* dst, int64_t n) { ref::quantize_row_q8_0_x86(x, static_cast<BlockQ8_0*>(dst), n); }
+
+template <TensorType T>
+void convert_generic(const float* x, void* dst, int64_t n) {
+  quantize_row(T, x, dst, n);
+}
+
+ConvertRowFn convert_for(TensorType act) {
+  switch (act) {
+    case TensorType::F16: return &convert_generic<TensorType::F16>;
+    case TensorType::BF16: return &convert_generic<TensorType::BF16>;
+    case TensorType::Q8_0: return &convert_q8_0;
+    case TensorType::Q8_1: return &convert_generic<TensorType::Q8_1>;
+    case TensorType::Q8_K: return &convert_generic<TensorType::Q8_K>;
+    default: return nullptr;
+  }
+}
+
+DotFn dot_for(TensorType w) {
+  switch (w) {
+    case TensorType::F32: return &dot_f32;
+    case TensorType::F16: return &dot_f16;
+    case TensorType::Q4_0: return &dot_q4_0;
+    case TensorType::Q8_0: return &dot_q8_0;
+    default: return avx2_dot_for(w);
+  }
+}
+
+Dot4Fn dot4_for(TensorType w) {
+  switch (w) {
+    case TensorType::F16: return &dot4_f16;
+    case TensorType::Q4_0: return &dot4_q4_0;
+    case TensorType::Q8_0: return &dot4_q8_0;
+    default: return nullptr;
+  }
+}
+
+void matmul_avx512(const MatmulArgs& a, ThreadPool& pool) {
+  const TensorType act_type = vec_dot_type(a.wtype);
+  const size_t act_row = *row_bytes(act_type, static_cast<uint64_t>(a.cols));
+  matmul_drive(a, pool, act_type, act_row, convert_for(act_type), dot_for(a.wtype), dot4_for(a.wtype));
+}
+
+}  // namespace
+
+KernelTable make_avx512_kernels() {
+  KernelTable t{};
+  t.name = "avx512";
+  t.matmul = &matmul_avx512;
+  return t;
+}
+
+}  // namespace hearth::kernels
