@@ -110,12 +110,12 @@ SchedulerStats Scheduler::stats() const {
 
 void Scheduler::admit_locked() {
   while (!queue_.empty()) {
-    Task task = std::move(queue_.front());
-    if (task.channel->cancelled()) {
+    if (queue_.front().channel->cancelled()) {
       queue_.pop_front();
       continue;
     }
-    const auto& prompt = task.params->prompt;
+    const auto params = queue_.front().params;
+    const auto& prompt = params->prompt;
     Slot* best = nullptr;
     size_t best_common = 0;
     for (Slot& s : slots_) {
@@ -127,8 +127,9 @@ void Scheduler::admit_locked() {
       }
     }
     if (!best) return;
+    Task task = std::move(queue_.front());
     queue_.pop_front();
-    if (task.params->embedding) {
+    if (params->embedding) {
       best_common = 0;  // every prompt token's hidden state is needed
     } else {
       // Another slot (busy or not) may hold a longer prefix, e.g. a sibling choice's prompt.
