@@ -1,0 +1,23 @@
+// Admitting a model that arrived from outside (a registry or a bundle) into the store's
+// references: it is pinned under its name, verified against the trust policy, and only then
+// tagged. A refused model loses its pin again (its blobs stay until gc).
+#pragma once
+
+#include <string>
+
+#include "hearth/core/status.h"
+#include "hearth/store/store.h"
+#include "hearth/trust/verified_artifact.h"
+
+namespace hearth::registry {
+
+struct AdmitOptions {
+  bool allow_unsigned = false;
+  std::string policy_path;  // empty: <home>/trust/policy.json
+};
+
+// `tag` may be empty (pin only).
+Result<trust::VerifiedArtifact> admit_model(store::Store& st, const std::string& name, const std::string& tag,
+                                            const store::Digest& manifest, const AdmitOptions& opts);
+
+}  // namespace hearth::registry

@@ -1,0 +1,59 @@
+// Pulling and pushing models between the local store and OCI registries or hearth mirrors.
+//   pull: sources are tried in order; the manifest, its blobs and its signature referrers are
+//         fetched (digests checked while streaming), then the model is verified against the
+//         trust policy before its tag is set (a refused model is left unreferenced for gc).
+//         A tag that is already in the store is a version lock: it does not move unless
+//         `upgrade` is set.
+//   push: blobs (HEAD-checked, monolithic or chunked upload), the manifest under its tag, and
+//         each signature as a referrer manifest; when the registry does not process `subject`
+//         (no OCI-Subject header, e.g. docker-registry 2.8) the referrers tag-schema index
+//         "sha256-<hex>" is updated as well.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "hearth/core/status.h"
+#include "hearth/registry/oci_client.h"
+#include "hearth/store/reference.h"
+#include "hearth/store/store.h"
+
+namespace hearth::registry {
+
+struct PullOptions {
+  std::vector<std::string> sources;  // base URLs, tried in order
+  bool upgrade = false;
+  bool allow_unsigned = false;
+  std::string policy_path;  // empty: <home>/trust/policy.json
+  RemoteOptions remote;
+};
+
+struct PullResult {
+  store::Digest manifest;
+  std::string source;
+  bool already_present = false;  // nothing was fetched (pinned, or already up to date)
+  bool tag_moved = false;        // --upgrade moved an existing tag
+  size_t signatures = 0;
+  std::string verification;      // a one-line summary of the trust decision
+};
+
+Result<PullResult> pull_model(store::Store& st, const store::Reference& ref, const PullOptions& opts);
+
+// The configured mirrors: $HEARTH_MIRRORS (comma-separated), then <home>/mirrors (one URL per
+// line, '#' comments).
+std::vector<std::string> configured_sources(const std::string& home);
+
+struct PushOptions {
+  std::string target;  // base URL
+  RemoteOptions remote;
+};
+
+struct PushResult {
+  store::Digest manifest;
+  size_t signatures = 0;
+  bool used_referrers_fallback = false;
+};
+
+Result<PushResult> push_model(store::Store& st, const store::Reference& ref, const PushOptions& opts);
+
+}  // namespace hearth::registry

@@ -1,0 +1,146 @@
+// Every remote value is hostile: a fake registry (cpp-httplib) serves lies, and pull must
+// refuse each one without leaving anything visible in the store.
+#include <httplib.h>
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "hearth/registry/model_transfer.h"
+#include "registry_process.h"
+#include "test_nodes.h"
+
+namespace hearth::registry {
+namespace {
+
+using hearth::testing::Node;
+
+class FakeRegistry {
+ public:
+  FakeRegistry() {
+    server_.Get("/v2/", [](const httplib::Request&, httplib::Response& res) { res.set_content("{}", "application/json"); });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    EXPECT_TRUE(hearth::testing::wait_http(url(), 10));
+  }
+  ~FakeRegistry() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  void manifest(const std::string& name, const std::string& ref, const std::string& body) {
+    server_.Get("/v2/" + name + "/manifests/" + ref, [body](const httplib::Request&, httplib::Response& res) {
+      res.set_content(body, std::string(store::kOciManifestMediaType).c_str());
+    });
+  }
+  void blob(const std::string& name, const store::Digest& d, const std::string& body) {
+    server_.Get("/v2/" + name + "/blobs/" + d.str(), [body](const httplib::Request&, httplib::Response& res) {
+      res.set_content(body, "application/octet-stream");
+    });
+  }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+std::string model_manifest(const std::string& config_digest, uint64_t config_size, const std::string& weights_digest,
+                           uint64_t weights_size) {
+  return std::string(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)") +
+         R"("artifactType":"application/vnd.cncf.model.manifest.v1+json",)" +
+         R"("config":{"mediaType":"application/vnd.cncf.model.config.v1+json","digest":")" + config_digest +
+         R"(","size":)" + std::to_string(config_size) + R"(},"layers":[{"mediaType":)" +
+         R"("application/vnd.cncf.model.weight.v1.raw","digest":")" + weights_digest + R"(","size":)" +
+         std::to_string(weights_size) + R"(,"annotations":{"org.opencontainers.image.title":"m.gguf"}}]})";
+}
+
+Result<PullResult> pull_from(FakeRegistry& fake, Node& node, const std::string& ref) {
+  PullOptions opts;
+  opts.sources = {fake.url()};
+  opts.allow_unsigned = true;  // so that only the hostile values can cause refusal
+  opts.remote.retries = 0;
+  return pull_model(*node.store, *store::parse_reference(ref), opts);
+}
+
+void expect_store_untouched(Node& node) {
+  auto check = node.store->check();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->ok());
+  EXPECT_EQ(check->blobs_checked, 0u);
+  EXPECT_TRUE(node.store->list()->empty());
+}
+
+TEST(HostileRegistry, BlobLongerThanDeclaredIsCutOffAndRejected) {
+  FakeRegistry fake;
+  Node node("hearth-hostile");
+  std::string config = "{}", weights = "GGUF honest weights";
+  store::Digest cd = store::sha256_of(config), wd = store::sha256_of(weights);
+  fake.manifest("evil/long", "v1", model_manifest(cd.str(), config.size(), wd.str(), weights.size()));
+  fake.blob("evil/long", cd, config);
+  fake.blob("evil/long", wd, weights + std::string(1 << 20, 'X'));  // a 1 MiB tail
+  auto r = pull_from(fake, node, "evil/long:v1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDataLoss) << r.status().message();
+  EXPECT_NE(r.status().message().find("cut off"), std::string::npos);
+  EXPECT_FALSE(node.store->has_blob(wd));
+  EXPECT_FALSE(std::filesystem::exists(node.store->partial_path(wd)));
+  EXPECT_TRUE(node.store->list()->empty());
+}
+
+TEST(HostileRegistry, BlobWithWrongContentIsRejected) {
+  FakeRegistry fake;
+  Node node("hearth-hostile");
+  std::string config = "{}", weights = "GGUF honest weights";
+  store::Digest cd = store::sha256_of(config), wd = store::sha256_of(weights);
+  fake.manifest("evil/swap", "v1", model_manifest(cd.str(), config.size(), wd.str(), weights.size()));
+  fake.blob("evil/swap", cd, config);
+  fake.blob("evil/swap", wd, "GGUF wicked weights");  // same length, other bytes
+  auto r = pull_from(fake, node, "evil/swap:v1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDataLoss) << r.status().message();
+  EXPECT_FALSE(node.store->has_blob(wd));
+  EXPECT_TRUE(node.store->list()->empty());
+}
+
+TEST(HostileRegistry, DigestPathTraversalIsRefused) {
+  FakeRegistry fake;
+  Node node("hearth-hostile");
+  int i = 0;
+  for (const char* evil : {"sha256:../../../../../tmp/hearth-pwned", "sha256:/etc/passwd",
+                           "sha256:0000000000000000000000000000000000000000000000000000000000000000/../../x"}) {
+    std::string name = "evil/path" + std::to_string(i++);
+    fake.manifest(name, "v1", model_manifest(evil, 2, evil, 10));
+    auto r = pull_from(fake, node, name + ":v1");
+    ASSERT_FALSE(r.ok()) << evil;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().message();
+  }
+  EXPECT_FALSE(std::filesystem::exists("/tmp/hearth-pwned"));
+  expect_store_untouched(node);
+}
+
+TEST(HostileRegistry, OversizedManifestIsRefused) {
+  FakeRegistry fake;
+  Node node("hearth-hostile");
+  fake.manifest("evil/huge", "v1", std::string(store::kMaxManifestBytes + 1, ' '));
+  auto r = pull_from(fake, node, "evil/huge:v1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kOutOfRange) << r.status().message();
+  expect_store_untouched(node);
+}
+
+TEST(HostileRegistry, ManifestNotMatchingTheRequestedDigestIsRefused) {
+  FakeRegistry fake;
+  Node node("hearth-hostile");
+  std::string body = model_manifest(store::sha256_of(std::string_view("{}")).str(), 2,
+                                    store::sha256_of(std::string_view("w")).str(), 1);
+  std::string asked = store::sha256_of(std::string_view("something else")).str();
+  fake.manifest("evil/pin", asked, body);
+  auto r = pull_from(fake, node, "evil/pin@" + asked);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDataLoss) << r.status().message();
+  expect_store_untouched(node);
+}
+
+}  // namespace
+}  // namespace hearth::registry
