@@ -145,5 +145,32 @@ TEST(CliRun, BadInputsFailWithOneErrorLine) {
   EXPECT_NE(over_limit.err.find("limit"), std::string::npos) << over_limit.err;
 }
 
+TEST(CliRun, StoreReferencesAreVerifiedBeforeLoad) {
+  HEARTH_REQUIRE_SHARED(shared);
+  fs::path home = testing::make_temp_dir("hearth-home");
+  const std::string env = "HEARTH_HOME=" + home.string() + " ";
+  const std::string model = (shared / "models" / "stories260K-f32.gguf").string();
+  const std::string bin = std::string(HEARTH_BIN);
+  auto sh = [&](const std::string& args) { return std::system((env + bin + " " + args + " >/dev/null 2>&1").c_str()); };
+  ASSERT_EQ(sh("import " + model + " demo/stories:v1"), 0);
+  // Unsigned: refused with an explanation, unless --allow-unsigned.
+  setenv("HEARTH_HOME", home.c_str(), 1);
+  auto refused = run("run demo/stories:v1 -p 'Once upon a time' --temp 0 -c 512 -n 4");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("not signed"), std::string::npos) << refused.err;
+  auto allowed = run("run demo/stories:v1 -p 'Once upon a time' --temp 0 -c 512 -n 4 --allow-unsigned");
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  // Signed by a key the policy trusts for demo/*: loads, and prints the same text as the file.
+  ASSERT_EQ(sh("keygen --out " + (home / "acme").string()), 0);
+  ASSERT_EQ(sh("sign demo/stories:v1 --key " + (home / "acme.key").string()), 0);
+  ASSERT_EQ(sh("trust add " + (home / "acme.pub").string() + " --models 'demo/*' --name acme"), 0);
+  auto signed_run = run("run demo/stories:v1 -p 'Once upon a time' --temp 0 -c 512 -n 8");
+  auto file_run = run("run " + model + " -p 'Once upon a time' --temp 0 -c 512 -n 8");
+  EXPECT_EQ(signed_run.exit_code, 0) << signed_run.err;
+  EXPECT_EQ(signed_run.out, file_run.out);
+  unsetenv("HEARTH_HOME");
+  fs::remove_all(home);
+}
+
 }  // namespace
 }  // namespace hearth

@@ -18,6 +18,7 @@ namespace hearth::cli {
 namespace {
 
 struct BenchOptions {
+  bool allow_unsigned = false;
   std::string model;
   std::string synthetic;
   std::string type = "q4_k_m";
@@ -50,7 +51,7 @@ Status run(BenchOptions o) {
     HEARTH_ASSIGN_OR_RETURN(path, engine::ensure_synthetic_model(*p, o.type, o.params.n_threads));
     label = "synthetic-" + o.synthetic + "-" + o.type;
   } else {
-    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model));
+    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "bench", o.allow_unsigned));
     path = arg.path;
     label = arg.display;
   }
@@ -110,6 +111,7 @@ void setup(CLI::App& app) {
   sub->add_option("-n,--n-gen", o->params.n_gen, "generated tokens (decode)")->capture_default_str();
   sub->add_option("-r,--reps", o->params.reps, "repetitions")->capture_default_str();
   sub->add_option("-t,--threads", o->params.n_threads, "threads (default: physical cores)");
+  sub->add_flag("--allow-unsigned", o->allow_unsigned, "load an unsigned store model (local experiments; never excuses tampering)");
   sub->add_flag("--json", o->json, "print one JSON object");
   sub->add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement");
   sub->callback([o] {

@@ -22,6 +22,7 @@ namespace hearth::cli {
 namespace {
 
 struct PplOptions {
+  bool allow_unsigned = false;
   std::string model;
   std::string text_file;
   int64_t ctx = 512;
@@ -52,7 +53,7 @@ void print_kl(const quantize::KlSummary& s) {
 }
 
 Status run(const PplOptions& o) {
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model));
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "perplexity", o.allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(auto model, model::Model::load(arg.path));
   const int64_t n_vocab = model->hparams().n_vocab;
 
@@ -153,6 +154,7 @@ void setup(CLI::App& app) {
   sub->add_option("-b,--batch-size", o->batch, "tokens per forward pass")->capture_default_str();
   sub->add_option("--chunks", o->chunks, "stop after N windows (0: all)");
   sub->add_option("-t,--threads", o->threads, "threads (default: physical cores)");
+  sub->add_flag("--allow-unsigned", o->allow_unsigned, "load an unsigned store model (local experiments; never excuses tampering)");
   sub->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
   sub->add_option("--save-logits", o->save_logits, "write the scored log-probabilities (base for --kl-base)");
   sub->add_option("--kl-base", o->kl_base, "compare with log-probabilities saved by --save-logits");

@@ -22,6 +22,7 @@ namespace hearth::cli {
 namespace {
 
 struct RunOptions {
+  bool allow_unsigned = false;
   std::string model;
   std::string prompt;
   std::string prompt_file;
@@ -40,7 +41,7 @@ struct RunOptions {
 };
 
 Status run(const RunOptions& o) {
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model));
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "run", o.allow_unsigned));
   std::string prompt = o.prompt;
   if (!o.prompt_file.empty()) {
     HEARTH_ASSIGN_OR_RETURN(prompt, read_file(o.prompt_file, 64 << 20));
@@ -151,6 +152,7 @@ void setup(CLI::App& app) {
   sub->add_flag("--ignore-eos", o->ignore_eos, "do not stop at end-of-generation tokens");
   sub->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
   sub->add_flag("--special", o->parse_special, "parse special tokens written in the prompt");
+  sub->add_flag("--allow-unsigned", o->allow_unsigned, "load an unsigned store model (local experiments; never excuses tampering)");
   sub->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
   sub->add_option("--kv-limit", o->kv_limit_mib, "KV cache memory limit in MiB (default: 75% of free memory)");
   sub->callback([o, p] {

@@ -6,6 +6,7 @@
 
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
+#include "hearth/trust/model_resolver.h"
 
 namespace hearth::cli {
 
@@ -39,7 +40,7 @@ Result<std::string> config_default_model() {
 
 }  // namespace
 
-Result<ResolvedModelArg> resolve_model_arg(const std::string& arg) {
+Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_view purpose, bool allow_unsigned) {
   std::string chosen = arg;
   if (chosen.empty()) {
     if (const char* env = std::getenv("HEARTH_MODEL"); env && *env) chosen = env;
@@ -51,12 +52,17 @@ Result<ResolvedModelArg> resolve_model_arg(const std::string& arg) {
     return make_error(ErrorCode::kInvalidArgument,
                       "no model given: pass MODEL, set HEARTH_MODEL, or set default_model in ", config_path());
   }
-  std::error_code ec;
-  if (std::filesystem::exists(chosen, ec)) {
-    log::info("{}: loading a local file (explicit path, not signature-verified)", chosen);
-    return ResolvedModelArg{chosen, chosen, false};
+  trust::ResolveOptions ro;
+  ro.allow_unsigned = allow_unsigned;
+  ro.purpose = std::string(purpose);
+  HEARTH_ASSIGN_OR_RETURN(trust::ResolvedModel rm, trust::resolve_model(chosen, ro));
+  if (rm.is_local_path()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(rm.gguf_path(), ec)) {
+      return make_error(ErrorCode::kNotFound, rm.gguf_path(), ": no such file");
+    }
   }
-  return make_error(ErrorCode::kNotFound, chosen, ": no such file");
+  return ResolvedModelArg{rm.gguf_path(), rm.describe(), !rm.is_local_path()};
 }
 
 }  // namespace hearth::cli

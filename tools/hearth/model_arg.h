@@ -1,10 +1,13 @@
-// Resolves the MODEL argument of run/serve/bench/perplexity: an explicit path, or else
+// Resolves the MODEL argument of run/serve/bench/perplexity/...: an explicit argument, or else
 // $HEARTH_MODEL, or else `default_model` in the config file ($HEARTH_CONFIG, default
-// ~/.config/hearth/config.json). Store references are resolved (and verified) here once the
-// store exists; a plain path is the operator's explicit local choice.
+// ~/.config/hearth/config.json). The choice then goes through the trust layer's load seam
+// (trust::resolve_model): a store reference is verified against the trust policy before it
+// is loaded; a plain path is the operator's explicit local choice (refused when the policy
+// says local_paths: deny). Every command loads models only through this function.
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "hearth/core/status.h"
 
@@ -16,7 +19,10 @@ struct ResolvedModelArg {
   bool verified = false; // true when it came from the store through signature verification
 };
 
-Result<ResolvedModelArg> resolve_model_arg(const std::string& arg);
+// `purpose` is recorded in the audit log ("run", "serve", ...); allow_unsigned is
+// --allow-unsigned (never excuses tampering or rollback).
+Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_view purpose = "load",
+                                           bool allow_unsigned = false);
 
 // Path of the config file.
 std::string config_path();
