@@ -10,8 +10,12 @@ APT_PACKAGES=(
   libssl-dev libcurl4-openssl-dev libpcre2-dev libicu-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  docker-registry wrk nodejs npm curl
+  docker-registry wrk curl
 )
+# Node.js and npm (for the server's client tests) only when the machine has none: an existing
+# Node (e.g. Node 20 with npm 11) must not be replaced by Debian's older packages.
+command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
