@@ -109,6 +109,11 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
     v.type_ = VocabType::kBpe;
     v.bos_ = id_or_none(11);
     v.eos_ = id_or_none(11);
+    if (spec.pre.empty()) {
+      log::warn("{}: tokenizer.ggml.pre is missing; using the 'default' pre-tokenizer, which may "
+                "split text differently from the model's own tokenizer (reconvert the model)",
+                src);
+    }
     HEARTH_ASSIGN_OR_RETURN(PreTokenizerConfig pc, pretokenizer_config(spec.pre));
     v.pre_ = spec.pre;
     v.ignore_merges_ = pc.ignore_merges;
