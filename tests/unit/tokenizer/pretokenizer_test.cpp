@@ -38,6 +38,13 @@ TEST(PreTokenizer, Llama3) {
   EXPECT_EQ(pt->split("$abc"), (Words{"$abc"}));
 }
 
+TEST(PreTokenizer, Qwen2) {
+  auto pt = for_pre("qwen2");
+  // Single digits; the space before a digit is matched alone by "\s+" (the other branches
+  // need a letter, a non-space symbol or a newline after it).
+  EXPECT_EQ(pt->split("x 12\n"), (Words{"x", " ", "1", "2", "\n"}));
+}
+
 TEST(PreTokenizer, SequentialPatternsKeepGaps) {
   // One pattern: matches and the gaps between them are all words.
   const std::string_view three_digits[] = {"[0-9][0-9][0-9]"};
