@@ -111,6 +111,13 @@ SchedulerStats Scheduler::stats() const {
 void Scheduler::admit_locked() {
   while (!queue_.empty()) {
     if (queue_.front().channel->cancelled()) {
+      // The reader still waits for a finish event per choice.
+      GenerationEvent e;
+      e.kind = GenerationEvent::Kind::kFinish;
+      e.index = queue_.front().index;
+      e.finish = FinishReason::kCancelled;
+      e.n_prompt = static_cast<int64_t>(queue_.front().params->prompt.size());
+      queue_.front().channel->push(std::move(e));
       queue_.pop_front();
       continue;
     }

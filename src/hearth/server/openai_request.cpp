@@ -171,7 +171,8 @@ std::optional<ApiError> parse_sampling(const json& j, bool chat, const RequestLi
   int64_t seed = -1;
   HEARTH_API_TRY(get_int(j, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), seed));
   if (j.contains("seed") && !j["seed"].is_null()) {
-    sc.seed = static_cast<uint32_t>(static_cast<uint64_t>(seed) & 0xFFFFFFFEu);  // never kRandomSeed
+    sc.seed = static_cast<uint32_t>(static_cast<uint64_t>(seed));
+    if (sc.seed == sampling::kRandomSeed) sc.seed -= 1;  // kRandomSeed means no seed
   }
   if (auto it = j.find("logit_bias"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) return bad_request("'logit_bias' must be an object of token id -> bias", "logit_bias");
