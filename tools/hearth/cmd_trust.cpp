@@ -9,6 +9,7 @@
 #include "hearth/core/atomic_file.h"
 #include "hearth/store/store.h"
 #include "hearth/trust/model_signer.h"
+#include "hearth/trust/provenance.h"
 #include "hearth/trust/signing_key.h"
 #include "hearth/trust/trust_policy.h"
 #include "hearth/trust/verifier.h"
@@ -53,6 +54,7 @@ Status run_verify(const std::string& ref_text, bool allow_unsigned, const std::s
   std::string home = store::default_home();
   HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(home));
   HEARTH_ASSIGN_OR_RETURN(TrustPolicy policy, load_policy(policy_path.empty() ? default_policy_path(home) : policy_path));
+  if (auto p = describe_model(st, ref, policy); p.ok()) std::printf("%s", format_provenance(*p).c_str());
   ArtifactVerifier v(st, std::move(policy));
   VerifyOptions opts;
   opts.allow_unsigned = allow_unsigned;
@@ -90,7 +92,8 @@ Status run_trust_add(const std::string& key_file, const std::vector<std::string>
   std::erase_if(policy.publishers, [&](const Publisher& p) { return p.key.key_id() == key.key_id(); });
   policy.publishers.push_back(std::move(pub));
   HEARTH_TRY(write_file_atomic(policy_path, serialize_policy(policy)));
-  std::printf("trusting key %s as '%s' for", key.key_id().substr(0, 16).c_str(), name.c_str());
+  std::printf("trusting key %s as '%s' for", key.key_id().substr(0, 16).c_str(),
+              policy.publishers.back().name.c_str());
   for (const auto& m : models) std::printf(" %s", m.c_str());
   std::printf("\npolicy: %s\n", policy_path.c_str());
   return ok_status();

@@ -216,7 +216,7 @@ Status RegistryClient::download_range(const std::string& name, const store::Desc
 Status RegistryClient::download_blob(const std::string& name, const store::Descriptor& d, store::Store& st) const {
   if (st.has_blob(d.digest)) return ok_status();
   std::string partial = st.partial_path(d.digest);
-  Progress progress(std::string(d.digest.str().substr(7, 12)) + " " + std::to_string(d.size >> 20) + " MiB", d.size,
+  Progress progress("pull " + std::string(d.digest.hex().substr(0, 12)), d.size,
                     opts_.progress || (stderr_is_terminal() && d.size >= (1u << 20)));
   int parts = (d.size >= opts_.parallel_threshold && opts_.parallel > 1) ? opts_.parallel : 1;
   if (parts == 1) {
@@ -228,6 +228,7 @@ Status RegistryClient::download_blob(const std::string& name, const store::Descr
   // Parallel ranges: part 0 goes straight into the partial file, part i into
   // "<hex>.part<i>.partial"; each resumes from its own size. Then the parts are appended.
   uint64_t span = (d.size + parts - 1) / parts;
+  log::debug("pull {}: {} bytes in {} parallel ranges", d.digest.str(), d.size, parts);
   std::vector<std::string> paths;
   std::vector<Status> results(parts);
   std::vector<std::thread> threads;
@@ -305,6 +306,7 @@ Status RegistryClient::upload_blob(const std::string& name, const store::Descrip
     progress.add(d.size);
     return ok_status();
   }
+  log::debug("push {}: {} bytes in PATCH chunks of {}", d.digest.str(), d.size, chunk);
   for (uint64_t off = 0; off < d.size;) {
     uint64_t len = std::min<uint64_t>(chunk, d.size - off);
     HttpRequest patch;

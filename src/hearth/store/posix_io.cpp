@@ -20,7 +20,7 @@ Status errno_status(int e, std::string_view what, const std::string& path) {
   if (e == EACCES || e == EPERM || e == EROFS) code = ErrorCode::kPermissionDenied;
   std::string msg = path + ": " + std::string(what) + ": " + std::strerror(e);
   if (e == ENOSPC || e == EDQUOT || e == EFBIG) {
-    msg += " (the disk or file-size limit is full; free space and retry: the store is unchanged)";
+    msg += " (the disk or file-size limit is full: free space and retry; the store stays consistent)";
   }
   return Status(code, std::move(msg));
 }

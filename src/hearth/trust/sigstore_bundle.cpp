@@ -62,17 +62,26 @@ Result<SignatureBundle> parse_bundle(std::string_view text) {
   return b;
 }
 
-Result<SignatureBundle> sign_statement(const ModelStatement& s, const PrivateKey& key) {
+Result<SignatureBundle> sign_in_toto(std::string_view statement_json, const PrivateKey& key) {
   SignatureBundle b;
   b.key_hint = key.public_key().key_id();
   b.envelope.payload_type = std::string(kInTotoPayloadType);
-  b.envelope.payload = serialize_statement(s);
+  b.envelope.payload = std::string(statement_json);
   HEARTH_ASSIGN_OR_RETURN(std::string sig, key.sign(pae(b.envelope.payload_type, b.envelope.payload)));
   b.envelope.signatures.push_back({"", std::move(sig)});
   return b;
 }
 
+Result<SignatureBundle> sign_statement(const ModelStatement& s, const PrivateKey& key) {
+  return sign_in_toto(serialize_statement(s), key);
+}
+
 Result<ModelStatement> open_bundle(const SignatureBundle& b, const PublicKey& key) {
+  HEARTH_ASSIGN_OR_RETURN(std::string payload, open_in_toto(b, key));
+  return parse_statement(payload);
+}
+
+Result<std::string> open_in_toto(const SignatureBundle& b, const PublicKey& key) {
   if (!b.key_hint.empty() && b.key_hint != key.key_id()) {
     return make_error(ErrorCode::kUnauthenticated, "signature was made by key ", b.key_hint.substr(0, 16),
                       ", not by ", key.key_id().substr(0, 16));
@@ -82,10 +91,10 @@ Result<ModelStatement> open_bundle(const SignatureBundle& b, const PublicKey& ke
                       "' is not ", std::string(kInTotoPayloadType));
   }
   std::string message = pae(b.envelope.payload_type, b.envelope.payload);
-  Status last;
+  Status last = make_error(ErrorCode::kUnauthenticated, "signature bundle: no signatures");
   for (const auto& sig : b.envelope.signatures) {
     last = key.verify(message, sig.sig);
-    if (last.ok()) return parse_statement(b.envelope.payload);
+    if (last.ok()) return b.envelope.payload;
   }
   return last;
 }

@@ -23,6 +23,11 @@ struct SignatureBundle {
 std::string serialize_bundle(const SignatureBundle& b);
 Result<SignatureBundle> parse_bundle(std::string_view json);
 
+// Signs any in-toto statement JSON (e.g. the provenance `hearth quantize` records) into a
+// key-mode bundle, and checks one; these carry no model-specific checks.
+Result<SignatureBundle> sign_in_toto(std::string_view statement_json, const PrivateKey& key);
+Result<std::string> open_in_toto(const SignatureBundle& b, const PublicKey& key);
+
 // Signs the statement: DSSE over PAE(payloadType, statement JSON).
 Result<SignatureBundle> sign_statement(const ModelStatement& s, const PrivateKey& key);
 // Checks that `key` signed the envelope (Unauthenticated otherwise) and returns the statement.

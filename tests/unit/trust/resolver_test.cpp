@@ -9,6 +9,7 @@
 #include "hearth/store/model_import.h"
 #include "hearth/trust/model_resolver.h"
 #include "hearth/trust/model_signer.h"
+#include "hearth/trust/provenance.h"
 #include "hearth/trust/trust_policy.h"
 #include "shared_data.h"
 
@@ -42,6 +43,18 @@ TEST(Resolver, ImportSignVerifyLoadRoundTripWithAudit) {
   ASSERT_TRUE(write_file_atomic((home / "trust/policy.json").string(),
                                 std::string_view(R"({"publishers":[{"name":"tiny-lab","key":"tiny.pub","models":["tiny/*"]}]})"))
                   .ok());
+
+  // Provenance for inspect: the signature is listed and trusted, the config facts are there.
+  auto policy = load_policy((home / "trust/policy.json").string());
+  ASSERT_TRUE(policy.ok()) << policy.status().message();
+  auto prov = describe_model(*st, *store::parse_reference("tiny/stories:q8"), *policy);
+  ASSERT_TRUE(prov.ok()) << prov.status().message();
+  ASSERT_EQ(prov->signatures.size(), 1u);
+  EXPECT_EQ(prov->signatures[0].status, "trusted");
+  EXPECT_EQ(prov->signatures[0].publisher, "tiny-lab");
+  EXPECT_EQ(prov->signatures[0].signed_version, 2u);
+  EXPECT_EQ(prov->facts.architecture, "llama");
+  EXPECT_NE(format_provenance(*prov).find("signature:    key"), std::string::npos);
 
   ResolveOptions opts;
   opts.home = home.string();

@@ -1,0 +1,86 @@
+#include "hearth/trust/provenance.h"
+
+#include "hearth/trust/model_statement.h"
+#include "hearth/trust/sigstore_bundle.h"
+
+namespace hearth::trust {
+
+Result<ModelProvenance> describe_model(const store::Store& st, const store::Reference& ref, const TrustPolicy& policy) {
+  ModelProvenance p;
+  p.reference = ref.to_string();
+  HEARTH_ASSIGN_OR_RETURN(p.manifest, st.resolve(ref));
+  HEARTH_ASSIGN_OR_RETURN(p.manifest_json, st.read_blob(p.manifest, store::kMaxManifestBytes));
+  HEARTH_ASSIGN_OR_RETURN(p.parsed, store::parse_manifest(p.manifest_json));
+  p.version = store::manifest_version(p.parsed).value_or(0);
+  if (p.parsed.config.media_type == store::kModelConfigMediaType) {
+    if (auto cfg = st.read_blob(p.parsed.config.digest, 1 << 20); cfg.ok()) {
+      p.facts = store::parse_model_config(*cfg).value_or(store::ModelFacts{});
+    }
+  }
+  HEARTH_ASSIGN_OR_RETURN(std::vector<store::Digest> referrers, st.referrers(p.manifest));
+  for (const auto& r : referrers) {
+    SignatureInfo info;
+    info.manifest = r;
+    auto sm = st.read_manifest(r);
+    if (!sm.ok() || sm->artifact_type != store::kSigstoreBundleMediaType || sm->layers.empty()) continue;
+    auto bundle_json = st.read_blob(sm->layers[0].digest, kMaxBundleBytes);
+    if (!bundle_json.ok()) {
+      info.status = bundle_json.status().message();
+      p.signatures.push_back(info);
+      continue;
+    }
+    auto bundle = parse_bundle(*bundle_json);
+    if (!bundle.ok()) {
+      info.status = bundle.status().message();
+      p.signatures.push_back(info);
+      continue;
+    }
+    info.key_id = bundle->key_hint;
+    const Publisher* pub = policy.find_by_key_id(info.key_id);
+    if (pub == nullptr) {
+      info.status = "key not in the trust policy";
+    } else {
+      info.publisher = pub->name;
+      info.algorithm = std::string(key_algorithm_name(pub->key.algorithm()));
+      auto statement = open_bundle(*bundle, pub->key);
+      if (!statement.ok()) {
+        info.status = statement.status().message();
+      } else {
+        info.signed_name = statement->model_name;
+        info.signed_version = statement->version;
+        Status match = match_statement(*statement, p.parsed);
+        if (!match.ok()) info.status = match.message();
+        else if (!pub->may_publish(statement->model_name)) info.status = "publisher not trusted for this name";
+        else info.status = "trusted";
+      }
+    }
+    p.signatures.push_back(std::move(info));
+  }
+  return p;
+}
+
+std::string format_provenance(const ModelProvenance& p) {
+  std::string out;
+  out += "reference:    " + p.reference + "\n";
+  out += "manifest:     " + p.manifest.str() + "\n";
+  out += "artifactType: " + p.parsed.artifact_type + "\n";
+  out += "version:      " + std::to_string(p.version) + "\n";
+  if (!p.facts.architecture.empty()) {
+    out += "model:        " + p.facts.architecture + ", " + store::param_size_string(p.facts.parameters) +
+           " parameters, " + p.facts.quantization + "\n";
+  }
+  for (const auto& l : p.parsed.layers) {
+    auto title = l.annotations.find(std::string(store::kAnnotationTitle));
+    out += "layer:        " + (title != l.annotations.end() ? title->second : std::string("?")) + " " +
+           l.digest.str() + " (" + std::to_string(l.size) + " bytes, " + l.media_type + ")\n";
+  }
+  if (p.signatures.empty()) out += "signatures:   none\n";
+  for (const auto& s : p.signatures) {
+    out += "signature:    key " + s.key_id.substr(0, 16) + (s.publisher.empty() ? "" : " (" + s.publisher + ")") +
+           (s.signed_name.empty() ? "" : ", signed '" + s.signed_name + "' v" + std::to_string(s.signed_version)) +
+           ": " + s.status + "\n";
+  }
+  return out;
+}
+
+}  // namespace hearth::trust
