@@ -119,6 +119,22 @@ TEST(HostileRegistry, DigestPathTraversalIsRefused) {
   expect_store_untouched(node);
 }
 
+TEST(HostileRegistry, DeclaredSizeBeyondTheDiskIsRefusedUpFront) {
+  FakeRegistry fake;
+  Node node("hearth-hostile");
+  std::string config = "{}";
+  store::Digest cd = store::sha256_of(config);
+  store::Digest wd = store::sha256_of(std::string_view("never sent"));
+  fake.manifest("evil/bomb", "v1", model_manifest(cd.str(), config.size(), wd.str(), 1ull << 62));
+  fake.blob("evil/bomb", cd, config);
+  fake.blob("evil/bomb", wd, "never sent");
+  auto r = pull_from(fake, node, "evil/bomb:v1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kResourceExhausted) << r.status().message();
+  EXPECT_FALSE(std::filesystem::exists(node.store->partial_path(wd)));
+  EXPECT_TRUE(node.store->list()->empty());
+}
+
 TEST(HostileRegistry, OversizedManifestIsRefused) {
   FakeRegistry fake;
   Node node("hearth-hostile");

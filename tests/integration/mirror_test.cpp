@@ -118,6 +118,32 @@ TEST(Mirror, TruncatedDownloadResumesWithRange) {
   EXPECT_FALSE(std::filesystem::exists(peer.store->partial_path(weights)));
 }
 
+TEST(Mirror, ConcurrentPullsOfOneModelIntoOneStore) {
+  HEARTH_REQUIRE_SHARED(shared);
+  auto model = shared / "models/stories260K-Q8_0.gguf";
+  Node node("hearth-mirror"), peer("hearth-peer");
+  node.import(model, "acme/stories:v1", 1);
+  Mirror mirror(node.home);
+  // Four pullers (as separate processes would) on one store, paced so that they overlap.
+  std::vector<std::thread> pullers;
+  std::vector<Status> results(4);
+  for (int i = 0; i < 4; ++i) {
+    pullers.emplace_back([&, i] {
+      auto st = store::Store::open(peer.home.string());
+      PullOptions pull;
+      pull.sources = {mirror.url()};
+      pull.allow_unsigned = true;
+      pull.remote.max_recv_bytes_per_second = 1 << 20;
+      auto r = pull_model(*st, *store::parse_reference("acme/stories:v1"), pull);
+      results[i] = r.ok() ? ok_status() : r.status();
+    });
+  }
+  for (auto& t : pullers) t.join();
+  for (const auto& r : results) EXPECT_TRUE(r.ok()) << r.message();
+  EXPECT_TRUE(peer.store->check()->ok());
+  EXPECT_TRUE(peer.store->resolve(*store::parse_reference("acme/stories:v1")).ok());
+}
+
 TEST(Mirror, CorruptPartialIsDiscardedNotTrusted) {
   HEARTH_REQUIRE_SHARED(shared);
   auto model = shared / "models/stories260K-Q8_0.gguf";

@@ -22,13 +22,19 @@ Result<size_t> fetch_model(const RegistryClient& client, store::Store& st, const
   HEARTH_TRY(st.put_manifest_bytes(fm.bytes, fm.digest).status());
 
   size_t signatures = 0;
+  constexpr size_t kMaxReferrers = 64;  // a hostile index cannot make us fetch without end
   auto index = client.referrers(name, fm.digest);
   if (!index.ok()) {
     log::warn("{}: cannot list signatures: {}", client.base_url(), index.status().message());
     return signatures;
   }
+  size_t considered = 0;
   for (const auto& d : index->manifests) {
     if (!d.artifact_type.empty() && d.artifact_type != store::kSigstoreBundleMediaType) continue;
+    if (++considered > kMaxReferrers) {
+      log::warn("{}: more than {} signatures listed; ignoring the rest", client.base_url(), kMaxReferrers);
+      break;
+    }
     auto sig = client.get_manifest(name, d.digest.str());
     if (!sig.ok()) {
       log::warn("signature {}: {}", d.digest.str(), sig.status().message());

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include "hearth/core/log.h"
 #include "hearth/registry/http_client.h"
 #include "hearth/registry/progress.h"
+#include "hearth/store/file_lock.h"
 #include "hearth/store/posix_io.h"
 
 namespace hearth::registry {
@@ -216,6 +218,24 @@ Status RegistryClient::download_range(const std::string& name, const store::Desc
 Status RegistryClient::download_blob(const std::string& name, const store::Descriptor& d, store::Store& st) const {
   if (st.has_blob(d.digest)) return ok_status();
   std::string partial = st.partial_path(d.digest);
+  // One downloader per blob across processes; a second pull of the same blob waits, then
+  // finds it done (or resumes what the first left).
+  HEARTH_ASSIGN_OR_RETURN(store::FileLock blob_lock,
+                          store::FileLock::acquire(st.tmp_dir() + "/" + std::string(d.digest.hex()) + ".lock",
+                                                   store::FileLock::Mode::kExclusive,
+                                                   "waiting for another hearth process downloading the same blob"));
+  if (st.has_blob(d.digest)) return ok_status();
+  // The declared size is remote input too: refuse early what cannot fit on this disk.
+  struct statvfs fs;
+  uint64_t have_already = file_size_or_zero(partial);
+  if (::statvfs(st.tmp_dir().c_str(), &fs) == 0) {
+    uint64_t avail = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (d.size > have_already && d.size - have_already > avail) {
+      return make_error(ErrorCode::kResourceExhausted, "blob ", d.digest.str(), " needs ",
+                        std::to_string(d.size - have_already), " more bytes but only ", std::to_string(avail),
+                        " are free in ", st.tmp_dir(), " (free space and retry)");
+    }
+  }
   Progress progress("pull " + std::string(d.digest.hex().substr(0, 12)), d.size,
                     opts_.progress || (stderr_is_terminal() && d.size >= (1u << 20)));
   int parts = (d.size >= opts_.parallel_threshold && opts_.parallel > 1) ? opts_.parallel : 1;
