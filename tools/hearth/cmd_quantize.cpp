@@ -95,9 +95,16 @@ Status run(const QuantizeOptions& o) {
   for (const auto& t : r.tensors) {
     if (t.fallback) std::fprintf(stderr, "fallback: %s: %s\n", t.name.c_str(), t.note.c_str());
   }
-  std::printf("%s: %s, %zu tensors, %.2f MB -> %.2f MB in %.2f s", o.out.c_str(),
+  uint64_t n_weights = 0;
+  for (const auto& t : r.tensors) {
+    uint64_t n = 1;
+    for (uint64_t d : t.ne) n *= d;
+    n_weights += n;
+  }
+  std::printf("%s: %s, %zu tensors, %.2f MB -> %.2f MB (%.2f bits per weight) in %.2f s", o.out.c_str(),
               std::string(quantize::file_type_name(*ftype)).c_str(), r.tensors.size(), r.bytes_in / 1e6,
-              r.bytes_out / 1e6, r.seconds);
+              r.bytes_out / 1e6, n_weights ? 8.0 * static_cast<double>(r.bytes_out) / static_cast<double>(n_weights) : 0.0,
+              r.seconds);
   if (r.n_fallback > 0) std::printf(", %d fallback(s)", r.n_fallback);
   std::printf("\n");
   if (!o.no_provenance) {
