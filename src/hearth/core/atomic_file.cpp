@@ -64,6 +64,15 @@ Result<AtomicFileWriter> AtomicFileWriter::create(const std::string& target) {
   buf.push_back('\0');
   int fd = mkostemp(buf.data(), O_CLOEXEC);
   if (fd < 0) return errno_status(errno, "cannot create temp file", target);
+  // mkostemp creates 0600; give the final file the mode a plain create would (0666 & ~umask).
+  const mode_t mask = umask(0);
+  umask(mask);
+  if (fchmod(fd, 0666 & ~mask) != 0) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(buf.data());
+    return errno_status(e, "cannot set the mode of the temp file", target);
+  }
   AtomicFileWriter w;
   w.fd_ = fd;
   w.target_ = target;

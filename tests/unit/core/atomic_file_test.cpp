@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include "hearth/core/mapped_file.h"
@@ -23,6 +25,18 @@ TEST(AtomicFile, WriteCommitReplacesAndLeavesNoTemp) {
   int entries = 0;
   for ([[maybe_unused]] auto& e : fs::directory_iterator(dir)) ++entries;
   EXPECT_EQ(entries, 1) << "temp files must not be left behind";
+  fs::remove_all(dir);
+}
+
+TEST(AtomicFile, FinalFileHonoursTheUmask) {
+  fs::path dir = testing::make_temp_dir("hearth-atomic");
+  std::string target = (dir / "out.bin").string();
+  const mode_t old = umask(022);
+  ASSERT_TRUE(write_file_atomic(target, std::string_view("x")).ok());
+  umask(old);
+  struct stat st {};
+  ASSERT_EQ(stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
   fs::remove_all(dir);
 }
 
