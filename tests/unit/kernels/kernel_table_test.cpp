@@ -57,9 +57,13 @@ TEST(KernelTables, MatmulMatchesRefForEveryTypeAndShape) {
         for (int64_t rows : {1, 7, 33}) {
           for (int64_t n_tok : {1, 3, 9}) {
             const size_t rb = *row_bytes(type, static_cast<uint64_t>(cols));
-            // +1: rows that start at odd addresses, as inside a GGUF file.
-            std::vector<std::byte> wbuf(rb * static_cast<size_t>(rows) + 1);
-            std::byte* w = wbuf.data() + 1;
+            // Rows at addresses that are not SIMD-aligned, as inside a GGUF file, but keep each
+            // type's natural alignment (4 for f32 elements, 2 for f16/bf16 and the blocks' d):
+            // a GGUF tensor is 32-aligned and its rows inherit the element alignment.
+            const size_t misalign = type == TensorType::F32 ? 4 : 2;
+            std::vector<std::byte> wbuf(rb * static_cast<size_t>(rows) + 64);
+            std::byte* w = wbuf.data() + (64 - reinterpret_cast<uintptr_t>(wbuf.data()) % 64) % 64 + misalign;
+            if (w + rb * static_cast<size_t>(rows) > wbuf.data() + wbuf.size()) w -= 32;
             std::vector<float> wrow(static_cast<size_t>(cols));
             for (int64_t r = 0; r < rows; ++r) {
               for (auto& v : wrow) v = dist(rng) * 0.1f;
