@@ -19,7 +19,6 @@ for _ in $(seq 1 100); do
 done
 echo "== POST /v1/chat/completions"
 curl -sf "http://127.0.0.1:$PORT/v1/chat/completions" -H 'Content-Type: application/json' -d '{
-  "model": "hearth",
   "messages": [{"role": "user", "content": "Tell me a story about a little dog."}],
   "max_tokens": 64,
   "temperature": 0
