@@ -10,7 +10,7 @@ APT_PACKAGES=(
   libssl-dev libcurl4-openssl-dev libpcre2-dev libicu-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  docker-registry wrk curl
+  docker-registry wrk curl openssl
 )
 # Node.js and npm (for the server's client tests) only when the machine has none: an existing
 # Node (e.g. Node 20 with npm 11) must not be replaced by Debian's older packages.

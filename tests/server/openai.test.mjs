@@ -136,6 +136,17 @@ describe('chat', () => {
     assert.equal(r.choices[0].finish_reason, 'length');
     assert.equal(r.usage.completion_tokens, 5);
   });
+  test('ignore_eos generates past the end-of-text token', async () => {
+    // logit_bias makes </s> (id 2 in the llama2.c vocabulary) the greedy choice at every step:
+    // without ignore_eos generation ends at once; with it, it runs on to max_tokens.
+    const p = { model: MODEL_ID, prompt: 'Once upon a time', max_tokens: 12, temperature: 0, logit_bias: { 2: 100 } };
+    const plain = await client.completions.create(p);
+    assert.equal(plain.choices[0].finish_reason, 'stop');
+    assert.equal(plain.usage.completion_tokens, 0);
+    const forced = await client.completions.create({ ...p, ignore_eos: true });
+    assert.equal(forced.choices[0].finish_reason, 'length');
+    assert.equal(forced.usage.completion_tokens, 12);
+  });
   test('seed determinism', async () => {
     const p = { model: MODEL_ID, messages, max_tokens: 24, temperature: 1.0 };
     const a = await client.chat.completions.create({ ...p, seed: 42 });

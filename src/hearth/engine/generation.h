@@ -28,6 +28,7 @@ struct GenerationParams {
   std::shared_ptr<const JsonSchema> json_schema;  // non-null: constrained to this schema
   int n_choices = 1;                // independent completions of the same prompt
   bool embedding = false;           // mean-pooled final hidden state instead of generation
+  bool ignore_eos = false;          // keep generating past end-of-generation tokens (benchmarks)
 };
 
 enum class FinishReason { kStop, kLength, kCancelled, kError };

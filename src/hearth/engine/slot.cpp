@@ -36,7 +36,7 @@ void Slot::start(Task task, int64_t n_keep, uint64_t tick) {
     return;
   }
   sampling::SamplerConfig sc = p.sampler;
-  sc.eog_tokens = shared_->eog;
+  if (!p.ignore_eos) sc.eog_tokens = shared_->eog;
   if (sc.seed != sampling::kRandomSeed) sc.seed += static_cast<uint32_t>(task_.index);
   auto sampler = sampling::Sampler::create(sc, static_cast<int32_t>(shared_->pieces.size()));
   if (!sampler.ok()) {
@@ -66,7 +66,7 @@ std::span<const int32_t> Slot::prompt_left() const {
 }
 
 bool Slot::token_allowed(int32_t id) const {
-  if (std::binary_search(shared_->eog.begin(), shared_->eog.end(), id)) return json_->can_end();
+  if (sampler_->is_eog(id)) return json_->can_end();
   const std::string& piece = shared_->pieces[static_cast<size_t>(id)];
   // Tokens with no text (control tokens) would let the model stall without progress.
   return !piece.empty() && json_->accepts(piece);

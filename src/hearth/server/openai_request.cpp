@@ -227,6 +227,7 @@ std::optional<ApiError> parse_sampling(const json& j, bool chat, const RequestLi
     r.logprobs = lp >= 0;
     r.gen.top_logprobs = static_cast<int>(lp);
   }
+  HEARTH_API_TRY(get_bool(j, "ignore_eos", r.gen.ignore_eos));
   HEARTH_API_TRY(get_bool(j, "stream", r.stream));
   if (auto it = j.find("stream_options"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) return bad_request("'stream_options' must be an object", "stream_options");

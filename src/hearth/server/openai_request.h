@@ -32,7 +32,8 @@ struct CompletionRequest {
 };
 
 // Sampling defaults when a request leaves a field out: temperature 1, top_p 1 (as OpenAI),
-// and hearth's top_k 40 and min_p 0.05 (extras, settable per request).
+// and hearth's top_k 40 and min_p 0.05 (extras, settable per request). Extra fields: top_k,
+// min_p, repeat_penalty, ignore_eos.
 ApiResult<CompletionRequest> parse_completion_request(std::string_view body, bool chat, const RequestLimits& limits);
 
 struct EmbeddingRequest {

@@ -1,6 +1,7 @@
 #include "hearth/store/posix_io.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,6 +42,8 @@ Status write_all(int fd, const void* data, size_t size, const std::string& path)
 }
 
 Status durable_rename(int fd, const std::string& from, const std::string& to) {
+  // Blobs are immutable: read-only for everyone, so nothing writes through a mapping by mistake.
+  ::fchmod(fd, 0444);
   if (::fsync(fd) != 0) return errno_status(errno, "fsync failed", from);
   if (::rename(from.c_str(), to.c_str()) != 0) return errno_status(errno, "rename failed", to);
   std::string dir = std::filesystem::path(to).parent_path().string();

@@ -89,7 +89,8 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
       return make_error(ErrorCode::kDataLoss, "'", ref.to_string(), "': blob ", d->digest.str(), " has ",
                         std::to_string(*size), " bytes, the manifest says ", std::to_string(d->size));
     }
-    HEARTH_TRY(store_.verify_blob(d->digest));
+    Status intact = store_.verify_blob(d->digest);
+    if (!intact.ok()) return intact.with_context("'" + ref.to_string() + "' refused");
   }
   VerifiedArtifact a;
   a.gguf_path_ = store_.blob_path(weights->digest);

@@ -153,6 +153,21 @@ TEST_F(QuantizeModelTest, Q8_0AndQ4_0AreByteIdenticalToTheReference) {
   EXPECT_GE(compared, 2 * 48 + 4 * 10);
 }
 
+// The K-quant scale searches are the reference's too: the Q4_K_M files (Q4_K, Q6_K, and the
+// Q5_0/Q8_0/F16 fallbacks of stories260K) match as well.
+TEST_F(QuantizeModelTest, Q4_K_MIsByteIdenticalToTheReference) {
+  HEARTH_REQUIRE_SHARED(shared);
+  const fs::path m = shared / "models";
+  int compared = 0;
+  expect_byte_identical(quantize(m / "stories260K-f32.gguf", FileType::kQ4_K_M), m / "stories260K-Q4_K_M.gguf",
+                        &compared);
+  for (const char* s : {"synth-llama", "synth-llama-moe", "synth-qwen2", "synth-stablelm"}) {
+    expect_byte_identical(quantize(m / "synth" / (std::string(s) + "-f32.gguf"), FileType::kQ4_K_M),
+                          m / "synth" / (std::string(s) + "-Q4_K_M.gguf"), &compared);
+  }
+  EXPECT_GE(compared, 48 + 4 * 10);
+}
+
 // KL(f32 || quantized) over the same windows, from the f32 model's encoded log-probabilities.
 double mean_kl(const testing::Scored& base, const testing::Scored& q) {
   const int64_t nv = base.n_vocab;
