@@ -79,14 +79,21 @@ Status run(BenchOptions o) {
     j["isa"] = r.isa;
     j["threads"] = r.threads;
     j["peak_rss_mb"] = rss_mb;
-    j["weights_repacked"] = false;
+    j["weights_repacked"] = model->packed_bytes() > 0;
+    j["repacked_mb"] = model->packed_bytes() / 1048576.0;
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r.logits_checksum));
     j["logits_checksum"] = hex;
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("model: %s (%.0f MiB)\npath: %s\n", label.c_str(), model->file_bytes() / 1048576.0, path.c_str());
-    std::printf("isa: %s   threads: %d   weights repacked: no\n", r.isa.c_str(), r.threads);
+    std::printf("isa: %s   threads: %d   weights repacked: ", r.isa.c_str(), r.threads);
+    if (model->packed_bytes() > 0) {
+      std::printf("%.0f MiB for %s (the stored copies' pages are released)\n", model->packed_bytes() / 1048576.0,
+                  std::string(model->packed_isa()).c_str());
+    } else {
+      std::printf("no\n");
+    }
     if (o.params.n_prompt > 0) {
       std::printf("prefill pp%lld: %8.2f ± %.2f tok/s\n", static_cast<long long>(o.params.n_prompt), r.prefill_mean, r.prefill_sd);
     }

@@ -27,6 +27,8 @@ struct MatmulArgs {
   float* y;          // [n_tokens][y_stride]
   int64_t y_stride;
   std::byte* scratch;  // at least matmul_scratch_bytes(wtype, cols, n_tokens) bytes
+  // This table's packed copy of W (KernelTable::pack), or null to read W as stored.
+  const std::byte* packed = nullptr;
 };
 
 // Bytes of scratch a matmul needs to hold the converted activations.
@@ -71,6 +73,11 @@ struct KernelTable {
   void (*swiglu)(float* gate, const float* up, int64_t n);
   // y += x
   void (*add)(float* y, const float* x, int64_t n);
+  // Optional weight repacking (null: this table reads weights as stored). packed_bytes is 0
+  // for a type or shape the table does not pack; pack writes packed_bytes(...) bytes, which
+  // matmul then reads through MatmulArgs::packed.
+  size_t (*packed_bytes)(TensorType t, int64_t rows, int64_t cols) = nullptr;
+  void (*pack)(TensorType t, int64_t rows, int64_t cols, const std::byte* w, size_t row_bytes, std::byte* out) = nullptr;
 };
 
 // The scalar reference table: always available, the oracle for every other table.

@@ -20,8 +20,9 @@ using DotFn = float (*)(int64_t n, const void* w, const void* x);
 // each weight block once per four tokens (prefill).
 using Dot4Fn = void (*)(int64_t n, const void* w, const void* const x[4], float out[4]);
 
-inline void matmul_drive(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row,
-                         ConvertRowFn convert, DotFn dot, Dot4Fn dot4 = nullptr) {
+// Converts every token's activations into scratch rows of act_row bytes.
+inline void convert_activations(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row,
+                                ConvertRowFn convert) {
   pool.parallel_for(a.n_tokens, 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       void* dst = a.scratch + static_cast<size_t>(t) * act_row;
@@ -32,6 +33,20 @@ inline void matmul_drive(const MatmulArgs& a, ThreadPool& pool, TensorType act_t
       }
     }
   });
+}
+
+// Rows [r0, r1) of y for every token, one dot product per output.
+inline void dot_rows(const MatmulArgs& a, size_t act_row, DotFn dot, int64_t r0, int64_t r1) {
+  for (int64_t t = 0; t < a.n_tokens; ++t) {
+    const std::byte* xq = a.scratch + static_cast<size_t>(t) * act_row;
+    float* y = a.y + t * a.y_stride;
+    for (int64_t r = r0; r < r1; ++r) y[r] = dot(a.cols, a.w + static_cast<size_t>(r) * a.w_row_bytes, xq);
+  }
+}
+
+inline void matmul_drive(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row,
+                         ConvertRowFn convert, DotFn dot, Dot4Fn dot4 = nullptr) {
+  convert_activations(a, pool, act_type, act_row, convert);
   // Rows per work item: enough to amortise the counter, small enough to balance 2..64 threads.
   const int64_t grain = a.rows >= 4096 ? 32 : 8;
   pool.parallel_for(a.rows, grain, [&](int64_t r0, int64_t r1) {

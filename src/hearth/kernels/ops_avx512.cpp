@@ -8,6 +8,7 @@
 
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/kernels/matmul_driver.h"
+#include "hearth/kernels/packed.h"
 #include "hearth/kernels/quant.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
@@ -215,9 +216,52 @@ Dot4Fn dot4_for(TensorType w) {
   }
 }
 
+// The packed path: 16-row groups by the packed micro-kernels, the remaining rows (fewer than
+// 16) by the ordinary dots.
+void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row) {
+  PackedActivations x;
+  x.data = a.scratch;
+  x.row_bytes = act_row;
+  x.n_tokens = a.n_tokens;
+  if (act_type == TensorType::Q8_0) {
+    // Each block's scale as a float and its quant sum, next to the quantized rows (the scratch
+    // size allows for them: matmul_scratch_bytes).
+    x.nb = a.cols / kQK8_0;
+    const size_t off = (act_row * static_cast<size_t>(a.n_tokens) + 63) / 64 * 64;
+    float* scales = reinterpret_cast<float*>(a.scratch + off);
+    int32_t* sums = reinterpret_cast<int32_t*>(scales + a.n_tokens * x.nb);
+    pool.parallel_for(a.n_tokens, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        auto* blocks = reinterpret_cast<BlockQ8_0*>(a.scratch + static_cast<size_t>(t) * act_row);
+        ref::quantize_row_q8_0_x86(a.x + t * a.x_stride, blocks, a.cols);
+        for (int64_t b = 0; b < x.nb; ++b) {
+          scales[t * x.nb + b] = h2f(blocks[b].d);
+          int32_t s = 0;
+          for (int i = 0; i < kQK8_0; ++i) s += blocks[b].qs[i];
+          sums[t * x.nb + b] = s;
+        }
+      }
+    });
+    x.scales = scales;
+    x.sums = sums;
+  } else {
+    x.nb = a.cols / kQK_K;
+    convert_activations(a, pool, act_type, act_row, convert_for(act_type));
+  }
+  const int64_t groups = a.rows / kPackRows;
+  pool.parallel_for(groups, groups >= 64 ? 2 : 1, [&](int64_t g0, int64_t g1) {
+    avx512_packed_groups(a.wtype, a.packed, a.cols, x, g0, g1, a.y, a.y_stride);
+  });
+  if (groups * kPackRows < a.rows) dot_rows(a, act_row, dot_for(a.wtype), groups * kPackRows, a.rows);
+}
+
 void matmul_avx512(const MatmulArgs& a, ThreadPool& pool) {
   const TensorType act_type = vec_dot_type(a.wtype);
   const size_t act_row = *row_bytes(act_type, static_cast<uint64_t>(a.cols));
+  if (a.packed != nullptr && avx512_packed_bytes(a.wtype, a.rows, a.cols) != 0) {
+    matmul_packed(a, pool, act_type, act_row);
+    return;
+  }
   matmul_drive(a, pool, act_type, act_row, convert_for(act_type), dot_for(a.wtype), dot4_for(a.wtype));
 }
 
@@ -227,6 +271,8 @@ KernelTable make_avx512_kernels() {
   KernelTable t{};
   t.name = "avx512";
   t.matmul = &matmul_avx512;
+  t.packed_bytes = &avx512_packed_bytes;
+  t.pack = &avx512_pack;
   return t;
 }
 

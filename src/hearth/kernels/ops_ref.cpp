@@ -176,8 +176,14 @@ void add_ref(float* y, const float* x, int64_t n) {
 }  // namespace
 
 size_t matmul_scratch_bytes(TensorType wtype, int64_t cols, int64_t n_tokens) {
-  auto rb = row_bytes(vec_dot_type(wtype), static_cast<uint64_t>(cols));
-  return rb ? *rb * static_cast<size_t>(n_tokens) : 0;
+  const TensorType act = vec_dot_type(wtype);
+  auto rb = row_bytes(act, static_cast<uint64_t>(cols));
+  if (!rb) return 0;
+  size_t per_token = *rb;
+  // Packed Q8_0 kernels also keep each block's float scale and quant sum.
+  // (+64: those arrays start at the next 64-byte boundary.)
+  if (act == TensorType::Q8_0) per_token += static_cast<size_t>(cols / 32) * 8;
+  return per_token * static_cast<size_t>(n_tokens) + (act == TensorType::Q8_0 ? 64 : 0);
 }
 
 size_t attention_scratch_floats(int64_t n_kv, int n_threads) {

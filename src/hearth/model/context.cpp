@@ -122,6 +122,7 @@ void Context::matmul(const TensorView& w, const float* x, int64_t x_stride, int6
                      int64_t y_stride) {
   if (matmul_observer_) matmul_observer_(w, x, x_stride, n_tok);
   kernels::MatmulArgs a{w.type, w.data, w.nb1, w.ne[1], w.ne[0], x, x_stride, n_tok, y, y_stride, mm_scratch_.data()};
+  if (w.packed != nullptr && w.packed_isa == kt_->name) a.packed = w.packed;
   kt_->matmul(a, *pool_);
 }
 

@@ -1,11 +1,23 @@
 #include "hearth/model/model.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
 #include "hearth/core/log.h"
 #include "hearth/model/architecture.h"
 
 namespace hearth::model {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  const char* env = std::getenv("HEARTH_REPACK");
+  const bool repack = env == nullptr || std::strcmp(env, "0") != 0;
+  return load(path, repack ? &kernels::active_kernels() : nullptr);
+}
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path, const kernels::KernelTable* kernels) {
   auto m = std::unique_ptr<Model>(new Model());
   HEARTH_ASSIGN_OR_RETURN(m->file_, gguf::GgufModelFile::open(path));
   const gguf::GgufFile& f = m->file_->file();
@@ -44,7 +56,47 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
                         " tokens but token_embd.weight only ", std::to_string(m->hp_.n_vocab), " rows");
     }
   }
+  if (kernels != nullptr) m->repack(*kernels);
   return m;
+}
+
+void Model::repack(const kernels::KernelTable& kt) {
+  if (kt.pack == nullptr || kt.packed_bytes == nullptr || !packed_isa_.empty()) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  auto pack_one = [&](TensorView& t) {
+    if (!t.valid() || t.packed != nullptr) return;
+    const size_t per = kt.packed_bytes(t.type, t.ne[1], t.ne[0]);
+    if (per == 0) return;
+    const auto n_mat = static_cast<size_t>(t.ne[2] * t.ne[3]);
+    auto buf = std::unique_ptr<std::byte[], AlignedFree>(new (std::align_val_t{64}) std::byte[per * n_mat]);
+    for (size_t i = 0; i < n_mat; ++i) {
+      kt.pack(t.type, t.ne[1], t.ne[0], t.data + i * t.nb2, t.nb1, buf.get() + i * per);
+    }
+    t.packed = buf.get();
+    t.packed_nb2 = per;
+    t.packed_isa = kt.name;
+    packed_bytes_ += per * n_mat;
+    // The stored form is no longer read on this table's path: drop its pages from this process
+    // (they fault back in from the page cache if another table or a tied embedding reads them).
+    if (t.data != w_.token_embd.data) {
+      const auto b = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+      const auto e = (reinterpret_cast<uintptr_t>(t.data) + (n_mat > 1 ? t.nb2 * n_mat : t.nb1 * static_cast<size_t>(t.ne[1]))) / page * page;
+      if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+    }
+    packed_.push_back(std::move(buf));
+  };
+  for (auto& l : w_.layers) {
+    for (TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down, &l.ffn_gate_exps,
+                          &l.ffn_up_exps, &l.ffn_down_exps}) {
+      pack_one(*t);
+    }
+  }
+  pack_one(w_.output);
+  if (!packed_.empty()) {
+    packed_isa_ = kt.name;
+    log::debug("{}: repacked {:.1f} MiB of weights for the {} kernels", file_->file().name(),
+               static_cast<double>(packed_bytes_) / (1 << 20), kt.name);
+  }
 }
 
 uint64_t Model::weight_bytes() const {

@@ -1,12 +1,19 @@
 // Model: a loaded GGUF model — the mapping, its hyper-parameters and weight views.
-// Weights stay in their stored types inside the mapping; nothing is copied.
+// Weights stay in their stored types inside the mapping; nothing is copied, except that load()
+// lets the active kernel table repack the matmul weights it reads faster in its own layout
+// (HEARTH_REPACK=0 turns that off), releasing the mapped originals' pages as it goes.
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <new>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "hearth/core/status.h"
 #include "hearth/gguf/gguf.h"
+#include "hearth/kernels/kernel_table.h"
 #include "hearth/model/model_weights.h"
 
 namespace hearth::model {
@@ -16,6 +23,8 @@ class Model {
   // Loads a GGUF file: parses it, finds its architecture, validates every weight's shape
   // and type against the hyper-parameters. Errors name the file and the problem.
   static Result<std::unique_ptr<Model>> load(const std::string& path);
+  // As load(), with repacking for `kernels` (nullptr: no repacking).
+  static Result<std::unique_ptr<Model>> load(const std::string& path, const kernels::KernelTable* kernels);
 
   const HParams& hparams() const { return hp_; }
   const ModelWeights& weights() const { return w_; }
@@ -24,11 +33,24 @@ class Model {
   uint64_t file_bytes() const { return file_->mapping().size(); }
   // Bytes of weight data (all tensors).
   uint64_t weight_bytes() const;
+  // Bytes of repacked weight copies, and the kernel table they are for ("" when none).
+  uint64_t packed_bytes() const { return packed_bytes_; }
+  std::string_view packed_isa() const { return packed_isa_; }
+
+  // Repacks every matmul weight that `kernels` packs (see KernelTable::pack). Idempotent per
+  // table; a second table replaces nothing (contexts of other tables read the stored form).
+  void repack(const kernels::KernelTable& kernels);
 
  private:
   std::unique_ptr<gguf::GgufModelFile> file_;
   HParams hp_;
   ModelWeights w_;
+  struct AlignedFree {
+    void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
+  };
+  std::vector<std::unique_ptr<std::byte[], AlignedFree>> packed_;
+  uint64_t packed_bytes_ = 0;
+  std::string_view packed_isa_;
 };
 
 }  // namespace hearth::model

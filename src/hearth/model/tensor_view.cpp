@@ -11,6 +11,7 @@ TensorView TensorView::matrix(int64_t i2) const {
   v.ne[2] = 1;
   v.ne[3] = 1;
   v.data = data + static_cast<size_t>(i2) * nb2;
+  if (packed != nullptr) v.packed = packed + static_cast<size_t>(i2) * packed_nb2;
   return v;
 }
 

@@ -22,6 +22,11 @@ struct TensorView {
   const std::byte* data = nullptr;
   size_t nb1 = 0;  // bytes per row
   size_t nb2 = 0;  // bytes per matrix (ne[0] x ne[1])
+  // A kernel table's repacked copy of this weight (Model::repack), valid only for the table
+  // named packed_isa; packed_nb2 bytes per matrix.
+  const std::byte* packed = nullptr;
+  size_t packed_nb2 = 0;
+  std::string_view packed_isa;
 
   bool valid() const { return data != nullptr; }
   const float* f32() const { return reinterpret_cast<const float*>(data); }

@@ -91,6 +91,60 @@ TEST(KernelTables, MatmulMatchesRefForEveryTypeAndShape) {
   }
 }
 
+// Tables that repack weights: the packed path against ref and against the same table's
+// unpacked path (same activation quantization, so only float summation order differs), for
+// row counts with and without a partial 16-row group and token counts around the 4-token tile.
+TEST(KernelTables, PackedMatmulMatchesRefAndUnpacked) {
+  std::mt19937 rng(99);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  ThreadPool pool(2);
+  int checked = 0;
+  for (const KernelTable* kt : simd_tables()) {
+    if (kt->pack == nullptr) continue;
+    for (TensorType type : kWeightTypes) {
+      const int64_t bs = traits_of(type).block_size == 1 ? 32 : traits_of(type).block_size;
+      EXPECT_EQ(kt->packed_bytes(type, 15, bs), 0u) << "fewer rows than one group are never packed";
+      if (kt->packed_bytes(type, 16, bs) == 0) continue;
+      for (int64_t cols : {bs, 3 * bs, 8 * bs}) {
+        for (int64_t rows : {16, 37, 64}) {
+          for (int64_t n_tok : {1, 2, 3, 4, 5, 11}) {
+            const size_t rb = *row_bytes(type, static_cast<uint64_t>(cols));
+            std::vector<std::byte> w(rb * static_cast<size_t>(rows));
+            std::vector<float> wrow(static_cast<size_t>(cols));
+            for (int64_t r = 0; r < rows; ++r) {
+              for (auto& v : wrow) v = dist(rng) * 0.1f;
+              quantize_row(type, wrow.data(), w.data() + static_cast<size_t>(r) * rb, cols);
+            }
+            const size_t pb = kt->packed_bytes(type, rows, cols);
+            ASSERT_GT(pb, 0u);
+            std::vector<std::byte> packed(pb + 64);
+            std::byte* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+            kt->pack(type, rows, cols, w.data(), rb, pk);
+            std::vector<float> x(static_cast<size_t>(n_tok * cols));
+            for (auto& v : x) v = dist(rng);
+            std::vector<float> y_ref(static_cast<size_t>(n_tok * rows)), y_plain(y_ref.size(), -1.0f),
+                y(y_ref.size(), -1.0f);
+            std::vector<std::byte> scratch(matmul_scratch_bytes(type, cols, n_tok) + 64);
+            MatmulArgs a{type, w.data(), rb, rows, cols, x.data(), cols, n_tok, y_ref.data(), rows, scratch.data()};
+            ref_kernels().matmul(a, pool);
+            a.y = y_plain.data();
+            kt->matmul(a, pool);
+            a.y = y.data();
+            a.packed = pk;
+            kt->matmul(a, pool);
+            EXPECT_LT(rel_err(y, y_ref), 4e-3) << kt->name << " " << type_name(type) << " rows " << rows << " cols "
+                                               << cols << " tokens " << n_tok;
+            EXPECT_LT(rel_err(y, y_plain), 2e-6) << kt->name << " packed vs unpacked " << type_name(type) << " rows "
+                                                 << rows << " cols " << cols << " tokens " << n_tok;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "no table on this CPU repacks weights";
+}
+
 TEST(KernelTables, ElementwiseOpsMatchRef) {
   auto tables = simd_tables();
   if (tables.empty()) GTEST_SKIP() << "this CPU runs only the ref table";

@@ -1,0 +1,46 @@
+// Repacked ("interleaved") weight layouts: an ISA may copy a weight matrix at load time into a
+// layout its GEMM micro-kernel reads fastest (see packed_avx512.cpp). The model owns the copy;
+// MatmulArgs::packed points at it. Rows past the last full group of kPackRows stay unpacked and
+// use the ordinary dot products. Include this only from the ISA's own translation units: its
+// inline members must not be compiled with one ISA's flags and merged into generic code.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "hearth/core/tensor_type.h"
+#include "hearth/kernels/quant_blocks.h"
+
+namespace hearth::kernels {
+
+inline constexpr int kPackRows = 16;
+
+// Converted activations as the packed kernels read them: n_tokens rows of Q8_0 or Q8_K blocks,
+// and for Q8_0 each block's scale as a float and the sum of its quants.
+struct PackedActivations {
+  const std::byte* data = nullptr;
+  size_t row_bytes = 0;
+  int64_t n_tokens = 0;
+  int64_t nb = 0;                  // blocks per row
+  const float* scales = nullptr;   // Q8_0: [n_tokens][nb]
+  const int32_t* sums = nullptr;   // Q8_0: [n_tokens][nb]
+
+  const int8_t* q8_0(int64_t t, int64_t b) const {
+    return reinterpret_cast<const BlockQ8_0*>(data + static_cast<size_t>(t) * row_bytes)[b].qs;
+  }
+  const BlockQ8_K* q8_k(int64_t t, int64_t b) const {
+    return reinterpret_cast<const BlockQ8_K*>(data + static_cast<size_t>(t) * row_bytes) + b;
+  }
+  float scale(int64_t t, int64_t b) const { return scales[t * nb + b]; }
+  int32_t sum(int64_t t, int64_t b) const { return sums[t * nb + b]; }
+};
+
+// avx512 (packed_avx512.cpp). Bytes of the packed form of the first rows/16*16 rows (0: the
+// type or shape is not packed); pack writes them; packed_groups computes rows [16*g0, 16*g1)
+// for every token of x into y[t * y_stride + row].
+size_t avx512_packed_bytes(TensorType t, int64_t rows, int64_t cols);
+void avx512_pack(TensorType t, int64_t rows, int64_t cols, const std::byte* w, size_t row_bytes, std::byte* out);
+void avx512_packed_groups(TensorType t, const std::byte* packed, int64_t cols, const PackedActivations& x, int64_t g0,
+                          int64_t g1, float* y, int64_t y_stride);
+
+}  // namespace hearth::kernels

@@ -1,0 +1,343 @@
+// Repacked weights for the avx512 table: 16 rows interleaved so that one 512-bit register holds
+// the same 4 consecutive weights of 16 rows. vpdpbusd against a broadcast of 4 activation bytes
+// then yields 16 rows' partial dots in 16 lanes: no horizontal sums, the per-row scales of a
+// block load as one vector, and an output vector is 16 consecutive rows of one token.
+//
+// Layouts (per group of 16 rows, per block along the row; "q[c][r][k]" means byte 4c+k of the
+// block's quants of row r, stored at c*64 + r*4 + k):
+//   Q4_0: d[16] f16 | qs[4][16][4] (the original bytes: low nibble element 4c+k, high 16+4c+k)
+//   Q8_0: d[16] f16 | qs[8][16][4] as unsigned (q ^ 0x80)
+//   Q4_K: d[16] f16 | dmin[16] f16 | sc[8][16] u8 | m[8][16] u8 | qs[4 j][8 c][16][4] (the
+//         original bytes 32j+4c+k: low nibble element 64j+4c+k, high 64j+32+4c+k)
+//   Q6_K: d[16] f16 | sc[16][16] i8 | q[64][16][4] u8 (unpacked 6-bit values 0..63)
+// Sizes equal the original for Q4_0/Q8_0, +2.8 % for Q4_K and +30 % for Q6_K.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "hearth/kernels/packed.h"
+#include "hearth/kernels/quant_blocks.h"
+
+namespace hearth::kernels {
+namespace {
+
+constexpr int kG = kPackRows;
+
+constexpr size_t kQ4_0Bytes = 32 + 256;
+constexpr size_t kQ8_0Bytes = 32 + 512;
+constexpr size_t kQ4_KBytes = 64 + 256 + 2048;
+constexpr size_t kQ6_KBytes = 32 + 256 + 4096;
+
+inline int32_t load_i32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline __m512i bcast4(const int8_t* p) { return _mm512_set1_epi32(load_i32(p)); }
+inline __m512i load512(const std::byte* p) { return _mm512_loadu_si512(p); }
+inline __m512 load_f16x16(const std::byte* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// The 6-bit scale and min of sub-block j of a Q4_K block (ggml's get_scale_min_k4).
+inline void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+// ---- Q4_0 ------------------------------------------------------------------------------------
+
+template <int NT>
+void tile_q4_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  __m512 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = grp + static_cast<size_t>(b) * kQ4_0Bytes;
+    const __m512 dw = load_f16x16(p);
+    __m512i v[8];
+    for (int c = 0; c < 4; ++c) {
+      const __m512i raw = load512(p + 32 + 64 * c);
+      v[c] = _mm512_and_si512(raw, m4);
+      v[c + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+    }
+    for (int j = 0; j < NT; ++j) {
+      const int64_t t = t0 + j;
+      const int8_t* xq = x.q8_0(t, b);
+      // The nibbles are q + 8: start from -8 * sum(x) to remove the offset.
+      __m512i s0 = _mm512_set1_epi32(-8 * x.sum(t, b));
+      __m512i s1 = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        s0 = _mm512_dpbusd_epi32(s0, v[c], bcast4(xq + 4 * c));
+        s1 = _mm512_dpbusd_epi32(s1, v[c + 4], bcast4(xq + 16 + 4 * c));
+      }
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                               _mm512_mul_ps(dw, _mm512_set1_ps(x.scale(t, b))), acc[j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
+}
+
+// ---- Q8_0 ------------------------------------------------------------------------------------
+
+template <int NT>
+void tile_q8_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  __m512 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = grp + static_cast<size_t>(b) * kQ8_0Bytes;
+    const __m512 dw = load_f16x16(p);
+    __m512i v[8];
+    for (int c = 0; c < 8; ++c) v[c] = load512(p + 32 + 64 * c);
+    for (int j = 0; j < NT; ++j) {
+      const int64_t t = t0 + j;
+      const int8_t* xq = x.q8_0(t, b);
+      // The weights are stored as q + 128.
+      __m512i s0 = _mm512_set1_epi32(-128 * x.sum(t, b));
+      __m512i s1 = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        s0 = _mm512_dpbusd_epi32(s0, v[c], bcast4(xq + 4 * c));
+        s1 = _mm512_dpbusd_epi32(s1, v[c + 4], bcast4(xq + 16 + 4 * c));
+      }
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                               _mm512_mul_ps(dw, _mm512_set1_ps(x.scale(t, b))), acc[j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
+}
+
+// ---- Q4_K ------------------------------------------------------------------------------------
+
+template <int NT>
+void tile_q4_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  __m512 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (int64_t i = 0; i < nb; ++i) {
+    const std::byte* p = grp + static_cast<size_t>(i) * kQ4_KBytes;
+    const std::byte* sc = p + 64;
+    const std::byte* mn = p + 64 + 128;
+    const std::byte* qs = p + 64 + 256;
+    const BlockQ8_K* xb[NT];
+    __m512i isum[NT], msum[NT];
+    for (int j = 0; j < NT; ++j) {
+      xb[j] = x.q8_k(t0 + j, i);
+      isum[j] = _mm512_setzero_si512();
+      msum[j] = _mm512_setzero_si512();
+    }
+    for (int jj = 0; jj < 4; ++jj) {  // 64 elements: sub-blocks 2jj (low nibbles), 2jj+1 (high)
+      __m512i slo[NT], shi[NT];
+      for (int j = 0; j < NT; ++j) slo[j] = shi[j] = _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {
+        __m512i lo[4], hi[4];
+        for (int c = 0; c < 4; ++c) {
+          const __m512i raw = load512(qs + (jj * 8 + h * 4 + c) * 64);
+          lo[c] = _mm512_and_si512(raw, m4);
+          hi[c] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+        }
+        for (int j = 0; j < NT; ++j) {
+          const int8_t* xq = xb[j]->qs + 64 * jj + 16 * h;
+          for (int c = 0; c < 4; ++c) {
+            slo[j] = _mm512_dpbusd_epi32(slo[j], lo[c], bcast4(xq + 4 * c));
+            shi[j] = _mm512_dpbusd_epi32(shi[j], hi[c], bcast4(xq + 32 + 4 * c));
+          }
+        }
+      }
+      const __m512i sc_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 32 * jj)));
+      const __m512i sc_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 32 * jj + 16)));
+      const __m512i m_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mn + 32 * jj)));
+      const __m512i m_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mn + 32 * jj + 16)));
+      for (int j = 0; j < NT; ++j) {
+        isum[j] = _mm512_add_epi32(isum[j], _mm512_add_epi32(_mm512_mullo_epi32(slo[j], sc_lo),
+                                                             _mm512_mullo_epi32(shi[j], sc_hi)));
+        const int16_t* bs = xb[j]->bsums + 4 * jj;
+        msum[j] = _mm512_add_epi32(msum[j], _mm512_add_epi32(_mm512_mullo_epi32(m_lo, _mm512_set1_epi32(bs[0] + bs[1])),
+                                                             _mm512_mullo_epi32(m_hi, _mm512_set1_epi32(bs[2] + bs[3]))));
+      }
+    }
+    const __m512 d = load_f16x16(p);
+    const __m512 dmin = load_f16x16(p + 32);
+    for (int j = 0; j < NT; ++j) {
+      const __m512 dx = _mm512_set1_ps(xb[j]->d);
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(d, dx), acc[j]);
+      acc[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[j]), _mm512_mul_ps(dmin, dx), acc[j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
+}
+
+// ---- Q6_K ------------------------------------------------------------------------------------
+
+template <int NT>
+void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  __m512 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const std::byte* p = grp + static_cast<size_t>(i) * kQ6_KBytes;
+    const std::byte* sc = p + 32;
+    const std::byte* qs = p + 32 + 256;
+    const BlockQ8_K* xb[NT];
+    __m512i isum[NT];
+    for (int j = 0; j < NT; ++j) {
+      xb[j] = x.q8_k(t0 + j, i);
+      isum[j] = _mm512_setzero_si512();
+    }
+    for (int s = 0; s < 16; s += 2) {  // two sub-blocks of 16 per step
+      __m512i v[8];
+      for (int c = 0; c < 8; ++c) v[c] = load512(qs + (4 * s + c) * 64);
+      const __m512i sc0 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * s)));
+      const __m512i sc1 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * s + 16)));
+      for (int j = 0; j < NT; ++j) {
+        const int8_t* xq = xb[j]->qs + 16 * s;
+        // The stored values are q + 32: start from -32 * sum(x) of each sub-block.
+        __m512i a0 = _mm512_set1_epi32(-32 * xb[j]->bsums[s]);
+        __m512i a1 = _mm512_set1_epi32(-32 * xb[j]->bsums[s + 1]);
+        for (int c = 0; c < 4; ++c) {
+          a0 = _mm512_dpbusd_epi32(a0, v[c], bcast4(xq + 4 * c));
+          a1 = _mm512_dpbusd_epi32(a1, v[c + 4], bcast4(xq + 16 + 4 * c));
+        }
+        isum[j] = _mm512_add_epi32(isum[j], _mm512_add_epi32(_mm512_mullo_epi32(a0, sc0), _mm512_mullo_epi32(a1, sc1)));
+      }
+    }
+    const __m512 d = load_f16x16(p);
+    for (int j = 0; j < NT; ++j) {
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(d, _mm512_set1_ps(xb[j]->d)), acc[j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
+}
+
+using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int64_t, float*, int64_t);
+
+template <TensorType T, int NT>
+TileFn tile_for() {
+  if constexpr (T == TensorType::Q4_0) return &tile_q4_0<NT>;
+  if constexpr (T == TensorType::Q8_0) return &tile_q8_0<NT>;
+  if constexpr (T == TensorType::Q4_K) return &tile_q4_k<NT>;
+  if constexpr (T == TensorType::Q6_K) return &tile_q6_k<NT>;
+  return nullptr;
+}
+
+template <TensorType T>
+void run_groups(const std::byte* packed, size_t group_bytes, int64_t nb, const PackedActivations& x, int64_t g0,
+                int64_t g1, float* y, int64_t y_stride) {
+  for (int64_t g = g0; g < g1; ++g) {
+    const std::byte* grp = packed + static_cast<size_t>(g) * group_bytes;
+    float* yg = y + g * kG;
+    int64_t t = 0;
+    for (; t + 4 <= x.n_tokens; t += 4) tile_for<T, 4>()(grp, nb, x, t, yg, y_stride);
+    switch (x.n_tokens - t) {
+      case 3: tile_for<T, 3>()(grp, nb, x, t, yg, y_stride); break;
+      case 2: tile_for<T, 2>()(grp, nb, x, t, yg, y_stride); break;
+      case 1: tile_for<T, 1>()(grp, nb, x, t, yg, y_stride); break;
+      default: break;
+    }
+  }
+}
+
+size_t block_bytes(TensorType t) {
+  switch (t) {
+    case TensorType::Q4_0: return kQ4_0Bytes;
+    case TensorType::Q8_0: return kQ8_0Bytes;
+    case TensorType::Q4_K: return kQ4_KBytes;
+    case TensorType::Q6_K: return kQ6_KBytes;
+    default: return 0;
+  }
+}
+
+int64_t block_elems(TensorType t) { return t == TensorType::Q4_K || t == TensorType::Q6_K ? kQK_K : 32; }
+
+void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::byte* out) {
+  const size_t bb = block_bytes(t);
+  for (int64_t b = 0; b < nb; ++b) {
+    std::byte* o = out + static_cast<size_t>(b) * bb;
+    auto* u8 = reinterpret_cast<uint8_t*>(o);
+    for (int r = 0; r < kG; ++r) {
+      switch (t) {
+        case TensorType::Q4_0: {
+          BlockQ4_0 w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ4_0), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          for (int c = 0; c < 4; ++c) std::memcpy(u8 + 32 + 64 * c + 4 * r, w.qs + 4 * c, 4);
+          break;
+        }
+        case TensorType::Q8_0: {
+          BlockQ8_0 w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ8_0), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          for (int e = 0; e < 32; ++e) u8[32 + 64 * (e / 4) + 4 * r + e % 4] = static_cast<uint8_t>(w.qs[e]) ^ 0x80;
+          break;
+        }
+        case TensorType::Q4_K: {
+          BlockQ4_K w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ4_K), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          std::memcpy(u8 + 32 + 2 * r, &w.dmin, 2);
+          for (int s = 0; s < 8; ++s) scale_min_k4(s, w.scales, u8 + 64 + 16 * s + r, u8 + 64 + 128 + 16 * s + r);
+          for (int j = 0; j < 4; ++j) {
+            for (int c = 0; c < 8; ++c) std::memcpy(u8 + 320 + (j * 8 + c) * 64 + 4 * r, w.qs + 32 * j + 4 * c, 4);
+          }
+          break;
+        }
+        case TensorType::Q6_K: {
+          BlockQ6_K w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ6_K), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          for (int s = 0; s < 16; ++s) u8[32 + 16 * s + r] = static_cast<uint8_t>(w.scales[s]);
+          uint8_t q[kQK_K];
+          for (int n = 0; n < 2; ++n) {
+            const uint8_t* ql = w.ql + 64 * n;
+            const uint8_t* qh = w.qh + 32 * n;
+            for (int l = 0; l < 32; ++l) {
+              q[128 * n + l] = static_cast<uint8_t>((ql[l] & 0xF) | ((qh[l] & 3) << 4));
+              q[128 * n + l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+              q[128 * n + l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+              q[128 * n + l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+            }
+          }
+          for (int e = 0; e < kQK_K; ++e) u8[288 + 64 * (e / 4) + 4 * r + e % 4] = q[e];
+          break;
+        }
+        default: break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+size_t avx512_packed_bytes(TensorType t, int64_t rows, int64_t cols) {
+  const size_t bb = block_bytes(t);
+  if (bb == 0 || rows < kG || cols <= 0 || cols % block_elems(t) != 0) return 0;
+  return static_cast<size_t>(rows / kG) * static_cast<size_t>(cols / block_elems(t)) * bb;
+}
+
+void avx512_pack(TensorType t, int64_t rows, int64_t cols, const std::byte* w, size_t row_bytes, std::byte* out) {
+  const int64_t nb = cols / block_elems(t);
+  const size_t group_bytes = static_cast<size_t>(nb) * block_bytes(t);
+  for (int64_t g = 0; g < rows / kG; ++g) {
+    const std::byte* rp[kG];
+    for (int r = 0; r < kG; ++r) rp[r] = w + static_cast<size_t>(g * kG + r) * row_bytes;
+    pack_group(t, nb, rp, out + static_cast<size_t>(g) * group_bytes);
+  }
+}
+
+void avx512_packed_groups(TensorType t, const std::byte* packed, int64_t cols, const PackedActivations& x, int64_t g0,
+                          int64_t g1, float* y, int64_t y_stride) {
+  const int64_t nb = cols / block_elems(t);
+  const size_t gb = static_cast<size_t>(nb) * block_bytes(t);
+  switch (t) {
+    case TensorType::Q4_0: run_groups<TensorType::Q4_0>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::Q8_0: run_groups<TensorType::Q8_0>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::Q4_K: run_groups<TensorType::Q4_K>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::Q6_K: run_groups<TensorType::Q6_K>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    default: break;
+  }
+}
+
+}  // namespace hearth::kernels
