@@ -53,7 +53,7 @@ struct AttentionArgs {
   float scale;
   float* out;            // [n_tokens][out_stride]
   int64_t out_stride;
-  float* scratch;        // at least attention_scratch_floats(...) floats per thread
+  float* scratch;        // attention_scratch_floats(n_kv, pool threads) floats (all threads)
 };
 
 size_t attention_scratch_floats(int64_t n_kv, int n_threads);

@@ -13,6 +13,7 @@
 #include "hearth/kernels/quant.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
+#include "hearth/kernels/simd_ops.h"
 
 namespace hearth::kernels {
 namespace {
@@ -240,6 +241,13 @@ void matmul_avx2(const MatmulArgs& a, ThreadPool& pool) {
 KernelTable make_avx2_kernels() {
   KernelTable t{};
   t.name = "avx2";
+  t.attention = &attention_avx2;
+  t.rms_norm = &rms_norm_avx2;
+  t.layer_norm = &layer_norm_avx2;
+  t.rope = &rope_avx2;
+  t.softmax = &softmax_avx2;
+  t.swiglu = &swiglu_avx2;
+  t.add = &add_avx2;
   t.matmul = &matmul_avx2;
   return t;
 }

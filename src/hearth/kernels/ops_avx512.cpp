@@ -12,6 +12,7 @@
 #include "hearth/kernels/quant.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
+#include "hearth/kernels/simd_ops.h"
 
 namespace hearth::kernels {
 
@@ -244,6 +245,29 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
     });
     x.scales = scales;
     x.sums = sums;
+  } else if (act_type == TensorType::F16) {
+    // F16 rows for the unpacked tail rows, and the same values widened to f32 for the tiles.
+    x.nb = a.cols;
+    const size_t off = (act_row * static_cast<size_t>(a.n_tokens) + 63) / 64 * 64;
+    float* f = reinterpret_cast<float*>(a.scratch + off);
+    pool.parallel_for(a.n_tokens, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* src = a.x + t * a.x_stride;
+        auto* h = reinterpret_cast<uint16_t*>(a.scratch + static_cast<size_t>(t) * act_row);
+        float* dst = f + t * a.cols;
+        int64_t i = 0;
+        for (; i + 16 <= a.cols; i += 16) {
+          const __m256i hv = _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + i), hv);
+          _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(hv));
+        }
+        for (; i < a.cols; ++i) {
+          h[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+          dst[i] = h2f(h[i]);
+        }
+      }
+    });
+    x.f32 = f;
   } else {
     x.nb = a.cols / kQK_K;
     convert_activations(a, pool, act_type, act_row, convert_for(act_type));
@@ -270,6 +294,13 @@ void matmul_avx512(const MatmulArgs& a, ThreadPool& pool) {
 KernelTable make_avx512_kernels() {
   KernelTable t{};
   t.name = "avx512";
+  t.attention = &attention_avx512;
+  t.rms_norm = &rms_norm_avx512;
+  t.layer_norm = &layer_norm_avx512;
+  t.rope = &rope_avx512;
+  t.softmax = &softmax_avx512;
+  t.swiglu = &swiglu_avx512;
+  t.add = &add_avx512;
   t.matmul = &matmul_avx512;
   t.packed_bytes = &avx512_packed_bytes;
   t.pack = &avx512_pack;

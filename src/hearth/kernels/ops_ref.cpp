@@ -8,6 +8,7 @@
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/kernels/matmul_driver.h"
 #include "hearth/kernels/quant.h"
+#include "hearth/kernels/simd_ops.h"
 
 namespace hearth::kernels {
 namespace {
@@ -181,13 +182,16 @@ size_t matmul_scratch_bytes(TensorType wtype, int64_t cols, int64_t n_tokens) {
   if (!rb) return 0;
   size_t per_token = *rb;
   // Packed Q8_0 kernels also keep each block's float scale and quant sum.
-  // (+64: those arrays start at the next 64-byte boundary.)
+  // and packed F16 kernels the activations as f32 (+64: these start at a 64-byte boundary).
   if (act == TensorType::Q8_0) per_token += static_cast<size_t>(cols / 32) * 8;
-  return per_token * static_cast<size_t>(n_tokens) + (act == TensorType::Q8_0 ? 64 : 0);
+  if (act == TensorType::F16) per_token += static_cast<size_t>(cols) * 4;
+  const bool extra = act == TensorType::Q8_0 || act == TensorType::F16;
+  return per_token * static_cast<size_t>(n_tokens) + (extra ? 64 : 0);
 }
 
+// Per thread: ref's n_kv scores, or the fixed tile space of the SIMD tables (simd_ops.h).
 size_t attention_scratch_floats(int64_t n_kv, int n_threads) {
-  return static_cast<size_t>(n_kv) * static_cast<size_t>(n_threads > 0 ? n_threads : 1);
+  return (static_cast<size_t>(n_kv) + kAttentionTileScratchFloats) * static_cast<size_t>(n_threads > 0 ? n_threads : 1);
 }
 
 const KernelTable& ref_kernels() {

@@ -24,6 +24,7 @@ struct PackedActivations {
   int64_t nb = 0;                  // blocks per row
   const float* scales = nullptr;   // Q8_0: [n_tokens][nb]
   const int32_t* sums = nullptr;   // Q8_0: [n_tokens][nb]
+  const float* f32 = nullptr;      // F16 weights: [n_tokens][nb] activations rounded to f16, as f32
 
   const int8_t* q8_0(int64_t t, int64_t b) const {
     return reinterpret_cast<const BlockQ8_0*>(data + static_cast<size_t>(t) * row_bytes)[b].qs;

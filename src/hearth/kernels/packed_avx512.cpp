@@ -10,6 +10,7 @@
 //   Q4_K: d[16] f16 | dmin[16] f16 | sc[8][16] u8 | m[8][16] u8 | qs[4 j][8 c][16][4] (the
 //         original bytes 32j+4c+k: low nibble element 64j+4c+k, high 64j+32+4c+k)
 //   Q6_K: d[16] f16 | sc[16][16] i8 | q[64][16][4] u8 (unpacked 6-bit values 0..63)
+//   F16:  per element k: w[16] f16 (one 32-byte row of 16 weights; a "block" is one column)
 // Sizes equal the original for Q4_0/Q8_0, +2.8 % for Q4_K and +30 % for Q6_K.
 #include <immintrin.h>
 
@@ -27,11 +28,17 @@ constexpr size_t kQ4_0Bytes = 32 + 256;
 constexpr size_t kQ8_0Bytes = 32 + 512;
 constexpr size_t kQ4_KBytes = 64 + 256 + 2048;
 constexpr size_t kQ6_KBytes = 32 + 256 + 4096;
+constexpr size_t kF16Bytes = 32;
 
 inline int32_t load_i32(const void* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
+}
+// Decode streams each weight once: ask for the lines kAhead bytes ahead of the block in use.
+constexpr size_t kAhead = 2048;
+inline void prefetch_block(const std::byte* p, size_t bytes) {
+  for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + o), _MM_HINT_T0);
 }
 inline __m512i bcast4(const int8_t* p) { return _mm512_set1_epi32(load_i32(p)); }
 inline __m512i load512(const std::byte* p) { return _mm512_loadu_si512(p); }
@@ -59,6 +66,7 @@ void tile_q4_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   for (int64_t b = 0; b < nb; ++b) {
     const std::byte* p = grp + static_cast<size_t>(b) * kQ4_0Bytes;
+    if constexpr (NT == 1) prefetch_block(p, kQ4_0Bytes);
     const __m512 dw = load_f16x16(p);
     __m512i v[8];
     for (int c = 0; c < 4; ++c) {
@@ -91,6 +99,7 @@ void tile_q8_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int
   for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const std::byte* p = grp + static_cast<size_t>(b) * kQ8_0Bytes;
+    if constexpr (NT == 1) prefetch_block(p, kQ8_0Bytes);
     const __m512 dw = load_f16x16(p);
     __m512i v[8];
     for (int c = 0; c < 8; ++c) v[c] = load512(p + 32 + 64 * c);
@@ -120,6 +129,7 @@ void tile_q4_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   for (int64_t i = 0; i < nb; ++i) {
     const std::byte* p = grp + static_cast<size_t>(i) * kQ4_KBytes;
+    if constexpr (NT == 1) prefetch_block(p, kQ4_KBytes);
     const std::byte* sc = p + 64;
     const std::byte* mn = p + 64 + 128;
     const std::byte* qs = p + 64 + 256;
@@ -179,6 +189,7 @@ void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
   for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const std::byte* p = grp + static_cast<size_t>(i) * kQ6_KBytes;
+    if constexpr (NT == 1) prefetch_block(p, kQ6_KBytes);
     const std::byte* sc = p + 32;
     const std::byte* qs = p + 32 + 256;
     const BlockQ8_K* xb[NT];
@@ -212,6 +223,36 @@ void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
   for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
 }
 
+// ---- F16 -------------------------------------------------------------------------------------
+// Float FMAs on f16 weights widened to f32, against activations rounded to f16 (as the dot
+// products of ref and ggml do). Up to 8 tokens per tile keep both FMA pipes busy; one token
+// splits the sum over four accumulators instead.
+
+template <int NT>
+void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  const float* xr[NT];
+  for (int j = 0; j < NT; ++j) xr[j] = x.f32 + (t0 + j) * nb;
+  if constexpr (NT == 1) {
+    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t k = 0;
+    for (; k + 4 <= nb; k += 4) {
+      const std::byte* p = grp + static_cast<size_t>(k) * kF16Bytes;
+      prefetch_block(p, 4 * kF16Bytes);
+      for (int u = 0; u < 4; ++u) a[u] = _mm512_fmadd_ps(load_f16x16(p + 32 * u), _mm512_set1_ps(xr[0][k + u]), a[u]);
+    }
+    for (; k < nb; ++k) a[0] = _mm512_fmadd_ps(load_f16x16(grp + static_cast<size_t>(k) * kF16Bytes), _mm512_set1_ps(xr[0][k]), a[0]);
+    _mm512_storeu_ps(y + t0 * y_stride, _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])));
+  } else {
+    __m512 acc[NT];
+    for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < nb; ++k) {
+      const __m512 w = load_f16x16(grp + static_cast<size_t>(k) * kF16Bytes);
+      for (int j = 0; j < NT; ++j) acc[j] = _mm512_fmadd_ps(w, _mm512_set1_ps(xr[j][k]), acc[j]);
+    }
+    for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
+  }
+}
+
 using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int64_t, float*, int64_t);
 
 template <TensorType T, int NT>
@@ -220,23 +261,36 @@ TileFn tile_for() {
   if constexpr (T == TensorType::Q8_0) return &tile_q8_0<NT>;
   if constexpr (T == TensorType::Q4_K) return &tile_q4_k<NT>;
   if constexpr (T == TensorType::Q6_K) return &tile_q6_k<NT>;
+  if constexpr (T == TensorType::F16) return &tile_f16<NT>;
   return nullptr;
+}
+
+// Token tile: 8 for F16 (float FMAs need 8 independent sums), 4 for the integer kernels.
+template <TensorType T>
+constexpr int kTile = T == TensorType::F16 ? 8 : 4;
+
+template <TensorType T, int NT>
+void tail_tile(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t, int64_t left, float* y,
+               int64_t y_stride) {
+  if constexpr (NT > 0) {
+    if (left == NT) {
+      tile_for<T, NT>()(grp, nb, x, t, y, y_stride);
+    } else {
+      tail_tile<T, NT - 1>(grp, nb, x, t, left, y, y_stride);
+    }
+  }
 }
 
 template <TensorType T>
 void run_groups(const std::byte* packed, size_t group_bytes, int64_t nb, const PackedActivations& x, int64_t g0,
                 int64_t g1, float* y, int64_t y_stride) {
+  constexpr int kT = kTile<T>;
   for (int64_t g = g0; g < g1; ++g) {
     const std::byte* grp = packed + static_cast<size_t>(g) * group_bytes;
     float* yg = y + g * kG;
     int64_t t = 0;
-    for (; t + 4 <= x.n_tokens; t += 4) tile_for<T, 4>()(grp, nb, x, t, yg, y_stride);
-    switch (x.n_tokens - t) {
-      case 3: tile_for<T, 3>()(grp, nb, x, t, yg, y_stride); break;
-      case 2: tile_for<T, 2>()(grp, nb, x, t, yg, y_stride); break;
-      case 1: tile_for<T, 1>()(grp, nb, x, t, yg, y_stride); break;
-      default: break;
-    }
+    for (; t + kT <= x.n_tokens; t += kT) tile_for<T, kT>()(grp, nb, x, t, yg, y_stride);
+    if (t < x.n_tokens) tail_tile<T, kT - 1>(grp, nb, x, t, x.n_tokens - t, yg, y_stride);
   }
 }
 
@@ -246,11 +300,15 @@ size_t block_bytes(TensorType t) {
     case TensorType::Q8_0: return kQ8_0Bytes;
     case TensorType::Q4_K: return kQ4_KBytes;
     case TensorType::Q6_K: return kQ6_KBytes;
+    case TensorType::F16: return kF16Bytes;
     default: return 0;
   }
 }
 
-int64_t block_elems(TensorType t) { return t == TensorType::Q4_K || t == TensorType::Q6_K ? kQK_K : 32; }
+int64_t block_elems(TensorType t) {
+  if (t == TensorType::F16) return 1;
+  return t == TensorType::Q4_K || t == TensorType::Q6_K ? kQK_K : 32;
+}
 
 void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::byte* out) {
   const size_t bb = block_bytes(t);
@@ -303,6 +361,9 @@ void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::
           for (int e = 0; e < kQK_K; ++e) u8[288 + 64 * (e / 4) + 4 * r + e % 4] = q[e];
           break;
         }
+        case TensorType::F16:
+          std::memcpy(u8 + 2 * r, rows[r] + 2 * b, 2);
+          break;
         default: break;
       }
     }
@@ -336,6 +397,7 @@ void avx512_packed_groups(TensorType t, const std::byte* packed, int64_t cols, c
     case TensorType::Q8_0: run_groups<TensorType::Q8_0>(packed, gb, nb, x, g0, g1, y, y_stride); break;
     case TensorType::Q4_K: run_groups<TensorType::Q4_K>(packed, gb, nb, x, g0, g1, y, y_stride); break;
     case TensorType::Q6_K: run_groups<TensorType::Q6_K>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::F16: run_groups<TensorType::F16>(packed, gb, nb, x, g0, g1, y, y_stride); break;
     default: break;
   }
 }

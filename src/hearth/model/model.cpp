@@ -3,7 +3,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <thread>
+#include <vector>
 #include <cstring>
 
 #include "hearth/core/log.h"
@@ -62,41 +66,58 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const kernel
 
 void Model::repack(const kernels::KernelTable& kt) {
   if (kt.pack == nullptr || kt.packed_bytes == nullptr || !packed_isa_.empty()) return;
-  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  auto pack_one = [&](TensorView& t) {
-    if (!t.valid() || t.packed != nullptr) return;
-    const size_t per = kt.packed_bytes(t.type, t.ne[1], t.ne[0]);
-    if (per == 0) return;
-    const auto n_mat = static_cast<size_t>(t.ne[2] * t.ne[3]);
-    auto buf = std::unique_ptr<std::byte[], AlignedFree>(new (std::align_val_t{64}) std::byte[per * n_mat]);
-    for (size_t i = 0; i < n_mat; ++i) {
-      kt.pack(t.type, t.ne[1], t.ne[0], t.data + i * t.nb2, t.nb1, buf.get() + i * per);
-    }
-    t.packed = buf.get();
-    t.packed_nb2 = per;
-    t.packed_isa = kt.name;
-    packed_bytes_ += per * n_mat;
-    // The stored form is no longer read on this table's path: drop its pages from this process
-    // (they fault back in from the page cache if another table or a tied embedding reads them).
-    if (t.data != w_.token_embd.data) {
-      const auto b = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
-      const auto e = (reinterpret_cast<uintptr_t>(t.data) + (n_mat > 1 ? t.nb2 * n_mat : t.nb1 * static_cast<size_t>(t.ne[1]))) / page * page;
-      if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
-    }
-    packed_.push_back(std::move(buf));
-  };
+  std::vector<TensorView*> todo;
   for (auto& l : w_.layers) {
     for (TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down, &l.ffn_gate_exps,
                           &l.ffn_up_exps, &l.ffn_down_exps}) {
-      pack_one(*t);
+      if (t->valid() && t->packed == nullptr && kt.packed_bytes(t->type, t->ne[1], t->ne[0]) > 0) todo.push_back(t);
     }
   }
-  pack_one(w_.output);
-  if (!packed_.empty()) {
-    packed_isa_ = kt.name;
-    log::debug("{}: repacked {:.1f} MiB of weights for the {} kernels", file_->file().name(),
-               static_cast<double>(packed_bytes_) / (1 << 20), kt.name);
+  if (w_.output.valid() && kt.packed_bytes(w_.output.type, w_.output.ne[1], w_.output.ne[0]) > 0) {
+    todo.push_back(&w_.output);
   }
+  if (todo.empty()) return;
+  // Buffers first (one thread), then the copies on every core.
+  packed_.reserve(packed_.size() + todo.size());
+  std::vector<size_t> per(todo.size());
+  for (size_t i = 0; i < todo.size(); ++i) {
+    TensorView& t = *todo[i];
+    per[i] = kt.packed_bytes(t.type, t.ne[1], t.ne[0]);
+    const auto n_mat = static_cast<size_t>(t.ne[2] * t.ne[3]);
+    packed_.emplace_back(new (std::align_val_t{64}) std::byte[per[i] * n_mat]);
+    t.packed = packed_.back().get();
+    t.packed_nb2 = per[i];
+    t.packed_isa = kt.name;
+    packed_bytes_ += per[i] * n_mat;
+  }
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const std::byte* embd = w_.token_embd.data;
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < todo.size(); i = next.fetch_add(1)) {
+      const TensorView& t = *todo[i];
+      const auto n_mat = static_cast<size_t>(t.ne[2] * t.ne[3]);
+      for (size_t m = 0; m < n_mat; ++m) {
+        kt.pack(t.type, t.ne[1], t.ne[0], t.data + m * t.nb2, t.nb1, const_cast<std::byte*>(t.packed) + m * per[i]);
+      }
+      // The stored form is no longer read on this table's path: drop its pages from this
+      // process (they fault back in from the page cache if another table reads them). A tied
+      // output matrix is also the token embedding, which stays in use.
+      if (t.data != embd) {
+        const auto b = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+        const auto e = (reinterpret_cast<uintptr_t>(t.data) + t.nb2 * n_mat) / page * page;
+        if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+      }
+    }
+  };
+  const unsigned n = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), 16));
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < n; ++i) threads.emplace_back(work);
+  work();
+  for (auto& th : threads) th.join();
+  packed_isa_ = kt.name;
+  log::debug("{}: repacked {:.1f} MiB of weights for the {} kernels", file_->file().name(),
+             static_cast<double>(packed_bytes_) / (1 << 20), kt.name);
 }
 
 uint64_t Model::weight_bytes() const {
