@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_helpers.h"
 #include "hearth/gguf/gguf.h"
 #include "hearth/tokenizer/tokenizer.h"
 #include "shared_data.h"
@@ -18,58 +19,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Output {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-Output run(const std::string& args, const std::string& stdin_text = "") {
-  fs::path dir = testing::make_temp_dir("hearth-cli");
-  const std::string in = (dir / "in").string(), err = (dir / "err").string();
-  std::ofstream(in) << stdin_text;
-  const std::string cmd = std::string(HEARTH_BIN) + " " + args + " <" + in + " 2>" + err;
-  Output o;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
-  int st = pclose(p);
-  o.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  std::ifstream ef(err);
-  o.err.assign(std::istreambuf_iterator<char>(ef), std::istreambuf_iterator<char>());
-  fs::remove_all(dir);
-  return o;
-}
-
-// Number of lines that start with "error: " (warnings, e.g. "unverified local file", may precede).
-int count_error_lines(const std::string& s) {
-  int n = 0;
-  size_t pos = 0;
-  while (pos < s.size()) {
-    size_t end = s.find('\n', pos);
-    if (end == std::string::npos) end = s.size();
-    n += s.compare(pos, 7, "error: ") == 0;
-    pos = end + 1;
-  }
-  return n;
-}
-
-// The last line of the output starts with "error: ".
-bool ends_with_error_line(const std::string& s) {
-  std::string t = s;
-  while (!t.empty() && t.back() == '\n') t.pop_back();
-  const size_t nl = t.rfind('\n');
-  return t.compare(nl == std::string::npos ? 0 : nl + 1, 7, "error: ") == 0;
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''"; else q += c;
-  }
-  return q + "'";
-}
+using cli_test::count_error_lines;
+using cli_test::ends_with_error_line;
+using cli_test::quote;
+using cli_test::run;
 
 TEST(CliRun, GreedyMatchesReferenceForEveryStoriesModel) {
   HEARTH_REQUIRE_SHARED(shared);

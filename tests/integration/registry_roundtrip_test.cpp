@@ -4,6 +4,10 @@
 #include "hearth/registry/http_client.h"
 #include "hearth/registry/model_transfer.h"
 #include "hearth/trust/model_resolver.h"
+#include "hearth/trust/model_signer.h"
+#include "hearth/trust/provenance.h"
+#include "hearth/trust/sigstore_bundle.h"
+#include "hearth/trust/trust_policy.h"
 #include "registry_process.h"
 #include "test_nodes.h"
 
@@ -70,6 +74,50 @@ TEST_F(DockerRegistryTest, PushPullVerifyWithSignatureReferrer) {
   auto again = pull_model(*consumer.store, *store::parse_reference("acme/stories:v1"), pull);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->already_present);
+}
+
+// A signed provenance statement (as `hearth quantize --sign-key --import` stores it) is pushed and
+// pulled with the model's signature, and checks out on the other side.
+TEST_F(DockerRegistryTest, ProvenanceAttestationTravelsWithTheModel) {
+  HEARTH_REQUIRE_SHARED(shared);
+  auto model = shared / "models/stories260K-Q8_0.gguf";
+  Node publisher("hearth-pub"), consumer("hearth-con");
+  auto key = hearth::testing::new_key();
+  store::Digest manifest = publisher.import(model, "acme/stories:v1", 1);
+  publisher.sign("acme/stories:v1", key);
+  const std::string statement =
+      R"({"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"m.gguf","digest":{"sha256":")" +
+      std::string(store::sha256_file(model.string())->hex()) +
+      R"("}}],"predicateType":"https://slsa.dev/provenance/v1","predicate":{}})";
+  auto bundle = trust::sign_in_toto(statement, key);
+  ASSERT_TRUE(bundle.ok());
+  ASSERT_TRUE(trust::store_attestation(*publisher.store, manifest, trust::serialize_bundle(*bundle),
+                                       "https://slsa.dev/provenance/v1")
+                  .ok());
+  PushOptions push;
+  push.target = registry_->url();
+  auto pushed = push_model(*publisher.store, *store::parse_reference("acme/stories:v1"), push);
+  ASSERT_TRUE(pushed.ok()) << pushed.status().message();
+
+  consumer.trust(key, "acme/*");
+  PullOptions pull;
+  pull.sources = {registry_->url()};
+  auto pulled = pull_model(*consumer.store, *store::parse_reference("acme/stories:v1"), pull);
+  ASSERT_TRUE(pulled.ok()) << pulled.status().message();
+  auto policy = trust::load_policy(trust::default_policy_path(consumer.home.string()));
+  ASSERT_TRUE(policy.ok());
+  auto p = trust::describe_model(*consumer.store, *store::parse_reference("acme/stories:v1"), *policy);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  ASSERT_EQ(p->signatures.size(), 1u);
+  EXPECT_EQ(p->signatures[0].status, "trusted");
+  ASSERT_EQ(p->attestations.size(), 1u);
+  EXPECT_EQ(p->attestations[0].status, "verified");
+  EXPECT_EQ(p->attestations[0].predicate_type, "https://slsa.dev/provenance/v1");
+  trust::ResolveOptions ro;
+  ro.home = consumer.home.string();
+  auto resolved = trust::resolve_model("acme/stories:v1", ro);
+  ASSERT_TRUE(resolved.ok()) << resolved.status().message();
+  EXPECT_TRUE(resolved->artifact()->notes().empty());
 }
 
 TEST_F(DockerRegistryTest, UnsignedAndWrongKeyAreRefusedOnPull) {

@@ -1,4 +1,5 @@
-// A client that goes away mid-stream frees its slot within a step.
+// A client that goes away mid-stream frees its slot within a step; so does one that hangs up
+// while waiting for a non-streamed response.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -28,6 +29,43 @@ test('a client disconnect frees the slot', async () => {
   const used = (await metric(server, 'hearth_completion_tokens_total')) - before - 4;
   assert.ok(used < 480, `the aborted stream stopped early (generated ${used} of 480 tokens, next request waited ${Date.now() - t0} ms)`);
   assert.equal(await metric(server, 'hearth_slots_active'), 0);
+});
+
+test('a non-streamed request whose client hangs up is cancelled', async () => {
+  // A long context, so that the abandoned request would run for seconds.
+  const srv = await startServer(['--parallel', '1', '-c', '4096']);
+  try {
+    const c = new OpenAI({ baseURL: `${srv.base}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const maxTokens = 4000;
+    const ac = new AbortController();
+    const pending = fetch(`${srv.base}/v1/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ prompt: 'Once upon a time', max_tokens: maxTokens, temperature: 0, ignore_eos: true }),
+      signal: ac.signal,
+    });
+    // Hang up once it is generating.
+    const deadline = Date.now() + 10000;
+    while ((await metric(srv, 'hearth_slots_active')) !== 1) {
+      assert.ok(Date.now() < deadline, 'the request never started');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    ac.abort();
+    await assert.rejects(pending);
+    // With one slot, this request can only run once the abandoned one has left it.
+    const t0 = Date.now();
+    const r = await c.completions.create({ prompt: 'Hello', max_tokens: 4, temperature: 0 });
+    const waited = Date.now() - t0;
+    assert.equal(r.usage.completion_tokens, 4);
+    const used = (await metric(srv, 'hearth_completion_tokens_total')) - 4;
+    assert.ok(used < maxTokens / 2,
+      `the abandoned request stopped early (generated ${used} of ${maxTokens} tokens, next request waited ${waited} ms)`);
+    assert.equal(await metric(srv, 'hearth_slots_active'), 0);
+    const text = await (await fetch(`${srv.base}/metrics`)).text();
+    assert.match(text, /^hearth_requests_total\{route="\/v1\/completions",status="499"\} 1$/m);
+  } finally {
+    await srv.stop();
+  }
 });
 
 test('a full queue is 503 with Retry-After', async () => {

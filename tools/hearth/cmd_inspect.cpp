@@ -1,6 +1,9 @@
-// `hearth inspect FILE [--json]`: a GGUF file's metadata and tensor table, as text or one JSON
-// object. Long arrays are abbreviated (type, count, first elements). This is the one file of the
-// command that sees nlohmann-json; its exceptions are caught here.
+// `hearth inspect MODEL [--json]`: a GGUF file's metadata and tensor table, as text or one JSON
+// object. Long arrays are abbreviated (type, count, first elements). MODEL resolves as for
+// `hearth run` (file path, $HEARTH_MODEL, config default, or a store reference verified against
+// the trust policy); for a store reference the manifest digest, the signatures and the
+// provenance are shown too. This is the one file of the command that sees nlohmann-json; its
+// exceptions are caught here.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,10 +12,16 @@
 #include <cstdlib>
 #include <exception>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "command.h"
 #include "hearth/gguf/gguf.h"
+#include "hearth/store/reference.h"
+#include "hearth/store/store.h"
+#include "hearth/trust/provenance.h"
+#include "hearth/trust/trust_policy.h"
+#include "model_arg.h"
 
 namespace hearth::cli {
 namespace {
@@ -25,11 +34,84 @@ constexpr size_t kTextStringMax = 96;     // characters shown of a long string i
 struct InspectOptions {
   std::string model;
   bool json = false;
+  bool allow_unsigned = false;
 };
 
-// Resolves what the user named to a file path. Today a model is a plain path; the seam for
-// store references (name:tag, sha256 digests) resolving to a blob path is here.
-Result<std::string> resolve_model_ref(const std::string& ref) { return ref; }
+// The store side of a store reference: what was verified, and the provenance (signatures with
+// their status, layers, attestations) as describe_model reports it.
+struct StoreInfo {
+  ResolvedModelArg arg;
+  trust::ModelProvenance provenance;
+};
+
+Result<trust::ModelProvenance> describe(const ResolvedModelArg& arg) {
+  // Described by the digest that was verified, so a concurrent re-tag cannot swap the model.
+  HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(arg.reference));
+  HEARTH_ASSIGN_OR_RETURN(store::Digest digest, store::Digest::parse(arg.manifest_digest));
+  ref.digest = digest;
+  const std::string home = store::default_home();
+  HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(home));
+  HEARTH_ASSIGN_OR_RETURN(trust::TrustPolicy policy, trust::load_policy(trust::default_policy_path(home)));
+  HEARTH_ASSIGN_OR_RETURN(trust::ModelProvenance p, trust::describe_model(st, ref, policy));
+  p.reference = arg.reference;
+  return p;
+}
+
+Json store_json(const StoreInfo& s) {
+  const trust::ModelProvenance& p = s.provenance;
+  Json sigs = Json::array();
+  for (const auto& g : p.signatures) {
+    Json e;
+    e["key_id"] = g.key_id;
+    e["publisher"] = g.publisher.empty() ? Json(nullptr) : Json(g.publisher);
+    e["algorithm"] = g.algorithm.empty() ? Json(nullptr) : Json(g.algorithm);
+    e["signed_name"] = g.signed_name.empty() ? Json(nullptr) : Json(g.signed_name);
+    e["signed_version"] = g.signed_version;
+    e["verified"] = g.status == "trusted";
+    e["status"] = g.status;
+    e["manifest"] = g.manifest.str();
+    sigs.push_back(std::move(e));
+  }
+  Json attestations = Json::array();
+  for (const auto& a : p.attestations) {
+    Json e;
+    e["predicate_type"] = a.predicate_type;
+    e["key_id"] = a.key_id;
+    e["publisher"] = a.publisher.empty() ? Json(nullptr) : Json(a.publisher);
+    e["verified"] = a.status == "verified";
+    e["status"] = a.status;
+    e["manifest"] = a.manifest.str();
+    if (!a.statement_json.empty()) e["statement"] = Json::parse(a.statement_json, nullptr, false);
+    attestations.push_back(std::move(e));
+  }
+  Json layers = Json::array();
+  for (const auto& l : p.parsed.layers) {
+    auto title = l.annotations.find(std::string(store::kAnnotationTitle));
+    layers.push_back({{"title", title != l.annotations.end() ? Json(title->second) : Json(nullptr)},
+                      {"digest", l.digest.str()},
+                      {"size", l.size},
+                      {"media_type", l.media_type}});
+  }
+  Json prov;
+  prov["reference"] = p.reference;
+  prov["artifact_type"] = p.parsed.artifact_type;
+  prov["version"] = p.version;
+  prov["signed"] = s.arg.is_signed;
+  if (!p.facts.architecture.empty()) {
+    prov["model"] = {{"architecture", p.facts.architecture},
+                     {"parameters", p.facts.parameters},
+                     {"quantization", p.facts.quantization}};
+  }
+  prov["layers"] = std::move(layers);
+  prov["attestations"] = std::move(attestations);
+  prov["text"] = trust::format_provenance(p);
+  Json out;
+  out["reference"] = s.arg.reference;
+  out["manifest_digest"] = s.arg.manifest_digest;
+  out["signatures"] = std::move(sigs);
+  out["provenance"] = std::move(prov);
+  return out;
+}
 
 // Text-mode rendering of a string: quoted, control characters escaped, long ones cut.
 std::string quoted(std::string_view s) {
@@ -218,13 +300,28 @@ void print_text(const gguf::GgufModelFile& model) {
 }
 
 Status run(const InspectOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(std::string path, resolve_model_ref(opt.model));
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(opt.model, "inspect", opt.allow_unsigned));
+  const std::string& path = arg.path;
+  std::optional<StoreInfo> store_info;
+  if (!arg.reference.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(trust::ModelProvenance p, describe(arg));
+    store_info = StoreInfo{arg, std::move(p)};
+  }
   HEARTH_ASSIGN_OR_RETURN(auto model, gguf::GgufModelFile::open(path));
   try {
     if (opt.json) {
-      std::string text = to_json(*model).dump(2, ' ', false, Json::error_handler_t::replace);
+      Json j = to_json(*model);
+      if (store_info) {
+        Json extra = store_json(*store_info);
+        for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = *it;
+      }
+      std::string text = j.dump(2, ' ', false, Json::error_handler_t::replace);
       std::printf("%s\n", text.c_str());
     } else {
+      if (store_info) {
+        std::printf("store model: %s\n%s\n", store_info->arg.display.c_str(),
+                    trust::format_provenance(store_info->provenance).c_str());
+      }
       print_text(*model);
     }
   } catch (const std::exception& e) {
@@ -235,9 +332,11 @@ Status run(const InspectOptions& opt) {
 
 void setup(CLI::App& app) {
   auto opt = std::make_shared<InspectOptions>();
-  auto* sub = app.add_subcommand("inspect", "show a GGUF file's metadata and tensors");
-  sub->add_option("model", opt->model, "the GGUF file")->required();
+  auto* sub = app.add_subcommand("inspect", "show a model's metadata and tensors (and, from the store, its provenance)");
+  sub->add_option("model", opt->model,
+                  "GGUF file or store reference (default: $HEARTH_MODEL, then default_model in the config)");
   sub->add_flag("--json", opt->json, "print one JSON object");
+  sub->add_flag("--allow-unsigned", opt->allow_unsigned, "inspect an unsigned store model (never excuses tampering)");
   sub->callback([opt] {
     Status s = run(*opt);
     set_exit_code(s.ok() ? 0 : report_error(s));

@@ -1,14 +1,26 @@
 // `hearth quantize IN.gguf OUT.gguf TYPE`: quantizes a model by the ecosystem's recipes and
-// writes OUT.gguf plus its provenance statement OUT.gguf.provenance.json.
+// writes OUT.gguf plus its provenance statement OUT.gguf.provenance.json. With --sign-key the
+// statement is signed (DSSE, sigstore bundle: OUT.gguf.provenance.sigstore.json); with
+// --import REF the output goes into the store, and a signed statement travels with it as an
+// attestation referrer (shown by `hearth inspect` and `hearth verify`).
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "command.h"
+#include "hearth/core/atomic_file.h"
 #include "hearth/quantize/provenance.h"
 #include "hearth/quantize/quantize_model.h"
+#include "hearth/store/model_import.h"
+#include "hearth/store/store.h"
+#include "hearth/trust/model_resolver.h"
+#include "hearth/trust/model_signer.h"
+#include "hearth/trust/signing_key.h"
+#include "hearth/trust/sigstore_bundle.h"
+#include "model_arg.h"
 
 namespace hearth::cli {
 namespace {
@@ -22,7 +34,41 @@ struct QuantizeOptions {
   bool dry_run = false;
   bool no_provenance = false;
   std::string output_tensor_type, token_embedding_type;
+  std::string sign_key;    // private key PEM: sign the provenance statement
+  std::string import_ref;  // name:tag: import the output into the store
+  uint64_t import_version = 1;  // its org.hearth.version (what the signature claims)
+  bool allow_unsigned = false;  // a store reference as input may be unsigned
 };
+
+// "<output>.provenance.sigstore.json": the signed statement.
+std::string bundle_path_for(const std::string& output_path) {
+  return output_path + ".provenance.sigstore.json";
+}
+
+// Imports the output as `ref`; with a key, also signs the model and attaches the signed
+// provenance as an attestation.
+Status import_output(const QuantizeOptions& o, const std::optional<trust::PrivateKey>& key,
+                     const std::string& provenance_bundle) {
+  HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(o.import_ref));
+  HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(store::default_home()));
+  store::ImportOptions io;
+  io.version = o.import_version;
+  HEARTH_ASSIGN_OR_RETURN(store::ImportResult r, store::import_gguf(st, o.out, ref, io));
+  std::printf("imported as %s (%s)\n", ref.to_string().c_str(), r.manifest.str().c_str());
+  if (!key) {
+    std::fprintf(stderr, "note: %s is unsigned and carries no provenance; pass --sign-key KEY to sign both\n",
+                 ref.to_string().c_str());
+    return ok_status();
+  }
+  HEARTH_TRY(trust::sign_model(st, ref, *key).status());
+  std::printf("signed %s with key %s\n", ref.to_string().c_str(), key->public_key().key_id().substr(0, 16).c_str());
+  if (!provenance_bundle.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(store::Digest a, trust::store_attestation(st, r.manifest, provenance_bundle,
+                                                                      quantize::kSlsaProvenanceV1));
+    std::printf("provenance attestation: %s\n", a.str().c_str());
+  }
+  return ok_status();
+}
 
 Result<TensorType> parse_type_flag(const std::string& flag, const std::string& value) {
   auto t = parse_tensor_type(value);
@@ -74,7 +120,28 @@ Status run(const QuantizeOptions& o) {
     std::fprintf(stderr, "imatrix: %zu entries from %u chunks of %u tokens\n", imatrix.entries().size(),
                  imatrix.chunk_count, imatrix.chunk_size);
   }
-  HEARTH_ASSIGN_OR_RETURN(auto in, gguf::GgufModelFile::open(o.in));
+  // The key is loaded (and the reference checked) before the work, so a typo fails fast.
+  std::optional<trust::PrivateKey> key;
+  if (!o.sign_key.empty()) {
+    if (o.no_provenance) {
+      return make_error(ErrorCode::kInvalidArgument, "--sign-key signs the provenance statement; drop --no-provenance");
+    }
+    HEARTH_ASSIGN_OR_RETURN(key, trust::PrivateKey::load(o.sign_key));
+  }
+  if (!o.import_ref.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(o.import_ref));
+    if (ref.pinned()) {
+      return make_error(ErrorCode::kInvalidArgument, "--import needs a name:tag, not a digest (got '", o.import_ref, "')");
+    }
+  }
+  // The input: a file, or a store reference verified against the trust policy (as for run).
+  std::string in_path = o.in, in_name;
+  if (!trust::looks_like_local_path(o.in)) {
+    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.in, "quantize", o.allow_unsigned));
+    in_path = arg.path;
+    in_name = arg.reference + "@" + arg.manifest_digest;
+  }
+  HEARTH_ASSIGN_OR_RETURN(auto in, gguf::GgufModelFile::open(in_path));
   if (o.dry_run) {
     HEARTH_ASSIGN_OR_RETURN(auto plans, quantize::plan_quantization(in->file(), qp));
     print_plan(plans);
@@ -90,7 +157,7 @@ Status run(const QuantizeOptions& o) {
                  mb / std::max(p.seconds, 1e-6), std::string(p.name).c_str());
     std::fflush(stderr);
   };
-  HEARTH_ASSIGN_OR_RETURN(quantize::QuantizeReport r, quantize::quantize_model(o.in, o.out, qp, progress));
+  HEARTH_ASSIGN_OR_RETURN(quantize::QuantizeReport r, quantize::quantize_model(in_path, o.out, qp, progress));
   std::fprintf(stderr, "\n");
   for (const auto& t : r.tensors) {
     if (t.fallback) std::fprintf(stderr, "fallback: %s: %s\n", t.name.c_str(), t.note.c_str());
@@ -118,17 +185,29 @@ Status run(const QuantizeOptions& o) {
     pv.hearth_version = HEARTH_VERSION;
     pv.started_unix = started;
     pv.finished_unix = static_cast<int64_t>(std::time(nullptr));
+    pv.input.name = in_name;
     const std::string path = quantize::provenance_path_for(o.out);
-    HEARTH_TRY(quantize::write_provenance(path, o.out, o.in, o.imatrix, pv));
+    HEARTH_TRY(quantize::write_provenance(path, o.out, in_path, o.imatrix, pv));
     std::printf("provenance: %s\n", path.c_str());
   }
+  std::string bundle_json;
+  if (key) {
+    const std::string path = quantize::provenance_path_for(o.out);
+    HEARTH_ASSIGN_OR_RETURN(std::string statement, read_file(path, 16 << 20));
+    HEARTH_ASSIGN_OR_RETURN(trust::SignatureBundle b, trust::sign_in_toto(statement, *key));
+    bundle_json = trust::serialize_bundle(b);
+    const std::string out = bundle_path_for(o.out);
+    HEARTH_TRY(write_file_atomic(out, bundle_json));
+    std::printf("signed provenance: %s (key %s)\n", out.c_str(), key->public_key().key_id().substr(0, 16).c_str());
+  }
+  if (!o.import_ref.empty()) HEARTH_TRY(import_output(o, key, bundle_json));
   return ok_status();
 }
 
 void setup(CLI::App& app) {
   auto o = std::make_shared<QuantizeOptions>();
   auto* sub = app.add_subcommand("quantize", "quantize a GGUF model (Q8_0, Q4_K_M, ...) with the ecosystem's recipes");
-  sub->add_option("input", o->in, "F32, F16 or BF16 GGUF model")->required();
+  sub->add_option("input", o->in, "F32, F16 or BF16 GGUF model: a file or a store reference")->required();
   sub->add_option("output", o->out, "output GGUF file (never the input)")->required();
   sub->add_option("type", o->type, "one of " + types_list())->required();
   sub->add_option("--imatrix", o->imatrix, "importance matrix (GGUF, from `hearth imatrix`)");
@@ -139,6 +218,13 @@ void setup(CLI::App& app) {
   sub->add_option("--token-embedding-type", o->token_embedding_type, "type for token_embd.weight");
   sub->add_flag("--dry-run", o->dry_run, "print each tensor's type and write nothing");
   sub->add_flag("--no-provenance", o->no_provenance, "do not write OUTPUT.provenance.json");
+  sub->add_option("--sign-key", o->sign_key,
+                  "private key PEM (hearth keygen): sign the provenance into OUTPUT.provenance.sigstore.json");
+  sub->add_flag("--allow-unsigned", o->allow_unsigned, "accept an unsigned store model as input (never excuses tampering)");
+  sub->add_option("--import", o->import_ref,
+                  "import OUTPUT into the store as name:tag (with --sign-key: signed, provenance attached)");
+  sub->add_option("--import-version", o->import_version, "version recorded (and signed) for --import")
+      ->capture_default_str();
   sub->callback([o] {
     Status s = run(*o);
     set_exit_code(s.ok() ? 0 : report_error(s));

@@ -24,14 +24,18 @@ struct ServeOptions {
   std::string kv_type = "f16";
   uint64_t kv_limit_mib = 0;
   uint64_t max_body_mib = 8;
+  bool allow_unsigned = false;
 };
 
 Status serve(ServeOptions& o) {
   // A server logs its access lines by default (HEARTH_LOG or -v still decide when given).
   if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model));
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "serve", o.allow_unsigned));
   server::ServerConfig& c = o.config;
   c.model_path = arg.path;
+  // A store model's blob is named by its digest: call it by its reference ("acme/stories:v1").
+  if (c.model_id.empty() && !arg.reference.empty()) c.model_id = arg.reference;
+  log::info("serving {}", arg.display);
   for (const std::string& k : o.api_keys) {
     if (k.empty()) return make_error(ErrorCode::kInvalidArgument, "--api-key must not be empty");
     c.keys.push_back(server::ApiKey{k, {}, 0, 0, {}});
@@ -81,7 +85,9 @@ void setup(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   auto& c = o->config;
   auto* sub = app.add_subcommand("serve", "serve a model over an OpenAI-compatible HTTP API");
-  sub->add_option("model", o->model, "GGUF file (default: $HEARTH_MODEL, then default_model in the config)");
+  sub->add_option("model", o->model,
+                  "GGUF file or store reference (default: $HEARTH_MODEL, then default_model in the config)");
+  sub->add_flag("--allow-unsigned", o->allow_unsigned, "load an unsigned store model (local experiments; never excuses tampering)");
   sub->add_option("--host", c.http.host, "address to listen on")->capture_default_str();
   sub->add_option("--port", c.http.port, "port (0: any free port)")->capture_default_str();
   sub->add_option("--parallel,--np", c.scheduler.n_slots, "parallel slots (sequences batched together)")->capture_default_str();

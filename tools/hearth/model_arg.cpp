@@ -62,7 +62,13 @@ Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_v
       return make_error(ErrorCode::kNotFound, rm.gguf_path(), ": no such file");
     }
   }
-  return ResolvedModelArg{rm.gguf_path(), rm.describe(), !rm.is_local_path()};
+  ResolvedModelArg out{rm.gguf_path(), rm.describe(), !rm.is_local_path(), {}, {}, false};
+  if (const trust::VerifiedArtifact* a = rm.artifact()) {
+    out.reference = a->reference();
+    out.manifest_digest = a->manifest_digest().str();
+    out.is_signed = a->is_signed();
+  }
+  return out;
 }
 
 }  // namespace hearth::cli

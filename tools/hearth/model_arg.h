@@ -17,6 +17,11 @@ struct ResolvedModelArg {
   std::string path;      // the GGUF file to map
   std::string display;   // what to call it in messages
   bool verified = false; // true when it came from the store through signature verification
+  // Store models only (empty for a local path): the reference as resolved ("acme/stories:v1")
+  // and the manifest digest that was verified ("sha256:...").
+  std::string reference;
+  std::string manifest_digest;
+  bool is_signed = false;
 };
 
 // `purpose` is recorded in the audit log ("run", "serve", ...); allow_unsigned is

@@ -77,18 +77,31 @@ void Model::repack(const kernels::KernelTable& kt) {
     todo.push_back(&w_.output);
   }
   if (todo.empty()) return;
-  // Buffers first (one thread), then the copies on every core.
-  packed_.reserve(packed_.size() + todo.size());
-  std::vector<size_t> per(todo.size());
+  // Offsets first (64-byte aligned, in one mapping), then the copies on every core.
+  std::vector<size_t> per(todo.size()), offset(todo.size());
+  size_t total = 0;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const TensorView& t = *todo[i];
+    per[i] = kt.packed_bytes(t.type, t.ne[1], t.ne[0]);
+    offset[i] = total;
+    total += (per[i] * static_cast<size_t>(t.ne[2] * t.ne[3]) + 63) / 64 * 64;
+  }
+  void* mem = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    log::warn("{}: no memory for repacked weights ({} MiB); using the stored layout", file_->file().name(),
+              total >> 20);
+    return;
+  }
+#ifdef MADV_HUGEPAGE
+  ::madvise(mem, total, MADV_HUGEPAGE);
+#endif
+  packed_ = std::unique_ptr<std::byte, PackedUnmap>(static_cast<std::byte*>(mem), PackedUnmap{total});
+  packed_bytes_ = total;
   for (size_t i = 0; i < todo.size(); ++i) {
     TensorView& t = *todo[i];
-    per[i] = kt.packed_bytes(t.type, t.ne[1], t.ne[0]);
-    const auto n_mat = static_cast<size_t>(t.ne[2] * t.ne[3]);
-    packed_.emplace_back(new (std::align_val_t{64}) std::byte[per[i] * n_mat]);
-    t.packed = packed_.back().get();
+    t.packed = packed_.get() + offset[i];
     t.packed_nb2 = per[i];
     t.packed_isa = kt.name;
-    packed_bytes_ += per[i] * n_mat;
   }
   const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const std::byte* embd = w_.token_embd.data;
@@ -118,6 +131,10 @@ void Model::repack(const kernels::KernelTable& kt) {
   packed_isa_ = kt.name;
   log::debug("{}: repacked {:.1f} MiB of weights for the {} kernels", file_->file().name(),
              static_cast<double>(packed_bytes_) / (1 << 20), kt.name);
+}
+
+void PackedUnmap::operator()(std::byte* p) const {
+  if (p != nullptr) ::munmap(p, bytes);
 }
 
 uint64_t Model::weight_bytes() const {

@@ -18,6 +18,11 @@
 
 namespace hearth::model {
 
+struct PackedUnmap {
+  size_t bytes = 0;
+  void operator()(std::byte* p) const;
+};
+
 class Model {
  public:
   // Loads a GGUF file: parses it, finds its architecture, validates every weight's shape
@@ -45,10 +50,9 @@ class Model {
   std::unique_ptr<gguf::GgufModelFile> file_;
   HParams hp_;
   ModelWeights w_;
-  struct AlignedFree {
-    void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
-  };
-  std::vector<std::unique_ptr<std::byte[], AlignedFree>> packed_;
+  // One anonymous mapping holds every packed copy (transparent huge pages where the kernel
+  // allows: decode streams all of it per token, and 4 KiB pages would miss the TLB throughout).
+  std::unique_ptr<std::byte, PackedUnmap> packed_;
   uint64_t packed_bytes_ = 0;
   std::string_view packed_isa_;
 };

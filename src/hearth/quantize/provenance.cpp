@@ -59,7 +59,7 @@ Status write_provenance(const std::string& statement_path, const std::string& ou
   HEARTH_ASSIGN_OR_RETURN(p.output.sha256, sha256_file_hex(output_path));
   p.output.name = fs::path(output_path).filename().string();
   HEARTH_ASSIGN_OR_RETURN(p.input.sha256, sha256_file_hex(input_path));
-  p.input.name = fs::path(input_path).filename().string();
+  if (p.input.name.empty()) p.input.name = fs::path(input_path).filename().string();
   if (!imatrix_path.empty()) {
     FileDigest d;
     HEARTH_ASSIGN_OR_RETURN(d.sha256, sha256_file_hex(imatrix_path));

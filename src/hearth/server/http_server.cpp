@@ -2,9 +2,16 @@
 // stop here.
 #include "hearth/server/http_server.h"
 
+#include <dirent.h>
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -35,6 +42,77 @@ std::string lower(std::string s) {
   return s;
 }
 
+// The numeric host and the port of a socket address, as cpp-httplib reports them.
+bool address_of(const sockaddr_storage& a, socklen_t len, std::string& host, int& port) {
+  char h[NI_MAXHOST], p[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&a), len, h, sizeof h, p, sizeof p,
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return false;
+  }
+  host = h;
+  port = std::atoi(p);
+  return true;
+}
+
+// cpp-httplib 0.11 does not hand the connection to handlers (newer versions have
+// Request::is_connection_closed): find the socket of this process whose local and peer
+// addresses are the request's. The connection stays open, so the descriptor stays ours, until
+// the handler returns. -1 when not found.
+int find_request_socket(const std::string& local_addr, int local_port, const std::string& remote_addr,
+                        int remote_port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int found = -1;
+  while (const dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd == dirfd(dir)) continue;
+    struct stat st;
+    if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_storage a{};
+    socklen_t len = sizeof a;
+    std::string host;
+    int port = -1;
+    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
+        !address_of(a, len, host, port) || port != remote_port || host != remote_addr) {
+      continue;
+    }
+    len = sizeof a;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
+        !address_of(a, len, host, port) || port != local_port || host != local_addr) {
+      continue;
+    }
+    found = static_cast<int>(fd);
+    break;
+  }
+  closedir(dir);
+  return found;
+}
+
+// True when the peer has hung up: end of stream (or an error) on the socket. Pipelined request
+// bytes waiting to be read do not count.
+bool peer_closed(int fd) {
+  pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
+  if (p.revents & POLLIN) {
+    char c;
+    const ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  }
+  return false;
+}
+
+std::function<bool()> connection_probe(const httplib::Request& r) {
+  // Looked up on first use (most handlers never ask); -2: not looked up yet. With TLS the same
+  // lookup finds the TCP socket under the TLS session.
+  auto state = std::make_shared<int>(-2);
+  return [state, local = r.local_addr, lport = r.local_port, remote = r.remote_addr, rport = r.remote_port] {
+    if (*state == -2) *state = find_request_socket(local, lport, remote, rport);
+    return *state >= 0 && peer_closed(*state);
+  };
+}
+
 HttpRequest convert(const httplib::Request& r) {
   HttpRequest q;
   q.method = r.method;
@@ -43,6 +121,7 @@ HttpRequest convert(const httplib::Request& r) {
   q.remote_addr = r.remote_addr;
   for (const auto& [k, v] : r.headers) q.headers.emplace(lower(k), v);
   for (size_t i = 1; i < r.matches.size(); ++i) q.path_params.push_back(r.matches[i].str());
+  q.connection_closed = connection_probe(r);
   return q;
 }
 

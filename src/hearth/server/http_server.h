@@ -23,11 +23,15 @@ struct HttpRequest {
   std::string remote_addr;
   std::map<std::string, std::string> headers;  // lower-case names
   std::vector<std::string> path_params;        // regex captures of the route
+  // Set by the HTTP layer: true once the client has closed its side of the connection (hung
+  // up). A handler that waits for long polls it and cancels its work; unset in unit tests.
+  std::function<bool()> connection_closed;
 
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
     return it == headers.end() ? std::string() : it->second;
   }
+  bool is_connection_closed() const { return connection_closed && connection_closed(); }
 };
 
 class StreamWriter {

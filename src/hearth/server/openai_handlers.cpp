@@ -164,11 +164,19 @@ struct Generation {
   }
 };
 
-HttpResponse collect(std::shared_ptr<Generation> g) {
+// The non-streamed response. While it waits, the connection is polled: a client that hung up
+// cancels the generation (its slots are freed at the scheduler's next step), and the request
+// ends with 499 (nobody reads it; the access log and metrics record it).
+HttpResponse collect(std::shared_ptr<Generation> g, const HttpRequest& req) {
   std::vector<GenerationEvent> events;
+  bool client_gone = false;
   while (g->n_done < g->n) {
     events.clear();
-    g->channel->wait(events, std::chrono::milliseconds(200));
+    if (!client_gone && req.is_connection_closed()) {
+      client_gone = true;
+      g->channel->cancel();
+    }
+    g->channel->wait(events, std::chrono::milliseconds(100));
     for (const GenerationEvent& e : events) {
       g->apply(e);
       if (e.kind == GenerationEvent::Kind::kDelta) {
@@ -179,6 +187,10 @@ HttpResponse collect(std::shared_ptr<Generation> g) {
     }
   }
   g->account();
+  if (client_gone) {
+    return error_response(ApiError{499, "the client closed the connection before the response was ready",
+                                   "invalid_request_error", "", "client_closed_request", {}});
+  }
   if (!g->error.ok()) return error_response(api_error_from_status(g->error));
   json choices = json::array();
   for (size_t i = 0; i < g->choices.size(); ++i) {
@@ -349,7 +361,7 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
   g->channel = std::move(channel).value();
   g->start = start;
   g->choices.resize(static_cast<size_t>(g->n));
-  if (!r.stream) return collect(g);
+  if (!r.stream) return collect(g, req);
   HttpResponse resp;
   resp.content_type = "text/event-stream";
   resp.headers.emplace_back("Cache-Control", "no-cache");

@@ -1,12 +1,15 @@
 #include "hearth/trust/model_signer.h"
 
 #include "hearth/store/audit_log.h"
+#include "hearth/trust/model_statement.h"
 #include "hearth/trust/sigstore_bundle.h"
 
 namespace hearth::trust {
 
-Result<store::Digest> store_signature(store::Store& st, const store::Digest& model_manifest,
-                                      std::string_view bundle_json) {
+namespace {
+
+Result<store::Digest> store_referrer(store::Store& st, const store::Digest& model_manifest, std::string_view bundle_json,
+                                     store::Annotations annotations) {
   HEARTH_ASSIGN_OR_RETURN(store::FileLock lock, st.lock_for_write());
   HEARTH_ASSIGN_OR_RETURN(store::Descriptor bundle, st.put_blob(bundle_json, store::kSigstoreBundleMediaType));
   HEARTH_ASSIGN_OR_RETURN(store::Descriptor empty, st.put_blob(store::kEmptyJson, store::kOciEmptyMediaType));
@@ -16,9 +19,31 @@ Result<store::Digest> store_signature(store::Store& st, const store::Digest& mod
   m.config = empty;
   m.layers.push_back(bundle);
   m.subject = store::Descriptor{std::string(store::kOciManifestMediaType), model_manifest, subject_size, {}, {}};
+  m.annotations = std::move(annotations);
   HEARTH_ASSIGN_OR_RETURN(store::Digest digest, st.put_manifest(m));
   HEARTH_TRY(st.add_referrer(model_manifest, digest));
   return digest;
+}
+
+}  // namespace
+
+Result<store::Digest> store_signature(store::Store& st, const store::Digest& model_manifest,
+                                      std::string_view bundle_json) {
+  return store_referrer(st, model_manifest, bundle_json, {});
+}
+
+bool is_attestation(const store::Manifest& referrer) {
+  auto it = referrer.annotations.find(std::string(kAnnotationPredicateType));
+  return it != referrer.annotations.end() && it->second != kModelSigningPredicateType;
+}
+
+Result<store::Digest> store_attestation(store::Store& st, const store::Digest& model_manifest,
+                                        std::string_view bundle_json, std::string_view predicate_type) {
+  if (predicate_type.empty() || predicate_type == kModelSigningPredicateType) {
+    return make_error(ErrorCode::kInvalidArgument, "an attestation needs a predicate type other than the model signature's");
+  }
+  return store_referrer(st, model_manifest, bundle_json,
+                        {{std::string(kAnnotationPredicateType), std::string(predicate_type)}});
 }
 
 Result<SignResult> sign_model(store::Store& st, const store::Reference& ref, const PrivateKey& key,

@@ -26,4 +26,17 @@ Result<SignResult> sign_model(store::Store& store, const store::Reference& ref, 
 Result<store::Digest> store_signature(store::Store& store, const store::Digest& model_manifest,
                                       std::string_view bundle_json);
 
+// Attestations (e.g. the SLSA provenance `hearth quantize` signs) travel with the model as the
+// same kind of referrer as signatures (a sigstore bundle), told apart by the annotation
+// kAnnotationPredicateType (as GitHub's artifact attestations do). They never count as a
+// signature of the model: the verifier skips them, so the annotation cannot add trust.
+inline constexpr std::string_view kAnnotationPredicateType = "dev.sigstore.bundle.predicateType";
+
+// True when a referrer manifest is an attestation rather than a model signature.
+bool is_attestation(const store::Manifest& referrer);
+
+// Stores a signed in-toto statement (a sigstore bundle) as an attestation of `model_manifest`.
+Result<store::Digest> store_attestation(store::Store& store, const store::Digest& model_manifest,
+                                        std::string_view bundle_json, std::string_view predicate_type);
+
 }  // namespace hearth::trust

@@ -1,9 +1,58 @@
 #include "hearth/trust/provenance.h"
 
+#include <nlohmann/json.hpp>
+
+#include "hearth/trust/model_signer.h"
 #include "hearth/trust/model_statement.h"
 #include "hearth/trust/sigstore_bundle.h"
 
 namespace hearth::trust {
+namespace {
+
+// Checks an attestation bundle: a key the policy lists signed it, and one of the statement's
+// subjects is a weight layer of the model (by sha256).
+void check_attestation(const std::string& bundle_json, const TrustPolicy& policy, const store::Manifest& model,
+                       AttestationInfo& info) {
+  auto bundle = parse_bundle(bundle_json);
+  if (!bundle.ok()) {
+    info.status = bundle.status().message();
+    return;
+  }
+  info.key_id = bundle->key_hint;
+  const Publisher* pub = policy.find_by_key_id(info.key_id);
+  if (pub == nullptr) {
+    info.status = "key not in the trust policy";
+    return;
+  }
+  info.publisher = pub->name;
+  auto statement = open_in_toto(*bundle, pub->key);
+  if (!statement.ok()) {
+    info.status = statement.status().message();
+    return;
+  }
+  info.statement_json = *statement;
+  try {
+    auto j = nlohmann::json::parse(*statement);
+    if (j.value("predicateType", std::string()) != info.predicate_type) {
+      info.status = "the signed statement's predicateType is not " + info.predicate_type;
+      return;
+    }
+    for (const auto& subject : j.at("subject")) {
+      const std::string sha = subject.at("digest").value("sha256", std::string());
+      for (const auto& l : model.layers) {
+        if (l.media_type == store::kModelWeightMediaType && std::string(l.digest.hex()) == sha) {
+          info.status = "verified";
+          return;
+        }
+      }
+    }
+    info.status = "its subject is not this model's weights";
+  } catch (const std::exception& e) {
+    info.status = std::string("the signed statement is not an in-toto statement: ") + e.what();
+  }
+}
+
+}  // namespace
 
 Result<ModelProvenance> describe_model(const store::Store& st, const store::Reference& ref, const TrustPolicy& policy) {
   ModelProvenance p;
@@ -23,6 +72,19 @@ Result<ModelProvenance> describe_model(const store::Store& st, const store::Refe
     info.manifest = r;
     auto sm = st.read_manifest(r);
     if (!sm.ok() || sm->artifact_type != store::kSigstoreBundleMediaType || sm->layers.empty()) continue;
+    if (is_attestation(*sm)) {
+      AttestationInfo a;
+      a.manifest = r;
+      a.predicate_type = sm->annotations.at(std::string(kAnnotationPredicateType));
+      auto json = st.read_blob(sm->layers[0].digest, kMaxBundleBytes);
+      if (json.ok()) {
+        check_attestation(*json, policy, p.parsed, a);
+      } else {
+        a.status = json.status().message();
+      }
+      p.attestations.push_back(std::move(a));
+      continue;
+    }
     auto bundle_json = st.read_blob(sm->layers[0].digest, kMaxBundleBytes);
     if (!bundle_json.ok()) {
       info.status = bundle_json.status().message();
@@ -79,6 +141,10 @@ std::string format_provenance(const ModelProvenance& p) {
     out += "signature:    key " + s.key_id.substr(0, 16) + (s.publisher.empty() ? "" : " (" + s.publisher + ")") +
            (s.signed_name.empty() ? "" : ", signed '" + s.signed_name + "' v" + std::to_string(s.signed_version)) +
            ": " + s.status + "\n";
+  }
+  for (const auto& a : p.attestations) {
+    out += "attestation:  " + a.predicate_type + ", key " + a.key_id.substr(0, 16) +
+           (a.publisher.empty() ? "" : " (" + a.publisher + ")") + ": " + a.status + "\n";
   }
   return out;
 }

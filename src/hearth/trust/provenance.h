@@ -26,6 +26,17 @@ struct SignatureInfo {
   std::string status;         // "trusted", or why the signature is not accepted
 };
 
+// An attestation about the model (e.g. the SLSA provenance of `hearth quantize`), signed as an
+// in-toto statement in a sigstore bundle.
+struct AttestationInfo {
+  store::Digest manifest;      // the referrer manifest holding the bundle
+  std::string predicate_type;  // e.g. https://slsa.dev/provenance/v1
+  std::string key_id;          // from the bundle's publicKey hint
+  std::string publisher;       // policy name of the key, empty when the policy does not list it
+  std::string status;          // "verified" (a listed key signed it and its subject is these weights), or why not
+  std::string statement_json;  // the signed statement, when the signature verified
+};
+
 struct ModelProvenance {
   std::string reference;
   store::Digest manifest;
@@ -34,6 +45,7 @@ struct ModelProvenance {
   store::ModelFacts facts;
   uint64_t version = 0;
   std::vector<SignatureInfo> signatures;
+  std::vector<AttestationInfo> attestations;
 };
 
 Result<ModelProvenance> describe_model(const store::Store& st, const store::Reference& ref, const TrustPolicy& policy);

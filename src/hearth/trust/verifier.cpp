@@ -2,6 +2,7 @@
 
 #include "hearth/core/log.h"
 #include "hearth/store/audit_log.h"
+#include "hearth/trust/model_signer.h"
 #include "hearth/trust/sigstore_bundle.h"
 #include "hearth/trust/version_lock.h"
 
@@ -20,7 +21,8 @@ struct Accepted {
 Result<Accepted> check_signature(const store::Store& st, const TrustPolicy& policy, const Digest& referrer,
                                  const Manifest& model) {
   HEARTH_ASSIGN_OR_RETURN(Manifest sig_manifest, st.read_manifest(referrer));
-  if (sig_manifest.artifact_type != store::kSigstoreBundleMediaType || sig_manifest.layers.empty()) {
+  if (sig_manifest.artifact_type != store::kSigstoreBundleMediaType || sig_manifest.layers.empty() ||
+      is_attestation(sig_manifest)) {
     return make_error(ErrorCode::kNotFound, "referrer ", referrer.str(), " is not a signature");
   }
   HEARTH_ASSIGN_OR_RETURN(std::string bundle_json, st.read_blob(sig_manifest.layers[0].digest, kMaxBundleBytes));

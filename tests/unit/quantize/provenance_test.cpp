@@ -156,5 +156,22 @@ TEST_F(ProvenanceTest, AFailedWriteLeavesNothingBehind) {
   EXPECT_TRUE(fs::is_empty(dir_)) << "a partial or temporary file was left in " << dir_;
 }
 
+
+TEST_F(ProvenanceTest, KeepsAGivenInputName) {
+  // Quantizing a store model: the input is a blob named by its digest; the statement names the
+  // reference it was resolved from.
+  const fs::path in = dir_ / "0123abcd";
+  ASSERT_TRUE(write_file_atomic(in.string(), std::string_view("input")).ok());
+  const fs::path out = dir_ / "o.gguf";
+  ASSERT_TRUE(write_file_atomic(out.string(), std::string_view("output")).ok());
+  QuantizeProvenance pv;
+  pv.input.name = "acme/stories:v1@sha256:0123abcd";
+  ASSERT_TRUE(write_provenance(provenance_path_for(out.string()), out.string(), in.string(), "", pv).ok());
+  const auto j = nlohmann::json::parse(*read_file(provenance_path_for(out.string())));
+  const auto& dep = j["predicate"]["buildDefinition"]["resolvedDependencies"][0];
+  EXPECT_EQ(dep["name"], "acme/stories:v1@sha256:0123abcd");
+  EXPECT_EQ(dep["digest"]["sha256"], one_shot_sha256(in));
+}
+
 }  // namespace
 }  // namespace hearth::quantize

@@ -1,0 +1,230 @@
+// Store references through the CLI: `hearth inspect REF` shows the manifest digest, the
+// signatures and the provenance (text and --json), and refuses unsigned or untrusted models with
+// one error line, as `run` does.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli_helpers.h"
+#include "shared_data.h"
+
+namespace hearth {
+namespace {
+
+namespace fs = std::filesystem;
+using cli_test::count_error_lines;
+using cli_test::ends_with_error_line;
+using cli_test::run;
+
+// A private $HEARTH_HOME with the f32 test model imported as demo/stories:v1, signed by 'acme'
+// whom the policy trusts for demo/*; demo/unsigned:v1 (the F16 model, not signed) and
+// demo/stranger:v1 (the Q8_0 model, signed by a key the policy does not list).
+class CliStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HEARTH_REQUIRE_SHARED(shared);
+    shared_ = shared;
+    home_ = testing::make_temp_dir("hearth-home");
+    setenv("HEARTH_HOME", home_.c_str(), 1);
+    model_ = (shared_ / "models" / "stories260K-f32.gguf").string();
+    ASSERT_EQ(sh("import " + model_ + " demo/stories:v1"), 0);
+    // Different files: the same file imported twice in one second is the same manifest, and a
+    // signature belongs to the manifest, not to the tag.
+    ASSERT_EQ(sh("import " + (shared_ / "models" / "stories260K-F16.gguf").string() + " demo/unsigned:v1"), 0);
+    ASSERT_EQ(sh("import " + (shared_ / "models" / "stories260K-Q8_0.gguf").string() + " demo/stranger:v1"), 0);
+    ASSERT_EQ(sh("keygen --out " + (home_ / "acme").string()), 0);
+    ASSERT_EQ(sh("keygen --out " + (home_ / "other").string()), 0);
+    ASSERT_EQ(sh("sign demo/stories:v1 --key " + (home_ / "acme.key").string()), 0);
+    ASSERT_EQ(sh("sign demo/stranger:v1 --key " + (home_ / "other.key").string()), 0);
+    ASSERT_EQ(sh("trust add " + (home_ / "acme.pub").string() + " --models 'demo/*' --name acme"), 0);
+  }
+  void TearDown() override {
+    unsetenv("HEARTH_HOME");
+    if (!home_.empty()) fs::remove_all(home_);
+  }
+  int sh(const std::string& args) {
+    return std::system((std::string(HEARTH_BIN) + " " + args + " >/dev/null 2>&1").c_str());
+  }
+
+  fs::path shared_, home_;
+  std::string model_;
+};
+
+TEST_F(CliStore, InspectSignedReferenceShowsDigestSignaturesAndProvenance) {
+  auto o = run("inspect demo/stories:v1");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("signed by acme"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("manifest:     sha256:"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("(acme), signed 'demo/stories' v1: trusted"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("layer:        "), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("general.architecture"), std::string::npos) << o.out;  // the GGUF part is still there
+
+  auto j = run("inspect demo/stories:v1 --json");
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  nlohmann::json doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["reference"], "demo/stories:v1");
+  const std::string digest = doc["manifest_digest"];
+  EXPECT_EQ(digest.rfind("sha256:", 0), 0u) << digest;
+  EXPECT_NE(o.out.find(digest), std::string::npos);  // text and JSON agree
+  ASSERT_EQ(doc["signatures"].size(), 1u);
+  EXPECT_EQ(doc["signatures"][0]["publisher"], "acme");
+  EXPECT_EQ(doc["signatures"][0]["verified"], true);
+  EXPECT_EQ(doc["signatures"][0]["status"], "trusted");
+  EXPECT_EQ(doc["signatures"][0]["signed_name"], "demo/stories");
+  EXPECT_EQ(doc["provenance"]["version"], 1);
+  EXPECT_EQ(doc["provenance"]["signed"], true);
+  EXPECT_EQ(doc["provenance"]["model"]["architecture"], "llama");
+  EXPECT_FALSE(doc["provenance"]["layers"].empty());
+  EXPECT_FALSE(doc["tensors"].empty());
+
+  // A plain file has no store fields.
+  auto f = run("inspect " + model_ + " --json");
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  nlohmann::json fdoc = nlohmann::json::parse(f.out);
+  EXPECT_FALSE(fdoc.contains("manifest_digest"));
+  EXPECT_EQ(fdoc["tensors"], doc["tensors"]);
+}
+
+TEST_F(CliStore, InspectRefusesUnsignedAndUntrustedWithOneErrorLine) {
+  auto unsigned_ = run("inspect demo/unsigned:v1");
+  EXPECT_NE(unsigned_.exit_code, 0);
+  EXPECT_TRUE(unsigned_.out.empty()) << unsigned_.out;
+  EXPECT_TRUE(ends_with_error_line(unsigned_.err)) << unsigned_.err;
+  EXPECT_EQ(count_error_lines(unsigned_.err), 1) << unsigned_.err;
+  EXPECT_NE(unsigned_.err.find("'demo/unsigned:v1' refused: the model is not signed"), std::string::npos)
+      << unsigned_.err;
+
+  auto stranger = run("inspect demo/stranger:v1 --json");
+  EXPECT_NE(stranger.exit_code, 0);
+  EXPECT_TRUE(stranger.out.empty()) << stranger.out;
+  EXPECT_EQ(count_error_lines(stranger.err), 1) << stranger.err;
+  EXPECT_NE(stranger.err.find("trust policy does not list"), std::string::npos) << stranger.err;
+
+  auto missing = run("inspect demo/nothing:v9");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_EQ(count_error_lines(missing.err), 1) << missing.err;
+  EXPECT_NE(missing.err.find("demo/nothing:v9"), std::string::npos) << missing.err;
+
+  // --allow-unsigned shows it, with no signature.
+  auto allowed = run("inspect demo/unsigned:v1 --allow-unsigned --json");
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
+  nlohmann::json doc = nlohmann::json::parse(allowed.out);
+  EXPECT_TRUE(doc["signatures"].empty());
+  EXPECT_EQ(doc["provenance"]["signed"], false);
+  auto allowed_text = run("inspect demo/stranger:v1 --allow-unsigned");
+  ASSERT_EQ(allowed_text.exit_code, 0) << allowed_text.err;
+  EXPECT_NE(allowed_text.out.find("UNSIGNED, allowed by operator"), std::string::npos) << allowed_text.out;
+  EXPECT_NE(allowed_text.out.find("key not in the trust policy"), std::string::npos) << allowed_text.out;
+}
+
+TEST_F(CliStore, InspectUsesHearthModelLikeRun) {
+  setenv("HEARTH_MODEL", "demo/stories:v1", 1);
+  auto o = run("inspect --json");
+  unsetenv("HEARTH_MODEL");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(nlohmann::json::parse(o.out)["reference"], "demo/stories:v1");
+}
+
+TEST_F(CliStore, QuantizeSignsItsProvenanceAndAttachesItInTheStore) {
+  const std::string out = (home_ / "q8.gguf").string();
+  auto q = run("quantize " + model_ + " " + out + " Q8_0 --sign-key " + (home_ / "acme.key").string() +
+               " --import demo/q8:v1");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  // The signed statement beside the file: a DSSE envelope over the in-toto statement.
+  std::ifstream bf(out + ".provenance.sigstore.json");
+  ASSERT_TRUE(bf.good());
+  nlohmann::json bundle = nlohmann::json::parse(bf);
+  EXPECT_EQ(bundle["dsseEnvelope"]["payloadType"], "application/vnd.in-toto+json");
+
+  // In the store: the model is signed by acme, and the provenance is an attestation of it.
+  auto text = run("inspect demo/q8:v1");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("signed 'demo/q8' v1: trusted"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("attestation:  https://slsa.dev/provenance/v1, key "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("(acme): verified"), std::string::npos) << text.out;
+  auto j = run("inspect demo/q8:v1 --json");
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  nlohmann::json doc = nlohmann::json::parse(j.out);
+  ASSERT_EQ(doc["signatures"].size(), 1u);  // the attestation is not counted as a signature
+  ASSERT_EQ(doc["provenance"]["attestations"].size(), 1u) << j.out;
+  const auto& a = doc["provenance"]["attestations"][0];
+  EXPECT_EQ(a["verified"], true);
+  EXPECT_EQ(a["statement"]["predicate"]["buildDefinition"]["buildType"], "urn:hearth:build-type:quantize:v1");
+  EXPECT_EQ(a["statement"]["predicate"]["buildDefinition"]["externalParameters"]["recipe"], "Q8_0");
+  auto v = run("verify demo/q8:v1");
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_NE(v.out.find("signed by acme"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("attestation:"), std::string::npos) << v.out;
+  // It loads.
+  auto r = run("run demo/q8:v1 -p 'Once upon a time' --temp 0 -c 256 -n 4");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  // The attestation travels with the model: export, import on another node that trusts acme.
+  const std::string tar = (home_ / "q8.tar").string();
+  ASSERT_EQ(sh("bundle export demo/q8:v1 " + tar), 0);
+  fs::path node2 = testing::make_temp_dir("hearth-node2");
+  setenv("HEARTH_HOME", node2.c_str(), 1);
+  ASSERT_EQ(sh("trust add " + (home_ / "acme.pub").string() + " --models 'demo/*' --name acme"), 0);
+  ASSERT_EQ(sh("bundle import " + tar), 0);
+  auto there = run("inspect demo/q8:v1");
+  setenv("HEARTH_HOME", home_.c_str(), 1);
+  fs::remove_all(node2);
+  ASSERT_EQ(there.exit_code, 0) << there.err;
+  EXPECT_NE(there.out.find("attestation:  https://slsa.dev/provenance/v1"), std::string::npos) << there.out;
+  EXPECT_NE(there.out.find("(acme): verified"), std::string::npos) << there.out;
+
+  // Signed by a key the policy does not list: the attestation does not make it trusted.
+  auto o = run("quantize " + model_ + " " + (home_ / "q8o.gguf").string() + " Q8_0 --sign-key " +
+               (home_ / "other.key").string() + " --import demo/q8o:v1");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  auto refused = run("inspect demo/q8o:v1");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_EQ(count_error_lines(refused.err), 1) << refused.err;
+  EXPECT_NE(refused.err.find("trust policy does not list"), std::string::npos) << refused.err;
+  auto shown = run("inspect demo/q8o:v1 --allow-unsigned");
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("attestation:  https://slsa.dev/provenance/v1"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find(": key not in the trust policy\nattestation"), std::string::npos) << shown.out;
+}
+
+TEST_F(CliStore, QuantizeBadSigningInputsFailFastWithOneErrorLine) {
+  const std::string out = (home_ / "bad.gguf").string();
+  auto missing_key = run("quantize " + model_ + " " + out + " Q8_0 --sign-key " + (home_ / "nope.key").string());
+  EXPECT_NE(missing_key.exit_code, 0);
+  EXPECT_EQ(count_error_lines(missing_key.err), 1) << missing_key.err;
+  EXPECT_NE(missing_key.err.find("nope.key"), std::string::npos) << missing_key.err;
+  EXPECT_FALSE(fs::exists(out));
+  auto no_prov = run("quantize " + model_ + " " + out + " Q8_0 --no-provenance --sign-key " +
+                     (home_ / "acme.key").string());
+  EXPECT_NE(no_prov.exit_code, 0);
+  EXPECT_EQ(count_error_lines(no_prov.err), 1) << no_prov.err;
+  EXPECT_FALSE(fs::exists(out));
+  auto bad_ref = run("quantize " + model_ + " " + out + " Q8_0 --import 'Not A Ref'");
+  EXPECT_NE(bad_ref.exit_code, 0);
+  EXPECT_EQ(count_error_lines(bad_ref.err), 1) << bad_ref.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(CliStore, QuantizeFromAStoreReferenceIsVerifiedAndRecorded) {
+  const std::string out = (home_ / "from-store.gguf").string();
+  auto q = run("quantize demo/stories:v1 " + out + " Q8_0");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  std::ifstream pf(out + ".provenance.json");
+  nlohmann::json st = nlohmann::json::parse(pf);
+  const std::string input = st["predicate"]["buildDefinition"]["resolvedDependencies"][0]["name"];
+  EXPECT_EQ(input.rfind("demo/stories:v1@sha256:", 0), 0u) << input;
+
+  auto refused = run("quantize demo/unsigned:v1 " + (home_ / "u.gguf").string() + " Q8_0");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_EQ(count_error_lines(refused.err), 1) << refused.err;
+  EXPECT_NE(refused.err.find("not signed"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(home_ / "u.gguf"));
+  auto allowed = run("quantize demo/unsigned:v1 " + (home_ / "u.gguf").string() + " Q8_0 --allow-unsigned");
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+}
+
+}  // namespace
+}  // namespace hearth
