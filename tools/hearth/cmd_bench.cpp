@@ -68,6 +68,7 @@ Status run(BenchOptions o) {
     j["file_mb"] = model->file_bytes() / 1048576.0;
     j["n_prompt"] = o.params.n_prompt;
     j["n_gen"] = o.params.n_gen;
+    j["depth"] = o.params.depth;
     j["reps"] = o.params.reps;
     j["prefill_tok_s"] = r.prefill_mean;
     j["prefill_tok_s_sd"] = r.prefill_sd;
@@ -98,8 +99,9 @@ Status run(BenchOptions o) {
       std::printf("prefill pp%lld: %8.2f ± %.2f tok/s\n", static_cast<long long>(o.params.n_prompt), r.prefill_mean, r.prefill_sd);
     }
     if (o.params.n_gen > 0) {
-      std::printf("decode  tg%lld: %8.2f ± %.2f tok/s   %.1f GB/s", static_cast<long long>(o.params.n_gen), r.decode_mean,
-                  r.decode_sd, r.decode_gb_s);
+      std::printf("decode  tg%lld", static_cast<long long>(o.params.n_gen));
+      if (o.params.depth > 0) std::printf(" @ d%lld", static_cast<long long>(o.params.depth));
+      std::printf(": %8.2f ± %.2f tok/s   %.1f GB/s", r.decode_mean, r.decode_sd, r.decode_gb_s);
       if (bw > 0) std::printf(" (%.0f%% of the measured %.1f GB/s read bandwidth)", 100.0 * r.decode_gb_s / bw, bw);
       std::printf("\n");
     }
@@ -116,6 +118,9 @@ void setup(CLI::App& app) {
   sub->add_option("--type", o->type, "type of the synthetic model (f16, q8_0, q4_0, q4_k_m, ...)")->capture_default_str();
   sub->add_option("-p,--n-prompt", o->params.n_prompt, "prompt tokens (prefill)")->capture_default_str();
   sub->add_option("-n,--n-gen", o->params.n_gen, "generated tokens (decode)")->capture_default_str();
+  sub->add_option("-d,--depth", o->params.depth,
+                  "context filled before decode, at most -p (0: from an empty context, as llama-bench's tg)")
+      ->capture_default_str();
   sub->add_option("-r,--reps", o->params.reps, "repetitions")->capture_default_str();
   sub->add_option("-t,--threads", o->params.n_threads, "threads (default: physical cores)");
   sub->add_flag("--allow-unsigned", o->allow_unsigned, "load an unsigned store model (local experiments; never excuses tampering)");

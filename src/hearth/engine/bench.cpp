@@ -32,6 +32,10 @@ Result<BenchResult> run_bench(const model::Model& model, const BenchParams& p) {
   if (p.n_prompt < 0 || p.n_gen < 0 || p.reps < 1) {
     return make_error(ErrorCode::kInvalidArgument, "bench: -p and -n must be >= 0 and -r >= 1");
   }
+  if (p.depth < 0 || p.depth > p.n_prompt) {
+    return make_error(ErrorCode::kInvalidArgument, "bench: --depth ", std::to_string(p.depth),
+                      " must be between 0 and -p (", std::to_string(p.n_prompt), "): the prompt fills that context");
+  }
   model::ContextParams cp;
   cp.n_ctx = std::max<int64_t>(p.n_prompt + p.n_gen, 16);
   cp.n_batch = std::max<int64_t>(p.n_prompt, 1);
@@ -71,9 +75,10 @@ Result<BenchResult> run_bench(const model::Model& model, const BenchParams& p) {
       r.prefill_tok_s.push_back(static_cast<double>(p.n_prompt) / (now_seconds() - t0));
     }
     if (p.n_gen > 0) {
-      // Generation continues after the prompt (as in real use), greedily.
+      // Greedy generation from position `depth`: the prompt's cache rows below it are the
+      // context; rows from it on are rewritten in order before any query reads them.
       int32_t tok = p.n_prompt > 0 ? argmax(ctx->logits(0)) : 1;
-      int32_t pos = static_cast<int32_t>(p.n_prompt);
+      int32_t pos = static_cast<int32_t>(p.depth);
       const double t0 = now_seconds();
       for (int64_t i = 0; i < p.n_gen; ++i) {
         model::BatchToken t{tok, pos++, 0, true};

@@ -15,6 +15,9 @@ namespace hearth::engine {
 struct BenchParams {
   int64_t n_prompt = 512;
   int64_t n_gen = 128;
+  // Context already filled when decode starts (<= n_prompt): 0 measures decode from an empty
+  // context as llama-bench's tg does; n_prompt continues after the prompt.
+  int64_t depth = 0;
   int reps = 3;
   int n_threads = 0;
   kernels::KvType kv_type = kernels::KvType::kF16;

@@ -4,6 +4,7 @@
 // Types without an AVX-512 kernel use the AVX2 ones (AVX-512 CPUs all have AVX2).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "hearth/kernels/kernel_table.h"
@@ -273,7 +274,11 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
     convert_activations(a, pool, act_type, act_row, convert_for(act_type));
   }
   const int64_t groups = a.rows / kPackRows;
-  pool.parallel_for(groups, groups >= 64 ? 2 : 1, [&](int64_t g0, int64_t g1) {
+  // Decode streams weights: long contiguous runs per thread (four each) keep the hardware
+  // prefetchers going. Prefill is compute-bound: single groups balance the threads.
+  const int64_t grain =
+      a.n_tokens <= 4 ? std::max<int64_t>(1, groups / (4 * static_cast<int64_t>(pool.size()))) : 1;
+  pool.parallel_for(groups, grain, [&](int64_t g0, int64_t g1) {
     avx512_packed_groups(a.wtype, a.packed, a.cols, x, g0, g1, a.y, a.y_stride);
   });
   if (groups * kPackRows < a.rows) dot_rows(a, act_row, dot_for(a.wtype), groups * kPackRows, a.rows);
