@@ -14,6 +14,7 @@
 namespace hearth::kernels {
 
 inline constexpr int kPackRows = 16;
+inline constexpr int kF16Tile = 16;
 
 // Converted activations as the packed kernels read them: n_tokens rows of Q8_0 or Q8_K blocks,
 // and for Q8_0 each block's scale as a float and the sum of its quants.
@@ -24,7 +25,9 @@ struct PackedActivations {
   int64_t nb = 0;                  // blocks per row
   const float* scales = nullptr;   // Q8_0: [n_tokens][nb]
   const int32_t* sums = nullptr;   // Q8_0: [n_tokens][nb]
-  const float* f32 = nullptr;      // F16 weights: [n_tokens][nb] activations rounded to f16, as f32
+  // F16 weights: the activations rounded to f16, as f32, interleaved by tiles of kF16Tile
+  // tokens: element k of token t at [t / kF16Tile][k][t % kF16Tile].
+  const float* f32 = nullptr;
 
   const int8_t* q8_0(int64_t t, int64_t b) const {
     return reinterpret_cast<const BlockQ8_0*>(data + static_cast<size_t>(t) * row_bytes)[b].qs;

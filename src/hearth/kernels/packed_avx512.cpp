@@ -230,24 +230,29 @@ void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
 
 template <int NT>
 void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
-  const float* xr[NT];
-  for (int j = 0; j < NT; ++j) xr[j] = x.f32 + (t0 + j) * nb;
+  // t0 is a multiple of kF16Tile: this tile's activations are [k][kF16Tile] floats.
+  const float* xt = x.f32 + (t0 / kF16Tile) * nb * kF16Tile;
   if constexpr (NT == 1) {
     __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t k = 0;
     for (; k + 4 <= nb; k += 4) {
       const std::byte* p = grp + static_cast<size_t>(k) * kF16Bytes;
       prefetch_block(p, 4 * kF16Bytes);
-      for (int u = 0; u < 4; ++u) a[u] = _mm512_fmadd_ps(load_f16x16(p + 32 * u), _mm512_set1_ps(xr[0][k + u]), a[u]);
+      for (int u = 0; u < 4; ++u) {
+        a[u] = _mm512_fmadd_ps(load_f16x16(p + 32 * u), _mm512_set1_ps(xt[(k + u) * kF16Tile]), a[u]);
+      }
     }
-    for (; k < nb; ++k) a[0] = _mm512_fmadd_ps(load_f16x16(grp + static_cast<size_t>(k) * kF16Bytes), _mm512_set1_ps(xr[0][k]), a[0]);
+    for (; k < nb; ++k) {
+      a[0] = _mm512_fmadd_ps(load_f16x16(grp + static_cast<size_t>(k) * kF16Bytes), _mm512_set1_ps(xt[k * kF16Tile]), a[0]);
+    }
     _mm512_storeu_ps(y + t0 * y_stride, _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])));
   } else {
     __m512 acc[NT];
     for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
     for (int64_t k = 0; k < nb; ++k) {
       const __m512 w = load_f16x16(grp + static_cast<size_t>(k) * kF16Bytes);
-      for (int j = 0; j < NT; ++j) acc[j] = _mm512_fmadd_ps(w, _mm512_set1_ps(xr[j][k]), acc[j]);
+      const float* xk = xt + k * kF16Tile;
+      for (int j = 0; j < NT; ++j) acc[j] = _mm512_fmadd_ps(w, _mm512_set1_ps(xk[j]), acc[j]);
     }
     for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
   }
@@ -267,7 +272,7 @@ TileFn tile_for() {
 
 // Token tile: 8 for F16 (float FMAs need 8 independent sums), 4 for the integer kernels.
 template <TensorType T>
-constexpr int kTile = T == TensorType::F16 ? 8 : 4;
+constexpr int kTile = T == TensorType::F16 ? kF16Tile : 4;
 
 template <TensorType T, int NT>
 void tail_tile(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t, int64_t left, float* y,

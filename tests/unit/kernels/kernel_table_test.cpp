@@ -93,7 +93,8 @@ TEST(KernelTables, MatmulMatchesRefForEveryTypeAndShape) {
 
 // Tables that repack weights: the packed path against ref and against the same table's
 // unpacked path (same activation quantization, so only float summation order differs), for
-// row counts with and without a partial 16-row group and token counts around the 4-token tile.
+// row counts with and without a partial 16-row group and token counts around the 4- and
+// 16-token tiles.
 TEST(KernelTables, PackedMatmulMatchesRefAndUnpacked) {
   std::mt19937 rng(99);
   std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -107,7 +108,7 @@ TEST(KernelTables, PackedMatmulMatchesRefAndUnpacked) {
       if (kt->packed_bytes(type, 16, bs) == 0) continue;
       for (int64_t cols : {bs, 3 * bs, 8 * bs}) {
         for (int64_t rows : {16, 37, 64}) {
-          for (int64_t n_tok : {1, 2, 3, 4, 5, 11}) {
+          for (int64_t n_tok : {1, 2, 3, 4, 5, 11, 16, 35}) {
             const size_t rb = *row_bytes(type, static_cast<uint64_t>(cols));
             std::vector<std::byte> w(rb * static_cast<size_t>(rows));
             std::vector<float> wrow(static_cast<size_t>(cols));
