@@ -6,7 +6,7 @@
 //        [--tokens 64] [--prompt-tokens 64] [--threads N] [--reps 2]
 //
 // One server with --parallel = the largest stream count. For each level, every stream sends a
-// different prompt (so no stream reuses another's cache) of about --prompt-tokens tokens, asks
+// different prompt (so no stream reuses another's cache) of --prompt-tokens token ids, asks
 // for --tokens tokens with ignore_eos, and is timed from request to first token (TTFT) and to
 // its last token. Aggregate decode tok/s = sum over streams of (tokens - 1) / (time from the
 // first first-token to the last last-token).
@@ -53,9 +53,11 @@ function startServer() {
 }
 
 async function oneStream(port, i) {
-  const words = Array.from({ length: promptTokens - 4 }, (_, k) => ['tree', 'house', 'river', 'cloud'][(k + i) % 4]);
+  // Exactly --prompt-tokens token ids (a model's tokenizer can split words into many tokens),
+  // different per stream so that no stream reuses another's cache.
+  const ids = Array.from({ length: promptTokens }, (_, k) => 1000 + ((k * 31 + i * 977) % 20000));
   const body = {
-    prompt: `Stream ${i}: ${words.join(' ')}`,
+    prompt: ids,
     max_tokens: nTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true },
   };
   const t0 = performance.now();
