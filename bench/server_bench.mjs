@@ -88,7 +88,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const server = await startServer();
 try {
   await oneStream(server.port, 999); // warm-up
-  console.log(`model: ${path.basename(args.model)} | ${nTokens} tokens per stream, ~${promptTokens}-token prompts, ` +
+  console.log(`model: ${path.basename(args.model)} | ${nTokens} tokens per stream, ${promptTokens}-token prompts, ` +
     `--parallel ${parallel}, ${reps} reps (best aggregate kept)`);
   console.log('| streams | aggregate decode tok/s | per-stream decode tok/s | TTFT median (ms) | TTFT max (ms) |');
   console.log('|---:|---:|---:|---:|---:|');

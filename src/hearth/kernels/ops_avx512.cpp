@@ -251,24 +251,26 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
     x.nb = a.cols;
     const size_t off = (act_row * static_cast<size_t>(a.n_tokens) + 63) / 64 * 64;
     float* f = reinterpret_cast<float*>(a.scratch + off);
+    const int64_t st = a.n_tokens == 1 ? 1 : kF16Tile;
+    x.f32_stride = st;
     // Whole tiles per work item: a tile's tokens share cache lines.
     pool.parallel_for(a.n_tokens, kF16Tile, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const float* src = a.x + t * a.x_stride;
         auto* h = reinterpret_cast<uint16_t*>(a.scratch + static_cast<size_t>(t) * act_row);
         // Token t's column k at [t / kF16Tile][k][t % kF16Tile] (see PackedActivations).
-        float* dst = f + (t / kF16Tile) * a.cols * kF16Tile + t % kF16Tile;
+        float* dst = f + (t / kF16Tile) * a.cols * st + t % kF16Tile;
         int64_t i = 0;
         alignas(64) float wide[16];
         for (; i + 16 <= a.cols; i += 16) {
           const __m256i hv = _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + i), hv);
           _mm512_store_ps(wide, _mm512_cvtph_ps(hv));
-          for (int u = 0; u < 16; ++u) dst[(i + u) * kF16Tile] = wide[u];
+          for (int u = 0; u < 16; ++u) dst[(i + u) * st] = wide[u];
         }
         for (; i < a.cols; ++i) {
           h[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-          dst[i * kF16Tile] = h2f(h[i]);
+          dst[i * st] = h2f(h[i]);
         }
       }
     });

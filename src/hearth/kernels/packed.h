@@ -26,8 +26,10 @@ struct PackedActivations {
   const float* scales = nullptr;   // Q8_0: [n_tokens][nb]
   const int32_t* sums = nullptr;   // Q8_0: [n_tokens][nb]
   // F16 weights: the activations rounded to f16, as f32, interleaved by tiles of kF16Tile
-  // tokens: element k of token t at [t / kF16Tile][k][t % kF16Tile].
+  // tokens: element k of token t at [t / kF16Tile][k][t % kF16Tile], f32_stride = kF16Tile;
+  // a single token (decode) is stored plainly, f32_stride = 1.
   const float* f32 = nullptr;
+  int64_t f32_stride = kF16Tile;
 
   const int8_t* q8_0(int64_t t, int64_t b) const {
     return reinterpret_cast<const BlockQ8_0*>(data + static_cast<size_t>(t) * row_bytes)[b].qs;

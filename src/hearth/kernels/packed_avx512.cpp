@@ -230,8 +230,9 @@ void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
 
 template <int NT>
 void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
-  // t0 is a multiple of kF16Tile: this tile's activations are [k][kF16Tile] floats.
-  const float* xt = x.f32 + (t0 / kF16Tile) * nb * kF16Tile;
+  // t0 is a multiple of kF16Tile: this tile's activations are [k][f32_stride] floats.
+  const int64_t st = x.f32_stride;
+  const float* xt = x.f32 + (t0 / kF16Tile) * nb * st;
   if constexpr (NT == 1) {
     __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t k = 0;
@@ -239,11 +240,11 @@ void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
       const std::byte* p = grp + static_cast<size_t>(k) * kF16Bytes;
       prefetch_block(p, 4 * kF16Bytes);
       for (int u = 0; u < 4; ++u) {
-        a[u] = _mm512_fmadd_ps(load_f16x16(p + 32 * u), _mm512_set1_ps(xt[(k + u) * kF16Tile]), a[u]);
+        a[u] = _mm512_fmadd_ps(load_f16x16(p + 32 * u), _mm512_set1_ps(xt[(k + u) * st]), a[u]);
       }
     }
     for (; k < nb; ++k) {
-      a[0] = _mm512_fmadd_ps(load_f16x16(grp + static_cast<size_t>(k) * kF16Bytes), _mm512_set1_ps(xt[k * kF16Tile]), a[0]);
+      a[0] = _mm512_fmadd_ps(load_f16x16(grp + static_cast<size_t>(k) * kF16Bytes), _mm512_set1_ps(xt[k * st]), a[0]);
     }
     _mm512_storeu_ps(y + t0 * y_stride, _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])));
   } else {
@@ -251,7 +252,7 @@ void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
     for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
     for (int64_t k = 0; k < nb; ++k) {
       const __m512 w = load_f16x16(grp + static_cast<size_t>(k) * kF16Bytes);
-      const float* xk = xt + k * kF16Tile;
+      const float* xk = xt + k * st;
       for (int j = 0; j < NT; ++j) acc[j] = _mm512_fmadd_ps(w, _mm512_set1_ps(xk[j]), acc[j]);
     }
     for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
