@@ -225,28 +225,44 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
   x.data = a.scratch;
   x.row_bytes = act_row;
   x.n_tokens = a.n_tokens;
-  if (act_type == TensorType::Q8_0) {
+  if (act_type == TensorType::Q8_0 || act_type == TensorType::Q8_1) {
     // Each block's scale as a float and its quant sum, next to the quantized rows (the scratch
-    // size allows for them: matmul_scratch_bytes).
+    // size allows for them: matmul_scratch_bytes). Q8_1 blocks (for Q4_1/Q5_1) carry their
+    // quants 2 bytes further on.
     x.nb = a.cols / kQK8_0;
+    x.block_bytes = act_type == TensorType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ8_1);
+    x.qs_offset = act_type == TensorType::Q8_0 ? 2 : 4;
     const size_t off = (act_row * static_cast<size_t>(a.n_tokens) + 63) / 64 * 64;
     float* scales = reinterpret_cast<float*>(a.scratch + off);
     int32_t* sums = reinterpret_cast<int32_t*>(scales + a.n_tokens * x.nb);
+    float* dsums = reinterpret_cast<float*>(sums + a.n_tokens * x.nb);
+    const ConvertRowFn convert = convert_for(act_type);
     pool.parallel_for(a.n_tokens, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
-        auto* blocks = reinterpret_cast<BlockQ8_0*>(a.scratch + static_cast<size_t>(t) * act_row);
-        ref::quantize_row_q8_0_x86(a.x + t * a.x_stride, blocks, a.cols);
+        std::byte* row = a.scratch + static_cast<size_t>(t) * act_row;
+        convert(a.x + t * a.x_stride, row, a.cols);
         for (int64_t b = 0; b < x.nb; ++b) {
-          scales[t * x.nb + b] = h2f(blocks[b].d);
+          uint16_t d;
+          std::memcpy(&d, row + static_cast<size_t>(b) * x.block_bytes, 2);  // d leads both block types
+          scales[t * x.nb + b] = h2f(d);
+          const int8_t* q = x.q8_0(t, b);
           int32_t s = 0;
-          for (int i = 0; i < kQK8_0; ++i) s += blocks[b].qs[i];
+          for (int i = 0; i < kQK8_0; ++i) s += q[i];
           sums[t * x.nb + b] = s;
+          if (act_type == TensorType::Q8_1) {
+            uint16_t sh;
+            std::memcpy(&sh, row + static_cast<size_t>(b) * x.block_bytes + 2, 2);
+            dsums[t * x.nb + b] = h2f(sh);
+          } else {
+            dsums[t * x.nb + b] = scales[t * x.nb + b] * static_cast<float>(s);
+          }
         }
       }
     });
     x.scales = scales;
     x.sums = sums;
-  } else if (act_type == TensorType::F16) {
+    x.dsums = dsums;
+  } else if (act_type == TensorType::F16 || act_type == TensorType::BF16) {
     // F16 rows for the unpacked tail rows, and the same values widened to f32 for the tiles.
     x.nb = a.cols;
     const size_t off = (act_row * static_cast<size_t>(a.n_tokens) + 63) / 64 * 64;
@@ -262,6 +278,15 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
         float* dst = f + (t / kF16Tile) * a.cols * st + t % kF16Tile;
         int64_t i = 0;
         alignas(64) float wide[16];
+        if (act_type == TensorType::BF16) {
+          // BF16 weights pair with activations rounded to bf16 (the reference conversion).
+          convert_for(TensorType::BF16)(src, h, a.cols);
+          for (int64_t k = 0; k < a.cols; ++k) {
+            const uint32_t bits = static_cast<uint32_t>(h[k]) << 16;
+            std::memcpy(&dst[k * st], &bits, 4);
+          }
+          continue;
+        }
         for (; i + 16 <= a.cols; i += 16) {
           const __m256i hv = _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + i), hv);

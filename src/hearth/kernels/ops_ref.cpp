@@ -181,14 +181,14 @@ size_t matmul_scratch_bytes(TensorType wtype, int64_t cols, int64_t n_tokens) {
   auto rb = row_bytes(act, static_cast<uint64_t>(cols));
   if (!rb) return 0;
   size_t per_token = *rb;
-  // Packed Q8_0 kernels also keep each block's float scale and quant sum.
-  // and packed F16 kernels the activations as f32 (+64: these start at a 64-byte boundary).
-  if (act == TensorType::Q8_0) per_token += static_cast<size_t>(cols / 32) * 8;
-  // (F16: rounded up to a whole tile of 16 tokens, kF16Tile in packed.h.)
-  if (act == TensorType::F16) {
+  // Packed kernels also keep, for Q8_0/Q8_1 activations, each block's float scale, quant sum
+  // and scaled sum, and for F16/BF16 the activations as f32 in whole tiles of 16 tokens (kF16Tile in
+  // packed.h); +64: these start at a 64-byte boundary.
+  if (act == TensorType::Q8_0 || act == TensorType::Q8_1) per_token += static_cast<size_t>(cols / 32) * 12;
+  if (act == TensorType::F16 || act == TensorType::BF16) {
     return per_token * static_cast<size_t>(n_tokens) + static_cast<size_t>(cols) * 4 * static_cast<size_t>((n_tokens + 15) / 16 * 16) + 64;
   }
-  const bool extra = act == TensorType::Q8_0 || act == TensorType::F16;
+  const bool extra = act == TensorType::Q8_0 || act == TensorType::Q8_1;
   return per_token * static_cast<size_t>(n_tokens) + (extra ? 64 : 0);
 }
 

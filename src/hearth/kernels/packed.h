@@ -17,7 +17,7 @@ inline constexpr int kPackRows = 16;
 inline constexpr int kF16Tile = 16;
 
 // Converted activations as the packed kernels read them: n_tokens rows of Q8_0 or Q8_K blocks,
-// and for Q8_0 each block's scale as a float and the sum of its quants.
+// and for Q8_0/Q8_1 each block's scale as a float and the sum of its quants.
 struct PackedActivations {
   const std::byte* data = nullptr;
   size_t row_bytes = 0;
@@ -25,20 +25,28 @@ struct PackedActivations {
   int64_t nb = 0;                  // blocks per row
   const float* scales = nullptr;   // Q8_0: [n_tokens][nb]
   const int32_t* sums = nullptr;   // Q8_0: [n_tokens][nb]
+  // d * sum(q) per block: Q8_1's stored s (f16, as the reference's Q4_1/Q5_1 dots use it), or
+  // for Q8_0 computed in f32.
+  const float* dsums = nullptr;
   // F16 weights: the activations rounded to f16, as f32, interleaved by tiles of kF16Tile
   // tokens: element k of token t at [t / kF16Tile][k][t % kF16Tile], f32_stride = kF16Tile;
   // a single token (decode) is stored plainly, f32_stride = 1.
   const float* f32 = nullptr;
   int64_t f32_stride = kF16Tile;
 
+  // Q8_0 (34-byte blocks, quants at +2) or Q8_1 (36 bytes, quants at +4).
+  size_t block_bytes = sizeof(BlockQ8_0);
+  size_t qs_offset = 2;
   const int8_t* q8_0(int64_t t, int64_t b) const {
-    return reinterpret_cast<const BlockQ8_0*>(data + static_cast<size_t>(t) * row_bytes)[b].qs;
+    return reinterpret_cast<const int8_t*>(data + static_cast<size_t>(t) * row_bytes + static_cast<size_t>(b) * block_bytes +
+                                           qs_offset);
   }
   const BlockQ8_K* q8_k(int64_t t, int64_t b) const {
     return reinterpret_cast<const BlockQ8_K*>(data + static_cast<size_t>(t) * row_bytes) + b;
   }
   float scale(int64_t t, int64_t b) const { return scales[t * nb + b]; }
   int32_t sum(int64_t t, int64_t b) const { return sums[t * nb + b]; }
+  float dsum(int64_t t, int64_t b) const { return dsums[t * nb + b]; }
 };
 
 // avx512 (packed_avx512.cpp). Bytes of the packed form of the first rows/16*16 rows (0: the

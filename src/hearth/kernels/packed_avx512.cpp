@@ -11,6 +11,12 @@
 //         original bytes 32j+4c+k: low nibble element 64j+4c+k, high 64j+32+4c+k)
 //   Q6_K: d[16] f16 | sc[16][16] i8 | q[64][16][4] u8 (unpacked 6-bit values 0..63)
 //   F16:  per element k: w[16] f16 (one 32-byte row of 16 weights; a "block" is one column)
+//   BF16: as F16 with bf16 weights
+// Types whose quants are not bytes or nibbles in a usable order are expanded to bytes:
+//   Q4_1, Q5_0, Q5_1: d[16] f32 | m[16] f32 | q[8][16][4] u8; weight = d * q + m
+//   Q5_K (8 sub-blocks of 32), Q2_K (16 of 16): d[16] f16 | dmin[16] f16 | sc[NS][16] u8 |
+//         m[NS][16] u8 | q[64][16][4] u8; weight = d * sc * q - dmin * m
+//   Q3_K: as Q6_K with q + 4 (0..7) and its 6-bit signed scales
 // Sizes equal the original for Q4_0/Q8_0, +2.8 % for Q4_K and +30 % for Q6_K.
 #include <immintrin.h>
 
@@ -18,6 +24,7 @@
 
 #include "hearth/kernels/packed.h"
 #include "hearth/kernels/quant_blocks.h"
+#include "hearth/kernels/quant_ref.h"
 
 namespace hearth::kernels {
 namespace {
@@ -29,6 +36,13 @@ constexpr size_t kQ8_0Bytes = 32 + 512;
 constexpr size_t kQ4_KBytes = 64 + 256 + 2048;
 constexpr size_t kQ6_KBytes = 32 + 256 + 4096;
 constexpr size_t kF16Bytes = 32;
+constexpr size_t kA32Bytes = 128 + 512;
+constexpr size_t kQ5_KBytes = 64 + 2 * 8 * 16 + 4096;
+constexpr size_t kQ2_KBytes = 64 + 2 * 16 * 16 + 4096;
+
+// Exact binary16 -> f32 (F16C; a local function, so no inline from a shared header is
+// compiled with this file's flags).
+inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
 inline int32_t load_i32(const void* p) {
   int32_t v;
@@ -39,6 +53,19 @@ inline int32_t load_i32(const void* p) {
 constexpr size_t kAhead = 2048;
 inline void prefetch_block(const std::byte* p, size_t bytes) {
   for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + o), _MM_HINT_T0);
+}
+// 16 bf16 values widened to f32 (a bf16 is the top half of an f32).
+inline __m512 load_bf16x16(const std::byte* p) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+template <bool kBf16>
+inline __m512 load_half16(const std::byte* p) {
+  if constexpr (kBf16) {
+    return load_bf16x16(p);
+  } else {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
 }
 inline __m512i bcast4(const int8_t* p) { return _mm512_set1_epi32(load_i32(p)); }
 inline __m512i load512(const std::byte* p) { return _mm512_loadu_si512(p); }
@@ -183,7 +210,7 @@ void tile_q4_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
 
 // ---- Q6_K ------------------------------------------------------------------------------------
 
-template <int NT>
+template <int NT, int kOff = 32>
 void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
   __m512 acc[NT];
   for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
@@ -205,9 +232,9 @@ void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
       const __m512i sc1 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * s + 16)));
       for (int j = 0; j < NT; ++j) {
         const int8_t* xq = xb[j]->qs + 16 * s;
-        // The stored values are q + 32: start from -32 * sum(x) of each sub-block.
-        __m512i a0 = _mm512_set1_epi32(-32 * xb[j]->bsums[s]);
-        __m512i a1 = _mm512_set1_epi32(-32 * xb[j]->bsums[s + 1]);
+        // The stored values are q + kOff: start from -kOff * sum(x) of each sub-block.
+        __m512i a0 = _mm512_set1_epi32(-kOff * xb[j]->bsums[s]);
+        __m512i a1 = _mm512_set1_epi32(-kOff * xb[j]->bsums[s + 1]);
         for (int c = 0; c < 4; ++c) {
           a0 = _mm512_dpbusd_epi32(a0, v[c], bcast4(xq + 4 * c));
           a1 = _mm512_dpbusd_epi32(a1, v[c + 4], bcast4(xq + 16 + 4 * c));
@@ -228,7 +255,7 @@ void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
 // products of ref and ggml do). Up to 8 tokens per tile keep both FMA pipes busy; one token
 // splits the sum over four accumulators instead.
 
-template <int NT>
+template <int NT, bool kBf16 = false>
 void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
   // t0 is a multiple of kF16Tile: this tile's activations are [k][f32_stride] floats.
   const int64_t st = x.f32_stride;
@@ -240,23 +267,111 @@ void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
       const std::byte* p = grp + static_cast<size_t>(k) * kF16Bytes;
       prefetch_block(p, 4 * kF16Bytes);
       for (int u = 0; u < 4; ++u) {
-        a[u] = _mm512_fmadd_ps(load_f16x16(p + 32 * u), _mm512_set1_ps(xt[(k + u) * st]), a[u]);
+        a[u] = _mm512_fmadd_ps(load_half16<kBf16>(p + 32 * u), _mm512_set1_ps(xt[(k + u) * st]), a[u]);
       }
     }
     for (; k < nb; ++k) {
-      a[0] = _mm512_fmadd_ps(load_f16x16(grp + static_cast<size_t>(k) * kF16Bytes), _mm512_set1_ps(xt[k * st]), a[0]);
+      a[0] = _mm512_fmadd_ps(load_half16<kBf16>(grp + static_cast<size_t>(k) * kF16Bytes), _mm512_set1_ps(xt[k * st]), a[0]);
     }
     _mm512_storeu_ps(y + t0 * y_stride, _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])));
   } else {
     __m512 acc[NT];
     for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
     for (int64_t k = 0; k < nb; ++k) {
-      const __m512 w = load_f16x16(grp + static_cast<size_t>(k) * kF16Bytes);
+      const __m512 w = load_half16<kBf16>(grp + static_cast<size_t>(k) * kF16Bytes);
       const float* xk = xt + k * st;
       for (int j = 0; j < NT; ++j) acc[j] = _mm512_fmadd_ps(w, _mm512_set1_ps(xk[j]), acc[j]);
     }
     for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
   }
+}
+
+// ---- Q4_1 / Q5_0 / Q5_1 (expanded) ------------------------------------------------------------
+
+template <int NT>
+void tile_a32(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  __m512 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = grp + static_cast<size_t>(b) * kA32Bytes;
+    if constexpr (NT == 1) prefetch_block(p, kA32Bytes);
+    const __m512 d = _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+    const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(p + 64));
+    __m512i v[8];
+    for (int c = 0; c < 8; ++c) v[c] = load512(p + 128 + 64 * c);
+    for (int j = 0; j < NT; ++j) {
+      const int64_t t = t0 + j;
+      const int8_t* xq = x.q8_0(t, b);
+      __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        s0 = _mm512_dpbusd_epi32(s0, v[c], bcast4(xq + 4 * c));
+        s1 = _mm512_dpbusd_epi32(s1, v[c + 4], bcast4(xq + 16 + 4 * c));
+      }
+      const float dx = x.scale(t, b);
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(d, _mm512_set1_ps(dx)), acc[j]);
+      acc[j] = _mm512_fmadd_ps(m, _mm512_set1_ps(x.dsum(t, b)), acc[j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
+}
+
+// ---- Q5_K / Q2_K (expanded; NS sub-blocks of 256 / NS) ---------------------------------------
+
+template <int NT, int NS>
+void tile_kmin(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  constexpr size_t kBytes = 64 + 2 * NS * 16 + 4096;
+  constexpr int kChunks = 64 / NS;  // 4-element chunks per sub-block
+  __m512 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const std::byte* p = grp + static_cast<size_t>(i) * kBytes;
+    if constexpr (NT == 1) prefetch_block(p, kBytes);
+    const std::byte* sc = p + 64;
+    const std::byte* mn = p + 64 + NS * 16;
+    const std::byte* qs = p + 64 + 2 * NS * 16;
+    const BlockQ8_K* xb[NT];
+    __m512i isum[NT], msum[NT];
+    for (int j = 0; j < NT; ++j) {
+      xb[j] = x.q8_k(t0 + j, i);
+      isum[j] = _mm512_setzero_si512();
+      msum[j] = _mm512_setzero_si512();
+    }
+    for (int s = 0; s < NS; ++s) {
+      __m512i v[kChunks];
+      for (int c = 0; c < kChunks; ++c) v[c] = load512(qs + (s * kChunks + c) * 64);
+      const __m512i scv = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * s)));
+      const __m512i mv = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mn + 16 * s)));
+      for (int j = 0; j < NT; ++j) {
+        const int8_t* xq = xb[j]->qs + s * kChunks * 4;
+        __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+        for (int c = 0; c < kChunks; c += 2) {
+          a0 = _mm512_dpbusd_epi32(a0, v[c], bcast4(xq + 4 * c));
+          a1 = _mm512_dpbusd_epi32(a1, v[c + 1], bcast4(xq + 4 * c + 4));
+        }
+        isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(_mm512_add_epi32(a0, a1), scv));
+        int32_t bs = 0;
+        for (int k = 0; k < 16 / NS; ++k) bs += xb[j]->bsums[s * (16 / NS) + k];
+        msum[j] = _mm512_add_epi32(msum[j], _mm512_mullo_epi32(mv, _mm512_set1_epi32(bs)));
+      }
+    }
+    const __m512 d = load_f16x16(p);
+    const __m512 dmin = load_f16x16(p + 32);
+    for (int j = 0; j < NT; ++j) {
+      const __m512 dx = _mm512_set1_ps(xb[j]->d);
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(d, dx), acc[j]);
+      acc[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[j]), _mm512_mul_ps(dmin, dx), acc[j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
+}
+
+template <int NT>
+void tile_q5_k(const std::byte* g, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t ys) {
+  tile_kmin<NT, 8>(g, nb, x, t0, y, ys);
+}
+template <int NT>
+void tile_q2_k(const std::byte* g, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t ys) {
+  tile_kmin<NT, 16>(g, nb, x, t0, y, ys);
 }
 
 using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int64_t, float*, int64_t);
@@ -268,12 +383,17 @@ TileFn tile_for() {
   if constexpr (T == TensorType::Q4_K) return &tile_q4_k<NT>;
   if constexpr (T == TensorType::Q6_K) return &tile_q6_k<NT>;
   if constexpr (T == TensorType::F16) return &tile_f16<NT>;
+  if constexpr (T == TensorType::BF16) return &tile_f16<NT, true>;
+  if constexpr (T == TensorType::Q4_1 || T == TensorType::Q5_0 || T == TensorType::Q5_1) return &tile_a32<NT>;
+  if constexpr (T == TensorType::Q5_K) return &tile_q5_k<NT>;
+  if constexpr (T == TensorType::Q2_K) return &tile_q2_k<NT>;
+  if constexpr (T == TensorType::Q3_K) return &tile_q6_k<NT, 4>;
   return nullptr;
 }
 
 // Token tile: 8 for F16 (float FMAs need 8 independent sums), 4 for the integer kernels.
 template <TensorType T>
-constexpr int kTile = T == TensorType::F16 ? kF16Tile : 4;
+constexpr int kTile = T == TensorType::F16 || T == TensorType::BF16 ? kF16Tile : 4;
 
 template <TensorType T, int NT>
 void tail_tile(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t, int64_t left, float* y,
@@ -306,14 +426,34 @@ size_t block_bytes(TensorType t) {
     case TensorType::Q8_0: return kQ8_0Bytes;
     case TensorType::Q4_K: return kQ4_KBytes;
     case TensorType::Q6_K: return kQ6_KBytes;
-    case TensorType::F16: return kF16Bytes;
+    case TensorType::F16:
+    case TensorType::BF16: return kF16Bytes;
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1: return kA32Bytes;
+    case TensorType::Q5_K: return kQ5_KBytes;
+    case TensorType::Q2_K: return kQ2_KBytes;
+    case TensorType::Q3_K: return kQ6_KBytes;
     default: return 0;
   }
 }
 
 int64_t block_elems(TensorType t) {
-  if (t == TensorType::F16) return 1;
-  return t == TensorType::Q4_K || t == TensorType::Q6_K ? kQK_K : 32;
+  switch (t) {
+    case TensorType::F16:
+    case TensorType::BF16: return 1;
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K: return kQK_K;
+    default: return 32;
+  }
+}
+
+// Stores row r's 4-element chunk c of a block's byte quants q[] (chunk-major, 16 rows).
+inline void put_bytes(uint8_t* dst, int r, const uint8_t* q, int n) {
+  for (int e = 0; e < n; ++e) dst[64 * (e / 4) + 4 * r + e % 4] = q[e];
 }
 
 void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::byte* out) {
@@ -368,8 +508,114 @@ void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::
           break;
         }
         case TensorType::F16:
+        case TensorType::BF16:
           std::memcpy(u8 + 2 * r, rows[r] + 2 * b, 2);
           break;
+        case TensorType::Q4_1:
+        case TensorType::Q5_0:
+        case TensorType::Q5_1: {
+          uint8_t q[32];
+          float d = 0, m = 0;
+          if (t == TensorType::Q4_1) {
+            BlockQ4_1 w;
+            std::memcpy(&w, rows[r] + b * sizeof(BlockQ4_1), sizeof w);
+            d = half_to_float(w.d);
+            m = half_to_float(w.m);
+            for (int j = 0; j < 16; ++j) {
+              q[j] = w.qs[j] & 0x0f;
+              q[j + 16] = w.qs[j] >> 4;
+            }
+          } else {
+            uint16_t dh = 0, mh = 0;
+            uint8_t qh4[4], qs[16];
+            if (t == TensorType::Q5_0) {
+              BlockQ5_0 w;
+              std::memcpy(&w, rows[r] + b * sizeof(BlockQ5_0), sizeof w);
+              dh = w.d;
+              std::memcpy(qh4, w.qh, 4);
+              std::memcpy(qs, w.qs, 16);
+            } else {
+              BlockQ5_1 w;
+              std::memcpy(&w, rows[r] + b * sizeof(BlockQ5_1), sizeof w);
+              dh = w.d;
+              mh = w.m;
+              std::memcpy(qh4, w.qh, 4);
+              std::memcpy(qs, w.qs, 16);
+            }
+            uint32_t qh;
+            std::memcpy(&qh, qh4, 4);
+            d = half_to_float(dh);
+            m = t == TensorType::Q5_0 ? -16.0f * d : half_to_float(mh);
+            for (int j = 0; j < 32; ++j) {
+              const int low = j < 16 ? (qs[j] & 0x0f) : (qs[j - 16] >> 4);
+              q[j] = static_cast<uint8_t>(low | static_cast<int>(((qh >> j) & 1u) << 4));
+            }
+          }
+          std::memcpy(u8 + 4 * r, &d, 4);
+          std::memcpy(u8 + 64 + 4 * r, &m, 4);
+          put_bytes(u8 + 128, r, q, 32);
+          break;
+        }
+        case TensorType::Q5_K: {
+          BlockQ5_K w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ5_K), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          std::memcpy(u8 + 32 + 2 * r, &w.dmin, 2);
+          for (int j = 0; j < 8; ++j) scale_min_k4(j, w.scales, u8 + 64 + 16 * j + r, u8 + 64 + 128 + 16 * j + r);
+          uint8_t q[kQK_K];
+          for (int is = 0; is < 8; is += 2) {
+            const uint8_t* ql = w.qs + 16 * is;
+            const uint8_t u1 = static_cast<uint8_t>(1u << is), u2 = static_cast<uint8_t>(2u << is);
+            for (int l = 0; l < 32; ++l) {
+              q[32 * is + l] = static_cast<uint8_t>((ql[l] & 0xf) + ((w.qh[l] & u1) ? 16 : 0));
+              q[32 * is + 32 + l] = static_cast<uint8_t>((ql[l] >> 4) + ((w.qh[l] & u2) ? 16 : 0));
+            }
+          }
+          put_bytes(u8 + 64 + 256, r, q, kQK_K);
+          break;
+        }
+        case TensorType::Q2_K: {
+          BlockQ2_K w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ2_K), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          std::memcpy(u8 + 32 + 2 * r, &w.dmin, 2);
+          for (int j = 0; j < 16; ++j) {
+            u8[64 + 16 * j + r] = w.scales[j] & 0xf;
+            u8[64 + 256 + 16 * j + r] = w.scales[j] >> 4;
+          }
+          uint8_t q[kQK_K];
+          int e = 0;
+          for (int half = 0; half < 2; ++half) {
+            const uint8_t* qs = w.qs + 32 * half;
+            for (int shift = 0; shift < 8; shift += 2) {
+              for (int l = 0; l < 32; ++l) q[e++] = static_cast<uint8_t>((qs[l] >> shift) & 3);
+            }
+          }
+          put_bytes(u8 + 64 + 512, r, q, kQK_K);
+          break;
+        }
+        case TensorType::Q3_K: {
+          BlockQ3_K w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ3_K), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          int8_t scales[16];
+          ref::unpack_scales_q3_k(w.scales, scales);
+          for (int j = 0; j < 16; ++j) u8[32 + 16 * j + r] = static_cast<uint8_t>(scales[j]);
+          uint8_t q[kQK_K];
+          int e = 0;
+          uint8_t m = 1;
+          for (int half = 0; half < 2; ++half) {
+            const uint8_t* qs = w.qs + 32 * half;
+            for (int shift = 0; shift < 8; shift += 2, m = static_cast<uint8_t>(m << 1)) {
+              for (int l = 0; l < 32; ++l) {
+                // q - (high bit clear ? 4 : 0), stored + 4: 0..7.
+                q[e++] = static_cast<uint8_t>(((qs[l] >> shift) & 3) + ((w.hmask[l] & m) ? 4 : 0));
+              }
+            }
+          }
+          put_bytes(u8 + 288, r, q, kQK_K);
+          break;
+        }
         default: break;
       }
     }
@@ -404,6 +650,13 @@ void avx512_packed_groups(TensorType t, const std::byte* packed, int64_t cols, c
     case TensorType::Q4_K: run_groups<TensorType::Q4_K>(packed, gb, nb, x, g0, g1, y, y_stride); break;
     case TensorType::Q6_K: run_groups<TensorType::Q6_K>(packed, gb, nb, x, g0, g1, y, y_stride); break;
     case TensorType::F16: run_groups<TensorType::F16>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::BF16: run_groups<TensorType::BF16>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::Q4_1: run_groups<TensorType::Q4_1>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::Q5_0: run_groups<TensorType::Q5_0>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::Q5_1: run_groups<TensorType::Q5_1>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::Q2_K: run_groups<TensorType::Q2_K>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::Q3_K: run_groups<TensorType::Q3_K>(packed, gb, nb, x, g0, g1, y, y_stride); break;
+    case TensorType::Q5_K: run_groups<TensorType::Q5_K>(packed, gb, nb, x, g0, g1, y, y_stride); break;
     default: break;
   }
 }
