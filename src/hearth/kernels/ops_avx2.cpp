@@ -67,6 +67,94 @@ float dot_q4_0(int64_t n, const void* wv, const void* xv) {
   return hsum8(acc);
 }
 
+// Sum of products of unsigned x (each < 128) and signed y, as 8 int32 lanes.
+inline __m256i dot_u8_i8(__m256i x, __m256i y) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
+}
+
+// 32 bytes, 0xFF where bit j of the 32-bit mask is set (element j of a Q5 block).
+inline __m256i bytes_from_bits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+  __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuf);
+  b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+  return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+}
+
+// 5-bit quants of a Q5 block, 0..31, element order.
+inline __m256i unpack_q5(const uint8_t* qs, const uint8_t* qh) {
+  return _mm256_or_si256(unpack_nibbles(qs), _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(0x10)));
+}
+
+// Q4_1 and Q5_1 against Q8_1: d_w d_x sum(q y) + m_w s_x, with s_x the activation block's
+// stored d * sum(y), as the reference dot uses it.
+float dot_q4_1(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ4_1*>(wv);
+  const auto* x = static_cast<const BlockQ8_1*>(xv);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (int64_t i = 0; i < n / kQK4_1; ++i) {
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d)),
+                          _mm256_cvtepi32_ps(dot_u8_i8(unpack_nibbles(w[i].qs), y)), acc);
+    mins += h2f(w[i].m) * h2f(x[i].s);
+  }
+  return hsum8(acc) + mins;
+}
+
+float dot_q5_1(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ5_1*>(wv);
+  const auto* x = static_cast<const BlockQ8_1*>(xv);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (int64_t i = 0; i < n / kQK5_1; ++i) {
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d)),
+                          _mm256_cvtepi32_ps(dot_u8_i8(unpack_q5(w[i].qs, w[i].qh), y)), acc);
+    mins += h2f(w[i].m) * h2f(x[i].s);
+  }
+  return hsum8(acc) + mins;
+}
+
+float dot_q5_0(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ5_0*>(wv);
+  const auto* x = static_cast<const BlockQ8_0*>(xv);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK5_0; ++i) {
+    const __m256i q = _mm256_sub_epi8(unpack_q5(w[i].qs, w[i].qh), _mm256_set1_epi8(16));
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d)), _mm256_cvtepi32_ps(dot_i8_pairs(q, y)), acc);
+  }
+  return hsum8(acc);
+}
+
+// bf16 x bf16: widen by shifting into the top half of an f32 (exact), then FMA.
+inline __m256 load_bf16x8(const uint16_t* p) {
+  return _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+}
+
+float dot_bf16(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const uint16_t*>(wv);
+  const auto* x = static_cast<const uint16_t*>(xv);
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_fmadd_ps(load_bf16x8(w + i), load_bf16x8(x + i), a0);
+    a1 = _mm256_fmadd_ps(load_bf16x8(w + i + 8), load_bf16x8(x + i + 8), a1);
+  }
+  float s = hsum8(_mm256_add_ps(a0, a1));
+  for (; i < n; ++i) {
+    const uint32_t wb = static_cast<uint32_t>(w[i]) << 16, xb = static_cast<uint32_t>(x[i]) << 16;
+    float wf, xf;
+    std::memcpy(&wf, &wb, 4);
+    std::memcpy(&xf, &xb, 4);
+    s += wf * xf;
+  }
+  return s;
+}
+
 float dot_q8_0(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const BlockQ8_0*>(wv);
   const auto* x = static_cast<const BlockQ8_0*>(xv);
@@ -218,10 +306,10 @@ DotFn dot_for(TensorType w) {
     case TensorType::Q8_0: return &dot_q8_0;
     case TensorType::Q4_K: return &dot_q4_k;
     case TensorType::Q6_K: return &dot_q6_k;
-    case TensorType::BF16: return &dot_generic<TensorType::BF16>;
-    case TensorType::Q4_1: return &dot_generic<TensorType::Q4_1>;
-    case TensorType::Q5_0: return &dot_generic<TensorType::Q5_0>;
-    case TensorType::Q5_1: return &dot_generic<TensorType::Q5_1>;
+    case TensorType::BF16: return &dot_bf16;
+    case TensorType::Q4_1: return &dot_q4_1;
+    case TensorType::Q5_0: return &dot_q5_0;
+    case TensorType::Q5_1: return &dot_q5_1;
     case TensorType::Q2_K: return &dot_generic<TensorType::Q2_K>;
     case TensorType::Q3_K: return &dot_generic<TensorType::Q3_K>;
     case TensorType::Q5_K: return &dot_generic<TensorType::Q5_K>;
