@@ -84,64 +84,52 @@ inline void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   }
 }
 
-// ---- Q4_0 ------------------------------------------------------------------------------------
+// ---- Q4_0, Q8_0 -------------------------------------------------------------------------------
 
-template <int NT>
-void tile_q4_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
-  __m512 acc[NT];
-  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
-  for (int64_t b = 0; b < nb; ++b) {
-    const std::byte* p = grp + static_cast<size_t>(b) * kQ4_0Bytes;
-    if constexpr (NT == 1) prefetch_block(p, kQ4_0Bytes);
-    const __m512 dw = load_f16x16(p);
-    __m512i v[8];
+// The 32 quants of a block as 8 vectors (chunk c: elements 4c..4c+3 of each row). Q4_0's bytes
+// hold elements j (low nibble) and j + 16 (high); Q8_0's are the quants + 128.
+template <bool kNibbles>
+inline void load_block32(const std::byte* q, __m512i v[8]) {
+  if constexpr (kNibbles) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int c = 0; c < 4; ++c) {
-      const __m512i raw = load512(p + 32 + 64 * c);
+      const __m512i raw = load512(q + 64 * c);
       v[c] = _mm512_and_si512(raw, m4);
       v[c + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
     }
-    for (int j = 0; j < NT; ++j) {
-      const int64_t t = t0 + j;
-      const int8_t* xq = x.q8_0(t, b);
-      // The nibbles are q + 8: start from -8 * sum(x) to remove the offset.
-      __m512i s0 = _mm512_set1_epi32(-8 * x.sum(t, b));
-      __m512i s1 = _mm512_setzero_si512();
-      for (int c = 0; c < 4; ++c) {
-        s0 = _mm512_dpbusd_epi32(s0, v[c], bcast4(xq + 4 * c));
-        s1 = _mm512_dpbusd_epi32(s1, v[c + 4], bcast4(xq + 16 + 4 * c));
-      }
-      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
-                               _mm512_mul_ps(dw, _mm512_set1_ps(x.scale(t, b))), acc[j]);
-    }
+  } else {
+    for (int c = 0; c < 8; ++c) v[c] = load512(q + 64 * c);
   }
-  for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
 }
 
-// ---- Q8_0 ------------------------------------------------------------------------------------
+// 16 rows' sums of v times a block of 32 activation quants, starting from `init`.
+inline __m512i dot_block32(const __m512i v[8], const int8_t* xq, __m512i init) {
+  __m512i s0 = init, s1 = _mm512_setzero_si512();
+  for (int c = 0; c < 4; ++c) {
+    s0 = _mm512_dpbusd_epi32(s0, v[c], bcast4(xq + 4 * c));
+    s1 = _mm512_dpbusd_epi32(s1, v[c + 4], bcast4(xq + 16 + 4 * c));
+  }
+  return _mm512_add_epi32(s0, s1);
+}
 
-template <int NT>
-void tile_q8_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+// Q4_0 (kNibbles) and Q8_0: the stored values are q + 8 / q + 128, so each dot starts from
+// -offset * sum(x) to remove the offset.
+template <int NT, bool kNibbles>
+void tile_q_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  constexpr size_t kBytes = kNibbles ? kQ4_0Bytes : kQ8_0Bytes;
+  constexpr int kOffset = kNibbles ? 8 : 128;
   __m512 acc[NT];
   for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const std::byte* p = grp + static_cast<size_t>(b) * kQ8_0Bytes;
-    if constexpr (NT == 1) prefetch_block(p, kQ8_0Bytes);
+    const std::byte* p = grp + static_cast<size_t>(b) * kBytes;
+    if constexpr (NT == 1) prefetch_block(p, kBytes);
     const __m512 dw = load_f16x16(p);
     __m512i v[8];
-    for (int c = 0; c < 8; ++c) v[c] = load512(p + 32 + 64 * c);
+    load_block32<kNibbles>(p + 32, v);
     for (int j = 0; j < NT; ++j) {
       const int64_t t = t0 + j;
-      const int8_t* xq = x.q8_0(t, b);
-      // The weights are stored as q + 128.
-      __m512i s0 = _mm512_set1_epi32(-128 * x.sum(t, b));
-      __m512i s1 = _mm512_setzero_si512();
-      for (int c = 0; c < 4; ++c) {
-        s0 = _mm512_dpbusd_epi32(s0, v[c], bcast4(xq + 4 * c));
-        s1 = _mm512_dpbusd_epi32(s1, v[c + 4], bcast4(xq + 16 + 4 * c));
-      }
-      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
-                               _mm512_mul_ps(dw, _mm512_set1_ps(x.scale(t, b))), acc[j]);
+      const __m512i s = dot_block32(v, x.q8_0(t, b), _mm512_set1_epi32(-kOffset * x.sum(t, b)));
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x.scale(t, b))), acc[j]);
     }
   }
   for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
@@ -298,17 +286,11 @@ void tile_a32(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
     const __m512 d = _mm512_loadu_ps(reinterpret_cast<const float*>(p));
     const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(p + 64));
     __m512i v[8];
-    for (int c = 0; c < 8; ++c) v[c] = load512(p + 128 + 64 * c);
+    load_block32<false>(p + 128, v);
     for (int j = 0; j < NT; ++j) {
       const int64_t t = t0 + j;
-      const int8_t* xq = x.q8_0(t, b);
-      __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-      for (int c = 0; c < 4; ++c) {
-        s0 = _mm512_dpbusd_epi32(s0, v[c], bcast4(xq + 4 * c));
-        s1 = _mm512_dpbusd_epi32(s1, v[c + 4], bcast4(xq + 16 + 4 * c));
-      }
-      const float dx = x.scale(t, b);
-      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(d, _mm512_set1_ps(dx)), acc[j]);
+      const __m512i s = dot_block32(v, x.q8_0(t, b), _mm512_setzero_si512());
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d, _mm512_set1_ps(x.scale(t, b))), acc[j]);
       acc[j] = _mm512_fmadd_ps(m, _mm512_set1_ps(x.dsum(t, b)), acc[j]);
     }
   }
@@ -365,28 +347,19 @@ void tile_kmin(const std::byte* grp, int64_t nb, const PackedActivations& x, int
   for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
 }
 
-template <int NT>
-void tile_q5_k(const std::byte* g, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t ys) {
-  tile_kmin<NT, 8>(g, nb, x, t0, y, ys);
-}
-template <int NT>
-void tile_q2_k(const std::byte* g, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t ys) {
-  tile_kmin<NT, 16>(g, nb, x, t0, y, ys);
-}
-
 using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int64_t, float*, int64_t);
 
 template <TensorType T, int NT>
 TileFn tile_for() {
-  if constexpr (T == TensorType::Q4_0) return &tile_q4_0<NT>;
-  if constexpr (T == TensorType::Q8_0) return &tile_q8_0<NT>;
+  if constexpr (T == TensorType::Q4_0) return &tile_q_0<NT, true>;
+  if constexpr (T == TensorType::Q8_0) return &tile_q_0<NT, false>;
   if constexpr (T == TensorType::Q4_K) return &tile_q4_k<NT>;
   if constexpr (T == TensorType::Q6_K) return &tile_q6_k<NT>;
   if constexpr (T == TensorType::F16) return &tile_f16<NT>;
   if constexpr (T == TensorType::BF16) return &tile_f16<NT, true>;
   if constexpr (T == TensorType::Q4_1 || T == TensorType::Q5_0 || T == TensorType::Q5_1) return &tile_a32<NT>;
-  if constexpr (T == TensorType::Q5_K) return &tile_q5_k<NT>;
-  if constexpr (T == TensorType::Q2_K) return &tile_q2_k<NT>;
+  if constexpr (T == TensorType::Q5_K) return &tile_kmin<NT, 8>;
+  if constexpr (T == TensorType::Q2_K) return &tile_kmin<NT, 16>;
   if constexpr (T == TensorType::Q3_K) return &tile_q6_k<NT, 4>;
   return nullptr;
 }
