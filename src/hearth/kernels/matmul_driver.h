@@ -10,6 +10,9 @@
 
 #include "hearth/core/thread_pool.h"
 #include "hearth/kernels/kernel_table.h"
+#include "hearth/kernels/quant.h"
+#include "hearth/kernels/quant_blocks.h"
+#include "hearth/kernels/quant_ref.h"
 
 namespace hearth::kernels {
 namespace {
@@ -19,6 +22,27 @@ using DotFn = float (*)(int64_t n, const void* w, const void* x);
 // One weight row against four activation rows: out[j] = dot(w, x[j]). Lets a kernel unpack
 // each weight block once per four tokens (prefill).
 using Dot4Fn = void (*)(int64_t n, const void* w, const void* const x[4], float out[4]);
+
+template <TensorType T>
+void convert_row_ref(const float* x, void* dst, int64_t n) {
+  quantize_row(T, x, dst, n);
+}
+inline void convert_row_q8_0_x86(const float* x, void* dst, int64_t n) {
+  ref::quantize_row_q8_0_x86(x, static_cast<BlockQ8_0*>(dst), n);
+}
+
+// The x86 tables' activation converters: Q8_0 rounds as ggml's x86 path does, the other
+// activation types use the reference quantizers.
+inline ConvertRowFn convert_for_x86(TensorType act) {
+  switch (act) {
+    case TensorType::F16: return &convert_row_ref<TensorType::F16>;
+    case TensorType::BF16: return &convert_row_ref<TensorType::BF16>;
+    case TensorType::Q8_0: return &convert_row_q8_0_x86;
+    case TensorType::Q8_1: return &convert_row_ref<TensorType::Q8_1>;
+    case TensorType::Q8_K: return &convert_row_ref<TensorType::Q8_K>;
+    default: return nullptr;
+  }
+}
 
 // Converts every token's activations into scratch rows of act_row bytes.
 inline void convert_activations(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row,

@@ -275,27 +275,10 @@ float dot_f32(int64_t n, const void* wv, const void* xv) {
   return s;
 }
 
-template <TensorType T>
-void convert_generic(const float* x, void* dst, int64_t n) {
-  quantize_row(T, x, dst, n);
-}
-
+// Types without an AVX2 kernel: the reference dot.
 template <TensorType T>
 float dot_generic(int64_t n, const void* w, const void* x) {
   return vec_dot(T, n, w, x);
-}
-
-void convert_q8_0(const float* x, void* dst, int64_t n) { ref::quantize_row_q8_0_x86(x, static_cast<BlockQ8_0*>(dst), n); }
-
-ConvertRowFn convert_for(TensorType act) {
-  switch (act) {
-    case TensorType::F16: return &convert_generic<TensorType::F16>;
-    case TensorType::BF16: return &convert_generic<TensorType::BF16>;
-    case TensorType::Q8_0: return &convert_q8_0;
-    case TensorType::Q8_1: return &convert_generic<TensorType::Q8_1>;
-    case TensorType::Q8_K: return &convert_generic<TensorType::Q8_K>;
-    default: return nullptr;
-  }
 }
 
 DotFn dot_for(TensorType w) {
@@ -320,7 +303,7 @@ DotFn dot_for(TensorType w) {
 void matmul_avx2(const MatmulArgs& a, ThreadPool& pool) {
   const TensorType act_type = vec_dot_type(a.wtype);
   const size_t act_row = *row_bytes(act_type, static_cast<uint64_t>(a.cols));
-  matmul_drive(a, pool, act_type, act_row, convert_for(act_type), dot_for(a.wtype));
+  matmul_drive(a, pool, act_type, act_row, convert_for_x86(act_type), dot_for(a.wtype));
 }
 
 }  // namespace

@@ -181,24 +181,6 @@ float dot_f32(int64_t n, const void* wv, const void* xv) {
   return s;
 }
 
-void convert_q8_0(const float* x, void* dst, int64_t n) { ref::quantize_row_q8_0_x86(x, static_cast<BlockQ8_0*>(dst), n); }
-
-template <TensorType T>
-void convert_generic(const float* x, void* dst, int64_t n) {
-  quantize_row(T, x, dst, n);
-}
-
-ConvertRowFn convert_for(TensorType act) {
-  switch (act) {
-    case TensorType::F16: return &convert_generic<TensorType::F16>;
-    case TensorType::BF16: return &convert_generic<TensorType::BF16>;
-    case TensorType::Q8_0: return &convert_q8_0;
-    case TensorType::Q8_1: return &convert_generic<TensorType::Q8_1>;
-    case TensorType::Q8_K: return &convert_generic<TensorType::Q8_K>;
-    default: return nullptr;
-  }
-}
-
 DotFn dot_for(TensorType w) {
   switch (w) {
     case TensorType::F32: return &dot_f32;
@@ -236,7 +218,7 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
     float* scales = reinterpret_cast<float*>(a.scratch + off);
     int32_t* sums = reinterpret_cast<int32_t*>(scales + a.n_tokens * x.nb);
     float* dsums = reinterpret_cast<float*>(sums + a.n_tokens * x.nb);
-    const ConvertRowFn convert = convert_for(act_type);
+    const ConvertRowFn convert = convert_for_x86(act_type);
     pool.parallel_for(a.n_tokens, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         std::byte* row = a.scratch + static_cast<size_t>(t) * act_row;
@@ -280,7 +262,7 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
         alignas(64) float wide[16];
         if (act_type == TensorType::BF16) {
           // BF16 weights pair with activations rounded to bf16 (the reference conversion).
-          convert_for(TensorType::BF16)(src, h, a.cols);
+          convert_for_x86(TensorType::BF16)(src, h, a.cols);
           for (int64_t k = 0; k < a.cols; ++k) {
             const uint32_t bits = static_cast<uint32_t>(h[k]) << 16;
             std::memcpy(&dst[k * st], &bits, 4);
@@ -302,7 +284,7 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
     x.f32 = f;
   } else {
     x.nb = a.cols / kQK_K;
-    convert_activations(a, pool, act_type, act_row, convert_for(act_type));
+    convert_activations(a, pool, act_type, act_row, convert_for_x86(act_type));
   }
   const int64_t groups = a.rows / kPackRows;
   // Decode streams weights: long contiguous runs per thread (four each) keep the hardware
@@ -322,7 +304,7 @@ void matmul_avx512(const MatmulArgs& a, ThreadPool& pool) {
     matmul_packed(a, pool, act_type, act_row);
     return;
   }
-  matmul_drive(a, pool, act_type, act_row, convert_for(act_type), dot_for(a.wtype), dot4_for(a.wtype));
+  matmul_drive(a, pool, act_type, act_row, convert_for_x86(act_type), dot_for(a.wtype), dot4_for(a.wtype));
 }
 
 }  // namespace
