@@ -82,6 +82,7 @@ Status run(BenchOptions o) {
     j["peak_rss_mb"] = rss_mb;
     j["weights_repacked"] = model->packed_bytes() > 0;
     j["repacked_mb"] = model->packed_bytes() / 1048576.0;
+    j["kept_stored_mb"] = model->kept_stored_bytes() / 1048576.0;
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r.logits_checksum));
     j["logits_checksum"] = hex;
@@ -90,8 +91,12 @@ Status run(BenchOptions o) {
     std::printf("model: %s (%.0f MiB)\npath: %s\n", label.c_str(), model->file_bytes() / 1048576.0, path.c_str());
     std::printf("isa: %s   threads: %d   weights repacked: ", r.isa.c_str(), r.threads);
     if (model->packed_bytes() > 0) {
-      std::printf("%.0f MiB for %s (the stored copies' pages are released)\n", model->packed_bytes() / 1048576.0,
+      std::printf("%.0f MiB for %s (the stored copies' pages are released)", model->packed_bytes() / 1048576.0,
                   std::string(model->packed_isa()).c_str());
+      if (model->kept_stored_bytes() > 0) {
+        std::printf("; %.0f MiB kept as stored (growth budget, HEARTH_REPACK=all)", model->kept_stored_bytes() / 1048576.0);
+      }
+      std::printf("\n");
     } else {
       std::printf("no\n");
     }

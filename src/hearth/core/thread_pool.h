@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace hearth {
@@ -36,7 +37,7 @@ class ThreadPool {
       return;
     }
     struct Ctx {
-      F* f;
+      std::remove_reference_t<F>* f;
       int64_t n, grain;
       std::atomic<int64_t> next{0};
     } ctx{&f, n, grain};
@@ -48,6 +49,39 @@ class ThreadPool {
             if (b >= c->n) break;
             int64_t e = b + c->grain < c->n ? b + c->grain : c->n;
             (*c->f)(b, e);
+          }
+        },
+        &ctx);
+  }
+
+  // Like parallel_for, but each claim takes a share of what is left (at least min_grain):
+  // long contiguous runs first, for the hardware prefetchers of streaming loops, and small
+  // pieces at the end, so that no thread waits long for a slower one.
+  template <typename F>
+  void parallel_for_guided(int64_t n, int64_t min_grain, F&& f) {
+    if (n <= 0) return;
+    if (min_grain < 1) min_grain = 1;
+    if (n_threads_ == 1 || n <= min_grain) {
+      f(int64_t{0}, n);
+      return;
+    }
+    struct Ctx {
+      std::remove_reference_t<F>* f;
+      int64_t n, min_grain, divisor;
+      std::atomic<int64_t> next{0};
+    } ctx{&f, n, min_grain, 2 * static_cast<int64_t>(n_threads_)};
+    run(
+        [](void* p, int, int) {
+          auto* c = static_cast<Ctx*>(p);
+          int64_t b = c->next.load(std::memory_order_relaxed);
+          for (;;) {
+            if (b >= c->n) break;
+            int64_t len = (c->n - b) / c->divisor;
+            if (len < c->min_grain) len = c->min_grain;
+            const int64_t e = b + len < c->n ? b + len : c->n;
+            if (!c->next.compare_exchange_weak(b, e, std::memory_order_relaxed)) continue;
+            (*c->f)(b, e);
+            b = c->next.load(std::memory_order_relaxed);
           }
         },
         &ctx);

@@ -24,6 +24,7 @@ KernelTable complete(KernelTable t) {
   if (!t.softmax) t.softmax = r.softmax;
   if (!t.swiglu) t.swiglu = r.swiglu;
   if (!t.add) t.add = r.add;
+  if (!t.read_sum) t.read_sum = r.read_sum;
   return t;
 }
 

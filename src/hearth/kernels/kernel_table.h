@@ -78,6 +78,10 @@ struct KernelTable {
   // matmul then reads through MatmulArgs::packed.
   size_t (*packed_bytes)(TensorType t, int64_t rows, int64_t cols) = nullptr;
   void (*pack)(TensorType t, int64_t rows, int64_t cols, const std::byte* w, size_t row_bytes, std::byte* out) = nullptr;
+  // Sums `bytes` bytes at p (64-byte aligned, a multiple of 64) as 64-bit words with the ISA's
+  // widest loads: the read-bandwidth probe, so that decode's GB/s is compared with what this
+  // table's own loads can stream.
+  uint64_t (*read_sum)(const std::byte* p, size_t bytes) = nullptr;
 };
 
 // The scalar reference table: always available, the oracle for every other table.

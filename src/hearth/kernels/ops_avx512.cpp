@@ -287,13 +287,14 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
     convert_activations(a, pool, act_type, act_row, convert_for_x86(act_type));
   }
   const int64_t groups = a.rows / kPackRows;
-  // Decode streams weights: long contiguous runs per thread (four each) keep the hardware
-  // prefetchers going. Prefill is compute-bound: single groups balance the threads.
-  const int64_t grain =
-      a.n_tokens <= 4 ? std::max<int64_t>(1, groups / (4 * static_cast<int64_t>(pool.size()))) : 1;
-  pool.parallel_for(groups, grain, [&](int64_t g0, int64_t g1) {
-    avx512_packed_groups(a.wtype, a.packed, a.cols, x, g0, g1, a.y, a.y_stride);
-  });
+  auto body = [&](int64_t g0, int64_t g1) { avx512_packed_groups(a.wtype, a.packed, a.cols, x, g0, g1, a.y, a.y_stride); };
+  if (a.n_tokens <= 4) {
+    // Decode streams the weights: long contiguous runs keep the hardware prefetchers going,
+    // and the shrinking last pieces keep the threads finishing together.
+    pool.parallel_for_guided(groups, 2, body);
+  } else {
+    pool.parallel_for(groups, 1, body);  // prefill is compute-bound: single groups balance
+  }
   if (groups * kPackRows < a.rows) dot_rows(a, act_row, dot_for(a.wtype), groups * kPackRows, a.rows);
 }
 
@@ -305,6 +306,23 @@ void matmul_avx512(const MatmulArgs& a, ThreadPool& pool) {
     return;
   }
   matmul_drive(a, pool, act_type, act_row, convert_for_x86(act_type), dot_for(a.wtype), dot4_for(a.wtype));
+}
+
+uint64_t read_sum_avx512(const std::byte* p, size_t bytes) {
+  __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+  size_t o = 0;
+  for (; o + 256 <= bytes; o += 256) {
+    s0 = _mm512_add_epi64(s0, _mm512_load_si512(p + o));
+    s1 = _mm512_add_epi64(s1, _mm512_load_si512(p + o + 64));
+    s2 = _mm512_add_epi64(s2, _mm512_load_si512(p + o + 128));
+    s3 = _mm512_add_epi64(s3, _mm512_load_si512(p + o + 192));
+  }
+  for (; o + 64 <= bytes; o += 64) s0 = _mm512_add_epi64(s0, _mm512_load_si512(p + o));
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+  uint64_t sum = 0;
+  for (uint64_t v : lanes) sum += v;
+  return sum;
 }
 
 }  // namespace
@@ -322,6 +340,7 @@ KernelTable make_avx512_kernels() {
   t.matmul = &matmul_avx512;
   t.packed_bytes = &avx512_packed_bytes;
   t.pack = &avx512_pack;
+  t.read_sum = &read_sum_avx512;
   return t;
 }
 

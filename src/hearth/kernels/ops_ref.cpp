@@ -197,11 +197,30 @@ size_t attention_scratch_floats(int64_t n_kv, int n_threads) {
   return (static_cast<size_t>(n_kv) + kAttentionTileScratchFloats) * static_cast<size_t>(n_threads > 0 ? n_threads : 1);
 }
 
+namespace {
+uint64_t read_sum_ref(const std::byte* p, size_t bytes) {
+  // Eight independent sums: a single chain would measure the adder, not memory.
+  uint64_t s[8] = {};
+  for (size_t o = 0; o + 64 <= bytes; o += 64) {
+    for (int u = 0; u < 8; ++u) {
+      uint64_t v;
+      std::memcpy(&v, p + o + 8 * static_cast<size_t>(u), 8);
+      s[u] += v;
+    }
+  }
+  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+}  // namespace
+
 const KernelTable& ref_kernels() {
-  static const KernelTable table{
-      "ref",       matmul_ref, attention_ref, rms_norm_ref, layer_norm_ref,
-      rope_ref,    softmax_ref, swiglu_ref,   add_ref,
-  };
+  static const KernelTable table = [] {
+    KernelTable t{
+        "ref",       matmul_ref, attention_ref, rms_norm_ref, layer_norm_ref,
+        rope_ref,    softmax_ref, swiglu_ref,   add_ref,
+    };
+    t.read_sum = &read_sum_ref;
+    return t;
+  }();
   return table;
 }
 

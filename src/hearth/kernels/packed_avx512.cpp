@@ -249,18 +249,21 @@ void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
   const int64_t st = x.f32_stride;
   const float* xt = x.f32 + (t0 / kF16Tile) * nb * st;
   if constexpr (NT == 1) {
-    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    // Decode: eight independent sums over whole 256-byte steps. No software prefetch: the
+    // stream is one contiguous run, which the hardware prefetchers follow better on their own.
+    __m512 a[8];
+    for (auto& v : a) v = _mm512_setzero_ps();
     int64_t k = 0;
-    for (; k + 4 <= nb; k += 4) {
+    for (; k + 8 <= nb; k += 8) {
       const std::byte* p = grp + static_cast<size_t>(k) * kF16Bytes;
-      prefetch_block(p, 4 * kF16Bytes);
-      for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < 8; ++u) {
         a[u] = _mm512_fmadd_ps(load_half16<kBf16>(p + 32 * u), _mm512_set1_ps(xt[(k + u) * st]), a[u]);
       }
     }
     for (; k < nb; ++k) {
       a[0] = _mm512_fmadd_ps(load_half16<kBf16>(grp + static_cast<size_t>(k) * kF16Bytes), _mm512_set1_ps(xt[k * st]), a[0]);
     }
+    for (int u = 0; u < 4; ++u) a[u] = _mm512_add_ps(a[u], a[u + 4]);
     _mm512_storeu_ps(y + t0 * y_stride, _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])));
   } else {
     __m512 acc[NT];

@@ -16,12 +16,16 @@
 namespace hearth::model {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  // HEARTH_REPACK=0: read every weight as stored; =all: repack every weight the table packs,
+  // however much memory the expanded layouts take; unset or 1: repack within the budget.
   const char* env = std::getenv("HEARTH_REPACK");
   const bool repack = env == nullptr || std::strcmp(env, "0") != 0;
-  return load(path, repack ? &kernels::active_kernels() : nullptr);
+  const uint64_t budget = env != nullptr && std::strcmp(env, "all") == 0 ? UINT64_MAX : kRepackGrowthBudget;
+  return load(path, repack ? &kernels::active_kernels() : nullptr, budget);
 }
 
-Result<std::unique_ptr<Model>> Model::load(const std::string& path, const kernels::KernelTable* kernels) {
+Result<std::unique_ptr<Model>> Model::load(const std::string& path, const kernels::KernelTable* kernels,
+                                           uint64_t growth_budget) {
   auto m = std::unique_ptr<Model>(new Model());
   HEARTH_ASSIGN_OR_RETURN(m->file_, gguf::GgufModelFile::open(path));
   const gguf::GgufFile& f = m->file_->file();
@@ -60,23 +64,61 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const kernel
                         " tokens but token_embd.weight only ", std::to_string(m->hp_.n_vocab), " rows");
     }
   }
-  if (kernels != nullptr) m->repack(*kernels);
+  if (kernels != nullptr) m->repack(*kernels, growth_budget);
   return m;
 }
 
-void Model::repack(const kernels::KernelTable& kt) {
+void Model::repack(const kernels::KernelTable& kt, uint64_t growth_budget) {
   if (kt.pack == nullptr || kt.packed_bytes == nullptr || !packed_isa_.empty()) return;
-  std::vector<TensorView*> todo;
+  struct Candidate {
+    TensorView* t;
+    uint64_t stored, packed;
+  };
+  std::vector<Candidate> all;
+  auto consider = [&](TensorView* t) {
+    if (!t->valid() || t->packed != nullptr) return;
+    const uint64_t per = kt.packed_bytes(t->type, t->ne[1], t->ne[0]);
+    if (per == 0) return;
+    const auto n_mat = static_cast<uint64_t>(t->ne[2] * t->ne[3]);
+    all.push_back({t, t->nb2 * n_mat, per * n_mat});
+  };
   for (auto& l : w_.layers) {
     for (TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down, &l.ffn_gate_exps,
                           &l.ffn_up_exps, &l.ffn_down_exps}) {
-      if (t->valid() && t->packed == nullptr && kt.packed_bytes(t->type, t->ne[1], t->ne[0]) > 0) todo.push_back(t);
+      consider(t);
     }
   }
-  if (w_.output.valid() && kt.packed_bytes(w_.output.type, w_.output.ne[1], w_.output.ne[0]) > 0) {
-    todo.push_back(&w_.output);
+  consider(&w_.output);
+  // The packed copy replaces the stored pages, so a layout that keeps the size (within 1/32:
+  // Q4_K's unpacked scales) costs no memory. Layouts that widen quants to bytes grow the
+  // weights; they are taken, least growth first, only while the total growth stays within the
+  // budget, so that a model's RSS stays near its file size. The rest are read as stored.
+  auto grows = [](const Candidate& c) { return c.packed > c.stored + c.stored / 32; };
+  std::stable_sort(all.begin(), all.end(), [&](const Candidate& a, const Candidate& b) {
+    return static_cast<double>(a.packed) / static_cast<double>(a.stored) <
+           static_cast<double>(b.packed) / static_cast<double>(b.stored);
+  });
+  std::vector<TensorView*> todo;
+  uint64_t growth = 0;
+  kept_stored_bytes_ = 0;
+  for (const Candidate& c : all) {
+    const uint64_t extra = c.packed > c.stored ? c.packed - c.stored : 0;
+    if (grows(c) && (extra > growth_budget || growth > growth_budget - extra)) {
+      kept_stored_bytes_ += c.stored;
+      continue;
+    }
+    if (grows(c)) growth += extra;
+    todo.push_back(c.t);
+  }
+  if (kept_stored_bytes_ > 0) {
+    log::info("{}: {:.0f} MiB of weights kept in the stored layout: repacking them would grow the weights past "
+              "the {:.0f} MiB budget (HEARTH_REPACK=all repacks everything)",
+              file_->file().name(), static_cast<double>(kept_stored_bytes_) / (1 << 20),
+              static_cast<double>(growth_budget) / (1 << 20));
   }
   if (todo.empty()) return;
+  // File order in the mapping, as decode reads them.
+  std::sort(todo.begin(), todo.end(), [](const TensorView* a, const TensorView* b) { return a->data < b->data; });
   // Offsets first (64-byte aligned, in one mapping), then the copies on every core.
   std::vector<size_t> per(todo.size()), offset(todo.size());
   size_t total = 0;

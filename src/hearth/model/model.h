@@ -28,8 +28,12 @@ class Model {
   // Loads a GGUF file: parses it, finds its architecture, validates every weight's shape
   // and type against the hyper-parameters. Errors name the file and the problem.
   static Result<std::unique_ptr<Model>> load(const std::string& path);
-  // As load(), with repacking for `kernels` (nullptr: no repacking).
-  static Result<std::unique_ptr<Model>> load(const std::string& path, const kernels::KernelTable* kernels);
+  // How much repacking may grow the weights (bytes): layouts that widen quants to bytes are
+  // used only within it, so that RSS stays within the file size plus ~200 MB of run time.
+  static constexpr uint64_t kRepackGrowthBudget = uint64_t{96} << 20;
+  // As load(), with repacking for `kernels` (nullptr: no repacking) within growth_budget.
+  static Result<std::unique_ptr<Model>> load(const std::string& path, const kernels::KernelTable* kernels,
+                                             uint64_t growth_budget = kRepackGrowthBudget);
 
   const HParams& hparams() const { return hp_; }
   const ModelWeights& weights() const { return w_; }
@@ -41,10 +45,14 @@ class Model {
   // Bytes of repacked weight copies, and the kernel table they are for ("" when none).
   uint64_t packed_bytes() const { return packed_bytes_; }
   std::string_view packed_isa() const { return packed_isa_; }
+  // Stored bytes of weights the table could pack but that were left as stored (budget).
+  uint64_t kept_stored_bytes() const { return kept_stored_bytes_; }
 
-  // Repacks every matmul weight that `kernels` packs (see KernelTable::pack). Idempotent per
-  // table; a second table replaces nothing (contexts of other tables read the stored form).
-  void repack(const kernels::KernelTable& kernels);
+  // Repacks the matmul weights that `kernels` packs (see KernelTable::pack): every one whose
+  // packed size is about its stored size, and those that grow while the total growth stays
+  // within growth_budget. Idempotent per table; a second table replaces nothing (contexts of
+  // other tables read the stored form).
+  void repack(const kernels::KernelTable& kernels, uint64_t growth_budget = kRepackGrowthBudget);
 
  private:
   std::unique_ptr<gguf::GgufModelFile> file_;
@@ -54,6 +62,7 @@ class Model {
   // allows: decode streams all of it per token, and 4 KiB pages would miss the TLB throughout).
   std::unique_ptr<std::byte, PackedUnmap> packed_;
   uint64_t packed_bytes_ = 0;
+  uint64_t kept_stored_bytes_ = 0;
   std::string_view packed_isa_;
 };
 

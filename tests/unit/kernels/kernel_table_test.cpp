@@ -146,6 +146,24 @@ TEST(KernelTables, PackedMatmulMatchesRefAndUnpacked) {
   if (checked == 0) GTEST_SKIP() << "no table on this CPU repacks weights";
 }
 
+// The bandwidth probe's reader must touch every word: a plain wrapping sum is the oracle.
+TEST(KernelTables, ReadSumAddsEveryWord) {
+  std::mt19937_64 rng(5);
+  for (const KernelTable* kt : available_kernels()) {
+    ASSERT_NE(kt->read_sum, nullptr) << kt->name;
+    for (size_t words : {8, 24, 32, 40, 520}) {
+      std::vector<uint64_t> buf(words + 8);
+      auto* p = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) / 64 * 64);
+      uint64_t want = 0;
+      for (size_t i = 0; i < words; ++i) {
+        p[i] = rng();
+        want += p[i];
+      }
+      EXPECT_EQ(kt->read_sum(reinterpret_cast<const std::byte*>(p), words * 8), want) << kt->name << " words=" << words;
+    }
+  }
+}
+
 TEST(KernelTables, ElementwiseOpsMatchRef) {
   auto tables = simd_tables();
   if (tables.empty()) GTEST_SKIP() << "this CPU runs only the ref table";

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "hearth/gguf/gguf_writer.h"
+#include "hearth/kernels/kernel_table.h"
+#include "hearth/kernels/quant.h"
 #include "hearth/model/context.h"
 #include "hearth/model/model.h"
 #include "shared_data.h"
@@ -94,6 +96,104 @@ TEST_F(ModelLoadTest, TinyModelLoadsAndBatchEqualsSequential) {
     auto a = (*c1)->logits(i);
     auto b = (*c2)->logits(0);
     for (size_t j = 0; j < a.size(); ++j) EXPECT_NEAR(a[j], b[j], 1e-4f) << "pos " << i << " id " << j;
+  }
+}
+
+// A llama of K-quant-sized rows: attention in Q4_K (packs at about its stored size), the
+// feed-forward in Q6_K (its packed layout widens quants to bytes, so it grows the weights).
+std::string write_k_quant_llama(const fs::path& dir) {
+  gguf::GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_u32("llama.context_length", 64);
+  w.set_u32("llama.embedding_length", 256);
+  w.set_u32("llama.block_count", 1);
+  w.set_u32("llama.feed_forward_length", 512);
+  w.set_u32("llama.attention.head_count", 4);
+  w.set_u32("llama.attention.head_count_kv", 2);
+  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.0f, 0.1f);
+  std::vector<std::vector<std::byte>> storage;
+  storage.reserve(16);
+  auto add = [&](const std::string& name, TensorType type, uint64_t cols, uint64_t rows) {
+    std::vector<float> v(cols * rows);
+    for (auto& x : v) x = name.find("norm") != std::string::npos ? 1.0f + dist(rng) : dist(rng);
+    const size_t rb = *row_bytes(type, cols);
+    storage.emplace_back(rb * rows);
+    for (uint64_t r = 0; r < rows; ++r) {
+      kernels::quantize_row(type, v.data() + r * cols, storage.back().data() + r * rb, static_cast<int64_t>(cols));
+    }
+    std::vector<uint64_t> ne{cols};
+    if (rows > 1) ne.push_back(rows);
+    ASSERT_TRUE(w.add_tensor(name, type, ne, storage.back()).ok()) << name;
+  };
+  add("token_embd.weight", TensorType::F32, 256, 32);
+  add("output_norm.weight", TensorType::F32, 256, 1);
+  add("output.weight", TensorType::Q4_K, 256, 32);
+  add("blk.0.attn_norm.weight", TensorType::F32, 256, 1);
+  add("blk.0.attn_q.weight", TensorType::Q4_K, 256, 256);
+  add("blk.0.attn_k.weight", TensorType::Q4_K, 256, 128);
+  add("blk.0.attn_v.weight", TensorType::Q4_K, 256, 128);
+  add("blk.0.attn_output.weight", TensorType::Q4_K, 256, 256);
+  add("blk.0.ffn_norm.weight", TensorType::F32, 256, 1);
+  add("blk.0.ffn_gate.weight", TensorType::Q6_K, 256, 512);
+  add("blk.0.ffn_up.weight", TensorType::Q6_K, 256, 512);
+  add("blk.0.ffn_down.weight", TensorType::Q6_K, 512, 256);
+  const std::string path = (dir / "kq.gguf").string();
+  EXPECT_TRUE(w.write(path).ok());
+  return path;
+}
+
+std::vector<float> last_logits(const model::Model& m) {
+  model::ContextParams p;
+  p.n_ctx = 16;
+  p.kv_type = kernels::KvType::kF32;
+  auto c = model::Context::create(m, p);
+  EXPECT_TRUE(c.ok());
+  std::vector<model::BatchToken> batch;
+  for (int i = 0; i < 6; ++i) batch.push_back({(i * 7) % 32, i, 0, i == 5});
+  EXPECT_TRUE((*c)->decode(batch).ok());
+  auto l = (*c)->logits(0);
+  return {l.begin(), l.end()};
+}
+
+TEST_F(ModelLoadTest, RepackingGrowsTheWeightsOnlyWithinTheBudget) {
+  const kernels::KernelTable& kt = kernels::active_kernels();
+  if (kt.pack == nullptr || kt.packed_bytes(TensorType::Q6_K, 512, 256) == 0) {
+    GTEST_SKIP() << "the " << kt.name << " table does not repack Q6_K";
+  }
+  const std::string path = write_k_quant_llama(dir_);
+  const uint64_t q6_stored = 2 * 512 * *row_bytes(TensorType::Q6_K, 256) + 256 * *row_bytes(TensorType::Q6_K, 512);
+  ASSERT_GT(kt.packed_bytes(TensorType::Q6_K, 512, 256), 512 * *row_bytes(TensorType::Q6_K, 256))
+      << "the premise: Q6_K's packed layout is larger than the stored one";
+
+  auto stored = model::Model::load(path, nullptr);
+  auto none = model::Model::load(path, &kt, 0);
+  auto one = model::Model::load(path, &kt,
+                                kt.packed_bytes(TensorType::Q6_K, 512, 256) - 512 * *row_bytes(TensorType::Q6_K, 256));
+  auto all = model::Model::load(path, &kt, UINT64_MAX);
+  ASSERT_TRUE(stored.ok() && none.ok() && one.ok() && all.ok());
+  EXPECT_EQ((*stored)->packed_bytes(), 0u);
+  // Budget 0: the Q4_K weights are repacked (no growth), every Q6_K one stays as stored.
+  EXPECT_GT((*none)->packed_bytes(), 0u);
+  EXPECT_EQ((*none)->kept_stored_bytes(), q6_stored);
+  EXPECT_FALSE((*none)->weights().layers[0].ffn_up.packed);
+  EXPECT_TRUE((*none)->weights().layers[0].wq.packed);
+  // A budget of one gate/up matrix's growth takes exactly one of the three.
+  EXPECT_EQ((*one)->kept_stored_bytes(), q6_stored - 512 * *row_bytes(TensorType::Q6_K, 256));
+  EXPECT_EQ((*all)->kept_stored_bytes(), 0u);
+  EXPECT_TRUE((*all)->weights().layers[0].ffn_up.packed);
+  // Whatever the split, the numbers are the same model's.
+  const auto ref = last_logits(**stored);
+  for (auto* m : {&none, &one, &all}) {
+    const auto got = last_logits(***m);
+    ASSERT_EQ(got.size(), ref.size());
+    double num = 0, den = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      num += (got[i] - ref[i]) * (got[i] - ref[i]);
+      den += ref[i] * ref[i];
+    }
+    EXPECT_LT(std::sqrt(num / den), 1e-4) << "kept " << (**m)->kept_stored_bytes();
   }
 }
 
