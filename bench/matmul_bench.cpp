@@ -59,7 +59,7 @@ void BM_Matmul(benchmark::State& state, TensorType t, const KernelTable* kt, boo
   }
   hearth::ThreadPool pool(threads);
   std::vector<float> x(static_cast<size_t>(n_tok * kCols), 0.5f), y(static_cast<size_t>(n_tok * kRows));
-  std::vector<std::byte> scratch(matmul_scratch_bytes(t, kCols, n_tok) + 64);
+  std::vector<std::byte> scratch(matmul_scratch_bytes(*kt, t, kCols, n_tok) + 64);
   MatmulArgs a{t, w.stored.data(), w.row_bytes, kRows, kCols, x.data(), kCols, n_tok, y.data(), kRows, scratch.data()};
   if (use_packed) a.packed = w.packed;
   for (auto _ : state) {
@@ -75,7 +75,8 @@ void BM_Matmul(benchmark::State& state, TensorType t, const KernelTable* kt, boo
 
 int main(int argc, char** argv) {
   for (const KernelTable* kt : available_kernels()) {
-    for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
+    for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q2_K, TensorType::Q3_K,
+                         TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
       for (bool packed : {false, true}) {
         if (packed && (kt->pack == nullptr || kt->packed_bytes(t, kRows, kCols) == 0)) continue;
         if (kt->name == "ref" && packed) continue;

@@ -25,6 +25,7 @@ KernelTable complete(KernelTable t) {
   if (!t.swiglu) t.swiglu = r.swiglu;
   if (!t.add) t.add = r.add;
   if (!t.read_sum) t.read_sum = r.read_sum;
+  if (!t.scratch_bytes) t.scratch_bytes = r.scratch_bytes;
   return t;
 }
 

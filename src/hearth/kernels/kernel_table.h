@@ -26,13 +26,11 @@ struct MatmulArgs {
   int64_t n_tokens;
   float* y;          // [n_tokens][y_stride]
   int64_t y_stride;
-  std::byte* scratch;  // at least matmul_scratch_bytes(wtype, cols, n_tokens) bytes
+  std::byte* scratch;  // at least matmul_scratch_bytes(table, wtype, cols, n_tokens) bytes
   // This table's packed copy of W (KernelTable::pack), or null to read W as stored.
   const std::byte* packed = nullptr;
 };
 
-// Bytes of scratch a matmul needs to hold the converted activations.
-size_t matmul_scratch_bytes(TensorType wtype, int64_t cols, int64_t n_tokens);
 
 enum class RopeMode { kNorm, kNeox };  // adjacent pairs (llama) vs split halves (neox)
 enum class KvType { kF32, kF16 };
@@ -82,7 +80,13 @@ struct KernelTable {
   // widest loads: the read-bandwidth probe, so that decode's GB/s is compared with what this
   // table's own loads can stream.
   uint64_t (*read_sum)(const std::byte* p, size_t bytes) = nullptr;
+  // Bytes of MatmulArgs::scratch this table's matmul needs: the converted activations, plus
+  // whatever its own kernels keep beside them.
+  size_t (*scratch_bytes)(TensorType wtype, int64_t cols, int64_t n_tokens) = nullptr;
 };
+
+// Bytes of scratch `kt`'s matmul needs for n_tokens rows of `cols` against weights of wtype.
+size_t matmul_scratch_bytes(const KernelTable& kt, TensorType wtype, int64_t cols, int64_t n_tokens);
 
 // The scalar reference table: always available, the oracle for every other table.
 const KernelTable& ref_kernels();

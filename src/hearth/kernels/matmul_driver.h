@@ -44,6 +44,12 @@ inline ConvertRowFn convert_for_x86(TensorType act) {
   }
 }
 
+// Bytes of the converted activations alone: n_tokens rows of vec_dot_type(wtype).
+inline size_t activation_bytes(TensorType wtype, int64_t cols, int64_t n_tokens) {
+  auto rb = row_bytes(vec_dot_type(wtype), static_cast<uint64_t>(cols));
+  return rb ? *rb * static_cast<size_t>(n_tokens) : 0;
+}
+
 // Converts every token's activations into scratch rows of act_row bytes.
 inline void convert_activations(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row,
                                 ConvertRowFn convert) {

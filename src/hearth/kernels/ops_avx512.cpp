@@ -209,7 +209,7 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
   x.n_tokens = a.n_tokens;
   if (act_type == TensorType::Q8_0 || act_type == TensorType::Q8_1) {
     // Each block's scale as a float and its quant sum, next to the quantized rows (the scratch
-    // size allows for them: matmul_scratch_bytes). Q8_1 blocks (for Q4_1/Q5_1) carry their
+    // size allows for them: scratch_bytes_avx512). Q8_1 blocks (for Q4_1/Q5_1) carry their
     // quants 2 bytes further on.
     x.nb = a.cols / kQK8_0;
     x.block_bytes = act_type == TensorType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ8_1);
@@ -308,6 +308,20 @@ void matmul_avx512(const MatmulArgs& a, ThreadPool& pool) {
   matmul_drive(a, pool, act_type, act_row, convert_for_x86(act_type), dot_for(a.wtype), dot4_for(a.wtype));
 }
 
+// The packed path keeps, beside the converted rows, each Q8_0/Q8_1 block's float scale, quant
+// sum and scaled sum (12 bytes), or for F16/BF16 the activations widened to f32 in whole tiles
+// of kF16Tile tokens; +64: they start at a 64-byte boundary.
+size_t scratch_bytes_avx512(TensorType wtype, int64_t cols, int64_t n_tokens) {
+  const TensorType act = vec_dot_type(wtype);
+  const size_t base = activation_bytes(wtype, cols, n_tokens);
+  const auto n = static_cast<size_t>(n_tokens);
+  if (act == TensorType::Q8_0 || act == TensorType::Q8_1) return base + static_cast<size_t>(cols / 32) * 12 * n + 64;
+  if (act == TensorType::F16 || act == TensorType::BF16) {
+    return base + static_cast<size_t>(cols) * 4 * ((n + kF16Tile - 1) / kF16Tile * kF16Tile) + 64;
+  }
+  return base;
+}
+
 uint64_t read_sum_avx512(const std::byte* p, size_t bytes) {
   __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
   size_t o = 0;
@@ -341,6 +355,7 @@ KernelTable make_avx512_kernels() {
   t.packed_bytes = &avx512_packed_bytes;
   t.pack = &avx512_pack;
   t.read_sum = &read_sum_avx512;
+  t.scratch_bytes = &scratch_bytes_avx512;
   return t;
 }
 

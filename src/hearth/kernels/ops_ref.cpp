@@ -176,20 +176,8 @@ void add_ref(float* y, const float* x, int64_t n) {
 
 }  // namespace
 
-size_t matmul_scratch_bytes(TensorType wtype, int64_t cols, int64_t n_tokens) {
-  const TensorType act = vec_dot_type(wtype);
-  auto rb = row_bytes(act, static_cast<uint64_t>(cols));
-  if (!rb) return 0;
-  size_t per_token = *rb;
-  // Packed kernels also keep, for Q8_0/Q8_1 activations, each block's float scale, quant sum
-  // and scaled sum, and for F16/BF16 the activations as f32 in whole tiles of 16 tokens (kF16Tile in
-  // packed.h); +64: these start at a 64-byte boundary.
-  if (act == TensorType::Q8_0 || act == TensorType::Q8_1) per_token += static_cast<size_t>(cols / 32) * 12;
-  if (act == TensorType::F16 || act == TensorType::BF16) {
-    return per_token * static_cast<size_t>(n_tokens) + static_cast<size_t>(cols) * 4 * static_cast<size_t>((n_tokens + 15) / 16 * 16) + 64;
-  }
-  const bool extra = act == TensorType::Q8_0 || act == TensorType::Q8_1;
-  return per_token * static_cast<size_t>(n_tokens) + (extra ? 64 : 0);
+size_t matmul_scratch_bytes(const KernelTable& kt, TensorType wtype, int64_t cols, int64_t n_tokens) {
+  return (kt.scratch_bytes != nullptr ? kt.scratch_bytes : activation_bytes)(wtype, cols, n_tokens);
 }
 
 // Per thread: ref's n_kv scores, or the fixed tile space of the SIMD tables (simd_ops.h).
@@ -219,6 +207,7 @@ const KernelTable& ref_kernels() {
         rope_ref,    softmax_ref, swiglu_ref,   add_ref,
     };
     t.read_sum = &read_sum_ref;
+    t.scratch_bytes = &activation_bytes;
     return t;
   }();
   return table;

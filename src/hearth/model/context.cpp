@@ -92,7 +92,7 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
   // Matmul scratch: the largest converted activation block over every weight's type.
   size_t mm = 0;
   auto consider = [&](const TensorView& w) {
-    if (w.valid()) mm = std::max(mm, kernels::matmul_scratch_bytes(w.type, w.ne[0], nb));
+    if (w.valid()) mm = std::max(mm, kernels::matmul_scratch_bytes(*c->kt_, w.type, w.ne[0], nb));
   };
   const ModelWeights& w = model.weights();
   consider(w.output);

@@ -72,7 +72,7 @@ TEST(KernelTables, MatmulMatchesRefForEveryTypeAndShape) {
             std::vector<float> x(static_cast<size_t>(n_tok * cols));
             for (auto& v : x) v = dist(rng);
             std::vector<float> y_ref(static_cast<size_t>(n_tok * rows)), y(y_ref.size(), -1.0f);
-            std::vector<std::byte> scratch(matmul_scratch_bytes(type, cols, n_tok) + 64);
+            std::vector<std::byte> scratch(matmul_scratch_bytes(*kt, type, cols, n_tok) + 64);
             MatmulArgs a{type, w, rb, rows, cols, x.data(), cols, n_tok, y_ref.data(), rows, scratch.data()};
             ref_kernels().matmul(a, pool);
             a.y = y.data();
@@ -125,7 +125,7 @@ TEST(KernelTables, PackedMatmulMatchesRefAndUnpacked) {
             for (auto& v : x) v = dist(rng);
             std::vector<float> y_ref(static_cast<size_t>(n_tok * rows)), y_plain(y_ref.size(), -1.0f),
                 y(y_ref.size(), -1.0f);
-            std::vector<std::byte> scratch(matmul_scratch_bytes(type, cols, n_tok) + 64);
+            std::vector<std::byte> scratch(matmul_scratch_bytes(*kt, type, cols, n_tok) + 64);
             MatmulArgs a{type, w.data(), rb, rows, cols, x.data(), cols, n_tok, y_ref.data(), rows, scratch.data()};
             ref_kernels().matmul(a, pool);
             a.y = y_plain.data();
