@@ -12,6 +12,7 @@
 #include "hearth/engine/bench.h"
 #include "hearth/engine/synthetic.h"
 #include "hearth/model/model.h"
+#include "hearth/quantize/quantize_model.h"
 #include "model_arg.h"
 
 namespace hearth::cli {
@@ -45,11 +46,12 @@ Status run(BenchOptions o) {
       for (auto* q : engine::all_presets()) names += (names.empty() ? "" : ", ") + std::string(q->name);
       return make_error(ErrorCode::kInvalidArgument, "unknown synthetic preset '", o.synthetic, "' (", names, ")");
     }
-    HEARTH_ASSIGN_OR_RETURN(uint64_t est, engine::estimate_synthetic_bytes(*p, o.type));
+    HEARTH_ASSIGN_OR_RETURN(quantize::SyntheticRecipe recipe, quantize::synthetic_recipe(o.type, *p));
+    HEARTH_ASSIGN_OR_RETURN(uint64_t est, engine::estimate_synthetic_bytes(*p, recipe.choose));
     std::fprintf(stderr, "synthetic %s (%.*s shape), %s: about %.0f MiB\n", o.synthetic.c_str(),
                  static_cast<int>(p->shape_of.size()), p->shape_of.data(), o.type.c_str(), est / 1048576.0);
-    HEARTH_ASSIGN_OR_RETURN(path, engine::ensure_synthetic_model(*p, o.type, o.params.n_threads));
-    label = "synthetic-" + o.synthetic + "-" + o.type;
+    HEARTH_ASSIGN_OR_RETURN(path, engine::ensure_synthetic_model(*p, recipe.label, recipe.choose, o.params.n_threads));
+    label = "synthetic-" + o.synthetic + "-" + recipe.label;
   } else {
     HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "bench", o.allow_unsigned));
     path = arg.path;
@@ -120,7 +122,7 @@ void setup(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "measure prefill and decode speed");
   sub->add_option("model", o->model, "GGUF file (default: $HEARTH_MODEL)");
   sub->add_option("--synthetic", o->synthetic, "benchmark a cached random-weight model: 1b, 3b, 7b, 8x7b");
-  sub->add_option("--type", o->type, "type of the synthetic model (f16, q8_0, q4_0, q4_k_m, ...)")->capture_default_str();
+  sub->add_option("--type", o->type, "type of the synthetic model: any hearth quantize type (f16, q8_0, q4_0, q4_k_m, q3_k_m, ...), made by the same recipe")->capture_default_str();
   sub->add_option("-p,--n-prompt", o->params.n_prompt, "prompt tokens (prefill)")->capture_default_str();
   sub->add_option("-n,--n-gen", o->params.n_gen, "generated tokens (decode)")->capture_default_str();
   sub->add_option("-d,--depth", o->params.depth,

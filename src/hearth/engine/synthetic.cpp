@@ -25,15 +25,6 @@ constexpr std::array<SyntheticPreset, 4> kPresets = {{
     {"8x7b", "Mixtral-8x7B", 4096, 32, 32, 8, 14336, 32000, 8, 2, 32768, 1000000.0f, false},
 }};
 
-// ggml's "use more bits" layer rule of the _M recipes: the first and last eighth of the
-// layers and every third layer in between.
-bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
-
-int64_t layer_of(std::string_view name) {
-  if (name.rfind("blk.", 0) != 0) return -1;
-  return std::atoll(std::string(name.substr(4)).c_str());
-}
-
 struct Tensor {
   std::string name;
   std::vector<uint64_t> ne;
@@ -131,43 +122,13 @@ std::vector<const SyntheticPreset*> all_presets() {
   return out;
 }
 
-Result<TypeChooser> default_type_chooser(std::string_view file_type, int64_t n_layer, int64_t n_expert) {
-  // The mixed recipes of the ecosystem for the types bench offers (see the quantize tool for
-  // the full set): 1-D tensors stay f32; the output head gets q6_k unless the base is q8_0/f16.
-  std::string ft(file_type);
-  for (auto& c : ft) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  TensorType base;
-  bool k_m = false;
-  if (ft == "q4_k_m") { base = TensorType::Q4_K; k_m = true; }
-  else if (ft == "q5_k_m") { base = TensorType::Q5_K; k_m = true; }
-  else if (auto t = parse_tensor_type(ft); t && kernels::can_quantize(*t) && *t != TensorType::Q8_1 && *t != TensorType::Q8_K) base = *t;
-  else return make_error(ErrorCode::kInvalidArgument, "unknown model type '", std::string(file_type),
-                         "' (use f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, q4_k_m, q5_k_m)");
-  const bool high = base == TensorType::F32 || base == TensorType::F16 || base == TensorType::BF16 || base == TensorType::Q8_0;
-  return TypeChooser([=](std::string_view name, const std::vector<uint64_t>& ne) {
-    if (ne.size() == 1) return TensorType::F32;
-    if (name == "ffn_gate_inp" || name.find("ffn_gate_inp") != std::string_view::npos) return TensorType::F32;
-    if (name == "output.weight") return high ? base : TensorType::Q6_K;
-    if (k_m) {
-      const int64_t l = layer_of(name);
-      const bool more = l >= 0 && use_more_bits(l, n_layer);
-      if (name.find("attn_v.weight") != std::string_view::npos) {
-        if (n_expert == 8) return TensorType::Q8_0;
-        return more ? TensorType::Q6_K : base;
-      }
-      if (name.find("ffn_down") != std::string_view::npos && more) return TensorType::Q6_K;
-    }
-    return base;
-  });
-}
-
-Result<uint64_t> estimate_synthetic_bytes(const SyntheticPreset& p, std::string_view file_type) {
-  HEARTH_ASSIGN_OR_RETURN(TypeChooser choose, default_type_chooser(file_type, p.n_layer, p.n_expert));
+Result<uint64_t> estimate_synthetic_bytes(const SyntheticPreset& p, const TypeChooser& choose) {
   uint64_t total = 0;
   for (const auto& t : tensor_list(p)) {
     uint64_t rows = 1;
     for (size_t i = 1; i < t.ne.size(); ++i) rows *= t.ne[i];
-    auto rb = row_bytes(choose(t.name, t.ne), t.ne[0]);
+    HEARTH_ASSIGN_OR_RETURN(TensorType type, choose(t.name, t.ne));
+    auto rb = row_bytes(type, t.ne[0]);
     if (!rb) return make_error(ErrorCode::kInternal, "tensor ", t.name, ": row does not fit its type");
     total += *rb * rows;
   }
@@ -180,15 +141,14 @@ std::string synthetic_cache_dir() {
   return "/tmp/hearth-synthetic";
 }
 
-Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string_view file_type, int n_threads) {
-  std::string ft(file_type);
-  for (auto& c : ft) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  HEARTH_ASSIGN_OR_RETURN(TypeChooser choose, default_type_chooser(ft, p.n_layer, p.n_expert));
+Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string_view type_label,
+                                           const TypeChooser& choose, int n_threads) {
+  const std::string ft(type_label);
   const std::string dir = synthetic_cache_dir();
   const std::string path = dir + "/synthetic-" + std::string(p.name) + "-" + ft + ".gguf";
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) return path;
-  HEARTH_ASSIGN_OR_RETURN(uint64_t bytes, estimate_synthetic_bytes(p, ft));
+  HEARTH_ASSIGN_OR_RETURN(uint64_t bytes, estimate_synthetic_bytes(p, choose));
   const uint64_t mem = total_memory_bytes();
   if (mem > 0 && bytes + (uint64_t{1} << 30) > mem) {
     return make_error(ErrorCode::kResourceExhausted, "the ", std::string(p.name), " ", ft, " model needs about ",
@@ -226,7 +186,8 @@ Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string
   const auto tensors = tensor_list(p);
   std::vector<TensorType> types;
   for (const auto& t : tensors) {
-    types.push_back(choose(t.name, t.ne));
+    HEARTH_ASSIGN_OR_RETURN(TensorType type, choose(t.name, t.ne));
+    types.push_back(type);
     HEARTH_TRY(w.add_tensor_info(t.name, types.back(), t.ne));
   }
   ThreadPool pool(n_threads > 0 ? n_threads : physical_core_count());

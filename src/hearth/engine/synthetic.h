@@ -25,16 +25,17 @@ struct SyntheticPreset {
 const SyntheticPreset* find_preset(std::string_view name);
 std::vector<const SyntheticPreset*> all_presets();
 
-// Chooses each tensor's stored type for a file type name ("q4_k_m", "q8_0", "f16", ...).
-// Returns an error for unknown names.
-using TypeChooser = std::function<TensorType(std::string_view tensor_name, const std::vector<uint64_t>& ne)>;
-Result<TypeChooser> default_type_chooser(std::string_view file_type, int64_t n_layer, int64_t n_expert);
+// Chooses each tensor's stored type. The recipes live in the quantize module
+// (quantize::synthetic_recipe); the engine only writes what it is told.
+using TypeChooser = std::function<Result<TensorType>(std::string_view tensor_name, const std::vector<uint64_t>& ne)>;
 
-// Estimated bytes of the file for a preset and file type.
-Result<uint64_t> estimate_synthetic_bytes(const SyntheticPreset& p, std::string_view file_type);
+// Estimated bytes of the file for a preset whose tensors get the chooser's types.
+Result<uint64_t> estimate_synthetic_bytes(const SyntheticPreset& p, const TypeChooser& choose);
 
-// Path of the cached file, creating it first if needed (progress on stderr).
-Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string_view file_type, int n_threads);
+// Path of the cached file for (preset, type_label), creating it first if needed with the
+// chooser's types (progress on stderr). type_label names the recipe in the file name.
+Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string_view type_label,
+                                           const TypeChooser& choose, int n_threads);
 
 std::string synthetic_cache_dir();
 

@@ -252,4 +252,36 @@ Result<QuantizeReport> quantize_model(const std::string& in_path, const std::str
   return quantize_gguf(in->file(), out_path, params, progress);
 }
 
+Result<SyntheticRecipe> synthetic_recipe(std::string_view file_type, const engine::SyntheticPreset& p) {
+  const std::optional<FileType> ft = parse_file_type(file_type);
+  if (!ft) {
+    std::string names;
+    for (FileType t : all_file_types()) names += (names.empty() ? "" : ", ") + std::string(file_type_name(t));
+    return make_error(ErrorCode::kInvalidArgument, "unknown model type '", std::string(file_type), "' (use one of ",
+                      names, ")");
+  }
+  Recipe recipe;
+  recipe.ftype = *ft;
+  ModelFacts facts;
+  facts.arch = "llama";
+  facts.n_layer = p.n_layer;
+  facts.n_head = p.n_head;
+  facts.n_head_kv = p.n_head_kv;
+  facts.n_expert = p.n_expert;
+  facts.has_output = !p.tied_output;
+  SyntheticRecipe out;
+  out.label = std::string(file_type_name(*ft));
+  for (auto& ch : out.label) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  out.choose = [recipe, facts](std::string_view name, const std::vector<uint64_t>& ne) -> Result<TensorType> {
+    TensorShape shape;
+    shape.name = name;
+    shape.n_dims = static_cast<uint32_t>(std::min<size_t>(ne.size(), 4));
+    for (uint32_t i = 0; i < shape.n_dims; ++i) shape.ne[i] = ne[i];
+    const bool f32 = ne.size() == 1 || name.find("ffn_gate_inp") != std::string_view::npos;
+    HEARTH_ASSIGN_OR_RETURN(TypeChoice c, choose_type(recipe, shape, f32 ? TensorType::F32 : TensorType::F16, facts));
+    return c.type;
+  };
+  return out;
+}
+
 }  // namespace hearth::quantize

@@ -15,6 +15,7 @@
 
 #include "hearth/core/status.h"
 #include "hearth/core/tensor_type.h"
+#include "hearth/engine/synthetic.h"
 #include "hearth/gguf/gguf.h"
 #include "hearth/quantize/imatrix.h"
 #include "hearth/quantize/recipe.h"
@@ -75,5 +76,16 @@ Result<QuantizeReport> quantize_gguf(const gguf::GgufFile& in, const std::string
 // Opens `in_path` and quantizes it; refuses to write over the input.
 Result<QuantizeReport> quantize_model(const std::string& in_path, const std::string& out_path,
                                       const QuantizeParams& params, const ProgressFn& progress = {});
+
+// The recipe for a synthetic model (engine/synthetic.h), so that `bench --synthetic P --type T`
+// makes what `hearth quantize` makes of an F16 model of that shape: the weights count as stored
+// in F16 (1-D tensors and the MoE router in F32) before the recipe for file type T (any name
+// parse_file_type takes) picks each tensor's type. `label` is the file type's canonical name in
+// lower case ("q4_k" -> "q4_k_m"), for the cache's file name.
+struct SyntheticRecipe {
+  engine::TypeChooser choose;
+  std::string label;
+};
+Result<SyntheticRecipe> synthetic_recipe(std::string_view file_type, const engine::SyntheticPreset& p);
 
 }  // namespace hearth::quantize

@@ -218,3 +218,39 @@ TEST(RecipeTest, MatchesTheReferenceFilesTensorTypes) {
 
 }  // namespace
 }  // namespace hearth::quantize
+
+// bench --synthetic takes its types from the same recipes as `hearth quantize` (an F16 source).
+// Expected types follow the ecosystem's Q4_K_M rule: output -> Q6_K; attn_v and ffn_down get
+// Q6_K in use_more_bits layers (first and last eighth, every third in between: for 22 layers
+// 0, 1, 4, 7, ..., 19, 20, 21); 8-expert models keep attn_v at Q8_0; norms and router F32.
+TEST(SyntheticRecipe, FollowsTheQuantizeRecipes) {
+  using hearth::TensorType;
+  const auto* p1 = hearth::engine::find_preset("1b");
+  ASSERT_NE(p1, nullptr);
+  auto r = hearth::quantize::synthetic_recipe("q4_k", *p1);  // the ecosystem's alias of Q4_K_M
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->label, "q4_k_m");
+  const std::vector<uint64_t> mat{2048, 2048}, kv{2048, 256}, down{5632, 2048}, norm{2048};
+  EXPECT_EQ(*r->choose("output.weight", {2048, 32000}), TensorType::Q6_K);
+  EXPECT_EQ(*r->choose("token_embd.weight", {2048, 32000}), TensorType::Q4_K);
+  EXPECT_EQ(*r->choose("blk.0.attn_v.weight", kv), TensorType::Q6_K);
+  EXPECT_EQ(*r->choose("blk.3.attn_v.weight", kv), TensorType::Q4_K);
+  EXPECT_EQ(*r->choose("blk.4.attn_v.weight", kv), TensorType::Q6_K);
+  EXPECT_EQ(*r->choose("blk.21.ffn_down.weight", down), TensorType::Q6_K);
+  EXPECT_EQ(*r->choose("blk.5.ffn_down.weight", down), TensorType::Q4_K);
+  EXPECT_EQ(*r->choose("blk.5.attn_q.weight", mat), TensorType::Q4_K);
+  EXPECT_EQ(*r->choose("blk.5.attn_norm.weight", norm), TensorType::F32);
+  auto f16 = hearth::quantize::synthetic_recipe("F16", *p1);
+  ASSERT_TRUE(f16.ok());
+  EXPECT_EQ(*f16->choose("output.weight", {2048, 32000}), TensorType::F16);
+  EXPECT_EQ(*f16->choose("blk.0.ffn_norm.weight", norm), TensorType::F32);
+  const auto* moe = hearth::engine::find_preset("8x7b");
+  ASSERT_NE(moe, nullptr);
+  auto m = hearth::quantize::synthetic_recipe("Q4_K_M", *moe);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(*m->choose("blk.3.attn_v.weight", {4096, 1024}), TensorType::Q8_0);
+  EXPECT_EQ(*m->choose("blk.3.ffn_gate_inp.weight", {4096, 8}), TensorType::F32);
+  auto bad = hearth::quantize::synthetic_recipe("q9_9", *p1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().to_string().find("q9_9"), std::string::npos);
+}
