@@ -48,18 +48,19 @@ Result<BenchResult> run_bench(const model::Model& model, const BenchParams& p) {
   BenchResult r;
   r.isa = std::string(ctx->kernels().name);
   r.threads = ctx->n_threads();
-  // Bytes streamed per decode step: every weight except the embedding table (one row).
+  // Bytes streamed per decode step: every weight except the embedding table (one row), in the
+  // layout the matmuls read (repacked copies can be larger than stored).
   for (const auto& t : model.gguf().tensors()) {
     if (t.name != "token_embd.weight" || !model.weights().output.valid() ||
         model.weights().output.data == model.weights().token_embd.data) {
-      r.decode_bytes_per_token += t.n_bytes;
+      r.decode_bytes_per_token += model.bytes_read(t, r.isa);
     }
   }
   if (hp.n_expert > 0) {
     // Only n_expert_used of n_expert experts are read per token.
     uint64_t exps = 0;
     for (const auto& t : model.gguf().tensors()) {
-      if (t.name.find("_exps.") != std::string_view::npos) exps += t.n_bytes;
+      if (t.name.find("_exps.") != std::string_view::npos) exps += model.bytes_read(t, r.isa);
     }
     r.decode_bytes_per_token -= exps - exps / static_cast<uint64_t>(hp.n_expert) * static_cast<uint64_t>(hp.n_expert_used);
   }

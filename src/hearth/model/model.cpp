@@ -109,6 +109,7 @@ void Model::repack(const kernels::KernelTable& kt, uint64_t growth_budget) {
     }
     if (grows(c)) growth += extra;
     todo.push_back(c.t);
+    repacked_.emplace_back(c.t->data, c.packed);
   }
   if (kept_stored_bytes_ > 0) {
     log::info("{}: {:.0f} MiB of weights kept in the stored layout: repacking them would grow the weights past "
@@ -177,6 +178,15 @@ void Model::repack(const kernels::KernelTable& kt, uint64_t growth_budget) {
 
 void PackedUnmap::operator()(std::byte* p) const {
   if (p != nullptr) ::munmap(p, bytes);
+}
+
+uint64_t Model::bytes_read(const gguf::TensorInfo& t, std::string_view isa) const {
+  if (isa == packed_isa_) {
+    for (const auto& [data, bytes] : repacked_) {
+      if (data == t.data.data()) return bytes;
+    }
+  }
+  return t.n_bytes;
 }
 
 uint64_t Model::weight_bytes() const {

@@ -9,6 +9,7 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "hearth/core/status.h"
@@ -47,6 +48,9 @@ class Model {
   std::string_view packed_isa() const { return packed_isa_; }
   // Stored bytes of weights the table could pack but that were left as stored (budget).
   uint64_t kept_stored_bytes() const { return kept_stored_bytes_; }
+  // Bytes a matmul reads of this file tensor: its packed copy's size if it was repacked for
+  // `isa`, else its stored size.
+  uint64_t bytes_read(const gguf::TensorInfo& t, std::string_view isa) const;
 
   // Repacks the matmul weights that `kernels` packs (see KernelTable::pack): every one whose
   // packed size is about its stored size, and those that grow while the total growth stays
@@ -63,6 +67,7 @@ class Model {
   std::unique_ptr<std::byte, PackedUnmap> packed_;
   uint64_t packed_bytes_ = 0;
   uint64_t kept_stored_bytes_ = 0;
+  std::vector<std::pair<const std::byte*, uint64_t>> repacked_;  // stored data -> packed bytes
   std::string_view packed_isa_;
 };
 
