@@ -169,37 +169,6 @@ float dot_q8_0(int64_t n, const void* wv, const void* xv) {
   return hsum8(acc);
 }
 
-float dot_q4_k(int64_t n, const void* wv, const void* xv) {
-  const auto* w = static_cast<const BlockQ4_K*>(wv);
-  const auto* x = static_cast<const BlockQ8_K*>(xv);
-  const int64_t nb = n / kQK_K;
-  float sum = 0.0f;
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  for (int64_t i = 0; i < nb; ++i) {
-    uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) ref::unpack_scale_min_k4(j, w[i].scales, &sc[j], &mn[j]);
-    int32_t mins = 0;
-    for (int j = 0; j < 8; ++j) mins += mn[j] * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
-    __m256i isum = _mm256_setzero_si256();
-    const uint8_t* q = w[i].qs;
-    const int8_t* y = x[i].qs;
-    for (int j = 0; j < 4; ++j) {
-      const __m256i q4 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * j));
-      const __m256i lo = _mm256_and_si256(q4, m4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + 64 * j));
-      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + 64 * j + 32));
-      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * j]));
-      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * j + 1]));
-      isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
-    }
-    const float d = h2f(w[i].d) * x[i].d;
-    const float dmin = h2f(w[i].dmin) * x[i].d;
-    sum += d * static_cast<float>(hsum_i32_8(isum)) - dmin * static_cast<float>(mins);
-  }
-  return sum;
-}
-
 float dot_q6_k(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const BlockQ6_K*>(wv);
   const auto* x = static_cast<const BlockQ8_K*>(xv);
@@ -245,6 +214,180 @@ float dot_q6_k(int64_t n, const void* wv, const void* xv) {
   return sum;
 }
 
+// int16 element a of each 128-bit half of v into all of the low half, element b into the high
+// half: per-16-element scales for one maddubs result (its halves cover two sub-blocks).
+inline __m256i pick16(__m256i v, int a, int b) {
+  const auto idx = [](int e) { return static_cast<short>(((2 * e + 1) << 8) | (2 * e)); };
+  return _mm256_shuffle_epi8(v, _mm256_set_m128i(_mm_set1_epi16(idx(b)), _mm_set1_epi16(idx(a))));
+}
+
+// Q2_K: q in [0, 3] is already unsigned, so maddubs takes it as is; the mins come out of the
+// activation bsums (16 per block, one per sub-block, as are the scales).
+float dot_q2_k(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ2_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales));
+    const __m256i sc = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f)));
+    const __m256i mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f)));
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].bsums));
+    const __m256i mins = _mm256_madd_epi16(mn, bsums);
+    __m256i isum = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      // Scales 8*half .. 8*half+7 in both 128-bit halves, so pick16 can reach them in-lane.
+      const __m256i sh = half == 0 ? _mm256_permute4x64_epi64(sc, 0x44) : _mm256_permute4x64_epi64(sc, 0xee);
+      __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * half));
+      const int8_t* y = x[i].qs + 128 * half;
+      for (int s = 0; s < 4; ++s) {
+        // Bit pair s of every byte: elements 32*s .. 32*s+31 of this half.
+        const __m256i yy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + 32 * s));
+        const __m256i p16 = _mm256_maddubs_epi16(_mm256_and_si256(q, m3), yy);
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p16, pick16(sh, 2 * s, 2 * s + 1)));
+        q = _mm256_srli_epi16(q, 2);  // bits shifted in from the next byte stay above bit 1
+      }
+    }
+    const float dx = x[i].d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(dx * h2f(w[i].dmin)), _mm256_cvtepi32_ps(mins), acc);
+  }
+  return hsum8(acc);
+}
+
+// The 16 Q3_K scales, 6-bit values minus 32, sign-extended to int16 (element j = scale j).
+inline __m256i unpack_scales_q3(const uint8_t* p) {
+  uint64_t lo8;
+  uint32_t hi4;
+  std::memcpy(&lo8, p, 8);
+  std::memcpy(&hi4, p + 8, 4);
+  // Low nibbles: bytes 0..7 give scales 0..7, their high nibbles scales 8..15.
+  const __m128i b = _mm_cvtsi64_si128(static_cast<long long>(lo8));
+  const __m128i low = _mm_and_si128(_mm_unpacklo_epi64(b, _mm_srli_epi16(b, 4)), _mm_set1_epi8(0x0f));
+  // Top two bits of scale j: byte j % 4 of hi4, bit pair j / 4; every 32-bit lane holds hi4,
+  // so lane j / 4 only needs a right shift by 2 * (j / 4).
+  const __m128i h = _mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(hi4)), _mm_setr_epi32(0, 2, 4, 6));
+  const __m128i high = _mm_slli_epi16(_mm_and_si128(h, _mm_set1_epi8(3)), 4);
+  return _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_or_si128(low, high), _mm_set1_epi8(32)));
+}
+
+// Q3_K: level q - 4 with q = low2 | hbit << 2 in [0, 7]. maddubs on q, and the -4 becomes
+// 4 * sum(scale * bsum) per block.
+float dot_q3_k(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ3_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  const __m256i m4 = _mm256_set1_epi8(4);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const __m256i sc = unpack_scales_q3(w[i].scales);
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].bsums));
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc, bsums), 2);
+    // hmask bit k (= 4*half + s) of byte l is the high bit of element 32k + l.
+    __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].hmask));
+    __m256i isum = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i sh = half == 0 ? _mm256_permute4x64_epi64(sc, 0x44) : _mm256_permute4x64_epi64(sc, 0xee);
+      __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * half));
+      const int8_t* y = x[i].qs + 128 * half;
+      for (int s = 0; s < 4; ++s) {
+        const __m256i q3 = _mm256_or_si256(_mm256_and_si256(q, m3), _mm256_and_si256(_mm256_slli_epi16(hm, 2), m4));
+        const __m256i yy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + 32 * s));
+        const __m256i p16 = _mm256_maddubs_epi16(q3, yy);
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p16, pick16(sh, 2 * s, 2 * s + 1)));
+        q = _mm256_srli_epi16(q, 2);
+        hm = _mm256_srli_epi16(hm, 1);  // bit 0 of each byte stays in-byte for 8 shifts
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * h2f(w[i].d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, offset)),
+                          acc);
+  }
+  return hsum8(acc);
+}
+
+// The 8 6-bit scales and mins of a Q4_K/Q5_K block as bytes. Sub-blocks 0..3 sit in the low
+// 6 bits of bytes 0..3 (scales) and 4..7 (mins); 4..7 take their low nibbles from bytes 8..11
+// and their top two bits from bits 6..7 of bytes 0..3 (scales) and 4..7 (mins).
+inline void unpack_k4_scales(const uint8_t* p, uint64_t* sc, uint64_t* mn) {
+  uint32_t w0, w1, w2;
+  std::memcpy(&w0, p, 4);
+  std::memcpy(&w1, p + 4, 4);
+  std::memcpy(&w2, p + 8, 4);
+  const uint32_t sc_hi = (w2 & 0x0f0f0f0f) | ((w0 >> 2) & 0x30303030);
+  const uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0f) | ((w1 >> 2) & 0x30303030);
+  *sc = (w0 & 0x3f3f3f3f) | static_cast<uint64_t>(sc_hi) << 32;
+  *mn = (w1 & 0x3f3f3f3f) | static_cast<uint64_t>(mn_hi) << 32;
+}
+
+// Q5_K: 5-bit q = nibble | qh bit << 4, at most 31, so maddubs cannot saturate (2*31*127).
+float dot_q5_k(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ5_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    uint64_t sc8, mn8;
+    unpack_k4_scales(w[i].scales, &sc8, &mn8);
+    // Scale j as int16 element j of both 128-bit halves.
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc8))));
+    // Each min covers two 16-element bsums: duplicate it to line up with them.
+    const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(mn8));
+    const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].bsums)));
+    __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh));
+    __m256i isum = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      // Chunk j: 64 elements; qh bit 2j (then 2j + 1) of byte l is bit 4 of element l (l + 32).
+      const __m256i q4 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * j));
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), bit4));
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
+                                         _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit4));
+      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * j));
+      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * j + 32));
+      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), pick16(sc, 2 * j, 2 * j));
+      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), pick16(sc, 2 * j + 1, 2 * j + 1));
+      isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+      hb = _mm256_srli_epi16(hb, 2);
+    }
+    const float dx = x[i].d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(dx * h2f(w[i].dmin)), _mm256_cvtepi32_ps(mins), acc);
+  }
+  return hsum8(acc);
+}
+
+// Q4_K: as Q5_K without the fifth bit. Scales decoded inline and one float accumulator for the
+// row (the per-block scalar decode and horizontal sum used to cost as much as the dot itself).
+float dot_q4_k(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ4_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    uint64_t sc8, mn8;
+    unpack_k4_scales(w[i].scales, &sc8, &mn8);
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc8))));
+    const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(mn8));
+    const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].bsums)));
+    __m256i isum = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i q4 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * j));
+      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * j));
+      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * j + 32));
+      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(q4, m4), y0), pick16(sc, 2 * j, 2 * j));
+      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), y1),
+                                           pick16(sc, 2 * j + 1, 2 * j + 1));
+      isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+    }
+    const float dx = x[i].d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(dx * h2f(w[i].dmin)), _mm256_cvtepi32_ps(mins), acc);
+  }
+  return hsum8(acc);
+}
+
 float dot_f16(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const uint16_t*>(wv);
   const auto* x = static_cast<const uint16_t*>(xv);
@@ -275,12 +418,6 @@ float dot_f32(int64_t n, const void* wv, const void* xv) {
   return s;
 }
 
-// Types without an AVX2 kernel: the reference dot.
-template <TensorType T>
-float dot_generic(int64_t n, const void* w, const void* x) {
-  return vec_dot(T, n, w, x);
-}
-
 DotFn dot_for(TensorType w) {
   switch (w) {
     case TensorType::F32: return &dot_f32;
@@ -293,9 +430,9 @@ DotFn dot_for(TensorType w) {
     case TensorType::Q4_1: return &dot_q4_1;
     case TensorType::Q5_0: return &dot_q5_0;
     case TensorType::Q5_1: return &dot_q5_1;
-    case TensorType::Q2_K: return &dot_generic<TensorType::Q2_K>;
-    case TensorType::Q3_K: return &dot_generic<TensorType::Q3_K>;
-    case TensorType::Q5_K: return &dot_generic<TensorType::Q5_K>;
+    case TensorType::Q2_K: return &dot_q2_k;
+    case TensorType::Q3_K: return &dot_q3_k;
+    case TensorType::Q5_K: return &dot_q5_k;
     default: return nullptr;
   }
 }
