@@ -9,15 +9,18 @@
 //   Q8_0: d[16] f16 | qs[8][16][4] as unsigned (q ^ 0x80)
 //   Q4_K: d[16] f16 | dmin[16] f16 | sc[8][16] u8 | m[8][16] u8 | qs[4 j][8 c][16][4] (the
 //         original bytes 32j+4c+k: low nibble element 64j+4c+k, high 64j+32+4c+k)
-//   Q6_K: d[16] f16 | sc[16][16] i8 | q[64][16][4] u8 (unpacked 6-bit values 0..63)
+//   Q6_K: d[16] f16 | sc[16][16] i8 | lo[32][16][4] (low 4 bits: byte u*256+k*64+4r+e holds
+//         chunk 8u+k in its low nibble, chunk 8u+k+4 in its high one) | hi[16][16][4] (top 2
+//         bits: byte u*128+m*64+4r+e holds chunk 8u+4m+b in bits 2b..2b+1): the stored size
 //   F16:  per element k: w[16] f16 (one 32-byte row of 16 weights; a "block" is one column)
 //   BF16: as F16 with bf16 weights
 // Types whose quants are not bytes or nibbles in a usable order are expanded to bytes:
 //   Q4_1, Q5_0, Q5_1: d[16] f32 | m[16] f32 | q[8][16][4] u8; weight = d * q + m
 //   Q5_K (8 sub-blocks of 32), Q2_K (16 of 16): d[16] f16 | dmin[16] f16 | sc[NS][16] u8 |
 //         m[NS][16] u8 | q[64][16][4] u8; weight = d * sc * q - dmin * m
-//   Q3_K: as Q6_K with q + 4 (0..7) and its 6-bit signed scales
-// Sizes equal the original for Q4_0/Q8_0, +2.8 % for Q4_K and +30 % for Q6_K.
+//   Q3_K: as Q6_K's first two parts, with q + 4 (0..7) in the nibbles and its 6-bit signed
+//         scales (+33 %: the 3 bits sit in a nibble)
+// Sizes equal the original for Q4_0/Q8_0/Q6_K and +2.8 % for Q4_K.
 #include <immintrin.h>
 
 #include <cstring>
@@ -34,7 +37,8 @@ constexpr int kG = kPackRows;
 constexpr size_t kQ4_0Bytes = 32 + 256;
 constexpr size_t kQ8_0Bytes = 32 + 512;
 constexpr size_t kQ4_KBytes = 64 + 256 + 2048;
-constexpr size_t kQ6_KBytes = 32 + 256 + 4096;
+constexpr size_t kQ6_KBytes = 32 + 256 + 2048 + 1024;
+constexpr size_t kQ3_KBytes = 32 + 256 + 2048;
 constexpr size_t kF16Bytes = 32;
 constexpr size_t kA32Bytes = 128 + 512;
 constexpr size_t kQ5_KBytes = 64 + 2 * 8 * 16 + 4096;
@@ -198,24 +202,45 @@ void tile_q4_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
 
 // ---- Q6_K ------------------------------------------------------------------------------------
 
-template <int NT, int kOff = 32>
+// kHigh: Q6_K's 2-bit plane supplies bits 4..5; Q3_K (kOff 4) has nibbles only.
+template <int NT, int kOff = 32, bool kHigh = true>
 void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  constexpr size_t kBytes = kHigh ? kQ6_KBytes : kQ3_KBytes;
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m30 = _mm512_set1_epi8(0x30);
   __m512 acc[NT];
   for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
-    const std::byte* p = grp + static_cast<size_t>(i) * kQ6_KBytes;
-    if constexpr (NT == 1) prefetch_block(p, kQ6_KBytes);
+    const std::byte* p = grp + static_cast<size_t>(i) * kBytes;
+    if constexpr (NT == 1) prefetch_block(p, kBytes);
     const std::byte* sc = p + 32;
-    const std::byte* qs = p + 32 + 256;
+    const std::byte* lo = p + 32 + 256;
+    const std::byte* hi = lo + 2048;
     const BlockQ8_K* xb[NT];
     __m512i isum[NT];
     for (int j = 0; j < NT; ++j) {
       xb[j] = x.q8_k(t0 + j, i);
       isum[j] = _mm512_setzero_si512();
     }
-    for (int s = 0; s < 16; s += 2) {  // two sub-blocks of 16 per step
+    for (int s = 0; s < 16; s += 2) {  // two sub-blocks of 16 per step: chunks 4s .. 4s+7
+      const int u = s / 2;
       __m512i v[8];
-      for (int c = 0; c < 8; ++c) v[c] = load512(qs + (4 * s + c) * 64);
+      for (int k = 0; k < 4; ++k) {
+        const __m512i raw = load512(lo + (4 * u + k) * 64);
+        v[k] = _mm512_and_si512(raw, m4);
+        v[k + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+      }
+      if constexpr (kHigh) {
+        for (int m = 0; m < 2; ++m) {
+          const __m512i h = load512(hi + (2 * u + m) * 64);
+          // Bits 2b..2b+1 of each byte to bits 4..5 (16-bit shifts: the mask drops what
+          // crosses from the neighbouring byte); ternary logic 0xF8 is v | (shifted & m30).
+          v[4 * m + 0] = _mm512_ternarylogic_epi32(v[4 * m + 0], _mm512_slli_epi16(h, 4), m30, 0xF8);
+          v[4 * m + 1] = _mm512_ternarylogic_epi32(v[4 * m + 1], _mm512_slli_epi16(h, 2), m30, 0xF8);
+          v[4 * m + 2] = _mm512_ternarylogic_epi32(v[4 * m + 2], h, m30, 0xF8);
+          v[4 * m + 3] = _mm512_ternarylogic_epi32(v[4 * m + 3], _mm512_srli_epi16(h, 2), m30, 0xF8);
+        }
+      }
       const __m512i sc0 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * s)));
       const __m512i sc1 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * s + 16)));
       for (int j = 0; j < NT; ++j) {
@@ -363,7 +388,7 @@ TileFn tile_for() {
   if constexpr (T == TensorType::Q4_1 || T == TensorType::Q5_0 || T == TensorType::Q5_1) return &tile_a32<NT>;
   if constexpr (T == TensorType::Q5_K) return &tile_kmin<NT, 8>;
   if constexpr (T == TensorType::Q2_K) return &tile_kmin<NT, 16>;
-  if constexpr (T == TensorType::Q3_K) return &tile_q6_k<NT, 4>;
+  if constexpr (T == TensorType::Q3_K) return &tile_q6_k<NT, 4, false>;
   return nullptr;
 }
 
@@ -409,7 +434,7 @@ size_t block_bytes(TensorType t) {
     case TensorType::Q5_1: return kA32Bytes;
     case TensorType::Q5_K: return kQ5_KBytes;
     case TensorType::Q2_K: return kQ2_KBytes;
-    case TensorType::Q3_K: return kQ6_KBytes;
+    case TensorType::Q3_K: return kQ3_KBytes;
     default: return 0;
   }
 }
@@ -430,6 +455,17 @@ int64_t block_elems(TensorType t) {
 // Stores row r's 4-element chunk c of a block's byte quants q[] (chunk-major, 16 rows).
 inline void put_bytes(uint8_t* dst, int r, const uint8_t* q, int n) {
   for (int e = 0; e < n; ++e) dst[64 * (e / 4) + 4 * r + e % 4] = q[e];
+}
+
+// Stores row r's 256 6-bit quants in the Q6_K/Q3_K planes (see the layout at the top): element
+// e is chunk C = e / 4, step u = C / 8, place c = C % 8 within the step. The planes are
+// zeroed by the caller for row 0 (bits are OR-ed in).
+inline void put_planes(uint8_t* lo, uint8_t* hi, int r, const uint8_t* q) {
+  for (int e = 0; e < kQK_K; ++e) {
+    const int chunk = e / 4, u = chunk / 8, c = chunk % 8, at = 4 * r + e % 4;
+    lo[(4 * u + c % 4) * 64 + at] |= static_cast<uint8_t>((q[e] & 0x0f) << (c < 4 ? 0 : 4));
+    if (hi != nullptr) hi[(2 * u + c / 4) * 64 + at] |= static_cast<uint8_t>((q[e] >> 4) << (2 * (c % 4)));
+  }
 }
 
 void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::byte* out) {
@@ -480,7 +516,8 @@ void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::
               q[128 * n + l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
             }
           }
-          for (int e = 0; e < kQK_K; ++e) u8[288 + 64 * (e / 4) + 4 * r + e % 4] = q[e];
+          if (r == 0) std::memset(u8 + 288, 0, 2048 + 1024);
+          put_planes(u8 + 288, u8 + 288 + 2048, r, q);
           break;
         }
         case TensorType::F16:
@@ -589,7 +626,8 @@ void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::
               }
             }
           }
-          put_bytes(u8 + 288, r, q, kQK_K);
+          if (r == 0) std::memset(u8 + 288, 0, 2048);
+          put_planes(u8 + 288, nullptr, r, q);
           break;
         }
         default: break;
