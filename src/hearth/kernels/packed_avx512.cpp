@@ -15,9 +15,13 @@
 //   F16:  per element k: w[16] f16 (one 32-byte row of 16 weights; a "block" is one column)
 //   BF16: as F16 with bf16 weights
 // Types whose quants are not bytes or nibbles in a usable order are expanded to bytes:
-//   Q4_1, Q5_0, Q5_1: d[16] f32 | m[16] f32 | q[8][16][4] u8; weight = d * q + m
+//   Q4_1, Q5_0, Q5_1: d[16] f32 | m[16] f32 | qs[4][16][4] as Q4_0 (the low 4 bits) | Q5_x:
+//         bits[16][4] (byte 4r+k, bit c: bit 4 of element 4c+k); weight = d * q + m
 //   Q5_K (8 sub-blocks of 32), Q2_K (16 of 16): d[16] f16 | dmin[16] f16 | sc[NS][16] u8 |
-//         m[NS][16] u8 | q[64][16][4] u8; weight = d * sc * q - dmin * m
+//         m[NS][16] u8 | quants; weight = d * sc * q - dmin * m. Q5_K's quants: per sub-block
+//         s a nibble plane (byte s*256+k*64+4r+e: chunk k low, chunk k+4 high), then per s a bit
+//         plane (byte 2048+s*64+4r+e, bit c: bit 4 of chunk c). Q2_K's: per sub-block one
+//         64-byte plane, chunk c in bits 2c..2c+1. Both within 2.3 % / 19 % of stored.
 //   Q3_K: as Q6_K's first two parts, with q + 4 (0..7) in the nibbles and its 6-bit signed
 //         scales (+33 %: the 3 bits sit in a nibble)
 // Sizes equal the original for Q4_0/Q8_0/Q6_K and +2.8 % for Q4_K.
@@ -40,9 +44,10 @@ constexpr size_t kQ4_KBytes = 64 + 256 + 2048;
 constexpr size_t kQ6_KBytes = 32 + 256 + 2048 + 1024;
 constexpr size_t kQ3_KBytes = 32 + 256 + 2048;
 constexpr size_t kF16Bytes = 32;
-constexpr size_t kA32Bytes = 128 + 512;
-constexpr size_t kQ5_KBytes = 64 + 2 * 8 * 16 + 4096;
-constexpr size_t kQ2_KBytes = 64 + 2 * 16 * 16 + 4096;
+constexpr size_t kQ4_1Bytes = 128 + 256;
+constexpr size_t kQ5xBytes = 128 + 256 + 64;
+constexpr size_t kQ5_KBytes = 64 + 2 * 8 * 16 + 2048 + 512;
+constexpr size_t kQ2_KBytes = 64 + 2 * 16 * 16 + 1024;
 
 // Exact binary16 -> f32 (F16C; a local function, so no inline from a shared header is
 // compiled with this file's flags).
@@ -302,10 +307,25 @@ void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
   }
 }
 
-// ---- Q4_1 / Q5_0 / Q5_1 (expanded) ------------------------------------------------------------
+// Bit c of each byte of h becomes bit 4 of v[c] (c < 8). 16-bit shifts by at most 4 keep the
+// kept bit within its byte; ternary logic 0xF8 is v | (shifted & bit 4).
+inline void or_bit4(__m512i v[8], __m512i h) {
+  const __m512i m10 = _mm512_set1_epi8(0x10);
+  v[0] = _mm512_ternarylogic_epi32(v[0], _mm512_slli_epi16(h, 4), m10, 0xF8);
+  v[1] = _mm512_ternarylogic_epi32(v[1], _mm512_slli_epi16(h, 3), m10, 0xF8);
+  v[2] = _mm512_ternarylogic_epi32(v[2], _mm512_slli_epi16(h, 2), m10, 0xF8);
+  v[3] = _mm512_ternarylogic_epi32(v[3], _mm512_slli_epi16(h, 1), m10, 0xF8);
+  v[4] = _mm512_ternarylogic_epi32(v[4], h, m10, 0xF8);
+  v[5] = _mm512_ternarylogic_epi32(v[5], _mm512_srli_epi16(h, 1), m10, 0xF8);
+  v[6] = _mm512_ternarylogic_epi32(v[6], _mm512_srli_epi16(h, 2), m10, 0xF8);
+  v[7] = _mm512_ternarylogic_epi32(v[7], _mm512_srli_epi16(h, 3), m10, 0xF8);
+}
 
-template <int NT>
+// ---- Q4_1 / Q5_0 / Q5_1 ----------------------------------------------------------------------
+
+template <int NT, bool k5>
 void tile_a32(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  constexpr size_t kA32Bytes = k5 ? kQ5xBytes : kQ4_1Bytes;
   __m512 acc[NT];
   for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -314,7 +334,8 @@ void tile_a32(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
     const __m512 d = _mm512_loadu_ps(reinterpret_cast<const float*>(p));
     const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(p + 64));
     __m512i v[8];
-    load_block32<false>(p + 128, v);
+    load_block32<true>(p + 128, v);
+    if constexpr (k5) or_bit4(v, load512(p + 128 + 256));
     for (int j = 0; j < NT; ++j) {
       const int64_t t = t0 + j;
       const __m512i s = dot_block32(v, x.q8_0(t, b), _mm512_setzero_si512());
@@ -329,8 +350,10 @@ void tile_a32(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
 
 template <int NT, int NS>
 void tile_kmin(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
-  constexpr size_t kBytes = 64 + 2 * NS * 16 + 4096;
+  constexpr size_t kBytes = NS == 8 ? kQ5_KBytes : kQ2_KBytes;
   constexpr int kChunks = 64 / NS;  // 4-element chunks per sub-block
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m3 = _mm512_set1_epi8(0x03);
   __m512 acc[NT];
   for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
@@ -348,7 +371,20 @@ void tile_kmin(const std::byte* grp, int64_t nb, const PackedActivations& x, int
     }
     for (int s = 0; s < NS; ++s) {
       __m512i v[kChunks];
-      for (int c = 0; c < kChunks; ++c) v[c] = load512(qs + (s * kChunks + c) * 64);
+      if constexpr (NS == 8) {
+        for (int k = 0; k < 4; ++k) {
+          const __m512i raw = load512(qs + s * 256 + k * 64);
+          v[k] = _mm512_and_si512(raw, m4);
+          v[k + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+        }
+        or_bit4(v, load512(qs + 2048 + s * 64));
+      } else {
+        const __m512i raw = load512(qs + s * 64);
+        v[0] = _mm512_and_si512(raw, m3);
+        v[1] = _mm512_and_si512(_mm512_srli_epi16(raw, 2), m3);
+        v[2] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m3);
+        v[3] = _mm512_and_si512(_mm512_srli_epi16(raw, 6), m3);
+      }
       const __m512i scv = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * s)));
       const __m512i mv = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mn + 16 * s)));
       for (int j = 0; j < NT; ++j) {
@@ -385,7 +421,8 @@ TileFn tile_for() {
   if constexpr (T == TensorType::Q6_K) return &tile_q6_k<NT>;
   if constexpr (T == TensorType::F16) return &tile_f16<NT>;
   if constexpr (T == TensorType::BF16) return &tile_f16<NT, true>;
-  if constexpr (T == TensorType::Q4_1 || T == TensorType::Q5_0 || T == TensorType::Q5_1) return &tile_a32<NT>;
+  if constexpr (T == TensorType::Q4_1) return &tile_a32<NT, false>;
+  if constexpr (T == TensorType::Q5_0 || T == TensorType::Q5_1) return &tile_a32<NT, true>;
   if constexpr (T == TensorType::Q5_K) return &tile_kmin<NT, 8>;
   if constexpr (T == TensorType::Q2_K) return &tile_kmin<NT, 16>;
   if constexpr (T == TensorType::Q3_K) return &tile_q6_k<NT, 4, false>;
@@ -429,9 +466,9 @@ size_t block_bytes(TensorType t) {
     case TensorType::Q6_K: return kQ6_KBytes;
     case TensorType::F16:
     case TensorType::BF16: return kF16Bytes;
-    case TensorType::Q4_1:
+    case TensorType::Q4_1: return kQ4_1Bytes;
     case TensorType::Q5_0:
-    case TensorType::Q5_1: return kA32Bytes;
+    case TensorType::Q5_1: return kQ5xBytes;
     case TensorType::Q5_K: return kQ5_KBytes;
     case TensorType::Q2_K: return kQ2_KBytes;
     case TensorType::Q3_K: return kQ3_KBytes;
@@ -450,11 +487,6 @@ int64_t block_elems(TensorType t) {
     case TensorType::Q6_K: return kQK_K;
     default: return 32;
   }
-}
-
-// Stores row r's 4-element chunk c of a block's byte quants q[] (chunk-major, 16 rows).
-inline void put_bytes(uint8_t* dst, int r, const uint8_t* q, int n) {
-  for (int e = 0; e < n; ++e) dst[64 * (e / 4) + 4 * r + e % 4] = q[e];
 }
 
 // Stores row r's 256 6-bit quants in the Q6_K/Q3_K planes (see the layout at the top): element
@@ -566,7 +598,19 @@ void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::
           }
           std::memcpy(u8 + 4 * r, &d, 4);
           std::memcpy(u8 + 64 + 4 * r, &m, 4);
-          put_bytes(u8 + 128, r, q, 32);
+          // Q4_0's arrangement: chunk c's byte k holds element 4c+k low, 16+4c+k high.
+          for (int c = 0; c < 4; ++c) {
+            for (int k = 0; k < 4; ++k) {
+              u8[128 + 64 * c + 4 * r + k] = static_cast<uint8_t>((q[4 * c + k] & 0x0f) | (q[16 + 4 * c + k] & 0x0f) << 4);
+            }
+          }
+          if (t != TensorType::Q4_1) {
+            for (int k = 0; k < 4; ++k) {
+              uint8_t bits = 0;
+              for (int c = 0; c < 8; ++c) bits = static_cast<uint8_t>(bits | ((q[4 * c + k] >> 4) & 1) << c);
+              u8[128 + 256 + 4 * r + k] = bits;
+            }
+          }
           break;
         }
         case TensorType::Q5_K: {
@@ -584,7 +628,13 @@ void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::
               q[32 * is + 32 + l] = static_cast<uint8_t>((ql[l] >> 4) + ((w.qh[l] & u2) ? 16 : 0));
             }
           }
-          put_bytes(u8 + 64 + 256, r, q, kQK_K);
+          uint8_t* lo = u8 + 64 + 256;
+          if (r == 0) std::memset(lo, 0, 2048 + 512);
+          for (int e = 0; e < kQK_K; ++e) {
+            const int sb = e / 32, c = (e % 32) / 4, at = 4 * r + e % 4;
+            lo[sb * 256 + (c % 4) * 64 + at] |= static_cast<uint8_t>((q[e] & 0x0f) << (c < 4 ? 0 : 4));
+            lo[2048 + sb * 64 + at] |= static_cast<uint8_t>((q[e] >> 4) << c);
+          }
           break;
         }
         case TensorType::Q2_K: {
@@ -604,7 +654,12 @@ void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::
               for (int l = 0; l < 32; ++l) q[e++] = static_cast<uint8_t>((qs[l] >> shift) & 3);
             }
           }
-          put_bytes(u8 + 64 + 512, r, q, kQK_K);
+          uint8_t* plane = u8 + 64 + 512;
+          if (r == 0) std::memset(plane, 0, 1024);
+          for (int e2 = 0; e2 < kQK_K; ++e2) {
+            const int sb = e2 / 16, c = (e2 % 16) / 4;
+            plane[sb * 64 + 4 * r + e2 % 4] |= static_cast<uint8_t>(q[e2] << (2 * c));
+          }
           break;
         }
         case TensorType::Q3_K: {
