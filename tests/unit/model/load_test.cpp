@@ -100,7 +100,7 @@ TEST_F(ModelLoadTest, TinyModelLoadsAndBatchEqualsSequential) {
 }
 
 // A llama of K-quant-sized rows: attention in Q4_K (packs at about its stored size), the
-// feed-forward in Q5_K (its packed layout widens quants to bytes, so it grows the weights).
+// feed-forward in Q3_K (its packed layout keeps 3-bit quants in nibbles, so it grows the weights).
 std::string write_k_quant_llama(const fs::path& dir) {
   gguf::GgufWriter w;
   w.set_string("general.architecture", "llama");
@@ -136,9 +136,9 @@ std::string write_k_quant_llama(const fs::path& dir) {
   add("blk.0.attn_v.weight", TensorType::Q4_K, 256, 128);
   add("blk.0.attn_output.weight", TensorType::Q4_K, 256, 256);
   add("blk.0.ffn_norm.weight", TensorType::F32, 256, 1);
-  add("blk.0.ffn_gate.weight", TensorType::Q5_K, 256, 512);
-  add("blk.0.ffn_up.weight", TensorType::Q5_K, 256, 512);
-  add("blk.0.ffn_down.weight", TensorType::Q5_K, 512, 256);
+  add("blk.0.ffn_gate.weight", TensorType::Q3_K, 256, 512);
+  add("blk.0.ffn_up.weight", TensorType::Q3_K, 256, 512);
+  add("blk.0.ffn_down.weight", TensorType::Q3_K, 512, 256);
   const std::string path = (dir / "kq.gguf").string();
   EXPECT_TRUE(w.write(path).ok());
   return path;
@@ -159,28 +159,28 @@ std::vector<float> last_logits(const model::Model& m) {
 
 TEST_F(ModelLoadTest, RepackingGrowsTheWeightsOnlyWithinTheBudget) {
   const kernels::KernelTable& kt = kernels::active_kernels();
-  if (kt.pack == nullptr || kt.packed_bytes(TensorType::Q5_K, 512, 256) == 0) {
-    GTEST_SKIP() << "the " << kt.name << " table does not repack Q5_K";
+  if (kt.pack == nullptr || kt.packed_bytes(TensorType::Q3_K, 512, 256) == 0) {
+    GTEST_SKIP() << "the " << kt.name << " table does not repack Q3_K";
   }
   const std::string path = write_k_quant_llama(dir_);
-  const uint64_t grown_stored = 2 * 512 * *row_bytes(TensorType::Q5_K, 256) + 256 * *row_bytes(TensorType::Q5_K, 512);
-  ASSERT_GT(kt.packed_bytes(TensorType::Q5_K, 512, 256), 512 * *row_bytes(TensorType::Q5_K, 256))
-      << "the premise: Q5_K's packed layout is larger than the stored one";
+  const uint64_t grown_stored = 2 * 512 * *row_bytes(TensorType::Q3_K, 256) + 256 * *row_bytes(TensorType::Q3_K, 512);
+  ASSERT_GT(kt.packed_bytes(TensorType::Q3_K, 512, 256), 512 * *row_bytes(TensorType::Q3_K, 256))
+      << "the premise: Q3_K's packed layout is larger than the stored one";
 
   auto stored = model::Model::load(path, nullptr);
   auto none = model::Model::load(path, &kt, 0);
   auto one = model::Model::load(path, &kt,
-                                kt.packed_bytes(TensorType::Q5_K, 512, 256) - 512 * *row_bytes(TensorType::Q5_K, 256));
+                                kt.packed_bytes(TensorType::Q3_K, 512, 256) - 512 * *row_bytes(TensorType::Q3_K, 256));
   auto all = model::Model::load(path, &kt, UINT64_MAX);
   ASSERT_TRUE(stored.ok() && none.ok() && one.ok() && all.ok());
   EXPECT_EQ((*stored)->packed_bytes(), 0u);
-  // Budget 0: the Q4_K weights are repacked (no growth), every Q5_K one stays as stored.
+  // Budget 0: the Q4_K weights are repacked (no growth), every Q3_K one stays as stored.
   EXPECT_GT((*none)->packed_bytes(), 0u);
   EXPECT_EQ((*none)->kept_stored_bytes(), grown_stored);
   EXPECT_FALSE((*none)->weights().layers[0].ffn_up.packed);
   EXPECT_TRUE((*none)->weights().layers[0].wq.packed);
   // A budget of one gate/up matrix's growth takes exactly one of the three.
-  EXPECT_EQ((*one)->kept_stored_bytes(), grown_stored - 512 * *row_bytes(TensorType::Q5_K, 256));
+  EXPECT_EQ((*one)->kept_stored_bytes(), grown_stored - 512 * *row_bytes(TensorType::Q3_K, 256));
   EXPECT_EQ((*all)->kept_stored_bytes(), 0u);
   EXPECT_TRUE((*all)->weights().layers[0].ffn_up.packed);
   // Whatever the split, the numbers are the same model's.
