@@ -98,12 +98,16 @@ TEST_F(DockerRegistryTest, ProvenanceAttestationTravelsWithTheModel) {
   push.target = registry_->url();
   auto pushed = push_model(*publisher.store, *store::parse_reference("acme/stories:v1"), push);
   ASSERT_TRUE(pushed.ok()) << pushed.status().message();
+  EXPECT_EQ(pushed->signatures, 1u);
+  EXPECT_EQ(pushed->attestations, 1u);
 
   consumer.trust(key, "acme/*");
   PullOptions pull;
   pull.sources = {registry_->url()};
   auto pulled = pull_model(*consumer.store, *store::parse_reference("acme/stories:v1"), pull);
   ASSERT_TRUE(pulled.ok()) << pulled.status().message();
+  EXPECT_EQ(pulled->signatures, 1u);
+  EXPECT_EQ(pulled->attestations, 1u);
   auto policy = trust::load_policy(trust::default_policy_path(consumer.home.string()));
   ASSERT_TRUE(policy.ok());
   auto p = trust::describe_model(*consumer.store, *store::parse_reference("acme/stories:v1"), *policy);

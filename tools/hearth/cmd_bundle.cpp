@@ -14,8 +14,8 @@ Status run_export(const std::string& ref_text, const std::string& file) {
   HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(ref_text));
   HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(store::default_home()));
   HEARTH_ASSIGN_OR_RETURN(registry::BundleExport r, registry::export_bundle(st, ref, file));
-  std::printf("exported %s (%s) to %s: %zu blobs, %zu signature(s)\n", ref.to_string().c_str(),
-              r.manifest.str().c_str(), file.c_str(), r.blobs, r.signatures);
+  std::printf("exported %s (%s) to %s: %zu blobs, %zu signature(s), %zu attestation(s)\n", ref.to_string().c_str(),
+              r.manifest.str().c_str(), file.c_str(), r.blobs, r.signatures, r.attestations);
   return ok_status();
 }
 

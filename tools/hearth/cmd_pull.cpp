@@ -41,8 +41,9 @@ Status run_pull(const TransferFlags& f) {
     std::printf("%s: %s (%s)\n", ref.to_string().c_str(), r.verification.c_str(), r.manifest.str().c_str());
     return ok_status();
   }
-  std::printf("pulled %s from %s\n  manifest %s\n  %zu signature(s); %s%s\n", ref.to_string().c_str(), r.source.c_str(),
-              r.manifest.str().c_str(), r.signatures, r.verification.c_str(), r.tag_moved ? "; tag upgraded" : "");
+  std::printf("pulled %s from %s\n  manifest %s\n  %zu signature(s), %zu attestation(s); %s%s\n", ref.to_string().c_str(),
+              r.source.c_str(), r.manifest.str().c_str(), r.signatures, r.attestations, r.verification.c_str(),
+              r.tag_moved ? "; tag upgraded" : "");
   return ok_status();
 }
 
@@ -54,8 +55,8 @@ Status run_push(const TransferFlags& f) {
   opts.remote.progress = f.progress;
   opts.remote.upload_chunk = f.chunk_mib << 20;
   HEARTH_ASSIGN_OR_RETURN(PushResult r, push_model(st, ref, opts));
-  std::printf("pushed %s to %s\n  manifest %s\n  %zu signature(s)%s\n", ref.to_string().c_str(), f.target.c_str(),
-              r.manifest.str().c_str(), r.signatures,
+  std::printf("pushed %s to %s\n  manifest %s\n  %zu signature(s), %zu attestation(s)%s\n", ref.to_string().c_str(),
+              f.target.c_str(), r.manifest.str().c_str(), r.signatures, r.attestations,
               r.used_referrers_fallback ? " (referrers tag-schema fallback index updated)" : "");
   return ok_status();
 }

@@ -10,6 +10,7 @@
 #include "hearth/registry/tar_archive.h"
 #include "hearth/store/audit_log.h"
 #include "hearth/store/posix_io.h"
+#include "hearth/trust/model_signer.h"
 
 namespace hearth::registry {
 namespace {
@@ -41,7 +42,7 @@ Result<BundleExport> export_bundle(const store::Store& st, const store::Referenc
     blobs.insert(rm.config.digest);
     for (const auto& l : rm.layers) blobs.insert(l.digest);
     index.manifests.push_back({std::string(store::kOciManifestMediaType), r, rbytes.size(), rm.artifact_type, {}});
-    ++out.signatures;
+    ++(trust::is_attestation(rm) ? out.attestations : out.signatures);
   }
   // Everything that goes out is checked first.
   for (const auto& d : blobs) HEARTH_TRY(st.verify_blob(d));

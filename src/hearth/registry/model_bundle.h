@@ -18,6 +18,7 @@ struct BundleExport {
   store::Digest manifest;
   size_t blobs = 0;
   size_t signatures = 0;
+  size_t attestations = 0;
 };
 
 Result<BundleExport> export_bundle(const store::Store& st, const store::Reference& ref, const std::string& file);

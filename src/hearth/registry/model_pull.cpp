@@ -7,6 +7,7 @@
 #include "hearth/registry/model_transfer.h"
 #include "hearth/store/audit_log.h"
 #include "hearth/registry/model_admission.h"
+#include "hearth/trust/model_signer.h"
 
 namespace hearth::registry {
 namespace {
@@ -14,14 +15,18 @@ namespace {
 using store::Digest;
 
 // Fetches the blobs and referrers of an already-fetched model manifest into the store.
-Result<size_t> fetch_model(const RegistryClient& client, store::Store& st, const std::string& name,
-                           const FetchedManifest& fm) {
+struct Referrers {
+  size_t signatures = 0, attestations = 0;
+};
+
+Result<Referrers> fetch_model(const RegistryClient& client, store::Store& st, const std::string& name,
+                              const FetchedManifest& fm) {
   HEARTH_ASSIGN_OR_RETURN(store::Manifest m, store::parse_manifest(fm.bytes));
   HEARTH_TRY(client.download_blob(name, m.config, st));
   for (const auto& l : m.layers) HEARTH_TRY(client.download_blob(name, l, st));
   HEARTH_TRY(st.put_manifest_bytes(fm.bytes, fm.digest).status());
 
-  size_t signatures = 0;
+  Referrers signatures;
   constexpr size_t kMaxReferrers = 64;  // a hostile index cannot make us fetch without end
   auto index = client.referrers(name, fm.digest);
   if (!index.ok()) {
@@ -50,7 +55,7 @@ Result<size_t> fetch_model(const RegistryClient& client, store::Store& st, const
     for (const auto& l : sm->layers) HEARTH_TRY(client.download_blob(name, l, st));
     HEARTH_TRY(st.put_manifest_bytes(sig->bytes, sig->digest).status());
     HEARTH_TRY(st.add_referrer(fm.digest, sig->digest));
-    ++signatures;
+    ++(trust::is_attestation(*sm) ? signatures.attestations : signatures.signatures);
   }
   return signatures;
 }
@@ -121,7 +126,8 @@ Result<PullResult> pull_model(store::Store& st, const store::Reference& ref, con
     }
     out.manifest = fm->digest;
     out.source = source;
-    out.signatures = *sigs;
+    out.signatures = sigs->signatures;
+    out.attestations = sigs->attestations;
     break;
   }
   if (!out.manifest.valid()) {

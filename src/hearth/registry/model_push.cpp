@@ -2,6 +2,7 @@
 #include "hearth/core/log.h"
 #include "hearth/registry/model_transfer.h"
 #include "hearth/store/audit_log.h"
+#include "hearth/trust/model_signer.h"
 
 namespace hearth::registry {
 namespace {
@@ -59,10 +60,11 @@ Result<PushResult> push_model(store::Store& st, const store::Reference& ref, con
       HEARTH_TRY(update_fallback_index(client, ref.name, out.manifest, d));
       out.used_referrers_fallback = true;
     }
-    ++out.signatures;
+    ++(trust::is_attestation(rm) ? out.attestations : out.signatures);
   }
   (void)store::append_audit(st.home(), {"push", "ok", ref.to_string(), out.manifest.str(), "",
-                                        "to " + opts.target + ", " + std::to_string(out.signatures) + " signatures"});
+                                        "to " + opts.target + ", " + std::to_string(out.signatures) + " signatures, " +
+                                            std::to_string(out.attestations) + " attestations"});
   return out;
 }
 
