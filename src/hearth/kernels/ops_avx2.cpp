@@ -10,6 +10,7 @@
 #include "hearth/kernels/fp16.h"
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/kernels/matmul_driver.h"
+#include "hearth/kernels/packed.h"
 #include "hearth/kernels/quant.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
@@ -437,9 +438,31 @@ DotFn dot_for(TensorType w) {
   }
 }
 
+// The packed path (packed_avx2.cpp): 16-row groups by the tiles, the remaining rows (fewer
+// than 16) by the ordinary dots.
+void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row) {
+  PackedActivations x;
+  if (!prepare_packed_int(a, pool, act_type, act_row, x)) {  // F16/BF16
+    prepare_packed_float(a, pool, act_row, kF16Tile, x, [&](const float* src, uint16_t* h, float* dst, int64_t st) {
+      f16_row_ref(act_type, src, h, dst, st, a.cols);
+    });
+  }
+  run_packed_matmul(a, pool, act_row, kPackRows, dot_for(a.wtype), [&](int64_t g0, int64_t g1) {
+    avx2_packed_groups(a.wtype, a.packed, a.cols, x, g0, g1, a.y, a.y_stride);
+  });
+}
+
+size_t scratch_bytes_avx2(TensorType wtype, int64_t cols, int64_t n_tokens) {
+  return packed_scratch_bytes(wtype, cols, n_tokens, kF16Tile);
+}
+
 void matmul_avx2(const MatmulArgs& a, ThreadPool& pool) {
   const TensorType act_type = vec_dot_type(a.wtype);
   const size_t act_row = *row_bytes(act_type, static_cast<uint64_t>(a.cols));
+  if (a.packed != nullptr && avx2_packed_bytes(a.wtype, a.rows, a.cols) != 0) {
+    matmul_packed(a, pool, act_type, act_row);
+    return;
+  }
   matmul_drive(a, pool, act_type, act_row, convert_for_x86(act_type), dot_for(a.wtype));
 }
 
@@ -457,6 +480,9 @@ KernelTable make_avx2_kernels() {
   t.swiglu = &swiglu_avx2;
   t.add = &add_avx2;
   t.matmul = &matmul_avx2;
+  t.packed_bytes = &avx2_packed_bytes;
+  t.pack = &pack_x86;
+  t.scratch_bytes = &scratch_bytes_avx2;
   return t;
 }
 

@@ -204,122 +204,44 @@ Dot4Fn dot4_for(TensorType w) {
 // 16) by the ordinary dots.
 void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row) {
   PackedActivations x;
-  x.data = a.scratch;
-  x.row_bytes = act_row;
-  x.n_tokens = a.n_tokens;
-  if (act_type == TensorType::Q8_0 || act_type == TensorType::Q8_1) {
-    // Each block's scale as a float and its quant sum, next to the quantized rows (the scratch
-    // size allows for them: scratch_bytes_avx512). Q8_1 blocks (for Q4_1/Q5_1) carry their
-    // quants 2 bytes further on.
-    x.nb = a.cols / kQK8_0;
-    x.block_bytes = act_type == TensorType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ8_1);
-    x.qs_offset = act_type == TensorType::Q8_0 ? 2 : 4;
-    const size_t off = (act_row * static_cast<size_t>(a.n_tokens) + 63) / 64 * 64;
-    float* scales = reinterpret_cast<float*>(a.scratch + off);
-    int32_t* sums = reinterpret_cast<int32_t*>(scales + a.n_tokens * x.nb);
-    float* dsums = reinterpret_cast<float*>(sums + a.n_tokens * x.nb);
-    const ConvertRowFn convert = convert_for_x86(act_type);
-    pool.parallel_for(a.n_tokens, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        std::byte* row = a.scratch + static_cast<size_t>(t) * act_row;
-        convert(a.x + t * a.x_stride, row, a.cols);
-        for (int64_t b = 0; b < x.nb; ++b) {
-          uint16_t d;
-          std::memcpy(&d, row + static_cast<size_t>(b) * x.block_bytes, 2);  // d leads both block types
-          scales[t * x.nb + b] = h2f(d);
-          const int8_t* q = x.q8_0(t, b);
-          int32_t s = 0;
-          for (int i = 0; i < kQK8_0; ++i) s += q[i];
-          sums[t * x.nb + b] = s;
-          if (act_type == TensorType::Q8_1) {
-            uint16_t sh;
-            std::memcpy(&sh, row + static_cast<size_t>(b) * x.block_bytes + 2, 2);
-            dsums[t * x.nb + b] = h2f(sh);
-          } else {
-            dsums[t * x.nb + b] = scales[t * x.nb + b] * static_cast<float>(s);
-          }
-        }
+  if (!prepare_packed_int(a, pool, act_type, act_row, x)) {
+    // F16/BF16: f16 rounding with the AVX-512 conversion; BF16 by the reference.
+    prepare_packed_float(a, pool, act_row, kF16Tile, x, [&](const float* src, uint16_t* h, float* dst, int64_t st) {
+      if (act_type == TensorType::BF16) {
+        f16_row_ref(act_type, src, h, dst, st, a.cols);
+        return;
+      }
+      int64_t i = 0;
+      alignas(64) float wide[16];
+      for (; i + 16 <= a.cols; i += 16) {
+        const __m256i hv = _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + i), hv);
+        _mm512_store_ps(wide, _mm512_cvtph_ps(hv));
+        for (int u = 0; u < 16; ++u) dst[(i + u) * st] = wide[u];
+      }
+      for (; i < a.cols; ++i) {
+        h[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        dst[i * st] = h2f(h[i]);
       }
     });
-    x.scales = scales;
-    x.sums = sums;
-    x.dsums = dsums;
-  } else if (act_type == TensorType::F16 || act_type == TensorType::BF16) {
-    // F16 rows for the unpacked tail rows, and the same values widened to f32 for the tiles.
-    x.nb = a.cols;
-    const size_t off = (act_row * static_cast<size_t>(a.n_tokens) + 63) / 64 * 64;
-    float* f = reinterpret_cast<float*>(a.scratch + off);
-    const int64_t st = a.n_tokens == 1 ? 1 : kF16Tile;
-    x.f32_stride = st;
-    // Whole tiles per work item: a tile's tokens share cache lines.
-    pool.parallel_for(a.n_tokens, kF16Tile, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const float* src = a.x + t * a.x_stride;
-        auto* h = reinterpret_cast<uint16_t*>(a.scratch + static_cast<size_t>(t) * act_row);
-        // Token t's column k at [t / kF16Tile][k][t % kF16Tile] (see PackedActivations).
-        float* dst = f + (t / kF16Tile) * a.cols * st + t % kF16Tile;
-        int64_t i = 0;
-        alignas(64) float wide[16];
-        if (act_type == TensorType::BF16) {
-          // BF16 weights pair with activations rounded to bf16 (the reference conversion).
-          convert_for_x86(TensorType::BF16)(src, h, a.cols);
-          for (int64_t k = 0; k < a.cols; ++k) {
-            const uint32_t bits = static_cast<uint32_t>(h[k]) << 16;
-            std::memcpy(&dst[k * st], &bits, 4);
-          }
-          continue;
-        }
-        for (; i + 16 <= a.cols; i += 16) {
-          const __m256i hv = _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + i), hv);
-          _mm512_store_ps(wide, _mm512_cvtph_ps(hv));
-          for (int u = 0; u < 16; ++u) dst[(i + u) * st] = wide[u];
-        }
-        for (; i < a.cols; ++i) {
-          h[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-          dst[i * st] = h2f(h[i]);
-        }
-      }
-    });
-    x.f32 = f;
-  } else {
-    x.nb = a.cols / kQK_K;
-    convert_activations(a, pool, act_type, act_row, convert_for_x86(act_type));
   }
-  const int64_t groups = a.rows / kPackRows;
-  auto body = [&](int64_t g0, int64_t g1) { avx512_packed_groups(a.wtype, a.packed, a.cols, x, g0, g1, a.y, a.y_stride); };
-  if (a.n_tokens <= 4) {
-    // Decode streams the weights: long contiguous runs keep the hardware prefetchers going,
-    // and the shrinking last pieces keep the threads finishing together.
-    pool.parallel_for_guided(groups, 2, body);
-  } else {
-    pool.parallel_for(groups, 1, body);  // prefill is compute-bound: single groups balance
-  }
-  if (groups * kPackRows < a.rows) dot_rows(a, act_row, dot_for(a.wtype), groups * kPackRows, a.rows);
+  run_packed_matmul(a, pool, act_row, kPackRows, dot_for(a.wtype), [&](int64_t g0, int64_t g1) {
+    avx512_packed_groups(a.wtype, a.packed, a.cols, x, g0, g1, a.y, a.y_stride);
+  });
 }
 
 void matmul_avx512(const MatmulArgs& a, ThreadPool& pool) {
   const TensorType act_type = vec_dot_type(a.wtype);
   const size_t act_row = *row_bytes(act_type, static_cast<uint64_t>(a.cols));
-  if (a.packed != nullptr && avx512_packed_bytes(a.wtype, a.rows, a.cols) != 0) {
+  if (a.packed != nullptr && packed_bytes_x86(a.wtype, a.rows, a.cols) != 0) {
     matmul_packed(a, pool, act_type, act_row);
     return;
   }
   matmul_drive(a, pool, act_type, act_row, convert_for_x86(act_type), dot_for(a.wtype), dot4_for(a.wtype));
 }
 
-// The packed path keeps, beside the converted rows, each Q8_0/Q8_1 block's float scale, quant
-// sum and scaled sum (12 bytes), or for F16/BF16 the activations widened to f32 in whole tiles
-// of kF16Tile tokens; +64: they start at a 64-byte boundary.
 size_t scratch_bytes_avx512(TensorType wtype, int64_t cols, int64_t n_tokens) {
-  const TensorType act = vec_dot_type(wtype);
-  const size_t base = activation_bytes(wtype, cols, n_tokens);
-  const auto n = static_cast<size_t>(n_tokens);
-  if (act == TensorType::Q8_0 || act == TensorType::Q8_1) return base + static_cast<size_t>(cols / 32) * 12 * n + 64;
-  if (act == TensorType::F16 || act == TensorType::BF16) {
-    return base + static_cast<size_t>(cols) * 4 * ((n + kF16Tile - 1) / kF16Tile * kF16Tile) + 64;
-  }
-  return base;
+  return packed_scratch_bytes(wtype, cols, n_tokens, kF16Tile);
 }
 
 uint64_t read_sum_avx512(const std::byte* p, size_t bytes) {
@@ -352,8 +274,8 @@ KernelTable make_avx512_kernels() {
   t.swiglu = &swiglu_avx512;
   t.add = &add_avx512;
   t.matmul = &matmul_avx512;
-  t.packed_bytes = &avx512_packed_bytes;
-  t.pack = &avx512_pack;
+  t.packed_bytes = &packed_bytes_x86;
+  t.pack = &pack_x86;
   t.read_sum = &read_sum_avx512;
   t.scratch_bytes = &scratch_bytes_avx512;
   return t;

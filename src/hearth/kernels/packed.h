@@ -1,8 +1,9 @@
 // Repacked ("interleaved") weight layouts: an ISA may copy a weight matrix at load time into a
-// layout its GEMM micro-kernel reads fastest (see packed_avx512.cpp). The model owns the copy;
+// layout its GEMM micro-kernel reads fastest (see packed_pack.cpp). The model owns the copy;
 // MatmulArgs::packed points at it. Rows past the last full group of kPackRows stay unpacked and
-// use the ordinary dot products. Include this only from the ISA's own translation units: its
-// inline members must not be compiled with one ISA's flags and merged into generic code.
+// use the ordinary dot products. Include this only from the x86 tables' translation units:
+// its inline members must not be compiled with one ISA's flags and merged into generic code
+// (they are always inlined, so the avx2 and avx512 units share no out-of-line copy either).
 #pragma once
 
 #include <cstddef>
@@ -15,6 +16,19 @@ namespace hearth::kernels {
 
 inline constexpr int kPackRows = 16;
 inline constexpr int kF16Tile = 16;
+
+// Bytes per packed block of 16 rows (the layouts: packed_pack.cpp), shared by the packer and
+// every ISA's tiles.
+inline constexpr size_t kQ4_0Bytes = 32 + 256;
+inline constexpr size_t kQ8_0Bytes = 32 + 512;
+inline constexpr size_t kQ4_KBytes = 64 + 256 + 2048;
+inline constexpr size_t kQ6_KBytes = 32 + 256 + 2048 + 1024;
+inline constexpr size_t kQ3_KBytes = 32 + 256 + 2048;
+inline constexpr size_t kF16Bytes = 32;
+inline constexpr size_t kQ4_1Bytes = 128 + 256;
+inline constexpr size_t kQ5xBytes = 128 + 256 + 64;
+inline constexpr size_t kQ5_KBytes = 64 + 2 * 8 * 16 + 2048 + 512;
+inline constexpr size_t kQ2_KBytes = 64 + 2 * 16 * 16 + 1024;
 
 // Converted activations as the packed kernels read them: n_tokens rows of Q8_0 or Q8_K blocks,
 // and for Q8_0/Q8_1 each block's scale as a float and the sum of its quants.
@@ -37,24 +51,35 @@ struct PackedActivations {
   // Q8_0 (34-byte blocks, quants at +2) or Q8_1 (36 bytes, quants at +4).
   size_t block_bytes = sizeof(BlockQ8_0);
   size_t qs_offset = 2;
-  const int8_t* q8_0(int64_t t, int64_t b) const {
+  [[gnu::always_inline]] const int8_t* q8_0(int64_t t, int64_t b) const {
     return reinterpret_cast<const int8_t*>(data + static_cast<size_t>(t) * row_bytes + static_cast<size_t>(b) * block_bytes +
                                            qs_offset);
   }
-  const BlockQ8_K* q8_k(int64_t t, int64_t b) const {
+  [[gnu::always_inline]] const BlockQ8_K* q8_k(int64_t t, int64_t b) const {
     return reinterpret_cast<const BlockQ8_K*>(data + static_cast<size_t>(t) * row_bytes) + b;
   }
-  float scale(int64_t t, int64_t b) const { return scales[t * nb + b]; }
-  int32_t sum(int64_t t, int64_t b) const { return sums[t * nb + b]; }
-  float dsum(int64_t t, int64_t b) const { return dsums[t * nb + b]; }
+  [[gnu::always_inline]] float scale(int64_t t, int64_t b) const { return scales[t * nb + b]; }
+  [[gnu::always_inline]] int32_t sum(int64_t t, int64_t b) const { return sums[t * nb + b]; }
+  [[gnu::always_inline]] float dsum(int64_t t, int64_t b) const { return dsums[t * nb + b]; }
 };
 
-// avx512 (packed_avx512.cpp). Bytes of the packed form of the first rows/16*16 rows (0: the
-// type or shape is not packed); pack writes them; packed_groups computes rows [16*g0, 16*g1)
-// for every token of x into y[t * y_stride + row].
-size_t avx512_packed_bytes(TensorType t, int64_t rows, int64_t cols);
-void avx512_pack(TensorType t, int64_t rows, int64_t cols, const std::byte* w, size_t row_bytes, std::byte* out);
+// The x86 packer (packed_pack.cpp, AVX2 code: call it only from tables that require AVX2).
+// Bytes of the packed form of the first rows/16*16 rows (0: the type or shape has no layout);
+// pack_x86 writes them. A packed block holds packed_block_elems_x86 elements of 16 rows in
+// packed_block_bytes_x86 bytes.
+size_t packed_bytes_x86(TensorType t, int64_t rows, int64_t cols);
+void pack_x86(TensorType t, int64_t rows, int64_t cols, const std::byte* w, size_t row_bytes, std::byte* out);
+size_t packed_block_bytes_x86(TensorType t);
+int64_t packed_block_elems_x86(TensorType t);
+
+// The tiles (packed_avx512.cpp, packed_avx2.cpp): rows [16*g0, 16*g1) for every token of x
+// into y[t * y_stride + row].
 void avx512_packed_groups(TensorType t, const std::byte* packed, int64_t cols, const PackedActivations& x, int64_t g0,
                           int64_t g1, float* y, int64_t y_stride);
+// The avx2 table packs every type of packed_bytes_x86 but Q8_0 (its unsigned quants would
+// saturate vpmaddubsw).
+size_t avx2_packed_bytes(TensorType t, int64_t rows, int64_t cols);
+void avx2_packed_groups(TensorType t, const std::byte* packed, int64_t cols, const PackedActivations& x, int64_t g0,
+                        int64_t g1, float* y, int64_t y_stride);
 
 }  // namespace hearth::kernels

@@ -1,0 +1,311 @@
+// Weight repacking shared by the x86 tables (avx2 and avx512 read the same layouts; see
+// packed_avx2.cpp, packed_avx512.cpp). Compiled with AVX2 flags: only tables that need AVX2
+// call it.
+//
+// 16 rows are interleaved so that one 64-byte chunk holds the same 4 consecutive weights of 16
+// rows: one zmm (avx512), or two ymm of 8 rows each (avx2).
+//
+// Layouts (per group of 16 rows, per block along the row; "q[c][r][k]" means byte 4c+k of the
+// block's quants of row r, stored at c*64 + r*4 + k):
+//   Q4_0: d[16] f16 | qs[4][16][4] (the original bytes: low nibble element 4c+k, high 16+4c+k)
+//   Q8_0: d[16] f16 | qs[8][16][4] as unsigned (q ^ 0x80)
+//   Q4_K: d[16] f16 | dmin[16] f16 | sc[8][16] u8 | m[8][16] u8 | qs[4 j][8 c][16][4] (the
+//         original bytes 32j+4c+k: low nibble element 64j+4c+k, high 64j+32+4c+k)
+//   Q6_K: d[16] f16 | sc[16][16] i8 | lo[32][16][4] (low 4 bits: byte u*256+k*64+4r+e holds
+//         chunk 8u+k in its low nibble, chunk 8u+k+4 in its high one) | hi[16][16][4] (top 2
+//         bits: byte u*128+m*64+4r+e holds chunk 8u+4m+b in bits 2b..2b+1): the stored size
+//   F16:  per element k: w[16] f16 (one 32-byte row of 16 weights; a "block" is one column)
+//   BF16: as F16 with bf16 weights
+// Types whose quants are not bytes or nibbles in a usable order are expanded to bytes:
+//   Q4_1, Q5_0, Q5_1: d[16] f32 | m[16] f32 | qs[4][16][4] as Q4_0 (the low 4 bits) | Q5_x:
+//         bits[16][4] (byte 4r+k, bit c: bit 4 of element 4c+k); weight = d * q + m
+//   Q5_K (8 sub-blocks of 32), Q2_K (16 of 16): d[16] f16 | dmin[16] f16 | sc[NS][16] u8 |
+//         m[NS][16] u8 | quants; weight = d * sc * q - dmin * m. Q5_K's quants: per sub-block
+//         s a nibble plane (byte s*256+k*64+4r+e: chunk k low, chunk k+4 high), then per s a bit
+//         plane (byte 2048+s*64+4r+e, bit c: bit 4 of chunk c). Q2_K's: per sub-block one
+//         64-byte plane, chunk c in bits 2c..2c+1. Both within 2.3 % / 19 % of stored.
+//   Q3_K: as Q6_K's first two parts, with q + 4 (0..7) in the nibbles and its 6-bit signed
+//         scales (+33 %: the 3 bits sit in a nibble)
+// Sizes equal the original for Q4_0/Q8_0/Q6_K and +2.8 % for Q4_K.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "hearth/kernels/packed.h"
+#include "hearth/kernels/quant_blocks.h"
+#include "hearth/kernels/quant_ref.h"
+
+namespace hearth::kernels {
+namespace {
+
+constexpr int kG = kPackRows;
+
+// Exact binary16 -> f32 (F16C; local, so no shared inline is compiled with these flags).
+inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+// The 6-bit scale and min of sub-block j of a Q4_K block (ggml's get_scale_min_k4).
+inline void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+size_t block_bytes(TensorType t) {
+  switch (t) {
+    case TensorType::Q4_0: return kQ4_0Bytes;
+    case TensorType::Q8_0: return kQ8_0Bytes;
+    case TensorType::Q4_K: return kQ4_KBytes;
+    case TensorType::Q6_K: return kQ6_KBytes;
+    case TensorType::F16:
+    case TensorType::BF16: return kF16Bytes;
+    case TensorType::Q4_1: return kQ4_1Bytes;
+    case TensorType::Q5_0:
+    case TensorType::Q5_1: return kQ5xBytes;
+    case TensorType::Q5_K: return kQ5_KBytes;
+    case TensorType::Q2_K: return kQ2_KBytes;
+    case TensorType::Q3_K: return kQ3_KBytes;
+    default: return 0;
+  }
+}
+
+int64_t block_elems(TensorType t) {
+  switch (t) {
+    case TensorType::F16:
+    case TensorType::BF16: return 1;
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K: return kQK_K;
+    default: return 32;
+  }
+}
+
+// Stores row r's 256 6-bit quants in the Q6_K/Q3_K planes (see the layout at the top): element
+// e is chunk C = e / 4, step u = C / 8, place c = C % 8 within the step. The planes are
+// zeroed by the caller for row 0 (bits are OR-ed in).
+inline void put_planes(uint8_t* lo, uint8_t* hi, int r, const uint8_t* q) {
+  for (int e = 0; e < kQK_K; ++e) {
+    const int chunk = e / 4, u = chunk / 8, c = chunk % 8, at = 4 * r + e % 4;
+    lo[(4 * u + c % 4) * 64 + at] |= static_cast<uint8_t>((q[e] & 0x0f) << (c < 4 ? 0 : 4));
+    if (hi != nullptr) hi[(2 * u + c / 4) * 64 + at] |= static_cast<uint8_t>((q[e] >> 4) << (2 * (c % 4)));
+  }
+}
+
+void pack_group(TensorType t, int64_t nb, const std::byte* const rows[kG], std::byte* out) {
+  const size_t bb = block_bytes(t);
+  for (int64_t b = 0; b < nb; ++b) {
+    std::byte* o = out + static_cast<size_t>(b) * bb;
+    auto* u8 = reinterpret_cast<uint8_t*>(o);
+    for (int r = 0; r < kG; ++r) {
+      switch (t) {
+        case TensorType::Q4_0: {
+          BlockQ4_0 w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ4_0), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          for (int c = 0; c < 4; ++c) std::memcpy(u8 + 32 + 64 * c + 4 * r, w.qs + 4 * c, 4);
+          break;
+        }
+        case TensorType::Q8_0: {
+          BlockQ8_0 w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ8_0), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          for (int e = 0; e < 32; ++e) u8[32 + 64 * (e / 4) + 4 * r + e % 4] = static_cast<uint8_t>(w.qs[e]) ^ 0x80;
+          break;
+        }
+        case TensorType::Q4_K: {
+          BlockQ4_K w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ4_K), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          std::memcpy(u8 + 32 + 2 * r, &w.dmin, 2);
+          for (int s = 0; s < 8; ++s) scale_min_k4(s, w.scales, u8 + 64 + 16 * s + r, u8 + 64 + 128 + 16 * s + r);
+          for (int j = 0; j < 4; ++j) {
+            for (int c = 0; c < 8; ++c) std::memcpy(u8 + 320 + (j * 8 + c) * 64 + 4 * r, w.qs + 32 * j + 4 * c, 4);
+          }
+          break;
+        }
+        case TensorType::Q6_K: {
+          BlockQ6_K w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ6_K), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          for (int s = 0; s < 16; ++s) u8[32 + 16 * s + r] = static_cast<uint8_t>(w.scales[s]);
+          uint8_t q[kQK_K];
+          for (int n = 0; n < 2; ++n) {
+            const uint8_t* ql = w.ql + 64 * n;
+            const uint8_t* qh = w.qh + 32 * n;
+            for (int l = 0; l < 32; ++l) {
+              q[128 * n + l] = static_cast<uint8_t>((ql[l] & 0xF) | ((qh[l] & 3) << 4));
+              q[128 * n + l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+              q[128 * n + l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+              q[128 * n + l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+            }
+          }
+          if (r == 0) std::memset(u8 + 288, 0, 2048 + 1024);
+          put_planes(u8 + 288, u8 + 288 + 2048, r, q);
+          break;
+        }
+        case TensorType::F16:
+        case TensorType::BF16:
+          std::memcpy(u8 + 2 * r, rows[r] + 2 * b, 2);
+          break;
+        case TensorType::Q4_1:
+        case TensorType::Q5_0:
+        case TensorType::Q5_1: {
+          uint8_t q[32];
+          float d = 0, m = 0;
+          if (t == TensorType::Q4_1) {
+            BlockQ4_1 w;
+            std::memcpy(&w, rows[r] + b * sizeof(BlockQ4_1), sizeof w);
+            d = half_to_float(w.d);
+            m = half_to_float(w.m);
+            for (int j = 0; j < 16; ++j) {
+              q[j] = w.qs[j] & 0x0f;
+              q[j + 16] = w.qs[j] >> 4;
+            }
+          } else {
+            uint16_t dh = 0, mh = 0;
+            uint8_t qh4[4], qs[16];
+            if (t == TensorType::Q5_0) {
+              BlockQ5_0 w;
+              std::memcpy(&w, rows[r] + b * sizeof(BlockQ5_0), sizeof w);
+              dh = w.d;
+              std::memcpy(qh4, w.qh, 4);
+              std::memcpy(qs, w.qs, 16);
+            } else {
+              BlockQ5_1 w;
+              std::memcpy(&w, rows[r] + b * sizeof(BlockQ5_1), sizeof w);
+              dh = w.d;
+              mh = w.m;
+              std::memcpy(qh4, w.qh, 4);
+              std::memcpy(qs, w.qs, 16);
+            }
+            uint32_t qh;
+            std::memcpy(&qh, qh4, 4);
+            d = half_to_float(dh);
+            m = t == TensorType::Q5_0 ? -16.0f * d : half_to_float(mh);
+            for (int j = 0; j < 32; ++j) {
+              const int low = j < 16 ? (qs[j] & 0x0f) : (qs[j - 16] >> 4);
+              q[j] = static_cast<uint8_t>(low | static_cast<int>(((qh >> j) & 1u) << 4));
+            }
+          }
+          std::memcpy(u8 + 4 * r, &d, 4);
+          std::memcpy(u8 + 64 + 4 * r, &m, 4);
+          // Q4_0's arrangement: chunk c's byte k holds element 4c+k low, 16+4c+k high.
+          for (int c = 0; c < 4; ++c) {
+            for (int k = 0; k < 4; ++k) {
+              u8[128 + 64 * c + 4 * r + k] = static_cast<uint8_t>((q[4 * c + k] & 0x0f) | (q[16 + 4 * c + k] & 0x0f) << 4);
+            }
+          }
+          if (t != TensorType::Q4_1) {
+            for (int k = 0; k < 4; ++k) {
+              uint8_t bits = 0;
+              for (int c = 0; c < 8; ++c) bits = static_cast<uint8_t>(bits | ((q[4 * c + k] >> 4) & 1) << c);
+              u8[128 + 256 + 4 * r + k] = bits;
+            }
+          }
+          break;
+        }
+        case TensorType::Q5_K: {
+          BlockQ5_K w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ5_K), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          std::memcpy(u8 + 32 + 2 * r, &w.dmin, 2);
+          for (int j = 0; j < 8; ++j) scale_min_k4(j, w.scales, u8 + 64 + 16 * j + r, u8 + 64 + 128 + 16 * j + r);
+          uint8_t q[kQK_K];
+          for (int is = 0; is < 8; is += 2) {
+            const uint8_t* ql = w.qs + 16 * is;
+            const uint8_t u1 = static_cast<uint8_t>(1u << is), u2 = static_cast<uint8_t>(2u << is);
+            for (int l = 0; l < 32; ++l) {
+              q[32 * is + l] = static_cast<uint8_t>((ql[l] & 0xf) + ((w.qh[l] & u1) ? 16 : 0));
+              q[32 * is + 32 + l] = static_cast<uint8_t>((ql[l] >> 4) + ((w.qh[l] & u2) ? 16 : 0));
+            }
+          }
+          uint8_t* lo = u8 + 64 + 256;
+          if (r == 0) std::memset(lo, 0, 2048 + 512);
+          for (int e = 0; e < kQK_K; ++e) {
+            const int sb = e / 32, c = (e % 32) / 4, at = 4 * r + e % 4;
+            lo[sb * 256 + (c % 4) * 64 + at] |= static_cast<uint8_t>((q[e] & 0x0f) << (c < 4 ? 0 : 4));
+            lo[2048 + sb * 64 + at] |= static_cast<uint8_t>((q[e] >> 4) << c);
+          }
+          break;
+        }
+        case TensorType::Q2_K: {
+          BlockQ2_K w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ2_K), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          std::memcpy(u8 + 32 + 2 * r, &w.dmin, 2);
+          for (int j = 0; j < 16; ++j) {
+            u8[64 + 16 * j + r] = w.scales[j] & 0xf;
+            u8[64 + 256 + 16 * j + r] = w.scales[j] >> 4;
+          }
+          uint8_t q[kQK_K];
+          int e = 0;
+          for (int half = 0; half < 2; ++half) {
+            const uint8_t* qs = w.qs + 32 * half;
+            for (int shift = 0; shift < 8; shift += 2) {
+              for (int l = 0; l < 32; ++l) q[e++] = static_cast<uint8_t>((qs[l] >> shift) & 3);
+            }
+          }
+          uint8_t* plane = u8 + 64 + 512;
+          if (r == 0) std::memset(plane, 0, 1024);
+          for (int e2 = 0; e2 < kQK_K; ++e2) {
+            const int sb = e2 / 16, c = (e2 % 16) / 4;
+            plane[sb * 64 + 4 * r + e2 % 4] |= static_cast<uint8_t>(q[e2] << (2 * c));
+          }
+          break;
+        }
+        case TensorType::Q3_K: {
+          BlockQ3_K w;
+          std::memcpy(&w, rows[r] + b * sizeof(BlockQ3_K), sizeof w);
+          std::memcpy(u8 + 2 * r, &w.d, 2);
+          int8_t scales[16];
+          ref::unpack_scales_q3_k(w.scales, scales);
+          for (int j = 0; j < 16; ++j) u8[32 + 16 * j + r] = static_cast<uint8_t>(scales[j]);
+          uint8_t q[kQK_K];
+          int e = 0;
+          uint8_t m = 1;
+          for (int half = 0; half < 2; ++half) {
+            const uint8_t* qs = w.qs + 32 * half;
+            for (int shift = 0; shift < 8; shift += 2, m = static_cast<uint8_t>(m << 1)) {
+              for (int l = 0; l < 32; ++l) {
+                // q - (high bit clear ? 4 : 0), stored + 4: 0..7.
+                q[e++] = static_cast<uint8_t>(((qs[l] >> shift) & 3) + ((w.hmask[l] & m) ? 4 : 0));
+              }
+            }
+          }
+          if (r == 0) std::memset(u8 + 288, 0, 2048);
+          put_planes(u8 + 288, nullptr, r, q);
+          break;
+        }
+        default: break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+size_t packed_block_bytes_x86(TensorType t) { return block_bytes(t); }
+int64_t packed_block_elems_x86(TensorType t) { return block_elems(t); }
+
+size_t packed_bytes_x86(TensorType t, int64_t rows, int64_t cols) {
+  const size_t bb = block_bytes(t);
+  if (bb == 0 || rows < kG || cols <= 0 || cols % block_elems(t) != 0) return 0;
+  return static_cast<size_t>(rows / kG) * static_cast<size_t>(cols / block_elems(t)) * bb;
+}
+
+void pack_x86(TensorType t, int64_t rows, int64_t cols, const std::byte* w, size_t row_bytes, std::byte* out) {
+  const int64_t nb = cols / block_elems(t);
+  const size_t group_bytes = static_cast<size_t>(nb) * block_bytes(t);
+  for (int64_t g = 0; g < rows / kG; ++g) {
+    const std::byte* rp[kG];
+    for (int r = 0; r < kG; ++r) rp[r] = w + static_cast<size_t>(g * kG + r) * row_bytes;
+    pack_group(t, nb, rp, out + static_cast<size_t>(g) * group_bytes);
+  }
+}
+
+}  // namespace hearth::kernels
