@@ -422,7 +422,7 @@ void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
 using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int64_t, float*, int64_t);
 
 template <TensorType T, int NT>
-constexpr TileFn tile_for() {
+TileFn tile_for() {
   if constexpr (T == TensorType::Q4_0) return &tile_q4_0<NT>;
   if constexpr (T == TensorType::Q4_K) return &tile_q4_k<NT>;
   if constexpr (T == TensorType::Q6_K) return &tile_q6_k<NT>;
@@ -441,6 +441,9 @@ constexpr TileFn tile_for() {
 // or 3. F16: 4 tokens x 2 halves are the 8 FMA chains that hide the FMA latency.
 template <TensorType T>
 constexpr int kTokenTile = 4;
+// Every packed type but Q8_0 (avx2_packed_bytes returns 0 for it).
+template <TensorType T>
+constexpr bool kHasTile = T != TensorType::Q8_0;
 static_assert(kF16Tile % kTokenTile<TensorType::F16> == 0);
 
 #include "hearth/kernels/packed_groups.inc"

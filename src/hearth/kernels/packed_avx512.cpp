@@ -366,7 +366,7 @@ void tile_kmin(const std::byte* grp, int64_t nb, const PackedActivations& x, int
 using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int64_t, float*, int64_t);
 
 template <TensorType T, int NT>
-constexpr TileFn tile_for() {
+TileFn tile_for() {
   if constexpr (T == TensorType::Q4_0) return &tile_q_0<NT, true>;
   if constexpr (T == TensorType::Q8_0) return &tile_q_0<NT, false>;
   if constexpr (T == TensorType::Q4_K) return &tile_q4_k<NT>;
@@ -384,6 +384,8 @@ constexpr TileFn tile_for() {
 // Token tile: kF16Tile for F16/BF16 (independent FMA chains), 4 for the integer kernels.
 template <TensorType T>
 constexpr int kTokenTile = T == TensorType::F16 || T == TensorType::BF16 ? kF16Tile : 4;
+template <TensorType T>
+constexpr bool kHasTile = true;  // every type packed_pack.cpp packs
 
 #include "hearth/kernels/packed_groups.inc"
 
