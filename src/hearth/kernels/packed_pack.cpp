@@ -16,7 +16,7 @@
 //         bits: byte u*128+m*64+4r+e holds chunk 8u+4m+b in bits 2b..2b+1): the stored size
 //   F16:  per element k: w[16] f16 (one 32-byte row of 16 weights; a "block" is one column)
 //   BF16: as F16 with bf16 weights
-// Types whose quants are not bytes or nibbles in a usable order are expanded to bytes:
+// Types whose bits are split across planes keep them so; the tiles join them in registers:
 //   Q4_1, Q5_0, Q5_1: d[16] f32 | m[16] f32 | qs[4][16][4] as Q4_0 (the low 4 bits) | Q5_x:
 //         bits[16][4] (byte 4r+k, bit c: bit 4 of element 4c+k); weight = d * q + m
 //   Q5_K (8 sub-blocks of 32), Q2_K (16 of 16): d[16] f16 | dmin[16] f16 | sc[NS][16] u8 |
@@ -26,7 +26,8 @@
 //         64-byte plane, chunk c in bits 2c..2c+1. Both within 2.3 % / 19 % of stored.
 //   Q3_K: as Q6_K's first two parts, with q + 4 (0..7) in the nibbles and its 6-bit signed
 //         scales (+33 %: the 3 bits sit in a nibble)
-// Sizes equal the original for Q4_0/Q8_0/Q6_K and +2.8 % for Q4_K.
+// Sizes equal the original for Q4_0/Q8_0/Q6_K/F16/BF16, +2.8 % for Q4_K, and Q4_1 +20 %,
+// Q5_0 +27 %, Q5_1 +17 % (f32 d/m).
 #include <immintrin.h>
 
 #include <cstring>

@@ -90,8 +90,8 @@ void Model::repack(const kernels::KernelTable& kt, uint64_t growth_budget) {
   }
   consider(&w_.output);
   // The packed copy replaces the stored pages, so a layout that keeps the size (within 1/32:
-  // Q4_K's unpacked scales) costs no memory. Layouts that widen quants to bytes grow the
-  // weights; they are taken, least growth first, only while the total growth stays within the
+  // Q4_K's unpacked scales) costs no memory. Layouts that grow (f32 scales, 3-bit
+  // quants in nibbles, ...) grow the weights; they are taken, least growth first, only while the total growth stays within the
   // budget, so that a model's RSS stays near its file size. The rest are read as stored.
   auto grows = [](const Candidate& c) { return c.packed > c.stored + c.stored / 32; };
   std::stable_sort(all.begin(), all.end(), [&](const Candidate& a, const Candidate& b) {

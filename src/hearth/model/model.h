@@ -29,8 +29,8 @@ class Model {
   // Loads a GGUF file: parses it, finds its architecture, validates every weight's shape
   // and type against the hyper-parameters. Errors name the file and the problem.
   static Result<std::unique_ptr<Model>> load(const std::string& path);
-  // How much repacking may grow the weights (bytes): layouts that widen quants to bytes are
-  // used only within it, so that RSS stays within the file size plus ~200 MB of run time.
+  // How much repacking may grow the weights (bytes): layouts that grow a weight (Q3_K, Q4_1,
+  // Q5_x, Q2_K) are used only within it, so that RSS stays within the file size plus ~200 MB of run time.
   static constexpr uint64_t kRepackGrowthBudget = uint64_t{96} << 20;
   // As load(), with repacking for `kernels` (nullptr: no repacking) within growth_budget.
   static Result<std::unique_ptr<Model>> load(const std::string& path, const kernels::KernelTable* kernels,
