@@ -5,8 +5,8 @@
 // quant here is at most 63 (2 * 63 * 128 < 32767), and int16 sums of several vpmaddubsw
 // results are only taken where their bound stays below 32767 (noted at each). vpmaddwd against
 // int16 pairs of the per-row scales then does the scale multiply in the same instruction.
-// Q8_0 (unsigned quants up to 255) would saturate and is not packed for avx2. F16/BF16 use
-// float FMAs.
+// Q8_0's stored bytes (q ^ 0x80, up to 255) would saturate: its tile recovers the signed quant
+// and multiplies |q| by x carrying q's sign instead. F16/BF16 use float FMAs.
 #include <immintrin.h>
 
 #include <cstring>
@@ -99,6 +99,40 @@ void tile_q4_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int
         const int64_t t = t0 + j;
         const I s = add32(widen(s16[j]), _mm256_set1_epi32(-8 * x.sum(t, b)));
         acc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(x.scale(t, b))), acc[j][h]);
+      }
+    }
+  }
+  store<NT>(y, y_stride, t0, acc);
+}
+
+// ---- Q8_0 ------------------------------------------------------------------------------------
+// Stored q ^ 0x80. vpmaddubsw(|q|, sign(x, q)) keeps each pair sum within 2 * 128 * 127 (the
+// unsigned bytes would reach 2 * 255 * 127 and saturate); widened to int32 at every chunk.
+
+template <int NT>
+void tile_q8_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  const I flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  __m256 acc[NT][2];
+  for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = grp + static_cast<size_t>(b) * kQ8_0Bytes;
+    if constexpr (NT == 1) prefetch_block(p, kQ8_0Bytes);
+    for (int h = 0; h < 2; ++h) {
+      I s32[NT];
+      for (auto& s : s32) s = _mm256_setzero_si256();
+#pragma GCC unroll 1  // see tile_q4_k
+      for (int c = 0; c < 8; ++c) {
+        const I q = _mm256_xor_si256(ld(p + 32 + 64 * c + 32 * h), flip);
+        const I aq = _mm256_abs_epi8(q);  // -128 becomes 0x80, read as 128 by vpmaddubsw
+        for (int j = 0; j < NT; ++j) {
+          const I xv = _mm256_set1_epi32(load_i32(x.q8_0(t0 + j, b) + 4 * c));
+          s32[j] = add32(s32[j], widen(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(xv, q))));
+        }
+      }
+      const __m256 dw = ld_f16x8(p + 16 * h);
+      for (int j = 0; j < NT; ++j) {
+        const __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(x.scale(t0 + j, b)));
+        acc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[j]), sc, acc[j][h]);
       }
     }
   }
@@ -424,6 +458,7 @@ using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int
 template <TensorType T, int NT>
 TileFn tile_for() {
   if constexpr (T == TensorType::Q4_0) return &tile_q4_0<NT>;
+  if constexpr (T == TensorType::Q8_0) return &tile_q8_0<NT>;
   if constexpr (T == TensorType::Q4_K) return &tile_q4_k<NT>;
   if constexpr (T == TensorType::Q6_K) return &tile_q6_k<NT>;
   if constexpr (T == TensorType::Q4_1) return &tile_a32<NT, false>;
@@ -441,9 +476,8 @@ TileFn tile_for() {
 // or 3. F16: 4 tokens x 2 halves are the 8 FMA chains that hide the FMA latency.
 template <TensorType T>
 constexpr int kTokenTile = 4;
-// Every packed type but Q8_0 (avx2_packed_bytes returns 0 for it).
 template <TensorType T>
-constexpr bool kHasTile = T != TensorType::Q8_0;
+constexpr bool kHasTile = true;  // every type packed_pack.cpp packs
 static_assert(kF16Tile % kTokenTile<TensorType::F16> == 0);
 
 #include "hearth/kernels/packed_groups.inc"
@@ -451,7 +485,6 @@ static_assert(kF16Tile % kTokenTile<TensorType::F16> == 0);
 }  // namespace
 
 size_t avx2_packed_bytes(TensorType t, int64_t rows, int64_t cols) {
-  if (t == TensorType::Q8_0) return 0;
   return packed_bytes_x86(t, rows, cols);
 }
 
