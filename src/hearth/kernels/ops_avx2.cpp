@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "hearth/kernels/fp16.h"
 #include "hearth/kernels/kernel_table.h"
@@ -320,9 +321,12 @@ inline void unpack_k4_scales(const uint8_t* p, uint64_t* sc, uint64_t* mn) {
   *mn = (w1 & 0x3f3f3f3f) | static_cast<uint64_t>(mn_hi) << 32;
 }
 
-// Q5_K: 5-bit q = nibble | qh bit << 4, at most 31, so maddubs cannot saturate (2*31*127).
-float dot_q5_k(int64_t n, const void* wv, const void* xv) {
-  const auto* w = static_cast<const BlockQ5_K*>(wv);
+// Q4_K and Q5_K (kHigh: the qh bit above the nibble, q at most 31, so maddubs cannot saturate:
+// 2 * 31 * 127). Scales decoded inline, one float accumulator per row.
+template <bool kHigh>
+float dot_k4(int64_t n, const void* wv, const void* xv) {
+  using Block = std::conditional_t<kHigh, BlockQ5_K, BlockQ4_K>;
+  const auto* w = static_cast<const Block*>(wv);
   const auto* x = static_cast<const BlockQ8_K*>(xv);
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const __m256i bit4 = _mm256_set1_epi8(0x10);
@@ -336,50 +340,23 @@ float dot_q5_k(int64_t n, const void* wv, const void* xv) {
     const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(mn8));
     const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)),
                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].bsums)));
-    __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh));
+    __m256i hb = _mm256_setzero_si256();
+    if constexpr (kHigh) hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh));
     __m256i isum = _mm256_setzero_si256();
     for (int j = 0; j < 4; ++j) {
       // Chunk j: 64 elements; qh bit 2j (then 2j + 1) of byte l is bit 4 of element l (l + 32).
       const __m256i q4 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * j));
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), bit4));
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
-                                         _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit4));
+      __m256i lo = _mm256_and_si256(q4, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+      if constexpr (kHigh) {
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hb, 4), bit4));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit4));
+        hb = _mm256_srli_epi16(hb, 2);
+      }
       const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * j));
       const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * j + 32));
       const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), pick16(sc, 2 * j, 2 * j));
       const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), pick16(sc, 2 * j + 1, 2 * j + 1));
-      isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
-      hb = _mm256_srli_epi16(hb, 2);
-    }
-    const float dx = x[i].d;
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
-    acc = _mm256_fnmadd_ps(_mm256_set1_ps(dx * h2f(w[i].dmin)), _mm256_cvtepi32_ps(mins), acc);
-  }
-  return hsum8(acc);
-}
-
-// Q4_K: as Q5_K without the fifth bit. Scales decoded inline and one float accumulator for the
-// row (the per-block scalar decode and horizontal sum used to cost as much as the dot itself).
-float dot_q4_k(int64_t n, const void* wv, const void* xv) {
-  const auto* w = static_cast<const BlockQ4_K*>(wv);
-  const auto* x = static_cast<const BlockQ8_K*>(xv);
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    uint64_t sc8, mn8;
-    unpack_k4_scales(w[i].scales, &sc8, &mn8);
-    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc8))));
-    const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(mn8));
-    const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)),
-                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].bsums)));
-    __m256i isum = _mm256_setzero_si256();
-    for (int j = 0; j < 4; ++j) {
-      const __m256i q4 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * j));
-      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * j));
-      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 64 * j + 32));
-      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(q4, m4), y0), pick16(sc, 2 * j, 2 * j));
-      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), y1),
-                                           pick16(sc, 2 * j + 1, 2 * j + 1));
       isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
     }
     const float dx = x[i].d;
@@ -425,7 +402,7 @@ DotFn dot_for(TensorType w) {
     case TensorType::F16: return &dot_f16;
     case TensorType::Q4_0: return &dot_q4_0;
     case TensorType::Q8_0: return &dot_q8_0;
-    case TensorType::Q4_K: return &dot_q4_k;
+    case TensorType::Q4_K: return &dot_k4<false>;
     case TensorType::Q6_K: return &dot_q6_k;
     case TensorType::BF16: return &dot_bf16;
     case TensorType::Q4_1: return &dot_q4_1;
@@ -433,7 +410,7 @@ DotFn dot_for(TensorType w) {
     case TensorType::Q5_1: return &dot_q5_1;
     case TensorType::Q2_K: return &dot_q2_k;
     case TensorType::Q3_K: return &dot_q3_k;
-    case TensorType::Q5_K: return &dot_q5_k;
+    case TensorType::Q5_K: return &dot_k4<true>;
     default: return nullptr;
   }
 }
