@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "hearth/core/tensor_type.h"
 #include "hearth/kernels/quant_blocks.h"
@@ -29,6 +30,20 @@ inline constexpr size_t kQ4_1Bytes = 128 + 256;
 inline constexpr size_t kQ5xBytes = 128 + 256 + 64;
 inline constexpr size_t kQ5_KBytes = 64 + 2 * 8 * 16 + 2048 + 512;
 inline constexpr size_t kQ2_KBytes = 64 + 2 * 16 * 16 + 1024;
+
+// Helpers of both x86 tile files. always_inline: these TUs are compiled with different ISA
+// flags, and an out-of-line copy from one must not be picked by the linker for the other.
+[[gnu::always_inline]] inline int32_t load_i32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+// Decode streams each weight once: ask for the lines kPrefetchAhead bytes ahead of the block
+// in use.
+inline constexpr size_t kPrefetchAhead = 2048;
+[[gnu::always_inline]] inline void prefetch_block(const std::byte* p, size_t bytes) {
+  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + kPrefetchAhead + o, 0, 3);
+}
 
 // Converted activations as the packed kernels read them: n_tokens rows of Q8_0 or Q8_K blocks,
 // and for Q8_0/Q8_1 each block's scale as a float and the sum of its quants.

@@ -20,16 +20,6 @@ namespace {
 constexpr int kG = kPackRows;
 using I = __m256i;
 
-inline int32_t load_i32(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-// Decode streams each weight once: ask for the lines kAhead bytes ahead of the block in use.
-constexpr size_t kAhead = 2048;
-inline void prefetch_block(const std::byte* p, size_t bytes) {
-  for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + o), _MM_HINT_T0);
-}
 inline I ld(const std::byte* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m128i ld8(const std::byte* p) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)); }
 // 8 rows' f16 values as f32 (exact).

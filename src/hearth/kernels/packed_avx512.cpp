@@ -16,16 +16,6 @@ namespace {
 
 constexpr int kG = kPackRows;
 
-inline int32_t load_i32(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-// Decode streams each weight once: ask for the lines kAhead bytes ahead of the block in use.
-constexpr size_t kAhead = 2048;
-inline void prefetch_block(const std::byte* p, size_t bytes) {
-  for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + o), _MM_HINT_T0);
-}
 // 16 bf16 values widened to f32 (a bf16 is the top half of an f32).
 inline __m512 load_bf16x16(const std::byte* p) {
   return _mm512_castsi512_ps(
