@@ -88,6 +88,19 @@ void tile_q_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
 
 // ---- Q4_K ------------------------------------------------------------------------------------
 
+// acc += (d * isum - dmin * msum) * x.d for a K-quant block with d[16] and dmin[16] (f16) at p.
+template <int NT>
+inline void scale_d_dmin(const std::byte* p, const BlockQ8_K* const xb[NT], const __m512i isum[NT],
+                         const __m512i msum[NT], __m512 acc[NT]) {
+  const __m512 d = load_f16x16(p);
+  const __m512 dmin = load_f16x16(p + 32);
+  for (int j = 0; j < NT; ++j) {
+    const __m512 dx = _mm512_set1_ps(xb[j]->d);
+    acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(d, dx), acc[j]);
+    acc[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[j]), _mm512_mul_ps(dmin, dx), acc[j]);
+  }
+}
+
 template <int NT>
 void tile_q4_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
   __m512 acc[NT];
@@ -136,13 +149,7 @@ void tile_q4_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
                                                              _mm512_mullo_epi32(m_hi, _mm512_set1_epi32(bs[2] + bs[3]))));
       }
     }
-    const __m512 d = load_f16x16(p);
-    const __m512 dmin = load_f16x16(p + 32);
-    for (int j = 0; j < NT; ++j) {
-      const __m512 dx = _mm512_set1_ps(xb[j]->d);
-      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(d, dx), acc[j]);
-      acc[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[j]), _mm512_mul_ps(dmin, dx), acc[j]);
-    }
+    scale_d_dmin<NT>(p, xb, isum, msum, acc);
   }
   for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
 }
@@ -342,13 +349,7 @@ void tile_kmin(const std::byte* grp, int64_t nb, const PackedActivations& x, int
         msum[j] = _mm512_add_epi32(msum[j], _mm512_mullo_epi32(mv, _mm512_set1_epi32(bs)));
       }
     }
-    const __m512 d = load_f16x16(p);
-    const __m512 dmin = load_f16x16(p + 32);
-    for (int j = 0; j < NT; ++j) {
-      const __m512 dx = _mm512_set1_ps(xb[j]->d);
-      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(d, dx), acc[j]);
-      acc[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[j]), _mm512_mul_ps(dmin, dx), acc[j]);
-    }
+    scale_d_dmin<NT>(p, xb, isum, msum, acc);
   }
   for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
 }
