@@ -62,62 +62,47 @@ inline void store(float* y, int64_t y_stride, int64_t t0, __m256 acc[][2]) {
   }
 }
 
-// ---- Q4_0 ------------------------------------------------------------------------------------
-// Stored q + 8: each dot starts from -8 * sum(x). int16: 8 products of <= 2 * 15 * 128.
+// ---- Q4_0, Q8_0 ------------------------------------------------------------------------------
+// Q4_0: stored q + 8 in nibbles, so each dot starts from -8 * sum(x); int16: 8 products of
+// <= 2 * 15 * 128. Q8_0: stored q ^ 0x80; vpmaddubsw(|q|, sign(x, q)) keeps each pair sum
+// within 2 * 128 * 127 (the unsigned bytes would reach 2 * 255 * 127 and saturate), widened to
+// int32 at every chunk.
 
-template <int NT>
-void tile_q4_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+template <int NT, bool kQ8>
+void tile_q_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
+  constexpr size_t kBytes = kQ8 ? kQ8_0Bytes : kQ4_0Bytes;
   __m256 acc[NT][2];
   for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const std::byte* p = grp + static_cast<size_t>(b) * kQ4_0Bytes;
-    if constexpr (NT == 1) prefetch_block(p, kQ4_0Bytes);
-    for (int h = 0; h < 2; ++h) {
-      I s16[NT];
-      for (auto& s : s16) s = _mm256_setzero_si256();
-#pragma GCC unroll 1  // see tile_q4_k
-      for (int c = 0; c < 4; ++c) {
-        I lo, hi;
-        nibbles(p + 32 + 64 * c + 32 * h, lo, hi);
-        for (int j = 0; j < NT; ++j) {
-          const int8_t* xq = x.q8_0(t0 + j, b);
-          s16[j] = add16(s16[j], add16(mb(lo, xq + 4 * c), mb(hi, xq + 16 + 4 * c)));
-        }
-      }
-      const __m256 dw = ld_f16x8(p + 16 * h);
-      for (int j = 0; j < NT; ++j) {
-        const int64_t t = t0 + j;
-        const I s = add32(widen(s16[j]), _mm256_set1_epi32(-8 * x.sum(t, b)));
-        acc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(x.scale(t, b))), acc[j][h]);
-      }
-    }
-  }
-  store<NT>(y, y_stride, t0, acc);
-}
-
-// ---- Q8_0 ------------------------------------------------------------------------------------
-// Stored q ^ 0x80. vpmaddubsw(|q|, sign(x, q)) keeps each pair sum within 2 * 128 * 127 (the
-// unsigned bytes would reach 2 * 255 * 127 and saturate); widened to int32 at every chunk.
-
-template <int NT>
-void tile_q8_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
-  const I flip = _mm256_set1_epi8(static_cast<char>(0x80));
-  __m256 acc[NT][2];
-  for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const std::byte* p = grp + static_cast<size_t>(b) * kQ8_0Bytes;
-    if constexpr (NT == 1) prefetch_block(p, kQ8_0Bytes);
+    const std::byte* p = grp + static_cast<size_t>(b) * kBytes;
+    if constexpr (NT == 1) prefetch_block(p, kBytes);
     for (int h = 0; h < 2; ++h) {
       I s32[NT];
-      for (auto& s : s32) s = _mm256_setzero_si256();
+      if constexpr (kQ8) {
+        const I flip = _mm256_set1_epi8(static_cast<char>(0x80));
+        for (auto& s : s32) s = _mm256_setzero_si256();
 #pragma GCC unroll 1  // see tile_q4_k
-      for (int c = 0; c < 8; ++c) {
-        const I q = _mm256_xor_si256(ld(p + 32 + 64 * c + 32 * h), flip);
-        const I aq = _mm256_abs_epi8(q);  // -128 becomes 0x80, read as 128 by vpmaddubsw
-        for (int j = 0; j < NT; ++j) {
-          const I xv = _mm256_set1_epi32(load_i32(x.q8_0(t0 + j, b) + 4 * c));
-          s32[j] = add32(s32[j], widen(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(xv, q))));
+        for (int c = 0; c < 8; ++c) {
+          const I q = _mm256_xor_si256(ld(p + 32 + 64 * c + 32 * h), flip);
+          const I aq = _mm256_abs_epi8(q);  // -128 becomes 0x80, read as 128 by vpmaddubsw
+          for (int j = 0; j < NT; ++j) {
+            const I xv = _mm256_set1_epi32(load_i32(x.q8_0(t0 + j, b) + 4 * c));
+            s32[j] = add32(s32[j], widen(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(xv, q))));
+          }
         }
+      } else {
+        I s16[NT];
+        for (auto& s : s16) s = _mm256_setzero_si256();
+#pragma GCC unroll 1  // see tile_q4_k
+        for (int c = 0; c < 4; ++c) {
+          I lo, hi;
+          nibbles(p + 32 + 64 * c + 32 * h, lo, hi);
+          for (int j = 0; j < NT; ++j) {
+            const int8_t* xq = x.q8_0(t0 + j, b);
+            s16[j] = add16(s16[j], add16(mb(lo, xq + 4 * c), mb(hi, xq + 16 + 4 * c)));
+          }
+        }
+        for (int j = 0; j < NT; ++j) s32[j] = add32(widen(s16[j]), _mm256_set1_epi32(-8 * x.sum(t0 + j, b)));
       }
       const __m256 dw = ld_f16x8(p + 16 * h);
       for (int j = 0; j < NT; ++j) {
@@ -447,8 +432,8 @@ using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int
 
 template <TensorType T, int NT>
 TileFn tile_for() {
-  if constexpr (T == TensorType::Q4_0) return &tile_q4_0<NT>;
-  if constexpr (T == TensorType::Q8_0) return &tile_q8_0<NT>;
+  if constexpr (T == TensorType::Q4_0) return &tile_q_0<NT, false>;
+  if constexpr (T == TensorType::Q8_0) return &tile_q_0<NT, true>;
   if constexpr (T == TensorType::Q4_K) return &tile_q4_k<NT>;
   if constexpr (T == TensorType::Q6_K) return &tile_q6_k<NT>;
   if constexpr (T == TensorType::Q4_1) return &tile_a32<NT, false>;
