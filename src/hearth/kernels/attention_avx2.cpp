@@ -137,16 +137,6 @@ constexpr int kRowTarget = 32;  // query rows per work unit
 
 }  // namespace
 
-void attention_avx2(const AttentionArgs& a, ThreadPool& pool) { attention_tiled(a, pool); }
-void rms_norm_avx2(float* y, const float* x, const float* w, int64_t n, float eps) { rms_norm_impl(y, x, w, n, eps); }
-void layer_norm_avx2(float* y, const float* x, const float* w, const float* b, int64_t n, float eps) {
-  layer_norm_impl(y, x, w, b, n, eps);
-}
-void rope_avx2(float* x, int n_head, int head_dim, int n_rot, const float* cs, RopeMode mode) {
-  rope_impl(x, n_head, head_dim, n_rot, cs, mode);
-}
-void softmax_avx2(float* x, int64_t n) { softmax_impl(x, n); }
-void swiglu_avx2(float* g, const float* u, int64_t n) { swiglu_impl(g, u, n); }
-void add_avx2(float* y, const float* x, int64_t n) { add_impl(y, x, n); }
+void fill_vector_ops_avx2(KernelTable& t) { fill_vector_ops(t); }
 
 }  // namespace hearth::kernels

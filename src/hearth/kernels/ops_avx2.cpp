@@ -449,13 +449,7 @@ void matmul_avx2(const MatmulArgs& a, ThreadPool& pool) {
 KernelTable make_avx2_kernels() {
   KernelTable t{};
   t.name = "avx2";
-  t.attention = &attention_avx2;
-  t.rms_norm = &rms_norm_avx2;
-  t.layer_norm = &layer_norm_avx2;
-  t.rope = &rope_avx2;
-  t.softmax = &softmax_avx2;
-  t.swiglu = &swiglu_avx2;
-  t.add = &add_avx2;
+  fill_vector_ops_avx2(t);
   t.matmul = &matmul_avx2;
   t.packed_bytes = &avx2_packed_bytes;
   t.pack = &pack_x86;

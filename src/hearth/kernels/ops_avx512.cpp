@@ -266,13 +266,7 @@ uint64_t read_sum_avx512(const std::byte* p, size_t bytes) {
 KernelTable make_avx512_kernels() {
   KernelTable t{};
   t.name = "avx512";
-  t.attention = &attention_avx512;
-  t.rms_norm = &rms_norm_avx512;
-  t.layer_norm = &layer_norm_avx512;
-  t.rope = &rope_avx512;
-  t.softmax = &softmax_avx512;
-  t.swiglu = &swiglu_avx512;
-  t.add = &add_avx512;
+  fill_vector_ops_avx512(t);
   t.matmul = &matmul_avx512;
   t.packed_bytes = &packed_bytes_x86;
   t.pack = &pack_x86;

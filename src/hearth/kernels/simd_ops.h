@@ -17,20 +17,9 @@ namespace hearth::kernels {
 // ref's n_kv floats per thread, so one scratch buffer serves every table.
 inline constexpr size_t kAttentionTileScratchFloats = size_t{64} * 1024;
 
-void attention_avx512(const AttentionArgs& a, ThreadPool& pool);
-void rms_norm_avx512(float* y, const float* x, const float* w, int64_t n, float eps);
-void layer_norm_avx512(float* y, const float* x, const float* w, const float* b, int64_t n, float eps);
-void rope_avx512(float* x, int n_head, int head_dim, int n_rot, const float* cos_sin, RopeMode mode);
-void softmax_avx512(float* x, int64_t n);
-void swiglu_avx512(float* gate, const float* up, int64_t n);
-void add_avx512(float* y, const float* x, int64_t n);
-
-void attention_avx2(const AttentionArgs& a, ThreadPool& pool);
-void rms_norm_avx2(float* y, const float* x, const float* w, int64_t n, float eps);
-void layer_norm_avx2(float* y, const float* x, const float* w, const float* b, int64_t n, float eps);
-void rope_avx2(float* x, int n_head, int head_dim, int n_rot, const float* cos_sin, RopeMode mode);
-void softmax_avx2(float* x, int64_t n);
-void swiglu_avx2(float* gate, const float* up, int64_t n);
-void add_avx2(float* y, const float* x, int64_t n);
+// Each ISA's attention and element-wise kernels (attention_<isa>.cpp: attention_tiled.inc over
+// that ISA's vector layer) into a table's slots.
+void fill_vector_ops_avx512(KernelTable& t);
+void fill_vector_ops_avx2(KernelTable& t);
 
 }  // namespace hearth::kernels
