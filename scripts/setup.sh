@@ -8,6 +8,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev
   libssl-dev libcurl4-openssl-dev libpcre2-dev libicu-dev libsqlite3-dev
+  libboost1.81-dev libarchive-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   docker-registry wrk curl openssl
