@@ -1,0 +1,50 @@
+// The Llama forward pass with saved activations, and its backward pass (reverse-mode, written
+// out by hand op by op). Same math and conventions as hearth's inference forward
+// (model/context.cpp, llama: pre-norm RMSNorm, RoPE on adjacent pairs, GQA, SwiGLU), so that
+// an exported model's logits equal these.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "hearth/train/llama_params.h"
+#include "hearth/train/ops.h"
+
+namespace hearth::train {
+
+class LlamaGraph {
+ public:
+  LlamaGraph(const LlamaParams& params, Ops& ops) : p_(params), ops_(ops) {}
+
+  // Runs n_seq sequences of seq_len tokens (inputs [n_seq][seq_len], each starting at
+  // position 0), keeping what the backward needs. logits() then holds [n][n_vocab].
+  void forward(const float* w, const int32_t* inputs, int64_t n_seq, int64_t seq_len);
+  const std::vector<float>& logits() const { return logits_; }
+
+  // After forward(): the summed cross-entropy against targets [n_seq][seq_len]. With `grad`
+  // non-null, adds grad_scale * d(summed loss)/dw into grad (and consumes the logits).
+  double backward(const float* w, const int32_t* targets, float* grad, float grad_scale);
+
+  // forward + backward over windows [n_seq][seq_len + 1] (input tokens, then the next token
+  // as target): the packed-sequence training step.
+  double step(const float* w, const int32_t* windows, int64_t n_seq, int64_t seq_len, float* grad, float grad_scale);
+
+ private:
+  struct LayerActs {
+    std::vector<float> x_in, xn1, q, k, v, probs, att, x_mid, xn2, g, u, h;
+  };
+  void resize(int64_t n_seq, int64_t seq_len);
+
+  const LlamaParams& p_;
+  Ops& ops_;
+  int64_t n_seq_ = 0, seq_len_ = 0, n_ = 0;
+  std::vector<int32_t> inputs_, targets_;
+  std::vector<float> rope_cs_;
+  int64_t rope_len_ = -1;
+  std::vector<LayerActs> acts_;
+  std::vector<float> x_fin_, xnf_, logits_;
+  // Backward scratch.
+  std::vector<float> dx_, dxn_, datt_, dq_, dk_, dv_, dg_, du_, dh_, wt_;
+};
+
+}  // namespace hearth::train
