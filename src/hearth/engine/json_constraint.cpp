@@ -111,15 +111,18 @@ int match_key(const JsonSchemaNode& n, const Frame& f, bool exact) {
   return -1;
 }
 
-// Collects the concrete alternatives of a node (anyOf flattened), with a depth limit against
-// cycles.
-void alternatives(const JsonSchema& s, int node, int depth, std::vector<int>& out) {
+// The concrete alternatives of `node`: its anyOf (and $ref) entries expanded, depth first, each
+// node once. A node already on the way (a union that loops back to itself) adds nothing, since
+// a union containing itself means the same as the union without it. Stops past `cap`.
+void flatten(const JsonSchema& s, int node, std::vector<char>& seen, std::vector<int>& out, size_t cap) {
+  if (seen[static_cast<size_t>(node)] || out.size() > cap) return;
+  seen[static_cast<size_t>(node)] = 1;
   const JsonSchemaNode& n = s.nodes[static_cast<size_t>(node)];
-  if (n.any_of.empty() || depth > 8) {
+  if (n.any_of.empty()) {
     out.push_back(node);
     return;
   }
-  for (int a : n.any_of) alternatives(s, a, depth + 1, out);
+  for (int a : n.any_of) flatten(s, a, seen, out, cap);
 }
 
 Frame value_frame(int node) {
@@ -139,7 +142,7 @@ void complete_value(Path& p) {
 
 }  // namespace
 
-Result<JsonConstraint> JsonConstraint::create(std::shared_ptr<const JsonSchema> schema) {
+Result<JsonConstraint> JsonConstraint::create(std::shared_ptr<const JsonSchema> schema, WorkBudget budget) {
   if (!schema || schema->nodes.empty()) return make_error(ErrorCode::kInvalidArgument, "json schema: no nodes");
   const int n = static_cast<int>(schema->nodes.size());
   auto bad = [n](int i) { return i < 0 || i >= n; };
@@ -158,8 +161,34 @@ Result<JsonConstraint> JsonConstraint::create(std::shared_ptr<const JsonSchema> 
       if (l.empty()) return make_error(ErrorCode::kInvalidArgument, "json schema: empty enum value");
     }
   }
+  // Each union is flattened once here, not at every byte: O(nodes * (nodes + edges)) once,
+  // with nodes and $ref uses capped by the schema parser.
+  auto alternatives = std::make_shared<std::vector<std::vector<int>>>(static_cast<size_t>(n));
+  std::vector<char> seen(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    auto& alts = (*alternatives)[static_cast<size_t>(i)];
+    if (schema->nodes[static_cast<size_t>(i)].any_of.empty()) {
+      alts.push_back(i);
+      continue;
+    }
+    std::fill(seen.begin(), seen.end(), 0);
+    flatten(*schema, i, seen, alts, kMaxAlternatives);
+    if (alts.size() > kMaxAlternatives) {
+      return make_error(ErrorCode::kInvalidArgument, "json schema: a value has more than ",
+                        std::to_string(kMaxAlternatives),
+                        " alternatives once anyOf/oneOf and $ref are expanded (hearth's budget per value); "
+                        "merge or remove alternatives");
+    }
+    if (alts.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "json schema: an anyOf/oneOf/$ref cycle matches no value (every alternative leads back to "
+                        "itself); give it a concrete alternative");
+    }
+  }
   JsonConstraint c;
   c.schema_ = std::move(schema);
+  c.alternatives_ = std::move(alternatives);
+  c.budget_ = budget;
   Frame top;
   top.kind = Kind::kTop;
   c.paths_.push_back(Path{top, value_frame(c.schema_->root)});
@@ -171,6 +200,7 @@ bool JsonConstraint::step(const Path& path, unsigned char c, std::vector<Path>& 
   Path p = path;
   Frame& f = p.back();
   const JsonSchemaNode& n = s.nodes[static_cast<size_t>(f.node)];
+  charge(1);
   auto push = [&](Path&& q) {
     if (out.size() < kMaxPaths) out.push_back(std::move(q));
     return true;
@@ -187,8 +217,8 @@ bool JsonConstraint::step(const Path& path, unsigned char c, std::vector<Path>& 
 
     case Kind::kValue: {
       if (is_ws(c)) return whitespace();
-      std::vector<int> alts;
-      alternatives(s, f.node, 0, alts);
+      const std::vector<int>& alts = (*alternatives_)[static_cast<size_t>(f.node)];
+      charge(alts.size());
       bool any = false;
       for (int a : alts) {
         const JsonSchemaNode& an = s.nodes[static_cast<size_t>(a)];
@@ -198,6 +228,7 @@ bool JsonConstraint::step(const Path& path, unsigned char c, std::vector<Path>& 
         g.node = a;
         if (!an.literals.empty()) {
           g.kind = Kind::kLiteral;
+          charge(an.literals.size());
           for (size_t i = 0; i < an.literals.size(); ++i) {
             if (static_cast<unsigned char>(an.literals[i][0]) == c) g.candidates.push_back(static_cast<int>(i));
           }
@@ -237,6 +268,7 @@ bool JsonConstraint::step(const Path& path, unsigned char c, std::vector<Path>& 
     }
 
     case Kind::kLiteral: {
+      charge(f.candidates.size());
       std::vector<int> next;
       for (int cand : f.candidates) {
         std::string_view t = literal_text(n, cand);
@@ -397,9 +429,10 @@ bool JsonConstraint::step(const Path& path, unsigned char c, std::vector<Path>& 
 bool JsonConstraint::feed_all(std::vector<Path>& paths, std::string_view bytes) const {
   std::vector<Path> next;
   for (char ch : bytes) {
+    if (over_budget()) return false;
     next.clear();
     for (const Path& p : paths) step(p, static_cast<unsigned char>(ch), next);
-    if (next.empty()) return false;
+    if (next.empty() || over_budget()) return false;
     paths.swap(next);
   }
   return true;

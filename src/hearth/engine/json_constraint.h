@@ -7,6 +7,13 @@
 // still ambiguous), advanced one byte at a time. Whitespace between tokens is limited to
 // kMaxWhitespace bytes in a row and numbers to kMaxDigits digits per part, so that every
 // generation can still finish.
+//
+// Work is bounded three ways. At creation, every anyOf / $ref chain is flattened once into at
+// most kMaxAlternatives concrete alternatives (cycles contribute nothing; a union that flattens
+// to nothing is refused). While matching, at most kMaxPaths stacks are kept. And every matcher
+// step is counted against a budget (WorkBudget): the caller resets the per-token count before
+// masking a token, and a request that spends its budget gets over_budget() instead of
+// stalling the scheduler.
 #pragma once
 
 #include <cstdint>
@@ -20,15 +27,33 @@
 
 namespace hearth::engine {
 
+// Work units: one per matcher step, per alternative tried and per enum literal compared.
+struct JsonWorkBudget {
+  uint64_t per_token = uint64_t{1} << 22;  // between two reset_token_work() calls
+  uint64_t total = uint64_t{1} << 28;      // over the whole generation
+};
+
 class JsonConstraint {
  public:
   static constexpr int kMaxWhitespace = 2;
   static constexpr int kMaxDigits = 15;
   static constexpr int kMaxKeyLength = 64;
   static constexpr size_t kMaxPaths = 32;
+  static constexpr size_t kMaxAlternatives = 64;
 
-  // Validates node indices. The schema is shared (read-only) between copies.
-  static Result<JsonConstraint> create(std::shared_ptr<const JsonSchema> schema);
+  using WorkBudget = JsonWorkBudget;
+
+  // Validates node indices and flattens the alternatives (errors: kInvalidArgument, naming the
+  // budget that was exceeded). The schema is shared (read-only) between copies.
+  static Result<JsonConstraint> create(std::shared_ptr<const JsonSchema> schema, WorkBudget budget = {});
+
+  // Starts counting the work of the next token.
+  void reset_token_work() { token_work_ = 0; }
+  // The budget ran out: accepts() and advance() return false from then on.
+  bool over_budget() const { return token_work_ > budget_.per_token || total_work_ > budget_.total; }
+  uint64_t token_work() const { return token_work_; }
+  uint64_t total_work() const { return total_work_; }
+  const WorkBudget& budget() const { return budget_; }
 
   // Whether appending `bytes` keeps the text a valid prefix (the state is not changed).
   bool accepts(std::string_view bytes) const;
@@ -49,9 +74,19 @@ class JsonConstraint {
   JsonConstraint() = default;
   bool step(const Path& path, unsigned char c, std::vector<Path>& out) const;
   bool feed_all(std::vector<Path>& paths, std::string_view bytes) const;
+  void charge(uint64_t units) const {
+    token_work_ += units;
+    total_work_ += units;
+  }
 
   std::shared_ptr<const JsonSchema> schema_;
+  // alternatives_[i]: the concrete (non-union) nodes node i stands for.
+  std::shared_ptr<const std::vector<std::vector<int>>> alternatives_;
   std::vector<Path> paths_;
+  WorkBudget budget_;
+  // Counters, not state: accepts() is logically const but its work is charged.
+  mutable uint64_t token_work_ = 0;
+  mutable uint64_t total_work_ = 0;
 };
 
 // One level of the pushdown stack. Public so that the matcher's helpers can be free functions.

@@ -14,6 +14,12 @@ namespace {
 // How many of the most likely tokens the constraint checks before scanning the vocabulary.
 constexpr size_t kMaskTopCandidates = 64;
 
+Status over_budget_error(const JsonConstraint::WorkBudget& b) {
+  return make_error(ErrorCode::kInvalidArgument, "json constraint: the schema needs more than hearth's work budget (",
+                    std::to_string(b.per_token), " matcher steps per token, ", std::to_string(b.total),
+                    " per request); simplify it (fewer anyOf alternatives, enum values or nested unions)");
+}
+
 }  // namespace
 
 void Slot::start(Task task, int64_t n_keep, uint64_t tick) {
@@ -69,7 +75,10 @@ bool Slot::token_allowed(int32_t id) const {
   if (sampler_->is_eog(id)) return json_->can_end();
   const std::string& piece = shared_->pieces[static_cast<size_t>(id)];
   // Tokens with no text (control tokens) would let the model stall without progress.
-  return !piece.empty() && json_->accepts(piece);
+  if (piece.empty()) return false;
+  // A piece whose first byte is refused is refused whole: one table lookup, not a matcher run.
+  if (first_byte_known_ && !first_byte_ok_[static_cast<unsigned char>(piece[0])]) return false;
+  return json_->accepts(piece);
 }
 
 // Checks the most likely candidates first: with greedy decoding the first allowed one is all
@@ -83,6 +92,8 @@ Status Slot::mask(std::span<sampling::TokenCandidate> cands) {
   std::partial_sort(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(top), order_.end(),
                     [&](int32_t a, int32_t b) { return sampling::ranks_before(cands[a], cands[b]); });
   allowed_.assign(cands.size(), 0);
+  json_->reset_token_work();
+  first_byte_known_ = false;
   const bool greedy = task_.params->sampler.temperature <= 0.0f;
   size_t found = 0;
   for (size_t k = 0; k < top; ++k) {
@@ -92,13 +103,22 @@ Status Slot::mask(std::span<sampling::TokenCandidate> cands) {
     ++found;
     if (greedy) break;
   }
-  if (found == 0) {
-    for (size_t i = 0; i < cands.size(); ++i) {
+  if (found == 0 && !json_->over_budget()) {
+    // The whole vocabulary: first learn which first bytes can continue (256 one-byte runs), so
+    // most tokens are refused without running the matcher.
+    for (int b = 0; b < 256; ++b) first_byte_ok_[static_cast<size_t>(b)] = json_->accepts(std::string(1, static_cast<char>(b)));
+    first_byte_known_ = true;
+    for (size_t i = 0; i < cands.size() && !json_->over_budget(); ++i) {
       if (cands[i].logit != neg_inf && token_allowed(cands[i].id)) {
         allowed_[i] = 1;
         ++found;
       }
     }
+  }
+  if (json_->over_budget()) {
+    // The schema is too ambiguous to check within the budget: stop this request rather than
+    // stall every other slot of the scheduler.
+    return over_budget_error(json_->budget());
   }
   if (found == 0) {
     return make_error(ErrorCode::kInternal, "json constraint: no token of the vocabulary can continue the output");
@@ -180,9 +200,12 @@ void Slot::on_logits(std::span<const float> logits) {
   (void)sampler_->accept(id);
   ++n_generated_;
   const std::string& piece = shared_->pieces[static_cast<size_t>(id)];
+  if (json_) json_->reset_token_work();
   if (json_ && !json_->advance(piece)) {
-    finish(FinishReason::kError, make_error(ErrorCode::kInternal, "json constraint: sampled token ", std::to_string(id),
-                                            " does not fit the schema"));
+    finish(FinishReason::kError, json_->over_budget()
+                                     ? over_budget_error(json_->budget())
+                                     : make_error(ErrorCode::kInternal, "json constraint: sampled token ",
+                                                  std::to_string(id), " does not fit the schema"));
     return;
   }
   auto step = stops_->push(decoder_->push_bytes(piece));

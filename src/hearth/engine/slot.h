@@ -3,6 +3,7 @@
 // scheduler owns the slots and calls them from its single thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -99,6 +100,8 @@ class Slot {
   int64_t embd_n_ = 0;
   std::vector<int32_t> order_;  // scratch for the mask
   std::vector<char> allowed_;
+  std::array<bool, 256> first_byte_ok_{};  // which first bytes the constraint accepts now
+  bool first_byte_known_ = false;
 };
 
 }  // namespace hearth::engine

@@ -15,6 +15,11 @@ namespace {
 using json = nlohmann::json;
 
 ApiResult<json> parse_body(std::string_view body) {
+  // Before nlohmann sees the bytes: its dump() and our schema walk recurse once per level.
+  if (json_nesting_depth(body) > kMaxJsonDepth) {
+    return bad_request("the request body nests arrays and objects more than " + std::to_string(kMaxJsonDepth) +
+                       " levels deep");
+  }
   json j = json::parse(sanitize_utf8(body), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad_request("the request body is not valid JSON");
   if (!j.is_object()) return bad_request("the request body must be a JSON object");
@@ -105,7 +110,8 @@ std::optional<ApiError> parse_messages(const json& j, std::vector<engine::ChatMe
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_response_format(const json& j, engine::GenerationParams& gen) {
+std::optional<ApiError> parse_response_format(const json& j, engine::GenerationParams& gen,
+                                              std::vector<std::string>* skipped) {
   auto it = j.find("response_format");
   if (it == j.end() || it->is_null()) return std::nullopt;
   if (!it->is_object() || !it->contains("type") || !(*it)["type"].is_string()) {
@@ -130,7 +136,10 @@ std::optional<ApiError> parse_response_format(const json& j, engine::GenerationP
     gen.json_schema = std::make_shared<engine::JsonSchema>();  // any JSON value
     return std::nullopt;
   }
-  auto parsed = parse_json_schema(schema->dump());
+  bool best_effort = false;
+  HEARTH_API_TRY(get_bool(j, "hearth_schema_best_effort", best_effort));
+  // The body's depth was checked before parsing, so this dump cannot recurse deeply.
+  auto parsed = parse_json_schema(schema->dump(-1, ' ', false, json::error_handler_t::replace), best_effort, skipped);
   if (auto* e = std::get_if<ApiError>(&parsed)) {
     e->param = "response_format.json_schema.schema";
     return *e;
@@ -201,15 +210,12 @@ std::optional<ApiError> parse_sampling(const json& j, bool chat, const RequestLi
   HEARTH_API_TRY(get_int(j, "n", 1, limits.max_n, n));
   r.gen.n_choices = static_cast<int>(n);
   if (auto it = j.find("stop"); it != j.end() && !it->is_null()) {
-    if (it->is_string()) {
-      r.gen.stop.push_back(it->get<std::string>());
-    } else if (it->is_array() && it->size() <= 4) {
-      for (const json& s : *it) {
-        if (!s.is_string()) return bad_request("'stop' must be a string or an array of up to 4 strings", "stop");
-        r.gen.stop.push_back(s.get<std::string>());
-      }
-    } else {
-      return bad_request("'stop' must be a string or an array of up to 4 strings", "stop");
+    const std::string what = "'stop' must be a string or an array of up to " + std::to_string(kMaxStopStrings) +
+                             " strings of at most " + std::to_string(kMaxStopBytes) + " bytes each";
+    if (!it->is_string() && !(it->is_array() && it->size() <= kMaxStopStrings)) return bad_request(what, "stop");
+    for (const json& s : it->is_string() ? json::array({*it}) : *it) {
+      if (!s.is_string() || s.get_ref<const std::string&>().size() > kMaxStopBytes) return bad_request(what, "stop");
+      r.gen.stop.push_back(s.get<std::string>());
     }
   }
   // Logprobs: chat has logprobs (bool) + top_logprobs (0..20); completions has logprobs (0..5).
@@ -233,10 +239,36 @@ std::optional<ApiError> parse_sampling(const json& j, bool chat, const RequestLi
     if (!it->is_object()) return bad_request("'stream_options' must be an object", "stream_options");
     HEARTH_API_TRY(get_bool(*it, "include_usage", r.include_usage));
   }
-  return parse_response_format(j, r.gen);
+  return parse_response_format(j, r.gen, &r.skipped_schema_keywords);
 }
 
 }  // namespace
+
+int json_nesting_depth(std::string_view text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
 
 std::string sanitize_utf8(std::string_view text) {
   if (tokenizer::is_valid_utf8(text)) return std::string(text);

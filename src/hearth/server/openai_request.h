@@ -13,10 +13,23 @@
 
 namespace hearth::server {
 
+// Deepest nesting of arrays and objects a request body may have. Checked on the raw bytes
+// before the JSON library parses (its dump and the schema walk recurse once per level).
+inline constexpr int kMaxJsonDepth = 64;
+// Stop strings: at most this many, each at most this many bytes (the matcher's state and
+// its per-token work grow with their total length).
+inline constexpr size_t kMaxStopStrings = 4;
+inline constexpr size_t kMaxStopBytes = 256;
+
 struct RequestLimits {
   int64_t max_tokens = -1;  // cap on max_tokens (-1: the context)
   int max_n = 8;            // cap on n
 };
+
+// The deepest nesting of arrays and objects in JSON text, counting brackets outside strings.
+// Stops counting (and returns a value > limit) once `limit` is passed, so the scan is O(bytes)
+// and allocation-free whatever the input. Malformed text is left to the parser.
+int json_nesting_depth(std::string_view text, int limit = kMaxJsonDepth);
 
 struct CompletionRequest {
   bool chat = false;
@@ -29,6 +42,7 @@ struct CompletionRequest {
   bool stream = false;
   bool include_usage = false;
   bool logprobs = false;
+  std::vector<std::string> skipped_schema_keywords;  // best effort: keywords not enforced
 };
 
 // Sampling defaults when a request leaves a field out: temperature 1, top_p 1 (as OpenAI),
@@ -52,8 +66,13 @@ struct TokenizeRequest {
 ApiResult<TokenizeRequest> parse_tokenize_request(std::string_view body);
 ApiResult<std::vector<int32_t>> parse_detokenize_request(std::string_view body);
 
-// Converts a JSON Schema (JSON text) into the subset the engine enforces.
-ApiResult<engine::JsonSchema> parse_json_schema(std::string_view schema_json);
+// Converts a JSON Schema (JSON text) into the subset the engine enforces, and checks that
+// the engine's matcher can run it within its budgets (JsonConstraint::create). A keyword
+// hearth cannot enforce (pattern, format, minimum, ...) is an error naming it, unless
+// `best_effort` (the request's "hearth_schema_best_effort": true), which skips such keywords
+// and lists them in `skipped` (for the log).
+ApiResult<engine::JsonSchema> parse_json_schema(std::string_view schema_json, bool best_effort = false,
+                                                std::vector<std::string>* skipped = nullptr);
 
 // Replaces every ill-formed UTF-8 sequence with U+FFFD.
 std::string sanitize_utf8(std::string_view text);

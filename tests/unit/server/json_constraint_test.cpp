@@ -179,3 +179,69 @@ TEST(JsonConstraint, CreateValidatesIndices) {
 
 }  // namespace
 }  // namespace hearth::engine
+
+namespace hearth::engine {
+namespace {
+
+TEST(JsonConstraintBudget, WorkIsChargedAndCapped) {
+  // 40 enum values: every byte compares the candidates still alive.
+  JsonSchema s;
+  JsonSchemaNode e;
+  for (int i = 0; i < 40; ++i) e.literals.push_back("\"v" + std::to_string(i) + "\"");
+  s.nodes.push_back(e);
+  s.root = 1;
+  auto unlimited = JsonConstraint::create(std::make_shared<JsonSchema>(s));
+  ASSERT_TRUE(unlimited.ok());
+  ASSERT_TRUE(unlimited->advance("\"v1"));
+  EXPECT_GT(unlimited->token_work(), 40u);
+  EXPECT_FALSE(unlimited->over_budget());
+
+  auto tight = JsonConstraint::create(std::make_shared<JsonSchema>(s), JsonWorkBudget{50, 1000});
+  ASSERT_TRUE(tight.ok());
+  EXPECT_FALSE(tight->advance("\"v1"));  // refused once over the per-token budget
+  EXPECT_TRUE(tight->over_budget());
+  tight->reset_token_work();
+  EXPECT_FALSE(tight->over_budget());
+  EXPECT_TRUE(tight->advance("\""));
+  // The total budget is not reset per token.
+  auto total = JsonConstraint::create(std::make_shared<JsonSchema>(s), JsonWorkBudget{1000, 300});
+  ASSERT_TRUE(total.ok());
+  int tokens = 0;
+  for (; tokens < 100 && !total->over_budget(); ++tokens) {
+    total->reset_token_work();
+    (void)total->accepts("\"v1");
+  }
+  EXPECT_TRUE(total->over_budget());
+  EXPECT_GT(tokens, 1);
+  EXPECT_GT(total->total_work(), 300u);
+  total->reset_token_work();
+  EXPECT_FALSE(total->accepts("\""));
+}
+
+TEST(JsonConstraintBudget, UnionCyclesAreFlattenedOnce) {
+  // 1 = anyOf[1, 2, 1], 2 = string: the cycle adds nothing; a pure cycle is refused.
+  JsonSchema s;
+  JsonSchemaNode u;
+  u.any_of = {1, 2, 1};
+  JsonSchemaNode str;
+  str.types = json_type::kString;
+  s.nodes.push_back(u);
+  s.nodes.push_back(str);
+  s.root = 1;
+  auto c = JsonConstraint::create(std::make_shared<JsonSchema>(s));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_TRUE(c->advance("\"a\""));
+  EXPECT_FALSE(JsonConstraint(std::move(c).value()).accepts("1"));
+
+  JsonSchema loop;
+  JsonSchemaNode self;
+  self.any_of = {1, 1};
+  loop.nodes.push_back(self);
+  loop.root = 1;
+  auto dead = JsonConstraint::create(std::make_shared<JsonSchema>(loop));
+  ASSERT_FALSE(dead.ok());
+  EXPECT_NE(dead.status().message().find("matches no value"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hearth::engine
