@@ -2,12 +2,14 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <ctime>
 #include <thread>
 
 #include "command.h"
+#include "http_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
 #include "hearth/server/server.h"
@@ -52,8 +54,13 @@ Status serve(ServeOptions& o) {
     return make_error(ErrorCode::kInvalidArgument, "--kv-type must be f16 or f32, not '", o.kv_type, "'");
   }
   c.scheduler.kv_limit_bytes = o.kv_limit_mib << 20;
-  c.http.max_body_bytes = static_cast<size_t>(o.max_body_mib) << 20;
-  if (c.http.max_connections < c.scheduler.n_slots + 2) c.http.max_connections = c.scheduler.n_slots + 2;
+  if (o.max_body_mib == 0 || o.max_body_mib > (uint64_t{1} << 20)) {
+    return make_error(ErrorCode::kInvalidArgument, "--max-body must be 1 to 1048576 (MiB), not ", std::to_string(o.max_body_mib));
+  }
+  c.http.max_body_bytes = o.max_body_mib << 20;
+  // Every generating or queued request holds a worker until it is answered.
+  const auto min_workers = static_cast<uint32_t>(std::max(c.scheduler.n_slots, 1) + 2);
+  if (c.http.worker_threads < min_workers) c.http.worker_threads = min_workers;
 
   // Signals are taken by one watcher thread; every other thread (started below) blocks them.
   sigset_t set;
@@ -105,9 +112,7 @@ void setup(CLI::App& app) {
   sub->add_flag("--insecure-no-auth", c.insecure_no_auth, "allow a non-loopback --host without an API key");
   sub->add_option("--tls-cert", c.http.tls_cert, "TLS certificate (PEM); with --tls-key serves HTTPS");
   sub->add_option("--tls-key", c.http.tls_key, "TLS private key (PEM)");
-  sub->add_option("--max-body", o->max_body_mib, "largest request body in MiB")->capture_default_str();
-  sub->add_option("--read-timeout", c.http.read_timeout_s, "seconds a client may take per read")->capture_default_str();
-  sub->add_option("--max-connections", c.http.max_connections, "connections served at once")->capture_default_str();
+  add_http_limit_options(*sub, c.http, o->max_body_mib);
   sub->add_flag("--log-prompts", c.log_prompts, "log prompts and completions (off: never logged)");
   sub->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
   sub->add_option("--kv-limit", o->kv_limit_mib, "KV cache memory limit in MiB (default: 75% of free memory)");

@@ -28,18 +28,28 @@ std::string route_label(const std::string& path) {
   return "other";
 }
 
-}  // namespace
-
-bool is_loopback_host(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+HttpResponse unauthorized(const HttpRequest& req) {
+  const bool missing = req.header("authorization").empty() && req.header("x-api-key").empty();
+  ApiError e{401, missing ? "no API key given: send 'Authorization: Bearer KEY'" : "the API key is not valid",
+             "invalid_request_error", "", "invalid_api_key", {}};
+  e.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return error_response(e);
 }
 
+}  // namespace
+
+bool is_loopback_host(const std::string& host) { return http::is_loopback_host(host); }
+
 Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
-  if (!is_loopback_host(config.http.host) && config.keys.empty() && !config.insecure_no_auth) {
-    return make_error(ErrorCode::kPermissionDenied, "refusing to listen on ", config.http.host,
+  // Decided on what the name resolves to ("127.evil.example" is not loopback), and again on
+  // the address actually bound below.
+  const bool needs_key = config.keys.empty() && !config.insecure_no_auth;
+  auto refuse = [&](const std::string& what) {
+    return make_error(ErrorCode::kPermissionDenied, "refusing to listen on ", what,
                       " (not a loopback address) without an API key: pass --api-key or --api-key-file, or "
                       "--insecure-no-auth to allow anyone who can reach the port");
-  }
+  };
+  if (needs_key && !is_loopback_host(config.http.host)) return refuse(config.http.host);
   if (config.model_id.empty()) config.model_id = model_id_from_path(config.model_path);
   std::unique_ptr<Server> s(new Server());
   s->config_ = std::move(config);
@@ -52,6 +62,9 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   s->serving_.auth = s->auth_.get();
   s->add_routes();
   HEARTH_TRY(s->http_->bind());
+  if (needs_key && !http::is_loopback_host(s->http_->bound_address())) {
+    return refuse(s->config_.http.host + " (" + s->http_->bound_address() + ")");
+  }
   return s;
 }
 
@@ -67,13 +80,7 @@ HttpHandler Server::guarded(bool needs_model, std::function<HttpResponse(const H
     int key = -1;
     if (auth_->enabled()) {
       key = auth_->authenticate(req.header("authorization"), req.header("x-api-key"));
-      if (key < 0) {
-        const bool missing = req.header("authorization").empty() && req.header("x-api-key").empty();
-        ApiError e{401, missing ? "no API key given: send 'Authorization: Bearer KEY'" : "the API key is not valid",
-                   "invalid_request_error", "", "invalid_api_key", {}};
-        e.headers.emplace_back("WWW-Authenticate", "Bearer");
-        return error_response(e);
-      }
+      if (key < 0) return unauthorized(req);
       if (int64_t wait = auth_->admit_request(key); wait > 0) {
         ApiError e{429, "rate limit reached for " + auth_->key(key).label + "; retry in " + std::to_string(wait) + " s",
                    "rate_limit_error", "", "rate_limit_exceeded", {}};
@@ -92,13 +99,21 @@ HttpHandler Server::guarded(bool needs_model, std::function<HttpResponse(const H
 
 void Server::add_routes() {
   http_->set_error_body_hook(error_body_for_status);
-  http_->set_access_hook([this](const HttpRequest& req, int status, double seconds) {
+  http_->set_access_hook([this](const HttpRequest& req, const AccessRecord& a) {
+    // Runs on the thread that ran the handler, so the handler's RequestStats are at hand.
     RequestStats& st = current_request_stats();
-    metrics_.record_request(route_label(req.path), status, seconds);
-    log::info("{} {} {} {:.3f}s prompt_tokens={} completion_tokens={}{}", req.method, req.path, status, seconds,
-              st.prompt_tokens, st.completion_tokens,
-              st.ttft_s >= 0 ? fmt::format(" ttft={:.3f}s", st.ttft_s) : std::string());
+    metrics_.record_request(route_label(req.path), a.status, a.seconds);
+    log::info("{} prompt_tokens={} completion_tokens={}{}", http::format_access_line(a), st.prompt_tokens,
+              st.completion_tokens, st.ttft_s >= 0 ? fmt::format(" ttft={:.3f}s", st.ttft_s) : std::string());
     st = RequestStats{};
+  });
+  // The API key is checked on the headers alone: a request without a valid key is refused (and
+  // its connection closed) before any byte of its body is read. guarded() checks again, for the
+  // key's index and quotas.
+  http_->set_admission_hook([this](const HttpRequest& req) -> std::optional<HttpResponse> {
+    if (!auth_->enabled() || req.path == "/health") return std::nullopt;
+    if (auth_->authenticate(req.header("authorization"), req.header("x-api-key")) >= 0) return std::nullopt;
+    return unauthorized(req);
   });
 
   http_->route("GET", "/health", [this](const HttpRequest&) {

@@ -32,7 +32,8 @@ struct ServerConfig {
   RequestLimits limits;
 };
 
-// True for 127.0.0.0/8, ::1 and "localhost".
+// True for a loopback address, or a name that resolves only to loopback addresses (see
+// http::is_loopback_host): "127.evil.example" is not loopback.
 bool is_loopback_host(const std::string& host);
 
 class Server {
