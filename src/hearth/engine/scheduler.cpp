@@ -61,8 +61,8 @@ Scheduler::~Scheduler() {
   if (thread_.joinable()) thread_.join();
 }
 
-Result<std::shared_ptr<RequestChannel>> Scheduler::submit(std::shared_ptr<const GenerationParams> params) {
-  const auto& prompt = params->prompt;
+Status Scheduler::check(const GenerationParams& params) const {
+  const auto& prompt = params.prompt;
   if (prompt.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty");
   for (int32_t id : prompt) {
     if (id < 0 || id >= n_vocab_) {
@@ -70,23 +70,46 @@ Result<std::shared_ptr<RequestChannel>> Scheduler::submit(std::shared_ptr<const 
                         std::to_string(n_vocab_), ")");
     }
   }
-  if (static_cast<int64_t>(prompt.size()) >= shared_.n_ctx + (params->embedding ? 1 : 0)) {
+  if (static_cast<int64_t>(prompt.size()) >= shared_.n_ctx + (params.embedding ? 1 : 0)) {
     return make_error(ErrorCode::kOutOfRange, "the prompt has ", std::to_string(prompt.size()),
                       " tokens, which does not fit the context of ", std::to_string(shared_.n_ctx), " tokens");
   }
-  if (params->n_choices < 1) return make_error(ErrorCode::kInvalidArgument, "n must be at least 1");
-  auto channel = std::make_shared<RequestChannel>();
+  if (params.n_choices < 1) return make_error(ErrorCode::kInvalidArgument, "n must be at least 1");
+  return ok_status();
+}
+
+Result<std::shared_ptr<RequestChannel>> Scheduler::submit(std::shared_ptr<const GenerationParams> params) {
+  HEARTH_ASSIGN_OR_RETURN(auto channels, submit_all({std::move(params)}));
+  return std::move(channels.front());
+}
+
+Result<std::vector<std::shared_ptr<RequestChannel>>> Scheduler::submit_all(
+    std::vector<std::shared_ptr<const GenerationParams>> requests) {
+  size_t tasks = 0;
+  for (const auto& p : requests) {
+    HEARTH_TRY(check(*p));
+    tasks += static_cast<size_t>(p->n_choices);
+  }
+  if (tasks > max_tasks()) {
+    return make_error(ErrorCode::kInvalidArgument, "the request needs ", std::to_string(tasks),
+                      " tasks, more than this server ever holds at once (", std::to_string(max_tasks()),
+                      ": --parallel + --max-queue)");
+  }
+  std::vector<std::shared_ptr<RequestChannel>> channels;
+  for (size_t i = 0; i < requests.size(); ++i) channels.push_back(std::make_shared<RequestChannel>());
   {
+    // All or nothing: a batch never half-enters the queue.
     std::lock_guard<std::mutex> lock(mu_);
-    if (queue_.size() + static_cast<size_t>(params->n_choices) > params_.max_queue + static_cast<size_t>(n_slots()) -
-                                                                      static_cast<size_t>(active_.load())) {
+    if (queue_.size() + tasks > max_tasks() - static_cast<size_t>(active_.load())) {
       return make_error(ErrorCode::kResourceExhausted, "the request queue is full (", std::to_string(queue_.size()),
                         " waiting); retry later");
     }
-    for (int i = 0; i < params->n_choices; ++i) queue_.push_back(Task{channel, params, i});
+    for (size_t r = 0; r < requests.size(); ++r) {
+      for (int i = 0; i < requests[r]->n_choices; ++i) queue_.push_back(Task{channels[r], requests[r], i});
+    }
   }
   cv_.notify_all();
-  return channel;
+  return channels;
 }
 
 SchedulerStats Scheduler::stats() const {

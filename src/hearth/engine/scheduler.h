@@ -37,7 +37,8 @@ struct SchedulerParams {
   int n_threads = 0;             // 0: physical cores
   kernels::KvType kv_type = kernels::KvType::kF16;
   uint64_t kv_limit_bytes = 0;   // 0: 75% of available memory
-  size_t max_queue = 64;         // queued tasks beyond the busy slots
+  size_t max_queue = 256;        // queued tasks beyond the busy slots (an embeddings batch of
+                                 // 256 inputs is 256 tasks: it must fit)
 };
 
 struct SchedulerStats {
@@ -66,6 +67,12 @@ class Scheduler {
   // Queues params.n_choices tasks. Errors: kInvalidArgument (empty prompt, bad token id),
   // kOutOfRange (the prompt does not fit a slot's context), kResourceExhausted (queue full).
   Result<std::shared_ptr<RequestChannel>> submit(std::shared_ptr<const GenerationParams> params);
+  // Queues several requests (an embeddings batch) all at once or none: the same errors, and
+  // kInvalidArgument when they need more tasks than max_tasks() (they could never fit).
+  Result<std::vector<std::shared_ptr<RequestChannel>>> submit_all(
+      std::vector<std::shared_ptr<const GenerationParams>> requests);
+  // Tasks held at once, running and queued: --parallel + --max-queue.
+  size_t max_tasks() const { return params_.max_queue + static_cast<size_t>(n_slots()); }
 
   SchedulerStats stats() const;
   int64_t n_ctx() const { return shared_.n_ctx; }
@@ -73,6 +80,7 @@ class Scheduler {
 
  private:
   Scheduler() = default;
+  Status check(const GenerationParams& params) const;
   void loop();
   void admit_locked();
   void step();

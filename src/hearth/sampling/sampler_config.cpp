@@ -65,6 +65,14 @@ Status validate(const SamplerConfig& config, int32_t n_vocab) {
                         " (must be finite, or -inf to ban the token)");
     }
   }
+  // Every token banned: nothing could ever be sampled, so this is the caller's error now rather
+  // than a failure at the first step. (Ids are unique map keys, all checked in range above.)
+  int64_t banned = 0;
+  for (const auto& [id, bias] : config.logit_bias) banned += std::isinf(bias) ? 1 : 0;
+  if (n_vocab > 0 && banned >= n_vocab) {
+    return make_error(ErrorCode::kInvalidArgument, "sampler config: logit_bias bans all ", std::to_string(n_vocab),
+                      " tokens of the vocabulary; nothing could be generated");
+  }
   for (int32_t id : config.eog_tokens) {
     if (id < 0 || id >= n_vocab) {
       return make_error(ErrorCode::kInvalidArgument, "sampler config: end-of-generation token id ",

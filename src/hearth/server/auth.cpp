@@ -132,7 +132,9 @@ int64_t Auth::admit_request(int index) {
     return std::max<int64_t>(1, left + 1);
   };
   if (k.rpm > 0 && static_cast<int64_t>(u.requests.size()) >= k.rpm) return wait_for(u.requests.front());
-  if (k.tpm > 0 && u.tokens_in_window >= k.tpm && !u.tokens.empty()) return wait_for(u.tokens.front().first);
+  if (k.tpm > 0 && u.tokens_in_window + u.tokens_reserved >= k.tpm) {
+    return u.tokens.empty() ? 1 : wait_for(u.tokens.front().first);  // empty: held by running requests
+  }
   u.requests.push_back(now);
   return 0;
 }
@@ -145,6 +147,71 @@ void Auth::add_tokens(int index, int64_t tokens) {
   expire(u, now);
   u.tokens.emplace_back(now, tokens);
   u.tokens_in_window += tokens;
+}
+
+Auth::TokenGrant Auth::reserve_tokens(int index, int64_t min_tokens, int64_t max_tokens) {
+  max_tokens = std::max(max_tokens, min_tokens);
+  if (index < 0 || key(index).tpm == 0) return {max_tokens, 0};
+  const int64_t tpm = key(index).tpm;
+  if (min_tokens > tpm) return {0, -1};
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  Usage& u = usage_[static_cast<size_t>(index)];
+  expire(u, now);
+  const int64_t left = tpm - u.tokens_in_window - u.tokens_reserved;
+  if (left >= min_tokens) {
+    const int64_t granted = std::min(left, max_tokens);
+    u.tokens_reserved += granted;
+    return {granted, 0};
+  }
+  // The wait until enough used tokens leave the window; tokens held by running requests come
+  // back when they settle, so retry in a second if expiry alone is not enough.
+  int64_t freed = 0;
+  for (const auto& [when, n] : u.tokens) {
+    freed += n;
+    if (left + freed >= min_tokens) {
+      const auto secs = std::chrono::duration_cast<std::chrono::seconds>(when + kWindow - now).count();
+      return {0, std::max<int64_t>(1, secs + 1)};
+    }
+  }
+  return {0, 1};
+}
+
+void Auth::settle_tokens(int index, int64_t reserved, int64_t used) {
+  if (index < 0 || key(index).tpm == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  Usage& u = usage_[static_cast<size_t>(index)];
+  u.tokens_reserved = std::max<int64_t>(0, u.tokens_reserved - std::max<int64_t>(reserved, 0));
+  expire(u, now);
+  if (used > 0) {
+    u.tokens.emplace_back(now, used);
+    u.tokens_in_window += used;
+  }
+}
+
+int64_t Auth::tokens_committed(int index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Usage& u = usage_[static_cast<size_t>(index)];
+  expire(u, std::chrono::steady_clock::now());
+  return u.tokens_in_window + u.tokens_reserved;
+}
+
+TokenReservation& TokenReservation::operator=(TokenReservation&& o) noexcept {
+  if (this != &o) {
+    settle(reserved_);
+    auth_ = o.auth_;
+    index_ = o.index_;
+    reserved_ = o.reserved_;
+    o.auth_ = nullptr;
+  }
+  return *this;
+}
+
+void TokenReservation::settle(int64_t used) {
+  if (auth_ == nullptr) return;
+  auth_->settle_tokens(index_, reserved_, used);
+  auth_ = nullptr;
 }
 
 }  // namespace hearth::server

@@ -5,8 +5,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <variant>
 
 #include "hearth/core/log.h"
+#include "hearth/sampling/sampler_config.h"
 #include "hearth/server/serving.h"
 
 namespace hearth::server {
@@ -113,6 +115,7 @@ struct Generation {
   int n_done = 0;
   bool got_first = false;
   Status error;
+  TokenReservation quota;  // settled with the tokens used when the generation ends
 
   // Applies an event; returns false when it carried an error.
   bool apply(const GenerationEvent& e) {
@@ -146,7 +149,7 @@ struct Generation {
     st.prompt_tokens = n_prompt;
     st.completion_tokens = n_generated;
     sv->metrics->record_tokens(n_prompt, n_generated);
-    if (sv->auth) sv->auth->add_tokens(key, n_prompt + n_generated);
+    quota.settle(n_prompt + n_generated);
   }
 
   json usage() const {
@@ -320,6 +323,42 @@ std::optional<ApiError> check_model(const Serving& sv, const std::string& model,
   return std::nullopt;
 }
 
+// The caller's key for routes whose signature has none (tokenize, detokenize): the HTTP layer
+// already refused a missing or bad key, so this only finds which one it was.
+int caller_key(const Serving& sv, const HttpRequest& req) {
+  if (sv.auth == nullptr || !sv.auth->enabled()) return -1;
+  return sv.auth->authenticate(req.header("authorization"), req.header("x-api-key"));
+}
+
+ApiError quota_error(const Serving& sv, int key, const Auth::TokenGrant& g, int64_t needed) {
+  const ApiKey& k = sv.auth->key(key);
+  if (g.retry_after < 0) {
+    return ApiError{429, "this request needs at least " + std::to_string(needed) + " tokens (the prompt and one per choice), more than the " +
+                             std::to_string(k.tpm) + " tokens per minute allowed for " + k.label,
+                    "rate_limit_error", "", "tokens_exceed_quota", {}};
+  }
+  ApiError e{429, "token rate limit reached for " + k.label + " (" + std::to_string(k.tpm) + " per minute); retry in " +
+                      std::to_string(g.retry_after) + " s",
+             "rate_limit_error", "", "rate_limit_exceeded", {}};
+  e.headers.emplace_back("Retry-After", std::to_string(g.retry_after));
+  return e;
+}
+
+// Reserves the request's tokens against its key's tpm before anything is generated: the prompt
+// plus max_tokens per choice. When the window has less left, the completion is cut to what is
+// left (finish_reason "length"); when not even the prompt and one token per choice fit, 429.
+std::variant<TokenReservation, ApiError> reserve_completion(const Serving& sv, int key, engine::GenerationParams& p) {
+  const int64_t n_prompt = static_cast<int64_t>(p.prompt.size());
+  const int64_t n = p.n_choices;
+  const int64_t ctx_left = std::max<int64_t>(sv.scheduler->n_ctx() - n_prompt, 1);
+  const int64_t per_choice = p.max_tokens >= 0 ? std::min(p.max_tokens, ctx_left) : ctx_left;
+  const Auth::TokenGrant g = sv.auth->reserve_tokens(key, n_prompt + n, n_prompt + per_choice * n);
+  if (g.tokens <= 0) return quota_error(sv, key, g, n_prompt + n);
+  const int64_t granted = (g.tokens - n_prompt) / n;
+  if (granted < per_choice) p.max_tokens = granted;
+  return TokenReservation(sv.auth, key, g.tokens);
+}
+
 }  // namespace
 
 HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, int key) {
@@ -343,8 +382,25 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
     params->prompt = tok.encode(r.prompt, /*add_special=*/true, /*parse_special=*/false);
     if (sv.log_prompts) log::info("prompt: {}", r.prompt);
   }
+  if (!r.skipped_schema_keywords.empty()) {
+    std::string list;
+    for (const auto& k : r.skipped_schema_keywords) list += (list.empty() ? "" : ", ") + k;
+    log::info("json schema: best effort, not enforcing: {}", list);
+  }
+  // A logit_bias that bans the whole vocabulary (or names ids outside it) is the caller's error,
+  // found here rather than as a 500 from the sampler.
+  if (Status st = sampling::validate(params->sampler, tok.n_vocab()); !st.ok()) {
+    return error_response(bad_request(st.message(), "logit_bias"));
+  }
+  TokenReservation quota;
+  if (sv.auth != nullptr && key >= 0) {
+    auto reserved = reserve_completion(sv, key, *params);
+    if (auto* e = std::get_if<ApiError>(&reserved)) return error_response(*e);
+    quota = std::get<TokenReservation>(std::move(reserved));
+  }
   auto channel = sv.scheduler->submit(params);
   if (!channel.ok()) {
+    quota.settle(0);
     ApiError e = api_error_from_status(channel.status());
     if (e.status == 400) e.param = chat ? "messages" : "prompt";
     return error_response(e);
@@ -361,6 +417,7 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
   g->channel = std::move(channel).value();
   g->start = start;
   g->choices.resize(static_cast<size_t>(g->n));
+  g->quota = std::move(quota);
   if (!r.stream) return collect(g, req);
   HttpResponse resp;
   resp.content_type = "text/event-stream";
@@ -376,20 +433,37 @@ HttpResponse handle_embeddings(Serving& sv, const HttpRequest& req, int key) {
   if (auto e = check_model(sv, r.model, key)) return error_response(*e);
   std::vector<std::vector<int32_t>> inputs = std::move(r.token_inputs);
   for (const auto& t : r.texts) inputs.push_back(sv.tokenizer->encode(t, /*add_special=*/true, /*parse_special=*/false));
-  std::vector<std::shared_ptr<engine::RequestChannel>> channels;
+  // Each input is one scheduler task; the batch is queued whole or not at all, so its limit is
+  // the scheduler's (--parallel + --max-queue) as well as kMaxEmbeddingInputs.
+  if (inputs.size() > sv.scheduler->max_tasks()) {
+    return error_response(bad_request("'input' has " + std::to_string(inputs.size()) + " items; this server takes at most " +
+                                          std::to_string(sv.scheduler->max_tasks()) +
+                                          " per request (--parallel + --max-queue)",
+                                      "input"));
+  }
+  std::vector<std::shared_ptr<const engine::GenerationParams>> requests;
+  int64_t n_input_tokens = 0;
   for (auto& ids : inputs) {
     auto p = std::make_shared<engine::GenerationParams>();
-    p->prompt = ids;
+    n_input_tokens += static_cast<int64_t>(ids.size());
+    p->prompt = std::move(ids);
     p->embedding = true;
-    auto ch = sv.scheduler->submit(p);
-    if (!ch.ok()) {
-      for (auto& c : channels) c->cancel();
-      ApiError e = api_error_from_status(ch.status());
-      if (e.status == 400) e.param = "input";
-      return error_response(e);
-    }
-    channels.push_back(std::move(ch).value());
+    requests.push_back(std::move(p));
   }
+  TokenReservation quota;
+  if (sv.auth != nullptr && key >= 0) {
+    const Auth::TokenGrant g = sv.auth->reserve_tokens(key, n_input_tokens, n_input_tokens);
+    if (g.tokens <= 0) return error_response(quota_error(sv, key, g, n_input_tokens));
+    quota = TokenReservation(sv.auth, key, g.tokens);
+  }
+  auto submitted = sv.scheduler->submit_all(std::move(requests));
+  if (!submitted.ok()) {
+    quota.settle(0);
+    ApiError e = api_error_from_status(submitted.status());
+    if (e.status == 400) e.param = "input";
+    return error_response(e);
+  }
+  std::vector<std::shared_ptr<engine::RequestChannel>> channels = std::move(submitted).value();
   json data = json::array();
   int64_t n_prompt = 0;
   std::vector<GenerationEvent> events;
@@ -425,13 +499,15 @@ HttpResponse handle_embeddings(Serving& sv, const HttpRequest& req, int key) {
   }
   current_request_stats().prompt_tokens = n_prompt;
   sv.metrics->record_tokens(n_prompt, 0);
-  if (sv.auth) sv.auth->add_tokens(key, n_prompt);
+  quota.settle(n_prompt);
   json j = {{"object", "list"}, {"data", data}, {"model", sv.model_id},
             {"usage", {{"prompt_tokens", n_prompt}, {"total_tokens", n_prompt}}}};
   return json_text_response(dump(j));
 }
 
 HttpResponse handle_tokenize(Serving& sv, const HttpRequest& req) {
+  // The vocabulary is the model's: a key scoped to other models may not read it.
+  if (auto e = check_model(sv, "", caller_key(sv, req))) return error_response(*e);
   auto parsed = parse_tokenize_request(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
   const TokenizeRequest& r = std::get<TokenizeRequest>(parsed);
@@ -448,6 +524,7 @@ HttpResponse handle_tokenize(Serving& sv, const HttpRequest& req) {
 }
 
 HttpResponse handle_detokenize(Serving& sv, const HttpRequest& req) {
+  if (auto e = check_model(sv, "", caller_key(sv, req))) return error_response(*e);
   auto parsed = parse_detokenize_request(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
   const auto& ids = std::get<std::vector<int32_t>>(parsed);

@@ -361,7 +361,9 @@ ApiResult<EmbeddingRequest> parse_embedding_request(std::string_view body) {
   } else {
     return bad_request("'input' must be a string, an array of strings, or token arrays", "input");
   }
-  if (r.texts.size() + r.token_inputs.size() > 256) return bad_request("'input' has more than 256 items", "input");
+  if (r.texts.size() + r.token_inputs.size() > kMaxEmbeddingInputs) {
+    return bad_request("'input' has more than " + std::to_string(kMaxEmbeddingInputs) + " items", "input");
+  }
   for (const auto& t : r.texts) {
     if (t.empty()) return bad_request("'input' must not contain empty strings", "input");
   }

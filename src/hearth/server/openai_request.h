@@ -20,6 +20,9 @@ inline constexpr int kMaxJsonDepth = 64;
 // its per-token work grow with their total length).
 inline constexpr size_t kMaxStopStrings = 4;
 inline constexpr size_t kMaxStopBytes = 256;
+// Inputs per /v1/embeddings request (each is one scheduler task; the scheduler's default
+// --max-queue holds a whole batch).
+inline constexpr size_t kMaxEmbeddingInputs = 256;
 
 struct RequestLimits {
   int64_t max_tokens = -1;  // cap on max_tokens (-1: the context)

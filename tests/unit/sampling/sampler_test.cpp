@@ -109,6 +109,13 @@ TEST(SamplerConfig, RejectsBadValuesWithSpecificMessages) {
   EXPECT_FALSE(validate(cfg, 10).ok());
   cfg.logit_bias[3] = kNegInf;  // a ban is fine
   EXPECT_TRUE(validate(cfg, 10).ok());
+  // Banning the whole vocabulary is an argument error up front, not a failure at sampling.
+  for (int32_t id = 0; id < 9; ++id) cfg.logit_bias[id] = kNegInf;
+  EXPECT_TRUE(validate(cfg, 10).ok());
+  cfg.logit_bias[9] = kNegInf;
+  s = validate(cfg, 10);
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("logit_bias bans all 10 tokens"), std::string::npos) << s.message();
 
   cfg = SamplerConfig{};
   cfg.eog_tokens = {2, -1};

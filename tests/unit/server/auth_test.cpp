@@ -1,6 +1,10 @@
 // API key files, constant-time comparison and per-minute quotas.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "hearth/server/auth.h"
 
 namespace hearth::server {
@@ -74,6 +78,74 @@ TEST(Auth, TokensPerMinute) {
   EXPECT_EQ(a.admit_request(0), 0);  // 9 < 10: still allowed
   a.add_tokens(0, 5);
   EXPECT_GE(a.admit_request(0), 1);  // 14 >= 10
+}
+
+}  // namespace
+}  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// Before: tokens were only counted when a request ended, so requests admitted together could
+// all generate (six against tpm=20 used 612). Now each reserves before generating.
+TEST(AuthQuota, ConcurrentReservationsNeverExceedTpm) {
+  Auth a({ApiKey{"k", {}, 0, 20, {}}});
+  constexpr int kThreads = 6;
+  std::atomic<int64_t> granted{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      // A 5-token prompt asking for up to 64 tokens; at least the prompt and one token.
+      const Auth::TokenGrant g = a.reserve_tokens(0, 6, 69);
+      if (g.tokens == 0) {
+        ++refused;
+        EXPECT_GE(g.retry_after, 1);
+        return;
+      }
+      granted += g.tokens;
+      TokenReservation r(&a, 0, g.tokens);
+      r.settle(g.tokens);  // used all it reserved
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(granted.load(), 20);
+  EXPECT_GE(granted.load(), 6);
+  EXPECT_GE(refused.load(), 1);
+  EXPECT_LE(a.tokens_committed(0), 20);
+}
+
+TEST(AuthQuota, ReservationsSettleToWhatWasUsed) {
+  Auth a({ApiKey{"k", {}, 0, 20, {}}});
+  {
+    TokenReservation r(&a, 0, a.reserve_tokens(0, 5, 15).tokens);
+    EXPECT_EQ(r.reserved(), 15);
+    EXPECT_EQ(a.tokens_committed(0), 15);
+    EXPECT_EQ(a.reserve_tokens(0, 6, 10).tokens, 0);  // 15 held: 5 left
+    r.settle(7);                                       // used 7 of 15
+  }
+  EXPECT_EQ(a.tokens_committed(0), 7);
+  EXPECT_EQ(a.reserve_tokens(0, 1, 100).tokens, 13);  // capped to what is left
+  a.settle_tokens(0, 13, 0);
+  // Dropped unsettled: everything reserved is charged.
+  { TokenReservation r(&a, 0, a.reserve_tokens(0, 3, 3).tokens); }
+  EXPECT_EQ(a.tokens_committed(0), 10);
+  // More than the key could ever allow.
+  const Auth::TokenGrant never = a.reserve_tokens(0, 21, 30);
+  EXPECT_EQ(never.tokens, 0);
+  EXPECT_EQ(never.retry_after, -1);
+  // Unlimited keys and no key get what they ask for.
+  Auth u({ApiKey{"k", {}, 0, 0, {}}});
+  EXPECT_EQ(u.reserve_tokens(0, 1, 1000).tokens, 1000);
+  EXPECT_EQ(u.reserve_tokens(-1, 1, 5).tokens, 5);
+}
+
+TEST(AuthQuota, RequestsAreRefusedWhileReservationsHoldTheWindow) {
+  Auth a({ApiKey{"k", {}, 0, 10, {}}});
+  TokenReservation r(&a, 0, a.reserve_tokens(0, 10, 10).tokens);
+  EXPECT_GE(a.admit_request(0), 1);
+  r.settle(4);
+  EXPECT_EQ(a.admit_request(0), 0);
 }
 
 }  // namespace
