@@ -8,9 +8,15 @@
 // it are dropped (OpenAI semantics: the stop sequence is not part of the output).
 //
 // Works on bytes; knows nothing of tokens, so it does not depend on the tokenizer.
+//
+// All stop strings are matched at once by an Aho-Corasick automaton (Aho & Corasick, "Efficient
+// string matching", CACM 1975) advanced byte by byte over the generated text, so a push costs
+// O(piece bytes + matches) whatever the stop strings, and the automaton's state depth is the
+// longest held-back suffix that may still start a stop.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,11 +54,22 @@ class StopStringMatcher {
   const std::vector<std::string>& stop_strings() const { return stops_; }
 
  private:
-  size_t stop_prefix_holdback() const;
+  struct Node {
+    std::vector<std::pair<unsigned char, int32_t>> next;  // trie edges (sparse: few per node)
+    int32_t fail = 0;     // longest proper suffix that is also a trie node
+    int32_t dict = -1;    // nearest node on the fail chain that ends a stop (-1: none)
+    int32_t depth = 0;    // bytes from the root
+    int32_t stop = -1;    // lowest index of the stop string ending here (-1: none)
+  };
+  int32_t child(int32_t node, unsigned char c) const;
+  int32_t advance(int32_t node, unsigned char c) const;
+  void build();
   size_t utf8_holdback() const;
 
   std::vector<std::string> stops_;
   bool hold_utf8_;
+  std::vector<Node> nodes_;  // nodes_[0] is the root
+  int32_t state_ = 0;        // the node of the longest suffix of the text that is a stop prefix
   std::string buffer_;  // never contains a whole stop string
   size_t emitted_ = 0;
   bool stopped_ = false;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -154,6 +155,64 @@ TEST(StopStringMatcher, StreamedOutputEqualsCutOfWholeText) {
   const size_t cut = text.find("\nQ:");
   EXPECT_EQ(out, text.substr(0, cut));
   EXPECT_EQ(last.stop_offset, cut);
+}
+
+// The automaton against the definition: after each piece, the earliest (then lowest-index)
+// occurrence of any stop in all the text so far ends the output there.
+TEST(StopStringMatcher, MatchesBruteForceOnRandomText) {
+  std::mt19937 rng(12);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<std::string> stops(static_cast<size_t>(1 + pick(4)));
+    for (auto& st : stops) {
+      for (int i = 0, n = pick(5); i < n; ++i) st += static_cast<char>('a' + pick(3));
+    }
+    StopStringMatcher m(stops, /*hold_incomplete_utf8=*/false);
+    std::string text, out;
+    bool stopped = false;
+    for (int k = 0; k < 12 && !stopped; ++k) {
+      std::string piece;
+      for (int i = 0, n = pick(4); i < n; ++i) piece += static_cast<char>('a' + pick(3));
+      text += piece;
+      size_t best = std::string::npos, best_index = 0;
+      for (size_t i = 0; i < stops.size(); ++i) {
+        if (stops[i].empty()) continue;
+        const size_t pos = text.find(stops[i]);
+        if (pos < best) {
+          best = pos;
+          best_index = i;
+        }
+      }
+      auto step = m.push(piece);
+      out += step.text;
+      ASSERT_EQ(step.stopped, best != std::string::npos) << round;
+      if (step.stopped) {
+        stopped = true;
+        EXPECT_EQ(out, text.substr(0, best)) << round;
+        EXPECT_EQ(step.stop_offset, best) << round;
+        EXPECT_EQ(step.stop_index, best_index) << round;
+      }
+    }
+    if (!stopped) EXPECT_EQ(out + m.finish(), text) << round;
+  }
+}
+
+// A long self-similar stop over a long run of its prefix: each push costs its own bytes, and
+// the held-back text never exceeds the stop's length minus one.
+TEST(StopStringMatcher, LongStopOverLongRunHoldsAtMostItsLength) {
+  const std::string stop = std::string(255, 'a') + "b";
+  StopStringMatcher m({stop, "ab" + std::string(10, 'c')});
+  size_t emitted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    auto step = m.push("a");
+    emitted += step.text.size();
+    ASSERT_LE(m.held().size(), 255u);
+  }
+  EXPECT_EQ(emitted, 20000u - 255u);
+  auto s = m.push("b");
+  EXPECT_TRUE(s.stopped);
+  EXPECT_EQ(s.stop_index, 0u);
+  EXPECT_EQ(s.stop_offset, 20000u - 255u);
 }
 
 }  // namespace
