@@ -42,6 +42,13 @@ void LlamaGraph::forward(const float* w, const int32_t* inputs, int64_t n_seq, i
   const int hd = static_cast<int>(s.head_dim());
   const Ops::AttnShape as{n_seq, seq_len, static_cast<int>(s.n_head), static_cast<int>(s.n_head_kv), hd};
 
+  // The matrices transposed ([cols][rows]), for linear().
+  wt_.resize(p_.n_params());
+  for (const ParamTensor& t : p_.tensors()) {
+    if (t.is_matrix) ops_.transpose(w + t.offset, t.ne[1], t.ne[0], wt_.data() + t.offset);
+  }
+  const float* wt = wt_.data();
+
   // x[t] = token_embd[token]   [n][n_embd]
   float* x = acts_[0].x_in.data();
   for (int64_t t = 0; t < n; ++t) std::memcpy(x + t * ne, w + p_.token_embd() + inputs[t] * ne, ne * sizeof(float));
@@ -51,27 +58,27 @@ void LlamaGraph::forward(const float* w, const int32_t* inputs, int64_t n_seq, i
     LayerActs& a = acts_[static_cast<size_t>(il)];
     // xn1 = rms_norm(x) * attn_norm; q, k, v = xn1 · W^T; RoPE on q, k
     ops_.rms_norm(a.x_in.data(), w + l.attn_norm, n, ne, s.norm_eps, a.xn1.data());
-    ops_.linear(w + l.wq, ne, ne, a.xn1.data(), n, a.q.data());
-    ops_.linear(w + l.wk, nkv, ne, a.xn1.data(), n, a.k.data());
-    ops_.linear(w + l.wv, nkv, ne, a.xn1.data(), n, a.v.data());
+    ops_.linear(wt + l.wq, ne, ne, a.xn1.data(), n, a.q.data());
+    ops_.linear(wt + l.wk, nkv, ne, a.xn1.data(), n, a.k.data());
+    ops_.linear(wt + l.wv, nkv, ne, a.xn1.data(), n, a.v.data());
     ops_.rope(a.q.data(), n, seq_len, static_cast<int>(s.n_head), hd, rope_cs_);
     ops_.rope(a.k.data(), n, seq_len, static_cast<int>(s.n_head_kv), hd, rope_cs_);
     // att = causal softmax(q k^T / sqrt(hd)) v;  x_mid = x + att · Wo^T
     ops_.attention(as, a.q.data(), a.k.data(), a.v.data(), a.probs.data(), a.att.data());
-    ops_.linear(w + l.wo, ne, ne, a.att.data(), n, a.x_mid.data());
+    ops_.linear(wt + l.wo, ne, ne, a.att.data(), n, a.x_mid.data());
     for (int64_t i = 0; i < n * ne; ++i) a.x_mid[i] += a.x_in[i];
     // xn2 = rms_norm(x_mid) * ffn_norm; h = silu(xn2 Wg^T) * (xn2 Wu^T); x_out = x_mid + h Wd^T
     ops_.rms_norm(a.x_mid.data(), w + l.ffn_norm, n, ne, s.norm_eps, a.xn2.data());
-    ops_.linear(w + l.ffn_gate, ff, ne, a.xn2.data(), n, a.g.data());
-    ops_.linear(w + l.ffn_up, ff, ne, a.xn2.data(), n, a.u.data());
+    ops_.linear(wt + l.ffn_gate, ff, ne, a.xn2.data(), n, a.g.data());
+    ops_.linear(wt + l.ffn_up, ff, ne, a.xn2.data(), n, a.u.data());
     ops_.swiglu(a.g.data(), a.u.data(), n * ff, a.h.data());
     float* x_out = il + 1 < s.n_layer ? acts_[static_cast<size_t>(il + 1)].x_in.data() : x_fin_.data();
-    ops_.linear(w + l.ffn_down, ne, ff, a.h.data(), n, x_out);
+    ops_.linear(wt + l.ffn_down, ne, ff, a.h.data(), n, x_out);
     for (int64_t i = 0; i < n * ne; ++i) x_out[i] += a.x_mid[i];
   }
   // logits = (rms_norm(x) * output_norm) · Wout^T   [n][n_vocab]
   ops_.rms_norm(x_fin_.data(), w + p_.output_norm(), n, ne, s.norm_eps, xnf_.data());
-  ops_.linear(w + p_.output(), s.n_vocab, ne, xnf_.data(), n, logits_.data());
+  ops_.linear(wt + p_.output(), s.n_vocab, ne, xnf_.data(), n, logits_.data());
 }
 
 double LlamaGraph::backward(const float* w, const int32_t* targets, float* grad, float grad_scale) {
@@ -82,15 +89,9 @@ double LlamaGraph::backward(const float* w, const int32_t* targets, float* grad,
   const double loss = ops_.cross_entropy(logits_.data(), targets, n, nv, grad != nullptr ? grad_scale : 0.0f);
   if (grad == nullptr) return loss;
   const Ops::AttnShape as{n_seq_, seq_len_, static_cast<int>(s.n_head), static_cast<int>(s.n_head_kv), hd};
-  // Transposes each weight into wt_ for the dx products.
-  auto wt = [&](size_t off, int64_t rows, int64_t cols) {
-    wt_.resize(static_cast<size_t>(rows * cols));
-    ops_.transpose(w + off, rows, cols, wt_.data());
-    return wt_.data();
-  };
   auto lin_back = [&](size_t off, int64_t rows, int64_t cols, const std::vector<float>& x, const float* dy,
                       std::vector<float>& dx) {
-    ops_.linear_backward(wt(off, rows, cols), rows, cols, x.data(), dy, n, dx.data(), grad + off);
+    ops_.linear_backward(w + off, rows, cols, x.data(), dy, n, dx.data(), grad + off);
   };
 
   // Output head and final norm; logits_ now holds d(loss)/d(logits).

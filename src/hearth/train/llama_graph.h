@@ -44,7 +44,8 @@ class LlamaGraph {
   std::vector<LayerActs> acts_;
   std::vector<float> x_fin_, xnf_, logits_;
   // Backward scratch.
-  std::vector<float> dx_, dxn_, datt_, dq_, dk_, dv_, dg_, du_, dh_, wt_;
+  std::vector<float> dx_, dxn_, datt_, dq_, dk_, dv_, dg_, du_, dh_;
+  std::vector<float> wt_;  // every matrix transposed, at its own offset (forward() fills it)
 };
 
 }  // namespace hearth::train

@@ -1,5 +1,7 @@
 #include "hearth/train/ops.h"
 
+#include "hearth/train/gemm.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,16 +11,6 @@ namespace {
 
 // Rows per parallel_for claim: large enough that claiming is cheap.
 constexpr int64_t kRowGrain = 8;
-
-inline float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-inline void axpy(float* y, float a, const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
 
 }  // namespace
 
@@ -42,12 +34,8 @@ float* Ops::scratch_floats(std::vector<float>& v, size_t n) {
   return v.data();
 }
 
-void Ops::linear(const float* w, int64_t rows, int64_t cols, const float* x, int64_t n, float* y) {
-  const size_t need = kernels::matmul_scratch_bytes(*kt_, TensorType::F32, cols, n);
-  if (mm_scratch_.size() < need) mm_scratch_.resize(need);
-  kernels::MatmulArgs a{TensorType::F32, reinterpret_cast<const std::byte*>(w), static_cast<size_t>(cols) * 4,
-                        rows, cols, x, cols, n, y, rows, mm_scratch_.data()};
-  kt_->matmul(a, *pool_);
+void Ops::linear(const float* wt, int64_t rows, int64_t cols, const float* x, int64_t n, float* y) {
+  gemm({n, rows, cols, x, cols, wt, rows, y, rows, false}, *pool_);
 }
 
 void Ops::transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
@@ -65,31 +53,15 @@ void Ops::transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
   });
 }
 
-void Ops::linear_backward(const float* wt, int64_t rows, int64_t cols, const float* x, const float* dy, int64_t n,
+void Ops::linear_backward(const float* w, int64_t rows, int64_t cols, const float* x, const float* dy, int64_t n,
                           float* dx, float* dw) {
-  if (dx != nullptr) {
-    // dx[n][cols] += dy[n][rows] · W[rows][cols]: a matmul whose "weight" is W^T [cols][rows].
-    float* t = scratch_floats(tmp_a_, static_cast<size_t>(n * cols));
-    linear(wt, cols, rows, dy, n, t);
-    const size_t total = static_cast<size_t>(n * cols);
-    pool_->parallel_for(n, kRowGrain, [&](int64_t r0, int64_t r1) {
-      for (size_t i = static_cast<size_t>(r0 * cols); i < std::min(total, static_cast<size_t>(r1 * cols)); ++i) {
-        dx[i] += t[i];
-      }
-    });
-  }
+  // dx[n][cols] += dy[n][rows] · W[rows][cols]
+  if (dx != nullptr) gemm({n, cols, rows, dy, rows, w, cols, dx, cols, true}, *pool_);
   if (dw != nullptr) {
-    // dW[r][c] += sum_t dy[t][r] x[t][c]: with x^T [cols][n] as the "weight" and dy^T [rows][n]
-    // as the activations, the kernel's output rows are W's rows.
-    float* xt = scratch_floats(tmp_b_, static_cast<size_t>(cols * n));
+    // dW[rows][cols] += dy^T[rows][n] · x[n][cols]
     float* dyt = scratch_floats(tmp_c_, static_cast<size_t>(rows * n));
-    transpose(x, n, cols, xt);
     transpose(dy, n, rows, dyt);
-    float* t = scratch_floats(tmp_a_, static_cast<size_t>(rows * cols));
-    linear(xt, cols, n, dyt, rows, t);
-    pool_->parallel_for(rows, kRowGrain, [&](int64_t r0, int64_t r1) {
-      for (int64_t i = r0 * cols; i < r1 * cols; ++i) dw[i] += t[i];
-    });
+    gemm({rows, cols, n, dyt, n, x, cols, dw, cols, true}, *pool_);
   }
 }
 
@@ -155,33 +127,50 @@ void Ops::rope_backward(float* dx, int64_t n_tok, int64_t seq_len, int n_head, i
   });
 }
 
+// Attention per (sequence, head) as small matrix products on the calling thread. Causality is
+// exploited per block of kAttnRows query rows: block [i0, i1) only needs keys [0, i1).
+namespace {
+
+constexpr int64_t kAttnRows = 32;
+
+// dst[c][r] = src[r * ld + c] for r < rows, c < cols.
+void gather_t(const float* src, int64_t ld, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * ld + c];
+  }
+}
+
+}  // namespace
+
 void Ops::attention(const AttnShape& s, const float* q, const float* k, const float* v, float* probs, float* out) {
   const int64_t T = s.seq_len, hd = s.head_dim, nq = s.n_head * hd, nkv = s.n_head_kv * hd;
   const int group = s.n_head / s.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   pool_->parallel_for(s.n_seq * s.n_head, 1, [&](int64_t w0, int64_t w1) {
+    std::vector<float> kt(static_cast<size_t>(hd * T));
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t b = w / s.n_head, h = w % s.n_head, hk = h / group;
+      const float* qh = q + b * T * nq + h * hd;
+      const float* kh = k + b * T * nkv + hk * hd;
+      const float* vh = v + b * T * nkv + hk * hd;
       float* P = probs + w * T * T;
-      for (int64_t i = 0; i < T; ++i) {
-        const float* qi = q + (b * T + i) * nq + h * hd;
-        float* p = P + i * T;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j <= i; ++j) {
-          p[j] = dot(qi, k + (b * T + j) * nkv + hk * hd, hd) * scale;
-          mx = std::max(mx, p[j]);
+      gather_t(kh, nkv, T, hd, kt.data());  // [hd][T]
+      for (int64_t i0 = 0; i0 < T; i0 += kAttnRows) {
+        const int64_t i1 = std::min(T, i0 + kAttnRows);
+        // S = q k^T for rows [i0, i1), keys [0, i1)
+        gemm_serial({i1 - i0, i1, hd, qh + i0 * nq, nq, kt.data(), T, P + i0 * T, T, false});
+        for (int64_t i = i0; i < i1; ++i) {
+          float* p = P + i * T;
+          float mx = -INFINITY;
+          for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, p[j] *= scale);
+          float sum = 0.0f;
+          for (int64_t j = 0; j <= i; ++j) sum += p[j] = std::exp(p[j] - mx);
+          const float inv = 1.0f / sum;
+          for (int64_t j = 0; j <= i; ++j) p[j] *= inv;
+          for (int64_t j = i + 1; j < i1; ++j) p[j] = 0.0f;  // masked (read by the product below)
         }
-        float sum = 0.0f;
-        for (int64_t j = 0; j <= i; ++j) {
-          p[j] = std::exp(p[j] - mx);
-          sum += p[j];
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t j = 0; j <= i; ++j) p[j] *= inv;
-        for (int64_t j = i + 1; j < T; ++j) p[j] = 0.0f;
-        float* o = out + (b * T + i) * nq + h * hd;
-        std::fill(o, o + hd, 0.0f);
-        for (int64_t j = 0; j <= i; ++j) axpy(o, p[j], v + (b * T + j) * nkv + hk * hd, hd);
+        // out = P v
+        gemm_serial({i1 - i0, hd, i1, P + i0 * T, T, vh, nkv, out + b * T * nq + i0 * nq + h * hd, nq, false});
       }
     }
   });
@@ -195,28 +184,48 @@ void Ops::attention_backward(const AttnShape& s, const float* q, const float* k,
   // One work item per (sequence, kv head): the query heads of a group add into the same dk, dv
   // rows, so they run in order on one thread.
   pool_->parallel_for(s.n_seq * s.n_head_kv, 1, [&](int64_t w0, int64_t w1) {
-    std::vector<float> dp(static_cast<size_t>(T));
+    const size_t tt = static_cast<size_t>(T * T);
+    std::vector<float> vt(static_cast<size_t>(hd * T)), ds(tt), pt(tt), dst(tt);
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t b = w / s.n_head_kv, hk = w % s.n_head_kv;
+      const float* kh = k + b * T * nkv + hk * hd;
+      const float* vh = v + b * T * nkv + hk * hd;
+      float* dkh = dk + b * T * nkv + hk * hd;
+      float* dvh = dv + b * T * nkv + hk * hd;
+      gather_t(vh, nkv, T, hd, vt.data());  // [hd][T]
       for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
         const float* P = probs + (b * s.n_head + h) * T * T;
-        for (int64_t i = 0; i < T; ++i) {
-          const float* p = P + i * T;
-          const float* go = d_out + (b * T + i) * nq + h * hd;
-          // dP_ij = dO_i · v_j;  dv_j += P_ij dO_i;  dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij).
-          float pdp = 0.0f;
-          for (int64_t j = 0; j <= i; ++j) {
-            dp[j] = dot(go, v + (b * T + j) * nkv + hk * hd, hd);
-            pdp += p[j] * dp[j];
-            axpy(dv + (b * T + j) * nkv + hk * hd, p[j], go, hd);
+        const float* qh = q + b * T * nq + h * hd;
+        const float* goh = d_out + b * T * nq + h * hd;
+        float* dqh = dq + b * T * nq + h * hd;
+        for (int64_t i0 = 0; i0 < T; i0 += kAttnRows) {
+          const int64_t i1 = std::min(T, i0 + kAttnRows);
+          // dP = dO v^T;  dS = P (dP - rowsum(P dP)) * scale, zero above the diagonal.
+          gemm_serial({i1 - i0, i1, hd, goh + i0 * nq, nq, vt.data(), T, ds.data() + i0 * T, T, false});
+          for (int64_t i = i0; i < i1; ++i) {
+            const float* p = P + i * T;
+            float* d = ds.data() + i * T;
+            float pdp = 0.0f;
+            for (int64_t j = 0; j <= i; ++j) pdp += p[j] * d[j];
+            for (int64_t j = 0; j <= i; ++j) d[j] = p[j] * (d[j] - pdp) * scale;
+            for (int64_t j = i + 1; j < i1; ++j) d[j] = 0.0f;
           }
-          const float* qi = q + (b * T + i) * nq + h * hd;
-          float* dqi = dq + (b * T + i) * nq + h * hd;
-          for (int64_t j = 0; j <= i; ++j) {
-            const float ds = p[j] * (dp[j] - pdp) * scale;
-            axpy(dqi, ds, k + (b * T + j) * nkv + hk * hd, hd);
-            axpy(dk + (b * T + j) * nkv + hk * hd, ds, qi, hd);
+          // dq += dS k
+          gemm_serial({i1 - i0, hd, i1, ds.data() + i0 * T, T, kh, nkv, dqh + i0 * nq, nq, true});
+        }
+        // Transposes of P and dS (lower triangles; the rest zero) for the key-side products.
+        for (int64_t j = 0; j < T; ++j) {
+          for (int64_t i = 0; i < T; ++i) {
+            const bool in = i >= j;
+            pt[static_cast<size_t>(j * T + i)] = in ? P[i * T + j] : 0.0f;
+            dst[static_cast<size_t>(j * T + i)] = in ? ds[static_cast<size_t>(i * T + j)] : 0.0f;
           }
+        }
+        // dv += P^T dO;  dk += dS^T q   (key rows j see queries i >= j)
+        for (int64_t j0 = 0; j0 < T; j0 += kAttnRows) {
+          const int64_t j1 = std::min(T, j0 + kAttnRows);
+          gemm_serial({j1 - j0, hd, T - j0, pt.data() + j0 * T + j0, T, goh + j0 * nq, nq, dvh + j0 * nkv, nkv, true});
+          gemm_serial({j1 - j0, hd, T - j0, dst.data() + j0 * T + j0, T, qh + j0 * nq, nq, dkh + j0 * nkv, nkv, true});
         }
       }
     }

@@ -2,7 +2,7 @@
 // Every backward *accumulates* into its gradient outputs (dx +=, dw +=), so that a tensor read
 // by several ops (the normed input of q, k and v; a tied embedding) sums its gradients.
 // Determinism: each output element is computed by one thread in a fixed order, so results do
-// not depend on scheduling. Matmuls run on the kernel table (its f32 matmul) and the pool.
+// not depend on scheduling. Matmuls run on train/gemm.h; the other ops on the kernel table.
 // References: RMSNorm (Zhang & Sennrich 2019), RoPE (Su et al. 2021), SwiGLU (Shazeer 2020).
 #pragma once
 
@@ -21,11 +21,11 @@ class Ops {
   const kernels::KernelTable& kt() const { return *kt_; }
   ThreadPool& pool() { return *pool_; }
 
-  // y[n][rows] = x[n][cols] · W^T, W [rows][cols].
-  void linear(const float* w, int64_t rows, int64_t cols, const float* x, int64_t n, float* y);
-  // dx[n][cols] += dy · W (wt = W transposed, [cols][rows]; see transpose());
-  // dw[rows][cols] += dy^T · x. Either output may be null.
-  void linear_backward(const float* wt, int64_t rows, int64_t cols, const float* x, const float* dy, int64_t n,
+  // y[n][rows] = x[n][cols] · W^T for W [rows][cols], given wt = W^T [cols][rows] (see
+  // transpose()): the product then streams rows of wt, as the register-blocked gemm wants.
+  void linear(const float* wt, int64_t rows, int64_t cols, const float* x, int64_t n, float* y);
+  // dx[n][cols] += dy · W;  dw[rows][cols] += dy^T · x. Either output may be null.
+  void linear_backward(const float* w, int64_t rows, int64_t cols, const float* x, const float* dy, int64_t n,
                        float* dx, float* dw);
   // dst[cols][rows] = src[rows][cols]^T.
   void transpose(const float* src, int64_t rows, int64_t cols, float* dst);
@@ -66,8 +66,7 @@ class Ops {
   float* scratch_floats(std::vector<float>& v, size_t n);
   const kernels::KernelTable* kt_;
   ThreadPool* pool_;
-  std::vector<std::byte> mm_scratch_;
-  std::vector<float> tmp_a_, tmp_b_, tmp_c_;
+  std::vector<float> tmp_a_, tmp_c_;
 };
 
 // RoPE table for positions [0, seq_len): computed exactly as hearth's inference context does

@@ -103,9 +103,11 @@ double Trainer::train_step() {
   return loss / static_cast<double>(tokens_per_step());
 }
 
-double Trainer::eval_loss() {
+double Trainer::eval_loss(int64_t max_windows, int64_t* n_scored) {
   const int64_t len = opts_.seq_len;
-  const int64_t n = std::min<int64_t>(opts_.max_eval_windows, (static_cast<int64_t>(eval_.size()) - 1) / len);
+  const int64_t cap = max_windows > 0 ? max_windows : opts_.max_eval_windows;
+  const int64_t n = std::min<int64_t>(cap, (static_cast<int64_t>(eval_.size()) - 1) / len);
+  if (n_scored != nullptr) *n_scored = std::max<int64_t>(0, n * len);
   if (n <= 0) return std::nan("");
   double loss = 0.0;
   std::vector<int32_t> win;

@@ -59,8 +59,10 @@ class Trainer {
 
   // One optimizer step over `accum` micro-batches; returns the mean training loss per token.
   double train_step();
-  // Mean loss per token over the held-out windows (NaN without eval tokens).
-  double eval_loss();
+  // Mean loss per token over the first held-out windows (at most max_windows; 0: the
+  // options' max_eval_windows). NaN without eval tokens. n_scored, if given, receives the
+  // number of tokens scored (eval tokens 1..n_scored).
+  double eval_loss(int64_t max_windows = 0, int64_t* n_scored = nullptr);
   // Tokens one train_step() consumes.
   int64_t tokens_per_step() const { return opts_.batch * opts_.accum * opts_.seq_len; }
   int64_t n_train_windows() const { return n_windows_; }

@@ -1,0 +1,276 @@
+// `hearth train`: a Llama model from scratch on your own text. Trains a SentencePiece-style BPE
+// tokenizer on the corpus, then the model (AdamW, warmup + cosine), with a progress line, held-out
+// evaluation against a unigram baseline, atomic checkpoints (--resume continues bit for bit) and
+// a standard GGUF at the end.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "hearth/core/process_stats.h"
+#include "hearth/model/context.h"
+#include "hearth/model/model.h"
+#include "hearth/tokenizer/tokenizer.h"
+#include "hearth/train/bpe_trainer.h"
+#include "hearth/train/checkpoint.h"
+#include "hearth/train/corpus.h"
+#include "hearth/train/gguf_export.h"
+#include "hearth/train/trainer.h"
+
+namespace hearth::cli {
+namespace {
+
+struct TrainCliOptions {
+  std::vector<std::string> corpus;
+  std::string out;
+  std::string preset = "micro";
+  int64_t vocab = 512;
+  int64_t steps = 0;
+  std::string time;
+  int64_t ctx = 256;
+  int64_t batch = 0;
+  int64_t accum = 1;
+  float lr = 0.0f;
+  uint64_t seed = 1;
+  double eval_frac = 0.05;
+  int threads = 0;
+  std::string resume;
+  std::string checkpoint;
+  int64_t checkpoint_every = 0;
+  std::string type = "f32";
+  std::string sample_prompt = "The";
+  int sample_tokens = 48;
+};
+
+// "90", "90s", "3m", "1h30m" -> seconds.
+Result<double> parse_duration(const std::string& s) {
+  double total = 0.0, num = 0.0;
+  bool have = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c >= '0' && c <= '9') {
+      num = num * 10 + (c - '0');
+      have = true;
+    } else if (have && (c == 's' || c == 'm' || c == 'h')) {
+      total += num * (c == 's' ? 1 : c == 'm' ? 60 : 3600);
+      num = 0.0;
+      have = false;
+    } else {
+      return make_error(ErrorCode::kInvalidArgument, "--time '", s, "' is not a duration (e.g. 90s, 3m, 1h)");
+    }
+  }
+  total += num;
+  if (!(total > 0.0)) return make_error(ErrorCode::kInvalidArgument, "--time must be positive");
+  return total;
+}
+
+std::string fmt_duration(double s) {
+  char b[32];
+  if (s < 0 || !std::isfinite(s)) return "?";
+  const long t = std::lround(s);
+  if (t >= 3600) std::snprintf(b, sizeof b, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60) std::snprintf(b, sizeof b, "%ldm%02lds", t / 60, t % 60);
+  else std::snprintf(b, sizeof b, "%lds", t);
+  return b;
+}
+
+// Preset defaults: batch (windows per step) and peak learning rate.
+void preset_defaults(const std::string& preset, int64_t& batch, float& lr) {
+  if (preset == "nano") batch = batch ? batch : 16, lr = lr > 0 ? lr : 3e-3f;
+  else if (preset == "micro") batch = batch ? batch : 16, lr = lr > 0 ? lr : 2e-3f;
+  else batch = batch ? batch : 16, lr = lr > 0 ? lr : 1e-3f;
+}
+
+// A few sampled tokens from the exported model through hearth's inference path (temperature
+// 0.8, top-k 40, fixed seed): the sample shown at the end of training.
+Result<std::string> sample_text(const std::string& path, const std::string& prompt, int n, int threads) {
+  HEARTH_ASSIGN_OR_RETURN(auto model, model::Model::load(path));
+  HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
+  model::ContextParams cp;
+  cp.n_ctx = model->hparams().n_ctx_train;
+  cp.n_threads = threads;
+  HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
+  std::vector<int32_t> ids = tok->encode(prompt, true, false);
+  std::vector<model::BatchToken> batch;
+  for (size_t i = 0; i < ids.size(); ++i) batch.push_back({ids[i], static_cast<int32_t>(i), 0, i + 1 == ids.size()});
+  HEARTH_TRY(ctx->decode(batch));
+  train::SplitMix64 rng{1234};
+  std::string text = prompt;
+  tokenizer::IncrementalDecoder dec(*tok);
+  for (int i = 0; i < n && static_cast<int64_t>(ids.size()) < cp.n_ctx; ++i) {
+    const auto logits = ctx->logits(0);
+    std::vector<std::pair<float, int32_t>> top;
+    for (int32_t v = 0; v < static_cast<int32_t>(logits.size()); ++v) top.emplace_back(logits[v], v);
+    const size_t k = std::min<size_t>(40, top.size());
+    std::partial_sort(top.begin(), top.begin() + k, top.end(), std::greater<>());
+    double sum = 0.0;
+    std::vector<double> p(k);
+    for (size_t j = 0; j < k; ++j) sum += p[j] = std::exp((top[j].first - top[0].first) / 0.8);
+    double u = rng.uniform() * sum;
+    size_t pick = 0;
+    while (pick + 1 < k && (u -= p[pick]) > 0) ++pick;
+    const int32_t id = top[pick].second;
+    if (tok->is_eog(id)) break;
+    text += dec.push(id);
+    const model::BatchToken next{id, static_cast<int32_t>(ids.size()), 0, true};
+    ids.push_back(id);
+    HEARTH_TRY(ctx->decode({&next, 1}));
+  }
+  return text + dec.flush();
+}
+
+Status run(TrainCliOptions o) {
+  if (o.out.empty()) return make_error(ErrorCode::kInvalidArgument, "train: give the output file with --out");
+  if (o.type != "f32" && o.type != "f16") {
+    return make_error(ErrorCode::kInvalidArgument, "--type must be f32 or f16, not '", o.type, "'");
+  }
+  if (o.steps > 0 && !o.time.empty()) return make_error(ErrorCode::kInvalidArgument, "give --steps or --time, not both");
+  double budget = 0.0;
+  if (!o.time.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(budget, parse_duration(o.time));
+  }
+  if (o.checkpoint.empty()) o.checkpoint = o.out + ".ckpt";
+  const int threads = o.threads > 0 ? o.threads : physical_core_count();
+  const double t_start = now_seconds();
+
+  HEARTH_ASSIGN_OR_RETURN(train::Corpus corpus, train::read_corpus(o.corpus, o.eval_frac));
+  train::TrainOptions topts;
+  tokenizer::VocabSpec vocab;
+  std::unique_ptr<train::Checkpoint> resumed;
+  if (!o.resume.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(train::Checkpoint ck, train::load_checkpoint(o.resume));
+    resumed = std::make_unique<train::Checkpoint>(std::move(ck));
+    topts = resumed->options;
+    vocab = resumed->vocab;
+  } else {
+    std::vector<std::string_view> texts(corpus.train.begin(), corpus.train.end());
+    HEARTH_ASSIGN_OR_RETURN(vocab, train::train_bpe(texts, train::BpeOptions{o.vocab}));
+  }
+  HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::create(vocab));
+  std::vector<int32_t> train_ids = train::tokenize_documents(*tok, corpus.train);
+  std::vector<int32_t> eval_ids = train::tokenize_documents(*tok, corpus.eval);
+  std::fprintf(stderr, "corpus: %zu file(s), %.2f MB; tokenizer: %d tokens, %.2f bytes/token; %zu training tokens, %zu held out\n",
+               corpus.sources.size(), static_cast<double>(corpus.bytes) / 1e6, tok->n_vocab(),
+               static_cast<double>(corpus.bytes) / std::max<double>(1.0, static_cast<double>(train_ids.size() + eval_ids.size())),
+               train_ids.size(), eval_ids.size());
+
+  if (!resumed) {
+    preset_defaults(o.preset, o.batch, o.lr);
+    HEARTH_ASSIGN_OR_RETURN(topts.shape, train::preset_shape(o.preset, tok->n_vocab(), o.ctx));
+    topts.batch = o.batch;
+    topts.accum = std::max<int64_t>(1, o.accum);
+    topts.seq_len = o.ctx;
+    topts.seed = o.seed;
+    topts.adamw.lr = o.lr;
+    topts.adamw.total_steps = o.steps > 0 ? o.steps : (budget > 0 ? 1000000 : 500);
+    topts.adamw.warmup_steps = budget > 0 ? 10 : std::clamp<int64_t>(topts.adamw.total_steps / 10, 1, 100);
+  }
+  HEARTH_ASSIGN_OR_RETURN(auto trainer, train::Trainer::create(topts, train_ids, eval_ids, threads));
+  if (resumed) {
+    HEARTH_TRY(trainer->set_state(std::move(resumed->state)));
+    std::fprintf(stderr, "resuming %s at step %lld of %lld\n", o.resume.c_str(),
+                 static_cast<long long>(trainer->step()), static_cast<long long>(topts.adamw.total_steps));
+  }
+  const train::LlamaShape& s = topts.shape;
+  std::fprintf(stderr, "model: %s, %zu parameters (n_embd %lld, n_layer %lld, n_head %lld/%lld, n_ff %lld, ctx %lld); "
+               "batch %lld x %lld x %lld tokens, lr %g, %d thread(s)\n",
+               resumed ? "resumed" : o.preset.c_str(), trainer->params().n_params(), static_cast<long long>(s.n_embd),
+               static_cast<long long>(s.n_layer), static_cast<long long>(s.n_head), static_cast<long long>(s.n_head_kv),
+               static_cast<long long>(s.n_ff), static_cast<long long>(s.n_ctx), static_cast<long long>(topts.batch),
+               static_cast<long long>(topts.accum), static_cast<long long>(topts.seq_len), topts.adamw.lr, threads);
+
+  // The loop. With --time the schedule's length is fixed after the third step, from its pace
+  // (the budget minus what setup already took and a margin for evaluation and export).
+  const double t_loop = now_seconds();
+  int64_t total = trainer->options().adamw.total_steps;
+  auto log_every = [&] { return std::max<int64_t>(1, total / 20); };
+  auto eval_every = [&] { return std::max<int64_t>(1, total / 5); };
+  double train_loss = NAN, eval_loss = NAN;
+  int64_t tokens = 0;
+  const int64_t first_step = trainer->step();
+  while (trainer->step() < total) {
+    train_loss = trainer->train_step();
+    tokens += trainer->tokens_per_step();
+    const int64_t step = trainer->step();
+    const double elapsed = now_seconds() - t_loop;
+    if (budget > 0 && step - first_step == 3 && !resumed) {
+      const double left = budget - (now_seconds() - t_start) - 0.1 * budget;
+      total = std::max<int64_t>(step + 1, step + static_cast<int64_t>(left / (elapsed / 3.0)));
+      trainer->set_total_steps(total);
+    }
+    const bool last = step >= total || (budget > 0 && now_seconds() - t_start > budget);
+    if (step % eval_every() == 0 || last) eval_loss = trainer->eval_loss();
+    if (step % log_every() == 0 || last || step == first_step + 1) {
+      const double tps = static_cast<double>(tokens) / elapsed;
+      const double eta = static_cast<double>(total - step) * elapsed / static_cast<double>(step - first_step);
+      std::fprintf(stderr, "step %6lld/%lld | train loss %.4f | eval loss %.4f | %.0f tok/s | ETA %s\n",
+                   static_cast<long long>(step), static_cast<long long>(total), train_loss, eval_loss, tps,
+                   fmt_duration(eta).c_str());
+    }
+    const bool save = last || (o.checkpoint_every > 0 ? step % o.checkpoint_every == 0 : step % eval_every() == 0);
+    if (save) {
+      HEARTH_TRY(train::save_checkpoint(o.checkpoint, trainer->options(), trainer->params(), trainer->state(), vocab));
+    }
+    if (last) break;
+  }
+  const double train_seconds = now_seconds() - t_loop;
+
+  HEARTH_TRY(train::export_gguf(o.out, trainer->params(), trainer->state().w.data(), vocab,
+                                o.type == "f16" ? TensorType::F16 : TensorType::F32, "hearth-trained"));
+  // Final scores on all held-out windows (at most 256): the model against a unigram model fitted
+  // on the same training tokens, over the same scored tokens.
+  int64_t n_scored = 0;
+  const double final_eval = trainer->eval_loss(256, &n_scored);
+  std::printf("trained %lld steps in %s (%.0f tokens/s); wrote %s (checkpoint %s)\n",
+              static_cast<long long>(trainer->step()), fmt_duration(train_seconds).c_str(),
+              static_cast<double>(tokens) / std::max(1e-9, train_seconds), o.out.c_str(), o.checkpoint.c_str());
+  if (n_scored > 0) {
+    const std::vector<int32_t> scored(eval_ids.begin(), eval_ids.begin() + n_scored + 1);
+    const double uni = train::unigram_perplexity(train_ids, scored, s.n_vocab);
+    std::printf("held-out perplexity: %.2f (eval loss %.4f over %lld tokens); unigram baseline: %.2f\n",
+                std::exp(final_eval), final_eval, static_cast<long long>(n_scored), uni);
+  } else {
+    std::printf("held-out perplexity: n/a (too little held-out text; raise --eval-frac)\n");
+  }
+  if (o.sample_tokens > 0) {
+    HEARTH_ASSIGN_OR_RETURN(std::string sample, sample_text(o.out, o.sample_prompt, o.sample_tokens, threads));
+    std::printf("sample: %s\n", sample.c_str());
+  }
+  return ok_status();
+}
+
+void setup(CLI::App& app) {
+  auto o = std::make_shared<TrainCliOptions>();
+  auto* sub = app.add_subcommand("train", "train a small Llama model (and its tokenizer) from scratch on your text");
+  sub->add_option("--corpus", o->corpus, "UTF-8 text files or directories")->required()->expected(1, -1);
+  sub->add_option("-o,--out", o->out, "output GGUF file")->required();
+  sub->add_option("--preset", o->preset, "model shape: nano, micro or tiny")->capture_default_str();
+  sub->add_option("--vocab", o->vocab, "tokenizer vocabulary size")->capture_default_str();
+  sub->add_option("--steps", o->steps, "optimizer steps (default 500)");
+  sub->add_option("--time", o->time, "train for about this long instead (e.g. 3m, 90s)");
+  sub->add_option("-c,--ctx", o->ctx, "context (training window) in tokens")->capture_default_str();
+  sub->add_option("-b,--batch", o->batch, "windows per step (default 16)");
+  sub->add_option("--accum", o->accum, "micro-batches accumulated per step")->capture_default_str();
+  sub->add_option("--lr", o->lr, "peak learning rate (default: per preset)");
+  sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  sub->add_option("--eval-frac", o->eval_frac, "share of paragraphs held out for evaluation")->capture_default_str();
+  sub->add_option("-t,--threads", o->threads, "threads (default: physical cores)");
+  sub->add_option("--resume", o->resume, "continue from a checkpoint (same corpus and --eval-frac)");
+  sub->add_option("--checkpoint", o->checkpoint, "checkpoint file (default: OUT.ckpt)");
+  sub->add_option("--checkpoint-every", o->checkpoint_every, "steps between checkpoints (default: 5 per run)");
+  sub->add_option("--type", o->type, "weight type of the output: f32 or f16")->capture_default_str();
+  sub->add_option("--sample-prompt", o->sample_prompt, "prompt of the sample printed at the end")->capture_default_str();
+  sub->add_option("--sample-tokens", o->sample_tokens, "tokens to sample at the end (0: none)")->capture_default_str();
+  sub->callback([o] {
+    Status s = run(*o);
+    set_exit_code(s.ok() ? 0 : report_error(s));
+  });
+}
+
+CommandRegistrar reg(75, setup);
+
+}  // namespace
+}  // namespace hearth::cli
