@@ -1,11 +1,12 @@
-// Every remote value is hostile: a fake registry (cpp-httplib) serves lies, and pull must
-// refuse each one without leaving anything visible in the store.
-#include <httplib.h>
-
+// Every remote value is hostile: a fake registry (on hearth's own HTTP adapter) serves lies,
+// and pull must refuse each one without leaving anything visible in the store.
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "hearth/http/http_server.h"
 #include "hearth/registry/model_transfer.h"
 #include "registry_process.h"
 #include "test_nodes.h"
@@ -15,34 +16,53 @@ namespace {
 
 using hearth::testing::Node;
 
+// Serves whatever body the test put at a path (GET and HEAD), and {} at /v2/.
 class FakeRegistry {
  public:
   FakeRegistry() {
-    server_.Get("/v2/", [](const httplib::Request&, httplib::Response& res) { res.set_content("{}", "application/json"); });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    http::HttpServerOptions o;
+    o.port = 0;
+    server_ = http::HttpServer::create(o).value();
+    put("/v2/", "{}", "application/json");
+    server_->route("GET", ".*", [this](const http::HttpRequest& req) {
+      std::lock_guard l(mu_);
+      http::HttpResponse r;
+      auto it = content_.find(req.path);
+      if (it == content_.end()) {
+        r.status = 404;
+        r.body = R"({"errors":[{"code":"NOT_FOUND","message":"not here"}]})";
+        return r;
+      }
+      r.body = it->second.first;
+      r.content_type = it->second.second;
+      return r;
+    });
+    EXPECT_TRUE(server_->bind().ok());
+    thread_ = std::thread([this] { (void)server_->serve(); });
     EXPECT_TRUE(hearth::testing::wait_http(url(), 10));
   }
   ~FakeRegistry() {
-    server_.stop();
+    server_->stop();
     thread_.join();
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
   void manifest(const std::string& name, const std::string& ref, const std::string& body) {
-    server_.Get("/v2/" + name + "/manifests/" + ref, [body](const httplib::Request&, httplib::Response& res) {
-      res.set_content(body, std::string(store::kOciManifestMediaType).c_str());
-    });
+    put("/v2/" + name + "/manifests/" + ref, body, std::string(store::kOciManifestMediaType));
   }
   void blob(const std::string& name, const store::Digest& d, const std::string& body) {
-    server_.Get("/v2/" + name + "/blobs/" + d.str(), [body](const httplib::Request&, httplib::Response& res) {
-      res.set_content(body, "application/octet-stream");
-    });
+    put("/v2/" + name + "/blobs/" + d.str(), body, "application/octet-stream");
   }
 
  private:
-  httplib::Server server_;
+  void put(const std::string& path, const std::string& body, const std::string& type) {
+    std::lock_guard l(mu_);
+    content_[path] = {body, type};
+  }
+
+  std::unique_ptr<http::HttpServer> server_;
+  std::mutex mu_;
+  std::map<std::string, std::pair<std::string, std::string>> content_;
   std::thread thread_;
-  int port_ = 0;
 };
 
 std::string model_manifest(const std::string& config_digest, uint64_t config_size, const std::string& weights_digest,

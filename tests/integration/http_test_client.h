@@ -108,10 +108,9 @@ inline std::string exchange(int port, const std::string& request, double seconds
           break;
         }
       }
-      if (!readable(fd, 0) && out.find("Connection: close") != std::string::npos && head_end != std::string::npos) {
-        out += recv_for(fd, 0.5);
-        break;
-      }
+      char c;
+      if (readable(fd, 0) && ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0) break;  // closed by the server
+
     }
   }
   ::close(fd);

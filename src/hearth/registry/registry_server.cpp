@@ -1,29 +1,33 @@
-// The cpp-httplib adapter for the read-only registry (see registry_server.h).
+// The read-only OCI registry on the shared HTTP adapter (see registry_server.h). Blobs are
+// streamed from their file; a Range is one `bytes=` range checked against the blob's size.
 #include "hearth/registry/registry_server.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <httplib.h>
 
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <variant>
 
 #include "hearth/core/log.h"
+#include "hearth/registry/blob_range.h"
 #include "hearth/registry/oci_client.h"
 #include "hearth/store/store.h"
 
 namespace hearth::registry {
 namespace {
 
+using http::HttpRequest;
+using http::HttpResponse;
 using store::Digest;
 
-void error_response(httplib::Response& res, int status, const std::string& code, const std::string& message) {
+HttpResponse error_response(int status, const std::string& code, const std::string& message) {
   nlohmann::json j = {{"errors", {{{"code", code}, {"message", message}}}}};
-  res.status = status;
-  res.set_content(j.dump(), "application/json");
+  HttpResponse r;
+  r.status = status;
+  r.body = j.dump();
+  return r;
 }
 
 // The manifests a repository name holds, plus (recursively) their referrers.
@@ -42,57 +46,60 @@ std::set<Digest> repo_manifests(const store::RefsTable& t, const std::string& na
   return out;
 }
 
+// Closes the descriptor when the last copy of the stream function is gone.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 }  // namespace
 
 struct RegistryServer::Impl {
   std::string home;
+  http::HttpServerOptions options;
   std::atomic<uint64_t> blob_bytes{0};
-  httplib::Server server;
+  std::unique_ptr<http::HttpServer> server;
 
   Result<store::Store> open() const { return store::Store::open(home); }
 
-  void handle_manifest(const httplib::Request& req, httplib::Response& res) {
-    std::string name = req.matches[1], reference = req.matches[2];
+  HttpResponse handle_manifest(const HttpRequest& req) {
+    const std::string& name = req.path_params[0];
+    const std::string& reference = req.path_params[1];
     auto st = open();
     auto refs = st.ok() ? st->refs() : Result<store::RefsTable>(st.status());
-    if (!refs.ok()) return error_response(res, 500, "UNKNOWN", refs.status().message());
+    if (!refs.ok()) return error_response(500, "UNKNOWN", refs.status().message());
     Digest digest;
     if (auto d = Digest::parse(reference); d.ok()) {
-      if (repo_manifests(*refs, name).count(*d) == 0) {
-        return error_response(res, 404, "MANIFEST_UNKNOWN", "manifest unknown");
-      }
+      if (repo_manifests(*refs, name).count(*d) == 0) return error_response(404, "MANIFEST_UNKNOWN", "manifest unknown");
       digest = *d;
     } else {
       auto r = store::parse_reference(name + ":" + reference);
-      if (!r.ok()) return error_response(res, 400, "NAME_INVALID", r.status().message());
+      if (!r.ok()) return error_response(400, "NAME_INVALID", r.status().message());
       auto d2 = st->resolve(*r);
-      if (!d2.ok()) {
-        return error_response(res, 404, "MANIFEST_UNKNOWN", "manifest unknown");
-      }
+      if (!d2.ok()) return error_response(404, "MANIFEST_UNKNOWN", "manifest unknown");
       digest = *d2;
     }
     auto bytes = st->read_blob(digest, store::kMaxManifestBytes);
-    if (!bytes.ok()) return error_response(res, 500, "UNKNOWN", bytes.status().message());
-    std::string media_type = store::parse_index(*bytes).ok() ? std::string(store::kOciIndexMediaType)
-                                                             : std::string(store::kOciManifestMediaType);
-    res.set_header("Docker-Content-Digest", digest.str());
-    if (req.method == "HEAD") {
-      res.set_header("Content-Length", std::to_string(bytes->size()));
-      res.set_header("Content-Type", media_type);
-      res.status = 200;
-      return;
-    }
-    res.set_content(*bytes, media_type.c_str());
+    if (!bytes.ok()) return error_response(500, "UNKNOWN", bytes.status().message());
+    HttpResponse res;
+    res.content_type = store::parse_index(*bytes).ok() ? std::string(store::kOciIndexMediaType)
+                                                       : std::string(store::kOciManifestMediaType);
+    res.headers.emplace_back("Docker-Content-Digest", digest.str());
+    res.body = std::move(*bytes);  // a HEAD response announces its length and sends none of it
+    return res;
   }
 
-  void handle_blob(const httplib::Request& req, httplib::Response& res) {
-    std::string name = req.matches[1];
-    auto digest = Digest::parse(req.matches[2].str());
-    if (!digest.ok()) return error_response(res, 400, "DIGEST_INVALID", digest.status().message());
+  HttpResponse handle_blob(const HttpRequest& req) {
+    const std::string& name = req.path_params[0];
+    auto digest = Digest::parse(req.path_params[1]);
+    if (!digest.ok()) return error_response(400, "DIGEST_INVALID", digest.status().message());
     auto st = open();
-    if (!st.ok()) return error_response(res, 500, "UNKNOWN", st.status().message());
+    if (!st.ok()) return error_response(500, "UNKNOWN", st.status().message());
     auto refs = st->refs();
-    if (!refs.ok()) return error_response(res, 500, "UNKNOWN", refs.status().message());
+    if (!refs.ok()) return error_response(500, "UNKNOWN", refs.status().message());
     bool reachable = false;
     for (const auto& m : repo_manifests(*refs, name)) {
       if (m == *digest) reachable = true;
@@ -102,119 +109,140 @@ struct RegistryServer::Impl {
       for (const auto& l : man->layers) reachable = reachable || l.digest == *digest;
       if (reachable) break;
     }
-    if (!reachable || !st->has_blob(*digest)) return error_response(res, 404, "BLOB_UNKNOWN", "blob unknown");
-    std::string path = st->blob_path(*digest);
-    uint64_t size = st->blob_size(*digest).value_or(0);
-    res.set_header("Docker-Content-Digest", digest->str());
-    res.set_header("Accept-Ranges", "bytes");
+    if (!reachable || !st->has_blob(*digest)) return error_response(404, "BLOB_UNKNOWN", "blob unknown");
+    auto size = st->blob_size(*digest);
+    if (!size.ok()) return error_response(500, "UNKNOWN", size.status().message());
+    HttpResponse res;
+    res.content_type = "application/octet-stream";
+    res.headers.emplace_back("Docker-Content-Digest", digest->str());
+    res.headers.emplace_back("Accept-Ranges", "bytes");
     if (req.method == "HEAD") {
-      res.set_header("Content-Length", std::to_string(size));
-      res.set_header("Content-Type", "application/octet-stream");
-      res.status = 200;
-      return;
+      res.content_length = *size;
+      return res;
     }
-    auto fd = std::make_shared<int>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (*fd < 0) return error_response(res, 500, "UNKNOWN", "cannot open blob");
-    // httplib applies the request's Range to a sized content provider (206 + Content-Range).
-    res.set_content_provider(
-        size, "application/octet-stream",
-        [fd, this](size_t offset, size_t length, httplib::DataSink& sink) {
-          std::vector<char> buf(std::min<size_t>(length, 1 << 20));
-          ssize_t n = ::pread(*fd, buf.data(), buf.size(), static_cast<off_t>(offset));
-          if (n <= 0) return false;
-          sink.write(buf.data(), static_cast<size_t>(n));
-          blob_bytes += static_cast<uint64_t>(n);
-          return true;
-        },
-        [fd](bool) { ::close(*fd); });
+    uint64_t offset = 0, length = *size;
+    if (const std::string range = req.header("range"); !range.empty()) {
+      const auto r = parse_byte_range(range, *size);
+      if (!r) {
+        HttpResponse e = error_response(416, "RANGE_INVALID", "one satisfiable range 'bytes=a-b', 'bytes=a-' or "
+                                                              "'bytes=-n' is served, nothing else");
+        e.headers.emplace_back("Content-Range", "bytes */" + std::to_string(*size));
+        return e;
+      }
+      offset = r->first;
+      length = r->last - r->first + 1;
+      res.status = 206;
+      res.headers.emplace_back("Content-Range", "bytes " + std::to_string(r->first) + "-" + std::to_string(r->last) +
+                                                    "/" + std::to_string(*size));
+    }
+    auto fd = std::make_shared<Fd>(::open(st->blob_path(*digest).c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd->fd < 0) return error_response(500, "UNKNOWN", "cannot open blob");
+    res.content_length = length;
+    res.stream = [this, fd, offset, length](http::StreamWriter& w) {
+      std::string buf(std::min<uint64_t>(length, 1 << 20), '\0');
+      uint64_t done = 0;
+      while (done < length) {
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
+        const ssize_t n = ::pread(fd->fd, buf.data(), want, static_cast<off_t>(offset + done));
+        if (n <= 0) return;  // the blob shrank: the adapter closes the short response
+        if (!w.write(std::string_view(buf.data(), static_cast<size_t>(n)))) return;
+        done += static_cast<uint64_t>(n);
+        blob_bytes += static_cast<uint64_t>(n);
+      }
+    };
+    return res;
   }
 
-  void handle_tags(const httplib::Request& req, httplib::Response& res) {
-    std::string name = req.matches[1];
+  HttpResponse handle_tags(const HttpRequest& req) {
+    const std::string& name = req.path_params[0];
     auto st = open();
     auto refs = st.ok() ? st->refs() : Result<store::RefsTable>(st.status());
-    if (!refs.ok()) return error_response(res, 500, "UNKNOWN", refs.status().message());
+    if (!refs.ok()) return error_response(500, "UNKNOWN", refs.status().message());
     auto it = refs->repos.find(name);
-    if (it == refs->repos.end()) return error_response(res, 404, "NAME_UNKNOWN", "repository name not known");
+    if (it == refs->repos.end()) return error_response(404, "NAME_UNKNOWN", "repository name not known");
     nlohmann::json j = {{"name", name}, {"tags", nlohmann::json::array()}};
     for (const auto& [tag, d] : it->second.tags) j["tags"].push_back(tag);
-    res.set_content(j.dump(), "application/json");
+    HttpResponse res;
+    res.body = j.dump();
+    return res;
   }
 
-  void handle_referrers(const httplib::Request& req, httplib::Response& res) {
-    std::string name = req.matches[1];
-    auto subject = Digest::parse(req.matches[2].str());
-    if (!subject.ok()) return error_response(res, 400, "DIGEST_INVALID", subject.status().message());
+  HttpResponse handle_referrers(const HttpRequest& req) {
+    const std::string& name = req.path_params[0];
+    auto subject = Digest::parse(req.path_params[1]);
+    if (!subject.ok()) return error_response(400, "DIGEST_INVALID", subject.status().message());
     auto st = open();
-    if (!st.ok()) return error_response(res, 500, "UNKNOWN", st.status().message());
+    if (!st.ok()) return error_response(500, "UNKNOWN", st.status().message());
     store::Index index;
     auto refs = st->referrers(*subject);
+    const std::string filter = req.query_param("artifactType").value_or("");
     if (refs.ok() && st->refs().ok() && repo_manifests(*st->refs(), name).count(*subject)) {
       for (const auto& r : *refs) {
         auto bytes = st->read_blob(r, store::kMaxManifestBytes);
         if (!bytes.ok()) continue;
         auto m = store::parse_manifest(*bytes);
         if (!m.ok()) continue;
-        std::string filter = req.has_param("artifactType") ? req.get_param_value("artifactType") : "";
         if (!filter.empty() && filter != m->artifact_type) continue;
         index.manifests.push_back({std::string(store::kOciManifestMediaType), r, bytes->size(), m->artifact_type,
                                    m->annotations});
       }
     }
-    res.set_content(store::serialize_index(index), std::string(store::kOciIndexMediaType).c_str());
+    HttpResponse res;
+    res.content_type = std::string(store::kOciIndexMediaType);
+    res.body = store::serialize_index(index);
+    return res;
+  }
+
+  void add_routes() {
+    http::HttpServer& s = *server;
+    const std::string name = "([a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*)";
+    s.route("GET", "/v2/?", [](const HttpRequest&) {
+      HttpResponse r;
+      r.body = "{}";
+      return r;
+    });
+    // GET routes answer HEAD too (the adapter sends the head only).
+    s.route("GET", "/v2/" + name + "/manifests/([A-Za-z0-9_.:-]+)", [this](const HttpRequest& q) { return handle_manifest(q); });
+    s.route("GET", "/v2/" + name + "/blobs/([A-Za-z0-9_.:-]+)", [this](const HttpRequest& q) { return handle_blob(q); });
+    s.route("GET", "/v2/" + name + "/tags/list", [this](const HttpRequest& q) { return handle_tags(q); });
+    s.route("GET", "/v2/" + name + "/referrers/([A-Za-z0-9_.:-]+)", [this](const HttpRequest& q) { return handle_referrers(q); });
+    auto refuse = [](const HttpRequest&) { return error_response(405, "UNSUPPORTED", "this hearth mirror is read-only"); };
+    for (const char* method : {"PUT", "POST", "PATCH", "DELETE"}) s.route(method, ".*", refuse);
+    s.set_error_body_hook([](int status) {
+      return error_response(status, status == 405 ? "UNSUPPORTED" : status == 404 ? "NOT_FOUND" : "UNKNOWN",
+                            "read-only hearth mirror: http " + std::to_string(status))
+          .body;
+    });
+    s.set_access_hook([](const HttpRequest&, const http::AccessRecord& a) { log::info("{}", http::format_access_line(a)); });
   }
 };
 
-RegistryServer::RegistryServer(std::string home) : impl_(std::make_unique<Impl>()) {
+RegistryServer::RegistryServer(std::string home, http::HttpServerOptions limits) : impl_(std::make_unique<Impl>()) {
   impl_->home = std::move(home);
-  auto& s = impl_->server;
-  Impl* impl = impl_.get();
-  const std::string name = "([a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*)";
-  s.Get("/v2/?", [](const httplib::Request&, httplib::Response& res) { res.set_content("{}", "application/json"); });
-  auto manifest = [impl](const httplib::Request& q, httplib::Response& r) { impl->handle_manifest(q, r); };
-  auto blob = [impl](const httplib::Request& q, httplib::Response& r) { impl->handle_blob(q, r); };
-  s.Get("/v2/" + name + "/manifests/([A-Za-z0-9_.:-]+)", manifest);
-  s.Get("/v2/" + name + "/blobs/([A-Za-z0-9_.:-]+)", blob);
-  s.Get("/v2/" + name + "/tags/list", [impl](const httplib::Request& q, httplib::Response& r) { impl->handle_tags(q, r); });
-  s.Get("/v2/" + name + "/referrers/([A-Za-z0-9_.:-]+)",
-        [impl](const httplib::Request& q, httplib::Response& r) { impl->handle_referrers(q, r); });
-  // httplib routes HEAD through the GET handlers; the handlers check req.method.
-  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty()) error_response(res, res.status, "UNSUPPORTED", "read-only hearth mirror");
-  });
-  // Writes are refused.
-  auto refuse = [](const httplib::Request&, httplib::Response& res) {
-    error_response(res, 405, "UNSUPPORTED", "this hearth mirror is read-only");
-  };
-  s.Put(".*", refuse);
-  s.Post(".*", refuse);
-  s.Patch(".*", refuse);
-  s.Delete(".*", refuse);
+  impl_->options = std::move(limits);
 }
 
 RegistryServer::~RegistryServer() { stop(); }
 
 Status RegistryServer::bind(const std::string& host, int port) {
-  if (port == 0) {
-    port_ = impl_->server.bind_to_any_port(host);
-  } else {
-    port_ = impl_->server.bind_to_port(host, port) ? port : -1;
-  }
-  if (port_ <= 0) return make_error(ErrorCode::kUnavailable, "cannot listen on ", host, ":", std::to_string(port));
+  impl_->options.host = host;
+  impl_->options.port = port;
+  HEARTH_ASSIGN_OR_RETURN(impl_->server, http::HttpServer::create(impl_->options));
+  impl_->add_routes();
+  HEARTH_TRY(impl_->server->bind());
+  port_ = impl_->server->port();
   return ok_status();
 }
 
 Status RegistryServer::serve() {
-  if (!impl_->server.listen_after_bind()) {
-    return make_error(ErrorCode::kUnavailable, "registry server stopped with an error");
-  }
-  return ok_status();
+  if (!impl_->server) return make_error(ErrorCode::kFailedPrecondition, "registry server: serve() before bind()");
+  return impl_->server->serve();
 }
 
 uint64_t RegistryServer::blob_bytes_served() const { return impl_->blob_bytes.load(); }
 
 void RegistryServer::stop() {
-  if (impl_) impl_->server.stop();
+  if (impl_ && impl_->server) impl_->server->stop();
 }
 
 }  // namespace hearth::registry
