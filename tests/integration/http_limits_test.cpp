@@ -168,6 +168,21 @@ TEST(HttpLimits, SlowlorisNeitherStarvesOthersNorExceedsThePerClientCap) {
   EXPECT_LT(serve.peak_rss_mib(), kRssBudgetMiB);
 }
 
+TEST(HttpLimits, ARequestDribbledPastTheDeadlineGets408) {
+  HEARTH_START_SERVE(serve, "--request-timeout", "1");
+  int fd = connect_to(serve.port());
+  ASSERT_GE(fd, 0);
+  // One header byte every 200 ms: each read is quick, the request as a whole is not.
+  std::string got;
+  send_all(fd, "GET /health HTTP/1.1\r\nHost: x\r\n");
+  for (int i = 0; i < 50 && got.empty(); ++i) {
+    send_all(fd, "X");
+    got = recv_for(fd, 0.2);
+  }
+  ::close(fd);
+  EXPECT_EQ(status_of(got), 408) << got;
+}
+
 TEST(HttpLimits, SecondServeOnTheSamePortExitsWithAClearError) {
   HEARTH_REQUIRE_SHARED(shared);
   const int port = hearth::testing::free_port();
