@@ -17,6 +17,7 @@
 #include "hearth/train/bpe_trainer.h"
 #include "hearth/train/checkpoint.h"
 #include "hearth/train/corpus.h"
+#include "hearth/train/story_grammar.h"
 #include "hearth/train/gguf_export.h"
 #include "hearth/train/trainer.h"
 
@@ -41,6 +42,7 @@ struct TrainCliOptions {
   std::string checkpoint;
   int64_t checkpoint_every = 0;
   std::string type = "f32";
+  int64_t stories = 0;
   std::string sample_prompt = "The";
   int sample_tokens = 48;
 };
@@ -136,7 +138,21 @@ Status run(TrainCliOptions o) {
   const int threads = o.threads > 0 ? o.threads : physical_core_count();
   const double t_start = now_seconds();
 
-  HEARTH_ASSIGN_OR_RETURN(train::Corpus corpus, train::read_corpus(o.corpus, o.eval_frac));
+  train::Corpus corpus;
+  if (!o.corpus.empty() || o.stories == 0) {
+    HEARTH_ASSIGN_OR_RETURN(corpus, train::read_corpus(o.corpus, o.eval_frac));
+  }
+  if (o.stories > 0) {
+    // The project's own text: stories from hearth's grammar (see train/story_grammar.h).
+    const std::string text = train::generate_stories(o.stories, o.seed);
+    std::string tr, ev;
+    int64_t counter = 0;
+    train::split_document(text, o.eval_frac, counter, tr, ev);
+    corpus.sources.push_back("<generated stories>");
+    corpus.train.push_back(std::move(tr));
+    corpus.eval.push_back(std::move(ev));
+    corpus.bytes += text.size();
+  }
   train::TrainOptions topts;
   tokenizer::VocabSpec vocab;
   std::unique_ptr<train::Checkpoint> resumed;
@@ -182,8 +198,8 @@ Status run(TrainCliOptions o) {
                static_cast<long long>(s.n_ff), static_cast<long long>(s.n_ctx), static_cast<long long>(topts.batch),
                static_cast<long long>(topts.accum), static_cast<long long>(topts.seq_len), topts.adamw.lr, threads);
 
-  // The loop. With --time the schedule's length is fixed after the third step, from its pace
-  // (the budget minus what setup already took and a margin for evaluation and export).
+  // The loop. With --time the schedule's length is set after the 5th step and corrected once
+  // after the 30th, from the pace so far (the budget minus what setup already took).
   const double t_loop = now_seconds();
   int64_t total = trainer->options().adamw.total_steps;
   auto log_every = [&] { return std::max<int64_t>(1, total / 20); };
@@ -191,24 +207,33 @@ Status run(TrainCliOptions o) {
   double train_loss = NAN, eval_loss = NAN;
   int64_t tokens = 0;
   const int64_t first_step = trainer->step();
+  double t_first = t_loop;
   while (trainer->step() < total) {
     train_loss = trainer->train_step();
     tokens += trainer->tokens_per_step();
     const int64_t step = trainer->step();
     const double elapsed = now_seconds() - t_loop;
-    if (budget > 0 && step - first_step == 3 && !resumed) {
-      const double left = budget - (now_seconds() - t_start) - 0.1 * budget;
-      total = std::max<int64_t>(step + 1, step + static_cast<int64_t>(left / (elapsed / 3.0)));
+    if (step == first_step + 1) t_first = now_seconds();
+    if (budget > 0 && !resumed && (step == first_step + 5 || step == first_step + 30) && step < total) {
+      // Pace from the steps after the first (which also pays for first-touch allocation); the
+      // margin covers the final evaluation, the export and the sample.
+      const double per_step = (now_seconds() - t_first) / static_cast<double>(step - first_step - 1);
+      const double left = budget - (now_seconds() - t_start) - 0.05 * budget - 3.0;
+      total = std::max<int64_t>(step + 1, step + static_cast<int64_t>(left / per_step));
       trainer->set_total_steps(total);
     }
     const bool last = step >= total || (budget > 0 && now_seconds() - t_start > budget);
     if (step % eval_every() == 0 || last) eval_loss = trainer->eval_loss();
     if (step % log_every() == 0 || last || step == first_step + 1) {
       const double tps = static_cast<double>(tokens) / elapsed;
-      const double eta = static_cast<double>(total - step) * elapsed / static_cast<double>(step - first_step);
-      std::fprintf(stderr, "step %6lld/%lld | train loss %.4f | eval loss %.4f | %.0f tok/s | ETA %s\n",
-                   static_cast<long long>(step), static_cast<long long>(total), train_loss, eval_loss, tps,
-                   fmt_duration(eta).c_str());
+      // With --time the length is known only after calibration: until then, the budget left.
+      const bool calibrated = budget <= 0 || resumed || step - first_step >= 5;
+      const double eta = calibrated
+                             ? static_cast<double>(total - step) * elapsed / static_cast<double>(step - first_step)
+                             : budget - (now_seconds() - t_start);
+      const std::string of = calibrated ? std::to_string(total) : "?";
+      std::fprintf(stderr, "step %6lld/%s | train loss %.4f | eval loss %.4f | %.0f tok/s | ETA %s\n",
+                   static_cast<long long>(step), of.c_str(), train_loss, eval_loss, tps, fmt_duration(eta).c_str());
     }
     const bool save = last || (o.checkpoint_every > 0 ? step % o.checkpoint_every == 0 : step % eval_every() == 0);
     if (save) {
@@ -245,7 +270,8 @@ Status run(TrainCliOptions o) {
 void setup(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
   auto* sub = app.add_subcommand("train", "train a small Llama model (and its tokenizer) from scratch on your text");
-  sub->add_option("--corpus", o->corpus, "UTF-8 text files or directories")->required()->expected(1, -1);
+  sub->add_option("--corpus", o->corpus, "UTF-8 text files or directories")->expected(1, -1);
+  sub->add_option("--stories", o->stories, "also train on N short stories from hearth's own grammar (the demo model)");
   sub->add_option("-o,--out", o->out, "output GGUF file")->required();
   sub->add_option("--preset", o->preset, "model shape: nano, micro or tiny")->capture_default_str();
   sub->add_option("--vocab", o->vocab, "tokenizer vocabulary size")->capture_default_str();

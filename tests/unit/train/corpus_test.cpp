@@ -1,5 +1,5 @@
 // Reading a training corpus: clear errors for empty and non-UTF-8 input, held-out paragraphs,
-// files reached twice read once; the unigram baseline.
+// files reached twice read once; the unigram baseline; the demo's generated stories.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "hearth/train/corpus.h"
+#include "hearth/train/story_grammar.h"
 #include "shared_data.h"
 
 namespace hearth::train {
@@ -58,6 +59,18 @@ TEST(Corpus, UnigramBaseline) {
   // Uniform training counts over 4 tokens (with add-one smoothing): perplexity 4.
   const std::vector<int32_t> train = {0, 1, 2, 3, 0, 1, 2, 3};
   EXPECT_NEAR(unigram_perplexity(train, {0, 1, 2, 3, 2}, 4), 4.0, 1e-9);
+}
+
+TEST(StoryGrammar, SeededStoriesInThePlainChatFormat) {
+  const std::string a = generate_stories(50, 7);
+  EXPECT_EQ(a, generate_stories(50, 7));
+  EXPECT_NE(a, generate_stories(50, 8));
+  size_t users = 0, answers = 0;
+  for (size_t p = 0; (p = a.find("User: ", p)) != std::string::npos; ++p) ++users;
+  for (size_t p = 0; (p = a.find("\n\nAssistant: Once upon a time, there was a ", p)) != std::string::npos; ++p) ++answers;
+  EXPECT_EQ(users, 50u);
+  EXPECT_EQ(answers, 50u);
+  EXPECT_TRUE(a.ends_with(" The end.\n\n"));
 }
 
 }  // namespace
