@@ -142,7 +142,7 @@ void complete_value(Path& p) {
 
 }  // namespace
 
-Result<JsonConstraint> JsonConstraint::create(std::shared_ptr<const JsonSchema> schema, WorkBudget budget) {
+Result<JsonConstraint> JsonConstraint::create(std::shared_ptr<const JsonSchema> schema) {
   if (!schema || schema->nodes.empty()) return make_error(ErrorCode::kInvalidArgument, "json schema: no nodes");
   const int n = static_cast<int>(schema->nodes.size());
   auto bad = [n](int i) { return i < 0 || i >= n; };
@@ -188,7 +188,7 @@ Result<JsonConstraint> JsonConstraint::create(std::shared_ptr<const JsonSchema> 
   JsonConstraint c;
   c.schema_ = std::move(schema);
   c.alternatives_ = std::move(alternatives);
-  c.budget_ = budget;
+  c.budget_ = c.schema_->budget;
   Frame top;
   top.kind = Kind::kTop;
   c.paths_.push_back(Path{top, value_frame(c.schema_->root)});

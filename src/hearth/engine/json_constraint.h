@@ -27,12 +27,6 @@
 
 namespace hearth::engine {
 
-// Work units: one per matcher step, per alternative tried and per enum literal compared.
-struct JsonWorkBudget {
-  uint64_t per_token = uint64_t{1} << 22;  // between two reset_token_work() calls
-  uint64_t total = uint64_t{1} << 28;      // over the whole generation
-};
-
 class JsonConstraint {
  public:
   static constexpr int kMaxWhitespace = 2;
@@ -44,8 +38,9 @@ class JsonConstraint {
   using WorkBudget = JsonWorkBudget;
 
   // Validates node indices and flattens the alternatives (errors: kInvalidArgument, naming the
-  // budget that was exceeded). The schema is shared (read-only) between copies.
-  static Result<JsonConstraint> create(std::shared_ptr<const JsonSchema> schema, WorkBudget budget = {});
+  // budget that was exceeded). The schema is shared (read-only) between copies; its `budget`
+  // bounds the matcher's work.
+  static Result<JsonConstraint> create(std::shared_ptr<const JsonSchema> schema);
 
   // Starts counting the work of the next token.
   void reset_token_work() { token_work_ = 0; }

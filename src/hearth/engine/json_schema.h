@@ -2,7 +2,8 @@
 // The server converts a request's schema (JSON text) into this form; the engine never parses
 // JSON itself. Supported: type (one or several), enum / const, properties, required,
 // additionalProperties (true/false/schema), items, minItems / maxItems, minLength / maxLength,
-// anyOf / oneOf. Anything else is ignored (the output is still valid JSON of the stated type).
+// anyOf / oneOf. The server refuses keywords outside this subset (or skips them when a request
+// opts in to best effort), so nothing here is weakened silently.
 #pragma once
 
 #include <cstdint>
@@ -40,10 +41,19 @@ struct JsonSchemaNode {
   int64_t min_length = 0, max_length = -1;
 };
 
+// The matcher's work budget, in units of one step, one alternative tried or one enum literal
+// compared (see JsonConstraint). The per-token part bounds how long one token's mask can stall
+// the scheduler; the total bounds a whole generation.
+struct JsonWorkBudget {
+  uint64_t per_token = uint64_t{1} << 22;  // between two JsonConstraint::reset_token_work() calls
+  uint64_t total = uint64_t{1} << 28;      // over the whole generation
+};
+
 struct JsonSchema {
   // nodes[0] is always the unconstrained "any value" node.
   std::vector<JsonSchemaNode> nodes{JsonSchemaNode{}};
   int root = 0;
+  JsonWorkBudget budget;  // the server keeps the defaults; tests lower them
 
   // A schema for `response_format: json_object`: any JSON object.
   static JsonSchema any_object() {

@@ -136,5 +136,34 @@ TEST_F(HandlersLimitsTest, EmbeddingsBatchFitsTheSchedulerOrIsA400) {
   EXPECT_GE(engine::SchedulerParams{}.max_queue, kMaxEmbeddingInputs);
 }
 
+// A generation whose schema needs more matcher work than its budget ends with an error that
+// names the budget (a 400 for the client), instead of stalling the scheduler.
+TEST_F(HandlersLimitsTest, ConstrainedDecodingStopsAtItsWorkBudget) {
+  auto schema = std::make_shared<engine::JsonSchema>(engine::JsonSchema::any_object());
+  schema->budget = engine::JsonWorkBudget{64, 100000};
+  auto p = std::make_shared<engine::GenerationParams>();
+  p->prompt = sv_.tokenizer->encode("Once upon a time", true, false);
+  p->sampler.temperature = 0;
+  p->max_tokens = 50;
+  p->json_schema = schema;
+  auto ch = sv_.scheduler->submit(p);
+  ASSERT_TRUE(ch.ok());
+  Status error;
+  bool finished = false;
+  std::vector<engine::GenerationEvent> events;
+  while (!finished) {
+    events.clear();
+    (*ch)->wait(events, std::chrono::milliseconds(100));
+    for (const auto& e : events) {
+      if (e.kind != engine::GenerationEvent::Kind::kFinish) continue;
+      finished = true;
+      EXPECT_EQ(e.finish, engine::FinishReason::kError);
+      error = e.error;
+    }
+  }
+  EXPECT_NE(error.message().find("work budget"), std::string::npos) << error.to_string();
+  EXPECT_EQ(api_error_from_status(error).status, 400);
+}
+
 }  // namespace
 }  // namespace hearth::server

@@ -196,7 +196,8 @@ TEST(JsonConstraintBudget, WorkIsChargedAndCapped) {
   EXPECT_GT(unlimited->token_work(), 40u);
   EXPECT_FALSE(unlimited->over_budget());
 
-  auto tight = JsonConstraint::create(std::make_shared<JsonSchema>(s), JsonWorkBudget{50, 1000});
+  s.budget = JsonWorkBudget{50, 1000};
+  auto tight = JsonConstraint::create(std::make_shared<JsonSchema>(s));
   ASSERT_TRUE(tight.ok());
   EXPECT_FALSE(tight->advance("\"v1"));  // refused once over the per-token budget
   EXPECT_TRUE(tight->over_budget());
@@ -204,7 +205,8 @@ TEST(JsonConstraintBudget, WorkIsChargedAndCapped) {
   EXPECT_FALSE(tight->over_budget());
   EXPECT_TRUE(tight->advance("\""));
   // The total budget is not reset per token.
-  auto total = JsonConstraint::create(std::make_shared<JsonSchema>(s), JsonWorkBudget{1000, 300});
+  s.budget = JsonWorkBudget{1000, 300};
+  auto total = JsonConstraint::create(std::make_shared<JsonSchema>(s));
   ASSERT_TRUE(total.ok());
   int tokens = 0;
   for (; tokens < 100 && !total->over_budget(); ++tokens) {
