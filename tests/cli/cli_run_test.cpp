@@ -113,6 +113,47 @@ TEST(CliRun, BadInputsFailWithOneErrorLine) {
   EXPECT_NE(over_limit.err.find("limit"), std::string::npos) << over_limit.err;
 }
 
+// The audit log's last record: {event, outcome, detail}.
+std::vector<std::string> last_audit(const fs::path& home) {
+  std::ifstream in(home / "audit.log");
+  std::string line, last;
+  while (std::getline(in, line)) last = line;
+  if (last.empty()) return {};
+  auto j = nlohmann::json::parse(last);
+  return {j.value("event", ""), j.value("outcome", ""), j.value("detail", "")};
+}
+
+TEST(CliRun, AuditLogRecordsTheLoadAfterItsOutcome) {
+  fs::path home = testing::make_temp_dir("hearth-audit");
+  setenv("HEARTH_HOME", home.c_str(), 1);
+  // A missing file was logged "run ok" before the load was even tried.
+  auto missing = run("run /nonexistent/model.gguf -p hi");
+  EXPECT_NE(missing.exit_code, 0);
+  auto rec = last_audit(home);
+  ASSERT_EQ(rec.size(), 3u);
+  EXPECT_EQ(rec[0], "run");
+  EXPECT_EQ(rec[1], "not_found");
+  EXPECT_NE(rec[2].find("load failed"), std::string::npos) << rec[2];
+  // A file that is not a model fails to load, and is recorded so.
+  std::ofstream(home / "bad.gguf") << "GGUF but not really a model file";
+  auto bad = run("run " + (home / "bad.gguf").string() + " -p hi");
+  EXPECT_NE(bad.exit_code, 0);
+  rec = last_audit(home);
+  ASSERT_EQ(rec.size(), 3u);
+  EXPECT_EQ(rec[0], "run");
+  EXPECT_NE(rec[1], "ok");
+  if (auto shared = testing::shared_dir()) {
+    auto good = run("run " + (*shared / "models" / "stories260K-f32.gguf").string() + " -p hi -n 2 -c 64");
+    EXPECT_EQ(good.exit_code, 0) << good.err;
+    rec = last_audit(home);
+    ASSERT_EQ(rec.size(), 3u);
+    EXPECT_EQ(rec[0], "run");
+    EXPECT_EQ(rec[1], "ok");
+  }
+  unsetenv("HEARTH_HOME");
+  fs::remove_all(home);
+}
+
 TEST(CliRun, StoreReferencesAreVerifiedBeforeLoad) {
   HEARTH_REQUIRE_SHARED(shared);
   fs::path home = testing::make_temp_dir("hearth-home");

@@ -39,6 +39,7 @@ void reset_peak_rss() {
 Status run(BenchOptions o) {
   std::string path;
   std::string label;
+  ResolvedModelArg arg;
   if (!o.synthetic.empty()) {
     const engine::SyntheticPreset* p = engine::find_preset(o.synthetic);
     if (p == nullptr) {
@@ -52,13 +53,15 @@ Status run(BenchOptions o) {
                  static_cast<int>(p->shape_of.size()), p->shape_of.data(), o.type.c_str(), est / 1048576.0);
     HEARTH_ASSIGN_OR_RETURN(path, engine::ensure_synthetic_model(*p, recipe.label, recipe.choose, o.params.n_threads));
     label = "synthetic-" + o.synthetic + "-" + recipe.label;
+    arg.path = path;
+    arg.purpose = "bench";
   } else {
-    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "bench", o.allow_unsigned));
+    HEARTH_ASSIGN_OR_RETURN(arg, resolve_model_arg(o.model, "bench", o.allow_unsigned));
     path = arg.path;
     label = arg.display;
   }
   reset_peak_rss();
-  HEARTH_ASSIGN_OR_RETURN(auto model, model::Model::load(path));
+  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg));
   const double bw = o.no_bandwidth ? 0.0 : engine::measure_read_bandwidth(o.params.n_threads);
   reset_peak_rss();
   HEARTH_ASSIGN_OR_RETURN(engine::BenchResult r, engine::run_bench(*model, o.params));

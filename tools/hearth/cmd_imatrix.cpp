@@ -26,9 +26,9 @@ struct ImatrixOptions {
 };
 
 Status run(const ImatrixOptions& o) {
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model));
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "imatrix"));
   HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(o.text_file, uint64_t{1} << 31));
-  HEARTH_ASSIGN_OR_RETURN(auto model, model::Model::load(arg.path));
+  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg));
   HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
   model::ContextParams cp;
   cp.n_ctx = o.ctx;

@@ -207,11 +207,11 @@ std::string shape_text(const gguf::TensorInfo& t) {
   return s + "]";
 }
 
-Json to_json(const gguf::GgufModelFile& model) {
-  const gguf::GgufFile& f = model.file();
+Json to_json(const MappedGguf& model) {
+  const gguf::GgufFile& f = model.file;
   Json out;
-  out["file"] = model.path();
-  out["file_size"] = model.mapping().size();
+  out["file"] = model.map->path();
+  out["file_size"] = model.map->size();
   out["version"] = f.version();
   out["alignment"] = f.alignment();
   out["data_offset"] = f.data_offset();
@@ -267,10 +267,10 @@ std::string value_text(const gguf::KeyValue& kv) {
   return s + (a.count > n ? ", ...]" : "]");
 }
 
-void print_text(const gguf::GgufModelFile& model) {
-  const gguf::GgufFile& f = model.file();
-  std::printf("%s: gguf v%u, %zu bytes, alignment %u, data at offset %llu\n", model.path().c_str(), f.version(),
-              model.mapping().size(), f.alignment(), static_cast<unsigned long long>(f.data_offset()));
+void print_text(const MappedGguf& model) {
+  const gguf::GgufFile& f = model.file;
+  std::printf("%s: gguf v%u, %zu bytes, alignment %u, data at offset %llu\n", model.map->path().c_str(), f.version(),
+              model.map->size(), f.alignment(), static_cast<unsigned long long>(f.data_offset()));
   size_t key_width = 0;
   for (const auto& kv : f.metadata()) key_width = std::max(key_width, kv.key.size());
   std::printf("\nmetadata (%zu keys):\n", f.metadata().size());
@@ -307,7 +307,7 @@ Status run(const InspectOptions& opt) {
     HEARTH_ASSIGN_OR_RETURN(trust::ModelProvenance p, describe(arg));
     store_info = StoreInfo{arg, std::move(p)};
   }
-  HEARTH_ASSIGN_OR_RETURN(auto model, gguf::GgufModelFile::open(path));
+  HEARTH_ASSIGN_OR_RETURN(auto model, open_gguf(arg));
   try {
     if (opt.json) {
       Json j = to_json(*model);

@@ -54,7 +54,7 @@ void print_kl(const quantize::KlSummary& s) {
 
 Status run(const PplOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "perplexity", o.allow_unsigned));
-  HEARTH_ASSIGN_OR_RETURN(auto model, model::Model::load(arg.path));
+  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg));
   const int64_t n_vocab = model->hparams().n_vocab;
 
   // The tokens: from the base logits file with --kl-base (as the ecosystem does: both runs

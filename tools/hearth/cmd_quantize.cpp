@@ -141,7 +141,18 @@ Status run(const QuantizeOptions& o) {
     in_path = arg.path;
     in_name = arg.reference + "@" + arg.manifest_digest;
   }
-  HEARTH_ASSIGN_OR_RETURN(auto in, gguf::GgufModelFile::open(in_path));
+  // The quantize module reads in_path itself: a store input was verified above, but a swap of
+  // its blob after that would go unseen here (the engine's loads, load_model, have no such gap).
+  auto opened = gguf::GgufModelFile::open(in_path);
+  if (!trust::looks_like_local_path(o.in)) {
+    ResolvedModelArg rec;
+    rec.path = in_path;
+    rec.reference = in_name;
+    rec.verified = true;
+    rec.purpose = "quantize";
+    record_load(rec, opened.status());
+  }
+  HEARTH_ASSIGN_OR_RETURN(auto in, std::move(opened));
   if (o.dry_run) {
     HEARTH_ASSIGN_OR_RETURN(auto plans, quantize::plan_quantization(in->file(), qp));
     print_plan(plans);

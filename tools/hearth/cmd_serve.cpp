@@ -35,6 +35,8 @@ Status serve(ServeOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "serve", o.allow_unsigned));
   server::ServerConfig& c = o.config;
   c.model_path = arg.path;
+  c.model_mapping = arg.mapping;
+  c.on_model_loaded = [arg](const Status& s) { record_load(arg, s); };
   // A store model's blob is named by its digest: call it by its reference ("acme/stories:v1").
   if (c.model_id.empty() && !arg.reference.empty()) c.model_id = arg.reference;
   log::info("serving {}", arg.display);

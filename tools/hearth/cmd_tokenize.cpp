@@ -57,9 +57,9 @@ std::string escaped(std::string_view s) {
 }
 
 Status run(const TokenizeOptions& o) {
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg model, resolve_model_arg(o.model));
-  HEARTH_ASSIGN_OR_RETURN(auto file, gguf::GgufModelFile::open(model.path));
-  HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(file->file()));
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg model, resolve_model_arg(o.model, "tokenize"));
+  HEARTH_ASSIGN_OR_RETURN(auto file, open_gguf(model));
+  HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(file->file));
   const std::vector<int32_t> ids = tok->encode(o.text, !o.no_bos, o.special);
   if (o.ids_only) {
     std::string line;

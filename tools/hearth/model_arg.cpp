@@ -6,6 +6,8 @@
 
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
+#include "hearth/store/audit_log.h"
+#include "hearth/store/store.h"
 #include "hearth/trust/model_resolver.h"
 
 namespace hearth::cli {
@@ -56,19 +58,78 @@ Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_v
   ro.allow_unsigned = allow_unsigned;
   ro.purpose = std::string(purpose);
   HEARTH_ASSIGN_OR_RETURN(trust::ResolvedModel rm, trust::resolve_model(chosen, ro));
-  if (rm.is_local_path()) {
-    std::error_code ec;
-    if (!std::filesystem::exists(rm.gguf_path(), ec)) {
-      return make_error(ErrorCode::kNotFound, rm.gguf_path(), ": no such file");
-    }
-  }
-  ResolvedModelArg out{rm.gguf_path(), rm.describe(), !rm.is_local_path(), {}, {}, false};
+  ResolvedModelArg out;
+  out.path = rm.gguf_path();
+  out.display = rm.describe();
+  out.verified = !rm.is_local_path();
+  out.purpose = std::string(purpose);
   if (const trust::VerifiedArtifact* a = rm.artifact()) {
     out.reference = a->reference();
     out.manifest_digest = a->manifest_digest().str();
     out.is_signed = a->is_signed();
+    out.publisher_key_id = a->publisher_key_id();
+    out.mapping = a->weights();
+  }
+  if (rm.is_local_path()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(rm.gguf_path(), ec)) {
+      Status s = make_error(ErrorCode::kNotFound, rm.gguf_path(), ": no such file");
+      record_load(out, s);
+      return s;
+    }
   }
   return out;
+}
+
+Result<std::shared_ptr<const MappedFile>> map_model(const ResolvedModelArg& arg) {
+  if (arg.mapping != nullptr) return arg.mapping;
+  if (arg.verified) {
+    return make_error(ErrorCode::kInternal, arg.display, ": a store model without its verified mapping");
+  }
+  HEARTH_ASSIGN_OR_RETURN(MappedFile map, MappedFile::open(arg.path));
+  return std::make_shared<const MappedFile>(std::move(map));
+}
+
+Result<std::unique_ptr<model::Model>> load_model(const ResolvedModelArg& arg) {
+  auto loaded = [&]() -> Result<std::unique_ptr<model::Model>> {
+    HEARTH_ASSIGN_OR_RETURN(auto map, map_model(arg));
+    return model::Model::load(std::move(map));
+  }();
+  record_load(arg, loaded.status());
+  return loaded;
+}
+
+Result<std::unique_ptr<MappedGguf>> open_gguf(const ResolvedModelArg& arg) {
+  auto opened = [&]() -> Result<std::unique_ptr<MappedGguf>> {
+    auto out = std::make_unique<MappedGguf>();
+    HEARTH_ASSIGN_OR_RETURN(out->map, map_model(arg));
+    try {
+      HEARTH_ASSIGN_OR_RETURN(out->file, gguf::parse_gguf(out->map->bytes(), out->map->path()));
+    } catch (const std::bad_alloc&) {
+      return make_error(ErrorCode::kResourceExhausted, arg.path, ": out of memory while opening gguf");
+    }
+    return out;
+  }();
+  record_load(arg, opened.status());
+  return opened;
+}
+
+void record_load(const ResolvedModelArg& arg, const Status& outcome) {
+  store::AuditEvent e;
+  e.event = arg.purpose.empty() ? "load" : arg.purpose;
+  e.ref = arg.reference.empty() ? arg.path : arg.reference;
+  e.digest = arg.manifest_digest;
+  e.publisher = arg.publisher_key_id;
+  if (outcome.ok()) {
+    e.outcome = "ok";
+    e.detail = !arg.verified ? "local file, unverified" : arg.is_signed ? "loaded, verified" : "loaded, unsigned";
+  } else {
+    e.outcome = std::string(error_code_name(outcome.code()));
+    e.detail = "load failed: " + outcome.message();
+  }
+  if (Status s = store::append_audit(store::default_home(), e); !s.ok()) {
+    log::warn("cannot write the audit log: {}", s.message());
+  }
 }
 
 }  // namespace hearth::cli

@@ -36,6 +36,14 @@ void MappedFile::reset() {
   size_ = 0;
 }
 
+void MappedFile::advise_sequential() const {
+  if (data_ != nullptr && size_ > 0) ::madvise(data_, size_, MADV_SEQUENTIAL);
+}
+
+void MappedFile::advise_normal() const {
+  if (data_ != nullptr && size_ > 0) ::madvise(data_, size_, MADV_NORMAL);
+}
+
 Result<MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -24,6 +24,9 @@ class MappedFile {
   std::span<const std::byte> bytes() const { return {static_cast<const std::byte*>(data_), size_}; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Read-ahead hints for a whole-file scan (hashing), then back to the default for random use.
+  void advise_sequential() const;
+  void advise_normal() const;
 
  private:
   void reset();

@@ -15,20 +15,46 @@
 
 namespace hearth::model {
 
-Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
-  // HEARTH_REPACK=0: read every weight as stored; =all: repack every weight the table packs,
-  // however much memory the expanded layouts take; unset or 1: repack within the budget.
+namespace {
+
+// HEARTH_REPACK=0: read every weight as stored; =all: repack every weight the table packs,
+// however much memory the expanded layouts take; unset or 1: repack within the budget.
+std::pair<const kernels::KernelTable*, uint64_t> repack_from_env() {
   const char* env = std::getenv("HEARTH_REPACK");
   const bool repack = env == nullptr || std::strcmp(env, "0") != 0;
-  const uint64_t budget = env != nullptr && std::strcmp(env, "all") == 0 ? UINT64_MAX : kRepackGrowthBudget;
-  return load(path, repack ? &kernels::active_kernels() : nullptr, budget);
+  const uint64_t budget = env != nullptr && std::strcmp(env, "all") == 0 ? UINT64_MAX : Model::kRepackGrowthBudget;
+  return {repack ? &kernels::active_kernels() : nullptr, budget};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  auto [kt, budget] = repack_from_env();
+  return load(path, kt, budget);
+}
+
+Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const MappedFile> mapping) {
+  auto [kt, budget] = repack_from_env();
+  return load(std::move(mapping), kt, budget);
 }
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path, const kernels::KernelTable* kernels,
                                            uint64_t growth_budget) {
+  HEARTH_ASSIGN_OR_RETURN(MappedFile map, MappedFile::open(path));
+  return load(std::make_shared<const MappedFile>(std::move(map)), kernels, growth_budget);
+}
+
+Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const MappedFile> mapping,
+                                           const kernels::KernelTable* kernels, uint64_t growth_budget) {
+  if (mapping == nullptr) return make_error(ErrorCode::kInvalidArgument, "Model::load: no mapping");
   auto m = std::unique_ptr<Model>(new Model());
-  HEARTH_ASSIGN_OR_RETURN(m->file_, gguf::GgufModelFile::open(path));
-  const gguf::GgufFile& f = m->file_->file();
+  m->map_ = std::move(mapping);
+  try {
+    HEARTH_ASSIGN_OR_RETURN(m->file_, gguf::parse_gguf(m->map_->bytes(), m->map_->path()));
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorCode::kResourceExhausted, m->map_->path(), ": out of memory while opening gguf");
+  }
+  const gguf::GgufFile& f = m->file_;
   auto arch = f.get_string("general.architecture");
   if (!arch.ok()) {
     return make_error(ErrorCode::kInvalidArgument, f.name(),
@@ -114,7 +140,7 @@ void Model::repack(const kernels::KernelTable& kt, uint64_t growth_budget) {
   if (kept_stored_bytes_ > 0) {
     log::info("{}: {:.0f} MiB of weights kept in the stored layout: repacking them would grow the weights past "
               "the {:.0f} MiB budget (HEARTH_REPACK=all repacks everything)",
-              file_->file().name(), static_cast<double>(kept_stored_bytes_) / (1 << 20),
+              file_.name(), static_cast<double>(kept_stored_bytes_) / (1 << 20),
               static_cast<double>(growth_budget) / (1 << 20));
   }
   if (todo.empty()) return;
@@ -131,7 +157,7 @@ void Model::repack(const kernels::KernelTable& kt, uint64_t growth_budget) {
   }
   void* mem = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) {
-    log::warn("{}: no memory for repacked weights ({} MiB); using the stored layout", file_->file().name(),
+    log::warn("{}: no memory for repacked weights ({} MiB); using the stored layout", file_.name(),
               total >> 20);
     return;
   }
@@ -172,7 +198,7 @@ void Model::repack(const kernels::KernelTable& kt, uint64_t growth_budget) {
   work();
   for (auto& th : threads) th.join();
   packed_isa_ = kt.name;
-  log::debug("{}: repacked {:.1f} MiB of weights for the {} kernels", file_->file().name(),
+  log::debug("{}: repacked {:.1f} MiB of weights for the {} kernels", file_.name(),
              static_cast<double>(packed_bytes_) / (1 << 20), kt.name);
 }
 
@@ -191,7 +217,7 @@ uint64_t Model::bytes_read(const gguf::TensorInfo& t, std::string_view isa) cons
 
 uint64_t Model::weight_bytes() const {
   uint64_t total = 0;
-  for (const auto& t : file_->file().tensors()) total += t.n_bytes;
+  for (const auto& t : file_.tensors()) total += t.n_bytes;
   return total;
 }
 

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "hearth/core/mapped_file.h"
 #include "hearth/core/status.h"
 #include "hearth/gguf/gguf.h"
 #include "hearth/kernels/kernel_table.h"
@@ -28,19 +29,27 @@ class Model {
  public:
   // Loads a GGUF file: parses it, finds its architecture, validates every weight's shape
   // and type against the hyper-parameters. Errors name the file and the problem.
+  // `path` is an explicit local file; a store model is loaded from its verified mapping
+  // (trust::VerifiedArtifact::weights()), so that the bytes used are the bytes hashed.
   static Result<std::unique_ptr<Model>> load(const std::string& path);
+  static Result<std::unique_ptr<Model>> load(std::shared_ptr<const MappedFile> mapping);
   // How much repacking may grow the weights (bytes): layouts that grow a weight (Q3_K, Q4_1,
   // Q5_x, Q2_K) are used only within it, so that RSS stays within the file size plus ~200 MB of run time.
   static constexpr uint64_t kRepackGrowthBudget = uint64_t{96} << 20;
   // As load(), with repacking for `kernels` (nullptr: no repacking) within growth_budget.
   static Result<std::unique_ptr<Model>> load(const std::string& path, const kernels::KernelTable* kernels,
                                              uint64_t growth_budget = kRepackGrowthBudget);
+  static Result<std::unique_ptr<Model>> load(std::shared_ptr<const MappedFile> mapping,
+                                             const kernels::KernelTable* kernels,
+                                             uint64_t growth_budget = kRepackGrowthBudget);
 
   const HParams& hparams() const { return hp_; }
   const ModelWeights& weights() const { return w_; }
-  const gguf::GgufFile& gguf() const { return file_->file(); }
-  const std::string& path() const { return file_->path(); }
-  uint64_t file_bytes() const { return file_->mapping().size(); }
+  const gguf::GgufFile& gguf() const { return file_; }
+  const std::string& path() const { return map_->path(); }
+  uint64_t file_bytes() const { return map_->size(); }
+  // The mapped file the weights are views into.
+  const MappedFile& mapping() const { return *map_; }
   // Bytes of weight data (all tensors).
   uint64_t weight_bytes() const;
   // Bytes of repacked weight copies, and the kernel table they are for ("" when none).
@@ -59,7 +68,8 @@ class Model {
   void repack(const kernels::KernelTable& kernels, uint64_t growth_budget = kRepackGrowthBudget);
 
  private:
-  std::unique_ptr<gguf::GgufModelFile> file_;
+  std::shared_ptr<const MappedFile> map_;  // outlives file_ and every view into it
+  gguf::GgufFile file_;
   HParams hp_;
   ModelWeights w_;
   // One anonymous mapping holds every packed copy (transparent huge pages where the kernel

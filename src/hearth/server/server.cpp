@@ -167,7 +167,9 @@ void Server::add_routes() {
 }
 
 Status Server::load() {
-  HEARTH_ASSIGN_OR_RETURN(serving_.model, model::Model::load(config_.model_path));
+  auto loaded = config_.model_mapping ? model::Model::load(config_.model_mapping) : model::Model::load(config_.model_path);
+  if (config_.on_model_loaded) config_.on_model_loaded(loaded.status());
+  HEARTH_ASSIGN_OR_RETURN(serving_.model, std::move(loaded));
   HEARTH_ASSIGN_OR_RETURN(serving_.tokenizer, tokenizer::Tokenizer::from_gguf(serving_.model->gguf()));
   if (!config_.chat_template.empty()) {
     HEARTH_ASSIGN_OR_RETURN(serving_.chat_template, engine::parse_chat_template_name(config_.chat_template));

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "hearth/core/mapped_file.h"
 #include "hearth/core/status.h"
 #include "hearth/engine/scheduler.h"
 #include "hearth/server/auth.h"
@@ -22,6 +24,11 @@ namespace hearth::server {
 
 struct ServerConfig {
   std::string model_path;
+  // A store model's verified mapping (trust::VerifiedArtifact::weights()): loaded instead of
+  // model_path, so the server runs exactly the bytes that were verified. Null: map model_path.
+  std::shared_ptr<const MappedFile> model_mapping;
+  // Called once the load finished, with its outcome (the CLI writes it to the audit log).
+  std::function<void(const Status&)> on_model_loaded;
   std::string model_id;               // empty: the file name without ".gguf"
   HttpServerOptions http;
   engine::SchedulerParams scheduler;

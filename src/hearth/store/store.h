@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "hearth/core/mapped_file.h"
 #include "hearth/core/status.h"
 #include "hearth/store/digest.h"
 #include "hearth/store/file_lock.h"
@@ -68,6 +69,10 @@ class Store {
   Result<std::string> read_blob(const Digest& d, uint64_t max_bytes) const;
   // Re-hashes a blob file (DataLoss on mismatch).
   Status verify_blob(const Digest& d) const;
+  // Maps a blob and hashes the mapping itself (DataLoss unless it is `size` bytes hashing to
+  // d). Whoever reads the mapping then reads exactly the bytes that were checked, even if the
+  // file at blob_path(d) is replaced afterwards (the mapping keeps the verified inode).
+  Result<MappedFile> map_verified_blob(const Digest& d, uint64_t size) const;
   Result<Descriptor> put_blob(std::string_view bytes, std::string_view media_type);
   // Copies a file into the store, hashing as it goes.
   Result<Descriptor> ingest_file(const std::string& path, std::string_view media_type);

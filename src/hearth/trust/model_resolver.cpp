@@ -65,7 +65,6 @@ Result<ResolvedModel> resolve_model(std::string_view arg, const ResolveOptions& 
       return s;
     }
     log::warn("loading '{}' as a local file: it is not verified against the trust policy", path);
-    (void)store::append_audit(home, {opts.purpose, "ok", path, "", "", "local file, unverified"});
     return ResolvedModel(LocalModelPath{path});
   }
 
@@ -76,8 +75,7 @@ Result<ResolvedModel> resolve_model(std::string_view arg, const ResolveOptions& 
   vo.allow_unsigned = opts.allow_unsigned;
   HEARTH_ASSIGN_OR_RETURN(VerifiedArtifact a, verifier.verify(ref, vo));
   for (const auto& note : a.notes()) log::warn("{}: {}", a.reference(), note);
-  (void)store::append_audit(home, {opts.purpose, "ok", a.reference(), a.manifest_digest().str(), a.publisher_key_id(),
-                                   a.is_signed() ? "verified" : "unsigned, allowed by operator"});
+  // The load itself is recorded by whoever loads (after it succeeded or failed), not here.
   return ResolvedModel(std::move(a));
 }
 

@@ -8,7 +8,8 @@
 //     ArtifactVerifier against the trust policy before load; unsigned, untrusted or tampered
 //     models are refused with an explanation unless allow_unsigned (which never excuses
 //     tampering or rollback).
-// Loads are written to the audit log.
+// Refusals are written to the audit log here (and verifications by the verifier); the load
+// itself is recorded by the caller once it has succeeded or failed.
 #pragma once
 
 #include <string>
@@ -24,7 +25,7 @@ struct ResolveOptions {
   std::string home;              // empty: store::default_home() ($HEARTH_HOME)
   std::string policy_path;       // empty: <home>/trust/policy.json
   bool allow_unsigned = false;   // --allow-unsigned
-  std::string purpose = "load";  // recorded in the audit log: "run", "serve", "bench", "inspect"
+  std::string purpose = "load";  // "run", "serve", "bench", "inspect" (for messages; the caller records the load)
 };
 
 struct LocalModelPath {
@@ -39,7 +40,8 @@ class ResolvedModel {
   bool is_local_path() const { return std::holds_alternative<LocalModelPath>(v_); }
   // The store artifact, or nullptr for a local path.
   const VerifiedArtifact* artifact() const { return std::get_if<VerifiedArtifact>(&v_); }
-  // The GGUF file to map.
+  // The GGUF file: a local path to map, or (store models) the blob's path for messages only;
+  // a store model is loaded from artifact()->weights(), the mapping that was verified.
   const std::string& gguf_path() const;
   // "acme/stories:v1 (sha256:1234..., signed by acme, version 3)" or "./m.gguf (local file, unverified)".
   std::string describe() const;

@@ -1,20 +1,26 @@
 // VerifiedArtifact: the only handle through which a model from the store reaches the engine.
 // Its constructor is private; only ArtifactVerifier (verifier.h) creates one, after checking
-// every blob's digest, the signature against the trust policy, and rollback protection. So no
-// code path can load a registry blob that was not verified.
+// every blob's digest, the signature against the trust policy, and rollback protection. The
+// weights are hashed through the mapping that weights() hands to the engine
+// (model::Model::load), so what is loaded is exactly what was verified: replacing the blob file
+// after verification changes nothing the engine sees. No code path loads a store blob by path.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "hearth/core/mapped_file.h"
 #include "hearth/store/digest.h"
 
 namespace hearth::trust {
 
 class VerifiedArtifact {
  public:
-  // The GGUF weights inside the store (read-only; map it, never write it).
+  // The verified mapping of the GGUF weights: load the model from this (never from the path).
+  const std::shared_ptr<const MappedFile>& weights() const { return weights_; }
+  // Where the weights blob lives in the store (for messages; loading by path would skip the check).
   const std::string& gguf_path() const { return gguf_path_; }
   uint64_t gguf_size() const { return gguf_size_; }
   const store::Digest& manifest_digest() const { return manifest_digest_; }
@@ -35,6 +41,7 @@ class VerifiedArtifact {
   friend class ArtifactVerifier;
   VerifiedArtifact() = default;
 
+  std::shared_ptr<const MappedFile> weights_;
   std::string gguf_path_;
   uint64_t gguf_size_ = 0;
   store::Digest manifest_digest_;

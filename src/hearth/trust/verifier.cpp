@@ -91,10 +91,14 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
       return make_error(ErrorCode::kDataLoss, "'", ref.to_string(), "': blob ", d->digest.str(), " has ",
                         std::to_string(*size), " bytes, the manifest says ", std::to_string(d->size));
     }
+    if (d == weights) continue;  // hashed below, through the mapping the engine will use
     Status intact = store_.verify_blob(d->digest);
     if (!intact.ok()) return intact.with_context("'" + ref.to_string() + "' refused");
   }
   VerifiedArtifact a;
+  auto mapped = store_.map_verified_blob(weights->digest, weights->size);
+  if (!mapped.ok()) return mapped.status().with_context("'" + ref.to_string() + "' refused");
+  a.weights_ = std::make_shared<const MappedFile>(std::move(*mapped));
   a.gguf_path_ = store_.blob_path(weights->digest);
   a.gguf_size_ = weights->size;
   a.manifest_digest_ = digest;
@@ -140,12 +144,7 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
   if (opts.record_version) {
     HEARTH_TRY(lock.check_and_record(a.model_name_, a.publisher_key_id_, a.version_));
   } else {
-    HEARTH_ASSIGN_OR_RETURN(uint64_t seen, lock.highest(a.model_name_, a.publisher_key_id_));
-    if (a.version_ < seen) {
-      return make_error(ErrorCode::kPermissionDenied, "rollback refused: '", a.model_name_, "' version ",
-                        std::to_string(a.version_), " is older than version ", std::to_string(seen),
-                        " already accepted from this publisher");
-    }
+    HEARTH_TRY(lock.check(a.model_name_, a.version_));
   }
   return a;
 }

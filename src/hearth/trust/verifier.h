@@ -5,7 +5,7 @@
 //      signed model name, and lists exactly the manifest's files and version
 //      (Unauthenticated otherwise, or when unsigned and unsigned models are not allowed);
 //   3. the version is within the publisher's bounds and not below the highest version seen
-//      for that name and publisher (PermissionDenied: rollback).
+//      for that name from any trusted key (PermissionDenied: rollback).
 // Every outcome is written to the audit log.
 #pragma once
 

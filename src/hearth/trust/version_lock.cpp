@@ -23,20 +23,36 @@ Result<json> load(const std::string& path) {
   return j;
 }
 
-uint64_t lookup(const json& j, const std::string& name, const std::string& key) {
+// The highest version of `name` from any key, and the key that signed it.
+std::pair<uint64_t, std::string> lookup(const json& j, const std::string& name) {
+  std::pair<uint64_t, std::string> best{0, ""};
   auto n = j.find(name);
-  if (n == j.end() || !n->is_object()) return 0;
-  auto k = n->find(key);
-  return (k != n->end() && k->is_number_unsigned()) ? k->get<uint64_t>() : 0;
+  if (n == j.end() || !n->is_object()) return best;
+  for (auto k = n->begin(); k != n->end(); ++k) {
+    if (k->is_number_unsigned() && k->get<uint64_t>() > best.first) best = {k->get<uint64_t>(), k.key()};
+  }
+  return best;
+}
+
+Status rollback(const std::string& name, uint64_t version, const std::pair<uint64_t, std::string>& seen) {
+  return make_error(ErrorCode::kPermissionDenied, "rollback refused: '", name, "' version ", std::to_string(version),
+                    " is older than version ", std::to_string(seen.first), " already accepted (signed by key ",
+                    seen.second.substr(0, 16), "); a lower version is refused whichever trusted key signed it");
 }
 
 }  // namespace
 
 std::string VersionLock::path() const { return home_ + "/trust/versions.json"; }
 
-Result<uint64_t> VersionLock::highest(const std::string& model_name, const std::string& key_id) const {
+Result<uint64_t> VersionLock::highest(const std::string& model_name) const {
   HEARTH_ASSIGN_OR_RETURN(json j, load(path()));
-  return lookup(j, model_name, key_id);
+  return lookup(j, model_name).first;
+}
+
+Status VersionLock::check(const std::string& model_name, uint64_t version) const {
+  HEARTH_ASSIGN_OR_RETURN(json j, load(path()));
+  auto seen = lookup(j, model_name);
+  return version < seen.first ? rollback(model_name, version, seen) : ok_status();
 }
 
 Status VersionLock::check_and_record(const std::string& model_name, const std::string& key_id, uint64_t version) {
@@ -45,13 +61,14 @@ Status VersionLock::check_and_record(const std::string& model_name, const std::s
   HEARTH_ASSIGN_OR_RETURN(store::FileLock lock,
                           store::FileLock::acquire(home_ + "/trust/versions.lock", store::FileLock::Mode::kExclusive));
   HEARTH_ASSIGN_OR_RETURN(json j, load(path()));
-  uint64_t seen = lookup(j, model_name, key_id);
-  if (version < seen) {
-    return make_error(ErrorCode::kPermissionDenied, "rollback refused: '", model_name, "' version ",
-                      std::to_string(version), " is older than version ", std::to_string(seen),
-                      " already accepted from this publisher");
+  auto seen = lookup(j, model_name);
+  if (version < seen.first) return rollback(model_name, version, seen);
+  auto n = j.find(model_name);
+  if (n != j.end() && n->is_object()) {
+    auto k = n->find(key_id);
+    if (k != n->end() && k->is_number_unsigned() && k->get<uint64_t>() >= version) return ok_status();
   }
-  if (version == seen && j.contains(model_name)) return ok_status();
+  if (!j[model_name].is_object()) j[model_name] = json::object();
   j[model_name][key_id] = version;
   return write_file_atomic(path(), j.dump(2) + "\n");
 }
