@@ -183,6 +183,42 @@ TEST(HttpLimits, ARequestDribbledPastTheDeadlineGets408) {
   EXPECT_EQ(status_of(got), 408) << got;
 }
 
+TEST(HttpLimits, TlsHandshakeFallsUnderTheDeadlineAndTheConnectionCaps) {
+  if (std::system("openssl version >/dev/null 2>&1") != 0) {
+    if (hearth::testing::running_in_ci()) FAIL() << "openssl is required under CI=true";
+    GTEST_SKIP() << "openssl not installed";
+  }
+  const auto dir = hearth::testing::make_temp_dir("hearth-http-tls");
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                         " -days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  HEARTH_REQUIRE_SHARED(shared);
+  ServeProcess serve(shared / "models/stories260K-f32.gguf",
+                     {"--tls-cert", cert, "--tls-key", key, "--request-timeout", "3", "--max-connections-per-client", "4"},
+                     /*tls=*/true);
+  ASSERT_TRUE(serve.ok()) << serve.log();
+  // Connections that never start their handshake: the first 4 are held until the deadline, the
+  // rest are closed at once.
+  std::vector<int> fds;
+  for (int i = 0; i < 10; ++i) fds.push_back(connect_to(serve.port(), "127.0.0.2"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int closed_at_once = 0;
+  for (int fd : fds) {
+    ASSERT_GE(fd, 0);
+    if (readable(fd, 0) && recv_for(fd, 0.01).empty()) ++closed_at_once;
+  }
+  EXPECT_EQ(closed_at_once, 6);
+  int closed_by_deadline = 0;
+  for (int fd : fds) {
+    if (readable(fd, 10000) && recv_for(fd, 0.1).empty()) ++closed_by_deadline;
+    ::close(fd);
+  }
+  EXPECT_EQ(closed_by_deadline, 10) << "a silent TLS connection outlived --request-timeout";
+  std::filesystem::remove_all(dir);
+}
+
 TEST(HttpLimits, SecondServeOnTheSamePortExitsWithAClearError) {
   HEARTH_REQUIRE_SHARED(shared);
   const int port = hearth::testing::free_port();

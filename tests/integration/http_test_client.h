@@ -139,7 +139,8 @@ class ServeProcess {
  public:
   // Starts `hearth serve MODEL --port 0 ARGS...`; ok() is false (and log() says why) if it
   // does not serve /health within 60 s.
-  ServeProcess(const std::filesystem::path& model, const std::vector<std::string>& args) {
+  // With `tls`, readiness is the "listening on https" line alone (no client TLS here).
+  ServeProcess(const std::filesystem::path& model, const std::vector<std::string>& args, bool tls = false) {
     dir_ = hearth::testing::make_temp_dir("hearth-http-test");
     log_path_ = dir_ / "serve.log";
     std::vector<std::string> argv = {HEARTH_CLI_PATH, "serve", model.string(), "--port", "0", "-c", "256"};
@@ -153,6 +154,14 @@ class ServeProcess {
       if (std::regex_search(text, m, listening)) port_ = std::stoi(m[1].str());
       if (port_ == 0 && exited()) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (tls) {
+      healthy_ = port_ != 0 && log().find("model '") != std::string::npos;
+      while (port_ != 0 && !healthy_ && Clock::now() < deadline && !exited()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        healthy_ = log().find("model '") != std::string::npos;  // "model '...' loaded"
+      }
+      return;
     }
     while (Clock::now() < deadline && !healthy_) {
       healthy_ = status_of(exchange(port_, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 2)) == 200;
