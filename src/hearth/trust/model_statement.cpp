@@ -35,8 +35,15 @@ Result<ModelStatement> statement_for_manifest(const store::Manifest& m, std::str
   s.model_name = std::string(model_name);
   HEARTH_ASSIGN_OR_RETURN(s.version, store::manifest_version(m));
   s.resources.push_back({std::string(kConfigResourceName), m.config.digest});
+  if (m.layers.size() > kMaxSignedLayers) {
+    return make_error(ErrorCode::kInvalidArgument, "manifest: ", std::to_string(m.layers.size()),
+                      " layers, more than the ", std::to_string(kMaxSignedLayers), " a signature may bind");
+  }
+  s.has_layout = true;
+  s.config = {m.config.media_type, m.config.digest};
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const auto& l = m.layers[i];
+    s.layers.push_back({l.media_type, l.digest});
     auto t = l.annotations.find(std::string(store::kAnnotationTitle));
     if (t == l.annotations.end() || !is_plain_file_name(t->second)) {
       return make_error(ErrorCode::kInvalidArgument, "manifest layer ", std::to_string(i),
@@ -68,6 +75,13 @@ std::string serialize_statement(const ModelStatement& s) {
       {"resources", resources},
       {"hearth", {{"name", s.model_name}, {"version", s.version}}},
   };
+  if (s.has_layout) {
+    auto blob = [](const SignedBlob& b) { return json{{"mediaType", b.media_type}, {"digest", b.digest.str()}}; };
+    json layers = json::array();
+    for (const auto& l : s.layers) layers.push_back(blob(l));
+    j["predicate"]["hearth"]["config"] = blob(s.config);
+    j["predicate"]["hearth"]["layers"] = std::move(layers);
+  }
   return j.dump();
 }
 
@@ -114,6 +128,26 @@ Result<ModelStatement> parse_statement(std::string_view text) {
       s.version = v->get<uint64_t>();
     }
     if (str(*h, "name") != s.model_name) return bad("hearth.name differs from the subject name");
+    auto cfg = h->find("config");
+    auto layers = h->find("layers");
+    if ((cfg != h->end()) != (layers != h->end())) return bad("hearth.config and hearth.layers come together");
+    if (layers != h->end()) {
+      auto blob = [&](const json& b, const std::string& what) -> Result<SignedBlob> {
+        if (!b.is_object()) return bad(what + " is not an object");
+        auto d = store::Digest::parse(str(b, "digest"));
+        if (!d.ok()) return bad(what + ": " + d.status().message());
+        std::string mt = str(b, "mediaType");
+        if (mt.empty() || mt.size() > 255) return bad(what + " has no mediaType");
+        return SignedBlob{std::move(mt), *d};
+      };
+      if (!layers->is_array() || layers->size() > kMaxSignedLayers) return bad("hearth.layers is not a list of layers");
+      HEARTH_ASSIGN_OR_RETURN(s.config, blob(*cfg, "hearth.config"));
+      for (size_t i = 0; i < layers->size(); ++i) {
+        HEARTH_ASSIGN_OR_RETURN(SignedBlob b, blob((*layers)[i], "hearth.layers[" + std::to_string(i) + "]"));
+        s.layers.push_back(std::move(b));
+      }
+      s.has_layout = true;
+    }
   }
   return s;
 }
@@ -132,6 +166,29 @@ Status match_statement(const ModelStatement& signed_statement, const store::Mani
   for (const auto& w : want) {
     if (!got.count(w)) {
       return make_error(ErrorCode::kUnauthenticated, "signed file '", w.first, "' is missing from the model");
+    }
+  }
+  if (!signed_statement.has_layout) {
+    return make_error(ErrorCode::kUnauthenticated,
+                      "the signature does not bind each layer to its role and position (signed by an older hearth); "
+                      "ask the publisher to re-sign with 'hearth sign'");
+  }
+  auto same = [](const SignedBlob& a, const SignedBlob& b) { return a.media_type == b.media_type && a.digest == b.digest; };
+  if (!same(actual.config, signed_statement.config)) {
+    return make_error(ErrorCode::kUnauthenticated, "the manifest's config (", actual.config.media_type,
+                      ") is not the config that was signed (", signed_statement.config.media_type, ")");
+  }
+  if (actual.layers.size() != signed_statement.layers.size()) {
+    return make_error(ErrorCode::kUnauthenticated, "the manifest has ", std::to_string(actual.layers.size()),
+                      " layers, the signature ", std::to_string(signed_statement.layers.size()));
+  }
+  for (size_t i = 0; i < actual.layers.size(); ++i) {
+    if (!same(actual.layers[i], signed_statement.layers[i])) {
+      return make_error(ErrorCode::kUnauthenticated, "manifest layer ", std::to_string(i), " (",
+                        actual.layers[i].media_type, ", ", actual.layers[i].digest.str().substr(0, 19),
+                        "...) is not the layer signed at that position (", signed_statement.layers[i].media_type,
+                        ", ", signed_statement.layers[i].digest.str().substr(0, 19),
+                        "...): layers were relabelled or reordered after signing");
     }
   }
   if (actual.version != signed_statement.version) {

@@ -71,6 +71,61 @@ TEST(ModelStatement, MismatchesAreUnauthenticated) {
   EXPECT_EQ(statement_for_manifest(m, "x").status().code(), ErrorCode::kInvalidArgument);
 }
 
+store::Manifest two_layer_manifest() {
+  store::Manifest m = sample_manifest();
+  store::Descriptor extra;
+  extra.media_type = "application/vnd.example.adapter";
+  extra.digest = store::sha256_of(std::string_view("adapter"));
+  extra.size = 7;
+  extra.annotations[std::string(store::kAnnotationTitle)] = "extra.bin";
+  m.layers.push_back(extra);
+  return m;
+}
+
+// Mix-and-match: the same blobs under the same names, but with their roles or order changed.
+TEST(ModelStatement, RelabelledOrReorderedLayersAreUnauthenticated) {
+  auto signed_s = parse_statement(serialize_statement(*statement_for_manifest(two_layer_manifest(), "acme/stories")));
+  ASSERT_TRUE(signed_s.ok()) << signed_s.status().message();
+  EXPECT_TRUE(signed_s->has_layout);
+  ASSERT_EQ(signed_s->layers.size(), 2u);
+  EXPECT_EQ(signed_s->layers[0].media_type, store::kModelWeightMediaType);
+  EXPECT_TRUE(match_statement(*signed_s, two_layer_manifest()).ok());
+
+  auto relabelled = two_layer_manifest();
+  std::swap(relabelled.layers[0].media_type, relabelled.layers[1].media_type);
+  Status st = match_statement(*signed_s, relabelled);
+  EXPECT_EQ(st.code(), ErrorCode::kUnauthenticated);
+  EXPECT_NE(st.message().find("relabelled or reordered"), std::string::npos) << st.message();
+
+  auto reordered = two_layer_manifest();
+  std::swap(reordered.layers[0], reordered.layers[1]);
+  EXPECT_EQ(match_statement(*signed_s, reordered).code(), ErrorCode::kUnauthenticated);
+
+  auto config_relabelled = two_layer_manifest();
+  config_relabelled.config.media_type = "application/vnd.example.other";
+  EXPECT_EQ(match_statement(*signed_s, config_relabelled).code(), ErrorCode::kUnauthenticated);
+}
+
+// A statement signed before the layout binding (no hearth.layers) is refused with a clear
+// request to re-sign, rather than accepted on file names alone.
+TEST(ModelStatement, StatementWithoutLayerBindingIsRefusedClearly) {
+  auto j = nlohmann::json::parse(serialize_statement(*statement_for_manifest(sample_manifest(), "acme/stories")));
+  j["predicate"]["hearth"].erase("layers");
+  j["predicate"]["hearth"].erase("config");
+  auto old = parse_statement(j.dump());
+  ASSERT_TRUE(old.ok()) << old.status().message();
+  EXPECT_FALSE(old->has_layout);
+  Status st = match_statement(*old, sample_manifest());
+  EXPECT_EQ(st.code(), ErrorCode::kUnauthenticated);
+  EXPECT_NE(st.message().find("re-sign"), std::string::npos) << st.message();
+  // Half a binding is malformed.
+  auto half = nlohmann::json::parse(serialize_statement(*statement_for_manifest(sample_manifest(), "acme/stories")));
+  half["predicate"]["hearth"].erase("config");
+  EXPECT_EQ(parse_statement(half.dump()).status().code(), ErrorCode::kInvalidArgument);
+  half["predicate"]["hearth"]["config"] = {{"mediaType", "x"}, {"digest", "sha256:../../etc"}};
+  EXPECT_EQ(parse_statement(half.dump()).status().code(), ErrorCode::kInvalidArgument);
+}
+
 TEST(ModelStatement, InconsistentRootDigestIsRefused) {
   auto s = *statement_for_manifest(sample_manifest(), "acme/stories");
   auto j = nlohmann::json::parse(serialize_statement(s));

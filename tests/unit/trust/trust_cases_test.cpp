@@ -4,7 +4,9 @@
 //   model:  {"name": "acme/stories", "tag": "v1", "version": 1}       (defaults shown)
 //   sign:   [{"key": "publisher"|"publisher_ed25519"|"stranger", "name": <signed name>}]
 //   policy: the policy file, with publisher "key" naming one of the keys above
-//   tamper: "weights"|"config"|"manifest"|"signature"|"signature_payload"
+//   tamper: "weights"|"config"|"manifest"|"signature"|"signature_payload"|"relabel"
+//           (relabel: a second layer "extra.bin" is added before signing; then a new manifest
+//           swaps the two layers' media types, is tagged in place, and carries the old signature)
 //   seen_version: a version already accepted from "publisher" (rollback state)
 //   resolve: what to resolve ("MANIFEST" is replaced by the manifest digest, "LOCAL" is a
 //            plain file path); default name:tag
@@ -67,6 +69,12 @@ std::string run_case(const json& c, const fs::path& home) {
   m.artifact_type = std::string(store::kModelArtifactType);
   m.config = *config;
   m.layers.push_back(*weights);
+  std::string tamper = c.value("tamper", "");
+  if (tamper == "relabel") {
+    auto extra = st->put_blob("GGUF other weights", "application/vnd.example.adapter");
+    extra->annotations[std::string(store::kAnnotationTitle)] = "extra.bin";
+    m.layers.push_back(*extra);
+  }
   m.annotations[std::string(store::kAnnotationVersion)] = std::to_string(version);
   store::Digest manifest = *st->put_manifest(m);
   EXPECT_TRUE(st->set_tag(name, tag, manifest).ok());
@@ -90,7 +98,15 @@ std::string run_case(const json& c, const fs::path& home) {
     EXPECT_TRUE(lock.check_and_record(name, keys.at("publisher").public_key().key_id(), c["seen_version"]).ok());
   }
 
-  std::string tamper = c.value("tamper", "");
+  if (tamper == "relabel") {
+    store::Manifest swapped = m;
+    std::swap(swapped.layers[0].media_type, swapped.layers[1].media_type);
+    store::Digest d = *st->put_manifest(swapped);
+    EXPECT_TRUE(st->set_tag(name, tag, d).ok());
+    auto sm = st->read_manifest(sig_manifests.at(0));
+    EXPECT_TRUE(store_signature(*st, d, *st->read_blob(sm->layers.at(0).digest, 1 << 20)).ok());
+    weights = st->read_manifest(d)->layers[1];  // what the verifier would now load
+  }
   if (tamper == "weights") overwrite(st->blob_path(weights->digest), "GGUF evil weights");
   if (tamper == "config") overwrite(st->blob_path(config->digest), "{}");
   if (tamper == "manifest") {
