@@ -577,7 +577,7 @@ class BeastServer final : public HttpServer {
     if (ec == asio::error::address_in_use) {
       return make_error(ErrorCode::kUnavailable, "cannot listen on ", where,
                         ": address already in use (another server is listening there; stop it or choose another "
-                        "--port)");
+                        "port)");
     }
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return make_error(ErrorCode::kIo, "cannot listen on ", where, ": ", ec.message());
