@@ -21,34 +21,61 @@ double grad_norm(const std::vector<float>& grad) {
   return std::sqrt(s);
 }
 
-double adamw_update(const AdamWConfig& c, const LlamaParams& p, std::vector<float>& w, std::vector<float>& grad,
-                    AdamWState& st, ThreadPool& pool) {
+namespace {
+
+struct Update {
+  float clip, lr, bc1, bc2;
+  double norm;
+};
+
+Update begin_update(const AdamWConfig& c, std::vector<float>& w, const std::vector<float>& grad, AdamWState& st) {
   if (st.m.size() != w.size()) st.m.assign(w.size(), 0.0f);
   if (st.v.size() != w.size()) st.v.assign(w.size(), 0.0f);
-  const double norm = grad_norm(grad);
-  const float clip = (c.clip_norm > 0.0f && norm > c.clip_norm) ? static_cast<float>(c.clip_norm / norm) : 1.0f;
-  const float lr = scheduled_lr(c, st.step);
+  Update u;
+  u.norm = grad_norm(grad);
+  u.clip = (c.clip_norm > 0.0f && u.norm > c.clip_norm) ? static_cast<float>(c.clip_norm / u.norm) : 1.0f;
+  u.lr = scheduled_lr(c, st.step);
   ++st.step;
-  const float bc1 = 1.0f - static_cast<float>(std::pow(c.beta1, static_cast<double>(st.step)));
-  const float bc2 = 1.0f - static_cast<float>(std::pow(c.beta2, static_cast<double>(st.step)));
+  u.bc1 = 1.0f - static_cast<float>(std::pow(c.beta1, static_cast<double>(st.step)));
+  u.bc2 = 1.0f - static_cast<float>(std::pow(c.beta2, static_cast<double>(st.step)));
+  return u;
+}
+
+void update_range(const AdamWConfig& c, const Update& u, float decay, size_t offset, size_t size, std::vector<float>& w,
+                  std::vector<float>& grad, AdamWState& st, ThreadPool& pool) {
+  float* wp = w.data() + offset;
+  float* gp = grad.data() + offset;
+  float* mp = st.m.data() + offset;
+  float* vp = st.v.data() + offset;
+  pool.parallel_for(static_cast<int64_t>(size), 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float g = gp[i] * u.clip;
+      gp[i] = g;
+      mp[i] = c.beta1 * mp[i] + (1.0f - c.beta1) * g;
+      vp[i] = c.beta2 * vp[i] + (1.0f - c.beta2) * g * g;
+      const float mh = mp[i] / u.bc1, vh = vp[i] / u.bc2;
+      wp[i] = wp[i] * decay - u.lr * mh / (std::sqrt(vh) + c.eps);
+    }
+  });
+}
+
+}  // namespace
+
+double adamw_update(const AdamWConfig& c, const LlamaParams& p, std::vector<float>& w, std::vector<float>& grad,
+                    AdamWState& st, ThreadPool& pool) {
+  const Update u = begin_update(c, w, grad, st);
   for (const ParamTensor& t : p.tensors()) {
-    const float decay = t.is_matrix ? 1.0f - lr * c.weight_decay : 1.0f;
-    float* wp = w.data() + t.offset;
-    float* gp = grad.data() + t.offset;
-    float* mp = st.m.data() + t.offset;
-    float* vp = st.v.data() + t.offset;
-    pool.parallel_for(static_cast<int64_t>(t.size), 4096, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const float g = gp[i] * clip;
-        gp[i] = g;
-        mp[i] = c.beta1 * mp[i] + (1.0f - c.beta1) * g;
-        vp[i] = c.beta2 * vp[i] + (1.0f - c.beta2) * g * g;
-        const float mh = mp[i] / bc1, vh = vp[i] / bc2;
-        wp[i] = wp[i] * decay - lr * mh / (std::sqrt(vh) + c.eps);
-      }
-    });
+    const float decay = t.is_matrix ? 1.0f - u.lr * c.weight_decay : 1.0f;
+    update_range(c, u, decay, t.offset, t.size, w, grad, st, pool);
   }
-  return norm;
+  return u.norm;
+}
+
+double adamw_update_flat(const AdamWConfig& c, std::vector<float>& w, std::vector<float>& grad, AdamWState& st,
+                         ThreadPool& pool) {
+  const Update u = begin_update(c, w, grad, st);
+  update_range(c, u, 1.0f - u.lr * c.weight_decay, 0, w.size(), w, grad, st, pool);
+  return u.norm;
 }
 
 }  // namespace hearth::train

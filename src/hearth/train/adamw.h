@@ -35,5 +35,8 @@ double grad_norm(const std::vector<float>& grad);
 // Returns the gradient norm before clipping.
 double adamw_update(const AdamWConfig& c, const LlamaParams& p, std::vector<float>& w, std::vector<float>& grad,
                     AdamWState& state, ThreadPool& pool);
+// The same over a flat vector, every element decayed alike (LoRA factors).
+double adamw_update_flat(const AdamWConfig& c, std::vector<float>& w, std::vector<float>& grad, AdamWState& state,
+                         ThreadPool& pool);
 
 }  // namespace hearth::train

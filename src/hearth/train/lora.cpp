@@ -1,0 +1,154 @@
+#include "hearth/train/lora.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "hearth/gguf/gguf_writer.h"
+#include "hearth/train/gemm.h"
+
+namespace hearth::train {
+
+LoraTrainer::LoraTrainer(BaseModel base, const LoraOptions& opts, int n_threads)
+    : opts_(opts), params_(base.shape), base_(std::move(base.w)), pool_(n_threads),
+      ops_(kernels::active_kernels(), pool_), graph_(params_, ops_), data_rng_{opts.seed ^ 0x10BAull} {}
+
+Result<std::unique_ptr<LoraTrainer>> LoraTrainer::create(BaseModel base, const LoraOptions& o,
+                                                         std::vector<int32_t> train_tokens,
+                                                         std::vector<int32_t> eval_tokens, int n_threads) {
+  if (o.rank < 1 || o.rank > 4096 || !(o.alpha > 0.0f)) {
+    return make_error(ErrorCode::kInvalidArgument, "--rank must be in [1, 4096] and --alpha positive");
+  }
+  if (o.batch < 1 || o.seq_len < 2 || o.seq_len > base.shape.n_ctx) {
+    return make_error(ErrorCode::kInvalidArgument, "the window (", std::to_string(o.seq_len),
+                      ") must be in [2, the context ", std::to_string(base.shape.n_ctx), "]");
+  }
+  if (static_cast<int64_t>(train_tokens.size()) < o.seq_len + 1) {
+    return make_error(ErrorCode::kInvalidArgument, "the training data is too small: ",
+                      std::to_string(train_tokens.size()), " tokens, fewer than one window of ",
+                      std::to_string(o.seq_len + 1));
+  }
+  for (const auto* v : {&train_tokens, &eval_tokens}) {
+    for (int32_t t : *v) {
+      if (t < 0 || t >= base.shape.n_vocab) {
+        return make_error(ErrorCode::kInvalidArgument, "token id ", std::to_string(t), " is outside the vocabulary");
+      }
+    }
+  }
+  auto t = std::unique_ptr<LoraTrainer>(new LoraTrainer(std::move(base), o, std::max(1, n_threads)));
+  t->scale_ = o.alpha / static_cast<float>(o.rank);
+  t->train_ = std::move(train_tokens);
+  t->eval_ = std::move(eval_tokens);
+  const LlamaShape& s = t->params_.shape();
+  size_t n = 0;
+  for (int64_t il = 0; il < s.n_layer; ++il) {
+    const LayerSlots& l = t->params_.layer(il);
+    for (const std::string& target : o.targets) {
+      const std::pair<const char*, size_t> map[] = {{"q", l.wq}, {"k", l.wk}, {"v", l.wv}, {"o", l.wo},
+                                                    {"gate", l.ffn_gate}, {"up", l.ffn_up}, {"down", l.ffn_down}};
+      const auto* m = std::find_if(std::begin(map), std::end(map), [&](const auto& e) { return target == e.first; });
+      if (m == std::end(map)) {
+        return make_error(ErrorCode::kInvalidArgument, "unknown LoRA target '", target,
+                          "' (q, k, v, o, gate, up, down)");
+      }
+      const auto it = std::find_if(t->params_.tensors().begin(), t->params_.tensors().end(),
+                                   [&](const ParamTensor& p) { return p.offset == m->second; });
+      const int64_t rows = it->ne[1], cols = it->ne[0];
+      t->slots_.push_back({it->name, m->second, rows, cols, n, n + static_cast<size_t>(o.rank * cols)});
+      n += static_cast<size_t>(o.rank * (cols + rows));
+    }
+  }
+  // A ~ N(0, 1/cols) (the product starts small but nonzero), B = 0: the adapter starts as a no-op.
+  t->lora_.assign(n, 0.0f);
+  SplitMix64 rng{o.seed};
+  for (const Slot& sl : t->slots_) {
+    const double sd = 1.0 / std::sqrt(static_cast<double>(sl.cols));
+    for (int64_t i = 0; i < o.rank * sl.cols; ++i) t->lora_[sl.a + i] = static_cast<float>(sd * rng.normal());
+  }
+  t->merge();
+  return t;
+}
+
+void LoraTrainer::merge() {
+  w_ = base_;
+  for (const Slot& sl : slots_) {
+    // W' = W + (s B) A
+    tmp_.resize(static_cast<size_t>(sl.rows * opts_.rank));
+    for (size_t i = 0; i < tmp_.size(); ++i) tmp_[i] = scale_ * lora_[sl.b + i];
+    gemm({sl.rows, sl.cols, opts_.rank, tmp_.data(), opts_.rank, lora_.data() + sl.a, sl.cols, w_.data() + sl.w,
+          sl.cols, true},
+         pool_);
+  }
+}
+
+const std::vector<float>& LoraTrainer::merged() { return w_; }
+
+double LoraTrainer::train_step() {
+  const int64_t len = opts_.seq_len + 1;
+  batch_.resize(static_cast<size_t>(opts_.batch * len));
+  const uint64_t starts = train_.size() - static_cast<size_t>(len) + 1;
+  for (int64_t b = 0; b < opts_.batch; ++b) {
+    const size_t st = static_cast<size_t>(data_rng_.next() % starts);
+    std::copy(train_.begin() + st, train_.begin() + st + len, batch_.begin() + b * len);
+  }
+  grad_w_.assign(w_.size(), 0.0f);
+  const double loss = graph_.step(w_.data(), batch_.data(), opts_.batch, opts_.seq_len, grad_w_.data(),
+                                  1.0f / static_cast<float>(tokens_per_step()));
+  grad_lora_.assign(lora_.size(), 0.0f);
+  const int64_t r = opts_.rank;
+  for (const Slot& sl : slots_) {
+    const float* g = grad_w_.data() + sl.w;
+    // dB [rows][r] = G [rows][cols] · A^T [cols][r]
+    tmp_.resize(static_cast<size_t>(sl.cols * r));
+    ops_.transpose(lora_.data() + sl.a, r, sl.cols, tmp_.data());
+    gemm({sl.rows, r, sl.cols, g, sl.cols, tmp_.data(), r, grad_lora_.data() + sl.b, r, false}, pool_);
+    // dA [r][cols] = B^T [r][rows] · G [rows][cols]
+    tmp_.resize(static_cast<size_t>(r * sl.rows));
+    ops_.transpose(lora_.data() + sl.b, sl.rows, r, tmp_.data());
+    gemm({r, sl.cols, sl.rows, tmp_.data(), sl.rows, g, sl.cols, grad_lora_.data() + sl.a, sl.cols, false}, pool_);
+  }
+  for (float& x : grad_lora_) x *= scale_;
+  adamw_update_flat(opts_.adamw, lora_, grad_lora_, adamw_, pool_);
+  merge();
+  return loss / static_cast<double>(tokens_per_step());
+}
+
+double LoraTrainer::eval_loss(int64_t max_windows, int64_t* n_scored) {
+  const int64_t len = opts_.seq_len;
+  const int64_t cap = max_windows > 0 ? max_windows : opts_.max_eval_windows;
+  const int64_t n = std::min<int64_t>(cap, (static_cast<int64_t>(eval_.size()) - 1) / len);
+  if (n_scored != nullptr) *n_scored = std::max<int64_t>(0, n * len);
+  if (n <= 0) return std::nan("");
+  double loss = 0.0;
+  std::vector<int32_t> win;
+  for (int64_t b0 = 0; b0 < n; b0 += opts_.batch) {
+    const int64_t nb = std::min(opts_.batch, n - b0);
+    win.resize(static_cast<size_t>(nb * (len + 1)));
+    for (int64_t b = 0; b < nb; ++b) {
+      std::copy(eval_.begin() + (b0 + b) * len, eval_.begin() + (b0 + b) * len + len + 1, win.begin() + b * (len + 1));
+    }
+    loss += graph_.step(w_.data(), win.data(), nb, len, nullptr, 0.0f);
+  }
+  return loss / static_cast<double>(n * len);
+}
+
+Status LoraTrainer::write_adapter(const std::string& path, const std::string& base_name) const {
+  gguf::GgufWriter out;
+  out.set_string("general.architecture", "llama");
+  out.set_string("general.type", "adapter");
+  out.set_string("general.name", base_name + "-lora");
+  out.set_string("adapter.type", "lora");
+  out.set_f32("adapter.lora.alpha", opts_.alpha);
+  const uint64_t r = static_cast<uint64_t>(opts_.rank);
+  for (const Slot& sl : slots_) {
+    const auto bytes = [&](size_t off, size_t count) {
+      return std::span<const std::byte>(reinterpret_cast<const std::byte*>(lora_.data() + off), count * sizeof(float));
+    };
+    HEARTH_TRY(out.add_tensor(sl.name + ".lora_a", TensorType::F32, {static_cast<uint64_t>(sl.cols), r},
+                              bytes(sl.a, static_cast<size_t>(sl.cols) * r)));
+    HEARTH_TRY(out.add_tensor(sl.name + ".lora_b", TensorType::F32, {r, static_cast<uint64_t>(sl.rows)},
+                              bytes(sl.b, static_cast<size_t>(sl.rows) * r)));
+  }
+  return out.write(path);
+}
+
+}  // namespace hearth::train

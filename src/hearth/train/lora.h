@@ -1,0 +1,71 @@
+// LoRA finetuning (Hu et al. 2021) of a frozen llama base: each target matrix W [rows][cols]
+// gets factors A [rank][cols] and B [rows][rank], and the model runs with
+// W' = W + (alpha / rank) B A. Training materializes W' each step, runs the full backward for
+// dL/dW', and takes dB = s dL/dW' A^T, dA = s B^T dL/dW' (exact, and it reuses the whole
+// training graph). The adapter is written in the GGUF LoRA layout llama.cpp reads
+// (general.type = adapter, adapter.type = lora, adapter.lora.alpha, <tensor>.lora_a with
+// ne {cols, rank} and <tensor>.lora_b with ne {rank, rows}).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hearth/core/status.h"
+#include "hearth/core/thread_pool.h"
+#include "hearth/train/adamw.h"
+#include "hearth/train/base_model.h"
+#include "hearth/train/llama_graph.h"
+
+namespace hearth::train {
+
+struct LoraOptions {
+  int64_t rank = 8;
+  float alpha = 16.0f;
+  std::vector<std::string> targets = {"q", "k", "v", "o", "gate", "up", "down"};
+  AdamWConfig adamw{.lr = 1e-3f, .weight_decay = 0.0f, .warmup_steps = 10, .total_steps = 200};
+  int64_t batch = 8;
+  int64_t seq_len = 128;
+  uint64_t seed = 1;
+  int64_t max_eval_windows = 32;
+};
+
+class LoraTrainer {
+ public:
+  static Result<std::unique_ptr<LoraTrainer>> create(BaseModel base, const LoraOptions& opts,
+                                                     std::vector<int32_t> train_tokens, std::vector<int32_t> eval_tokens,
+                                                     int n_threads);
+  double train_step();  // mean training loss per token
+  double eval_loss(int64_t max_windows = 0, int64_t* n_scored = nullptr);
+  int64_t step() const { return adamw_.step; }
+  int64_t tokens_per_step() const { return opts_.batch * opts_.seq_len; }
+  const LlamaParams& params() const { return params_; }
+  // Base + the scaled adapter, in the trainer's layout (for export as a merged model).
+  const std::vector<float>& merged();
+  Status write_adapter(const std::string& path, const std::string& base_name) const;
+
+ private:
+  struct Slot {
+    std::string name;  // the base tensor's name
+    size_t w;          // its offset in the weights
+    int64_t rows, cols;
+    size_t a, b;       // offsets of A [rank][cols] and B [rows][rank] in lora_
+  };
+  LoraTrainer(BaseModel base, const LoraOptions& opts, int n_threads);
+  void merge();
+
+  LoraOptions opts_;
+  LlamaParams params_;
+  std::vector<float> base_, w_;  // frozen base; base + s B A
+  std::vector<Slot> slots_;
+  std::vector<float> lora_, grad_lora_, grad_w_, tmp_;
+  AdamWState adamw_;
+  ThreadPool pool_;
+  Ops ops_;
+  LlamaGraph graph_;
+  std::vector<int32_t> train_, eval_, batch_;
+  SplitMix64 data_rng_;
+  float scale_ = 2.0f;
+};
+
+}  // namespace hearth::train
