@@ -79,9 +79,27 @@ Status run_check() {
   HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
   HEARTH_ASSIGN_OR_RETURN(CheckReport r, store.check());
   for (const auto& p : r.problems) std::printf("problem: %s\n", p.c_str());
-  std::printf("store check: %zu blobs verified, %zu resumable partial downloads, %s\n", r.blobs_checked,
-              r.partial_downloads, r.ok() ? "consistent" : "INCONSISTENT");
+  for (const auto& t : r.temp_files) std::printf("temp file: %s (left by an interrupted write; gc removes it)\n", t.c_str());
+  std::printf("store check: %zu blobs verified, %zu resumable partial downloads, %zu temp files, %s\n",
+              r.blobs_checked, r.partial_downloads, r.temp_files.size(), r.ok() ? "consistent" : "INCONSISTENT");
+  if (!r.ok()) {
+    std::printf("gc refuses to run while a reference is broken; 'hearth store repair --drop-broken' drops the\n"
+                "broken entries (re-pull or re-import those models afterwards)\n");
+  }
   if (!r.ok()) return make_error(ErrorCode::kDataLoss, "store ", store.home(), " has ", std::to_string(r.problems.size()), " problems");
+  return ok_status();
+}
+
+Status run_repair(bool drop_broken) {
+  if (!drop_broken) {
+    return make_error(ErrorCode::kInvalidArgument, "store repair needs --drop-broken (it removes the tags, pins and",
+                      " signatures whose manifest cannot be read; see 'hearth store check' first)");
+  }
+  HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
+  HEARTH_ASSIGN_OR_RETURN(auto dropped, store.repair_drop_broken());
+  for (const auto& d : dropped) std::printf("dropped %s\n", d.c_str());
+  std::printf("store repair: dropped %zu broken entries%s\n", dropped.size(),
+              dropped.empty() ? "" : " (run 'hearth gc' to free their blobs)");
   return ok_status();
 }
 
@@ -123,6 +141,10 @@ void setup(CLI::App& app) {
     sub->require_subcommand(1);
     auto* check = sub->add_subcommand("check", "re-hash every blob and check every reference");
     check->callback([] { report(run_check()); });
+    auto* repair = sub->add_subcommand("repair", "drop references whose manifest cannot be read (after store check)");
+    static bool drop_broken = false;
+    repair->add_flag("--drop-broken", drop_broken, "remove tags, pins and signatures whose manifest is unreadable");
+    repair->callback([] { report(run_repair(drop_broken)); });
   }
 }
 

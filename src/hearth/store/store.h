@@ -49,6 +49,9 @@ struct CheckReport {
   size_t blobs_checked = 0;
   std::vector<std::string> problems;  // empty when consistent
   size_t partial_downloads = 0;       // resumable, not a problem
+  // Temp files left by killed imports and writes (store/tmp, not .partial): not a problem,
+  // gc removes them.
+  std::vector<std::string> temp_files;
   bool ok() const { return problems.empty(); }
 };
 
@@ -104,8 +107,13 @@ class Store {
   // Holds gc.lock shared: blobs written while it is held are safe from a concurrent gc.
   Result<FileLock> lock_for_write() const;
   // Deletes blobs no reference reaches (manifests, their config and layers, and referrers of
-  // live manifests), and stray temp files. Waits for running writers.
+  // live manifests), and stray temp files. Waits for running writers. Refuses (DataLoss,
+  // naming the entry) when any tagged, pinned or referrer manifest cannot be read: what it
+  // names is unknown, so every blob may be live (see repair_drop_broken).
   Result<GcReport> gc();
+  // `hearth store repair --drop-broken`: removes the tags, pins and referrer entries whose
+  // manifest cannot be read, so that gc can run again. Returns what was dropped.
+  Result<std::vector<std::string>> repair_drop_broken();
   // Re-hashes every blob and checks that every reference resolves to a complete model.
   Result<CheckReport> check() const;
 

@@ -12,27 +12,35 @@ namespace hearth::store {
 namespace fs = std::filesystem;
 namespace {
 
-// Adds a manifest, its config and layers, and (recursively) its referrers to `live`.
-void mark(const Store& store, const RefsTable& t, const Digest& manifest, std::set<Digest>& live) {
-  if (!live.insert(manifest).second) return;
+// Adds a manifest, its config and layers, and (recursively) its referrers to `live`. A
+// manifest that cannot be read is an error: the blobs it names are unknown.
+Status mark(const Store& store, const RefsTable& t, const std::string& what, const Digest& manifest,
+            std::set<Digest>& live) {
+  if (!live.insert(manifest).second) return ok_status();
   auto m = store.read_manifest(manifest);
-  if (m.ok()) {
-    live.insert(m->config.digest);
-    for (const auto& l : m->layers) live.insert(l.digest);
+  if (!m.ok()) {
+    return make_error(ErrorCode::kDataLoss, "gc refused: ", what, " (", manifest.str(), ") cannot be read: ",
+                      m.status().message(), "; its blobs may be live, so nothing was deleted (see 'hearth store check';",
+                      " 'hearth store repair --drop-broken' drops the entry)");
   }
+  live.insert(m->config.digest);
+  for (const auto& l : m->layers) live.insert(l.digest);
   if (auto r = t.referrers.find(manifest); r != t.referrers.end()) {
-    for (const auto& d : r->second) mark(store, t, d, live);
+    for (const auto& d : r->second) HEARTH_TRY(mark(store, t, "referrer " + d.str() + " of " + what, d, live));
   }
+  return ok_status();
 }
 
-std::set<Digest> live_set(const Store& store, const RefsTable& t) {
+Result<std::set<Digest>> live_set(const Store& store, const RefsTable& t) {
   std::set<Digest> live;
   for (const auto& [name, repo] : t.repos) {
-    for (const auto& d : repo.manifests) mark(store, t, d, live);
-    for (const auto& [tag, d] : repo.tags) mark(store, t, d, live);
+    for (const auto& [tag, d] : repo.tags) HEARTH_TRY(mark(store, t, name + ":" + tag, d, live));
+    for (const auto& d : repo.manifests) HEARTH_TRY(mark(store, t, name + "@" + d.str(), d, live));
   }
   return live;
 }
+
+bool is_partial(const std::string& name) { return name.size() > 8 && name.substr(name.size() - 8) == ".partial"; }
 
 }  // namespace
 
@@ -41,6 +49,11 @@ Result<GcReport> Store::gc() {
                           FileLock::acquire(root_ + "/gc.lock", FileLock::Mode::kExclusive,
                                             "waiting for running pulls and imports to finish before gc"));
   GcReport report;
+  // Every held manifest must be readable before anything changes.
+  {
+    HEARTH_ASSIGN_OR_RETURN(RefsTable before, refs());
+    HEARTH_TRY(live_set(*this, before).status());
+  }
   // Drop referrer entries whose subject is no longer held by any name.
   HEARTH_TRY(update_refs([](RefsTable& t) {
     std::set<Digest> held;
@@ -64,7 +77,7 @@ Result<GcReport> Store::gc() {
     return ok_status();
   }));
   HEARTH_ASSIGN_OR_RETURN(RefsTable t, refs());
-  std::set<Digest> live = live_set(*this, t);
+  HEARTH_ASSIGN_OR_RETURN(std::set<Digest> live, live_set(*this, t));
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root_ + "/blobs/sha256", ec)) {
     std::string name = entry.path().filename().string();
@@ -87,7 +100,7 @@ Result<GcReport> Store::gc() {
   // Partial downloads stay: a later pull resumes them.
   for (const auto& entry : fs::directory_iterator(tmp_dir(), ec)) {
     std::string name = entry.path().filename().string();
-    if (name.size() > 8 && name.substr(name.size() - 8) == ".partial") continue;
+    if (is_partial(name)) continue;
     if (::unlink(entry.path().c_str()) == 0) ++report.temp_files_removed;
   }
   return report;
@@ -116,7 +129,8 @@ Result<CheckReport> Store::check() const {
   }
   for (const auto& entry : fs::directory_iterator(tmp_dir(), ec)) {
     std::string name = entry.path().filename().string();
-    if (name.size() > 8 && name.substr(name.size() - 8) == ".partial") ++report.partial_downloads;
+    if (is_partial(name)) ++report.partial_downloads;
+    else report.temp_files.push_back(entry.path().string());
   }
   auto check_manifest = [&](const std::string& what, const Digest& d) {
     auto m = read_manifest(d);
@@ -143,6 +157,45 @@ Result<CheckReport> Store::check() const {
     for (const auto& d : refs) check_manifest("referrer " + d.str() + " of " + subject.str(), d);
   }
   return report;
+}
+
+Result<std::vector<std::string>> Store::repair_drop_broken() {
+  HEARTH_ASSIGN_OR_RETURN(FileLock gc_lock, FileLock::acquire(root_ + "/gc.lock", FileLock::Mode::kExclusive,
+                                                              "waiting for running pulls and imports to finish"));
+  std::vector<std::string> dropped;
+  HEARTH_TRY(update_refs([&](RefsTable& t) {
+    auto readable = [&](const Digest& d) { return read_manifest(d).ok(); };
+    for (auto& [name, repo] : t.repos) {
+      for (auto it = repo.tags.begin(); it != repo.tags.end();) {
+        if (readable(it->second)) {
+          ++it;
+          continue;
+        }
+        dropped.push_back(name + ":" + it->first + " (" + it->second.str() + ")");
+        it = repo.tags.erase(it);
+      }
+      for (auto it = repo.manifests.begin(); it != repo.manifests.end();) {
+        if (readable(*it)) {
+          ++it;
+          continue;
+        }
+        dropped.push_back(name + "@" + it->str());
+        it = repo.manifests.erase(it);
+      }
+    }
+    for (auto& [subject, list] : t.referrers) {
+      for (auto it = list.begin(); it != list.end();) {
+        if (readable(*it)) {
+          ++it;
+          continue;
+        }
+        dropped.push_back("referrer " + it->str() + " of " + subject.str());
+        it = list.erase(it);
+      }
+    }
+    return ok_status();
+  }));
+  return dropped;
 }
 
 }  // namespace hearth::store

@@ -117,6 +117,69 @@ TEST_F(StoreTest, GcKeepsReferrersOfLiveManifests) {
   EXPECT_TRUE(store_->referrers(a)->empty());
 }
 
+// The audit: one flipped byte in a tagged manifest made gc delete the model's intact weights.
+TEST_F(StoreTest, GcRefusesWhileAManifestIsUnreadableAndRepairDropsIt) {
+  Digest a = put_model("acme/stories", "v1", "weights-one");
+  Digest weights = sha256_of(std::string_view("weights-one"));
+  std::string bytes = *store_->read_blob(a, 1 << 20);
+  bytes[bytes.size() / 2] ^= 0x01;
+  ASSERT_TRUE(write_file_atomic(store_->blob_path(a), bytes).ok());
+
+  auto gc = store_->gc();
+  ASSERT_FALSE(gc.ok());
+  EXPECT_EQ(gc.status().code(), ErrorCode::kDataLoss);
+  EXPECT_NE(gc.status().message().find("acme/stories:v1"), std::string::npos) << gc.status().message();
+  EXPECT_TRUE(store_->has_blob(weights));  // nothing was deleted
+  EXPECT_TRUE(store_->has_blob(a));
+
+  auto check = store_->check();
+  ASSERT_TRUE(check.ok());
+  ASSERT_FALSE(check->ok());
+  bool named = false;
+  for (const auto& p : check->problems) named = named || p.find("acme/stories@" + a.str()) != std::string::npos;
+  EXPECT_TRUE(named);
+
+  // Only the explicit repair drops the entry; then gc runs and frees what nothing names.
+  auto dropped = store_->repair_drop_broken();
+  ASSERT_TRUE(dropped.ok()) << dropped.status().message();
+  EXPECT_EQ(dropped->size(), 2u);  // the tag and the pin
+  EXPECT_EQ(store_->resolve(*parse_reference("acme/stories:v1")).status().code(), ErrorCode::kNotFound);
+  gc = store_->gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().message();
+  EXPECT_FALSE(store_->has_blob(weights));
+}
+
+TEST_F(StoreTest, GcRefusesWhenAReferrerIsMissing) {
+  Digest a = put_model("acme/stories", "v1", "weights-one");
+  Digest ghost = sha256_of(std::string_view("a signature manifest that is gone"));
+  ASSERT_TRUE(store_->update_refs([&](RefsTable& t) {
+                      t.referrers[a].insert(ghost);
+                      return ok_status();
+                    }).ok());
+  auto gc = store_->gc();
+  ASSERT_FALSE(gc.ok());
+  EXPECT_NE(gc.status().message().find(ghost.str()), std::string::npos) << gc.status().message();
+  EXPECT_TRUE(store_->has_blob(sha256_of(std::string_view("weights-one"))));
+}
+
+// A killed import leaves its temp file: check reports it, gc removes it, partial downloads stay.
+TEST_F(StoreTest, CheckReportsTempFilesAndGcRemovesThem) {
+  put_model("acme/stories", "v1", "weights-one");
+  ASSERT_TRUE(write_file_atomic(store_->tmp_dir() + "/ingest-killed", std::string(1000, 'x')).ok());
+  ASSERT_TRUE(write_file_atomic(store_->partial_path(sha256_of(std::string_view("p"))), std::string("abc")).ok());
+  auto check = store_->check();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->ok());
+  ASSERT_EQ(check->temp_files.size(), 1u);
+  EXPECT_NE(check->temp_files[0].find("ingest-killed"), std::string::npos);
+  EXPECT_EQ(check->partial_downloads, 1u);
+  auto gc = store_->gc();
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->temp_files_removed, 1u);
+  EXPECT_FALSE(fs::exists(store_->tmp_dir() + "/ingest-killed"));
+  EXPECT_TRUE(store_->check()->temp_files.empty());
+}
+
 TEST_F(StoreTest, ImportsGgufAsModelPackArtifact) {
   HEARTH_REQUIRE_SHARED(shared);
   std::string file = (shared / "models/stories260K-Q8_0.gguf").string();
