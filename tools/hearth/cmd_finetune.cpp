@@ -1,6 +1,9 @@
 // `hearth finetune`: LoRA on a model you already have. The base (a file or a verified store
-// reference, quantized or not) is frozen and dequantized; the adapter is written in the GGUF LoRA
+// reference, quantized or not) is frozen and dequantized; the data is plain text or chat
+// examples (only the assistant's tokens are trained); the adapter is written in the GGUF LoRA
 // layout the ecosystem reads, and --merged-out also writes base + adapter as a new model.
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +14,7 @@
 #include "command.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/process_stats.h"
+#include "hearth/engine/chat_template.h"
 #include "hearth/tokenizer/tokenizer.h"
 #include "hearth/tokenizer/vocab_gguf.h"
 #include "hearth/train/corpus.h"
@@ -49,21 +53,82 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
+// Chat examples ({"messages": [{"role", "content"}, ...]} per line), rendered with the base's
+// chat template (plain when it has none hearth knows): one sequence per assistant turn, its
+// prompt masked out so that only the assistant's tokens (and the EOS after them) are trained.
+struct ChatData {
+  std::vector<int32_t> train, eval;
+  std::vector<uint8_t> train_mask, eval_mask;
+};
+
+Result<ChatData> read_chat_examples(const std::string& path, const gguf::GgufFile& base,
+                                    const tokenizer::Tokenizer& tok, double eval_frac) {
+  HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(path, uint64_t{1} << 30));
+  engine::ChatTemplateFamily family = engine::ChatTemplateFamily::kPlain;
+  if (auto t = base.get_string("tokenizer.chat_template"); t.ok()) {
+    family = engine::detect_chat_template(*t).value_or(engine::ChatTemplateFamily::kPlain);
+  }
+  const int64_t k = eval_frac > 0.0 ? std::max<int64_t>(2, std::llround(1.0 / eval_frac)) : 0;
+  ChatData d;
+  std::stringstream lines(text);
+  int64_t line_no = 0, examples = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const auto where = [&] { return path + ":" + std::to_string(line_no); };
+    std::vector<engine::ChatMessage> messages;
+    try {
+      const auto j = nlohmann::json::parse(line);
+      for (const auto& m : j.at("messages")) {
+        messages.push_back({m.at("role").get<std::string>(), m.at("content").get<std::string>()});
+      }
+    } catch (const std::exception& e) {
+      return make_error(ErrorCode::kInvalidArgument, where(), ": not a chat example ({\"messages\": [{\"role\": ..., ",
+                        "\"content\": ...}]}): ", e.what());
+    }
+    const bool held_out = k > 0 && examples % k == k / 2;
+    ++examples;
+    auto& ids = held_out ? d.eval : d.train;
+    auto& mask = held_out ? d.eval_mask : d.train_mask;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      if (messages[i].role != "assistant" || i == 0) continue;
+      const std::vector<engine::ChatMessage> before(messages.begin(), messages.begin() + static_cast<ptrdiff_t>(i));
+      HEARTH_ASSIGN_OR_RETURN(engine::RenderedChat r, engine::render_chat(family, before, tok.token_text(tok.bos()),
+                                                                          tok.token_text(tok.eos())));
+      const auto prompt = tok.encode(r.prompt, /*add_special=*/true, /*parse_special=*/true);
+      auto answer = tok.encode(messages[i].content, /*add_special=*/false, /*parse_special=*/false);
+      if (tok.eos() >= 0) answer.push_back(tok.eos());
+      ids.insert(ids.end(), prompt.begin(), prompt.end());
+      mask.insert(mask.end(), prompt.size(), 0);
+      ids.insert(ids.end(), answer.begin(), answer.end());
+      mask.insert(mask.end(), answer.size(), 1);
+    }
+  }
+  if (d.train.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, path, ": no chat example with an assistant reply after a prompt");
+  }
+  return d;
+}
+
 Status run(const FinetuneOptions& o) {
   if (o.out.empty()) return make_error(ErrorCode::kInvalidArgument, "finetune: give the adapter file with --out");
-  if (o.data.ends_with(".jsonl")) {
-    return make_error(ErrorCode::kUnimplemented, o.data,
-                      ": chat examples (.jsonl) are not supported yet; give plain text (.txt)");
-  }
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.base, "finetune", o.allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(auto mapped, open_gguf(arg));
   HEARTH_ASSIGN_OR_RETURN(train::BaseModel base, train::read_base_model(mapped->file, o.ctx));
   HEARTH_ASSIGN_OR_RETURN(tokenizer::VocabSpec vocab, tokenizer::vocab_spec_from_gguf(mapped->file));
   HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::create(vocab));
 
-  HEARTH_ASSIGN_OR_RETURN(train::Corpus corpus, train::read_corpus({o.data}, o.eval_frac));
-  const std::vector<int32_t> train_ids = train::tokenize_documents(*tok, corpus.train);
-  const std::vector<int32_t> eval_ids = train::tokenize_documents(*tok, corpus.eval);
+  std::vector<int32_t> train_ids, eval_ids;
+  std::vector<uint8_t> train_mask, eval_mask;
+  if (o.data.ends_with(".jsonl")) {
+    HEARTH_ASSIGN_OR_RETURN(ChatData chat, read_chat_examples(o.data, mapped->file, *tok, o.eval_frac));
+    train_ids = std::move(chat.train), eval_ids = std::move(chat.eval);
+    train_mask = std::move(chat.train_mask), eval_mask = std::move(chat.eval_mask);
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(train::Corpus corpus, train::read_corpus({o.data}, o.eval_frac));
+    train_ids = train::tokenize_documents(*tok, corpus.train);
+    eval_ids = train::tokenize_documents(*tok, corpus.eval);
+  }
 
   train::LoraOptions lo;
   lo.rank = o.rank;
@@ -82,7 +147,8 @@ Status run(const FinetuneOptions& o) {
   lo.adamw.warmup_steps = std::clamp<int64_t>(steps / 10, 1, 50);
   const int threads = o.threads > 0 ? o.threads : physical_core_count();
   const train::LlamaShape shape = base.shape;
-  HEARTH_ASSIGN_OR_RETURN(auto t, train::LoraTrainer::create(std::move(base), lo, train_ids, eval_ids, threads));
+  HEARTH_ASSIGN_OR_RETURN(auto t, train::LoraTrainer::create(std::move(base), lo, train_ids, eval_ids, threads,
+                                                             std::move(train_mask), std::move(eval_mask)));
   std::fprintf(stderr, "base: %s (n_embd %lld, %lld layers); LoRA rank %lld, alpha %g on %s; %zu training tokens, %zu held out\n",
                arg.display.c_str(), static_cast<long long>(shape.n_embd), static_cast<long long>(shape.n_layer),
                static_cast<long long>(lo.rank), lo.alpha, o.targets.c_str(), train_ids.size(), eval_ids.size());
@@ -116,7 +182,8 @@ void setup(CLI::App& app) {
   auto o = std::make_shared<FinetuneOptions>();
   auto* sub = app.add_subcommand("finetune", "train a LoRA adapter for a llama model on your text");
   sub->add_option("base", o->base, "base GGUF file or store reference (default: $HEARTH_MODEL)");
-  sub->add_option("--data", o->data, "UTF-8 text file (.txt)")->required();
+  sub->add_option("--data", o->data, "plain text (.txt) or chat examples (.jsonl, {\"messages\": [...]} per line)")
+      ->required();
   sub->add_option("-o,--out", o->out, "adapter GGUF file")->required();
   sub->add_option("--merged-out", o->merged_out, "also write base + adapter as a model (f32)");
   sub->add_option("--rank", o->rank, "LoRA rank")->capture_default_str();

@@ -14,7 +14,12 @@ LoraTrainer::LoraTrainer(BaseModel base, const LoraOptions& opts, int n_threads)
 
 Result<std::unique_ptr<LoraTrainer>> LoraTrainer::create(BaseModel base, const LoraOptions& o,
                                                          std::vector<int32_t> train_tokens,
-                                                         std::vector<int32_t> eval_tokens, int n_threads) {
+                                                         std::vector<int32_t> eval_tokens, int n_threads,
+                                                         std::vector<uint8_t> train_mask, std::vector<uint8_t> eval_mask) {
+  if ((!train_mask.empty() && train_mask.size() != train_tokens.size()) ||
+      (!eval_mask.empty() && eval_mask.size() != eval_tokens.size())) {
+    return make_error(ErrorCode::kInvalidArgument, "a token mask must have one entry per token");
+  }
   if (o.rank < 1 || o.rank > 4096 || !(o.alpha > 0.0f)) {
     return make_error(ErrorCode::kInvalidArgument, "--rank must be in [1, 4096] and --alpha positive");
   }
@@ -38,6 +43,8 @@ Result<std::unique_ptr<LoraTrainer>> LoraTrainer::create(BaseModel base, const L
   t->scale_ = o.alpha / static_cast<float>(o.rank);
   t->train_ = std::move(train_tokens);
   t->eval_ = std::move(eval_tokens);
+  t->train_mask_ = std::move(train_mask);
+  t->eval_mask_ = std::move(eval_mask);
   const LlamaShape& s = t->params_.shape();
   size_t n = 0;
   for (int64_t il = 0; il < s.n_layer; ++il) {
@@ -82,17 +89,33 @@ void LoraTrainer::merge() {
 
 const std::vector<float>& LoraTrainer::merged() { return w_; }
 
+int64_t LoraTrainer::build_batch(const std::vector<int32_t>& tokens, const std::vector<uint8_t>& mask,
+                                 const std::vector<size_t>& starts) {
+  const int64_t len = opts_.seq_len;
+  inputs_.resize(starts.size() * static_cast<size_t>(len));
+  targets_.resize(inputs_.size());
+  int64_t counted = 0;
+  for (size_t b = 0; b < starts.size(); ++b) {
+    for (int64_t i = 0; i < len; ++i) {
+      const size_t at = starts[b] + static_cast<size_t>(i);
+      const bool train = mask.empty() || mask[at + 1] != 0;
+      inputs_[b * static_cast<size_t>(len) + static_cast<size_t>(i)] = tokens[at];
+      targets_[b * static_cast<size_t>(len) + static_cast<size_t>(i)] = train ? tokens[at + 1] : -1;
+      counted += train ? 1 : 0;
+    }
+  }
+  return counted;
+}
+
 double LoraTrainer::train_step() {
   const int64_t len = opts_.seq_len + 1;
-  batch_.resize(static_cast<size_t>(opts_.batch * len));
-  const uint64_t starts = train_.size() - static_cast<size_t>(len) + 1;
-  for (int64_t b = 0; b < opts_.batch; ++b) {
-    const size_t st = static_cast<size_t>(data_rng_.next() % starts);
-    std::copy(train_.begin() + st, train_.begin() + st + len, batch_.begin() + b * len);
-  }
+  const uint64_t n_starts = train_.size() - static_cast<size_t>(len) + 1;
+  std::vector<size_t> starts(static_cast<size_t>(opts_.batch));
+  for (size_t& st : starts) st = static_cast<size_t>(data_rng_.next() % n_starts);
+  const int64_t counted = std::max<int64_t>(1, build_batch(train_, train_mask_, starts));
   grad_w_.assign(w_.size(), 0.0f);
-  const double loss = graph_.step(w_.data(), batch_.data(), opts_.batch, opts_.seq_len, grad_w_.data(),
-                                  1.0f / static_cast<float>(tokens_per_step()));
+  graph_.forward(w_.data(), inputs_.data(), opts_.batch, opts_.seq_len);
+  const double loss = graph_.backward(w_.data(), targets_.data(), grad_w_.data(), 1.0f / static_cast<float>(counted));
   grad_lora_.assign(lora_.size(), 0.0f);
   const int64_t r = opts_.rank;
   for (const Slot& sl : slots_) {
@@ -109,26 +132,29 @@ double LoraTrainer::train_step() {
   for (float& x : grad_lora_) x *= scale_;
   adamw_update_flat(opts_.adamw, lora_, grad_lora_, adamw_, pool_);
   merge();
-  return loss / static_cast<double>(tokens_per_step());
+  return loss / static_cast<double>(counted);
 }
 
 double LoraTrainer::eval_loss(int64_t max_windows, int64_t* n_scored) {
   const int64_t len = opts_.seq_len;
   const int64_t cap = max_windows > 0 ? max_windows : opts_.max_eval_windows;
   const int64_t n = std::min<int64_t>(cap, (static_cast<int64_t>(eval_.size()) - 1) / len);
-  if (n_scored != nullptr) *n_scored = std::max<int64_t>(0, n * len);
-  if (n <= 0) return std::nan("");
+  if (n <= 0) {
+    if (n_scored != nullptr) *n_scored = 0;
+    return std::nan("");
+  }
   double loss = 0.0;
-  std::vector<int32_t> win;
+  int64_t counted = 0;
   for (int64_t b0 = 0; b0 < n; b0 += opts_.batch) {
     const int64_t nb = std::min(opts_.batch, n - b0);
-    win.resize(static_cast<size_t>(nb * (len + 1)));
-    for (int64_t b = 0; b < nb; ++b) {
-      std::copy(eval_.begin() + (b0 + b) * len, eval_.begin() + (b0 + b) * len + len + 1, win.begin() + b * (len + 1));
-    }
-    loss += graph_.step(w_.data(), win.data(), nb, len, nullptr, 0.0f);
+    std::vector<size_t> starts(static_cast<size_t>(nb));
+    for (int64_t b = 0; b < nb; ++b) starts[static_cast<size_t>(b)] = static_cast<size_t>((b0 + b) * len);
+    counted += build_batch(eval_, eval_mask_, starts);
+    graph_.forward(w_.data(), inputs_.data(), nb, len);
+    loss += graph_.backward(w_.data(), targets_.data(), nullptr, 0.0f);
   }
-  return loss / static_cast<double>(n * len);
+  if (n_scored != nullptr) *n_scored = counted;
+  return counted > 0 ? loss / static_cast<double>(counted) : std::nan("");
 }
 
 Status LoraTrainer::write_adapter(const std::string& path, const std::string& base_name) const {

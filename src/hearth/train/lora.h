@@ -32,9 +32,12 @@ struct LoraOptions {
 
 class LoraTrainer {
  public:
+  // Masks (optional, one byte per token): 0 marks a token that is context only and never a
+  // target (chat prompts: only the assistant's tokens are trained). Empty: every token.
   static Result<std::unique_ptr<LoraTrainer>> create(BaseModel base, const LoraOptions& opts,
                                                      std::vector<int32_t> train_tokens, std::vector<int32_t> eval_tokens,
-                                                     int n_threads);
+                                                     int n_threads, std::vector<uint8_t> train_mask = {},
+                                                     std::vector<uint8_t> eval_mask = {});
   double train_step();  // mean training loss per token
   double eval_loss(int64_t max_windows = 0, int64_t* n_scored = nullptr);
   int64_t step() const { return adamw_.step; }
@@ -53,6 +56,10 @@ class LoraTrainer {
   };
   LoraTrainer(BaseModel base, const LoraOptions& opts, int n_threads);
   void merge();
+  // Inputs and targets of windows starting at `starts` (masked targets -1); returns the number
+  // of targets that count.
+  int64_t build_batch(const std::vector<int32_t>& tokens, const std::vector<uint8_t>& mask,
+                      const std::vector<size_t>& starts);
 
   LoraOptions opts_;
   LlamaParams params_;
@@ -63,7 +70,8 @@ class LoraTrainer {
   ThreadPool pool_;
   Ops ops_;
   LlamaGraph graph_;
-  std::vector<int32_t> train_, eval_, batch_;
+  std::vector<int32_t> train_, eval_, inputs_, targets_;
+  std::vector<uint8_t> train_mask_, eval_mask_;
   SplitMix64 data_rng_;
   float scale_ = 2.0f;
 };

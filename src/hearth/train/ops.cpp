@@ -258,6 +258,11 @@ double Ops::cross_entropy(float* logits, const int32_t* targets, int64_t n, int6
   pool_->parallel_for(n, kRowGrain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       float* z = logits + t * n_vocab;
+      if (targets[t] < 0) {  // not trained (a masked position): no loss, no gradient
+        per[static_cast<size_t>(t)] = 0.0;
+        if (grad_scale != 0.0f) std::fill(z, z + n_vocab, 0.0f);
+        continue;
+      }
       float mx = -INFINITY;
       for (int64_t i = 0; i < n_vocab; ++i) mx = std::max(mx, z[i]);
       double sum = 0.0;

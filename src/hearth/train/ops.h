@@ -59,7 +59,7 @@ class Ops {
 
   // Cross-entropy of logits [n][n_vocab] against targets: returns the summed loss (double,
   // summed in token order) and, when `grad_scale` != 0, overwrites logits with
-  // grad_scale * (softmax - onehot).
+  // grad_scale * (softmax - onehot). A negative target is skipped (no loss, zero gradient).
   double cross_entropy(float* logits, const int32_t* targets, int64_t n, int64_t n_vocab, float grad_scale);
 
  private:

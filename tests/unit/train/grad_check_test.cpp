@@ -152,6 +152,23 @@ TEST_F(OpsGrad, CrossEntropy) {
   expect_grad("dlogits", z, dz, f);
 }
 
+TEST_F(OpsGrad, CrossEntropySkipsMaskedTargets) {
+  const int64_t nv = 5;
+  auto z = randn(2 * nv, 17);
+  const std::vector<int32_t> both = {3, 1}, masked = {3, -1};
+  std::vector<float> a = z, b = z;
+  const double la = ops.cross_entropy(a.data(), both.data(), 2, nv, 1.0f);
+  const double lb = ops.cross_entropy(b.data(), masked.data(), 2, nv, 1.0f);
+  std::vector<float> c = z;
+  const double first = ops.cross_entropy(c.data(), both.data(), 1, nv, 0.0f);
+  EXPECT_NEAR(lb, first, 1e-9);
+  EXPECT_GT(la, lb);
+  for (int64_t i = 0; i < nv; ++i) {
+    EXPECT_EQ(b[i], a[i]);        // the trained row's gradient is unchanged
+    EXPECT_EQ(b[nv + i], 0.0f);  // the masked row has none
+  }
+}
+
 // The whole model: every tensor of a tiny Llama (GQA, untied output), checked element-wise.
 void check_model(bool tied) {
   LlamaShape s;

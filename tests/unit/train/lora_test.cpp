@@ -120,6 +120,31 @@ TEST(Lora, LowersHeldOutLossAndTheAdapterEqualsTheMergedModel) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Lora, MaskedTokensAreNeverTargets) {
+  LlamaShape s;
+  s.n_vocab = 300, s.n_ctx = 8, s.n_embd = 16, s.n_layer = 1, s.n_head = 2, s.n_head_kv = 1, s.n_ff = 32;
+  LlamaParams p(s);
+  BaseModel b{s, {}};
+  init_params(p, b.w, 3);
+  const std::vector<float> base_w = b.w;
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 64; ++i) tokens.push_back(10 + i % 7);
+  std::vector<uint8_t> none(tokens.size(), 0), half(tokens.size(), 0);
+  for (size_t i = 0; i < half.size(); i += 2) half[i] = 1;
+  LoraOptions o;
+  o.rank = 2, o.batch = 2, o.seq_len = 8, o.adamw.lr = 1e-2f;
+  auto t = LoraTrainer::create(b, o, tokens, tokens, 1, none, half);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  int64_t scored = 0;
+  (*t)->eval_loss(4, &scored);
+  EXPECT_EQ(scored, 16);  // 4 windows of 8 targets, every other one counted
+  for (int i = 0; i < 3; ++i) (*t)->train_step();
+  // Nothing was a target: no gradient reached the adapter, and the model is the base.
+  const auto& merged = (*t)->merged();
+  for (size_t i = 0; i < merged.size(); ++i) ASSERT_EQ(merged[i], base_w[i]) << i;
+  EXPECT_FALSE(LoraTrainer::create(b, o, tokens, tokens, 1, std::vector<uint8_t>(3, 1)).ok());
+}
+
 TEST(Lora, RefusesUnknownTargetsAndNonLlamaBases) {
   LlamaShape s;
   s.n_vocab = 300, s.n_ctx = 8, s.n_embd = 8, s.n_layer = 1, s.n_head = 2, s.n_head_kv = 1, s.n_ff = 16;
