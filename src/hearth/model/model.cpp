@@ -85,9 +85,12 @@ Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const MappedFile> map
   HEARTH_TRY(a->load(f, m->hp_, m->w_, binder));
   for (const auto& name : binder.unused()) log::warn("{}: tensor '{}' is not used by the {} architecture", f.name(), name, a->name);
   if (auto toks = f.get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING); toks.ok()) {
-    if (static_cast<int64_t>((*toks)->count) > m->hp_.n_vocab) {
+    // One embedding row per token, no more and no fewer: a smaller vocabulary leaves rows that
+    // sampling can pick but the tokenizer cannot decode.
+    if (static_cast<int64_t>((*toks)->count) != m->hp_.n_vocab) {
       return make_error(ErrorCode::kInvalidArgument, f.name(), ": the tokenizer has ", std::to_string((*toks)->count),
-                        " tokens but token_embd.weight only ", std::to_string(m->hp_.n_vocab), " rows");
+                        " tokens but token_embd.weight has ", std::to_string(m->hp_.n_vocab),
+                        " rows; they must match (the file is corrupt or was converted wrongly)");
     }
   }
   if (kernels != nullptr) m->repack(*kernels, growth_budget);

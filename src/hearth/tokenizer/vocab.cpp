@@ -144,6 +144,21 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
     }
   }
 
+  // A SentencePiece byte-fallback token stands for the byte its text names, "<0xHH>"; any other
+  // text ("<0xZZ>", "<0x-1>") would decode to nothing or to a wrong byte, so the file is refused.
+  if (v.type_ == VocabType::kSpm) {
+    auto is_hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f'); };
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& t = v.tokens_[i].text;
+      if (!(v.tokens_[i].attrs & attr::kByte)) continue;
+      if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || !is_hex(t[3]) || !is_hex(t[4]) || t[5] != '>') {
+        return make_error(ErrorCode::kInvalidArgument, src, ": token ", std::to_string(i), " '", t.substr(0, 32),
+                          "' is a byte token (tokenizer.ggml.token_type 6) but its text is not <0xHH>; the",
+                          " tokenizer data is corrupt (reconvert the model)");
+      }
+    }
+  }
+
   // Ids named in the file override the defaults when they are in range.
   struct Slot {
     const char* key;

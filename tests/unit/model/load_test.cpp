@@ -272,6 +272,28 @@ TEST_F(ModelLoadTest, BadTokenAndPositionRejected) {
   EXPECT_EQ((*c)->decode({&bad_pos, 1}).code(), ErrorCode::kOutOfRange);
 }
 
+// A vocabulary smaller than token_embd's rows leaves ids that sampling can pick but nothing
+// can decode: refused at load (it used to load).
+TEST_F(ModelLoadTest, VocabSmallerThanEmbeddingRowsIsRefused) {
+  auto with_tokens = [&](size_t n, const std::string& name) {
+    TinyLlama t;
+    t.build();
+    std::vector<std::string> toks;
+    for (size_t i = 0; i < n; ++i) toks.push_back("t" + std::to_string(i));
+    t.w.set_string("tokenizer.ggml.model", "llama");
+    t.w.set_array_strings("tokenizer.ggml.tokens", toks);
+    return model::Model::load(write(t, name));
+  };
+  auto small = with_tokens(8, "small.gguf");
+  ASSERT_FALSE(small.ok());
+  EXPECT_EQ(small.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(small.status().message().find("8 tokens but token_embd.weight has 10 rows"), std::string::npos)
+      << small.status().message();
+  EXPECT_FALSE(with_tokens(11, "large.gguf").ok());
+  auto exact = with_tokens(10, "exact.gguf");
+  EXPECT_TRUE(exact.ok()) << exact.status().message();
+}
+
 TEST(ModelLoad, VocabOnlyFileIsRefused) {
   HEARTH_REQUIRE_SHARED(shared);
   auto m = model::Model::load((shared / "tokenizer-vectors" / "ggml-vocab-llama-spm.gguf").string());

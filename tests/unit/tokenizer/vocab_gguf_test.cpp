@@ -103,6 +103,29 @@ TEST(VocabGguf, Errors) {
   }
 }
 
+// A byte-fallback token (type 6) must read <0xHH>; "<0xZZ>" and "<0x-1>" used to load and
+// decode to nothing.
+TEST(VocabGguf, ByteTokenTextMustBeHexByte) {
+  auto with_byte_token = [](const std::string& text) {
+    gguf::GgufWriter w = spm_writer();
+    w.set_array_strings("tokenizer.ggml.tokens",
+                        {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "\xE2\x96\x81" "a", text});
+    w.set_array_f32("tokenizer.ggml.scores", {0, 0, 0, -1, -1, -0.5f, 0});
+    w.set_array_i32("tokenizer.ggml.token_type", {2, 3, 3, 1, 1, 1, 6});
+    return build(w);
+  };
+  for (const std::string bad : {"<0xZZ>", "<0x-1>", "<0x0A", "<0x0AB>", "x"}) {
+    Built b = with_byte_token(bad);
+    ASSERT_FALSE(b.tok.ok()) << bad;
+    EXPECT_EQ(b.tok.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(b.tok.status().message().find("<0xHH>"), std::string::npos) << b.tok.status().message();
+    EXPECT_NE(b.tok.status().message().find("token 6"), std::string::npos) << b.tok.status().message();
+  }
+  Built good = with_byte_token("<0x0A>");
+  ASSERT_TRUE(good.tok.ok()) << good.tok.status().message();
+  EXPECT_EQ((*good.tok)->decode(std::vector<int32_t>{6}), "\n");
+}
+
 TEST(VocabGguf, BpeWithMerges) {
   gguf::GgufWriter w;
   w.set_string("tokenizer.ggml.model", "gpt2");
