@@ -20,6 +20,13 @@ class LlamaGraph {
   // position 0), keeping what the backward needs. logits() then holds [n][n_vocab].
   void forward(const float* w, const int32_t* inputs, int64_t n_seq, int64_t seq_len);
   const std::vector<float>& logits() const { return logits_; }
+  // After forward(): layer il's input [n][n_embd] (il == n_layer: the final hidden state before
+  // the output norm), and its FFN activation silu(gate) * up [n][n_ff]. For pruning statistics.
+  const std::vector<float>& layer_input(int64_t il) const {
+    return il < static_cast<int64_t>(acts_.size()) ? acts_[static_cast<size_t>(il)].x_in : x_fin_;
+  }
+  const std::vector<float>& ffn_activation(int64_t il) const { return acts_[static_cast<size_t>(il)].h; }
+  int64_t n_tokens() const { return n_; }
 
   // After forward(): the summed cross-entropy against targets [n_seq][seq_len]. With `grad`
   // non-null, adds grad_scale * d(summed loss)/dw into grad (and consumes the logits).
