@@ -183,6 +183,24 @@ TEST(HttpLimits, ARequestDribbledPastTheDeadlineGets408) {
   EXPECT_EQ(status_of(got), 408) << got;
 }
 
+TEST(HttpLimits, AnIdleKeptAliveConnectionIsClosed) {
+  HEARTH_START_SERVE(serve, "--idle-timeout", "1");
+  int fd = connect_to(serve.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::string first = recv_for(fd, 5, "\"ok\"}");
+  EXPECT_EQ(status_of(first), 200) << first;
+  EXPECT_NE(first.find("Connection: keep-alive"), std::string::npos) << first;
+  // Kept alive: a second request on the same connection is served.
+  ASSERT_TRUE(send_all(fd, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(status_of(recv_for(fd, 5, "\"ok\"}")), 200);
+  // Then silence: the server closes it after --idle-timeout (no response, end of stream).
+  ASSERT_TRUE(readable(fd, 10000)) << "an idle connection was kept past --idle-timeout";
+  char c;
+  EXPECT_LE(::recv(fd, &c, 1, 0), 0);
+  ::close(fd);
+}
+
 TEST(HttpLimits, TlsHandshakeFallsUnderTheDeadlineAndTheConnectionCaps) {
   if (std::system("openssl version >/dev/null 2>&1") != 0) {
     if (hearth::testing::running_in_ci()) FAIL() << "openssl is required under CI=true";
