@@ -1,7 +1,7 @@
 // `hearth train`: a Llama model from scratch on your own text. Trains a SentencePiece-style BPE
-// tokenizer on the corpus, then the model (AdamW, warmup + cosine), with a progress line, held-out
-// evaluation against a unigram baseline, atomic checkpoints (--resume continues bit for bit) and
-// a standard GGUF at the end.
+// tokenizer on the corpus (or, with --teacher, distills a model and takes its tokenizer), then
+// the model (AdamW, warmup + cosine), with a progress line, held-out evaluation against a
+// unigram baseline, atomic checkpoints (--resume continues bit for bit) and a standard GGUF.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,12 +14,14 @@
 #include "hearth/model/context.h"
 #include "hearth/model/model.h"
 #include "hearth/tokenizer/tokenizer.h"
+#include "hearth/tokenizer/vocab_gguf.h"
 #include "hearth/train/bpe_trainer.h"
 #include "hearth/train/checkpoint.h"
 #include "hearth/train/corpus.h"
 #include "hearth/train/story_grammar.h"
 #include "hearth/train/gguf_export.h"
 #include "hearth/train/trainer.h"
+#include "model_arg.h"
 
 namespace hearth::cli {
 namespace {
@@ -43,6 +45,10 @@ struct TrainCliOptions {
   int64_t checkpoint_every = 0;
   std::string type = "f32";
   int64_t stories = 0;
+  std::string teacher;
+  float distill_temp = 2.0f;
+  float distill_alpha = 0.5f;
+  bool allow_unsigned = false;
   std::string sample_prompt = "The";
   int sample_tokens = 48;
 };
@@ -156,11 +162,27 @@ Status run(TrainCliOptions o) {
   train::TrainOptions topts;
   tokenizer::VocabSpec vocab;
   std::unique_ptr<train::Checkpoint> resumed;
+  // Distillation: the student takes the teacher's tokenizer (their logits must line up).
+  std::unique_ptr<model::Model> teacher;
+  if (!o.teacher.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg targ, resolve_model_arg(o.teacher, "train --teacher", o.allow_unsigned));
+    HEARTH_ASSIGN_OR_RETURN(teacher, load_model(targ));
+    HEARTH_ASSIGN_OR_RETURN(vocab, tokenizer::vocab_spec_from_gguf(teacher->gguf()));
+  }
   if (!o.resume.empty()) {
     HEARTH_ASSIGN_OR_RETURN(train::Checkpoint ck, train::load_checkpoint(o.resume));
     resumed = std::make_unique<train::Checkpoint>(std::move(ck));
     topts = resumed->options;
+    if (teacher && resumed->vocab.tokens != vocab.tokens) {
+      return make_error(ErrorCode::kInvalidArgument, "the teacher and the student must share a tokenizer: ", o.teacher,
+                        " has ", std::to_string(vocab.tokens.size()), " tokens and ", o.resume, " has ",
+                        std::to_string(resumed->vocab.tokens.size()), (resumed->vocab.tokens.size() == vocab.tokens.size()
+                                                                            ? " different ones" : ""));
+    }
     vocab = resumed->vocab;
+  } else if (teacher) {
+    std::fprintf(stderr, "distilling from %s (T = %g, alpha = %g) with its tokenizer\n", o.teacher.c_str(),
+                 o.distill_temp, o.distill_alpha);
   } else {
     std::vector<std::string_view> texts(corpus.train.begin(), corpus.train.end());
     HEARTH_ASSIGN_OR_RETURN(vocab, train::train_bpe(texts, train::BpeOptions{o.vocab}));
@@ -185,6 +207,40 @@ Status run(TrainCliOptions o) {
     topts.adamw.warmup_steps = budget > 0 ? 10 : std::clamp<int64_t>(topts.adamw.total_steps / 10, 1, 100);
   }
   HEARTH_ASSIGN_OR_RETURN(auto trainer, train::Trainer::create(topts, train_ids, eval_ids, threads));
+  std::unique_ptr<model::Context> tctx;
+  if (teacher) {
+    if (teacher->hparams().n_vocab != topts.shape.n_vocab) {
+      return make_error(ErrorCode::kInvalidArgument, "the teacher and the student must share a tokenizer: the teacher's ",
+                        "output has ", std::to_string(teacher->hparams().n_vocab), " logits for ",
+                        std::to_string(topts.shape.n_vocab), " tokens");
+    }
+    model::ContextParams cp;
+    cp.n_ctx = topts.seq_len;
+    cp.n_seq = static_cast<int>(topts.batch);
+    cp.n_batch = topts.batch * topts.seq_len;
+    cp.n_threads = threads;
+    cp.kv_type = kernels::KvType::kF32;
+    HEARTH_ASSIGN_OR_RETURN(tctx, model::Context::create(*teacher, cp));
+    model::Context* ctx = tctx.get();
+    trainer->set_teacher(
+        [ctx](const int32_t* windows, int64_t n_seq, int64_t len, std::vector<float>& logits) -> Status {
+          std::vector<model::BatchToken> batch;
+          for (int64_t b = 0; b < n_seq; ++b) {
+            for (int64_t t = 0; t < len; ++t) {
+              batch.push_back({windows[b * (len + 1) + t], static_cast<int32_t>(t), static_cast<int32_t>(b), true});
+            }
+          }
+          HEARTH_TRY(ctx->decode(batch));
+          const size_t nv = ctx->logits(0).size();
+          logits.resize(batch.size() * nv);
+          for (size_t i = 0; i < batch.size(); ++i) {
+            const auto l = ctx->logits(static_cast<int>(i));
+            std::copy(l.begin(), l.end(), logits.begin() + i * nv);
+          }
+          return ok_status();
+        },
+        o.distill_temp, o.distill_alpha);
+  }
   if (resumed) {
     HEARTH_TRY(trainer->set_state(std::move(resumed->state)));
     std::fprintf(stderr, "resuming %s at step %lld of %lld\n", o.resume.c_str(),
@@ -210,6 +266,7 @@ Status run(TrainCliOptions o) {
   double t_first = t_loop;
   while (trainer->step() < total) {
     train_loss = trainer->train_step();
+    HEARTH_TRY(trainer->teacher_status());
     tokens += trainer->tokens_per_step();
     const int64_t step = trainer->step();
     const double elapsed = now_seconds() - t_loop;
@@ -284,6 +341,11 @@ void setup(CLI::App& app) {
   sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
   sub->add_option("--eval-frac", o->eval_frac, "share of paragraphs held out for evaluation")->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "threads (default: physical cores)");
+  sub->add_option("--teacher", o->teacher, "distill from this model (file or store reference; its tokenizer is used)");
+  sub->add_option("--distill-temp", o->distill_temp, "distillation temperature T")->capture_default_str();
+  sub->add_option("--distill-alpha", o->distill_alpha, "weight of the teacher's KL (1 - alpha: the data loss)")
+      ->capture_default_str();
+  sub->add_flag("--allow-unsigned", o->allow_unsigned, "accept an unsigned store model as the teacher");
   sub->add_option("--resume", o->resume, "continue from a checkpoint (same corpus and --eval-frac)");
   sub->add_option("--checkpoint", o->checkpoint, "checkpoint file (default: OUT.ckpt)");
   sub->add_option("--checkpoint-every", o->checkpoint_every, "steps between checkpoints (default: 5 per run)");

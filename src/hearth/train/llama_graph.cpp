@@ -82,12 +82,25 @@ void LlamaGraph::forward(const float* w, const int32_t* inputs, int64_t n_seq, i
 }
 
 double LlamaGraph::backward(const float* w, const int32_t* targets, float* grad, float grad_scale) {
+  const double loss =
+      ops_.cross_entropy(logits_.data(), targets, n_, p_.shape().n_vocab, grad != nullptr ? grad_scale : 0.0f);
+  if (grad != nullptr) backward_from_logits(w, grad);
+  return loss;
+}
+
+double LlamaGraph::backward_distill(const float* w, const int32_t* targets, const float* teacher_logits,
+                                    float temperature, float alpha, float* grad, float grad_scale) {
+  const double loss = ops_.distill_loss(logits_.data(), teacher_logits, targets, n_, p_.shape().n_vocab, temperature,
+                                        alpha, grad != nullptr ? grad_scale : 0.0f);
+  if (grad != nullptr) backward_from_logits(w, grad);
+  return loss;
+}
+
+void LlamaGraph::backward_from_logits(const float* w, float* grad) {
   const LlamaShape& s = p_.shape();
   const int64_t n = n_, ne = s.n_embd, nkv = s.n_embd_kv(), ff = s.n_ff, nv = s.n_vocab;
   const size_t nz = static_cast<size_t>(n);
   const int hd = static_cast<int>(s.head_dim());
-  const double loss = ops_.cross_entropy(logits_.data(), targets, n, nv, grad != nullptr ? grad_scale : 0.0f);
-  if (grad == nullptr) return loss;
   const Ops::AttnShape as{n_seq_, seq_len_, static_cast<int>(s.n_head), static_cast<int>(s.n_head_kv), hd};
   auto lin_back = [&](size_t off, int64_t rows, int64_t cols, const std::vector<float>& x, const float* dy,
                       std::vector<float>& dx) {
@@ -139,7 +152,6 @@ double LlamaGraph::backward(const float* w, const int32_t* targets, float* grad,
     const float* d = dx_.data() + t * ne;
     for (int64_t i = 0; i < ne; ++i) row[i] += d[i];
   }
-  return loss;
 }
 
 double LlamaGraph::step(const float* w, const int32_t* windows, int64_t n_seq, int64_t seq_len, float* grad,

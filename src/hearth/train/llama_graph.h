@@ -32,6 +32,12 @@ class LlamaGraph {
   // non-null, adds grad_scale * d(summed loss)/dw into grad (and consumes the logits).
   double backward(const float* w, const int32_t* targets, float* grad, float grad_scale);
 
+  // After forward(): distillation (Hinton et al. 2015) against teacher_logits [n][n_vocab]:
+  // (1 - alpha) * cross-entropy + alpha * T^2 * KL(teacher_T || student_T), summed; with `grad`,
+  // adds grad_scale * its gradient into grad.
+  double backward_distill(const float* w, const int32_t* targets, const float* teacher_logits, float temperature,
+                          float alpha, float* grad, float grad_scale);
+
   // forward + backward over windows [n_seq][seq_len + 1] (input tokens, then the next token
   // as target): the packed-sequence training step.
   double step(const float* w, const int32_t* windows, int64_t n_seq, int64_t seq_len, float* grad, float grad_scale);
@@ -41,6 +47,8 @@ class LlamaGraph {
     std::vector<float> x_in, xn1, q, k, v, probs, att, x_mid, xn2, g, u, h;
   };
   void resize(int64_t n_seq, int64_t seq_len);
+  // The backward pass from d(loss)/d(logits), held in logits_.
+  void backward_from_logits(const float* w, float* grad);
 
   const LlamaParams& p_;
   Ops& ops_;

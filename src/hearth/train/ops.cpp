@@ -282,4 +282,47 @@ double Ops::cross_entropy(float* logits, const int32_t* targets, int64_t n, int6
   return total;
 }
 
+double Ops::distill_loss(float* logits, const float* teacher, const int32_t* targets, int64_t n, int64_t n_vocab,
+                         float temperature, float alpha, float grad_scale) {
+  std::vector<double> per(static_cast<size_t>(n));
+  const double T = temperature;
+  pool_->parallel_for(n, kRowGrain, [&](int64_t t0, int64_t t1) {
+    std::vector<double> ps(static_cast<size_t>(n_vocab)), pt(static_cast<size_t>(n_vocab)), p1(static_cast<size_t>(n_vocab));
+    // softmax(x / tau) into out; returns log of its normalizer (with the max folded in).
+    auto softmax = [&](const float* x, double tau, std::vector<double>& out) {
+      double mx = -INFINITY;
+      for (int64_t i = 0; i < n_vocab; ++i) mx = std::max(mx, x[i] / tau);
+      double sum = 0.0;
+      for (int64_t i = 0; i < n_vocab; ++i) sum += out[i] = std::exp(x[i] / tau - mx);
+      for (int64_t i = 0; i < n_vocab; ++i) out[i] /= sum;
+      return mx + std::log(sum);
+    };
+    for (int64_t t = t0; t < t1; ++t) {
+      float* z = logits + t * n_vocab;
+      const float* tz = teacher + t * n_vocab;
+      const double lse1 = softmax(z, 1.0, p1);
+      softmax(z, T, ps);
+      softmax(tz, T, pt);
+      double kl = 0.0;
+      for (int64_t i = 0; i < n_vocab; ++i) {
+        if (pt[i] > 0.0) kl += pt[i] * (std::log(pt[i]) - std::log(std::max(ps[i], 1e-300)));
+      }
+      const bool has_target = targets[t] >= 0;
+      const double ce = has_target ? lse1 - z[targets[t]] : 0.0;
+      per[static_cast<size_t>(t)] = (1.0 - alpha) * ce + alpha * T * T * kl;
+      if (grad_scale != 0.0f) {
+        // d/dz: (1 - alpha)(p1 - onehot) + alpha T (ps - pt)
+        for (int64_t i = 0; i < n_vocab; ++i) {
+          double g = alpha * T * (ps[i] - pt[i]);
+          if (has_target) g += (1.0 - alpha) * (p1[i] - (i == targets[t] ? 1.0 : 0.0));
+          z[i] = grad_scale * static_cast<float>(g);
+        }
+      }
+    }
+  });
+  double total = 0.0;
+  for (double l : per) total += l;
+  return total;
+}
+
 }  // namespace hearth::train

@@ -61,6 +61,10 @@ class Ops {
   // summed in token order) and, when `grad_scale` != 0, overwrites logits with
   // grad_scale * (softmax - onehot). A negative target is skipped (no loss, zero gradient).
   double cross_entropy(float* logits, const int32_t* targets, int64_t n, int64_t n_vocab, float grad_scale);
+  // (1 - alpha) * cross_entropy + alpha * T^2 * KL(softmax(t/T) || softmax(z/T)) per token, summed;
+  // with grad_scale != 0 the logits z become grad_scale * its gradient.
+  double distill_loss(float* logits, const float* teacher, const int32_t* targets, int64_t n, int64_t n_vocab,
+                      float temperature, float alpha, float grad_scale);
 
  private:
   float* scratch_floats(std::vector<float>& v, size_t n);

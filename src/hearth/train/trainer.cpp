@@ -97,10 +97,32 @@ double Trainer::train_step() {
   double loss = 0.0;
   for (int64_t a = 0; a < opts_.accum; ++a) {
     next_windows(batch_);
-    loss += graph_.step(state_.w.data(), batch_.data(), opts_.batch, opts_.seq_len, grad_.data(), scale);
+    if (!teacher_) {
+      loss += graph_.step(state_.w.data(), batch_.data(), opts_.batch, opts_.seq_len, grad_.data(), scale);
+      continue;
+    }
+    teacher_status_ = teacher_(batch_.data(), opts_.batch, opts_.seq_len, teacher_logits_);
+    if (!teacher_status_.ok()) return std::nan("");
+    const int64_t len = opts_.seq_len;
+    inputs_.resize(static_cast<size_t>(opts_.batch * len));
+    targets_.resize(inputs_.size());
+    for (int64_t b = 0; b < opts_.batch; ++b) {
+      const int32_t* win = batch_.data() + b * (len + 1);
+      std::copy(win, win + len, inputs_.begin() + b * len);
+      std::copy(win + 1, win + len + 1, targets_.begin() + b * len);
+    }
+    graph_.forward(state_.w.data(), inputs_.data(), opts_.batch, len);
+    loss += graph_.backward_distill(state_.w.data(), targets_.data(), teacher_logits_.data(), temperature_, alpha_,
+                                    grad_.data(), scale);
   }
   last_grad_norm_ = adamw_update(opts_.adamw, params_, state_.w, grad_, state_.adamw, pool_);
   return loss / static_cast<double>(tokens_per_step());
+}
+
+void Trainer::set_teacher(TeacherFn teacher, float temperature, float alpha) {
+  teacher_ = std::move(teacher);
+  temperature_ = temperature;
+  alpha_ = alpha;
 }
 
 double Trainer::eval_loss(int64_t max_windows, int64_t* n_scored) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -57,6 +58,14 @@ class Trainer {
   // Changes the schedule's total (for --time, once the step time is known).
   void set_total_steps(int64_t n) { opts_.adamw.total_steps = n; }
 
+  // Distillation: `teacher` writes its logits [n_seq * seq_len][n_vocab] for the inputs of
+  // windows [n_seq][seq_len + 1]; each step then trains on (1 - alpha) * data loss +
+  // alpha * T^2 * KL(teacher || student) at temperature T. A teacher error stops train_step
+  // (it returns NaN) and is kept in teacher_status().
+  using TeacherFn = std::function<Status(const int32_t* windows, int64_t n_seq, int64_t seq_len, std::vector<float>& logits)>;
+  void set_teacher(TeacherFn teacher, float temperature, float alpha);
+  const Status& teacher_status() const { return teacher_status_; }
+
   // One optimizer step over `accum` micro-batches; returns the mean training loss per token.
   double train_step();
   // Mean loss per token over the first held-out windows (at most max_windows; 0: the
@@ -85,6 +94,11 @@ class Trainer {
   std::vector<float> grad_;
   std::vector<int32_t> batch_;
   double last_grad_norm_ = 0.0;
+  TeacherFn teacher_;
+  float temperature_ = 2.0f, alpha_ = 0.5f;
+  std::vector<float> teacher_logits_;
+  std::vector<int32_t> inputs_, targets_;
+  Status teacher_status_;
 };
 
 }  // namespace hearth::train

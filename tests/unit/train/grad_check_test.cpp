@@ -169,6 +169,22 @@ TEST_F(OpsGrad, CrossEntropySkipsMaskedTargets) {
   }
 }
 
+TEST_F(OpsGrad, DistillationLoss) {
+  const int64_t n = 3, nv = 6;
+  auto z = randn(n * nv, 18), teacher = randn(n * nv, 19);
+  const std::vector<int32_t> targets = {2, -1, 5};
+  auto f = [&] {
+    std::vector<float> c = z;
+    return ops.distill_loss(c.data(), teacher.data(), targets.data(), n, nv, 2.0f, 0.7f, 0.0f);
+  };
+  std::vector<float> dz = z;
+  ops.distill_loss(dz.data(), teacher.data(), targets.data(), n, nv, 2.0f, 0.7f, 1.0f);
+  expect_grad("dlogits", z, dz, f);
+  // The student equal to the teacher has no KL: with alpha = 1 the loss is 0.
+  std::vector<float> same = teacher;
+  EXPECT_NEAR(ops.distill_loss(same.data(), teacher.data(), targets.data(), n, nv, 2.0f, 1.0f, 0.0f), 0.0, 1e-9);
+}
+
 // The whole model: every tensor of a tiny Llama (GQA, untied output), checked element-wise.
 void check_model(bool tied) {
   LlamaShape s;

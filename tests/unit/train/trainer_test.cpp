@@ -64,6 +64,35 @@ TEST(Trainer, SameSeedSameThreadsIsBitIdentical) {
   EXPECT_NE(std::memcmp((*c)->state().w.data(), wa.data(), wa.size() * sizeof(float)), 0);
 }
 
+TEST(Trainer, DistillationPullsTheStudentTowardsTheTeacher) {
+  TrainOptions o = small_options();
+  o.adamw.total_steps = 40;
+  // The teacher: a differently seeded model with sharper (larger) weights.
+  LlamaParams tp(o.shape);
+  std::vector<float> tw;
+  init_params(tp, tw, 99);
+  SplitMix64 rng{3};
+  for (float& x : tw) x += static_cast<float>(0.1 * rng.normal());
+  ThreadPool pool(1);
+  Ops ops(kernels::active_kernels(), pool);
+  LlamaGraph teacher(tp, ops);
+  auto teacher_fn = [&](const int32_t* windows, int64_t n_seq, int64_t len, std::vector<float>& logits) {
+    std::vector<int32_t> in;
+    for (int64_t b = 0; b < n_seq; ++b) in.insert(in.end(), windows + b * (len + 1), windows + b * (len + 1) + len);
+    teacher.forward(tw.data(), in.data(), n_seq, len);
+    logits = teacher.logits();
+    return ok_status();
+  };
+  auto t = Trainer::create(o, byte_tokens(kText), {}, 1);
+  ASSERT_TRUE(t.ok());
+  (*t)->set_teacher(teacher_fn, 1.0f, 1.0f);  // pure distillation: the loss is the KL
+  const double first = (*t)->train_step();
+  double last = first;
+  for (int i = 1; i < 40; ++i) last = (*t)->train_step();
+  ASSERT_TRUE((*t)->teacher_status().ok());
+  EXPECT_LT(last, 0.5 * first) << "first " << first;
+}
+
 TEST(Trainer, CorpusSmallerThanOneBatchIsRefused) {
   TrainOptions o = small_options();
   o.batch = 64;
