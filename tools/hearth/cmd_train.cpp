@@ -43,6 +43,7 @@ struct TrainCliOptions {
   std::string resume;
   std::string checkpoint;
   int64_t checkpoint_every = 0;
+  int64_t stop_after = 0;
   std::string type = "f32";
   int64_t stories = 0;
   std::string teacher;
@@ -279,7 +280,8 @@ Status run(TrainCliOptions o) {
       total = std::max<int64_t>(step + 1, step + static_cast<int64_t>(left / per_step));
       trainer->set_total_steps(total);
     }
-    const bool last = step >= total || (budget > 0 && now_seconds() - t_start > budget);
+    const bool stop = o.stop_after > 0 && step - first_step >= o.stop_after;  // a session ends; the run goes on
+    const bool last = step >= total || stop || (budget > 0 && now_seconds() - t_start > budget);
     if (step % eval_every() == 0 || last) eval_loss = trainer->eval_loss();
     if (step % log_every() == 0 || last || step == first_step + 1) {
       const double tps = static_cast<double>(tokens) / elapsed;
@@ -349,6 +351,7 @@ void setup(CLI::App& app) {
   sub->add_option("--resume", o->resume, "continue from a checkpoint (same corpus and --eval-frac)");
   sub->add_option("--checkpoint", o->checkpoint, "checkpoint file (default: OUT.ckpt)");
   sub->add_option("--checkpoint-every", o->checkpoint_every, "steps between checkpoints (default: 5 per run)");
+  sub->add_option("--stop-after", o->stop_after, "stop after N steps of this session (checkpointed; --resume goes on)");
   sub->add_option("--type", o->type, "weight type of the output: f32 or f16")->capture_default_str();
   sub->add_option("--sample-prompt", o->sample_prompt, "prompt of the sample printed at the end")->capture_default_str();
   sub->add_option("--sample-tokens", o->sample_tokens, "tokens to sample at the end (0: none)")->capture_default_str();
