@@ -19,6 +19,7 @@ struct TransferFlags {
   bool progress = false;
   uint64_t limit_rate = 0;
   int parallel = 4;
+  bool cross_origin = false;
   uint64_t chunk_mib = 16;
   std::string ref;
   std::string target;
@@ -36,6 +37,7 @@ Status run_pull(const TransferFlags& f) {
   opts.remote.progress = f.progress;
   opts.remote.max_recv_bytes_per_second = f.limit_rate;
   opts.remote.parallel = f.parallel;
+  opts.remote.allow_cross_origin_redirects = f.cross_origin;
   HEARTH_ASSIGN_OR_RETURN(PullResult r, pull_model(st, ref, opts));
   if (r.already_present) {
     std::printf("%s: %s (%s)\n", ref.to_string().c_str(), r.verification.c_str(), r.manifest.str().c_str());
@@ -70,7 +72,9 @@ void setup(CLI::App& app) {
     sub->add_flag("--upgrade", pull.upgrade, "move an existing tag to the registry's current version");
     sub->add_flag("--allow-unsigned", pull.allow_unsigned, "accept an unsigned model (digests are still checked)");
     sub->add_flag("--progress", pull.progress, "show progress even when stderr is not a terminal");
-    sub->add_option("--limit-rate", pull.limit_rate, "cap the download rate in bytes per second");
+    sub->add_option("--limit-rate", pull.limit_rate, "cap the download rate in bytes per second (all ranges together)");
+    sub->add_flag("--allow-cross-origin-redirects", pull.cross_origin,
+                  "follow a registry's redirect to another host (e.g. blob storage); default: same origin only");
     sub->add_option("--parallel", pull.parallel, "parallel ranges for large blobs (default 4)");
     sub->callback([] { report(run_pull(pull)); });
   }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -98,6 +99,30 @@ HttpClient::HttpClient() {
 HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
 Result<HttpResponse> HttpClient::send(const HttpRequest& req, const BodySink* sink) {
+  const bool upload = req.method == "PUT" || req.method == "POST" || req.method == "PATCH";
+  HttpRequest cur = req;
+  for (int hop = 0;; ++hop) {
+    HEARTH_ASSIGN_OR_RETURN(HttpResponse resp, send_once(cur, sink));
+    const std::string location = resp.header("location");
+    if (resp.status < 300 || resp.status >= 400 || resp.status == 304 || location.empty()) return resp;
+    const std::string next = resolve_url(cur.url, location);
+    auto refuse = [&](std::string_view why) {
+      return make_error(ErrorCode::kPermissionDenied, req.method, " ", cur.url, ": HTTP ", std::to_string(resp.status),
+                        " redirect to ", next.substr(0, 200), " not followed: ", why);
+    };
+    if (upload) return refuse("uploads never follow redirects");
+    if (cur.redirects == Redirects::kNone) return refuse("this request follows no redirects");
+    if (next.rfind("http://", 0) != 0 && next.rfind("https://", 0) != 0) return refuse("not http(s)");
+    if (cur.redirects == Redirects::kSameOrigin && url_origin(next) != url_origin(cur.url)) {
+      return refuse("another origin (configure the registry to allow cross-origin redirects if it hands blobs to a "
+                    "storage host)");
+    }
+    if (hop >= 5) return refuse("more than 5 redirects");
+    cur.url = next;
+  }
+}
+
+Result<HttpResponse> HttpClient::send_once(const HttpRequest& req, const BodySink* sink) {
   CURL* c = static_cast<CURL*>(curl_);
   curl_easy_reset(c);
   HttpResponse resp;
@@ -105,10 +130,9 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& req, const BodySink* si
   t.curl = c;
   curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);  // blob GETs may redirect to storage
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+  // Redirects are followed by send(), which checks each target against the request's policy.
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, req.connect_timeout_seconds);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, req.low_speed_seconds);
@@ -163,6 +187,23 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& req, const BodySink* si
     return make_error(ErrorCode::kUnavailable, req.method, " ", req.url, ": ", curl_easy_strerror(rc));
   }
   return resp;
+}
+
+std::string url_origin(const std::string& url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return {};
+  std::string scheme = url.substr(0, scheme_end);
+  const size_t host_begin = scheme_end + 3;
+  size_t host_end = url.find_first_of("/?#", host_begin);
+  std::string authority = url.substr(host_begin, host_end == std::string::npos ? std::string::npos : host_end - host_begin);
+  if (auto at = authority.rfind('@'); at != std::string::npos) authority.erase(0, at + 1);  // no userinfo
+  for (char& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (char& ch : authority) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const size_t bracket = authority.rfind(']');
+  const size_t colon = authority.rfind(':');
+  const bool has_port = colon != std::string::npos && (bracket == std::string::npos || colon > bracket);
+  if (!has_port) authority += scheme == "https" ? ":443" : scheme == "http" ? ":80" : "";
+  return scheme + "://" + authority;
 }
 
 std::string resolve_url(const std::string& base, const std::string& location) {

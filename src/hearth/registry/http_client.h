@@ -14,8 +14,13 @@
 
 namespace hearth::registry {
 
+// Which redirects a request follows (at most 5 hops). PUT, POST and PATCH never follow one:
+// a redirected upload would hand the body, and any credentials, to whoever the server names.
+enum class Redirects { kNone, kSameOrigin, kAny };
+
 struct HttpRequest {
   std::string method = "GET";
+  Redirects redirects = Redirects::kSameOrigin;
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   std::string body;                  // used unless upload_path is set
@@ -51,11 +56,16 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Transport failures are Unavailable; HTTP error statuses are returned as responses.
+  // A redirect the request may not follow is an error (PermissionDenied) naming the target.
   Result<HttpResponse> send(const HttpRequest& req, const BodySink* sink = nullptr);
 
  private:
+  Result<HttpResponse> send_once(const HttpRequest& req, const BodySink* sink);
   void* curl_ = nullptr;  // CURL*, reused so connections are kept alive
 };
+
+// "scheme://host:port" of a URL, lower-cased, with the scheme's default port filled in.
+std::string url_origin(const std::string& url);
 
 // Resolves a Location header against the request URL (absolute, absolute-path or relative).
 std::string resolve_url(const std::string& base, const std::string& location);

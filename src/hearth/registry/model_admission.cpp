@@ -21,6 +21,16 @@ Status drop_pin_if_untagged(store::Store& st, const std::string& name, const sto
 
 }  // namespace
 
+Status precheck_signature(const store::Store& st, const std::string& what, const store::Digest& manifest,
+                          const AdmitOptions& opts) {
+  std::string policy_path = opts.policy_path.empty() ? trust::default_policy_path(st.home()) : opts.policy_path;
+  HEARTH_ASSIGN_OR_RETURN(trust::TrustPolicy policy, trust::load_policy(policy_path));
+  trust::ArtifactVerifier verifier(st, std::move(policy));
+  trust::VerifyOptions vo;
+  vo.allow_unsigned = opts.allow_unsigned;
+  return verifier.check_signature_only(what, manifest, vo);
+}
+
 Result<trust::VerifiedArtifact> admit_model(store::Store& st, const std::string& name, const std::string& tag,
                                             const store::Digest& manifest, const AdmitOptions& opts) {
   HEARTH_TRY(st.update_refs([&](store::RefsTable& t) {

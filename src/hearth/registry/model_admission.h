@@ -16,6 +16,11 @@ struct AdmitOptions {
   std::string policy_path;  // empty: <home>/trust/policy.json
 };
 
+// The signature check alone (trust::ArtifactVerifier::check_signature_only), for a manifest
+// whose signature referrers are stored but whose layers are not yet downloaded.
+Status precheck_signature(const store::Store& st, const std::string& what, const store::Digest& manifest,
+                          const AdmitOptions& opts);
+
 // `tag` may be empty (pin only).
 Result<trust::VerifiedArtifact> admit_model(store::Store& st, const std::string& name, const std::string& tag,
                                             const store::Digest& manifest, const AdmitOptions& opts);

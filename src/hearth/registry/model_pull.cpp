@@ -3,11 +3,15 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
+#include "hearth/core/checked_math.h"
 #include "hearth/core/log.h"
 #include "hearth/registry/model_transfer.h"
 #include "hearth/store/audit_log.h"
 #include "hearth/registry/model_admission.h"
 #include "hearth/trust/model_signer.h"
+#include "hearth/trust/sigstore_bundle.h"
 
 namespace hearth::registry {
 namespace {
@@ -19,13 +23,46 @@ struct Referrers {
   size_t signatures = 0, attestations = 0;
 };
 
-Result<Referrers> fetch_model(const RegistryClient& client, store::Store& st, const std::string& name,
-                              const FetchedManifest& fm) {
-  HEARTH_ASSIGN_OR_RETURN(store::Manifest m, store::parse_manifest(fm.bytes));
-  HEARTH_TRY(client.download_blob(name, m.config, st));
-  for (const auto& l : m.layers) HEARTH_TRY(client.download_blob(name, l, st));
-  HEARTH_TRY(st.put_manifest_bytes(fm.bytes, fm.digest).status());
+// Removes what a refused download leaves in tmp: the partial files and the per-blob lock
+// files. (An interrupted download keeps its partials, to resume.)
+void discard_downloads(const store::Store& st, const store::Manifest& m) {
+  std::vector<const store::Descriptor*> blobs = {&m.config};
+  for (const auto& l : m.layers) blobs.push_back(&l);
+  for (const auto* d : blobs) {
+    if (!d->digest.valid()) continue;
+    const std::string base = st.tmp_dir() + "/" + std::string(d->digest.hex());
+    ::unlink(st.partial_path(d->digest).c_str());
+    ::unlink((base + ".lock").c_str());
+    for (int i = 1; i <= kMaxParallelRanges; ++i) ::unlink((base + ".part" + std::to_string(i) + ".partial").c_str());
+  }
+}
 
+// A refusal (not an interruption worth resuming).
+bool is_refusal(const Status& s) {
+  return s.code() != ErrorCode::kUnavailable && s.code() != ErrorCode::kCancelled;
+}
+
+// The manifest's declared layers are remote input: capped before anything is fetched.
+Status check_declared(const store::Manifest& m, const PullOptions& opts, const std::string& what) {
+  if (m.layers.size() > opts.max_layers) {
+    return make_error(ErrorCode::kResourceExhausted, what, ": the manifest lists ", std::to_string(m.layers.size()),
+                      " layers, more than the ", std::to_string(opts.max_layers), " a model may have");
+  }
+  uint64_t total = m.config.size;
+  for (const auto& l : m.layers) {
+    auto sum = checked_add<uint64_t>(total, l.size);
+    if (!sum || *sum > opts.max_total_bytes) {
+      return make_error(ErrorCode::kResourceExhausted, what, ": the manifest declares more than ",
+                        std::to_string(opts.max_total_bytes), " bytes of layers (the pull limit)");
+    }
+    total = *sum;
+  }
+  return ok_status();
+}
+
+// Fetches the signature referrers of an already-fetched model manifest into the store.
+Result<Referrers> fetch_referrers(const RegistryClient& client, store::Store& st, const std::string& name,
+                                  const FetchedManifest& fm) {
   Referrers signatures;
   constexpr size_t kMaxReferrers = 64;  // a hostile index cannot make us fetch without end
   auto index = client.referrers(name, fm.digest);
@@ -47,8 +84,15 @@ Result<Referrers> fetch_model(const RegistryClient& client, store::Store& st, co
     }
     auto sm = store::parse_manifest(sig->bytes);
     if (!sm.ok() || !sm->subject || sm->subject->digest != fm.digest ||
-        sm->artifact_type != store::kSigstoreBundleMediaType) {
+        sm->artifact_type != store::kSigstoreBundleMediaType || sm->layers.size() > 4 ||
+        sm->config.size > trust::kMaxBundleBytes) {
       log::warn("referrer {} is not a signature of {}; skipped", d.digest.str(), fm.digest.str());
+      continue;
+    }
+    bool small = true;
+    for (const auto& l : sm->layers) small = small && l.size <= trust::kMaxBundleBytes;
+    if (!small) {
+      log::warn("referrer {}: a layer is larger than a signature bundle may be; skipped", d.digest.str());
       continue;
     }
     HEARTH_TRY(client.download_blob(name, sm->config, st));
@@ -58,6 +102,28 @@ Result<Referrers> fetch_model(const RegistryClient& client, store::Store& st, co
     ++(trust::is_attestation(*sm) ? signatures.attestations : signatures.signatures);
   }
   return signatures;
+}
+
+// The manifest and its signatures first; the signature is checked against the trust policy
+// before any layer blob is downloaded; then the config and layers.
+Result<Referrers> fetch_model(const RegistryClient& client, store::Store& st, const store::Reference& ref,
+                              const FetchedManifest& fm, const PullOptions& opts) {
+  HEARTH_ASSIGN_OR_RETURN(store::Manifest m, store::parse_manifest(fm.bytes));
+  HEARTH_TRY(check_declared(m, opts, ref.to_string()));
+  HEARTH_TRY(st.put_manifest_bytes(fm.bytes, fm.digest).status());
+  HEARTH_ASSIGN_OR_RETURN(Referrers sigs, fetch_referrers(client, st, ref.name, fm));
+  AdmitOptions ao;
+  ao.allow_unsigned = opts.allow_unsigned;
+  ao.policy_path = opts.policy_path;
+  Status trusted = precheck_signature(st, ref.to_string(), fm.digest, ao);
+  if (!trusted.ok()) return trusted.with_context("refused before downloading its layers");
+  Status fetched = client.download_blob(ref.name, m.config, st);
+  for (size_t i = 0; fetched.ok() && i < m.layers.size(); ++i) fetched = client.download_blob(ref.name, m.layers[i], st);
+  if (!fetched.ok()) {
+    if (is_refusal(fetched)) discard_downloads(st, m);
+    return fetched;
+  }
+  return sigs;
 }
 
 }  // namespace
@@ -117,11 +183,17 @@ Result<PullResult> pull_model(store::Store& st, const store::Reference& ref, con
       out.verification = "already up to date";
       return out;
     }
-    auto sigs = fetch_model(client, st, ref.name, *fm);
+    auto sigs = fetch_model(client, st, ref, *fm, opts);
     if (!sigs.ok()) {
-      // Data loss from one source is a reason to try the next, not to give up.
+      // A refusal by the trust policy or a limit holds for every source; data loss from one
+      // source is a reason to try the next.
+      const ErrorCode c = sigs.status().code();
+      if (c == ErrorCode::kResourceExhausted || c == ErrorCode::kUnauthenticated || c == ErrorCode::kPermissionDenied) {
+        (void)store::append_audit(st.home(), {"pull", std::string(error_code_name(c)), ref.to_string(),
+                                              fm->digest.str(), "", sigs.status().message()});
+        return sigs.status().with_context("from " + source);
+      }
       note_failure(source, sigs.status());
-      if (sigs.status().code() == ErrorCode::kResourceExhausted) return sigs.status();
       continue;
     }
     out.manifest = fm->digest;

@@ -1,7 +1,10 @@
 // Pulling and pushing models between the local store and OCI registries or hearth mirrors.
-//   pull: sources are tried in order; the manifest, its blobs and its signature referrers are
-//         fetched (digests checked while streaming), then the model is verified against the
-//         trust policy before its tag is set (a refused model is left unreferenced for gc).
+//   pull: sources are tried in order. The manifest is fetched and its declared layers capped
+//         (count and total size); its signature referrers are fetched and checked against
+//         the trust policy BEFORE any layer blob is downloaded; then the config and layers
+//         (digests checked while streaming); then the whole model is verified again before
+//         its tag is set (a refused model is left unreferenced for gc). A refused download
+//         leaves no partial or lock files behind.
 //         A tag that is already in the store is a version lock: it does not move unless
 //         `upgrade` is set.
 //   push: blobs (HEAD-checked, monolithic or chunked upload), the manifest under its tag, and
@@ -26,6 +29,9 @@ struct PullOptions {
   bool allow_unsigned = false;
   std::string policy_path;  // empty: <home>/trust/policy.json
   RemoteOptions remote;
+  // Caps on what a manifest may declare, checked before anything is downloaded.
+  size_t max_layers = 64;
+  uint64_t max_total_bytes = uint64_t{1} << 40;  // 1 TiB
 };
 
 struct PullResult {

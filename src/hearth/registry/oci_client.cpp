@@ -1,4 +1,5 @@
 #include "hearth/registry/oci_client.h"
+#include "hearth/registry/rate_pacer.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -86,6 +87,7 @@ Result<FetchedManifest> RegistryClient::get_manifest(const std::string& name, co
   req.url = url(name, "manifests", reference);
   req.headers = {"Accept: " + std::string(store::kOciManifestMediaType) + ", " + std::string(store::kOciIndexMediaType)};
   req.max_body_bytes = store::kMaxManifestBytes;
+  req.redirects = opts_.allow_cross_origin_redirects ? Redirects::kAny : Redirects::kSameOrigin;
   HEARTH_ASSIGN_OR_RETURN(HttpResponse resp, send_retrying(http, req, opts_));
   if (resp.status != 200) return http_status_error(req, resp);
   FetchedManifest m;
@@ -119,7 +121,7 @@ Result<bool> RegistryClient::has_blob(const std::string& name, const Digest& dig
 // bytes are hashed as they stream.
 Status RegistryClient::download_range(const std::string& name, const store::Descriptor& d,
                                       const std::string& part_path, uint64_t begin, uint64_t end, bool whole,
-                                      Progress* progress, Digest* streamed) const {
+                                      Progress* progress, Digest* streamed, RatePacer* pacer) const {
   HttpClient http;
   store::Sha256 hasher;
   uint64_t have = file_size_or_zero(part_path);
@@ -145,14 +147,13 @@ Status RegistryClient::download_range(const std::string& name, const store::Desc
     HttpRequest req;
     req.url = url(name, "blobs", d.digest.str());
     req.max_recv_bytes_per_second = opts_.max_recv_bytes_per_second;
+    req.redirects = opts_.allow_cross_origin_redirects ? Redirects::kAny : Redirects::kSameOrigin;
     uint64_t from = begin + have;
     bool ranged = from > 0 || end < d.size;
     if (ranged) req.headers.push_back("Range: bytes=" + std::to_string(from) + "-" + std::to_string(end - 1));
     Status write_error;
     bool overflow = false;
     bool restart = false;
-    auto started = std::chrono::steady_clock::now();
-    uint64_t received = 0;
     BodySink sink = [&](long status, std::string_view chunk) {
       if (status == 200 && ranged) {
         restart = true;  // the server ignored the range and sends the whole blob
@@ -170,12 +171,9 @@ Status RegistryClient::download_range(const std::string& name, const store::Desc
       if (streamed != nullptr) hasher.update(chunk);
       have += chunk.size();
       if (progress != nullptr) progress->add(chunk.size());
-      if (opts_.max_recv_bytes_per_second > 0) {
-        // Pace to the limit (curl's own limiter lets a loopback burst through).
-        received += chunk.size();
-        auto due = started + std::chrono::microseconds(received * 1000000 / opts_.max_recv_bytes_per_second);
-        std::this_thread::sleep_until(due);
-      }
+      // Pace to the limit, shared by every range of this blob (curl's own limiter is per
+      // transfer and lets a loopback burst through).
+      if (pacer != nullptr) pacer->pace(chunk.size());
       return true;
     };
     // A 200 to a ranged request means the server ignored the range: a whole-blob download
@@ -217,14 +215,21 @@ Status RegistryClient::download_range(const std::string& name, const store::Desc
 
 Status RegistryClient::download_blob(const std::string& name, const store::Descriptor& d, store::Store& st) const {
   if (st.has_blob(d.digest)) return ok_status();
-  std::string partial = st.partial_path(d.digest);
   // One downloader per blob across processes; a second pull of the same blob waits, then
   // finds it done (or resumes what the first left).
+  const std::string lock_path = st.tmp_dir() + "/" + std::string(d.digest.hex()) + ".lock";
   HEARTH_ASSIGN_OR_RETURN(store::FileLock blob_lock,
-                          store::FileLock::acquire(st.tmp_dir() + "/" + std::string(d.digest.hex()) + ".lock",
-                                                   store::FileLock::Mode::kExclusive,
+                          store::FileLock::acquire(lock_path, store::FileLock::Mode::kExclusive,
                                                    "waiting for another hearth process downloading the same blob"));
-  if (st.has_blob(d.digest)) return ok_status();
+  Status s = st.has_blob(d.digest) ? ok_status() : download_locked(name, d, st);
+  // Once the blob is in place its lock guards nothing: removed while still held, so that a
+  // waiter that then takes it finds the blob, and tmp is left clean.
+  if (st.has_blob(d.digest)) ::unlink(lock_path.c_str());
+  return s;
+}
+
+Status RegistryClient::download_locked(const std::string& name, const store::Descriptor& d, store::Store& st) const {
+  std::string partial = st.partial_path(d.digest);
   // The declared size is remote input too: refuse early what cannot fit on this disk.
   struct statvfs fs;
   uint64_t have_already = file_size_or_zero(partial);
@@ -236,12 +241,13 @@ Status RegistryClient::download_blob(const std::string& name, const store::Descr
                         " are free in ", st.tmp_dir(), " (free space and retry)");
     }
   }
+  RatePacer pacer(opts_.max_recv_bytes_per_second);
   Progress progress("pull " + std::string(d.digest.hex().substr(0, 12)), d.size,
                     opts_.progress || (stderr_is_terminal() && d.size >= (1u << 20)));
-  int parts = (d.size >= opts_.parallel_threshold && opts_.parallel > 1) ? opts_.parallel : 1;
+  int parts = (d.size >= opts_.parallel_threshold && opts_.parallel > 1) ? std::min(opts_.parallel, kMaxParallelRanges) : 1;
   if (parts == 1) {
     Digest streamed;
-    HEARTH_TRY(download_range(name, d, partial, 0, d.size, true, &progress, &streamed));
+    HEARTH_TRY(download_range(name, d, partial, 0, d.size, true, &progress, &streamed, &pacer));
     progress.finish();
     return st.commit_partial(d.digest, d.size, streamed);
   }
@@ -258,7 +264,7 @@ Status RegistryClient::download_blob(const std::string& name, const store::Descr
   for (int i = 0; i < parts; ++i) {
     uint64_t begin = std::min<uint64_t>(d.size, span * i), end = std::min<uint64_t>(d.size, span * (i + 1));
     threads.emplace_back([&, i, begin, end] {
-      results[i] = download_range(name, d, paths[i], begin, end, false, &progress, nullptr);
+      results[i] = download_range(name, d, paths[i], begin, end, false, &progress, nullptr, &pacer);
     });
   }
   for (auto& t : threads) t.join();
@@ -267,7 +273,7 @@ Status RegistryClient::download_blob(const std::string& name, const store::Descr
       for (int i = 1; i < parts; ++i) ::unlink(paths[i].c_str());
       ::truncate(partial.c_str(), 0);
       Digest streamed;
-      HEARTH_TRY(download_range(name, d, partial, 0, d.size, true, &progress, &streamed));
+      HEARTH_TRY(download_range(name, d, partial, 0, d.size, true, &progress, &streamed, &pacer));
       progress.finish();
       return st.commit_partial(d.digest, d.size, streamed);
     }
@@ -371,6 +377,7 @@ Result<store::Index> RegistryClient::referrers(const std::string& name, const Di
   req.url = url(name, "referrers", subject.str());
   req.headers = {"Accept: " + std::string(store::kOciIndexMediaType)};
   req.max_body_bytes = store::kMaxManifestBytes;
+  req.redirects = opts_.allow_cross_origin_redirects ? Redirects::kAny : Redirects::kSameOrigin;
   HEARTH_ASSIGN_OR_RETURN(HttpResponse resp, send_retrying(http, req, opts_));
   if (resp.status == 200 && resp.header("content-type").find(store::kOciIndexMediaType) != std::string::npos) {
     return store::parse_index(resp.body);

@@ -107,6 +107,12 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
   a.model_name_ = ref.name;
   HEARTH_ASSIGN_OR_RETURN(a.version_, store::manifest_version(m));
 
+  HEARTH_TRY(check_signatures(digest, m, opts, a));
+  return a;
+}
+
+Status ArtifactVerifier::check_signatures(const Digest& digest, const Manifest& m, const VerifyOptions& opts,
+                                          VerifiedArtifact& a) const {
   // 2. Signatures.
   HEARTH_ASSIGN_OR_RETURN(std::vector<Digest> referrers, store_.referrers(digest));
   std::optional<Accepted> accepted;
@@ -127,12 +133,12 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
       a.notes_.push_back(first_refusal.ok() ? "unsigned; loaded because unsigned models are allowed"
                                             : "no trusted signature (" + first_refusal.message() +
                                                   "); loaded because unsigned models are allowed");
-      return a;
+      return ok_status();
     }
     if (!first_refusal.ok()) {
-      return Status(first_refusal.code(), "'" + ref.to_string() + "' refused: " + first_refusal.message());
+      return Status(first_refusal.code(), "'" + a.reference_ + "' refused: " + first_refusal.message());
     }
-    return make_error(ErrorCode::kUnauthenticated, "'", ref.to_string(),
+    return make_error(ErrorCode::kUnauthenticated, "'", a.reference_,
                       "' refused: the model is not signed (sign it with 'hearth sign', or pass --allow-unsigned for",
                       " a local experiment)");
   }
@@ -146,7 +152,18 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
   } else {
     HEARTH_TRY(lock.check(a.model_name_, a.version_));
   }
-  return a;
+  return ok_status();
+}
+
+Status ArtifactVerifier::check_signature_only(const std::string& what, const Digest& manifest,
+                                              const VerifyOptions& opts) const {
+  HEARTH_ASSIGN_OR_RETURN(Manifest m, store_.read_manifest(manifest));
+  VerifiedArtifact a;
+  a.reference_ = what;
+  HEARTH_ASSIGN_OR_RETURN(a.version_, store::manifest_version(m));
+  VerifyOptions checking = opts;
+  checking.record_version = false;
+  return check_signatures(manifest, m, checking, a);
 }
 
 }  // namespace hearth::trust

@@ -29,10 +29,19 @@ class ArtifactVerifier {
   ArtifactVerifier(const store::Store& store, TrustPolicy policy) : store_(store), policy_(std::move(policy)) {}
 
   Result<VerifiedArtifact> verify(const store::Reference& ref, const VerifyOptions& opts) const;
+  // Steps 2 and 3 only, for a manifest whose signature referrers are in the store but whose
+  // config and layers are not yet: pull calls it before downloading any layer blob, so an
+  // unsigned, untrusted or rolled-back model costs no download. Records nothing.
+  // `what` names the model in messages ("acme/stories:v1").
+  Status check_signature_only(const std::string& what, const store::Digest& manifest,
+                              const VerifyOptions& opts) const;
   const TrustPolicy& policy() const { return policy_; }
 
  private:
   Result<VerifiedArtifact> verify_impl(const store::Reference& ref, const VerifyOptions& opts) const;
+  // Steps 2 and 3 into `a` (model_name_, version_ and reference_ set by the caller).
+  Status check_signatures(const store::Digest& digest, const store::Manifest& m, const VerifyOptions& opts,
+                          VerifiedArtifact& a) const;
   const store::Store& store_;
   TrustPolicy policy_;
 };
