@@ -1,6 +1,9 @@
 // Air-gapped bundles: export → import with verification and no network; tampering and path
 // tricks inside the tarball are refused.
+#include <atomic>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -11,6 +14,8 @@
 
 namespace hearth::registry {
 namespace {
+
+namespace fs = std::filesystem;
 
 using hearth::testing::Node;
 
@@ -89,6 +94,88 @@ TEST(Bundle, PathTricksInsideTheArchiveAreRefused) {
   EXPECT_FALSE(std::filesystem::exists("/tmp/hearth-pwned"));
   EXPECT_TRUE(target.store->check()->ok());
   EXPECT_EQ(target.store->check()->blobs_checked, 0u);
+}
+
+// An 8 GiB model used to export with a wrapped size of 0 (11 octal digits). The header for a
+// 9 GiB + 1 entry is written by the real encoder into a sparse file (the content is a hole: no
+// disk use), and the real reader returns the size; unread content is skipped with lseek, so
+// nothing reads 9 GiB. (Round-tripping a 9 GiB GGUF through export would write 9 GiB.)
+TEST(Bundle, SizesOf8GiBAndMoreRoundTripInTheTarHeader) {
+  fs::path dir = hearth::testing::make_temp_dir("hearth-bigtar");
+  const std::string file = (dir / "big.tar").string();
+  const uint64_t big = (uint64_t{9} << 30) + 1;
+  {
+    auto h = tar_header("blobs/sha256/big", big, '0');
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    auto small = tar_header("small", 5, '0');
+    ASSERT_TRUE(small.ok());
+    std::ofstream out(file, std::ios::binary);
+    out.write(h->data(), static_cast<std::streamsize>(h->size()));
+    // content (a hole) + padding to 512, then "small" + its content, then two zero blocks.
+    const uint64_t padded = (big + 511) / 512 * 512;
+    out.seekp(static_cast<std::streamoff>(512 + padded));
+    out.write(small->data(), 512);
+    out.write("hello", 5);
+    out.close();
+    fs::resize_file(file, 512 + padded + 512 + 512 + 1024);
+  }
+  std::vector<std::pair<std::string, uint64_t>> seen;
+  std::string small_content;
+  Status s = read_tar(file, [&](const TarEntry& e, TarChunkReader& read) -> Status {
+    seen.emplace_back(e.name, e.size);
+    if (e.name == "small") {
+      for (;;) {
+        HEARTH_ASSIGN_OR_RETURN(std::string_view chunk, read());
+        if (chunk.empty()) break;
+        small_content.append(chunk);
+      }
+    } else {
+      HEARTH_ASSIGN_OR_RETURN(std::string_view first, read());  // a little of the hole
+      EXPECT_EQ(first.size(), size_t{1} << 20);
+      EXPECT_EQ(first[0], '\0');
+    }
+    return ok_status();
+  });
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], (std::pair<std::string, uint64_t>{"blobs/sha256/big", big}));
+  EXPECT_EQ(seen[1], (std::pair<std::string, uint64_t>{"small", 5}));
+  EXPECT_EQ(small_content, "hello");
+  // The base-256 field (GNU/star/libarchive), and octal below 8 GiB as before.
+  EXPECT_EQ(static_cast<unsigned char>((*tar_header("x", big, '0'))[124]), 0x80);
+  EXPECT_EQ((*tar_header("x", (uint64_t{8} << 30) - 1, '0')).substr(124, 11), "77777777777");
+  fs::remove_all(dir);
+}
+
+// Bundle import takes the per-blob lock that pull takes: while a pull holds a blob's lock,
+// the import waits instead of truncating the same partial file under it.
+TEST(Bundle, ImportTakesThePerBlobLockOfPull) {
+  HEARTH_REQUIRE_SHARED(shared);
+  auto model = shared / "models/stories260K-Q8_0.gguf";
+  Node source("hearth-bundle-lsrc"), target("hearth-bundle-ldst");
+  auto key = hearth::testing::new_key();
+  source.import(model, "acme/stories:v1", 1);
+  source.sign("acme/stories:v1", key);
+  target.trust(key, "acme/*");
+  std::string file = (source.home / "stories.tar").string();
+  ASSERT_TRUE(export_bundle(*source.store, *store::parse_reference("acme/stories:v1"), file).ok());
+  store::Digest weights = *store::sha256_file(model.string());
+  auto held = store::FileLock::acquire(target.store->download_lock_path(weights), store::FileLock::Mode::kExclusive);
+  ASSERT_TRUE(held.ok());
+  std::atomic<bool> done{false};
+  Result<BundleImport> im = Status(ErrorCode::kInternal, "not run");
+  std::thread importer([&] {
+    im = import_bundle(*target.store, file, {});
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_FALSE(done.load());  // waiting on the lock
+  EXPECT_FALSE(fs::exists(target.store->partial_path(weights)));
+  *held = store::FileLock();  // released
+  importer.join();
+  ASSERT_TRUE(im.ok()) << im.status().message();
+  EXPECT_TRUE(target.store->has_blob(weights));
+  EXPECT_FALSE(fs::exists(target.store->download_lock_path(weights)));
 }
 
 }  // namespace

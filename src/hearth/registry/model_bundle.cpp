@@ -94,6 +94,15 @@ Result<BundleImport> import_bundle(store::Store& st, const std::string& file, co
     HEARTH_ASSIGN_OR_RETURN(Digest d, Digest::parse("sha256:" + e.name.substr(kBlobPrefix.size())));
     ++out.blobs;
     if (st.has_blob(d)) return ok_status();
+    // The same per-blob lock as pull: a pull of the same blob writes the same partial file.
+    const std::string lock_path = st.download_lock_path(d);
+    HEARTH_ASSIGN_OR_RETURN(store::FileLock blob_lock,
+                            store::FileLock::acquire(lock_path, store::FileLock::Mode::kExclusive,
+                                                     "waiting for another hearth process writing the same blob"));
+    if (st.has_blob(d)) {
+      ::unlink(lock_path.c_str());
+      return ok_status();
+    }
     std::string partial = st.partial_path(d);
     int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return store::errno_status(errno, "cannot create", partial);
@@ -113,9 +122,12 @@ Result<BundleImport> import_bundle(store::Store& st, const std::string& file, co
     ::close(fd);
     if (!s.ok()) {
       ::unlink(partial.c_str());
+      ::unlink(lock_path.c_str());
       return s;
     }
-    return st.commit_partial(d, e.size, h.finish());
+    Status committed = st.commit_partial(d, e.size, h.finish());
+    ::unlink(lock_path.c_str());
+    return committed;
   }));
   if (!saw_layout || index_json.empty()) {
     return make_error(ErrorCode::kInvalidArgument, file, ": not an OCI image layout (oci-layout or index.json missing)");

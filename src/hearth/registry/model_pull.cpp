@@ -32,7 +32,7 @@ void discard_downloads(const store::Store& st, const store::Manifest& m) {
     if (!d->digest.valid()) continue;
     const std::string base = st.tmp_dir() + "/" + std::string(d->digest.hex());
     ::unlink(st.partial_path(d->digest).c_str());
-    ::unlink((base + ".lock").c_str());
+    ::unlink(st.download_lock_path(d->digest).c_str());
     for (int i = 1; i <= kMaxParallelRanges; ++i) ::unlink((base + ".part" + std::to_string(i) + ".partial").c_str());
   }
 }

@@ -217,7 +217,7 @@ Status RegistryClient::download_blob(const std::string& name, const store::Descr
   if (st.has_blob(d.digest)) return ok_status();
   // One downloader per blob across processes; a second pull of the same blob waits, then
   // finds it done (or resumes what the first left).
-  const std::string lock_path = st.tmp_dir() + "/" + std::string(d.digest.hex()) + ".lock";
+  const std::string lock_path = st.download_lock_path(d.digest);
   HEARTH_ASSIGN_OR_RETURN(store::FileLock blob_lock,
                           store::FileLock::acquire(lock_path, store::FileLock::Mode::kExclusive,
                                                    "waiting for another hearth process downloading the same blob"));

@@ -12,15 +12,34 @@ namespace {
 
 constexpr size_t kBlock = 512;
 
+constexpr uint64_t kOctalSizeLimit = uint64_t{1} << 33;  // 11 octal digits hold up to 8 GiB - 1
+
 void put_octal(char* field, size_t width, uint64_t value) {
-  // width includes the terminating NUL.
+  // width includes the terminating NUL; callers keep value below 8^(width-1).
   std::string digits(width - 1, '0');
   for (size_t i = width - 1; i-- > 0 && value > 0; value >>= 3) digits[i] = static_cast<char>('0' + (value & 7));
   std::memcpy(field, digits.data(), width - 1);
   field[width - 1] = '\0';
 }
 
-Result<uint64_t> get_octal(const char* field, size_t width) {
+// Base-256: high bit of the first byte set, the value big-endian in the remaining bytes.
+void put_base256(char* field, size_t width, uint64_t value) {
+  std::memset(field, 0, width);
+  field[0] = static_cast<char>(0x80);
+  for (size_t i = width; i-- > 1 && value > 0; value >>= 8) field[i] = static_cast<char>(value & 0xFF);
+}
+
+Result<uint64_t> get_number(const char* field, size_t width) {
+  const auto* u = reinterpret_cast<const unsigned char*>(field);
+  if (u[0] & 0x80) {
+    if (u[0] != 0x80) return make_error(ErrorCode::kInvalidArgument, "tar: negative or oversized base-256 field");
+    uint64_t v = 0;
+    for (size_t i = 1; i < width; ++i) {
+      if (v > (UINT64_MAX >> 8)) return make_error(ErrorCode::kInvalidArgument, "tar: base-256 field overflows");
+      v = (v << 8) | u[i];
+    }
+    return v;
+  }
   uint64_t v = 0;
   size_t i = 0;
   while (i < width && field[i] == ' ') ++i;
@@ -36,8 +55,9 @@ Result<uint64_t> get_octal(const char* field, size_t width) {
 
 }  // namespace
 
-Status TarWriter::header(const std::string& name, uint64_t size, char type) {
-  char h[kBlock] = {0};
+Result<std::string> tar_header(const std::string& name, uint64_t size, char type) {
+  std::string block(kBlock, '\0');
+  char* h = block.data();
   if (name.size() > 100) {
     // ustar prefix: split at a '/' so that prefix <= 155 and name <= 100.
     size_t cut = name.rfind('/', 155);
@@ -52,7 +72,11 @@ Status TarWriter::header(const std::string& name, uint64_t size, char type) {
   put_octal(h + 100, 8, type == '5' ? 0755 : 0644);
   put_octal(h + 108, 8, 0);
   put_octal(h + 116, 8, 0);
-  put_octal(h + 124, 12, size);
+  if (size < kOctalSizeLimit) {
+    put_octal(h + 124, 12, size);
+  } else {
+    put_base256(h + 124, 12, size);
+  }
   put_octal(h + 136, 12, 0);
   h[156] = type;
   std::memcpy(h + 257, "ustar", 6);
@@ -62,7 +86,42 @@ Status TarWriter::header(const std::string& name, uint64_t size, char type) {
   for (unsigned char c : std::string_view(h, kBlock)) sum += c;
   put_octal(h + 148, 7, sum);
   h[155] = ' ';
-  return out_.write(std::string_view(h, kBlock));
+  return block;
+}
+
+Result<TarHeader> parse_tar_header(std::string_view block) {
+  if (block.size() != kBlock) return make_error(ErrorCode::kInvalidArgument, "tar: a header is 512 bytes");
+  const char* h = block.data();
+  TarHeader out;
+  bool zero = true;
+  for (char c : block) zero = zero && c == 0;
+  if (zero) {
+    out.end = true;
+    return out;
+  }
+  HEARTH_ASSIGN_OR_RETURN(uint64_t want_sum, get_number(h + 148, 8));
+  uint32_t sum = 0;
+  for (size_t i = 0; i < kBlock; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(h[i]);
+  if (sum != want_sum) return make_error(ErrorCode::kDataLoss, "tar header checksum mismatch");
+  TarEntry& e = out.entry;
+  std::string name(h, strnlen(h, 100));
+  std::string prefix(h + 345, strnlen(h + 345, 155));
+  e.name = prefix.empty() ? name : prefix + "/" + name;
+  HEARTH_ASSIGN_OR_RETURN(e.size, get_number(h + 124, 12));
+  if (e.size > (UINT64_MAX >> 1)) return make_error(ErrorCode::kInvalidArgument, "tar: implausible entry size");
+  char type = h[156];
+  if (type == '5') {
+    e.is_directory = true;
+  } else if (type != '0' && type != '\0') {
+    return make_error(ErrorCode::kInvalidArgument, "entry '", e.name.substr(0, 100),
+                      "' is not a regular file or directory (type '", std::string(1, type), "')");
+  }
+  return out;
+}
+
+Status TarWriter::header(const std::string& name, uint64_t size, char type) {
+  HEARTH_ASSIGN_OR_RETURN(std::string block, tar_header(name, size, type));
+  return out_.write(block);
 }
 
 Status TarWriter::pad(uint64_t size) {
@@ -127,25 +186,10 @@ Status read_tar(const std::string& path, const std::function<Status(const TarEnt
   for (;;) {
     char h[kBlock];
     HEARTH_TRY(read_exact(h, kBlock));
-    bool zero = true;
-    for (char c : std::string_view(h, kBlock)) zero = zero && c == 0;
-    if (zero) return ok_status();
-    HEARTH_ASSIGN_OR_RETURN(uint64_t want_sum, get_octal(h + 148, 8));
-    uint32_t sum = 0;
-    for (size_t i = 0; i < kBlock; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(h[i]);
-    if (sum != want_sum) return make_error(ErrorCode::kDataLoss, path, ": tar header checksum mismatch");
-    TarEntry e;
-    std::string name(h, strnlen(h, 100));
-    std::string prefix(h + 345, strnlen(h + 345, 155));
-    e.name = prefix.empty() ? name : prefix + "/" + name;
-    HEARTH_ASSIGN_OR_RETURN(e.size, get_octal(h + 124, 12));
-    char type = h[156];
-    if (type == '5') {
-      e.is_directory = true;
-    } else if (type != '0' && type != '\0') {
-      return make_error(ErrorCode::kInvalidArgument, path, ": entry '", e.name.substr(0, 100),
-                        "' is not a regular file or directory (type '", std::string(1, type), "')");
-    }
+    auto parsed = parse_tar_header(std::string_view(h, kBlock));
+    if (!parsed.ok()) return parsed.status().with_context(path);
+    if (parsed->end) return ok_status();
+    TarEntry e = std::move(parsed->entry);
     uint64_t left = e.is_directory ? 0 : e.size;
     TarChunkReader reader = [&]() -> Result<std::string_view> {
       if (left == 0) return std::string_view();
@@ -155,9 +199,13 @@ Status read_tar(const std::string& path, const std::function<Status(const TarEnt
       return std::string_view(buf.data(), n);
     };
     HEARTH_TRY(on_entry(e, reader));
-    while (left > 0) {
-      HEARTH_ASSIGN_OR_RETURN(std::string_view skip, reader());
-      (void)skip;
+    if (left > 0) {
+      // Skipped without reading; a seek past the end shows up as a truncated archive on the
+      // next header read.
+      if (left > static_cast<uint64_t>(INT64_MAX) || ::lseek(fd, static_cast<off_t>(left), SEEK_CUR) < 0) {
+        return make_error(ErrorCode::kDataLoss, path, ": cannot skip an entry's content");
+      }
+      left = 0;
     }
     uint64_t data = e.is_directory ? 0 : e.size;
     if (data % kBlock != 0) {

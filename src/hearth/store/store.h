@@ -63,6 +63,8 @@ class Store {
   const std::string& home() const { return home_; }
   std::string blob_path(const Digest& d) const;
   std::string partial_path(const Digest& d) const;  // a resumable download of d
+  // The per-blob lock every writer of partial_path(d) holds (pull, bundle import).
+  std::string download_lock_path(const Digest& d) const { return tmp_dir() + "/" + std::string(d.hex()) + ".lock"; }
   std::string tmp_dir() const { return root_ + "/tmp"; }
 
   // --- blobs ---
