@@ -1,6 +1,7 @@
 // read_gguf_facts: the store's one use of the gguf module (see model_config.h).
 #include <map>
 
+#include "hearth/core/mapped_file.h"
 #include "hearth/gguf/gguf.h"
 #include "hearth/store/model_config.h"
 
@@ -35,8 +36,12 @@ const char* file_type_name(uint32_t ft) {
 }  // namespace
 
 Result<ModelFacts> read_gguf_facts(const std::string& path) {
-  HEARTH_ASSIGN_OR_RETURN(auto model, gguf::GgufModelFile::open(path));
-  const gguf::GgufFile& f = model->file();
+  HEARTH_ASSIGN_OR_RETURN(MappedFile map, MappedFile::open(path));
+  return read_gguf_facts(map.bytes(), path);
+}
+
+Result<ModelFacts> read_gguf_facts(std::span<const std::byte> bytes, const std::string& name) {
+  HEARTH_ASSIGN_OR_RETURN(gguf::GgufFile f, gguf::parse_gguf(bytes, name));
   ModelFacts facts;
   if (auto a = f.get_string("general.architecture"); a.ok()) facts.architecture = std::string(*a);
   if (auto n = f.get_string("general.name"); n.ok()) facts.name = std::string(*n);

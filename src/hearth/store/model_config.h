@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ struct ModelFacts {
 
 // Reads the facts of a GGUF file (through the gguf module).
 Result<ModelFacts> read_gguf_facts(const std::string& path);
+// The same from bytes already in memory (a mapping), `name` for messages.
+Result<ModelFacts> read_gguf_facts(std::span<const std::byte> bytes, const std::string& name);
 
 // "260K", "6.7B": the ModelPack paramSize form (count with at most one decimal + scale letter).
 std::string param_size_string(uint64_t parameters);

@@ -26,10 +26,26 @@ Result<ImportResult> import_gguf(Store& store, const std::string& path, const Re
   if (ref.pinned()) {
     return make_error(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '", ref.to_string(), "')");
   }
+  HEARTH_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  return import_gguf(store, file, ref, opts);
+}
+
+Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Reference& ref,
+                                 const ImportOptions& opts) {
+  if (ref.pinned()) {
+    return make_error(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '", ref.to_string(), "')");
+  }
+  const std::string& path = file.path();
   ImportResult out;
-  HEARTH_ASSIGN_OR_RETURN(out.facts, read_gguf_facts(path));
+  // The facts, the hash and the stored bytes all come from this one mapping: a file replaced
+  // while importing cannot give one file's facts to another file's weights.
+  HEARTH_ASSIGN_OR_RETURN(out.facts, read_gguf_facts(file.bytes(), path));
   HEARTH_ASSIGN_OR_RETURN(FileLock write_lock, store.lock_for_write());
-  HEARTH_ASSIGN_OR_RETURN(out.weights, store.ingest_file(path, kModelWeightMediaType));
+  file.advise_sequential();
+  const auto bytes = file.bytes();
+  HEARTH_ASSIGN_OR_RETURN(out.weights, store.put_blob(std::string_view(reinterpret_cast<const char*>(bytes.data()),
+                                                                       bytes.size()),
+                                                      kModelWeightMediaType));
   std::string file_name = std::filesystem::path(path).filename().string();
   out.weights.annotations[std::string(kAnnotationTitle)] = file_name;
   out.weights.annotations[std::string(kAnnotationFilepath)] = file_name;

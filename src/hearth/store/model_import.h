@@ -26,5 +26,8 @@ struct ImportResult {
 
 Result<ImportResult> import_gguf(Store& store, const std::string& path, const Reference& ref,
                                  const ImportOptions& opts);
+// As above, from a file already mapped: its facts, hash and stored bytes all come from it.
+Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Reference& ref,
+                                 const ImportOptions& opts);
 
 }  // namespace hearth::store

@@ -180,6 +180,25 @@ TEST_F(StoreTest, CheckReportsTempFilesAndGcRemovesThem) {
   EXPECT_TRUE(store_->check()->temp_files.empty());
 }
 
+// Import reads the facts, the hash and the stored bytes from one open file: replacing the
+// path after it was opened changes none of them.
+TEST_F(StoreTest, ImportUsesOneOpenFileForFactsHashAndBytes) {
+  HEARTH_REQUIRE_SHARED(shared);
+  const std::string q8 = (shared / "models/stories260K-Q8_0.gguf").string();
+  const std::string f32 = (shared / "models/stories260K-f32.gguf").string();
+  const std::string path = (home_ / "model.gguf").string();
+  fs::copy_file(q8, path);
+  auto file = MappedFile::open(path);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE(write_file_atomic(path, *read_file(f32)).ok());  // swapped under the importer
+  auto r = import_gguf(*store_, *file, *parse_reference("tiny/stories:q8"), ImportOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->weights.digest, *sha256_file(q8));
+  EXPECT_EQ(r->weights.size, fs::file_size(q8));
+  EXPECT_EQ(r->facts.quantization, "Q8_0");
+  EXPECT_EQ(*sha256_file(store_->blob_path(r->weights.digest)), *sha256_file(q8));
+}
+
 TEST_F(StoreTest, ImportsGgufAsModelPackArtifact) {
   HEARTH_REQUIRE_SHARED(shared);
   std::string file = (shared / "models/stories260K-Q8_0.gguf").string();
