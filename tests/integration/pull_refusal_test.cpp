@@ -128,6 +128,32 @@ TEST(PullRefusal, LayerCountAndDeclaredSizeAreCapped) {
   EXPECT_TRUE(s.peer.store->has_blob(s.weights));
 }
 
+// A registry that serves other bytes than the digest names: the pull fails DataLoss and
+// leaves neither the partial download nor the per-blob lock file behind.
+TEST(PullRefusal, CorruptBlobLeavesNoPartialOrLockFile) {
+  HEARTH_REQUIRE_SHARED(shared);
+  Served s;
+  import_model(s, shared / "models/stories260K-Q8_0.gguf");
+  auto key = hearth::testing::new_key();
+  s.node.sign("acme/stories:v1", key);
+  s.peer.trust(key, "acme/*");
+  {
+    std::string bytes = *read_file(s.node.store->blob_path(s.weights));
+    bytes[bytes.size() / 2] ^= 0x20;
+    ASSERT_TRUE(write_file_atomic(s.node.store->blob_path(s.weights), bytes).ok());
+  }
+  Mirror mirror(s.node.home);
+  PullOptions pull;
+  pull.sources = {mirror.url()};
+  pull.remote.retries = 0;
+  auto r = pull_model(*s.peer.store, *store::parse_reference("acme/stories:v1"), pull);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDataLoss) << r.status().message();
+  EXPECT_GT(mirror.served(), 0u);
+  EXPECT_FALSE(s.peer.store->has_blob(s.weights));
+  EXPECT_TRUE(tmp_files(*s.peer.store).empty());
+}
+
 // A one-request-per-connection HTTP server on loopback that answers every request with
 // `response` and counts requests.
 class CannedServer {

@@ -37,9 +37,20 @@ void discard_downloads(const store::Store& st, const store::Manifest& m) {
   }
 }
 
-// A refusal (not an interruption worth resuming).
+// A refusal of what the registry sent, as opposed to an interruption worth resuming (network,
+// a full disk: the partial files stay for the next pull).
 bool is_refusal(const Status& s) {
-  return s.code() != ErrorCode::kUnavailable && s.code() != ErrorCode::kCancelled;
+  switch (s.code()) {
+    case ErrorCode::kDataLoss:
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kOutOfRange:
+    case ErrorCode::kUnauthenticated:
+    case ErrorCode::kPermissionDenied:
+    case ErrorCode::kNotFound:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // The manifest's declared layers are remote input: capped before anything is fetched.
