@@ -226,5 +226,43 @@ TEST_F(CliStore, QuantizeFromAStoreReferenceIsVerifiedAndRecorded) {
   EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
 }
 
+// One flipped byte in a tagged manifest: gc refuses and names it (it used to delete the
+// model's weights), store check reports it, and only `store repair --drop-broken` drops it.
+TEST_F(CliStore, GcRefusesABrokenManifestUntilAnExplicitRepair) {
+  nlohmann::json refs = nlohmann::json::parse(std::ifstream(home_ / "store/refs.json"));
+  const std::string digest = refs["repositories"]["demo/unsigned"]["tags"]["v1"];
+  const fs::path blob = home_ / "store/blobs/sha256" / digest.substr(7);
+  fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
+  {
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(10);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 1);
+    f.seekp(10);
+    f.write(&c, 1);
+  }
+  const size_t blobs_before = std::distance(fs::directory_iterator(home_ / "store/blobs/sha256"), fs::directory_iterator{});
+  auto gc = run("gc");
+  EXPECT_NE(gc.exit_code, 0);
+  EXPECT_EQ(count_error_lines(gc.err), 1) << gc.err;
+  EXPECT_NE(gc.err.find("demo/unsigned:v1"), std::string::npos) << gc.err;
+  EXPECT_EQ(std::distance(fs::directory_iterator(home_ / "store/blobs/sha256"), fs::directory_iterator{}),
+            static_cast<std::ptrdiff_t>(blobs_before));
+  auto check = run("store check");
+  EXPECT_NE(check.exit_code, 0);
+  EXPECT_NE(check.out.find("demo/unsigned@" + digest), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("store repair --drop-broken"), std::string::npos) << check.out;
+  auto bare = run("store repair");
+  EXPECT_NE(bare.exit_code, 0);
+  EXPECT_NE(bare.err.find("--drop-broken"), std::string::npos) << bare.err;
+  auto repair = run("store repair --drop-broken");
+  EXPECT_EQ(repair.exit_code, 0) << repair.err;
+  EXPECT_NE(repair.out.find("dropped demo/unsigned:v1"), std::string::npos) << repair.out;
+  EXPECT_EQ(run("gc").exit_code, 0);
+  // The other models are intact and still load.
+  EXPECT_EQ(run("inspect demo/stories:v1").exit_code, 0);
+}
+
 }  // namespace
 }  // namespace hearth
