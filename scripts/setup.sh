@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libcpp-httplib-dev
+  libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
   libssl-dev libcurl4-openssl-dev libpcre2-dev libicu-dev libsqlite3-dev
   libboost1.81-dev libarchive-dev
   libgtest-dev libgmock-dev libbenchmark-dev
