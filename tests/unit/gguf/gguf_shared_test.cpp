@@ -38,9 +38,19 @@ TEST(GgufShared, EveryFileParsesAndCopiesByteForByte) {
     auto v = gguf_files_in(shared / sub);
     files.insert(files.end(), v.begin(), v.end());
   }
-  EXPECT_EQ(files.size(), 5u + 12u + 6u);  // README: 5 stories files, 12 synth, 6 vocab files
+  // README: 5 stories files, the synth models (F32/Q8_0/Q4_K_M per architecture, plus IQ4_NL
+  // and IQ4_XS llama files), and the vocab files; shared/ grows, so only a floor is fixed here.
+  EXPECT_GE(files.size(), 5u + 12u + 6u);
   for (const auto& p : files) {
     SCOPED_TRACE(p.string());
+    if (p.filename().string().find("-IQ4_") != std::string::npos) {
+      // IQ4_NL / IQ4_XS are not supported yet (the model-families issue adds them): the parser
+      // must refuse them with an error naming the unknown type, not crash or misread them.
+      auto r = GgufModelFile::open(p.string());
+      ASSERT_FALSE(r.ok());
+      EXPECT_NE(r.status().message().find("unknown tensor type id"), std::string::npos) << r.status().to_string();
+      continue;
+    }
     auto m = open_or_fail(p);
     ASSERT_NE(m, nullptr);
     const GgufFile& f = m->file();
