@@ -14,35 +14,28 @@
 #include "hearth/kernels/quant.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
+#include "hearth/kernels/type_kernels.h"
+#include "hearth/kernels/type_traits.h"
 
 namespace hearth::kernels {
 namespace {
 
-using ConvertRowFn = void (*)(const float* x, void* dst, int64_t n);
-using DotFn = float (*)(int64_t n, const void* w, const void* x);
-// One weight row against four activation rows: out[j] = dot(w, x[j]). Lets a kernel unpack
-// each weight block once per four tokens (prefill).
-using Dot4Fn = void (*)(int64_t n, const void* w, const void* const x[4], float out[4]);
+using ConvertRowFn = FromFloatFn;
+using DotFn = VecDotFn;
+using Dot4Fn = VecDot4Fn;
 
-template <TensorType T>
-void convert_row_ref(const float* x, void* dst, int64_t n) {
-  quantize_row(T, x, dst, n);
-}
 inline void convert_row_q8_0_x86(const float* x, void* dst, int64_t n) {
   ref::quantize_row_q8_0_x86(x, static_cast<BlockQ8_0*>(dst), n);
 }
 
 // The x86 tables' activation converters: Q8_0 rounds as ggml's x86 path does, the other
 // activation types use the reference quantizers.
-inline ConvertRowFn convert_for_x86(TensorType act) {
-  switch (act) {
-    case TensorType::F16: return &convert_row_ref<TensorType::F16>;
-    case TensorType::BF16: return &convert_row_ref<TensorType::BF16>;
-    case TensorType::Q8_0: return &convert_row_q8_0_x86;
-    case TensorType::Q8_1: return &convert_row_ref<TensorType::Q8_1>;
-    case TensorType::Q8_K: return &convert_row_ref<TensorType::Q8_K>;
-    default: return nullptr;
-  }
+inline void set_x86_from_float(TypeKernels& k) {
+  set_row(k.from_float, TensorType::F16, type_traits(TensorType::F16).from_float);
+  set_row(k.from_float, TensorType::BF16, type_traits(TensorType::BF16).from_float);
+  set_row(k.from_float, TensorType::Q8_0, &convert_row_q8_0_x86);
+  set_row(k.from_float, TensorType::Q8_1, type_traits(TensorType::Q8_1).from_float);
+  set_row(k.from_float, TensorType::Q8_K, type_traits(TensorType::Q8_K).from_float);
 }
 
 // Bytes of the converted activations alone: n_tokens rows of vec_dot_type(wtype).
@@ -125,13 +118,14 @@ inline size_t packed_scratch_bytes(TensorType wtype, int64_t cols, int64_t n_tok
 // (the tiles read d and bsums from the blocks). Returns false for any other type, having set
 // only data, row_bytes and n_tokens: the caller prepares those.
 template <class X>
-bool prepare_packed_int(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row, X& x) {
+bool prepare_packed_int(const MatmulArgs& a, ThreadPool& pool, const TypeKernels& k, TensorType act_type,
+                        size_t act_row, X& x) {
   x.data = a.scratch;
   x.row_bytes = act_row;
   x.n_tokens = a.n_tokens;
   if (act_type == TensorType::Q8_K) {
     x.nb = a.cols / kQK_K;
-    convert_activations(a, pool, act_type, act_row, convert_for_x86(act_type));
+    convert_activations(a, pool, act_type, act_row, type_row(k.from_float, act_type));
     return true;
   }
   if (act_type != TensorType::Q8_0 && act_type != TensorType::Q8_1) return false;
@@ -143,7 +137,7 @@ bool prepare_packed_int(const MatmulArgs& a, ThreadPool& pool, TensorType act_ty
   float* scales = reinterpret_cast<float*>(a.scratch + off);
   int32_t* sums = reinterpret_cast<int32_t*>(scales + a.n_tokens * x.nb);
   float* dsums = reinterpret_cast<float*>(sums + a.n_tokens * x.nb);
-  const ConvertRowFn convert = convert_for_x86(act_type);
+  const ConvertRowFn convert = type_row(k.from_float, act_type);
   pool.parallel_for(a.n_tokens, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       std::byte* row = a.scratch + static_cast<size_t>(t) * act_row;
@@ -176,7 +170,7 @@ bool prepare_packed_int(const MatmulArgs& a, ThreadPool& pool, TensorType act_ty
 // One token for prepare_packed_float with the reference rounding (as the plain dots' rows):
 // n values of src rounded to act (F16/BF16) into h, and widened back (exactly) to dst[k * st].
 inline void f16_row_ref(TensorType act, const float* src, uint16_t* h, float* dst, int64_t st, int64_t n) {
-  convert_for_x86(act)(src, h, n);
+  type_traits(act).from_float(src, h, n);
   for (int64_t k = 0; k < n; ++k) dst[k * st] = act == TensorType::BF16 ? bf16_to_fp32(h[k]) : fp16_to_fp32(h[k]);
 }
 

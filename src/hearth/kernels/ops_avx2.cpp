@@ -16,6 +16,7 @@
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
 #include "hearth/kernels/simd_ops.h"
+#include "hearth/kernels/type_kernels.h"
 
 namespace hearth::kernels {
 namespace {
@@ -396,35 +397,36 @@ float dot_f32(int64_t n, const void* wv, const void* xv) {
   return s;
 }
 
-DotFn dot_for(TensorType w) {
-  switch (w) {
-    case TensorType::F32: return &dot_f32;
-    case TensorType::F16: return &dot_f16;
-    case TensorType::Q4_0: return &dot_q4_0;
-    case TensorType::Q8_0: return &dot_q8_0;
-    case TensorType::Q4_K: return &dot_k4<false>;
-    case TensorType::Q6_K: return &dot_q6_k;
-    case TensorType::BF16: return &dot_bf16;
-    case TensorType::Q4_1: return &dot_q4_1;
-    case TensorType::Q5_0: return &dot_q5_0;
-    case TensorType::Q5_1: return &dot_q5_1;
-    case TensorType::Q2_K: return &dot_q2_k;
-    case TensorType::Q3_K: return &dot_q3_k;
-    case TensorType::Q5_K: return &dot_k4<true>;
-    default: return nullptr;
-  }
+TypeKernels make_type_kernels() {
+  TypeKernels k{};
+  set_x86_from_float(k);
+  set_row(k.vec_dot, TensorType::F32, &dot_f32);
+  set_row(k.vec_dot, TensorType::F16, &dot_f16);
+  set_row(k.vec_dot, TensorType::BF16, &dot_bf16);
+  set_row(k.vec_dot, TensorType::Q4_0, &dot_q4_0);
+  set_row(k.vec_dot, TensorType::Q4_1, &dot_q4_1);
+  set_row(k.vec_dot, TensorType::Q5_0, &dot_q5_0);
+  set_row(k.vec_dot, TensorType::Q5_1, &dot_q5_1);
+  set_row(k.vec_dot, TensorType::Q8_0, &dot_q8_0);
+  set_row(k.vec_dot, TensorType::Q2_K, &dot_q2_k);
+  set_row(k.vec_dot, TensorType::Q3_K, &dot_q3_k);
+  set_row(k.vec_dot, TensorType::Q4_K, &dot_k4<false>);
+  set_row(k.vec_dot, TensorType::Q5_K, &dot_k4<true>);
+  set_row(k.vec_dot, TensorType::Q6_K, &dot_q6_k);
+  return k;
 }
 
 // The packed path (packed_avx2.cpp): 16-row groups by the tiles, the remaining rows (fewer
 // than 16) by the ordinary dots.
-void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row) {
+void matmul_packed(const MatmulArgs& a, ThreadPool& pool, const TypeKernels& k, TensorType act_type,
+                   size_t act_row) {
   PackedActivations x;
-  if (!prepare_packed_int(a, pool, act_type, act_row, x)) {  // F16/BF16
+  if (!prepare_packed_int(a, pool, k, act_type, act_row, x)) {  // F16/BF16
     prepare_packed_float(a, pool, act_row, kF16Tile, x, [&](const float* src, uint16_t* h, float* dst, int64_t st) {
       f16_row_ref(act_type, src, h, dst, st, a.cols);
     });
   }
-  run_packed_matmul(a, pool, act_row, kPackRows, dot_for(a.wtype), [&](int64_t g0, int64_t g1) {
+  run_packed_matmul(a, pool, act_row, kPackRows, type_row(k.vec_dot, a.wtype), [&](int64_t g0, int64_t g1) {
     avx2_packed_groups(a.wtype, a.packed, a.cols, x, g0, g1, a.y, a.y_stride);
   });
 }
@@ -434,16 +436,22 @@ size_t scratch_bytes_avx2(TensorType wtype, int64_t cols, int64_t n_tokens) {
 }
 
 void matmul_avx2(const MatmulArgs& a, ThreadPool& pool) {
+  const TypeKernels& k = avx2_type_kernels();
   const TensorType act_type = vec_dot_type(a.wtype);
   const size_t act_row = *row_bytes(act_type, static_cast<uint64_t>(a.cols));
-  if (a.packed != nullptr && avx2_packed_bytes(a.wtype, a.rows, a.cols) != 0) {
-    matmul_packed(a, pool, act_type, act_row);
+  if (a.packed != nullptr && packed_bytes_x86(a.wtype, a.rows, a.cols) != 0) {
+    matmul_packed(a, pool, k, act_type, act_row);
     return;
   }
-  matmul_drive(a, pool, act_type, act_row, convert_for_x86(act_type), dot_for(a.wtype));
+  matmul_drive(a, pool, act_type, act_row, type_row(k.from_float, act_type), type_row(k.vec_dot, a.wtype));
 }
 
 }  // namespace
+
+const TypeKernels& avx2_type_kernels() {
+  static const TypeKernels k = make_type_kernels();
+  return k;
+}
 
 // Filled by select: null slots are completed with ref kernels in dispatch.cpp.
 KernelTable make_avx2_kernels() {
@@ -451,13 +459,10 @@ KernelTable make_avx2_kernels() {
   t.name = "avx2";
   fill_vector_ops_avx2(t);
   t.matmul = &matmul_avx2;
-  t.packed_bytes = &avx2_packed_bytes;
+  t.packed_bytes = &packed_bytes_x86;
   t.pack = &pack_x86;
   t.scratch_bytes = &scratch_bytes_avx2;
   return t;
 }
-
-// Exposed for the kernel tests: the AVX2 dot product for a weight type (nullptr if none).
-float (*avx2_dot_for(TensorType w))(int64_t, const void*, const void*) { return dot_for(w); }
 
 }  // namespace hearth::kernels

@@ -14,10 +14,9 @@
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
 #include "hearth/kernels/simd_ops.h"
+#include "hearth/kernels/type_kernels.h"
 
 namespace hearth::kernels {
-
-float (*avx2_dot_for(TensorType w))(int64_t, const void*, const void*);  // ops_avx2.cpp
 
 namespace {
 
@@ -181,30 +180,30 @@ float dot_f32(int64_t n, const void* wv, const void* xv) {
   return s;
 }
 
-DotFn dot_for(TensorType w) {
-  switch (w) {
-    case TensorType::F32: return &dot_f32;
-    case TensorType::F16: return &dot_f16;
-    case TensorType::Q4_0: return &dot_q4_0;
-    case TensorType::Q8_0: return &dot_q8_0;
-    default: return avx2_dot_for(w);
-  }
+// avx2's rows (AVX-512 CPUs all run AVX2), with this file's kernels where it has them.
+TypeKernels make_type_kernels() {
+  TypeKernels k = avx2_type_kernels();
+  set_row(k.vec_dot, TensorType::F32, &dot_f32);
+  set_row(k.vec_dot, TensorType::F16, &dot_f16);
+  set_row(k.vec_dot, TensorType::Q4_0, &dot_q4_0);
+  set_row(k.vec_dot, TensorType::Q8_0, &dot_q8_0);
+  set_row(k.vec_dot4, TensorType::F16, &dot4_f16);
+  set_row(k.vec_dot4, TensorType::Q4_0, &dot4_q4_0);
+  set_row(k.vec_dot4, TensorType::Q8_0, &dot4_q8_0);
+  return k;
 }
 
-Dot4Fn dot4_for(TensorType w) {
-  switch (w) {
-    case TensorType::F16: return &dot4_f16;
-    case TensorType::Q4_0: return &dot4_q4_0;
-    case TensorType::Q8_0: return &dot4_q8_0;
-    default: return nullptr;
-  }
+const TypeKernels& avx512_type_kernels() {
+  static const TypeKernels k = make_type_kernels();
+  return k;
 }
 
 // The packed path: 16-row groups by the packed micro-kernels, the remaining rows (fewer than
 // 16) by the ordinary dots.
-void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, size_t act_row) {
+void matmul_packed(const MatmulArgs& a, ThreadPool& pool, const TypeKernels& k, TensorType act_type,
+                   size_t act_row) {
   PackedActivations x;
-  if (!prepare_packed_int(a, pool, act_type, act_row, x)) {
+  if (!prepare_packed_int(a, pool, k, act_type, act_row, x)) {
     // F16/BF16: f16 rounding with the AVX-512 conversion; BF16 by the reference.
     prepare_packed_float(a, pool, act_row, kF16Tile, x, [&](const float* src, uint16_t* h, float* dst, int64_t st) {
       if (act_type == TensorType::BF16) {
@@ -225,19 +224,21 @@ void matmul_packed(const MatmulArgs& a, ThreadPool& pool, TensorType act_type, s
       }
     });
   }
-  run_packed_matmul(a, pool, act_row, kPackRows, dot_for(a.wtype), [&](int64_t g0, int64_t g1) {
+  run_packed_matmul(a, pool, act_row, kPackRows, type_row(k.vec_dot, a.wtype), [&](int64_t g0, int64_t g1) {
     avx512_packed_groups(a.wtype, a.packed, a.cols, x, g0, g1, a.y, a.y_stride);
   });
 }
 
 void matmul_avx512(const MatmulArgs& a, ThreadPool& pool) {
+  const TypeKernels& k = avx512_type_kernels();
   const TensorType act_type = vec_dot_type(a.wtype);
   const size_t act_row = *row_bytes(act_type, static_cast<uint64_t>(a.cols));
   if (a.packed != nullptr && packed_bytes_x86(a.wtype, a.rows, a.cols) != 0) {
-    matmul_packed(a, pool, act_type, act_row);
+    matmul_packed(a, pool, k, act_type, act_row);
     return;
   }
-  matmul_drive(a, pool, act_type, act_row, convert_for_x86(act_type), dot_for(a.wtype), dot4_for(a.wtype));
+  matmul_drive(a, pool, act_type, act_row, type_row(k.from_float, act_type), type_row(k.vec_dot, a.wtype),
+               type_row(k.vec_dot4, a.wtype));
 }
 
 size_t scratch_bytes_avx512(TensorType wtype, int64_t cols, int64_t n_tokens) {

@@ -9,54 +9,17 @@
 #include "hearth/kernels/matmul_driver.h"
 #include "hearth/kernels/quant.h"
 #include "hearth/kernels/simd_ops.h"
+#include "hearth/kernels/type_traits.h"
 
 namespace hearth::kernels {
 namespace {
 
-template <TensorType T>
-void convert_ref(const float* x, void* dst, int64_t n) {
-  quantize_row(T, x, dst, n);
-}
-
-template <TensorType T>
-float dot_ref(int64_t n, const void* w, const void* x) {
-  return vec_dot(T, n, w, x);
-}
-
-ConvertRowFn convert_for(TensorType act) {
-  switch (act) {
-    case TensorType::F16: return &convert_ref<TensorType::F16>;
-    case TensorType::BF16: return &convert_ref<TensorType::BF16>;
-    case TensorType::Q8_0: return &convert_ref<TensorType::Q8_0>;
-    case TensorType::Q8_1: return &convert_ref<TensorType::Q8_1>;
-    case TensorType::Q8_K: return &convert_ref<TensorType::Q8_K>;
-    default: return nullptr;  // F32: copied
-  }
-}
-
-DotFn dot_for(TensorType w) {
-  switch (w) {
-    case TensorType::F32: return &dot_ref<TensorType::F32>;
-    case TensorType::F16: return &dot_ref<TensorType::F16>;
-    case TensorType::BF16: return &dot_ref<TensorType::BF16>;
-    case TensorType::Q4_0: return &dot_ref<TensorType::Q4_0>;
-    case TensorType::Q4_1: return &dot_ref<TensorType::Q4_1>;
-    case TensorType::Q5_0: return &dot_ref<TensorType::Q5_0>;
-    case TensorType::Q5_1: return &dot_ref<TensorType::Q5_1>;
-    case TensorType::Q8_0: return &dot_ref<TensorType::Q8_0>;
-    case TensorType::Q2_K: return &dot_ref<TensorType::Q2_K>;
-    case TensorType::Q3_K: return &dot_ref<TensorType::Q3_K>;
-    case TensorType::Q4_K: return &dot_ref<TensorType::Q4_K>;
-    case TensorType::Q5_K: return &dot_ref<TensorType::Q5_K>;
-    case TensorType::Q6_K: return &dot_ref<TensorType::Q6_K>;
-    default: return nullptr;
-  }
-}
-
 void matmul_ref(const MatmulArgs& a, ThreadPool& pool) {
-  const TensorType act_type = vec_dot_type(a.wtype);
+  // The reference rows: activations converted by the reference quantizers, ggml's scalar dots.
+  const TypeTraits& w = type_traits(a.wtype);
+  const TensorType act_type = w.vec_dot_type;
   const size_t act_row = *row_bytes(act_type, static_cast<uint64_t>(a.cols));
-  matmul_drive(a, pool, act_type, act_row, convert_for(act_type), dot_for(a.wtype));
+  matmul_drive(a, pool, act_type, act_row, type_traits(act_type).from_float, w.vec_dot);
 }
 
 inline float kv_at(const void* base, KvType type, int64_t idx) {

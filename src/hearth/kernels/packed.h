@@ -12,6 +12,7 @@
 
 #include "hearth/core/tensor_type.h"
 #include "hearth/kernels/quant_blocks.h"
+#include "hearth/kernels/type_traits.h"
 
 namespace hearth::kernels {
 
@@ -91,9 +92,6 @@ int64_t packed_block_elems_x86(TensorType t);
 // into y[t * y_stride + row].
 void avx512_packed_groups(TensorType t, const std::byte* packed, int64_t cols, const PackedActivations& x, int64_t g0,
                           int64_t g1, float* y, int64_t y_stride);
-// The avx2 table packs every type of packed_bytes_x86 but Q8_0 (its unsigned quants would
-// saturate vpmaddubsw).
-size_t avx2_packed_bytes(TensorType t, int64_t rows, int64_t cols);
 void avx2_packed_groups(TensorType t, const std::byte* packed, int64_t cols, const PackedActivations& x, int64_t g0,
                         int64_t g1, float* y, int64_t y_stride);
 

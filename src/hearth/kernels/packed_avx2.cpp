@@ -459,10 +459,6 @@ static_assert(kF16Tile % kTokenTile<TensorType::F16> == 0);
 
 }  // namespace
 
-size_t avx2_packed_bytes(TensorType t, int64_t rows, int64_t cols) {
-  return packed_bytes_x86(t, rows, cols);
-}
-
 void avx2_packed_groups(TensorType t, const std::byte* packed, int64_t cols, const PackedActivations& x, int64_t g0,
                         int64_t g1, float* y, int64_t y_stride) {
   run_packed_groups(t, packed, cols, x, g0, g1, y, y_stride);

@@ -1,198 +1,142 @@
-// Type dispatch for the reference formats (quant.h) and the float formats' row conversions.
+// The reference row of every tensor type (type_traits.h) and quant.h's type-generic functions,
+// which read those rows. Compiled with -ffp-contract=off like the quantizers it points at: the
+// float formats' conversions live here.
 #include "hearth/kernels/quant.h"
 
+#include <array>
 #include <cassert>
 #include <cstring>
 #include <limits>
 
 #include "hearth/kernels/fp16.h"
 #include "hearth/kernels/quant_ref.h"
+#include "hearth/kernels/type_traits.h"
 
 namespace hearth::kernels {
 namespace {
 
-bool is_reference_format(TensorType type) {
-  switch (type) {
-    case TensorType::F32:
-    case TensorType::F16:
-    case TensorType::BF16:
-    case TensorType::Q4_0:
-    case TensorType::Q4_1:
-    case TensorType::Q5_0:
-    case TensorType::Q5_1:
-    case TensorType::Q8_0:
-    case TensorType::Q8_1:
-    case TensorType::Q2_K:
-    case TensorType::Q3_K:
-    case TensorType::Q4_K:
-    case TensorType::Q5_K:
-    case TensorType::Q6_K:
-    case TensorType::Q8_K:
-      return true;
-    default:
-      return false;
-  }
+// ---- Adapters from the typed reference functions (quant_ref.h) to the rows' signatures ----
+
+template <class Block, void (*F)(const Block*, float*, int64_t)>
+void to_float(const void* src, float* dst, int64_t n) {
+  F(static_cast<const Block*>(src), dst, n);
+}
+template <class Block, void (*F)(const float*, Block*, int64_t)>
+void from_float(const float* src, void* dst, int64_t n) {
+  F(src, static_cast<Block*>(dst), n);
+}
+template <class Block, void (*F)(const float*, Block*, int64_t, const float*)>
+void from_float_k(const float* src, void* dst, int64_t n) {
+  F(src, static_cast<Block*>(dst), n, nullptr);  // the K-quants' *_ref: no importance
+}
+template <class Block, void (*F)(const float*, Block*, int64_t, const float*)>
+void from_float_importance(const float* src, void* dst, int64_t n, const float* importance) {
+  F(src, static_cast<Block*>(dst), n, importance);
+}
+template <class W, class A, float (*F)(int64_t, const W*, const A*)>
+float vec_dot_of(int64_t n, const void* w, const void* a) {
+  return F(n, static_cast<const W*>(w), static_cast<const A*>(a));
 }
 
-template <typename Block>
-const Block* as(const void* p) {
-  return static_cast<const Block*>(p);
+// ---- The float formats ----
+
+void f32_to_float(const void* src, float* dst, int64_t n) {
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
 }
-template <typename Block>
-Block* as(void* p) {
-  return static_cast<Block*>(p);
+void f32_from_float(const float* src, void* dst, int64_t n) {
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
 }
+void f16_to_float(const void* src, float* dst, int64_t n) {
+  const auto* h = static_cast<const uint16_t*>(src);
+  for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(h[i]);
+}
+void f16_from_float(const float* src, void* dst, int64_t n) {
+  auto* h = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
+}
+void bf16_to_float(const void* src, float* dst, int64_t n) {
+  const auto* h = static_cast<const uint16_t*>(src);
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(h[i]);
+}
+void bf16_from_float(const float* src, void* dst, int64_t n) {
+  auto* h = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_bf16(src[i]);
+}
+
+// ---- The table ----
+
+using T = TensorType;
+
+constexpr std::array<TypeTraits, kTypeCount> make_type_traits() {
+  std::array<TypeTraits, kTypeCount> rows{};
+  for (size_t i = 0; i < kTypeCount; ++i) rows[i].vec_dot_type = static_cast<TensorType>(i);
+  auto set = [&rows](TensorType type, const TypeTraits& row) { rows[static_cast<size_t>(type)] = row; };
+  // clang-format off
+  //         block       bytes               to_float                                             from_float                                              from_float with importance                                        vec_dot_type  vec_dot
+  set(T::F32,  {1,       4,                  &f32_to_float,                                       &f32_from_float,                                        nullptr,                                                          T::F32,  &vec_dot_of<float, float, ref::vec_dot_f32>});
+  set(T::F16,  {1,       2,                  &f16_to_float,                                       &f16_from_float,                                        nullptr,                                                          T::F16,  &vec_dot_of<uint16_t, uint16_t, ref::vec_dot_f16>});
+  set(T::BF16, {1,       2,                  &bf16_to_float,                                      &bf16_from_float,                                       nullptr,                                                          T::BF16, &vec_dot_of<uint16_t, uint16_t, ref::vec_dot_bf16>});
+  set(T::Q4_0, {kQK4_0,  sizeof(BlockQ4_0),  &to_float<BlockQ4_0, ref::dequantize_row_q4_0>,      &from_float<BlockQ4_0, ref::quantize_row_q4_0>,         &from_float_importance<BlockQ4_0, ref::quantize_row_q4_0_imatrix>, T::Q8_0, &vec_dot_of<BlockQ4_0, BlockQ8_0, ref::vec_dot_q4_0_q8_0>});
+  set(T::Q4_1, {kQK4_1,  sizeof(BlockQ4_1),  &to_float<BlockQ4_1, ref::dequantize_row_q4_1>,      &from_float<BlockQ4_1, ref::quantize_row_q4_1>,         &from_float_importance<BlockQ4_1, ref::quantize_row_q4_1_imatrix>, T::Q8_1, &vec_dot_of<BlockQ4_1, BlockQ8_1, ref::vec_dot_q4_1_q8_1>});
+  set(T::Q5_0, {kQK5_0,  sizeof(BlockQ5_0),  &to_float<BlockQ5_0, ref::dequantize_row_q5_0>,      &from_float<BlockQ5_0, ref::quantize_row_q5_0>,         &from_float_importance<BlockQ5_0, ref::quantize_row_q5_0_imatrix>, T::Q8_0, &vec_dot_of<BlockQ5_0, BlockQ8_0, ref::vec_dot_q5_0_q8_0>});
+  set(T::Q5_1, {kQK5_1,  sizeof(BlockQ5_1),  &to_float<BlockQ5_1, ref::dequantize_row_q5_1>,      &from_float<BlockQ5_1, ref::quantize_row_q5_1>,         &from_float_importance<BlockQ5_1, ref::quantize_row_q5_1_imatrix>, T::Q8_1, &vec_dot_of<BlockQ5_1, BlockQ8_1, ref::vec_dot_q5_1_q8_1>});
+  set(T::Q8_0, {kQK8_0,  sizeof(BlockQ8_0),  &to_float<BlockQ8_0, ref::dequantize_row_q8_0>,      &from_float<BlockQ8_0, ref::quantize_row_q8_0>,         nullptr,                                                          T::Q8_0, &vec_dot_of<BlockQ8_0, BlockQ8_0, ref::vec_dot_q8_0_q8_0>});
+  set(T::Q8_1, {kQK8_1,  sizeof(BlockQ8_1),  &to_float<BlockQ8_1, ref::dequantize_row_q8_1>,      &from_float<BlockQ8_1, ref::quantize_row_q8_1>,         nullptr,                                                          T::Q8_1, nullptr});
+  set(T::Q2_K, {kQK_K,   sizeof(BlockQ2_K),  &to_float<BlockQ2_K, ref::dequantize_row_q2_k>,      &from_float_k<BlockQ2_K, ref::quantize_row_q2_k>,       &from_float_importance<BlockQ2_K, ref::quantize_row_q2_k>,         T::Q8_K, &vec_dot_of<BlockQ2_K, BlockQ8_K, ref::vec_dot_q2_k_q8_k>});
+  set(T::Q3_K, {kQK_K,   sizeof(BlockQ3_K),  &to_float<BlockQ3_K, ref::dequantize_row_q3_k>,      &from_float_k<BlockQ3_K, ref::quantize_row_q3_k>,       &from_float_importance<BlockQ3_K, ref::quantize_row_q3_k>,         T::Q8_K, &vec_dot_of<BlockQ3_K, BlockQ8_K, ref::vec_dot_q3_k_q8_k>});
+  set(T::Q4_K, {kQK_K,   sizeof(BlockQ4_K),  &to_float<BlockQ4_K, ref::dequantize_row_q4_k>,      &from_float_k<BlockQ4_K, ref::quantize_row_q4_k>,       &from_float_importance<BlockQ4_K, ref::quantize_row_q4_k>,         T::Q8_K, &vec_dot_of<BlockQ4_K, BlockQ8_K, ref::vec_dot_q4_k_q8_k>});
+  set(T::Q5_K, {kQK_K,   sizeof(BlockQ5_K),  &to_float<BlockQ5_K, ref::dequantize_row_q5_k>,      &from_float_k<BlockQ5_K, ref::quantize_row_q5_k>,       &from_float_importance<BlockQ5_K, ref::quantize_row_q5_k>,         T::Q8_K, &vec_dot_of<BlockQ5_K, BlockQ8_K, ref::vec_dot_q5_k_q8_k>});
+  set(T::Q6_K, {kQK_K,   sizeof(BlockQ6_K),  &to_float<BlockQ6_K, ref::dequantize_row_q6_k>,      &from_float_k<BlockQ6_K, ref::quantize_row_q6_k>,       &from_float_importance<BlockQ6_K, ref::quantize_row_q6_k>,         T::Q8_K, &vec_dot_of<BlockQ6_K, BlockQ8_K, ref::vec_dot_q6_k_q8_k>});
+  set(T::Q8_K, {kQK_K,   sizeof(BlockQ8_K),  &to_float<BlockQ8_K, ref::dequantize_row_q8_k>,      &from_float<BlockQ8_K, ref::quantize_row_q8_k>,         nullptr,                                                          T::Q8_K, nullptr});
+  // clang-format on
+  return rows;
+}
+
+constexpr std::array<TypeTraits, kTypeCount> kTypeTraits = make_type_traits();
+
+// The row of an id past the table: no kernels (vec_dot_type() answers the id itself).
+constexpr TypeTraits kNoRow{};
 
 }  // namespace
 
-bool can_dequantize(TensorType type) { return is_reference_format(type); }
-bool can_quantize(TensorType type) { return is_reference_format(type); }
+const TypeTraits& type_traits(TensorType type) {
+  const auto i = static_cast<size_t>(type);
+  return i < kTypeCount ? kTypeTraits[i] : kNoRow;
+}
+
+bool can_dequantize(TensorType type) { return type_traits(type).to_float != nullptr; }
+bool can_quantize(TensorType type) { return type_traits(type).from_float != nullptr; }
+bool can_vec_dot(TensorType weight) { return type_traits(weight).vec_dot != nullptr; }
+
+TensorType vec_dot_type(TensorType weight) {
+  return static_cast<size_t>(weight) < kTypeCount ? type_traits(weight).vec_dot_type : weight;
+}
 
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
-  switch (type) {
-    case TensorType::F32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-      return;
-    case TensorType::F16: {
-      const auto* h = as<uint16_t>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(h[i]);
-      return;
-    }
-    case TensorType::BF16: {
-      const auto* h = as<uint16_t>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(h[i]);
-      return;
-    }
-    case TensorType::Q4_0: return ref::dequantize_row_q4_0(as<BlockQ4_0>(src), dst, n);
-    case TensorType::Q4_1: return ref::dequantize_row_q4_1(as<BlockQ4_1>(src), dst, n);
-    case TensorType::Q5_0: return ref::dequantize_row_q5_0(as<BlockQ5_0>(src), dst, n);
-    case TensorType::Q5_1: return ref::dequantize_row_q5_1(as<BlockQ5_1>(src), dst, n);
-    case TensorType::Q8_0: return ref::dequantize_row_q8_0(as<BlockQ8_0>(src), dst, n);
-    case TensorType::Q8_1: return ref::dequantize_row_q8_1(as<BlockQ8_1>(src), dst, n);
-    case TensorType::Q2_K: return ref::dequantize_row_q2_k(as<BlockQ2_K>(src), dst, n);
-    case TensorType::Q3_K: return ref::dequantize_row_q3_k(as<BlockQ3_K>(src), dst, n);
-    case TensorType::Q4_K: return ref::dequantize_row_q4_k(as<BlockQ4_K>(src), dst, n);
-    case TensorType::Q5_K: return ref::dequantize_row_q5_k(as<BlockQ5_K>(src), dst, n);
-    case TensorType::Q6_K: return ref::dequantize_row_q6_k(as<BlockQ6_K>(src), dst, n);
-    case TensorType::Q8_K: return ref::dequantize_row_q8_k(as<BlockQ8_K>(src), dst, n);
-    default:
-      assert(false && "dequantize_row: unsupported type (check can_dequantize)");
-      for (int64_t i = 0; i < n; ++i) dst[i] = std::numeric_limits<float>::quiet_NaN();
-      return;
-  }
+  if (const ToFloatFn f = type_traits(type).to_float) return f(src, dst, n);
+  assert(false && "dequantize_row: unsupported type (check can_dequantize)");
+  for (int64_t i = 0; i < n; ++i) dst[i] = std::numeric_limits<float>::quiet_NaN();
 }
 
 void quantize_row(TensorType type, const float* src, void* dst, int64_t n, const float* importance) {
-  switch (type) {
-    case TensorType::F32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-      return;
-    case TensorType::F16: {
-      auto* h = as<uint16_t>(dst);
-      for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
-      return;
-    }
-    case TensorType::BF16: {
-      auto* h = as<uint16_t>(dst);
-      for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_bf16(src[i]);
-      return;
-    }
-    case TensorType::Q4_0:
-      return importance ? ref::quantize_row_q4_0_imatrix(src, as<BlockQ4_0>(dst), n, importance)
-                        : ref::quantize_row_q4_0(src, as<BlockQ4_0>(dst), n);
-    case TensorType::Q4_1:
-      return importance ? ref::quantize_row_q4_1_imatrix(src, as<BlockQ4_1>(dst), n, importance)
-                        : ref::quantize_row_q4_1(src, as<BlockQ4_1>(dst), n);
-    case TensorType::Q5_0:
-      return importance ? ref::quantize_row_q5_0_imatrix(src, as<BlockQ5_0>(dst), n, importance)
-                        : ref::quantize_row_q5_0(src, as<BlockQ5_0>(dst), n);
-    case TensorType::Q5_1:
-      return importance ? ref::quantize_row_q5_1_imatrix(src, as<BlockQ5_1>(dst), n, importance)
-                        : ref::quantize_row_q5_1(src, as<BlockQ5_1>(dst), n);
-    case TensorType::Q8_0: return ref::quantize_row_q8_0(src, as<BlockQ8_0>(dst), n);
-    case TensorType::Q8_1: return ref::quantize_row_q8_1(src, as<BlockQ8_1>(dst), n);
-    case TensorType::Q2_K: return ref::quantize_row_q2_k(src, as<BlockQ2_K>(dst), n, importance);
-    case TensorType::Q3_K: return ref::quantize_row_q3_k(src, as<BlockQ3_K>(dst), n, importance);
-    case TensorType::Q4_K: return ref::quantize_row_q4_k(src, as<BlockQ4_K>(dst), n, importance);
-    case TensorType::Q5_K: return ref::quantize_row_q5_k(src, as<BlockQ5_K>(dst), n, importance);
-    case TensorType::Q6_K: return ref::quantize_row_q6_k(src, as<BlockQ6_K>(dst), n, importance);
-    case TensorType::Q8_K: return ref::quantize_row_q8_k(src, as<BlockQ8_K>(dst), n);
-    default:
-      assert(false && "quantize_row: unsupported type (check can_quantize)");
-      return;
+  const TypeTraits& tr = type_traits(type);
+  if (importance != nullptr && tr.from_float_importance != nullptr) {
+    return tr.from_float_importance(src, dst, n, importance);
   }
+  if (tr.from_float != nullptr) return tr.from_float(src, dst, n);
+  assert(false && "quantize_row: unsupported type (check can_quantize)");
 }
 
 void quantize_row_x86(TensorType type, const float* src, void* dst, int64_t n) {
-  switch (type) {
-    case TensorType::Q8_0: return ref::quantize_row_q8_0_x86(src, as<BlockQ8_0>(dst), n);
-    case TensorType::Q8_1: return ref::quantize_row_q8_1_x86(src, as<BlockQ8_1>(dst), n);
-    default: return quantize_row(type, src, dst, n);
-  }
-}
-
-TensorType vec_dot_type(TensorType weight) {
-  switch (weight) {
-    case TensorType::Q4_0:
-    case TensorType::Q5_0:
-    case TensorType::Q8_0:
-      return TensorType::Q8_0;
-    case TensorType::Q4_1:
-    case TensorType::Q5_1:
-    case TensorType::Q8_1:
-      return TensorType::Q8_1;
-    case TensorType::Q2_K:
-    case TensorType::Q3_K:
-    case TensorType::Q4_K:
-    case TensorType::Q5_K:
-    case TensorType::Q6_K:
-    case TensorType::Q8_K:
-      return TensorType::Q8_K;
-    default:
-      return weight;  // F32, F16, BF16 pair with themselves
-  }
-}
-
-bool can_vec_dot(TensorType weight) {
-  switch (weight) {
-    case TensorType::F32:
-    case TensorType::F16:
-    case TensorType::BF16:
-    case TensorType::Q4_0:
-    case TensorType::Q4_1:
-    case TensorType::Q5_0:
-    case TensorType::Q5_1:
-    case TensorType::Q8_0:
-    case TensorType::Q2_K:
-    case TensorType::Q3_K:
-    case TensorType::Q4_K:
-    case TensorType::Q5_K:
-    case TensorType::Q6_K:
-      return true;
-    default:
-      return false;
-  }
+  if (type == TensorType::Q8_0) return ref::quantize_row_q8_0_x86(src, static_cast<BlockQ8_0*>(dst), n);
+  if (type == TensorType::Q8_1) return ref::quantize_row_q8_1_x86(src, static_cast<BlockQ8_1*>(dst), n);
+  quantize_row(type, src, dst, n);
 }
 
 float vec_dot(TensorType weight, int64_t n, const void* w, const void* a) {
-  switch (weight) {
-    case TensorType::F32: return ref::vec_dot_f32(n, as<float>(w), as<float>(a));
-    case TensorType::F16: return ref::vec_dot_f16(n, as<uint16_t>(w), as<uint16_t>(a));
-    case TensorType::BF16: return ref::vec_dot_bf16(n, as<uint16_t>(w), as<uint16_t>(a));
-    case TensorType::Q4_0: return ref::vec_dot_q4_0_q8_0(n, as<BlockQ4_0>(w), as<BlockQ8_0>(a));
-    case TensorType::Q4_1: return ref::vec_dot_q4_1_q8_1(n, as<BlockQ4_1>(w), as<BlockQ8_1>(a));
-    case TensorType::Q5_0: return ref::vec_dot_q5_0_q8_0(n, as<BlockQ5_0>(w), as<BlockQ8_0>(a));
-    case TensorType::Q5_1: return ref::vec_dot_q5_1_q8_1(n, as<BlockQ5_1>(w), as<BlockQ8_1>(a));
-    case TensorType::Q8_0: return ref::vec_dot_q8_0_q8_0(n, as<BlockQ8_0>(w), as<BlockQ8_0>(a));
-    case TensorType::Q2_K: return ref::vec_dot_q2_k_q8_k(n, as<BlockQ2_K>(w), as<BlockQ8_K>(a));
-    case TensorType::Q3_K: return ref::vec_dot_q3_k_q8_k(n, as<BlockQ3_K>(w), as<BlockQ8_K>(a));
-    case TensorType::Q4_K: return ref::vec_dot_q4_k_q8_k(n, as<BlockQ4_K>(w), as<BlockQ8_K>(a));
-    case TensorType::Q5_K: return ref::vec_dot_q5_k_q8_k(n, as<BlockQ5_K>(w), as<BlockQ8_K>(a));
-    case TensorType::Q6_K: return ref::vec_dot_q6_k_q8_k(n, as<BlockQ6_K>(w), as<BlockQ8_K>(a));
-    default:
-      assert(false && "vec_dot: unsupported weight type (check can_vec_dot)");
-      return std::numeric_limits<float>::quiet_NaN();
-  }
+  if (const VecDotFn f = type_traits(weight).vec_dot) return f(n, w, a);
+  assert(false && "vec_dot: unsupported weight type (check can_vec_dot)");
+  return std::numeric_limits<float>::quiet_NaN();
 }
 
 }  // namespace hearth::kernels
