@@ -1,31 +1,15 @@
-// The shared decoder forward pass (pre-norm transformer), written against the kernel table.
-// References: Llama (Touvron et al. 2023), RoPE (Su et al. 2021), Mixtral (Jiang et al. 2024).
+// Context: creation (KV cache, RoPE tables, activation buffers) and batch validation. The
+// forward pass itself is in forward.cpp.
 #include "hearth/model/context.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <functional>
-#include <numeric>
 #include <string>
 
 #include "hearth/core/log.h"
 #include "hearth/core/process_stats.h"
-#include "hearth/kernels/fp16.h"
-#include "hearth/kernels/quant.h"
 
 namespace hearth::model {
-namespace {
-
-// Rows of an f32 buffer.
-inline float* row(std::vector<float>& v, int64_t i, int64_t width) { return v.data() + i * width; }
-
-void add_bias(float* y, const TensorView& b, int64_t n_tok, int64_t width, const kernels::KernelTable& kt) {
-  if (!b.valid()) return;
-  for (int64_t t = 0; t < n_tok; ++t) kt.add(y + t * width, b.f32(), width);
-}
-
-}  // namespace
 
 int64_t default_context(const HParams& hp) { return std::min<int64_t>(4096, hp.n_ctx_train); }
 
@@ -118,23 +102,6 @@ std::span<const float> Context::hidden(int i) const {
   return {out_hidden_.data() + static_cast<size_t>(i) * static_cast<size_t>(ne), static_cast<size_t>(ne)};
 }
 
-void Context::matmul(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y,
-                     int64_t y_stride) {
-  if (matmul_observer_) matmul_observer_(w, x, x_stride, n_tok);
-  kernels::MatmulArgs a{w.type, w.data, w.nb1, w.ne[1], w.ne[0], x, x_stride, n_tok, y, y_stride, mm_scratch_.data()};
-  if (w.packed != nullptr && w.packed_isa == kt_->name) a.packed = w.packed;
-  kt_->matmul(a, *pool_);
-}
-
-void Context::norm(float* y, const float* x, const TensorView& w, const TensorView& b) {
-  const HParams& hp = model_.hparams();
-  if (hp.norm == NormType::kRms) {
-    kt_->rms_norm(y, x, w.f32(), hp.n_embd, hp.norm_eps);
-  } else {
-    kt_->layer_norm(y, x, w.f32(), b.valid() ? b.f32() : nullptr, hp.n_embd, hp.norm_eps);
-  }
-}
-
 Status Context::decode(std::span<const BatchToken> batch) {
   const HParams& hp = model_.hparams();
   int total_out = 0;
@@ -163,171 +130,6 @@ Status Context::decode(std::span<const BatchToken> batch) {
     HEARTH_TRY(decode_chunk(batch.subspan(b, e - b)));
   }
   return ok_status();
-}
-
-Status Context::decode_chunk(std::span<const BatchToken> batch) {
-  const HParams& hp = model_.hparams();
-  const ModelWeights& w = model_.weights();
-  const kernels::KernelTable& kt = *kt_;
-  const int64_t n = static_cast<int64_t>(batch.size());
-  const int64_t ne = hp.n_embd, nq = hp.n_embd_q(), nkv = hp.n_embd_kv();
-
-  // Token embeddings: x[t] = token_embd[token]   (x: [n][n_embd])
-  for (int64_t t = 0; t < n; ++t) {
-    kernels::dequantize_row(w.token_embd.type, w.token_embd.row(batch[t].token), row(x_, t, ne), ne);
-    pos_[t] = batch[t].pos;
-    near_tie_[t] = 0;
-  }
-
-  for (int64_t il = 0; il < hp.n_layer; ++il) {
-    const LayerWeights& l = w.layers[il];
-    // cur = norm(x) * attn_norm (+ bias)
-    for (int64_t t = 0; t < n; ++t) norm(row(cur_, t, ne), row(x_, t, ne), l.attn_norm, l.attn_norm_b);
-    // q [n][n_head*head_dim], k, v [n][n_head_kv*head_dim]
-    matmul(l.wq, cur_.data(), ne, n, q_.data(), nq);
-    matmul(l.wk, cur_.data(), ne, n, k_.data(), nkv);
-    matmul(l.wv, cur_.data(), ne, n, v_.data(), nkv);
-    add_bias(q_.data(), l.bq, n, nq, kt);
-    add_bias(k_.data(), l.bk, n, nkv, kt);
-    add_bias(v_.data(), l.bv, n, nkv, kt);
-    for (int64_t t = 0; t < n; ++t) {
-      const float* cs = rope_cs_.data() + static_cast<int64_t>(pos_[t]) * hp.n_rot;
-      kt.rope(row(q_, t, nq), static_cast<int>(hp.n_head), static_cast<int>(hp.head_dim), static_cast<int>(hp.n_rot),
-              cs, hp.rope_mode);
-      kt.rope(row(k_, t, nkv), static_cast<int>(hp.n_head_kv), static_cast<int>(hp.head_dim),
-              static_cast<int>(hp.n_rot), cs, hp.rope_mode);
-    }
-    // Store K and V rows at their positions.
-    for (int64_t t = 0; t < n; ++t) {
-      const int seq = batch[t].seq;
-      const int64_t off = static_cast<int64_t>(pos_[t]) * nkv;
-      if (kv_->type() == kernels::KvType::kF32) {
-        std::memcpy(static_cast<float*>(kv_->k(il, seq)) + off, row(k_, t, nkv), static_cast<size_t>(nkv) * 4);
-        std::memcpy(static_cast<float*>(kv_->v(il, seq)) + off, row(v_, t, nkv), static_cast<size_t>(nkv) * 4);
-      } else {
-        uint16_t* kd = static_cast<uint16_t*>(kv_->k(il, seq)) + off;
-        uint16_t* vd = static_cast<uint16_t*>(kv_->v(il, seq)) + off;
-        const float* ks = row(k_, t, nkv);
-        const float* vs = row(v_, t, nkv);
-        for (int64_t i = 0; i < nkv; ++i) {
-          kd[i] = kernels::fp32_to_fp16(ks[i]);
-          vd[i] = kernels::fp32_to_fp16(vs[i]);
-        }
-      }
-    }
-    // Causal attention over each run of consecutive tokens of one sequence.
-    for (int64_t t0 = 0; t0 < n;) {
-      int64_t t1 = t0 + 1;
-      while (t1 < n && batch[t1].seq == batch[t0].seq) ++t1;
-      kernels::AttentionArgs a{};
-      a.q = row(q_, t0, nq);
-      a.q_stride = nq;
-      a.k = kv_->k(il, batch[t0].seq);
-      a.v = kv_->v(il, batch[t0].seq);
-      a.kv_stride = nkv;
-      a.kv_type = kv_->type();
-      a.pos = pos_.data() + t0;
-      a.n_tokens = t1 - t0;
-      a.n_head = static_cast<int>(hp.n_head);
-      a.n_head_kv = static_cast<int>(hp.n_head_kv);
-      a.head_dim = static_cast<int>(hp.head_dim);
-      a.scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
-      a.out = row(attn_, t0, nq);
-      a.out_stride = nq;
-      a.scratch = attn_scratch_.data();
-      kt.attention(a, *pool_);
-      t0 = t1;
-    }
-    // o = attn · Wo (+ bias)   [n][n_embd]
-    matmul(l.wo, attn_.data(), nq, n, o_.data(), ne);
-    add_bias(o_.data(), l.bo, n, ne, kt);
-    if (hp.parallel_residual) {
-      // x = x + attn(norm(x)) + ffn(norm(x)): the FFN reads the same normed input.
-      if (hp.n_expert > 0) ffn_moe(l, n); else ffn_dense(l, n);
-      for (int64_t t = 0; t < n; ++t) {
-        kt.add(row(x_, t, ne), row(o_, t, ne), ne);
-        kt.add(row(x_, t, ne), row(ffn_out_, t, ne), ne);
-      }
-    } else {
-      for (int64_t t = 0; t < n; ++t) kt.add(row(x_, t, ne), row(o_, t, ne), ne);
-      for (int64_t t = 0; t < n; ++t) norm(row(cur_, t, ne), row(x_, t, ne), l.ffn_norm, l.ffn_norm_b);
-      if (hp.n_expert > 0) ffn_moe(l, n); else ffn_dense(l, n);
-      for (int64_t t = 0; t < n; ++t) kt.add(row(x_, t, ne), row(ffn_out_, t, ne), ne);
-    }
-  }
-
-  // Output head for the requested tokens: hidden = norm(x) * output_norm; logits = hidden · Wout.
-  const int first_out = n_outputs_;
-  for (int64_t t = 0; t < n; ++t) {
-    if (!batch[t].logits) continue;
-    out_near_tie_[static_cast<size_t>(n_outputs_)] = near_tie_[t];
-    norm(out_hidden_.data() + static_cast<size_t>(n_outputs_) * static_cast<size_t>(ne), row(x_, t, ne),
-         w.output_norm, w.output_norm_b);
-    ++n_outputs_;
-  }
-  const int n_new = n_outputs_ - first_out;
-  // The output matmul runs in chunks of n_batch rows (the scratch is sized for that).
-  for (int i = 0; i < n_new; i += static_cast<int>(n_batch_)) {
-    const int m = std::min<int>(static_cast<int>(n_batch_), n_new - i);
-    const size_t o = static_cast<size_t>(first_out + i);
-    matmul(w.output, out_hidden_.data() + o * static_cast<size_t>(ne), ne, m,
-           out_logits_.data() + o * static_cast<size_t>(hp.n_vocab), hp.n_vocab);
-  }
-  return ok_status();
-}
-
-void Context::ffn_dense(const LayerWeights& l, int64_t n) {
-  const HParams& hp = model_.hparams();
-  const int64_t ne = hp.n_embd, ff = hp.n_ff;
-  // g = silu(cur · Wgate) * (cur · Wup)   [n][n_ff];  out = g · Wdown   [n][n_embd]
-  matmul(l.ffn_gate, cur_.data(), ne, n, ffn_g_.data(), ff);
-  matmul(l.ffn_up, cur_.data(), ne, n, ffn_u_.data(), ff);
-  for (int64_t t = 0; t < n; ++t) kt_->swiglu(row(ffn_g_, t, ff), row(ffn_u_, t, ff), ff);
-  matmul(l.ffn_down, ffn_g_.data(), ff, n, ffn_out_.data(), ne);
-}
-
-void Context::ffn_moe(const LayerWeights& l, int64_t n) {
-  const HParams& hp = model_.hparams();
-  const int64_t ne = hp.n_embd, ff = hp.n_ff, n_exp = hp.n_expert, k = hp.n_expert_used;
-  // Router: probabilities over all experts, top-k, weights renormalised over the chosen k
-  // (equal to a softmax over the k selected logits).
-  matmul(l.ffn_gate_inp, cur_.data(), ne, n, router_.data(), n_exp);
-  std::fill(ffn_out_.begin(), ffn_out_.begin() + n * ne, 0.0f);
-  std::vector<int32_t> order(static_cast<size_t>(n_exp));
-  std::vector<std::vector<std::pair<int64_t, float>>> routed(static_cast<size_t>(n_exp));
-  for (int64_t t = 0; t < n; ++t) {
-    float* p = row(router_, t, n_exp);
-    if (k < n_exp) {
-      // Near-tie diagnostics on the raw gate logits (before the softmax).
-      std::vector<float> sorted(p, p + n_exp);
-      std::sort(sorted.begin(), sorted.end(), std::greater<float>());
-      const float range = sorted.front() - sorted.back();
-      if (sorted[k - 1] - sorted[k] <= 0.01f * range) near_tie_[t] = 1;
-    }
-    kt_->softmax(p, n_exp);
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                      [p](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
-    float sum = 0.0f;
-    for (int64_t j = 0; j < k; ++j) sum += p[order[j]];
-    for (int64_t j = 0; j < k; ++j) routed[order[j]].emplace_back(t, p[order[j]] / sum);
-  }
-  for (int64_t e = 0; e < n_exp; ++e) {
-    const auto& toks = routed[e];
-    if (toks.empty()) continue;
-    const int64_t m = static_cast<int64_t>(toks.size());
-    for (int64_t i = 0; i < m; ++i) std::memcpy(row(moe_in_, i, ne), row(cur_, toks[i].first, ne), ne * sizeof(float));
-    matmul(l.ffn_gate_exps.matrix(e), moe_in_.data(), ne, m, moe_g_.data(), ff);
-    matmul(l.ffn_up_exps.matrix(e), moe_in_.data(), ne, m, moe_u_.data(), ff);
-    for (int64_t i = 0; i < m; ++i) kt_->swiglu(row(moe_g_, i, ff), row(moe_u_, i, ff), ff);
-    matmul(l.ffn_down_exps.matrix(e), moe_g_.data(), ff, m, moe_out_.data(), ne);
-    for (int64_t i = 0; i < m; ++i) {
-      float* dst = row(ffn_out_, toks[i].first, ne);
-      const float* src = row(moe_out_, i, ne);
-      const float wgt = toks[i].second;
-      for (int64_t j = 0; j < ne; ++j) dst[j] += wgt * src[j];
-    }
-  }
 }
 
 }  // namespace hearth::model

@@ -1,5 +1,5 @@
 // Context: the state needed to run a Model — KV cache, activation buffers (allocated once),
-// RoPE tables and a thread pool — and the batched forward pass.
+// RoPE tables and a thread pool — and the batched forward pass (its steps: forward.h).
 #pragma once
 
 #include <cstdint>
@@ -65,12 +65,9 @@ class Context {
   void set_matmul_observer(MatmulObserver observer) { matmul_observer_ = std::move(observer); }
 
  private:
+  friend class Forward;  // the forward pass's steps (forward.h) work on the buffers below
   explicit Context(const Model& m) : model_(m) {}
-  Status decode_chunk(std::span<const BatchToken> batch);
-  void matmul(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y, int64_t y_stride);
-  void norm(float* y, const float* x, const TensorView& w, const TensorView& b);
-  void ffn_dense(const LayerWeights& l, int64_t n);
-  void ffn_moe(const LayerWeights& l, int64_t n);
+  Status decode_chunk(std::span<const BatchToken> batch);  // forward.cpp
 
   const Model& model_;
   const kernels::KernelTable* kt_ = nullptr;
@@ -79,10 +76,18 @@ class Context {
   int64_t n_ctx_ = 0, n_batch_ = 0;
   std::vector<float> rope_cs_;  // [n_ctx][n_rot] (cos, sin) pairs
 
-  // Activation buffers, [n_batch][width].
-  std::vector<float> x_, cur_, q_, k_, v_, attn_, o_, ffn_g_, ffn_u_, ffn_out_, router_;
-  std::vector<float> moe_in_, moe_g_, moe_u_, moe_out_;
-  std::vector<float> out_hidden_, out_logits_;
+  // Activation buffers, one row per token of a chunk (n = n_batch rows).
+  std::vector<float> x_;                 // [n][n_embd] the residual stream
+  std::vector<float> cur_;               // [n][n_embd] normed input of attention / FFN
+  std::vector<float> q_, attn_;          // [n][n_head * head_dim]
+  std::vector<float> k_, v_;             // [n][n_head_kv * head_dim]
+  std::vector<float> o_, ffn_out_;       // [n][n_embd] attention and FFN outputs
+  std::vector<float> ffn_g_, ffn_u_;     // [n][n_ff]
+  std::vector<float> router_;            // [n][n_expert] MoE gate logits, then probabilities
+  std::vector<float> moe_in_, moe_out_;  // [n][n_embd] the rows routed to one expert
+  std::vector<float> moe_g_, moe_u_;     // [n][n_ff]
+  std::vector<float> out_hidden_;        // [n_outputs][n_embd]
+  std::vector<float> out_logits_;        // [n_outputs][n_vocab]
   std::vector<float> attn_scratch_;
   std::vector<std::byte> mm_scratch_;
   std::vector<int32_t> pos_;

@@ -1,0 +1,265 @@
+// The shared decoder forward pass (pre-norm transformer), written against the kernel table.
+// References: Llama (Touvron et al. 2023), RoPE (Su et al. 2021), Mixtral (Jiang et al. 2024).
+#include "hearth/model/forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <numeric>
+
+#include "hearth/kernels/fp16.h"
+#include "hearth/kernels/quant.h"
+
+namespace hearth::model {
+namespace {
+
+// Rows of an f32 buffer.
+inline float* row(std::vector<float>& v, int64_t i, int64_t width) { return v.data() + i * width; }
+
+void add_bias(float* y, const TensorView& b, int64_t n_tok, int64_t width, const kernels::KernelTable& kt) {
+  if (!b.valid()) return;
+  for (int64_t t = 0; t < n_tok; ++t) kt.add(y + t * width, b.f32(), width);
+}
+
+}  // namespace
+
+Status Context::decode_chunk(std::span<const BatchToken> batch) {
+  const HParams& hp = model_.hparams();
+  const ModelWeights& w = model_.weights();
+  Forward f(*this, batch);
+  f.embed();
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    const LayerWeights& l = w.layers[il];
+    f.attn_norm(l);
+    f.qkv(l);
+    f.rope();
+    f.store_kv(il);
+    f.attend(il);
+    f.attn_output(l);
+    if (hp.parallel_residual) {
+      // x = x + attn(norm(x)) + ffn(norm(x)): the FFN reads the same normed input.
+      f.ffn(l);
+      f.add_attn();
+      f.add_ffn();
+    } else {
+      f.add_attn();
+      f.ffn_norm(l);
+      f.ffn(l);
+      f.add_ffn();
+    }
+  }
+  f.output_head();
+  return ok_status();
+}
+
+Forward::Forward(Context& c, std::span<const BatchToken> batch)
+    : c_(c), hp_(c.model_.hparams()), kt_(*c.kt_), batch_(batch), n_(static_cast<int64_t>(batch.size())) {}
+
+void Forward::embed() {
+  const TensorView& e = c_.model_.weights().token_embd;
+  const int64_t ne = hp_.n_embd;
+  for (int64_t t = 0; t < n_; ++t) {
+    kernels::dequantize_row(e.type, e.row(batch_[t].token), row(c_.x_, t, ne), ne);
+    c_.pos_[t] = batch_[t].pos;
+    c_.near_tie_[t] = 0;
+  }
+}
+
+void Forward::attn_norm(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd;
+  for (int64_t t = 0; t < n_; ++t) norm(row(c_.cur_, t, ne), row(c_.x_, t, ne), l.attn_norm, l.attn_norm_b);
+}
+
+void Forward::qkv(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd, nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv();
+  matmul(l.wq, c_.cur_.data(), ne, n_, c_.q_.data(), nq);
+  matmul(l.wk, c_.cur_.data(), ne, n_, c_.k_.data(), nkv);
+  matmul(l.wv, c_.cur_.data(), ne, n_, c_.v_.data(), nkv);
+  add_bias(c_.q_.data(), l.bq, n_, nq, kt_);
+  add_bias(c_.k_.data(), l.bk, n_, nkv, kt_);
+  add_bias(c_.v_.data(), l.bv, n_, nkv, kt_);
+}
+
+void Forward::rope() {
+  const int64_t nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv();
+  const int head_dim = static_cast<int>(hp_.head_dim), n_rot = static_cast<int>(hp_.n_rot);
+  for (int64_t t = 0; t < n_; ++t) {
+    const float* cs = c_.rope_cs_.data() + static_cast<int64_t>(c_.pos_[t]) * hp_.n_rot;  // [n_rot] (cos, sin)
+    kt_.rope(row(c_.q_, t, nq), static_cast<int>(hp_.n_head), head_dim, n_rot, cs, hp_.rope_mode);
+    kt_.rope(row(c_.k_, t, nkv), static_cast<int>(hp_.n_head_kv), head_dim, n_rot, cs, hp_.rope_mode);
+  }
+}
+
+void Forward::store_kv(int64_t il) {
+  KvCache& kv = *c_.kv_;
+  const int64_t nkv = hp_.n_embd_kv();
+  for (int64_t t = 0; t < n_; ++t) {
+    const int seq = batch_[t].seq;
+    const int64_t off = static_cast<int64_t>(c_.pos_[t]) * nkv;
+    const float* ks = row(c_.k_, t, nkv);
+    const float* vs = row(c_.v_, t, nkv);
+    if (kv.type() == kernels::KvType::kF32) {
+      std::memcpy(static_cast<float*>(kv.k(il, seq)) + off, ks, static_cast<size_t>(nkv) * 4);
+      std::memcpy(static_cast<float*>(kv.v(il, seq)) + off, vs, static_cast<size_t>(nkv) * 4);
+    } else {
+      uint16_t* kd = static_cast<uint16_t*>(kv.k(il, seq)) + off;
+      uint16_t* vd = static_cast<uint16_t*>(kv.v(il, seq)) + off;
+      for (int64_t i = 0; i < nkv; ++i) {
+        kd[i] = kernels::fp32_to_fp16(ks[i]);
+        vd[i] = kernels::fp32_to_fp16(vs[i]);
+      }
+    }
+  }
+}
+
+void Forward::attend(int64_t il) {
+  KvCache& kv = *c_.kv_;
+  const int64_t nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv();
+  for (int64_t t0 = 0; t0 < n_;) {
+    int64_t t1 = t0 + 1;
+    while (t1 < n_ && batch_[t1].seq == batch_[t0].seq) ++t1;
+    kernels::AttentionArgs a{};
+    a.q = row(c_.q_, t0, nq);
+    a.q_stride = nq;
+    a.k = kv.k(il, batch_[t0].seq);
+    a.v = kv.v(il, batch_[t0].seq);
+    a.kv_stride = nkv;
+    a.kv_type = kv.type();
+    a.pos = c_.pos_.data() + t0;
+    a.n_tokens = t1 - t0;
+    a.n_head = static_cast<int>(hp_.n_head);
+    a.n_head_kv = static_cast<int>(hp_.n_head_kv);
+    a.head_dim = static_cast<int>(hp_.head_dim);
+    a.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+    a.out = row(c_.attn_, t0, nq);
+    a.out_stride = nq;
+    a.scratch = c_.attn_scratch_.data();
+    kt_.attention(a, *c_.pool_);
+    t0 = t1;
+  }
+}
+
+void Forward::attn_output(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd;
+  matmul(l.wo, c_.attn_.data(), hp_.n_embd_q(), n_, c_.o_.data(), ne);
+  add_bias(c_.o_.data(), l.bo, n_, ne, kt_);
+}
+
+void Forward::add_attn() {
+  const int64_t ne = hp_.n_embd;
+  for (int64_t t = 0; t < n_; ++t) kt_.add(row(c_.x_, t, ne), row(c_.o_, t, ne), ne);
+}
+
+void Forward::ffn_norm(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd;
+  for (int64_t t = 0; t < n_; ++t) norm(row(c_.cur_, t, ne), row(c_.x_, t, ne), l.ffn_norm, l.ffn_norm_b);
+}
+
+void Forward::ffn(const LayerWeights& l) {
+  if (hp_.n_expert > 0) {
+    ffn_moe(l);
+  } else {
+    ffn_dense(l);
+  }
+}
+
+void Forward::add_ffn() {
+  const int64_t ne = hp_.n_embd;
+  for (int64_t t = 0; t < n_; ++t) kt_.add(row(c_.x_, t, ne), row(c_.ffn_out_, t, ne), ne);
+}
+
+void Forward::output_head() {
+  const ModelWeights& w = c_.model_.weights();
+  const int64_t ne = hp_.n_embd;
+  const int first_out = c_.n_outputs_;
+  for (int64_t t = 0; t < n_; ++t) {
+    if (!batch_[t].logits) continue;
+    c_.out_near_tie_[static_cast<size_t>(c_.n_outputs_)] = c_.near_tie_[t];
+    norm(c_.out_hidden_.data() + static_cast<size_t>(c_.n_outputs_) * static_cast<size_t>(ne), row(c_.x_, t, ne),
+         w.output_norm, w.output_norm_b);
+    ++c_.n_outputs_;
+  }
+  const int n_new = c_.n_outputs_ - first_out;
+  // The output matmul runs in chunks of n_batch rows (the scratch is sized for that).
+  const int n_batch = static_cast<int>(c_.n_batch_);
+  for (int i = 0; i < n_new; i += n_batch) {
+    const int m = std::min<int>(n_batch, n_new - i);
+    const size_t o = static_cast<size_t>(first_out + i);
+    matmul(w.output, c_.out_hidden_.data() + o * static_cast<size_t>(ne), ne, m,
+           c_.out_logits_.data() + o * static_cast<size_t>(hp_.n_vocab), hp_.n_vocab);
+  }
+}
+
+void Forward::matmul(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y,
+                     int64_t y_stride) {
+  if (c_.matmul_observer_) c_.matmul_observer_(w, x, x_stride, n_tok);
+  kernels::MatmulArgs a{w.type, w.data, w.nb1, w.ne[1], w.ne[0], x, x_stride, n_tok, y, y_stride,
+                        c_.mm_scratch_.data()};
+  if (w.packed != nullptr && w.packed_isa == kt_.name) a.packed = w.packed;
+  kt_.matmul(a, *c_.pool_);
+}
+
+void Forward::norm(float* y, const float* x, const TensorView& w, const TensorView& b) {
+  if (hp_.norm == NormType::kRms) {
+    kt_.rms_norm(y, x, w.f32(), hp_.n_embd, hp_.norm_eps);
+  } else {
+    kt_.layer_norm(y, x, w.f32(), b.valid() ? b.f32() : nullptr, hp_.n_embd, hp_.norm_eps);
+  }
+}
+
+void Forward::ffn_dense(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd, ff = hp_.n_ff;
+  // g = silu(cur · Wgate) * (cur · Wup)   [n][n_ff];  out = g · Wdown   [n][n_embd]
+  matmul(l.ffn_gate, c_.cur_.data(), ne, n_, c_.ffn_g_.data(), ff);
+  matmul(l.ffn_up, c_.cur_.data(), ne, n_, c_.ffn_u_.data(), ff);
+  for (int64_t t = 0; t < n_; ++t) kt_.swiglu(row(c_.ffn_g_, t, ff), row(c_.ffn_u_, t, ff), ff);
+  matmul(l.ffn_down, c_.ffn_g_.data(), ff, n_, c_.ffn_out_.data(), ne);
+}
+
+void Forward::ffn_moe(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd, ff = hp_.n_ff, n_exp = hp_.n_expert, k = hp_.n_expert_used;
+  // Router: probabilities over all experts, top-k, weights renormalised over the chosen k
+  // (equal to a softmax over the k selected logits).
+  matmul(l.ffn_gate_inp, c_.cur_.data(), ne, n_, c_.router_.data(), n_exp);
+  std::fill(c_.ffn_out_.begin(), c_.ffn_out_.begin() + n_ * ne, 0.0f);
+  std::vector<int32_t> order(static_cast<size_t>(n_exp));
+  std::vector<std::vector<std::pair<int64_t, float>>> routed(static_cast<size_t>(n_exp));
+  for (int64_t t = 0; t < n_; ++t) {
+    float* p = row(c_.router_, t, n_exp);
+    if (k < n_exp) {
+      // Near-tie diagnostics on the raw gate logits (before the softmax).
+      std::vector<float> sorted(p, p + n_exp);
+      std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+      const float range = sorted.front() - sorted.back();
+      if (sorted[k - 1] - sorted[k] <= 0.01f * range) c_.near_tie_[t] = 1;
+    }
+    kt_.softmax(p, n_exp);
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [p](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+    float sum = 0.0f;
+    for (int64_t j = 0; j < k; ++j) sum += p[order[j]];
+    for (int64_t j = 0; j < k; ++j) routed[order[j]].emplace_back(t, p[order[j]] / sum);
+  }
+  for (int64_t e = 0; e < n_exp; ++e) {
+    const auto& toks = routed[e];
+    if (toks.empty()) continue;
+    const int64_t m = static_cast<int64_t>(toks.size());
+    for (int64_t i = 0; i < m; ++i) {
+      std::memcpy(row(c_.moe_in_, i, ne), row(c_.cur_, toks[i].first, ne), ne * sizeof(float));
+    }
+    matmul(l.ffn_gate_exps.matrix(e), c_.moe_in_.data(), ne, m, c_.moe_g_.data(), ff);
+    matmul(l.ffn_up_exps.matrix(e), c_.moe_in_.data(), ne, m, c_.moe_u_.data(), ff);
+    for (int64_t i = 0; i < m; ++i) kt_.swiglu(row(c_.moe_g_, i, ff), row(c_.moe_u_, i, ff), ff);
+    matmul(l.ffn_down_exps.matrix(e), c_.moe_g_.data(), ff, m, c_.moe_out_.data(), ne);
+    for (int64_t i = 0; i < m; ++i) {
+      float* dst = row(c_.ffn_out_, toks[i].first, ne);
+      const float* src = row(c_.moe_out_, i, ne);
+      const float wgt = toks[i].second;
+      for (int64_t j = 0; j < ne; ++j) dst[j] += wgt * src[j];
+    }
+  }
+}
+
+}  // namespace hearth::model

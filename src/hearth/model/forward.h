@@ -1,0 +1,59 @@
+// Forward: one chunk of a batch on its way through the model, as the steps a transformer
+// block is made of (norm, qkv, rope, store, attend, output, residual, FFN), one call each.
+// The steps read and write the Context's activation buffers, which are allocated once when
+// the context is created; a step never allocates.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "hearth/kernels/kernel_table.h"
+#include "hearth/model/context.h"
+#include "hearth/model/model_weights.h"
+
+namespace hearth::model {
+
+class Forward {
+ public:
+  Forward(Context& c, std::span<const BatchToken> batch);
+
+  // x = token_embd[token]   x: [n][n_embd]
+  void embed();
+  // cur = norm(x) * attn_norm (+ bias)   cur: [n][n_embd]
+  void attn_norm(const LayerWeights& l);
+  // q = cur · Wq (+ bq)   [n][n_head * head_dim];   k, v = cur · Wk, Wv (+ bk, bv)   [n][n_head_kv * head_dim]
+  void qkv(const LayerWeights& l);
+  // Rotates q and k by each token's position (RoPE, Su et al. 2021).
+  void rope();
+  // Writes k and v into the cache rows of layer il at each token's sequence and position.
+  void store_kv(int64_t il);
+  // attn = softmax(q · K^T / sqrt(head_dim)) · V over cache rows 0..pos of the token's
+  // sequence (causal), per run of consecutive tokens of one sequence.   attn: [n][n_head * head_dim]
+  void attend(int64_t il);
+  // o = attn · Wo (+ bo)   [n][n_embd]
+  void attn_output(const LayerWeights& l);
+  // x += o
+  void add_attn();
+  // cur = norm(x) * ffn_norm (+ bias)
+  void ffn_norm(const LayerWeights& l);
+  // ffn_out = FFN(cur)   [n][n_embd]: SwiGLU, or a Mixtral-style mixture of experts.
+  void ffn(const LayerWeights& l);
+  // x += ffn_out
+  void add_ffn();
+  // For the tokens that want them: hidden = norm(x) * output_norm, logits = hidden · Wout.
+  void output_head();
+
+ private:
+  void matmul(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y, int64_t y_stride);
+  void norm(float* y, const float* x, const TensorView& w, const TensorView& b);
+  void ffn_dense(const LayerWeights& l);
+  void ffn_moe(const LayerWeights& l);
+
+  Context& c_;
+  const HParams& hp_;
+  const kernels::KernelTable& kt_;
+  std::span<const BatchToken> batch_;
+  int64_t n_;  // tokens in this chunk
+};
+
+}  // namespace hearth::model
