@@ -5,11 +5,12 @@
 #include "hearth/core/log.h"
 #include "hearth/kernels/cpu_features.h"
 #include "hearth/kernels/kernel_table.h"
+#include "hearth/kernels/x86/vector_ops.h"
 
 namespace hearth::kernels {
 
-KernelTable make_avx2_kernels();    // ops_avx2.cpp
-KernelTable make_avx512_kernels();  // ops_avx512.cpp
+KernelTable make_avx2_kernels();    // x86/avx2/matmul.cpp
+KernelTable make_avx512_kernels();  // x86/avx512/matmul.cpp
 
 namespace {
 
@@ -43,6 +44,12 @@ const KernelTable& avx512_table() {
 }
 
 }  // namespace
+
+// Per thread: ref's n_kv scores, or the fixed tile space of the x86 tables (x86/vector_ops.h),
+// so that one scratch buffer serves every table.
+size_t attention_scratch_floats(int64_t n_kv, int n_threads) {
+  return (static_cast<size_t>(n_kv) + kAttentionTileScratchFloats) * static_cast<size_t>(n_threads > 0 ? n_threads : 1);
+}
 
 const KernelTable* kernels_by_name(std::string_view name) {
   if (name == "ref") return &ref_kernels();

@@ -9,7 +9,7 @@
 
 namespace hearth::kernels::ref {
 
-// --- 32-element formats (quant_legacy.cpp) ---
+// --- 32-element formats (ref/quant_legacy.cpp) ---
 // Reference quantizers: byte-identical to ggml's quantize_row_*_ref.
 void quantize_row_q4_0(const float* x, BlockQ4_0* y, int64_t n);
 void quantize_row_q4_1(const float* x, BlockQ4_1* y, int64_t n);
@@ -34,7 +34,7 @@ void dequantize_row_q5_1(const BlockQ5_1* x, float* y, int64_t n);
 void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t n);
 void dequantize_row_q8_1(const BlockQ8_1* x, float* y, int64_t n);
 
-// --- K-quants (quant_k_low.cpp: Q2_K, Q3_K; quant_k_high.cpp: Q4_K, Q5_K, Q6_K, Q8_K) ---
+// --- K-quants (ref/quant_k_low.cpp: Q2_K, Q3_K; ref/quant_k_high.cpp: Q4_K, Q5_K, Q6_K, Q8_K) ---
 // importance == nullptr: ggml's quantize_row_qN_K_ref; otherwise its imatrix variant.
 void quantize_row_q2_k(const float* x, BlockQ2_K* y, int64_t n, const float* importance);
 void quantize_row_q3_k(const float* x, BlockQ3_K* y, int64_t n, const float* importance);
@@ -55,7 +55,7 @@ void unpack_scale_min_k4(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m);
 // Unpacks the 16 6-bit Q3_K scales to signed values in [-32, 31].
 void unpack_scales_q3_k(const uint8_t* packed, int8_t* scales);
 
-// --- Dot products (quant_dot.cpp), as ggml's scalar ggml_vec_dot_*_generic ---
+// --- Dot products (ref/quant_dot.cpp), as ggml's scalar ggml_vec_dot_*_generic ---
 float vec_dot_q4_0_q8_0(int64_t n, const BlockQ4_0* x, const BlockQ8_0* y);
 float vec_dot_q4_1_q8_1(int64_t n, const BlockQ4_1* x, const BlockQ8_1* y);
 float vec_dot_q5_0_q8_0(int64_t n, const BlockQ5_0* x, const BlockQ8_0* y);

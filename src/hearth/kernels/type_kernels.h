@@ -41,7 +41,7 @@ template <class Fn>
   row[static_cast<size_t>(type)] = fn;
 }
 
-// The avx2 table's rows (ops_avx2.cpp; AVX2 code: call only where the CPU runs it). The
+// The avx2 table's rows (x86/avx2/matmul.cpp; AVX2 code: call only where the CPU runs it). The
 // avx512 table starts from them and replaces the rows it has faster kernels for.
 const TypeKernels& avx2_type_kernels();
 

@@ -1,4 +1,4 @@
-// Packed-weight tiles for the avx2 table, reading the layouts of packed_pack.cpp (the ones
+// Packed-weight tiles for the avx2 table, reading the layouts of x86/pack.cpp (the ones
 // the avx512 tiles read). A 64-byte chunk (the same 4 weights of 16 rows) is two ymm: rows 0-7
 // and 8-15, done one after the other ("half" h) while the block is in L1. vpdpbusd becomes
 // vpmaddubsw (int16 pair sums) then vpmaddwd: exact as long as no int16 sum saturates. Every
@@ -11,7 +11,7 @@
 
 #include <cstring>
 
-#include "hearth/kernels/packed.h"
+#include "hearth/kernels/x86/packed.h"
 #include "hearth/kernels/quant_blocks.h"
 
 namespace hearth::kernels {
@@ -452,10 +452,10 @@ TileFn tile_for() {
 template <TensorType T>
 constexpr int kTokenTile = 4;
 template <TensorType T>
-constexpr bool kHasTile = true;  // every type packed_pack.cpp packs
+constexpr bool kHasTile = true;  // every type x86/pack.cpp packs
 static_assert(kF16Tile % kTokenTile<TensorType::F16> == 0);
 
-#include "hearth/kernels/packed_groups.inc"
+#include "hearth/kernels/x86/packed_groups.inc"
 
 }  // namespace
 

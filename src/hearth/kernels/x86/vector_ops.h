@@ -1,7 +1,7 @@
 // Vectorized attention and element-wise ops for the avx2 and avx512 kernel tables. Each ISA's
-// definitions live in their own translation unit (attention_avx2.cpp, attention_avx512.cpp),
+// definitions live in their own translation unit (x86/avx2/vector_ops.cpp, x86/avx512/vector_ops.cpp),
 // compiled with that ISA's flags; this header declares them without any intrinsics so that
-// ops_avx2.cpp / ops_avx512.cpp can put them in their tables.
+// x86/avx2/matmul.cpp / x86/avx512/matmul.cpp can put them in their tables.
 #pragma once
 
 #include <cstddef>
@@ -17,7 +17,7 @@ namespace hearth::kernels {
 // ref's n_kv floats per thread, so one scratch buffer serves every table.
 inline constexpr size_t kAttentionTileScratchFloats = size_t{64} * 1024;
 
-// Each ISA's attention and element-wise kernels (attention_<isa>.cpp: attention_tiled.inc over
+// Each ISA's attention and element-wise kernels (x86/<isa>/vector_ops.cpp: vector_ops.inc over
 // that ISA's vector layer) into a table's slots.
 void fill_vector_ops_avx512(KernelTable& t);
 void fill_vector_ops_avx2(KernelTable& t);

@@ -1,21 +1,21 @@
-// AVX2/FMA/F16C attention and element-wise ops (see simd_ops.h). Compiled with those flags for
+// AVX2/FMA/F16C attention and element-wise ops (see x86/vector_ops.h). Compiled with those flags for
 // this file only. Everything but the exported kernels has internal linkage, and no std:: inline
 // template is used, so no AVX code can be picked by the linker for another translation unit.
 //
-// Same algorithm as attention_avx512.cpp (whose header explains it); only the ISA layer and the
-// register blocking differ. The code below the ISA layer is shared: attention_tiled.inc.
+// Same algorithm as x86/avx512/vector_ops.cpp (whose header explains it); only the ISA layer and the
+// register blocking differ. The code below the ISA layer is shared: x86/vector_ops.inc.
 #include <immintrin.h>
 
 #include <atomic>
 #include <cmath>
 #include <cstring>
 
-#include "hearth/kernels/simd_ops.h"
+#include "hearth/kernels/x86/vector_ops.h"
 
 namespace hearth::kernels {
 namespace {
 
-// ---- ISA layer: the only part that differs from attention_avx512.cpp -----------------------
+// ---- ISA layer: the only part that differs from x86/avx512/vector_ops.cpp -----------------------
 
 constexpr int W = 8;  // floats per vector
 using vf = __m256;
@@ -133,7 +133,7 @@ constexpr int kRowTarget = 32;  // query rows per work unit
 
 // ---- Common code ----------------------------------------------------------------------------
 
-#include "hearth/kernels/attention_tiled.inc"
+#include "hearth/kernels/x86/vector_ops.inc"
 
 }  // namespace
 

@@ -1,4 +1,4 @@
-// AVX-512 attention and element-wise ops (see simd_ops.h). Compiled with AVX-512 flags for this
+// AVX-512 attention and element-wise ops (see x86/vector_ops.h). Compiled with AVX-512 flags for this
 // file only. Everything but the exported kernels has internal linkage, and no std:: inline
 // template is used, so no AVX-512 code can be picked by the linker for another translation unit.
 //
@@ -13,12 +13,12 @@
 #include <cmath>
 #include <cstring>
 
-#include "hearth/kernels/simd_ops.h"
+#include "hearth/kernels/x86/vector_ops.h"
 
 namespace hearth::kernels {
 namespace {
 
-// ---- ISA layer: the only part that differs from attention_avx2.cpp -------------------------
+// ---- ISA layer: the only part that differs from x86/avx2/vector_ops.cpp -------------------------
 
 constexpr int W = 16;  // floats per vector
 using vf = __m512;
@@ -120,7 +120,7 @@ constexpr int kRowTarget = 64;  // query rows per work unit
 
 // ---- Common code ----------------------------------------------------------------------------
 
-#include "hearth/kernels/attention_tiled.inc"
+#include "hearth/kernels/x86/vector_ops.inc"
 
 }  // namespace
 

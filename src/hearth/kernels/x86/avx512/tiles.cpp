@@ -3,12 +3,12 @@
 // then yields 16 rows' partial dots in 16 lanes: no horizontal sums, the per-row scales of a
 // block load as one vector, and an output vector is 16 consecutive rows of one token.
 //
-// The layouts and the packing code are in packed_pack.cpp.
+// The layouts and the packing code are in x86/pack.cpp.
 #include <immintrin.h>
 
 #include <cstring>
 
-#include "hearth/kernels/packed.h"
+#include "hearth/kernels/x86/packed.h"
 #include "hearth/kernels/quant_blocks.h"
 
 namespace hearth::kernels {
@@ -376,9 +376,9 @@ TileFn tile_for() {
 template <TensorType T>
 constexpr int kTokenTile = T == TensorType::F16 || T == TensorType::BF16 ? kF16Tile : 4;
 template <TensorType T>
-constexpr bool kHasTile = true;  // every type packed_pack.cpp packs
+constexpr bool kHasTile = true;  // every type x86/pack.cpp packs
 
-#include "hearth/kernels/packed_groups.inc"
+#include "hearth/kernels/x86/packed_groups.inc"
 
 }  // namespace
 

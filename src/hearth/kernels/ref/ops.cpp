@@ -8,7 +8,6 @@
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/kernels/matmul_driver.h"
 #include "hearth/kernels/quant.h"
-#include "hearth/kernels/simd_ops.h"
 #include "hearth/kernels/type_traits.h"
 
 namespace hearth::kernels {
@@ -143,10 +142,6 @@ size_t matmul_scratch_bytes(const KernelTable& kt, TensorType wtype, int64_t col
   return (kt.scratch_bytes != nullptr ? kt.scratch_bytes : activation_bytes)(wtype, cols, n_tokens);
 }
 
-// Per thread: ref's n_kv scores, or the fixed tile space of the SIMD tables (simd_ops.h).
-size_t attention_scratch_floats(int64_t n_kv, int n_threads) {
-  return (static_cast<size_t>(n_kv) + kAttentionTileScratchFloats) * static_cast<size_t>(n_threads > 0 ? n_threads : 1);
-}
 
 namespace {
 uint64_t read_sum_ref(const std::byte* p, size_t bytes) {

@@ -9,11 +9,12 @@
 
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/kernels/matmul_driver.h"
-#include "hearth/kernels/packed.h"
+#include "hearth/kernels/x86/packed_matmul.h"
+#include "hearth/kernels/x86/packed.h"
 #include "hearth/kernels/quant.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
-#include "hearth/kernels/simd_ops.h"
+#include "hearth/kernels/x86/vector_ops.h"
 #include "hearth/kernels/type_kernels.h"
 
 namespace hearth::kernels {

@@ -1,5 +1,5 @@
 // Repacked ("interleaved") weight layouts: an ISA may copy a weight matrix at load time into a
-// layout its GEMM micro-kernel reads fastest (see packed_pack.cpp). The model owns the copy;
+// layout its GEMM micro-kernel reads fastest (see x86/pack.cpp). The model owns the copy;
 // MatmulArgs::packed points at it. Rows past the last full group of kPackRows stay unpacked and
 // use the ordinary dot products. Include this only from the x86 tables' translation units:
 // its inline members must not be compiled with one ISA's flags and merged into generic code
@@ -19,7 +19,7 @@ namespace hearth::kernels {
 inline constexpr int kPackRows = 16;
 inline constexpr int kF16Tile = 16;
 
-// Bytes per packed block of 16 rows (the layouts: packed_pack.cpp), shared by the packer and
+// Bytes per packed block of 16 rows (the layouts: x86/pack.cpp), shared by the packer and
 // every ISA's tiles.
 inline constexpr size_t kQ4_0Bytes = 32 + 256;
 inline constexpr size_t kQ8_0Bytes = 32 + 512;
@@ -79,7 +79,7 @@ struct PackedActivations {
   [[gnu::always_inline]] float dsum(int64_t t, int64_t b) const { return dsums[t * nb + b]; }
 };
 
-// The x86 packer (packed_pack.cpp, AVX2 code: call it only from tables that require AVX2).
+// The x86 packer (x86/pack.cpp, AVX2 code: call it only from tables that require AVX2).
 // Bytes of the packed form of the first rows/16*16 rows (0: the type or shape has no layout);
 // pack_x86 writes them. A packed block holds packed_block_elems_x86 elements of 16 rows in
 // packed_block_bytes_x86 bytes.
@@ -88,7 +88,7 @@ void pack_x86(TensorType t, int64_t rows, int64_t cols, const std::byte* w, size
 size_t packed_block_bytes_x86(TensorType t);
 int64_t packed_block_elems_x86(TensorType t);
 
-// The tiles (packed_avx512.cpp, packed_avx2.cpp): rows [16*g0, 16*g1) for every token of x
+// The tiles (x86/avx512/tiles.cpp, x86/avx2/tiles.cpp): rows [16*g0, 16*g1) for every token of x
 // into y[t * y_stride + row].
 void avx512_packed_groups(TensorType t, const std::byte* packed, int64_t cols, const PackedActivations& x, int64_t g0,
                           int64_t g1, float* y, int64_t y_stride);

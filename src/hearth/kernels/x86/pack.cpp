@@ -1,5 +1,5 @@
 // Weight repacking shared by the x86 tables (avx2 and avx512 read the same layouts; see
-// packed_avx2.cpp, packed_avx512.cpp). Compiled with AVX2 flags: only tables that need AVX2
+// x86/avx2/tiles.cpp, x86/avx512/tiles.cpp). Compiled with AVX2 flags: only tables that need AVX2
 // call it.
 //
 // 16 rows are interleaved so that one 64-byte chunk holds the same 4 consecutive weights of 16
@@ -33,7 +33,7 @@
 #include <array>
 #include <cstring>
 
-#include "hearth/kernels/packed.h"
+#include "hearth/kernels/x86/packed.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
 #include "hearth/kernels/type_traits.h"

@@ -11,11 +11,12 @@
 #include "hearth/kernels/fp16.h"
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/kernels/matmul_driver.h"
-#include "hearth/kernels/packed.h"
+#include "hearth/kernels/x86/packed_matmul.h"
+#include "hearth/kernels/x86/packed.h"
 #include "hearth/kernels/quant.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
-#include "hearth/kernels/simd_ops.h"
+#include "hearth/kernels/x86/vector_ops.h"
 #include "hearth/kernels/type_kernels.h"
 
 namespace hearth::kernels {
@@ -416,7 +417,7 @@ TypeKernels make_type_kernels() {
   return k;
 }
 
-// The packed path (packed_avx2.cpp): 16-row groups by the tiles, the remaining rows (fewer
+// The packed path (x86/avx2/tiles.cpp): 16-row groups by the tiles, the remaining rows (fewer
 // than 16) by the ordinary dots.
 void matmul_packed(const MatmulArgs& a, ThreadPool& pool, const TypeKernels& k, TensorType act_type,
                    size_t act_row) {
