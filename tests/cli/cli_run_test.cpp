@@ -111,6 +111,17 @@ TEST(CliRun, BadInputsFailWithOneErrorLine) {
   auto over_limit = run("run " + model + " -p hi -c 4096 --kv-limit 1");
   EXPECT_NE(over_limit.exit_code, 0);
   EXPECT_NE(over_limit.err.find("limit"), std::string::npos) << over_limit.err;
+
+  // The shared options are checked the same way by every command (perplexity used to take any
+  // --kv-type silently as f16).
+  for (const std::string cmd : {"run " + model + " -p hi", "perplexity " + model + " -f " + model, "serve " + model}) {
+    auto kv = run(cmd + " --kv-type q8");
+    EXPECT_NE(kv.exit_code, 0) << cmd << ": " << kv.err;
+    EXPECT_NE(kv.err.find("--kv-type"), std::string::npos) << cmd << ": " << kv.err;
+    auto threads = run(cmd + " --threads=-2");
+    EXPECT_NE(threads.exit_code, 0) << cmd << ": " << threads.err;
+    EXPECT_NE(threads.err.find("--threads"), std::string::npos) << cmd << ": " << threads.err;
+  }
 }
 
 // The audit log's last record: {event, outcome, detail}.

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli_helpers.h"
+#include "hearth/store/digest.h"
 #include "shared_data.h"
 
 namespace hearth {
@@ -216,6 +217,10 @@ TEST_F(CliStore, QuantizeFromAStoreReferenceIsVerifiedAndRecorded) {
   nlohmann::json st = nlohmann::json::parse(pf);
   const std::string input = st["predicate"]["buildDefinition"]["resolvedDependencies"][0]["name"];
   EXPECT_EQ(input.rfind("demo/stories:v1@sha256:", 0), 0u) << input;
+  // The input's digest is that of the verified bytes that were quantized: the imported file's.
+  auto want = store::sha256_file(model_);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(st["predicate"]["buildDefinition"]["resolvedDependencies"][0]["digest"]["sha256"], std::string(want->hex()));
 
   auto refused = run("quantize demo/unsigned:v1 " + (home_ / "u.gguf").string() + " Q8_0");
   EXPECT_NE(refused.exit_code, 0);

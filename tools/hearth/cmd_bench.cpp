@@ -8,9 +8,10 @@
 #include <string>
 
 #include "command.h"
+#include "common_options.h"
 #include "hearth/core/process_stats.h"
-#include "hearth/engine/bench.h"
-#include "hearth/engine/synthetic.h"
+#include "hearth/eval/bench.h"
+#include "hearth/eval/synthetic.h"
 #include "hearth/model/model.h"
 #include "hearth/quantize/quantize_model.h"
 #include "model_arg.h"
@@ -19,11 +20,10 @@ namespace hearth::cli {
 namespace {
 
 struct BenchOptions {
-  bool allow_unsigned = false;
-  std::string model;
+  ModelOptions m;
   std::string synthetic;
   std::string type = "q4_k_m";
-  engine::BenchParams params;
+  eval::BenchParams params;
   bool json = false;
   bool no_bandwidth = false;
 };
@@ -41,30 +41,30 @@ Status run(BenchOptions o) {
   std::string label;
   ResolvedModelArg arg;
   if (!o.synthetic.empty()) {
-    const engine::SyntheticPreset* p = engine::find_preset(o.synthetic);
+    const eval::SyntheticPreset* p = eval::find_preset(o.synthetic);
     if (p == nullptr) {
       std::string names;
-      for (auto* q : engine::all_presets()) names += (names.empty() ? "" : ", ") + std::string(q->name);
+      for (auto* q : eval::all_presets()) names += (names.empty() ? "" : ", ") + std::string(q->name);
       return make_error(ErrorCode::kInvalidArgument, "unknown synthetic preset '", o.synthetic, "' (", names, ")");
     }
     HEARTH_ASSIGN_OR_RETURN(quantize::SyntheticRecipe recipe, quantize::synthetic_recipe(o.type, *p));
-    HEARTH_ASSIGN_OR_RETURN(uint64_t est, engine::estimate_synthetic_bytes(*p, recipe.choose));
+    HEARTH_ASSIGN_OR_RETURN(uint64_t est, eval::estimate_synthetic_bytes(*p, recipe.choose));
     std::fprintf(stderr, "synthetic %s (%.*s shape), %s: about %.0f MiB\n", o.synthetic.c_str(),
                  static_cast<int>(p->shape_of.size()), p->shape_of.data(), o.type.c_str(), est / 1048576.0);
-    HEARTH_ASSIGN_OR_RETURN(path, engine::ensure_synthetic_model(*p, recipe.label, recipe.choose, o.params.n_threads));
+    HEARTH_ASSIGN_OR_RETURN(path, eval::ensure_synthetic_model(*p, recipe.label, recipe.choose, o.params.n_threads));
     label = "synthetic-" + o.synthetic + "-" + recipe.label;
     arg.path = path;
     arg.purpose = "bench";
   } else {
-    HEARTH_ASSIGN_OR_RETURN(arg, resolve_model_arg(o.model, "bench", o.allow_unsigned));
+    HEARTH_ASSIGN_OR_RETURN(arg, resolve_model_arg(o.m.model, "bench", o.m.allow_unsigned));
     path = arg.path;
     label = arg.display;
   }
   reset_peak_rss();
   HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg));
-  const double bw = o.no_bandwidth ? 0.0 : engine::measure_read_bandwidth(o.params.n_threads);
+  const double bw = o.no_bandwidth ? 0.0 : eval::measure_read_bandwidth(o.params.n_threads);
   reset_peak_rss();
-  HEARTH_ASSIGN_OR_RETURN(engine::BenchResult r, engine::run_bench(*model, o.params));
+  HEARTH_ASSIGN_OR_RETURN(eval::BenchResult r, eval::run_bench(*model, o.params));
   const double rss_mb = peak_rss_bytes() / 1048576.0;
   if (o.json) {
     nlohmann::json j;
@@ -123,7 +123,7 @@ Status run(BenchOptions o) {
 void setup(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   auto* sub = app.add_subcommand("bench", "measure prefill and decode speed");
-  sub->add_option("model", o->model, "GGUF file (default: $HEARTH_MODEL)");
+  add_model_options(sub, o->m);
   sub->add_option("--synthetic", o->synthetic, "benchmark a cached random-weight model: 1b, 3b, 7b, 8x7b");
   sub->add_option("--type", o->type, "type of the synthetic model: any hearth quantize type (f16, q8_0, q4_0, q4_k_m, q3_k_m, ...), made by the same recipe")->capture_default_str();
   sub->add_option("-p,--n-prompt", o->params.n_prompt, "prompt tokens (prefill)")->capture_default_str();
@@ -132,8 +132,7 @@ void setup(CLI::App& app) {
                   "context filled before decode, at most -p (0: from an empty context, as llama-bench's tg)")
       ->capture_default_str();
   sub->add_option("-r,--reps", o->params.reps, "repetitions")->capture_default_str();
-  sub->add_option("-t,--threads", o->params.n_threads, "threads (default: physical cores)");
-  sub->add_flag("--allow-unsigned", o->allow_unsigned, "load an unsigned store model (local experiments; never excuses tampering)");
+  add_threads_option(sub, o->params.n_threads);
   sub->add_flag("--json", o->json, "print one JSON object");
   sub->add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement");
   sub->callback([o] {

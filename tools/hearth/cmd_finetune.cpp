@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "command.h"
+#include "common_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/process_stats.h"
 #include "hearth/engine/chat_template.h"
@@ -193,10 +194,10 @@ void setup(CLI::App& app) {
   sub->add_option("--epochs", o->epochs, "passes over the data instead of --steps");
   sub->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
   sub->add_option("--eval-frac", o->eval_frac, "share of paragraphs held out")->capture_default_str();
-  sub->add_option("-c,--ctx", o->ctx, "training window in tokens")->capture_default_str();
+  add_ctx_option(sub, o->ctx, "training window in tokens")->capture_default_str();
   sub->add_option("-b,--batch", o->batch, "windows per step")->capture_default_str();
   sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
-  sub->add_option("-t,--threads", o->threads, "threads (default: physical cores)");
+  add_threads_option(sub, o->threads);
   sub->add_flag("--allow-unsigned", o->allow_unsigned, "accept an unsigned store model");
   sub->callback([o] {
     Status s = run(*o);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "command.h"
+#include "common_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/process_stats.h"
 #include "hearth/model/context.h"
@@ -18,7 +19,8 @@ namespace hearth::cli {
 namespace {
 
 struct ImatrixOptions {
-  std::string model, text_file, out = "imatrix.gguf";
+  ModelOptions m;
+  std::string text_file, out = "imatrix.gguf";
   int64_t ctx = 512;
   int64_t chunks = 0;
   int threads = 0;
@@ -26,7 +28,7 @@ struct ImatrixOptions {
 };
 
 Status run(const ImatrixOptions& o) {
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "imatrix"));
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "imatrix", o.m.allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(o.text_file, uint64_t{1} << 31));
   HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg));
   HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
@@ -42,7 +44,7 @@ Status run(const ImatrixOptions& o) {
   ip.bos = tok->bos();
   ip.process_output = o.process_output;
   ip.dataset = std::filesystem::path(o.text_file).filename().string();
-  engine::PerplexityCallbacks cb;
+  eval::PerplexityCallbacks cb;
   const double t0 = now_seconds();
   cb.progress = [&](int64_t done, int64_t total, double running) {
     const double el = now_seconds() - t0;
@@ -62,12 +64,12 @@ Status run(const ImatrixOptions& o) {
 void setup(CLI::App& app) {
   auto o = std::make_shared<ImatrixOptions>();
   auto* sub = app.add_subcommand("imatrix", "collect an importance matrix for quantization");
-  sub->add_option("model", o->model, "GGUF file (default: $HEARTH_MODEL)");
+  add_model_options(sub, o->m);
   sub->add_option("-f,--file", o->text_file, "calibration text")->required();
   sub->add_option("-o,--output", o->out, "output imatrix GGUF")->capture_default_str();
-  sub->add_option("-c,--ctx-size", o->ctx, "window size in tokens")->capture_default_str();
+  add_ctx_option(sub, o->ctx, "window size in tokens")->capture_default_str();
   sub->add_option("--chunks", o->chunks, "stop after N windows (0: all)");
-  sub->add_option("-t,--threads", o->threads, "threads (default: physical cores)");
+  add_threads_option(sub, o->threads);
   sub->add_flag("--process-output", o->process_output, "also collect output.weight");
   sub->callback([o] {
     Status s = run(*o);

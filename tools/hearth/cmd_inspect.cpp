@@ -19,7 +19,7 @@
 #include "hearth/gguf/gguf.h"
 #include "hearth/store/reference.h"
 #include "hearth/store/store.h"
-#include "hearth/trust/provenance.h"
+#include "hearth/trust/model_description.h"
 #include "hearth/trust/trust_policy.h"
 #include "model_arg.h"
 

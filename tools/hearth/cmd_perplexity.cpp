@@ -1,20 +1,21 @@
 // `hearth perplexity`: perplexity of a model on a text file (ecosystem-compatible windowing);
 // --save-logits writes the base log-probabilities, --kl-base compares against them (KL
 // divergence, same-top-token rate, delta PPL). The logits file is the format of the
-// ecosystem's --kl-divergence-base (see hearth/quantize/logits_file.h).
+// ecosystem's --kl-divergence-base (see hearth/eval/logits_file.h).
 #include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "command.h"
+#include "common_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/process_stats.h"
-#include "hearth/engine/perplexity.h"
+#include "hearth/eval/perplexity.h"
 #include "hearth/model/context.h"
 #include "hearth/model/model.h"
-#include "hearth/quantize/kl_divergence.h"
-#include "hearth/quantize/logits_file.h"
+#include "hearth/eval/kl_divergence.h"
+#include "hearth/eval/logits_file.h"
 #include "hearth/tokenizer/tokenizer.h"
 #include "model_arg.h"
 
@@ -22,19 +23,18 @@ namespace hearth::cli {
 namespace {
 
 struct PplOptions {
-  bool allow_unsigned = false;
-  std::string model;
+  ModelOptions m;
   std::string text_file;
   int64_t ctx = 512;
   int64_t batch = 512;
   int64_t chunks = 0;
   int threads = 0;
-  std::string kv_type = "f16";
+  KvOptions kv;
   std::string save_logits;
   std::string kl_base;
 };
 
-void print_kl(const quantize::KlSummary& s) {
+void print_kl(const eval::KlSummary& s) {
   std::printf("KL divergence over %lld positions:\n", static_cast<long long>(s.n));
   std::printf("  PPL(model)         %10.4f\n", s.ppl);
   std::printf("  PPL(base)          %10.4f\n", s.ppl_base);
@@ -53,18 +53,18 @@ void print_kl(const quantize::KlSummary& s) {
 }
 
 Status run(const PplOptions& o) {
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "perplexity", o.allow_unsigned));
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "perplexity", o.m.allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg));
   const int64_t n_vocab = model->hparams().n_vocab;
 
   // The tokens: from the base logits file with --kl-base (as the ecosystem does: both runs
   // must score the same tokens), else from the text.
-  std::unique_ptr<quantize::LogitsFile> base;
+  std::unique_ptr<eval::LogitsFile> base;
   std::vector<int32_t> ids;
   int64_t n_ctx = o.ctx;
   int32_t bos = -1;
   if (!o.kl_base.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(base, quantize::LogitsFile::open(o.kl_base));
+    HEARTH_ASSIGN_OR_RETURN(base, eval::LogitsFile::open(o.kl_base));
     if (base->n_vocab() != n_vocab) {
       return make_error(ErrorCode::kInvalidArgument, o.kl_base, ": vocabulary of ", std::to_string(base->n_vocab()),
                         " tokens, but the model has ", std::to_string(n_vocab));
@@ -89,26 +89,26 @@ Status run(const PplOptions& o) {
   cp.n_ctx = n_ctx;
   cp.n_batch = o.batch;
   cp.n_threads = o.threads;
-  cp.kv_type = o.kv_type == "f32" ? kernels::KvType::kF32 : kernels::KvType::kF16;
+  HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_type(o.kv.type));
   HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
 
-  engine::PerplexityParams pp;
+  eval::PerplexityParams pp;
   pp.n_ctx = n_ctx;
   pp.max_chunks = o.chunks;
   pp.bos = bos;
   int64_t n_chunk = static_cast<int64_t>(ids.size()) / std::max<int64_t>(n_ctx, 1);
   if (o.chunks > 0) n_chunk = std::min(n_chunk, o.chunks);
 
-  std::unique_ptr<quantize::LogitsFileWriter> saver;
+  std::unique_ptr<eval::LogitsFileWriter> saver;
   if (!o.save_logits.empty()) {
     if (n_chunk < 1) return make_error(ErrorCode::kInvalidArgument, "perplexity: the text is shorter than one window");
-    HEARTH_ASSIGN_OR_RETURN(saver, quantize::LogitsFileWriter::create(o.save_logits, static_cast<int32_t>(n_ctx),
+    HEARTH_ASSIGN_OR_RETURN(saver, eval::LogitsFileWriter::create(o.save_logits, static_cast<int32_t>(n_ctx),
                                                                       static_cast<int32_t>(n_vocab),
                                                                       static_cast<int32_t>(n_chunk), ids));
   }
-  quantize::KlAccumulator kl;
+  eval::KlAccumulator kl;
   int32_t window = 0;
-  engine::PerplexityCallbacks cb;
+  eval::PerplexityCallbacks cb;
   const double t1 = now_seconds();
   cb.progress = [&](int64_t done, int64_t total, double running) {
     const double el = now_seconds() - t1;
@@ -131,7 +131,7 @@ Status run(const PplOptions& o) {
       return ok_status();
     };
   }
-  HEARTH_ASSIGN_OR_RETURN(engine::PerplexityResult r, engine::compute_perplexity(*ctx, ids, pp, cb));
+  HEARTH_ASSIGN_OR_RETURN(eval::PerplexityResult r, eval::compute_perplexity(*ctx, ids, pp, cb));
   std::fprintf(stderr, "\n");
   if (saver) {
     HEARTH_TRY(saver->commit());
@@ -148,14 +148,13 @@ Status run(const PplOptions& o) {
 void setup(CLI::App& app) {
   auto o = std::make_shared<PplOptions>();
   auto* sub = app.add_subcommand("perplexity", "measure a model's perplexity (and KL divergence from a base model)");
-  sub->add_option("model", o->model, "GGUF file (default: $HEARTH_MODEL)");
+  add_model_options(sub, o->m);
   sub->add_option("-f,--file", o->text_file, "text file (not needed with --kl-base)");
-  sub->add_option("-c,--ctx-size", o->ctx, "window size in tokens")->capture_default_str();
+  add_ctx_option(sub, o->ctx, "window size in tokens")->capture_default_str();
   sub->add_option("-b,--batch-size", o->batch, "tokens per forward pass")->capture_default_str();
   sub->add_option("--chunks", o->chunks, "stop after N windows (0: all)");
-  sub->add_option("-t,--threads", o->threads, "threads (default: physical cores)");
-  sub->add_flag("--allow-unsigned", o->allow_unsigned, "load an unsigned store model (local experiments; never excuses tampering)");
-  sub->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
+  add_threads_option(sub, o->threads);
+  add_kv_options(sub, o->kv, /*with_limit=*/false);
   sub->add_option("--save-logits", o->save_logits, "write the scored log-probabilities (base for --kl-base)");
   sub->add_option("--kl-base", o->kl_base, "compare with log-probabilities saved by --save-logits");
   sub->callback([o] {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "command.h"
+#include "common_options.h"
 #include "hearth/core/process_stats.h"
 #include "hearth/tokenizer/tokenizer.h"
 #include "hearth/tokenizer/vocab_gguf.h"
@@ -65,10 +66,10 @@ void setup(CLI::App& app) {
   sub->add_option("--data", o->data, "calibration text (UTF-8; a share is held out for perplexity)")->required();
   sub->add_option("--ffn", o->ffn, "share of FFN neurons to remove")->capture_default_str();
   sub->add_option("--layers", o->layers, "whole layers to remove")->capture_default_str();
-  sub->add_option("-c,--ctx", o->ctx, "window in tokens")->capture_default_str();
+  add_ctx_option(sub, o->ctx, "window in tokens")->capture_default_str();
   sub->add_option("--eval-frac", o->eval_frac, "share of paragraphs held out")->capture_default_str();
   sub->add_option("--type", o->type, "output weight type: f32 or f16")->capture_default_str();
-  sub->add_option("-t,--threads", o->threads, "threads (default: physical cores)");
+  add_threads_option(sub, o->threads);
   sub->add_flag("--allow-unsigned", o->allow_unsigned, "accept an unsigned store model");
   sub->callback([o] {
     Status s = run(*o);

@@ -14,6 +14,7 @@
 #include "hearth/core/atomic_file.h"
 #include "hearth/quantize/provenance.h"
 #include "hearth/quantize/quantize_model.h"
+#include "hearth/store/digest.h"
 #include "hearth/store/model_import.h"
 #include "hearth/store/store.h"
 #include "hearth/trust/model_resolver.h"
@@ -135,26 +136,31 @@ Status run(const QuantizeOptions& o) {
     }
   }
   // The input: a file, or a store reference verified against the trust policy (as for run).
-  std::string in_path = o.in, in_name;
+  // A store model is read from the mapping that was hashed during verification, so a blob
+  // swapped after that check is never what gets quantized.
+  std::string in_name;
+  std::unique_ptr<MappedGguf> verified;
+  std::unique_ptr<gguf::GgufModelFile> local;
+  const gguf::GgufFile* in = nullptr;
   if (!trust::looks_like_local_path(o.in)) {
     HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.in, "quantize", o.allow_unsigned));
-    in_path = arg.path;
     in_name = arg.reference + "@" + arg.manifest_digest;
+    std::error_code ec;
+    if (std::filesystem::exists(o.out, ec) && std::filesystem::equivalent(arg.path, o.out, ec)) {
+      return make_error(ErrorCode::kInvalidArgument, o.out, ": the output is the input's store blob; choose another output path");
+    }
+    HEARTH_ASSIGN_OR_RETURN(verified, open_gguf(arg));
+    in = &verified->file;
+  } else {
+    std::error_code ec;
+    if (o.in == o.out || (std::filesystem::exists(o.out, ec) && std::filesystem::equivalent(o.in, o.out, ec))) {
+      return make_error(ErrorCode::kInvalidArgument, o.out, ": the output is the input file; choose another output path");
+    }
+    HEARTH_ASSIGN_OR_RETURN(local, gguf::GgufModelFile::open(o.in));
+    in = &local->file();
   }
-  // The quantize module reads in_path itself: a store input was verified above, but a swap of
-  // its blob after that would go unseen here (the engine's loads, load_model, have no such gap).
-  auto opened = gguf::GgufModelFile::open(in_path);
-  if (!trust::looks_like_local_path(o.in)) {
-    ResolvedModelArg rec;
-    rec.path = in_path;
-    rec.reference = in_name;
-    rec.verified = true;
-    rec.purpose = "quantize";
-    record_load(rec, opened.status());
-  }
-  HEARTH_ASSIGN_OR_RETURN(auto in, std::move(opened));
   if (o.dry_run) {
-    HEARTH_ASSIGN_OR_RETURN(auto plans, quantize::plan_quantization(in->file(), qp));
+    HEARTH_ASSIGN_OR_RETURN(auto plans, quantize::plan_quantization(*in, qp));
     print_plan(plans);
     return ok_status();
   }
@@ -168,7 +174,7 @@ Status run(const QuantizeOptions& o) {
                  mb / std::max(p.seconds, 1e-6), std::string(p.name).c_str());
     std::fflush(stderr);
   };
-  HEARTH_ASSIGN_OR_RETURN(quantize::QuantizeReport r, quantize::quantize_model(in_path, o.out, qp, progress));
+  HEARTH_ASSIGN_OR_RETURN(quantize::QuantizeReport r, quantize::quantize_gguf(*in, o.out, qp, progress));
   std::fprintf(stderr, "\n");
   for (const auto& t : r.tensors) {
     if (t.fallback) std::fprintf(stderr, "fallback: %s: %s\n", t.name.c_str(), t.note.c_str());
@@ -197,8 +203,10 @@ Status run(const QuantizeOptions& o) {
     pv.started_unix = started;
     pv.finished_unix = static_cast<int64_t>(std::time(nullptr));
     pv.input.name = in_name;
+    // A store input's digest is that of the verified bytes, not of whatever its path holds now.
+    if (verified) pv.input.sha256 = std::string(store::sha256_of(verified->map->bytes()).hex());
     const std::string path = quantize::provenance_path_for(o.out);
-    HEARTH_TRY(quantize::write_provenance(path, o.out, in_path, o.imatrix, pv));
+    HEARTH_TRY(quantize::write_provenance(path, o.out, o.in, o.imatrix, pv));
     std::printf("provenance: %s\n", path.c_str());
   }
   std::string bundle_json;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "command.h"
+#include "common_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/process_stats.h"
 #include "hearth/model/context.h"
@@ -22,8 +23,7 @@ namespace hearth::cli {
 namespace {
 
 struct RunOptions {
-  bool allow_unsigned = false;
-  std::string model;
+  ModelOptions m;
   std::string prompt;
   std::string prompt_file;
   bool prompt_given = false;
@@ -36,12 +36,11 @@ struct RunOptions {
   bool no_bos = false;
   bool parse_special = false;
   std::vector<std::string> stop;
-  std::string kv_type = "f16";
-  uint64_t kv_limit_mib = 0;
+  KvOptions kv;
 };
 
 Status run(const RunOptions& o) {
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "run", o.allow_unsigned));
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "run", o.m.allow_unsigned));
   std::string prompt = o.prompt;
   if (!o.prompt_file.empty()) {
     HEARTH_ASSIGN_OR_RETURN(prompt, read_file(o.prompt_file, 64 << 20));
@@ -55,9 +54,8 @@ Status run(const RunOptions& o) {
   model::ContextParams cp;
   cp.n_ctx = o.ctx;
   cp.n_threads = o.threads;
-  if (o.kv_type == "f32") cp.kv_type = kernels::KvType::kF32;
-  else if (o.kv_type != "f16") return make_error(ErrorCode::kInvalidArgument, "--kv-type must be f16 or f32, not '", o.kv_type, "'");
-  cp.kv_limit_bytes = o.kv_limit_mib << 20;
+  HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_type(o.kv.type));
+  cp.kv_limit_bytes = o.kv.limit_mib << 20;
   HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
 
   std::vector<int32_t> ids = tok->encode(prompt, !o.no_bos, o.parse_special);
@@ -132,7 +130,7 @@ Status run(const RunOptions& o) {
 void setup(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   auto* sub = app.add_subcommand("run", "generate text from a prompt (streams to stdout)");
-  sub->add_option("model", o->model, "GGUF file (default: $HEARTH_MODEL, then default_model in the config)");
+  add_model_options(sub, o->m);
   auto* p = sub->add_option("-p,--prompt", o->prompt, "the prompt (default: read stdin)");
   sub->add_option("-f,--file", o->prompt_file, "read the prompt from a file")->excludes(p);
   sub->add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until end of text or context)");
@@ -145,16 +143,14 @@ void setup(CLI::App& app) {
   sub->add_option("--presence-penalty", o->sampler.presence_penalty, "presence penalty")->capture_default_str();
   sub->add_option("--frequency-penalty", o->sampler.frequency_penalty, "frequency penalty")->capture_default_str();
   sub->add_option("-s,--seed", o->sampler.seed, "random seed (default: random)");
-  sub->add_option("-c,--ctx-size", o->ctx, "context size (default: min(4096, the model's))");
-  sub->add_option("-t,--threads", o->threads, "threads (default: physical cores)");
+  add_ctx_option(sub, o->ctx, "context size (default: min(4096, the model's))");
+  add_threads_option(sub, o->threads);
   sub->add_option("--stop", o->stop, "stop string (repeatable)");
   sub->add_flag("--echo", o->echo, "print the prompt before the generated text");
   sub->add_flag("--ignore-eos", o->ignore_eos, "do not stop at end-of-generation tokens");
   sub->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
   sub->add_flag("--special", o->parse_special, "parse special tokens written in the prompt");
-  sub->add_flag("--allow-unsigned", o->allow_unsigned, "load an unsigned store model (local experiments; never excuses tampering)");
-  sub->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
-  sub->add_option("--kv-limit", o->kv_limit_mib, "KV cache memory limit in MiB (default: 75% of free memory)");
+  add_kv_options(sub, o->kv);
   sub->callback([o, p] {
     o->prompt_given = p->count() > 0;
     Status s = run(*o);

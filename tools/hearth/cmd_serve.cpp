@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "command.h"
+#include "common_options.h"
 #include "http_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
@@ -19,20 +20,18 @@ namespace hearth::cli {
 namespace {
 
 struct ServeOptions {
-  std::string model;
+  ModelOptions m;
   server::ServerConfig config;
   std::vector<std::string> api_keys;
   std::string api_key_file;
-  std::string kv_type = "f16";
-  uint64_t kv_limit_mib = 0;
+  KvOptions kv;
   uint64_t max_body_mib = 8;
-  bool allow_unsigned = false;
 };
 
 Status serve(ServeOptions& o) {
   // A server logs its access lines by default (HEARTH_LOG or -v still decide when given).
   if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.model, "serve", o.allow_unsigned));
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "serve", o.m.allow_unsigned));
   server::ServerConfig& c = o.config;
   c.model_path = arg.path;
   c.model_mapping = arg.mapping;
@@ -50,12 +49,8 @@ Status serve(ServeOptions& o) {
     if (keys.empty()) return make_error(ErrorCode::kInvalidArgument, o.api_key_file, ": no keys in the file");
     c.keys.insert(c.keys.end(), keys.begin(), keys.end());
   }
-  if (o.kv_type == "f32") {
-    c.scheduler.kv_type = kernels::KvType::kF32;
-  } else if (o.kv_type != "f16") {
-    return make_error(ErrorCode::kInvalidArgument, "--kv-type must be f16 or f32, not '", o.kv_type, "'");
-  }
-  c.scheduler.kv_limit_bytes = o.kv_limit_mib << 20;
+  HEARTH_ASSIGN_OR_RETURN(c.scheduler.kv_type, parse_kv_type(o.kv.type));
+  c.scheduler.kv_limit_bytes = o.kv.limit_mib << 20;
   if (o.max_body_mib == 0 || o.max_body_mib > (uint64_t{1} << 20)) {
     return make_error(ErrorCode::kInvalidArgument, "--max-body must be 1 to 1048576 (MiB), not ", std::to_string(o.max_body_mib));
   }
@@ -94,15 +89,13 @@ void setup(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   auto& c = o->config;
   auto* sub = app.add_subcommand("serve", "serve a model over an OpenAI-compatible HTTP API");
-  sub->add_option("model", o->model,
-                  "GGUF file or store reference (default: $HEARTH_MODEL, then default_model in the config)");
-  sub->add_flag("--allow-unsigned", o->allow_unsigned, "load an unsigned store model (local experiments; never excuses tampering)");
+  add_model_options(sub, o->m);
   sub->add_option("--host", c.http.host, "address to listen on")->capture_default_str();
   sub->add_option("--port", c.http.port, "port (0: any free port)")->capture_default_str();
   sub->add_option("--parallel,--np", c.scheduler.n_slots, "parallel slots (sequences batched together)")->capture_default_str();
-  sub->add_option("-c,--ctx-size", c.scheduler.n_ctx, "context size per slot (default: min(4096, the model's))");
+  add_ctx_option(sub, c.scheduler.n_ctx, "context size per slot (default: min(4096, the model's))");
   sub->add_option("-b,--batch-size", c.scheduler.n_batch, "most tokens per forward pass")->capture_default_str();
-  sub->add_option("-t,--threads", c.scheduler.n_threads, "threads (default: physical cores)");
+  add_threads_option(sub, c.scheduler.n_threads);
   sub->add_option("--max-queue", c.scheduler.max_queue, "queued requests beyond the slots before 503")->capture_default_str();
   sub->add_option("--max-tokens", c.limits.max_tokens, "cap on a request's max_tokens (-1: the context)")->capture_default_str();
   sub->add_option("--max-n", c.limits.max_n, "cap on a request's n")->capture_default_str();
@@ -116,8 +109,7 @@ void setup(CLI::App& app) {
   sub->add_option("--tls-key", c.http.tls_key, "TLS private key (PEM)");
   add_http_limit_options(*sub, c.http, o->max_body_mib);
   sub->add_flag("--log-prompts", c.log_prompts, "log prompts and completions (off: never logged)");
-  sub->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
-  sub->add_option("--kv-limit", o->kv_limit_mib, "KV cache memory limit in MiB (default: 75% of free memory)");
+  add_kv_options(sub, o->kv);
   sub->callback([o] {
     Status s = serve(*o);
     set_exit_code(s.ok() ? 0 : report_error(s));

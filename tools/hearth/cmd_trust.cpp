@@ -9,7 +9,7 @@
 #include "hearth/core/atomic_file.h"
 #include "hearth/store/store.h"
 #include "hearth/trust/model_signer.h"
-#include "hearth/trust/provenance.h"
+#include "hearth/trust/model_description.h"
 #include "hearth/trust/signing_key.h"
 #include "hearth/trust/trust_policy.h"
 #include "hearth/trust/verifier.h"

@@ -45,7 +45,7 @@ class WeightIndex {
 }  // namespace
 
 Result<ImatrixRun> compute_imatrix(model::Context& ctx, std::span<const int32_t> tokens, const ImatrixParams& p,
-                                   const engine::PerplexityCallbacks& cb) {
+                                   const eval::PerplexityCallbacks& cb) {
   ImatrixRun run;
   const WeightIndex index(ctx.model().gguf());
   Status first_error;
@@ -60,11 +60,11 @@ Result<ImatrixRun> compute_imatrix(model::Context& ctx, std::span<const int32_t>
     Status s = run.imatrix.accumulate(wt->name, mat, wt->n_mat, w.ne[0], x, x_stride, n_tok);
     if (!s.ok()) first_error = std::move(s);
   });
-  engine::PerplexityParams pp;
+  eval::PerplexityParams pp;
   pp.n_ctx = p.n_ctx;
   pp.max_chunks = p.max_chunks;
   pp.bos = p.bos;
-  auto r = engine::compute_perplexity(ctx, tokens, pp, cb);
+  auto r = eval::compute_perplexity(ctx, tokens, pp, cb);
   ctx.set_matmul_observer(nullptr);
   if (!r.ok()) return std::move(r).status();
   HEARTH_TRY(first_error);

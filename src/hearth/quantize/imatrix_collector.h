@@ -10,7 +10,7 @@
 #include <string>
 
 #include "hearth/core/status.h"
-#include "hearth/engine/perplexity.h"
+#include "hearth/eval/perplexity.h"
 #include "hearth/model/context.h"
 #include "hearth/quantize/imatrix.h"
 
@@ -26,11 +26,11 @@ struct ImatrixParams {
 
 struct ImatrixRun {
   Imatrix imatrix;
-  engine::PerplexityResult perplexity;  // of the windows evaluated
+  eval::PerplexityResult perplexity;  // of the windows evaluated
 };
 
 // Runs `tokens` through ctx (whose observer it sets and clears again).
 Result<ImatrixRun> compute_imatrix(model::Context& ctx, std::span<const int32_t> tokens, const ImatrixParams& params,
-                                   const engine::PerplexityCallbacks& callbacks = {});
+                                   const eval::PerplexityCallbacks& callbacks = {});
 
 }  // namespace hearth::quantize

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hearth/core/atomic_file.h"
-#include "hearth/quantize/sha256.h"
+#include "hearth/core/sha256.h"
 
 namespace hearth::quantize {
 namespace {
@@ -58,7 +58,9 @@ Status write_provenance(const std::string& statement_path, const std::string& ou
   namespace fs = std::filesystem;
   HEARTH_ASSIGN_OR_RETURN(p.output.sha256, sha256_file_hex(output_path));
   p.output.name = fs::path(output_path).filename().string();
-  HEARTH_ASSIGN_OR_RETURN(p.input.sha256, sha256_file_hex(input_path));
+  if (p.input.sha256.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(p.input.sha256, sha256_file_hex(input_path));
+  }
   if (p.input.name.empty()) p.input.name = fs::path(input_path).filename().string();
   if (!imatrix_path.empty()) {
     FileDigest d;

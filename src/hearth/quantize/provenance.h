@@ -47,8 +47,8 @@ std::string provenance_json(const QuantizeProvenance& p);
 std::string provenance_path_for(const std::string& output_path);
 
 // Hashes the files (output, input, optional imatrix) and writes the statement atomically.
-// `p`'s digests and names are filled in from the paths (an input name already set is kept:
-// e.g. the store reference the input was resolved from).
+// `p`'s digests and names are filled in from the paths; an input name or digest already set is
+// kept (e.g. the store reference the input was resolved from, and its verified digest).
 Status write_provenance(const std::string& statement_path, const std::string& output_path,
                         const std::string& input_path, const std::string& imatrix_path, QuantizeProvenance p);
 

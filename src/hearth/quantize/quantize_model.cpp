@@ -252,7 +252,7 @@ Result<QuantizeReport> quantize_model(const std::string& in_path, const std::str
   return quantize_gguf(in->file(), out_path, params, progress);
 }
 
-Result<SyntheticRecipe> synthetic_recipe(std::string_view file_type, const engine::SyntheticPreset& p) {
+Result<SyntheticRecipe> synthetic_recipe(std::string_view file_type, const eval::SyntheticPreset& p) {
   const std::optional<FileType> ft = parse_file_type(file_type);
   if (!ft) {
     std::string names;

@@ -15,7 +15,7 @@
 
 #include "hearth/core/status.h"
 #include "hearth/core/tensor_type.h"
-#include "hearth/engine/synthetic.h"
+#include "hearth/eval/synthetic.h"
 #include "hearth/gguf/gguf.h"
 #include "hearth/quantize/imatrix.h"
 #include "hearth/quantize/recipe.h"
@@ -83,9 +83,9 @@ Result<QuantizeReport> quantize_model(const std::string& in_path, const std::str
 // parse_file_type takes) picks each tensor's type. `label` is the file type's canonical name in
 // lower case ("q4_k" -> "q4_k_m"), for the cache's file name.
 struct SyntheticRecipe {
-  engine::TypeChooser choose;
+  eval::TypeChooser choose;
   std::string label;
 };
-Result<SyntheticRecipe> synthetic_recipe(std::string_view file_type, const engine::SyntheticPreset& p);
+Result<SyntheticRecipe> synthetic_recipe(std::string_view file_type, const eval::SyntheticPreset& p);
 
 }  // namespace hearth::quantize

@@ -7,6 +7,7 @@
 #include <random>
 #include <variant>
 
+#include "hearth/core/base64.h"
 #include "hearth/core/log.h"
 #include "hearth/sampling/sampler_config.h"
 #include "hearth/server/serving.h"
@@ -70,26 +71,15 @@ json completion_logprobs(const std::vector<engine::TokenInfo>& tokens, size_t te
 
 const char* finish_name(FinishReason r) { return r == FinishReason::kLength ? "length" : "stop"; }
 
+// The embedding's floats as little-endian bytes, base64-encoded (encoding_format: base64).
 std::string base64_floats(const std::vector<float>& v) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string bytes(v.size() * 4, '\0');
   for (size_t i = 0; i < v.size(); ++i) {
     uint32_t u;
     std::memcpy(&u, &v[i], 4);
-    for (int b = 0; b < 4; ++b) bytes[i * 4 + static_cast<size_t>(b)] = static_cast<char>((u >> (8 * b)) & 0xFF);  // little-endian
+    for (int b = 0; b < 4; ++b) bytes[i * 4 + static_cast<size_t>(b)] = static_cast<char>((u >> (8 * b)) & 0xFF);
   }
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (i + 1 < bytes.size()) n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    if (i + 2 < bytes.size()) n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 2]));
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
-  }
-  return out;
+  return base64_encode(bytes);
 }
 
 // What one request is generating, shared by the handler and (when streaming) its body writer.

@@ -55,15 +55,15 @@ std::array<uint8_t, 32> Digest::raw() const {
   return out;
 }
 
-std::string to_hex(std::span<const uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (uint8_t b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 15];
-  }
-  return out;
+Digest sha256_of(std::span<const std::byte> data) { return Digest::from_raw(hearth::sha256(data)); }
+
+Digest sha256_of(std::string_view data) {
+  return sha256_of(std::as_bytes(std::span<const char>(data.data(), data.size())));
+}
+
+Result<Digest> sha256_file(const std::string& path, uint64_t* size_out) {
+  HEARTH_ASSIGN_OR_RETURN(Sha256Bytes raw, hearth::sha256_file(path, size_out));
+  return Digest::from_raw(raw);
 }
 
 }  // namespace hearth::store

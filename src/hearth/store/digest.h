@@ -1,7 +1,7 @@
 // Content digests: "sha256:" plus 64 lowercase hex characters. Every digest that comes from
 // outside (a registry, a manifest, a file name, a command line) is parsed here before it may
-// reach a path, so a digest can never name anything but a blob. OpenSSL is seen only by
-// sha256.cpp.
+// reach a path, so a digest can never name anything but a blob. The hashing is core's
+// (hearth/core/sha256.h).
 #pragma once
 
 #include <array>
@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "hearth/core/sha256.h"
 #include "hearth/core/status.h"
 
 namespace hearth::store {
@@ -35,20 +36,15 @@ class Digest {
   std::string text_;
 };
 
-// Streaming SHA-256.
+// Streaming SHA-256 that finishes into a Digest.
 class Sha256 {
  public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-
-  void update(std::span<const std::byte> data);
-  void update(std::string_view data);
-  Digest finish();
+  void update(std::span<const std::byte> data) { h_.update(data); }
+  void update(std::string_view data) { h_.update(data); }
+  Digest finish() { return Digest::from_raw(h_.finish()); }
 
  private:
-  void* ctx_ = nullptr;  // EVP_MD_CTX
+  hearth::Sha256 h_;
 };
 
 Digest sha256_of(std::span<const std::byte> data);
@@ -56,7 +52,5 @@ Digest sha256_of(std::string_view data);
 
 // Hashes a whole file; `size_out` (optional) receives its length.
 Result<Digest> sha256_file(const std::string& path, uint64_t* size_out = nullptr);
-
-std::string to_hex(std::span<const uint8_t> bytes);
 
 }  // namespace hearth::store

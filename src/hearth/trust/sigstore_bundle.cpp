@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hearth/store/oci_manifest.h"
-#include "hearth/trust/base64.h"
+#include "hearth/core/base64.h"
 
 namespace hearth::trust {
 namespace {

@@ -16,7 +16,7 @@
 #include "hearth/core/atomic_file.h"
 #include "hearth/quantize/provenance.h"
 #include "hearth/quantize/quantize_model.h"
-#include "hearth/quantize/sha256.h"
+#include "hearth/core/sha256.h"
 #include "shared_data.h"
 
 namespace hearth::quantize {

@@ -15,8 +15,8 @@
 
 #include "hearth/gguf/gguf.h"
 #include "hearth/kernels/quant.h"
-#include "hearth/quantize/kl_divergence.h"
-#include "hearth/quantize/logits_file.h"
+#include "hearth/eval/kl_divergence.h"
+#include "hearth/eval/logits_file.h"
 #include "hearth/quantize/quantize_model.h"
 #include "shared_data.h"
 #include "test_models.h"
@@ -171,10 +171,10 @@ TEST_F(QuantizeModelTest, Q4_K_MIsByteIdenticalToTheReference) {
 // KL(f32 || quantized) over the same windows, from the f32 model's encoded log-probabilities.
 double mean_kl(const testing::Scored& base, const testing::Scored& q) {
   const int64_t nv = base.n_vocab;
-  std::vector<uint16_t> rec(static_cast<size_t>(logits_record_values(nv)));
-  KlAccumulator acc;
+  std::vector<uint16_t> rec(static_cast<size_t>(eval::logits_record_values(nv)));
+  eval::KlAccumulator acc;
   for (size_t i = 0; i < base.targets.size(); ++i) {
-    encode_log_probs(std::span<const float>(base.logits).subspan(i * nv, nv), rec);
+    eval::encode_log_probs(std::span<const float>(base.logits).subspan(i * nv, nv), rec);
     acc.add(std::span<const float>(q.logits).subspan(i * nv, nv), rec.data(), base.targets[i]);
   }
   return acc.summary().kld_mean;

@@ -225,7 +225,7 @@ TEST(RecipeTest, MatchesTheReferenceFilesTensorTypes) {
 // 0, 1, 4, 7, ..., 19, 20, 21); 8-expert models keep attn_v at Q8_0; norms and router F32.
 TEST(SyntheticRecipe, FollowsTheQuantizeRecipes) {
   using hearth::TensorType;
-  const auto* p1 = hearth::engine::find_preset("1b");
+  const auto* p1 = hearth::eval::find_preset("1b");
   ASSERT_NE(p1, nullptr);
   auto r = hearth::quantize::synthetic_recipe("q4_k", *p1);  // the ecosystem's alias of Q4_K_M
   ASSERT_TRUE(r.ok()) << r.status().to_string();
@@ -244,7 +244,7 @@ TEST(SyntheticRecipe, FollowsTheQuantizeRecipes) {
   ASSERT_TRUE(f16.ok());
   EXPECT_EQ(*f16->choose("output.weight", {2048, 32000}), TensorType::F16);
   EXPECT_EQ(*f16->choose("blk.0.ffn_norm.weight", norm), TensorType::F32);
-  const auto* moe = hearth::engine::find_preset("8x7b");
+  const auto* moe = hearth::eval::find_preset("8x7b");
   ASSERT_NE(moe, nullptr);
   auto m = hearth::quantize::synthetic_recipe("Q4_K_M", *moe);
   ASSERT_TRUE(m.ok());

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "hearth/core/atomic_file.h"
-#include "hearth/engine/perplexity.h"
+#include "hearth/eval/perplexity.h"
 #include "hearth/model/context.h"
 #include "hearth/model/model.h"
 #include "hearth/tokenizer/tokenizer.h"
@@ -18,7 +18,7 @@ namespace hearth::quantize::testing {
 struct Scored {
   std::vector<float> logits;    // [positions][n_vocab]
   std::vector<int32_t> targets;
-  engine::PerplexityResult ppl;
+  eval::PerplexityResult ppl;
   int64_t n_vocab = 0;
 };
 
@@ -48,17 +48,17 @@ inline Scored score(const std::filesystem::path& model_path, const std::vector<i
     return out;
   }
   out.n_vocab = (*m)->hparams().n_vocab;
-  engine::PerplexityParams pp;
+  eval::PerplexityParams pp;
   pp.n_ctx = n_ctx;
   pp.max_chunks = chunks;
   pp.bos = 1;
-  engine::PerplexityCallbacks cb;
+  eval::PerplexityCallbacks cb;
   cb.window_logits = [&](std::span<const float> l, std::span<const int32_t> t) {
     out.logits.insert(out.logits.end(), l.begin(), l.end());
     out.targets.insert(out.targets.end(), t.begin(), t.end());
     return ok_status();
   };
-  auto r = engine::compute_perplexity(**ctx, tokens, pp, cb);
+  auto r = eval::compute_perplexity(**ctx, tokens, pp, cb);
   if (!r.ok()) {
     ADD_FAILURE() << r.status().to_string();
     return out;

@@ -10,7 +10,7 @@
 #include "hearth/store/model_import.h"
 #include "hearth/trust/model_signer.h"
 #include "hearth/trust/model_statement.h"
-#include "hearth/trust/provenance.h"
+#include "hearth/trust/model_description.h"
 #include "hearth/trust/sigstore_bundle.h"
 #include "hearth/trust/trust_policy.h"
 #include "hearth/trust/verifier.h"

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "hearth/trust/base64.h"
+#include "hearth/core/base64.h"
 #include "hearth/trust/dsse.h"
 
 namespace hearth::trust {

@@ -4,7 +4,7 @@
 
 #include "hearth/trust/model_statement.h"
 #include "hearth/trust/sigstore_bundle.h"
-#include "hearth/trust/base64.h"
+#include "hearth/core/base64.h"
 
 namespace hearth::trust {
 namespace {

@@ -20,7 +20,7 @@
 
 #include "hearth/core/atomic_file.h"
 #include "hearth/store/store.h"
-#include "hearth/trust/base64.h"
+#include "hearth/core/base64.h"
 #include "hearth/trust/model_resolver.h"
 #include "hearth/trust/model_signer.h"
 #include "hearth/trust/sigstore_bundle.h"

@@ -1,6 +1,6 @@
-#include "hearth/trust/base64.h"
+#include "hearth/core/base64.h"
 
-namespace hearth::trust {
+namespace hearth {
 namespace {
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -74,4 +74,4 @@ Result<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
-}  // namespace hearth::trust
+}  // namespace hearth

@@ -10,7 +10,7 @@
 #include "hearth/core/status.h"
 #include "hearth/model/model.h"
 
-namespace hearth::engine {
+namespace hearth::eval {
 
 struct BenchParams {
   int64_t n_prompt = 512;
@@ -38,4 +38,4 @@ Result<BenchResult> run_bench(const model::Model& model, const BenchParams& para
 // Read bandwidth of this machine in GB/s with n_threads readers over a buffer of `bytes`.
 double measure_read_bandwidth(int n_threads, uint64_t bytes = uint64_t{1} << 30);
 
-}  // namespace hearth::engine
+}  // namespace hearth::eval

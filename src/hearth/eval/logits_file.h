@@ -20,7 +20,7 @@
 #include "hearth/core/mapped_file.h"
 #include "hearth/core/status.h"
 
-namespace hearth::quantize {
+namespace hearth::eval {
 
 inline constexpr char kLogitsMagic[8] = {'_', 'l', 'o', 'g', 'i', 't', 's', '_'};
 
@@ -66,4 +66,4 @@ class LogitsFile {
   const uint16_t* records_ = nullptr;  // into the mapping (the header keeps them 4-byte aligned)
 };
 
-}  // namespace hearth::quantize
+}  // namespace hearth::eval

@@ -12,7 +12,7 @@
 #include "hearth/core/status.h"
 #include "hearth/model/context.h"
 
-namespace hearth::engine {
+namespace hearth::eval {
 
 struct PerplexityParams {
   int64_t n_ctx = 512;
@@ -42,4 +42,4 @@ Result<PerplexityResult> compute_perplexity(model::Context& ctx, std::span<const
 // -log softmax(logits)[target], computed in double.
 double negative_log_likelihood(std::span<const float> logits, int32_t target);
 
-}  // namespace hearth::engine
+}  // namespace hearth::eval

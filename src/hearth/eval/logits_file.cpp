@@ -1,5 +1,5 @@
 // The ecosystem's KL-divergence base file (see logits_file.h).
-#include "hearth/quantize/logits_file.h"
+#include "hearth/eval/logits_file.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 
 #include "hearth/core/checked_math.h"
 
-namespace hearth::quantize {
+namespace hearth::eval {
 
 void encode_log_probs(std::span<const float> logits, std::span<uint16_t> record) {
   const size_t n = logits.size();
@@ -123,4 +123,4 @@ const uint16_t* LogitsFile::record(int32_t chunk, int64_t row) const {
   return records_ + idx * logits_record_values(n_vocab_);
 }
 
-}  // namespace hearth::quantize
+}  // namespace hearth::eval

@@ -12,7 +12,7 @@
 #include "hearth/core/status.h"
 #include "hearth/core/tensor_type.h"
 
-namespace hearth::engine {
+namespace hearth::eval {
 
 struct SyntheticPreset {
   std::string_view name;      // "1b", "3b", "7b", "8x7b"
@@ -39,4 +39,4 @@ Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string
 
 std::string synthetic_cache_dir();
 
-}  // namespace hearth::engine
+}  // namespace hearth::eval

@@ -1,11 +1,11 @@
 // KL-divergence statistics (see kl_divergence.h).
-#include "hearth/quantize/kl_divergence.h"
+#include "hearth/eval/kl_divergence.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-namespace hearth::quantize {
+namespace hearth::eval {
 
 void KlAccumulator::add(std::span<const float> logits, const uint16_t* rec, int32_t target) {
   const size_t n = logits.size();
@@ -92,4 +92,4 @@ KlSummary KlAccumulator::summary() const {
   return s;
 }
 
-}  // namespace hearth::quantize
+}  // namespace hearth::eval

@@ -9,7 +9,7 @@
 #include <span>
 #include <vector>
 
-namespace hearth::quantize {
+namespace hearth::eval {
 
 struct KlSummary {
   int64_t n = 0;                 // positions
@@ -41,4 +41,4 @@ class KlAccumulator {
 // Linear interpolation between the nearest ranks of sorted values (fraction in [0, 1]).
 double percentile(const std::vector<float>& sorted, double fraction);
 
-}  // namespace hearth::quantize
+}  // namespace hearth::eval

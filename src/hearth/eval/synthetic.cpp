@@ -1,4 +1,4 @@
-#include "hearth/engine/synthetic.h"
+#include "hearth/eval/synthetic.h"
 
 #include <sys/statvfs.h>
 
@@ -14,7 +14,7 @@
 #include "hearth/gguf/gguf_writer.h"
 #include "hearth/kernels/quant.h"
 
-namespace hearth::engine {
+namespace hearth::eval {
 namespace {
 
 // Shapes copied from the real models' configs.
@@ -222,4 +222,4 @@ Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string
   return path;
 }
 
-}  // namespace hearth::engine
+}  // namespace hearth::eval

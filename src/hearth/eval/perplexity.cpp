@@ -1,10 +1,10 @@
-#include "hearth/engine/perplexity.h"
+#include "hearth/eval/perplexity.h"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
 
-namespace hearth::engine {
+namespace hearth::eval {
 
 double negative_log_likelihood(std::span<const float> logits, int32_t target) {
   float mx = -INFINITY;
@@ -76,4 +76,4 @@ Result<PerplexityResult> compute_perplexity(model::Context& ctx, std::span<const
   return r;
 }
 
-}  // namespace hearth::engine
+}  // namespace hearth::eval

@@ -1,4 +1,4 @@
-#include "hearth/engine/bench.h"
+#include "hearth/eval/bench.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +12,7 @@
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/model/context.h"
 
-namespace hearth::engine {
+namespace hearth::eval {
 namespace {
 
 void mean_sd(const std::vector<double>& v, double& mean, double& sd) {
@@ -152,4 +152,4 @@ double measure_read_bandwidth(int n_threads, uint64_t bytes) {
   return probe.sink.load() == 1 ? best + 0.0 : best;  // the sum is used: the reads stay
 }
 
-}  // namespace hearth::engine
+}  // namespace hearth::eval

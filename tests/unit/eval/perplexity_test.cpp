@@ -11,13 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "hearth/core/atomic_file.h"
-#include "hearth/engine/perplexity.h"
+#include "hearth/eval/perplexity.h"
 #include "hearth/model/context.h"
 #include "hearth/model/model.h"
 #include "hearth/tokenizer/tokenizer.h"
 #include "shared_data.h"
 
-namespace hearth::engine {
+namespace hearth::eval {
 namespace {
 
 namespace fs = std::filesystem;
@@ -126,4 +126,4 @@ INSTANTIATE_TEST_SUITE_P(Stories, PerplexityFull, ::testing::ValuesIn(kFiles), [
 });
 
 }  // namespace
-}  // namespace hearth::engine
+}  // namespace hearth::eval

@@ -1,4 +1,4 @@
-#include "hearth/trust/provenance.h"
+#include "hearth/trust/model_description.h"
 
 #include <nlohmann/json.hpp>
 
