@@ -1,0 +1,601 @@
+// Every op of the kernel tables against the scalar reference table, as one list of declarative
+// cases in the style of llama.cpp's test-backend-ops: each case is an op with its shapes, one
+// error metric and its bound, and runs on every table this CPU supports (available_kernels()).
+// Shapes cross the kernels' block, tile and vector boundaries: odd sizes, tails, partial 16-row
+// groups, unaligned rows, GQA ratios 1..8, cache lengths 1..2048, out-of-order positions.
+//
+// Inputs are drawn from a seed per case, so the reference and every table see the same data.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "hearth/core/thread_pool.h"
+#include "hearth/kernels/fp16.h"
+#include "hearth/kernels/kernel_table.h"
+#include "hearth/kernels/quant.h"
+#include "hearth/kernels/type_traits.h"
+
+namespace hearth::kernels {
+namespace {
+
+// ---- Error metrics ------------------------------------------------------------------------------
+
+enum class Metric {
+  kNrmse,       // ||y - ref|| / ||ref||
+  kMaxRel,      // max|y - ref| / max|ref|; a non-finite y where ref is finite fails
+  kElementRel,  // max_i |y_i - ref_i| / max(1, |ref_i|)
+  kExact,       // bit-for-bit equal values (error 0)
+};
+
+double nrmse(const std::vector<float>& a, const std::vector<float>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (static_cast<double>(a[i]) - ref[i]) * (static_cast<double>(a[i]) - ref[i]);
+    den += static_cast<double>(ref[i]) * ref[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+double max_rel(const std::vector<float>& a, const std::vector<float>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (std::isfinite(ref[i]) && !std::isfinite(a[i])) return INFINITY;
+    if (!std::isfinite(ref[i])) {
+      if (std::isnan(ref[i]) != std::isnan(a[i]) || (!std::isnan(ref[i]) && ref[i] != a[i])) return INFINITY;
+      continue;
+    }
+    num = std::max(num, std::fabs(static_cast<double>(a[i]) - ref[i]));
+    den = std::max(den, std::fabs(static_cast<double>(ref[i])));
+  }
+  return num / std::max(den, 1e-30);
+}
+
+double element_rel(const std::vector<float>& a, const std::vector<float>& ref) {
+  double worst = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(a[i]) - ref[i]);
+    worst = std::max(worst, d / std::max(1.0, std::fabs(static_cast<double>(ref[i]))));
+  }
+  return worst;
+}
+
+double error(Metric m, const std::vector<float>& a, const std::vector<float>& ref) {
+  switch (m) {
+    case Metric::kNrmse: return nrmse(a, ref);
+    case Metric::kMaxRel: return max_rel(a, ref);
+    case Metric::kElementRel: return element_rel(a, ref);
+    case Metric::kExact: return max_rel(a, ref);
+  }
+  return INFINITY;
+}
+
+const char* metric_name(Metric m) {
+  switch (m) {
+    case Metric::kNrmse: return "nrmse";
+    case Metric::kMaxRel: return "max_rel";
+    case Metric::kElementRel: return "element_rel";
+    case Metric::kExact: return "exact";
+  }
+  return "?";
+}
+
+// ---- Cases --------------------------------------------------------------------------------------
+
+using Output = std::optional<std::vector<float>>;  // nullopt: the op does not apply to this table
+
+struct Case {
+  std::string name;  // op and shapes, printed on failure
+  Metric metric;
+  double max_err;    // the error must be below this (kExact: exactly 0)
+  int n_threads = 2;
+  // The op on table kt (its inputs drawn from the case's own seed each time).
+  std::function<Output(const KernelTable& kt, ThreadPool& pool)> run;
+  // What run(kt) is compared with; unset: run(ref_kernels()).
+  std::function<Output(const KernelTable& kt, ThreadPool& pool)> expected;
+  // A property of kt's output beyond the error bound: "" or what is wrong.
+  std::function<std::string(const std::vector<float>& out)> invariant;
+};
+
+std::vector<const KernelTable*> simd_tables() {
+  std::vector<const KernelTable*> out;
+  for (const KernelTable* t : available_kernels())
+    if (t->name != "ref") out.push_back(t);
+  return out;
+}
+
+// Runs every case on every table but ref; returns how many (case, table) pairs ran.
+int run_cases(const std::vector<Case>& cases) {
+  int ran = 0;
+  for (const KernelTable* kt : simd_tables()) {
+    for (const Case& c : cases) {
+      ThreadPool pool(c.n_threads);
+      const Output want = c.expected ? c.expected(*kt, pool) : c.run(ref_kernels(), pool);
+      const Output got = c.run(*kt, pool);
+      if (!want || !got) continue;
+      if (got->size() != want->size()) {
+        ADD_FAILURE() << kt->name << " " << c.name << ": " << got->size() << " outputs, ref " << want->size();
+        continue;
+      }
+      const double err = error(c.metric, *got, *want);
+      if (c.metric == Metric::kExact) {
+        EXPECT_EQ(err, 0.0) << kt->name << " " << c.name;
+      } else {
+        EXPECT_LT(err, c.max_err) << kt->name << " " << c.name << " (" << metric_name(c.metric) << ")";
+      }
+      if (c.invariant) {
+        const std::string bad = c.invariant(*got);
+        EXPECT_TRUE(bad.empty()) << kt->name << " " << c.name << ": " << bad;
+      }
+      ++ran;
+    }
+  }
+  return ran;
+}
+
+void run_or_skip(const std::vector<Case>& cases) {
+  if (simd_tables().empty()) GTEST_SKIP() << "this CPU runs only the ref table";
+  EXPECT_GT(run_cases(cases), 0);
+}
+
+std::vector<float> gaussian(size_t n, uint32_t seed, float gain = 1.0f, float offset = 0.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& e : v) e = dist(rng) * gain + offset;
+  return v;
+}
+
+std::string shape(const std::string& op, std::initializer_list<std::pair<const char*, int64_t>> dims) {
+  std::string s = op;
+  for (const auto& [k, v] : dims) s += " " + std::string(k) + "=" + std::to_string(v);
+  return s;
+}
+
+// ---- matmul -------------------------------------------------------------------------------------
+
+const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q4_0,
+                                   TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                                   TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,
+                                   TensorType::Q6_K};
+
+int64_t block_of(TensorType type) {
+  return traits_of(type).block_size == 1 ? 32 : traits_of(type).block_size;
+}
+
+struct MatmulShape {
+  TensorType type;
+  int64_t rows, cols, n_tok;
+  bool misaligned;  // rows at addresses that are not SIMD-aligned, as inside a GGUF file
+  bool packed;      // through the table's packed copy of W
+};
+
+// y = W x on table kt for weights quantized from a seeded gaussian.
+Output run_matmul(const MatmulShape& s, uint32_t seed, const KernelTable& kt, ThreadPool& pool) {
+  if (s.packed && (kt.pack == nullptr || kt.packed_bytes(s.type, s.rows, s.cols) == 0)) return std::nullopt;
+  const size_t rb = *row_bytes(s.type, static_cast<uint64_t>(s.cols));
+  const size_t w_bytes = rb * static_cast<size_t>(s.rows);
+  // Misaligned rows keep each type's natural alignment (4 for f32 elements, 2 for f16/bf16 and
+  // the blocks' d): a GGUF tensor is 32-aligned and its rows inherit the element alignment.
+  std::vector<std::byte> wbuf(w_bytes + 128);
+  std::byte* w = wbuf.data() + (64 - reinterpret_cast<uintptr_t>(wbuf.data()) % 64) % 64;
+  if (s.misaligned) w += s.type == TensorType::F32 ? 4 : 2;
+  const std::vector<float> wf = gaussian(static_cast<size_t>(s.rows * s.cols), seed, 0.1f);
+  for (int64_t r = 0; r < s.rows; ++r) {
+    quantize_row(s.type, wf.data() + r * s.cols, w + static_cast<size_t>(r) * rb, s.cols);
+  }
+  const std::vector<float> x = gaussian(static_cast<size_t>(s.n_tok * s.cols), seed + 1);
+  std::vector<float> y(static_cast<size_t>(s.n_tok * s.rows), -1.0f);
+  std::vector<std::byte> scratch(matmul_scratch_bytes(kt, s.type, s.cols, s.n_tok) + 64);
+  std::vector<std::byte> packed;
+  MatmulArgs a{s.type, w, rb, s.rows, s.cols, x.data(), s.cols, s.n_tok, y.data(), s.rows, scratch.data()};
+  if (s.packed) {
+    packed.resize(kt.packed_bytes(s.type, s.rows, s.cols) + 64);
+    std::byte* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+    kt.pack(s.type, s.rows, s.cols, w, rb, pk);
+    a.packed = pk;
+  }
+  kt.matmul(a, pool);
+  return y;
+}
+
+std::vector<Case> matmul_cases() {
+  std::vector<Case> cases;
+  uint32_t seed = 1000;
+  for (TensorType type : kWeightTypes) {
+    const int64_t bs = block_of(type);
+    // Float weights: only summation order differs. 8-bit activation formats: the SIMD tables
+    // quantize activations as ggml's x86 path does (scale 127/amax, round half to even) where
+    // ref uses the reference rounding, so a value may land one step apart; on a single
+    // 32-element block that is up to ~2e-3 of the norm.
+    const bool float_w = type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16;
+    for (int64_t cols : {bs, 3 * bs, 8 * bs}) {
+      for (int64_t rows : {1, 7, 33}) {
+        for (int64_t n_tok : {1, 3, 9}) {
+          const MatmulShape s{type, rows, cols, n_tok, true, false};
+          cases.push_back({shape("matmul " + std::string(type_name(type)), {{"rows", rows}, {"cols", cols}, {"tokens", n_tok}}),
+                           Metric::kNrmse, float_w ? 2e-5 : 4e-3, 2,
+                           [s, seed](const KernelTable& kt, ThreadPool& p) { return run_matmul(s, seed, kt, p); }});
+          ++seed;
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+// Tables that repack weights: the packed path against ref and against the same table's unpacked
+// path (same activation quantization, so only float summation order differs), for row counts
+// with and without a partial 16-row group and token counts around the 4- and 16-token tiles.
+std::vector<Case> packed_matmul_cases() {
+  std::vector<Case> cases;
+  uint32_t seed = 5000;
+  for (TensorType type : kWeightTypes) {
+    const int64_t bs = block_of(type);
+    for (int64_t cols : {bs, 3 * bs, 8 * bs}) {
+      for (int64_t rows : {16, 37, 64}) {
+        for (int64_t n_tok : {1, 2, 3, 4, 5, 11, 16, 35}) {
+          const MatmulShape packed{type, rows, cols, n_tok, false, true};
+          MatmulShape plain = packed;
+          plain.packed = false;
+          const std::string dims = " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
+                                   " tokens=" + std::to_string(n_tok);
+          auto run = [packed, seed](const KernelTable& kt, ThreadPool& p) { return run_matmul(packed, seed, kt, p); };
+          cases.push_back({"packed matmul " + std::string(type_name(type)) + dims, Metric::kNrmse, 4e-3, 2, run,
+                           [plain, seed](const KernelTable&, ThreadPool& p) {
+                             return run_matmul(plain, seed, ref_kernels(), p);
+                           }});
+          cases.push_back({"packed vs unpacked matmul " + std::string(type_name(type)) + dims, Metric::kNrmse, 2e-6, 2,
+                           run, [plain, seed](const KernelTable& kt, ThreadPool& p) {
+                             return run_matmul(plain, seed, kt, p);
+                           }});
+          ++seed;
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+// ---- Element-wise ops ---------------------------------------------------------------------------
+
+enum class Elementwise { kRmsNorm, kLayerNorm, kSoftmax, kSwiglu, kAdd };
+
+struct ElementwiseShape {
+  Elementwise op;
+  int64_t n;
+  float gain, offset;  // x = N(0, 1) * gain + offset
+  bool with_w, with_b;
+};
+
+Output run_elementwise(const ElementwiseShape& s, uint32_t seed, const KernelTable& kt) {
+  const auto n = static_cast<size_t>(s.n);
+  std::vector<float> x = gaussian(n, seed, s.gain, s.offset);
+  const std::vector<float> w = gaussian(n, seed + 1), b = gaussian(n, seed + 2);
+  const float* wp = s.with_w ? w.data() : nullptr;
+  const float* bp = s.with_b ? b.data() : nullptr;
+  std::vector<float> y(n, 0.0f);
+  switch (s.op) {
+    case Elementwise::kRmsNorm: kt.rms_norm(y.data(), x.data(), wp, s.n, 1e-5f); return y;
+    case Elementwise::kLayerNorm: kt.layer_norm(y.data(), x.data(), wp, bp, s.n, 1e-5f); return y;
+    case Elementwise::kSoftmax: kt.softmax(x.data(), s.n); return x;
+    case Elementwise::kSwiglu: kt.swiglu(x.data(), w.data(), s.n); return x;
+    case Elementwise::kAdd: kt.add(x.data(), w.data(), s.n); return x;
+  }
+  return std::nullopt;
+}
+
+std::vector<Case> elementwise_cases() {
+  std::vector<Case> cases;
+  uint32_t seed = 9000;
+  auto add = [&](const std::string& op, Elementwise e, int64_t n, float gain, float offset, bool w, bool b, Metric m,
+                 double tol) {
+    const ElementwiseShape s{e, n, gain, offset, w, b};
+    std::string name = op + " n=" + std::to_string(n) + " gain=" + std::to_string(gain);
+    if (e == Elementwise::kRmsNorm || e == Elementwise::kLayerNorm) name += w ? " w" : " no-w";
+    if (e == Elementwise::kLayerNorm) name += b ? " b" : " no-b";
+    cases.push_back({name, m, tol, 2, [s, seed](const KernelTable& kt, ThreadPool&) {
+                       return run_elementwise(s, seed, kt);
+                     }});
+    seed += 3;
+  };
+  // Normalized by the norm, unit gaussians.
+  for (int64_t n : {1, 7, 64, 100, 4099}) {
+    add("rms_norm", Elementwise::kRmsNorm, n, 1.0f, 0.0f, true, false, Metric::kNrmse, 1e-6);
+    add("layer_norm", Elementwise::kLayerNorm, n, 1.0f, 0.0f, true, true, Metric::kNrmse, 1e-6);
+    add("softmax", Elementwise::kSoftmax, n, 1.0f, 0.0f, false, false, Metric::kNrmse, 1e-6);
+    add("swiglu", Elementwise::kSwiglu, n, 1.0f, 0.0f, false, false, Metric::kNrmse, 1e-6);
+  }
+  // Every vector tail, large inputs (gain 30), with and without the optional weights.
+  for (int64_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 255, 1001, 4099}) {
+    for (float gain : {1.0f, 30.0f}) {
+      for (bool w : {true, false}) {
+        add("rms_norm", Elementwise::kRmsNorm, n, gain, 0.5f, w, false, Metric::kMaxRel, 1e-6);
+        for (bool b : {true, false}) add("layer_norm", Elementwise::kLayerNorm, n, gain, 0.5f, w, b, Metric::kMaxRel, 2e-6);
+      }
+      add("softmax", Elementwise::kSoftmax, n, gain, 0.5f, false, false, Metric::kMaxRel, 2e-6);
+      add("swiglu", Elementwise::kSwiglu, n, gain, 0.5f, false, false, Metric::kMaxRel, 2e-6);
+      add("add", Elementwise::kAdd, n, gain, 0.5f, false, false, Metric::kExact, 0.0);
+    }
+  }
+  return cases;
+}
+
+// Softmax and swiglu on the edges of exp: -inf and very negative inputs give exact zeros, huge
+// gates saturate like ref.
+std::vector<Case> exp_edge_cases() {
+  const std::vector<float> x = {0.0f,   -INFINITY, -1000.0f, -87.0f, -88.5f, -100.0f,   -3.0f,
+                                -INFINITY, -104.0f, -0.5f,  -20.0f, -1e30f, -60.0f,    -86.0f,
+                                -89.0f, -1.0f,     -2.0f,    -INFINITY, -150.0f};
+  const std::vector<float> g = {-200.0f, -100.0f, -88.5f, -87.0f, -20.0f, -1.0f, 0.0f,  1.0f,   20.0f,
+                                87.0f,   88.5f,   100.0f, 200.0f, -1e30f, 1e30f, 0.25f, -0.25f};
+  std::vector<Case> cases;
+  cases.push_back({"softmax exp edges", Metric::kMaxRel, 2e-6, 2,
+                   [x](const KernelTable& kt, ThreadPool&) -> Output {
+                     std::vector<float> y = x;
+                     kt.softmax(y.data(), static_cast<int64_t>(y.size()));
+                     return y;
+                   },
+                   {},
+                   [x](const std::vector<float>& y) -> std::string {
+                     for (size_t i = 0; i < x.size(); ++i) {
+                       if (x[i] < -100.0f && y[i] != 0.0f) return "not 0 at " + std::to_string(x[i]);
+                       if (!std::isfinite(y[i])) return "not finite at " + std::to_string(x[i]);
+                     }
+                     return "";
+                   }});
+  cases.push_back({"swiglu exp edges", Metric::kElementRel, 2e-6, 2, [g](const KernelTable& kt, ThreadPool&) -> Output {
+                     std::vector<float> y = g;
+                     const std::vector<float> u(g.size(), 1.5f);
+                     kt.swiglu(y.data(), u.data(), static_cast<int64_t>(y.size()));
+                     return y;
+                   }});
+  return cases;
+}
+
+// ---- rope ---------------------------------------------------------------------------------------
+
+std::vector<Case> rope_cases() {
+  struct Shape {
+    int head_dim, n_rot;
+  };
+  std::vector<Case> cases;
+  uint32_t seed = 20000;
+  const int n_head = 3;
+  for (Shape s : {Shape{64, 64}, Shape{128, 128}, Shape{80, 80}, Shape{80, 40}, Shape{64, 32}, Shape{64, 24},
+                  Shape{128, 34}, Shape{6, 6}, Shape{34, 34}, Shape{96, 2}, Shape{256, 72}, Shape{66, 64}}) {
+    for (RopeMode mode : {RopeMode::kNorm, RopeMode::kNeox}) {
+      auto input = [s, seed] {
+        std::mt19937 rng(seed);
+        std::uniform_real_distribution<float> ang(-3.14159f, 3.14159f);
+        std::vector<float> cs(static_cast<size_t>(s.n_rot));
+        for (int i = 0; i + 1 < s.n_rot; i += 2) {
+          const float t = ang(rng);
+          cs[static_cast<size_t>(i)] = std::cos(t);
+          cs[static_cast<size_t>(i) + 1] = std::sin(t);
+        }
+        return std::pair{cs, gaussian(static_cast<size_t>(n_head * s.head_dim), seed + 1)};
+      };
+      cases.push_back({shape(mode == RopeMode::kNorm ? "rope norm" : "rope neox", {{"head_dim", s.head_dim}, {"n_rot", s.n_rot}}),
+                       Metric::kMaxRel, 1e-6, 2,
+                       [input, s, mode](const KernelTable& kt, ThreadPool&) -> Output {
+                         auto [cs, x] = input();
+                         kt.rope(x.data(), n_head, s.head_dim, s.n_rot, cs.data(), mode);
+                         return x;
+                       },
+                       {},
+                       // Dims past n_rot are untouched.
+                       [input, s](const std::vector<float>& y) -> std::string {
+                         const std::vector<float> x = input().second;
+                         for (int h = 0; h < n_head; ++h)
+                           for (int d = s.n_rot; d < s.head_dim; ++d)
+                             if (y[static_cast<size_t>(h * s.head_dim + d)] != x[static_cast<size_t>(h * s.head_dim + d)])
+                               return "touched dim " + std::to_string(d);
+                         return "";
+                       }});
+      seed += 2;
+    }
+  }
+  return cases;
+}
+
+// ---- attention ----------------------------------------------------------------------------------
+
+struct AttnShape {
+  int head_dim, n_head_kv, ratio;  // n_head = n_head_kv * ratio
+  int64_t n_ctx;
+  std::vector<int32_t> pos;  // one query per position
+  float q_gain;              // larger: peakier softmax, exercises the running-max rescale
+  KvType kv;
+  int64_t q_pad;             // extra floats per q/out row (strided rows)
+};
+
+constexpr float kSentinel = 12345.0f;
+
+std::string describe(const AttnShape& c) {
+  return "attention hd=" + std::to_string(c.head_dim) + " kv_heads=" + std::to_string(c.n_head_kv) +
+         " ratio=" + std::to_string(c.ratio) + " n_ctx=" + std::to_string(c.n_ctx) +
+         " n_tok=" + std::to_string(c.pos.size()) + " first_pos=" + std::to_string(c.pos.front()) +
+         " gain=" + std::to_string(c.q_gain) + (c.kv == KvType::kF16 ? " f16" : " f32") +
+         (c.q_pad != 0 ? " strided" : "");
+}
+
+Output run_attention(const AttnShape& c, uint32_t seed, const KernelTable& kt, ThreadPool& pool) {
+  const int n_head = c.n_head_kv * c.ratio;
+  const auto n_tok = static_cast<int64_t>(c.pos.size());
+  const int64_t kv_stride = static_cast<int64_t>(c.n_head_kv) * c.head_dim;
+  const int64_t q_stride = static_cast<int64_t>(n_head) * c.head_dim + c.q_pad;
+  const std::vector<float> kf = gaussian(static_cast<size_t>(c.n_ctx * kv_stride), seed);
+  const std::vector<float> vf = gaussian(kf.size(), seed + 1);
+  std::vector<uint16_t> kh(kf.size()), vh(kf.size());
+  for (size_t i = 0; i < kf.size(); ++i) {
+    kh[i] = fp32_to_fp16(kf[i]);
+    vh[i] = fp32_to_fp16(vf[i]);
+  }
+  const std::vector<float> q = gaussian(static_cast<size_t>(n_tok * q_stride), seed + 2, c.q_gain);
+  std::vector<float> out(q.size(), kSentinel);
+  std::vector<float> scratch(attention_scratch_floats(c.n_ctx, pool.size()));
+  AttentionArgs a{};
+  a.q = q.data();
+  a.q_stride = q_stride;
+  a.k = c.kv == KvType::kF32 ? static_cast<const void*>(kf.data()) : kh.data();
+  a.v = c.kv == KvType::kF32 ? static_cast<const void*>(vf.data()) : vh.data();
+  a.kv_stride = kv_stride;
+  a.kv_type = c.kv;
+  a.pos = c.pos.data();
+  a.n_tokens = n_tok;
+  a.n_head = n_head;
+  a.n_head_kv = c.n_head_kv;
+  a.head_dim = c.head_dim;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  a.out = out.data();
+  a.out_stride = q_stride;
+  a.scratch = scratch.data();
+  kt.attention(a, pool);
+  return out;
+}
+
+std::vector<int32_t> positions(int64_t first, int64_t n) {
+  std::vector<int32_t> p(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) p[static_cast<size_t>(i)] = static_cast<int32_t>(first + i);
+  return p;
+}
+
+void add_attention(std::vector<Case>& cases, AttnShape s, Metric m, double tol, int n_threads, uint32_t seed) {
+  const int64_t row = static_cast<int64_t>(s.n_head_kv * s.ratio) * s.head_dim;
+  const int64_t stride = row + s.q_pad;
+  // The padding of the strided output rows is left alone.
+  auto padding_kept = [row, stride](const std::vector<float>& out) -> std::string {
+    for (size_t i = 0; i < out.size(); ++i)
+      if (static_cast<int64_t>(i) % stride >= row && out[i] != kSentinel) return "wrote past a row";
+    return "";
+  };
+  std::string name = describe(s) + (n_threads != 2 ? " threads=" + std::to_string(n_threads) : "");
+  cases.push_back({name, m, tol, n_threads,
+                   [s, seed](const KernelTable& kt, ThreadPool& p) { return run_attention(s, seed, kt, p); }, {},
+                   s.q_pad != 0 ? std::function<std::string(const std::vector<float>&)>(padding_kept) : nullptr});
+}
+
+std::vector<Case> attention_cases() {
+  std::vector<Case> cases;
+  uint32_t seed = 30000;
+  // A prompt chunk over a short cache, every head_dim class (normalized by the norm).
+  for (KvType kv : {KvType::kF32, KvType::kF16}) {
+    for (int head_dim : {8, 32, 40, 128}) {
+      add_attention(cases, {head_dim, 2, 2, 77, {0, 10, 40, 75, 76}, 1.0f, kv, 0}, Metric::kNrmse, 1e-5, 2, seed);
+      seed += 3;
+    }
+  }
+  // Across shapes: head_dim 8..128 (not only multiples of the vector width), GQA ratios 1..8,
+  // cache lengths 1..1000; decode, a chunk continuing a cached prefix, a whole prompt.
+  std::mt19937 rng(2024);
+  for (int head_dim : {8, 32, 40, 64, 80, 128}) {
+    for (int ratio : {1, 2, 4, 8}) {
+      const int n_head_kv = ratio == 8 ? 1 + static_cast<int>(rng() % 4) : 2;
+      for (int64_t n_ctx : {1, 2, 63, 64, 65, 129, 255, 257, 1000}) {
+        const int64_t chunk = std::min<int64_t>(n_ctx, 13);
+        std::vector<std::pair<std::vector<int32_t>, float>> queries = {{positions(n_ctx - 1, 1), 1.0f},
+                                                                       {positions(n_ctx - chunk, chunk), 4.0f}};
+        if (n_ctx <= 257) queries.push_back({positions(0, n_ctx), 1.0f});  // bounded: ref is slow
+        for (KvType kv : {KvType::kF32, KvType::kF16}) {
+          for (const auto& [pos, gain] : queries) {
+            add_attention(cases, {head_dim, n_head_kv, ratio, n_ctx, pos, gain, kv, 8}, Metric::kMaxRel, 2e-5, 2, seed);
+            seed += 3;
+          }
+        }
+      }
+    }
+  }
+  // Out-of-order positions, peaky scores, other pool sizes.
+  for (int n_threads : {1, 3}) {
+    for (KvType kv : {KvType::kF32, KvType::kF16}) {
+      for (AttnShape s : {AttnShape{64, 4, 8, 600, {599, 3, 200, 128, 0, 450, 127}, 1.0f, kv, 8},
+                          AttnShape{128, 2, 4, 300, {10, 299, 150}, 12.0f, kv, 8},
+                          AttnShape{96, 1, 2, 40, positions(0, 40), 20.0f, kv, 8},
+                          AttnShape{64, 4, 8, 2048, positions(2047, 1), 3.0f, kv, 8}}) {
+        add_attention(cases, s, Metric::kMaxRel, 2e-5, n_threads, seed);
+        seed += 3;
+      }
+    }
+  }
+  return cases;
+}
+
+// ---- Tests --------------------------------------------------------------------------------------
+
+TEST(KernelOps, Matmul) { run_or_skip(matmul_cases()); }
+TEST(KernelOps, PackedMatmul) {
+  if (simd_tables().empty()) GTEST_SKIP() << "this CPU runs only the ref table";
+  if (run_cases(packed_matmul_cases()) == 0) GTEST_SKIP() << "no table on this CPU repacks weights";
+}
+TEST(KernelOps, Elementwise) { run_or_skip(elementwise_cases()); }
+TEST(KernelOps, ExpEdges) { run_or_skip(exp_edge_cases()); }
+TEST(KernelOps, Rope) { run_or_skip(rope_cases()); }
+TEST(KernelOps, Attention) { run_or_skip(attention_cases()); }
+
+// ---- Table properties that are not comparisons with ref -----------------------------------------
+
+TEST(KernelTables, RefIsAlwaysAvailableAndSelectable) {
+  ASSERT_FALSE(available_kernels().empty());
+  EXPECT_EQ(available_kernels().front()->name, "ref");
+  EXPECT_EQ(kernels_by_name("ref"), &ref_kernels());
+  EXPECT_EQ(kernels_by_name("no-such-isa"), nullptr);
+}
+
+TEST(KernelTables, FewerRowsThanOneGroupAreNeverPacked) {
+  for (const KernelTable* kt : available_kernels()) {
+    if (kt->pack == nullptr) continue;
+    for (TensorType type : kWeightTypes) EXPECT_EQ(kt->packed_bytes(type, 15, block_of(type)), 0u) << kt->name;
+  }
+}
+
+// The per-type rows agree with the file format's block geometry, and every weight type the
+// tables run has a complete row.
+TEST(TypeTraits, RowsMatchTheFormatAndAreComplete) {
+  for (size_t id = 0; id < kTypeCount; ++id) {
+    const auto type = static_cast<TensorType>(id);
+    const TypeTraits& tr = type_traits(type);
+    if (tr.block_size == 0) {
+      EXPECT_EQ(tr.to_float, nullptr) << id;
+      continue;
+    }
+    const auto format = tensor_type_traits(static_cast<uint32_t>(id));
+    ASSERT_TRUE(format.has_value()) << id;
+    EXPECT_EQ(tr.block_size, format->block_size) << format->name;
+    EXPECT_EQ(tr.type_size, format->type_size) << format->name;
+    EXPECT_NE(tr.to_float, nullptr) << format->name;
+    EXPECT_NE(tr.from_float, nullptr) << format->name;
+  }
+  for (TensorType type : kWeightTypes) {
+    const TypeTraits& tr = type_traits(type);
+    EXPECT_NE(tr.vec_dot, nullptr) << type_name(type);
+    EXPECT_NE(type_traits(tr.vec_dot_type).from_float, nullptr) << type_name(type);
+  }
+}
+
+// The bandwidth probe's reader must touch every word: a plain wrapping sum is the oracle.
+TEST(KernelTables, ReadSumAddsEveryWord) {
+  std::mt19937_64 rng(5);
+  for (const KernelTable* kt : available_kernels()) {
+    ASSERT_NE(kt->read_sum, nullptr) << kt->name;
+    for (size_t words : {8, 24, 32, 40, 520}) {
+      std::vector<uint64_t> buf(words + 8);
+      auto* p = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) / 64 * 64);
+      uint64_t want = 0;
+      for (size_t i = 0; i < words; ++i) {
+        p[i] = rng();
+        want += p[i];
+      }
+      EXPECT_EQ(kt->read_sum(reinterpret_cast<const std::byte*>(p), words * 8), want) << kt->name << " words=" << words;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hearth::kernels
