@@ -71,6 +71,11 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
     alloc(c->moe_g_, hp.n_ff);
     alloc(c->moe_u_, hp.n_ff);
     alloc(c->moe_out_, hp.n_embd);
+    c->moe_order_.assign(static_cast<size_t>(hp.n_expert), 0);
+    c->moe_sorted_.assign(static_cast<size_t>(hp.n_expert), 0.0f);
+    c->moe_count_.assign(static_cast<size_t>(hp.n_expert), 0);
+    c->moe_tok_.assign(static_cast<size_t>(hp.n_expert * nb), 0);
+    alloc(c->moe_wgt_, hp.n_expert);
   }
   c->attn_scratch_.assign(kernels::attention_scratch_floats(n_ctx, n_threads), 0.0f);
   // Matmul scratch: the largest converted activation block over every weight's type.

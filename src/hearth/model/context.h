@@ -86,6 +86,12 @@ class Context {
   std::vector<float> router_;            // [n][n_expert] MoE gate logits, then probabilities
   std::vector<float> moe_in_, moe_out_;  // [n][n_embd] the rows routed to one expert
   std::vector<float> moe_g_, moe_u_;     // [n][n_ff]
+  // MoE routing scratch, so that decode allocates nothing per token.
+  std::vector<int32_t> moe_order_;       // [n_expert] experts by probability
+  std::vector<float> moe_sorted_;        // [n_expert] gate logits, sorted (near-tie check)
+  std::vector<int64_t> moe_count_;       // [n_expert] tokens routed to each expert
+  std::vector<int64_t> moe_tok_;         // [n_expert][n] the tokens routed to each expert, in order
+  std::vector<float> moe_wgt_;           // [n_expert][n] their routing weights
   std::vector<float> out_hidden_;        // [n_outputs][n_embd]
   std::vector<float> out_logits_;        // [n_outputs][n_vocab]
   std::vector<float> attn_scratch_;

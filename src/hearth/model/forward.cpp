@@ -223,40 +223,49 @@ void Forward::ffn_moe(const LayerWeights& l) {
   // (equal to a softmax over the k selected logits).
   matmul(l.ffn_gate_inp, c_.cur_.data(), ne, n_, c_.router_.data(), n_exp);
   std::fill(c_.ffn_out_.begin(), c_.ffn_out_.begin() + n_ * ne, 0.0f);
-  std::vector<int32_t> order(static_cast<size_t>(n_exp));
-  std::vector<std::vector<std::pair<int64_t, float>>> routed(static_cast<size_t>(n_exp));
+  // Tokens routed to expert e: moe_tok_[e * n_batch + i], i < moe_count_[e], in token order.
+  const int64_t cap = c_.n_batch_;
+  int32_t* order = c_.moe_order_.data();
+  float* sorted = c_.moe_sorted_.data();
+  std::fill(c_.moe_count_.begin(), c_.moe_count_.end(), 0);
   for (int64_t t = 0; t < n_; ++t) {
     float* p = row(c_.router_, t, n_exp);
     if (k < n_exp) {
       // Near-tie diagnostics on the raw gate logits (before the softmax).
-      std::vector<float> sorted(p, p + n_exp);
-      std::sort(sorted.begin(), sorted.end(), std::greater<float>());
-      const float range = sorted.front() - sorted.back();
+      std::copy(p, p + n_exp, sorted);
+      std::sort(sorted, sorted + n_exp, std::greater<float>());
+      const float range = sorted[0] - sorted[n_exp - 1];
       if (sorted[k - 1] - sorted[k] <= 0.01f * range) c_.near_tie_[t] = 1;
     }
     kt_.softmax(p, n_exp);
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+    std::iota(order, order + n_exp, 0);
+    std::partial_sort(order, order + k, order + n_exp,
                       [p](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
     float sum = 0.0f;
     for (int64_t j = 0; j < k; ++j) sum += p[order[j]];
-    for (int64_t j = 0; j < k; ++j) routed[order[j]].emplace_back(t, p[order[j]] / sum);
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t e = order[j];
+      const int64_t i = c_.moe_count_[e]++;
+      c_.moe_tok_[e * cap + i] = t;
+      c_.moe_wgt_[e * cap + i] = p[e] / sum;
+    }
   }
   for (int64_t e = 0; e < n_exp; ++e) {
-    const auto& toks = routed[e];
-    if (toks.empty()) continue;
-    const int64_t m = static_cast<int64_t>(toks.size());
-    for (int64_t i = 0; i < m; ++i) {
-      std::memcpy(row(c_.moe_in_, i, ne), row(c_.cur_, toks[i].first, ne), ne * sizeof(float));
-    }
+    const int64_t m = c_.moe_count_[e];  // rows routed to expert e
+    if (m == 0) continue;
+    const int64_t* toks = c_.moe_tok_.data() + e * cap;
+    const float* wgts = c_.moe_wgt_.data() + e * cap;
+    for (int64_t i = 0; i < m; ++i) std::memcpy(row(c_.moe_in_, i, ne), row(c_.cur_, toks[i], ne), ne * sizeof(float));
+    // moe_in [m][n_embd] -> moe_g, moe_u [m][n_ff] -> moe_out [m][n_embd]
     matmul(l.ffn_gate_exps.matrix(e), c_.moe_in_.data(), ne, m, c_.moe_g_.data(), ff);
     matmul(l.ffn_up_exps.matrix(e), c_.moe_in_.data(), ne, m, c_.moe_u_.data(), ff);
     for (int64_t i = 0; i < m; ++i) kt_.swiglu(row(c_.moe_g_, i, ff), row(c_.moe_u_, i, ff), ff);
     matmul(l.ffn_down_exps.matrix(e), c_.moe_g_.data(), ff, m, c_.moe_out_.data(), ne);
+    // ffn_out[t] += weight * moe_out[i]
     for (int64_t i = 0; i < m; ++i) {
-      float* dst = row(c_.ffn_out_, toks[i].first, ne);
+      float* dst = row(c_.ffn_out_, toks[i], ne);
       const float* src = row(c_.moe_out_, i, ne);
-      const float wgt = toks[i].second;
+      const float wgt = wgts[i];
       for (int64_t j = 0; j < ne; ++j) dst[j] += wgt * src[j];
     }
   }
