@@ -2,6 +2,7 @@
 // rope.dimension_count dims of each head (partial rotary), optional q/k/v biases, and a
 // parallel residual when the layer has no ffn_norm (StableLM 2 12B).
 #include "hearth/model/architecture.h"
+#include "hearth/model/forward.h"
 
 namespace hearth::model {
 
@@ -31,5 +32,7 @@ Status load_stablelm(const gguf::GgufFile& f, HParams& hp, ModelWeights& w, Weig
   }
   return ok_status();
 }
+
+BlockFn stablelm_block(const HParams& hp) { return hp.parallel_residual ? &block_parallel : &block_prenorm; }
 
 }  // namespace hearth::model

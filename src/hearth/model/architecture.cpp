@@ -3,13 +3,15 @@
 #include <array>
 #include <string>
 
+#include "hearth/model/forward.h"
+
 namespace hearth::model {
 namespace {
 
 constexpr std::array<Architecture, 3> kArchitectures = {{
-    {"llama", &load_llama},
-    {"qwen2", &load_qwen2},
-    {"stablelm", &load_stablelm},
+    {"llama", &load_llama, &prenorm_block},
+    {"qwen2", &load_qwen2, &prenorm_block},
+    {"stablelm", &load_stablelm, &stablelm_block},
 }};
 
 // Upper bounds that no real model reaches; they keep hostile metadata from sizing buffers.
@@ -54,6 +56,8 @@ const Architecture* find_architecture(std::string_view name) {
   }
   return nullptr;
 }
+
+BlockFn prenorm_block(const HParams&) { return &block_prenorm; }
 
 std::vector<std::string_view> architecture_names() {
   std::vector<std::string_view> out;

@@ -1,6 +1,8 @@
 // Architecture registry. Each supported architecture is one small file (arch_<name>.cpp) that
-// reads its `<arch>.*` hyper-parameters and binds its tensors into ModelWeights; the forward
-// pass is shared. Adding an architecture = one file plus one line in architecture.cpp.
+// reads its `<arch>.*` hyper-parameters, binds its tensors into ModelWeights and picks its
+// layer's block function (forward.h); the steps of the forward pass are shared. Adding an
+// architecture = one file plus one line in architecture.cpp; a family whose block differs
+// writes its own block function in its file (see forward.h for how).
 #pragma once
 
 #include <string_view>
@@ -15,6 +17,8 @@ namespace hearth::model {
 struct Architecture {
   std::string_view name;  // general.architecture value
   Status (*load)(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& binder);
+  // The layer's block function, chosen once after load (a family may pick by what load found).
+  BlockFn (*block)(const HParams& hp);
 };
 
 const Architecture* find_architecture(std::string_view name);
@@ -35,5 +39,8 @@ Status bind_ffn(const HParams& hp, LayerWeights& l, WeightBinder& b, int il, boo
 Status load_llama(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
 Status load_qwen2(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
 Status load_stablelm(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
+// Block choosers: the pre-norm block (llama, qwen2); stablelm's, parallel when its layers have no ffn_norm.
+BlockFn prenorm_block(const HParams& hp);
+BlockFn stablelm_block(const HParams& hp);
 
 }  // namespace hearth::model

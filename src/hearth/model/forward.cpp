@@ -27,30 +27,37 @@ void add_bias(float* y, const TensorView& b, int64_t n_tok, int64_t width, const
 Status Context::decode_chunk(std::span<const BatchToken> batch) {
   const HParams& hp = model_.hparams();
   const ModelWeights& w = model_.weights();
+  const BlockFn block = model_.block();  // chosen once at load, by the architecture
   Forward f(*this, batch);
   f.embed();
-  for (int64_t il = 0; il < hp.n_layer; ++il) {
-    const LayerWeights& l = w.layers[il];
-    f.attn_norm(l);
-    f.qkv(l);
-    f.rope();
-    f.store_kv(il);
-    f.attend(il);
-    f.attn_output(l);
-    if (hp.parallel_residual) {
-      // x = x + attn(norm(x)) + ffn(norm(x)): the FFN reads the same normed input.
-      f.ffn(l);
-      f.add_attn();
-      f.add_ffn();
-    } else {
-      f.add_attn();
-      f.ffn_norm(l);
-      f.ffn(l);
-      f.add_ffn();
-    }
-  }
+  for (int64_t il = 0; il < hp.n_layer; ++il) block(f, w.layers[il], il);
   f.output_head();
   return ok_status();
+}
+
+void block_prenorm(Forward& f, const LayerWeights& l, int64_t il) {
+  f.attn_norm(l);
+  f.qkv(l);
+  f.rope();
+  f.store_kv(il);
+  f.attend(il);
+  f.attn_output(l);
+  f.add_attn();
+  f.ffn_norm(l);
+  f.ffn(l);
+  f.add_ffn();
+}
+
+void block_parallel(Forward& f, const LayerWeights& l, int64_t il) {
+  f.attn_norm(l);
+  f.qkv(l);
+  f.rope();
+  f.store_kv(il);
+  f.attend(il);
+  f.attn_output(l);
+  f.ffn(l);  // reads cur = norm(x), as attention did
+  f.add_attn();
+  f.add_ffn();
 }
 
 Forward::Forward(Context& c, std::span<const BatchToken> batch)

@@ -2,6 +2,19 @@
 // block is made of (norm, qkv, rope, store, attend, output, residual, FFN), one call each.
 // The steps read and write the Context's activation buffers, which are allocated once when
 // the context is created; a step never allocates.
+//
+// A block function (BlockFn, model_weights.h) composes the steps of one layer, one line a step.
+// How a family whose block differs plugs in (Gemma's extra norms, Phi's fused QKV):
+//   1. if it needs a step that is not here (a post-attention norm, a split of fused qkv), add
+//      it to Forward as one more small method, with its shapes in the comment;
+//   2. write its block function in its arch_<name>.cpp, e.g.
+//        void block_gemma2(Forward& f, const LayerWeights& l, int64_t il) {
+//          f.attn_norm(l); f.qkv(l); f.rope(); f.store_kv(il); f.attend(il); f.attn_output(l);
+//          f.post_attn_norm(l); f.add_attn(); ...
+//        }
+//   3. return it from the family's Architecture::block chooser (architecture.cpp's table).
+// The shared loop (Context::decode_chunk) never tests the family; hp.* flags choose a block
+// once at load, not a branch per layer.
 #pragma once
 
 #include <cstdint>
@@ -55,5 +68,13 @@ class Forward {
   std::span<const BatchToken> batch_;
   int64_t n_;  // tokens in this chunk
 };
+
+// The blocks shared by several families.
+// Pre-norm, sequential residual (llama, qwen2, stablelm):
+//   x += attn(norm(x));  x += ffn(norm(x))
+void block_prenorm(Forward& f, const LayerWeights& l, int64_t il);
+// Pre-norm, parallel residual (stablelm 2 12B, whose layers have no ffn_norm):
+//   x += attn(norm(x)) + ffn(norm(x)), the FFN reading the same normed input as attention
+void block_parallel(Forward& f, const LayerWeights& l, int64_t il);
 
 }  // namespace hearth::model

@@ -83,6 +83,7 @@ Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const MappedFile> map
   m->hp_.n_vocab = static_cast<int64_t>(embd->ne[1]);
   WeightBinder binder(f);
   HEARTH_TRY(a->load(f, m->hp_, m->w_, binder));
+  m->block_ = a->block(m->hp_);
   for (const auto& name : binder.unused()) log::warn("{}: tensor '{}' is not used by the {} architecture", f.name(), name, a->name);
   if (auto toks = f.get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING); toks.ok()) {
     // One embedding row per token, no more and no fewer: a smaller vocabulary leaves rows that

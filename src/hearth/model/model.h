@@ -45,6 +45,8 @@ class Model {
 
   const HParams& hparams() const { return hp_; }
   const ModelWeights& weights() const { return w_; }
+  // The layer's forward function, chosen at load by the architecture (forward.h).
+  BlockFn block() const { return block_; }
   const gguf::GgufFile& gguf() const { return file_; }
   const std::string& path() const { return map_->path(); }
   uint64_t file_bytes() const { return map_->size(); }
@@ -72,6 +74,7 @@ class Model {
   gguf::GgufFile file_;
   HParams hp_;
   ModelWeights w_;
+  BlockFn block_ = nullptr;
   // One anonymous mapping holds every packed copy (transparent huge pages where the kernel
   // allows: decode streams all of it per token, and 4 KiB pages would miss the TLB throughout).
   std::unique_ptr<std::byte, PackedUnmap> packed_;

@@ -51,6 +51,11 @@ struct LayerWeights {
   TensorView ffn_down_exps;               // [n_ff, n_embd, n_expert]
 };
 
+class Forward;
+// One layer of the forward pass, composed from Forward's steps (forward.h). Each family picks
+// its block once at load (Architecture::block); the layer loop calls it without branches.
+using BlockFn = void (*)(Forward& f, const LayerWeights& l, int64_t il);
+
 struct ModelWeights {
   TensorView token_embd;                  // [n_embd, n_vocab]
   TensorView output_norm, output_norm_b;  // [n_embd]
