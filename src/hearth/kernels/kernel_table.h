@@ -1,6 +1,11 @@
-// KernelTable: one table of function pointers per ISA (ref, avx2, avx512, ...). The model's
-// forward pass calls only these, so faster kernels plug in without touching model code.
-// A slot left null in an ISA table falls back to the ref kernel at selection time.
+// KernelTable: one table of function pointers per ISA (ref, avx2, avx512, ...), selected once
+// (dispatch.cpp). The forward pass's matmuls, attention and element-wise ops go through it, so
+// faster kernels plug in without touching model code. Not everything does yet: the forward pass
+// calls quant.h's dequantize_row (token embedding rows) and fp16.h's fp32_to_fp16 (the f16 KV
+// cache store) directly, at their reference speed on every ISA.
+// A slot left null in an ISA table falls back to the ref kernel at selection time. What differs
+// by tensor type inside a table is a row of its TypeKernels (type_kernels.h), not a switch.
+// Layout: ref/ (the oracle), x86/ (shared by avx2 and avx512), x86/avx2/, x86/avx512/.
 #pragma once
 
 #include <cstddef>

@@ -46,15 +46,16 @@ inline constexpr size_t kPrefetchAhead = 2048;
   for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + kPrefetchAhead + o, 0, 3);
 }
 
-// Converted activations as the packed kernels read them: n_tokens rows of Q8_0 or Q8_K blocks,
-// and for Q8_0/Q8_1 each block's scale as a float and the sum of its quants.
+// Converted activations as the packed kernels read them: n_tokens rows of Q8_0, Q8_1 or Q8_K
+// blocks, and for Q8_0/Q8_1 each block's scale as a float and the sum of its quants; for
+// F16/BF16 weights, rows of f16/bf16 and the same values widened to f32 (f32 below).
 struct PackedActivations {
   const std::byte* data = nullptr;
   size_t row_bytes = 0;
   int64_t n_tokens = 0;
   int64_t nb = 0;                  // blocks per row
-  const float* scales = nullptr;   // Q8_0: [n_tokens][nb]
-  const int32_t* sums = nullptr;   // Q8_0: [n_tokens][nb]
+  const float* scales = nullptr;   // Q8_0/Q8_1: [n_tokens][nb]
+  const int32_t* sums = nullptr;   // Q8_0/Q8_1: [n_tokens][nb]
   // d * sum(q) per block: Q8_1's stored s (f16, as the reference's Q4_1/Q5_1 dots use it), or
   // for Q8_0 computed in f32.
   const float* dsums = nullptr;
