@@ -14,7 +14,6 @@
 #include "hearth/core/atomic_file.h"
 #include "hearth/quantize/provenance.h"
 #include "hearth/quantize/quantize_model.h"
-#include "hearth/store/digest.h"
 #include "hearth/store/model_import.h"
 #include "hearth/store/store.h"
 #include "hearth/trust/model_resolver.h"
@@ -138,13 +137,14 @@ Status run(const QuantizeOptions& o) {
   // The input: a file, or a store reference verified against the trust policy (as for run).
   // A store model is read from the mapping that was hashed during verification, so a blob
   // swapped after that check is never what gets quantized.
-  std::string in_name;
+  std::string in_name, in_weights_digest;
   std::unique_ptr<MappedGguf> verified;
   std::unique_ptr<gguf::GgufModelFile> local;
   const gguf::GgufFile* in = nullptr;
   if (!trust::looks_like_local_path(o.in)) {
     HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.in, "quantize", o.allow_unsigned));
     in_name = arg.reference + "@" + arg.manifest_digest;
+    in_weights_digest = arg.weights_digest;
     std::error_code ec;
     if (std::filesystem::exists(o.out, ec) && std::filesystem::equivalent(arg.path, o.out, ec)) {
       return make_error(ErrorCode::kInvalidArgument, o.out, ": the output is the input's store blob; choose another output path");
@@ -204,7 +204,7 @@ Status run(const QuantizeOptions& o) {
     pv.finished_unix = static_cast<int64_t>(std::time(nullptr));
     pv.input.name = in_name;
     // A store input's digest is that of the verified bytes, not of whatever its path holds now.
-    if (verified) pv.input.sha256 = std::string(store::sha256_of(verified->map->bytes()).hex());
+    if (verified) pv.input.sha256 = in_weights_digest.substr(7);  // after "sha256:"
     const std::string path = quantize::provenance_path_for(o.out);
     HEARTH_TRY(quantize::write_provenance(path, o.out, o.in, o.imatrix, pv));
     std::printf("provenance: %s\n", path.c_str());

@@ -66,6 +66,7 @@ Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_v
   if (const trust::VerifiedArtifact* a = rm.artifact()) {
     out.reference = a->reference();
     out.manifest_digest = a->manifest_digest().str();
+    out.weights_digest = a->weights_digest().str();
     out.is_signed = a->is_signed();
     out.publisher_key_id = a->publisher_key_id();
     out.mapping = a->weights();

@@ -28,6 +28,7 @@ struct ResolvedModelArg {
   // and the manifest digest that was verified ("sha256:...").
   std::string reference;
   std::string manifest_digest;
+  std::string weights_digest;  // of the verified weights blob ("sha256:...")
   bool is_signed = false;
   std::string publisher_key_id;
   // Store models: the verified mapping of the weights; null for a local path.
