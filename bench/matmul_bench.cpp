@@ -30,7 +30,8 @@ struct Weights {
 const Weights& weights(TensorType t, const KernelTable& kt) {
   static std::vector<std::pair<std::string, std::unique_ptr<Weights>>> cache;
   const std::string key = std::string(type_name(t)) + "/" + std::string(kt.name);
-  for (auto& [k, w] : cache) if (k == key) return *w;
+  for (auto& [k, w] : cache)
+    if (k == key) return *w;
   auto w = std::make_unique<Weights>();
   w->row_bytes = *row_bytes(t, kCols);
   w->stored.resize(w->row_bytes * kRows);
@@ -67,8 +68,8 @@ void BM_Matmul(benchmark::State& state, TensorType t, const KernelTable* kt, boo
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.row_bytes * kRows));
-  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * kRows * kCols * n_tok,
-                                               benchmark::Counter::kIsRate);
+  state.counters["MAC/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * kRows * kCols * n_tok, benchmark::Counter::kIsRate);
 }
 
 }  // namespace
@@ -80,9 +81,16 @@ int main(int argc, char** argv) {
       for (bool packed : {false, true}) {
         if (packed && (kt->pack == nullptr || kt->packed_bytes(t, kRows, kCols) == 0)) continue;
         if (kt->name == "ref" && packed) continue;
-        const std::string name = "matmul/" + std::string(kt->name) + "/" + std::string(type_name(t)) + (packed ? "/packed" : "");
+        const std::string name =
+            "matmul/" + std::string(kt->name) + "/" + std::string(type_name(t)) + (packed ? "/packed" : "");
         auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, t, kt, packed);
-        b->ArgNames({"tokens", "threads"})->Args({1, 1})->Args({1, 2})->Args({64, 1})->Args({64, 2})->UseRealTime()->Unit(benchmark::kMicrosecond);
+        b->ArgNames({"tokens", "threads"})
+            ->Args({1, 1})
+            ->Args({1, 2})
+            ->Args({64, 1})
+            ->Args({64, 2})
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
       }
     }
   }

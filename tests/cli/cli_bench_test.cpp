@@ -36,9 +36,9 @@ TEST(CliBench, JsonReportOnAnotherToolsFile) {
   const fs::path model = shared / "models" / "stories260K-Q4_K_M.gguf";
   const auto j = bench_json(model.string() + " -p 32 -n 16 -r 2 -t 2");
   ASSERT_TRUE(j.is_object());
-  for (const char* key : {"prefill_tok_s", "decode_tok_s", "decode_gb_s", "isa", "threads", "peak_rss_mb",
-                          "logits_checksum", "read_bandwidth_gb_s", "decode_bandwidth_fraction", "repacked_mb",
-                          "kept_stored_mb"}) {
+  for (const char* key :
+       {"prefill_tok_s", "decode_tok_s", "decode_gb_s", "isa", "threads", "peak_rss_mb", "logits_checksum",
+        "read_bandwidth_gb_s", "decode_bandwidth_fraction", "repacked_mb", "kept_stored_mb"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_GT(j["prefill_tok_s"].get<double>(), 0.0);

@@ -26,7 +26,8 @@ using cli_test::run;
 
 TEST(CliRun, GreedyMatchesReferenceForEveryStoriesModel) {
   HEARTH_REQUIRE_SHARED(shared);
-  for (const char* m : {"stories260K-f32", "stories260K-F16", "stories260K-Q8_0", "stories260K-Q4_0", "stories260K-Q4_K_M"}) {
+  for (const char* m :
+       {"stories260K-f32", "stories260K-F16", "stories260K-Q8_0", "stories260K-Q4_0", "stories260K-Q4_K_M"}) {
     const std::string model = (shared / "models" / (std::string(m) + ".gguf")).string();
     auto file = gguf::GgufModelFile::open(model);
     ASSERT_TRUE(file.ok());
@@ -47,16 +48,20 @@ TEST(CliRun, GreedyMatchesReferenceForEveryStoriesModel) {
       for (size_t k = 0; k < gen.size(); ++k) {
         const float* row = logits.data() + (np - 1 + static_cast<int64_t>(k)) * nv;
         float mn = row[0], mx = row[0];
-        for (int64_t i = 0; i < nv; ++i) { mn = std::min(mn, row[i]); mx = std::max(mx, row[i]); }
+        for (int64_t i = 0; i < nv; ++i) {
+          mn = std::min(mn, row[i]);
+          mx = std::max(mx, row[i]);
+        }
         if (margins[k] < (quant ? 0.02f : 0.005f) * (mx - mn)) break;
         clear.push_back(gen[k]);
       }
       std::string expected;
       for (int32_t id : clear) expected += (*tok)->token_to_piece(id);
-      auto o = run("run " + model + " -p " + quote(j["prompt"].get<std::string>()) +
-                   " --temp 0 -c 512 -n " + std::to_string(gen.size()) + " --ignore-eos");
+      auto o = run("run " + model + " -p " + quote(j["prompt"].get<std::string>()) + " --temp 0 -c 512 -n " +
+                   std::to_string(gen.size()) + " --ignore-eos");
       ASSERT_EQ(o.exit_code, 0) << o.err;
-      EXPECT_EQ(o.out.substr(0, expected.size()), expected) << m << " " << c << " (" << clear.size() << " clear tokens)";
+      EXPECT_EQ(o.out.substr(0, expected.size()), expected)
+          << m << " " << c << " (" << clear.size() << " clear tokens)";
       EXPECT_NE(o.err.find("generated: " + std::to_string(gen.size()) + " tokens"), std::string::npos) << o.err;
       EXPECT_NE(o.err.find("peak RSS"), std::string::npos);
     }

@@ -198,8 +198,8 @@ TEST_F(CliStore, QuantizeBadSigningInputsFailFastWithOneErrorLine) {
   EXPECT_EQ(count_error_lines(missing_key.err), 1) << missing_key.err;
   EXPECT_NE(missing_key.err.find("nope.key"), std::string::npos) << missing_key.err;
   EXPECT_FALSE(fs::exists(out));
-  auto no_prov = run("quantize " + model_ + " " + out + " Q8_0 --no-provenance --sign-key " +
-                     (home_ / "acme.key").string());
+  auto no_prov =
+      run("quantize " + model_ + " " + out + " Q8_0 --no-provenance --sign-key " + (home_ / "acme.key").string());
   EXPECT_NE(no_prov.exit_code, 0);
   EXPECT_EQ(count_error_lines(no_prov.err), 1) << no_prov.err;
   EXPECT_FALSE(fs::exists(out));
@@ -220,7 +220,8 @@ TEST_F(CliStore, QuantizeFromAStoreReferenceIsVerifiedAndRecorded) {
   // The input's digest is that of the verified bytes that were quantized: the imported file's.
   auto want = store::sha256_file(model_);
   ASSERT_TRUE(want.ok());
-  EXPECT_EQ(st["predicate"]["buildDefinition"]["resolvedDependencies"][0]["digest"]["sha256"], std::string(want->hex()));
+  EXPECT_EQ(st["predicate"]["buildDefinition"]["resolvedDependencies"][0]["digest"]["sha256"],
+            std::string(want->hex()));
 
   auto refused = run("quantize demo/unsigned:v1 " + (home_ / "u.gguf").string() + " Q8_0");
   EXPECT_NE(refused.exit_code, 0);
@@ -247,7 +248,8 @@ TEST_F(CliStore, GcRefusesABrokenManifestUntilAnExplicitRepair) {
     f.seekp(10);
     f.write(&c, 1);
   }
-  const size_t blobs_before = std::distance(fs::directory_iterator(home_ / "store/blobs/sha256"), fs::directory_iterator{});
+  const size_t blobs_before =
+      std::distance(fs::directory_iterator(home_ / "store/blobs/sha256"), fs::directory_iterator{});
   auto gc = run("gc");
   EXPECT_NE(gc.exit_code, 0);
   EXPECT_EQ(count_error_lines(gc.err), 1) << gc.err;

@@ -11,7 +11,8 @@ namespace {
 
 bool inside(std::span<const std::byte> outer, const void* p, size_t n) {
   auto* b = static_cast<const std::byte*>(p);
-  return n == 0 || (b >= outer.data() && n <= outer.size() && b - outer.data() <= static_cast<ptrdiff_t>(outer.size() - n));
+  return n == 0 ||
+         (b >= outer.data() && n <= outer.size() && b - outer.data() <= static_cast<ptrdiff_t>(outer.size() - n));
 }
 
 }  // namespace

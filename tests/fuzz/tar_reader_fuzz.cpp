@@ -18,20 +18,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, data, size, 0) != static_cast<ssize_t>(size)) std::abort();
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
   size_t entries = 0;
-  (void)hearth::registry::read_tar(path, [&](const hearth::registry::TarEntry& e,
-                                             hearth::registry::TarChunkReader& read) -> hearth::Status {
-    if (++entries > size / 512 + 1) std::abort();  // each entry costs at least one header block
-    uint64_t got = 0;
-    if (entries % 2 == 0) {  // read every other entry, skip the rest
-      for (;;) {
-        auto chunk = read();
-        if (!chunk.ok()) return chunk.status();
-        if (chunk->empty()) break;
-        got += chunk->size();
-        if (got > e.size) std::abort();
-      }
-    }
-    return hearth::ok_status();
-  });
+  (void)hearth::registry::read_tar(
+      path, [&](const hearth::registry::TarEntry& e, hearth::registry::TarChunkReader& read) -> hearth::Status {
+        if (++entries > size / 512 + 1) std::abort();  // each entry costs at least one header block
+        uint64_t got = 0;
+        if (entries % 2 == 0) {  // read every other entry, skip the rest
+          for (;;) {
+            auto chunk = read();
+            if (!chunk.ok()) return chunk.status();
+            if (chunk->empty()) break;
+            got += chunk->size();
+            if (got > e.size) std::abort();
+          }
+        }
+        return hearth::ok_status();
+      });
   return 0;
 }

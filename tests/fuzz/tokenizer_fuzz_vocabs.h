@@ -44,7 +44,9 @@ inline std::unique_ptr<tokenizer::Tokenizer> fallback_spm() {
     s.tokens.push_back(buf);
     s.token_types.push_back(6);
   }
-  for (const char* t : {"\xE2\x96\x81", "a", "b", "ab", "\xE2\x96\x81" "a"}) {
+  for (const char* t : {"\xE2\x96\x81", "a", "b", "ab",
+                        "\xE2\x96\x81"
+                        "a"}) {
     s.tokens.push_back(t);
     s.token_types.push_back(1);
   }
@@ -61,8 +63,7 @@ inline std::vector<FuzzVocab> load_fuzz_vocabs(const std::vector<std::string>& n
     const auto path = dir / ("ggml-vocab-" + name + ".gguf");
     auto f = gguf::GgufModelFile::open(path.string());
     if (!f.ok()) {
-      std::fprintf(stderr, "tokenizer fuzz: %s: %s (skipped)\n", path.c_str(),
-                   f.status().message().c_str());
+      std::fprintf(stderr, "tokenizer fuzz: %s: %s (skipped)\n", path.c_str(), f.status().message().c_str());
       continue;
     }
     auto t = tokenizer::Tokenizer::from_gguf((*f)->file());

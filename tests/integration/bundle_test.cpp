@@ -75,8 +75,8 @@ TEST(Bundle, TamperedBundleIsRefused) {
 
 TEST(Bundle, PathTricksInsideTheArchiveAreRefused) {
   Node target("hearth-bundle-dst");
-  for (const char* evil : {"blobs/sha256/../../../../tmp/hearth-pwned", "../escape", "/etc/cron.d/x",
-                           "blobs/sha256/ABCDEF"}) {
+  for (const char* evil :
+       {"blobs/sha256/../../../../tmp/hearth-pwned", "../escape", "/etc/cron.d/x", "blobs/sha256/ABCDEF"}) {
     std::string file = (target.home / "evil.tar").string();
     {
       auto w = AtomicFileWriter::create(file);

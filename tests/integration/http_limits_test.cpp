@@ -14,8 +14,8 @@ namespace {
 constexpr long kRssBudgetMiB = 300;
 const std::string kKey = "sk-test-limits";
 
-#define HEARTH_START_SERVE(var, ...)                                          \
-  HEARTH_REQUIRE_SHARED(shared);                                              \
+#define HEARTH_START_SERVE(var, ...)                                       \
+  HEARTH_REQUIRE_SHARED(shared);                                           \
   ServeProcess var(shared / "models/stories260K-f32.gguf", {__VA_ARGS__}); \
   ASSERT_TRUE(var.ok()) << var.log()
 
@@ -49,7 +49,8 @@ TEST(HttpLimits, ChunkedBodyWithoutKeyIsRefusedBeforeItIsRead) {
   HEARTH_START_SERVE(serve, "--api-key", kKey, "--max-body", "1");
   size_t sent = 0;
   const std::string head =
-      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n";
   const std::string r = chunked_flood(serve.port(), head, size_t{400} << 20, &sent);
   EXPECT_EQ(status_of(r), 401) << r.substr(0, 200);
   EXPECT_LT(sent, size_t{64} << 20) << "the server kept reading a body it was going to refuse";
@@ -103,9 +104,9 @@ TEST(HttpLimits, CompressedBodyGets415) {
                               0xca, 0x2c, 0x50, 0xaa, 0x05, 0x00, 0x4a, 0x60, 0x45, 0xa7, 0x18, 0x00, 0x00, 0x00};
   const std::string body(reinterpret_cast<const char*>(gz), sizeof gz);
   for (const char* encoding : {"gzip", "br", "deflate"}) {
-    const std::string r = exchange(serve.port(), std::string("POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Encoding: ") +
-                                                     encoding + "\r\nContent-Length: " + std::to_string(body.size()) +
-                                                     "\r\n\r\n" + body);
+    const std::string r =
+        exchange(serve.port(), std::string("POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Encoding: ") + encoding +
+                                   "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
     EXPECT_EQ(status_of(r), 415) << encoding << ": " << r;
   }
 }
@@ -213,9 +214,10 @@ TEST(HttpLimits, TlsHandshakeFallsUnderTheDeadlineAndTheConnectionCaps) {
                             .c_str()),
             0);
   HEARTH_REQUIRE_SHARED(shared);
-  ServeProcess serve(shared / "models/stories260K-f32.gguf",
-                     {"--tls-cert", cert, "--tls-key", key, "--request-timeout", "3", "--max-connections-per-client", "4"},
-                     /*tls=*/true);
+  ServeProcess serve(
+      shared / "models/stories260K-f32.gguf",
+      {"--tls-cert", cert, "--tls-key", key, "--request-timeout", "3", "--max-connections-per-client", "4"},
+      /*tls=*/true);
   ASSERT_TRUE(serve.ok()) << serve.log();
   // Connections that never start their handshake: the first 4 are held until the deadline, the
   // rest are closed at once.
@@ -288,9 +290,10 @@ TEST(HttpLimits, AccessLogEscapesControlBytesAndHasTheFields) {
   EXPECT_EQ(log.find('\x07'), std::string::npos);
   EXPECT_EQ(log.find("\nFAKE-LINE"), std::string::npos) << "a request forged a log line";
   std::smatch m;
-  EXPECT_TRUE(std::regex_search(log, m,
-                                std::regex("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z 127\\.0\\.0\\.1 GET "
-                                           "/x\\\\x1b\\[31mRED\\\\x0aFAKE-LINE\\\\x07\\\\xff 404 \\d+B \\d+\\.\\d{3}s")))
+  EXPECT_TRUE(
+      std::regex_search(log, m,
+                        std::regex("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z 127\\.0\\.0\\.1 GET "
+                                   "/x\\\\x1b\\[31mRED\\\\x0aFAKE-LINE\\\\x07\\\\xff 404 \\d+B \\d+\\.\\d{3}s")))
       << log;
 }
 

@@ -28,18 +28,18 @@ TEST(BlobRange, OneSatisfiableRangeOnly) {
       {"bytes=0-99", 1000, {{0, 99}}},
       {"bytes=100-", 1000, {{100, 999}}},
       {"bytes=-10", 1000, {{990, 999}}},
-      {"bytes=-5000", 1000, {{0, 999}}},      // a suffix longer than the blob is all of it
+      {"bytes=-5000", 1000, {{0, 999}}},       // a suffix longer than the blob is all of it
       {"bytes=990-5000", 1000, {{990, 999}}},  // an end past the blob is cut
       {"bytes=999-999", 1000, {{999, 999}}},
-      {"bytes=1000-", 1000, std::nullopt},     // starts at the end
+      {"bytes=1000-", 1000, std::nullopt},  // starts at the end
       {"bytes=5000-6000", 1000, std::nullopt},
       {"bytes=5-2", 1000, std::nullopt},
       {"bytes=-0", 1000, std::nullopt},
-      {"bytes=0-1,5-6", 1000, std::nullopt},   // several ranges
-      {"bytes=0-0", 0, std::nullopt},          // an empty blob has no bytes to range over
+      {"bytes=0-1,5-6", 1000, std::nullopt},  // several ranges
+      {"bytes=0-0", 0, std::nullopt},         // an empty blob has no bytes to range over
       {"bytes=abc-", 1000, std::nullopt},
       {"bytes=+1-2", 1000, std::nullopt},
-      {"bytes=18446744073709551616-", 1000, std::nullopt},  // 2^64: no wrap
+      {"bytes=18446744073709551616-", 1000, std::nullopt},   // 2^64: no wrap
       {"bytes=0-18446744073709551615", 1000, std::nullopt},  // 20 digits
       {"items=0-1", 1000, std::nullopt},
       {"bytes=", 1000, std::nullopt},
@@ -138,9 +138,10 @@ TEST_F(RegistryRange, AnythingElseGets416WithTheSize) {
   EXPECT_EQ(status_of(r), 416) << r.substr(0, 300);
   EXPECT_EQ(header(r, "Content-Range"), star);
   EXPECT_LT(r.size(), 4096u);
-  for (const std::string& bad : {"bytes=" + std::to_string(bytes_.size()) + "-", "bytes=" +
-                                     std::to_string(bytes_.size() + 10) + "-" + std::to_string(bytes_.size() + 20),
-                                 std::string("bytes=9-3"), std::string("bytes=0-1,4-5"), std::string("bytes=x")}) {
+  for (const std::string& bad :
+       {"bytes=" + std::to_string(bytes_.size()) + "-",
+        "bytes=" + std::to_string(bytes_.size() + 10) + "-" + std::to_string(bytes_.size() + 20),
+        std::string("bytes=9-3"), std::string("bytes=0-1,4-5"), std::string("bytes=x")}) {
     r = get(bad);
     EXPECT_EQ(status_of(r), 416) << bad << ": " << r.substr(0, 300);
     EXPECT_EQ(header(r, "Content-Range"), star) << bad;

@@ -76,10 +76,12 @@ inline bool readable(int fd, int ms) {
 // or `seconds` pass.
 inline std::string recv_for(int fd, double seconds, const std::string& until = "") {
   std::string out;
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   char buf[65536];
   while (Clock::now() < deadline) {
-    const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    const int left =
+        static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
     if (!readable(fd, std::max(left, 1))) break;
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) break;
@@ -96,7 +98,8 @@ inline std::string exchange(int port, const std::string& request, double seconds
   if (fd < 0) return "";
   std::string out;
   if (send_all(fd, request)) {
-    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    const auto deadline =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     while (Clock::now() < deadline) {
       out += recv_for(fd, 0.2);
       const size_t head_end = out.find("\r\n\r\n");
@@ -110,7 +113,6 @@ inline std::string exchange(int port, const std::string& request, double seconds
       }
       char c;
       if (readable(fd, 0) && ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0) break;  // closed by the server
-
     }
   }
   ::close(fd);

@@ -90,7 +90,8 @@ TEST(Mirror, ServesRangesTagsAndRefusesWrites) {
   auto head = http.send(req);
   ASSERT_TRUE(head.ok());
   EXPECT_EQ(head->status, 200);
-  EXPECT_EQ(head->header("docker-content-digest"), node.store->resolve(*store::parse_reference("acme/stories:v1"))->str());
+  EXPECT_EQ(head->header("docker-content-digest"),
+            node.store->resolve(*store::parse_reference("acme/stories:v1"))->str());
 }
 
 TEST(Mirror, TruncatedDownloadResumesWithRange) {

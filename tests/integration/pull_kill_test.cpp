@@ -29,8 +29,8 @@ pid_t spawn_pull(const std::string& home, const std::string& mirror, const std::
     dup2(devnull, 2);
     setenv("HEARTH_HOME", home.c_str(), 1);
     unsetenv("HEARTH_MIRRORS");
-    execl(HEARTH_CLI_PATH, HEARTH_CLI_PATH, "pull", "--mirror", mirror.c_str(), "--limit-rate", "300000",
-          ref.c_str(), static_cast<char*>(nullptr));
+    execl(HEARTH_CLI_PATH, HEARTH_CLI_PATH, "pull", "--mirror", mirror.c_str(), "--limit-rate", "300000", ref.c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   return pid;

@@ -86,7 +86,7 @@ TEST(PullRefusal, UntrustedSignatureIsRefusedBeforeTheWeightsAreDownloaded) {
   HEARTH_REQUIRE_SHARED(shared);
   Served s;
   import_model(s, shared / "models/stories260K-Q8_0.gguf");
-  s.node.sign("acme/stories:v1", hearth::testing::new_key());   // a stranger's key
+  s.node.sign("acme/stories:v1", hearth::testing::new_key());  // a stranger's key
   s.peer.trust(hearth::testing::new_key(), "acme/*");
   Mirror mirror(s.node.home);
   PullOptions pull;
@@ -211,7 +211,8 @@ class CannedServer {
 };
 
 std::string redirect_to(const std::string& location) {
-  return "HTTP/1.1 307 Temporary Redirect\r\nLocation: " + location + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  return "HTTP/1.1 307 Temporary Redirect\r\nLocation: " + location +
+         "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 }
 
 TEST(Redirects, DownloadsFollowOnlyTheSameOriginUnlessAllowed) {

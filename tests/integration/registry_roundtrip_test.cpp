@@ -3,9 +3,9 @@
 
 #include "hearth/registry/http_client.h"
 #include "hearth/registry/model_transfer.h"
+#include "hearth/trust/model_description.h"
 #include "hearth/trust/model_resolver.h"
 #include "hearth/trust/model_signer.h"
-#include "hearth/trust/model_description.h"
 #include "hearth/trust/sigstore_bundle.h"
 #include "hearth/trust/trust_policy.h"
 #include "registry_process.h"

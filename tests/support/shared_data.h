@@ -19,12 +19,12 @@ std::filesystem::path make_temp_dir(const std::string& prefix);
 }  // namespace hearth::testing
 
 // Binds `var` to the shared directory, or skips (fails under CI=true) the current test.
-#define HEARTH_REQUIRE_SHARED(var)                                                      \
-  auto hearth_shared_opt_ = ::hearth::testing::shared_dir();                           \
-  if (!hearth_shared_opt_) {                                                           \
-    if (::hearth::testing::running_in_ci()) {                                          \
-      FAIL() << "../shared is missing; it is required under CI=true";                  \
-    }                                                                                  \
-    GTEST_SKIP() << "../shared not found (set HEARTH_SHARED); skipping data test";     \
-  }                                                                                    \
+#define HEARTH_REQUIRE_SHARED(var)                                                 \
+  auto hearth_shared_opt_ = ::hearth::testing::shared_dir();                       \
+  if (!hearth_shared_opt_) {                                                       \
+    if (::hearth::testing::running_in_ci()) {                                      \
+      FAIL() << "../shared is missing; it is required under CI=true";              \
+    }                                                                              \
+    GTEST_SKIP() << "../shared not found (set HEARTH_SHARED); skipping data test"; \
+  }                                                                                \
   const std::filesystem::path var = *hearth_shared_opt_

@@ -32,7 +32,8 @@ struct BenchOptions {
 void reset_peak_rss() {
   int fd = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
   if (fd < 0) return;
-  if (::write(fd, "5", 1) < 0) { /* best effort */ }
+  if (::write(fd, "5", 1) < 0) { /* best effort */
+  }
   ::close(fd);
 }
 
@@ -99,14 +100,16 @@ Status run(BenchOptions o) {
       std::printf("%.0f MiB for %s (the stored copies' pages are released)", model->packed_bytes() / 1048576.0,
                   std::string(model->packed_isa()).c_str());
       if (model->kept_stored_bytes() > 0) {
-        std::printf("; %.0f MiB kept as stored (growth budget, HEARTH_REPACK=all)", model->kept_stored_bytes() / 1048576.0);
+        std::printf("; %.0f MiB kept as stored (growth budget, HEARTH_REPACK=all)",
+                    model->kept_stored_bytes() / 1048576.0);
       }
       std::printf("\n");
     } else {
       std::printf("no\n");
     }
     if (o.params.n_prompt > 0) {
-      std::printf("prefill pp%lld: %8.2f ± %.2f tok/s\n", static_cast<long long>(o.params.n_prompt), r.prefill_mean, r.prefill_sd);
+      std::printf("prefill pp%lld: %8.2f ± %.2f tok/s\n", static_cast<long long>(o.params.n_prompt), r.prefill_mean,
+                  r.prefill_sd);
     }
     if (o.params.n_gen > 0) {
       std::printf("decode  tg%lld", static_cast<long long>(o.params.n_gen));
@@ -115,7 +118,8 @@ Status run(BenchOptions o) {
       if (bw > 0) std::printf(" (%.0f%% of the measured %.1f GB/s read bandwidth)", 100.0 * r.decode_gb_s / bw, bw);
       std::printf("\n");
     }
-    std::printf("peak RSS: %.0f MiB   logits checksum: %016llx\n", rss_mb, static_cast<unsigned long long>(r.logits_checksum));
+    std::printf("peak RSS: %.0f MiB   logits checksum: %016llx\n", rss_mb,
+                static_cast<unsigned long long>(r.logits_checksum));
   }
   return ok_status();
 }
@@ -125,7 +129,10 @@ void setup(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "measure prefill and decode speed");
   add_model_options(sub, o->m);
   sub->add_option("--synthetic", o->synthetic, "benchmark a cached random-weight model: 1b, 3b, 7b, 8x7b");
-  sub->add_option("--type", o->type, "type of the synthetic model: any hearth quantize type (f16, q8_0, q4_0, q4_k_m, q3_k_m, ...), made by the same recipe")->capture_default_str();
+  sub->add_option("--type", o->type,
+                  "type of the synthetic model: any hearth quantize type (f16, q8_0, q4_0, q4_k_m, q3_k_m, ...), made "
+                  "by the same recipe")
+      ->capture_default_str();
   sub->add_option("-p,--n-prompt", o->params.n_prompt, "prompt tokens (prefill)")->capture_default_str();
   sub->add_option("-n,--n-gen", o->params.n_gen, "generated tokens (decode)")->capture_default_str();
   sub->add_option("-d,--depth", o->params.depth,

@@ -150,9 +150,11 @@ Status run(const FinetuneOptions& o) {
   const train::LlamaShape shape = base.shape;
   HEARTH_ASSIGN_OR_RETURN(auto t, train::LoraTrainer::create(std::move(base), lo, train_ids, eval_ids, threads,
                                                              std::move(train_mask), std::move(eval_mask)));
-  std::fprintf(stderr, "base: %s (n_embd %lld, %lld layers); LoRA rank %lld, alpha %g on %s; %zu training tokens, %zu held out\n",
-               arg.display.c_str(), static_cast<long long>(shape.n_embd), static_cast<long long>(shape.n_layer),
-               static_cast<long long>(lo.rank), lo.alpha, o.targets.c_str(), train_ids.size(), eval_ids.size());
+  std::fprintf(
+      stderr,
+      "base: %s (n_embd %lld, %lld layers); LoRA rank %lld, alpha %g on %s; %zu training tokens, %zu held out\n",
+      arg.display.c_str(), static_cast<long long>(shape.n_embd), static_cast<long long>(shape.n_layer),
+      static_cast<long long>(lo.rank), lo.alpha, o.targets.c_str(), train_ids.size(), eval_ids.size());
 
   const double eval_before = t->eval_loss();
   std::fprintf(stderr, "eval loss before: %.4f\n", eval_before);

@@ -28,8 +28,8 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr uint64_t kArrayHead = 8;        // elements shown of a long array
-constexpr size_t kTextStringMax = 96;     // characters shown of a long string in text mode
+constexpr uint64_t kArrayHead = 8;     // elements shown of a long array
+constexpr size_t kTextStringMax = 96;  // characters shown of a long string in text mode
 
 struct InspectOptions {
   std::string model;
@@ -244,10 +244,8 @@ Json to_json(const MappedGguf& model) {
     n_bytes += t.n_bytes;
   }
   out["tensors"] = std::move(tensors);
-  out["totals"] = {{"n_kv", f.metadata().size()},
-                   {"n_tensors", f.tensors().size()},
-                   {"n_elements", n_elements},
-                   {"bytes", n_bytes}};
+  out["totals"] = {
+      {"n_kv", f.metadata().size()}, {"n_tensors", f.tensors().size()}, {"n_elements", n_elements}, {"bytes", n_bytes}};
   return out;
 }
 
@@ -261,8 +259,7 @@ std::string value_text(const gguf::KeyValue& kv) {
   uint64_t n = std::min(a.count, kArrayHead);
   for (uint64_t i = 0; i < n; ++i) {
     if (i) s += ", ";
-    s += a.elem_type == gguf::ValueType::STRING ? quoted(a.strings[i])
-                                                 : numeric_element(a, i).dump();
+    s += a.elem_type == gguf::ValueType::STRING ? quoted(a.strings[i]) : numeric_element(a, i).dump();
   }
   return s + (a.count > n ? ", ...]" : "]");
 }
@@ -275,8 +272,8 @@ void print_text(const MappedGguf& model) {
   for (const auto& kv : f.metadata()) key_width = std::max(key_width, kv.key.size());
   std::printf("\nmetadata (%zu keys):\n", f.metadata().size());
   for (const auto& kv : f.metadata()) {
-    std::string line = fmt::format("  {:<{}}  {:<7}  {}", kv.key, key_width, gguf::value_type_name(kv.type),
-                                   value_text(kv));
+    std::string line =
+        fmt::format("  {:<{}}  {:<7}  {}", kv.key, key_width, gguf::value_type_name(kv.type), value_text(kv));
     std::printf("%s\n", line.c_str());
   }
   std::printf("\ntensors (%zu):\n", f.tensors().size());
@@ -284,13 +281,15 @@ void print_text(const MappedGguf& model) {
   for (const auto& t : f.tensors()) name_width = std::max(name_width, t.name.size());
   if (!f.tensors().empty()) {
     std::printf("%s\n", fmt::format("  {:<{}}  {:<5}  {:<22}  {:>12}  {:>12}", "name", name_width, "type", "shape",
-                                    "bytes", "offset").c_str());
+                                    "bytes", "offset")
+                            .c_str());
   }
   uint64_t n_elements = 0;
   uint64_t n_bytes = 0;
   for (const auto& t : f.tensors()) {
     std::printf("%s\n", fmt::format("  {:<{}}  {:<5}  {:<22}  {:>12}  {:>12}", t.name, name_width, type_name(t.type),
-                                    shape_text(t), t.n_bytes, t.offset).c_str());
+                                    shape_text(t), t.n_bytes, t.offset)
+                            .c_str());
     n_elements += t.n_elements;
     n_bytes += t.n_bytes;
   }
@@ -332,7 +331,8 @@ Status run(const InspectOptions& opt) {
 
 void setup(CLI::App& app) {
   auto opt = std::make_shared<InspectOptions>();
-  auto* sub = app.add_subcommand("inspect", "show a model's metadata and tensors (and, from the store, its provenance)");
+  auto* sub =
+      app.add_subcommand("inspect", "show a model's metadata and tensors (and, from the store, its provenance)");
   sub->add_option("model", opt->model,
                   "GGUF file or store reference (default: $HEARTH_MODEL, then default_model in the config)");
   sub->add_flag("--json", opt->json, "print one JSON object");

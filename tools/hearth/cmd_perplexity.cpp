@@ -11,11 +11,11 @@
 #include "common_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/process_stats.h"
+#include "hearth/eval/kl_divergence.h"
+#include "hearth/eval/logits_file.h"
 #include "hearth/eval/perplexity.h"
 #include "hearth/model/context.h"
 #include "hearth/model/model.h"
-#include "hearth/eval/kl_divergence.h"
-#include "hearth/eval/logits_file.h"
 #include "hearth/tokenizer/tokenizer.h"
 #include "model_arg.h"
 
@@ -82,7 +82,8 @@ Status run(const PplOptions& o) {
     HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(o.text_file, uint64_t{1} << 31));
     const double t0 = now_seconds();
     ids = tok->encode(text, /*add_bos=*/true, /*parse_special=*/false);
-    std::fprintf(stderr, "tokenized %zu bytes into %zu tokens in %.2f s\n", text.size(), ids.size(), now_seconds() - t0);
+    std::fprintf(stderr, "tokenized %zu bytes into %zu tokens in %.2f s\n", text.size(), ids.size(),
+                 now_seconds() - t0);
   }
 
   model::ContextParams cp;
@@ -102,9 +103,9 @@ Status run(const PplOptions& o) {
   std::unique_ptr<eval::LogitsFileWriter> saver;
   if (!o.save_logits.empty()) {
     if (n_chunk < 1) return make_error(ErrorCode::kInvalidArgument, "perplexity: the text is shorter than one window");
-    HEARTH_ASSIGN_OR_RETURN(saver, eval::LogitsFileWriter::create(o.save_logits, static_cast<int32_t>(n_ctx),
-                                                                      static_cast<int32_t>(n_vocab),
-                                                                      static_cast<int32_t>(n_chunk), ids));
+    HEARTH_ASSIGN_OR_RETURN(
+        saver, eval::LogitsFileWriter::create(o.save_logits, static_cast<int32_t>(n_ctx), static_cast<int32_t>(n_vocab),
+                                              static_cast<int32_t>(n_chunk), ids));
   }
   eval::KlAccumulator kl;
   int32_t window = 0;
@@ -112,7 +113,8 @@ Status run(const PplOptions& o) {
   const double t1 = now_seconds();
   cb.progress = [&](int64_t done, int64_t total, double running) {
     const double el = now_seconds() - t1;
-    std::fprintf(stderr, "\r[%lld/%lld] ppl %.4f", static_cast<long long>(done), static_cast<long long>(total), running);
+    std::fprintf(stderr, "\r[%lld/%lld] ppl %.4f", static_cast<long long>(done), static_cast<long long>(total),
+                 running);
     if (base) std::fprintf(stderr, "  kld %.5f", kl.summary().kld_mean);
     std::fprintf(stderr, "  %.0f tok/s  eta %.0f s  ", done * n_ctx / std::max(el, 1e-9),
                  el / static_cast<double>(done) * static_cast<double>(total - done));

@@ -43,9 +43,9 @@ Status run_pull(const TransferFlags& f) {
     std::printf("%s: %s (%s)\n", ref.to_string().c_str(), r.verification.c_str(), r.manifest.str().c_str());
     return ok_status();
   }
-  std::printf("pulled %s from %s\n  manifest %s\n  %zu signature(s), %zu attestation(s); %s%s\n", ref.to_string().c_str(),
-              r.source.c_str(), r.manifest.str().c_str(), r.signatures, r.attestations, r.verification.c_str(),
-              r.tag_moved ? "; tag upgraded" : "");
+  std::printf("pulled %s from %s\n  manifest %s\n  %zu signature(s), %zu attestation(s); %s%s\n",
+              ref.to_string().c_str(), r.source.c_str(), r.manifest.str().c_str(), r.signatures, r.attestations,
+              r.verification.c_str(), r.tag_moved ? "; tag upgraded" : "");
   return ok_status();
 }
 
@@ -68,7 +68,8 @@ void setup(CLI::App& app) {
   {
     auto* sub = app.add_subcommand("pull", "fetch a model from registries or mirrors, verifying it before use");
     sub->add_option("ref", pull.ref, "name:tag or name@sha256:...")->required();
-    sub->add_option("--mirror", pull.mirrors, "registry base URL, e.g. http://10.0.0.5:5050 (repeatable; tried in order)");
+    sub->add_option("--mirror", pull.mirrors,
+                    "registry base URL, e.g. http://10.0.0.5:5050 (repeatable; tried in order)");
     sub->add_flag("--upgrade", pull.upgrade, "move an existing tag to the registry's current version");
     sub->add_flag("--allow-unsigned", pull.allow_unsigned, "accept an unsigned model (digests are still checked)");
     sub->add_flag("--progress", pull.progress, "show progress even when stderr is not a terminal");

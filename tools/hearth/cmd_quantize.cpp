@@ -34,16 +34,14 @@ struct QuantizeOptions {
   bool dry_run = false;
   bool no_provenance = false;
   std::string output_tensor_type, token_embedding_type;
-  std::string sign_key;    // private key PEM: sign the provenance statement
-  std::string import_ref;  // name:tag: import the output into the store
+  std::string sign_key;         // private key PEM: sign the provenance statement
+  std::string import_ref;       // name:tag: import the output into the store
   uint64_t import_version = 1;  // its org.hearth.version (what the signature claims)
   bool allow_unsigned = false;  // a store reference as input may be unsigned
 };
 
 // "<output>.provenance.sigstore.json": the signed statement.
-std::string bundle_path_for(const std::string& output_path) {
-  return output_path + ".provenance.sigstore.json";
-}
+std::string bundle_path_for(const std::string& output_path) { return output_path + ".provenance.sigstore.json"; }
 
 // Imports the output as `ref`; with a key, also signs the model and attaches the signed
 // provenance as an attestation.
@@ -63,8 +61,8 @@ Status import_output(const QuantizeOptions& o, const std::optional<trust::Privat
   HEARTH_TRY(trust::sign_model(st, ref, *key).status());
   std::printf("signed %s with key %s\n", ref.to_string().c_str(), key->public_key().key_id().substr(0, 16).c_str());
   if (!provenance_bundle.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(store::Digest a, trust::store_attestation(st, r.manifest, provenance_bundle,
-                                                                      quantize::kSlsaProvenanceV1));
+    HEARTH_ASSIGN_OR_RETURN(store::Digest a,
+                            trust::store_attestation(st, r.manifest, provenance_bundle, quantize::kSlsaProvenanceV1));
     std::printf("provenance attestation: %s\n", a.str().c_str());
   }
   return ok_status();
@@ -72,7 +70,8 @@ Status import_output(const QuantizeOptions& o, const std::optional<trust::Privat
 
 Result<TensorType> parse_type_flag(const std::string& flag, const std::string& value) {
   auto t = parse_tensor_type(value);
-  if (!t) return make_error(ErrorCode::kInvalidArgument, flag, ": unknown tensor type '", value, "' (e.g. q8_0, q6_k, f16)");
+  if (!t)
+    return make_error(ErrorCode::kInvalidArgument, flag, ": unknown tensor type '", value, "' (e.g. q8_0, q6_k, f16)");
   return *t;
 }
 
@@ -98,7 +97,8 @@ void print_plan(const std::vector<quantize::TensorPlan>& plans) {
 Status run(const QuantizeOptions& o) {
   auto ftype = quantize::parse_file_type(o.type);
   if (!ftype) {
-    return make_error(ErrorCode::kInvalidArgument, "unknown quantization type '", o.type, "'; choose one of ", types_list());
+    return make_error(ErrorCode::kInvalidArgument, "unknown quantization type '", o.type, "'; choose one of ",
+                      types_list());
   }
   quantize::QuantizeParams qp;
   qp.recipe.ftype = *ftype;
@@ -110,7 +110,8 @@ Status run(const QuantizeOptions& o) {
     HEARTH_ASSIGN_OR_RETURN(qp.recipe.output_type, parse_type_flag("--output-tensor-type", o.output_tensor_type));
   }
   if (!o.token_embedding_type.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(qp.recipe.token_embedding_type, parse_type_flag("--token-embedding-type", o.token_embedding_type));
+    HEARTH_ASSIGN_OR_RETURN(qp.recipe.token_embedding_type,
+                            parse_type_flag("--token-embedding-type", o.token_embedding_type));
   }
   quantize::Imatrix imatrix;
   if (!o.imatrix.empty()) {
@@ -131,7 +132,8 @@ Status run(const QuantizeOptions& o) {
   if (!o.import_ref.empty()) {
     HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(o.import_ref));
     if (ref.pinned()) {
-      return make_error(ErrorCode::kInvalidArgument, "--import needs a name:tag, not a digest (got '", o.import_ref, "')");
+      return make_error(ErrorCode::kInvalidArgument, "--import needs a name:tag, not a digest (got '", o.import_ref,
+                        "')");
     }
   }
   // The input: a file, or a store reference verified against the trust policy (as for run).
@@ -147,14 +149,16 @@ Status run(const QuantizeOptions& o) {
     in_weights_digest = arg.weights_digest;
     std::error_code ec;
     if (std::filesystem::exists(o.out, ec) && std::filesystem::equivalent(arg.path, o.out, ec)) {
-      return make_error(ErrorCode::kInvalidArgument, o.out, ": the output is the input's store blob; choose another output path");
+      return make_error(ErrorCode::kInvalidArgument, o.out,
+                        ": the output is the input's store blob; choose another output path");
     }
     HEARTH_ASSIGN_OR_RETURN(verified, open_gguf(arg));
     in = &verified->file;
   } else {
     std::error_code ec;
     if (o.in == o.out || (std::filesystem::exists(o.out, ec) && std::filesystem::equivalent(o.in, o.out, ec))) {
-      return make_error(ErrorCode::kInvalidArgument, o.out, ": the output is the input file; choose another output path");
+      return make_error(ErrorCode::kInvalidArgument, o.out,
+                        ": the output is the input file; choose another output path");
     }
     HEARTH_ASSIGN_OR_RETURN(local, gguf::GgufModelFile::open(o.in));
     in = &local->file();
@@ -187,8 +191,8 @@ Status run(const QuantizeOptions& o) {
   }
   std::printf("%s: %s, %zu tensors, %.2f MB -> %.2f MB (%.2f bits per weight) in %.2f s", o.out.c_str(),
               std::string(quantize::file_type_name(*ftype)).c_str(), r.tensors.size(), r.bytes_in / 1e6,
-              r.bytes_out / 1e6, n_weights ? 8.0 * static_cast<double>(r.bytes_out) / static_cast<double>(n_weights) : 0.0,
-              r.seconds);
+              r.bytes_out / 1e6,
+              n_weights ? 8.0 * static_cast<double>(r.bytes_out) / static_cast<double>(n_weights) : 0.0, r.seconds);
   if (r.n_fallback > 0) std::printf(", %d fallback(s)", r.n_fallback);
   std::printf("\n");
   if (!o.no_provenance) {
@@ -239,7 +243,8 @@ void setup(CLI::App& app) {
   sub->add_flag("--no-provenance", o->no_provenance, "do not write OUTPUT.provenance.json");
   sub->add_option("--sign-key", o->sign_key,
                   "private key PEM (hearth keygen): sign the provenance into OUTPUT.provenance.sigstore.json");
-  sub->add_flag("--allow-unsigned", o->allow_unsigned, "accept an unsigned store model as input (never excuses tampering)");
+  sub->add_flag("--allow-unsigned", o->allow_unsigned,
+                "accept an unsigned store model as input (never excuses tampering)");
   sub->add_option("--import", o->import_ref,
                   "import OUTPUT into the store as name:tag (with --sign-key: signed, provenance attached)");
   sub->add_option("--import-version", o->import_version, "version recorded (and signed) for --import")

@@ -78,7 +78,8 @@ void setup(CLI::App& app) {
   auto* sub = app.add_subcommand("registry", "serve the local store to peers");
   sub->require_subcommand(1);
   auto* serve = sub->add_subcommand("serve", "serve the store read-only over the OCI Distribution API v2");
-  serve->add_option("--listen", o->listen, "HOST:PORT (default 127.0.0.1:5050; 0.0.0.0:5050 for the LAN; port 0 picks one)");
+  serve->add_option("--listen", o->listen,
+                    "HOST:PORT (default 127.0.0.1:5050; 0.0.0.0:5050 for the LAN; port 0 picks one)");
   add_http_limit_options(*serve, o->http, o->max_body_mib);
   serve->callback([o] {
     Status s = run_serve(*o);

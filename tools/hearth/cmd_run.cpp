@@ -62,8 +62,7 @@ Status run(const RunOptions& o) {
   if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty (and no BOS token is added)");
   if (static_cast<int64_t>(ids.size()) >= ctx->n_ctx()) {
     return make_error(ErrorCode::kOutOfRange, "the prompt has ", std::to_string(ids.size()),
-                      " tokens, which does not fit the context of ", std::to_string(ctx->n_ctx()),
-                      " (raise -c)");
+                      " tokens, which does not fit the context of ", std::to_string(ctx->n_ctx()), " (raise -c)");
   }
 
   sampling::SamplerConfig sc = o.sampler;

@@ -10,10 +10,10 @@
 
 #include "command.h"
 #include "common_options.h"
-#include "http_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
 #include "hearth/server/server.h"
+#include "http_options.h"
 #include "model_arg.h"
 
 namespace hearth::cli {
@@ -52,7 +52,8 @@ Status serve(ServeOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(c.scheduler.kv_type, parse_kv_type(o.kv.type));
   c.scheduler.kv_limit_bytes = o.kv.limit_mib << 20;
   if (o.max_body_mib == 0 || o.max_body_mib > (uint64_t{1} << 20)) {
-    return make_error(ErrorCode::kInvalidArgument, "--max-body must be 1 to 1048576 (MiB), not ", std::to_string(o.max_body_mib));
+    return make_error(ErrorCode::kInvalidArgument, "--max-body must be 1 to 1048576 (MiB), not ",
+                      std::to_string(o.max_body_mib));
   }
   c.http.max_body_bytes = o.max_body_mib << 20;
   // Every generating or queued request holds a worker until it is answered.
@@ -92,12 +93,15 @@ void setup(CLI::App& app) {
   add_model_options(sub, o->m);
   sub->add_option("--host", c.http.host, "address to listen on")->capture_default_str();
   sub->add_option("--port", c.http.port, "port (0: any free port)")->capture_default_str();
-  sub->add_option("--parallel,--np", c.scheduler.n_slots, "parallel slots (sequences batched together)")->capture_default_str();
+  sub->add_option("--parallel,--np", c.scheduler.n_slots, "parallel slots (sequences batched together)")
+      ->capture_default_str();
   add_ctx_option(sub, c.scheduler.n_ctx, "context size per slot (default: min(4096, the model's))");
   sub->add_option("-b,--batch-size", c.scheduler.n_batch, "most tokens per forward pass")->capture_default_str();
   add_threads_option(sub, c.scheduler.n_threads);
-  sub->add_option("--max-queue", c.scheduler.max_queue, "queued requests beyond the slots before 503")->capture_default_str();
-  sub->add_option("--max-tokens", c.limits.max_tokens, "cap on a request's max_tokens (-1: the context)")->capture_default_str();
+  sub->add_option("--max-queue", c.scheduler.max_queue, "queued requests beyond the slots before 503")
+      ->capture_default_str();
+  sub->add_option("--max-tokens", c.limits.max_tokens, "cap on a request's max_tokens (-1: the context)")
+      ->capture_default_str();
   sub->add_option("--max-n", c.limits.max_n, "cap on a request's n")->capture_default_str();
   sub->add_option("--alias", c.model_id, "model id reported by the API (default: the file name)");
   sub->add_option("--chat-template", c.chat_template,

@@ -14,10 +14,14 @@ Result<Store> open_store() { return Store::open(default_home()); }
 
 std::string human_bytes(uint64_t b) {
   char buf[32];
-  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", b / 1073741824.0);
-  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", b / 1048576.0);
-  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  if (b >= (1ull << 30))
+    std::snprintf(buf, sizeof buf, "%.1f GiB", b / 1073741824.0);
+  else if (b >= (1ull << 20))
+    std::snprintf(buf, sizeof buf, "%.1f MiB", b / 1048576.0);
+  else if (b >= 1024)
+    std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
   return buf;
 }
 
@@ -79,14 +83,18 @@ Status run_check() {
   HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
   HEARTH_ASSIGN_OR_RETURN(CheckReport r, store.check());
   for (const auto& p : r.problems) std::printf("problem: %s\n", p.c_str());
-  for (const auto& t : r.temp_files) std::printf("temp file: %s (left by an interrupted write; gc removes it)\n", t.c_str());
-  std::printf("store check: %zu blobs verified, %zu resumable partial downloads, %zu temp files, %s\n",
-              r.blobs_checked, r.partial_downloads, r.temp_files.size(), r.ok() ? "consistent" : "INCONSISTENT");
+  for (const auto& t : r.temp_files)
+    std::printf("temp file: %s (left by an interrupted write; gc removes it)\n", t.c_str());
+  std::printf("store check: %zu blobs verified, %zu resumable partial downloads, %zu temp files, %s\n", r.blobs_checked,
+              r.partial_downloads, r.temp_files.size(), r.ok() ? "consistent" : "INCONSISTENT");
   if (!r.ok()) {
-    std::printf("gc refuses to run while a reference is broken; 'hearth store repair --drop-broken' drops the\n"
-                "broken entries (re-pull or re-import those models afterwards)\n");
+    std::printf(
+        "gc refuses to run while a reference is broken; 'hearth store repair --drop-broken' drops the\n"
+        "broken entries (re-pull or re-import those models afterwards)\n");
   }
-  if (!r.ok()) return make_error(ErrorCode::kDataLoss, "store ", store.home(), " has ", std::to_string(r.problems.size()), " problems");
+  if (!r.ok())
+    return make_error(ErrorCode::kDataLoss, "store ", store.home(), " has ", std::to_string(r.problems.size()),
+                      " problems");
   return ok_status();
 }
 

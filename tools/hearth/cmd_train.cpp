@@ -18,8 +18,8 @@
 #include "hearth/train/bpe_trainer.h"
 #include "hearth/train/checkpoint.h"
 #include "hearth/train/corpus.h"
-#include "hearth/train/story_grammar.h"
 #include "hearth/train/gguf_export.h"
+#include "hearth/train/story_grammar.h"
 #include "hearth/train/trainer.h"
 #include "model_arg.h"
 
@@ -80,17 +80,23 @@ std::string fmt_duration(double s) {
   char b[32];
   if (s < 0 || !std::isfinite(s)) return "?";
   const long t = std::lround(s);
-  if (t >= 3600) std::snprintf(b, sizeof b, "%ldh%02ldm", t / 3600, t / 60 % 60);
-  else if (t >= 60) std::snprintf(b, sizeof b, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(b, sizeof b, "%lds", t);
+  if (t >= 3600)
+    std::snprintf(b, sizeof b, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60)
+    std::snprintf(b, sizeof b, "%ldm%02lds", t / 60, t % 60);
+  else
+    std::snprintf(b, sizeof b, "%lds", t);
   return b;
 }
 
 // Preset defaults: batch (windows per step) and peak learning rate.
 void preset_defaults(const std::string& preset, int64_t& batch, float& lr) {
-  if (preset == "nano") batch = batch ? batch : 16, lr = lr > 0 ? lr : 3e-3f;
-  else if (preset == "micro") batch = batch ? batch : 16, lr = lr > 0 ? lr : 2e-3f;
-  else batch = batch ? batch : 16, lr = lr > 0 ? lr : 1e-3f;
+  if (preset == "nano")
+    batch = batch ? batch : 16, lr = lr > 0 ? lr : 3e-3f;
+  else if (preset == "micro")
+    batch = batch ? batch : 16, lr = lr > 0 ? lr : 2e-3f;
+  else
+    batch = batch ? batch : 16, lr = lr > 0 ? lr : 1e-3f;
 }
 
 // A few sampled tokens from the exported model through hearth's inference path (temperature
@@ -136,7 +142,8 @@ Status run(TrainCliOptions o) {
   if (o.type != "f32" && o.type != "f16") {
     return make_error(ErrorCode::kInvalidArgument, "--type must be f32 or f16, not '", o.type, "'");
   }
-  if (o.steps > 0 && !o.time.empty()) return make_error(ErrorCode::kInvalidArgument, "give --steps or --time, not both");
+  if (o.steps > 0 && !o.time.empty())
+    return make_error(ErrorCode::kInvalidArgument, "give --steps or --time, not both");
   double budget = 0.0;
   if (!o.time.empty()) {
     HEARTH_ASSIGN_OR_RETURN(budget, parse_duration(o.time));
@@ -177,8 +184,8 @@ Status run(TrainCliOptions o) {
     if (teacher && resumed->vocab.tokens != vocab.tokens) {
       return make_error(ErrorCode::kInvalidArgument, "the teacher and the student must share a tokenizer: ", o.teacher,
                         " has ", std::to_string(vocab.tokens.size()), " tokens and ", o.resume, " has ",
-                        std::to_string(resumed->vocab.tokens.size()), (resumed->vocab.tokens.size() == vocab.tokens.size()
-                                                                            ? " different ones" : ""));
+                        std::to_string(resumed->vocab.tokens.size()),
+                        (resumed->vocab.tokens.size() == vocab.tokens.size() ? " different ones" : ""));
     }
     vocab = resumed->vocab;
   } else if (teacher) {
@@ -191,10 +198,13 @@ Status run(TrainCliOptions o) {
   HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::create(vocab));
   std::vector<int32_t> train_ids = train::tokenize_documents(*tok, corpus.train);
   std::vector<int32_t> eval_ids = train::tokenize_documents(*tok, corpus.eval);
-  std::fprintf(stderr, "corpus: %zu file(s), %.2f MB; tokenizer: %d tokens, %.2f bytes/token; %zu training tokens, %zu held out\n",
-               corpus.sources.size(), static_cast<double>(corpus.bytes) / 1e6, tok->n_vocab(),
-               static_cast<double>(corpus.bytes) / std::max<double>(1.0, static_cast<double>(train_ids.size() + eval_ids.size())),
-               train_ids.size(), eval_ids.size());
+  std::fprintf(
+      stderr,
+      "corpus: %zu file(s), %.2f MB; tokenizer: %d tokens, %.2f bytes/token; %zu training tokens, %zu held out\n",
+      corpus.sources.size(), static_cast<double>(corpus.bytes) / 1e6, tok->n_vocab(),
+      static_cast<double>(corpus.bytes) /
+          std::max<double>(1.0, static_cast<double>(train_ids.size() + eval_ids.size())),
+      train_ids.size(), eval_ids.size());
 
   if (!resumed) {
     preset_defaults(o.preset, o.batch, o.lr);
@@ -211,9 +221,10 @@ Status run(TrainCliOptions o) {
   std::unique_ptr<model::Context> tctx;
   if (teacher) {
     if (teacher->hparams().n_vocab != topts.shape.n_vocab) {
-      return make_error(ErrorCode::kInvalidArgument, "the teacher and the student must share a tokenizer: the teacher's ",
-                        "output has ", std::to_string(teacher->hparams().n_vocab), " logits for ",
-                        std::to_string(topts.shape.n_vocab), " tokens");
+      return make_error(ErrorCode::kInvalidArgument,
+                        "the teacher and the student must share a tokenizer: the teacher's ", "output has ",
+                        std::to_string(teacher->hparams().n_vocab), " logits for ", std::to_string(topts.shape.n_vocab),
+                        " tokens");
     }
     model::ContextParams cp;
     cp.n_ctx = topts.seq_len;
@@ -248,7 +259,8 @@ Status run(TrainCliOptions o) {
                  static_cast<long long>(trainer->step()), static_cast<long long>(topts.adamw.total_steps));
   }
   const train::LlamaShape& s = topts.shape;
-  std::fprintf(stderr, "model: %s, %zu parameters (n_embd %lld, n_layer %lld, n_head %lld/%lld, n_ff %lld, ctx %lld); "
+  std::fprintf(stderr,
+               "model: %s, %zu parameters (n_embd %lld, n_layer %lld, n_head %lld/%lld, n_ff %lld, ctx %lld); "
                "batch %lld x %lld x %lld tokens, lr %g, %d thread(s)\n",
                resumed ? "resumed" : o.preset.c_str(), trainer->params().n_params(), static_cast<long long>(s.n_embd),
                static_cast<long long>(s.n_layer), static_cast<long long>(s.n_head), static_cast<long long>(s.n_head_kv),
@@ -353,7 +365,8 @@ void setup(CLI::App& app) {
   sub->add_option("--checkpoint-every", o->checkpoint_every, "steps between checkpoints (default: 5 per run)");
   sub->add_option("--stop-after", o->stop_after, "stop after N steps of this session (checkpointed; --resume goes on)");
   sub->add_option("--type", o->type, "weight type of the output: f32 or f16")->capture_default_str();
-  sub->add_option("--sample-prompt", o->sample_prompt, "prompt of the sample printed at the end")->capture_default_str();
+  sub->add_option("--sample-prompt", o->sample_prompt, "prompt of the sample printed at the end")
+      ->capture_default_str();
   sub->add_option("--sample-tokens", o->sample_tokens, "tokens to sample at the end (0: none)")->capture_default_str();
   sub->callback([o] {
     Status s = run(*o);

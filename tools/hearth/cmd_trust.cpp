@@ -8,8 +8,8 @@
 #include "command.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/store/store.h"
-#include "hearth/trust/model_signer.h"
 #include "hearth/trust/model_description.h"
+#include "hearth/trust/model_signer.h"
 #include "hearth/trust/signing_key.h"
 #include "hearth/trust/trust_policy.h"
 #include "hearth/trust/verifier.h"
@@ -26,7 +26,8 @@ Status run_keygen(const std::string& prefix, bool ed25519, bool force) {
   if (!force && (std::filesystem::exists(priv) || std::filesystem::exists(pub))) {
     return make_error(ErrorCode::kAlreadyExists, priv, " or ", pub, " exists (pass --force to overwrite)");
   }
-  HEARTH_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::generate(ed25519 ? KeyAlgorithm::kEd25519 : KeyAlgorithm::kEcdsaP256));
+  HEARTH_ASSIGN_OR_RETURN(PrivateKey key,
+                          PrivateKey::generate(ed25519 ? KeyAlgorithm::kEd25519 : KeyAlgorithm::kEcdsaP256));
   HEARTH_ASSIGN_OR_RETURN(AtomicFileWriter w, AtomicFileWriter::create(priv));
   ::chmod(w.temp_path().c_str(), 0600);
   HEARTH_TRY(w.write(key.private_pem()));
@@ -53,7 +54,8 @@ Status run_verify(const std::string& ref_text, bool allow_unsigned, const std::s
   HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(ref_text));
   std::string home = store::default_home();
   HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(home));
-  HEARTH_ASSIGN_OR_RETURN(TrustPolicy policy, load_policy(policy_path.empty() ? default_policy_path(home) : policy_path));
+  HEARTH_ASSIGN_OR_RETURN(TrustPolicy policy,
+                          load_policy(policy_path.empty() ? default_policy_path(home) : policy_path));
   if (auto p = describe_model(st, ref, policy); p.ok()) std::printf("%s", format_provenance(*p).c_str());
   ArtifactVerifier v(st, std::move(policy));
   VerifyOptions opts;
@@ -92,8 +94,7 @@ Status run_trust_add(const std::string& key_file, const std::vector<std::string>
   std::erase_if(policy.publishers, [&](const Publisher& p) { return p.key.key_id() == key.key_id(); });
   policy.publishers.push_back(std::move(pub));
   HEARTH_TRY(write_file_atomic(policy_path, serialize_policy(policy)));
-  std::printf("trusting key %s as '%s' for", key.key_id().substr(0, 16).c_str(),
-              policy.publishers.back().name.c_str());
+  std::printf("trusting key %s as '%s' for", key.key_id().substr(0, 16).c_str(), policy.publishers.back().name.c_str());
   for (const auto& m : models) std::printf(" %s", m.c_str());
   std::printf("\npolicy: %s\n", policy_path.c_str());
   return ok_status();
@@ -134,7 +135,8 @@ void setup(CLI::App& app) {
     sub->callback([] { report(run_keygen(prefix, ed25519, force)); });
   }
   {
-    auto* sub = app.add_subcommand("sign", "sign a stored model (OpenSSF model-signing bundle, stored as an OCI referrer)");
+    auto* sub =
+        app.add_subcommand("sign", "sign a stored model (OpenSSF model-signing bundle, stored as an OCI referrer)");
     static std::string ref, key, name, out;
     sub->add_option("ref", ref, "name:tag or name@sha256:...")->required();
     sub->add_option("--key", key, "private key PEM (from hearth keygen)")->required();

@@ -21,9 +21,9 @@
 namespace hearth::cli {
 
 struct ResolvedModelArg {
-  std::string path;      // the GGUF file (a store blob's path is for messages only)
-  std::string display;   // what to call it in messages
-  bool verified = false; // true when it came from the store through signature verification
+  std::string path;       // the GGUF file (a store blob's path is for messages only)
+  std::string display;    // what to call it in messages
+  bool verified = false;  // true when it came from the store through signature verification
   // Store models only (empty for a local path): the reference as resolved ("acme/stories:v1")
   // and the manifest digest that was verified ("sha256:...").
   std::string reference;

@@ -48,8 +48,7 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    return make_error(e == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, path,
-                      ": cannot open: ", std::strerror(e));
+    return make_error(e == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, path, ": cannot open: ", std::strerror(e));
   }
   struct stat st {};
   if (fstat(fd, &st) != 0) {

@@ -46,8 +46,8 @@ Sha256Bytes sha256(std::span<const std::byte> data) {
 Result<Sha256Bytes> sha256_file(const std::string& path, uint64_t* size_out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return make_error(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, path, ": cannot open: ",
-                      std::strerror(errno));
+    return make_error(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, path,
+                      ": cannot open: ", std::strerror(errno));
   }
   Sha256 h;
   std::vector<std::byte> buf(size_t{1} << 20);

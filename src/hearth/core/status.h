@@ -13,20 +13,20 @@ namespace hearth {
 // Codes follow the canonical (abseil/gRPC) set so callers can map them to exit codes and HTTP.
 enum class ErrorCode {
   kOk = 0,
-  kInvalidArgument,    // the input is malformed (bad file, bad request, bad flag)
-  kNotFound,           // a file, key, tensor or reference does not exist
+  kInvalidArgument,  // the input is malformed (bad file, bad request, bad flag)
+  kNotFound,         // a file, key, tensor or reference does not exist
   kAlreadyExists,
-  kOutOfRange,         // a value is outside what is supported (context too large, ...)
-  kFailedPrecondition, // the system is not in a state that allows this
-  kResourceExhausted,  // memory limit, disk full, quota
-  kPermissionDenied,   // policy forbids it
-  kUnauthenticated,    // signature missing, wrong or untrusted
-  kDataLoss,           // digest mismatch, tampered or truncated data
+  kOutOfRange,          // a value is outside what is supported (context too large, ...)
+  kFailedPrecondition,  // the system is not in a state that allows this
+  kResourceExhausted,   // memory limit, disk full, quota
+  kPermissionDenied,    // policy forbids it
+  kUnauthenticated,     // signature missing, wrong or untrusted
+  kDataLoss,            // digest mismatch, tampered or truncated data
   kUnimplemented,
-  kUnavailable,        // a remote could not be reached
+  kUnavailable,  // a remote could not be reached
   kCancelled,
   kInternal,
-  kIo,                 // an operating-system I/O call failed
+  kIo,  // an operating-system I/O call failed
 };
 
 std::string_view error_code_name(ErrorCode code);
@@ -65,8 +65,8 @@ Status make_error(ErrorCode code, Parts&&... parts) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                     // NOLINT(implicit)
-  Result(Status status) : v_(std::move(status)) {               // NOLINT(implicit)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(implicit)
+  Result(Status status) : v_(std::move(status)) {  // NOLINT(implicit)
     assert(!std::get<Status>(v_).ok() && "Result constructed from an ok Status");
   }
 
@@ -79,9 +79,18 @@ class [[nodiscard]] Result {
   }
   Status status() && { return ok() ? Status() : std::get<Status>(std::move(v_)); }
 
-  T& value() & { assert(ok()); return std::get<T>(v_); }
-  const T& value() const& { assert(ok()); return std::get<T>(v_); }
-  T&& value() && { assert(ok()); return std::get<T>(std::move(v_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<T>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<T>(std::move(v_));
+  }
 
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
@@ -100,9 +109,9 @@ class [[nodiscard]] Result {
 #define HEARTH_CONCAT(a, b) HEARTH_CONCAT_INNER(a, b)
 
 // HEARTH_TRY(expr): evaluates a Status expression and returns it from the caller if not ok.
-#define HEARTH_TRY(expr)                          \
-  do {                                            \
-    ::hearth::Status hearth_try_status_ = (expr); \
+#define HEARTH_TRY(expr)                                     \
+  do {                                                       \
+    ::hearth::Status hearth_try_status_ = (expr);            \
     if (!hearth_try_status_.ok()) return hearth_try_status_; \
   } while (0)
 

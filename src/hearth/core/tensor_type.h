@@ -34,9 +34,9 @@ enum class TensorType : uint32_t {
 };
 
 struct TensorTypeTraits {
-  std::string_view name;   // "q4_0", as printed by the ecosystem's tools
-  uint32_t block_size;     // elements per block
-  uint32_t type_size;      // bytes per block
+  std::string_view name;  // "q4_0", as printed by the ecosystem's tools
+  uint32_t block_size;    // elements per block
+  uint32_t type_size;     // bytes per block
 };
 
 // Traits of a type id read from a file; nullopt when hearth does not know (or support) it.

@@ -10,10 +10,14 @@ namespace hearth::engine {
 namespace {
 
 constexpr std::array<std::pair<ChatTemplateFamily, std::string_view>, 8> kNames{{
-    {ChatTemplateFamily::kPlain, "plain"},   {ChatTemplateFamily::kLlama2, "llama2"},
-    {ChatTemplateFamily::kLlama3, "llama3"}, {ChatTemplateFamily::kChatMl, "chatml"},
-    {ChatTemplateFamily::kMistral, "mistral"}, {ChatTemplateFamily::kZephyr, "zephyr"},
-    {ChatTemplateFamily::kGemma, "gemma"},   {ChatTemplateFamily::kPhi3, "phi3"},
+    {ChatTemplateFamily::kPlain, "plain"},
+    {ChatTemplateFamily::kLlama2, "llama2"},
+    {ChatTemplateFamily::kLlama3, "llama3"},
+    {ChatTemplateFamily::kChatMl, "chatml"},
+    {ChatTemplateFamily::kMistral, "mistral"},
+    {ChatTemplateFamily::kZephyr, "zephyr"},
+    {ChatTemplateFamily::kGemma, "gemma"},
+    {ChatTemplateFamily::kPhi3, "phi3"},
 }};
 
 bool contains(std::string_view s, std::string_view needle) { return s.find(needle) != std::string_view::npos; }
@@ -133,9 +137,7 @@ Result<RenderedChat> render_chat(ChatTemplateFamily family, const std::vector<Ch
       out += "Assistant:";
       r.stop_strings.push_back("\n\nUser:");
       break;
-    case ChatTemplateFamily::kLlama2:
-      out = render_llama2(messages, bos_text, eos_text);
-      break;
+    case ChatTemplateFamily::kLlama2: out = render_llama2(messages, bos_text, eos_text); break;
     case ChatTemplateFamily::kLlama3:
       for (const ChatMessage& m : messages) {
         out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + std::string(trim(m.content)) + "<|eot_id|>";
@@ -146,9 +148,7 @@ Result<RenderedChat> render_chat(ChatTemplateFamily family, const std::vector<Ch
       for (const ChatMessage& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
       out += "<|im_start|>assistant\n";
       break;
-    case ChatTemplateFamily::kMistral:
-      out = render_mistral(messages, eos_text);
-      break;
+    case ChatTemplateFamily::kMistral: out = render_mistral(messages, eos_text); break;
     case ChatTemplateFamily::kZephyr:
       for (const ChatMessage& m : messages) out += "<|" + m.role + "|>\n" + m.content + std::string(eos_text) + "\n";
       out += "<|assistant|>\n";

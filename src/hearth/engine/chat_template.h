@@ -37,8 +37,8 @@ Result<ChatTemplateFamily> parse_chat_template_name(std::string_view name);
 std::optional<ChatTemplateFamily> detect_chat_template(std::string_view jinja);
 
 struct RenderedChat {
-  std::string prompt;                      // to be tokenized with special tokens parsed
-  std::vector<std::string> stop_strings;   // implicit stops of the format (plain: "\n\nUser:")
+  std::string prompt;                     // to be tokenized with special tokens parsed
+  std::vector<std::string> stop_strings;  // implicit stops of the format (plain: "\n\nUser:")
 };
 
 // Renders messages followed by the prompt for the assistant's reply. The first BOS token is

@@ -20,22 +20,22 @@
 namespace hearth::engine {
 
 struct GenerationParams {
-  std::vector<int32_t> prompt;      // token ids (not empty)
-  sampling::SamplerConfig sampler;  // eog_tokens are filled in by the scheduler
-  int64_t max_tokens = -1;          // -1: until end of generation or the context is full
-  std::vector<std::string> stop;    // stop strings (not part of the output)
-  int top_logprobs = -1;            // -1: no logprobs; n >= 0: the chosen token and the n best
+  std::vector<int32_t> prompt;                    // token ids (not empty)
+  sampling::SamplerConfig sampler;                // eog_tokens are filled in by the scheduler
+  int64_t max_tokens = -1;                        // -1: until end of generation or the context is full
+  std::vector<std::string> stop;                  // stop strings (not part of the output)
+  int top_logprobs = -1;                          // -1: no logprobs; n >= 0: the chosen token and the n best
   std::shared_ptr<const JsonSchema> json_schema;  // non-null: constrained to this schema
-  int n_choices = 1;                // independent completions of the same prompt
-  bool embedding = false;           // mean-pooled final hidden state instead of generation
-  bool ignore_eos = false;          // keep generating past end-of-generation tokens (benchmarks)
+  int n_choices = 1;                              // independent completions of the same prompt
+  bool embedding = false;                         // mean-pooled final hidden state instead of generation
+  bool ignore_eos = false;                        // keep generating past end-of-generation tokens (benchmarks)
 };
 
 enum class FinishReason { kStop, kLength, kCancelled, kError };
 
 struct TokenInfo {
   int32_t id = 0;
-  std::string piece;   // the token's bytes (may be part of a UTF-8 character)
+  std::string piece;  // the token's bytes (may be part of a UTF-8 character)
   float logprob = 0.0f;
   std::vector<std::pair<std::string, float>> top;  // (piece, logprob), best first
   std::vector<int32_t> top_ids;
@@ -44,15 +44,15 @@ struct TokenInfo {
 struct GenerationEvent {
   enum class Kind { kDelta, kFinish, kEmbedding };
   Kind kind = Kind::kDelta;
-  int index = 0;                    // choice index
-  std::string text;                 // kDelta: whole UTF-8 characters of new output (may be empty)
-  std::vector<TokenInfo> tokens;    // kDelta: tokens behind this delta (logprobs when asked)
+  int index = 0;                              // choice index
+  std::string text;                           // kDelta: whole UTF-8 characters of new output (may be empty)
+  std::vector<TokenInfo> tokens;              // kDelta: tokens behind this delta (logprobs when asked)
   FinishReason finish = FinishReason::kStop;  // kFinish
-  Status error;                     // kFinish with kError
-  int64_t n_prompt = 0;             // kFinish / kEmbedding: prompt tokens
-  int64_t n_cached = 0;             // kFinish: prompt tokens reused from the slot's cache
-  int64_t n_generated = 0;          // kFinish: generated tokens
-  std::vector<float> embedding;     // kEmbedding
+  Status error;                               // kFinish with kError
+  int64_t n_prompt = 0;                       // kFinish / kEmbedding: prompt tokens
+  int64_t n_cached = 0;                       // kFinish: prompt tokens reused from the slot's cache
+  int64_t n_generated = 0;                    // kFinish: generated tokens
+  std::vector<float> embedding;               // kEmbedding
 };
 
 class RequestChannel {

@@ -63,8 +63,7 @@ int number_next(Frame& f, unsigned char c) {
       if (c == '.') return 4;
       if (c == 'e' || c == 'E') return 6;
       return -1;
-    case 4:
-      return is_digit(c) ? digit(5, true) : -1;
+    case 4: return is_digit(c) ? digit(5, true) : -1;
     case 5:
       if (is_digit(c)) return digit(5, false);
       if (c == 'e' || c == 'E') return 6;
@@ -72,10 +71,8 @@ int number_next(Frame& f, unsigned char c) {
     case 6:
       if (c == '+' || c == '-') return 7;
       [[fallthrough]];
-    case 7:
-      return is_digit(c) ? digit(8, true) : -1;
-    case 8:
-      return is_digit(c) ? digit(8, false) : -1;
+    case 7: return is_digit(c) ? digit(8, true) : -1;
+    case 8: return is_digit(c) ? digit(8, false) : -1;
   }
   return -1;
 }
@@ -212,8 +209,7 @@ bool JsonConstraint::step(const Path& path, unsigned char c, std::vector<Path>& 
   };
 
   switch (f.kind) {
-    case Kind::kTop:
-      return f.phase == Phase::kDone && is_ws(c) && whitespace();
+    case Kind::kTop: return f.phase == Phase::kDone && is_ws(c) && whitespace();
 
     case Kind::kValue: {
       if (is_ws(c)) return whitespace();
@@ -394,8 +390,7 @@ bool JsonConstraint::step(const Path& path, unsigned char c, std::vector<Path>& 
           p.push_back(value_frame(child));
           return push(std::move(p));
         }
-        case Phase::kDone:
-          return false;
+        case Phase::kDone: return false;
       }
       return false;
     }

@@ -88,25 +88,25 @@ class JsonConstraint {
 struct JsonConstraint::Frame {
   enum class Kind : uint8_t { kTop, kValue, kObject, kArray, kString, kNumber, kLiteral };
   enum class Phase : uint8_t {
-    kStart,      // object: after '{'  array: after '['
-    kKey,        // object: reading a key
-    kColon,      // object: after a key
-    kAfterValue, // object/array: after a member
-    kNeedKey,    // object: after ','
-    kDone,       // top: the value is complete
+    kStart,       // object: after '{'  array: after '['
+    kKey,         // object: reading a key
+    kColon,       // object: after a key
+    kAfterValue,  // object/array: after a member
+    kNeedKey,     // object: after ','
+    kDone,        // top: the value is complete
   };
   Kind kind = Kind::kValue;
   Phase phase = Phase::kStart;
   int node = 0;
-  uint8_t ws = 0;             // whitespace bytes in a row
+  uint8_t ws = 0;  // whitespace bytes in a row
   // string: escape state (0 none, 1 after '\', 2..5 reading \u hex digits)
   // number: grammar state; literal: bytes matched
   int32_t sub = 0;
-  int64_t count = 0;          // string: code points; array: items; number: digits in this part
-  std::vector<uint8_t> used;  // object: which properties have appeared
-  std::string key;            // object: the key being read
-  std::vector<int> candidates;// literal: indices of literals still matching (or -1..-3: true/false/null)
-  bool integer_only = false;  // number
+  int64_t count = 0;            // string: code points; array: items; number: digits in this part
+  std::vector<uint8_t> used;    // object: which properties have appeared
+  std::string key;              // object: the key being read
+  std::vector<int> candidates;  // literal: indices of literals still matching (or -1..-3: true/false/null)
+  bool integer_only = false;    // number
 };
 
 }  // namespace hearth::engine

@@ -25,7 +25,8 @@ constexpr size_t kEmbeddingChunk = 64;
 Result<std::unique_ptr<Scheduler>> Scheduler::create(const model::Model& model, const tokenizer::Tokenizer& tokenizer,
                                                      SchedulerParams params) {
   if (params.n_slots < 1) {
-    return make_error(ErrorCode::kInvalidArgument, "--parallel must be at least 1, not ", std::to_string(params.n_slots));
+    return make_error(ErrorCode::kInvalidArgument, "--parallel must be at least 1, not ",
+                      std::to_string(params.n_slots));
   }
   std::unique_ptr<Scheduler> s(new Scheduler());
   model::ContextParams cp;
@@ -194,7 +195,8 @@ void Scheduler::loop() {
     step();
   }
   std::lock_guard<std::mutex> lock(mu_);
-  for (Slot& s : slots_) s.abort(FinishReason::kCancelled, make_error(ErrorCode::kCancelled, "the server is stopping"), false);
+  for (Slot& s : slots_)
+    s.abort(FinishReason::kCancelled, make_error(ErrorCode::kCancelled, "the server is stopping"), false);
   for (Task& t : queue_) {
     GenerationEvent e;
     e.kind = GenerationEvent::Kind::kFinish;
@@ -256,7 +258,8 @@ void Scheduler::step() {
   if (!st.ok()) {
     log::error("scheduler: forward pass failed: {}", st.to_string());
     for (Slot& s : slots_) {
-      bool in_batch = std::any_of(batch_.begin(), batch_.end(), [&](const model::BatchToken& t) { return t.seq == s.id(); });
+      bool in_batch =
+          std::any_of(batch_.begin(), batch_.end(), [&](const model::BatchToken& t) { return t.seq == s.id(); });
       if (in_batch) s.abort(FinishReason::kError, st, /*drop_cache=*/true);
     }
   } else {

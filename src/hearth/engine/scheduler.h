@@ -31,24 +31,24 @@
 namespace hearth::engine {
 
 struct SchedulerParams {
-  int n_slots = 1;               // parallel sequences
-  int64_t n_ctx = 0;             // positions per slot (0: the model default)
-  int64_t n_batch = 512;         // most tokens per forward pass
-  int n_threads = 0;             // 0: physical cores
+  int n_slots = 1;        // parallel sequences
+  int64_t n_ctx = 0;      // positions per slot (0: the model default)
+  int64_t n_batch = 512;  // most tokens per forward pass
+  int n_threads = 0;      // 0: physical cores
   kernels::KvType kv_type = kernels::KvType::kF16;
-  uint64_t kv_limit_bytes = 0;   // 0: 75% of available memory
-  size_t max_queue = 256;        // queued tasks beyond the busy slots (an embeddings batch of
-                                 // 256 inputs is 256 tasks: it must fit)
+  uint64_t kv_limit_bytes = 0;  // 0: 75% of available memory
+  size_t max_queue = 256;       // queued tasks beyond the busy slots (an embeddings batch of
+                                // 256 inputs is 256 tasks: it must fit)
 };
 
 struct SchedulerStats {
   int n_slots = 0;
   int active_slots = 0;
   int64_t queue_depth = 0;
-  int64_t kv_tokens = 0;         // cached positions over all slots
-  int64_t kv_capacity = 0;       // n_ctx * n_slots
+  int64_t kv_tokens = 0;    // cached positions over all slots
+  int64_t kv_capacity = 0;  // n_ctx * n_slots
   uint64_t kv_bytes = 0;
-  uint64_t prompt_tokens = 0;    // evaluated (not reused) prompt tokens
+  uint64_t prompt_tokens = 0;  // evaluated (not reused) prompt tokens
   uint64_t cached_prompt_tokens = 0;
   uint64_t generated_tokens = 0;
   uint64_t steps = 0;

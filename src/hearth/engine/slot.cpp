@@ -106,7 +106,8 @@ Status Slot::mask(std::span<sampling::TokenCandidate> cands) {
   if (found == 0 && !json_->over_budget()) {
     // The whole vocabulary: first learn which first bytes can continue (256 one-byte runs), so
     // most tokens are refused without running the matcher.
-    for (int b = 0; b < 256; ++b) first_byte_ok_[static_cast<size_t>(b)] = json_->accepts(std::string(1, static_cast<char>(b)));
+    for (int b = 0; b < 256; ++b)
+      first_byte_ok_[static_cast<size_t>(b)] = json_->accepts(std::string(1, static_cast<char>(b)));
     first_byte_known_ = true;
     for (size_t i = 0; i < cands.size() && !json_->over_budget(); ++i) {
       if (cands[i].logit != neg_inf && token_allowed(cands[i].id)) {

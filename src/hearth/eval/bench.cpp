@@ -62,7 +62,8 @@ Result<BenchResult> run_bench(const model::Model& model, const BenchParams& p) {
     for (const auto& t : model.gguf().tensors()) {
       if (t.name.find("_exps.") != std::string_view::npos) exps += model.bytes_read(t, r.isa);
     }
-    r.decode_bytes_per_token -= exps - exps / static_cast<uint64_t>(hp.n_expert) * static_cast<uint64_t>(hp.n_expert_used);
+    r.decode_bytes_per_token -=
+        exps - exps / static_cast<uint64_t>(hp.n_expert) * static_cast<uint64_t>(hp.n_expert_used);
   }
   uint64_t rng = 0x1234567ull;
   uint64_t fnv = 0xcbf29ce484222325ull;

@@ -12,14 +12,14 @@
 namespace hearth::eval {
 
 struct KlSummary {
-  int64_t n = 0;                 // positions
-  double ppl = 0, ppl_base = 0;  // exp(mean nll) of the model and of the base
-  double delta_ppl = 0;          // ppl - ppl_base
+  int64_t n = 0;                                  // positions
+  double ppl = 0, ppl_base = 0;                   // exp(mean nll) of the model and of the base
+  double delta_ppl = 0;                           // ppl - ppl_base
   double ln_ppl_ratio = 0, ln_ppl_ratio_err = 0;  // mean(nll - nll_base) and its standard error
   double kld_mean = 0, kld_err = 0;
   double kld_max = 0, kld_p999 = 0, kld_p99 = 0, kld_p90 = 0, kld_median = 0, kld_p10 = 0, kld_min = 0;
   double same_top = 0, same_top_err = 0;  // fraction in [0, 1]
-  double rms_dp = 0;             // root mean square of p(target) - p_base(target)
+  double rms_dp = 0;                      // root mean square of p(target) - p_base(target)
 };
 
 class KlAccumulator {

@@ -37,8 +37,8 @@ void encode_log_probs(std::span<const float> logits, std::span<uint16_t> record)
 }
 
 Result<std::unique_ptr<LogitsFileWriter>> LogitsFileWriter::create(const std::string& path, int32_t n_ctx,
-                                                                    int32_t n_vocab, int32_t n_chunk,
-                                                                    std::span<const int32_t> tokens) {
+                                                                   int32_t n_vocab, int32_t n_chunk,
+                                                                   std::span<const int32_t> tokens) {
   if (n_ctx < 4 || n_vocab < 1 || n_chunk < 1 ||
       static_cast<uint64_t>(tokens.size()) < static_cast<uint64_t>(n_chunk) * static_cast<uint64_t>(n_ctx)) {
     return make_error(ErrorCode::kInvalidArgument, path, ": bad logits file shape (n_ctx ", std::to_string(n_ctx),
@@ -87,7 +87,8 @@ Result<std::unique_ptr<LogitsFile>> LogitsFile::open(const std::string& path) {
   HEARTH_ASSIGN_OR_RETURN(f->map_, MappedFile::open(path));
   const std::span<const std::byte> b = f->map_.bytes();
   if (b.size() < 20 || std::memcmp(b.data(), kLogitsMagic, 8) != 0) {
-    return make_error(ErrorCode::kInvalidArgument, path, ": not a logits file (expected the \"_logits_\" header of "
+    return make_error(ErrorCode::kInvalidArgument, path,
+                      ": not a logits file (expected the \"_logits_\" header of "
                       "`hearth perplexity --save-logits` or `llama-perplexity --kl-divergence-base`)");
   }
   int32_t h[3];
@@ -108,8 +109,8 @@ Result<std::unique_ptr<LogitsFile>> LogitsFile::open(const std::string& path) {
   auto total = tok_bytes && rec_bytes ? checked_add<uint64_t>(20 + *tok_bytes, *rec_bytes) : std::nullopt;
   if (!total || *total != b.size()) {
     return make_error(ErrorCode::kDataLoss, path, ": the file has ", std::to_string(b.size()),
-                      " bytes, but its header (", std::to_string(f->n_chunk_), " windows of ", std::to_string(f->n_ctx_),
-                      " tokens, vocabulary ", std::to_string(f->n_vocab_), ") needs ",
+                      " bytes, but its header (", std::to_string(f->n_chunk_), " windows of ",
+                      std::to_string(f->n_ctx_), " tokens, vocabulary ", std::to_string(f->n_vocab_), ") needs ",
                       total ? std::to_string(*total) : std::string("more than 2^64"));
   }
   f->tokens_.resize(static_cast<size_t>(*n_tok));

@@ -17,7 +17,8 @@ double negative_log_likelihood(std::span<const float> logits, int32_t target) {
 Result<PerplexityResult> compute_perplexity(model::Context& ctx, std::span<const int32_t> tokens,
                                             const PerplexityParams& p, const PerplexityCallbacks& cb) {
   const int64_t n_ctx = p.n_ctx;
-  if (n_ctx < 4) return make_error(ErrorCode::kInvalidArgument, "perplexity: context ", std::to_string(n_ctx), " is too small");
+  if (n_ctx < 4)
+    return make_error(ErrorCode::kInvalidArgument, "perplexity: context ", std::to_string(n_ctx), " is too small");
   if (n_ctx > ctx.n_ctx()) {
     return make_error(ErrorCode::kInvalidArgument, "perplexity: window ", std::to_string(n_ctx),
                       " is larger than the context ", std::to_string(ctx.n_ctx()));

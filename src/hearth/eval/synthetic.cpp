@@ -112,7 +112,8 @@ void add_vocab(gguf::GgufWriter& w, int64_t n_vocab) {
 }  // namespace
 
 const SyntheticPreset* find_preset(std::string_view name) {
-  for (const auto& p : kPresets) if (p.name == name) return &p;
+  for (const auto& p : kPresets)
+    if (p.name == name) return &p;
   return nullptr;
 }
 
@@ -168,7 +169,8 @@ Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string
 
   gguf::GgufWriter w;
   w.set_string("general.architecture", "llama");
-  w.set_string("general.name", "hearth synthetic " + std::string(p.name) + " (" + std::string(p.shape_of) + " shape, random weights)");
+  w.set_string("general.name",
+               "hearth synthetic " + std::string(p.name) + " (" + std::string(p.shape_of) + " shape, random weights)");
   w.set_u32("llama.context_length", static_cast<uint32_t>(p.n_ctx));
   w.set_u32("llama.embedding_length", static_cast<uint32_t>(p.n_embd));
   w.set_u32("llama.block_count", static_cast<uint32_t>(p.n_layer));
@@ -208,7 +210,8 @@ Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string
       for (int64_t r = r0; r < r1; ++r) {
         FastNormal g(static_cast<uint64_t>(i) * 1000003ull + static_cast<uint64_t>(r));
         for (auto& v : row) v = t.scale == 0.0f ? 1.0f : g.next() * t.scale;
-        kernels::quantize_row(type, row.data(), buf.data() + static_cast<size_t>(r) * rb, static_cast<int64_t>(t.ne[0]));
+        kernels::quantize_row(type, row.data(), buf.data() + static_cast<size_t>(r) * rb,
+                              static_cast<int64_t>(t.ne[0]));
       }
     });
     done += buf.size();

@@ -34,21 +34,32 @@ namespace hearth::gguf {
 
 // Metadata value type ids as stored in the file.
 enum class ValueType : uint32_t {
-  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12,
 };
 std::string_view value_type_name(ValueType t);
 
 // Hard caps on untrusted sizes (generous for real models, tight enough to stop a bomb).
-inline constexpr uint64_t kMaxStringBytes = 64ull << 20;     // one string
-inline constexpr uint64_t kMaxArrayElements = 1ull << 26;    // one array (67M; vocab sizes fit)
-inline constexpr uint64_t kMaxKv = 1u << 20;                 // metadata entries
+inline constexpr uint64_t kMaxStringBytes = 64ull << 20;   // one string
+inline constexpr uint64_t kMaxArrayElements = 1ull << 26;  // one array (67M; vocab sizes fit)
+inline constexpr uint64_t kMaxKv = 1u << 20;               // metadata entries
 inline constexpr uint64_t kMaxTensors = 1u << 20;
 inline constexpr uint32_t kMaxDims = 4;
 inline constexpr uint32_t kDefaultAlignment = 32;
 inline constexpr uint64_t kMaxKeyBytes = 65535;
 inline constexpr uint64_t kMaxTensorNameBytes = 63;
-inline constexpr uint32_t kMaxArrayDepth = 4;                // arrays of arrays of ...
+inline constexpr uint32_t kMaxArrayDepth = 4;  // arrays of arrays of ...
 inline constexpr uint32_t kMaxSupportedVersion = 3;
 
 // Bytes of one element of a fixed-size value type; 0 for STRING, ARRAY and unknown ids.
@@ -59,14 +70,14 @@ uint64_t value_type_size(ValueType t);
 struct ArrayValue {
   ValueType elem_type = ValueType::UINT8;
   uint64_t count = 0;
-  std::span<const std::byte> raw;        // numeric element bytes (count * elem size), in the file
-  std::vector<std::string_view> strings; // when elem_type == STRING (views into the file)
+  std::span<const std::byte> raw;         // numeric element bytes (count * elem size), in the file
+  std::vector<std::string_view> strings;  // when elem_type == STRING (views into the file)
   // Nested arrays (arrays of arrays) are parsed and validated but not decoded: `raw` then
   // holds the nested elements' serialized bytes as in the file (so a writer can copy them).
 };
 
-using Value = std::variant<uint8_t, int8_t, uint16_t, int16_t, uint32_t, int32_t, float, bool,
-                           std::string_view, ArrayValue, uint64_t, int64_t, double>;
+using Value = std::variant<uint8_t, int8_t, uint16_t, int16_t, uint32_t, int32_t, float, bool, std::string_view,
+                           ArrayValue, uint64_t, int64_t, double>;
 
 struct KeyValue {
   std::string_view key;
@@ -82,7 +93,7 @@ struct TensorInfo {
   uint64_t offset = 0;                   // relative to the data section
   uint64_t n_elements = 0;
   uint64_t n_bytes = 0;
-  std::span<const std::byte> data;       // the tensor's bytes inside the mapping
+  std::span<const std::byte> data;  // the tensor's bytes inside the mapping
 };
 
 // A parsed GGUF file: views into the bytes it was parsed from (which must outlive it).

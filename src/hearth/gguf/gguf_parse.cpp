@@ -20,10 +20,10 @@ namespace hearth::gguf {
 namespace {
 
 // The smallest possible serialized entries, used to bound header counts by the bytes present.
-constexpr uint64_t kMinStringBytes = 8;                       // u64 length, empty payload
-constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;               // key of 1 byte, type, 1-byte value
+constexpr uint64_t kMinStringBytes = 8;                          // u64 length, empty payload
+constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;                  // key of 1 byte, type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;  // name of 1 byte, 1 dim
-constexpr uint64_t kMinNestedArrayBytes = 4 + 8;              // elem_type, count
+constexpr uint64_t kMinNestedArrayBytes = 4 + 8;                 // elem_type, count
 
 constexpr uint64_t kInt64Max = static_cast<uint64_t>(INT64_MAX);
 
@@ -60,8 +60,7 @@ bool is_known_value_type(uint32_t t) { return t <= static_cast<uint32_t>(ValueTy
 
 class GgufParser {
  public:
-  GgufParser(std::span<const std::byte> bytes, std::string_view name)
-      : bytes_(bytes), cur_(bytes), name_(name) {}
+  GgufParser(std::span<const std::byte> bytes, std::string_view name) : bytes_(bytes), cur_(bytes), name_(name) {}
 
   Result<GgufFile> run() {
     file_.name_ = std::string(name_);
@@ -79,9 +78,8 @@ class GgufParser {
   }
 
   Status truncated(std::string_view what, uint64_t need) const {
-    return fail(ErrorCode::kDataLoss, "file is truncated: ", what, " needs ", std::to_string(need),
-                " bytes at offset ", std::to_string(cur_.pos()), " but only ",
-                std::to_string(cur_.remaining()), " remain");
+    return fail(ErrorCode::kDataLoss, "file is truncated: ", what, " needs ", std::to_string(need), " bytes at offset ",
+                std::to_string(cur_.pos()), " but only ", std::to_string(cur_.remaining()), " remain");
   }
 
   template <typename T>
@@ -129,8 +127,7 @@ class GgufParser {
     if (version > kMaxSupportedVersion) {
       uint32_t swapped = __builtin_bswap32(version);
       if (swapped >= 1 && swapped <= kMaxSupportedVersion) {
-        return fail(ErrorCode::kUnimplemented, "big-endian gguf (version field ", hex32(version),
-                    ") is not supported");
+        return fail(ErrorCode::kUnimplemented, "big-endian gguf (version field ", hex32(version), ") is not supported");
       }
       return fail(ErrorCode::kUnimplemented, "version ", std::to_string(version),
                   " is newer than hearth supports (versions 2 and 3)");
@@ -358,16 +355,15 @@ class GgufParser {
     if (!traits) return fail(ErrorCode::kInvalidArgument, "unknown tensor type id ", std::to_string(type_id));
     t.type = static_cast<TensorType>(type_id);
     if (t.ne[0] % traits->block_size != 0) {
-      return fail(ErrorCode::kInvalidArgument, "row of ", std::to_string(t.ne[0]),
-                  " is not a multiple of block size ", std::to_string(traits->block_size), " (",
-                  traits->name, ")");
+      return fail(ErrorCode::kInvalidArgument, "row of ", std::to_string(t.ne[0]), " is not a multiple of block size ",
+                  std::to_string(traits->block_size), " (", traits->name, ")");
     }
     // (ne[0] / block_size) * type_size * ne[1] * ...: can overflow even when the element count does not.
     std::optional<uint64_t> bytes = checked_mul<uint64_t>(t.ne[0] / traits->block_size, traits->type_size);
     for (uint32_t d = 1; bytes && d < t.n_dims; ++d) bytes = checked_mul(*bytes, t.ne[d]);
     if (!bytes) {
-      return fail(ErrorCode::kInvalidArgument, "byte size of shape ", shape_string(t.ne, t.n_dims), " (",
-                  traits->name, ") overflows");
+      return fail(ErrorCode::kInvalidArgument, "byte size of shape ", shape_string(t.ne, t.n_dims), " (", traits->name,
+                  ") overflows");
     }
     t.n_bytes = *bytes;
     return {};
@@ -394,8 +390,8 @@ class GgufParser {
       }
       if (t.n_bytes > data_size - t.offset) {
         return fail(ErrorCode::kDataLoss, "file is truncated: data [", std::to_string(t.offset), ", +",
-                    std::to_string(t.n_bytes), ") ends past the end of the data section (",
-                    std::to_string(data_size), " bytes)");
+                    std::to_string(t.n_bytes), ") ends past the end of the data section (", std::to_string(data_size),
+                    " bytes)");
       }
       t.data = bytes_.subspan(static_cast<size_t>(*start + t.offset), static_cast<size_t>(t.n_bytes));
     }

@@ -131,9 +131,8 @@ void GgufWriter::set_array_raw(std::string key, ValueType elem_type, std::vector
   uint64_t size = value_type_size(elem_type);
   if (size == 0 || raw.size() % size != 0) {
     if (deferred_.ok()) {
-      deferred_ = make_error(ErrorCode::kInvalidArgument, "gguf writer: key '", key, "': ",
-                             std::to_string(raw.size()), " raw bytes are not an array of ",
-                             value_type_name(elem_type));
+      deferred_ = make_error(ErrorCode::kInvalidArgument, "gguf writer: key '", key, "': ", std::to_string(raw.size()),
+                             " raw bytes are not an array of ", value_type_name(elem_type));
     }
     return;
   }
@@ -195,8 +194,7 @@ void GgufWriter::set_alignment(uint32_t alignment) {
   alignment_ = alignment;
 }
 
-Result<GgufWriter::Tensor> GgufWriter::make_tensor(std::string name, TensorType type,
-                                                   std::vector<uint64_t> ne) const {
+Result<GgufWriter::Tensor> GgufWriter::make_tensor(std::string name, TensorType type, std::vector<uint64_t> ne) const {
   auto fail = [&](auto&&... parts) {
     return make_error(ErrorCode::kInvalidArgument, "gguf writer: tensor '", name, "': ", parts...);
   };

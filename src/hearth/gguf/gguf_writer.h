@@ -50,8 +50,7 @@ class GgufWriter {
 
   // Tensors: `data` must hold exactly the bytes the type and shape need; ne[0] is the row.
   // The data is referenced (not copied) until write(): it must stay alive.
-  Status add_tensor(std::string name, TensorType type, std::vector<uint64_t> ne,
-                    std::span<const std::byte> data);
+  Status add_tensor(std::string name, TensorType type, std::vector<uint64_t> ne, std::span<const std::byte> data);
   // Declares a tensor whose bytes are supplied later by write_streaming's source (for outputs
   // too large to hold in memory, e.g. quantize). to_bytes()/write() refuse such tensors.
   Status add_tensor_info(std::string name, TensorType type, std::vector<uint64_t> ne);

@@ -19,11 +19,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include <fmt/format.h>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 #include "hearth/http/http_text.h"
 
@@ -138,7 +138,8 @@ struct Core {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -532,8 +533,8 @@ class BeastServer final : public HttpServer {
       try {
         ssl_.emplace(asio::ssl::context::tls_server);
         ssl_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                          asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                          asio::ssl::context::single_dh_use);
         ssl_->use_certificate_chain_file(o.tls_cert);
         ssl_->use_private_key_file(o.tls_key, asio::ssl::context::pem);
       } catch (const std::exception& e) {
@@ -565,8 +566,8 @@ class BeastServer final : public HttpServer {
     tcp::resolver resolver(ioc_);
     auto results = resolver.resolve(o.host, std::to_string(o.port), tcp::resolver::numeric_service, ec);
     if (ec || results.empty()) {
-      return make_error(ErrorCode::kIo, "cannot listen on ", where, ": cannot resolve '", o.host,
-                        "' (", ec ? ec.message() : std::string("no address"), ")");
+      return make_error(ErrorCode::kIo, "cannot listen on ", where, ": cannot resolve '", o.host, "' (",
+                        ec ? ec.message() : std::string("no address"), ")");
     }
     const tcp::endpoint ep = results.begin()->endpoint();
     acceptor_.open(ep.protocol(), ec);
@@ -641,7 +642,8 @@ class BeastServer final : public HttpServer {
     if (!core_.admit_connection(client)) return refuse_connection(std::move(s));
     if (ssl_) {
       std::make_shared<Session<asio::ssl::stream<tcp::socket>>>(
-          core_, asio::ssl::stream<tcp::socket>(std::move(s), *ssl_), client)->start();
+          core_, asio::ssl::stream<tcp::socket>(std::move(s), *ssl_), client)
+          ->start();
     } else {
       std::make_shared<Session<tcp::socket>>(core_, std::move(s), client)->start();
     }

@@ -66,17 +66,17 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                         // 0: any free port
-  uint64_t max_body_bytes = 8 << 20;       // after de-chunking; larger: 413
-  uint32_t max_header_bytes = 16 << 10;    // request line + header fields; larger: 431
-  uint32_t max_headers = 100;              // header fields; more: 431
-  int request_timeout_s = 30;              // TLS handshake + headers + body of one request: 408
-  int idle_timeout_s = 5;                  // a kept-alive connection waiting for its next request
-  int write_timeout_s = 30;                // each response write; the connection is closed after
-  uint32_t max_connections = 256;          // open connections in total; more get 503
+  int port = 8080;                           // 0: any free port
+  uint64_t max_body_bytes = 8 << 20;         // after de-chunking; larger: 413
+  uint32_t max_header_bytes = 16 << 10;      // request line + header fields; larger: 431
+  uint32_t max_headers = 100;                // header fields; more: 431
+  int request_timeout_s = 30;                // TLS handshake + headers + body of one request: 408
+  int idle_timeout_s = 5;                    // a kept-alive connection waiting for its next request
+  int write_timeout_s = 30;                  // each response write; the connection is closed after
+  uint32_t max_connections = 256;            // open connections in total; more get 503
   uint32_t max_connections_per_client = 32;  // per client address; more get 503
-  uint32_t worker_threads = 16;            // handlers run here (a stream holds one until done)
-  std::string tls_cert, tls_key;           // both set: HTTPS
+  uint32_t worker_threads = 16;              // handlers run here (a stream holds one until done)
+  std::string tls_cert, tls_key;             // both set: HTTPS
 };
 
 // What the access log needs of one response. Never holds a body.

@@ -29,7 +29,7 @@ CpuFeatures detect() {
   f.avx = (c >> 28) & 1;
   if (osxsave) {
     const uint64_t xcr0 = xgetbv0();
-    f.os_avx = (xcr0 & 0x6) == 0x6;              // SSE + AVX state
+    f.os_avx = (xcr0 & 0x6) == 0x6;                   // SSE + AVX state
     f.os_avx512 = f.os_avx && (xcr0 & 0xe0) == 0xe0;  // opmask, ZMM_Hi256, Hi16_ZMM
   }
   unsigned max_leaf = __get_cpuid_max(0, nullptr);

@@ -24,39 +24,38 @@ struct MatmulArgs {
   TensorType wtype;
   const std::byte* w;
   size_t w_row_bytes;
-  int64_t rows;      // output features
-  int64_t cols;      // input features (row length)
-  const float* x;    // [n_tokens][x_stride]
+  int64_t rows;    // output features
+  int64_t cols;    // input features (row length)
+  const float* x;  // [n_tokens][x_stride]
   int64_t x_stride;
   int64_t n_tokens;
-  float* y;          // [n_tokens][y_stride]
+  float* y;  // [n_tokens][y_stride]
   int64_t y_stride;
   std::byte* scratch;  // at least matmul_scratch_bytes(table, wtype, cols, n_tokens) bytes
   // This table's packed copy of W (KernelTable::pack), or null to read W as stored.
   const std::byte* packed = nullptr;
 };
 
-
 enum class RopeMode { kNorm, kNeox };  // adjacent pairs (llama) vs split halves (neox)
 enum class KvType { kF32, kF16 };
 
 // Causal attention for n_tokens queries of one sequence against its KV cache.
 struct AttentionArgs {
-  const float* q;        // [n_tokens][q_stride], heads of head_dim contiguous
+  const float* q;  // [n_tokens][q_stride], heads of head_dim contiguous
   int64_t q_stride;
-  const void* k;         // cache [n_ctx][kv_stride] of kv_type
+  const void* k;  // cache [n_ctx][kv_stride] of kv_type
   const void* v;
-  int64_t kv_stride;     // elements per cache row (n_head_kv * head_dim)
+  int64_t kv_stride;  // elements per cache row (n_head_kv * head_dim)
   KvType kv_type;
-  const int32_t* pos;    // query positions; query t sees cache rows 0..pos[t]
+  const int32_t* pos;  // query positions; query t sees cache rows 0..pos[t]
   int64_t n_tokens;
   int n_head;
   int n_head_kv;
   int head_dim;
   float scale;
-  float* out;            // [n_tokens][out_stride]
+  float* out;  // [n_tokens][out_stride]
   int64_t out_stride;
-  float* scratch;        // attention_scratch_floats(n_kv, pool threads) floats (all threads)
+  float* scratch;  // attention_scratch_floats(n_kv, pool threads) floats (all threads)
 };
 
 size_t attention_scratch_floats(int64_t n_kv, int n_threads);
@@ -80,7 +79,8 @@ struct KernelTable {
   // for a type or shape the table does not pack; pack writes packed_bytes(...) bytes, which
   // matmul then reads through MatmulArgs::packed.
   size_t (*packed_bytes)(TensorType t, int64_t rows, int64_t cols) = nullptr;
-  void (*pack)(TensorType t, int64_t rows, int64_t cols, const std::byte* w, size_t row_bytes, std::byte* out) = nullptr;
+  void (*pack)(TensorType t, int64_t rows, int64_t cols, const std::byte* w, size_t row_bytes,
+               std::byte* out) = nullptr;
   // Sums `bytes` bytes at p (64-byte aligned, a multiple of 64) as 64-bit words with the ISA's
   // widest loads: the read-bandwidth probe, so that decode's GB/s is compared with what this
   // table's own loads can stream.

@@ -24,8 +24,7 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
 // (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q8_K, F16, BF16) when importance is nullptr, and for
 // the K-quants too (quantize_row_qN_K_ref without importance; ggml's quant_weights variants
 // with it). Importance is ignored by F32/F16/BF16/Q8_0/Q8_1/Q8_K, as in ggml.
-void quantize_row(TensorType type, const float* src, void* dst, int64_t n,
-                  const float* importance = nullptr);
+void quantize_row(TensorType type, const float* src, void* dst, int64_t n, const float* importance = nullptr);
 
 // The format that activations are converted to before a dot product with a weight row of
 // type `weight` (ggml's vec_dot_type): Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for

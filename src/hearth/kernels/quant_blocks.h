@@ -13,8 +13,8 @@ inline constexpr int kQK5_0 = 32;
 inline constexpr int kQK5_1 = 32;
 inline constexpr int kQK8_0 = 32;
 inline constexpr int kQK8_1 = 32;
-inline constexpr int kQK_K = 256;        // elements per K-quant super-block
-inline constexpr int kKScaleSize = 12;   // packed 6-bit scales/mins of Q4_K and Q5_K
+inline constexpr int kQK_K = 256;       // elements per K-quant super-block
+inline constexpr int kKScaleSize = 12;  // packed 6-bit scales/mins of Q4_K and Q5_K
 
 // x = d * (q - 8), q in [0, 15]. qs[j] holds element j (low nibble) and j + 16 (high nibble).
 struct BlockQ4_0 {

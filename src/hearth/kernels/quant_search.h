@@ -28,8 +28,7 @@ enum class ErrorWeight { kSquare = 1, kUnit = 2, kAbs = 3, kSqrtAbs = 4 };
 // Symmetric scale for n values into L[i] in [0, 2*nmax) (stored offset by nmax). Tries
 // 19 candidate scales around -nmax/max and keeps the best weighted least-squares fit. `qw`
 // (optional) overrides the error weights. Returns the scale (0 for an all-zero block).
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L, ErrorWeight weight,
-                     const float* qw);
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, ErrorWeight weight, const float* qw);
 
 // Q3_K's symmetric search: start from -nmax/max, then greedily move single quants while the
 // x^2-weighted fit improves (up to 5 passes). L[i] in [0, 2*nmax).
@@ -38,15 +37,13 @@ float make_q3_quants(int n, int nmax, const float* x, int8_t* L);
 // Asymmetric scale + min for L[i] in [0, nmax]: x ~ scale * L - the_min. Tries nstep + 1
 // candidate inverse scales (rmin + rdelta * is + nmax) / (max - min), solving the weighted
 // least-squares scale and min for each. use_mad selects absolute instead of squared error.
-float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                       bool use_mad);
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad);
 
 // As make_qkx2_quants, used with importance weights (nullptr weights means x^2); robust to a
 // fitted min at or near max.
-float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                       bool use_mad);
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad);
 
 // Quantizes n non-negative values (sub-block scales or mins) to L[i] in [0, nmax] with one
 // scale, minimising the error weighted by quant_weights.

@@ -20,9 +20,9 @@ using FromFloatImportanceFn = void (*)(const float* src, void* dst, int64_t n, c
 using VecDotFn = float (*)(int64_t n, const void* w, const void* act);
 
 struct TypeTraits {
-  int64_t block_size;  // elements per block (1 for the float types); 0: hearth has no kernels for it
-  size_t type_size;    // bytes per block
-  ToFloatFn to_float;  // reference dequantize; null: none
+  int64_t block_size;      // elements per block (1 for the float types); 0: hearth has no kernels for it
+  size_t type_size;        // bytes per block
+  ToFloatFn to_float;      // reference dequantize; null: none
   FromFloatFn from_float;  // reference quantize (bit-identical to ggml's *_ref); null: none
   // The same with importance weights; null: the type ignores importance (uses from_float).
   FromFloatImportanceFn from_float_importance;

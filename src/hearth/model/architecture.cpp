@@ -35,8 +35,7 @@ Result<int64_t> required_int(const gguf::GgufFile& f, const std::string& k, int6
   return static_cast<int64_t>(*v);
 }
 
-Result<int64_t> optional_int(const gguf::GgufFile& f, const std::string& k, int64_t fallback, int64_t lo,
-                             int64_t hi) {
+Result<int64_t> optional_int(const gguf::GgufFile& f, const std::string& k, int64_t fallback, int64_t lo, int64_t hi) {
   if (f.find(k) == nullptr) return fallback;
   return required_int(f, k, lo, hi);
 }
@@ -112,7 +111,8 @@ Status read_common_hparams(const gguf::GgufFile& f, HParams& hp) {
   } else if (f.find(key(hp, "rope.scale_linear")) != nullptr) {
     HEARTH_ASSIGN_OR_RETURN(factor, optional_float(f, key(hp, "rope.scale_linear"), 1.0f));
   }
-  if (!(factor > 0.0f)) return make_error(ErrorCode::kInvalidArgument, f.name(), ": rope scaling factor must be positive");
+  if (!(factor > 0.0f))
+    return make_error(ErrorCode::kInvalidArgument, f.name(), ": rope scaling factor must be positive");
   hp.rope_freq_scale = 1.0f / factor;
   HEARTH_ASSIGN_OR_RETURN(hp.n_expert, optional_int(f, key(hp, "expert_count"), 0, 0, 1024));
   HEARTH_ASSIGN_OR_RETURN(hp.n_expert_used, optional_int(f, key(hp, "expert_used_count"), 0, 0, 1024));

@@ -17,12 +17,12 @@
 namespace hearth::model {
 
 struct ContextParams {
-  int64_t n_ctx = 0;       // 0: min(4096, the model's context_length)
-  int n_seq = 1;           // independent sequences (server slots)
-  int64_t n_batch = 512;   // most tokens per forward pass; longer batches are split
-  int n_threads = 0;       // 0: physical cores
+  int64_t n_ctx = 0;      // 0: min(4096, the model's context_length)
+  int n_seq = 1;          // independent sequences (server slots)
+  int64_t n_batch = 512;  // most tokens per forward pass; longer batches are split
+  int n_threads = 0;      // 0: physical cores
   kernels::KvType kv_type = kernels::KvType::kF16;
-  uint64_t kv_limit_bytes = 0;  // 0: 75% of available memory
+  uint64_t kv_limit_bytes = 0;                    // 0: 75% of available memory
   const kernels::KernelTable* kernels = nullptr;  // nullptr: active_kernels()
 };
 
@@ -87,13 +87,13 @@ class Context {
   std::vector<float> moe_in_, moe_out_;  // [n][n_embd] the rows routed to one expert
   std::vector<float> moe_g_, moe_u_;     // [n][n_ff]
   // MoE routing scratch, so that decode allocates nothing per token.
-  std::vector<int32_t> moe_order_;       // [n_expert] experts by probability
-  std::vector<float> moe_sorted_;        // [n_expert] gate logits, sorted (near-tie check)
-  std::vector<int64_t> moe_count_;       // [n_expert] tokens routed to each expert
-  std::vector<int64_t> moe_tok_;         // [n_expert][n] the tokens routed to each expert, in order
-  std::vector<float> moe_wgt_;           // [n_expert][n] their routing weights
-  std::vector<float> out_hidden_;        // [n_outputs][n_embd]
-  std::vector<float> out_logits_;        // [n_outputs][n_vocab]
+  std::vector<int32_t> moe_order_;  // [n_expert] experts by probability
+  std::vector<float> moe_sorted_;   // [n_expert] gate logits, sorted (near-tie check)
+  std::vector<int64_t> moe_count_;  // [n_expert] tokens routed to each expert
+  std::vector<int64_t> moe_tok_;    // [n_expert][n] the tokens routed to each expert, in order
+  std::vector<float> moe_wgt_;      // [n_expert][n] their routing weights
+  std::vector<float> out_hidden_;   // [n_outputs][n_embd]
+  std::vector<float> out_logits_;   // [n_outputs][n_vocab]
   std::vector<float> attn_scratch_;
   std::vector<std::byte> mm_scratch_;
   std::vector<int32_t> pos_;

@@ -198,11 +198,10 @@ void Forward::output_head() {
   }
 }
 
-void Forward::matmul(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y,
-                     int64_t y_stride) {
+void Forward::matmul(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y, int64_t y_stride) {
   if (c_.matmul_observer_) c_.matmul_observer_(w, x, x_stride, n_tok);
-  kernels::MatmulArgs a{w.type, w.data, w.nb1, w.ne[1], w.ne[0], x, x_stride, n_tok, y, y_stride,
-                        c_.mm_scratch_.data()};
+  kernels::MatmulArgs a{
+      w.type, w.data, w.nb1, w.ne[1], w.ne[0], x, x_stride, n_tok, y, y_stride, c_.mm_scratch_.data()};
   if (w.packed != nullptr && w.packed_isa == kt_.name) a.packed = w.packed;
   kt_.matmul(a, *c_.pool_);
 }

@@ -19,7 +19,8 @@ uint64_t KvCache::bytes_needed(const HParams& hp, int64_t n_ctx, int n_seq, kern
 
 Result<std::unique_ptr<KvCache>> KvCache::create(const HParams& hp, int64_t n_ctx, int n_seq, kernels::KvType type,
                                                  uint64_t limit_bytes) {
-  if (n_ctx < 1 || n_seq < 1) return make_error(ErrorCode::kInvalidArgument, "kv cache: context and sequence count must be positive");
+  if (n_ctx < 1 || n_seq < 1)
+    return make_error(ErrorCode::kInvalidArgument, "kv cache: context and sequence count must be positive");
   const uint64_t need = bytes_needed(hp, n_ctx, n_seq, type);
   if (need > limit_bytes) {
     return make_error(ErrorCode::kResourceExhausted, "kv cache for context ", std::to_string(n_ctx), " x ",
@@ -47,7 +48,8 @@ KvCache::~KvCache() { std::free(data_); }
 void* KvCache::at(int which, int64_t layer, int seq) {
   const size_t seq_bytes = static_cast<size_t>(n_ctx_ * row_elems_) * elem_bytes_;
   const size_t idx = (static_cast<size_t>(which) * static_cast<size_t>(n_layer_) + static_cast<size_t>(layer)) *
-                         static_cast<size_t>(n_seq_) + static_cast<size_t>(seq);
+                         static_cast<size_t>(n_seq_) +
+                     static_cast<size_t>(seq);
   return data_ + idx * seq_bytes;
 }
 

@@ -16,8 +16,8 @@ namespace hearth::model {
 class KvCache {
  public:
   // Errors (resource_exhausted) when the cache would need more than limit_bytes.
-  static Result<std::unique_ptr<KvCache>> create(const HParams& hp, int64_t n_ctx, int n_seq,
-                                                 kernels::KvType type, uint64_t limit_bytes);
+  static Result<std::unique_ptr<KvCache>> create(const HParams& hp, int64_t n_ctx, int n_seq, kernels::KvType type,
+                                                 uint64_t limit_bytes);
   ~KvCache();
 
   static uint64_t bytes_needed(const HParams& hp, int64_t n_ctx, int n_seq, kernels::KvType type);

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 #include <vector>
-#include <cstring>
 
 #include "hearth/core/log.h"
 #include "hearth/model/architecture.h"
@@ -84,7 +84,8 @@ Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const MappedFile> map
   WeightBinder binder(f);
   HEARTH_TRY(a->load(f, m->hp_, m->w_, binder));
   m->block_ = a->block(m->hp_);
-  for (const auto& name : binder.unused()) log::warn("{}: tensor '{}' is not used by the {} architecture", f.name(), name, a->name);
+  for (const auto& name : binder.unused())
+    log::warn("{}: tensor '{}' is not used by the {} architecture", f.name(), name, a->name);
   if (auto toks = f.get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING); toks.ok()) {
     // One embedding row per token, no more and no fewer: a smaller vocabulary leaves rows that
     // sampling can pick but the tokenizer cannot decode.
@@ -121,8 +122,8 @@ void Model::repack(const kernels::KernelTable& kt, uint64_t growth_budget) {
   consider(&w_.output);
   // The packed copy replaces the stored pages, so a layout that keeps the size (within 1/32:
   // Q4_K's unpacked scales) costs no memory. Layouts that grow (f32 scales, 3-bit
-  // quants in nibbles, ...) grow the weights; they are taken, least growth first, only while the total growth stays within the
-  // budget, so that a model's RSS stays near its file size. The rest are read as stored.
+  // quants in nibbles, ...) grow the weights; they are taken, least growth first, only while the total growth stays
+  // within the budget, so that a model's RSS stays near its file size. The rest are read as stored.
   auto grows = [](const Candidate& c) { return c.packed > c.stored + c.stored / 32; };
   std::stable_sort(all.begin(), all.end(), [&](const Candidate& a, const Candidate& b) {
     return static_cast<double>(a.packed) / static_cast<double>(a.stored) <
@@ -142,10 +143,11 @@ void Model::repack(const kernels::KernelTable& kt, uint64_t growth_budget) {
     repacked_.emplace_back(c.t->data, c.packed);
   }
   if (kept_stored_bytes_ > 0) {
-    log::info("{}: {:.0f} MiB of weights kept in the stored layout: repacking them would grow the weights past "
-              "the {:.0f} MiB budget (HEARTH_REPACK=all repacks everything)",
-              file_.name(), static_cast<double>(kept_stored_bytes_) / (1 << 20),
-              static_cast<double>(growth_budget) / (1 << 20));
+    log::info(
+        "{}: {:.0f} MiB of weights kept in the stored layout: repacking them would grow the weights past "
+        "the {:.0f} MiB budget (HEARTH_REPACK=all repacks everything)",
+        file_.name(), static_cast<double>(kept_stored_bytes_) / (1 << 20),
+        static_cast<double>(growth_budget) / (1 << 20));
   }
   if (todo.empty()) return;
   // File order in the mapping, as decode reads them.
@@ -161,8 +163,7 @@ void Model::repack(const kernels::KernelTable& kt, uint64_t growth_budget) {
   }
   void* mem = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) {
-    log::warn("{}: no memory for repacked weights ({} MiB); using the stored layout", file_.name(),
-              total >> 20);
+    log::warn("{}: no memory for repacked weights ({} MiB); using the stored layout", file_.name(), total >> 20);
     return;
   }
 #ifdef MADV_HUGEPAGE

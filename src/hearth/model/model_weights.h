@@ -14,23 +14,23 @@ namespace hearth::model {
 enum class NormType { kRms, kLayer };
 
 struct HParams {
-  std::string arch;          // general.architecture
+  std::string arch;  // general.architecture
   int64_t n_vocab = 0;
-  int64_t n_ctx_train = 0;   // <arch>.context_length
+  int64_t n_ctx_train = 0;  // <arch>.context_length
   int64_t n_embd = 0;
   int64_t n_layer = 0;
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
-  int64_t head_dim = 0;      // n_embd / n_head unless attention.key_length says otherwise
-  int64_t n_rot = 0;         // rotary dims per head (<= head_dim)
+  int64_t head_dim = 0;  // n_embd / n_head unless attention.key_length says otherwise
+  int64_t n_rot = 0;     // rotary dims per head (<= head_dim)
   int64_t n_ff = 0;
-  int64_t n_expert = 0;      // 0 for dense models
+  int64_t n_expert = 0;  // 0 for dense models
   int64_t n_expert_used = 0;
   float norm_eps = 1e-5f;
   NormType norm = NormType::kRms;
   kernels::RopeMode rope_mode = kernels::RopeMode::kNorm;
   float rope_freq_base = 10000.0f;
-  float rope_freq_scale = 1.0f;  // linear scaling: 1 / factor
+  float rope_freq_scale = 1.0f;    // linear scaling: 1 / factor
   bool parallel_residual = false;  // attention and FFN read the same normed input
 
   int64_t n_embd_q() const { return n_head * head_dim; }
@@ -38,15 +38,15 @@ struct HParams {
 };
 
 struct LayerWeights {
-  TensorView attn_norm, attn_norm_b;  // [n_embd]
-  TensorView wq;                      // [n_embd, n_head * head_dim]
-  TensorView wk, wv;                  // [n_embd, n_head_kv * head_dim]
-  TensorView wo;                      // [n_head * head_dim, n_embd]
-  TensorView bq, bk, bv, bo;          // optional biases
-  TensorView ffn_norm, ffn_norm_b;    // [n_embd]; absent with a parallel residual
-  TensorView ffn_gate, ffn_up;        // [n_embd, n_ff]
-  TensorView ffn_down;                // [n_ff, n_embd]
-  TensorView ffn_gate_inp;            // MoE router [n_embd, n_expert]
+  TensorView attn_norm, attn_norm_b;      // [n_embd]
+  TensorView wq;                          // [n_embd, n_head * head_dim]
+  TensorView wk, wv;                      // [n_embd, n_head_kv * head_dim]
+  TensorView wo;                          // [n_head * head_dim, n_embd]
+  TensorView bq, bk, bv, bo;              // optional biases
+  TensorView ffn_norm, ffn_norm_b;        // [n_embd]; absent with a parallel residual
+  TensorView ffn_gate, ffn_up;            // [n_embd, n_ff]
+  TensorView ffn_down;                    // [n_ff, n_embd]
+  TensorView ffn_gate_inp;                // MoE router [n_embd, n_expert]
   TensorView ffn_gate_exps, ffn_up_exps;  // [n_embd, n_ff, n_expert]
   TensorView ffn_down_exps;               // [n_ff, n_embd, n_expert]
 };

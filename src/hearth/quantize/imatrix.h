@@ -23,8 +23,8 @@ namespace hearth::quantize {
 struct ImatrixEntry {
   int64_t n_cols = 0;
   int64_t n_mat = 1;
-  std::vector<double> sum2;     // [n_mat][n_cols]
-  std::vector<double> counts;   // [n_mat]
+  std::vector<double> sum2;    // [n_mat][n_cols]
+  std::vector<double> counts;  // [n_mat]
 };
 
 class Imatrix {

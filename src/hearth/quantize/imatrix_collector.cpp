@@ -24,8 +24,8 @@ class WeightIndex {
     for (const gguf::TensorInfo& t : f.tensors()) {
       if (t.n_dims < 2 || t.data.empty()) continue;
       const uint64_t n_mat = t.ne[2] * t.ne[3];
-      weights_.push_back({t.data.data(), t.data.data() + t.data.size(), t.name, t.n_bytes / n_mat,
-                          static_cast<int64_t>(n_mat)});
+      weights_.push_back(
+          {t.data.data(), t.data.data() + t.data.size(), t.name, t.n_bytes / n_mat, static_cast<int64_t>(n_mat)});
     }
     std::sort(weights_.begin(), weights_.end(), [](const Weight& a, const Weight& b) { return a.begin < b.begin; });
   }

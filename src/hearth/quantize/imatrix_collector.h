@@ -18,10 +18,10 @@ namespace hearth::quantize {
 
 struct ImatrixParams {
   int64_t n_ctx = 512;
-  int64_t max_chunks = 0;      // 0: every window of the text
-  int32_t bos = 1;             // replaces the first token of each window (-1: keep)
-  bool process_output = false; // also collect output.weight
-  std::string dataset;         // recorded in imatrix.datasets
+  int64_t max_chunks = 0;       // 0: every window of the text
+  int32_t bos = 1;              // replaces the first token of each window (-1: keep)
+  bool process_output = false;  // also collect output.weight
+  std::string dataset;          // recorded in imatrix.datasets
 };
 
 struct ImatrixRun {

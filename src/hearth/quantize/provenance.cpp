@@ -30,8 +30,8 @@ ordered_json descriptor(const FileDigest& d, std::string_view role) {
 }  // namespace
 
 std::string provenance_json(const QuantizeProvenance& p) {
-  ordered_json params = {{"recipe", p.recipe}, {"file_type", p.file_type}, {"pure", p.pure},
-                         {"allow_requantize", p.allow_requantize}};
+  ordered_json params = {
+      {"recipe", p.recipe}, {"file_type", p.file_type}, {"pure", p.pure}, {"allow_requantize", p.allow_requantize}};
   if (!p.output_tensor_type.empty()) params["output_tensor_type"] = p.output_tensor_type;
   if (!p.token_embedding_type.empty()) params["token_embedding_type"] = p.token_embedding_type;
   if (p.imatrix) params["imatrix"] = p.imatrix->name;

@@ -29,12 +29,12 @@ struct QuantizeProvenance {
   FileDigest output;
   FileDigest input;
   std::optional<FileDigest> imatrix;
-  std::string recipe;       // "Q4_K_M"
-  uint32_t file_type = 0;   // general.file_type
+  std::string recipe;      // "Q4_K_M"
+  uint32_t file_type = 0;  // general.file_type
   bool pure = false;
   bool allow_requantize = false;
-  std::string output_tensor_type;     // empty: recipe default
-  std::string token_embedding_type;   // empty: recipe default
+  std::string output_tensor_type;    // empty: recipe default
+  std::string token_embedding_type;  // empty: recipe default
   std::string hearth_version;
   int64_t started_unix = 0;
   int64_t finished_unix = 0;

@@ -142,7 +142,8 @@ Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, cons
         return make_error(ErrorCode::kUnimplemented, where, ": cannot convert from ", std::string(type_name(t->type)));
       }
       if (p.to != TensorType::F32 && !kernels::can_quantize(p.to)) {
-        return make_error(ErrorCode::kUnimplemented, where, ": hearth cannot quantize to ", std::string(type_name(p.to)));
+        return make_error(ErrorCode::kUnimplemented, where, ": hearth cannot quantize to ",
+                          std::string(type_name(p.to)));
       }
       auto rb = row_bytes(p.to, t->ne[0]);
       if (!rb) {
@@ -155,9 +156,9 @@ Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, cons
           const uint64_t n_mat = t->ne[2] * t->ne[3];
           if (static_cast<uint64_t>(e->n_cols) != t->ne[0] || static_cast<uint64_t>(e->n_mat) != n_mat) {
             if (p.name != "token_embd.weight") {
-              return make_error(ErrorCode::kInvalidArgument, where, ": the imatrix entry has ", std::to_string(e->n_cols),
-                                " columns x ", std::to_string(e->n_mat), " matrices, the tensor ",
-                                std::to_string(t->ne[0]), " x ", std::to_string(n_mat),
+              return make_error(ErrorCode::kInvalidArgument, where, ": the imatrix entry has ",
+                                std::to_string(e->n_cols), " columns x ", std::to_string(e->n_mat),
+                                " matrices, the tensor ", std::to_string(t->ne[0]), " x ", std::to_string(n_mat),
                                 " (an imatrix of another model?)");
             }
           } else {
@@ -245,8 +246,10 @@ Result<QuantizeReport> quantize_gguf(const gguf::GgufFile& in, const std::string
 Result<QuantizeReport> quantize_model(const std::string& in_path, const std::string& out_path,
                                       const QuantizeParams& params, const ProgressFn& progress) {
   std::error_code ec;
-  if (in_path == out_path || (std::filesystem::exists(out_path, ec) && std::filesystem::equivalent(in_path, out_path, ec))) {
-    return make_error(ErrorCode::kInvalidArgument, out_path, ": the output is the input file; choose another output path");
+  if (in_path == out_path ||
+      (std::filesystem::exists(out_path, ec) && std::filesystem::equivalent(in_path, out_path, ec))) {
+    return make_error(ErrorCode::kInvalidArgument, out_path,
+                      ": the output is the input file; choose another output path");
   }
   HEARTH_ASSIGN_OR_RETURN(auto in, gguf::GgufModelFile::open(in_path));
   return quantize_gguf(in->file(), out_path, params, progress);

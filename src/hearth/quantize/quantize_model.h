@@ -27,8 +27,8 @@ struct QuantizeParams {
   int n_threads = 0;              // 0: all hardware threads
   bool allow_requantize = false;  // accept quantized input tensors (dequantized first)
   const Imatrix* imatrix = nullptr;
-  std::string imatrix_name;       // recorded in quantize.imatrix.file
-  std::string tool_version;       // recorded in the note ("hearth 0.1.0")
+  std::string imatrix_name;  // recorded in quantize.imatrix.file
+  std::string tool_version;  // recorded in the note ("hearth 0.1.0")
 };
 
 struct TensorPlan {
@@ -36,9 +36,9 @@ struct TensorPlan {
   std::vector<uint64_t> ne;
   TensorType from;
   TensorType to;
-  bool quantized = false;   // converted (false: bytes copied unchanged)
+  bool quantized = false;  // converted (false: bytes copied unchanged)
   bool fallback = false;
-  std::string note;         // the fallback, if any
+  std::string note;  // the fallback, if any
   bool used_imatrix = false;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
@@ -57,7 +57,7 @@ using ProgressFn = std::function<void(const QuantizeProgress&)>;
 struct QuantizeReport {
   std::vector<TensorPlan> tensors;  // in output order
   int n_fallback = 0;
-  uint64_t bytes_in = 0;   // tensor data
+  uint64_t bytes_in = 0;  // tensor data
   uint64_t bytes_out = 0;
   double seconds = 0.0;
 };

@@ -36,7 +36,20 @@ bool iequals(std::string_view a, std::string_view b) {
 bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
 
 // Broad tensor categories, matched in the ecosystem's order (first match wins).
-enum class Category { kTokenEmbd, kAttnQ, kAttnV, kAttnK, kAttnQkv, kAttnKvB, kAttnOutput, kFfnUp, kFfnGate, kFfnDown, kOutput, kOther };
+enum class Category {
+  kTokenEmbd,
+  kAttnQ,
+  kAttnV,
+  kAttnK,
+  kAttnQkv,
+  kAttnKvB,
+  kAttnOutput,
+  kFfnUp,
+  kFfnGate,
+  kFfnDown,
+  kOutput,
+  kOther
+};
 
 Category category_of(std::string_view name) {
   if (name == "output.weight") return Category::kOutput;
@@ -64,9 +77,7 @@ std::optional<int64_t> layer_of(std::string_view name) {
   return v;
 }
 
-bool is_quantized_type(TensorType t) {
-  return t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16;
-}
+bool is_quantized_type(TensorType t) { return t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16; }
 
 bool fits(TensorType t, uint64_t ncols) { return ncols % traits_of(t).block_size == 0; }
 
@@ -85,8 +96,8 @@ Result<TensorType> recipe_type(const Recipe& r, const TensorShape& t, Category c
   auto layer = [&]() -> Result<int64_t> {
     auto l = layer_of(t.name);
     if (!l || *l < 0 || *l >= m.n_layer) {
-      return make_error(ErrorCode::kInvalidArgument, "tensor '", std::string(t.name), "': cannot find its layer in [0, ",
-                        std::to_string(m.n_layer), ")");
+      return make_error(ErrorCode::kInvalidArgument, "tensor '", std::string(t.name),
+                        "': cannot find its layer in [0, ", std::to_string(m.n_layer), ")");
     }
     return *l;
   };
@@ -130,9 +141,7 @@ Result<TensorType> recipe_type(const Recipe& r, const TensorShape& t, Category c
     if (ft == F::kQ2_K) {
       new_type = TensorType::Q3_K;
     } else if (ft == F::kQ3_K_M) {
-      new_type = il < n / 16                             ? TensorType::Q5_K
-                 : !falcon || use_more_bits(il, n) ? TensorType::Q4_K
-                                                        : TensorType::Q3_K;
+      new_type = il < n / 16 ? TensorType::Q5_K : !falcon || use_more_bits(il, n) ? TensorType::Q4_K : TensorType::Q3_K;
     } else if (ft == F::kQ3_K_L) {
       new_type = falcon ? TensorType::Q4_K : TensorType::Q5_K;
     } else if (ft == F::kQ4_K_M) {
@@ -254,13 +263,32 @@ bool allows_quantization(const TensorShape& t) {
   const std::string_view name = t.name;
   if (t.n_dims < 2) return false;
   if (name.size() < 6 || name.substr(name.size() - 6) != "weight") return false;
-  static constexpr std::string_view kNever[] = {
-      "_norm.weight", "ffn_gate_inp.weight", "altup", "laurel", "per_layer_model_proj", "ssm_conv1d",
-      "shortconv.conv.weight", "time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight",
-      "time_mix_w2.weight", "time_mix_v0.weight", "time_mix_v1.weight", "time_mix_v2.weight", "time_mix_a0.weight",
-      "time_mix_a1.weight", "time_mix_a2.weight", "time_mix_g1.weight", "time_mix_g2.weight",
-      "time_mix_decay_w1.weight", "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight", "attn_rel_b.weight",
-      ".position_embd", ".rel_pos", ".patch_embd"};
+  static constexpr std::string_view kNever[] = {"_norm.weight",
+                                                "ffn_gate_inp.weight",
+                                                "altup",
+                                                "laurel",
+                                                "per_layer_model_proj",
+                                                "ssm_conv1d",
+                                                "shortconv.conv.weight",
+                                                "time_mix_first.weight",
+                                                "time_mix_w0.weight",
+                                                "time_mix_w1.weight",
+                                                "time_mix_w2.weight",
+                                                "time_mix_v0.weight",
+                                                "time_mix_v1.weight",
+                                                "time_mix_v2.weight",
+                                                "time_mix_a0.weight",
+                                                "time_mix_a1.weight",
+                                                "time_mix_a2.weight",
+                                                "time_mix_g1.weight",
+                                                "time_mix_g2.weight",
+                                                "time_mix_decay_w1.weight",
+                                                "time_mix_decay_w2.weight",
+                                                "time_mix_lerp_fused.weight",
+                                                "attn_rel_b.weight",
+                                                ".position_embd",
+                                                ".rel_pos",
+                                                ".patch_embd"};
   for (std::string_view part : kNever) {
     if (contains(name, part)) return false;
   }
@@ -282,7 +310,8 @@ Result<TypeChoice> choose_type(const Recipe& r, const TensorShape& t, TensorType
     return TypeChoice{want, want != current, want, false, {}};
   };
   // Explicit types win over the recipe (and are never silently replaced).
-  if (r.token_embedding_type && cat == Category::kTokenEmbd) return explicit_type(*r.token_embedding_type, "--token-embedding-type");
+  if (r.token_embedding_type && cat == Category::kTokenEmbd)
+    return explicit_type(*r.token_embedding_type, "--token-embedding-type");
   if (r.output_type && (cat == Category::kOutput || (!m.has_output && cat == Category::kTokenEmbd))) {
     return explicit_type(*r.output_type, "--output-tensor-type");
   }

@@ -49,15 +49,15 @@ TensorType base_type(FileType t);
 
 struct Recipe {
   FileType ftype = FileType::kQ4_K_M;
-  bool pure = false;                              // every quantized tensor gets the base type
-  bool has_imatrix = false;                       // changes the Q4_0/Q5_0 ffn_down rule
-  std::optional<TensorType> output_type;          // --output-tensor-type
-  std::optional<TensorType> token_embedding_type; // --token-embedding-type
+  bool pure = false;                               // every quantized tensor gets the base type
+  bool has_imatrix = false;                        // changes the Q4_0/Q5_0 ffn_down rule
+  std::optional<TensorType> output_type;           // --output-tensor-type
+  std::optional<TensorType> token_embedding_type;  // --token-embedding-type
 };
 
 // What the recipe needs to know about the model (from its GGUF metadata).
 struct ModelFacts {
-  std::string arch;        // general.architecture
+  std::string arch;  // general.architecture
   int64_t n_layer = 0;
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
@@ -72,11 +72,11 @@ struct TensorShape {
 };
 
 struct TypeChoice {
-  TensorType type;            // the type to store
-  bool quantized = false;     // false: the tensor is copied unchanged (norms, 1-D, router, ...)
-  TensorType wanted;          // the recipe's choice before any shape fallback
-  bool fallback = false;      // `type` differs from `wanted` because the row did not fit
-  std::string note;           // e.g. "ncols 172 not divisible by 256 (q4_k) -> q5_0 -> f16"
+  TensorType type;         // the type to store
+  bool quantized = false;  // false: the tensor is copied unchanged (norms, 1-D, router, ...)
+  TensorType wanted;       // the recipe's choice before any shape fallback
+  bool fallback = false;   // `type` differs from `wanted` because the row did not fit
+  std::string note;        // e.g. "ncols 172 not divisible by 256 (q4_k) -> q5_0 -> f16"
 };
 
 // Whether the ecosystem quantizes this tensor at all: names ending in "weight", 2-D or

@@ -45,7 +45,8 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
     std::string_view value = line.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+      value.remove_suffix(1);
     t->resp->headers[name] = std::string(value);
   }
   return size * n;
@@ -114,8 +115,9 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& req, const BodySink* si
     if (cur.redirects == Redirects::kNone) return refuse("this request follows no redirects");
     if (next.rfind("http://", 0) != 0 && next.rfind("https://", 0) != 0) return refuse("not http(s)");
     if (cur.redirects == Redirects::kSameOrigin && url_origin(next) != url_origin(cur.url)) {
-      return refuse("another origin (configure the registry to allow cross-origin redirects if it hands blobs to a "
-                    "storage host)");
+      return refuse(
+          "another origin (configure the registry to allow cross-origin redirects if it hands blobs to a "
+          "storage host)");
     }
     if (hop >= 5) return refuse("more than 5 redirects");
     cur.url = next;
@@ -195,7 +197,8 @@ std::string url_origin(const std::string& url) {
   std::string scheme = url.substr(0, scheme_end);
   const size_t host_begin = scheme_end + 3;
   size_t host_end = url.find_first_of("/?#", host_begin);
-  std::string authority = url.substr(host_begin, host_end == std::string::npos ? std::string::npos : host_end - host_begin);
+  std::string authority =
+      url.substr(host_begin, host_end == std::string::npos ? std::string::npos : host_end - host_begin);
   if (auto at = authority.rfind('@'); at != std::string::npos) authority.erase(0, at + 1);  // no userinfo
   for (char& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   for (char& ch : authority) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));

@@ -27,7 +27,7 @@ struct HttpRequest {
   std::string upload_path;           // send [upload_offset, upload_offset + upload_length) of a file
   uint64_t upload_offset = 0;
   uint64_t upload_length = 0;
-  uint64_t max_body_bytes = 4u << 20;  // buffered responses larger than this fail (OutOfRange)
+  uint64_t max_body_bytes = 4u << 20;      // buffered responses larger than this fail (OutOfRange)
   uint64_t max_recv_bytes_per_second = 0;  // 0: unlimited
   long connect_timeout_seconds = 10;
   long low_speed_seconds = 30;  // abort when under 1 byte/s for this long

@@ -76,15 +76,18 @@ Result<BundleImport> import_bundle(store::Store& st, const std::string& file, co
       return make_error(ErrorCode::kInvalidArgument, file, ": unexpected directory '", e.name.substr(0, 100), "'");
     }
     if (e.name == "oci-layout" || e.name == "index.json") {
-      if (e.size > store::kMaxManifestBytes) return make_error(ErrorCode::kOutOfRange, file, ": ", e.name, " is too large");
+      if (e.size > store::kMaxManifestBytes)
+        return make_error(ErrorCode::kOutOfRange, file, ": ", e.name, " is too large");
       std::string bytes;
       for (;;) {
         HEARTH_ASSIGN_OR_RETURN(std::string_view chunk, read());
         if (chunk.empty()) break;
         bytes.append(chunk);
       }
-      if (e.name == "oci-layout") saw_layout = bytes.find("\"imageLayoutVersion\"") != std::string::npos;
-      else index_json = std::move(bytes);
+      if (e.name == "oci-layout")
+        saw_layout = bytes.find("\"imageLayoutVersion\"") != std::string::npos;
+      else
+        index_json = std::move(bytes);
       return ok_status();
     }
     if (e.name.rfind(kBlobPrefix, 0) != 0) {
@@ -130,7 +133,8 @@ Result<BundleImport> import_bundle(store::Store& st, const std::string& file, co
     return committed;
   }));
   if (!saw_layout || index_json.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, file, ": not an OCI image layout (oci-layout or index.json missing)");
+    return make_error(ErrorCode::kInvalidArgument, file,
+                      ": not an OCI image layout (oci-layout or index.json missing)");
   }
   HEARTH_ASSIGN_OR_RETURN(store::Index index, store::parse_index(index_json));
   // Signatures first, so that verification sees them.
@@ -148,8 +152,8 @@ Result<BundleImport> import_bundle(store::Store& st, const std::string& file, co
     std::string summary = a.is_signed() ? "signed by " + a.publisher() + ", version " + std::to_string(a.version())
                                         : "UNSIGNED, allowed by operator";
     out.admitted.push_back(ref.to_string() + " (" + summary + ")");
-    (void)store::append_audit(st.home(), {"bundle-import", "ok", ref.to_string(), d.digest.str(),
-                                          a.publisher_key_id(), "from " + file});
+    (void)store::append_audit(
+        st.home(), {"bundle-import", "ok", ref.to_string(), d.digest.str(), a.publisher_key_id(), "from " + file});
   }
   return out;
 }

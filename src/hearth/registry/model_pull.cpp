@@ -7,9 +7,9 @@
 
 #include "hearth/core/checked_math.h"
 #include "hearth/core/log.h"
+#include "hearth/registry/model_admission.h"
 #include "hearth/registry/model_transfer.h"
 #include "hearth/store/audit_log.h"
-#include "hearth/registry/model_admission.h"
 #include "hearth/trust/model_signer.h"
 #include "hearth/trust/sigstore_bundle.h"
 
@@ -46,10 +46,8 @@ bool is_refusal(const Status& s) {
     case ErrorCode::kOutOfRange:
     case ErrorCode::kUnauthenticated:
     case ErrorCode::kPermissionDenied:
-    case ErrorCode::kNotFound:
-      return true;
-    default:
-      return false;
+    case ErrorCode::kNotFound: return true;
+    default: return false;
   }
 }
 
@@ -129,7 +127,8 @@ Result<Referrers> fetch_model(const RegistryClient& client, store::Store& st, co
   Status trusted = precheck_signature(st, ref.to_string(), fm.digest, ao);
   if (!trusted.ok()) return trusted.with_context("refused before downloading its layers");
   Status fetched = client.download_blob(ref.name, m.config, st);
-  for (size_t i = 0; fetched.ok() && i < m.layers.size(); ++i) fetched = client.download_blob(ref.name, m.layers[i], st);
+  for (size_t i = 0; fetched.ok() && i < m.layers.size(); ++i)
+    fetched = client.download_blob(ref.name, m.layers[i], st);
   if (!fetched.ok()) {
     if (is_refusal(fetched)) discard_downloads(st, m);
     return fetched;
@@ -217,7 +216,8 @@ Result<PullResult> pull_model(store::Store& st, const store::Reference& ref, con
     std::string all;
     for (const auto& f : failures) all += "\n  " + f;
     Status s = make_error(failure_code, "cannot pull '", ref.to_string(), "' from any source:", all);
-    (void)store::append_audit(st.home(), {"pull", std::string(error_code_name(failure_code)), ref.to_string(), "", "", s.message()});
+    (void)store::append_audit(
+        st.home(), {"pull", std::string(error_code_name(failure_code)), ref.to_string(), "", "", s.message()});
     return s;
   }
 
@@ -228,12 +228,12 @@ Result<PullResult> pull_model(store::Store& st, const store::Reference& ref, con
   bool had_tag = local.ok();
   auto verified = admit_model(st, ref.name, ref.pinned() ? "" : ref.tag, out.manifest, ao);
   if (!verified.ok()) return verified.status().with_context("pulled from " + out.source + " but not accepted");
-  out.verification = verified->is_signed() ? "signed by " + verified->publisher() + ", version " +
-                                                 std::to_string(verified->version())
-                                           : "UNSIGNED (allowed by operator)";
+  out.verification = verified->is_signed()
+                         ? "signed by " + verified->publisher() + ", version " + std::to_string(verified->version())
+                         : "UNSIGNED (allowed by operator)";
   out.tag_moved = had_tag && !ref.pinned();
-  (void)store::append_audit(st.home(), {"pull", "ok", ref.to_string(), out.manifest.str(),
-                                        verified->publisher_key_id(), "from " + out.source});
+  (void)store::append_audit(st.home(), {"pull", "ok", ref.to_string(), out.manifest.str(), verified->publisher_key_id(),
+                                        "from " + out.source});
   return out;
 }
 

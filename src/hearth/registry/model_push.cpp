@@ -45,8 +45,9 @@ Result<PushResult> push_model(store::Store& st, const store::Reference& ref, con
   for (const auto* d : {&m.config}) HEARTH_TRY(st.verify_blob(d->digest));
   for (const auto& l : m.layers) HEARTH_TRY(st.verify_blob(l.digest));
   HEARTH_TRY(push_blobs(client, st, ref.name, m));
-  HEARTH_TRY(client.put_manifest(ref.name, ref.pinned() ? out.manifest.str() : ref.tag, bytes,
-                                 std::string(store::kOciManifestMediaType))
+  HEARTH_TRY(client
+                 .put_manifest(ref.name, ref.pinned() ? out.manifest.str() : ref.tag, bytes,
+                               std::string(store::kOciManifestMediaType))
                  .status());
   HEARTH_ASSIGN_OR_RETURN(std::vector<Digest> referrers, st.referrers(out.manifest));
   for (const auto& r : referrers) {
@@ -56,7 +57,8 @@ Result<PushResult> push_model(store::Store& st, const store::Reference& ref, con
     HEARTH_ASSIGN_OR_RETURN(bool processed,
                             client.put_manifest(ref.name, r.str(), rbytes, std::string(store::kOciManifestMediaType)));
     if (!processed) {
-      store::Descriptor d{std::string(store::kOciManifestMediaType), r, rbytes.size(), rm.artifact_type, rm.annotations};
+      store::Descriptor d{std::string(store::kOciManifestMediaType), r, rbytes.size(), rm.artifact_type,
+                          rm.annotations};
       HEARTH_TRY(update_fallback_index(client, ref.name, out.manifest, d));
       out.used_referrers_fallback = true;
     }

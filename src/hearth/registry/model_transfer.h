@@ -39,8 +39,8 @@ struct PullResult {
   std::string source;
   bool already_present = false;  // nothing was fetched (pinned, or already up to date)
   bool tag_moved = false;        // --upgrade moved an existing tag
-  size_t signatures = 0;    // model signatures among the referrers fetched
-  size_t attestations = 0;  // provenance attestations (never counted as signatures)
+  size_t signatures = 0;         // model signatures among the referrers fetched
+  size_t attestations = 0;       // provenance attestations (never counted as signatures)
   std::string verification;      // a one-line summary of the trust decision
 };
 

@@ -29,12 +29,18 @@ Status http_status_error(const HttpRequest& req, const HttpResponse& resp) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
   ErrorCode code = ErrorCode::kInternal;
-  if (resp.status == 404) code = ErrorCode::kNotFound;
-  else if (resp.status == 401) code = ErrorCode::kUnauthenticated;
-  else if (resp.status == 403) code = ErrorCode::kPermissionDenied;
-  else if (resp.status == 416) code = ErrorCode::kOutOfRange;
-  else if (resp.status >= 500 || resp.status == 429) code = ErrorCode::kUnavailable;
-  else if (resp.status >= 400) code = ErrorCode::kInvalidArgument;
+  if (resp.status == 404)
+    code = ErrorCode::kNotFound;
+  else if (resp.status == 401)
+    code = ErrorCode::kUnauthenticated;
+  else if (resp.status == 403)
+    code = ErrorCode::kPermissionDenied;
+  else if (resp.status == 416)
+    code = ErrorCode::kOutOfRange;
+  else if (resp.status >= 500 || resp.status == 429)
+    code = ErrorCode::kUnavailable;
+  else if (resp.status >= 400)
+    code = ErrorCode::kInvalidArgument;
   return make_error(code, req.method, " ", req.url, ": HTTP ", std::to_string(resp.status),
                     snippet.empty() ? "" : " (" + snippet + ")");
 }
@@ -85,7 +91,8 @@ Result<FetchedManifest> RegistryClient::get_manifest(const std::string& name, co
   HttpClient http;
   HttpRequest req;
   req.url = url(name, "manifests", reference);
-  req.headers = {"Accept: " + std::string(store::kOciManifestMediaType) + ", " + std::string(store::kOciIndexMediaType)};
+  req.headers = {"Accept: " + std::string(store::kOciManifestMediaType) + ", " +
+                 std::string(store::kOciIndexMediaType)};
   req.max_body_bytes = store::kMaxManifestBytes;
   req.redirects = opts_.allow_cross_origin_redirects ? Redirects::kAny : Redirects::kSameOrigin;
   HEARTH_ASSIGN_OR_RETURN(HttpResponse resp, send_retrying(http, req, opts_));
@@ -119,9 +126,9 @@ Result<bool> RegistryClient::has_blob(const std::string& name, const Digest& dig
 // Downloads bytes [begin, end) of blob `d` into `part_path`, appending after whatever the file
 // already holds (its size counts as already received). When `whole` and `streamed` are set, the
 // bytes are hashed as they stream.
-Status RegistryClient::download_range(const std::string& name, const store::Descriptor& d,
-                                      const std::string& part_path, uint64_t begin, uint64_t end, bool whole,
-                                      Progress* progress, Digest* streamed, RatePacer* pacer) const {
+Status RegistryClient::download_range(const std::string& name, const store::Descriptor& d, const std::string& part_path,
+                                      uint64_t begin, uint64_t end, bool whole, Progress* progress, Digest* streamed,
+                                      RatePacer* pacer) const {
   HttpClient http;
   store::Sha256 hasher;
   uint64_t have = file_size_or_zero(part_path);
@@ -202,8 +209,9 @@ Status RegistryClient::download_range(const std::string& name, const store::Desc
       continue;
     }
     if (s.ok() && have == end - begin) break;
-    if (s.ok()) s = make_error(ErrorCode::kUnavailable, req.url, ": connection closed after ", std::to_string(have), " of ",
-                               std::to_string(end - begin), " bytes");
+    if (s.ok())
+      s = make_error(ErrorCode::kUnavailable, req.url, ": connection closed after ", std::to_string(have), " of ",
+                     std::to_string(end - begin), " bytes");
     if (!retryable(s) || attempt >= opts_.retries) return s;
     log::info("{} (resuming in {} ms)", s.message(), delay);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
@@ -244,7 +252,8 @@ Status RegistryClient::download_locked(const std::string& name, const store::Des
   RatePacer pacer(opts_.max_recv_bytes_per_second);
   Progress progress("pull " + std::string(d.digest.hex().substr(0, 12)), d.size,
                     opts_.progress || (stderr_is_terminal() && d.size >= (1u << 20)));
-  int parts = (d.size >= opts_.parallel_threshold && opts_.parallel > 1) ? std::min(opts_.parallel, kMaxParallelRanges) : 1;
+  int parts =
+      (d.size >= opts_.parallel_threshold && opts_.parallel > 1) ? std::min(opts_.parallel, kMaxParallelRanges) : 1;
   if (parts == 1) {
     Digest streamed;
     HEARTH_TRY(download_range(name, d, partial, 0, d.size, true, &progress, &streamed, &pacer));
@@ -259,7 +268,8 @@ Status RegistryClient::download_locked(const std::string& name, const store::Des
   std::vector<Status> results(parts);
   std::vector<std::thread> threads;
   for (int i = 0; i < parts; ++i) {
-    paths.push_back(i == 0 ? partial : st.tmp_dir() + "/" + std::string(d.digest.hex()) + ".part" + std::to_string(i) + ".partial");
+    paths.push_back(
+        i == 0 ? partial : st.tmp_dir() + "/" + std::string(d.digest.hex()) + ".part" + std::to_string(i) + ".partial");
   }
   for (int i = 0; i < parts; ++i) {
     uint64_t begin = std::min<uint64_t>(d.size, span * i), end = std::min<uint64_t>(d.size, span * (i + 1));

@@ -21,16 +21,16 @@ namespace hearth::registry {
 inline constexpr int kMaxParallelRanges = 16;
 
 struct RemoteOptions {
-  int retries = 4;                               // per request, with exponential backoff
-  int backoff_ms = 200;                          // first backoff
-  int parallel = 4;                              // ranges for a large blob
-  uint64_t parallel_threshold = 64ull << 20;     // blobs at least this large are split
-  uint64_t upload_chunk = 16ull << 20;           // PATCH chunk size; smaller blobs go in one PUT
-  uint64_t max_recv_bytes_per_second = 0;        // --limit-rate (all ranges together); 0: unlimited
+  int retries = 4;                            // per request, with exponential backoff
+  int backoff_ms = 200;                       // first backoff
+  int parallel = 4;                           // ranges for a large blob
+  uint64_t parallel_threshold = 64ull << 20;  // blobs at least this large are split
+  uint64_t upload_chunk = 16ull << 20;        // PATCH chunk size; smaller blobs go in one PUT
+  uint64_t max_recv_bytes_per_second = 0;     // --limit-rate (all ranges together); 0: unlimited
   // Downloads follow a redirect only to the same origin (scheme, host, port) unless this is
   // set (e.g. a registry that hands blobs to a storage host). Uploads never follow one.
   bool allow_cross_origin_redirects = false;
-  bool progress = false;                         // progress line even when stderr is not a tty
+  bool progress = false;  // progress line even when stderr is not a tty
 };
 
 struct FetchedManifest {
@@ -67,8 +67,8 @@ class RegistryClient {
   // download_blob's work, with the per-blob lock held and the blob not yet in the store.
   Status download_locked(const std::string& name, const store::Descriptor& d, store::Store& st) const;
   Status download_range(const std::string& name, const store::Descriptor& d, const std::string& part_path,
-                        uint64_t begin, uint64_t end, bool whole, class Progress* progress,
-                        store::Digest* streamed, class RatePacer* pacer) const;
+                        uint64_t begin, uint64_t end, bool whole, class Progress* progress, store::Digest* streamed,
+                        class RatePacer* pacer) const;
   std::string base_;
   RemoteOptions opts_;
 };

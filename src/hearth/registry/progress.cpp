@@ -40,8 +40,8 @@ void Progress::draw(bool final) {
   char bar[kWidth + 1];
   for (int i = 0; i < kWidth; ++i) bar[i] = i < pct * kWidth / 100 ? '#' : '.';
   bar[kWidth] = '\0';
-  std::fprintf(stderr, "\r%-28.28s [%s] %3d%% %8.1f/%.1f MiB %6.1f MiB/s%s", label_.c_str(), bar, pct,
-               done / 1048576.0, total_ / 1048576.0, rate, final ? "\n" : "");
+  std::fprintf(stderr, "\r%-28.28s [%s] %3d%% %8.1f/%.1f MiB %6.1f MiB/s%s", label_.c_str(), bar, pct, done / 1048576.0,
+               total_ / 1048576.0, rate, final ? "\n" : "");
   std::fflush(stderr);
 }
 

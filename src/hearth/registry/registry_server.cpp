@@ -41,7 +41,8 @@ std::set<Digest> repo_manifests(const store::RefsTable& t, const std::string& na
     Digest d = todo.back();
     todo.pop_back();
     if (!out.insert(d).second) continue;
-    if (auto r = t.referrers.find(d); r != t.referrers.end()) todo.insert(todo.end(), r->second.begin(), r->second.end());
+    if (auto r = t.referrers.find(d); r != t.referrers.end())
+      todo.insert(todo.end(), r->second.begin(), r->second.end());
   }
   return out;
 }
@@ -73,7 +74,8 @@ struct RegistryServer::Impl {
     if (!refs.ok()) return error_response(500, "UNKNOWN", refs.status().message());
     Digest digest;
     if (auto d = Digest::parse(reference); d.ok()) {
-      if (repo_manifests(*refs, name).count(*d) == 0) return error_response(404, "MANIFEST_UNKNOWN", "manifest unknown");
+      if (repo_manifests(*refs, name).count(*d) == 0)
+        return error_response(404, "MANIFEST_UNKNOWN", "manifest unknown");
       digest = *d;
     } else {
       auto r = store::parse_reference(name + ":" + reference);
@@ -124,8 +126,9 @@ struct RegistryServer::Impl {
     if (const std::string range = req.header("range"); !range.empty()) {
       const auto r = parse_byte_range(range, *size);
       if (!r) {
-        HttpResponse e = error_response(416, "RANGE_INVALID", "one satisfiable range 'bytes=a-b', 'bytes=a-' or "
-                                                              "'bytes=-n' is served, nothing else");
+        HttpResponse e = error_response(416, "RANGE_INVALID",
+                                        "one satisfiable range 'bytes=a-b', 'bytes=a-' or "
+                                        "'bytes=-n' is served, nothing else");
         e.headers.emplace_back("Content-Range", "bytes */" + std::to_string(*size));
         return e;
       }
@@ -183,8 +186,8 @@ struct RegistryServer::Impl {
         auto m = store::parse_manifest(*bytes);
         if (!m.ok()) continue;
         if (!filter.empty() && filter != m->artifact_type) continue;
-        index.manifests.push_back({std::string(store::kOciManifestMediaType), r, bytes->size(), m->artifact_type,
-                                   m->annotations});
+        index.manifests.push_back(
+            {std::string(store::kOciManifestMediaType), r, bytes->size(), m->artifact_type, m->annotations});
       }
     }
     HttpResponse res;
@@ -202,18 +205,27 @@ struct RegistryServer::Impl {
       return r;
     });
     // GET routes answer HEAD too (the adapter sends the head only).
-    s.route("GET", "/v2/" + name + "/manifests/([A-Za-z0-9_.:-]+)", [this](const HttpRequest& q) { return handle_manifest(q); });
-    s.route("GET", "/v2/" + name + "/blobs/([A-Za-z0-9_.:-]+)", [this](const HttpRequest& q) { return handle_blob(q); });
+    s.route("GET", "/v2/" + name + "/manifests/([A-Za-z0-9_.:-]+)",
+            [this](const HttpRequest& q) { return handle_manifest(q); });
+    s.route("GET", "/v2/" + name + "/blobs/([A-Za-z0-9_.:-]+)",
+            [this](const HttpRequest& q) { return handle_blob(q); });
     s.route("GET", "/v2/" + name + "/tags/list", [this](const HttpRequest& q) { return handle_tags(q); });
-    s.route("GET", "/v2/" + name + "/referrers/([A-Za-z0-9_.:-]+)", [this](const HttpRequest& q) { return handle_referrers(q); });
-    auto refuse = [](const HttpRequest&) { return error_response(405, "UNSUPPORTED", "this hearth mirror is read-only"); };
+    s.route("GET", "/v2/" + name + "/referrers/([A-Za-z0-9_.:-]+)",
+            [this](const HttpRequest& q) { return handle_referrers(q); });
+    auto refuse = [](const HttpRequest&) {
+      return error_response(405, "UNSUPPORTED", "this hearth mirror is read-only");
+    };
     for (const char* method : {"PUT", "POST", "PATCH", "DELETE"}) s.route(method, ".*", refuse);
     s.set_error_body_hook([](int status) {
-      return error_response(status, status == 405 ? "UNSUPPORTED" : status == 404 ? "NOT_FOUND" : "UNKNOWN",
+      return error_response(status,
+                            status == 405   ? "UNSUPPORTED"
+                            : status == 404 ? "NOT_FOUND"
+                                            : "UNKNOWN",
                             "read-only hearth mirror: http " + std::to_string(status))
           .body;
     });
-    s.set_access_hook([](const HttpRequest&, const http::AccessRecord& a) { log::info("{}", http::format_access_line(a)); });
+    s.set_access_hook(
+        [](const HttpRequest&, const http::AccessRecord& a) { log::info("{}", http::format_access_line(a)); });
   }
 };
 

@@ -17,8 +17,8 @@ Result<LogprobReport> compute_logprobs(std::span<const float> logits, int32_t to
   for (size_t i = 0; i < logits.size(); ++i) {
     float v = logits[i];
     if (std::isnan(v) || (std::isinf(v) && v > 0)) {
-      return make_error(ErrorCode::kInvalidArgument, "logprobs: logit of token ", std::to_string(i),
-                        " is ", std::isnan(v) ? "nan" : "+inf");
+      return make_error(ErrorCode::kInvalidArgument, "logprobs: logit of token ", std::to_string(i), " is ",
+                        std::isnan(v) ? "nan" : "+inf");
     }
     max_logit = std::max(max_logit, static_cast<double>(v));
   }
@@ -28,9 +28,7 @@ Result<LogprobReport> compute_logprobs(std::span<const float> logits, int32_t to
   double sum = 0.0;
   for (float v : logits) sum += std::exp(static_cast<double>(v) - max_logit);
   const double log_z = max_logit + std::log(sum);
-  auto logprob = [&](size_t i) {
-    return static_cast<float>(static_cast<double>(logits[i]) - log_z);
-  };
+  auto logprob = [&](size_t i) { return static_cast<float>(static_cast<double>(logits[i]) - log_z); };
 
   LogprobReport report;
   report.chosen = {token, logprob(static_cast<size_t>(token))};

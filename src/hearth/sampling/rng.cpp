@@ -38,8 +38,6 @@ uint64_t Rng::next_u64() {
   return result;
 }
 
-double Rng::next_double() {
-  return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
-}
+double Rng::next_double() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
 }  // namespace hearth::sampling

@@ -26,9 +26,8 @@ Status check_logits(std::span<const float> logits, int32_t n_vocab) {
   for (size_t i = 0; i < logits.size(); ++i) {
     float v = logits[i];
     if (!(v < kInf)) {
-      return make_error(ErrorCode::kInvalidArgument, "sampler: logit of token ", std::to_string(i),
-                        " is ", std::isnan(v) ? "nan" : "+inf",
-                        " (the model produced a non-finite value)");
+      return make_error(ErrorCode::kInvalidArgument, "sampler: logit of token ", std::to_string(i), " is ",
+                        std::isnan(v) ? "nan" : "+inf", " (the model produced a non-finite value)");
     }
   }
   return ok_status();
@@ -54,8 +53,8 @@ Result<Sampler> Sampler::create(const SamplerConfig& config, int32_t n_vocab) {
         seed = rd();
       } while (seed == kRandomSeed);
     } catch (const std::exception& e) {
-      return make_error(ErrorCode::kUnavailable, "sampler: no random seed available (",
-                        e.what(), "); pass an explicit seed");
+      return make_error(ErrorCode::kUnavailable, "sampler: no random seed available (", e.what(),
+                        "); pass an explicit seed");
     }
   }
   return Sampler(config, n_vocab, seed);
@@ -78,8 +77,7 @@ Result<int32_t> Sampler::sample(std::span<const float> logits) {
   if (!history_.empty()) {
     std::vector<TokenCount> counts = count_tokens(history_);
     apply_penalties(candidates_, counts,
-                    PenaltyParams{config_.repeat_penalty, config_.presence_penalty,
-                                  config_.frequency_penalty});
+                    PenaltyParams{config_.repeat_penalty, config_.presence_penalty, config_.frequency_penalty});
   }
 
   std::optional<int32_t> token;
@@ -98,8 +96,8 @@ Result<int32_t> Sampler::sample(std::span<const float> logits) {
 
 Status Sampler::accept(int32_t token) {
   if (token < 0 || token >= n_vocab_) {
-    return make_error(ErrorCode::kInvalidArgument, "sampler: accepted token id ",
-                      std::to_string(token), " is out of range [0, ", std::to_string(n_vocab_), ")");
+    return make_error(ErrorCode::kInvalidArgument, "sampler: accepted token id ", std::to_string(token),
+                      " is out of range [0, ", std::to_string(n_vocab_), ")");
   }
   const size_t window = static_cast<size_t>(config_.penalty_window);
   if (window == 0) return ok_status();
@@ -109,8 +107,7 @@ Status Sampler::accept(int32_t token) {
 }
 
 bool Sampler::is_eog(int32_t token) const {
-  return std::find(config_.eog_tokens.begin(), config_.eog_tokens.end(), token) !=
-         config_.eog_tokens.end();
+  return std::find(config_.eog_tokens.begin(), config_.eog_tokens.end(), token) != config_.eog_tokens.end();
 }
 
 }  // namespace hearth::sampling

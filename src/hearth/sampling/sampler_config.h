@@ -23,7 +23,7 @@ struct SamplerConfig {
   float frequency_penalty = 0.0f;
   int32_t penalty_window = 64;  // the last N accepted tokens are penalized; 0: off
   uint32_t seed = kRandomSeed;
-  size_t min_keep = 1;          // top-k/top-p/min-p never keep fewer than this (>= 1)
+  size_t min_keep = 1;                  // top-k/top-p/min-p never keep fewer than this (>= 1)
   std::map<int32_t, float> logit_bias;  // id -> added to the logit; -inf bans the token
   std::vector<int32_t> eog_tokens;      // ids that end generation (EOS, EOT, ...)
 };

@@ -214,16 +214,15 @@ void keep_min_p(Candidates& c, float min_p, size_t min_keep) {
   for (const TokenCandidate& t : c.items) passing += t.logit >= threshold ? 1 : 0;
   if (passing >= min_keep) {
     // Filter in place, preserving order (and with it a sorted flag).
-    auto end = std::remove_if(c.items.begin(), c.items.end(),
-                              [&](const TokenCandidate& t) { return t.logit < threshold; });
+    auto end =
+        std::remove_if(c.items.begin(), c.items.end(), [&](const TokenCandidate& t) { return t.logit < threshold; });
     if (end != c.items.end()) {
       c.items.erase(end, c.items.end());
       c.id_ordered = false;
     }
     return;
   }
-  keep_top_k(c, static_cast<int32_t>(std::min<size_t>(min_keep, std::numeric_limits<int32_t>::max())),
-             min_keep);
+  keep_top_k(c, static_cast<int32_t>(std::min<size_t>(min_keep, std::numeric_limits<int32_t>::max())), min_keep);
 }
 
 std::optional<int32_t> select_greedy(const Candidates& c) {

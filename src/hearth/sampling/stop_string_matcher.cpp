@@ -43,7 +43,8 @@ void StopStringMatcher::build() {
       }
       node = to;
     }
-    if (node != 0 && nodes_[static_cast<size_t>(node)].stop < 0) nodes_[static_cast<size_t>(node)].stop = static_cast<int32_t>(i);
+    if (node != 0 && nodes_[static_cast<size_t>(node)].stop < 0)
+      nodes_[static_cast<size_t>(node)].stop = static_cast<int32_t>(i);
   }
   // Fail and dictionary links, breadth first so that shallower nodes are done first.
   std::deque<int32_t> queue;
@@ -103,8 +104,8 @@ StopStringMatcher::Step StopStringMatcher::push(std::string_view piece) {
     return step;
   }
 
-  const size_t hold = std::max(static_cast<size_t>(nodes_[static_cast<size_t>(state_)].depth),
-                               hold_utf8_ ? utf8_holdback() : 0);
+  const size_t hold =
+      std::max(static_cast<size_t>(nodes_[static_cast<size_t>(state_)].depth), hold_utf8_ ? utf8_holdback() : 0);
   const size_t emit = buffer_.size() - hold;
   step.text = buffer_.substr(0, emit);
   buffer_.erase(0, emit);
@@ -133,8 +134,7 @@ void StopStringMatcher::reset() {
 size_t StopStringMatcher::utf8_holdback() const {
   const size_t n = buffer_.size();
   size_t cont = 0;
-  while (cont < 3 && cont < n &&
-         (static_cast<unsigned char>(buffer_[n - 1 - cont]) & 0xC0) == 0x80) {
+  while (cont < 3 && cont < n && (static_cast<unsigned char>(buffer_[n - 1 - cont]) & 0xC0) == 0x80) {
     ++cont;
   }
   if (cont == n) return 0;

@@ -26,11 +26,11 @@ namespace hearth::sampling {
 class StopStringMatcher {
  public:
   struct Step {
-    std::string text;       // safe to emit now (may be empty)
-    bool stopped = false;   // a stop string was found (now or by an earlier push)
-    size_t stop_index = 0;  // index into stop_strings() of the stop that matched
-    size_t stop_offset = 0; // byte offset of the stop in the whole generated text, i.e. where to
-                            // cut a non-streamed buffer
+    std::string text;        // safe to emit now (may be empty)
+    bool stopped = false;    // a stop string was found (now or by an earlier push)
+    size_t stop_index = 0;   // index into stop_strings() of the stop that matched
+    size_t stop_offset = 0;  // byte offset of the stop in the whole generated text, i.e. where to
+                             // cut a non-streamed buffer
   };
 
   // Empty stop strings are ignored. If several stops match, the earliest start wins, then the
@@ -56,10 +56,10 @@ class StopStringMatcher {
  private:
   struct Node {
     std::vector<std::pair<unsigned char, int32_t>> next;  // trie edges (sparse: few per node)
-    int32_t fail = 0;     // longest proper suffix that is also a trie node
-    int32_t dict = -1;    // nearest node on the fail chain that ends a stop (-1: none)
-    int32_t depth = 0;    // bytes from the root
-    int32_t stop = -1;    // lowest index of the stop string ending here (-1: none)
+    int32_t fail = 0;                                     // longest proper suffix that is also a trie node
+    int32_t dict = -1;                                    // nearest node on the fail chain that ends a stop (-1: none)
+    int32_t depth = 0;                                    // bytes from the root
+    int32_t stop = -1;                                    // lowest index of the stop string ending here (-1: none)
   };
   int32_t child(int32_t node, unsigned char c) const;
   int32_t advance(int32_t node, unsigned char c) const;
@@ -70,7 +70,7 @@ class StopStringMatcher {
   bool hold_utf8_;
   std::vector<Node> nodes_;  // nodes_[0] is the root
   int32_t state_ = 0;        // the node of the longest suffix of the text that is a stop prefix
-  std::string buffer_;  // never contains a whole stop string
+  std::string buffer_;       // never contains a whole stop string
   size_t emitted_ = 0;
   bool stopped_ = false;
   size_t stop_index_ = 0;

@@ -9,9 +9,7 @@ ApiError api_error_from_status(const Status& s) {
   ApiError e;
   e.message = s.message();
   switch (s.code()) {
-    case ErrorCode::kInvalidArgument:
-      e.status = 400;
-      break;
+    case ErrorCode::kInvalidArgument: e.status = 400; break;
     case ErrorCode::kOutOfRange:
       e.status = 400;
       e.code = "context_length_exceeded";
@@ -61,9 +59,15 @@ std::string error_body_for_status(int status) {
   ApiError e;
   e.status = status;
   switch (status) {
-    case 404: e.message = "unknown route"; e.code = "not_found"; break;
+    case 404:
+      e.message = "unknown route";
+      e.code = "not_found";
+      break;
     case 405: e.message = "method not allowed"; break;
-    case 413: e.message = "the request body is too large"; e.code = "request_too_large"; break;
+    case 413:
+      e.message = "the request body is too large";
+      e.code = "request_too_large";
+      break;
     case 414: e.message = "the request URI is too long"; break;
     case 400: e.message = "bad request"; break;
     default:

@@ -15,8 +15,8 @@ struct ApiError {
   int status = 400;
   std::string message;
   std::string type = "invalid_request_error";
-  std::string param;  // empty: null
-  std::string code;   // empty: null
+  std::string param;                                         // empty: null
+  std::string code;                                          // empty: null
   std::vector<std::pair<std::string, std::string>> headers;  // e.g. Retry-After
 };
 

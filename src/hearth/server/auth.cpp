@@ -59,7 +59,8 @@ Result<std::vector<ApiKey>> parse_api_key_file(std::string_view text, const std:
     k.key = fields[0];
     auto where = [&] { return source + ":" + std::to_string(line_no); };
     if (k.key.find('=') != std::string::npos) {
-      return make_error(ErrorCode::kInvalidArgument, where(), ": the line must start with the key, not '", fields[0], "'");
+      return make_error(ErrorCode::kInvalidArgument, where(), ": the line must start with the key, not '", fields[0],
+                        "'");
     }
     for (size_t i = 1; i < fields.size(); ++i) {
       const std::string& f = fields[i];
@@ -74,11 +75,13 @@ Result<std::vector<ApiKey>> parse_api_key_file(std::string_view text, const std:
         int64_t v = 0;
         auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
         if (ec != std::errc() || p != value.data() + value.size() || v < 0) {
-          return make_error(ErrorCode::kInvalidArgument, where(), ": ", name, " must be a non-negative integer, not '", value, "'");
+          return make_error(ErrorCode::kInvalidArgument, where(), ": ", name, " must be a non-negative integer, not '",
+                            value, "'");
         }
         (name == "rpm" ? k.rpm : k.tpm) = v;
       } else {
-        return make_error(ErrorCode::kInvalidArgument, where(), ": unknown field '", name, "' (known: models, rpm, tpm)");
+        return make_error(ErrorCode::kInvalidArgument, where(), ": unknown field '", name,
+                          "' (known: models, rpm, tpm)");
       }
     }
     keys.push_back(std::move(k));

@@ -25,11 +25,12 @@ constexpr int kMaxDepth = 64;
 constexpr size_t kMaxNodes = 4096;
 
 // Keywords the engine enforces (see json_schema.h), and annotations that constrain nothing.
-constexpr std::string_view kEnforced[] = {"type", "enum", "const", "properties", "required", "additionalProperties",
-                                          "items", "minItems", "maxItems", "minLength", "maxLength", "anyOf",
-                                          "oneOf", "allOf", "$ref", "$defs", "definitions"};
-constexpr std::string_view kAnnotations[] = {"title", "description", "$schema", "$id", "$comment", "$anchor",
-                                             "default", "examples", "deprecated", "readOnly", "writeOnly"};
+constexpr std::string_view kEnforced[] = {
+    "type",  "enum",     "const",    "properties", "required",   "additionalProperties",
+    "items", "minItems", "maxItems", "minLength",  "maxLength",  "anyOf",
+    "oneOf", "allOf",    "$ref",     "$defs",      "definitions"};
+constexpr std::string_view kAnnotations[] = {"title",   "description", "$schema",    "$id",      "$comment", "$anchor",
+                                             "default", "examples",    "deprecated", "readOnly", "writeOnly"};
 
 bool listed(std::string_view key, std::span<const std::string_view> list) {
   return std::find(list.begin(), list.end(), key) != list.end();
@@ -74,7 +75,8 @@ class SchemaBuilder {
       }
       ++ref_uses_;
       if (auto it = refs_.find(ref); it != refs_.end()) return it->second;
-      if (ref.empty() || ref[0] != '#') return bad_request("only local $refs ('#/...') are supported, not '" + ref + "'");
+      if (ref.empty() || ref[0] != '#')
+        return bad_request("only local $refs ('#/...') are supported, not '" + ref + "'");
       json::json_pointer ptr;
       try {
         ptr = json::json_pointer(ref.substr(1));
@@ -98,14 +100,22 @@ class SchemaBuilder {
       auto add = [&](const json& name) -> std::optional<ApiError> {
         if (!name.is_string()) return bad_request("'type' must be a string or an array of strings");
         const std::string v = name.get<std::string>();
-        if (v == "null") n.types |= jt::kNull;
-        else if (v == "boolean") n.types |= jt::kBoolean;
-        else if (v == "integer") n.types |= jt::kInteger;
-        else if (v == "number") n.types |= jt::kNumber | jt::kInteger;
-        else if (v == "string") n.types |= jt::kString;
-        else if (v == "array") n.types |= jt::kArray;
-        else if (v == "object") n.types |= jt::kObject;
-        else return bad_request("unknown schema type '" + v + "'");
+        if (v == "null")
+          n.types |= jt::kNull;
+        else if (v == "boolean")
+          n.types |= jt::kBoolean;
+        else if (v == "integer")
+          n.types |= jt::kInteger;
+        else if (v == "number")
+          n.types |= jt::kNumber | jt::kInteger;
+        else if (v == "string")
+          n.types |= jt::kString;
+        else if (v == "array")
+          n.types |= jt::kArray;
+        else if (v == "object")
+          n.types |= jt::kObject;
+        else
+          return bad_request("unknown schema type '" + v + "'");
         return std::nullopt;
       };
       if (t->is_array()) {
@@ -116,7 +126,8 @@ class SchemaBuilder {
         return *e;
       }
     }
-    if (auto c = s.find("const"); c != s.end()) n.literals.push_back(c->dump(-1, ' ', false, json::error_handler_t::replace));
+    if (auto c = s.find("const"); c != s.end())
+      n.literals.push_back(c->dump(-1, ' ', false, json::error_handler_t::replace));
     if (auto e = s.find("enum"); e != s.end()) {
       if (!e->is_array() || e->empty()) return bad_request("'enum' must be a non-empty array");
       for (const json& v : *e) n.literals.push_back(v.dump(-1, ' ', false, json::error_handler_t::replace));
@@ -128,7 +139,8 @@ class SchemaBuilder {
       int unions = 0;
       for (const auto& [key, value] : s.items()) {
         if (key == "anyOf" || key == "oneOf" || key == "allOf") {
-          if (++unions > 1) return bad_request("anyOf, oneOf and allOf in one schema are not supported (at " + where + ")");
+          if (++unions > 1)
+            return bad_request("anyOf, oneOf and allOf in one schema are not supported (at " + where + ")");
           continue;
         }
         if (key == "$defs" || key == "definitions" || !listed(key, kEnforced)) continue;
@@ -139,7 +151,8 @@ class SchemaBuilder {
       auto a = s.find(key);
       if (a == s.end()) continue;
       if (!a->is_array() || a->empty()) return bad_request(std::string("'") + key + "' must be a non-empty array");
-      if (std::string(key) == "allOf" && a->size() != 1) return bad_request("'allOf' with more than one schema is not supported");
+      if (std::string(key) == "allOf" && a->size() != 1)
+        return bad_request("'allOf' with more than one schema is not supported");
       for (size_t i = 0; i < a->size(); ++i) {
         auto r = build((*a)[i], depth + 1, where + "/" + key + "/" + std::to_string(i));
         if (auto* e = std::get_if<ApiError>(&r)) return *e;
@@ -182,7 +195,8 @@ class SchemaBuilder {
     auto get_count = [&](const char* key, int64_t& v) -> std::optional<ApiError> {
       auto it = s.find(key);
       if (it == s.end()) return std::nullopt;
-      if (!it->is_number_integer() || it->get<int64_t>() < 0) return bad_request(std::string("'") + key + "' must be a non-negative integer");
+      if (!it->is_number_integer() || it->get<int64_t>() < 0)
+        return bad_request(std::string("'") + key + "' must be a non-negative integer");
       v = it->get<int64_t>();
       return std::nullopt;
     };

@@ -86,8 +86,9 @@ std::string Metrics::render(const engine::SchedulerStats* s) const {
   header(out, "hearth_kv_cache_capacity_tokens", "gauge", "Positions the KV cache can hold (n_ctx * slots).");
   out += fmt::format("hearth_kv_cache_capacity_tokens {}\n", s->kv_capacity);
   header(out, "hearth_kv_cache_usage_ratio", "gauge", "Cached positions / capacity.");
-  out += fmt::format("hearth_kv_cache_usage_ratio {}\n",
-                     s->kv_capacity > 0 ? static_cast<double>(s->kv_tokens) / static_cast<double>(s->kv_capacity) : 0.0);
+  out +=
+      fmt::format("hearth_kv_cache_usage_ratio {}\n",
+                  s->kv_capacity > 0 ? static_cast<double>(s->kv_tokens) / static_cast<double>(s->kv_capacity) : 0.0);
   header(out, "hearth_kv_cache_bytes", "gauge", "Bytes reserved for the KV cache.");
   out += fmt::format("hearth_kv_cache_bytes {}\n", s->kv_bytes);
   header(out, "hearth_decode_tokens_per_second", "gauge", "Aggregate decode speed over recent steps.");

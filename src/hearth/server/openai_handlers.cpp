@@ -150,8 +150,11 @@ struct Generation {
   }
 
   json chunk_base() const {
-    json j = {{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created},
-              {"model", sv->model_id}, {"system_fingerprint", "hearth"}};
+    json j = {{"id", id},
+              {"object", chat ? "chat.completion.chunk" : "text_completion"},
+              {"created", created},
+              {"model", sv->model_id},
+              {"system_fingerprint", "hearth"}};
     if (include_usage) j["usage"] = nullptr;
     return j;
   }
@@ -181,8 +184,12 @@ HttpResponse collect(std::shared_ptr<Generation> g, const HttpRequest& req) {
   }
   g->account();
   if (client_gone) {
-    return error_response(ApiError{499, "the client closed the connection before the response was ready",
-                                   "invalid_request_error", "", "client_closed_request", {}});
+    return error_response(ApiError{499,
+                                   "the client closed the connection before the response was ready",
+                                   "invalid_request_error",
+                                   "",
+                                   "client_closed_request",
+                                   {}});
   }
   if (!g->error.ok()) return error_response(api_error_from_status(g->error));
   json choices = json::array();
@@ -198,8 +205,13 @@ HttpResponse collect(std::shared_ptr<Generation> g, const HttpRequest& req) {
     }
     choices.push_back(std::move(ch));
   }
-  json j = {{"id", g->id}, {"object", g->chat ? "chat.completion" : "text_completion"}, {"created", g->created},
-            {"model", g->sv->model_id}, {"system_fingerprint", "hearth"}, {"choices", choices}, {"usage", g->usage()}};
+  json j = {{"id", g->id},
+            {"object", g->chat ? "chat.completion" : "text_completion"},
+            {"created", g->created},
+            {"model", g->sv->model_id},
+            {"system_fingerprint", "hearth"},
+            {"choices", choices},
+            {"usage", g->usage()}};
   if (g->sv->log_prompts) {
     for (const auto& c : g->choices) log::info("completion {}: {}", g->id, c.text);
   }
@@ -212,8 +224,10 @@ void stream_events(const std::shared_ptr<Generation>& g, StreamWriter& w) {
   if (g->chat) {
     for (int i = 0; i < g->n && ok; ++i) {
       json c = g->chunk_base();
-      c["choices"] = json::array({{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}}},
-                                   {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+      c["choices"] = json::array({{{"index", i},
+                                   {"delta", {{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}}},
+                                   {"logprobs", nullptr},
+                                   {"finish_reason", nullptr}}});
       ok = send(c);
     }
   }
@@ -303,12 +317,20 @@ namespace {
 
 std::optional<ApiError> check_model(const Serving& sv, const std::string& model, int key) {
   if (!model.empty() && model != sv.model_id) {
-    return ApiError{404, "the model '" + model + "' does not exist; this server serves '" + sv.model_id + "'",
-                    "invalid_request_error", "model", "model_not_found", {}};
+    return ApiError{404,
+                    "the model '" + model + "' does not exist; this server serves '" + sv.model_id + "'",
+                    "invalid_request_error",
+                    "model",
+                    "model_not_found",
+                    {}};
   }
   if (key >= 0 && sv.auth && !sv.auth->model_allowed(key, sv.model_id)) {
-    return ApiError{404, "the model '" + sv.model_id + "' does not exist or your key has no access to it",
-                    "invalid_request_error", "model", "model_not_found", {}};
+    return ApiError{404,
+                    "the model '" + sv.model_id + "' does not exist or your key has no access to it",
+                    "invalid_request_error",
+                    "model",
+                    "model_not_found",
+                    {}};
   }
   return std::nullopt;
 }
@@ -323,13 +345,22 @@ int caller_key(const Serving& sv, const HttpRequest& req) {
 ApiError quota_error(const Serving& sv, int key, const Auth::TokenGrant& g, int64_t needed) {
   const ApiKey& k = sv.auth->key(key);
   if (g.retry_after < 0) {
-    return ApiError{429, "this request needs at least " + std::to_string(needed) + " tokens (the prompt and one per choice), more than the " +
-                             std::to_string(k.tpm) + " tokens per minute allowed for " + k.label,
-                    "rate_limit_error", "", "tokens_exceed_quota", {}};
+    return ApiError{429,
+                    "this request needs at least " + std::to_string(needed) +
+                        " tokens (the prompt and one per choice), more than the " + std::to_string(k.tpm) +
+                        " tokens per minute allowed for " + k.label,
+                    "rate_limit_error",
+                    "",
+                    "tokens_exceed_quota",
+                    {}};
   }
-  ApiError e{429, "token rate limit reached for " + k.label + " (" + std::to_string(k.tpm) + " per minute); retry in " +
-                      std::to_string(g.retry_after) + " s",
-             "rate_limit_error", "", "rate_limit_exceeded", {}};
+  ApiError e{429,
+             "token rate limit reached for " + k.label + " (" + std::to_string(k.tpm) + " per minute); retry in " +
+                 std::to_string(g.retry_after) + " s",
+             "rate_limit_error",
+             "",
+             "rate_limit_exceeded",
+             {}};
   e.headers.emplace_back("Retry-After", std::to_string(g.retry_after));
   return e;
 }
@@ -361,7 +392,8 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
   auto params = std::make_shared<engine::GenerationParams>(std::move(r.gen));
   const tokenizer::Tokenizer& tok = *sv.tokenizer;
   if (chat) {
-    auto rendered = engine::render_chat(sv.chat_template, r.messages, tok.token_text(tok.bos()), tok.token_text(tok.eos()));
+    auto rendered =
+        engine::render_chat(sv.chat_template, r.messages, tok.token_text(tok.bos()), tok.token_text(tok.eos()));
     if (!rendered.ok()) return error_response(bad_request(rendered.status().message(), "messages"));
     params->prompt = tok.encode(rendered->prompt, /*add_special=*/true, /*parse_special=*/true);
     for (const auto& s : rendered->stop_strings) params->stop.push_back(s);
@@ -422,14 +454,15 @@ HttpResponse handle_embeddings(Serving& sv, const HttpRequest& req, int key) {
   EmbeddingRequest& r = std::get<EmbeddingRequest>(parsed);
   if (auto e = check_model(sv, r.model, key)) return error_response(*e);
   std::vector<std::vector<int32_t>> inputs = std::move(r.token_inputs);
-  for (const auto& t : r.texts) inputs.push_back(sv.tokenizer->encode(t, /*add_special=*/true, /*parse_special=*/false));
+  for (const auto& t : r.texts)
+    inputs.push_back(sv.tokenizer->encode(t, /*add_special=*/true, /*parse_special=*/false));
   // Each input is one scheduler task; the batch is queued whole or not at all, so its limit is
   // the scheduler's (--parallel + --max-queue) as well as kMaxEmbeddingInputs.
   if (inputs.size() > sv.scheduler->max_tasks()) {
-    return error_response(bad_request("'input' has " + std::to_string(inputs.size()) + " items; this server takes at most " +
-                                          std::to_string(sv.scheduler->max_tasks()) +
-                                          " per request (--parallel + --max-queue)",
-                                      "input"));
+    return error_response(
+        bad_request("'input' has " + std::to_string(inputs.size()) + " items; this server takes at most " +
+                        std::to_string(sv.scheduler->max_tasks()) + " per request (--parallel + --max-queue)",
+                    "input"));
   }
   std::vector<std::shared_ptr<const engine::GenerationParams>> requests;
   int64_t n_input_tokens = 0;
@@ -490,7 +523,9 @@ HttpResponse handle_embeddings(Serving& sv, const HttpRequest& req, int key) {
   current_request_stats().prompt_tokens = n_prompt;
   sv.metrics->record_tokens(n_prompt, 0);
   quota.settle(n_prompt);
-  json j = {{"object", "list"}, {"data", data}, {"model", sv.model_id},
+  json j = {{"object", "list"},
+            {"data", data},
+            {"model", sv.model_id},
             {"usage", {{"prompt_tokens", n_prompt}, {"total_tokens", n_prompt}}}};
   return json_text_response(dump(j));
 }
@@ -520,9 +555,9 @@ HttpResponse handle_detokenize(Serving& sv, const HttpRequest& req) {
   const auto& ids = std::get<std::vector<int32_t>>(parsed);
   for (int32_t id : ids) {
     if (id >= sv.tokenizer->n_vocab()) {
-      return error_response(bad_request("token id " + std::to_string(id) + " is outside the vocabulary of " +
-                                            std::to_string(sv.tokenizer->n_vocab()),
-                                        "tokens"));
+      return error_response(bad_request(
+          "token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(sv.tokenizer->n_vocab()),
+          "tokens"));
     }
   }
   return json_text_response(dump({{"content", sanitize_utf8(sv.tokenizer->decode(ids))}}));

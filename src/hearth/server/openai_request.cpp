@@ -63,8 +63,8 @@ std::optional<ApiError> get_bool(const json& j, const char* name, bool& out) {
   return std::nullopt;
 }
 
-#define HEARTH_API_TRY(expr)                    \
-  do {                                          \
+#define HEARTH_API_TRY(expr)                                    \
+  do {                                                          \
     if (auto hearth_api_err_ = (expr)) return *hearth_api_err_; \
   } while (0)
 
@@ -77,13 +77,15 @@ std::optional<ApiError> parse_messages(const json& j, std::vector<engine::ChatMe
     const std::string where = "messages[" + std::to_string(i) + "]";
     if (!m.is_object()) return bad_request("'" + where + "' must be an object", where);
     auto role = m.find("role");
-    if (role == m.end() || !role->is_string()) return bad_request("'" + where + ".role' must be a string", where + ".role");
+    if (role == m.end() || !role->is_string())
+      return bad_request("'" + where + ".role' must be a string", where + ".role");
     engine::ChatMessage msg;
     msg.role = role->get<std::string>();
     if (msg.role == "developer") msg.role = "system";
     if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" && msg.role != "tool") {
-      return bad_request("'" + where + ".role' must be system, developer, user, assistant or tool, not '" + msg.role + "'",
-                         where + ".role");
+      return bad_request(
+          "'" + where + ".role' must be system, developer, user, assistant or tool, not '" + msg.role + "'",
+          where + ".role");
     }
     auto content = m.find("content");
     if (content == m.end() || content->is_null()) {
@@ -98,8 +100,10 @@ std::optional<ApiError> parse_messages(const json& j, std::vector<engine::ChatMe
           return bad_request("'" + pw + "' must be an object with a 'type'", pw);
         }
         const std::string type = part["type"].get<std::string>();
-        if (type != "text") return bad_request("'" + pw + ".type' " + type + " is not supported (only text)", pw + ".type");
-        if (!part.contains("text") || !part["text"].is_string()) return bad_request("'" + pw + ".text' must be a string", pw + ".text");
+        if (type != "text")
+          return bad_request("'" + pw + ".type' " + type + " is not supported (only text)", pw + ".type");
+        if (!part.contains("text") || !part["text"].is_string())
+          return bad_request("'" + pw + ".text' must be a string", pw + ".text");
         msg.content += part["text"].get<std::string>();
       }
     } else {
@@ -196,7 +200,8 @@ std::optional<ApiError> parse_sampling(const json& j, bool chat, const RequestLi
       }
       const double b = value.get<double>();
       // As in OpenAI's API, -100 bans the token.
-      sc.logit_bias[static_cast<int32_t>(id)] = b <= -100.0 ? -std::numeric_limits<float>::infinity() : static_cast<float>(b);
+      sc.logit_bias[static_cast<int32_t>(id)] =
+          b <= -100.0 ? -std::numeric_limits<float>::infinity() : static_cast<float>(b);
     }
   }
   // max_tokens (both APIs) / max_completion_tokens (chat).
@@ -306,11 +311,13 @@ ApiResult<CompletionRequest> parse_completion_request(std::string_view body, boo
     if (p->is_array() && p->size() == 1 && ((*p)[0].is_string() || (*p)[0].is_array())) p = &(*p)[0];
     if (p->is_string()) {
       r.prompt = p->get<std::string>();
-    } else if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& t) { return t.is_number_integer(); })) {
+    } else if (p->is_array() && !p->empty() &&
+               std::all_of(p->begin(), p->end(), [](const json& t) { return t.is_number_integer(); })) {
       r.prompt_is_tokens = true;
       for (const json& t : *p) {
         int64_t id = t.get<int64_t>();
-        if (id < 0 || id > std::numeric_limits<int32_t>::max()) return bad_request("'prompt' has a bad token id", "prompt");
+        if (id < 0 || id > std::numeric_limits<int32_t>::max())
+          return bad_request("'prompt' has a bad token id", "prompt");
         r.prompt_tokens.push_back(static_cast<int32_t>(id));
       }
     } else {
@@ -330,7 +337,8 @@ ApiResult<EmbeddingRequest> parse_embedding_request(std::string_view body) {
   auto it = j.find("input");
   if (it == j.end()) return bad_request("'input' is required", "input");
   auto token_array = [](const json& a) {
-    return a.is_array() && !a.empty() && std::all_of(a.begin(), a.end(), [](const json& t) { return t.is_number_integer(); });
+    return a.is_array() && !a.empty() &&
+           std::all_of(a.begin(), a.end(), [](const json& t) { return t.is_number_integer(); });
   };
   auto add_tokens = [&](const json& a) -> std::optional<ApiError> {
     std::vector<int32_t> ids;

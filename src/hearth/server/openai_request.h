@@ -41,7 +41,7 @@ struct CompletionRequest {
   std::string prompt;                         // completions, text prompt
   std::vector<int32_t> prompt_tokens;         // completions, token prompt
   bool prompt_is_tokens = false;
-  engine::GenerationParams gen;               // prompt left empty: the server tokenizes
+  engine::GenerationParams gen;  // prompt left empty: the server tokenizes
   bool stream = false;
   bool include_usage = false;
   bool logprobs = false;

@@ -19,8 +19,9 @@ std::string model_id_from_path(const std::string& path) {
 
 // Route label for metrics: the route pattern, so that ids in paths do not explode the label set.
 std::string route_label(const std::string& path) {
-  static const char* kRoutes[] = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-                                  "/tokenize", "/detokenize", "/health", "/metrics"};
+  static const char* kRoutes[] = {
+      "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/tokenize",
+      "/detokenize",          "/health",         "/metrics"};
   for (const char* r : kRoutes) {
     if (path == r) return r;
   }
@@ -30,8 +31,12 @@ std::string route_label(const std::string& path) {
 
 HttpResponse unauthorized(const HttpRequest& req) {
   const bool missing = req.header("authorization").empty() && req.header("x-api-key").empty();
-  ApiError e{401, missing ? "no API key given: send 'Authorization: Bearer KEY'" : "the API key is not valid",
-             "invalid_request_error", "", "invalid_api_key", {}};
+  ApiError e{401,
+             missing ? "no API key given: send 'Authorization: Bearer KEY'" : "the API key is not valid",
+             "invalid_request_error",
+             "",
+             "invalid_api_key",
+             {}};
   e.headers.emplace_back("WWW-Authenticate", "Bearer");
   return error_response(e);
 }
@@ -82,8 +87,12 @@ HttpHandler Server::guarded(bool needs_model, std::function<HttpResponse(const H
       key = auth_->authenticate(req.header("authorization"), req.header("x-api-key"));
       if (key < 0) return unauthorized(req);
       if (int64_t wait = auth_->admit_request(key); wait > 0) {
-        ApiError e{429, "rate limit reached for " + auth_->key(key).label + "; retry in " + std::to_string(wait) + " s",
-                   "rate_limit_error", "", "rate_limit_exceeded", {}};
+        ApiError e{429,
+                   "rate limit reached for " + auth_->key(key).label + "; retry in " + std::to_string(wait) + " s",
+                   "rate_limit_error",
+                   "",
+                   "rate_limit_exceeded",
+                   {}};
         e.headers.emplace_back("Retry-After", std::to_string(wait));
         return error_response(e);
       }
@@ -125,49 +134,49 @@ void Server::add_routes() {
     return json_text_response(R"({"status":"ok"})");
   });
   http_->route("GET", "/metrics", guarded(false, [this](const HttpRequest&, int) {
-    HttpResponse r;
-    r.content_type = "text/plain; version=0.0.4";
-    engine::SchedulerStats stats;
-    const bool ready = ready_.load(std::memory_order_acquire);
-    if (ready) stats = serving_.scheduler->stats();
-    r.body = metrics_.render(ready ? &stats : nullptr);
-    return r;
-  }));
+                 HttpResponse r;
+                 r.content_type = "text/plain; version=0.0.4";
+                 engine::SchedulerStats stats;
+                 const bool ready = ready_.load(std::memory_order_acquire);
+                 if (ready) stats = serving_.scheduler->stats();
+                 r.body = metrics_.render(ready ? &stats : nullptr);
+                 return r;
+               }));
   auto model_json = [this] {
     return json{{"id", serving_.model_id}, {"object", "model"}, {"created", serving_.created}, {"owned_by", "hearth"}};
   };
   http_->route("GET", "/v1/models", guarded(true, [this, model_json](const HttpRequest&, int key) {
-    json data = json::array();
-    if (key < 0 || auth_->model_allowed(key, serving_.model_id)) data.push_back(model_json());
-    return json_text_response(json{{"object", "list"}, {"data", data}}.dump());
-  }));
-  http_->route("GET", "/v1/models/(.+)", guarded(true, [this, model_json](const HttpRequest& req, int key) {
-    const std::string id = req.path_params.empty() ? std::string() : req.path_params[0];
-    if (id != serving_.model_id || (key >= 0 && !auth_->model_allowed(key, id))) {
-      return error_response(ApiError{404, "the model '" + id + "' does not exist", "invalid_request_error", "model",
-                                     "model_not_found", {}});
-    }
-    return json_text_response(model_json().dump(-1, ' ', false, json::error_handler_t::replace));
-  }));
+                 json data = json::array();
+                 if (key < 0 || auth_->model_allowed(key, serving_.model_id)) data.push_back(model_json());
+                 return json_text_response(json{{"object", "list"}, {"data", data}}.dump());
+               }));
+  http_->route(
+      "GET", "/v1/models/(.+)", guarded(true, [this, model_json](const HttpRequest& req, int key) {
+        const std::string id = req.path_params.empty() ? std::string() : req.path_params[0];
+        if (id != serving_.model_id || (key >= 0 && !auth_->model_allowed(key, id))) {
+          return error_response(ApiError{
+              404, "the model '" + id + "' does not exist", "invalid_request_error", "model", "model_not_found", {}});
+        }
+        return json_text_response(model_json().dump(-1, ' ', false, json::error_handler_t::replace));
+      }));
   http_->route("POST", "/v1/chat/completions", guarded(true, [this](const HttpRequest& req, int key) {
-    return handle_completion(serving_, req, true, key);
-  }));
+                 return handle_completion(serving_, req, true, key);
+               }));
   http_->route("POST", "/v1/completions", guarded(true, [this](const HttpRequest& req, int key) {
-    return handle_completion(serving_, req, false, key);
-  }));
+                 return handle_completion(serving_, req, false, key);
+               }));
   http_->route("POST", "/v1/embeddings", guarded(true, [this](const HttpRequest& req, int key) {
-    return handle_embeddings(serving_, req, key);
-  }));
-  http_->route("POST", "/tokenize", guarded(true, [this](const HttpRequest& req, int) {
-    return handle_tokenize(serving_, req);
-  }));
-  http_->route("POST", "/detokenize", guarded(true, [this](const HttpRequest& req, int) {
-    return handle_detokenize(serving_, req);
-  }));
+                 return handle_embeddings(serving_, req, key);
+               }));
+  http_->route("POST", "/tokenize",
+               guarded(true, [this](const HttpRequest& req, int) { return handle_tokenize(serving_, req); }));
+  http_->route("POST", "/detokenize",
+               guarded(true, [this](const HttpRequest& req, int) { return handle_detokenize(serving_, req); }));
 }
 
 Status Server::load() {
-  auto loaded = config_.model_mapping ? model::Model::load(config_.model_mapping) : model::Model::load(config_.model_path);
+  auto loaded =
+      config_.model_mapping ? model::Model::load(config_.model_mapping) : model::Model::load(config_.model_path);
   if (config_.on_model_loaded) config_.on_model_loaded(loaded.status());
   HEARTH_ASSIGN_OR_RETURN(serving_.model, std::move(loaded));
   HEARTH_ASSIGN_OR_RETURN(serving_.tokenizer, tokenizer::Tokenizer::from_gguf(serving_.model->gguf()));
@@ -178,8 +187,9 @@ Status Server::load() {
     if (family) {
       serving_.chat_template = *family;
     } else {
-      log::warn("the model's chat template is not one hearth recognises; using the plain format "
-                "(pass --chat-template NAME to choose one)");
+      log::warn(
+          "the model's chat template is not one hearth recognises; using the plain format "
+          "(pass --chat-template NAME to choose one)");
     }
   }
   HEARTH_ASSIGN_OR_RETURN(serving_.scheduler,

@@ -29,12 +29,12 @@ struct ServerConfig {
   std::shared_ptr<const MappedFile> model_mapping;
   // Called once the load finished, with its outcome (the CLI writes it to the audit log).
   std::function<void(const Status&)> on_model_loaded;
-  std::string model_id;               // empty: the file name without ".gguf"
+  std::string model_id;  // empty: the file name without ".gguf"
   HttpServerOptions http;
   engine::SchedulerParams scheduler;
-  std::string chat_template;          // empty: detect from the model
+  std::string chat_template;  // empty: detect from the model
   std::vector<ApiKey> keys;
-  bool insecure_no_auth = false;      // allow a non-loopback bind without keys
+  bool insecure_no_auth = false;  // allow a non-loopback bind without keys
   bool log_prompts = false;
   RequestLimits limits;
 };

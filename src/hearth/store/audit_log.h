@@ -10,12 +10,12 @@
 namespace hearth::store {
 
 struct AuditEvent {
-  std::string event;    // "pull", "push", "import", "verify", "refuse", "load", "sign", ...
-  std::string outcome;  // "ok" or an error code name
-  std::string ref;      // the reference or path acted on
-  std::string digest;   // manifest digest, if known
+  std::string event;      // "pull", "push", "import", "verify", "refuse", "load", "sign", ...
+  std::string outcome;    // "ok" or an error code name
+  std::string ref;        // the reference or path acted on
+  std::string digest;     // manifest digest, if known
   std::string publisher;  // key id, if known
-  std::string detail;   // a short explanation (never prompts or completions)
+  std::string detail;     // a short explanation (never prompts or completions)
 };
 
 std::string audit_log_path(const std::string& home);

@@ -7,7 +7,10 @@
 namespace hearth::store {
 
 std::string param_size_string(uint64_t p) {
-  struct Scale { double div; char letter; };
+  struct Scale {
+    double div;
+    char letter;
+  };
   static constexpr Scale kScales[] = {{1e15, 'Q'}, {1e12, 'T'}, {1e9, 'B'}, {1e6, 'M'}, {1e3, 'K'}};
   for (const auto& s : kScales) {
     if (static_cast<double>(p) >= s.div) {

@@ -24,7 +24,8 @@ std::string rfc3339_now() {
 Result<ImportResult> import_gguf(Store& store, const std::string& path, const Reference& ref,
                                  const ImportOptions& opts) {
   if (ref.pinned()) {
-    return make_error(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '", ref.to_string(), "')");
+    return make_error(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '", ref.to_string(),
+                      "')");
   }
   HEARTH_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
   return import_gguf(store, file, ref, opts);
@@ -33,7 +34,8 @@ Result<ImportResult> import_gguf(Store& store, const std::string& path, const Re
 Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Reference& ref,
                                  const ImportOptions& opts) {
   if (ref.pinned()) {
-    return make_error(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '", ref.to_string(), "')");
+    return make_error(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '", ref.to_string(),
+                      "')");
   }
   const std::string& path = file.path();
   ImportResult out;
@@ -43,9 +45,9 @@ Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Ref
   HEARTH_ASSIGN_OR_RETURN(FileLock write_lock, store.lock_for_write());
   file.advise_sequential();
   const auto bytes = file.bytes();
-  HEARTH_ASSIGN_OR_RETURN(out.weights, store.put_blob(std::string_view(reinterpret_cast<const char*>(bytes.data()),
-                                                                       bytes.size()),
-                                                      kModelWeightMediaType));
+  HEARTH_ASSIGN_OR_RETURN(out.weights,
+                          store.put_blob(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                                         kModelWeightMediaType));
   std::string file_name = std::filesystem::path(path).filename().string();
   out.weights.annotations[std::string(kAnnotationTitle)] = file_name;
   out.weights.annotations[std::string(kAnnotationFilepath)] = file_name;

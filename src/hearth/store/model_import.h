@@ -7,8 +7,8 @@
 
 #include "hearth/core/status.h"
 #include "hearth/store/digest.h"
-#include "hearth/store/reference.h"
 #include "hearth/store/model_config.h"
+#include "hearth/store/reference.h"
 #include "hearth/store/store.h"
 
 namespace hearth::store {
@@ -27,7 +27,6 @@ struct ImportResult {
 Result<ImportResult> import_gguf(Store& store, const std::string& path, const Reference& ref,
                                  const ImportOptions& opts);
 // As above, from a file already mapped: its facts, hash and stored bytes all come from it.
-Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Reference& ref,
-                                 const ImportOptions& opts);
+Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Reference& ref, const ImportOptions& opts);
 
 }  // namespace hearth::store

@@ -162,8 +162,8 @@ Result<uint64_t> manifest_version(const Manifest& m) {
   const std::string& s = it->second;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || s.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "manifest annotation ", std::string(kAnnotationVersion),
-                      " = '", s.substr(0, 40), "' is not a non-negative integer");
+    return make_error(ErrorCode::kInvalidArgument, "manifest annotation ", std::string(kAnnotationVersion), " = '",
+                      s.substr(0, 40), "' is not a non-negative integer");
   }
   return v;
 }

@@ -15,8 +15,7 @@ bool is_valid_component(std::string_view c) {
       // '__' and '--...').
       char next = c[i + 1];
       if (ch == '.' && !is_lower_alnum(next)) return false;
-      if (ch == '_' && !(is_lower_alnum(next) || (next == '_' && is_lower_alnum(c[i + 2]))))
-        return false;
+      if (ch == '_' && !(is_lower_alnum(next) || (next == '_' && is_lower_alnum(c[i + 2])))) return false;
       if (ch == '_' && next == '_') ++i;
       if (ch == '-' && !(is_lower_alnum(next) || next == '-')) return false;
       continue;
@@ -43,8 +42,8 @@ bool is_valid_name(std::string_view name) {
 bool is_valid_tag(std::string_view tag) {
   if (tag.empty() || tag.size() > 128) return false;
   auto ok = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
   };
   if (tag.front() == '.' || tag.front() == '-') return false;
   for (char c : tag) {
@@ -74,13 +73,12 @@ Result<Reference> parse_reference(std::string_view text) {
     ref.tag = std::string(rest.substr(colon + 1));
     rest = rest.substr(0, colon);
     if (!is_valid_tag(ref.tag)) {
-      return make_error(ErrorCode::kInvalidArgument, "reference '", std::string(text), "': bad tag '",
-                        ref.tag, "' (use letters, digits, '_', '.', '-'; at most 128)");
+      return make_error(ErrorCode::kInvalidArgument, "reference '", std::string(text), "': bad tag '", ref.tag,
+                        "' (use letters, digits, '_', '.', '-'; at most 128)");
     }
   }
   if (!is_valid_name(rest)) {
-    return make_error(ErrorCode::kInvalidArgument, "reference '", std::string(text), "': bad name '",
-                      std::string(rest),
+    return make_error(ErrorCode::kInvalidArgument, "reference '", std::string(text), "': bad name '", std::string(rest),
                       "' (use lowercase path components like 'acme/stories', separated by '/')");
   }
   ref.name = std::string(rest);

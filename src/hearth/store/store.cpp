@@ -40,13 +40,9 @@ Result<Store> Store::open(const std::string& home) {
   return s;
 }
 
-std::string Store::blob_path(const Digest& d) const {
-  return root_ + "/blobs/sha256/" + std::string(d.hex());
-}
+std::string Store::blob_path(const Digest& d) const { return root_ + "/blobs/sha256/" + std::string(d.hex()); }
 
-std::string Store::partial_path(const Digest& d) const {
-  return root_ + "/tmp/" + std::string(d.hex()) + ".partial";
-}
+std::string Store::partial_path(const Digest& d) const { return root_ + "/tmp/" + std::string(d.hex()) + ".partial"; }
 
 bool Store::has_blob(const Digest& d) const {
   struct stat st;
@@ -76,8 +72,8 @@ Status Store::verify_blob(const Digest& d) const {
   auto got = sha256_file(blob_path(d), &size);
   if (!got.ok()) return got.status();
   if (*got != d) {
-    return make_error(ErrorCode::kDataLoss, blob_path(d), ": content hashes to ", got->str(),
-                      ", not its name ", d.str(), " (tampered or corrupt)");
+    return make_error(ErrorCode::kDataLoss, blob_path(d), ": content hashes to ", got->str(), ", not its name ",
+                      d.str(), " (tampered or corrupt)");
   }
   return ok_status();
 }
@@ -98,8 +94,8 @@ Result<MappedFile> Store::map_verified_blob(const Digest& d, uint64_t size) cons
   }
   Digest got = hasher.finish();
   if (got != d) {
-    return make_error(ErrorCode::kDataLoss, blob_path(d), ": content hashes to ", got.str(), ", not its name ",
-                      d.str(), " (tampered or corrupt)");
+    return make_error(ErrorCode::kDataLoss, blob_path(d), ": content hashes to ", got.str(), ", not its name ", d.str(),
+                      " (tampered or corrupt)");
   }
   map.advise_normal();
   return map;
@@ -179,8 +175,8 @@ Status Store::commit_partial(const Digest& expected, uint64_t size, const Digest
   if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != size) {
     ::close(fd);
     ::unlink(part.c_str());
-    return make_error(ErrorCode::kDataLoss, "blob ", expected.str(), ": received ",
-                      std::to_string(st.st_size), " bytes, the descriptor says ", std::to_string(size));
+    return make_error(ErrorCode::kDataLoss, "blob ", expected.str(), ": received ", std::to_string(st.st_size),
+                      " bytes, the descriptor says ", std::to_string(size));
   }
   Digest got = already_hashed;
   if (!got.valid()) {
@@ -263,7 +259,8 @@ Result<Digest> Store::resolve(const Reference& ref) const {
   }
   auto tag = repo->second.tags.find(ref.tag);
   if (tag == repo->second.tags.end()) {
-    return make_error(ErrorCode::kNotFound, "model '", ref.to_string(), "': no tag '", ref.tag, "' (see 'hearth list')");
+    return make_error(ErrorCode::kNotFound, "model '", ref.to_string(), "': no tag '", ref.tag,
+                      "' (see 'hearth list')");
   }
   return tag->second;
 }

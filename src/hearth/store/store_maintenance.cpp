@@ -19,8 +19,9 @@ Status mark(const Store& store, const RefsTable& t, const std::string& what, con
   if (!live.insert(manifest).second) return ok_status();
   auto m = store.read_manifest(manifest);
   if (!m.ok()) {
-    return make_error(ErrorCode::kDataLoss, "gc refused: ", what, " (", manifest.str(), ") cannot be read: ",
-                      m.status().message(), "; its blobs may be live, so nothing was deleted (see 'hearth store check';",
+    return make_error(ErrorCode::kDataLoss, "gc refused: ", what, " (", manifest.str(),
+                      ") cannot be read: ", m.status().message(),
+                      "; its blobs may be live, so nothing was deleted (see 'hearth store check';",
                       " 'hearth store repair --drop-broken' drops the entry)");
   }
   live.insert(m->config.digest);
@@ -129,8 +130,10 @@ Result<CheckReport> Store::check() const {
   }
   for (const auto& entry : fs::directory_iterator(tmp_dir(), ec)) {
     std::string name = entry.path().filename().string();
-    if (is_partial(name)) ++report.partial_downloads;
-    else report.temp_files.push_back(entry.path().string());
+    if (is_partial(name))
+      ++report.partial_downloads;
+    else
+      report.temp_files.push_back(entry.path().string());
   }
   auto check_manifest = [&](const std::string& what, const Digest& d) {
     auto m = read_manifest(d);
@@ -142,14 +145,16 @@ Result<CheckReport> Store::check() const {
       report.problems.push_back(what + ": config blob " + m->config.digest.str() + " is missing");
     }
     for (const auto& l : m->layers) {
-      if (!has_blob(l.digest)) report.problems.push_back(what + ": layer blob " + l.digest.str() + " is missing");
+      if (!has_blob(l.digest))
+        report.problems.push_back(what + ": layer blob " + l.digest.str() + " is missing");
       else if (blob_size(l.digest).value_or(0) != l.size)
         report.problems.push_back(what + ": layer blob " + l.digest.str() + " has the wrong size");
     }
   };
   for (const auto& [name, repo] : t.repos) {
     for (const auto& [tag, d] : repo.tags) {
-      if (repo.manifests.count(d) == 0) report.problems.push_back(name + ":" + tag + " is not among its name's manifests");
+      if (repo.manifests.count(d) == 0)
+        report.problems.push_back(name + ":" + tag + " is not among its name's manifests");
     }
     for (const auto& d : repo.manifests) check_manifest(name + "@" + d.str(), d);
   }

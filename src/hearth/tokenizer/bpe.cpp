@@ -21,7 +21,7 @@ struct Bigram {
   int left;
   int right;
   int32_t rank;
-  size_t left_n;   // sizes when queued; a change means the entry is stale
+  size_t left_n;  // sizes when queued; a change means the entry is stale
   size_t right_n;
 };
 
@@ -38,8 +38,7 @@ void merge_word(const Vocab& vocab, const std::string& word, std::vector<int32_t
     symbols.push_back({-1, -1, 0, word.size()});
   } else {
     for (size_t offs = 0; offs < word.size();) {
-      const size_t len = std::min(utf8_sequence_length(static_cast<uint8_t>(word[offs])),
-                                  word.size() - offs);
+      const size_t len = std::min(utf8_sequence_length(static_cast<uint8_t>(word[offs])), word.size() - offs);
       const int index = static_cast<int>(symbols.size());
       symbols.push_back({index - 1, offs + len == word.size() ? -1 : index + 1, offs, len});
       offs += len;
@@ -91,8 +90,7 @@ void merge_word(const Vocab& vocab, const std::string& word, std::vector<int32_t
 
 }  // namespace
 
-void bpe_tokenize(const Vocab& vocab, const PreTokenizer& pre, std::string_view text,
-                  std::vector<int32_t>& out) {
+void bpe_tokenize(const Vocab& vocab, const PreTokenizer& pre, std::string_view text, std::vector<int32_t>& out) {
   for (const std::string& word : pre.split(text)) merge_word(vocab, byte_encode(word), out);
 }
 

@@ -15,7 +15,6 @@
 namespace hearth::tokenizer {
 
 // Appends the tokens of `text` to `out`.
-void bpe_tokenize(const Vocab& vocab, const PreTokenizer& pre, std::string_view text,
-                  std::vector<int32_t>& out);
+void bpe_tokenize(const Vocab& vocab, const PreTokenizer& pre, std::string_view text, std::vector<int32_t>& out);
 
 }  // namespace hearth::tokenizer

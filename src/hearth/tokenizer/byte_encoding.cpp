@@ -14,9 +14,9 @@ bool maps_to_itself(uint32_t b) {
 uint32_t byte_to_unicode(uint8_t byte) {
   const uint32_t b = byte;
   if (maps_to_itself(b)) return b;
-  if (b <= 0x20) return 0x100 + b;                  // 33 control bytes and space
+  if (b <= 0x20) return 0x100 + b;                        // 33 control bytes and space
   if (b >= 0x7F && b <= 0xA0) return 0x121 + (b - 0x7F);  // DEL, C1 controls, NBSP (34)
-  return 0x143;                                     // 0xAD, soft hyphen
+  return 0x143;                                           // 0xAD, soft hyphen
 }
 
 int unicode_to_byte(uint32_t cp) {

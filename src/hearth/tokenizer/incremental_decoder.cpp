@@ -3,9 +3,7 @@
 
 namespace hearth::tokenizer {
 
-std::string IncrementalDecoder::push(int32_t id) {
-  return push_bytes(tokenizer_->token_to_piece(id, render_special_));
-}
+std::string IncrementalDecoder::push(int32_t id) { return push_bytes(tokenizer_->token_to_piece(id, render_special_)); }
 
 std::string IncrementalDecoder::push_bytes(std::string_view bytes) {
   pending_.append(bytes);

@@ -56,8 +56,8 @@ struct Fragment {
 };
 
 // Appends the matches of `pattern` inside `frag` of `subject`, and the gaps between them.
-void split_fragment(const pcre2_code* code, const std::vector<uint32_t>& subject,
-                    Fragment frag, pcre2_match_data* md, std::vector<Fragment>& out) {
+void split_fragment(const pcre2_code* code, const std::vector<uint32_t>& subject, Fragment frag, pcre2_match_data* md,
+                    std::vector<Fragment>& out) {
   const auto* base = reinterpret_cast<PCRE2_SPTR>(subject.data() + frag.begin);
   const size_t len = frag.end - frag.begin;
   size_t pos = 0;   // where the next search starts
@@ -65,8 +65,7 @@ void split_fragment(const pcre2_code* code, const std::vector<uint32_t>& subject
   while (pos < len) {
     int rc = pcre2_match(code, base, len, pos, PCRE2_NO_UTF_CHECK, md, nullptr);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-      rc = pcre2_match(code, base, len, pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md,
-                       nullptr);
+      rc = pcre2_match(code, base, len, pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, nullptr);
     }
     if (rc < 0) break;  // no match, or a resource limit: the rest stays one gap
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
@@ -88,21 +87,18 @@ void split_fragment(const pcre2_code* code, const std::vector<uint32_t>& subject
 
 PreTokenizer::~PreTokenizer() = default;
 
-Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(
-    std::span<const std::string_view> patterns) {
+Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(std::span<const std::string_view> patterns) {
   std::unique_ptr<PreTokenizer> pt(new PreTokenizer());
   for (std::string_view raw : patterns) {
     auto p = std::make_unique<Pattern>();
     p->unicode_categories = raw.find("\\p{") != std::string_view::npos;
-    const std::string text = p->unicode_categories ? rewrite_whitespace_classes(raw)
-                                                   : std::string(raw);
+    const std::string text = p->unicode_categories ? rewrite_whitespace_classes(raw) : std::string(raw);
     std::vector<uint32_t> units = decode_utf8_lenient(text);
     uint32_t options = PCRE2_UTF | PCRE2_DOLLAR_ENDONLY;
     if (p->unicode_categories) options |= PCRE2_UCP;
     int err = 0;
     PCRE2_SIZE err_off = 0;
-    p->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(units.data()), units.size(), options,
-                            &err, &err_off, nullptr);
+    p->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(units.data()), units.size(), options, &err, &err_off, nullptr);
     if (p->code == nullptr) {
       return make_error(ErrorCode::kInvalidArgument, "pre-tokenizer pattern '", std::string(raw),
                         "': ", error_message(err), " at offset ", std::to_string(err_off));

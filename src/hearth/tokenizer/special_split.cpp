@@ -2,8 +2,7 @@
 
 namespace hearth::tokenizer {
 
-std::vector<TextFragment> split_special_tokens(const Vocab& vocab, std::string_view text,
-                                               bool parse_special) {
+std::vector<TextFragment> split_special_tokens(const Vocab& vocab, std::string_view text, bool parse_special) {
   std::vector<TextFragment> frags;
   if (text.empty()) return frags;
   frags.push_back({kNoToken, 0, text.size()});

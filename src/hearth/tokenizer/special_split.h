@@ -19,7 +19,6 @@ struct TextFragment {
   size_t length = 0;
 };
 
-std::vector<TextFragment> split_special_tokens(const Vocab& vocab, std::string_view text,
-                                               bool parse_special);
+std::vector<TextFragment> split_special_tokens(const Vocab& vocab, std::string_view text, bool parse_special);
 
 }  // namespace hearth::tokenizer

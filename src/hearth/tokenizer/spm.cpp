@@ -34,8 +34,7 @@ void spm_tokenize(const Vocab& vocab, std::string_view text, std::vector<int32_t
   std::vector<Symbol> symbols;
   symbols.reserve(text.size());
   for (size_t offs = 0; offs < text.size();) {
-    const size_t len = std::min(utf8_sequence_length(static_cast<uint8_t>(text[offs])),
-                                text.size() - offs);
+    const size_t len = std::min(utf8_sequence_length(static_cast<uint8_t>(text[offs])), text.size() - offs);
     const int index = static_cast<int>(symbols.size());
     symbols.push_back({index - 1, offs + len == text.size() ? -1 : index + 1, offs, len});
     offs += len;

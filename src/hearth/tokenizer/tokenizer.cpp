@@ -117,8 +117,7 @@ std::string clean_spaces(std::string s) {
 
 }  // namespace
 
-Tokenizer::Tokenizer(Vocab vocab, std::unique_ptr<PreTokenizer> pre)
-    : vocab_(std::move(vocab)), pre_(std::move(pre)) {}
+Tokenizer::Tokenizer(Vocab vocab, std::unique_ptr<PreTokenizer> pre) : vocab_(std::move(vocab)), pre_(std::move(pre)) {}
 
 Tokenizer::~Tokenizer() = default;
 
@@ -135,8 +134,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabSpec spec) {
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(vocab), std::move(pre)));
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
-                                       bool parse_special) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
   std::vector<int32_t> out;
   const std::vector<TextFragment> frags = split_special_tokens(vocab_, text, parse_special);
   auto push_if = [&](bool cond, int32_t id) {

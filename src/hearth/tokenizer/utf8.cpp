@@ -23,11 +23,19 @@ std::vector<uint32_t> decode_utf8_lenient(std::string_view text) {
       out.push_back(kReplacementChar);
       i += 1;
     } else if ((b & 0x20) == 0) {
-      if (!is_cont(i + 1)) { out.push_back(kReplacementChar); i += 1; continue; }
+      if (!is_cont(i + 1)) {
+        out.push_back(kReplacementChar);
+        i += 1;
+        continue;
+      }
       out.push_back((uint32_t(b & 0x1F) << 6) | (s[i + 1] & 0x3F));
       i += 2;
     } else if ((b & 0x10) == 0) {
-      if (!is_cont(i + 1) || !is_cont(i + 2)) { out.push_back(kReplacementChar); i += 1; continue; }
+      if (!is_cont(i + 1) || !is_cont(i + 2)) {
+        out.push_back(kReplacementChar);
+        i += 1;
+        continue;
+      }
       out.push_back((uint32_t(b & 0x0F) << 12) | (uint32_t(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F));
       i += 3;
     } else if ((b & 0x08) == 0) {
@@ -36,8 +44,8 @@ std::vector<uint32_t> decode_utf8_lenient(std::string_view text) {
         i += 1;
         continue;
       }
-      uint32_t cp = (uint32_t(b & 0x07) << 18) | (uint32_t(s[i + 1] & 0x3F) << 12) |
-                    (uint32_t(s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
+      uint32_t cp = (uint32_t(b & 0x07) << 18) | (uint32_t(s[i + 1] & 0x3F) << 12) | (uint32_t(s[i + 2] & 0x3F) << 6) |
+                    (s[i + 3] & 0x3F);
       out.push_back(cp <= 0x10FFFF ? cp : kReplacementChar);
       i += 4;
     } else {  // 0xF8..0xFF never start a sequence

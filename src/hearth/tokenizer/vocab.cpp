@@ -24,29 +24,40 @@ uint32_t attrs_from_type(int32_t type) {
 // Token texts that mark a special role when the file names no id for it (llama.cpp detects
 // these by text too; the first token in id order wins).
 constexpr std::string_view kEotTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"};
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",         "<|endoftext|>",     "<|end_of_text|>",
+    "<EOT>",      "_<EOT>",     "[EOT]",   "<｜end▁of▁sentence｜>", "<end_of_utterance>"};
 constexpr std::string_view kEomTexts[] = {"<|eom_id|>"};
-constexpr std::string_view kFimPreTexts[] = {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
-                                             "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
-                                             "<|code_prefix|>", "<|prefix|>"};
-constexpr std::string_view kFimSufTexts[] = {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
-                                             "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
-                                             "<|code_suffix|>", "<|suffix|>"};
-constexpr std::string_view kFimMidTexts[] = {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
-                                             "<｜fim▁end｜>", "<MID>", "▁<MID>",
-                                             "<|code_middle|>", "<|middle|>"};
-constexpr std::string_view kFimPadTexts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
-                                             "[PAD]"};
-constexpr std::string_view kFimRepTexts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
-                                             "<REPO>", "<reponame>"};
+constexpr std::string_view kFimPreTexts[] = {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",    "<｜fim▁begin｜>",
+                                             "<PRE>",          "▁<PRE>",       "<|code_prefix|>", "<|prefix|>"};
+constexpr std::string_view kFimSufTexts[] = {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",    "<｜fim▁hole｜>",
+                                             "<SUF>",          "▁<SUF>",       "<|code_suffix|>", "<|suffix|>"};
+constexpr std::string_view kFimMidTexts[] = {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",    "<｜fim▁end｜>",
+                                             "<MID>",          "▁<MID>",       "<|code_middle|>", "<|middle|>"};
+constexpr std::string_view kFimPadTexts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"};
+constexpr std::string_view kFimRepTexts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"};
 constexpr std::string_view kFimSepTexts[] = {"<|file_sep|>"};
 // Texts that end generation wherever they appear in the vocabulary.
-constexpr std::string_view kEogTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<｜end▁of▁sentence｜>"};
+constexpr std::string_view kEogTexts[] = {"<|eot_id|>",
+                                          "<|im_end|>",
+                                          "<|end|>",
+                                          "<|return|>",
+                                          "<|call|>",
+                                          "<|flush|>",
+                                          "<|calls|>",
+                                          "<end_of_turn>",
+                                          "<|endoftext|>",
+                                          "</s>",
+                                          "<|eom_id|>",
+                                          "<EOT>",
+                                          "_<EOT>",
+                                          "[EOT]",
+                                          "[EOS]",
+                                          "<|end_of_text|>",
+                                          "<end_of_utterance>",
+                                          "<eos>",
+                                          "<turn|>",
+                                          "<|tool_response>",
+                                          "<｜end▁of▁sentence｜>"};
 
 template <size_t N>
 bool in_list(std::string_view s, const std::string_view (&list)[N]) {
@@ -76,17 +87,17 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
   }
   if (!spec.scores.empty() && spec.scores.size() < n) {
     return make_error(ErrorCode::kInvalidArgument, src, ": tokenizer.ggml.scores has ",
-                      std::to_string(spec.scores.size()), " entries for ", std::to_string(n),
-                      " tokens");
+                      std::to_string(spec.scores.size()), " entries for ", std::to_string(n), " tokens");
   }
   if (!spec.token_types.empty() && spec.token_types.size() < n) {
     return make_error(ErrorCode::kInvalidArgument, src, ": tokenizer.ggml.token_type has ",
-                      std::to_string(spec.token_types.size()), " entries for ", std::to_string(n),
-                      " tokens");
+                      std::to_string(spec.token_types.size()), " entries for ", std::to_string(n), " tokens");
   }
 
   // Per-model defaults (llama.cpp's llama_vocab::impl::load).
-  auto id_or_none = [n](int64_t id) { return id >= 0 && static_cast<size_t>(id) < n ? static_cast<int32_t>(id) : kNoToken; };
+  auto id_or_none = [n](int64_t id) {
+    return id >= 0 && static_cast<size_t>(id) < n ? static_cast<int32_t>(id) : kNoToken;
+  };
   if (spec.model == "llama") {
     v.type_ = VocabType::kSpm;
     v.bos_ = id_or_none(1);
@@ -110,9 +121,10 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
     v.bos_ = id_or_none(11);
     v.eos_ = id_or_none(11);
     if (spec.pre.empty()) {
-      log::warn("{}: tokenizer.ggml.pre is missing; using the 'default' pre-tokenizer, which may "
-                "split text differently from the model's own tokenizer (reconvert the model)",
-                src);
+      log::warn(
+          "{}: tokenizer.ggml.pre is missing; using the 'default' pre-tokenizer, which may "
+          "split text differently from the model's own tokenizer (reconvert the model)",
+          src);
     }
     HEARTH_ASSIGN_OR_RETURN(PreTokenizerConfig pc, pretokenizer_config(spec.pre));
     v.pre_ = spec.pre;
@@ -139,8 +151,8 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
     v.max_token_len_ = std::max(v.max_token_len_, t.text.size());
     auto [it, inserted] = v.text_to_id_.emplace(t.text, static_cast<int32_t>(i));
     if (!inserted) {
-      return make_error(ErrorCode::kInvalidArgument, src, ": token ", std::to_string(i), " '",
-                        t.text, "' duplicates token ", std::to_string(it->second));
+      return make_error(ErrorCode::kInvalidArgument, src, ": token ", std::to_string(i), " '", t.text,
+                        "' duplicates token ", std::to_string(it->second));
     }
   }
 
@@ -166,21 +178,27 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
     int32_t& id;
   };
   const Slot slots[] = {
-      {"bos_token_id", spec.bos_id, v.bos_},         {"eos_token_id", spec.eos_id, v.eos_},
-      {"eot_token_id", spec.eot_id, v.eot_},         {"eom_token_id", spec.eom_id, v.eom_},
-      {"unknown_token_id", spec.unk_id, v.unk_},     {"seperator_token_id", spec.sep_id, v.sep_},
-      {"padding_token_id", spec.pad_id, v.pad_},     {"mask_token_id", spec.mask_id, v.mask_},
-      {"fim_pre_token_id", spec.fim_pre_id, v.fim_pre_}, {"fim_suf_token_id", spec.fim_suf_id, v.fim_suf_},
-      {"fim_mid_token_id", spec.fim_mid_id, v.fim_mid_}, {"fim_pad_token_id", spec.fim_pad_id, v.fim_pad_},
-      {"fim_rep_token_id", spec.fim_rep_id, v.fim_rep_}, {"fim_sep_token_id", spec.fim_sep_id, v.fim_sep_},
+      {"bos_token_id", spec.bos_id, v.bos_},
+      {"eos_token_id", spec.eos_id, v.eos_},
+      {"eot_token_id", spec.eot_id, v.eot_},
+      {"eom_token_id", spec.eom_id, v.eom_},
+      {"unknown_token_id", spec.unk_id, v.unk_},
+      {"seperator_token_id", spec.sep_id, v.sep_},
+      {"padding_token_id", spec.pad_id, v.pad_},
+      {"mask_token_id", spec.mask_id, v.mask_},
+      {"fim_pre_token_id", spec.fim_pre_id, v.fim_pre_},
+      {"fim_suf_token_id", spec.fim_suf_id, v.fim_suf_},
+      {"fim_mid_token_id", spec.fim_mid_id, v.fim_mid_},
+      {"fim_pad_token_id", spec.fim_pad_id, v.fim_pad_},
+      {"fim_rep_token_id", spec.fim_rep_id, v.fim_rep_},
+      {"fim_sep_token_id", spec.fim_sep_id, v.fim_sep_},
   };
   for (const Slot& s : slots) {
     if (!s.value) continue;
     if (*s.value < n) {
       s.id = static_cast<int32_t>(*s.value);
     } else if (*s.value != 0xFFFFFFFFu) {  // -1 stored as uint32 means "none" by convention
-      log::warn("{}: tokenizer.ggml.{} = {} is outside the vocabulary of {}; ignored", src,
-                s.key, *s.value, n);
+      log::warn("{}: tokenizer.ggml.{} = {} is outside the vocabulary of {}; ignored", src, s.key, *s.value, n);
     }
   }
 
@@ -261,8 +279,7 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
       const size_t pos = m.size() > 1 ? m.find(' ', 1) : std::string::npos;
       std::string key = pos == std::string::npos
                             ? merge_key("", "")
-                            : merge_key(std::string_view(m).substr(0, pos),
-                                        std::string_view(m).substr(pos + 1));
+                            : merge_key(std::string_view(m).substr(0, pos), std::string_view(m).substr(pos + 1));
       v.merge_ranks_.emplace(std::move(key), static_cast<int32_t>(std::min<size_t>(i, INT32_MAX)));
     }
   }
@@ -289,8 +306,6 @@ int32_t Vocab::merge_rank(std::string_view left, std::string_view right) const {
   return it == merge_ranks_.end() ? -1 : it->second;
 }
 
-bool Vocab::is_eog(int32_t id) const {
-  return id != kNoToken && std::binary_search(eog_.begin(), eog_.end(), id);
-}
+bool Vocab::is_eog(int32_t id) const { return id != kNoToken && std::binary_search(eog_.begin(), eog_.end(), id); }
 
 }  // namespace hearth::tokenizer

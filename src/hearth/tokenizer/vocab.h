@@ -22,7 +22,13 @@ enum class VocabType { kSpm, kBpe, kWpm };
 
 // Values of tokenizer.ggml.token_type.
 enum class GgufTokenType : int32_t {
-  kUndefined = 0, kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6,
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
 };
 
 // Token attribute bits (a token may carry several).
@@ -39,13 +45,13 @@ inline constexpr uint32_t kByte = 1u << 5;
 // The raw inputs, as stored under tokenizer.ggml.* in GGUF. Optional fields left empty take
 // the per-model defaults.
 struct VocabSpec {
-  std::string source = "vocab";          // named in error messages (the file name)
-  std::string model;                     // "llama" (SentencePiece), "gpt2" (BPE), "bert" (WordPiece)
-  std::string pre;                       // pre-tokenizer name for "gpt2"
+  std::string source = "vocab";  // named in error messages (the file name)
+  std::string model;             // "llama" (SentencePiece), "gpt2" (BPE), "bert" (WordPiece)
+  std::string pre;               // pre-tokenizer name for "gpt2"
   std::vector<std::string> tokens;
-  std::vector<float> scores;             // empty: all 0
-  std::vector<int32_t> token_types;      // empty: all normal (GgufTokenType values)
-  std::vector<std::string> merges;       // "left right", rank = index ("gpt2" only)
+  std::vector<float> scores;         // empty: all 0
+  std::vector<int32_t> token_types;  // empty: all normal (GgufTokenType values)
+  std::vector<std::string> merges;   // "left right", rank = index ("gpt2" only)
   std::optional<uint32_t> bos_id, eos_id, eot_id, eom_id, unk_id, sep_id, pad_id, mask_id;
   std::optional<uint32_t> fim_pre_id, fim_suf_id, fim_mid_id, fim_pad_id, fim_rep_id, fim_sep_id;
   std::optional<bool> add_bos, add_eos, add_sep, add_space_prefix;

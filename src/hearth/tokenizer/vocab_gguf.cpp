@@ -31,8 +31,7 @@ Status read_id(const gguf::GgufFile& f, std::string_view key, std::optional<uint
   return ok_status();
 }
 
-Status read_strings(const gguf::GgufFile& f, std::string_view key, std::vector<std::string>& out,
-                    bool required) {
+Status read_strings(const gguf::GgufFile& f, std::string_view key, std::vector<std::string>& out, bool required) {
   if (!required && f.find(key) == nullptr) return ok_status();
   HEARTH_ASSIGN_OR_RETURN(const gguf::ArrayValue* a, f.get_array(key, ValueType::STRING));
   out.reserve(a->strings.size());
@@ -74,13 +73,11 @@ Status read_scores(const gguf::GgufFile& f, const std::string& name, std::vector
 
 Status read_token_types(const gguf::GgufFile& f, const std::string& name, std::vector<int32_t>& out) {
   if (f.find("tokenizer.ggml.token_type") == nullptr) return ok_status();
-  HEARTH_ASSIGN_OR_RETURN(const gguf::ArrayValue* a,
-                          f.get_array("tokenizer.ggml.token_type", ValueType::INT32));
+  HEARTH_ASSIGN_OR_RETURN(const gguf::ArrayValue* a, f.get_array("tokenizer.ggml.token_type", ValueType::INT32));
   out.resize(a->count);
   for (uint64_t i = 0; i < a->count; ++i) {
     if (!read_le(*a, i, out[i])) {
-      return make_error(ErrorCode::kInvalidArgument, name,
-                        ": tokenizer.ggml.token_type is truncated");
+      return make_error(ErrorCode::kInvalidArgument, name, ": tokenizer.ggml.token_type is truncated");
     }
   }
   return ok_status();
@@ -104,23 +101,15 @@ Result<VocabSpec> vocab_spec_from_gguf(const gguf::GgufFile& f) {
   HEARTH_TRY(read_strings(f, "tokenizer.ggml.merges", spec.merges, /*required=*/false));
 
   const std::pair<std::string_view, std::optional<uint32_t>*> ids[] = {
-      {"tokenizer.ggml.bos_token_id", &spec.bos_id},
-      {"tokenizer.ggml.eos_token_id", &spec.eos_id},
-      {"tokenizer.ggml.eot_token_id", &spec.eot_id},
-      {"tokenizer.ggml.eom_token_id", &spec.eom_id},
-      {"tokenizer.ggml.unknown_token_id", &spec.unk_id},
-      {"tokenizer.ggml.seperator_token_id", &spec.sep_id},
-      {"tokenizer.ggml.padding_token_id", &spec.pad_id},
-      {"tokenizer.ggml.mask_token_id", &spec.mask_id},
+      {"tokenizer.ggml.bos_token_id", &spec.bos_id},         {"tokenizer.ggml.eos_token_id", &spec.eos_id},
+      {"tokenizer.ggml.eot_token_id", &spec.eot_id},         {"tokenizer.ggml.eom_token_id", &spec.eom_id},
+      {"tokenizer.ggml.unknown_token_id", &spec.unk_id},     {"tokenizer.ggml.seperator_token_id", &spec.sep_id},
+      {"tokenizer.ggml.padding_token_id", &spec.pad_id},     {"tokenizer.ggml.mask_token_id", &spec.mask_id},
       {"tokenizer.ggml.prefix_token_id", &spec.fim_pre_id},  // deprecated spellings first
-      {"tokenizer.ggml.suffix_token_id", &spec.fim_suf_id},
-      {"tokenizer.ggml.middle_token_id", &spec.fim_mid_id},
-      {"tokenizer.ggml.fim_pre_token_id", &spec.fim_pre_id},
-      {"tokenizer.ggml.fim_suf_token_id", &spec.fim_suf_id},
-      {"tokenizer.ggml.fim_mid_token_id", &spec.fim_mid_id},
-      {"tokenizer.ggml.fim_pad_token_id", &spec.fim_pad_id},
-      {"tokenizer.ggml.fim_rep_token_id", &spec.fim_rep_id},
-      {"tokenizer.ggml.fim_sep_token_id", &spec.fim_sep_id},
+      {"tokenizer.ggml.suffix_token_id", &spec.fim_suf_id},  {"tokenizer.ggml.middle_token_id", &spec.fim_mid_id},
+      {"tokenizer.ggml.fim_pre_token_id", &spec.fim_pre_id}, {"tokenizer.ggml.fim_suf_token_id", &spec.fim_suf_id},
+      {"tokenizer.ggml.fim_mid_token_id", &spec.fim_mid_id}, {"tokenizer.ggml.fim_pad_token_id", &spec.fim_pad_id},
+      {"tokenizer.ggml.fim_rep_token_id", &spec.fim_rep_id}, {"tokenizer.ggml.fim_sep_token_id", &spec.fim_sep_id},
   };
   for (const auto& [key, slot] : ids) {
     Status s = read_id(f, key, *slot);

@@ -22,7 +22,8 @@ Result<BaseModel> read_base_model(const gguf::GgufFile& f, int64_t n_ctx) {
   BaseModel b;
   LlamaShape& s = b.shape;
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
-  if (embd == nullptr) return make_error(ErrorCode::kInvalidArgument, f.name(), ": tensor 'token_embd.weight' is missing");
+  if (embd == nullptr)
+    return make_error(ErrorCode::kInvalidArgument, f.name(), ": tensor 'token_embd.weight' is missing");
   s.n_vocab = static_cast<int64_t>(embd->ne[1]);
   s.n_embd = u("llama.embedding_length", 0);
   s.n_layer = u("llama.block_count", 0);
@@ -33,7 +34,8 @@ Result<BaseModel> read_base_model(const gguf::GgufFile& f, int64_t n_ctx) {
   if (auto e = f.get_f32("llama.attention.layer_norm_rms_epsilon"); e.ok()) s.norm_eps = *e;
   if (auto r = f.get_f32("llama.rope.freq_base"); r.ok()) s.rope_freq_base = *r;
   s.tied_output = f.find_tensor("output.weight") == nullptr;
-  if (s.n_head > 0 && s.n_embd % s.n_head == 0 && u("llama.rope.dimension_count", s.n_embd / s.n_head) != s.n_embd / s.n_head) {
+  if (s.n_head > 0 && s.n_embd % s.n_head == 0 &&
+      u("llama.rope.dimension_count", s.n_embd / s.n_head) != s.n_embd / s.n_head) {
     return bad("partial rotary embeddings cannot be finetuned yet");
   }
   if (s.n_head > 0 && u("llama.attention.key_length", s.n_embd / s.n_head) != s.n_embd / s.n_head) {
@@ -41,7 +43,8 @@ Result<BaseModel> read_base_model(const gguf::GgufFile& f, int64_t n_ctx) {
   }
   HEARTH_TRY(s.validate().with_context(f.name()));
   for (const auto& t : f.tensors()) {
-    if (std::string_view(t.name).ends_with(".bias")) return bad("tensor '", std::string(t.name), "': biases cannot be finetuned yet");
+    if (std::string_view(t.name).ends_with(".bias"))
+      return bad("tensor '", std::string(t.name), "': biases cannot be finetuned yet");
   }
   const LlamaParams p(s);
   b.w.resize(p.n_params());
@@ -60,7 +63,8 @@ Result<BaseModel> read_base_model(const gguf::GgufFile& f, int64_t n_ctx) {
       return make_error(ErrorCode::kInvalidArgument, f.name(), ": tensor '", pt.name, "' is truncated");
     }
     for (int64_t r = 0; r < rows; ++r) {
-      kernels::dequantize_row(t->type, t->data.data() + static_cast<size_t>(r) * *rb, b.w.data() + pt.offset + r * cols, cols);
+      kernels::dequantize_row(t->type, t->data.data() + static_cast<size_t>(r) * *rb, b.w.data() + pt.offset + r * cols,
+                              cols);
     }
   }
   return b;

@@ -18,8 +18,8 @@
 namespace hearth::train {
 
 struct BpeOptions {
-  int64_t vocab_size = 512;      // total, including the 3 special and 256 byte tokens
-  double char_coverage = 0.9995; // characters kept as tokens (the rest fall back to bytes)
+  int64_t vocab_size = 512;       // total, including the 3 special and 256 byte tokens
+  double char_coverage = 0.9995;  // characters kept as tokens (the rest fall back to bytes)
 };
 
 // Trains on `texts` (UTF-8; documents or paragraphs). Fails when vocab_size leaves no room

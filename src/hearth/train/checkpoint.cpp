@@ -18,8 +18,8 @@ std::span<const std::byte> bytes_of(const std::vector<float>& v) {
 
 }  // namespace
 
-Status save_checkpoint(const std::string& path, const TrainOptions& o, const LlamaParams& params,
-                       const TrainState& st, const tokenizer::VocabSpec& vocab) {
+Status save_checkpoint(const std::string& path, const TrainOptions& o, const LlamaParams& params, const TrainState& st,
+                       const tokenizer::VocabSpec& vocab) {
   gguf::GgufWriter out;
   std::vector<std::vector<std::byte>> storage;
   HEARTH_TRY(add_llama_model(out, params, st.w.data(), vocab, TensorType::F32, "hearth-checkpoint", storage));
@@ -132,7 +132,8 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
   const size_t n = params.n_params();
   auto read = [&](std::string_view name, size_t count, float* dst) -> Status {
     const gguf::TensorInfo* t = f.find_tensor(name);
-    if (t == nullptr) return make_error(ErrorCode::kInvalidArgument, path, ": tensor '", std::string(name), "' is missing");
+    if (t == nullptr)
+      return make_error(ErrorCode::kInvalidArgument, path, ": tensor '", std::string(name), "' is missing");
     if (t->type != TensorType::F32 || t->n_elements != count) {
       return make_error(ErrorCode::kInvalidArgument, path, ": tensor '", std::string(name), "' is not f32 of ",
                         std::to_string(count), " elements");

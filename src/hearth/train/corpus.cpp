@@ -1,8 +1,8 @@
 #include "hearth/train/corpus.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <system_error>
@@ -82,13 +82,14 @@ Result<Corpus> read_corpus(const std::vector<std::string>& paths, double eval_fr
                         " MiB; train on a part of it");
     }
     if (const size_t bad = first_invalid_utf8(text); bad < text.size()) {
-      return make_error(ErrorCode::kInvalidArgument, f, ": not UTF-8 text (invalid byte 0x",
-                        [&] {
-                          char b[3];
-                          std::snprintf(b, sizeof b, "%02X", static_cast<unsigned char>(text[bad]));
-                          return std::string(b);
-                        }(),
-                        " at offset ", std::to_string(bad), "); convert it (e.g. iconv -t UTF-8) or leave it out");
+      return make_error(
+          ErrorCode::kInvalidArgument, f, ": not UTF-8 text (invalid byte 0x",
+          [&] {
+            char b[3];
+            std::snprintf(b, sizeof b, "%02X", static_cast<unsigned char>(text[bad]));
+            return std::string(b);
+          }(),
+          " at offset ", std::to_string(bad), "); convert it (e.g. iconv -t UTF-8) or leave it out");
     }
     std::string train, eval;
     split_document(text, eval_frac, counter, train, eval);

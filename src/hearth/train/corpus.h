@@ -27,8 +27,7 @@ Result<Corpus> read_corpus(const std::vector<std::string>& paths, double eval_fr
 
 // Splits one document into paragraphs (blank-line separated) and deals every k-th one
 // (k = round(1 / eval_frac)) to the held-out set, counting across documents from `counter`.
-void split_document(const std::string& text, double eval_frac, int64_t& counter, std::string& train,
-                    std::string& eval);
+void split_document(const std::string& text, double eval_frac, int64_t& counter, std::string& train, std::string& eval);
 
 // <s> doc </s> for each document.
 std::vector<int32_t> tokenize_documents(const tokenizer::Tokenizer& tok, const std::vector<std::string>& docs);

@@ -12,11 +12,11 @@ namespace hearth::train {
 
 struct GemmArgs {
   int64_t m, n, k;
-  const float* x;   // [m][ldx]
+  const float* x;  // [m][ldx]
   int64_t ldx;
-  const float* b;   // [k][ldb]
+  const float* b;  // [k][ldb]
   int64_t ldb;
-  float* y;         // [m][ldy]
+  float* y;  // [m][ldy]
   int64_t ldy;
   bool accumulate;  // y += product (else y = product)
 };

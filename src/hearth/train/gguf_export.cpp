@@ -6,9 +6,8 @@
 
 namespace hearth::train {
 
-Status add_llama_model(gguf::GgufWriter& out, const LlamaParams& p, const float* w,
-                       const tokenizer::VocabSpec& vocab, TensorType type, std::string_view name,
-                       std::vector<std::vector<std::byte>>& storage) {
+Status add_llama_model(gguf::GgufWriter& out, const LlamaParams& p, const float* w, const tokenizer::VocabSpec& vocab,
+                       TensorType type, std::string_view name, std::vector<std::vector<std::byte>>& storage) {
   if (type != TensorType::F32 && type != TensorType::F16) {
     return make_error(ErrorCode::kInvalidArgument, "a trained model is written as f32 or f16, not ",
                       std::string(type_name(type)));

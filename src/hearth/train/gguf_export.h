@@ -18,9 +18,8 @@ namespace hearth::train {
 
 // Adds the model's metadata, vocabulary and tensors to `out`. Converted tensor bytes are kept
 // in `storage`, which must outlive the write. `type` is F32 or F16.
-Status add_llama_model(gguf::GgufWriter& out, const LlamaParams& p, const float* w,
-                       const tokenizer::VocabSpec& vocab, TensorType type, std::string_view name,
-                       std::vector<std::vector<std::byte>>& storage);
+Status add_llama_model(gguf::GgufWriter& out, const LlamaParams& p, const float* w, const tokenizer::VocabSpec& vocab,
+                       TensorType type, std::string_view name, std::vector<std::vector<std::byte>>& storage);
 
 // The whole file, written atomically.
 Status export_gguf(const std::string& path, const LlamaParams& p, const float* w, const tokenizer::VocabSpec& vocab,

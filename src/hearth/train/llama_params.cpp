@@ -6,7 +6,8 @@ namespace hearth::train {
 
 Status LlamaShape::validate() const {
   auto bad = [](auto... parts) { return make_error(ErrorCode::kInvalidArgument, parts...); };
-  if (n_vocab < 260 || n_vocab > (1 << 20)) return bad("vocabulary size ", std::to_string(n_vocab), " is outside [260, 1048576]");
+  if (n_vocab < 260 || n_vocab > (1 << 20))
+    return bad("vocabulary size ", std::to_string(n_vocab), " is outside [260, 1048576]");
   if (n_ctx < 2 || n_ctx > 65536) return bad("context ", std::to_string(n_ctx), " is outside [2, 65536]");
   if (n_embd < 2 || n_embd > 65536 || n_layer < 1 || n_layer > 1024 || n_ff < 1 || n_ff > (1 << 20)) {
     return bad("model shape is out of range");

@@ -14,7 +14,7 @@ namespace hearth::train {
 
 struct LlamaShape {
   int64_t n_vocab = 512;
-  int64_t n_ctx = 256;    // training context (also written as llama.context_length)
+  int64_t n_ctx = 256;  // training context (also written as llama.context_length)
   int64_t n_embd = 128;
   int64_t n_layer = 4;
   int64_t n_head = 4;
@@ -77,7 +77,7 @@ struct SplitMix64 {
     return z ^ (z >> 31);
   }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  double normal();                                                             // N(0, 1)
+  double normal();                                                            // N(0, 1)
 };
 
 // GPT-2-style initialization: N(0, 0.02) for matrices, the residual projections (wo, ffn_down)

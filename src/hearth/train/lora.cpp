@@ -9,13 +9,19 @@
 namespace hearth::train {
 
 LoraTrainer::LoraTrainer(BaseModel base, const LoraOptions& opts, int n_threads)
-    : opts_(opts), params_(base.shape), base_(std::move(base.w)), pool_(n_threads),
-      ops_(kernels::active_kernels(), pool_), graph_(params_, ops_), data_rng_{opts.seed ^ 0x10BAull} {}
+    : opts_(opts),
+      params_(base.shape),
+      base_(std::move(base.w)),
+      pool_(n_threads),
+      ops_(kernels::active_kernels(), pool_),
+      graph_(params_, ops_),
+      data_rng_{opts.seed ^ 0x10BAull} {}
 
 Result<std::unique_ptr<LoraTrainer>> LoraTrainer::create(BaseModel base, const LoraOptions& o,
                                                          std::vector<int32_t> train_tokens,
                                                          std::vector<int32_t> eval_tokens, int n_threads,
-                                                         std::vector<uint8_t> train_mask, std::vector<uint8_t> eval_mask) {
+                                                         std::vector<uint8_t> train_mask,
+                                                         std::vector<uint8_t> eval_mask) {
   if ((!train_mask.empty() && train_mask.size() != train_tokens.size()) ||
       (!eval_mask.empty() && eval_mask.size() != eval_tokens.size())) {
     return make_error(ErrorCode::kInvalidArgument, "a token mask must have one entry per token");
@@ -28,9 +34,9 @@ Result<std::unique_ptr<LoraTrainer>> LoraTrainer::create(BaseModel base, const L
                       ") must be in [2, the context ", std::to_string(base.shape.n_ctx), "]");
   }
   if (static_cast<int64_t>(train_tokens.size()) < o.seq_len + 1) {
-    return make_error(ErrorCode::kInvalidArgument, "the training data is too small: ",
-                      std::to_string(train_tokens.size()), " tokens, fewer than one window of ",
-                      std::to_string(o.seq_len + 1));
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the training data is too small: ", std::to_string(train_tokens.size()),
+                      " tokens, fewer than one window of ", std::to_string(o.seq_len + 1));
   }
   for (const auto* v : {&train_tokens, &eval_tokens}) {
     for (int32_t t : *v) {
@@ -50,8 +56,9 @@ Result<std::unique_ptr<LoraTrainer>> LoraTrainer::create(BaseModel base, const L
   for (int64_t il = 0; il < s.n_layer; ++il) {
     const LayerSlots& l = t->params_.layer(il);
     for (const std::string& target : o.targets) {
-      const std::pair<const char*, size_t> map[] = {{"q", l.wq}, {"k", l.wk}, {"v", l.wv}, {"o", l.wo},
-                                                    {"gate", l.ffn_gate}, {"up", l.ffn_up}, {"down", l.ffn_down}};
+      const std::pair<const char*, size_t> map[] = {{"q", l.wq},         {"k", l.wk},          {"v", l.wv},
+                                                    {"o", l.wo},         {"gate", l.ffn_gate}, {"up", l.ffn_up},
+                                                    {"down", l.ffn_down}};
       const auto* m = std::find_if(std::begin(map), std::end(map), [&](const auto& e) { return target == e.first; });
       if (m == std::end(map)) {
         return make_error(ErrorCode::kInvalidArgument, "unknown LoRA target '", target,

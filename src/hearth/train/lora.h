@@ -35,8 +35,9 @@ class LoraTrainer {
   // Masks (optional, one byte per token): 0 marks a token that is context only and never a
   // target (chat prompts: only the assistant's tokens are trained). Empty: every token.
   static Result<std::unique_ptr<LoraTrainer>> create(BaseModel base, const LoraOptions& opts,
-                                                     std::vector<int32_t> train_tokens, std::vector<int32_t> eval_tokens,
-                                                     int n_threads, std::vector<uint8_t> train_mask = {},
+                                                     std::vector<int32_t> train_tokens,
+                                                     std::vector<int32_t> eval_tokens, int n_threads,
+                                                     std::vector<uint8_t> train_mask = {},
                                                      std::vector<uint8_t> eval_mask = {});
   double train_step();  // mean training loss per token
   double eval_loss(int64_t max_windows = 0, int64_t* n_scored = nullptr);
@@ -52,7 +53,7 @@ class LoraTrainer {
     std::string name;  // the base tensor's name
     size_t w;          // its offset in the weights
     int64_t rows, cols;
-    size_t a, b;       // offsets of A [rank][cols] and B [rows][rank] in lora_
+    size_t a, b;  // offsets of A [rank][cols] and B [rows][rank] in lora_
   };
   LoraTrainer(BaseModel base, const LoraOptions& opts, int n_threads);
   void merge();

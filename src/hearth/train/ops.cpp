@@ -287,7 +287,8 @@ double Ops::distill_loss(float* logits, const float* teacher, const int32_t* tar
   std::vector<double> per(static_cast<size_t>(n));
   const double T = temperature;
   pool_->parallel_for(n, kRowGrain, [&](int64_t t0, int64_t t1) {
-    std::vector<double> ps(static_cast<size_t>(n_vocab)), pt(static_cast<size_t>(n_vocab)), p1(static_cast<size_t>(n_vocab));
+    std::vector<double> ps(static_cast<size_t>(n_vocab)), pt(static_cast<size_t>(n_vocab)),
+        p1(static_cast<size_t>(n_vocab));
     // softmax(x / tau) into out; returns log of its normalizer (with the max folded in).
     auto softmax = [&](const float* x, double tau, std::vector<double>& out) {
       double mx = -INFINITY;

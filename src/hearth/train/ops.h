@@ -39,8 +39,7 @@ class Ops {
   // `seq_len` tokens sits at position t % seq_len. cs = [seq_len][head_dim] (cos, sin) pairs.
   void rope(float* x, int64_t n_tok, int64_t seq_len, int n_head, int head_dim, const std::vector<float>& cs);
   // The inverse rotation (the transpose of the forward Jacobian): dx = R(-theta) dy, in place.
-  void rope_backward(float* dx, int64_t n_tok, int64_t seq_len, int n_head, int head_dim,
-                     const std::vector<float>& cs);
+  void rope_backward(float* dx, int64_t n_tok, int64_t seq_len, int n_head, int head_dim, const std::vector<float>& cs);
 
   struct AttnShape {
     int64_t n_seq, seq_len;

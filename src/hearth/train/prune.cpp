@@ -39,8 +39,9 @@ Result<PruneResult> prune_llama(const BaseModel& base, const std::vector<int32_t
                       " must leave at least one of the model's ", std::to_string(s.n_layer), " layers");
   }
   if (n_windows(calib, len, o.max_windows) < 1 || n_windows(eval, len, o.max_windows) < 1) {
-    return make_error(ErrorCode::kInvalidArgument, "the calibration text is too short: it needs at least two windows of ",
-                      std::to_string(len + 1), " tokens");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the calibration text is too short: it needs at least two windows of ", std::to_string(len + 1),
+                      " tokens");
   }
   for (const auto* v : {&calib, &eval}) {
     for (int32_t t : *v) {

@@ -15,8 +15,8 @@
 namespace hearth::train {
 
 struct PruneOptions {
-  double ffn_frac = 0.3;     // share of FFN neurons removed per layer
-  int64_t drop_layers = 0;   // whole layers removed
+  double ffn_frac = 0.3;    // share of FFN neurons removed per layer
+  int64_t drop_layers = 0;  // whole layers removed
   int64_t seq_len = 128;
   int64_t max_windows = 32;  // calibration and evaluation windows
 };

@@ -11,27 +11,34 @@ namespace {
 
 using Words = std::vector<std::string_view>;
 
-const Words kAnimals = {"dog", "cat", "bird", "fox", "rabbit", "bear", "mouse", "duck", "frog", "owl", "horse", "turtle"};
-const Words kAdjectives = {"little", "big", "brave", "sleepy", "happy", "shy", "clever", "kind", "curious", "tiny", "old", "young"};
-const Words kNames = {"Max", "Lily", "Tom", "Mia", "Ben", "Sue", "Sam", "Anna", "Leo", "Rosa", "Finn", "Ella", "Jack", "Nora"};
-const Words kHomes = {"in a small house near the park", "under a big tree in the forest", "by the river",
-                      "on a farm with many friends", "in a cozy hole in the garden", "at the top of a green hill",
-                      "next to a quiet lake", "in a busy town"};
-const Words kPlaces = {"the park", "the forest", "the river", "the garden", "the hill", "the lake", "the beach", "the town"};
-const Words kThings = {"a red ball", "a shiny stone", "a lost key", "a big apple", "a blue kite", "a little boat",
-                       "a warm hat", "an old map", "a yellow flower", "a wooden box"};
+const Words kAnimals = {"dog",   "cat",  "bird", "fox", "rabbit", "bear",
+                        "mouse", "duck", "frog", "owl", "horse",  "turtle"};
+const Words kAdjectives = {"little", "big",  "brave",   "sleepy", "happy", "shy",
+                           "clever", "kind", "curious", "tiny",   "old",   "young"};
+const Words kNames = {"Max",  "Lily", "Tom",  "Mia",  "Ben",  "Sue",  "Sam",
+                      "Anna", "Leo",  "Rosa", "Finn", "Ella", "Jack", "Nora"};
+const Words kHomes = {"in a small house near the park",
+                      "under a big tree in the forest",
+                      "by the river",
+                      "on a farm with many friends",
+                      "in a cozy hole in the garden",
+                      "at the top of a green hill",
+                      "next to a quiet lake",
+                      "in a busy town"};
+const Words kPlaces = {"the park", "the forest", "the river", "the garden",
+                       "the hill", "the lake",   "the beach", "the town"};
+const Words kThings = {"a red ball",    "a shiny stone", "a lost key", "a big apple",     "a blue kite",
+                       "a little boat", "a warm hat",    "an old map", "a yellow flower", "a wooden box"};
 const Words kFeelings = {"happy", "sad", "scared", "excited", "tired", "hungry", "surprised", "proud"};
-const Words kFriends = {"a friendly cat", "a wise owl", "a small bird", "a kind girl", "a funny frog", "an old turtle",
-                        "a playful puppy", "a gentle horse"};
+const Words kFriends = {"a friendly cat", "a wise owl",    "a small bird",    "a kind girl",
+                        "a funny frog",   "an old turtle", "a playful puppy", "a gentle horse"};
 const Words kRequests = {"Tell me a story about a", "Can you tell me a story about a", "Write a short story about a",
                          "Please tell me a story about a", "I want a story about a"};
-const Words kWeather = {"The sun was warm.", "It was a rainy day.", "The wind was cold.", "The sky was blue and clear.",
-                        "It was a quiet morning.", "Snow covered the ground."};
+const Words kWeather = {"The sun was warm.",           "It was a rainy day.",     "The wind was cold.",
+                        "The sky was blue and clear.", "It was a quiet morning.", "Snow covered the ground."};
 const Words kEndings = {"From that day on, {N} and the friend played together every day.",
-                        "{N} went home and slept well that night.",
-                        "{N} learned that it is good to help others.",
-                        "Everyone was happy, and {N} smiled.",
-                        "{N} never forgot that day."};
+                        "{N} went home and slept well that night.", "{N} learned that it is good to help others.",
+                        "Everyone was happy, and {N} smiled.", "{N} never forgot that day."};
 
 struct Gen {
   SplitMix64 rng;

@@ -20,9 +20,9 @@ namespace hearth::train {
 struct TrainOptions {
   LlamaShape shape;
   AdamWConfig adamw;
-  int64_t batch = 8;        // sequences per micro-batch
-  int64_t accum = 1;        // micro-batches per optimizer step
-  int64_t seq_len = 128;    // tokens per training window (<= shape.n_ctx)
+  int64_t batch = 8;      // sequences per micro-batch
+  int64_t accum = 1;      // micro-batches per optimizer step
+  int64_t seq_len = 128;  // tokens per training window (<= shape.n_ctx)
   uint64_t seed = 1;
   int64_t max_eval_windows = 32;
 };
@@ -31,8 +31,8 @@ struct TrainOptions {
 // order is rebuilt from epoch_seed, so that (epoch_seed, cursor) is the whole position.
 struct DataPosition {
   int64_t epoch = 0;
-  int64_t cursor = 0;        // next window of this epoch's order
-  uint64_t epoch_seed = 0;   // seeds this epoch's order
+  int64_t cursor = 0;       // next window of this epoch's order
+  uint64_t epoch_seed = 0;  // seeds this epoch's order
 };
 
 struct TrainState {
@@ -62,7 +62,8 @@ class Trainer {
   // windows [n_seq][seq_len + 1]; each step then trains on (1 - alpha) * data loss +
   // alpha * T^2 * KL(teacher || student) at temperature T. A teacher error stops train_step
   // (it returns NaN) and is kept in teacher_status().
-  using TeacherFn = std::function<Status(const int32_t* windows, int64_t n_seq, int64_t seq_len, std::vector<float>& logits)>;
+  using TeacherFn =
+      std::function<Status(const int32_t* windows, int64_t n_seq, int64_t seq_len, std::vector<float>& logits)>;
   void set_teacher(TeacherFn teacher, float temperature, float alpha);
   const Status& teacher_status() const { return teacher_status_; }
 

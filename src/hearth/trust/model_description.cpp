@@ -111,9 +111,12 @@ Result<ModelProvenance> describe_model(const store::Store& st, const store::Refe
         info.signed_name = statement->model_name;
         info.signed_version = statement->version;
         Status match = match_statement(*statement, p.parsed);
-        if (!match.ok()) info.status = match.message();
-        else if (!pub->may_publish(statement->model_name)) info.status = "publisher not trusted for this name";
-        else info.status = "trusted";
+        if (!match.ok())
+          info.status = match.message();
+        else if (!pub->may_publish(statement->model_name))
+          info.status = "publisher not trusted for this name";
+        else
+          info.status = "trusted";
       }
     }
     p.signatures.push_back(std::move(info));
@@ -133,8 +136,8 @@ std::string format_provenance(const ModelProvenance& p) {
   }
   for (const auto& l : p.parsed.layers) {
     auto title = l.annotations.find(std::string(store::kAnnotationTitle));
-    out += "layer:        " + (title != l.annotations.end() ? title->second : std::string("?")) + " " +
-           l.digest.str() + " (" + std::to_string(l.size) + " bytes, " + l.media_type + ")\n";
+    out += "layer:        " + (title != l.annotations.end() ? title->second : std::string("?")) + " " + l.digest.str() +
+           " (" + std::to_string(l.size) + " bytes, " + l.media_type + ")\n";
   }
   if (p.signatures.empty()) out += "signatures:   none\n";
   for (const auto& s : p.signatures) {

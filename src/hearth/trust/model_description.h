@@ -17,13 +17,13 @@
 namespace hearth::trust {
 
 struct SignatureInfo {
-  store::Digest manifest;     // the referrer manifest holding the bundle
-  std::string key_id;         // from the bundle's publicKey hint
-  std::string publisher;      // policy name of the key, empty when the policy does not list it
-  std::string algorithm;      // of the trusted key, when known
-  std::string signed_name;    // from the statement, when the signature verified
+  store::Digest manifest;   // the referrer manifest holding the bundle
+  std::string key_id;       // from the bundle's publicKey hint
+  std::string publisher;    // policy name of the key, empty when the policy does not list it
+  std::string algorithm;    // of the trusted key, when known
+  std::string signed_name;  // from the statement, when the signature verified
   uint64_t signed_version = 0;
-  std::string status;         // "trusted", or why the signature is not accepted
+  std::string status;  // "trusted", or why the signature is not accepted
 };
 
 // An attestation about the model (e.g. the SLSA provenance of `hearth quantize`), signed as an

@@ -8,8 +8,8 @@ namespace hearth::trust {
 
 namespace {
 
-Result<store::Digest> store_referrer(store::Store& st, const store::Digest& model_manifest, std::string_view bundle_json,
-                                     store::Annotations annotations) {
+Result<store::Digest> store_referrer(store::Store& st, const store::Digest& model_manifest,
+                                     std::string_view bundle_json, store::Annotations annotations) {
   HEARTH_ASSIGN_OR_RETURN(store::FileLock lock, st.lock_for_write());
   HEARTH_ASSIGN_OR_RETURN(store::Descriptor bundle, st.put_blob(bundle_json, store::kSigstoreBundleMediaType));
   HEARTH_ASSIGN_OR_RETURN(store::Descriptor empty, st.put_blob(store::kEmptyJson, store::kOciEmptyMediaType));
@@ -40,7 +40,8 @@ bool is_attestation(const store::Manifest& referrer) {
 Result<store::Digest> store_attestation(store::Store& st, const store::Digest& model_manifest,
                                         std::string_view bundle_json, std::string_view predicate_type) {
   if (predicate_type.empty() || predicate_type == kModelSigningPredicateType) {
-    return make_error(ErrorCode::kInvalidArgument, "an attestation needs a predicate type other than the model signature's");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "an attestation needs a predicate type other than the model signature's");
   }
   return store_referrer(st, model_manifest, bundle_json,
                         {{std::string(kAnnotationPredicateType), std::string(predicate_type)}});

@@ -173,7 +173,9 @@ Status match_statement(const ModelStatement& signed_statement, const store::Mani
                       "the signature does not bind each layer to its role and position (signed by an older hearth); "
                       "ask the publisher to re-sign with 'hearth sign'");
   }
-  auto same = [](const SignedBlob& a, const SignedBlob& b) { return a.media_type == b.media_type && a.digest == b.digest; };
+  auto same = [](const SignedBlob& a, const SignedBlob& b) {
+    return a.media_type == b.media_type && a.digest == b.digest;
+  };
   if (!same(actual.config, signed_statement.config)) {
     return make_error(ErrorCode::kUnauthenticated, "the manifest's config (", actual.config.media_type,
                       ") is not the config that was signed (", signed_statement.config.media_type, ")");
@@ -186,8 +188,8 @@ Status match_statement(const ModelStatement& signed_statement, const store::Mani
     if (!same(actual.layers[i], signed_statement.layers[i])) {
       return make_error(ErrorCode::kUnauthenticated, "manifest layer ", std::to_string(i), " (",
                         actual.layers[i].media_type, ", ", actual.layers[i].digest.str().substr(0, 19),
-                        "...) is not the layer signed at that position (", signed_statement.layers[i].media_type,
-                        ", ", signed_statement.layers[i].digest.str().substr(0, 19),
+                        "...) is not the layer signed at that position (", signed_statement.layers[i].media_type, ", ",
+                        signed_statement.layers[i].digest.str().substr(0, 19),
                         "...): layers were relabelled or reordered after signing");
     }
   }

@@ -73,7 +73,8 @@ Result<PublicKey> PublicKey::from_pem(std::string_view pem, std::string_view whe
   EVP_PKEY* k = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
   if (k == nullptr) {
-    return make_error(ErrorCode::kInvalidArgument, std::string(where), ": not a PEM public key (", openssl_error(), ")");
+    return make_error(ErrorCode::kInvalidArgument, std::string(where), ": not a PEM public key (", openssl_error(),
+                      ")");
   }
   PublicKey pub;
   pub.pkey_ = wrap(k);
@@ -98,8 +99,8 @@ Status PublicKey::verify(std::string_view message, std::string_view sig) const {
   EVP_MD_CTX_free(ctx);
   ERR_clear_error();
   if (ok != 1) {
-    return make_error(ErrorCode::kUnauthenticated, "signature does not verify with key ", key_id_.substr(0, 16),
-                      " (", std::string(key_algorithm_name(alg_)), ")");
+    return make_error(ErrorCode::kUnauthenticated, "signature does not verify with key ", key_id_.substr(0, 16), " (",
+                      std::string(key_algorithm_name(alg_)), ")");
   }
   return ok_status();
 }

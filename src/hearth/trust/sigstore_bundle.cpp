@@ -3,8 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "hearth/store/oci_manifest.h"
 #include "hearth/core/base64.h"
+#include "hearth/store/oci_manifest.h"
 
 namespace hearth::trust {
 namespace {
@@ -83,8 +83,8 @@ Result<ModelStatement> open_bundle(const SignatureBundle& b, const PublicKey& ke
 
 Result<std::string> open_in_toto(const SignatureBundle& b, const PublicKey& key) {
   if (!b.key_hint.empty() && b.key_hint != key.key_id()) {
-    return make_error(ErrorCode::kUnauthenticated, "signature was made by key ", b.key_hint.substr(0, 16),
-                      ", not by ", key.key_id().substr(0, 16));
+    return make_error(ErrorCode::kUnauthenticated, "signature was made by key ", b.key_hint.substr(0, 16), ", not by ",
+                      key.key_id().substr(0, 16));
   }
   if (b.envelope.payload_type != kInTotoPayloadType) {
     return make_error(ErrorCode::kUnauthenticated, "signature bundle: payloadType '", b.envelope.payload_type,

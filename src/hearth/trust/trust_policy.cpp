@@ -54,7 +54,8 @@ Result<TrustPolicy> parse_policy(std::string_view text, const std::string& path)
       if (!v.is_boolean()) return bad(path, "'allow_unsigned' must be true or false");
       p.allow_unsigned = v.get<bool>();
     } else if (k == "local_paths") {
-      if (!v.is_string() || (v != "allow" && v != "deny")) return bad(path, "'local_paths' must be \"allow\" or \"deny\"");
+      if (!v.is_string() || (v != "allow" && v != "deny"))
+        return bad(path, "'local_paths' must be \"allow\" or \"deny\"");
       p.local_paths_allowed = v == "allow";
     } else if (k == "publishers") {
       if (!v.is_array()) return bad(path, "'publishers' must be an array");

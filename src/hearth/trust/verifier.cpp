@@ -29,8 +29,9 @@ Result<Accepted> check_signature(const store::Store& st, const TrustPolicy& poli
   HEARTH_ASSIGN_OR_RETURN(SignatureBundle bundle, parse_bundle(bundle_json));
   const Publisher* pub = policy.find_by_key_id(bundle.key_hint);
   if (pub == nullptr) {
-    return make_error(ErrorCode::kUnauthenticated, "signed by key ", bundle.key_hint.substr(0, 16),
-                      " which the trust policy does not list (add it with 'hearth trust add KEY.pub --models PATTERN')");
+    return make_error(
+        ErrorCode::kUnauthenticated, "signed by key ", bundle.key_hint.substr(0, 16),
+        " which the trust policy does not list (add it with 'hearth trust add KEY.pub --models PATTERN')");
   }
   HEARTH_ASSIGN_OR_RETURN(ModelStatement statement, open_bundle(bundle, pub->key));
   HEARTH_TRY(match_statement(statement, model));

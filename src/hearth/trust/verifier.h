@@ -33,8 +33,7 @@ class ArtifactVerifier {
   // config and layers are not yet: pull calls it before downloading any layer blob, so an
   // unsigned, untrusted or rolled-back model costs no download. Records nothing.
   // `what` names the model in messages ("acme/stories:v1").
-  Status check_signature_only(const std::string& what, const store::Digest& manifest,
-                              const VerifyOptions& opts) const;
+  Status check_signature_only(const std::string& what, const store::Digest& manifest, const VerifyOptions& opts) const;
   const TrustPolicy& policy() const { return policy_; }
 
  private:

@@ -16,7 +16,8 @@ std::string render(ChatTemplateFamily f, const std::vector<ChatMessage>& m = kCh
 }
 
 TEST(ChatTemplate, DetectsFamiliesByMarkers) {
-  EXPECT_EQ(detect_chat_template("{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>' }}"), ChatTemplateFamily::kLlama3);
+  EXPECT_EQ(detect_chat_template("{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>' }}"),
+            ChatTemplateFamily::kLlama3);
   EXPECT_EQ(detect_chat_template("{% for m in messages %}<|im_start|>{{ m.role }}"), ChatTemplateFamily::kChatMl);
   EXPECT_EQ(detect_chat_template("<start_of_turn>user"), ChatTemplateFamily::kGemma);
   EXPECT_EQ(detect_chat_template("<|user|>\n{{ content }}<|end|>"), ChatTemplateFamily::kPhi3);
@@ -61,8 +62,9 @@ TEST(ChatTemplate, Mistral) {
 }
 
 TEST(ChatTemplate, Zephyr) {
-  EXPECT_EQ(render(ChatTemplateFamily::kZephyr),
-            "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\nHello!</s>\n<|user|>\nBye</s>\n<|assistant|>\n");
+  EXPECT_EQ(
+      render(ChatTemplateFamily::kZephyr),
+      "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\nHello!</s>\n<|user|>\nBye</s>\n<|assistant|>\n");
 }
 
 TEST(ChatTemplate, Gemma) {
@@ -84,9 +86,7 @@ TEST(ChatTemplate, PlainFallbackHasAnImplicitStop) {
   EXPECT_EQ(r->stop_strings, std::vector<std::string>{"\n\nUser:"});
 }
 
-TEST(ChatTemplate, EmptyMessagesFail) {
-  EXPECT_FALSE(render_chat(ChatTemplateFamily::kChatMl, {}, "", "").ok());
-}
+TEST(ChatTemplate, EmptyMessagesFail) { EXPECT_FALSE(render_chat(ChatTemplateFamily::kChatMl, {}, "", "").ok()); }
 
 }  // namespace
 }  // namespace hearth::engine

@@ -40,7 +40,7 @@ TEST(JsonConstraint, RejectsInvalidJson) {
   }
   EXPECT_FALSE(prefix_ok(any, "\"a\x01"));  // raw control character in a string
   EXPECT_FALSE(prefix_ok(any, "[1,]"));
-  EXPECT_TRUE(prefix_ok(any, "[1,"));       // a prefix, not yet complete
+  EXPECT_TRUE(prefix_ok(any, "[1,"));  // a prefix, not yet complete
   EXPECT_FALSE(complete(any, "[1,"));
 }
 
@@ -87,7 +87,7 @@ JsonSchema person() {
   obj.properties = {{"name", 1}, {"age", 2}, {"tags", 4}};
   obj.required = {"name", "age"};
   obj.additional_properties = false;
-  s.nodes.push_back(obj);   // 5
+  s.nodes.push_back(obj);  // 5
   s.root = 5;
   return s;
 }
@@ -96,15 +96,15 @@ TEST(JsonConstraint, ObjectSchema) {
   const JsonSchema s = person();
   EXPECT_TRUE(complete(s, R"({"name":"Al","age":7})"));
   EXPECT_TRUE(complete(s, R"({"age":-7, "name":"Bob", "tags":["x","yz"]})"));
-  EXPECT_FALSE(prefix_ok(s, R"({"nam":)"));                 // not a declared key
+  EXPECT_FALSE(prefix_ok(s, R"({"nam":)"));  // not a declared key
   EXPECT_FALSE(prefix_ok(s, R"({"nick")"));
-  EXPECT_FALSE(prefix_ok(s, R"({"name":"Abcd")"));          // maxLength 3
-  EXPECT_FALSE(prefix_ok(s, R"({"name":"A","age":1.5)"));   // integer only
-  EXPECT_FALSE(prefix_ok(s, R"({"name":"A"})"));            // age is required
-  EXPECT_FALSE(prefix_ok(s, R"({"name":"A","name")"));      // no repeated keys
-  EXPECT_FALSE(prefix_ok(s, R"({"name":"A","age":1,"tags":["q")"));   // not in the enum
+  EXPECT_FALSE(prefix_ok(s, R"({"name":"Abcd")"));                           // maxLength 3
+  EXPECT_FALSE(prefix_ok(s, R"({"name":"A","age":1.5)"));                    // integer only
+  EXPECT_FALSE(prefix_ok(s, R"({"name":"A"})"));                             // age is required
+  EXPECT_FALSE(prefix_ok(s, R"({"name":"A","name")"));                       // no repeated keys
+  EXPECT_FALSE(prefix_ok(s, R"({"name":"A","age":1,"tags":["q")"));          // not in the enum
   EXPECT_FALSE(prefix_ok(s, R"({"name":"A","age":1,"tags":["x","x","x")"));  // maxItems 2
-  EXPECT_FALSE(prefix_ok(s, R"([)"));                       // the root is an object
+  EXPECT_FALSE(prefix_ok(s, R"([)"));                                        // the root is an object
 }
 
 TEST(JsonConstraint, MustEndAfterTheRootCloses) {
@@ -141,7 +141,7 @@ TEST(JsonConstraint, AnyOfKeepsAlternativesUntilDecided) {
   s.nodes.push_back(num);  // 2
   JsonSchemaNode u;
   u.any_of = {1, 2};
-  s.nodes.push_back(u);    // 3
+  s.nodes.push_back(u);  // 3
   JsonSchemaNode arr;
   arr.types = jt::kArray;
   arr.items = 3;

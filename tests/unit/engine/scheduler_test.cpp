@@ -149,7 +149,10 @@ TEST_F(SchedulerTest, RejectsBadPromptsAndAFullQueue) {
   Status refused;
   for (int i = 0; i < 20 && refused.ok(); ++i) {
     auto ch = sched_->submit(greedy("Once upon a time", 200));
-    if (ch.ok()) chans.push_back(*ch); else refused = ch.status();
+    if (ch.ok())
+      chans.push_back(*ch);
+    else
+      refused = ch.status();
   }
   EXPECT_EQ(refused.code(), ErrorCode::kResourceExhausted);
   EXPECT_LE(chans.size(), 12u);

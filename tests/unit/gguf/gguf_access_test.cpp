@@ -67,8 +67,8 @@ TEST_F(TypedAccess, ValuesOfTheRightType) {
 
 TEST_F(TypedAccess, MissingIsNotFound) {
   for (auto r : {file_.get_uint("nope").status(), file_.get_int("nope").status(), file_.get_u32("nope").status(),
-                 file_.get_f32("nope").status(), file_.get_bool("nope").status(),
-                 file_.get_string("nope").status(), file_.get_array("nope", ValueType::STRING).status()}) {
+                 file_.get_f32("nope").status(), file_.get_bool("nope").status(), file_.get_string("nope").status(),
+                 file_.get_array("nope", ValueType::STRING).status()}) {
     EXPECT_EQ(r.code(), ErrorCode::kNotFound);
     EXPECT_EQ(r.message(), "access.gguf: key 'nope' is missing");
   }
@@ -209,9 +209,8 @@ TEST(GgufWriterErrors, FailedStreamingLeavesTheOldFile) {
   EXPECT_EQ(s.code(), ErrorCode::kCancelled);
   EXPECT_EQ(*read_file(path), "old contents");
 
-  s = w.write_streaming(path, [&](size_t) -> Result<std::span<const std::byte>> {
-    return std::span<const std::byte>(first).first(8);
-  });
+  s = w.write_streaming(
+      path, [&](size_t) -> Result<std::span<const std::byte>> { return std::span<const std::byte>(first).first(8); });
   EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("tensor 'a': the source gave 8 bytes, expected 16"));
   EXPECT_EQ(*read_file(path), "old contents");

@@ -16,8 +16,8 @@
 namespace hearth::gguf {
 namespace {
 
-using testing::RawGguf;
 using ::testing::HasSubstr;
+using testing::RawGguf;
 
 constexpr uint64_t kU64Max = UINT64_MAX;
 constexpr uint32_t kF32 = 0, kQ4_0 = 2, kQ8_0 = 8;
@@ -57,15 +57,13 @@ const std::vector<CorruptCase>& catalogue() {
   using EC = ErrorCode;
   static const std::vector<CorruptCase> cases = {
       // --- header ---
-      {"empty_file", [] { return std::vector<std::byte>{}; }, EC::kInvalidArgument,
-       "header: file is empty (0 bytes)"},
+      {"empty_file", [] { return std::vector<std::byte>{}; }, EC::kInvalidArgument, "header: file is empty (0 bytes)"},
       {"bad_magic", [] { return RawGguf().raw("GGML").u32(3).u64(0).u64(0).bytes(); }, EC::kInvalidArgument,
        "bad magic 0x4c4d4747 (expected 'GGUF')"},  // bytes 47 47 4d 4c read little-endian
       {"truncated_magic", [] { return RawGguf().raw("GG").bytes(); }, EC::kDataLoss,
        "magic needs 4 bytes at offset 0 but only 2 remain"},
       {"version_0", [] { return RawGguf().header(0, 0, 0).bytes(); }, EC::kInvalidArgument, "invalid version 0"},
-      {"version_1", [] { return RawGguf().header(1, 0, 0).bytes(); }, EC::kUnimplemented,
-       "version 1 is obsolete"},
+      {"version_1", [] { return RawGguf().header(1, 0, 0).bytes(); }, EC::kUnimplemented, "version 1 is obsolete"},
       {"version_4", [] { return RawGguf().header(4, 0, 0).bytes(); }, EC::kUnimplemented,
        "version 4 is newer than hearth supports"},
       {"version_big_endian", [] { return RawGguf().header(0x03000000u, 0, 0).bytes(); }, EC::kUnimplemented,
@@ -83,24 +81,23 @@ const std::vector<CorruptCase>& catalogue() {
       {"n_tensors_beyond_file", [] { return RawGguf().header(3, 10, 0).zeros(100).bytes(); }, EC::kDataLoss,
        "n_kv 0 and n_tensors 10 need at least 330 bytes but only 100 remain"},
       // --- metadata ---
-      {"huge_key_length", [] { return RawGguf().header(3, 0, 1).u64(kU64Max).zeros(20).bytes(); },
-       EC::kInvalidArgument, "kv #0: key length 18446744073709551615 exceeds the limit of 65535 bytes"},
-      {"empty_key", [] { return RawGguf().header(3, 0, 1).str("").u32(kTypeU32).u32(1).bytes(); },
-       EC::kInvalidArgument, "kv #0: empty key"},
+      {"huge_key_length", [] { return RawGguf().header(3, 0, 1).u64(kU64Max).zeros(20).bytes(); }, EC::kInvalidArgument,
+       "kv #0: key length 18446744073709551615 exceeds the limit of 65535 bytes"},
+      {"empty_key", [] { return RawGguf().header(3, 0, 1).str("").u32(kTypeU32).u32(1).bytes(); }, EC::kInvalidArgument,
+       "kv #0: empty key"},
       {"huge_string_length",
        [] { return one_kv("general.name", kTypeString, [](RawGguf& g) { g.u64((64ull << 20) + 1).zeros(8); }); },
        EC::kInvalidArgument, "kv 'general.name': string length 67108865 exceeds the limit of 67108864 bytes"},
       // value length at 24 + (8 + 12) + 4 = 48; payload starts at 56 with 3 bytes left.
-      {"string_past_eof",
-       [] { return one_kv("general.name", kTypeString, [](RawGguf& g) { g.u64(100).raw("abc"); }); },
+      {"string_past_eof", [] { return one_kv("general.name", kTypeString, [](RawGguf& g) { g.u64(100).raw("abc"); }); },
        EC::kDataLoss, "string of length 100 needs 100 bytes at offset 56 but only 3 remain"},
-      {"unknown_value_type", [] { return one_kv("a.x", 13, [](RawGguf& g) { g.zeros(8); }); },
-       EC::kInvalidArgument, "kv 'a.x': unknown value type 13"},
+      {"unknown_value_type", [] { return one_kv("a.x", 13, [](RawGguf& g) { g.zeros(8); }); }, EC::kInvalidArgument,
+       "kv 'a.x': unknown value type 13"},
       {"bad_bool", [] { return one_kv("a.flag", kTypeBool, [](RawGguf& g) { g.u8(2); }); }, EC::kInvalidArgument,
        "kv 'a.flag': bool value 2 is not 0 or 1"},
       {"unknown_array_elem_type",
-       [] { return one_kv("a.arr", kTypeArray, [](RawGguf& g) { g.u32(99).u64(1).zeros(8); }); },
-       EC::kInvalidArgument, "kv 'a.arr': unknown array element type 99"},
+       [] { return one_kv("a.arr", kTypeArray, [](RawGguf& g) { g.u32(99).u64(1).zeros(8); }); }, EC::kInvalidArgument,
+       "kv 'a.arr': unknown array element type 99"},
       {"huge_array_length",
        [] { return one_kv("a.arr", kTypeArray, [](RawGguf& g) { g.u32(kTypeU8).u64(kU64Max).zeros(8); }); },
        EC::kInvalidArgument, "array length 18446744073709551615 exceeds the limit of 67108864"},
@@ -132,50 +129,87 @@ const std::vector<CorruptCase>& catalogue() {
       // value at 24 + (8 + 17) + 4 = 53, two of its four bytes present.
       {"truncated_mid_kv",
        [] { return one_kv("general.alignment", kTypeU32, [](RawGguf& g) { g.raw(std::string("\x20\x00", 2)); }); },
-       EC::kDataLoss, "kv 'general.alignment': file is truncated: uint32 value needs 4 bytes at offset 53 but only 2 "
-                      "remain"},
+       EC::kDataLoss,
+       "kv 'general.alignment': file is truncated: uint32 value needs 4 bytes at offset 53 but only 2 "
+       "remain"},
       {"alignment_zero", [] { return RawGguf().header(3, 0, 1).kv_u32("general.alignment", 0).bytes(); },
        EC::kInvalidArgument, "general.alignment is 0"},
-      {"alignment_not_power_of_two",
-       [] { return RawGguf().header(3, 0, 1).kv_u32("general.alignment", 48).bytes(); }, EC::kInvalidArgument,
-       "general.alignment 48 is not a power of two"},
+      {"alignment_not_power_of_two", [] { return RawGguf().header(3, 0, 1).kv_u32("general.alignment", 48).bytes(); },
+       EC::kInvalidArgument, "general.alignment 48 is not a power of two"},
       {"alignment_wrong_type",
        [] { return RawGguf().header(3, 0, 1).key("general.alignment", kTypeU64).u64(32).bytes(); },
        EC::kInvalidArgument, "general.alignment has type uint64, expected uint32"},
       {"duplicate_key",
-       [] {
-         return RawGguf().header(3, 0, 2).kv_str("general.name", "a").kv_str("general.name", "b").bytes();
-       },
+       [] { return RawGguf().header(3, 0, 2).kv_str("general.name", "a").kv_str("general.name", "b").bytes(); },
        EC::kInvalidArgument, "kv 'general.name': duplicate key (first defined at kv #0)"},
       // --- tensor infos ---
-      {"empty_tensor_name", [] { return tensor_file({{"", {8}, kF32, 0}}, 32); }, EC::kInvalidArgument,
-       "tensor #0: empty tensor name"},
-      {"tensor_name_too_long", [] { return tensor_file({{std::string(64, 'x'), {8}, kF32, 0}}, 32); },
+      {"empty_tensor_name",
+       [] {
+         return tensor_file({{"", {8}, kF32, 0}}, 32);
+       },
+       EC::kInvalidArgument, "tensor #0: empty tensor name"},
+      {"tensor_name_too_long",
+       [] {
+         return tensor_file({{std::string(64, 'x'), {8}, kF32, 0}}, 32);
+       },
        EC::kInvalidArgument, "tensor #0: tensor name length 64 exceeds the limit of 63 bytes"},
-      {"duplicate_tensor_name", [] { return tensor_file({{"a", {8}, kF32, 0}, {"a", {8}, kF32, 32}}, 64); },
+      {"duplicate_tensor_name",
+       [] {
+         return tensor_file({{"a", {8}, kF32, 0}, {"a", {8}, kF32, 32}}, 64);
+       },
        EC::kInvalidArgument, "tensor 'a': duplicate tensor name (first defined at tensor #0)"},
-      {"n_dims_5", [] { return tensor_file({{"a", {8, 1, 1, 1, 1}, kF32, 0}}, 32); }, EC::kInvalidArgument,
-       "tensor 'a': n_dims 5 exceeds the maximum of 4"},
-      {"n_dims_0", [] { return tensor_file({{"a", {}, kF32, 0}}, 32); }, EC::kInvalidArgument,
-       "tensor 'a': n_dims is 0"},
-      {"zero_dim", [] { return tensor_file({{"a", {8, 0}, kF32, 0}}, 32); }, EC::kInvalidArgument,
-       "tensor 'a': dimension 1 is 0"},
-      {"negative_dim", [] { return tensor_file({{"a", {1ull << 63}, kF32, 0}}, 32); }, EC::kInvalidArgument,
-       "dimension 0 is 9223372036854775808 (negative as int64)"},
+      {"n_dims_5",
+       [] {
+         return tensor_file({{"a", {8, 1, 1, 1, 1}, kF32, 0}}, 32);
+       },
+       EC::kInvalidArgument, "tensor 'a': n_dims 5 exceeds the maximum of 4"},
+      {"n_dims_0",
+       [] {
+         return tensor_file({{"a", {}, kF32, 0}}, 32);
+       },
+       EC::kInvalidArgument, "tensor 'a': n_dims is 0"},
+      {"zero_dim",
+       [] {
+         return tensor_file({{"a", {8, 0}, kF32, 0}}, 32);
+       },
+       EC::kInvalidArgument, "tensor 'a': dimension 1 is 0"},
+      {"negative_dim",
+       [] {
+         return tensor_file({{"a", {1ull << 63}, kF32, 0}}, 32);
+       },
+       EC::kInvalidArgument, "dimension 0 is 9223372036854775808 (negative as int64)"},
       // 2^32 * 2^32 = 2^64 elements.
-      {"element_count_overflow", [] { return tensor_file({{"a", {1ull << 32, 1ull << 32}, kF32, 0}}, 32); },
+      {"element_count_overflow",
+       [] {
+         return tensor_file({{"a", {1ull << 32, 1ull << 32}, kF32, 0}}, 32);
+       },
        EC::kInvalidArgument, "element count of shape [4294967296, 4294967296] overflows int64"},
       // 2^31 * 2^31 = 2^62 elements fit int64, but 4 bytes each is 2^64 bytes.
-      {"byte_size_overflow", [] { return tensor_file({{"a", {1ull << 31, 1ull << 31}, kF32, 0}}, 32); },
+      {"byte_size_overflow",
+       [] {
+         return tensor_file({{"a", {1ull << 31, 1ull << 31}, kF32, 0}}, 32);
+       },
        EC::kInvalidArgument, "byte size of shape [2147483648, 2147483648] (f32) overflows"},
-      {"tensor_type_4", [] { return tensor_file({{"a", {32}, 4, 0}}, 32); }, EC::kInvalidArgument,
-       "tensor 'a': unknown tensor type id 4"},
-      {"tensor_type_999", [] { return tensor_file({{"a", {32}, 999, 0}}, 32); }, EC::kInvalidArgument,
-       "tensor 'a': unknown tensor type id 999"},
-      {"row_not_multiple_of_block", [] { return tensor_file({{"w", {4095, 1}, kQ4_0, 0}}, 4096); },
+      {"tensor_type_4",
+       [] {
+         return tensor_file({{"a", {32}, 4, 0}}, 32);
+       },
+       EC::kInvalidArgument, "tensor 'a': unknown tensor type id 4"},
+      {"tensor_type_999",
+       [] {
+         return tensor_file({{"a", {32}, 999, 0}}, 32);
+       },
+       EC::kInvalidArgument, "tensor 'a': unknown tensor type id 999"},
+      {"row_not_multiple_of_block",
+       [] {
+         return tensor_file({{"w", {4095, 1}, kQ4_0, 0}}, 4096);
+       },
        EC::kInvalidArgument, "tensor 'w': row of 4095 is not a multiple of block size 32 (q4_0)"},
-      {"offset_not_aligned", [] { return tensor_file({{"a", {8}, kF32, 5}}, 64); }, EC::kInvalidArgument,
-       "tensor 'a': data offset 5 is not a multiple of the alignment 32"},
+      {"offset_not_aligned",
+       [] {
+         return tensor_file({{"a", {8}, kF32, 5}}, 64);
+       },
+       EC::kInvalidArgument, "tensor 'a': data offset 5 is not a multiple of the alignment 32"},
       {"offset_not_aligned_custom",
        [] {
          return RawGguf()
@@ -189,7 +223,9 @@ const std::vector<CorruptCase>& catalogue() {
        EC::kInvalidArgument, "data offset 32 is not a multiple of the alignment 64"},
       // tensor info "a" [8, 2]: its offset field starts at 24 + (8 + 1) + 4 + 16 + 4 = 57; 3 bytes of it remain.
       {"truncated_tensor_info",
-       [] { return RawGguf().header(3, 1, 0).tensor("a", {8, 2}, kF32, 0).truncate(57 + 3).bytes(); },
+       [] {
+         return RawGguf().header(3, 1, 0).tensor("a", {8, 2}, kF32, 0).truncate(57 + 3).bytes();
+       },
        EC::kDataLoss, "tensor 'a': file is truncated: tensor data offset needs 8 bytes at offset 57 but only 3 remain"},
       // 4 dims: the fourth starts at 24 + (8 + 1) + 4 + 3 * 8 = 61; 39 bytes follow the header (>= 33).
       {"truncated_tensor_dims",
@@ -198,19 +234,35 @@ const std::vector<CorruptCase>& catalogue() {
       // --- data section ---
       // infos end at 24 + (8 + 1) + 4 + 16 + 4 + 8 = 65, so data starts at 96; the file is cut at 80.
       {"truncated_data_section",
-       [] { return RawGguf().header(3, 1, 0).tensor("a", {8, 2}, kF32, 0).pad(32).zeros(64).truncate(80).bytes(); },
+       [] {
+         return RawGguf().header(3, 1, 0).tensor("a", {8, 2}, kF32, 0).pad(32).zeros(64).truncate(80).bytes();
+       },
        EC::kDataLoss, "the data section starts at 96, past the end of the file (80 bytes)"},
-      {"offset_past_eof", [] { return tensor_file({{"a", {8, 2}, kF32, 4096}}, 64); }, EC::kDataLoss,
-       "data offset 4096 is past the end of the data section (64 bytes)"},
-      {"offset_plus_size_past_eof", [] { return tensor_file({{"a", {8, 2}, kF32, 32}}, 64); }, EC::kDataLoss,
-       "data [32, +64) ends past the end of the data section (64 bytes)"},
-      {"q8_0_data_short", [] { return tensor_file({{"q", {64}, kQ8_0, 0}}, 64); }, EC::kDataLoss,
-       "tensor 'q': file is truncated: data [0, +68)"},  // 2 blocks of 34 bytes
-      {"overlapping_tensors", [] { return tensor_file({{"a", {8, 2}, kF32, 0}, {"b", {8}, kF32, 32}}, 96); },
+      {"offset_past_eof",
+       [] {
+         return tensor_file({{"a", {8, 2}, kF32, 4096}}, 64);
+       },
+       EC::kDataLoss, "data offset 4096 is past the end of the data section (64 bytes)"},
+      {"offset_plus_size_past_eof",
+       [] {
+         return tensor_file({{"a", {8, 2}, kF32, 32}}, 64);
+       },
+       EC::kDataLoss, "data [32, +64) ends past the end of the data section (64 bytes)"},
+      {"q8_0_data_short",
+       [] {
+         return tensor_file({{"q", {64}, kQ8_0, 0}}, 64);
+       },
+       EC::kDataLoss, "tensor 'q': file is truncated: data [0, +68)"},  // 2 blocks of 34 bytes
+      {"overlapping_tensors",
+       [] {
+         return tensor_file({{"a", {8, 2}, kF32, 0}, {"b", {8}, kF32, 32}}, 96);
+       },
        EC::kInvalidArgument, "tensor 'b': data [32, 64) overlaps tensor 'a' [0, 64)"},
       {"overlapping_tensors_unordered",
-       [] { return tensor_file({{"late", {16}, kF32, 64}, {"early", {24}, kF32, 32}}, 128); }, EC::kInvalidArgument,
-       "tensor 'late': data [64, 128) overlaps tensor 'early' [32, 128)"},
+       [] {
+         return tensor_file({{"late", {16}, kF32, 64}, {"early", {24}, kF32, 32}}, 128);
+       },
+       EC::kInvalidArgument, "tensor 'late': data [64, 128) overlaps tensor 'early' [32, 128)"},
   };
   return cases;
 }

@@ -64,17 +64,61 @@ Check raw_array_check(std::string key, ValueType elem, std::vector<std::byte> ra
 // Adds one random key of a random type to `w`, returning the check for the parsed file.
 Check add_random_kv(std::mt19937_64& rng, GgufWriter& w, const std::string& key) {
   switch (rng() % 17) {
-    case 0: { auto v = random_bits<uint8_t>(rng); w.set_u8(key, v); return scalar_check(key, ValueType::UINT8, v); }
-    case 1: { auto v = random_bits<int8_t>(rng); w.set_i8(key, v); return scalar_check(key, ValueType::INT8, v); }
-    case 2: { auto v = random_bits<uint16_t>(rng); w.set_u16(key, v); return scalar_check(key, ValueType::UINT16, v); }
-    case 3: { auto v = random_bits<int16_t>(rng); w.set_i16(key, v); return scalar_check(key, ValueType::INT16, v); }
-    case 4: { auto v = random_bits<uint32_t>(rng); w.set_u32(key, v); return scalar_check(key, ValueType::UINT32, v); }
-    case 5: { auto v = random_bits<int32_t>(rng); w.set_i32(key, v); return scalar_check(key, ValueType::INT32, v); }
-    case 6: { auto v = random_bits<uint64_t>(rng); w.set_u64(key, v); return scalar_check(key, ValueType::UINT64, v); }
-    case 7: { auto v = random_bits<int64_t>(rng); w.set_i64(key, v); return scalar_check(key, ValueType::INT64, v); }
-    case 8: { auto v = random_bits<float>(rng); w.set_f32(key, v); return scalar_check(key, ValueType::FLOAT32, v); }
-    case 9: { auto v = random_bits<double>(rng); w.set_f64(key, v); return scalar_check(key, ValueType::FLOAT64, v); }
-    case 10: { bool v = rng() & 1; w.set_bool(key, v); return scalar_check(key, ValueType::BOOL, v); }
+    case 0: {
+      auto v = random_bits<uint8_t>(rng);
+      w.set_u8(key, v);
+      return scalar_check(key, ValueType::UINT8, v);
+    }
+    case 1: {
+      auto v = random_bits<int8_t>(rng);
+      w.set_i8(key, v);
+      return scalar_check(key, ValueType::INT8, v);
+    }
+    case 2: {
+      auto v = random_bits<uint16_t>(rng);
+      w.set_u16(key, v);
+      return scalar_check(key, ValueType::UINT16, v);
+    }
+    case 3: {
+      auto v = random_bits<int16_t>(rng);
+      w.set_i16(key, v);
+      return scalar_check(key, ValueType::INT16, v);
+    }
+    case 4: {
+      auto v = random_bits<uint32_t>(rng);
+      w.set_u32(key, v);
+      return scalar_check(key, ValueType::UINT32, v);
+    }
+    case 5: {
+      auto v = random_bits<int32_t>(rng);
+      w.set_i32(key, v);
+      return scalar_check(key, ValueType::INT32, v);
+    }
+    case 6: {
+      auto v = random_bits<uint64_t>(rng);
+      w.set_u64(key, v);
+      return scalar_check(key, ValueType::UINT64, v);
+    }
+    case 7: {
+      auto v = random_bits<int64_t>(rng);
+      w.set_i64(key, v);
+      return scalar_check(key, ValueType::INT64, v);
+    }
+    case 8: {
+      auto v = random_bits<float>(rng);
+      w.set_f32(key, v);
+      return scalar_check(key, ValueType::FLOAT32, v);
+    }
+    case 9: {
+      auto v = random_bits<double>(rng);
+      w.set_f64(key, v);
+      return scalar_check(key, ValueType::FLOAT64, v);
+    }
+    case 10: {
+      bool v = rng() & 1;
+      w.set_bool(key, v);
+      return scalar_check(key, ValueType::BOOL, v);
+    }
     case 11: {
       std::string v = random_bytes_string(rng, 40);
       w.set_string(key, v);
@@ -128,10 +172,9 @@ Check add_random_kv(std::mt19937_64& rng, GgufWriter& w, const std::string& key)
     }
     default: {
       // Any numeric element type, as raw bytes (bools must be 0 or 1).
-      static constexpr ValueType kNumeric[] = {ValueType::UINT8,   ValueType::INT8,   ValueType::UINT16,
-                                               ValueType::INT16,   ValueType::UINT32, ValueType::INT32,
-                                               ValueType::FLOAT32, ValueType::BOOL,   ValueType::UINT64,
-                                               ValueType::INT64,   ValueType::FLOAT64};
+      static constexpr ValueType kNumeric[] = {
+          ValueType::UINT8,   ValueType::INT8, ValueType::UINT16, ValueType::INT16, ValueType::UINT32, ValueType::INT32,
+          ValueType::FLOAT32, ValueType::BOOL, ValueType::UINT64, ValueType::INT64, ValueType::FLOAT64};
       ValueType elem = kNumeric[rng() % std::size(kNumeric)];
       uint64_t count = rng() % 40;
       std::vector<std::byte> raw(count * value_type_size(elem));
@@ -232,8 +275,8 @@ TEST(GgufRoundTrip, RandomFiles) {
     GgufWriter copy;
     for (const auto& kv : f.metadata()) copy.copy_kv(kv);
     for (const auto& t : f.tensors()) {
-      ASSERT_TRUE(copy.add_tensor(std::string(t.name), t.type, std::vector<uint64_t>(t.ne, t.ne + t.n_dims), t.data)
-                      .ok());
+      ASSERT_TRUE(
+          copy.add_tensor(std::string(t.name), t.type, std::vector<uint64_t>(t.ne, t.ne + t.n_dims), t.data).ok());
     }
     auto again = copy.to_bytes();
     ASSERT_TRUE(again.ok());
@@ -266,8 +309,8 @@ TEST(GgufRoundTrip, WriteAndStreamingMatchToBytes) {
     const GgufFile& f = (*opened)->file();
     for (const auto& kv : f.metadata()) streamed.copy_kv(kv);
     for (const auto& t : f.tensors()) {
-      ASSERT_TRUE(streamed.add_tensor_info(std::string(t.name), t.type, std::vector<uint64_t>(t.ne, t.ne + t.n_dims))
-                      .ok());
+      ASSERT_TRUE(
+          streamed.add_tensor_info(std::string(t.name), t.type, std::vector<uint64_t>(t.ne, t.ne + t.n_dims)).ok());
     }
     size_t next = 0;
     const std::string spath = (dir / "s.gguf").string();

@@ -61,8 +61,7 @@ TEST(GgufShared, EveryFileParsesAndCopiesByteForByte) {
     GgufWriter w;
     for (const auto& kv : f.metadata()) w.copy_kv(kv);
     for (const auto& t : f.tensors()) {
-      ASSERT_TRUE(w.add_tensor(std::string(t.name), t.type, std::vector<uint64_t>(t.ne, t.ne + t.n_dims), t.data)
-                      .ok());
+      ASSERT_TRUE(w.add_tensor(std::string(t.name), t.type, std::vector<uint64_t>(t.ne, t.ne + t.n_dims), t.data).ok());
     }
     auto bytes = w.to_bytes();
     ASSERT_TRUE(bytes.ok()) << bytes.status().to_string();
@@ -75,8 +74,8 @@ TEST(GgufShared, EveryFileParsesAndCopiesByteForByte) {
 
 TEST(GgufShared, Stories260KFacts) {
   HEARTH_REQUIRE_SHARED(shared);
-  for (const char* name : {"stories260K-f32", "stories260K-F16", "stories260K-Q8_0", "stories260K-Q4_0",
-                           "stories260K-Q4_K_M"}) {
+  for (const char* name :
+       {"stories260K-f32", "stories260K-F16", "stories260K-Q8_0", "stories260K-Q4_0", "stories260K-Q4_K_M"}) {
     SCOPED_TRACE(name);
     auto m = open_or_fail(shared / "models" / (std::string(name) + ".gguf"));
     ASSERT_NE(m, nullptr);

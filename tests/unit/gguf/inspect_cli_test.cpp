@@ -1,11 +1,11 @@
 // Runs the `hearth inspect` binary on shared files: text and --json output, and a missing file.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <sys/wait.h>
 
 #include "shared_data.h"
 

@@ -18,10 +18,10 @@ uint32_t bits_of(float v) { return std::bit_cast<uint32_t>(v); }
 TEST(Fp16, FromFloatExactValues) {
   EXPECT_EQ(fp32_to_fp16(0.0f), 0x0000);
   EXPECT_EQ(fp32_to_fp16(-0.0f), 0x8000);
-  EXPECT_EQ(fp32_to_fp16(1.0f), 0x3c00);   // exponent 15, mantissa 0
-  EXPECT_EQ(fp32_to_fp16(0.5f), 0x3800);   // exponent 14
-  EXPECT_EQ(fp32_to_fp16(-2.0f), 0xc000);  // sign, exponent 16
-  EXPECT_EQ(fp32_to_fp16(65504.0f), 0x7bff);  // largest finite: (2 - 2^-10) * 2^15
+  EXPECT_EQ(fp32_to_fp16(1.0f), 0x3c00);           // exponent 15, mantissa 0
+  EXPECT_EQ(fp32_to_fp16(0.5f), 0x3800);           // exponent 14
+  EXPECT_EQ(fp32_to_fp16(-2.0f), 0xc000);          // sign, exponent 16
+  EXPECT_EQ(fp32_to_fp16(65504.0f), 0x7bff);       // largest finite: (2 - 2^-10) * 2^15
   EXPECT_EQ(fp32_to_fp16(f(0x38800000)), 0x0400);  // 2^-14, smallest normal
   EXPECT_EQ(fp32_to_fp16(f(0x33800000)), 0x0001);  // 2^-24, smallest subnormal
   EXPECT_EQ(fp32_to_fp16(f(0x387fc000)), 0x03ff);  // 1023 * 2^-24, largest subnormal

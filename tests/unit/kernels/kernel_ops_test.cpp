@@ -93,7 +93,7 @@ using Output = std::optional<std::vector<float>>;  // nullopt: the op does not a
 struct Case {
   std::string name;  // op and shapes, printed on failure
   Metric metric;
-  double max_err;    // the error must be below this (kExact: exactly 0)
+  double max_err;  // the error must be below this (kExact: exactly 0)
   int n_threads = 2;
   // The op on table kt (its inputs drawn from the case's own seed each time).
   std::function<Output(const KernelTable& kt, ThreadPool& pool)> run;
@@ -165,9 +165,7 @@ const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16,  TensorTyp
                                    TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,
                                    TensorType::Q6_K};
 
-int64_t block_of(TensorType type) {
-  return traits_of(type).block_size == 1 ? 32 : traits_of(type).block_size;
-}
+int64_t block_of(TensorType type) { return traits_of(type).block_size == 1 ? 32 : traits_of(type).block_size; }
 
 struct MatmulShape {
   TensorType type;
@@ -219,9 +217,10 @@ std::vector<Case> matmul_cases() {
       for (int64_t rows : {1, 7, 33}) {
         for (int64_t n_tok : {1, 3, 9}) {
           const MatmulShape s{type, rows, cols, n_tok, true, false};
-          cases.push_back({shape("matmul " + std::string(type_name(type)), {{"rows", rows}, {"cols", cols}, {"tokens", n_tok}}),
-                           Metric::kNrmse, float_w ? 2e-5 : 4e-3, 2,
-                           [s, seed](const KernelTable& kt, ThreadPool& p) { return run_matmul(s, seed, kt, p); }});
+          cases.push_back(
+              {shape("matmul " + std::string(type_name(type)), {{"rows", rows}, {"cols", cols}, {"tokens", n_tok}}),
+               Metric::kNrmse, float_w ? 2e-5 : 4e-3, 2,
+               [s, seed](const KernelTable& kt, ThreadPool& p) { return run_matmul(s, seed, kt, p); }});
           ++seed;
         }
       }
@@ -244,17 +243,15 @@ std::vector<Case> packed_matmul_cases() {
           const MatmulShape packed{type, rows, cols, n_tok, false, true};
           MatmulShape plain = packed;
           plain.packed = false;
-          const std::string dims = " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
-                                   " tokens=" + std::to_string(n_tok);
+          const std::string dims =
+              " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) + " tokens=" + std::to_string(n_tok);
           auto run = [packed, seed](const KernelTable& kt, ThreadPool& p) { return run_matmul(packed, seed, kt, p); };
-          cases.push_back({"packed matmul " + std::string(type_name(type)) + dims, Metric::kNrmse, 4e-3, 2, run,
-                           [plain, seed](const KernelTable&, ThreadPool& p) {
-                             return run_matmul(plain, seed, ref_kernels(), p);
-                           }});
-          cases.push_back({"packed vs unpacked matmul " + std::string(type_name(type)) + dims, Metric::kNrmse, 2e-6, 2,
-                           run, [plain, seed](const KernelTable& kt, ThreadPool& p) {
-                             return run_matmul(plain, seed, kt, p);
-                           }});
+          cases.push_back(
+              {"packed matmul " + std::string(type_name(type)) + dims, Metric::kNrmse, 4e-3, 2, run,
+               [plain, seed](const KernelTable&, ThreadPool& p) { return run_matmul(plain, seed, ref_kernels(), p); }});
+          cases.push_back(
+              {"packed vs unpacked matmul " + std::string(type_name(type)) + dims, Metric::kNrmse, 2e-6, 2, run,
+               [plain, seed](const KernelTable& kt, ThreadPool& p) { return run_matmul(plain, seed, kt, p); }});
           ++seed;
         }
       }
@@ -300,9 +297,8 @@ std::vector<Case> elementwise_cases() {
     std::string name = op + " n=" + std::to_string(n) + " gain=" + std::to_string(gain);
     if (e == Elementwise::kRmsNorm || e == Elementwise::kLayerNorm) name += w ? " w" : " no-w";
     if (e == Elementwise::kLayerNorm) name += b ? " b" : " no-b";
-    cases.push_back({name, m, tol, 2, [s, seed](const KernelTable& kt, ThreadPool&) {
-                       return run_elementwise(s, seed, kt);
-                     }});
+    cases.push_back(
+        {name, m, tol, 2, [s, seed](const KernelTable& kt, ThreadPool&) { return run_elementwise(s, seed, kt); }});
     seed += 3;
   };
   // Normalized by the norm, unit gaussians.
@@ -317,7 +313,8 @@ std::vector<Case> elementwise_cases() {
     for (float gain : {1.0f, 30.0f}) {
       for (bool w : {true, false}) {
         add("rms_norm", Elementwise::kRmsNorm, n, gain, 0.5f, w, false, Metric::kMaxRel, 1e-6);
-        for (bool b : {true, false}) add("layer_norm", Elementwise::kLayerNorm, n, gain, 0.5f, w, b, Metric::kMaxRel, 2e-6);
+        for (bool b : {true, false})
+          add("layer_norm", Elementwise::kLayerNorm, n, gain, 0.5f, w, b, Metric::kMaxRel, 2e-6);
       }
       add("softmax", Elementwise::kSoftmax, n, gain, 0.5f, false, false, Metric::kMaxRel, 2e-6);
       add("swiglu", Elementwise::kSwiglu, n, gain, 0.5f, false, false, Metric::kMaxRel, 2e-6);
@@ -330,13 +327,15 @@ std::vector<Case> elementwise_cases() {
 // Softmax and swiglu on the edges of exp: -inf and very negative inputs give exact zeros, huge
 // gates saturate like ref.
 std::vector<Case> exp_edge_cases() {
-  const std::vector<float> x = {0.0f,   -INFINITY, -1000.0f, -87.0f, -88.5f, -100.0f,   -3.0f,
-                                -INFINITY, -104.0f, -0.5f,  -20.0f, -1e30f, -60.0f,    -86.0f,
-                                -89.0f, -1.0f,     -2.0f,    -INFINITY, -150.0f};
-  const std::vector<float> g = {-200.0f, -100.0f, -88.5f, -87.0f, -20.0f, -1.0f, 0.0f,  1.0f,   20.0f,
+  const std::vector<float> x = {0.0f,   -INFINITY, -1000.0f, -87.0f, -88.5f, -100.0f, -3.0f, -INFINITY, -104.0f, -0.5f,
+                                -20.0f, -1e30f,    -60.0f,   -86.0f, -89.0f, -1.0f,   -2.0f, -INFINITY, -150.0f};
+  const std::vector<float> g = {-200.0f, -100.0f, -88.5f, -87.0f, -20.0f, -1.0f, 0.0f,  1.0f,  20.0f,
                                 87.0f,   88.5f,   100.0f, 200.0f, -1e30f, 1e30f, 0.25f, -0.25f};
   std::vector<Case> cases;
-  cases.push_back({"softmax exp edges", Metric::kMaxRel, 2e-6, 2,
+  cases.push_back({"softmax exp edges",
+                   Metric::kMaxRel,
+                   2e-6,
+                   2,
                    [x](const KernelTable& kt, ThreadPool&) -> Output {
                      std::vector<float> y = x;
                      kt.softmax(y.data(), static_cast<int64_t>(y.size()));
@@ -382,23 +381,26 @@ std::vector<Case> rope_cases() {
         }
         return std::pair{cs, gaussian(static_cast<size_t>(n_head * s.head_dim), seed + 1)};
       };
-      cases.push_back({shape(mode == RopeMode::kNorm ? "rope norm" : "rope neox", {{"head_dim", s.head_dim}, {"n_rot", s.n_rot}}),
-                       Metric::kMaxRel, 1e-6, 2,
-                       [input, s, mode](const KernelTable& kt, ThreadPool&) -> Output {
-                         auto [cs, x] = input();
-                         kt.rope(x.data(), n_head, s.head_dim, s.n_rot, cs.data(), mode);
-                         return x;
-                       },
-                       {},
-                       // Dims past n_rot are untouched.
-                       [input, s](const std::vector<float>& y) -> std::string {
-                         const std::vector<float> x = input().second;
-                         for (int h = 0; h < n_head; ++h)
-                           for (int d = s.n_rot; d < s.head_dim; ++d)
-                             if (y[static_cast<size_t>(h * s.head_dim + d)] != x[static_cast<size_t>(h * s.head_dim + d)])
-                               return "touched dim " + std::to_string(d);
-                         return "";
-                       }});
+      cases.push_back(
+          {shape(mode == RopeMode::kNorm ? "rope norm" : "rope neox", {{"head_dim", s.head_dim}, {"n_rot", s.n_rot}}),
+           Metric::kMaxRel,
+           1e-6,
+           2,
+           [input, s, mode](const KernelTable& kt, ThreadPool&) -> Output {
+             auto [cs, x] = input();
+             kt.rope(x.data(), n_head, s.head_dim, s.n_rot, cs.data(), mode);
+             return x;
+           },
+           {},
+           // Dims past n_rot are untouched.
+           [input, s](const std::vector<float>& y) -> std::string {
+             const std::vector<float> x = input().second;
+             for (int h = 0; h < n_head; ++h)
+               for (int d = s.n_rot; d < s.head_dim; ++d)
+                 if (y[static_cast<size_t>(h * s.head_dim + d)] != x[static_cast<size_t>(h * s.head_dim + d)])
+                   return "touched dim " + std::to_string(d);
+             return "";
+           }});
       seed += 2;
     }
   }
@@ -413,7 +415,7 @@ struct AttnShape {
   std::vector<int32_t> pos;  // one query per position
   float q_gain;              // larger: peakier softmax, exercises the running-max rescale
   KvType kv;
-  int64_t q_pad;             // extra floats per q/out row (strided rows)
+  int64_t q_pad;  // extra floats per q/out row (strided rows)
 };
 
 constexpr float kSentinel = 12345.0f;
@@ -477,8 +479,12 @@ void add_attention(std::vector<Case>& cases, AttnShape s, Metric m, double tol, 
     return "";
   };
   std::string name = describe(s) + (n_threads != 2 ? " threads=" + std::to_string(n_threads) : "");
-  cases.push_back({name, m, tol, n_threads,
-                   [s, seed](const KernelTable& kt, ThreadPool& p) { return run_attention(s, seed, kt, p); }, {},
+  cases.push_back({name,
+                   m,
+                   tol,
+                   n_threads,
+                   [s, seed](const KernelTable& kt, ThreadPool& p) { return run_attention(s, seed, kt, p); },
+                   {},
                    s.q_pad != 0 ? std::function<std::string(const std::vector<float>&)>(padding_kept) : nullptr});
 }
 

@@ -25,10 +25,10 @@ std::vector<float> dequant(TensorType type, const Block& b, int n) {
 
 TEST(KnownBlocks, Q4_0Dequantize) {
   BlockQ4_0 b{};
-  b.d = kHalfHalf;  // d = 0.5; value = d * (nibble - 8)
+  b.d = kHalfHalf;                        // d = 0.5; value = d * (nibble - 8)
   std::memset(b.qs, 0x88, sizeof(b.qs));  // every nibble 8 -> 0
-  b.qs[0] = 0x9f;  // element 0: low nibble 15 -> 3.5; element 16: high nibble 9 -> 0.5
-  b.qs[1] = 0x08;  // element 1: 8 -> 0; element 17: 0 -> -4
+  b.qs[0] = 0x9f;                         // element 0: low nibble 15 -> 3.5; element 16: high nibble 9 -> 0.5
+  b.qs[1] = 0x08;                         // element 1: 8 -> 0; element 17: 0 -> -4
   const auto y = dequant(TensorType::Q4_0, b, 32);
   EXPECT_EQ(y[0], 3.5f);
   EXPECT_EQ(y[16], 0.5f);
@@ -40,11 +40,11 @@ TEST(KnownBlocks, Q4_0Dequantize) {
 TEST(KnownBlocks, Q4_0QuantizeUsesSignedMax) {
   // Largest magnitude is -4 (negative): d = -4 / -8 = 0.5, id = 2, q = trunc(x * 2 + 8.5).
   std::vector<float> x(32, 0.0f);
-  x[0] = -4.0f;  // -8 + 8.5 = 0.5 -> 0 -> (0 - 8) * 0.5 = -4
-  x[1] = 1.3f;   // 2.6 + 8.5 = 11.1 -> 11 -> 1.5
-  x[2] = 3.9f;   // 7.8 + 8.5 = 16.3 -> 16 -> clamped to 15 -> 3.5
-  x[3] = -0.25f; // -0.5 + 8.5 = 8.0 -> 8 -> 0 (rounds half up)
-  x[4] = 0.25f;  // 0.5 + 8.5 = 9.0 -> 9 -> 0.5
+  x[0] = -4.0f;   // -8 + 8.5 = 0.5 -> 0 -> (0 - 8) * 0.5 = -4
+  x[1] = 1.3f;    // 2.6 + 8.5 = 11.1 -> 11 -> 1.5
+  x[2] = 3.9f;    // 7.8 + 8.5 = 16.3 -> 16 -> clamped to 15 -> 3.5
+  x[3] = -0.25f;  // -0.5 + 8.5 = 8.0 -> 8 -> 0 (rounds half up)
+  x[4] = 0.25f;   // 0.5 + 8.5 = 9.0 -> 9 -> 0.5
   BlockQ4_0 b{};
   quantize_row(TensorType::Q4_0, x.data(), &b, 32);
   EXPECT_EQ(b.d, kHalfHalf);
@@ -123,7 +123,7 @@ TEST(KnownBlocks, Q5_0AndQ5_1HighBits) {
   BlockQ5_0 b{};
   b.d = kHalfOne;
   std::memset(b.qs, 0, sizeof(b.qs));
-  b.qs[0] = 0x3f;  // element 0 low 15, element 16 low 3
+  b.qs[0] = 0x3f;                                           // element 0 low 15, element 16 low 3
   const uint32_t qh = (1u << 0) | (1u << 16) | (1u << 31);  // high bit of elements 0, 16, 31
   std::memcpy(b.qh, &qh, 4);
   auto y = dequant(TensorType::Q5_0, b, 32);
@@ -139,9 +139,9 @@ TEST(KnownBlocks, Q5_0AndQ5_1HighBits) {
   c.qs[0] = 0x3f;
   std::memcpy(c.qh, &qh, 4);
   y = dequant(TensorType::Q5_1, c, 32);
-  EXPECT_EQ(y[0], 14.5f);   // 31 * 0.5 - 1
-  EXPECT_EQ(y[16], 8.5f);   // 19 * 0.5 - 1
-  EXPECT_EQ(y[31], 7.0f);   // 16 * 0.5 - 1
+  EXPECT_EQ(y[0], 14.5f);  // 31 * 0.5 - 1
+  EXPECT_EQ(y[16], 8.5f);  // 19 * 0.5 - 1
+  EXPECT_EQ(y[31], 7.0f);  // 16 * 0.5 - 1
   EXPECT_EQ(y[1], -1.0f);
 }
 
@@ -177,10 +177,10 @@ TEST(KnownBlocks, Q3_KDequantize) {
   // scales[9] bits 4..5.
   b.scales[1] = 0xc0;
   b.scales[9] = 0x10;
-  b.qs[0] = 0x03;        // element 0 low bits 3
-  b.hmask[0] = 0x01;     // element 0 high bit set -> q = 7 -> 3
+  b.qs[0] = 0x03;     // element 0 low bits 3
+  b.hmask[0] = 0x01;  // element 0 high bit set -> q = 7 -> 3
   // Element 144 is in the second half (offset 16, shift 0), so qs[32 + 16]; hmask[16] bit 4.
-  b.qs[48] = 0x02;       // low bits 2, high bit clear -> q = 2 -> -2
+  b.qs[48] = 0x02;  // low bits 2, high bit clear -> q = 2 -> -2
   const auto y = dequant(TensorType::Q3_K, b, 256);
   EXPECT_EQ(y[0], 1.0f * 1 * 3);
   EXPECT_EQ(y[1], 1.0f * 1 * -4);     // element 1: levels 0, high clear -> -4
@@ -206,11 +206,11 @@ TEST(KnownBlocks, Q4_KDequantize) {
   b.qs[0] = 0x7a;   // element 0: 10, element 32: 7
   b.qs[64] = 0xf0;  // element 128 (sub-block 4): 0, element 160 (sub-block 5): 15
   const auto y = dequant(TensorType::Q4_K, b, 256);
-  EXPECT_EQ(y[0], 1.0f * 2 * 10 - 0.5f * 4);    // 18
-  EXPECT_EQ(y[32], 1.0f * 3 * 7 - 0.5f * 1);    // 20.5
-  EXPECT_EQ(y[128], 0.0f);                      // sub-block 4: sc 0, m 0
+  EXPECT_EQ(y[0], 1.0f * 2 * 10 - 0.5f * 4);      // 18
+  EXPECT_EQ(y[32], 1.0f * 3 * 7 - 0.5f * 1);      // 20.5
+  EXPECT_EQ(y[128], 0.0f);                        // sub-block 4: sc 0, m 0
   EXPECT_EQ(y[160], 1.0f * 37 * 15 - 0.5f * 19);  // 545.5
-  EXPECT_EQ(y[1], -2.0f);                       // level 0 in sub-block 0
+  EXPECT_EQ(y[1], -2.0f);                         // level 0 in sub-block 0
 }
 
 TEST(KnownBlocks, Q5_KDequantize) {
@@ -219,10 +219,10 @@ TEST(KnownBlocks, Q5_KDequantize) {
   BlockQ5_K b{};
   b.d = kHalfOne;
   b.dmin = 0;
-  b.scales[0] = 1;  // sub-block 0: sc 1, m 0
-  b.scales[3] = 2;  // sub-block 3 (elements 96..127): sc 2, m 0
-  b.qs[0] = 0x05;   // element 0 low nibble 5
-  b.qh[0] = 0x01;   // element 0 bit 4 -> 21
+  b.scales[0] = 1;      // sub-block 0: sc 1, m 0
+  b.scales[3] = 2;      // sub-block 3 (elements 96..127): sc 2, m 0
+  b.qs[0] = 0x05;       // element 0 low nibble 5
+  b.qh[0] = 0x01;       // element 0 bit 4 -> 21
   b.qs[32 + 3] = 0x90;  // chunk 1 (elements 64..127), byte 3: element 67 low 0, element 99 low 9
   b.qh[3] = 0x08;       // bit 3 = 2 * 1 + 1 -> element 64 + 32 + 3 = 99 gets +16 -> 25
   const auto y = dequant(TensorType::Q5_K, b, 256);

@@ -39,11 +39,10 @@ struct Bound {
 // Each bound sits ~10% above the measurement: the data is large enough that the statistic is
 // stable to well under 1% across seeds and standard libraries.
 const Bound kBounds[] = {
-    {TensorType::F16, 4e-4},  {TensorType::BF16, 3e-3},  {TensorType::Q8_0, 0.008},
-    {TensorType::Q8_1, 0.008}, {TensorType::Q8_K, 0.01},  {TensorType::Q4_0, 0.1},
-    {TensorType::Q4_1, 0.09}, {TensorType::Q5_0, 0.05},  {TensorType::Q5_1, 0.045},
-    {TensorType::Q2_K, 0.33}, {TensorType::Q3_K, 0.17},  {TensorType::Q4_K, 0.08},
-    {TensorType::Q5_K, 0.04}, {TensorType::Q6_K, 0.02},
+    {TensorType::F16, 4e-4},   {TensorType::BF16, 3e-3}, {TensorType::Q8_0, 0.008}, {TensorType::Q8_1, 0.008},
+    {TensorType::Q8_K, 0.01},  {TensorType::Q4_0, 0.1},  {TensorType::Q4_1, 0.09},  {TensorType::Q5_0, 0.05},
+    {TensorType::Q5_1, 0.045}, {TensorType::Q2_K, 0.33}, {TensorType::Q3_K, 0.17},  {TensorType::Q4_K, 0.08},
+    {TensorType::Q5_K, 0.04},  {TensorType::Q6_K, 0.02},
 };
 
 constexpr size_t kN = 256 * 1024;
@@ -97,9 +96,8 @@ TEST(QuantRoundTrip, ImportanceLowersWeightedError) {
   std::exponential_distribution<float> dist(1.0f);
   std::vector<float> importance(kN);
   for (auto& v : importance) v = dist(rng);
-  const TensorType types[] = {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
-                              TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,
-                              TensorType::Q6_K};
+  const TensorType types[] = {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q2_K,
+                              TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
   for (TensorType t : types) {
     const auto plain = dequantize(t, quantize(t, x), kN);
     const auto weighted = dequantize(t, quantize(t, x, importance.data()), kN);

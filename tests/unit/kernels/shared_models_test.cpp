@@ -54,7 +54,7 @@ double max_rel_rmse(TensorType t) {
     case TensorType::Q4_0: return 0.13;  // [0.096]
     case TensorType::Q6_K: return 0.03;  // [0.018]
     case TensorType::Q4_K: return 0.11;  // [0.072]
-    default: return -1;  // a type these files are not expected to contain
+    default: return -1;                  // a type these files are not expected to contain
   }
 }
 

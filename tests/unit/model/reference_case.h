@@ -9,12 +9,12 @@
 namespace hearth::testing {
 
 struct ReferenceCase {
-  std::string model;              // file name, e.g. stories260K-f32.gguf
+  std::string model;  // file name, e.g. stories260K-f32.gguf
   std::vector<int32_t> prompt_ids;
   std::vector<int32_t> generated_ids;
   std::vector<float> generated_margins;
   int64_t n_vocab = 0;
-  std::vector<float> logits;      // [n_positions][n_vocab]
+  std::vector<float> logits;  // [n_positions][n_vocab]
   int64_t n_positions() const { return static_cast<int64_t>(prompt_ids.size() + generated_ids.size()); }
   const float* row(int64_t p) const { return logits.data() + p * n_vocab; }
 };

@@ -9,9 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <map>
 #include <memory>
 #include <string>
@@ -49,14 +49,20 @@ float row_range(const float* r, int64_t n) {
 
 int32_t argmax_lowest(const float* r, int64_t n) {
   int32_t best = 0;
-  for (int64_t i = 1; i < n; ++i) if (r[i] > r[best]) best = static_cast<int32_t>(i);
+  for (int64_t i = 1; i < n; ++i)
+    if (r[i] > r[best]) best = static_cast<int32_t>(i);
   return best;
 }
 
 float top_margin(const float* r, int64_t n) {
   float a = -INFINITY, b = -INFINITY;
   for (int64_t i = 0; i < n; ++i) {
-    if (r[i] > a) { b = a; a = r[i]; } else if (r[i] > b) { b = r[i]; }
+    if (r[i] > a) {
+      b = a;
+      a = r[i];
+    } else if (r[i] > b) {
+      b = r[i];
+    }
   }
   return a - b;
 }
@@ -126,14 +132,15 @@ struct Param {
 
 std::string param_name(const ::testing::TestParamInfo<Param>& info) {
   std::string s = info.param.model + "__" + info.param.case_name;
-  for (char& c : s) if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   return s;
 }
 
 class ReferenceTest : public ::testing::TestWithParam<Param> {};
 
-void check_against(const std::vector<Row>& ours, const ReferenceCase& rc, const std::string& model_stem,
-                   double tol, const char* set_name) {
+void check_against(const std::vector<Row>& ours, const ReferenceCase& rc, const std::string& model_stem, double tol,
+                   const char* set_name) {
   const Kind kind = kind_of(model_stem);
   const int64_t nv = rc.n_vocab;
   ASSERT_EQ(static_cast<int64_t>(ours.size()), rc.n_positions());
@@ -146,7 +153,10 @@ void check_against(const std::vector<Row>& ours, const ReferenceCase& rc, const 
     double maxd = 0.0;
     for (int64_t j = 0; j < nv; ++j) maxd = std::max(maxd, static_cast<double>(std::fabs(ours[p].logits[j] - ref[j])));
     const double rel = maxd / range;
-    if (rel > worst) { worst = rel; worst_pos = static_cast<int>(p); }
+    if (rel > worst) {
+      worst = rel;
+      worst_pos = static_cast<int>(p);
+    }
     const bool exempt = is_moe(model_stem) && ours[p].near_tie;
     if (rel > tol && !exempt) {
       ++violations;
@@ -206,7 +216,8 @@ TEST_P(ReferenceTest, MatchesReferenceLogitsAndGreedyTokens) {
     for (size_t p = 0; p < rows.size(); ++p) {
       const double range = row_range(rc.row(static_cast<int64_t>(p)), rc.n_vocab);
       double maxd = 0.0;
-      for (int64_t j = 0; j < rc.n_vocab; ++j) maxd = std::max(maxd, static_cast<double>(std::fabs(rows[p].logits[j] - single[p].logits[j])));
+      for (int64_t j = 0; j < rc.n_vocab; ++j)
+        maxd = std::max(maxd, static_cast<double>(std::fabs(rows[p].logits[j] - single[p].logits[j])));
       if (is_moe(prm.model) && (rows[p].near_tie || single[p].near_tie)) continue;
       EXPECT_LE(maxd / range, tol) << "batch vs one-by-one at position " << p;
     }
@@ -223,15 +234,16 @@ TEST_P(ReferenceTest, MatchesReferenceLogitsAndGreedyTokens) {
 
 std::vector<Param> all_params() {
   const char* models[] = {
-      "stories260K-f32", "stories260K-F16", "stories260K-Q8_0", "stories260K-Q4_0", "stories260K-Q4_K_M",
-      "synth-llama-f32", "synth-llama-Q8_0", "synth-llama-Q4_K_M",
-      "synth-llama-moe-f32", "synth-llama-moe-Q8_0", "synth-llama-moe-Q4_K_M",
-      "synth-stablelm-f32", "synth-stablelm-Q8_0", "synth-stablelm-Q4_K_M",
-      "synth-qwen2-f32", "synth-qwen2-Q8_0", "synth-qwen2-Q4_K_M",
+      "stories260K-f32",     "stories260K-F16",       "stories260K-Q8_0",       "stories260K-Q4_0",
+      "stories260K-Q4_K_M",  "synth-llama-f32",       "synth-llama-Q8_0",       "synth-llama-Q4_K_M",
+      "synth-llama-moe-f32", "synth-llama-moe-Q8_0",  "synth-llama-moe-Q4_K_M", "synth-stablelm-f32",
+      "synth-stablelm-Q8_0", "synth-stablelm-Q4_K_M", "synth-qwen2-f32",        "synth-qwen2-Q8_0",
+      "synth-qwen2-Q4_K_M",
   };
   const char* cases[] = {"once-upon-a-time", "little-dog-happy", "lily-and-ben", "random200-seed1"};
   std::vector<Param> out;
-  for (const char* m : models) for (const char* c : cases) out.push_back({m, c});
+  for (const char* m : models)
+    for (const char* c : cases) out.push_back({m, c});
   return out;
 }
 

@@ -173,8 +173,10 @@ TEST(ImatrixTest, QuantizingWithAnImatrixLowersTheWeightedError) {
     if (!t.used_imatrix) continue;
     ++used;
     const ImatrixEntry* e = run->imatrix.find(t.name);
-    const double ep = weighted_error(*(*a)->file().find_tensor(t.name), *(*p)->file().find_tensor(t.name), run->imatrix, *e);
-    const double ew = weighted_error(*(*a)->file().find_tensor(t.name), *(*w)->file().find_tensor(t.name), run->imatrix, *e);
+    const double ep =
+        weighted_error(*(*a)->file().find_tensor(t.name), *(*p)->file().find_tensor(t.name), run->imatrix, *e);
+    const double ew =
+        weighted_error(*(*a)->file().find_tensor(t.name), *(*w)->file().find_tensor(t.name), run->imatrix, *e);
     EXPECT_LT(ew, ep) << t.name;
   }
   EXPECT_EQ(used, 14);  // 2 layers x 7 matrices

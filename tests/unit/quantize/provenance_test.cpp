@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "hearth/core/atomic_file.h"
+#include "hearth/core/sha256.h"
 #include "hearth/quantize/provenance.h"
 #include "hearth/quantize/quantize_model.h"
-#include "hearth/core/sha256.h"
 #include "shared_data.h"
 
 namespace hearth::quantize {
@@ -140,7 +140,7 @@ TEST_F(ProvenanceTest, RequantizingNeedsAFlag) {
 TEST_F(ProvenanceTest, AFailedWriteLeavesNothingBehind) {
   HEARTH_REQUIRE_SHARED(shared);
   // A file-size limit makes the write fail part-way, as a full disk would.
-  struct rlimit old{};
+  struct rlimit old {};
   ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
   auto* prev = signal(SIGXFSZ, SIG_IGN);
   struct rlimit lim = old;
@@ -155,7 +155,6 @@ TEST_F(ProvenanceTest, AFailedWriteLeavesNothingBehind) {
   EXPECT_NE(r.status().message().find("big.gguf"), std::string::npos) << r.status().to_string();
   EXPECT_TRUE(fs::is_empty(dir_)) << "a partial or temporary file was left in " << dir_;
 }
-
 
 TEST_F(ProvenanceTest, KeepsAGivenInputName) {
   // Quantizing a store model: the input is a blob named by its digest; the statement names the

@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "hearth/gguf/gguf.h"
-#include "hearth/kernels/quant.h"
 #include "hearth/eval/kl_divergence.h"
 #include "hearth/eval/logits_file.h"
+#include "hearth/gguf/gguf.h"
+#include "hearth/kernels/quant.h"
 #include "hearth/quantize/quantize_model.h"
 #include "shared_data.h"
 #include "test_models.h"
@@ -37,12 +37,16 @@ int value_bits(TensorType t) {
   switch (t) {
     case TensorType::Q2_K: return 2;
     case TensorType::Q3_K: return 3;
-    case TensorType::Q4_0: case TensorType::Q4_1: case TensorType::Q4_K: return 4;
-    case TensorType::Q5_0: case TensorType::Q5_1: case TensorType::Q5_K: return 5;
+    case TensorType::Q4_0:
+    case TensorType::Q4_1:
+    case TensorType::Q4_K: return 4;
+    case TensorType::Q5_0:
+    case TensorType::Q5_1:
+    case TensorType::Q5_K: return 5;
     case TensorType::Q6_K: return 6;
     case TensorType::Q8_0: return 8;
-    case TensorType::BF16: return 8;   // 8-bit mantissa
-    case TensorType::F16: return 11;   // 11-bit mantissa
+    case TensorType::BF16: return 8;  // 8-bit mantissa
+    case TensorType::F16: return 11;  // 11-bit mantissa
     default: return 24;
   }
 }
@@ -182,8 +186,8 @@ double mean_kl(const testing::Scored& base, const testing::Scored& q) {
 
 TEST_F(QuantizeModelTest, KlDivergenceFallsAsBitsGrow) {
   HEARTH_REQUIRE_SHARED(shared);
-  const std::vector<FileType> ladder = {FileType::kQ2_K, FileType::kQ3_K_M, FileType::kQ4_K_M,
-                                        FileType::kQ5_K_M, FileType::kQ6_K, FileType::kQ8_0};
+  const std::vector<FileType> ladder = {FileType::kQ2_K,   FileType::kQ3_K_M, FileType::kQ4_K_M,
+                                        FileType::kQ5_K_M, FileType::kQ6_K,   FileType::kQ8_0};
   for (const char* s : {"synth-llama", "synth-llama-moe", "synth-qwen2", "synth-stablelm"}) {
     const fs::path src = shared / "models/synth" / (std::string(s) + "-f32.gguf");
     auto m = model::Model::load(src.string());

@@ -34,8 +34,8 @@ TEST(RecipeTest, ParsesFileTypes) {
   EXPECT_EQ(parse_file_type("q4_k_m"), FileType::kQ4_K_M);
   EXPECT_EQ(parse_file_type("Q4_K"), FileType::kQ4_K_M);  // alias, as the ecosystem's tool
   EXPECT_EQ(parse_file_type("Q3_K"), FileType::kQ3_K_M);
-  EXPECT_EQ(parse_file_type("15"), FileType::kQ4_K_M);     // LLAMA_FTYPE_MOSTLY_Q4_K_M
-  EXPECT_EQ(parse_file_type("7"), FileType::kQ8_0);        // LLAMA_FTYPE_MOSTLY_Q8_0
+  EXPECT_EQ(parse_file_type("15"), FileType::kQ4_K_M);  // LLAMA_FTYPE_MOSTLY_Q4_K_M
+  EXPECT_EQ(parse_file_type("7"), FileType::kQ8_0);     // LLAMA_FTYPE_MOSTLY_Q8_0
   EXPECT_EQ(static_cast<uint32_t>(FileType::kQ6_K), 18u);
   EXPECT_EQ(static_cast<uint32_t>(FileType::kQ2_K), 10u);
   EXPECT_FALSE(parse_file_type("Q7_K").has_value());
@@ -132,12 +132,12 @@ TEST(RecipeTest, FallbacksWhenRowsDoNotFit) {
     EXPECT_FALSE(c->note.empty());
     return c->type;
   };
-  EXPECT_EQ(fb(FileType::kQ4_K_S, blk(9, "attn_q.weight"), 64), TensorType::Q5_0);   // q4_k -> q5_0
-  EXPECT_EQ(fb(FileType::kQ5_K_S, blk(9, "attn_q.weight"), 96), TensorType::Q5_1);   // q5_k -> q5_1
-  EXPECT_EQ(fb(FileType::kQ6_K, blk(9, "attn_q.weight"), 96), TensorType::Q8_0);     // q6_k -> q8_0
-  EXPECT_EQ(fb(FileType::kQ2_K, blk(9, "attn_q.weight"), 64), TensorType::Q4_0);     // q2_k -> q4_0
-  EXPECT_EQ(fb(FileType::kQ3_K_S, blk(9, "attn_q.weight"), 64), TensorType::Q4_0);   // q3_k -> q4_0
-  EXPECT_EQ(fb(FileType::kQ4_K_M, blk(9, "attn_q.weight"), 172), TensorType::F16);   // fits nothing
+  EXPECT_EQ(fb(FileType::kQ4_K_S, blk(9, "attn_q.weight"), 64), TensorType::Q5_0);  // q4_k -> q5_0
+  EXPECT_EQ(fb(FileType::kQ5_K_S, blk(9, "attn_q.weight"), 96), TensorType::Q5_1);  // q5_k -> q5_1
+  EXPECT_EQ(fb(FileType::kQ6_K, blk(9, "attn_q.weight"), 96), TensorType::Q8_0);    // q6_k -> q8_0
+  EXPECT_EQ(fb(FileType::kQ2_K, blk(9, "attn_q.weight"), 64), TensorType::Q4_0);    // q2_k -> q4_0
+  EXPECT_EQ(fb(FileType::kQ3_K_S, blk(9, "attn_q.weight"), 64), TensorType::Q4_0);  // q3_k -> q4_0
+  EXPECT_EQ(fb(FileType::kQ4_K_M, blk(9, "attn_q.weight"), 172), TensorType::F16);  // fits nothing
   EXPECT_EQ(fb(FileType::kQ4_0, blk(9, "attn_q.weight"), 172), TensorType::F16);
   // The output's own rule: a row that does not fit the K block gives Q8_0 directly.
   r.ftype = FileType::kQ4_K_M;

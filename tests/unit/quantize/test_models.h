@@ -16,7 +16,7 @@
 namespace hearth::quantize::testing {
 
 struct Scored {
-  std::vector<float> logits;    // [positions][n_vocab]
+  std::vector<float> logits;  // [positions][n_vocab]
   std::vector<int32_t> targets;
   eval::PerplexityResult ppl;
   int64_t n_vocab = 0;

@@ -82,8 +82,7 @@ TEST(Logprobs, RejectsBadInput) {
   Result<LogprobReport> r = compute_logprobs(std::vector<float>{0.0f, 1.0f}, 2, 1);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "logprobs: token id 2 is out of range [0, 2)");
-  EXPECT_FALSE(
-      compute_logprobs(std::vector<float>{std::numeric_limits<float>::quiet_NaN()}, 0, 1).ok());
+  EXPECT_FALSE(compute_logprobs(std::vector<float>{std::numeric_limits<float>::quiet_NaN()}, 0, 1).ok());
 }
 
 }  // namespace

@@ -31,8 +31,8 @@ TEST(Rng, Xoshiro256StarStarMatchesReferenceImplementation) {
 
 TEST(Rng, SeedFillsStateWithSplitMix64) {
   Rng rng(0);
-  std::array<uint64_t, 4> want = {0xe220a8397b1dcdafULL, 0x6e789e6aa1b965f4ULL,
-                                  0x06c45d188009454fULL, 0xf88bb8a8724c81ecULL};
+  std::array<uint64_t, 4> want = {0xe220a8397b1dcdafULL, 0x6e789e6aa1b965f4ULL, 0x06c45d188009454fULL,
+                                  0xf88bb8a8724c81ecULL};
   EXPECT_EQ(rng.state(), want);
 }
 

@@ -101,8 +101,7 @@ TEST(SamplerConfig, RejectsBadValuesWithSpecificMessages) {
   cfg = SamplerConfig{};
   cfg.logit_bias[10] = 1.0f;
   s = validate(cfg, 10);
-  EXPECT_NE(s.message().find("logit_bias token id 10 is out of range [0, 10)"), std::string::npos)
-      << s.message();
+  EXPECT_NE(s.message().find("logit_bias token id 10 is out of range [0, 10)"), std::string::npos) << s.message();
 
   cfg = SamplerConfig{};
   cfg.logit_bias[3] = std::numeric_limits<float>::infinity();
@@ -208,8 +207,7 @@ TEST(Sampler, DefaultChainOnFourWay) {
   cfg.seed = 5;
   cfg.top_p = 0.9f;
   Sampler s = make_sampler(cfg, 4);
-  std::vector<int> counts =
-      histogram(s, {std::log(0.15f), std::log(0.5f), std::log(0.05f), std::log(0.3f)}, 3000);
+  std::vector<int> counts = histogram(s, {std::log(0.15f), std::log(0.5f), std::log(0.05f), std::log(0.3f)}, 3000);
   EXPECT_EQ(counts[2], 0);
   EXPECT_GT(counts[0], 0);
   EXPECT_GT(counts[1], counts[3]);
@@ -299,9 +297,8 @@ TEST(Sampler, MaskHookConstrainsTokens) {
 
 TEST(Sampler, MaskErrorsAndEverythingMasked) {
   Sampler s = make_sampler(plain(1.0f, 3), 4);
-  s.set_token_mask([](std::span<TokenCandidate>) {
-    return make_error(ErrorCode::kInvalidArgument, "grammar: no rule matches");
-  });
+  s.set_token_mask(
+      [](std::span<TokenCandidate>) { return make_error(ErrorCode::kInvalidArgument, "grammar: no rule matches"); });
   std::vector<float> logits(4, 0.0f);
   Result<int32_t> r = s.sample(logits);
   ASSERT_FALSE(r.ok());

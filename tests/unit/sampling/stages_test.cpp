@@ -34,9 +34,7 @@ std::vector<float> logits_by_id(const Candidates& c, size_t n_vocab) {
 //   id:  0     1    2     3
 //   p:   0.15  0.5  0.05  0.3
 // Sorted by p: 1 (0.5), 3 (0.3), 0 (0.15), 2 (0.05); cumulative 0.5, 0.8, 0.95, 1.0.
-Candidates four_way() {
-  return make({std::log(0.15f), std::log(0.5f), std::log(0.05f), std::log(0.3f)});
-}
+Candidates four_way() { return make({std::log(0.15f), std::log(0.5f), std::log(0.05f), std::log(0.3f)}); }
 
 TEST(Candidates, SoftmaxOfKnownLogits) {
   // softmax([0, ln 3]) = [1/4, 3/4]; -inf gets exactly 0.
@@ -148,9 +146,8 @@ TEST(TopP, LargeVocabularyHandCase) {
 std::vector<int32_t> top_p_by_definition(const std::vector<float>& logits, double p) {
   std::vector<int32_t> order(logits.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
-  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
-  });
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return logits[a] != logits[b] ? logits[a] > logits[b] : a < b; });
   double z = 0.0;
   const double max_logit = logits[static_cast<size_t>(order[0])];
   for (float l : logits) z += std::exp(l - max_logit);

@@ -122,7 +122,7 @@ TEST(AuthQuota, ReservationsSettleToWhatWasUsed) {
     EXPECT_EQ(r.reserved(), 15);
     EXPECT_EQ(a.tokens_committed(0), 15);
     EXPECT_EQ(a.reserve_tokens(0, 6, 10).tokens, 0);  // 15 held: 5 left
-    r.settle(7);                                       // used 7 of 15
+    r.settle(7);                                      // used 7 of 15
   }
   EXPECT_EQ(a.tokens_committed(0), 7);
   EXPECT_EQ(a.reserve_tokens(0, 1, 100).tokens, 13);  // capped to what is left

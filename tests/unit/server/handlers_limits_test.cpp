@@ -61,7 +61,8 @@ TEST_F(HandlersLimitsTest, ConcurrentRequestsStayWithinTheTokenQuota) {
   std::vector<std::thread> threads;
   for (int i = 0; i < kRequests; ++i) {
     threads.emplace_back([&, i] {
-      HttpRequest req = request("sk-tpm", R"({"prompt":"Once upon a time","max_tokens":10,"temperature":0,"ignore_eos":true})");
+      HttpRequest req =
+          request("sk-tpm", R"({"prompt":"Once upon a time","max_tokens":10,"temperature":0,"ignore_eos":true})");
       responses[static_cast<size_t>(i)] = handle_completion(sv_, req, /*chat=*/false, /*key=*/0);
     });
   }
@@ -87,7 +88,8 @@ TEST_F(HandlersLimitsTest, ConcurrentRequestsStayWithinTheTokenQuota) {
   const int64_t left = 20 - auth_->tokens_committed(0);
   json prompt = json::array();
   for (int64_t i = 0; i < std::max<int64_t>(left, 1); ++i) prompt.push_back(100);
-  HttpResponse next = handle_completion(sv_, request("sk-tpm", json{{"prompt", prompt}, {"max_tokens", 1}}.dump()), false, 0);
+  HttpResponse next =
+      handle_completion(sv_, request("sk-tpm", json{{"prompt", prompt}, {"max_tokens", 1}}.dump()), false, 0);
   EXPECT_EQ(next.status, 429) << next.body;
   EXPECT_FALSE(next.headers.empty());
 }

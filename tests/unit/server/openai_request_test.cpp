@@ -128,7 +128,10 @@ TEST(OpenAiRequest, JsonSchemaConversion) {
 
 TEST(OpenAiRequest, SanitizeUtf8) {
   EXPECT_EQ(sanitize_utf8("caf\xc3\xa9"), "caf\xc3\xa9");
-  EXPECT_EQ(sanitize_utf8("a\xff" "b"), "a\xef\xbf\xbd" "b");
+  EXPECT_EQ(sanitize_utf8("a\xff"
+                          "b"),
+            "a\xef\xbf\xbd"
+            "b");
   EXPECT_EQ(sanitize_utf8("\xe2\x82"), "\xef\xbf\xbd");
   // Invalid UTF-8 inside a JSON string is replaced, not rejected.
   auto r = parse_completion_request("{\"prompt\":\"x\xff\"}", false, {});

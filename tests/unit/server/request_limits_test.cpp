@@ -103,7 +103,8 @@ TEST(RequestLimits, TooManyAlternativesIsA400NamingTheBudget) {
 TEST(RequestLimits, RefUsesCountAgainstTheNodeBudget) {
   // One small definition used 5000 times: resolved once, but each use counts.
   std::string props;
-  for (int i = 0; i < 5000; ++i) props += std::string(i ? "," : "") + "\"p" + std::to_string(i) + R"(":{"$ref":"#/$defs/d"})";
+  for (int i = 0; i < 5000; ++i)
+    props += std::string(i ? "," : "") + "\"p" + std::to_string(i) + R"(":{"$ref":"#/$defs/d"})";
   const std::string schema = R"({"$defs":{"d":{"type":"integer"}},"type":"object","properties":{)" + props + "}}";
   const std::string msg = error_of(parse_json_schema(schema));
   EXPECT_NE(msg.find("more than 4096 nodes"), std::string::npos) << msg;
@@ -120,9 +121,9 @@ TEST(RequestLimits, UnenforcedKeywordsAreNamedUnlessBestEffort) {
   EXPECT_NE(e.message.find("#/properties/d"), std::string::npos) << e.message;
   EXPECT_NE(e.message.find("hearth_schema_best_effort"), std::string::npos) << e.message;
 
-  for (const char* bad : {R"({"type":"string","pattern":"^a+$"})", R"({"$ref":"#/$defs/x","maxLength":2,"$defs":{"x":{}}})",
-                          R"({"type":"object","anyOf":[{"required":["a"]}],"properties":{"a":{}}})",
-                          R"({"anyOf":[{}],"oneOf":[{}]})"}) {
+  for (const char* bad :
+       {R"({"type":"string","pattern":"^a+$"})", R"({"$ref":"#/$defs/x","maxLength":2,"$defs":{"x":{}}})",
+        R"({"type":"object","anyOf":[{"required":["a"]}],"properties":{"a":{}}})", R"({"anyOf":[{}],"oneOf":[{}]})"}) {
     EXPECT_TRUE(std::holds_alternative<ApiError>(parse_json_schema(bad))) << bad;
   }
   EXPECT_NE(error_of(parse_json_schema(R"({"type":"string","pattern":"^a+$"})")).find("'pattern'"), std::string::npos);

@@ -36,7 +36,7 @@ TEST(Digest, RefusesPathTraversalAndMalformedValues) {
       "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a/",
       "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",  // uppercase
       "sha512:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-      "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015",    // short
+      "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015",  // short
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
       "",
       "sha256:",

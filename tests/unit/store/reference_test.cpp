@@ -26,8 +26,8 @@ TEST(Reference, ParsesTagsPinsAndDefaults) {
 }
 
 TEST(Reference, RefusesBadNamesTagsAndDigests) {
-  for (const char* s : {"../etc", "acme/../x", "Acme/x", "acme//x", "/acme", "acme/", "a..b", "-a", "a-", "a:",
-                        "a:-x", "a@sha256:../../x", "a@sha256:ABC", "a b", ""}) {
+  for (const char* s : {"../etc", "acme/../x", "Acme/x", "acme//x", "/acme", "acme/", "a..b", "-a", "a-", "a:", "a:-x",
+                        "a@sha256:../../x", "a@sha256:ABC", "a b", ""}) {
     auto r = parse_reference(s);
     EXPECT_FALSE(r.ok()) << s;
     if (!r.ok()) EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << s;

@@ -152,10 +152,12 @@ TEST_F(StoreTest, GcRefusesWhileAManifestIsUnreadableAndRepairDropsIt) {
 TEST_F(StoreTest, GcRefusesWhenAReferrerIsMissing) {
   Digest a = put_model("acme/stories", "v1", "weights-one");
   Digest ghost = sha256_of(std::string_view("a signature manifest that is gone"));
-  ASSERT_TRUE(store_->update_refs([&](RefsTable& t) {
-                      t.referrers[a].insert(ghost);
-                      return ok_status();
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->update_refs([&](RefsTable& t) {
+                    t.referrers[a].insert(ghost);
+                    return ok_status();
+                  })
+                  .ok());
   auto gc = store_->gc();
   ASSERT_FALSE(gc.ok());
   EXPECT_NE(gc.status().message().find(ghost.str()), std::string::npos) << gc.status().message();

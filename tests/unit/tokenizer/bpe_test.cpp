@@ -14,14 +14,32 @@ VocabSpec hello_spec(const std::string& pre = "gpt-2") {
   VocabSpec s;
   s.model = "gpt2";
   s.pre = pre;
-  s.tokens = {"h", "e", "l", "o", "\xC4\xA0", "w", "r", "d",        // 0..7
-              "he", "ll", "llo", "hello", "\xC4\xA0w", "or",         // 8..13
-              "\xC4\xA0wor", "ld", "\xC4\xA0world", ",", "\xC4\xA0,",  // 14..18
-              "<|endoftext|>", "i", "hi"};                           // 19..21
+  s.tokens = {"h",
+              "e",
+              "l",
+              "o",
+              "\xC4\xA0",
+              "w",
+              "r",
+              "d",  // 0..7
+              "he",
+              "ll",
+              "llo",
+              "hello",
+              "\xC4\xA0w",
+              "or",  // 8..13
+              "\xC4\xA0wor",
+              "ld",
+              "\xC4\xA0world",
+              ",",
+              "\xC4\xA0,",  // 14..18
+              "<|endoftext|>",
+              "i",
+              "hi"};  // 19..21
   s.token_types.assign(s.tokens.size(), 1);
   s.token_types[19] = 3;
-  s.merges = {"h e", "l l", "ll o", "he llo", "\xC4\xA0 w", "o r", "\xC4\xA0w or", "l d",
-              "\xC4\xA0wor ld", "\xC4\xA0 ,"};
+  s.merges = {"h e", "l l",          "ll o", "he llo",         "\xC4\xA0 w",
+              "o r", "\xC4\xA0w or", "l d",  "\xC4\xA0wor ld", "\xC4\xA0 ,"};
   s.eos_id = 19;
   s.bos_id = 19;
   return s;

@@ -18,7 +18,9 @@ TEST(ByteEncoding, KnownValues) {
   EXPECT_EQ(byte_to_unicode(0xA0), 0x142u);  // 0x7F..0xA0 are 34 bytes: 0x121..0x142
   EXPECT_EQ(byte_to_unicode(0xAD), 0x143u);  // the soft hyphen is the 68th and last
   EXPECT_EQ(byte_to_unicode(0xAE), 0xAEu);
-  EXPECT_EQ(byte_encode("a b\n"), "a\xC4\xA0" "b\xC4\x8A");
+  EXPECT_EQ(byte_encode("a b\n"),
+            "a\xC4\xA0"
+            "b\xC4\x8A");
 }
 
 TEST(ByteEncoding, IsABijection) {

@@ -13,7 +13,10 @@ using testing::byte_id;
 using testing::make;
 
 TEST(IncrementalDecoder, HoldsSplitCharacterUntilComplete) {
-  auto tok = make(testing::spm_spec({{"\xE2\x96\x81" "a", -1}}));  // 259 "▁a"
+  auto tok =
+      make(testing::spm_spec({{"\xE2\x96\x81"
+                               "a",
+                               -1}}));  // 259 "▁a"
   ASSERT_TRUE(tok);
   IncrementalDecoder dec(*tok);
   // "é" = C3 A9 arrives as two byte tokens.
@@ -36,7 +39,9 @@ TEST(IncrementalDecoder, InvalidBytesBecomeReplacementCharacters) {
   IncrementalDecoder dec(*tok);
   // C3 then "a": C3 can never complete, so U+FFFD then "a".
   EXPECT_EQ(dec.push(byte_id(0xC3)), "");
-  EXPECT_EQ(dec.push(259), "\xEF\xBF\xBD" "a");
+  EXPECT_EQ(dec.push(259),
+            "\xEF\xBF\xBD"
+            "a");
   // A stray continuation byte and 0xFF are replaced at once.
   EXPECT_EQ(dec.push(byte_id(0x80)), "\xEF\xBF\xBD");
   EXPECT_EQ(dec.push(byte_id(0xFF)), "\xEF\xBF\xBD");
@@ -47,7 +52,9 @@ TEST(IncrementalDecoder, InvalidBytesBecomeReplacementCharacters) {
   EXPECT_EQ(dec.pending_bytes(), 0u);
   // E2 82 then "a": the maximal subpart E2 82 is one U+FFFD.
   EXPECT_EQ(dec.push_bytes("\xE2\x82"), "");
-  EXPECT_EQ(dec.push_bytes("a"), "\xEF\xBF\xBD" "a");
+  EXPECT_EQ(dec.push_bytes("a"),
+            "\xEF\xBF\xBD"
+            "a");
   // A surrogate encoding (ED A0 80) is ill-formed: ED, then A0 and 80 each (3 U+FFFD).
   EXPECT_EQ(dec.push_bytes("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }

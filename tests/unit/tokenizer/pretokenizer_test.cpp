@@ -21,8 +21,7 @@ TEST(PreTokenizer, Gpt2) {
   auto pt = for_pre("gpt-2");
   // " ?\p{L}+" words; before "!!" two spaces: "\s+(?!\S)" takes one, " ?[^\s\p{L}\p{N}]+"
   // takes " !!"; contractions split off; digits with their space.
-  EXPECT_EQ(pt->split("Hello world  !! it's 42"),
-            (Words{"Hello", " world", " ", " !!", " it", "'s", " 42"}));
+  EXPECT_EQ(pt->split("Hello world  !! it's 42"), (Words{"Hello", " world", " ", " !!", " it", "'s", " 42"}));
   // A trailing whitespace run is one word. Before a letter, "\s+(?!\S)" leaves the last
   // whitespace out, and that lone "\n" is then matched by "\s+".
   EXPECT_EQ(pt->split("a  "), (Words{"a", "  "}));
@@ -65,7 +64,8 @@ TEST(PreTokenizer, NonAsciiWhitespaceInExplicitRanges) {
   const std::string_view punct[] = {"[　-。]+"};
   auto pt = PreTokenizer::create(punct);
   ASSERT_TRUE(pt.ok());
-  EXPECT_EQ((*pt)->split("a\xE3\x80\x80\xE3\x80\x81" "b"),  // a, U+3000, U+3001, b
+  EXPECT_EQ((*pt)->split("a\xE3\x80\x80\xE3\x80\x81"
+                         "b"),  // a, U+3000, U+3001, b
             (Words{"a\xE3\x80\x80", "\xE3\x80\x81", "b"}));
 }
 
@@ -76,10 +76,10 @@ TEST(PreTokenizer, InvalidUtf8ReadsAsReplacementCharacters) {
 }
 
 TEST(PreTokenizer, KnownNames) {
-  for (std::string_view pre : {"default", "gpt-2", "llama3", "llama-bpe", "qwen2", "deepseek-llm",
-                               "deepseek-coder", "deepseek-v3", "starcoder", "falcon", "mpt",
-                               "refact", "command-r", "stablelm2", "poro-chat", "viking",
-                               "bloom", "chatglm-bpe", "smollm", "olmo", "jais", "dbrx"}) {
+  for (std::string_view pre :
+       {"default",   "gpt-2",       "llama3", "llama-bpe", "qwen2",     "deepseek-llm", "deepseek-coder", "deepseek-v3",
+        "starcoder", "falcon",      "mpt",    "refact",    "command-r", "stablelm2",    "poro-chat",      "viking",
+        "bloom",     "chatglm-bpe", "smollm", "olmo",      "jais",      "dbrx"}) {
     auto config = pretokenizer_config(pre);
     ASSERT_TRUE(config.ok()) << pre;
     auto pt = PreTokenizer::create(config->patterns);

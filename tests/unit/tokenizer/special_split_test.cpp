@@ -17,17 +17,17 @@ VocabSpec special_spec() {
     s.token_types.push_back(type);
     s.scores.push_back(0);
   };
-  add("<x>", 3);        // 261 control
-  add("<x><y>", 3);     // 262 control, longer
-  add("<tool>", 4);     // 263 user-defined
+  add("<x>", 3);     // 261 control
+  add("<x><y>", 3);  // 262 control, longer
+  add("<tool>", 4);  // 263 user-defined
   return s;
 }
 
 std::string describe(const std::vector<TextFragment>& frags, std::string_view text) {
   std::string out;
   for (const auto& f : frags) {
-    out += f.token != kNoToken ? "#" + std::to_string(f.token)
-                               : "'" + std::string(text.substr(f.offset, f.length)) + "'";
+    out +=
+        f.token != kNoToken ? "#" + std::to_string(f.token) : "'" + std::string(text.substr(f.offset, f.length)) + "'";
     out += ' ';
   }
   return out;

@@ -15,8 +15,16 @@ using Ids = std::vector<int32_t>;
 
 // ids: 259 ▁, 260 a, 261 b, 262 c, 263 ab, 264 bc, 265 abc, 266 ▁a
 VocabSpec abc_spec() {
-  return spm_spec({{"\xE2\x96\x81", -1}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2},
-                   {"bc", -0.5f}, {"abc", -3}, {"\xE2\x96\x81" "a", -4}});
+  return spm_spec({{"\xE2\x96\x81", -1},
+                   {"a", -1},
+                   {"b", -1},
+                   {"c", -1},
+                   {"ab", -2},
+                   {"bc", -0.5f},
+                   {"abc", -3},
+                   {"\xE2\x96\x81"
+                    "a",
+                    -4}});
 }
 
 TEST(Spm, MergesHighestScoreFirst) {
@@ -54,7 +62,9 @@ TEST(Spm, InvalidUtf8FallsBackToBytes) {
   auto tok = make(abc_spec());
   ASSERT_TRUE(tok);
   // A stray continuation byte and a truncated 3-byte sequence: each byte as itself.
-  EXPECT_EQ(tok->encode("\x80" "a\xE2\x82", false, false),
+  EXPECT_EQ(tok->encode("\x80"
+                        "a\xE2\x82",
+                        false, false),
             (Ids{259, byte_id(0x80), 260, byte_id(0xE2), byte_id(0x82)}));
 }
 
@@ -89,8 +99,7 @@ TEST(Spm, ParseSpecialMatchesControlTokens) {
   // With parse_special "<s>" is token 1 and the text after it gets the space prefix again.
   EXPECT_EQ(tok->encode("a<s>a", false, true), (Ids{266, 1, 266}));
   // Without, "<s>" is text: ▁a, then '<' 's' '>' have no pieces and fall back to bytes.
-  EXPECT_EQ(tok->encode("a<s>a", false, false),
-            (Ids{266, byte_id('<'), byte_id('s'), byte_id('>'), 260}));
+  EXPECT_EQ(tok->encode("a<s>a", false, false), (Ids{266, byte_id('<'), byte_id('s'), byte_id('>'), 260}));
 }
 
 TEST(Spm, PiecesAndDecode) {
@@ -114,8 +123,8 @@ TEST(Spm, PiecesAndDecode) {
 TEST(Spm, RoundTripsArbitraryText) {
   auto tok = make(abc_spec());
   ASSERT_TRUE(tok);
-  for (const char* text : {"abc abc", "  two leading", "tab\tand\nnewline", "caf\xC3\xA9",
-                           "\xF0\x9F\xA6\x99 llama", "cab bac", "trailing  "}) {
+  for (const char* text : {"abc abc", "  two leading", "tab\tand\nnewline", "caf\xC3\xA9", "\xF0\x9F\xA6\x99 llama",
+                           "cab bac", "trailing  "}) {
     const auto ids = tok->encode(text, false, false);
     EXPECT_EQ(tok->decode(ids), text);
   }

@@ -9,10 +9,11 @@ namespace {
 using Cps = std::vector<uint32_t>;
 
 TEST(Utf8, LenientDecodeReplacesEachBadByte) {
-  EXPECT_EQ(decode_utf8_lenient("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\xA6\x99"),
-            (Cps{'a', 0xE9, 0x20AC, 0x1F999}));
+  EXPECT_EQ(decode_utf8_lenient("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\xA6\x99"), (Cps{'a', 0xE9, 0x20AC, 0x1F999}));
   // Stray continuation, truncated sequence at the end (two bad bytes), 0xFF.
-  EXPECT_EQ(decode_utf8_lenient("\x80" "a\xE2\x82"), (Cps{0xFFFD, 'a', 0xFFFD, 0xFFFD}));
+  EXPECT_EQ(decode_utf8_lenient("\x80"
+                                "a\xE2\x82"),
+            (Cps{0xFFFD, 'a', 0xFFFD, 0xFFFD}));
   EXPECT_EQ(decode_utf8_lenient("\xFF"), (Cps{0xFFFD}));
   // F7 BF BF BF encodes 0x1FFFFF, beyond Unicode: one U+FFFD for the sequence.
   EXPECT_EQ(decode_utf8_lenient("\xF7\xBF\xBF\xBF"), (Cps{0xFFFD}));
@@ -38,7 +39,10 @@ TEST(Utf8, NextSequence) {
   check("\xC0\x80", K::kInvalid, 1);      // overlong lead
   check("\xE0\x80\x80", K::kInvalid, 1);  // overlong: E0 needs A0..BF next
   check("\xED\xA0\x80", K::kInvalid, 1);  // surrogate: ED needs 80..9F next
-  check("\xE2\x82" "a", K::kInvalid, 2);  // maximal subpart E2 82
+  check(
+      "\xE2\x82"
+      "a",
+      K::kInvalid, 2);  // maximal subpart E2 82
   check("\xF4\x90\x80\x80", K::kInvalid, 1);
   EXPECT_TRUE(is_valid_utf8("h\xC3\xA9llo \xF0\x9F\xA6\x99"));
   EXPECT_FALSE(is_valid_utf8("\xC3"));

@@ -93,8 +93,8 @@ TEST_P(VocabVectors, AllStringsMatch) {
     if (got == expected) {
       ++passed;
     } else {
-      ADD_FAILURE() << name << " #" << i << " '" << inputs[i] << "'\n  expected:"
-                    << ids_str(expected) << "\n  got:     " << ids_str(got);
+      ADD_FAILURE() << name << " #" << i << " '" << inputs[i] << "'\n  expected:" << ids_str(expected)
+                    << "\n  got:     " << ids_str(got);
     }
   }
   std::printf("[ vectors  ] %s: %zu/%zu passed\n", name.c_str(), passed, inputs.size());
@@ -102,8 +102,7 @@ TEST_P(VocabVectors, AllStringsMatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shared, VocabVectors,
-                         ::testing::Values("llama-spm", "gpt-2", "deepseek-llm", "falcon",
-                                           "starcoder", "bert-bge"),
+                         ::testing::Values("llama-spm", "gpt-2", "deepseek-llm", "falcon", "starcoder", "bert-bge"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) {
@@ -154,7 +153,8 @@ const char* const kRoundTrip[] = {
     " leading space and trailing space ",
     "two  spaces\tand a tab\nand a newline\n\n",
     "caf\xC3\xA9 na\xC3\xAFve \xC3\x84pfel",
-    "\xE6\x88\x91\xE6\x83\xB3\xE5\x9C\xA8" "apple\xE5\xB7\xA5\xE4\xBD\x9C",
+    "\xE6\x88\x91\xE6\x83\xB3\xE5\x9C\xA8"
+    "apple\xE5\xB7\xA5\xE4\xBD\x9C",
     "emoji \xF0\x9F\xA6\x99 and \xF0\x9F\x98\xB6\xE2\x80\x8D\xF0\x9F\x8C\xAB\xEF\xB8\x8F",
     "\xD0\xBD\xD0\xB5\xD1\x89\xD0\xBE \xD0\xBD\xD0\xB0 \xD0\x91\xD1\x8A\xD0\xBB\xD0\xB3",
     "code: for (int i = 0; i < n; ++i) { x[i] = y[i]*2; }",
@@ -174,8 +174,7 @@ TEST_P(RoundTrip, DecodeOfEncodeIsIdentity) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shared, RoundTrip,
-                         ::testing::Values("llama-spm", "gpt-2", "deepseek-llm", "starcoder"),
+INSTANTIATE_TEST_SUITE_P(Shared, RoundTrip, ::testing::Values("llama-spm", "gpt-2", "deepseek-llm", "starcoder"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) {

@@ -16,8 +16,9 @@ gguf::GgufWriter spm_writer() {
   gguf::GgufWriter w;
   w.set_string("general.architecture", "llama");
   w.set_string("tokenizer.ggml.model", "llama");
-  w.set_array_strings("tokenizer.ggml.tokens",
-                      {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "\xE2\x96\x81" "a"});
+  w.set_array_strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a",
+                                                "\xE2\x96\x81"
+                                                "a"});
   w.set_array_f32("tokenizer.ggml.scores", {0, 0, 0, -1, -1, -0.5f});
   w.set_array_i32("tokenizer.ggml.token_type", {2, 3, 3, 1, 1, 1});
   return w;
@@ -108,8 +109,10 @@ TEST(VocabGguf, Errors) {
 TEST(VocabGguf, ByteTokenTextMustBeHexByte) {
   auto with_byte_token = [](const std::string& text) {
     gguf::GgufWriter w = spm_writer();
-    w.set_array_strings("tokenizer.ggml.tokens",
-                        {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "\xE2\x96\x81" "a", text});
+    w.set_array_strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a",
+                                                  "\xE2\x96\x81"
+                                                  "a",
+                                                  text});
     w.set_array_f32("tokenizer.ggml.scores", {0, 0, 0, -1, -1, -0.5f, 0});
     w.set_array_i32("tokenizer.ggml.token_type", {2, 3, 3, 1, 1, 1, 6});
     return build(w);
@@ -130,7 +133,9 @@ TEST(VocabGguf, BpeWithMerges) {
   gguf::GgufWriter w;
   w.set_string("tokenizer.ggml.model", "gpt2");
   w.set_string("tokenizer.ggml.pre", "gpt-2");
-  w.set_array_strings("tokenizer.ggml.tokens", {"a", "b", "ab", "\xC4\xA0", "\xC4\xA0" "ab"});
+  w.set_array_strings("tokenizer.ggml.tokens", {"a", "b", "ab", "\xC4\xA0",
+                                                "\xC4\xA0"
+                                                "ab"});
   w.set_array_strings("tokenizer.ggml.merges", {"a b", "\xC4\xA0 ab"});
   Built b = build(w);
   ASSERT_TRUE(b.tok.ok()) << b.tok.status().to_string();

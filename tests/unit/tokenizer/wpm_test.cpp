@@ -14,9 +14,20 @@ using Ids = std::vector<int32_t>;
 VocabSpec bert_spec() {
   VocabSpec s;
   s.model = "bert";
-  s.tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]",                    // 0..3
-              "\xE2\x96\x81hello", "\xE2\x96\x81un", "aff", "able",  // 4..7
-              "\xE2\x96\x81,", "\xE2\x96\x81!", "\xE2\x96\x81" "apfel", "\xE2\x96\x81" "a"};  // 8..11
+  s.tokens = {"[PAD]",
+              "[UNK]",
+              "[CLS]",
+              "[SEP]",  // 0..3
+              "\xE2\x96\x81hello",
+              "\xE2\x96\x81un",
+              "aff",
+              "able",  // 4..7
+              "\xE2\x96\x81,",
+              "\xE2\x96\x81!",
+              "\xE2\x96\x81"
+              "apfel",
+              "\xE2\x96\x81"
+              "a"};  // 8..11
   s.token_types = {3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
   s.unk_id = 1;
   s.bos_id = 2;
@@ -28,13 +39,15 @@ VocabSpec bert_spec() {
 TEST(Wpm, Preprocess) {
   // NFD + lowercase, accents dropped, punctuation split off, CJK characters one per word,
   // control characters (ZWJ U+200D) removed, whitespace splits.
-  EXPECT_EQ(wpm_preprocess("Hello, UNAFFABLE!"),
-            (std::vector<std::string>{"hello", ",", "unaffable", "!"}));
+  EXPECT_EQ(wpm_preprocess("Hello, UNAFFABLE!"), (std::vector<std::string>{"hello", ",", "unaffable", "!"}));
   EXPECT_EQ(wpm_preprocess("\xC3\x84pfel  Vi\xE1\xBB\x87t"),  // Äpfel Việt
             (std::vector<std::string>{"apfel", "viet"}));
-  EXPECT_EQ(wpm_preprocess("\xE6\x88\x91\xE6\x83\xB3" "a"),  // 我想a
+  EXPECT_EQ(wpm_preprocess("\xE6\x88\x91\xE6\x83\xB3"
+                           "a"),  // 我想a
             (std::vector<std::string>{"\xE6\x88\x91", "\xE6\x83\xB3", "a"}));
-  EXPECT_EQ(wpm_preprocess("a\xE2\x80\x8D" "b"), (std::vector<std::string>{"ab"}));
+  EXPECT_EQ(wpm_preprocess("a\xE2\x80\x8D"
+                           "b"),
+            (std::vector<std::string>{"ab"}));
   EXPECT_EQ(wpm_preprocess(" \t\n"), (std::vector<std::string>{}));
 }
 

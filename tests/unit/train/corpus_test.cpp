@@ -67,7 +67,8 @@ TEST(StoryGrammar, SeededStoriesInThePlainChatFormat) {
   EXPECT_NE(a, generate_stories(50, 8));
   size_t users = 0, answers = 0;
   for (size_t p = 0; (p = a.find("User: ", p)) != std::string::npos; ++p) ++users;
-  for (size_t p = 0; (p = a.find("\n\nAssistant: Once upon a time, there was a ", p)) != std::string::npos; ++p) ++answers;
+  for (size_t p = 0; (p = a.find("\n\nAssistant: Once upon a time, there was a ", p)) != std::string::npos; ++p)
+    ++answers;
   EXPECT_EQ(users, 50u);
   EXPECT_EQ(answers, 50u);
   EXPECT_TRUE(a.ends_with(" The end.\n\n"));

@@ -39,7 +39,10 @@ TEST(BpeTrainer, LlamaLayoutWithByteFallback) {
   EXPECT_EQ(spec.tokens[3], "<0x00>");
   EXPECT_EQ(spec.tokens[258], "<0xFF>");
   // A frequent word became one piece.
-  EXPECT_NE(std::find(spec.tokens.begin(), spec.tokens.end(), "\xE2\x96\x81" "the"), spec.tokens.end());
+  EXPECT_NE(std::find(spec.tokens.begin(), spec.tokens.end(),
+                      "\xE2\x96\x81"
+                      "the"),
+            spec.tokens.end());
 }
 
 TEST(BpeTrainer, HearthTokenizerRoundTripsAnyText) {
@@ -49,7 +52,7 @@ TEST(BpeTrainer, HearthTokenizerRoundTripsAnyText) {
                                  std::string("  two  spaces and\n\nblank lines\n")}) {
     const auto ids = (*tok)->encode(text, /*add_special=*/true, /*parse_special=*/false);
     ASSERT_FALSE(ids.empty());
-    EXPECT_EQ(ids[0], 1);  // BOS
+    EXPECT_EQ(ids[0], 1);                                        // BOS
     EXPECT_EQ((*tok)->decode(std::span(ids).subspan(1)), text);  // without the BOS
   }
   // Merges compress the text they were learned on (bytes per token).

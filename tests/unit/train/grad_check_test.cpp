@@ -68,7 +68,8 @@ TEST_F(OpsGrad, Linear) {
 
 TEST(Gemm, MatchesTheScalarLoopOnOddShapes) {
   ThreadPool pool(2);
-  for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {5, 16, 3}, {67, 35, 9}, {4, 48, 130}}) {
+  for (const auto& [m, n, k] :
+       {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {5, 16, 3}, {67, 35, 9}, {4, 48, 130}}) {
     auto x = randn(m * k, 20), b = randn(k * n, 21), y0 = randn(m * n, 22);
     for (bool acc : {false, true}) {
       std::vector<float> ya = y0, yb = y0;
@@ -164,7 +165,7 @@ TEST_F(OpsGrad, CrossEntropySkipsMaskedTargets) {
   EXPECT_NEAR(lb, first, 1e-9);
   EXPECT_GT(la, lb);
   for (int64_t i = 0; i < nv; ++i) {
-    EXPECT_EQ(b[i], a[i]);        // the trained row's gradient is unchanged
+    EXPECT_EQ(b[i], a[i]);       // the trained row's gradient is unchanged
     EXPECT_EQ(b[nv + i], 0.0f);  // the masked row has none
   }
 }

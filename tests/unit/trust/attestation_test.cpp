@@ -8,9 +8,9 @@
 
 #include "hearth/core/atomic_file.h"
 #include "hearth/store/model_import.h"
+#include "hearth/trust/model_description.h"
 #include "hearth/trust/model_signer.h"
 #include "hearth/trust/model_statement.h"
-#include "hearth/trust/model_description.h"
 #include "hearth/trust/sigstore_bundle.h"
 #include "hearth/trust/trust_policy.h"
 #include "hearth/trust/verifier.h"
@@ -41,9 +41,10 @@ class Attestations : public ::testing::Test {
     weights_ = imp->weights.digest;
     fs::create_directories(home_ / "trust");
     ASSERT_TRUE(write_file_atomic((home_ / "trust/lab.pub").string(), key_.public_key().pem()).ok());
-    ASSERT_TRUE(write_file_atomic((home_ / "trust/policy.json").string(),
-                                  std::string_view(R"({"publishers":[{"name":"lab","key":"lab.pub","models":["tiny/*"]}]})"))
-                    .ok());
+    ASSERT_TRUE(
+        write_file_atomic((home_ / "trust/policy.json").string(),
+                          std::string_view(R"({"publishers":[{"name":"lab","key":"lab.pub","models":["tiny/*"]}]})"))
+            .ok());
     policy_ = *load_policy((home_ / "trust/policy.json").string());
   }
   void TearDown() override {

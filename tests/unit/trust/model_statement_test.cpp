@@ -2,9 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hearth/core/base64.h"
 #include "hearth/trust/model_statement.h"
 #include "hearth/trust/sigstore_bundle.h"
-#include "hearth/core/base64.h"
 
 namespace hearth::trust {
 namespace {

@@ -8,9 +8,9 @@
 #include "hearth/model/model.h"
 #include "hearth/store/audit_log.h"
 #include "hearth/store/model_import.h"
+#include "hearth/trust/model_description.h"
 #include "hearth/trust/model_resolver.h"
 #include "hearth/trust/model_signer.h"
-#include "hearth/trust/model_description.h"
 #include "hearth/trust/trust_policy.h"
 #include "shared_data.h"
 
@@ -41,8 +41,9 @@ TEST(Resolver, ImportSignVerifyLoadRoundTripWithAudit) {
   ASSERT_TRUE(sign_model(*st, *store::parse_reference("tiny/stories:q8"), key).ok());
   fs::create_directories(home / "trust");
   ASSERT_TRUE(write_file_atomic((home / "trust/tiny.pub").string(), key.public_key().pem()).ok());
-  ASSERT_TRUE(write_file_atomic((home / "trust/policy.json").string(),
-                                std::string_view(R"({"publishers":[{"name":"tiny-lab","key":"tiny.pub","models":["tiny/*"]}]})"))
+  ASSERT_TRUE(write_file_atomic(
+                  (home / "trust/policy.json").string(),
+                  std::string_view(R"({"publishers":[{"name":"tiny-lab","key":"tiny.pub","models":["tiny/*"]}]})"))
                   .ok());
 
   // Provenance for inspect: the signature is listed and trusted, the config facts are there.

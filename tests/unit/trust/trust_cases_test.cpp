@@ -19,8 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "hearth/core/atomic_file.h"
-#include "hearth/store/store.h"
 #include "hearth/core/base64.h"
+#include "hearth/store/store.h"
 #include "hearth/trust/model_resolver.h"
 #include "hearth/trust/model_signer.h"
 #include "hearth/trust/sigstore_bundle.h"
@@ -42,9 +42,7 @@ std::vector<fs::path> case_files() {
   return out;
 }
 
-void overwrite(const std::string& path, std::string_view bytes) {
-  ASSERT_TRUE(write_file_atomic(path, bytes).ok());
-}
+void overwrite(const std::string& path, std::string_view bytes) { ASSERT_TRUE(write_file_atomic(path, bytes).ok()); }
 
 // Runs one case; returns the outcome's error code name.
 std::string run_case(const json& c, const fs::path& home) {
@@ -159,8 +157,8 @@ TEST(TrustCases, EveryCaseGivesItsExpectedOutcome) {
     fs::path home = testing::make_temp_dir("hearth-case");
     std::string got = run_case(c, home);
     std::string want = c.at("expect");
-    EXPECT_EQ(got.substr(0, got.find(' ')), want) << f.filename() << ": " << c.value("description", "") << "\n  got "
-                                                   << got;
+    EXPECT_EQ(got.substr(0, got.find(' ')), want)
+        << f.filename() << ": " << c.value("description", "") << "\n  got " << got;
     fs::remove_all(home);
   }
 }

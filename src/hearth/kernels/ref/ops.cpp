@@ -142,7 +142,6 @@ size_t matmul_scratch_bytes(const KernelTable& kt, TensorType wtype, int64_t col
   return (kt.scratch_bytes != nullptr ? kt.scratch_bytes : activation_bytes)(wtype, cols, n_tokens);
 }
 
-
 namespace {
 uint64_t read_sum_ref(const std::byte* p, size_t bytes) {
   // Eight independent sums: a single chain would measure the adder, not memory.
@@ -161,8 +160,7 @@ uint64_t read_sum_ref(const std::byte* p, size_t bytes) {
 const KernelTable& ref_kernels() {
   static const KernelTable table = [] {
     KernelTable t{
-        "ref",       matmul_ref, attention_ref, rms_norm_ref, layer_norm_ref,
-        rope_ref,    softmax_ref, swiglu_ref,   add_ref,
+        "ref", matmul_ref, attention_ref, rms_norm_ref, layer_norm_ref, rope_ref, softmax_ref, swiglu_ref, add_ref,
     };
     t.read_sum = &read_sum_ref;
     t.scratch_bytes = &activation_bytes;

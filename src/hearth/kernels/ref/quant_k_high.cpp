@@ -34,8 +34,8 @@ void pack_scale_min_k4(const uint8_t* ls, const uint8_t* lm, uint8_t* scales) {
 
 // Re-rounds each element against the stored sub-block scale and min (levels in [0, nmax]).
 // Sub-blocks whose scale is 0 keep the search's levels.
-void requantize_k4(const float* x, const uint16_t d_bits, const uint16_t dmin_bits,
-                   const uint8_t* scales, int nmax, uint8_t* L) {
+void requantize_k4(const float* x, const uint16_t d_bits, const uint16_t dmin_bits, const uint8_t* scales, int nmax,
+                   uint8_t* L) {
   for (int j = 0; j < kQK_K / 32; ++j) {
     uint8_t sc, m;
     unpack_scale_min_k4(j, scales, &sc, &m);
@@ -69,8 +69,8 @@ void search_scales_k4(const float* x, const float* qw, int nmax, Block* y, uint8
       for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
       const float av_x = std::sqrt(sum_x2 / 32);
       for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-      scales[j] = search::make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j],
-                                           Laux, rmin, 0.1f, nstep, false);
+      scales[j] =
+          search::make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, false);
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -96,8 +96,8 @@ void search_scales_k4(const float* x, const float* qw, int nmax, Block* y, uint8
       float sumw = 0;
       for (int l = 0; l < 32; ++l) sumw += weights[l];
       sw[j] = sumw;
-      scales[j] = search::make_qkx3_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j],
-                                           Laux, -0.9f, 0.05f, 36, false);
+      scales[j] =
+          search::make_qkx3_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false);
     }
     const float d_block = search::make_qp_quants(kQK_K / 32, 63, scales, ls, sw);
     const float m_block = search::make_qp_quants(kQK_K / 32, 63, mins, lm, sw);

@@ -20,8 +20,8 @@ int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 void pack_2bit(const uint8_t* L, uint8_t* qs) {
   for (int j = 0; j < kQK_K; j += 128) {
     for (int l = 0; l < 32; ++l) {
-      qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
-                                           (L[j + l + 96] << 6));
+      qs[j / 4 + l] =
+          static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
     }
   }
 }
@@ -53,8 +53,7 @@ void quantize_block_q2_k_ref(const float* x, BlockQ2_K* y) {
   float max_min = 0;
   for (int j = 0; j < kQK_K / 16; ++j) {
     for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-    scales[j] = search::make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux,
-                                         -0.5f, 0.1f, 15, true);
+    scales[j] = search::make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -95,8 +94,8 @@ void quantize_block_q2_k_imatrix(const float* x, BlockQ2_K* y, const float* qw) 
     }
     sw[j] = 0;
     for (int l = 0; l < 16; ++l) sw[j] += weight[l];
-    scales[j] = search::make_qkx3_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux,
-                                         -0.9f, 0.05f, 36, false);
+    scales[j] =
+        search::make_qkx3_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false);
   }
   const float dm = search::make_qp_quants(kQK_K / 16, 15, scales, Ls, sw);
   const float mm = search::make_qp_quants(kQK_K / 16, 15, mins, Lm, sw);

@@ -38,9 +38,7 @@ void min_max(const float* x, int n, float* min_out, float* max_out) {
 
 // C's float -> integer conversion (truncation toward zero) for the quantizers below, defined
 // for every input: values outside int range (only from inf/NaN input) become 0.
-int trunc_to_int(float v) {
-  return (v > -2147483648.0f && v < 2147483648.0f) ? static_cast<int>(v) : 0;
-}
+int trunc_to_int(float v) { return (v > -2147483648.0f && v < 2147483648.0f) ? static_cast<int>(v) : 0; }
 
 // Packs 32 five-bit values: low nibbles into qs (element j and j + 16 share a byte), bit 4 of
 // element j into bit j of qh.

@@ -38,8 +38,7 @@ int clamp_int(int v, int lo, int hi) { return std::max(lo, std::min(hi, v)); }
 
 }  // namespace
 
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L, ErrorWeight weight,
-                     const float* qw) {
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, ErrorWeight weight, const float* qw) {
   float amax = 0;
   const float max = signed_absmax(n, x, &amax);
   if (amax < kGroupMaxEps) {
@@ -126,9 +125,8 @@ float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                       bool use_mad) {
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad) {
   float min = x[0];
   float max = x[0];
   float sum_w = weights[0];
@@ -200,9 +198,8 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
   return scale;
 }
 
-float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                       bool use_mad) {
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad) {
   auto weight_of = [&](int i) { return weights ? weights[i] : x[i] * x[i]; };
   float min = x[0];
   float max = x[0];

@@ -33,10 +33,10 @@
 #include <array>
 #include <cstring>
 
-#include "hearth/kernels/x86/packed.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
 #include "hearth/kernels/type_traits.h"
+#include "hearth/kernels/x86/packed.h"
 
 namespace hearth::kernels {
 namespace {

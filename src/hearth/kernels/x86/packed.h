@@ -53,9 +53,9 @@ struct PackedActivations {
   const std::byte* data = nullptr;
   size_t row_bytes = 0;
   int64_t n_tokens = 0;
-  int64_t nb = 0;                  // blocks per row
-  const float* scales = nullptr;   // Q8_0/Q8_1: [n_tokens][nb]
-  const int32_t* sums = nullptr;   // Q8_0/Q8_1: [n_tokens][nb]
+  int64_t nb = 0;                 // blocks per row
+  const float* scales = nullptr;  // Q8_0/Q8_1: [n_tokens][nb]
+  const int32_t* sums = nullptr;  // Q8_0/Q8_1: [n_tokens][nb]
   // d * sum(q) per block: Q8_1's stored s (f16, as the reference's Q4_1/Q5_1 dots use it), or
   // for Q8_0 computed in f32.
   const float* dsums = nullptr;
@@ -69,8 +69,8 @@ struct PackedActivations {
   size_t block_bytes = sizeof(BlockQ8_0);
   size_t qs_offset = 2;
   [[gnu::always_inline]] const int8_t* q8_0(int64_t t, int64_t b) const {
-    return reinterpret_cast<const int8_t*>(data + static_cast<size_t>(t) * row_bytes + static_cast<size_t>(b) * block_bytes +
-                                           qs_offset);
+    return reinterpret_cast<const int8_t*>(data + static_cast<size_t>(t) * row_bytes +
+                                           static_cast<size_t>(b) * block_bytes + qs_offset);
   }
   [[gnu::always_inline]] const BlockQ8_K* q8_k(int64_t t, int64_t b) const {
     return reinterpret_cast<const BlockQ8_K*>(data + static_cast<size_t>(t) * row_bytes) + b;

@@ -11,13 +11,13 @@
 #include "hearth/kernels/fp16.h"
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/kernels/matmul_driver.h"
-#include "hearth/kernels/x86/packed_matmul.h"
-#include "hearth/kernels/x86/packed.h"
 #include "hearth/kernels/quant.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
-#include "hearth/kernels/x86/vector_ops.h"
 #include "hearth/kernels/type_kernels.h"
+#include "hearth/kernels/x86/packed.h"
+#include "hearth/kernels/x86/packed_matmul.h"
+#include "hearth/kernels/x86/vector_ops.h"
 
 namespace hearth::kernels {
 namespace {
@@ -303,8 +303,8 @@ float dot_q3_k(int64_t n, const void* wv, const void* xv) {
         hm = _mm256_srli_epi16(hm, 1);  // bit 0 of each byte stays in-byte for 8 shifts
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * h2f(w[i].d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, offset)),
-                          acc);
+    acc =
+        _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * h2f(w[i].d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, offset)), acc);
   }
   return hsum8(acc);
 }
@@ -419,8 +419,7 @@ TypeKernels make_type_kernels() {
 
 // The packed path (x86/avx2/tiles.cpp): 16-row groups by the tiles, the remaining rows (fewer
 // than 16) by the ordinary dots.
-void matmul_packed(const MatmulArgs& a, ThreadPool& pool, const TypeKernels& k, TensorType act_type,
-                   size_t act_row) {
+void matmul_packed(const MatmulArgs& a, ThreadPool& pool, const TypeKernels& k, TensorType act_type, size_t act_row) {
   PackedActivations x;
   if (!prepare_packed_int(a, pool, k, act_type, act_row, x)) {  // F16/BF16
     prepare_packed_float(a, pool, act_row, kF16Tile, x, [&](const float* src, uint16_t* h, float* dst, int64_t st) {

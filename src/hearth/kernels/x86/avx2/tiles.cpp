@@ -11,8 +11,8 @@
 
 #include <cstring>
 
-#include "hearth/kernels/x86/packed.h"
 #include "hearth/kernels/quant_blocks.h"
+#include "hearth/kernels/x86/packed.h"
 
 namespace hearth::kernels {
 namespace {
@@ -42,9 +42,16 @@ inline I pair_i8(const std::byte* p) {
   return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(b, b));
 }
 // Two sub-blocks' bytes of 8 rows as int16 pairs (a, b) per row, for a * x + b * y.
-inline I pair2_u8(const std::byte* a, const std::byte* b) { return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(ld8(a), ld8(b))); }
-inline I pair2_i8(const std::byte* a, const std::byte* b) { return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(ld8(a), ld8(b))); }
-inline I set_pair(int32_t x, int32_t y) { return _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(y) << 16) | (static_cast<uint32_t>(x) & 0xffffu))); }
+inline I pair2_u8(const std::byte* a, const std::byte* b) {
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(ld8(a), ld8(b)));
+}
+inline I pair2_i8(const std::byte* a, const std::byte* b) {
+  return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(ld8(a), ld8(b)));
+}
+inline I set_pair(int32_t x, int32_t y) {
+  return _mm256_set1_epi32(
+      static_cast<int32_t>((static_cast<uint32_t>(y) << 16) | (static_cast<uint32_t>(x) & 0xffffu)));
+}
 
 // Low and high nibbles of a chunk half.
 inline void nibbles(const std::byte* p, I& lo, I& hi) {
@@ -186,7 +193,7 @@ void tile_q4_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
       for (int jj = 0; jj < 4; ++jj) {  // 64 elements: sub-blocks 2jj (low nibbles), 2jj+1 (high)
         I slo[NT], shi[NT];
         for (int j = 0; j < NT; ++j) slo[j] = shi[j] = _mm256_setzero_si256();
-        // Rolled: unrolled, GCC issues all the vpmaddubsw first and spills them before summing.
+          // Rolled: unrolled, GCC issues all the vpmaddubsw first and spills them before summing.
 #pragma GCC unroll 1
         for (int c = 0; c < 8; ++c) {
           I lo, hi;
@@ -242,13 +249,14 @@ void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
     for (int h = 0; h < 2; ++h) {
       I isum[NT], off[NT];
       for (int j = 0; j < NT; ++j) isum[j] = off[j] = _mm256_setzero_si256();
-      // One sub-block of 16 (chunks 4s .. 4s+3) at a time, rolled: few live registers.
+        // One sub-block of 16 (chunks 4s .. 4s+3) at a time, rolled: few live registers.
 #pragma GCC unroll 1
       for (int s = 0; s < 16; ++s) {
         const int u = s / 2, m = s % 2;  // chunks 8u+4m+k: lo plane 4u+k nibble m, hi plane 2u+m
         const __m128i nib = _mm_cvtsi32_si128(4 * m);
         I v[4];
-        for (int k = 0; k < 4; ++k) v[k] = _mm256_and_si256(_mm256_srl_epi16(ld(lo + (4 * u + k) * 64 + 32 * h), nib), m4);
+        for (int k = 0; k < 4; ++k)
+          v[k] = _mm256_and_si256(_mm256_srl_epi16(ld(lo + (4 * u + k) * 64 + 32 * h), nib), m4);
         if constexpr (kHigh) {
           // Bits 2k..2k+1 of each byte to bits 4..5 (the mask drops what a 16-bit shift
           // brings over from the neighbouring byte).
@@ -266,8 +274,8 @@ void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
             a = add32(_mm256_madd_epi16(add16(mb(v[0], xq), mb(v[1], xq + 4)), scv),
                       _mm256_madd_epi16(add16(mb(v[2], xq + 8), mb(v[3], xq + 12)), scv));
           } else {
-            a = _mm256_madd_epi16(add16(add16(mb(v[0], xq), mb(v[1], xq + 4)), add16(mb(v[2], xq + 8), mb(v[3], xq + 12))),
-                                  scv);
+            a = _mm256_madd_epi16(
+                add16(add16(mb(v[0], xq), mb(v[1], xq + 4)), add16(mb(v[2], xq + 8), mb(v[3], xq + 12))), scv);
           }
           isum[j] = add32(isum[j], a);
         }
@@ -294,7 +302,7 @@ void tile_q6_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
 template <int NT, int NS>
 void tile_kmin(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
   constexpr size_t kBytes = NS == 8 ? kQ5_KBytes : kQ2_KBytes;
-  constexpr int kPer = 16 / NS;     // Q8_K bsums per sub-block
+  constexpr int kPer = 16 / NS;  // Q8_K bsums per sub-block
   const I m3 = _mm256_set1_epi8(0x03);
   __m256 acc[NT][2];
   for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();

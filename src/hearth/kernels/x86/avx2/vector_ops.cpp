@@ -113,7 +113,7 @@ inline double sum_d(const float* x, int64_t n, float sub, bool square) {
 // One vector of rope, adjacent pairs (x0, x1) with (cos, sin) pairs in cs.
 inline vf rope_pairs(vf x, vf cs) {
   const vf c = _mm256_moveldup_ps(cs), s = _mm256_movehdup_ps(cs);
-  const vf xs = _mm256_permute_ps(x, 0xB1);  // (x1, x0)
+  const vf xs = _mm256_permute_ps(x, 0xB1);      // (x1, x0)
   return _mm256_fmaddsub_ps(x, c, vmul(xs, s));  // (x0 c - x1 s, x1 c + x0 s)
 }
 

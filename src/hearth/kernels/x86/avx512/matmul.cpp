@@ -9,13 +9,13 @@
 
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/kernels/matmul_driver.h"
-#include "hearth/kernels/x86/packed_matmul.h"
-#include "hearth/kernels/x86/packed.h"
 #include "hearth/kernels/quant.h"
 #include "hearth/kernels/quant_blocks.h"
 #include "hearth/kernels/quant_ref.h"
-#include "hearth/kernels/x86/vector_ops.h"
 #include "hearth/kernels/type_kernels.h"
+#include "hearth/kernels/x86/packed.h"
+#include "hearth/kernels/x86/packed_matmul.h"
+#include "hearth/kernels/x86/vector_ops.h"
 
 namespace hearth::kernels {
 
@@ -158,7 +158,8 @@ void dot4_f16(int64_t n, const void* wv, const void* const xv[4], float out[4]) 
   for (; i + 16 <= n; i += 16) {
     const __m512 wf = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
     for (int j = 0; j < 4; ++j) {
-      acc[j] = _mm512_fmadd_ps(wf, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j] + i))), acc[j]);
+      acc[j] =
+          _mm512_fmadd_ps(wf, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j] + i))), acc[j]);
     }
   }
   for (int j = 0; j < 4; ++j) {
@@ -201,8 +202,7 @@ const TypeKernels& avx512_type_kernels() {
 
 // The packed path: 16-row groups by the packed micro-kernels, the remaining rows (fewer than
 // 16) by the ordinary dots.
-void matmul_packed(const MatmulArgs& a, ThreadPool& pool, const TypeKernels& k, TensorType act_type,
-                   size_t act_row) {
+void matmul_packed(const MatmulArgs& a, ThreadPool& pool, const TypeKernels& k, TensorType act_type, size_t act_row) {
   PackedActivations x;
   if (!prepare_packed_int(a, pool, k, act_type, act_row, x)) {
     // F16/BF16: f16 rounding with the AVX-512 conversion; BF16 by the reference.

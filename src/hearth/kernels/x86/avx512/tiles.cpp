@@ -8,8 +8,8 @@
 
 #include <cstring>
 
-#include "hearth/kernels/x86/packed.h"
 #include "hearth/kernels/quant_blocks.h"
+#include "hearth/kernels/x86/packed.h"
 
 namespace hearth::kernels {
 namespace {
@@ -142,11 +142,12 @@ void tile_q4_k(const std::byte* grp, int64_t nb, const PackedActivations& x, int
       const __m512i m_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mn + 32 * jj)));
       const __m512i m_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mn + 32 * jj + 16)));
       for (int j = 0; j < NT; ++j) {
-        isum[j] = _mm512_add_epi32(isum[j], _mm512_add_epi32(_mm512_mullo_epi32(slo[j], sc_lo),
-                                                             _mm512_mullo_epi32(shi[j], sc_hi)));
+        isum[j] = _mm512_add_epi32(
+            isum[j], _mm512_add_epi32(_mm512_mullo_epi32(slo[j], sc_lo), _mm512_mullo_epi32(shi[j], sc_hi)));
         const int16_t* bs = xb[j]->bsums + 4 * jj;
-        msum[j] = _mm512_add_epi32(msum[j], _mm512_add_epi32(_mm512_mullo_epi32(m_lo, _mm512_set1_epi32(bs[0] + bs[1])),
-                                                             _mm512_mullo_epi32(m_hi, _mm512_set1_epi32(bs[2] + bs[3]))));
+        msum[j] =
+            _mm512_add_epi32(msum[j], _mm512_add_epi32(_mm512_mullo_epi32(m_lo, _mm512_set1_epi32(bs[0] + bs[1])),
+                                                       _mm512_mullo_epi32(m_hi, _mm512_set1_epi32(bs[2] + bs[3]))));
       }
     }
     scale_d_dmin<NT>(p, xb, isum, msum, acc);
@@ -240,7 +241,8 @@ void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
       }
     }
     for (; k < nb; ++k) {
-      a[0] = _mm512_fmadd_ps(load_half16<kBf16>(grp + static_cast<size_t>(k) * kF16Bytes), _mm512_set1_ps(xt[k * st]), a[0]);
+      a[0] = _mm512_fmadd_ps(load_half16<kBf16>(grp + static_cast<size_t>(k) * kF16Bytes), _mm512_set1_ps(xt[k * st]),
+                             a[0]);
     }
     for (int u = 0; u < 4; ++u) a[u] = _mm512_add_ps(a[u], a[u + 4]);
     _mm512_storeu_ps(y + t0 * y_stride, _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])));

@@ -54,7 +54,8 @@ inline vf vsel_eq(vf a, vf b, vf x, vf y) { return _mm512_mask_blend_ps(_mm512_c
 inline vf vexp(vf x) {
   const vf lo = vset1(-87.33654475f), hi = vset1(88.0f);
   const vf xc = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-  const vf n = _mm512_roundscale_ps(vmul(xc, vset1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const vf n =
+      _mm512_roundscale_ps(vmul(xc, vset1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   vf r = _mm512_fnmadd_ps(n, vset1(0.693359375f), xc);
   r = _mm512_fnmadd_ps(n, vset1(-2.12194440e-4f), r);
   vf p = vset1(1.9875691500e-4f);
@@ -99,7 +100,7 @@ inline double sum_d(const float* x, int64_t n, float sub, bool square) {
 // One vector of rope, adjacent pairs (x0, x1) with (cos, sin) pairs in cs.
 inline vf rope_pairs(vf x, vf cs) {
   const vf c = _mm512_moveldup_ps(cs), s = _mm512_movehdup_ps(cs);
-  const vf xs = _mm512_permute_ps(x, 0xB1);  // (x1, x0)
+  const vf xs = _mm512_permute_ps(x, 0xB1);      // (x1, x0)
   return _mm512_fmaddsub_ps(x, c, vmul(xs, s));  // (x0 c - x1 s, x1 c + x0 s)
 }
 
