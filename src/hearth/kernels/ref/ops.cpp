@@ -26,16 +26,16 @@ inline float kv_at(const void* base, KvType type, int64_t idx) {
   return fp16_to_fp32(static_cast<const uint16_t*>(base)[idx]);
 }
 
-void attention_ref(const AttentionArgs& a, ThreadPool& pool) {
-  const int group = a.n_head / a.n_head_kv;
-  const int64_t n_work = a.n_tokens * a.n_head;
+void attention_ref(const AttentionArgs& args, ThreadPool& pool) {
+  const int group = args.n_head / args.n_head_kv;
+  const int64_t n_work = args.n_tokens * args.n_head;
   int64_t max_kv = 0;
-  for (int64_t t = 0; t < a.n_tokens; ++t) max_kv = std::max<int64_t>(max_kv, a.pos[t] + 1);
+  for (int64_t t = 0; t < args.n_tokens; ++t) max_kv = std::max<int64_t>(max_kv, args.pos[t] + 1);
   struct Ctx {
     const AttentionArgs* a;
     int group;
     int64_t n_work, max_kv;
-  } ctx{&a, group, n_work, max_kv};
+  } ctx{&args, group, n_work, max_kv};
   pool.run(
       [](void* p, int ti, int nt) {
         const Ctx& c = *static_cast<Ctx*>(p);
