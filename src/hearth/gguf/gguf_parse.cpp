@@ -72,14 +72,14 @@ class GgufParser {
   }
 
  private:
-  template <typename... Parts>
-  Status fail(ErrorCode code, Parts&&... parts) const {
-    return make_error(code, name_, ": ", ctx_, ": ", std::forward<Parts>(parts)...);
+  template <typename... Args>
+  Status fail(ErrorCode code, fmt::format_string<Args...> format, Args&&... args) const {
+    return make_err_f(code, "{}: {}: {}", name_, ctx_, fmt::vformat(format, fmt::make_format_args(args...)));
   }
 
   Status truncated(std::string_view what, uint64_t need) const {
-    return fail(ErrorCode::kDataLoss, "file is truncated: ", what, " needs ", std::to_string(need), " bytes at offset ",
-                std::to_string(cur_.pos()), " but only ", std::to_string(cur_.remaining()), " remain");
+    return fail(ErrorCode::kDataLoss, "file is truncated: {} needs {} bytes at offset {} but only {} remain", what,
+                need, cur_.pos(), cur_.remaining());
   }
 
   template <typename T>
@@ -91,15 +91,14 @@ class GgufParser {
   // Reads a string. `what` names it in errors, with `index` appended when it is an array element
   // (the label is only built on failure: this is the hot path for vocabularies).
   Status read_string(std::string_view& out, uint64_t cap, std::string_view what, int64_t index = -1) {
-    auto label = [&] { return std::string(what) + (index >= 0 ? " " + std::to_string(index) : std::string()); };
+    auto label = [&] { return index >= 0 ? fmt::format("{} {}", what, index) : std::string(what); };
     uint64_t len = 0;
     if (!cur_.read(len)) return truncated(label() + " length", sizeof(len));
     if (len > cap) {
-      return fail(ErrorCode::kInvalidArgument, label(), " length ", std::to_string(len), " exceeds the limit of ",
-                  std::to_string(cap), " bytes");
+      return fail(ErrorCode::kInvalidArgument, "{} length {} exceeds the limit of {} bytes", label(), len, cap);
     }
     std::span<const std::byte> b;
-    if (!cur_.take(len, b)) return truncated(label() + " of length " + std::to_string(len), len);
+    if (!cur_.take(len, b)) return truncated(fmt::format("{} of length {}", label(), len), len);
     out = std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
     return {};
   }
@@ -112,7 +111,7 @@ class GgufParser {
     if (std::memcmp(bytes_.data(), kMagic, n) != 0) {
       uint32_t magic = 0;
       std::memcpy(&magic, bytes_.data(), n);
-      return fail(ErrorCode::kInvalidArgument, "bad magic ", hex32(magic), " (expected 'GGUF'); not a gguf file");
+      return fail(ErrorCode::kInvalidArgument, "bad magic {} (expected 'GGUF'); not a gguf file", hex32(magic));
     }
     if (bytes_.size() < 4) return truncated("magic", 4);
     uint32_t magic_word;
@@ -127,28 +126,25 @@ class GgufParser {
     if (version > kMaxSupportedVersion) {
       uint32_t swapped = __builtin_bswap32(version);
       if (swapped >= 1 && swapped <= kMaxSupportedVersion) {
-        return fail(ErrorCode::kUnimplemented, "big-endian gguf (version field ", hex32(version), ") is not supported");
+        return fail(ErrorCode::kUnimplemented, "big-endian gguf (version field {}) is not supported", hex32(version));
       }
-      return fail(ErrorCode::kUnimplemented, "version ", std::to_string(version),
-                  " is newer than hearth supports (versions 2 and 3)");
+      return fail(ErrorCode::kUnimplemented, "version {} is newer than hearth supports (versions 2 and 3)", version);
     }
     file_.version_ = version;
     HEARTH_TRY(read(n_tensors_, "n_tensors"));
     HEARTH_TRY(read(n_kv_, "n_kv"));
     if (n_tensors_ > kMaxTensors) {
-      return fail(ErrorCode::kInvalidArgument, "n_tensors ", std::to_string(n_tensors_), " exceeds the limit of ",
-                  std::to_string(kMaxTensors));
+      return fail(ErrorCode::kInvalidArgument, "n_tensors {} exceeds the limit of {}", n_tensors_, kMaxTensors);
     }
     if (n_kv_ > kMaxKv) {
-      return fail(ErrorCode::kInvalidArgument, "n_kv ", std::to_string(n_kv_), " exceeds the limit of ",
-                  std::to_string(kMaxKv));
+      return fail(ErrorCode::kInvalidArgument, "n_kv {} exceeds the limit of {}", n_kv_, kMaxKv);
     }
     // Both counts are capped at 2^20, so this cannot overflow.
     uint64_t need = n_kv_ * kMinKvBytes + n_tensors_ * kMinTensorInfoBytes;
     if (need > cur_.remaining()) {
-      return fail(ErrorCode::kDataLoss, "file is truncated: n_kv ", std::to_string(n_kv_), " and n_tensors ",
-                  std::to_string(n_tensors_), " need at least ", std::to_string(need), " bytes but only ",
-                  std::to_string(cur_.remaining()), " remain");
+      return fail(ErrorCode::kDataLoss,
+                  "file is truncated: n_kv {} and n_tensors {} need at least {} bytes but only {} remain", n_kv_,
+                  n_tensors_, need, cur_.remaining());
     }
     return {};
   }
@@ -157,19 +153,18 @@ class GgufParser {
     file_.kvs_.reserve(static_cast<size_t>(n_kv_));
     file_.kv_index_.reserve(static_cast<size_t>(n_kv_));
     for (uint64_t i = 0; i < n_kv_; ++i) {
-      ctx_ = "kv #" + std::to_string(i);
+      ctx_ = fmt::format("kv #{}", i);
       KeyValue kv;
       HEARTH_TRY(read_string(kv.key, kMaxKeyBytes, "key"));
       if (kv.key.empty()) return fail(ErrorCode::kInvalidArgument, "empty key");
       ctx_ = "kv '" + printable(kv.key) + "'";
       if (auto it = file_.kv_index_.find(kv.key); it != file_.kv_index_.end()) {
-        return fail(ErrorCode::kInvalidArgument, "duplicate key (first defined at kv #", std::to_string(it->second),
-                    ")");
+        return fail(ErrorCode::kInvalidArgument, "duplicate key (first defined at kv #{})", it->second);
       }
       uint32_t type = 0;
       HEARTH_TRY(read(type, "value type"));
       if (!is_known_value_type(type)) {
-        return fail(ErrorCode::kInvalidArgument, "unknown value type ", std::to_string(type));
+        return fail(ErrorCode::kInvalidArgument, "unknown value type {}", type);
       }
       kv.type = static_cast<ValueType>(type);
       HEARTH_TRY(read_value(kv.type, kv.value));
@@ -182,13 +177,13 @@ class GgufParser {
 
   Status check_alignment(const KeyValue& kv) {
     if (kv.type != ValueType::UINT32) {
-      return fail(ErrorCode::kInvalidArgument, "general.alignment has type ", value_type_name(kv.type),
-                  ", expected uint32");
+      return fail(ErrorCode::kInvalidArgument, "general.alignment has type {}, expected uint32",
+                  value_type_name(kv.type));
     }
     uint32_t a = std::get<uint32_t>(kv.value);
     if (a == 0) return fail(ErrorCode::kInvalidArgument, "general.alignment is 0; it must be a power of two");
     if ((a & (a - 1)) != 0) {
-      return fail(ErrorCode::kInvalidArgument, "general.alignment ", std::to_string(a), " is not a power of two");
+      return fail(ErrorCode::kInvalidArgument, "general.alignment {} is not a power of two", a);
     }
     file_.alignment_ = a;
     return {};
@@ -217,7 +212,7 @@ class GgufParser {
       case ValueType::BOOL: {
         uint8_t b = 0;
         HEARTH_TRY(read(b, "bool value"));
-        if (b > 1) return fail(ErrorCode::kInvalidArgument, "bool value ", std::to_string(b), " is not 0 or 1");
+        if (b > 1) return fail(ErrorCode::kInvalidArgument, "bool value {} is not 0 or 1", b);
         out = (b == 1);
         return {};
       }
@@ -234,7 +229,7 @@ class GgufParser {
         return {};
       }
     }
-    return fail(ErrorCode::kInvalidArgument, "unknown value type ", std::to_string(static_cast<uint32_t>(type)));
+    return fail(ErrorCode::kInvalidArgument, "unknown value type {}", static_cast<uint32_t>(type));
   }
 
   // Reads { u32 elem_type, u64 count, elements } at nesting `depth` (1 = a top-level array).
@@ -242,17 +237,14 @@ class GgufParser {
     uint32_t elem = 0;
     HEARTH_TRY(read(elem, "array element type"));
     if (!is_known_value_type(elem)) {
-      return fail(ErrorCode::kInvalidArgument, "unknown array element type ", std::to_string(elem));
+      return fail(ErrorCode::kInvalidArgument, "unknown array element type {}", elem);
     }
     out.elem_type = static_cast<ValueType>(elem);
     HEARTH_TRY(read(out.count, "array length"));
     if (out.count > kMaxArrayElements) {
-      return fail(ErrorCode::kInvalidArgument, "array length ", std::to_string(out.count), " exceeds the limit of ",
-                  std::to_string(kMaxArrayElements));
+      return fail(ErrorCode::kInvalidArgument, "array length {} exceeds the limit of {}", out.count, kMaxArrayElements);
     }
-    auto what = [&] {
-      return "array of " + std::to_string(out.count) + " " + std::string(value_type_name(out.elem_type));
-    };
+    auto what = [&] { return fmt::format("array of {} {}", out.count, value_type_name(out.elem_type)); };
     // count <= 2^26, so count * (element or minimal entry size <= 12) cannot overflow.
     if (uint64_t size = value_type_size(out.elem_type); size > 0) {
       if (!cur_.take(out.count * size, out.raw)) return truncated(what(), out.count * size);
@@ -260,8 +252,7 @@ class GgufParser {
         for (uint64_t i = 0; i < out.count; ++i) {
           auto b = static_cast<uint8_t>(out.raw[i]);
           if (b > 1) {
-            return fail(ErrorCode::kInvalidArgument, "bool array element ", std::to_string(i), " is ",
-                        std::to_string(b), ", not 0 or 1");
+            return fail(ErrorCode::kInvalidArgument, "bool array element {} is {}, not 0 or 1", i, b);
           }
         }
       }
@@ -279,8 +270,7 @@ class GgufParser {
     }
     // Arrays of arrays: validated, then exposed only as their raw bytes.
     if (depth >= kMaxArrayDepth) {
-      return fail(ErrorCode::kInvalidArgument, "arrays are nested deeper than the limit of ",
-                  std::to_string(kMaxArrayDepth));
+      return fail(ErrorCode::kInvalidArgument, "arrays are nested deeper than the limit of {}", kMaxArrayDepth);
     }
     if (out.count * kMinNestedArrayBytes > cur_.remaining()) return truncated(what(), out.count * kMinNestedArrayBytes);
     uint64_t start = cur_.pos();
@@ -296,21 +286,20 @@ class GgufParser {
     file_.tensors_.reserve(static_cast<size_t>(n_tensors_));
     file_.tensor_index_.reserve(static_cast<size_t>(n_tensors_));
     for (uint64_t i = 0; i < n_tensors_; ++i) {
-      ctx_ = "tensor #" + std::to_string(i);
+      ctx_ = fmt::format("tensor #{}", i);
       TensorInfo t;
       HEARTH_TRY(read_string(t.name, kMaxTensorNameBytes, "tensor name"));
       if (t.name.empty()) return fail(ErrorCode::kInvalidArgument, "empty tensor name");
       ctx_ = "tensor '" + printable(t.name) + "'";
       if (auto it = file_.tensor_index_.find(t.name); it != file_.tensor_index_.end()) {
-        return fail(ErrorCode::kInvalidArgument, "duplicate tensor name (first defined at tensor #",
-                    std::to_string(it->second), ")");
+        return fail(ErrorCode::kInvalidArgument, "duplicate tensor name (first defined at tensor #{})", it->second);
       }
       HEARTH_TRY(read_tensor_shape(t));
       HEARTH_TRY(read_tensor_type(t));
       HEARTH_TRY(read(t.offset, "tensor data offset"));
       if (t.offset % file_.alignment_ != 0) {
-        return fail(ErrorCode::kInvalidArgument, "data offset ", std::to_string(t.offset),
-                    " is not a multiple of the alignment ", std::to_string(file_.alignment_));
+        return fail(ErrorCode::kInvalidArgument, "data offset {} is not a multiple of the alignment {}", t.offset,
+                    file_.alignment_);
       }
       file_.tensor_index_.emplace(t.name, file_.tensors_.size());
       file_.tensors_.push_back(t);
@@ -324,23 +313,21 @@ class GgufParser {
       return fail(ErrorCode::kInvalidArgument, "n_dims is 0; a tensor needs at least one dimension");
     }
     if (t.n_dims > kMaxDims) {
-      return fail(ErrorCode::kInvalidArgument, "n_dims ", std::to_string(t.n_dims), " exceeds the maximum of ",
-                  std::to_string(kMaxDims));
+      return fail(ErrorCode::kInvalidArgument, "n_dims {} exceeds the maximum of {}", t.n_dims, kMaxDims);
     }
     uint64_t n = 1;
     for (uint32_t d = 0; d < t.n_dims; ++d) {
       HEARTH_TRY(read(t.ne[d], "dimension"));
-      if (t.ne[d] == 0) return fail(ErrorCode::kInvalidArgument, "dimension ", std::to_string(d), " is 0");
+      if (t.ne[d] == 0) return fail(ErrorCode::kInvalidArgument, "dimension {} is 0", d);
       if (t.ne[d] > kInt64Max) {
-        return fail(ErrorCode::kInvalidArgument, "dimension ", std::to_string(d), " is ", std::to_string(t.ne[d]),
-                    " (negative as int64)");
+        return fail(ErrorCode::kInvalidArgument, "dimension {} is {} (negative as int64)", d, t.ne[d]);
       }
     }
     for (uint32_t d = 0; d < t.n_dims; ++d) {
       auto m = checked_mul(n, t.ne[d]);
       if (!m || *m > kInt64Max) {
-        return fail(ErrorCode::kInvalidArgument, "element count of shape ", shape_string(t.ne, t.n_dims),
-                    " overflows int64");
+        return fail(ErrorCode::kInvalidArgument, "element count of shape {} overflows int64",
+                    shape_string(t.ne, t.n_dims));
       }
       n = *m;
     }
@@ -352,18 +339,18 @@ class GgufParser {
     uint32_t type_id = 0;
     HEARTH_TRY(read(type_id, "tensor type"));
     auto traits = tensor_type_traits(type_id);
-    if (!traits) return fail(ErrorCode::kInvalidArgument, "unknown tensor type id ", std::to_string(type_id));
+    if (!traits) return fail(ErrorCode::kInvalidArgument, "unknown tensor type id {}", type_id);
     t.type = static_cast<TensorType>(type_id);
     if (t.ne[0] % traits->block_size != 0) {
-      return fail(ErrorCode::kInvalidArgument, "row of ", std::to_string(t.ne[0]), " is not a multiple of block size ",
-                  std::to_string(traits->block_size), " (", traits->name, ")");
+      return fail(ErrorCode::kInvalidArgument, "row of {} is not a multiple of block size {} ({})", t.ne[0],
+                  traits->block_size, traits->name);
     }
     // (ne[0] / block_size) * type_size * ne[1] * ...: can overflow even when the element count does not.
     std::optional<uint64_t> bytes = checked_mul<uint64_t>(t.ne[0] / traits->block_size, traits->type_size);
     for (uint32_t d = 1; bytes && d < t.n_dims; ++d) bytes = checked_mul(*bytes, t.ne[d]);
     if (!bytes) {
-      return fail(ErrorCode::kInvalidArgument, "byte size of shape ", shape_string(t.ne, t.n_dims), " (", traits->name,
-                  ") overflows");
+      return fail(ErrorCode::kInvalidArgument, "byte size of shape {} ({}) overflows", shape_string(t.ne, t.n_dims),
+                  traits->name);
     }
     t.n_bytes = *bytes;
     return {};
@@ -378,20 +365,22 @@ class GgufParser {
     file_.data_offset_ = *start;
     if (file_.tensors_.empty()) return {};
     if (*start > bytes_.size()) {
-      return fail(ErrorCode::kDataLoss, "file is truncated: the data section starts at ", std::to_string(*start),
-                  ", past the end of the file (", std::to_string(bytes_.size()), " bytes)");
+      return fail(ErrorCode::kDataLoss,
+                  "file is truncated: the data section starts at {}, past the end of the file ({} bytes)", *start,
+                  bytes_.size());
     }
     const uint64_t data_size = bytes_.size() - *start;
     for (auto& t : file_.tensors_) {
       ctx_ = "tensor '" + printable(t.name) + "'";
       if (t.offset > data_size) {
-        return fail(ErrorCode::kDataLoss, "file is truncated: data offset ", std::to_string(t.offset),
-                    " is past the end of the data section (", std::to_string(data_size), " bytes)");
+        return fail(ErrorCode::kDataLoss,
+                    "file is truncated: data offset {} is past the end of the data section ({} bytes)", t.offset,
+                    data_size);
       }
       if (t.n_bytes > data_size - t.offset) {
-        return fail(ErrorCode::kDataLoss, "file is truncated: data [", std::to_string(t.offset), ", +",
-                    std::to_string(t.n_bytes), ") ends past the end of the data section (", std::to_string(data_size),
-                    " bytes)");
+        return fail(ErrorCode::kDataLoss,
+                    "file is truncated: data [{}, +{}) ends past the end of the data section ({} bytes)", t.offset,
+                    t.n_bytes, data_size);
       }
       t.data = bytes_.subspan(static_cast<size_t>(*start + t.offset), static_cast<size_t>(t.n_bytes));
     }
@@ -405,9 +394,8 @@ class GgufParser {
       // Both ranges were checked to lie inside the file, so offset + n_bytes cannot overflow.
       if (prev.offset + prev.n_bytes > t.offset) {
         ctx_ = "tensor '" + printable(t.name) + "'";
-        return fail(ErrorCode::kInvalidArgument, "data [", std::to_string(t.offset), ", ",
-                    std::to_string(t.offset + t.n_bytes), ") overlaps tensor '", printable(prev.name), "' [",
-                    std::to_string(prev.offset), ", ", std::to_string(prev.offset + prev.n_bytes), ")");
+        return fail(ErrorCode::kInvalidArgument, "data [{}, {}) overlaps tensor '{}' [{}, {})", t.offset,
+                    t.offset + t.n_bytes, printable(prev.name), prev.offset, prev.offset + prev.n_bytes);
       }
     }
     return {};
@@ -428,9 +416,9 @@ Result<GgufFile> parse_gguf(std::span<const std::byte> bytes, std::string_view n
     GgufParser parser(bytes, name);
     return parser.run();
   } catch (const std::bad_alloc&) {
-    return make_error(ErrorCode::kResourceExhausted, name, ": out of memory while parsing gguf metadata");
+    return make_err_f(ErrorCode::kResourceExhausted, "{}: out of memory while parsing gguf metadata", name);
   } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInternal, name, ": unexpected error while parsing gguf: ", e.what());
+    return make_err_f(ErrorCode::kInternal, "{}: unexpected error while parsing gguf: {}", name, e.what());
   }
 }
 

@@ -65,17 +65,17 @@ Status write_zeros(AtomicFileWriter& w, uint64_t n) {
 
 void GgufWriter::put(std::string key, ValueType type, std::vector<std::byte> payload) {
   if (key.empty() && deferred_.ok()) {
-    deferred_ = make_error(ErrorCode::kInvalidArgument, "gguf writer: empty metadata key");
+    deferred_ = make_err_f(ErrorCode::kInvalidArgument, "gguf writer: empty metadata key");
   }
   if (key.size() > kMaxKeyBytes && deferred_.ok()) {
-    deferred_ = make_error(ErrorCode::kInvalidArgument, "gguf writer: key of ", std::to_string(key.size()),
-                           " bytes exceeds the limit of ", std::to_string(kMaxKeyBytes));
+    deferred_ = make_err_f(ErrorCode::kInvalidArgument, "gguf writer: key of {} bytes exceeds the limit of {}",
+                           key.size(), kMaxKeyBytes);
   }
   if (key == "general.alignment") {
     if (type == ValueType::UINT32 && payload.size() == 4) {
       std::memcpy(&alignment_, payload.data(), 4);
     } else if (deferred_.ok()) {
-      deferred_ = make_error(ErrorCode::kInvalidArgument, "gguf writer: general.alignment must be uint32, not ",
+      deferred_ = make_err_f(ErrorCode::kInvalidArgument, "gguf writer: general.alignment must be uint32, not {}",
                              value_type_name(type));
     }
   }
@@ -131,8 +131,8 @@ void GgufWriter::set_array_raw(std::string key, ValueType elem_type, std::vector
   uint64_t size = value_type_size(elem_type);
   if (size == 0 || raw.size() % size != 0) {
     if (deferred_.ok()) {
-      deferred_ = make_error(ErrorCode::kInvalidArgument, "gguf writer: key '", key, "': ", std::to_string(raw.size()),
-                             " raw bytes are not an array of ", value_type_name(elem_type));
+      deferred_ = make_err_f(ErrorCode::kInvalidArgument, "gguf writer: key '{}': {} raw bytes are not an array of {}",
+                             key, raw.size(), value_type_name(elem_type));
     }
     return;
   }
@@ -195,31 +195,30 @@ void GgufWriter::set_alignment(uint32_t alignment) {
 }
 
 Result<GgufWriter::Tensor> GgufWriter::make_tensor(std::string name, TensorType type, std::vector<uint64_t> ne) const {
-  auto fail = [&](auto&&... parts) {
-    return make_error(ErrorCode::kInvalidArgument, "gguf writer: tensor '", name, "': ", parts...);
+  auto fail = [&]<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
+    return make_err_f(ErrorCode::kInvalidArgument, "gguf writer: tensor '{}': {}", name,
+                      fmt::vformat(format, fmt::make_format_args(args...)));
   };
-  if (name.empty()) return make_error(ErrorCode::kInvalidArgument, "gguf writer: empty tensor name");
+  if (name.empty()) return make_err_f(ErrorCode::kInvalidArgument, "gguf writer: empty tensor name");
   if (name.size() > kMaxTensorNameBytes) {
-    return fail("name of ", std::to_string(name.size()), " bytes exceeds the limit of ",
-                std::to_string(kMaxTensorNameBytes));
+    return fail("name of {} bytes exceeds the limit of {}", name.size(), kMaxTensorNameBytes);
   }
   for (const auto& t : tensors_) {
     if (t.name == name) return fail("duplicate tensor name");
   }
   auto traits = tensor_type_traits(static_cast<uint32_t>(type));
-  if (!traits) return fail("unknown tensor type id ", std::to_string(static_cast<uint32_t>(type)));
+  if (!traits) return fail("unknown tensor type id {}", static_cast<uint32_t>(type));
   if (ne.empty() || ne.size() > kMaxDims) {
-    return fail("n_dims ", std::to_string(ne.size()), " is not in 1..", std::to_string(kMaxDims));
+    return fail("n_dims {} is not in 1..{}", ne.size(), kMaxDims);
   }
   std::optional<uint64_t> count = 1;
   for (size_t d = 0; d < ne.size(); ++d) {
-    if (ne[d] == 0 || ne[d] > kInt64Max) return fail("dimension ", std::to_string(d), " is ", std::to_string(ne[d]));
+    if (ne[d] == 0 || ne[d] > kInt64Max) return fail("dimension {} is {}", d, ne[d]);
     count = checked_mul(*count, ne[d]);
     if (!count || *count > kInt64Max) return fail("element count overflows int64");
   }
   if (ne[0] % traits->block_size != 0) {
-    return fail("row of ", std::to_string(ne[0]), " is not a multiple of block size ",
-                std::to_string(traits->block_size), " (", traits->name, ")");
+    return fail("row of {} is not a multiple of block size {} ({})", ne[0], traits->block_size, traits->name);
   }
   std::optional<uint64_t> bytes = checked_mul<uint64_t>(ne[0] / traits->block_size, traits->type_size);
   for (size_t d = 1; bytes && d < ne.size(); ++d) bytes = checked_mul(*bytes, ne[d]);
@@ -236,8 +235,9 @@ Status GgufWriter::add_tensor(std::string name, TensorType type, std::vector<uin
                               std::span<const std::byte> data) {
   HEARTH_ASSIGN_OR_RETURN(Tensor t, make_tensor(std::move(name), type, std::move(ne)));
   if (data.size() != t.n_bytes) {
-    return make_error(ErrorCode::kInvalidArgument, "gguf writer: tensor '", t.name, "': data has ",
-                      std::to_string(data.size()), " bytes but its type and shape need ", std::to_string(t.n_bytes));
+    return make_err_f(ErrorCode::kInvalidArgument,
+                      "gguf writer: tensor '{}': data has {} bytes but its type and shape need {}", t.name, data.size(),
+                      t.n_bytes);
   }
   t.data = data;
   t.has_data = true;
@@ -254,8 +254,8 @@ Status GgufWriter::add_tensor_info(std::string name, TensorType type, std::vecto
 Result<GgufWriter::Layout> GgufWriter::layout() const {
   if (!deferred_.ok()) return deferred_;
   if (!is_power_of_two(alignment_)) {
-    return make_error(ErrorCode::kInvalidArgument, "gguf writer: alignment ", std::to_string(alignment_),
-                      " is not a nonzero power of two");
+    return make_err_f(ErrorCode::kInvalidArgument, "gguf writer: alignment {} is not a nonzero power of two",
+                      alignment_);
   }
   Layout l;
   auto& h = l.head;
@@ -278,13 +278,13 @@ Result<GgufWriter::Layout> GgufWriter::layout() const {
     l.offsets.push_back(offset);
     auto next = checked_add(offset, t.n_bytes);
     if (next) next = checked_align_up(*next, alignment_);
-    if (!next) return make_error(ErrorCode::kOutOfRange, "gguf writer: data section size overflows");
+    if (!next) return make_err_f(ErrorCode::kOutOfRange, "gguf writer: data section size overflows");
     offset = *next;
   }
   // A file without tensors has no data section, so (like the reference's vocab-only files) no padding.
   if (!tensors_.empty()) h.resize(static_cast<size_t>(*checked_align_up(h.size(), alignment_)), std::byte{0});
   auto total = checked_add<uint64_t>(h.size(), offset);
-  if (!total) return make_error(ErrorCode::kOutOfRange, "gguf writer: file size overflows");
+  if (!total) return make_err_f(ErrorCode::kOutOfRange, "gguf writer: file size overflows");
   l.total = *total;
   return l;
 }
@@ -294,7 +294,7 @@ Result<uint64_t> GgufWriter::file_size() const {
     HEARTH_ASSIGN_OR_RETURN(Layout l, layout());
     return l.total;
   } catch (const std::bad_alloc&) {
-    return make_error(ErrorCode::kResourceExhausted, "gguf writer: out of memory");
+    return make_err_f(ErrorCode::kResourceExhausted, "gguf writer: out of memory");
   }
 }
 
@@ -307,21 +307,22 @@ Result<std::vector<std::byte>> GgufWriter::to_bytes() const {
     for (size_t i = 0; i < tensors_.size(); ++i) {
       const Tensor& t = tensors_[i];
       if (!t.has_data) {
-        return make_error(ErrorCode::kFailedPrecondition, "gguf writer: tensor '", t.name,
-                          "' has no data (declared with add_tensor_info; use write_streaming)");
+        return make_err_f(ErrorCode::kFailedPrecondition,
+                          "gguf writer: tensor '{}' has no data (declared with add_tensor_info; use write_streaming)",
+                          t.name);
       }
       if (!t.data.empty()) std::memcpy(out.data() + data_start + l.offsets[i], t.data.data(), t.data.size());
     }
     return out;
   } catch (const std::bad_alloc&) {
-    return make_error(ErrorCode::kResourceExhausted, "gguf writer: out of memory serializing the file");
+    return make_err_f(ErrorCode::kResourceExhausted, "gguf writer: out of memory serializing the file");
   }
 }
 
 Status GgufWriter::write(const std::string& path) const { return write_impl(path, nullptr); }
 
 Status GgufWriter::write_streaming(const std::string& path, const TensorSource& source) const {
-  if (!source) return make_error(ErrorCode::kInvalidArgument, "gguf writer: write_streaming needs a source");
+  if (!source) return make_err_f(ErrorCode::kInvalidArgument, "gguf writer: write_streaming needs a source");
   return write_impl(path, &source);
 }
 
@@ -330,8 +331,9 @@ Status GgufWriter::write_impl(const std::string& path, const TensorSource* sourc
     if (source == nullptr) {
       for (const auto& t : tensors_) {
         if (!t.has_data) {
-          return make_error(ErrorCode::kFailedPrecondition, "gguf writer: tensor '", t.name,
-                            "' has no data (declared with add_tensor_info; use write_streaming)");
+          return make_err_f(ErrorCode::kFailedPrecondition,
+                            "gguf writer: tensor '{}' has no data (declared with add_tensor_info; use write_streaming)",
+                            t.name);
         }
       }
     }
@@ -346,8 +348,8 @@ Status GgufWriter::write_impl(const std::string& path, const TensorSource* sourc
       if (!t.has_data) {
         HEARTH_ASSIGN_OR_RETURN(data, (*source)(i));
         if (data.size() != t.n_bytes) {
-          return make_error(ErrorCode::kInvalidArgument, path, ": tensor '", t.name, "': the source gave ",
-                            std::to_string(data.size()), " bytes, expected ", std::to_string(t.n_bytes));
+          return make_err_f(ErrorCode::kInvalidArgument, "{}: tensor '{}': the source gave {} bytes, expected {}", path,
+                            t.name, data.size(), t.n_bytes);
         }
       }
       HEARTH_TRY(w.write(data));
@@ -356,7 +358,7 @@ Status GgufWriter::write_impl(const std::string& path, const TensorSource* sourc
     HEARTH_TRY(write_zeros(w, l.total - l.head.size() - pos));
     return w.commit();
   } catch (const std::bad_alloc&) {
-    return make_error(ErrorCode::kResourceExhausted, path, ": out of memory writing gguf");
+    return make_err_f(ErrorCode::kResourceExhausted, "{}: out of memory writing gguf", path);
   }
 }
 

@@ -6,7 +6,7 @@ namespace hearth {
 namespace {
 
 Result<int> parse_positive(int x) {
-  if (x <= 0) return make_error(ErrorCode::kInvalidArgument, "value ", std::to_string(x), " is not positive");
+  if (x <= 0) return make_err_f(ErrorCode::kInvalidArgument, "value {} is not positive", x);
   return x;
 }
 
@@ -26,6 +26,15 @@ TEST(Status, OkAndError) {
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(s.to_string(), "data_loss: digest mismatch");
   EXPECT_EQ(s.with_context("blob").message(), "blob: digest mismatch");
+}
+
+TEST(Status, MakeErrorFormatsItsMessage) {
+  Status s = make_err_f(ErrorCode::kInvalidArgument, "tensor '{}': {} dims, at most {}", "w", 5, 4);
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "tensor 'w': 5 dims, at most 4");
+  // A runtime string goes through "{}", so its braces are not format fields.
+  EXPECT_EQ(make_err_f(ErrorCode::kInternal, "{}", std::string("a {} b")).message(), "a {} b");
+  EXPECT_EQ(make_err_f(ErrorCode::kInternal, "expected '{{'").message(), "expected '{'");
 }
 
 TEST(Result, PropagatesThroughMacros) {
