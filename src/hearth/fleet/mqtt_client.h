@@ -1,0 +1,70 @@
+// MqttClient: the fleet's one MQTT 3.1.1 adapter (libmosquitto is seen only by mqtt_client.cpp).
+// TLS with a client certificate (mutual TLS), a last will, automatic reconnection with backoff,
+// and callbacks on libmosquitto's network thread. Works with any MQTT 3.1.1 broker.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "hearth/core/status.h"
+
+namespace hearth::fleet {
+
+struct MqttOptions {
+  std::string host = "127.0.0.1";
+  int port = 8883;
+  std::string client_id;  // unique per connection; a broker drops an older session with the same id
+  std::string ca_file;    // the fleet CA: the broker's certificate must chain to it
+  std::string cert_file;  // this client's certificate and key (mTLS); empty: no client certificate
+  std::string key_file;
+  int keepalive_s = 30;
+  bool clean_session = true;
+  // The last will, published by the broker when this client disappears without a DISCONNECT.
+  std::string will_topic, will_payload;
+  bool will_retain = true;
+  int reconnect_min_s = 1, reconnect_max_s = 30;
+};
+
+struct MqttMessage {
+  std::string topic;
+  std::string payload;
+  int qos = 0;
+  bool retain = false;
+};
+
+class MqttClient {
+ public:
+  using MessageHandler = std::function<void(const MqttMessage&)>;
+  using ConnectHandler = std::function<void(bool connected, const std::string& why)>;
+
+  // Messages larger than `max_payload` are dropped by the adapter (and counted) before any
+  // handler sees them.
+  static Result<std::unique_ptr<MqttClient>> create(const MqttOptions& options, size_t max_payload);
+  virtual ~MqttClient() = default;
+
+  virtual void on_message(MessageHandler handler) = 0;
+  // Called on every connect (true) and disconnect (false); subscriptions are best redone here.
+  virtual void on_connection(ConnectHandler handler) = 0;
+
+  // Connects (TLS handshake included) and starts the network thread. An error names the broker
+  // and the reason (refused certificate, not authorised, unreachable). With `wait_s` > 0 it
+  // waits that long for the CONNACK.
+  virtual Status connect(int wait_s) = 0;
+  // Starts the network thread without requiring the broker to be up: it keeps retrying.
+  virtual Status start_background() = 0;
+  virtual bool connected() const = 0;
+  virtual void disconnect() = 0;
+
+  // Returns after the SUBACK (up to `wait_s`) with the granted QoS; 0x80 when the broker
+  // refused the subscription (an ACL denial under MQTT 3.1.1 with Mosquitto 2).
+  virtual Result<int> subscribe(const std::string& topic_filter, int qos, int wait_s) = 0;
+  // Queues a publish; with QoS 1 and `wait_s` > 0 waits for the PUBACK.
+  virtual Status publish(const std::string& topic, std::string_view payload, int qos, bool retain, int wait_s) = 0;
+
+  virtual uint64_t dropped_oversize() const = 0;
+};
+
+}  // namespace hearth::fleet
