@@ -33,10 +33,11 @@ class MosquittoClient final : public MqttClient {
 
   Status init() {
     std::call_once(g_lib_init, [] { mosquitto_lib_init(); });
+    if (opt_.keepalive_s != 0 && (opt_.keepalive_s < 5 || opt_.keepalive_s > 65535))
+      return fleet_error(ErrorCode::kInvalidArgument, "mqtt: keepalive {} s is not 0 or 5-65535", opt_.keepalive_s);
     mosq_ = mosquitto_new(opt_.client_id.empty() ? nullptr : opt_.client_id.c_str(), opt_.clean_session, this);
     if (mosq_ == nullptr) return fleet_error(ErrorCode::kInternal, "mqtt: cannot create a client (out of memory?)");
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_threaded_set(mosq_, true);
     mosquitto_reconnect_delay_set(mosq_, opt_.reconnect_min_s, opt_.reconnect_max_s, /*exponential=*/true);
     if (!opt_.ca_file.empty()) {
       int rc = mosquitto_tls_set(mosq_, opt_.ca_file.c_str(), nullptr,

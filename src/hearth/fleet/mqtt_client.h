@@ -58,8 +58,8 @@ class MqttClient {
   virtual bool connected() const = 0;
   virtual void disconnect() = 0;
 
-  // Returns after the SUBACK (up to `wait_s`) with the granted QoS; 0x80 when the broker
-  // refused the subscription (an ACL denial under MQTT 3.1.1 with Mosquitto 2).
+  // Returns after the SUBACK (up to `wait_s`) with the granted QoS (0x80: refused). Mosquitto
+  // 2.0 grants a subscription that its ACL forbids and then withholds every message on it.
   virtual Result<int> subscribe(const std::string& topic_filter, int qos, int wait_s) = 0;
   // Queues a publish; with QoS 1 and `wait_s` > 0 waits for the PUBACK.
   virtual Status publish(const std::string& topic, std::string_view payload, int qos, bool retain, int wait_s) = 0;

@@ -1,0 +1,31 @@
+// Test support: a real Mosquitto broker started with the configuration that `hearth fleet
+// init` wrote, stopped (SIGTERM, then SIGKILL) by the destructor or by stop().
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+namespace hearth::testing {
+
+class MosquittoBroker {
+ public:
+  // nullptr (with `why` set) when the binary is missing or the port does not open within 15 s.
+  static std::unique_ptr<MosquittoBroker> start(const std::string& config, int port, const std::string& log,
+                                                std::string* why);
+  ~MosquittoBroker();
+  void stop();
+  // SIGKILL: the broker vanishes without sending anything, as in a crash or power loss.
+  void kill_hard();
+  bool running() const { return pid_ > 0; }
+
+ private:
+  MosquittoBroker() = default;
+  pid_t pid_ = -1;
+};
+
+// True once 127.0.0.1:port accepts a TCP connection (up to `seconds`).
+bool wait_tcp(int port, int seconds);
+
+}  // namespace hearth::testing
