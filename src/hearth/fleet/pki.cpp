@@ -2,6 +2,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -193,6 +194,10 @@ Result<std::string> random_hex(size_t n_bytes) {
   std::vector<uint8_t> bytes(n_bytes);
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) return ssl_error("random bytes");
   return to_hex(bytes);
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 Result<CertAndKey> make_ca(std::string_view common_name, int validity_days) {

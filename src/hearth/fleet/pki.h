@@ -56,6 +56,9 @@ Result<std::string> certificate_sha256(std::string_view cert_pem);
 // `n_bytes` from the OS's CSPRNG, as lowercase hex (join tokens, the admin credential).
 Result<std::string> random_hex(size_t n_bytes);
 
+// Compares secrets in time that depends only on their lengths.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
 // A node id / CN: 1..63 characters of [a-z0-9-], not starting with '-' nor with "hearth-" (the
 // prefix of the fleet's own identities, e.g. hearth-controller, which the broker's ACL trusts).
 // MQTT wildcards and '/' can never appear, so the id is safe inside topic names and ACL patterns.

@@ -108,8 +108,8 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& req, const BodySink* si
     if (resp.status < 300 || resp.status >= 400 || resp.status == 304 || location.empty()) return resp;
     const std::string next = resolve_url(cur.url, location);
     auto refuse = [&](std::string_view why) {
-      return make_error(ErrorCode::kPermissionDenied, req.method, " ", cur.url, ": HTTP ", std::to_string(resp.status),
-                        " redirect to ", next.substr(0, 200), " not followed: ", why);
+      return make_err_f(ErrorCode::kPermissionDenied, "{} {}: HTTP {} redirect to {} not followed: {}", req.method,
+                        cur.url, resp.status, next.substr(0, 200), why);
     };
     if (upload) return refuse("uploads never follow redirects");
     if (cur.redirects == Redirects::kNone) return refuse("this request follows no redirects");
@@ -136,6 +136,11 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& req, const BodySin
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, req.connect_timeout_seconds);
+  if (!req.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, req.ca_file.c_str());
+  if (req.tls_no_verify) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, req.low_speed_seconds);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -164,7 +169,7 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& req, const BodySin
       if (t.upload_fd < 0 || ::lseek(t.upload_fd, static_cast<off_t>(req.upload_offset), SEEK_SET) < 0) {
         if (t.upload_fd >= 0) ::close(t.upload_fd);
         curl_slist_free_all(headers);
-        return make_error(ErrorCode::kIo, req.upload_path, ": cannot read for upload: ", std::strerror(errno));
+        return make_err_f(ErrorCode::kIo, "{}: cannot read for upload: {}", req.upload_path, std::strerror(errno));
       }
       t.upload_left = req.upload_length;
       len = req.upload_length;
@@ -181,12 +186,12 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& req, const BodySin
   if (t.upload_fd >= 0) ::close(t.upload_fd);
   curl_slist_free_all(headers);
   if (t.too_large) {
-    return make_error(ErrorCode::kOutOfRange, req.method, " ", req.url, ": response body exceeds ",
-                      std::to_string(req.max_body_bytes), " bytes");
+    return make_err_f(ErrorCode::kOutOfRange, "{} {}: response body exceeds {} bytes", req.method, req.url,
+                      req.max_body_bytes);
   }
-  if (t.aborted) return make_error(ErrorCode::kCancelled, req.method, " ", req.url, ": transfer aborted");
+  if (t.aborted) return make_err_f(ErrorCode::kCancelled, "{} {}: transfer aborted", req.method, req.url);
   if (rc != CURLE_OK) {
-    return make_error(ErrorCode::kUnavailable, req.method, " ", req.url, ": ", curl_easy_strerror(rc));
+    return make_err_f(ErrorCode::kUnavailable, "{} {}: {}", req.method, req.url, curl_easy_strerror(rc));
   }
   return resp;
 }

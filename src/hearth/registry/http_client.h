@@ -31,6 +31,10 @@ struct HttpRequest {
   uint64_t max_recv_bytes_per_second = 0;  // 0: unlimited
   long connect_timeout_seconds = 10;
   long low_speed_seconds = 30;  // abort when under 1 byte/s for this long
+  // TLS: `ca_file` replaces the system's CAs (a fleet's own CA). `tls_no_verify` skips the peer
+  // check entirely; only for a fetch whose bytes the caller then pins by digest (agent enroll).
+  std::string ca_file;
+  bool tls_no_verify = false;
 };
 
 struct HttpResponse {

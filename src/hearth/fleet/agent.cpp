@@ -1,0 +1,325 @@
+#include "hearth/fleet/agent.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "hearth/core/atomic_file.h"
+#include "hearth/core/log.h"
+#include "hearth/fleet/fleet_dir.h"
+#include "hearth/fleet/fleet_error.h"
+#include "hearth/fleet/mqtt_client.h"
+#include "hearth/fleet/pki.h"
+#include "hearth/registry/http_client.h"
+#include "hearth/trust/signing_key.h"
+
+namespace hearth::fleet {
+namespace {
+
+using json = nlohmann::json;
+constexpr std::string_view kAgentSchema = "hearth.agent/v1";
+
+int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Status write_private(const std::string& path, std::string_view data) {
+  auto w = AtomicFileWriter::create(path);
+  if (!w.ok()) return w.status();
+  ::chmod(w->temp_path().c_str(), 0600);
+  if (auto st = w->write(data); !st.ok()) return st;
+  return w->commit();
+}
+
+std::string agent_dir(const std::string& home) { return home + "/agent"; }
+
+}  // namespace
+
+std::string node_id_from_hostname(std::string_view hostname) {
+  std::string id;
+  for (char c : hostname) {
+    if (id.size() == 63) break;
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    id += ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) ? c : '-';
+  }
+  while (!id.empty() && id.front() == '-') id.erase(id.begin());
+  if (id.empty() || id.rfind("hearth-", 0) == 0) id = "node-" + id;
+  return id.substr(0, 63);
+}
+
+Result<AgentConfig> enroll_agent(const EnrollOptions& o) {
+  auto ep = parse_endpoint(o.controller_url, "https", 8443);
+  if (!ep.ok()) return ep.status().with_context("--controller");
+  std::string node = o.node_id;
+  if (node.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    node = node_id_from_hostname(host);
+  }
+  if (!valid_node_id(node))
+    return fleet_error(ErrorCode::kInvalidArgument, "node id '{}' is not 1-63 characters of [a-z0-9-]", node);
+  AgentConfig cfg;
+  cfg.dir = agent_dir(o.home);
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.dir, ec);
+  if (ec) return fleet_error(ErrorCode::kIo, "cannot create {}: {}", cfg.dir, ec.message());
+  ::chmod(cfg.dir.c_str(), 0700);
+  std::string base = ep->to_string();
+
+  // 1. The fleet CA, fetched without verification and then pinned by its digest.
+  registry::HttpClient http;
+  registry::HttpRequest get;
+  get.url = base + "/v1/ca";
+  get.tls_no_verify = true;
+  get.max_body_bytes = 64 << 10;
+  auto ca = http.send(get);
+  if (!ca.ok()) return ca.status().with_context("fetching the fleet CA from " + base);
+  if (ca->status != 200) return fleet_error(ErrorCode::kUnavailable, "{}/v1/ca answered HTTP {}", base, ca->status);
+  auto fp = certificate_sha256(ca->body);
+  if (!fp.ok()) return fp.status().with_context("the controller's CA");
+  if (!o.ca_sha256.empty() && !constant_time_equal(*fp, o.ca_sha256))
+    return fleet_error(ErrorCode::kUnauthenticated,
+                       "the controller's CA has sha256 {}, not the pinned {}: refusing to enroll", *fp, o.ca_sha256);
+  if (auto st = write_file_atomic(cfg.ca_path(), ca->body); !st.ok()) return st;
+
+  // 2. A key made here, and a CSR for the controller to sign.
+  auto kc = make_key_and_csr(node);
+  if (!kc.ok()) return kc.status();
+  registry::HttpRequest post;
+  post.method = "POST";
+  post.url = base + "/v1/enroll";
+  post.ca_file = cfg.ca_path();
+  post.redirects = registry::Redirects::kNone;
+  post.headers = {"Content-Type: application/json"};
+  post.body = json{{"token", o.token}, {"node", node}, {"csr", kc->csr_pem}}.dump();
+  auto r = http.send(post);
+  if (!r.ok()) return r.status().with_context("enrolling at " + base);
+  json body = json::parse(r->body, nullptr, false);
+  if (r->status != 200) {
+    std::string msg =
+        body.is_object() && body.contains("error") ? body["error"].value("message", "") : r->body.substr(0, 200);
+    return fleet_error(r->status == 403 ? ErrorCode::kPermissionDenied : ErrorCode::kFailedPrecondition,
+                       "the controller refused the enrollment (HTTP {}): {}", r->status, msg);
+  }
+  if (!body.is_object()) return fleet_error(ErrorCode::kInvalidArgument, "enroll: the answer is not JSON");
+  std::string cert = body.value("certificate", ""), pub = body.value("desired_public_key", "");
+  auto cn = verify_certificate(cert, ca->body);
+  if (!cn.ok()) return cn.status().with_context("the issued certificate");
+  if (*cn != node) return fleet_error(ErrorCode::kDataLoss, "the issued certificate is for '{}', not '{}'", *cn, node);
+  auto key = trust::PublicKey::from_pem(pub, "desired_public_key");
+  if (!key.ok()) return key.status();
+  auto labels = parse_labels(body.contains("labels") && body["labels"].is_object()
+                                 ? [&] {
+                                     Labels l;
+                                     for (auto& [k, v] : body["labels"].items())
+                                       if (v.is_string()) l[k] = v.get<std::string>();
+                                     return labels_to_string(l);
+                                   }()
+                                 : std::string());
+  cfg.fleet = body.value("fleet", "");
+  cfg.node = node;
+  cfg.broker_url = body.value("broker_url", "");
+  cfg.controller_url = base;
+  cfg.ca_sha256 = *fp;
+  cfg.desired_key_id = key->key_id();
+  cfg.labels = labels.ok() ? *labels : Labels{};
+  if (!valid_fleet_name(cfg.fleet)) return fleet_error(ErrorCode::kInvalidArgument, "enroll: bad fleet name");
+  if (auto b = parse_endpoint(cfg.broker_url, "mqtts", 8883); !b.ok()) return b.status().with_context("enroll");
+
+  if (auto st = write_private(cfg.key_path(), kc->key_pem); !st.ok()) return st;
+  if (auto st = write_file_atomic(cfg.cert_path(), cert); !st.ok()) return st;
+  if (auto st = write_file_atomic(cfg.desired_pub_path(), key->pem()); !st.ok()) return st;
+  json info = {{"schema", kAgentSchema},
+               {"fleet", cfg.fleet},
+               {"node", cfg.node},
+               {"broker_url", cfg.broker_url},
+               {"controller_url", cfg.controller_url},
+               {"ca_sha256", cfg.ca_sha256},
+               {"desired_key_id", cfg.desired_key_id},
+               {"labels", labels_to_string(cfg.labels)}};
+  // agent.json last: it marks a complete enrollment.
+  if (auto st = write_file_atomic(cfg.dir + "/agent.json", info.dump(2) + "\n"); !st.ok()) return st;
+  return cfg;
+}
+
+Result<AgentConfig> load_agent(const std::string& home) {
+  AgentConfig cfg;
+  cfg.dir = agent_dir(home);
+  auto text = read_file(cfg.dir + "/agent.json", 1 << 20);
+  if (!text.ok())
+    return fleet_error(ErrorCode::kFailedPrecondition,
+                       "this node is not enrolled ({}/agent.json is missing; run "
+                       "`hearth agent enroll`)",
+                       cfg.dir);
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("schema", "") != kAgentSchema)
+    return fleet_error(ErrorCode::kInvalidArgument, "{}/agent.json: not a hearth agent file", cfg.dir);
+  cfg.fleet = j.value("fleet", "");
+  cfg.node = j.value("node", "");
+  cfg.broker_url = j.value("broker_url", "");
+  cfg.controller_url = j.value("controller_url", "");
+  cfg.ca_sha256 = j.value("ca_sha256", "");
+  cfg.desired_key_id = j.value("desired_key_id", "");
+  auto labels = parse_labels(j.value("labels", ""));
+  if (labels.ok()) cfg.labels = *labels;
+  if (!valid_fleet_name(cfg.fleet) || !valid_node_id(cfg.node))
+    return fleet_error(ErrorCode::kInvalidArgument, "{}/agent.json: bad fleet or node id", cfg.dir);
+  return cfg;
+}
+
+namespace {
+
+class AgentImpl final : public Agent {
+ public:
+  explicit AgentImpl(AgentRunOptions o) : opt_(std::move(o)) {}
+
+  Status init() {
+    auto cfg = load_agent(opt_.home);
+    if (!cfg.ok()) return cfg.status();
+    cfg_ = *cfg;
+    auto key = trust::PublicKey::load(cfg_.desired_pub_path());
+    if (!key.ok()) return key.status();
+    desired_key_ = std::make_unique<trust::PublicKey>(*key);
+    auto broker = parse_endpoint(cfg_.broker_url, "mqtts", 8883);
+    if (!broker.ok()) return broker.status();
+    if (auto st = load_state(); !st.ok()) return st;
+    MqttOptions m;
+    m.host = broker->host;
+    m.port = broker->port;
+    m.client_id = cfg_.node;
+    m.ca_file = cfg_.ca_path();
+    m.cert_file = cfg_.cert_path();
+    m.key_file = cfg_.key_path();
+    m.clean_session = false;
+    m.will_topic = node_topic(cfg_.fleet, cfg_.node, NodeTopic::kPresence);
+    m.will_payload = presence_to_json({cfg_.node, false});
+    auto mqtt = MqttClient::create(m, kMaxPayloadBytes);
+    if (!mqtt.ok()) return mqtt.status();
+    mqtt_ = std::move(*mqtt);
+    return ok_status();
+  }
+
+  Status run() override {
+    mqtt_->on_connection([this](bool up, const std::string& why) {
+      if (!up) {
+        log::warn("agent: broker connection lost ({}); serving continues", why);
+        return;
+      }
+      log::info("agent {}: connected to {}", cfg_.node, cfg_.broker_url);
+      (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kPresence), presence_to_json({cfg_.node, true}),
+                           1, true, 0);
+      (void)mqtt_->subscribe(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kDesired), 1, 0);
+      report(NodeState::kPending, "");
+    });
+    mqtt_->on_message([this](const MqttMessage& m) { on_desired(m); });
+    if (auto st = mqtt_->start_background(); !st.ok()) return st;
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      cv_.wait_for(lock, std::chrono::seconds(opt_.telemetry_interval_s));
+      if (stopping_) break;
+      lock.unlock();
+      Telemetry t;
+      t.node = cfg_.node;
+      t.time = now_s();
+      t.state = state_;
+      (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kTelemetry), telemetry_to_json(t), 0, false, 0);
+      lock.lock();
+    }
+    mqtt_->disconnect();  // a clean DISCONNECT: the last will is not sent; say offline ourselves first
+    return ok_status();
+  }
+
+  void stop() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  Status load_state() {
+    auto text = read_file(cfg_.state_path(), 1 << 20);
+    if (!text.ok()) return ok_status();  // first run
+    json j = json::parse(*text, nullptr, false);
+    if (j.is_object() && j.contains("generation") && j["generation"].is_number_unsigned())
+      seen_generation_ = j["generation"].get<uint64_t>();
+    if (j.is_object() && j.contains("event_seq") && j["event_seq"].is_number_unsigned())
+      event_seq_ = j["event_seq"].get<uint64_t>();
+    return ok_status();
+  }
+
+  Status save_state() {
+    json j = {{"generation", seen_generation_}, {"event_seq", event_seq_}};
+    return write_file_atomic(cfg_.state_path(), j.dump());
+  }
+
+  void report(NodeState s, const std::string& reason) {
+    state_ = s;
+    ReportedState r;
+    r.node = cfg_.node;
+    r.generation = seen_generation_;
+    r.state = s;
+    r.reason = reason.substr(0, 1000);
+    r.time = now_s();
+    (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kReported), reported_to_json(r), 1, true, 0);
+  }
+
+  void event(const std::string& type, const std::string& message) {
+    Event e{cfg_.node, now_s(), ++event_seq_, type, message.substr(0, 4000)};
+    (void)save_state();
+    (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kEvents), event_to_json(e), 1, false, 0);
+  }
+
+  void on_desired(const MqttMessage& m) {
+    if (m.topic != node_topic(cfg_.fleet, cfg_.node, NodeTopic::kDesired)) return;
+    auto d = verify_desired(m.payload, *desired_key_);
+    if (!d.ok()) {
+      log::warn("agent: refused a desired state: {}", d.status().message());
+      event("refused", d.status().message());
+      return;
+    }
+    if (d->fleet != cfg_.fleet || d->node != cfg_.node) {
+      event("refused",
+            fmt::format("a desired state for {}/{} reached {}/{}", d->fleet, d->node, cfg_.fleet, cfg_.node));
+      return;
+    }
+    if (d->generation <= seen_generation_) {
+      log::info("agent: desired generation {} already seen (at {})", d->generation, seen_generation_);
+      return;
+    }
+    seen_generation_ = d->generation;
+    if (auto st = save_state(); !st.ok()) log::error("agent: {}", st.message());
+    event("desired_accepted",
+          fmt::format("generation {} model {} ({})", d->generation, d->model.reference, d->model.digest));
+    // Reconciliation (pull, verify, gates, switch) is the next step of this agent; until it
+    // lands, the agent says plainly that it did not act on the model.
+    report(NodeState::kFailed, "this agent does not yet switch models (accepted and verified the desired state only)");
+  }
+
+  AgentRunOptions opt_;
+  AgentConfig cfg_;
+  std::unique_ptr<trust::PublicKey> desired_key_;
+  std::unique_ptr<MqttClient> mqtt_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  uint64_t seen_generation_ = 0;
+  uint64_t event_seq_ = 0;
+  NodeState state_ = NodeState::kPending;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Agent>> Agent::create(const AgentRunOptions& options) {
+  auto a = std::make_unique<AgentImpl>(options);
+  if (auto st = a->init(); !st.ok()) return st;
+  return std::unique_ptr<Agent>(std::move(a));
+}
+
+}  // namespace hearth::fleet

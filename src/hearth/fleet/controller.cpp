@@ -1,0 +1,358 @@
+#include "hearth/fleet/controller.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "hearth/core/atomic_file.h"
+#include "hearth/core/log.h"
+#include "hearth/core/sha256.h"
+#include "hearth/fleet/fleet_error.h"
+#include "hearth/fleet/mqtt_client.h"
+#include "hearth/fleet/pki.h"
+#include "hearth/fleet/protocol.h"
+#include "hearth/http/http_server.h"
+
+namespace hearth::fleet {
+namespace {
+
+using json = nlohmann::json;
+using http::HttpRequest;
+using http::HttpResponse;
+
+constexpr int64_t kMaxTokenTtl = 30LL * 86400;
+constexpr int kNodeCertDays = 365;
+
+int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string hash_hex(std::string_view s) { return sha256_hex(std::as_bytes(std::span(s.data(), s.size()))); }
+
+HttpResponse json_response(int status, const json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+HttpResponse error_response(int status, std::string_view message) {
+  return json_response(status, json{{"error", {{"message", message}}}});
+}
+
+int http_status(const Status& st) {
+  switch (st.code()) {
+    case ErrorCode::kInvalidArgument: return 400;
+    case ErrorCode::kUnauthenticated: return 401;
+    case ErrorCode::kPermissionDenied: return 403;
+    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kAlreadyExists: return 409;
+    default: return 500;
+  }
+}
+
+HttpResponse status_response(const Status& st) { return error_response(http_status(st), st.message()); }
+
+json node_json(const NodeRecord& n) {
+  json gates = json::parse(n.gate_values_json.empty() ? "{}" : n.gate_values_json, nullptr, false);
+  if (gates.is_discarded()) gates = json::object();
+  return json{
+      {"id", n.id},
+      {"labels", n.labels},
+      {"enrolled_at", n.enrolled_at},
+      {"presence", n.online ? "online" : "offline"},
+      {"last_seen", n.last_seen},
+      {"state", n.state},
+      {"reason", n.reason},
+      {"serving", n.serving_reference.empty() ? json(nullptr)
+                                              : json{{"reference", n.serving_reference}, {"digest", n.serving_digest}}},
+      {"reported_generation", n.reported_generation},
+      {"gate_values", gates}};
+}
+
+class ControllerImpl final : public Controller {
+ public:
+  ControllerImpl(FleetInfo fleet, ControllerOptions options) : fleet_(std::move(fleet)), opt_(std::move(options)) {}
+
+  Status init() {
+    auto ca_cert = read_file(fleet_.ca_cert_path(), 64 << 10);
+    if (!ca_cert.ok()) return ca_cert.status();
+    auto ca_key = read_file(fleet_.ca_key_path(), 64 << 10);
+    if (!ca_key.ok()) return ca_key.status();
+    ca_ = {*ca_cert, *ca_key};
+    auto token = read_file(fleet_.admin_token_path(), 4096);
+    if (!token.ok()) return token.status();
+    admin_token_ = *token;
+    while (!admin_token_.empty() && (admin_token_.back() == '\n' || admin_token_.back() == '\r'))
+      admin_token_.pop_back();
+    if (admin_token_.size() < 32)
+      return fleet_error(ErrorCode::kFailedPrecondition, "{}: the admin token is too short", fleet_.admin_token_path());
+    auto pub = read_file(fleet_.desired_pub_path(), 64 << 10);
+    if (!pub.ok()) return pub.status();
+    desired_pub_pem_ = *pub;
+    auto db = FleetDb::open(opt_.db_url.empty() ? "sqlite:" + fleet_.dir + "/controller/fleet.db" : opt_.db_url);
+    if (!db.ok()) return db.status();
+    db_ = std::move(*db);
+
+    http::HttpServerOptions h;
+    h.host = opt_.listen_host.empty() ? fleet_.controller.host : opt_.listen_host;
+    h.port = opt_.listen_port >= 0 ? opt_.listen_port : fleet_.controller.port;
+    h.tls_cert = fleet_.controller_cert_path();
+    h.tls_key = fleet_.controller_key_path();
+    h.max_body_bytes = 1 << 20;
+    auto server = http::HttpServer::create(h);
+    if (!server.ok()) return server.status();
+    server_ = std::move(*server);
+    routes();
+    return ok_status();
+  }
+
+  Status start() override {
+    if (auto st = server_->bind(); !st.ok()) return st;
+    MqttOptions m;
+    m.host = fleet_.broker.host;
+    m.port = fleet_.broker.port;
+    m.client_id = "hearth-controller";
+    m.ca_file = fleet_.ca_cert_path();
+    m.cert_file = fleet_.controller_cert_path();
+    m.key_file = fleet_.controller_key_path();
+    m.clean_session = false;  // QoS 1 reports sent while the controller was away are kept for it
+    auto mqtt = MqttClient::create(m, kMaxPayloadBytes);
+    if (!mqtt.ok()) return mqtt.status();
+    mqtt_ = std::move(*mqtt);
+    mqtt_->on_message([this](const MqttMessage& msg) { on_mqtt(msg); });
+    mqtt_->on_connection([this](bool up, const std::string& why) {
+      if (!up) {
+        log::warn("controller: broker connection lost: {}", why);
+        return;
+      }
+      log::info("controller: connected to the broker {}", fleet_.broker.to_string());
+      // Subscribing from the network thread: queue without waiting for the SUBACK.
+      for (NodeTopic t : {NodeTopic::kReported, NodeTopic::kPresence, NodeTopic::kEvents, NodeTopic::kTelemetry})
+        (void)mqtt_->subscribe(all_nodes_topic(fleet_.name, t), 1, 0);
+    });
+    return mqtt_->start_background();
+  }
+
+  int port() const override { return server_->port(); }
+  Status serve() override { return server_->serve(); }
+  void stop() override {
+    server_->stop();
+    if (mqtt_) mqtt_->disconnect();
+  }
+
+ private:
+  bool is_admin(const HttpRequest& req) const {
+    std::string auth = req.header("authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (auth.size() <= kBearer.size() || auth.compare(0, kBearer.size(), kBearer) != 0) return false;
+    return constant_time_equal(std::string_view(auth).substr(kBearer.size()), admin_token_);
+  }
+
+  template <typename F>
+  http::HttpHandler admin(F f) {
+    return [this, f](const HttpRequest& req) {
+      if (!is_admin(req))
+        return error_response(401, "this route needs the fleet's admin token (Authorization: Bearer)");
+      return f(req);
+    };
+  }
+
+  void record(std::string actor, std::string action, std::string subject, std::string detail) {
+    if (auto st = db_->audit({0, now_s(), std::move(actor), std::move(action), std::move(subject), std::move(detail)});
+        !st.ok())
+      log::error("controller: audit: {}", st.message());
+  }
+
+  static Result<json> body_json(const HttpRequest& req) {
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return fleet_error(ErrorCode::kInvalidArgument, "the request body must be a JSON object");
+    return j;
+  }
+
+  void routes() {
+    server_->route("GET", "/v1/ca", [this](const HttpRequest&) {
+      HttpResponse r;
+      r.content_type = "application/x-pem-file";
+      r.body = ca_.cert_pem;
+      return r;
+    });
+    server_->route("POST", "/v1/enroll", [this](const HttpRequest& req) { return enroll(req); });
+    server_->route("POST", "/v1/tokens", admin([this](const HttpRequest& req) { return create_token(req); }));
+    server_->route("GET", "/v1/nodes", admin([this](const HttpRequest& req) {
+                     Labels selector;
+                     if (auto q = req.query_param("selector"); q && !q->empty()) {
+                       auto parsed = parse_labels(*q);
+                       if (!parsed.ok()) return status_response(parsed.status());
+                       selector = *parsed;
+                     }
+                     auto nodes = db_->nodes(selector);
+                     if (!nodes.ok()) return status_response(nodes.status());
+                     json out = json::array();
+                     for (const auto& n : *nodes) out.push_back(node_json(n));
+                     return json_response(200, json{{"nodes", out}});
+                   }));
+    server_->route("PUT", "/v1/nodes/([a-z0-9-]{1,63})/labels", admin([this](const HttpRequest& req) {
+                     auto body = body_json(req);
+                     if (!body.ok()) return status_response(body.status());
+                     auto it = body->find("labels");
+                     if (it == body->end() || !it->is_string())
+                       return error_response(400, "'labels' must be a string k=v,...");
+                     auto labels = parse_labels(it->get<std::string>());
+                     if (!labels.ok()) return status_response(labels.status());
+                     const std::string& id = req.path_params.at(0);
+                     if (auto st = db_->set_labels(id, *labels); !st.ok()) return status_response(st);
+                     record("admin", "labels_set", id, labels_to_string(*labels));
+                     return json_response(200, json{{"node", id}, {"labels", *labels}});
+                   }));
+    server_->route("GET", "/v1/audit", admin([this](const HttpRequest& req) {
+                     auto log = db_->audit_log(req.query_param("subject").value_or(""), 10000);
+                     if (!log.ok()) return status_response(log.status());
+                     json out = json::array();
+                     for (const auto& a : *log)
+                       out.push_back({{"id", a.id},
+                                      {"time", a.time},
+                                      {"actor", a.actor},
+                                      {"action", a.action},
+                                      {"subject", a.subject},
+                                      {"detail", a.detail}});
+                     return json_response(200, json{{"audit", out}});
+                   }));
+  }
+
+  HttpResponse create_token(const HttpRequest& req) {
+    auto body = body_json(req);
+    if (!body.ok()) return status_response(body.status());
+    Labels labels;
+    if (auto it = body->find("labels"); it != body->end() && !it->is_null()) {
+      if (!it->is_string()) return error_response(400, "'labels' must be a string k=v,...");
+      auto parsed = parse_labels(it->get<std::string>());
+      if (!parsed.ok()) return status_response(parsed.status());
+      labels = *parsed;
+    }
+    int64_t ttl = 3600;
+    if (auto it = body->find("ttl_seconds"); it != body->end() && !it->is_null()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > kMaxTokenTtl)
+        return error_response(400, fmt::format("'ttl_seconds' must be an integer in [1, {}]", kMaxTokenTtl));
+      ttl = it->get<int64_t>();
+    }
+    auto token = random_hex(24);
+    if (!token.ok()) return status_response(token.status());
+    int64_t expires = now_s() + ttl;
+    if (auto st = db_->add_token(hash_hex(*token), labels, expires); !st.ok()) return status_response(st);
+    record("admin", "token_created", hash_hex(*token).substr(0, 12),
+           fmt::format("labels {} expires {}", labels_to_string(labels), expires));
+    return json_response(200, json{{"token", *token}, {"expires_at", expires}, {"labels", labels}});
+  }
+
+  HttpResponse enroll(const HttpRequest& req) {
+    auto body = body_json(req);
+    if (!body.ok()) return status_response(body.status());
+    auto str = [&](const char* k) -> std::string {
+      auto it = body->find(k);
+      return it != body->end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    std::string token = str("token"), node = str("node"), csr = str("csr");
+    if (token.empty() || token.size() > 256 || csr.empty())
+      return error_response(400, "enroll needs 'token', 'node' and 'csr'");
+    if (!valid_node_id(node))
+      return error_response(400, fmt::format("'node' must be 1-63 characters of [a-z0-9-], not starting with '-' or "
+                                             "'hearth-' (got '{}')",
+                                             node.substr(0, 80)));
+    // Check the CSR before the token is spent, so a broken request can be retried.
+    auto cert = issue_from_csr(ca_, csr, node, kNodeCertDays);
+    if (!cert.ok()) return status_response(cert.status());
+    auto labels = db_->consume_token(hash_hex(token), node, now_s());
+    if (!labels.ok()) {
+      record(node, "enroll_refused", node, labels.status().message());
+      return status_response(labels.status());
+    }
+    auto fp = certificate_sha256(*cert);
+    NodeRecord rec;
+    rec.id = node;
+    rec.labels = *labels;
+    rec.enrolled_at = now_s();
+    rec.cert_sha256 = fp.ok() ? *fp : "";
+    if (auto st = db_->upsert_node(rec); !st.ok()) return status_response(st);
+    record(node, "node_enrolled", node,
+           fmt::format("labels {} certificate {}", labels_to_string(*labels), rec.cert_sha256.substr(0, 16)));
+    return json_response(200, json{{"certificate", *cert},
+                                   {"ca", ca_.cert_pem},
+                                   {"fleet", fleet_.name},
+                                   {"node", node},
+                                   {"broker_url", fleet_.broker.to_string()},
+                                   {"controller_url", fleet_.controller.to_string()},
+                                   {"desired_public_key", desired_pub_pem_},
+                                   {"labels", *labels}});
+  }
+
+  void on_mqtt(const MqttMessage& msg) {
+    auto topic = parse_node_topic(fleet_.name, msg.topic);
+    if (!topic) return;
+    auto known = db_->node(topic->node);
+    if (!known.ok() || !known->has_value()) {
+      log::warn("controller: dropped a message from '{}', which is not enrolled", topic->node);
+      return;
+    }
+    int64_t now = now_s();
+    switch (topic->kind) {
+      case NodeTopic::kPresence: {
+        auto p = presence_from_json(msg.payload);
+        if (!p.ok() || p->node != topic->node) return drop(msg, p.ok() ? "node mismatch" : p.status().message());
+        if (auto st = db_->set_presence(topic->node, p->online, now); !st.ok()) log::error("{}", st.message());
+        break;
+      }
+      case NodeTopic::kReported: {
+        auto r = reported_from_json(msg.payload);
+        if (!r.ok() || r->node != topic->node) return drop(msg, r.ok() ? "node mismatch" : r.status().message());
+        NodeRecord rec = **known;
+        rec.state = std::string(node_state_name(r->state));
+        rec.reason = r->reason;
+        rec.serving_reference = r->serving.reference;
+        rec.serving_digest = r->serving.digest;
+        rec.reported_generation = r->generation;
+        rec.gate_values_json = json(r->gate_values).dump();
+        rec.last_seen = now;
+        if (auto st = db_->set_reported(rec); !st.ok()) log::error("{}", st.message());
+        break;
+      }
+      case NodeTopic::kEvents: {
+        auto e = event_from_json(msg.payload);
+        if (!e.ok() || e->node != topic->node) return drop(msg, e.ok() ? "node mismatch" : e.status().message());
+        record(e->node, "node_event:" + e->type, e->node, e->message);
+        break;
+      }
+      case NodeTopic::kTelemetry: {
+        auto t = telemetry_from_json(msg.payload);
+        if (!t.ok() || t->node != topic->node) return drop(msg, t.ok() ? "node mismatch" : t.status().message());
+        (void)db_->set_presence(topic->node, true, now);
+        break;
+      }
+      case NodeTopic::kDesired: break;  // our own publishes
+    }
+  }
+
+  void drop(const MqttMessage& msg, const std::string& why) {
+    log::warn("controller: dropped a message on {}: {}", escape_topic(msg.topic), why);
+  }
+  static std::string escape_topic(const std::string& t) { return http::escape_for_log(t.substr(0, 200)); }
+
+  FleetInfo fleet_;
+  ControllerOptions opt_;
+  CertAndKey ca_;
+  std::string admin_token_;
+  std::string desired_pub_pem_;
+  std::unique_ptr<FleetDb> db_;
+  std::unique_ptr<http::HttpServer> server_;
+  std::unique_ptr<MqttClient> mqtt_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Controller>> Controller::create(const FleetInfo& fleet, const ControllerOptions& options) {
+  auto c = std::make_unique<ControllerImpl>(fleet, options);
+  if (auto st = c->init(); !st.ok()) return st;
+  return std::unique_ptr<Controller>(std::move(c));
+}
+
+}  // namespace hearth::fleet

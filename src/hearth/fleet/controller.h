@@ -1,0 +1,42 @@
+// The fleet controller (`hearth controller`): an HTTPS JSON API on hearth's HTTP adapter and an
+// MQTT client (identity hearth-controller) that records what nodes report.
+//
+// API (JSON; admin routes need "Authorization: Bearer <DIR/controller/admin.token>"):
+//   GET  /v1/ca                          the fleet CA certificate (PEM), which enrollment pins
+//   POST /v1/enroll                      {token, node, csr} -> {certificate, ca, fleet, broker_url,
+//                                        desired_public_key}: one use per token, before it expires
+//   POST /v1/tokens             admin    {labels, ttl_seconds} -> {token, expires_at}
+//   GET  /v1/nodes?selector=k=v admin    {nodes: [...]}
+//   PUT  /v1/nodes/<id>/labels  admin    {labels}
+//   GET  /v1/audit?subject=     admin    {audit: [...]}
+// Every decision (token made, node enrolled or refused, labels changed) goes to the audit table.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "hearth/core/status.h"
+#include "hearth/fleet/fleet_db.h"
+#include "hearth/fleet/fleet_dir.h"
+
+namespace hearth::fleet {
+
+struct ControllerOptions {
+  std::string listen_host;  // default: the controller URL's host
+  int listen_port = -1;     // default: the controller URL's port; 0: any free port
+  std::string db_url;       // default: sqlite:DIR/controller/fleet.db
+};
+
+class Controller {
+ public:
+  static Result<std::unique_ptr<Controller>> create(const FleetInfo& fleet, const ControllerOptions& options);
+  virtual ~Controller() = default;
+  // Binds the HTTPS port (known after this) and starts the MQTT client in the background.
+  virtual Status start() = 0;
+  virtual int port() const = 0;
+  // Serves until stop().
+  virtual Status serve() = 0;
+  virtual void stop() = 0;
+};
+
+}  // namespace hearth::fleet

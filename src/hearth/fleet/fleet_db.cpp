@@ -1,0 +1,356 @@
+#include "hearth/fleet/fleet_db.h"
+
+#include <sqlite3.h>
+
+#include <mutex>
+
+#include "hearth/fleet/fleet_error.h"
+
+namespace hearth::fleet {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (
+  id TEXT PRIMARY KEY,
+  labels TEXT NOT NULL,
+  enrolled_at INTEGER NOT NULL,
+  cert_sha256 TEXT NOT NULL,
+  online INTEGER NOT NULL DEFAULT 0,
+  last_seen INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  serving_reference TEXT NOT NULL DEFAULT '',
+  serving_digest TEXT NOT NULL DEFAULT '',
+  reported_generation INTEGER NOT NULL DEFAULT 0,
+  gate_values TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS join_tokens (
+  token_sha256 TEXT PRIMARY KEY,
+  labels TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER,
+  used_by TEXT
+);
+CREATE TABLE IF NOT EXISTS desired (
+  node TEXT PRIMARY KEY,
+  generation INTEGER NOT NULL,
+  envelope TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+)sql";
+
+bool label_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-' || c == '/';
+}
+
+// A prepared statement bound by position; finalized on destruction.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
+  ~Stmt() { sqlite3_finalize(s_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  int step() { return sqlite3_step(s_); }
+  std::string text(int col) {
+    auto p = sqlite3_column_text(s_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string();
+  }
+  int64_t i64(int col) { return sqlite3_column_int64(s_, col); }
+  bool is_null(int col) { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  Status error(std::string_view what) const {
+    return fleet_error(ErrorCode::kIo, "fleet database: {}: {}", what, sqlite3_errmsg(db_));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+  int rc_;
+};
+
+class SqliteFleetDb final : public FleetDb {
+ public:
+  explicit SqliteFleetDb(sqlite3* db) : db_(db) {}
+  ~SqliteFleetDb() override { sqlite3_close(db_); }
+
+  Status init() {
+    sqlite3_busy_timeout(db_, 5000);
+    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"})
+      if (auto st = exec(pragma); !st.ok()) return st;
+    if (auto st = exec(kSchema); !st.ok()) return st;
+    Stmt q(db_, "SELECT version FROM schema_version");
+    if (!q.ok()) return q.error("schema_version");
+    if (q.step() == SQLITE_ROW) {
+      int64_t v = q.i64(0);
+      if (v != kSchemaVersion)
+        return fleet_error(ErrorCode::kFailedPrecondition,
+                           "fleet database: schema version {} is not the {} this hearth knows", v, kSchemaVersion);
+      return ok_status();
+    }
+    Stmt ins(db_, "INSERT INTO schema_version (version) VALUES (?)");
+    ins.bind(1, int64_t{kSchemaVersion});
+    return ins.step() == SQLITE_DONE ? ok_status() : ins.error("schema_version");
+  }
+
+  Status add_token(const std::string& hash, const Labels& labels, int64_t expires_at) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "INSERT INTO join_tokens (token_sha256, labels, expires_at) VALUES (?, ?, ?)");
+    s.bind(1, hash).bind(2, labels_to_string(labels)).bind(3, expires_at);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("add token");
+  }
+
+  Result<Labels> consume_token(const std::string& hash, const std::string& node, int64_t now) override {
+    std::lock_guard lock(mu_);
+    if (auto st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+    auto rollback = [&](Status st) {
+      (void)exec("ROLLBACK");
+      return st;
+    };
+    Stmt q(db_, "SELECT labels, expires_at, used_at FROM join_tokens WHERE token_sha256 = ?");
+    q.bind(1, hash);
+    if (q.step() != SQLITE_ROW)
+      return rollback(fleet_error(ErrorCode::kPermissionDenied, "the join token is not known to this controller"));
+    std::string labels = q.text(0);
+    int64_t expires_at = q.i64(1);
+    if (!q.is_null(2)) return rollback(fleet_error(ErrorCode::kPermissionDenied, "the join token was already used"));
+    if (now >= expires_at) return rollback(fleet_error(ErrorCode::kPermissionDenied, "the join token has expired"));
+    Stmt u(db_, "UPDATE join_tokens SET used_at = ?, used_by = ? WHERE token_sha256 = ?");
+    u.bind(1, now).bind(2, node).bind(3, hash);
+    if (u.step() != SQLITE_DONE) return rollback(u.error("use token"));
+    if (auto st = exec("COMMIT"); !st.ok()) return rollback(st);
+    return parse_labels(labels);
+  }
+
+  Status upsert_node(const NodeRecord& n) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "INSERT INTO nodes (id, labels, enrolled_at, cert_sha256) VALUES (?, ?, ?, ?) "
+           "ON CONFLICT(id) DO UPDATE SET labels = excluded.labels, enrolled_at = excluded.enrolled_at, "
+           "cert_sha256 = excluded.cert_sha256");
+    s.bind(1, n.id).bind(2, labels_to_string(n.labels)).bind(3, n.enrolled_at).bind(4, n.cert_sha256);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("upsert node");
+  }
+
+  Result<std::optional<NodeRecord>> node(const std::string& id) override {
+    auto all = query_nodes("WHERE id = ?", id);
+    if (!all.ok()) return all.status();
+    if (all->empty()) return std::optional<NodeRecord>();
+    return std::optional<NodeRecord>(std::move(all->front()));
+  }
+
+  Result<std::vector<NodeRecord>> nodes(const Labels& selector) override {
+    auto all = query_nodes("", "");
+    if (!all.ok()) return all.status();
+    std::vector<NodeRecord> out;
+    for (auto& n : *all)
+      if (labels_match(n.labels, selector)) out.push_back(std::move(n));
+    return out;
+  }
+
+  Status set_labels(const std::string& id, const Labels& labels) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "UPDATE nodes SET labels = ? WHERE id = ?");
+    s.bind(1, labels_to_string(labels)).bind(2, id);
+    if (s.step() != SQLITE_DONE) return s.error("set labels");
+    if (sqlite3_changes(db_) == 0) return fleet_error(ErrorCode::kNotFound, "no node '{}' in this fleet", id);
+    return ok_status();
+  }
+
+  Status set_presence(const std::string& id, bool online, int64_t now) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "UPDATE nodes SET online = ?, last_seen = ? WHERE id = ?");
+    s.bind(1, int64_t{online ? 1 : 0}).bind(2, now).bind(3, id);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("set presence");
+  }
+
+  Status set_reported(const NodeRecord& r) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "UPDATE nodes SET state = ?, reason = ?, serving_reference = ?, serving_digest = ?, "
+           "reported_generation = ?, gate_values = ?, last_seen = ? WHERE id = ?");
+    s.bind(1, r.state)
+        .bind(2, r.reason)
+        .bind(3, r.serving_reference)
+        .bind(4, r.serving_digest)
+        .bind(5, static_cast<int64_t>(r.reported_generation))
+        .bind(6, r.gate_values_json)
+        .bind(7, r.last_seen)
+        .bind(8, r.id);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("set reported");
+  }
+
+  Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "INSERT INTO desired (node, generation, envelope) VALUES (?, ?, ?) ON CONFLICT(node) DO UPDATE SET "
+           "generation = excluded.generation, envelope = excluded.envelope");
+    s.bind(1, node).bind(2, static_cast<int64_t>(generation)).bind(3, envelope);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("put desired");
+  }
+
+  Result<uint64_t> desired_generation(const std::string& node) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT generation FROM desired WHERE node = ?");
+    s.bind(1, node);
+    int rc = s.step();
+    if (rc == SQLITE_ROW) return static_cast<uint64_t>(s.i64(0));
+    if (rc == SQLITE_DONE) return uint64_t{0};
+    return s.error("desired generation");
+  }
+
+  Status audit(const AuditRecord& a) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "INSERT INTO audit (time, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)");
+    s.bind(1, a.time).bind(2, a.actor).bind(3, a.action).bind(4, a.subject).bind(5, a.detail);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("audit");
+  }
+
+  Result<std::vector<AuditRecord>> audit_log(const std::string& subject, size_t limit) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           subject.empty()
+               ? "SELECT id, time, actor, action, subject, detail FROM audit ORDER BY id LIMIT ?"
+               : "SELECT id, time, actor, action, subject, detail FROM audit WHERE subject = ? ORDER BY id LIMIT ?");
+    if (subject.empty()) {
+      s.bind(1, static_cast<int64_t>(limit));
+    } else {
+      s.bind(1, subject).bind(2, static_cast<int64_t>(limit));
+    }
+    std::vector<AuditRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW)
+      out.push_back({s.i64(0), s.i64(1), s.text(2), s.text(3), s.text(4), s.text(5)});
+    if (rc != SQLITE_DONE) return s.error("audit log");
+    return out;
+  }
+
+ private:
+  Status exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      return fleet_error(ErrorCode::kIo, "fleet database: {}", msg);
+    }
+    return ok_status();
+  }
+
+  Result<std::vector<NodeRecord>> query_nodes(const char* where, const std::string& arg) {
+    std::lock_guard lock(mu_);
+    std::string sql = std::string(
+                          "SELECT id, labels, enrolled_at, cert_sha256, online, last_seen, state, reason, "
+                          "serving_reference, serving_digest, reported_generation, gate_values FROM nodes ") +
+                      where + " ORDER BY id";
+    Stmt s(db_, sql.c_str());
+    if (*where) s.bind(1, arg);
+    std::vector<NodeRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      NodeRecord n;
+      n.id = s.text(0);
+      auto labels = parse_labels(s.text(1));
+      if (labels.ok()) n.labels = *labels;
+      n.enrolled_at = s.i64(2);
+      n.cert_sha256 = s.text(3);
+      n.online = s.i64(4) != 0;
+      n.last_seen = s.i64(5);
+      n.state = s.text(6);
+      n.reason = s.text(7);
+      n.serving_reference = s.text(8);
+      n.serving_digest = s.text(9);
+      n.reported_generation = static_cast<uint64_t>(s.i64(10));
+      n.gate_values_json = s.text(11);
+      out.push_back(std::move(n));
+    }
+    if (rc != SQLITE_DONE) return s.error("nodes");
+    return out;
+  }
+
+  sqlite3* db_;
+  std::mutex mu_;
+};
+
+}  // namespace
+
+Result<Labels> parse_labels(std::string_view text) {
+  Labels out;
+  if (text.empty()) return out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string_view pair = text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 >= pair.size())
+      return fleet_error(ErrorCode::kInvalidArgument, "label '{}' is not key=value", pair.substr(0, 100));
+    std::string_view k = pair.substr(0, eq), v = pair.substr(eq + 1);
+    if (k.size() > 63 || v.size() > 63)
+      return fleet_error(ErrorCode::kInvalidArgument, "label '{}': key and value are at most 63 characters",
+                         pair.substr(0, 100));
+    for (char c : pair.substr(0, eq))
+      if (!label_char(c))
+        return fleet_error(ErrorCode::kInvalidArgument, "label key '{}' has characters other than [A-Za-z0-9._-/]", k);
+    for (char c : v)
+      if (!label_char(c))
+        return fleet_error(ErrorCode::kInvalidArgument, "label value '{}' has characters other than [A-Za-z0-9._-/]",
+                           v);
+    out[std::string(k)] = std::string(v);
+    if (out.size() > 32) return fleet_error(ErrorCode::kInvalidArgument, "more than 32 labels");
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::string labels_to_string(const Labels& labels) {
+  std::string out;
+  for (const auto& [k, v] : labels) out += (out.empty() ? "" : ",") + k + "=" + v;
+  return out;
+}
+
+bool labels_match(const Labels& labels, const Labels& selector) {
+  for (const auto& [k, v] : selector) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+Result<std::unique_ptr<FleetDb>> FleetDb::open(const std::string& url) {
+  std::string path = url;
+  if (path.rfind("sqlite:", 0) == 0)
+    path = path.substr(7);
+  else if (path.find("://") != std::string::npos)
+    return fleet_error(ErrorCode::kUnimplemented, "--db {}: only sqlite:PATH is supported", url);
+  if (path.empty()) return fleet_error(ErrorCode::kInvalidArgument, "--db: no path (expected sqlite:PATH)");
+  sqlite3* db = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return fleet_error(ErrorCode::kIo, "fleet database {}: {}", path, msg);
+  }
+  auto out = std::make_unique<SqliteFleetDb>(db);
+  if (auto st = out->init(); !st.ok()) return st.with_context(path);
+  return std::unique_ptr<FleetDb>(std::move(out));
+}
+
+}  // namespace hearth::fleet

@@ -1,0 +1,76 @@
+// FleetDb: the controller's state (nodes, join tokens, desired states, audit) in SQLite
+// (sqlite3 is seen only by fleet_db.cpp). WAL with synchronous=FULL: a committed change
+// survives a crash. The SQL is plain (TEXT/INTEGER, no SQLite-only features beyond AUTOINCREMENT
+// ids) so that a PostgreSQL backend can implement the same interface.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hearth/core/status.h"
+
+namespace hearth::fleet {
+
+using Labels = std::map<std::string, std::string>;
+// "k=v,k2=v2": keys and values of [A-Za-z0-9._-/], at most 32 pairs.
+Result<Labels> parse_labels(std::string_view text);
+std::string labels_to_string(const Labels& labels);
+// True when every pair of `selector` is in `labels` (an empty selector matches every node).
+bool labels_match(const Labels& labels, const Labels& selector);
+
+struct NodeRecord {
+  std::string id;
+  Labels labels;
+  int64_t enrolled_at = 0;
+  std::string cert_sha256;
+  bool online = false;
+  int64_t last_seen = 0;  // unix seconds of the last message from the node
+  std::string state;      // the last reported state ("" before any report)
+  std::string reason;
+  std::string serving_reference, serving_digest;
+  uint64_t reported_generation = 0;
+  std::string gate_values_json;  // {"metric": value}
+};
+
+struct AuditRecord {
+  int64_t id = 0;
+  int64_t time = 0;
+  std::string actor;    // "admin", "controller", a node id
+  std::string action;   // "token_created", "node_enrolled", "rollout_started", "node_rolled_back", ...
+  std::string subject;  // what the action was on
+  std::string detail;   // why, in words
+};
+
+class FleetDb {
+ public:
+  // "sqlite:PATH" or a plain path. Creates the schema on first use.
+  static Result<std::unique_ptr<FleetDb>> open(const std::string& url);
+  virtual ~FleetDb() = default;
+
+  // Join tokens are stored as their sha256; the token itself is shown once.
+  virtual Status add_token(const std::string& token_sha256, const Labels& labels, int64_t expires_at) = 0;
+  // Marks the token used by `node` in the same transaction that checks it: a token works
+  // once. Returns the labels it carries. PermissionDenied when unknown, used or expired.
+  virtual Result<Labels> consume_token(const std::string& token_sha256, const std::string& node, int64_t now) = 0;
+
+  // Inserts or replaces the node (re-enrollment keeps its history, replaces its certificate).
+  virtual Status upsert_node(const NodeRecord& node) = 0;
+  virtual Result<std::optional<NodeRecord>> node(const std::string& id) = 0;
+  virtual Result<std::vector<NodeRecord>> nodes(const Labels& selector) = 0;
+  virtual Status set_labels(const std::string& id, const Labels& labels) = 0;
+  virtual Status set_presence(const std::string& id, bool online, int64_t now) = 0;
+  virtual Status set_reported(const NodeRecord& reported) = 0;  // state, reason, serving, generation, gates
+
+  // The last desired state published to a node (generation and signed envelope).
+  virtual Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope) = 0;
+  virtual Result<uint64_t> desired_generation(const std::string& node) = 0;
+
+  virtual Status audit(const AuditRecord& record) = 0;
+  virtual Result<std::vector<AuditRecord>> audit_log(const std::string& subject_filter, size_t limit) = 0;
+};
+
+}  // namespace hearth::fleet

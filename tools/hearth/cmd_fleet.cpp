@@ -1,0 +1,374 @@
+// `hearth fleet`, `hearth controller`, `hearth agent`: the fleet layer (see src/hearth/fleet/).
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "command.h"
+#include "hearth/core/atomic_file.h"
+#include "hearth/core/log.h"
+#include "hearth/fleet/agent.h"
+#include "hearth/fleet/controller.h"
+#include "hearth/fleet/fleet_db.h"
+#include "hearth/fleet/fleet_dir.h"
+#include "hearth/registry/http_client.h"
+#include "hearth/store/store.h"
+
+namespace hearth::cli {
+namespace {
+
+using json = nlohmann::json;
+using namespace hearth::fleet;
+
+void report(const Status& s) { set_exit_code(s.ok() ? 0 : report_error(s)); }
+
+// "90s", "30m", "1h", "2d", or plain seconds.
+Result<int64_t> parse_duration_s(const std::string& text) {
+  if (text.empty()) return make_err_f(ErrorCode::kInvalidArgument, "empty duration");
+  int64_t n = 0;
+  size_t i = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    if (n > 100000000) return make_err_f(ErrorCode::kInvalidArgument, "duration '{}' is too long", text);
+    n = n * 10 + (text[i] - '0');
+  }
+  if (i == 0) return make_err_f(ErrorCode::kInvalidArgument, "duration '{}' does not start with a number", text);
+  std::string unit = text.substr(i);
+  if (unit.empty() || unit == "s") return n;
+  if (unit == "m") return n * 60;
+  if (unit == "h") return n * 3600;
+  if (unit == "d") return n * 86400;
+  return make_err_f(ErrorCode::kInvalidArgument, "duration '{}': unit must be s, m, h or d", text);
+}
+
+// Runs `serve` until SIGINT/SIGTERM, then `stop`.
+Status serve_until_signal(const std::function<Status()>& serve, const std::function<void()>& stop) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    const timespec tick{0, 200 * 1000 * 1000};
+    while (!done.load()) {
+      if (sigtimedwait(&set, nullptr, &tick) > 0) {
+        stop();
+        return;
+      }
+    }
+  });
+  Status s = serve();
+  done.store(true);
+  watcher.join();
+  return s;
+}
+
+// The controller's admin API, as the operator's CLI calls it.
+class AdminClient {
+ public:
+  static Result<AdminClient> open(const std::string& dir) {
+    HEARTH_ASSIGN_OR_RETURN(FleetInfo f, load_fleet(dir));
+    HEARTH_ASSIGN_OR_RETURN(std::string token, read_file(f.admin_token_path(), 4096));
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    return AdminClient(std::move(f), std::move(token));
+  }
+
+  Result<json> call(const std::string& method, const std::string& path, const json& body = nullptr) {
+    registry::HttpRequest req;
+    req.method = method;
+    req.url = fleet_.controller.to_string() + path;
+    req.ca_file = fleet_.ca_cert_path();
+    req.redirects = registry::Redirects::kNone;
+    req.headers = {"Authorization: Bearer " + token_, "Content-Type: application/json"};
+    if (!body.is_null()) req.body = body.dump();
+    registry::HttpClient http;
+    HEARTH_ASSIGN_OR_RETURN(registry::HttpResponse r, http.send(req));
+    json j = json::parse(r.body, nullptr, false);
+    if (r.status != 200) {
+      std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", "") : r.body.substr(0, 200);
+      return make_err_f(
+          r.status == 401 || r.status == 403 ? ErrorCode::kPermissionDenied : ErrorCode::kFailedPrecondition,
+          "controller {} answered HTTP {}: {}", fleet_.controller.to_string(), r.status, msg);
+    }
+    if (j.is_discarded()) return make_err_f(ErrorCode::kInvalidArgument, "controller: the answer is not JSON");
+    return j;
+  }
+  const FleetInfo& fleet() const { return fleet_; }
+
+ private:
+  AdminClient(FleetInfo f, std::string t) : fleet_(std::move(f)), token_(std::move(t)) {}
+  FleetInfo fleet_;
+  std::string token_;
+};
+
+std::string age(int64_t then) {
+  if (then == 0) return "never";
+  int64_t d = std::time(nullptr) - then;
+  if (d < 120) return std::to_string(d) + "s ago";
+  if (d < 7200) return std::to_string(d / 60) + "m ago";
+  return std::to_string(d / 3600) + "h ago";
+}
+
+struct FleetCli {
+  std::string fleet_dir;
+  // init
+  std::string init_dir;
+  FleetInitOptions init;
+  bool json_out = false;
+  // token create
+  std::string labels, ttl = "1h";
+  // nodes
+  std::string selector;
+  // label
+  std::string node;
+  std::vector<std::string> label_pairs;
+  // history
+  std::string history_node;
+};
+
+Status run_init(FleetCli& c) {
+  HEARTH_ASSIGN_OR_RETURN(FleetInfo f, init_fleet(c.init_dir, c.init));
+  if (c.json_out) {
+    std::printf("%s\n", json{{"dir", f.dir},
+                             {"name", f.name},
+                             {"controller_url", f.controller.to_string()},
+                             {"broker_url", f.broker.to_string()},
+                             {"ca_sha256", f.ca_sha256},
+                             {"mosquitto_conf", f.mosquitto_conf_path()}}
+                            .dump()
+                            .c_str());
+    return ok_status();
+  }
+  std::printf(
+      "fleet '%s' in %s\n"
+      "  CA sha256:   %s   (nodes pin it: hearth agent enroll --ca-sha256 %s)\n"
+      "  broker:      %s   start it: mosquitto -c %s\n"
+      "  controller:  %s   start it: hearth controller --fleet %s\n"
+      "  admin token: %s (keep it secret)\n",
+      f.name.c_str(), f.dir.c_str(), f.ca_sha256.c_str(), f.ca_sha256.substr(0, 12).c_str(),
+      f.broker.to_string().c_str(), f.mosquitto_conf_path().c_str(), f.controller.to_string().c_str(), f.dir.c_str(),
+      f.admin_token_path().c_str());
+  return ok_status();
+}
+
+Status run_token_create(FleetCli& c) {
+  HEARTH_ASSIGN_OR_RETURN(AdminClient admin, AdminClient::open(c.fleet_dir));
+  HEARTH_ASSIGN_OR_RETURN(Labels labels, parse_labels(c.labels));
+  HEARTH_ASSIGN_OR_RETURN(int64_t ttl, parse_duration_s(c.ttl));
+  HEARTH_ASSIGN_OR_RETURN(
+      json r, admin.call("POST", "/v1/tokens", json{{"labels", labels_to_string(labels)}, {"ttl_seconds", ttl}}));
+  if (c.json_out) {
+    std::printf("%s\n", r.dump().c_str());
+  } else {
+    std::printf("%s\n", r.value("token", "").c_str());
+  }
+  return ok_status();
+}
+
+Status run_nodes(FleetCli& c) {
+  HEARTH_ASSIGN_OR_RETURN(AdminClient admin, AdminClient::open(c.fleet_dir));
+  HEARTH_ASSIGN_OR_RETURN(Labels selector, parse_labels(c.selector));
+  std::string path = "/v1/nodes";
+  if (!selector.empty()) path += "?selector=" + labels_to_string(selector);  // label characters need no escaping
+  HEARTH_ASSIGN_OR_RETURN(json r, admin.call("GET", path));
+  if (c.json_out) {
+    std::printf("%s\n", r.dump().c_str());
+    return ok_status();
+  }
+  std::printf("%-24s %-8s %-12s %-40s %-12s %s\n", "NODE", "PRESENCE", "STATE", "SERVING", "LAST SEEN", "LABELS");
+  for (const auto& n : r["nodes"]) {
+    std::string serving = n["serving"].is_object() ? n["serving"].value("reference", "") : "-";
+    Labels l;
+    for (auto& [k, v] : n["labels"].items()) l[k] = v.get<std::string>();
+    std::printf("%-24s %-8s %-12s %-40s %-12s %s\n", n.value("id", "").c_str(), n.value("presence", "").c_str(),
+                n.value("state", "").empty() ? "-" : n.value("state", "").c_str(), serving.c_str(),
+                age(n.value("last_seen", int64_t{0})).c_str(), labels_to_string(l).c_str());
+  }
+  return ok_status();
+}
+
+Status run_label(FleetCli& c) {
+  HEARTH_ASSIGN_OR_RETURN(AdminClient admin, AdminClient::open(c.fleet_dir));
+  std::string joined;
+  for (const auto& p : c.label_pairs) joined += (joined.empty() ? "" : ",") + p;
+  HEARTH_ASSIGN_OR_RETURN(Labels labels, parse_labels(joined));
+  HEARTH_ASSIGN_OR_RETURN(
+      json r, admin.call("PUT", "/v1/nodes/" + c.node + "/labels", json{{"labels", labels_to_string(labels)}}));
+  std::printf("%s: %s\n", c.node.c_str(), labels_to_string(labels).c_str());
+  return ok_status();
+}
+
+Status run_history(FleetCli& c) {
+  HEARTH_ASSIGN_OR_RETURN(AdminClient admin, AdminClient::open(c.fleet_dir));
+  std::string path = "/v1/audit";
+  if (!c.history_node.empty()) path += "?subject=" + c.history_node;
+  HEARTH_ASSIGN_OR_RETURN(json r, admin.call("GET", path));
+  if (c.json_out) {
+    std::printf("%s\n", r.dump().c_str());
+    return ok_status();
+  }
+  for (const auto& a : r["audit"]) {
+    std::time_t t = a.value("time", int64_t{0});
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    std::printf("%s  %-18s %-22s %-20s %s\n", when, a.value("actor", "").c_str(), a.value("action", "").c_str(),
+                a.value("subject", "").c_str(), a.value("detail", "").c_str());
+  }
+  return ok_status();
+}
+
+struct ControllerCli {
+  std::string fleet_dir;
+  std::string listen;
+  std::string db;
+};
+
+Status run_controller(ControllerCli& c) {
+  HEARTH_ASSIGN_OR_RETURN(FleetInfo f, load_fleet(c.fleet_dir));
+  ControllerOptions o;
+  o.db_url = c.db;
+  if (!c.listen.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(Endpoint ep, parse_endpoint("https://" + c.listen, "https", 8443));
+    o.listen_host = ep.host;
+    o.listen_port = ep.port;
+  }
+  if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
+  HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<Controller> ctl, Controller::create(f, o));
+  HEARTH_TRY(ctl->start());
+  std::printf("controller for fleet '%s' at https://%s:%d (broker %s)\n", f.name.c_str(),
+              (o.listen_host.empty() ? f.controller.host : o.listen_host).c_str(), ctl->port(),
+              f.broker.to_string().c_str());
+  std::fflush(stdout);
+  return serve_until_signal([&] { return ctl->serve(); }, [&] { ctl->stop(); });
+}
+
+struct AgentCli {
+  EnrollOptions enroll;
+  bool json_out = false;
+};
+
+Status run_enroll(AgentCli& c) {
+  c.enroll.home = store::default_home();
+  HEARTH_ASSIGN_OR_RETURN(AgentConfig cfg, enroll_agent(c.enroll));
+  if (c.enroll.ca_sha256.empty())
+    std::fprintf(stderr, "warning: no --ca-sha256 given; trusted the controller's CA on first use: sha256 %s\n",
+                 cfg.ca_sha256.c_str());
+  std::printf("enrolled node '%s' in fleet '%s' (broker %s); identity in %s\n", cfg.node.c_str(), cfg.fleet.c_str(),
+              cfg.broker_url.c_str(), cfg.dir.c_str());
+  return ok_status();
+}
+
+Status run_agent() {
+  AgentRunOptions o;
+  o.home = store::default_home();
+  if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
+  HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<Agent> agent, Agent::create(o));
+  HEARTH_ASSIGN_OR_RETURN(AgentConfig cfg, load_agent(o.home));
+  std::printf("agent '%s' of fleet '%s' (broker %s)\n", cfg.node.c_str(), cfg.fleet.c_str(), cfg.broker_url.c_str());
+  std::fflush(stdout);
+  return serve_until_signal([&] { return agent->run(); }, [&] { agent->stop(); });
+}
+
+Status run_agent_status(AgentCli& c) {
+  HEARTH_ASSIGN_OR_RETURN(AgentConfig cfg, load_agent(store::default_home()));
+  json state = json::object();
+  if (auto text = read_file(cfg.state_path(), 1 << 20); text.ok()) {
+    state = json::parse(*text, nullptr, false);
+    if (state.is_discarded()) state = json::object();
+  }
+  json out = {{"node", cfg.node},
+              {"fleet", cfg.fleet},
+              {"broker_url", cfg.broker_url},
+              {"controller_url", cfg.controller_url},
+              {"ca_sha256", cfg.ca_sha256},
+              {"labels", cfg.labels},
+              {"desired_generation", state.value("generation", uint64_t{0})}};
+  if (c.json_out) {
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    std::printf("node %s of fleet %s\n  broker %s\n  controller %s\n  desired generation seen: %llu\n",
+                cfg.node.c_str(), cfg.fleet.c_str(), cfg.broker_url.c_str(), cfg.controller_url.c_str(),
+                static_cast<unsigned long long>(out["desired_generation"].get<uint64_t>()));
+  }
+  return ok_status();
+}
+
+void setup(CLI::App& app) {
+  static FleetCli fc;
+  auto* fleet = app.add_subcommand("fleet", "make and run a fleet of nodes: init, tokens, nodes, labels, history");
+  fleet->add_option("--fleet", fc.fleet_dir, "the fleet directory that `fleet init` made");
+  fleet->require_subcommand(1);
+
+  auto* init = fleet->add_subcommand("init", "make a fleet: its CA, controller and broker identities, broker config");
+  init->add_option("dir", fc.init_dir, "directory to create")->required();
+  init->add_option("--name", fc.init.name, "fleet name ([a-z0-9-])")->capture_default_str();
+  init->add_option("--controller-url", fc.init.controller_url, "where nodes reach the controller")
+      ->capture_default_str();
+  init->add_option("--broker-url", fc.init.broker_url, "where nodes reach the MQTT broker")->capture_default_str();
+  init->add_flag("--json", fc.json_out, "print one JSON object");
+  init->callback([] { report(run_init(fc)); });
+
+  auto* token = fleet->add_subcommand("token", "join tokens for enrolling nodes");
+  token->require_subcommand(1);
+  auto* create = token->add_subcommand("create", "make a one-time join token (printed once)");
+  create->add_option("--labels", fc.labels, "labels the node gets, k=v,...");
+  create->add_option("--ttl", fc.ttl, "how long the token is valid (90s, 30m, 1h, 2d)")->capture_default_str();
+  create->add_flag("--json", fc.json_out, "print one JSON object");
+  create->callback([] {
+    report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required")
+                                : run_token_create(fc));
+  });
+
+  auto* nodes = fleet->add_subcommand("nodes", "list the fleet's nodes");
+  nodes->add_option("--selector", fc.selector, "only nodes with these labels, k=v,...");
+  nodes->add_flag("--json", fc.json_out, "print one JSON object");
+  nodes->callback([] {
+    report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required") : run_nodes(fc));
+  });
+
+  auto* label = fleet->add_subcommand("label", "set a node's labels");
+  label->add_option("node", fc.node, "node id")->required();
+  label->add_option("labels", fc.label_pairs, "k=v ...")->required();
+  label->callback([] {
+    report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required") : run_label(fc));
+  });
+
+  auto* history = fleet->add_subcommand("history", "the controller's decisions, oldest first");
+  history->add_option("--node", fc.history_node, "only this node's");
+  history->add_flag("--json", fc.json_out, "print one JSON object");
+  history->callback([] {
+    report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required") : run_history(fc));
+  });
+
+  static ControllerCli cc;
+  auto* ctl = app.add_subcommand("controller", "run the fleet controller (HTTPS API + MQTT)");
+  ctl->add_option("--fleet", cc.fleet_dir, "the fleet directory")->required();
+  ctl->add_option("--listen", cc.listen, "HOST:PORT to listen on (default: the controller URL's)");
+  ctl->add_option("--db", cc.db, "state database, sqlite:PATH (default: DIR/controller/fleet.db)");
+  ctl->callback([] { report(run_controller(cc)); });
+
+  static AgentCli ac;
+  auto* agent = app.add_subcommand("agent", "this node's fleet agent: enroll, run, status");
+  agent->require_subcommand(1);
+  auto* enroll = agent->add_subcommand("enroll", "join a fleet with a one-time token (uses $HEARTH_HOME)");
+  enroll->add_option("--controller", ac.enroll.controller_url, "https://HOST:PORT of the controller")->required();
+  enroll->add_option("--token", ac.enroll.token, "the join token")->required();
+  enroll->add_option("--ca-sha256", ac.enroll.ca_sha256, "the fleet CA's sha256 (from fleet init), pinned");
+  enroll->add_option("--node-id", ac.enroll.node_id, "this node's id (default: from the host name)");
+  enroll->callback([] { report(run_enroll(ac)); });
+  auto* run = agent->add_subcommand("run", "connect to the fleet and follow its signed desired state");
+  run->callback([] { report(run_agent()); });
+  auto* status = agent->add_subcommand("status", "this node's enrollment and state");
+  status->add_flag("--json", ac.json_out, "print one JSON object");
+  status->callback([] { report(run_agent_status(ac)); });
+}
+
+CommandRegistrar reg(80, setup);
+
+}  // namespace
+}  // namespace hearth::cli
