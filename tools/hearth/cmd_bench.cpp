@@ -62,7 +62,7 @@ Status run(BenchOptions o) {
     label = arg.display;
   }
   reset_peak_rss();
-  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg));
+  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg, {.n_threads = o.params.n_threads}));
   const double bw = o.no_bandwidth ? 0.0 : eval::measure_read_bandwidth(o.params.n_threads);
   reset_peak_rss();
   HEARTH_ASSIGN_OR_RETURN(eval::BenchResult r, eval::run_bench(*model, o.params));

@@ -54,7 +54,7 @@ void print_kl(const eval::KlSummary& s) {
 
 Status run(const PplOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "perplexity", o.m.allow_unsigned));
-  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg));
+  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg, {.n_threads = o.threads}));
   const int64_t n_vocab = model->hparams().n_vocab;
 
   // The tokens: from the base logits file with --kl-base (as the ecosystem does: both runs

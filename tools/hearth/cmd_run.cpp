@@ -49,7 +49,7 @@ Status run(const RunOptions& o) {
     prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
 
-  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg));
+  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg, {.n_threads = o.threads}));
   HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
   model::ContextParams cp;
   cp.n_ctx = o.ctx;

@@ -102,7 +102,7 @@ void preset_defaults(const std::string& preset, int64_t& batch, float& lr) {
 // A few sampled tokens from the exported model through hearth's inference path (temperature
 // 0.8, top-k 40, fixed seed): the sample shown at the end of training.
 Result<std::string> sample_text(const std::string& path, const std::string& prompt, int n, int threads) {
-  HEARTH_ASSIGN_OR_RETURN(auto model, model::Model::load(path));
+  HEARTH_ASSIGN_OR_RETURN(auto model, model::Model::load(path, {.n_threads = threads}));
   HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
   model::ContextParams cp;
   cp.n_ctx = model->hparams().n_ctx_train;
@@ -174,7 +174,7 @@ Status run(TrainCliOptions o) {
   std::unique_ptr<model::Model> teacher;
   if (!o.teacher.empty()) {
     HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg targ, resolve_model_arg(o.teacher, "train --teacher", o.allow_unsigned));
-    HEARTH_ASSIGN_OR_RETURN(teacher, load_model(targ));
+    HEARTH_ASSIGN_OR_RETURN(teacher, load_model(targ, {.n_threads = threads}));
     HEARTH_ASSIGN_OR_RETURN(vocab, tokenizer::vocab_spec_from_gguf(teacher->gguf()));
   }
   if (!o.resume.empty()) {

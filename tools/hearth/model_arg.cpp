@@ -91,10 +91,10 @@ Result<std::shared_ptr<const MappedFile>> map_model(const ResolvedModelArg& arg)
   return std::make_shared<const MappedFile>(std::move(map));
 }
 
-Result<std::unique_ptr<model::Model>> load_model(const ResolvedModelArg& arg) {
+Result<std::unique_ptr<model::Model>> load_model(const ResolvedModelArg& arg, const model::LoadOptions& options) {
   auto loaded = [&]() -> Result<std::unique_ptr<model::Model>> {
     HEARTH_ASSIGN_OR_RETURN(auto map, map_model(arg));
-    return model::Model::load(std::move(map));
+    return model::Model::load(std::move(map), options);
   }();
   record_load(arg, loaded.status());
   return loaded;

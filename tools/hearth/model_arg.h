@@ -44,8 +44,9 @@ Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_v
 // The bytes to use: the verified mapping of a store model, or a fresh mapping of a local file.
 Result<std::shared_ptr<const MappedFile>> map_model(const ResolvedModelArg& arg);
 
-// Loads the model into the engine from map_model(arg), then records the outcome.
-Result<std::unique_ptr<model::Model>> load_model(const ResolvedModelArg& arg);
+// Loads the model into the engine from map_model(arg), then records the outcome. `options`
+// carries the command's -t (the threads that repack the weights).
+Result<std::unique_ptr<model::Model>> load_model(const ResolvedModelArg& arg, const model::LoadOptions& options = {});
 
 // A parsed GGUF over map_model(arg) (inspect, tokenize); the outcome is recorded.
 struct MappedGguf {
