@@ -11,6 +11,7 @@
 #include <string>
 
 #include "command.h"
+#include "common_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/quantize/provenance.h"
 #include "hearth/quantize/quantize_model.h"
@@ -234,7 +235,7 @@ void setup(CLI::App& app) {
   sub->add_option("output", o->out, "output GGUF file (never the input)")->required();
   sub->add_option("type", o->type, "one of " + types_list())->required();
   sub->add_option("--imatrix", o->imatrix, "importance matrix (GGUF, from `hearth imatrix`)");
-  sub->add_option("-t,--threads", o->threads, "threads (default: all)");
+  add_threads_option(sub, o->threads, "threads (default: all)");
   sub->add_flag("--allow-requantize", o->allow_requantize, "accept already-quantized input (loses quality)");
   sub->add_flag("--pure", o->pure, "every quantized tensor gets the base type (no mixture)");
   sub->add_option("--output-tensor-type", o->output_tensor_type, "type for output.weight");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "command.h"
+#include "common_options.h"
 #include "hearth/core/process_stats.h"
 #include "hearth/model/context.h"
 #include "hearth/model/model.h"
@@ -354,7 +355,7 @@ void setup(CLI::App& app) {
   sub->add_option("--lr", o->lr, "peak learning rate (default: per preset)");
   sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
   sub->add_option("--eval-frac", o->eval_frac, "share of paragraphs held out for evaluation")->capture_default_str();
-  sub->add_option("-t,--threads", o->threads, "threads (default: physical cores)");
+  add_threads_option(sub, o->threads);
   sub->add_option("--teacher", o->teacher, "distill from this model (file or store reference; its tokenizer is used)");
   sub->add_option("--distill-temp", o->distill_temp, "distillation temperature T")->capture_default_str();
   sub->add_option("--distill-alpha", o->distill_alpha, "weight of the teacher's KL (1 - alpha: the data loss)")

@@ -11,8 +11,8 @@ void add_model_options(CLI::App* sub, ModelOptions& o, const std::string& model_
                 "load an unsigned store model (local experiments; never excuses tampering)");
 }
 
-void add_threads_option(CLI::App* sub, int& threads) {
-  sub->add_option("-t,--threads", threads, "threads (default: physical cores)")->check(CLI::NonNegativeNumber);
+void add_threads_option(CLI::App* sub, int& threads, const std::string& help) {
+  sub->add_option("-t,--threads", threads, help)->check(CLI::NonNegativeNumber);
 }
 
 CLI::Option* add_ctx_option(CLI::App* sub, int64_t& ctx, const std::string& help) {

@@ -21,8 +21,8 @@ struct ModelOptions {
 };
 void add_model_options(CLI::App* sub, ModelOptions& o, const std::string& model_help = "");
 
-// -t,--threads (0: physical cores).
-void add_threads_option(CLI::App* sub, int& threads);
+// -t,--threads (0: physical cores; a command whose 0 means something else says so in `help`).
+void add_threads_option(CLI::App* sub, int& threads, const std::string& help = "threads (default: physical cores)");
 
 // -c,--ctx-size (also --ctx), in tokens; `help` says what the window is for this command.
 CLI::Option* add_ctx_option(CLI::App* sub, int64_t& ctx, const std::string& help);
