@@ -393,10 +393,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (hp_->is_done()) return dispatch(std::string());
     if (lower(trim(req_->header("expect"))) == "100-continue") {
       auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
-      asio::async_write(stream_, asio::buffer(*cont), [self = this->shared_from_this(), cont](error_code ec, size_t) {
-        if (ec) return self->close();
-        self->read_body();
-      });
+      asio::async_write(stream_, asio::buffer(*cont),
+                        [self = this->shared_from_this(), cont](error_code write_ec, size_t) {
+                          if (write_ec) return self->close();
+                          self->read_body();
+                        });
       return;
     }
     read_body();

@@ -54,10 +54,10 @@ Result<ModelFacts> read_gguf_facts(std::span<const std::byte> bytes, const std::
     facts.quantization = file_type_name(*ft);
   } else {
     uint64_t best = 0;
-    for (const auto& [name, n] : by_type) {
+    for (const auto& [type, n] : by_type) {
       if (n > best) {
         best = n;
-        facts.quantization = name;
+        facts.quantization = type;
       }
     }
   }
