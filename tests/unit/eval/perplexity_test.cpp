@@ -118,8 +118,8 @@ TEST_P(PerplexityFull, MatchesTheReference) {
   EXPECT_NEAR(got->ppl_error, pm, 0.02 * pm) << f;
 }
 
-INSTANTIATE_TEST_SUITE_P(Stories, PerplexityFull, ::testing::ValuesIn(kFiles), [](const auto& info) {
-  std::string s = info.param;
+INSTANTIATE_TEST_SUITE_P(Stories, PerplexityFull, ::testing::ValuesIn(kFiles), [](const auto& param_info) {
+  std::string s = param_info.param;
   s = s.substr(12, s.size() - 12 - 5);  // "stories260K-" ... ".gguf"
   for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   return s;

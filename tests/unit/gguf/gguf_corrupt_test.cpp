@@ -280,7 +280,7 @@ TEST_P(CorruptFileTest, FailsWithItsOwnError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Catalogue, CorruptFileTest, ::testing::ValuesIn(catalogue()),
-                         [](const ::testing::TestParamInfo<CorruptCase>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<CorruptCase>& param_info) { return param_info.param.name; });
 
 TEST(CorruptCatalogue, HasAtLeastThirtyDistinctCases) {
   std::set<std::string> names, messages;

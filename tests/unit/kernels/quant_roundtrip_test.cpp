@@ -108,7 +108,8 @@ TEST(QuantRoundTrip, ImportanceLowersWeightedError) {
     }
     EXPECT_LT(e_weighted, 0.95 * e_plain) << type_name(t);
     // And the plain error stays reasonable (the bound table plus 10%).
-    const auto* b = std::find_if(std::begin(kBounds), std::end(kBounds), [&](const Bound& b) { return b.type == t; });
+    const auto* b =
+        std::find_if(std::begin(kBounds), std::end(kBounds), [&](const Bound& bound) { return bound.type == t; });
     EXPECT_LT(rel_rmse(weighted, x), b->max_rel_rmse * 1.1) << type_name(t);
   }
 }

@@ -103,8 +103,8 @@ TEST_P(VocabVectors, AllStringsMatch) {
 
 INSTANTIATE_TEST_SUITE_P(Shared, VocabVectors,
                          ::testing::Values("llama-spm", "gpt-2", "deepseek-llm", "falcon", "starcoder", "bert-bge"),
-                         [](const auto& info) {
-                           std::string n = info.param;
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
                            for (char& c : n) {
                              if (c == '-') c = '_';
                            }
@@ -175,8 +175,8 @@ TEST_P(RoundTrip, DecodeOfEncodeIsIdentity) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shared, RoundTrip, ::testing::Values("llama-spm", "gpt-2", "deepseek-llm", "starcoder"),
-                         [](const auto& info) {
-                           std::string n = info.param;
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
                            for (char& c : n) {
                              if (c == '-') c = '_';
                            }
