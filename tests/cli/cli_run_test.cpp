@@ -119,7 +119,7 @@ TEST(CliRun, BadInputsFailWithOneErrorLine) {
 
   // The shared options are checked the same way by every command (perplexity used to take any
   // --kv-type silently as f16).
-  for (const std::string cmd : {"run " + model + " -p hi", "perplexity " + model + " -f " + model, "serve " + model}) {
+  for (const std::string& cmd : {"run " + model + " -p hi", "perplexity " + model + " -f " + model, "serve " + model}) {
     auto kv = run(cmd + " --kv-type q8");
     EXPECT_NE(kv.exit_code, 0) << cmd << ": " << kv.err;
     EXPECT_NE(kv.err.find("--kv-type"), std::string::npos) << cmd << ": " << kv.err;

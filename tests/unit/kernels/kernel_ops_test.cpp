@@ -98,9 +98,9 @@ struct Case {
   // The op on table kt (its inputs drawn from the case's own seed each time).
   std::function<Output(const KernelTable& kt, ThreadPool& pool)> run;
   // What run(kt) is compared with; unset: run(ref_kernels()).
-  std::function<Output(const KernelTable& kt, ThreadPool& pool)> expected;
+  std::function<Output(const KernelTable& kt, ThreadPool& pool)> expected = nullptr;
   // A property of kt's output beyond the error bound: "" or what is wrong.
-  std::function<std::string(const std::vector<float>& out)> invariant;
+  std::function<std::string(const std::vector<float>& out)> invariant = nullptr;
 };
 
 std::vector<const KernelTable*> simd_tables() {

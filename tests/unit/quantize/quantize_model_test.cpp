@@ -107,8 +107,8 @@ void check_error_bounds(const fs::path& f32, const fs::path& q, FileType ft) {
 
 TEST_F(QuantizeModelTest, EveryTypeQuantizesReloadsAndRuns) {
   HEARTH_REQUIRE_SHARED(shared);
-  for (const fs::path src : {shared / "models" / "stories260K-f32.gguf", shared / "models/synth/synth-llama-f32.gguf",
-                             shared / "models/synth/synth-llama-moe-f32.gguf"}) {
+  for (const fs::path& src : {shared / "models" / "stories260K-f32.gguf", shared / "models/synth/synth-llama-f32.gguf",
+                              shared / "models/synth/synth-llama-moe-f32.gguf"}) {
     for (FileType ft : all_file_types()) {
       const fs::path out = quantize(src, ft);
       check_error_bounds(src, out, ft);

@@ -193,7 +193,9 @@ TEST(StopStringMatcher, MatchesBruteForceOnRandomText) {
         EXPECT_EQ(step.stop_index, best_index) << round;
       }
     }
-    if (!stopped) EXPECT_EQ(out + m.finish(), text) << round;
+    if (!stopped) {
+      EXPECT_EQ(out + m.finish(), text) << round;
+    }
   }
 }
 

@@ -44,7 +44,9 @@ TEST(Digest, RefusesPathTraversalAndMalformedValues) {
   for (const char* s : bad) {
     auto d = Digest::parse(s);
     EXPECT_FALSE(d.ok()) << s;
-    if (!d.ok()) EXPECT_EQ(d.status().code(), ErrorCode::kInvalidArgument) << s;
+    if (!d.ok()) {
+      EXPECT_EQ(d.status().code(), ErrorCode::kInvalidArgument) << s;
+    }
   }
   EXPECT_FALSE(Digest::parse("sha256:" + hex64 + "0").ok());  // long
   std::string with_nul = "sha256:" + hex64;

@@ -30,7 +30,9 @@ TEST(Reference, RefusesBadNamesTagsAndDigests) {
                         "a@sha256:../../x", "a@sha256:ABC", "a b", ""}) {
     auto r = parse_reference(s);
     EXPECT_FALSE(r.ok()) << s;
-    if (!r.ok()) EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << s;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << s;
+    }
   }
   EXPECT_TRUE(is_valid_name("a.b_c__d--e/f-g"));
   EXPECT_FALSE(is_valid_name("a___b"));

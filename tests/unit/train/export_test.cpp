@@ -48,8 +48,8 @@ TEST(BpeTrainer, LlamaLayoutWithByteFallback) {
 TEST(BpeTrainer, HearthTokenizerRoundTripsAnyText) {
   auto tok = tokenizer::Tokenizer::create(trained_vocab(300));
   ASSERT_TRUE(tok.ok()) << tok.status().message();
-  for (const std::string text : {kCorpus, std::string("The dog saw naïve café owners ✓ 日本 \x01 tabs\there"),
-                                 std::string("  two  spaces and\n\nblank lines\n")}) {
+  for (const std::string& text : {kCorpus, std::string("The dog saw naïve café owners ✓ 日本 \x01 tabs\there"),
+                                  std::string("  two  spaces and\n\nblank lines\n")}) {
     const auto ids = (*tok)->encode(text, /*add_special=*/true, /*parse_special=*/false);
     ASSERT_FALSE(ids.empty());
     EXPECT_EQ(ids[0], 1);                                        // BOS

@@ -144,7 +144,9 @@ std::string run_case(const json& c, const fs::path& home) {
   auto r = resolve_model(target, opts);
   if (!r.ok()) return std::string(error_code_name(r.status().code())) + " (" + r.status().message() + ")";
   // A store model resolves to its verified weights blob.
-  if (!r->is_local_path()) EXPECT_EQ(r->gguf_path(), st->blob_path(weights->digest));
+  if (!r->is_local_path()) {
+    EXPECT_EQ(r->gguf_path(), st->blob_path(weights->digest));
+  }
   return "ok";
 }
 
