@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "command.h"
+#include "common_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
 #include "hearth/fleet/agent.h"
@@ -250,6 +251,8 @@ Status run_controller(ControllerCli& c) {
 struct AgentCli {
   EnrollOptions enroll;
   bool json_out = false;
+  std::string serve = "127.0.0.1:8080";
+  int threads = 0;
 };
 
 Status run_enroll(AgentCli& c) {
@@ -263,13 +266,20 @@ Status run_enroll(AgentCli& c) {
   return ok_status();
 }
 
-Status run_agent() {
+Status run_agent(AgentCli& c) {
   AgentRunOptions o;
   o.home = store::default_home();
+  o.n_threads = c.threads;
+  if (!c.serve.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(Endpoint ep, parse_endpoint("https://" + c.serve, "https", 8080));
+    o.serve_host = ep.host;
+    o.serve_port = ep.port;
+  }
   if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
   HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<Agent> agent, Agent::create(o));
   HEARTH_ASSIGN_OR_RETURN(AgentConfig cfg, load_agent(o.home));
-  std::printf("agent '%s' of fleet '%s' (broker %s)\n", cfg.node.c_str(), cfg.fleet.c_str(), cfg.broker_url.c_str());
+  std::printf("agent '%s' of fleet '%s' (broker %s), serving the OpenAI API at http://%s:%d\n", cfg.node.c_str(),
+              cfg.fleet.c_str(), cfg.broker_url.c_str(), o.serve_host.c_str(), agent->serve_port());
   std::fflush(stdout);
   return serve_until_signal([&] { return agent->run(); }, [&] { agent->stop(); });
 }
@@ -362,7 +372,10 @@ void setup(CLI::App& app) {
   enroll->add_option("--node-id", ac.enroll.node_id, "this node's id (default: from the host name)");
   enroll->callback([] { report(run_enroll(ac)); });
   auto* run = agent->add_subcommand("run", "connect to the fleet and follow its signed desired state");
-  run->callback([] { report(run_agent()); });
+  run->add_option("--serve", ac.serve, "HOST:PORT of this node's OpenAI-compatible API (port 0: any free port)")
+      ->capture_default_str();
+  add_threads_option(run, ac.threads);
+  run->callback([] { report(run_agent(ac)); });
   auto* status = agent->add_subcommand("status", "this node's enrollment and state");
   status->add_flag("--json", ac.json_out, "print one JSON object");
   status->callback([] { report(run_agent_status(ac)); });

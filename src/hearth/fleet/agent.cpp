@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
@@ -15,7 +17,10 @@
 #include "hearth/fleet/fleet_error.h"
 #include "hearth/fleet/mqtt_client.h"
 #include "hearth/fleet/pki.h"
+#include "hearth/fleet/reconciler.h"
+#include "hearth/model/model.h"
 #include "hearth/registry/http_client.h"
+#include "hearth/server/server.h"
 #include "hearth/trust/signing_key.h"
 
 namespace hearth::fleet {
@@ -174,6 +179,28 @@ Result<AgentConfig> load_agent(const std::string& home) {
 
 namespace {
 
+json pin_to_json(const ModelPin& p) {
+  if (p.empty()) return nullptr;
+  return json{{"reference", p.reference}, {"digest", p.digest}};
+}
+ModelPin pin_from_json(const json& j) {
+  if (!j.is_object()) return {};
+  return {j.value("reference", ""), j.value("digest", "")};
+}
+
+// The agent's in-process server as the reconciler's switch.
+class ServerSwitch final : public ServingSwitch {
+ public:
+  explicit ServerSwitch(server::Server& s) : server_(s) {}
+  Status switch_to(std::shared_ptr<model::Model> m, const std::string& id) override {
+    return server_.swap_model(std::move(m), id);
+  }
+  std::shared_ptr<model::Model> current() const override { return server_.current_model(); }
+
+ private:
+  server::Server& server_;
+};
+
 class AgentImpl final : public Agent {
  public:
   explicit AgentImpl(AgentRunOptions o) : opt_(std::move(o)) {}
@@ -187,7 +214,7 @@ class AgentImpl final : public Agent {
     desired_key_ = std::make_unique<trust::PublicKey>(*key);
     auto broker = parse_endpoint(cfg_.broker_url, "mqtts", 8883);
     if (!broker.ok()) return broker.status();
-    if (auto st = load_state(); !st.ok()) return st;
+    load_state();
     MqttOptions m;
     m.host = broker->host;
     m.port = broker->port;
@@ -201,10 +228,25 @@ class AgentImpl final : public Agent {
     auto mqtt = MqttClient::create(m, kMaxPayloadBytes);
     if (!mqtt.ok()) return mqtt.status();
     mqtt_ = std::move(*mqtt);
+
+    server::ServerConfig sc;
+    sc.http.host = opt_.serve_host;
+    sc.http.port = opt_.serve_port;
+    sc.scheduler.n_threads = opt_.n_threads;
+    sc.model_id = "none";
+    auto srv = server::Server::create(sc);
+    if (!srv.ok()) return srv.status().with_context("agent --serve");
+    server_ = std::move(*srv);
+    switch_ = std::make_unique<ServerSwitch>(*server_);
     return ok_status();
   }
 
+  int serve_port() const override { return server_->port(); }
+
   Status run() override {
+    Status serve_status;
+    std::thread http([this, &serve_status] { serve_status = server_->run(); });
+    resume_serving();
     mqtt_->on_connection([this](bool up, const std::string& why) {
       if (!up) {
         log::warn("agent: broker connection lost ({}); serving continues", why);
@@ -214,24 +256,37 @@ class AgentImpl final : public Agent {
       (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kPresence), presence_to_json({cfg_.node, true}),
                            1, true, 0);
       (void)mqtt_->subscribe(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kDesired), 1, 0);
-      report(NodeState::kPending, "");
+      std::lock_guard lock(mu_);
+      publish_report_locked();
     });
     mqtt_->on_message([this](const MqttMessage& m) { on_desired(m); });
     if (auto st = mqtt_->start_background(); !st.ok()) return st;
     std::unique_lock lock(mu_);
+    auto next_telemetry = std::chrono::steady_clock::now();
     while (!stopping_) {
-      cv_.wait_for(lock, std::chrono::seconds(opt_.telemetry_interval_s));
+      cv_.wait_until(lock, next_telemetry, [&] { return stopping_ || pending_.has_value(); });
       if (stopping_) break;
-      lock.unlock();
+      if (pending_) {
+        DesiredState d = std::move(*pending_);
+        pending_.reset();
+        lock.unlock();
+        apply(d);
+        lock.lock();
+        continue;
+      }
+      next_telemetry = std::chrono::steady_clock::now() + std::chrono::seconds(opt_.telemetry_interval_s);
       Telemetry t;
       t.node = cfg_.node;
       t.time = now_s();
       t.state = state_;
+      t.serving = record_.serving;
       (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kTelemetry), telemetry_to_json(t), 0, false, 0);
-      lock.lock();
     }
-    mqtt_->disconnect();  // a clean DISCONNECT: the last will is not sent; say offline ourselves first
-    return ok_status();
+    lock.unlock();
+    mqtt_->disconnect();
+    server_->stop();
+    http.join();
+    return serve_status;
   }
 
   void stop() override {
@@ -243,39 +298,77 @@ class AgentImpl final : public Agent {
   }
 
  private:
-  Status load_state() {
-    auto text = read_file(cfg_.state_path(), 1 << 20);
-    if (!text.ok()) return ok_status();  // first run
-    json j = json::parse(*text, nullptr, false);
-    if (j.is_object() && j.contains("generation") && j["generation"].is_number_unsigned())
-      seen_generation_ = j["generation"].get<uint64_t>();
-    if (j.is_object() && j.contains("event_seq") && j["event_seq"].is_number_unsigned())
-      event_seq_ = j["event_seq"].get<uint64_t>();
-    return ok_status();
+  // What the node served before it stopped: the recorded model, else its last-known-good.
+  void resume_serving() {
+    for (const ModelPin* pin : {&record_.serving, &record_.last_known_good}) {
+      if (pin->empty()) continue;
+      auto m = load_verified(opt_.home, *pin, /*record_version=*/false);
+      if (!m.ok()) {
+        log::error("agent: cannot serve {} ({}): {}", pin->reference, pin->digest, m.status().message());
+        continue;
+      }
+      if (auto st = server_->swap_model(*m, pin->reference); st.ok()) {
+        std::lock_guard lock(mu_);
+        if (pin != &record_.serving) record_.serving = *pin;
+        state_ = NodeState::kServing;
+        log::info("agent: serving {} ({})", pin->reference, pin->digest);
+        return;
+      }
+    }
   }
 
-  Status save_state() {
-    json j = {{"generation", seen_generation_}, {"event_seq", event_seq_}};
+  void load_state() {
+    auto text = read_file(cfg_.state_path(), 1 << 20);
+    if (!text.ok()) return;  // first run
+    json j = json::parse(*text, nullptr, false);
+    if (!j.is_object()) return;
+    applied_generation_ = j.value("generation", uint64_t{0});
+    event_seq_ = j.value("event_seq", uint64_t{0});
+    record_.serving = pin_from_json(j.value("serving", json()));
+    record_.last_known_good = pin_from_json(j.value("last_known_good", json()));
+    record_.serving_eval_ppl = j.value("serving_eval_ppl", 0.0);
+    record_.serving_eval_digest = j.value("serving_eval_digest", "");
+  }
+
+  Status save_state_locked() {
+    json j = {{"generation", applied_generation_},
+              {"event_seq", event_seq_},
+              {"serving", pin_to_json(record_.serving)},
+              {"last_known_good", pin_to_json(record_.last_known_good)},
+              {"serving_eval_ppl", record_.serving_eval_ppl},
+              {"serving_eval_digest", record_.serving_eval_digest}};
     return write_file_atomic(cfg_.state_path(), j.dump());
   }
 
-  void report(NodeState s, const std::string& reason) {
-    state_ = s;
+  void publish_report_locked() {
     ReportedState r;
     r.node = cfg_.node;
-    r.generation = seen_generation_;
-    r.state = s;
-    r.reason = reason.substr(0, 1000);
+    r.generation = applied_generation_;
+    r.state = state_;
+    r.reason = reason_.substr(0, 1000);
+    r.serving = record_.serving;
+    r.last_known_good = record_.last_known_good;
+    r.gate_values = gate_values_;
     r.time = now_s();
     (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kReported), reported_to_json(r), 1, true, 0);
   }
 
+  void report(NodeState s, const std::string& reason, const std::map<std::string, double>& gates) {
+    std::lock_guard lock(mu_);
+    state_ = s;
+    reason_ = reason;
+    gate_values_ = gates;
+    publish_report_locked();
+  }
+
   void event(const std::string& type, const std::string& message) {
+    std::lock_guard lock(mu_);
     Event e{cfg_.node, now_s(), ++event_seq_, type, message.substr(0, 4000)};
-    (void)save_state();
+    (void)save_state_locked();
     (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kEvents), event_to_json(e), 1, false, 0);
   }
 
+  // On the network thread: check, then hand over to run()'s loop (the newest desired wins).
   void on_desired(const MqttMessage& m) {
     if (m.topic != node_topic(cfg_.fleet, cfg_.node, NodeTopic::kDesired)) return;
     auto d = verify_desired(m.payload, *desired_key_);
@@ -289,29 +382,61 @@ class AgentImpl final : public Agent {
             fmt::format("a desired state for {}/{} reached {}/{}", d->fleet, d->node, cfg_.fleet, cfg_.node));
       return;
     }
-    if (d->generation <= seen_generation_) {
-      log::info("agent: desired generation {} already seen (at {})", d->generation, seen_generation_);
+    std::lock_guard lock(mu_);
+    if (d->generation <= applied_generation_) {
+      log::info("agent: desired generation {} already applied (at {})", d->generation, applied_generation_);
       return;
     }
-    seen_generation_ = d->generation;
-    if (auto st = save_state(); !st.ok()) log::error("agent: {}", st.message());
+    pending_ = std::move(*d);
+    cv_.notify_all();
+  }
+
+  void apply(const DesiredState& d) {
     event("desired_accepted",
-          fmt::format("generation {} model {} ({})", d->generation, d->model.reference, d->model.digest));
-    // Reconciliation (pull, verify, gates, switch) is the next step of this agent; until it
-    // lands, the agent says plainly that it did not act on the model.
-    report(NodeState::kFailed, "this agent does not yet switch models (accepted and verified the desired state only)");
+          fmt::format("generation {} model {} ({})", d.generation, d.model.reference, d.model.digest));
+    ReconcileOptions ro;
+    ro.home = opt_.home;
+    ro.n_threads = opt_.n_threads;
+    ro.progress = [this](NodeState s, const std::string& why, const std::map<std::string, double>& g) {
+      report(s, why, g);
+    };
+    ServingRecord record;
+    {
+      std::lock_guard lock(mu_);
+      record = record_;
+    }
+    ReconcileResult r = reconcile(d, *switch_, record, ro);
+    {
+      std::lock_guard lock(mu_);
+      applied_generation_ = d.generation;
+      if (r.state == NodeState::kServing) record_ = record;
+      if (auto st = save_state_locked(); !st.ok()) log::error("agent: {}", st.message());
+    }
+    if (r.state == NodeState::kServing) {
+      event("model_switched", fmt::format("serving {} ({})", d.model.reference, d.model.digest));
+    } else {
+      log::warn("agent: generation {} failed: {}", d.generation, r.reason);
+      event("failed", r.reason);
+    }
+    report(r.state, r.reason, r.gate_values);
   }
 
   AgentRunOptions opt_;
   AgentConfig cfg_;
   std::unique_ptr<trust::PublicKey> desired_key_;
   std::unique_ptr<MqttClient> mqtt_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<ServerSwitch> switch_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  uint64_t seen_generation_ = 0;
+  std::optional<DesiredState> pending_;
+  uint64_t applied_generation_ = 0;
   uint64_t event_seq_ = 0;
+  ServingRecord record_;
   NodeState state_ = NodeState::kPending;
+  std::string reason_;
+  std::map<std::string, double> gate_values_;
 };
 
 }  // namespace

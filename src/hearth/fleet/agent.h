@@ -1,7 +1,9 @@
 // The node agent (`hearth agent enroll|run|status`). Its files live in HOME/agent/ (HOME is
 // $HEARTH_HOME): agent.json (fleet, node id, URLs, pins), node.key (made here, never sent),
 // node.crt, ca.crt, controller-desired.pub (the key that signs desired states, pinned at
-// enrollment) and state.json (the highest desired generation seen, written atomically).
+// enrollment) and state.json (the last desired generation applied, the model serving and the
+// last-known-good one, written atomically after each switch: a node killed at any moment
+// restarts serving the old model or the new one).
 #pragma once
 
 #include <atomic>
@@ -48,6 +50,10 @@ std::string node_id_from_hostname(std::string_view hostname);
 struct AgentRunOptions {
   std::string home;
   int telemetry_interval_s = 10;
+  // The node's OpenAI-compatible API (the same server as `hearth serve`, in process).
+  std::string serve_host = "127.0.0.1";
+  int serve_port = 8080;  // 0: any free port
+  int n_threads = 0;      // 0: physical cores
 };
 
 class Agent {
@@ -58,6 +64,7 @@ class Agent {
   // desired states until stop().
   virtual Status run() = 0;
   virtual void stop() = 0;
+  virtual int serve_port() const = 0;
 };
 
 }  // namespace hearth::fleet

@@ -85,6 +85,7 @@ std::string base64_floats(const std::vector<float>& v) {
 // What one request is generating, shared by the handler and (when streaming) its body writer.
 struct Generation {
   Serving* sv = nullptr;
+  std::shared_ptr<Serving> keep_serving;  // keeps a swapped-out model alive until the stream ends
   int key = -1;
   bool chat = false;
   bool logprobs = false;
@@ -127,7 +128,7 @@ struct Generation {
       n_cached = std::max(n_cached, e.n_cached);
       n_generated += e.n_generated;
       if (e.finish == FinishReason::kError || e.finish == FinishReason::kCancelled) {
-        if (error.ok()) error = e.error.ok() ? make_error(ErrorCode::kInternal, "generation was cancelled") : e.error;
+        if (error.ok()) error = e.error.ok() ? make_err_f(ErrorCode::kInternal, "generation was cancelled") : e.error;
         return false;
       }
     }
@@ -346,21 +347,21 @@ ApiError quota_error(const Serving& sv, int key, const Auth::TokenGrant& g, int6
   const ApiKey& k = sv.auth->key(key);
   if (g.retry_after < 0) {
     return ApiError{429,
-                    "this request needs at least " + std::to_string(needed) +
-                        " tokens (the prompt and one per choice), more than the " + std::to_string(k.tpm) +
-                        " tokens per minute allowed for " + k.label,
+                    fmt::format("this request needs at least {} tokens (the prompt and one per choice), more than the "
+                                "{} tokens per minute allowed for {}",
+                                needed, k.tpm, k.label),
                     "rate_limit_error",
                     "",
                     "tokens_exceed_quota",
                     {}};
   }
-  ApiError e{429,
-             "token rate limit reached for " + k.label + " (" + std::to_string(k.tpm) + " per minute); retry in " +
-                 std::to_string(g.retry_after) + " s",
-             "rate_limit_error",
-             "",
-             "rate_limit_exceeded",
-             {}};
+  ApiError e{
+      429,
+      fmt::format("token rate limit reached for {} ({} per minute); retry in {} s", k.label, k.tpm, g.retry_after),
+      "rate_limit_error",
+      "",
+      "rate_limit_exceeded",
+      {}};
   e.headers.emplace_back("Retry-After", std::to_string(g.retry_after));
   return e;
 }
@@ -429,6 +430,7 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
   }
   auto g = std::make_shared<Generation>();
   g->sv = &sv;
+  g->keep_serving = sv.weak_from_this().lock();
   g->key = key;
   g->chat = chat;
   g->logprobs = r.logprobs;
@@ -460,8 +462,9 @@ HttpResponse handle_embeddings(Serving& sv, const HttpRequest& req, int key) {
   // the scheduler's (--parallel + --max-queue) as well as kMaxEmbeddingInputs.
   if (inputs.size() > sv.scheduler->max_tasks()) {
     return error_response(
-        bad_request("'input' has " + std::to_string(inputs.size()) + " items; this server takes at most " +
-                        std::to_string(sv.scheduler->max_tasks()) + " per request (--parallel + --max-queue)",
+        bad_request(fmt::format("'input' has {} items; this server takes at most {} per request (--parallel + "
+                                "--max-queue)",
+                                inputs.size(), sv.scheduler->max_tasks()),
                     "input"));
   }
   std::vector<std::shared_ptr<const engine::GenerationParams>> requests;
@@ -503,7 +506,7 @@ HttpResponse handle_embeddings(Serving& sv, const HttpRequest& req, int key) {
           n_prompt += e.n_prompt;
           done = true;
         } else if (e.kind == GenerationEvent::Kind::kFinish) {
-          err = e.error.ok() ? make_error(ErrorCode::kInternal, "embedding was cancelled") : e.error;
+          err = e.error.ok() ? make_err_f(ErrorCode::kInternal, "embedding was cancelled") : e.error;
           done = true;
         }
       }
@@ -556,8 +559,7 @@ HttpResponse handle_detokenize(Serving& sv, const HttpRequest& req) {
   for (int32_t id : ids) {
     if (id >= sv.tokenizer->n_vocab()) {
       return error_response(bad_request(
-          "token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(sv.tokenizer->n_vocab()),
-          "tokens"));
+          fmt::format("token id {} is outside the vocabulary of {}", id, sv.tokenizer->n_vocab()), "tokens"));
     }
   }
   return json_text_response(dump({{"content", sanitize_utf8(sv.tokenizer->decode(ids))}}));

@@ -50,9 +50,10 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   // the address actually bound below.
   const bool needs_key = config.keys.empty() && !config.insecure_no_auth;
   auto refuse = [&](const std::string& what) {
-    return make_error(ErrorCode::kPermissionDenied, "refusing to listen on ", what,
-                      " (not a loopback address) without an API key: pass --api-key or --api-key-file, or "
-                      "--insecure-no-auth to allow anyone who can reach the port");
+    return make_err_f(ErrorCode::kPermissionDenied,
+                      "refusing to listen on {} (not a loopback address) without an API key: pass --api-key or "
+                      "--api-key-file, or --insecure-no-auth to allow anyone who can reach the port",
+                      what);
   };
   if (needs_key && !is_loopback_host(config.http.host)) return refuse(config.http.host);
   if (config.model_id.empty()) config.model_id = model_id_from_path(config.model_path);
@@ -60,11 +61,6 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   s->config_ = std::move(config);
   s->auth_ = std::make_unique<Auth>(s->config_.keys);
   HEARTH_ASSIGN_OR_RETURN(s->http_, HttpServer::create(s->config_.http));
-  s->serving_.model_id = s->config_.model_id;
-  s->serving_.limits = s->config_.limits;
-  s->serving_.log_prompts = s->config_.log_prompts;
-  s->serving_.metrics = &s->metrics_;
-  s->serving_.auth = s->auth_.get();
   s->add_routes();
   HEARTH_TRY(s->http_->bind());
   if (needs_key && !http::is_loopback_host(s->http_->bound_address())) {
@@ -76,7 +72,8 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
 Server::~Server() {
   stop();
   // The scheduler must stop (and release its channels) before the HTTP layer goes away.
-  serving_.scheduler.reset();
+  std::lock_guard lock(serving_mu_);
+  serving_.reset();
 }
 
 HttpHandler Server::guarded(bool needs_model, std::function<HttpResponse(const HttpRequest&, int key)> fn) {
@@ -88,7 +85,7 @@ HttpHandler Server::guarded(bool needs_model, std::function<HttpResponse(const H
       if (key < 0) return unauthorized(req);
       if (int64_t wait = auth_->admit_request(key); wait > 0) {
         ApiError e{429,
-                   "rate limit reached for " + auth_->key(key).label + "; retry in " + std::to_string(wait) + " s",
+                   fmt::format("rate limit reached for {}; retry in {} s", auth_->key(key).label, wait),
                    "rate_limit_error",
                    "",
                    "rate_limit_exceeded",
@@ -138,66 +135,105 @@ void Server::add_routes() {
                  r.content_type = "text/plain; version=0.0.4";
                  engine::SchedulerStats stats;
                  const bool ready = ready_.load(std::memory_order_acquire);
-                 if (ready) stats = serving_.scheduler->stats();
+                 if (ready) stats = serving()->scheduler->stats();
                  r.body = metrics_.render(ready ? &stats : nullptr);
                  return r;
                }));
-  auto model_json = [this] {
-    return json{{"id", serving_.model_id}, {"object", "model"}, {"created", serving_.created}, {"owned_by", "hearth"}};
+  auto model_json = [](const Serving& sv) {
+    return json{{"id", sv.model_id}, {"object", "model"}, {"created", sv.created}, {"owned_by", "hearth"}};
   };
   http_->route("GET", "/v1/models", guarded(true, [this, model_json](const HttpRequest&, int key) {
                  json data = json::array();
-                 if (key < 0 || auth_->model_allowed(key, serving_.model_id)) data.push_back(model_json());
+                 auto sv = serving();
+                 if (key < 0 || auth_->model_allowed(key, sv->model_id)) data.push_back(model_json(*sv));
                  return json_text_response(json{{"object", "list"}, {"data", data}}.dump());
                }));
   http_->route(
       "GET", "/v1/models/(.+)", guarded(true, [this, model_json](const HttpRequest& req, int key) {
         const std::string id = req.path_params.empty() ? std::string() : req.path_params[0];
-        if (id != serving_.model_id || (key >= 0 && !auth_->model_allowed(key, id))) {
+        auto sv = serving();
+        if (id != sv->model_id || (key >= 0 && !auth_->model_allowed(key, id))) {
           return error_response(ApiError{
               404, "the model '" + id + "' does not exist", "invalid_request_error", "model", "model_not_found", {}});
         }
-        return json_text_response(model_json().dump(-1, ' ', false, json::error_handler_t::replace));
+        return json_text_response(model_json(*sv).dump(-1, ' ', false, json::error_handler_t::replace));
       }));
   http_->route("POST", "/v1/chat/completions", guarded(true, [this](const HttpRequest& req, int key) {
-                 return handle_completion(serving_, req, true, key);
+                 return handle_completion(*serving(), req, true, key);
                }));
   http_->route("POST", "/v1/completions", guarded(true, [this](const HttpRequest& req, int key) {
-                 return handle_completion(serving_, req, false, key);
+                 return handle_completion(*serving(), req, false, key);
                }));
   http_->route("POST", "/v1/embeddings", guarded(true, [this](const HttpRequest& req, int key) {
-                 return handle_embeddings(serving_, req, key);
+                 return handle_embeddings(*serving(), req, key);
                }));
   http_->route("POST", "/tokenize",
-               guarded(true, [this](const HttpRequest& req, int) { return handle_tokenize(serving_, req); }));
+               guarded(true, [this](const HttpRequest& req, int) { return handle_tokenize(*serving(), req); }));
   http_->route("POST", "/detokenize",
-               guarded(true, [this](const HttpRequest& req, int) { return handle_detokenize(serving_, req); }));
+               guarded(true, [this](const HttpRequest& req, int) { return handle_detokenize(*serving(), req); }));
 }
 
-Status Server::load() {
-  auto loaded =
-      config_.model_mapping ? model::Model::load(config_.model_mapping) : model::Model::load(config_.model_path);
-  if (config_.on_model_loaded) config_.on_model_loaded(loaded.status());
-  HEARTH_ASSIGN_OR_RETURN(serving_.model, std::move(loaded));
-  HEARTH_ASSIGN_OR_RETURN(serving_.tokenizer, tokenizer::Tokenizer::from_gguf(serving_.model->gguf()));
+std::shared_ptr<Serving> Server::serving() const {
+  std::lock_guard lock(serving_mu_);
+  return serving_;
+}
+
+std::shared_ptr<model::Model> Server::current_model() const {
+  auto sv = serving();
+  return sv ? sv->model : nullptr;
+}
+
+Result<std::shared_ptr<Serving>> Server::make_serving(std::shared_ptr<model::Model> model,
+                                                      const std::string& model_id) {
+  auto sv = std::make_shared<Serving>();
+  sv->model_id = model_id;
+  sv->limits = config_.limits;
+  sv->log_prompts = config_.log_prompts;
+  sv->metrics = &metrics_;
+  sv->auth = auth_.get();
+  sv->model = std::move(model);
+  HEARTH_ASSIGN_OR_RETURN(sv->tokenizer, tokenizer::Tokenizer::from_gguf(sv->model->gguf()));
   if (!config_.chat_template.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(serving_.chat_template, engine::parse_chat_template_name(config_.chat_template));
-  } else if (auto t = serving_.model->gguf().get_string("tokenizer.chat_template"); t.ok()) {
+    HEARTH_ASSIGN_OR_RETURN(sv->chat_template, engine::parse_chat_template_name(config_.chat_template));
+  } else if (auto t = sv->model->gguf().get_string("tokenizer.chat_template"); t.ok()) {
     auto family = engine::detect_chat_template(t.value());
     if (family) {
-      serving_.chat_template = *family;
+      sv->chat_template = *family;
     } else {
       log::warn(
           "the model's chat template is not one hearth recognises; using the plain format "
           "(pass --chat-template NAME to choose one)");
     }
   }
-  HEARTH_ASSIGN_OR_RETURN(serving_.scheduler,
-                          engine::Scheduler::create(*serving_.model, *serving_.tokenizer, config_.scheduler));
-  serving_.created = static_cast<int64_t>(std::time(nullptr));
-  log::info("model '{}' loaded: {} slots of {} tokens, chat template '{}'", serving_.model_id,
-            serving_.scheduler->n_slots(), serving_.scheduler->n_ctx(),
-            engine::chat_template_name(serving_.chat_template));
+  HEARTH_ASSIGN_OR_RETURN(sv->scheduler, engine::Scheduler::create(*sv->model, *sv->tokenizer, config_.scheduler));
+  sv->created = static_cast<int64_t>(std::time(nullptr));
+  log::info("model '{}' loaded: {} slots of {} tokens, chat template '{}'", sv->model_id, sv->scheduler->n_slots(),
+            sv->scheduler->n_ctx(), engine::chat_template_name(sv->chat_template));
+  return sv;
+}
+
+Status Server::load() {
+  auto loaded =
+      config_.model_mapping ? model::Model::load(config_.model_mapping) : model::Model::load(config_.model_path);
+  if (config_.on_model_loaded) config_.on_model_loaded(loaded.status());
+  if (!loaded.ok()) return loaded.status();
+  HEARTH_ASSIGN_OR_RETURN(auto sv, make_serving(std::shared_ptr<model::Model>(std::move(*loaded)), config_.model_id));
+  std::lock_guard lock(serving_mu_);
+  serving_ = std::move(sv);
+  return ok_status();
+}
+
+Status Server::swap_model(std::shared_ptr<model::Model> model, const std::string& model_id) {
+  if (!model) return make_err_f(ErrorCode::kInvalidArgument, "swap_model: no model");
+  HEARTH_ASSIGN_OR_RETURN(auto sv, make_serving(std::move(model), model_id));
+  std::shared_ptr<Serving> old;
+  {
+    std::lock_guard lock(serving_mu_);
+    old = std::move(serving_);
+    serving_ = std::move(sv);
+  }
+  ready_.store(true, std::memory_order_release);
+  // `old` (and its scheduler) goes when the last request that holds it finishes.
   return ok_status();
 }
 
@@ -205,11 +241,13 @@ Status Server::run() {
   Status serve_status;
   std::thread http_thread([this, &serve_status] { serve_status = http_->serve(); });
   log::info("listening on {}://{}:{}", config_.http.tls_cert.empty() ? "http" : "https", config_.http.host, port());
-  Status st = load();
-  if (st.ok()) {
-    ready_.store(true, std::memory_order_release);
-  } else {
+  // Without a model in the config (the fleet agent), serve until swap_model gives one.
+  const bool has_model = !config_.model_path.empty() || config_.model_mapping != nullptr;
+  Status st = has_model ? load() : ok_status();
+  if (!st.ok()) {
     http_->stop();
+  } else if (has_model) {
+    ready_.store(true, std::memory_order_release);
   }
   http_thread.join();
   if (!st.ok()) return st;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -56,17 +57,28 @@ class Server {
   // Safe to call from any thread (e.g. a signal watcher).
   void stop();
 
+  // Serves `model` from now on under `model_id` (the fleet agent's switch): the tokenizer and
+  // scheduler are built first, then the new Serving replaces the old one at once. Requests
+  // that started on the old model finish on it; none fails because of the switch. With no
+  // model_path in the config, the server starts without a model (503 until the first swap).
+  Status swap_model(std::shared_ptr<model::Model> model, const std::string& model_id);
+  // The model serving now (null before one is loaded).
+  std::shared_ptr<model::Model> current_model() const;
+
  private:
   Server() = default;
   void add_routes();
   Status load();
+  Result<std::shared_ptr<Serving>> make_serving(std::shared_ptr<model::Model> model, const std::string& model_id);
+  std::shared_ptr<Serving> serving() const;
   HttpHandler guarded(bool needs_model, std::function<HttpResponse(const HttpRequest&, int key)> fn);
 
   ServerConfig config_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Auth> auth_;
   Metrics metrics_;
-  Serving serving_;
+  mutable std::mutex serving_mu_;
+  std::shared_ptr<Serving> serving_;  // the current one; replaced whole by swap_model
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
 };

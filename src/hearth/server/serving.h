@@ -17,8 +17,10 @@
 
 namespace hearth::server {
 
-struct Serving {
-  std::unique_ptr<model::Model> model;
+// The server holds its Serving through a shared_ptr and replaces it whole when the model
+// changes (Server::swap_model); a request keeps the one it started on until it finishes.
+struct Serving : std::enable_shared_from_this<Serving> {
+  std::shared_ptr<model::Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
   std::unique_ptr<engine::Scheduler> scheduler;
   engine::ChatTemplateFamily chat_template = engine::ChatTemplateFamily::kPlain;
