@@ -270,10 +270,16 @@ Status run_agent(AgentCli& c) {
   AgentRunOptions o;
   o.home = store::default_home();
   o.n_threads = c.threads;
-  if (!c.serve.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(Endpoint ep, parse_endpoint("https://" + c.serve, "https", 8080));
-    o.serve_host = ep.host;
-    o.serve_port = ep.port;
+  {
+    size_t colon = c.serve.rfind(':');
+    const std::string port = colon == std::string::npos ? "" : c.serve.substr(colon + 1);
+    if (colon == std::string::npos || colon == 0 || port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
+      return make_err_f(ErrorCode::kInvalidArgument, "--serve '{}' is not HOST:PORT (port 0-65535)", c.serve);
+    o.serve_host = c.serve.substr(0, colon);
+    if (o.serve_host.size() > 2 && o.serve_host.front() == '[' && o.serve_host.back() == ']')
+      o.serve_host = o.serve_host.substr(1, o.serve_host.size() - 2);
+    o.serve_port = std::stoi(port);
   }
   if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
   HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<Agent> agent, Agent::create(o));

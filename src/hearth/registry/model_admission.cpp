@@ -42,6 +42,7 @@ Result<trust::VerifiedArtifact> admit_model(store::Store& st, const std::string&
   trust::ArtifactVerifier verifier(st, std::move(policy));
   trust::VerifyOptions vo;
   vo.allow_unsigned = opts.allow_unsigned;
+  vo.record_version = opts.record_version;
   auto verified = verifier.verify(store::Reference{name, "", manifest}, vo);
   if (!verified.ok()) {
     (void)drop_pin_if_untagged(st, name, manifest);

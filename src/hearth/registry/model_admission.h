@@ -14,6 +14,9 @@ namespace hearth::registry {
 struct AdmitOptions {
   bool allow_unsigned = false;
   std::string policy_path;  // empty: <home>/trust/policy.json
+  // Advance the version lock (the highest version seen of the name) on admission. The fleet
+  // agent admits without it and records the version only once the model passed its gates.
+  bool record_version = true;
 };
 
 // The signature check alone (trust::ArtifactVerifier::check_signature_only), for a manifest

@@ -54,15 +54,17 @@ bool is_refusal(const Status& s) {
 // The manifest's declared layers are remote input: capped before anything is fetched.
 Status check_declared(const store::Manifest& m, const PullOptions& opts, const std::string& what) {
   if (m.layers.size() > opts.max_layers) {
-    return make_error(ErrorCode::kResourceExhausted, what, ": the manifest lists ", std::to_string(m.layers.size()),
-                      " layers, more than the ", std::to_string(opts.max_layers), " a model may have");
+    return make_err_f(ErrorCode::kResourceExhausted,
+                      "{}: the manifest lists {} layers, more than the {} a model may have", what, m.layers.size(),
+                      opts.max_layers);
   }
   uint64_t total = m.config.size;
   for (const auto& l : m.layers) {
     auto sum = checked_add<uint64_t>(total, l.size);
     if (!sum || *sum > opts.max_total_bytes) {
-      return make_error(ErrorCode::kResourceExhausted, what, ": the manifest declares more than ",
-                        std::to_string(opts.max_total_bytes), " bytes of layers (the pull limit)");
+      return make_err_f(ErrorCode::kResourceExhausted,
+                        "{}: the manifest declares more than {} bytes of layers (the pull limit)", what,
+                        opts.max_total_bytes);
     }
     total = *sum;
   }
@@ -166,8 +168,10 @@ Result<PullResult> pull_model(store::Store& st, const store::Reference& ref, con
     return out;
   }
   if (opts.sources.empty()) {
-    return make_error(ErrorCode::kFailedPrecondition, "no registry to pull '", ref.to_string(),
-                      "' from (pass --mirror URL, set HEARTH_MIRRORS, or list URLs in ", st.home(), "/mirrors)");
+    return make_err_f(
+        ErrorCode::kFailedPrecondition,
+        "no registry to pull '{}' from (pass --mirror URL, set HEARTH_MIRRORS, or list URLs in {}/mirrors)",
+        ref.to_string(), st.home());
   }
   std::string remote_ref = ref.pinned() ? ref.digest.str() : ref.tag;
   std::vector<std::string> failures;
@@ -215,7 +219,7 @@ Result<PullResult> pull_model(store::Store& st, const store::Reference& ref, con
   if (!out.manifest.valid()) {
     std::string all;
     for (const auto& f : failures) all += "\n  " + f;
-    Status s = make_error(failure_code, "cannot pull '", ref.to_string(), "' from any source:", all);
+    Status s = make_err_f(failure_code, "cannot pull '{}' from any source:{}", ref.to_string(), all);
     (void)store::append_audit(
         st.home(), {"pull", std::string(error_code_name(failure_code)), ref.to_string(), "", "", s.message()});
     return s;
@@ -225,6 +229,7 @@ Result<PullResult> pull_model(store::Store& st, const store::Reference& ref, con
   AdmitOptions ao;
   ao.allow_unsigned = opts.allow_unsigned;
   ao.policy_path = opts.policy_path;
+  ao.record_version = opts.record_version;
   bool had_tag = local.ok();
   auto verified = admit_model(st, ref.name, ref.pinned() ? "" : ref.tag, out.manifest, ao);
   if (!verified.ok()) return verified.status().with_context("pulled from " + out.source + " but not accepted");

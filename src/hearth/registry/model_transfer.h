@@ -28,6 +28,7 @@ struct PullOptions {
   bool upgrade = false;
   bool allow_unsigned = false;
   std::string policy_path;  // empty: <home>/trust/policy.json
+  bool record_version = true;  // see AdmitOptions::record_version
   RemoteOptions remote;
   // Caps on what a manifest may declare, checked before anything is downloaded.
   size_t max_layers = 64;

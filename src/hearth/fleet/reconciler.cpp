@@ -1,0 +1,235 @@
+#include "hearth/fleet/reconciler.h"
+
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "hearth/core/log.h"
+#include "hearth/eval/bench.h"
+#include "hearth/eval/perplexity.h"
+#include "hearth/fleet/fleet_error.h"
+#include "hearth/model/context.h"
+#include "hearth/model/model.h"
+#include "hearth/registry/model_transfer.h"
+#include "hearth/store/reference.h"
+#include "hearth/store/store.h"
+#include "hearth/tokenizer/tokenizer.h"
+#include "hearth/trust/trust_policy.h"
+#include "hearth/trust/verifier.h"
+
+namespace hearth::fleet {
+namespace {
+
+constexpr int64_t kBenchPrompt = 64;
+constexpr int64_t kBenchGen = 16;
+constexpr int64_t kEvalCtx = 128;
+
+// MemAvailable from /proc/meminfo, in bytes (0: unknown).
+uint64_t available_memory() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (f >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
+}
+
+uint64_t free_disk(const std::string& path) {
+  struct statvfs s {};
+  if (statvfs(path.c_str(), &s) != 0) return 0;
+  return static_cast<uint64_t>(s.f_bavail) * s.f_frsize;
+}
+
+Result<store::Reference> pinned_reference(const ModelPin& pin) {
+  auto ref = store::parse_reference(pin.reference);
+  if (!ref.ok()) return ref.status().with_context("desired model reference");
+  auto digest = store::parse_reference(ref->name + "@" + pin.digest);
+  if (!digest.ok()) return digest.status().with_context("desired model digest");
+  return *digest;
+}
+
+Result<double> eval_ppl(const model::Model& m, const std::string& text, int n_threads) {
+  auto tok = tokenizer::Tokenizer::from_gguf(m.gguf());
+  if (!tok.ok()) return tok.status();
+  std::vector<int32_t> ids = (*tok)->encode(text, /*add_special=*/true, /*parse_special=*/false);
+  int64_t n_ctx = std::min<int64_t>(kEvalCtx, std::max<int64_t>(m.hparams().n_ctx_train, 16));
+  if (static_cast<int64_t>(ids.size()) < 2 * 16)
+    return fleet_error(ErrorCode::kInvalidArgument, "the evaluation text is too short ({} tokens)", ids.size());
+  n_ctx = std::min<int64_t>(n_ctx, static_cast<int64_t>(ids.size()));
+  model::ContextParams cp;
+  cp.n_ctx = n_ctx;
+  cp.n_batch = n_ctx;
+  cp.n_threads = n_threads;
+  auto ctx = model::Context::create(m, cp);
+  if (!ctx.ok()) return ctx.status();
+  eval::PerplexityParams pp;
+  pp.n_ctx = n_ctx;
+  pp.bos = (*tok)->bos();
+  auto r = eval::compute_perplexity(**ctx, ids, pp, {});
+  if (!r.ok()) return r.status();
+  return r->ppl;
+}
+
+}  // namespace
+
+GateOutcome run_gates(const model::Model& m, const model::Model* current, const DesiredState& d, int n_threads) {
+  GateOutcome out;
+  bool need_bench = false, need_ppl = false, need_ratio = false;
+  for (const auto& g : d.gates) {
+    if (g.metric == "decode_tok_s" || g.metric == "prefill_tok_s" || g.metric == "ttft_ms") need_bench = true;
+    if (g.metric == "eval_ppl") need_ppl = true;
+    if (g.metric == "eval_ppl_ratio") need_ppl = need_ratio = true;
+    if (g.metric == "error_rate" || g.metric == "p95_latency_ms") {
+      out.reason = fmt::format(
+          "gate '{}' needs real traffic during the bake window, which this agent does not "
+          "measure yet",
+          g.to_string());
+      return out;
+    }
+  }
+  if (need_bench) {
+    eval::BenchParams bp;
+    bp.n_prompt = kBenchPrompt;
+    bp.n_gen = kBenchGen;
+    bp.reps = 1;
+    bp.n_threads = n_threads;
+    auto b = eval::run_bench(m, bp);
+    if (!b.ok()) {
+      out.reason = "self-benchmark failed: " + b.status().message();
+      return out;
+    }
+    out.values["prefill_tok_s"] = b->prefill_mean;
+    out.values["decode_tok_s"] = b->decode_mean;
+    // Time to the first token of a kBenchPrompt-token prompt: its prefill plus one decode step.
+    if (b->prefill_mean > 0 && b->decode_mean > 0)
+      out.values["ttft_ms"] = 1000.0 * (kBenchPrompt / b->prefill_mean + 1.0 / b->decode_mean);
+  }
+  if (need_ppl) {
+    if (d.eval_text.empty()) {
+      out.reason = "an eval_ppl gate needs an evaluation text (rollout --eval-text)";
+      return out;
+    }
+    auto ppl = eval_ppl(m, d.eval_text, n_threads);
+    if (!ppl.ok()) {
+      out.reason = "perplexity failed: " + ppl.status().message();
+      return out;
+    }
+    out.values["eval_ppl"] = *ppl;
+    if (need_ratio) {
+      if (current == nullptr) {
+        out.values["eval_ppl_ratio"] = 1.0;  // nothing to compare with: the first model of this node
+      } else {
+        auto base = eval_ppl(*current, d.eval_text, n_threads);
+        if (!base.ok() || *base <= 0) {
+          out.reason = "perplexity of the serving model failed: " + base.status().message();
+          return out;
+        }
+        out.values["eval_ppl_ratio"] = *ppl / *base;
+      }
+    }
+  }
+  for (const auto& g : d.gates) {
+    auto it = out.values.find(g.metric);
+    double v = it == out.values.end() ? std::nan("") : it->second;
+    if (!g.passes(v)) {
+      out.reason = fmt::format("gate '{}' failed: measured {:.4g}", g.to_string(), v);
+      return out;
+    }
+  }
+  out.passed = true;
+  return out;
+}
+
+Result<std::shared_ptr<model::Model>> load_verified(const std::string& home, const ModelPin& pin, bool record_version) {
+  auto ref = pinned_reference(pin);
+  if (!ref.ok()) return ref.status();
+  auto st = store::Store::open(home);
+  if (!st.ok()) return st.status();
+  auto policy = trust::load_policy(trust::default_policy_path(home));
+  if (!policy.ok()) return policy.status();
+  trust::ArtifactVerifier v(*st, std::move(*policy));
+  trust::VerifyOptions vo;
+  vo.record_version = record_version;
+  auto a = v.verify(*ref, vo);
+  if (!a.ok()) return a.status();
+  auto m = model::Model::load(a->weights());
+  if (!m.ok()) return m.status();
+  return std::shared_ptr<model::Model>(std::move(*m));
+}
+
+ReconcileResult reconcile(const DesiredState& d, ServingSwitch& serving, ServingRecord& record,
+                          const ReconcileOptions& o) {
+  ReconcileResult res;
+  std::map<std::string, double> none;
+  auto step = [&](NodeState s, const std::string& why) {
+    if (o.progress) o.progress(s, why, none);
+  };
+  auto fail = [&](std::string why) {
+    res.state = NodeState::kFailed;
+    res.reason = std::move(why);
+    return res;
+  };
+  if (d.model.empty()) return fail("the desired state names no model");
+  if (!record.serving.empty() && record.serving.digest == d.model.digest) {
+    res.state = NodeState::kServing;
+    return res;  // already there
+  }
+  auto ref = pinned_reference(d.model);
+  if (!ref.ok()) return fail(ref.status().message());
+
+  // 1. pull (a model already in the store is not fetched again).
+  step(NodeState::kPulling, "");
+  auto st = store::Store::open(o.home);
+  if (!st.ok()) return fail(st.status().message());
+  registry::PullOptions po;
+  po.sources = d.sources;
+  po.record_version = false;  // the version lock advances only at commit, after the gates
+  uint64_t disk = free_disk(o.home);
+  if (disk > (uint64_t{1} << 30)) po.max_total_bytes = disk - (uint64_t{1} << 30);  // keep 1 GiB free
+  auto pulled = registry::pull_model(*st, *ref, po);
+  if (!pulled.ok()) return fail(pulled.status().message());
+  if (pulled->manifest.str() != d.model.digest)
+    return fail(fmt::format("pulled manifest {} is not the pinned {}", pulled->manifest.str(), d.model.digest));
+
+  // 2. verify against this node's policy; 3. fit.
+  step(NodeState::kVerifying, "");
+  auto policy = trust::load_policy(trust::default_policy_path(o.home));
+  if (!policy.ok()) return fail(policy.status().message());
+  trust::ArtifactVerifier verifier(*st, std::move(*policy));
+  trust::VerifyOptions vo;
+  vo.record_version = false;  // the version lock advances only at commit
+  auto artifact = verifier.verify(*ref, vo);
+  if (!artifact.ok()) return fail("refused by this node's trust policy: " + artifact.status().message());
+  uint64_t mem = available_memory();
+  if (mem != 0 && artifact->gguf_size() + artifact->gguf_size() / 4 > mem)
+    return fail(fmt::format("the model needs {} MiB and only {} MiB of memory is available",
+                            artifact->gguf_size() >> 20, mem >> 20));
+
+  // 4. gate, with the model loaded beside the serving one.
+  step(NodeState::kGating, "");
+  auto loaded = model::Model::load(artifact->weights());
+  if (!loaded.ok()) return fail("the model does not load: " + loaded.status().message());
+  std::shared_ptr<model::Model> candidate(std::move(*loaded));
+  std::shared_ptr<model::Model> current = serving.current();
+  GateOutcome gates = run_gates(*candidate, current.get(), d, o.n_threads);
+  res.gate_values = gates.values;
+  if (!gates.passed) return fail(gates.reason);
+
+  // 5. switch; 6. commit.
+  if (auto s = serving.switch_to(candidate, d.model.reference); !s.ok()) return fail("switch failed: " + s.message());
+  vo.record_version = true;
+  if (auto again = verifier.verify(*ref, vo); !again.ok())
+    log::warn("agent: recording the version of {} failed: {}", d.model.reference, again.status().message());
+  if (!record.serving.empty()) record.last_known_good = record.serving;
+  record.serving = d.model;
+  auto it = gates.values.find("eval_ppl");
+  record.serving_eval_ppl = it == gates.values.end() ? 0 : it->second;
+  record.serving_eval_digest = d.eval_text_digest;
+  res.state = NodeState::kServing;
+  return res;
+}
+
+}  // namespace hearth::fleet

@@ -1,0 +1,212 @@
+// Agents that switch models for real: a publisher signs three versions of a model and pushes
+// them to a real docker-registry; enrolled agents (real `hearth agent run` processes, each with
+// its own HEARTH_HOME and trust policy) receive signed desired states, pull, verify, gate and
+// switch while they keep answering completions. A model with random weights fails its
+// perplexity gate and is never served; a kill -9 restarts serving a whole model.
+#include <fstream>
+#include <random>
+#include <regex>
+
+#include "fleet_fixture.h"
+#include "hearth/core/sha256.h"
+#include "hearth/gguf/gguf.h"
+#include "hearth/gguf/gguf_writer.h"
+#include "hearth/registry/http_client.h"
+
+namespace hearth::fleet_test {
+namespace {
+
+// A tiny story in the style the test model was trained on (TinyStories).
+constexpr const char* kEvalText =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. One day, she saw a "
+    "big red ball in the park. She ran to the ball and kicked it very high. Her mom smiled and said, \"Good job, "
+    "Lily!\" Lily was very happy. She played with the ball all day long. When the sun went down, Lily went home and "
+    "ate her dinner. Then she went to bed and dreamed about the red ball. The next day, Lily and her friend Tom went "
+    "to the park again. They played with the ball and had lots of fun together.";
+
+// The same tensors and metadata as `src` (an F32 file), with random weights.
+void write_random_weights(const std::string& src, const std::string& dst) {
+  auto in = gguf::GgufModelFile::open(src);
+  ASSERT_TRUE(in.ok()) << in.status().to_string();
+  gguf::GgufWriter w;
+  for (const auto& kv : (*in)->file().metadata()) w.copy_kv(kv);
+  std::mt19937 rng(1234);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  std::vector<std::vector<float>> data;  // the writer keeps views until write()
+  data.reserve((*in)->file().tensors().size());
+  for (const auto& t : (*in)->file().tensors()) {
+    ASSERT_EQ(t.type, TensorType::F32) << t.name;
+    std::vector<float>& v = data.emplace_back(t.n_elements);
+    for (auto& x : v) x = normal(rng);
+    std::vector<uint64_t> ne(t.ne, t.ne + t.n_dims);
+    ASSERT_TRUE(w.add_tensor(std::string(t.name), t.type, ne, std::as_bytes(std::span(v))).ok());
+  }
+  auto written = w.write(dst);
+  ASSERT_TRUE(written.ok()) << written.to_string();
+}
+
+struct Node {
+  std::string id;
+  int port = 0;
+  std::unique_ptr<Proc> agent;
+};
+
+class FleetAgent : public FleetFixture {
+ protected:
+  void SetUp() override {
+    HEARTH_REQUIRE_SHARED(shared);
+    FleetFixture::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    std::string why;
+    registry_ = hearth::testing::DockerRegistry::start(&why);
+    if (!registry_) {
+      if (hearth::testing::running_in_ci()) FAIL() << why;
+      GTEST_SKIP() << why;
+    }
+    // The publisher: three signed versions, pushed to the registry.
+    pub_ = "HEARTH_HOME=" + (tmp_ / "publisher").string();
+    ASSERT_EQ(cli(pub_, "keygen --out " + (tmp_ / "acme").string()).code, 0);
+    std::string random = (tmp_ / "random.gguf").string();
+    write_random_weights((shared / "models" / "stories260K-f32.gguf").string(), random);
+    const std::pair<std::string, std::string> files[] = {{"v1", (shared / "models" / "stories260K-f32.gguf").string()},
+                                                         {"v2", (shared / "models" / "stories260K-Q8_0.gguf").string()},
+                                                         {"v3", random}};
+    int version = 1;
+    for (const auto& [tag, file] : files) {
+      std::string ref = "models/stories:" + tag;
+      auto imp = cli(pub_, "import " + file + " " + ref + " --model-version " + std::to_string(version++));
+      ASSERT_EQ(imp.code, 0) << imp.out;
+      auto sig = cli(pub_, "sign " + ref + " --key " + (tmp_ / "acme.key").string());
+      ASSERT_EQ(sig.code, 0) << sig.out;
+      auto push = cli(pub_, "push " + ref + " --to " + registry_->url());
+      ASSERT_EQ(push.code, 0) << push.out;
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(push.out, m, std::regex("manifest (sha256:[0-9a-f]{64})"))) << push.out;
+      digests_[tag] = m[1];
+    }
+  }
+  void TearDown() override {
+    nodes_.clear();
+    registry_.reset();
+    FleetFixture::TearDown();
+  }
+
+  Node& add_node(const std::string& id) {
+    auto e = enroll(id, token(), ca_sha_);
+    EXPECT_EQ(e.code, 0) << e.out;
+    auto t = cli("HEARTH_HOME=" + home(id),
+                 "trust add " + (tmp_ / "acme.pub").string() + " --models 'models/*' --name acme");
+    EXPECT_EQ(t.code, 0) << t.out;
+    auto n = std::make_unique<Node>();
+    n->id = id;
+    n->port = hearth::testing::free_port();
+    start_agent(*n);
+    nodes_.push_back(std::move(n));
+    return *nodes_.back();
+  }
+  void start_agent(Node& n) {
+    n.agent = std::make_unique<Proc>(
+        home(n.id),
+        std::vector<std::string>{"agent", "run", "--serve", "127.0.0.1:" + std::to_string(n.port), "-t", "1"},
+        (tmp_ / ("agent-" + n.id + ".log")).string());
+  }
+
+  fleet::DesiredState desired(const Node& n, uint64_t generation, const std::string& tag) {
+    fleet::DesiredState d;
+    d.fleet = "plant";
+    d.node = n.id;
+    d.generation = generation;
+    d.issued_at = 1796000000;
+    d.model = {"models/stories:" + tag, digests_.at(tag)};
+    d.sources = {registry_->url()};
+    d.gates = {*fleet::parse_gate("eval_ppl < 200"), *fleet::parse_gate("decode_tok_s > 1")};
+    d.eval_text = kEvalText;
+    d.eval_text_digest = "sha256:" + sha256_hex(std::as_bytes(std::span(d.eval_text.data(), d.eval_text.size())));
+    return d;
+  }
+
+  bool serving(const Node& n, const std::string& tag) {
+    return wait_node(
+        n.id,
+        [&](const json& j) {
+          return j.value("state", "") == "serving" && j["serving"].is_object() &&
+                 j["serving"].value("digest", "") == digests_.at(tag);
+        },
+        90s);
+  }
+
+  // One completion against the node's OpenAI API; the HTTP status (0: no answer).
+  static long complete(int port) {
+    registry::HttpClient http;
+    registry::HttpRequest req;
+    req.method = "POST";
+    req.url = "http://127.0.0.1:" + std::to_string(port) + "/v1/completions";
+    req.redirects = registry::Redirects::kNone;
+    req.headers = {"Content-Type: application/json"};
+    req.body = R"({"prompt":"Once upon a time","max_tokens":4,"temperature":0})";
+    auto r = http.send(req);
+    return r.ok() ? r->status : 0;
+  }
+
+  std::string pub_;
+  std::map<std::string, std::string> digests_;
+  std::unique_ptr<hearth::testing::DockerRegistry> registry_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+TEST_F(FleetAgent, DeployGateRefuseSwitchAndSurviveKill) {
+  Node& a = add_node("node-a");
+  Node& b = add_node("node-b");
+  ASSERT_TRUE(hearth::testing::wait_tcp(a.port, 15) && hearth::testing::wait_tcp(b.port, 15));
+
+  // v1 everywhere; both answer completions with it.
+  publish_desired(a.id, sign(desired(a, 1, "v1"), controller_key()));
+  publish_desired(b.id, sign(desired(b, 1, "v1"), controller_key()));
+  ASSERT_TRUE(serving(a, "v1")) << node_json(a.id).dump();
+  ASSERT_TRUE(serving(b, "v1")) << node_json(b.id).dump();
+  EXPECT_EQ(complete(a.port), 200);
+  EXPECT_EQ(complete(b.port), 200);
+  json va = node_json(a.id);
+  EXPECT_LT(va["gate_values"].value("eval_ppl", 1e9), 200);
+
+  // While node-a is asked to run v3 (random weights) and then v2, requests never fail.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::thread load([&] {
+    while (!stop.load()) (complete(a.port) == 200 ? ok : failed).fetch_add(1);
+  });
+  publish_desired(a.id, sign(desired(a, 2, "v3"), controller_key()));
+  ASSERT_TRUE(wait_node(
+      a.id, [](const json& j) { return j.value("state", "") == "failed" && j.value("reported_generation", 0) == 2; },
+      90s))
+      << node_json(a.id).dump();
+  json fa = node_json(a.id);
+  std::printf("node-a after v3: %s\n", fa.dump().c_str());
+  EXPECT_NE(fa.value("reason", "").find("eval_ppl < 200"), std::string::npos) << fa.dump();
+  EXPECT_GT(fa["gate_values"].value("eval_ppl", 0.0), 200) << fa.dump();
+  EXPECT_EQ(fa["serving"].value("digest", ""), digests_["v1"]) << "a model that failed its gate is being served";
+
+  publish_desired(a.id, sign(desired(a, 3, "v2"), controller_key()));
+  ASSERT_TRUE(serving(a, "v2")) << node_json(a.id).dump();
+  stop.store(true);
+  load.join();
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_EQ(failed.load(), 0) << "requests failed during the gate or the switch";
+  std::printf("node-a after v3 (refused) and v2: %s\n%d completions answered during the gate and the switch\n",
+              node_json(a.id).dump().c_str(), ok.load());
+
+  // node-b never saw v3 or v2.
+  EXPECT_EQ(node_json(b.id)["serving"].value("digest", ""), digests_["v1"]);
+
+  // kill -9 and restart: the node serves its committed model again, and its store is whole.
+  a.agent->kill(SIGKILL);
+  start_agent(a);
+  ASSERT_TRUE(hearth::testing::wait_tcp(a.port, 15));
+  EXPECT_TRUE(poll_until([&] { return complete(a.port) == 200; }, 30s));
+  ASSERT_TRUE(serving(a, "v2")) << node_json(a.id).dump();
+  auto check = cli("HEARTH_HOME=" + home(a.id), "store check");
+  EXPECT_EQ(check.code, 0) << check.out;
+}
+
+}  // namespace
+}  // namespace hearth::fleet_test
