@@ -221,7 +221,7 @@ struct RegistryServer::Impl {
                             status == 405   ? "UNSUPPORTED"
                             : status == 404 ? "NOT_FOUND"
                                             : "UNKNOWN",
-                            "read-only hearth mirror: http " + std::to_string(status))
+                            fmt::format("read-only hearth mirror: http {}", status))
           .body;
     });
     s.set_access_hook(
@@ -247,7 +247,7 @@ Status RegistryServer::bind(const std::string& host, int port) {
 }
 
 Status RegistryServer::serve() {
-  if (!impl_->server) return make_error(ErrorCode::kFailedPrecondition, "registry server: serve() before bind()");
+  if (!impl_->server) return make_err_f(ErrorCode::kFailedPrecondition, "registry server: serve() before bind()");
   return impl_->server->serve();
 }
 

@@ -9,9 +9,7 @@ namespace {
 
 using json = nlohmann::json;
 
-Status bad(std::string_view what) {
-  return make_error(ErrorCode::kInvalidArgument, "oci document: ", std::string(what));
-}
+Status bad(std::string_view what) { return make_err_f(ErrorCode::kInvalidArgument, "oci document: {}", what); }
 
 Result<std::string> get_string(const json& j, const char* key, bool required) {
   auto it = j.find(key);
@@ -65,8 +63,8 @@ json descriptor_json(const Descriptor& d) {
 
 Result<json> parse_json(std::string_view text) {
   if (text.size() > kMaxManifestBytes) {
-    return make_error(ErrorCode::kOutOfRange, "oci document: ", std::to_string(text.size()),
-                      " bytes exceeds the cap of ", std::to_string(kMaxManifestBytes));
+    return make_err_f(ErrorCode::kOutOfRange, "oci document: {} bytes exceeds the cap of {}", text.size(),
+                      kMaxManifestBytes);
   }
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad("not valid json");
@@ -95,7 +93,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
   auto layers = j.find("layers");
   if (layers == j.end() || !layers->is_array()) return bad("missing 'layers' array");
   for (size_t i = 0; i < layers->size(); ++i) {
-    HEARTH_ASSIGN_OR_RETURN(Descriptor d, parse_descriptor((*layers)[i], "layers[" + std::to_string(i) + "]"));
+    HEARTH_ASSIGN_OR_RETURN(Descriptor d, parse_descriptor((*layers)[i], fmt::format("layers[{}]", i)));
     m.layers.push_back(std::move(d));
   }
   if (auto s = j.find("subject"); s != j.end() && !s->is_null()) {
@@ -130,7 +128,7 @@ Result<Index> parse_index(std::string_view text) {
   auto ms = j.find("manifests");
   if (ms == j.end() || !ms->is_array()) return bad("missing 'manifests' array");
   for (size_t i = 0; i < ms->size(); ++i) {
-    HEARTH_ASSIGN_OR_RETURN(Descriptor d, parse_descriptor((*ms)[i], "manifests[" + std::to_string(i) + "]"));
+    HEARTH_ASSIGN_OR_RETURN(Descriptor d, parse_descriptor((*ms)[i], fmt::format("manifests[{}]", i)));
     idx.manifests.push_back(std::move(d));
   }
   HEARTH_ASSIGN_OR_RETURN(idx.annotations, get_annotations(j));
@@ -162,8 +160,8 @@ Result<uint64_t> manifest_version(const Manifest& m) {
   const std::string& s = it->second;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || s.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "manifest annotation ", std::string(kAnnotationVersion), " = '",
-                      s.substr(0, 40), "' is not a non-negative integer");
+    return make_err_f(ErrorCode::kInvalidArgument, "manifest annotation {} = '{}' is not a non-negative integer",
+                      kAnnotationVersion, s.substr(0, 40));
   }
   return v;
 }

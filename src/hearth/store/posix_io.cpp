@@ -15,15 +15,13 @@
 namespace hearth::store {
 
 Status errno_status(int e, std::string_view what, const std::string& path) {
-  ErrorCode code = ErrorCode::kIo;
-  if (e == ENOSPC || e == EDQUOT || e == EFBIG) code = ErrorCode::kResourceExhausted;
+  const bool full = e == ENOSPC || e == EDQUOT || e == EFBIG;
+  ErrorCode code = full ? ErrorCode::kResourceExhausted : ErrorCode::kIo;
   if (e == ENOENT) code = ErrorCode::kNotFound;
   if (e == EACCES || e == EPERM || e == EROFS) code = ErrorCode::kPermissionDenied;
-  std::string msg = path + ": " + std::string(what) + ": " + std::strerror(e);
-  if (e == ENOSPC || e == EDQUOT || e == EFBIG) {
-    msg += " (the disk or file-size limit is full: free space and retry; the store stays consistent)";
-  }
-  return Status(code, std::move(msg));
+  return make_err_f(
+      code, "{}: {}: {}{}", path, what, std::strerror(e),
+      full ? " (the disk or file-size limit is full: free space and retry; the store stays consistent)" : "");
 }
 
 Status write_all(int fd, const void* data, size_t size, const std::string& path) {

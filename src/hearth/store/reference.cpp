@@ -73,13 +73,16 @@ Result<Reference> parse_reference(std::string_view text) {
     ref.tag = std::string(rest.substr(colon + 1));
     rest = rest.substr(0, colon);
     if (!is_valid_tag(ref.tag)) {
-      return make_error(ErrorCode::kInvalidArgument, "reference '", std::string(text), "': bad tag '", ref.tag,
-                        "' (use letters, digits, '_', '.', '-'; at most 128)");
+      return make_err_f(ErrorCode::kInvalidArgument,
+                        "reference '{}': bad tag '{}' (use letters, digits, '_', '.', '-'; at most 128)", text,
+                        ref.tag);
     }
   }
   if (!is_valid_name(rest)) {
-    return make_error(ErrorCode::kInvalidArgument, "reference '", std::string(text), "': bad name '", std::string(rest),
-                      "' (use lowercase path components like 'acme/stories', separated by '/')");
+    return make_err_f(
+        ErrorCode::kInvalidArgument,
+        "reference '{}': bad name '{}' (use lowercase path components like 'acme/stories', separated by '/')", text,
+        rest);
   }
   ref.name = std::string(rest);
   if (ref.tag.empty() && !ref.pinned()) ref.tag = "latest";

@@ -19,10 +19,10 @@ Status mark(const Store& store, const RefsTable& t, const std::string& what, con
   if (!live.insert(manifest).second) return ok_status();
   auto m = store.read_manifest(manifest);
   if (!m.ok()) {
-    return make_error(ErrorCode::kDataLoss, "gc refused: ", what, " (", manifest.str(),
-                      ") cannot be read: ", m.status().message(),
-                      "; its blobs may be live, so nothing was deleted (see 'hearth store check';",
-                      " 'hearth store repair --drop-broken' drops the entry)");
+    return make_err_f(ErrorCode::kDataLoss,
+                      "gc refused: {} ({}) cannot be read: {}; its blobs may be live, so nothing was deleted (see "
+                      "'hearth store check'; 'hearth store repair --drop-broken' drops the entry)",
+                      what, manifest.str(), m.status().message());
   }
   live.insert(m->config.digest);
   for (const auto& l : m->layers) live.insert(l.digest);

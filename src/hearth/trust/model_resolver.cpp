@@ -58,9 +58,10 @@ Result<ResolvedModel> resolve_model(std::string_view arg, const ResolveOptions& 
   if (looks_like_local_path(arg)) {
     std::string path(arg);
     if (!policy.local_paths_allowed) {
-      Status s =
-          make_error(ErrorCode::kPermissionDenied, "'", path, "': loading plain file paths is denied by ", policy_path,
-                     " (\"local_paths\": \"deny\"); import and sign the model, then use its", " store reference");
+      Status s = make_err_f(ErrorCode::kPermissionDenied,
+                            "'{}': loading plain file paths is denied by {} (\"local_paths\": \"deny\"); import and "
+                            "sign the model, then use its store reference",
+                            path, policy_path);
       (void)store::append_audit(home, {"refuse", "permission_denied", path, "", "", s.message()});
       return s;
     }

@@ -10,9 +10,7 @@ namespace {
 
 using json = nlohmann::json;
 
-Status bad(std::string_view what) {
-  return make_error(ErrorCode::kInvalidArgument, "signed statement: ", std::string(what));
-}
+Status bad(std::string_view what) { return make_err_f(ErrorCode::kInvalidArgument, "signed statement: {}", what); }
 
 bool is_plain_file_name(std::string_view n) {
   return !n.empty() && n.size() <= 255 && n != "." && n != ".." && n.find('/') == std::string_view::npos &&
@@ -36,8 +34,8 @@ Result<ModelStatement> statement_for_manifest(const store::Manifest& m, std::str
   HEARTH_ASSIGN_OR_RETURN(s.version, store::manifest_version(m));
   s.resources.push_back({std::string(kConfigResourceName), m.config.digest});
   if (m.layers.size() > kMaxSignedLayers) {
-    return make_error(ErrorCode::kInvalidArgument, "manifest: ", std::to_string(m.layers.size()),
-                      " layers, more than the ", std::to_string(kMaxSignedLayers), " a signature may bind");
+    return make_err_f(ErrorCode::kInvalidArgument, "manifest: {} layers, more than the {} a signature may bind",
+                      m.layers.size(), kMaxSignedLayers);
   }
   s.has_layout = true;
   s.config = {m.config.media_type, m.config.digest};
@@ -46,15 +44,15 @@ Result<ModelStatement> statement_for_manifest(const store::Manifest& m, std::str
     s.layers.push_back({l.media_type, l.digest});
     auto t = l.annotations.find(std::string(store::kAnnotationTitle));
     if (t == l.annotations.end() || !is_plain_file_name(t->second)) {
-      return make_error(ErrorCode::kInvalidArgument, "manifest layer ", std::to_string(i),
-                        ": needs a plain file name in annotation ", std::string(store::kAnnotationTitle));
+      return make_err_f(ErrorCode::kInvalidArgument, "manifest layer {}: needs a plain file name in annotation {}", i,
+                        store::kAnnotationTitle);
     }
     s.resources.push_back({t->second, l.digest});
   }
   std::sort(s.resources.begin(), s.resources.end(), [](auto& a, auto& b) { return a.name < b.name; });
   for (size_t i = 1; i < s.resources.size(); ++i) {
     if (s.resources[i].name == s.resources[i - 1].name) {
-      return make_error(ErrorCode::kInvalidArgument, "manifest: two files named '", s.resources[i].name, "'");
+      return make_err_f(ErrorCode::kInvalidArgument, "manifest: two files named '{}'", s.resources[i].name);
     }
   }
   return s;
@@ -143,7 +141,7 @@ Result<ModelStatement> parse_statement(std::string_view text) {
       if (!layers->is_array() || layers->size() > kMaxSignedLayers) return bad("hearth.layers is not a list of layers");
       HEARTH_ASSIGN_OR_RETURN(s.config, blob(*cfg, "hearth.config"));
       for (size_t i = 0; i < layers->size(); ++i) {
-        HEARTH_ASSIGN_OR_RETURN(SignedBlob b, blob((*layers)[i], "hearth.layers[" + std::to_string(i) + "]"));
+        HEARTH_ASSIGN_OR_RETURN(SignedBlob b, blob((*layers)[i], fmt::format("hearth.layers[{}]", i)));
         s.layers.push_back(std::move(b));
       }
       s.has_layout = true;
@@ -159,17 +157,18 @@ Status match_statement(const ModelStatement& signed_statement, const store::Mani
   for (const auto& r : actual.resources) got.insert({r.name, r.digest.str()});
   for (const auto& g : got) {
     if (!want.count(g)) {
-      return make_error(ErrorCode::kUnauthenticated, "file '", g.first, "' (", g.second.substr(0, 19),
-                        "...) is not covered by the signature (the model was changed after signing)");
+      return make_err_f(ErrorCode::kUnauthenticated,
+                        "file '{}' ({}...) is not covered by the signature (the model was changed after signing)",
+                        g.first, g.second.substr(0, 19));
     }
   }
   for (const auto& w : want) {
     if (!got.count(w)) {
-      return make_error(ErrorCode::kUnauthenticated, "signed file '", w.first, "' is missing from the model");
+      return make_err_f(ErrorCode::kUnauthenticated, "signed file '{}' is missing from the model", w.first);
     }
   }
   if (!signed_statement.has_layout) {
-    return make_error(ErrorCode::kUnauthenticated,
+    return make_err_f(ErrorCode::kUnauthenticated,
                       "the signature does not bind each layer to its role and position (signed by an older hearth); "
                       "ask the publisher to re-sign with 'hearth sign'");
   }
@@ -177,25 +176,25 @@ Status match_statement(const ModelStatement& signed_statement, const store::Mani
     return a.media_type == b.media_type && a.digest == b.digest;
   };
   if (!same(actual.config, signed_statement.config)) {
-    return make_error(ErrorCode::kUnauthenticated, "the manifest's config (", actual.config.media_type,
-                      ") is not the config that was signed (", signed_statement.config.media_type, ")");
+    return make_err_f(ErrorCode::kUnauthenticated, "the manifest's config ({}) is not the config that was signed ({})",
+                      actual.config.media_type, signed_statement.config.media_type);
   }
   if (actual.layers.size() != signed_statement.layers.size()) {
-    return make_error(ErrorCode::kUnauthenticated, "the manifest has ", std::to_string(actual.layers.size()),
-                      " layers, the signature ", std::to_string(signed_statement.layers.size()));
+    return make_err_f(ErrorCode::kUnauthenticated, "the manifest has {} layers, the signature {}", actual.layers.size(),
+                      signed_statement.layers.size());
   }
   for (size_t i = 0; i < actual.layers.size(); ++i) {
     if (!same(actual.layers[i], signed_statement.layers[i])) {
-      return make_error(ErrorCode::kUnauthenticated, "manifest layer ", std::to_string(i), " (",
-                        actual.layers[i].media_type, ", ", actual.layers[i].digest.str().substr(0, 19),
-                        "...) is not the layer signed at that position (", signed_statement.layers[i].media_type, ", ",
-                        signed_statement.layers[i].digest.str().substr(0, 19),
-                        "...): layers were relabelled or reordered after signing");
+      return make_err_f(ErrorCode::kUnauthenticated,
+                        "manifest layer {} ({}, {}...) is not the layer signed at that position ({}, {}...): layers "
+                        "were relabelled or reordered after signing",
+                        i, actual.layers[i].media_type, actual.layers[i].digest.str().substr(0, 19),
+                        signed_statement.layers[i].media_type, signed_statement.layers[i].digest.str().substr(0, 19));
     }
   }
   if (actual.version != signed_statement.version) {
-    return make_error(ErrorCode::kUnauthenticated, "manifest version ", std::to_string(actual.version),
-                      " differs from the signed version ", std::to_string(signed_statement.version));
+    return make_err_f(ErrorCode::kUnauthenticated, "manifest version {} differs from the signed version {}",
+                      actual.version, signed_statement.version);
   }
   return ok_status();
 }

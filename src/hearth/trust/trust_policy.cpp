@@ -13,7 +13,7 @@ namespace {
 using json = nlohmann::json;
 
 Status bad(const std::string& path, std::string_view what) {
-  return make_error(ErrorCode::kInvalidArgument, path, ": ", std::string(what));
+  return make_err_f(ErrorCode::kInvalidArgument, "{}: {}", path, what);
 }
 
 }  // namespace
@@ -67,7 +67,7 @@ Result<TrustPolicy> parse_policy(std::string_view text, const std::string& path)
   if (auto pubs = j.find("publishers"); pubs != j.end()) {
     for (size_t i = 0; i < pubs->size(); ++i) {
       const json& e = (*pubs)[i];
-      std::string where = "publishers[" + std::to_string(i) + "]";
+      std::string where = fmt::format("publishers[{}]", i);
       if (!e.is_object()) return bad(path, where + " is not an object");
       Publisher pub;
       if (auto n = e.find("name"); n != e.end() && n->is_string()) pub.name = n->get<std::string>();

@@ -17,8 +17,10 @@ Result<json> load(const std::string& path) {
   HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(path, 64u << 20));
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return make_error(ErrorCode::kDataLoss, path, ": version lock state is corrupt (refusing to guess; restore it or",
-                      " delete it to reset rollback protection)");
+    return make_err_f(
+        ErrorCode::kDataLoss,
+        "{}: version lock state is corrupt (refusing to guess; restore it or delete it to reset rollback protection)",
+        path);
   }
   return j;
 }
@@ -35,9 +37,10 @@ std::pair<uint64_t, std::string> lookup(const json& j, const std::string& name) 
 }
 
 Status rollback(const std::string& name, uint64_t version, const std::pair<uint64_t, std::string>& seen) {
-  return make_error(ErrorCode::kPermissionDenied, "rollback refused: '", name, "' version ", std::to_string(version),
-                    " is older than version ", std::to_string(seen.first), " already accepted (signed by key ",
-                    seen.second.substr(0, 16), "); a lower version is refused whichever trusted key signed it");
+  return make_err_f(ErrorCode::kPermissionDenied,
+                    "rollback refused: '{}' version {} is older than version {} already accepted (signed by key {}); a "
+                    "lower version is refused whichever trusted key signed it",
+                    name, version, seen.first, seen.second.substr(0, 16));
 }
 
 }  // namespace
