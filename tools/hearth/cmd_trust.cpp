@@ -24,7 +24,7 @@ void report(const Status& s) { set_exit_code(s.ok() ? 0 : report_error(s)); }
 Status run_keygen(const std::string& prefix, bool ed25519, bool force) {
   std::string priv = prefix + ".key", pub = prefix + ".pub";
   if (!force && (std::filesystem::exists(priv) || std::filesystem::exists(pub))) {
-    return make_error(ErrorCode::kAlreadyExists, priv, " or ", pub, " exists (pass --force to overwrite)");
+    return make_err_f(ErrorCode::kAlreadyExists, "{} or {} exists (pass --force to overwrite)", priv, pub);
   }
   HEARTH_ASSIGN_OR_RETURN(PrivateKey key,
                           PrivateKey::generate(ed25519 ? KeyAlgorithm::kEd25519 : KeyAlgorithm::kEcdsaP256));
@@ -108,8 +108,9 @@ Status run_trust_set(const std::string& setting, const std::string& value) {
   } else if (setting == "allow_unsigned" && (value == "true" || value == "false")) {
     policy.allow_unsigned = value == "true";
   } else {
-    return make_error(ErrorCode::kInvalidArgument, "unknown setting '", setting, "=", value,
-                      "' (use local_paths allow|deny, allow_unsigned true|false)");
+    return make_err_f(ErrorCode::kInvalidArgument,
+                      "unknown setting '{}={}' (use local_paths allow|deny, allow_unsigned true|false)", setting,
+                      value);
   }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(policy_path).parent_path(), ec);

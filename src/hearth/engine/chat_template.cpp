@@ -111,8 +111,9 @@ Result<ChatTemplateFamily> parse_chat_template_name(std::string_view name) {
   for (const auto& [f, n] : kNames) {
     if (n == name) return f;
   }
-  return make_error(ErrorCode::kInvalidArgument, "unknown chat template '", std::string(name),
-                    "' (known: plain, llama2, llama3, chatml, mistral, zephyr, gemma, phi3)");
+  return make_err_f(ErrorCode::kInvalidArgument,
+                    "unknown chat template '{}' (known: plain, llama2, llama3, chatml, mistral, zephyr, gemma, phi3)",
+                    name);
 }
 
 std::optional<ChatTemplateFamily> detect_chat_template(std::string_view t) {
@@ -128,7 +129,7 @@ std::optional<ChatTemplateFamily> detect_chat_template(std::string_view t) {
 
 Result<RenderedChat> render_chat(ChatTemplateFamily family, const std::vector<ChatMessage>& messages,
                                  std::string_view bos_text, std::string_view eos_text) {
-  if (messages.empty()) return make_error(ErrorCode::kInvalidArgument, "messages: the list is empty");
+  if (messages.empty()) return make_err_f(ErrorCode::kInvalidArgument, "messages: the list is empty");
   RenderedChat r;
   std::string& out = r.prompt;
   switch (family) {

@@ -17,16 +17,16 @@ double negative_log_likelihood(std::span<const float> logits, int32_t target) {
 Result<PerplexityResult> compute_perplexity(model::Context& ctx, std::span<const int32_t> tokens,
                                             const PerplexityParams& p, const PerplexityCallbacks& cb) {
   const int64_t n_ctx = p.n_ctx;
-  if (n_ctx < 4)
-    return make_error(ErrorCode::kInvalidArgument, "perplexity: context ", std::to_string(n_ctx), " is too small");
+  if (n_ctx < 4) return make_err_f(ErrorCode::kInvalidArgument, "perplexity: context {} is too small", n_ctx);
   if (n_ctx > ctx.n_ctx()) {
-    return make_error(ErrorCode::kInvalidArgument, "perplexity: window ", std::to_string(n_ctx),
-                      " is larger than the context ", std::to_string(ctx.n_ctx()));
+    return make_err_f(ErrorCode::kInvalidArgument, "perplexity: window {} is larger than the context {}", n_ctx,
+                      ctx.n_ctx());
   }
   int64_t n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
   if (n_chunks == 0) {
-    return make_error(ErrorCode::kInvalidArgument, "perplexity: the text has ", std::to_string(tokens.size()),
-                      " tokens, fewer than one window of ", std::to_string(n_ctx), " (use a smaller -c)");
+    return make_err_f(ErrorCode::kInvalidArgument,
+                      "perplexity: the text has {} tokens, fewer than one window of {} (use a smaller -c)",
+                      tokens.size(), n_ctx);
   }
   if (p.max_chunks > 0) n_chunks = std::min(n_chunks, p.max_chunks);
   const int64_t n_vocab = ctx.model().hparams().n_vocab;

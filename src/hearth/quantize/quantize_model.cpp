@@ -89,8 +89,9 @@ Status convert_tensor(const gguf::TensorInfo& t, const TensorPlan& plan, const s
     }
   });
   if (bad_row.load() >= 0) {
-    return make_error(ErrorCode::kInvalidArgument, "tensor '", plan.name, "': row ", std::to_string(bad_row.load()),
-                      " holds a NaN or infinite weight; refusing to quantize it");
+    return make_err_f(ErrorCode::kInvalidArgument,
+                      "tensor '{}': row {} holds a NaN or infinite weight; refusing to quantize it", plan.name,
+                      bad_row.load());
   }
   return ok_status();
 }
@@ -135,20 +136,20 @@ Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, cons
     if (p.quantized) {
       const std::string where = in.name() + ": tensor '" + p.name + "'";
       if (!is_float_type(t->type) && !params.allow_requantize) {
-        return make_error(ErrorCode::kFailedPrecondition, where, " is already ", std::string(type_name(t->type)),
-                          "; requantizing loses quality (pass --allow-requantize to do it anyway)");
+        return make_err_f(ErrorCode::kFailedPrecondition,
+                          "{} is already {}; requantizing loses quality (pass --allow-requantize to do it anyway)",
+                          where, type_name(t->type));
       }
       if (t->type != TensorType::F32 && !kernels::can_dequantize(t->type)) {
-        return make_error(ErrorCode::kUnimplemented, where, ": cannot convert from ", std::string(type_name(t->type)));
+        return make_err_f(ErrorCode::kUnimplemented, "{}: cannot convert from {}", where, type_name(t->type));
       }
       if (p.to != TensorType::F32 && !kernels::can_quantize(p.to)) {
-        return make_error(ErrorCode::kUnimplemented, where, ": hearth cannot quantize to ",
-                          std::string(type_name(p.to)));
+        return make_err_f(ErrorCode::kUnimplemented, "{}: hearth cannot quantize to {}", where, type_name(p.to));
       }
       auto rb = row_bytes(p.to, t->ne[0]);
       if (!rb) {
-        return make_error(ErrorCode::kInvalidArgument, where, ": row of ", std::to_string(t->ne[0]),
-                          " is not a multiple of the block size of ", std::string(type_name(p.to)));
+        return make_err_f(ErrorCode::kInvalidArgument, "{}: row of {} is not a multiple of the block size of {}", where,
+                          t->ne[0], type_name(p.to));
       }
       p.bytes_out = *rb * (t->n_elements / t->ne[0]);
       if (params.imatrix && !is_float_type(p.to)) {
@@ -156,10 +157,10 @@ Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, cons
           const uint64_t n_mat = t->ne[2] * t->ne[3];
           if (static_cast<uint64_t>(e->n_cols) != t->ne[0] || static_cast<uint64_t>(e->n_mat) != n_mat) {
             if (p.name != "token_embd.weight") {
-              return make_error(ErrorCode::kInvalidArgument, where, ": the imatrix entry has ",
-                                std::to_string(e->n_cols), " columns x ", std::to_string(e->n_mat),
-                                " matrices, the tensor ", std::to_string(t->ne[0]), " x ", std::to_string(n_mat),
-                                " (an imatrix of another model?)");
+              return make_err_f(ErrorCode::kInvalidArgument,
+                                "{}: the imatrix entry has {} columns x {} matrices, the tensor {} x {} (an imatrix of "
+                                "another model?)",
+                                where, e->n_cols, e->n_mat, t->ne[0], n_mat);
             }
           } else {
             p.used_imatrix = true;
@@ -248,8 +249,8 @@ Result<QuantizeReport> quantize_model(const std::string& in_path, const std::str
   std::error_code ec;
   if (in_path == out_path ||
       (std::filesystem::exists(out_path, ec) && std::filesystem::equivalent(in_path, out_path, ec))) {
-    return make_error(ErrorCode::kInvalidArgument, out_path,
-                      ": the output is the input file; choose another output path");
+    return make_err_f(ErrorCode::kInvalidArgument, "{}: the output is the input file; choose another output path",
+                      out_path);
   }
   HEARTH_ASSIGN_OR_RETURN(auto in, gguf::GgufModelFile::open(in_path));
   return quantize_gguf(in->file(), out_path, params, progress);
@@ -260,8 +261,7 @@ Result<SyntheticRecipe> synthetic_recipe(std::string_view file_type, const eval:
   if (!ft) {
     std::string names;
     for (FileType t : all_file_types()) names += (names.empty() ? "" : ", ") + std::string(file_type_name(t));
-    return make_error(ErrorCode::kInvalidArgument, "unknown model type '", std::string(file_type), "' (use one of ",
-                      names, ")");
+    return make_err_f(ErrorCode::kInvalidArgument, "unknown model type '{}' (use one of {})", file_type, names);
   }
   Recipe recipe;
   recipe.ftype = *ft;

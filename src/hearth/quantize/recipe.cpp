@@ -96,8 +96,8 @@ Result<TensorType> recipe_type(const Recipe& r, const TensorShape& t, Category c
   auto layer = [&]() -> Result<int64_t> {
     auto l = layer_of(t.name);
     if (!l || *l < 0 || *l >= m.n_layer) {
-      return make_error(ErrorCode::kInvalidArgument, "tensor '", std::string(t.name),
-                        "': cannot find its layer in [0, ", std::to_string(m.n_layer), ")");
+      return make_err_f(ErrorCode::kInvalidArgument, "tensor '{}': cannot find its layer in [0, {})", t.name,
+                        m.n_layer);
     }
     return *l;
   };
@@ -302,10 +302,9 @@ Result<TypeChoice> choose_type(const Recipe& r, const TensorShape& t, TensorType
   const uint64_t ncols = t.ne[0];
   auto explicit_type = [&](TensorType want, std::string_view flag) -> Result<TypeChoice> {
     if (!fits(want, ncols)) {
-      return make_error(ErrorCode::kInvalidArgument, "tensor '", std::string(t.name), "': ", std::string(flag), " ",
-                        std::string(type_name(want)), " needs rows that are a multiple of ",
-                        std::to_string(traits_of(want).block_size), ", but the row has ", std::to_string(ncols),
-                        " elements");
+      return make_err_f(ErrorCode::kInvalidArgument,
+                        "tensor '{}': {} {} needs rows that are a multiple of {}, but the row has {} elements", t.name,
+                        flag, type_name(want), traits_of(want).block_size, ncols);
     }
     return TypeChoice{want, want != current, want, false, {}};
   };

@@ -14,8 +14,8 @@ namespace {
 
 Status check_logits(std::span<const float> logits, int32_t n_vocab) {
   if (logits.size() != static_cast<size_t>(n_vocab)) {
-    return make_error(ErrorCode::kInvalidArgument, "sampler: got ", std::to_string(logits.size()),
-                      " logits, expected n_vocab = ", std::to_string(n_vocab));
+    return make_err_f(ErrorCode::kInvalidArgument, "sampler: got {} logits, expected n_vocab = {}", logits.size(),
+                      n_vocab);
   }
   // !(v < +inf) is true exactly for NaN and +inf; the branch-free scan vectorizes, and the
   // slow search for the culprit runs only on failure.
@@ -26,17 +26,18 @@ Status check_logits(std::span<const float> logits, int32_t n_vocab) {
   for (size_t i = 0; i < logits.size(); ++i) {
     float v = logits[i];
     if (!(v < kInf)) {
-      return make_error(ErrorCode::kInvalidArgument, "sampler: logit of token ", std::to_string(i), " is ",
-                        std::isnan(v) ? "nan" : "+inf", " (the model produced a non-finite value)");
+      return make_err_f(ErrorCode::kInvalidArgument,
+                        "sampler: logit of token {} is {} (the model produced a non-finite value)", i,
+                        std::isnan(v) ? "nan" : "+inf");
     }
   }
   return ok_status();
 }
 
 Status nothing_to_sample() {
-  return make_error(ErrorCode::kFailedPrecondition,
-                    "sampler: every token is banned or masked; nothing to sample (check logit_bias "
-                    "and the token mask)");
+  return make_err_f(
+      ErrorCode::kFailedPrecondition,
+      "sampler: every token is banned or masked; nothing to sample (check logit_bias and the token mask)");
 }
 
 }  // namespace
@@ -53,8 +54,8 @@ Result<Sampler> Sampler::create(const SamplerConfig& config, int32_t n_vocab) {
         seed = rd();
       } while (seed == kRandomSeed);
     } catch (const std::exception& e) {
-      return make_error(ErrorCode::kUnavailable, "sampler: no random seed available (", e.what(),
-                        "); pass an explicit seed");
+      return make_err_f(ErrorCode::kUnavailable, "sampler: no random seed available ({}); pass an explicit seed",
+                        e.what());
     }
   }
   return Sampler(config, n_vocab, seed);
@@ -96,8 +97,8 @@ Result<int32_t> Sampler::sample(std::span<const float> logits) {
 
 Status Sampler::accept(int32_t token) {
   if (token < 0 || token >= n_vocab_) {
-    return make_error(ErrorCode::kInvalidArgument, "sampler: accepted token id ", std::to_string(token),
-                      " is out of range [0, ", std::to_string(n_vocab_), ")");
+    return make_err_f(ErrorCode::kInvalidArgument, "sampler: accepted token id {} is out of range [0, {})", token,
+                      n_vocab_);
   }
   const size_t window = static_cast<size_t>(config_.penalty_window);
   if (window == 0) return ok_status();

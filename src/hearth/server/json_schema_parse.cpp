@@ -50,11 +50,11 @@ class SchemaBuilder {
 
   ApiResult<int> build(const json& s, int depth, const std::string& where) {
     if (depth > kMaxDepth) {
-      return bad_request("the schema nests more than " + std::to_string(kMaxDepth) + " levels deep (at " + where + ")");
+      return bad_request(fmt::format("the schema nests more than {} levels deep (at {})", kMaxDepth, where));
     }
     if (out.nodes.size() + ref_uses_ > kMaxNodes) {
-      return bad_request("the schema expands to more than " + std::to_string(kMaxNodes) +
-                         " nodes ($ref uses included), hearth's budget per schema");
+      return bad_request(fmt::format(
+          "the schema expands to more than {} nodes ($ref uses included), hearth's budget per schema", kMaxNodes));
     }
     if (s.is_boolean()) {
       if (s.get<bool>()) return 0;
@@ -154,7 +154,7 @@ class SchemaBuilder {
       if (std::string(key) == "allOf" && a->size() != 1)
         return bad_request("'allOf' with more than one schema is not supported");
       for (size_t i = 0; i < a->size(); ++i) {
-        auto r = build((*a)[i], depth + 1, where + "/" + key + "/" + std::to_string(i));
+        auto r = build((*a)[i], depth + 1, fmt::format("{}/{}/{}", where, key, i));
         if (auto* e = std::get_if<ApiError>(&r)) return *e;
         n.any_of.push_back(std::get<int>(r));
       }
@@ -237,8 +237,7 @@ class SchemaBuilder {
 ApiResult<engine::JsonSchema> parse_json_schema(std::string_view schema_json, bool best_effort,
                                                 std::vector<std::string>* skipped) {
   if (json_nesting_depth(schema_json) > kMaxJsonDepth) {
-    return bad_request("the schema nests arrays and objects more than " + std::to_string(kMaxJsonDepth) +
-                       " levels deep");
+    return bad_request(fmt::format("the schema nests arrays and objects more than {} levels deep", kMaxJsonDepth));
   }
   json root = json::parse(schema_json, nullptr, false);
   if (root.is_discarded()) return bad_request("the schema is not valid JSON");

@@ -17,8 +17,8 @@ using json = nlohmann::json;
 ApiResult<json> parse_body(std::string_view body) {
   // Before nlohmann sees the bytes: its dump() and our schema walk recurse once per level.
   if (json_nesting_depth(body) > kMaxJsonDepth) {
-    return bad_request("the request body nests arrays and objects more than " + std::to_string(kMaxJsonDepth) +
-                       " levels deep");
+    return bad_request(
+        fmt::format("the request body nests arrays and objects more than {} levels deep", kMaxJsonDepth));
   }
   json j = json::parse(sanitize_utf8(body), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad_request("the request body is not valid JSON");
@@ -47,9 +47,7 @@ std::optional<ApiError> get_int(const json& j, const char* name, int64_t lo, int
   if (!it->is_number_integer()) return bad_request(std::string("'") + name + "' must be an integer", name);
   int64_t v = it->get<int64_t>();
   if (v < lo || v > hi) {
-    return bad_request(std::string("'") + name + "' must be between " + std::to_string(lo) + " and " +
-                           std::to_string(hi) + ", not " + it->dump(),
-                       name);
+    return bad_request(fmt::format("'{}' must be between {} and {}, not {}", name, lo, hi, it->dump()), name);
   }
   out = v;
   return std::nullopt;
@@ -74,7 +72,7 @@ std::optional<ApiError> parse_messages(const json& j, std::vector<engine::ChatMe
   if (!it->is_array() || it->empty()) return bad_request("'messages' must be a non-empty array", "messages");
   for (size_t i = 0; i < it->size(); ++i) {
     const json& m = (*it)[i];
-    const std::string where = "messages[" + std::to_string(i) + "]";
+    const std::string where = fmt::format("messages[{}]", i);
     if (!m.is_object()) return bad_request("'" + where + "' must be an object", where);
     auto role = m.find("role");
     if (role == m.end() || !role->is_string())
@@ -95,7 +93,7 @@ std::optional<ApiError> parse_messages(const json& j, std::vector<engine::ChatMe
     } else if (content->is_array()) {
       for (size_t k = 0; k < content->size(); ++k) {
         const json& part = (*content)[k];
-        const std::string pw = where + ".content[" + std::to_string(k) + "]";
+        const std::string pw = fmt::format("{}.content[{}]", where, k);
         if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
           return bad_request("'" + pw + "' must be an object with a 'type'", pw);
         }
@@ -215,8 +213,9 @@ std::optional<ApiError> parse_sampling(const json& j, bool chat, const RequestLi
   HEARTH_API_TRY(get_int(j, "n", 1, limits.max_n, n));
   r.gen.n_choices = static_cast<int>(n);
   if (auto it = j.find("stop"); it != j.end() && !it->is_null()) {
-    const std::string what = "'stop' must be a string or an array of up to " + std::to_string(kMaxStopStrings) +
-                             " strings of at most " + std::to_string(kMaxStopBytes) + " bytes each";
+    const std::string what =
+        fmt::format("'stop' must be a string or an array of up to {} strings of at most {} bytes each", kMaxStopStrings,
+                    kMaxStopBytes);
     if (!it->is_string() && !(it->is_array() && it->size() <= kMaxStopStrings)) return bad_request(what, "stop");
     for (const json& s : it->is_string() ? json::array({*it}) : *it) {
       if (!s.is_string() || s.get_ref<const std::string&>().size() > kMaxStopBytes) return bad_request(what, "stop");
@@ -370,7 +369,7 @@ ApiResult<EmbeddingRequest> parse_embedding_request(std::string_view body) {
     return bad_request("'input' must be a string, an array of strings, or token arrays", "input");
   }
   if (r.texts.size() + r.token_inputs.size() > kMaxEmbeddingInputs) {
-    return bad_request("'input' has more than " + std::to_string(kMaxEmbeddingInputs) + " items", "input");
+    return bad_request(fmt::format("'input' has more than {} items", kMaxEmbeddingInputs), "input");
   }
   for (const auto& t : r.texts) {
     if (t.empty()) return bad_request("'input' must not contain empty strings", "input");

@@ -80,18 +80,18 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
   const std::string& src = spec.source;
   const size_t n = spec.tokens.size();
   if (n == 0) {
-    return make_error(ErrorCode::kInvalidArgument, src, ": tokenizer.ggml.tokens is empty");
+    return make_err_f(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.tokens is empty", src);
   }
   if (n > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
-    return make_error(ErrorCode::kOutOfRange, src, ": ", std::to_string(n), " tokens is too many");
+    return make_err_f(ErrorCode::kOutOfRange, "{}: {} tokens is too many", src, n);
   }
   if (!spec.scores.empty() && spec.scores.size() < n) {
-    return make_error(ErrorCode::kInvalidArgument, src, ": tokenizer.ggml.scores has ",
-                      std::to_string(spec.scores.size()), " entries for ", std::to_string(n), " tokens");
+    return make_err_f(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.scores has {} entries for {} tokens", src,
+                      spec.scores.size(), n);
   }
   if (!spec.token_types.empty() && spec.token_types.size() < n) {
-    return make_error(ErrorCode::kInvalidArgument, src, ": tokenizer.ggml.token_type has ",
-                      std::to_string(spec.token_types.size()), " entries for ", std::to_string(n), " tokens");
+    return make_err_f(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.token_type has {} entries for {} tokens", src,
+                      spec.token_types.size(), n);
   }
 
   // Per-model defaults (llama.cpp's llama_vocab::impl::load).
@@ -132,8 +132,9 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
     v.add_bos_ = pc.add_bos;
     v.clean_spaces_ = pc.clean_spaces;
   } else {
-    return make_error(ErrorCode::kUnimplemented, src, ": tokenizer model '", spec.model,
-                      "' is not supported (tokenizer.ggml.model; supported: llama, gpt2, bert)");
+    return make_err_f(ErrorCode::kUnimplemented,
+                      "{}: tokenizer model '{}' is not supported (tokenizer.ggml.model; supported: llama, gpt2, bert)",
+                      src, spec.model);
   }
   if (spec.add_space_prefix) v.add_space_prefix_ = *spec.add_space_prefix;
   if (spec.add_bos) v.add_bos_ = *spec.add_bos;
@@ -151,8 +152,8 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
     v.max_token_len_ = std::max(v.max_token_len_, t.text.size());
     auto [it, inserted] = v.text_to_id_.emplace(t.text, static_cast<int32_t>(i));
     if (!inserted) {
-      return make_error(ErrorCode::kInvalidArgument, src, ": token ", std::to_string(i), " '", t.text,
-                        "' duplicates token ", std::to_string(it->second));
+      return make_err_f(ErrorCode::kInvalidArgument, "{}: token {} '{}' duplicates token {}", src, i, t.text,
+                        it->second);
     }
   }
 
@@ -164,9 +165,10 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
       const std::string& t = v.tokens_[i].text;
       if (!(v.tokens_[i].attrs & attr::kByte)) continue;
       if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || !is_hex(t[3]) || !is_hex(t[4]) || t[5] != '>') {
-        return make_error(ErrorCode::kInvalidArgument, src, ": token ", std::to_string(i), " '", t.substr(0, 32),
-                          "' is a byte token (tokenizer.ggml.token_type 6) but its text is not <0xHH>; the",
-                          " tokenizer data is corrupt (reconvert the model)");
+        return make_err_f(ErrorCode::kInvalidArgument,
+                          "{}: token {} '{}' is a byte token (tokenizer.ggml.token_type 6) but its text is not <0xHH>; "
+                          "the tokenizer data is corrupt (reconvert the model)",
+                          src, i, t.substr(0, 32));
       }
     }
   }
@@ -270,8 +272,8 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
 
   if (v.type_ == VocabType::kBpe) {
     if (spec.merges.empty()) {
-      return make_error(ErrorCode::kInvalidArgument, src,
-                        ": tokenizer.ggml.merges is missing or empty (required for gpt2)");
+      return make_err_f(ErrorCode::kInvalidArgument,
+                        "{}: tokenizer.ggml.merges is missing or empty (required for gpt2)", src);
     }
     v.merge_ranks_.reserve(spec.merges.size());
     for (size_t i = 0; i < spec.merges.size(); ++i) {

@@ -9,12 +9,11 @@ namespace hearth::train {
 Status add_llama_model(gguf::GgufWriter& out, const LlamaParams& p, const float* w, const tokenizer::VocabSpec& vocab,
                        TensorType type, std::string_view name, std::vector<std::vector<std::byte>>& storage) {
   if (type != TensorType::F32 && type != TensorType::F16) {
-    return make_error(ErrorCode::kInvalidArgument, "a trained model is written as f32 or f16, not ",
-                      std::string(type_name(type)));
+    return make_err_f(ErrorCode::kInvalidArgument, "a trained model is written as f32 or f16, not {}", type_name(type));
   }
   if (static_cast<int64_t>(vocab.tokens.size()) != p.shape().n_vocab) {
-    return make_error(ErrorCode::kInvalidArgument, "the vocabulary has ", std::to_string(vocab.tokens.size()),
-                      " tokens; the model has ", std::to_string(p.shape().n_vocab));
+    return make_err_f(ErrorCode::kInvalidArgument, "the vocabulary has {} tokens; the model has {}",
+                      vocab.tokens.size(), p.shape().n_vocab);
   }
   const LlamaShape& s = p.shape();
   out.set_string("general.architecture", "llama");

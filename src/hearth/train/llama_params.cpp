@@ -5,18 +5,19 @@
 namespace hearth::train {
 
 Status LlamaShape::validate() const {
-  auto bad = [](auto... parts) { return make_error(ErrorCode::kInvalidArgument, parts...); };
-  if (n_vocab < 260 || n_vocab > (1 << 20))
-    return bad("vocabulary size ", std::to_string(n_vocab), " is outside [260, 1048576]");
-  if (n_ctx < 2 || n_ctx > 65536) return bad("context ", std::to_string(n_ctx), " is outside [2, 65536]");
+  auto bad = []<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
+    return make_err_f(ErrorCode::kInvalidArgument, format, std::forward<Args>(args)...);
+  };
+  if (n_vocab < 260 || n_vocab > (1 << 20)) return bad("vocabulary size {} is outside [260, 1048576]", n_vocab);
+  if (n_ctx < 2 || n_ctx > 65536) return bad("context {} is outside [2, 65536]", n_ctx);
   if (n_embd < 2 || n_embd > 65536 || n_layer < 1 || n_layer > 1024 || n_ff < 1 || n_ff > (1 << 20)) {
     return bad("model shape is out of range");
   }
   if (n_head < 1 || n_embd % n_head != 0 || (n_embd / n_head) % 2 != 0) {
-    return bad("n_embd ", std::to_string(n_embd), " must split into ", std::to_string(n_head), " heads of even size");
+    return bad("n_embd {} must split into {} heads of even size", n_embd, n_head);
   }
   if (n_head_kv < 1 || n_head % n_head_kv != 0) {
-    return bad("n_head ", std::to_string(n_head), " is not a multiple of n_head_kv ", std::to_string(n_head_kv));
+    return bad("n_head {} is not a multiple of n_head_kv {}", n_head, n_head_kv);
   }
   return ok_status();
 }
@@ -32,7 +33,7 @@ Result<LlamaShape> preset_shape(std::string_view name, int64_t n_vocab, int64_t 
   } else if (name == "tiny") {
     s.n_embd = 256, s.n_layer = 6, s.n_head = 8, s.n_head_kv = 4, s.n_ff = 704;
   } else {
-    return make_error(ErrorCode::kInvalidArgument, "unknown preset '", std::string(name), "' (nano, micro or tiny)");
+    return make_err_f(ErrorCode::kInvalidArgument, "unknown preset '{}' (nano, micro or tiny)", name);
   }
   HEARTH_TRY(s.validate());
   return s;
