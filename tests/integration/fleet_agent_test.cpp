@@ -92,7 +92,7 @@ class FleetAgent : public FleetFixture {
   }
 
   Node& add_node(const std::string& id) {
-    auto e = enroll(id, token(), ca_sha_);
+    auto e = enroll(id, token("--labels site=plant"), ca_sha_);
     EXPECT_EQ(e.code, 0) << e.out;
     auto t = cli("HEARTH_HOME=" + home(id),
                  "trust add " + (tmp_ / "acme.pub").string() + " --models 'models/*' --name acme");
@@ -206,6 +206,78 @@ TEST_F(FleetAgent, DeployGateRefuseSwitchAndSurviveKill) {
   ASSERT_TRUE(serving(a, "v2")) << node_json(a.id).dump();
   auto check = cli("HEARTH_HOME=" + home(a.id), "store check");
   EXPECT_EQ(check.code, 0) << check.out;
+}
+
+TEST_F(FleetAgent, StagedRolloutsAdvanceAndABadVersionStopsAtTheCanary) {
+  std::vector<Node*> nodes;
+  for (const char* id : {"edge-1", "edge-2", "edge-3", "edge-4"}) nodes.push_back(&add_node(id));
+  for (Node* n : nodes) ASSERT_TRUE(hearth::testing::wait_tcp(n->port, 15));
+  ASSERT_EQ(cli("", "fleet --fleet " + dir_ + " label edge-4 site=elsewhere").code, 0);
+  for (Node* n : nodes)
+    ASSERT_TRUE(wait_node(
+        n->id, [](const json& j) { return j.value("presence", "") == "online"; }, 30s));
+  std::string eval = (tmp_ / "eval.txt").string();
+  std::ofstream(eval) << kEvalText;
+  auto start = [&](const std::string& tag, const std::string& selector) {
+    auto r = cli("", "fleet --fleet " + dir_ + " rollout start models/stories:" + tag + " --selector " + selector +
+                         " --batches 1,50%,100% --gate 'eval_ppl < 200' --gate 'decode_tok_s > 1' --eval-text " + eval +
+                         " --bake 1s --max-failures 0 --mirror " + registry_->url() + " --json");
+    EXPECT_EQ(r.code, 0) << r.out;
+    return json::parse(r.out, nullptr, false).value("id", "");
+  };
+  auto wait = [&](const std::string& id) {
+    auto r = cli("", "fleet --fleet " + dir_ + " rollout status " + id + " --wait --timeout 3m --json");
+    json j = json::parse(r.out, nullptr, false);
+    EXPECT_TRUE(j.is_object()) << r.out;
+    return j;
+  };
+
+  // v1 to every node (no selector), then v2 to the nodes labelled site=... none: the selector
+  // is empty for the first, and edge-4 is outside the second.
+  std::string r1 = start("v1", "''");
+  ASSERT_FALSE(r1.empty());
+  json s1 = wait(r1);
+  ASSERT_EQ(s1.value("state", ""), "succeeded") << s1.dump();
+  ASSERT_EQ(s1["batches"].size(), 3u) << s1.dump();  // 1, 50% of 4 = 2, 4
+  EXPECT_EQ(s1["batches"][0]["nodes"].size(), 1u);
+  EXPECT_EQ(s1["batches"][1]["nodes"].size(), 1u);
+  EXPECT_EQ(s1["batches"][2]["nodes"].size(), 2u);
+  for (Node* n : nodes) EXPECT_EQ(node_json(n->id)["serving"].value("digest", ""), digests_["v1"]) << n->id;
+
+  std::string r2 = start("v2", "site=plant");
+  json s2 = wait(r2);
+  ASSERT_EQ(s2.value("state", ""), "succeeded") << s2.dump();
+  for (Node* n : nodes)
+    EXPECT_EQ(node_json(n->id)["serving"].value("digest", ""), digests_[n->id == "edge-4" ? "v1" : "v2"]) << n->id;
+
+  // v3 (random weights) to site=plant: the canary fails its gate, the rollout aborts, and no
+  // other node is ever sent v3.
+  std::string r3 = start("v3", "site=plant");
+  json s3 = wait(r3);
+  ASSERT_EQ(s3.value("state", ""), "aborted") << s3.dump();
+  ASSERT_EQ(s3["batches"][0]["nodes"].size(), 1u);
+  json canary = s3["batches"][0]["nodes"][0];
+  EXPECT_EQ(canary.value("state", ""), "rolled_back") << s3.dump();
+  EXPECT_GT(canary["gate_values"].value("eval_ppl", 0.0), 200) << s3.dump();
+  for (size_t b = 1; b < s3["batches"].size(); ++b)
+    for (const auto& n : s3["batches"][b]["nodes"]) EXPECT_EQ(n.value("state", ""), "pending") << s3.dump();
+  for (Node* n : nodes) {
+    EXPECT_EQ(node_json(n->id)["serving"].value("digest", ""), digests_[n->id == "edge-4" ? "v1" : "v2"]) << n->id;
+    EXPECT_EQ(complete(n->port), 200) << n->id;
+  }
+  // The decisions are in the history, and no node but the canary ever got v3.
+  auto history = cli("", "fleet --fleet " + dir_ + " history --json");
+  json h = json::parse(history.out, nullptr, false);
+  int v3_sent = 0, batches_done = 0, aborted = 0;
+  for (const auto& a : h["audit"]) {
+    std::string action = a.value("action", ""), detail = a.value("detail", "");
+    if (action == "desired_published" && detail.find(digests_["v3"]) != std::string::npos) ++v3_sent;
+    if (action == "batch_done") ++batches_done;
+    if (action == "rollout_aborted" && a.value("subject", "") == r3) ++aborted;
+  }
+  EXPECT_EQ(v3_sent, 1);
+  EXPECT_EQ(batches_done, 6);  // 3 for v1, 3 for v2
+  EXPECT_EQ(aborted, 1);
 }
 
 }  // namespace

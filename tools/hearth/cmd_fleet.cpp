@@ -223,6 +223,96 @@ Status run_history(FleetCli& c) {
   return ok_status();
 }
 
+struct RolloutCli {
+  std::string ref, selector, batches = "1,100%", eval_text_file, bake = "30s", max_failures = "0", id;
+  std::vector<std::string> gates, mirrors;
+  bool allow_downgrade = false, json_out = false, wait = false;
+  std::string timeout = "30m", offline_timeout = "2m";
+};
+
+Status run_rollout_start(const std::string& fleet_dir, RolloutCli& c) {
+  HEARTH_ASSIGN_OR_RETURN(AdminClient admin, AdminClient::open(fleet_dir));
+  HEARTH_ASSIGN_OR_RETURN(Labels selector, parse_labels(c.selector));
+  HEARTH_ASSIGN_OR_RETURN(int64_t bake, parse_duration_s(c.bake));
+  HEARTH_ASSIGN_OR_RETURN(int64_t offline, parse_duration_s(c.offline_timeout));
+  std::string eval_text;
+  if (!c.eval_text_file.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(eval_text, read_file(c.eval_text_file, fleet::kMaxEvalTextBytes));
+  }
+  std::vector<std::string> batches;
+  for (size_t pos = 0; pos <= c.batches.size();) {
+    size_t comma = c.batches.find(',', pos);
+    batches.push_back(c.batches.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  std::string reference = c.ref, digest;
+  if (size_t at = c.ref.find('@'); at != std::string::npos) digest = c.ref.substr(at + 1);
+  json spec = {{"model", {{"reference", reference}, {"digest", digest}}},
+               {"selector", labels_to_string(selector)},
+               {"batches", batches},
+               {"gates", c.gates},
+               {"eval_text", eval_text},
+               {"bake_seconds", bake},
+               {"max_failures", c.max_failures},
+               {"sources", c.mirrors},
+               {"allow_downgrade", c.allow_downgrade},
+               {"offline_timeout_seconds", offline}};
+  HEARTH_ASSIGN_OR_RETURN(json r, admin.call("POST", "/v1/rollouts", spec));
+  if (c.json_out) {
+    std::printf("%s\n", r.dump().c_str());
+  } else {
+    std::printf("%s\n", r.value("id", "").c_str());
+  }
+  return ok_status();
+}
+
+void print_rollout(const json& r) {
+  std::printf("rollout %s: %s%s%s\n  model %s (%s)\n", r.value("id", "").c_str(), r.value("state", "").c_str(),
+              r.value("reason", "").empty() ? "" : " - ", r.value("reason", "").c_str(),
+              r["model"].is_object() ? r["model"].value("reference", "").c_str() : "?",
+              r["model"].is_object() ? r["model"].value("digest", "").c_str() : "?");
+  for (const auto& b : r["batches"]) {
+    std::printf("  batch %d%s\n", b.value("index", 0) + 1,
+                b.value("index", 0) == r.value("current_batch", 0) ? " (current)" : "");
+    for (const auto& n : b["nodes"]) {
+      std::string gates;
+      for (auto& [k, v] : n["gate_values"].items()) gates += fmt::format(" {}={:.4g}", k, v.get<double>());
+      std::printf("    %-24s %-12s%s%s%s\n", n.value("node", "").c_str(), n.value("state", "").c_str(), gates.c_str(),
+                  n.value("reason", "").empty() ? "" : "  ", n.value("reason", "").c_str());
+    }
+  }
+}
+
+Status run_rollout_status(const std::string& fleet_dir, RolloutCli& c) {
+  HEARTH_ASSIGN_OR_RETURN(AdminClient admin, AdminClient::open(fleet_dir));
+  HEARTH_ASSIGN_OR_RETURN(int64_t timeout, parse_duration_s(c.timeout));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+  for (;;) {
+    HEARTH_ASSIGN_OR_RETURN(json r, admin.call("GET", "/v1/rollouts/" + c.id));
+    std::string state = r.value("state", "");
+    bool done = state == "succeeded" || state == "aborted";
+    if (!c.wait || done || std::chrono::steady_clock::now() >= deadline) {
+      if (c.json_out) {
+        std::printf("%s\n", r.dump().c_str());
+      } else {
+        print_rollout(r);
+      }
+      if (c.wait && !done)
+        return make_err_f(ErrorCode::kUnavailable, "rollout {} still {} after {}", c.id, state, c.timeout);
+      return ok_status();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+Status run_rollout_control(const std::string& fleet_dir, RolloutCli& c, const std::string& action) {
+  HEARTH_ASSIGN_OR_RETURN(AdminClient admin, AdminClient::open(fleet_dir));
+  HEARTH_ASSIGN_OR_RETURN(json r, admin.call("POST", "/v1/rollouts/" + c.id + "/" + action, json::object()));
+  std::printf("rollout %s: %s\n", c.id.c_str(), r.value("state", "").c_str());
+  return ok_status();
+}
+
 struct ControllerCli {
   std::string fleet_dir;
   std::string listen;
@@ -360,6 +450,39 @@ void setup(CLI::App& app) {
   history->callback([] {
     report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required") : run_history(fc));
   });
+
+  static RolloutCli rc;
+  auto* rollout = fleet->add_subcommand("rollout", "staged rollouts: start, status, pause, resume, abort");
+  rollout->require_subcommand(1);
+  auto need_fleet = [](const std::function<Status()>& f) {
+    report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required") : f());
+  };
+  auto* start = rollout->add_subcommand("start", "roll a model out to the nodes a selector matches (prints its id)");
+  start->add_option("ref", rc.ref, "name:tag (pinned to its digest now) or name@sha256:...")->required();
+  start->add_option("--selector", rc.selector, "nodes with these labels, k=v,... (empty: all)");
+  start->add_option("--batches", rc.batches, "cumulative batch sizes, counts or percentages")->capture_default_str();
+  start->add_option("--gate", rc.gates, "METRIC OP NUMBER, e.g. 'eval_ppl < 40' (repeatable)");
+  start->add_option("--eval-text", rc.eval_text_file, "evaluation text for the eval_ppl gates (at most 64 KiB)");
+  start->add_option("--bake", rc.bake, "how long a batch must stay healthy before the next")->capture_default_str();
+  start->add_option("--max-failures", rc.max_failures, "failed nodes tolerated, N or N%")->capture_default_str();
+  start->add_option("--mirror", rc.mirrors, "registry or mirror URL the nodes pull from (repeatable)")->required();
+  start->add_option("--offline-timeout", rc.offline_timeout, "an offline node counts as failed after this")
+      ->capture_default_str();
+  start->add_flag("--allow-downgrade", rc.allow_downgrade, "allow a version lower than the nodes have seen");
+  start->add_flag("--json", rc.json_out, "print one JSON object");
+  start->callback([need_fleet] { need_fleet([] { return run_rollout_start(fc.fleet_dir, rc); }); });
+  auto* status_cmd = rollout->add_subcommand("status", "a rollout's batches and each node's state and gate values");
+  status_cmd->add_option("id", rc.id, "rollout id")->required();
+  status_cmd->add_flag("--json", rc.json_out, "print one JSON object");
+  status_cmd->add_flag("--wait", rc.wait, "wait until it succeeded or aborted");
+  status_cmd->add_option("--timeout", rc.timeout, "how long --wait waits")->capture_default_str();
+  status_cmd->callback([need_fleet] { need_fleet([] { return run_rollout_status(fc.fleet_dir, rc); }); });
+  for (const char* action : {"pause", "resume", "abort"}) {
+    auto* sub = rollout->add_subcommand(action, std::string(action) + " a rollout");
+    sub->add_option("id", rc.id, "rollout id")->required();
+    std::string a = action;
+    sub->callback([need_fleet, a] { need_fleet([a] { return run_rollout_control(fc.fleet_dir, rc, a); }); });
+  }
 
   static ControllerCli cc;
   auto* ctl = app.add_subcommand("controller", "run the fleet controller (HTTPS API + MQTT)");

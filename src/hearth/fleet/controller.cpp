@@ -1,7 +1,10 @@
 #include "hearth/fleet/controller.h"
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
@@ -10,7 +13,11 @@
 #include "hearth/fleet/mqtt_client.h"
 #include "hearth/fleet/pki.h"
 #include "hearth/fleet/protocol.h"
+#include "hearth/fleet/rollout.h"
 #include "hearth/http/http_server.h"
+#include "hearth/registry/oci_client.h"
+#include "hearth/store/reference.h"
+#include "hearth/trust/signing_key.h"
 
 namespace hearth::fleet {
 namespace {
@@ -89,6 +96,9 @@ class ControllerImpl final : public Controller {
     auto pub = read_file(fleet_.desired_pub_path(), 64 << 10);
     if (!pub.ok()) return pub.status();
     desired_pub_pem_ = *pub;
+    auto signing = trust::PrivateKey::load(fleet_.desired_key_path());
+    if (!signing.ok()) return signing.status();
+    signing_key_ = std::make_unique<trust::PrivateKey>(*signing);
     auto db = FleetDb::open(opt_.db_url.empty() ? "sqlite:" + fleet_.dir + "/controller/fleet.db" : opt_.db_url);
     if (!db.ok()) return db.status();
     db_ = std::move(*db);
@@ -130,17 +140,117 @@ class ControllerImpl final : public Controller {
       for (NodeTopic t : {NodeTopic::kReported, NodeTopic::kPresence, NodeTopic::kEvents, NodeTopic::kTelemetry})
         (void)mqtt_->subscribe(all_nodes_topic(fleet_.name, t), 1, 0);
     });
-    return mqtt_->start_background();
+    if (auto st = mqtt_->start_background(); !st.ok()) return st;
+    env_.db = db_.get();
+    env_.now = now_s;
+    env_.publish = [this](const std::string& node, DesiredState d) { return publish_desired(node, std::move(d)); };
+    driver_ = std::thread([this] { drive_loop(); });
+    return ok_status();
   }
+
+  ~ControllerImpl() override { stop_driver(); }
 
   int port() const override { return server_->port(); }
   Status serve() override { return server_->serve(); }
   void stop() override {
+    stop_driver();
     server_->stop();
     if (mqtt_) mqtt_->disconnect();
   }
 
  private:
+  void stop_driver() {
+    {
+      std::lock_guard lock(driver_mu_);
+      driver_stop_ = true;
+    }
+    driver_cv_.notify_all();
+    if (driver_.joinable()) driver_.join();
+  }
+
+  // Rollouts advance here, one pass every half second; all their state is in the database.
+  void drive_loop() {
+    std::unique_lock lock(driver_mu_);
+    while (!driver_stop_) {
+      lock.unlock();
+      {
+        std::lock_guard rl(rollout_mu_);
+        if (auto st = drive_rollouts(env_); !st.ok()) log::warn("controller: rollouts: {}", st.message());
+      }
+      lock.lock();
+      driver_cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return driver_stop_; });
+    }
+  }
+
+  // Signs a desired state for `node` with the next generation and publishes it retained.
+  Result<uint64_t> publish_desired(const std::string& node, DesiredState d) {
+    auto last = db_->desired_generation(node);
+    if (!last.ok()) return last.status();
+    d.fleet = fleet_.name;
+    d.node = node;
+    d.generation = *last + 1;
+    d.issued_at = now_s();
+    auto env = sign_desired(d, *signing_key_);
+    if (!env.ok()) return env.status();
+    // Recorded first: a generation is never reused, even if the publish fails and is retried.
+    if (auto st = db_->put_desired(node, d.generation, *env); !st.ok()) return st;
+    if (auto st = mqtt_->publish(node_topic(fleet_.name, node, NodeTopic::kDesired), *env, 1, true, 5); !st.ok())
+      return st;
+    (void)db_->audit({0, now_s(), "controller", "desired_published", node,
+                      fmt::format("generation {}: {} ({}){}{}", d.generation, d.model.reference, d.model.digest,
+                                  d.rollout_id.empty() ? "" : " for rollout " + d.rollout_id,
+                                  d.allow_downgrade ? ", downgrade allowed" : "")});
+    return d.generation;
+  }
+
+  HttpResponse start_rollout_route(const HttpRequest& req) {
+    auto spec = rollout_spec_from_json(req.body);
+    if (!spec.ok()) return status_response(spec.status());
+    if (spec->model.digest.empty()) {
+      // Resolve the tag at the first source now: the rollout pins that exact manifest.
+      auto ref = store::parse_reference(spec->model.reference);
+      if (!ref.ok()) return status_response(ref.status());
+      if (spec->sources.empty()) return error_response(400, "rollout: at least one --mirror (registry URL) is needed");
+      registry::RegistryClient client(spec->sources.front(), {});
+      auto m = client.get_manifest(ref->name, ref->pinned() ? ref->digest.str() : ref->tag);
+      if (!m.ok()) return status_response(m.status().with_context("resolving " + spec->model.reference));
+      spec->model.digest = m->digest.str();
+    }
+    std::lock_guard rl(rollout_mu_);
+    auto id = start_rollout(env_, *spec, "admin");
+    if (!id.ok()) return status_response(id.status());
+    return json_response(200, json{{"id", *id}, {"digest", spec->model.digest}});
+  }
+
+  HttpResponse rollout_status_route(const std::string& id) {
+    auto r = db_->rollout(id);
+    if (!r.ok()) return status_response(r.status());
+    if (!r->has_value()) return error_response(404, "no rollout '" + id + "'");
+    auto nodes = db_->rollout_nodes(id);
+    if (!nodes.ok()) return status_response(nodes.status());
+    auto spec = rollout_spec_from_json((*r)->spec_json);
+    json batches = json::array();
+    for (const auto& n : *nodes) {
+      while (static_cast<int64_t>(batches.size()) <= n.batch)
+        batches.push_back({{"index", batches.size()}, {"nodes", json::array()}});
+      json gates = json::parse(n.gate_values_json, nullptr, false);
+      batches[n.batch]["nodes"].push_back({{"node", n.node},
+                                           {"state", n.state},
+                                           {"reason", n.reason},
+                                           {"gate_values", gates.is_discarded() ? json::object() : gates},
+                                           {"previous", n.previous_reference}});
+    }
+    return json_response(
+        200, json{{"id", (*r)->id},
+                  {"state", (*r)->state},
+                  {"reason", (*r)->reason},
+                  {"current_batch", (*r)->current_batch},
+                  {"model", spec.ok() ? json{{"reference", spec->model.reference}, {"digest", spec->model.digest}}
+                                      : json(nullptr)},
+                  {"gates", spec.ok() ? json(spec->gates) : json::array()},
+                  {"batches", batches}});
+  }
+
   bool is_admin(const HttpRequest& req) const {
     std::string auth = req.header("authorization");
     constexpr std::string_view kBearer = "Bearer ";
@@ -204,6 +314,15 @@ class ControllerImpl final : public Controller {
                      if (auto st = db_->set_labels(id, *labels); !st.ok()) return status_response(st);
                      record("admin", "labels_set", id, labels_to_string(*labels));
                      return json_response(200, json{{"node", id}, {"labels", *labels}});
+                   }));
+    server_->route("POST", "/v1/rollouts", admin([this](const HttpRequest& req) { return start_rollout_route(req); }));
+    server_->route("GET", "/v1/rollouts/(r-[0-9a-f]{12})",
+                   admin([this](const HttpRequest& req) { return rollout_status_route(req.path_params.at(0)); }));
+    server_->route("POST", "/v1/rollouts/(r-[0-9a-f]{12})/(pause|resume|abort)", admin([this](const HttpRequest& req) {
+                     std::lock_guard rl(rollout_mu_);
+                     auto st = control_rollout(env_, req.path_params.at(0), req.path_params.at(1), "admin");
+                     if (!st.ok()) return status_response(st);
+                     return rollout_status_route(req.path_params.at(0));
                    }));
     server_->route("GET", "/v1/audit", admin([this](const HttpRequest& req) {
                      auto log = db_->audit_log(req.query_param("subject").value_or(""), 10000);
@@ -345,6 +464,13 @@ class ControllerImpl final : public Controller {
   std::unique_ptr<FleetDb> db_;
   std::unique_ptr<http::HttpServer> server_;
   std::unique_ptr<MqttClient> mqtt_;
+  std::unique_ptr<trust::PrivateKey> signing_key_;
+  RolloutEnv env_;
+  std::mutex rollout_mu_;  // one rollout step at a time (driver and API)
+  std::thread driver_;
+  std::mutex driver_mu_;
+  std::condition_variable driver_cv_;
+  bool driver_stop_ = false;
 };
 
 }  // namespace

@@ -39,6 +39,29 @@ CREATE TABLE IF NOT EXISTS desired (
   generation INTEGER NOT NULL,
   envelope TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rollouts (
+  id TEXT PRIMARY KEY,
+  created INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  current_batch INTEGER NOT NULL,
+  batch_done_at INTEGER NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollout_nodes (
+  rollout_id TEXT NOT NULL,
+  node TEXT NOT NULL,
+  batch INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  gate_values TEXT NOT NULL,
+  previous_reference TEXT NOT NULL,
+  previous_digest TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  assigned_at INTEGER NOT NULL,
+  rollback_generation INTEGER NOT NULL,
+  PRIMARY KEY (rollout_id, node)
+);
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   time INTEGER NOT NULL,
@@ -216,6 +239,70 @@ class SqliteFleetDb final : public FleetDb {
     return s.error("desired generation");
   }
 
+  Status put_rollout(const RolloutRecord& r) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "INSERT INTO rollouts (id, created, state, spec, current_batch, batch_done_at, reason) VALUES "
+           "(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, spec = excluded.spec, "
+           "current_batch = excluded.current_batch, batch_done_at = excluded.batch_done_at, reason = excluded.reason");
+    s.bind(1, r.id).bind(2, r.created).bind(3, r.state).bind(4, r.spec_json).bind(5, r.current_batch);
+    s.bind(6, r.batch_done_at).bind(7, r.reason);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("put rollout");
+  }
+
+  Result<std::optional<RolloutRecord>> rollout(const std::string& id) override {
+    auto all = query_rollouts("WHERE id = ?", id);
+    if (!all.ok()) return all.status();
+    if (all->empty()) return std::optional<RolloutRecord>();
+    return std::optional<RolloutRecord>(std::move(all->front()));
+  }
+
+  Result<std::vector<RolloutRecord>> rollouts() override { return query_rollouts("", ""); }
+
+  Status put_rollout_node(const RolloutNodeRecord& n) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "INSERT INTO rollout_nodes (rollout_id, node, batch, state, reason, gate_values, previous_reference, "
+           "previous_digest, generation, assigned_at, rollback_generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+           "ON CONFLICT(rollout_id, node) DO UPDATE SET batch = excluded.batch, state = excluded.state, "
+           "reason = excluded.reason, gate_values = excluded.gate_values, previous_reference = "
+           "excluded.previous_reference, previous_digest = excluded.previous_digest, generation = "
+           "excluded.generation, assigned_at = excluded.assigned_at, rollback_generation = "
+           "excluded.rollback_generation");
+    s.bind(1, n.rollout_id).bind(2, n.node).bind(3, n.batch).bind(4, n.state).bind(5, n.reason);
+    s.bind(6, n.gate_values_json).bind(7, n.previous_reference).bind(8, n.previous_digest);
+    s.bind(9, static_cast<int64_t>(n.generation)).bind(10, n.assigned_at);
+    s.bind(11, static_cast<int64_t>(n.rollback_generation));
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("put rollout node");
+  }
+
+  Result<std::vector<RolloutNodeRecord>> rollout_nodes(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "SELECT rollout_id, node, batch, state, reason, gate_values, previous_reference, previous_digest, "
+           "generation, assigned_at, rollback_generation FROM rollout_nodes WHERE rollout_id = ? ORDER BY batch, node");
+    s.bind(1, id);
+    std::vector<RolloutNodeRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      RolloutNodeRecord n;
+      n.rollout_id = s.text(0);
+      n.node = s.text(1);
+      n.batch = s.i64(2);
+      n.state = s.text(3);
+      n.reason = s.text(4);
+      n.gate_values_json = s.text(5);
+      n.previous_reference = s.text(6);
+      n.previous_digest = s.text(7);
+      n.generation = static_cast<uint64_t>(s.i64(8));
+      n.assigned_at = s.i64(9);
+      n.rollback_generation = static_cast<uint64_t>(s.i64(10));
+      out.push_back(std::move(n));
+    }
+    if (rc != SQLITE_DONE) return s.error("rollout nodes");
+    return out;
+  }
+
   Status audit(const AuditRecord& a) override {
     std::lock_guard lock(mu_);
     Stmt s(db_, "INSERT INTO audit (time, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)");
@@ -251,6 +338,21 @@ class SqliteFleetDb final : public FleetDb {
       return fleet_error(ErrorCode::kIo, "fleet database: {}", msg);
     }
     return ok_status();
+  }
+
+  Result<std::vector<RolloutRecord>> query_rollouts(const char* where, const std::string& arg) {
+    std::lock_guard lock(mu_);
+    std::string sql =
+        std::string("SELECT id, created, state, spec, current_batch, batch_done_at, reason FROM rollouts ") + where +
+        " ORDER BY created, id";
+    Stmt s(db_, sql.c_str());
+    if (*where) s.bind(1, arg);
+    std::vector<RolloutRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW)
+      out.push_back({s.text(0), s.i64(1), s.text(2), s.text(3), s.i64(4), s.i64(5), s.text(6)});
+    if (rc != SQLITE_DONE) return s.error("rollouts");
+    return out;
   }
 
   Result<std::vector<NodeRecord>> query_nodes(const char* where, const std::string& arg) {

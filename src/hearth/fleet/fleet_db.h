@@ -45,6 +45,30 @@ struct AuditRecord {
   std::string detail;   // why, in words
 };
 
+struct RolloutRecord {
+  std::string id;
+  int64_t created = 0;
+  std::string state;  // running | paused | succeeded | aborted
+  std::string spec_json;
+  int64_t current_batch = 0;
+  int64_t batch_done_at = 0;  // when every node of the current batch was healthy (0: not yet)
+  std::string reason;
+};
+
+struct RolloutNodeRecord {
+  std::string rollout_id;
+  std::string node;
+  int64_t batch = 0;
+  // pending | pulling | verifying | gating | serving | failed | rolled_back | offline
+  std::string state = "pending";
+  std::string reason;
+  std::string gate_values_json = "{}";
+  std::string previous_reference, previous_digest;  // what the node served before
+  uint64_t generation = 0;                          // of the desired state sent for this rollout (0: not sent yet)
+  int64_t assigned_at = 0;
+  uint64_t rollback_generation = 0;  // of the rollback desired state (0: none)
+};
+
 class FleetDb {
  public:
   // "sqlite:PATH" or a plain path. Creates the schema on first use.
@@ -68,6 +92,12 @@ class FleetDb {
   // The last desired state published to a node (generation and signed envelope).
   virtual Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope) = 0;
   virtual Result<uint64_t> desired_generation(const std::string& node) = 0;
+
+  virtual Status put_rollout(const RolloutRecord& r) = 0;  // insert or replace
+  virtual Result<std::optional<RolloutRecord>> rollout(const std::string& id) = 0;
+  virtual Result<std::vector<RolloutRecord>> rollouts() = 0;
+  virtual Status put_rollout_node(const RolloutNodeRecord& n) = 0;  // insert or replace
+  virtual Result<std::vector<RolloutNodeRecord>> rollout_nodes(const std::string& rollout_id) = 0;
 
   virtual Status audit(const AuditRecord& record) = 0;
   virtual Result<std::vector<AuditRecord>> audit_log(const std::string& subject_filter, size_t limit) = 0;

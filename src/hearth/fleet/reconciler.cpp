@@ -201,6 +201,7 @@ ReconcileResult reconcile(const DesiredState& d, ServingSwitch& serving, Serving
   trust::ArtifactVerifier verifier(*st, std::move(*policy));
   trust::VerifyOptions vo;
   vo.record_version = false;  // the version lock advances only at commit
+  vo.allow_downgrade = d.allow_downgrade;
   auto artifact = verifier.verify(*ref, vo);
   if (!artifact.ok()) return fail("refused by this node's trust policy: " + artifact.status().message());
   uint64_t mem = available_memory();
@@ -220,7 +221,7 @@ ReconcileResult reconcile(const DesiredState& d, ServingSwitch& serving, Serving
 
   // 5. switch; 6. commit.
   if (auto s = serving.switch_to(candidate, d.model.reference); !s.ok()) return fail("switch failed: " + s.message());
-  vo.record_version = true;
+  vo.record_version = !d.allow_downgrade;
   if (auto again = verifier.verify(*ref, vo); !again.ok())
     log::warn("agent: recording the version of {} failed: {}", d.model.reference, again.status().message());
   if (!record.serving.empty()) record.last_known_good = record.serving;

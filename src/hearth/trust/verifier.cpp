@@ -23,25 +23,27 @@ Result<Accepted> check_signature(const store::Store& st, const TrustPolicy& poli
   HEARTH_ASSIGN_OR_RETURN(Manifest sig_manifest, st.read_manifest(referrer));
   if (sig_manifest.artifact_type != store::kSigstoreBundleMediaType || sig_manifest.layers.empty() ||
       is_attestation(sig_manifest)) {
-    return make_error(ErrorCode::kNotFound, "referrer ", referrer.str(), " is not a signature");
+    return make_err_f(ErrorCode::kNotFound, "referrer {} is not a signature", referrer.str());
   }
   HEARTH_ASSIGN_OR_RETURN(std::string bundle_json, st.read_blob(sig_manifest.layers[0].digest, kMaxBundleBytes));
   HEARTH_ASSIGN_OR_RETURN(SignatureBundle bundle, parse_bundle(bundle_json));
   const Publisher* pub = policy.find_by_key_id(bundle.key_hint);
   if (pub == nullptr) {
-    return make_error(
-        ErrorCode::kUnauthenticated, "signed by key ", bundle.key_hint.substr(0, 16),
-        " which the trust policy does not list (add it with 'hearth trust add KEY.pub --models PATTERN')");
+    return make_err_f(ErrorCode::kUnauthenticated,
+                      "signed by key {} which the trust policy does not list (add it with 'hearth trust add KEY.pub "
+                      "--models PATTERN')",
+                      bundle.key_hint.substr(0, 16));
   }
   HEARTH_ASSIGN_OR_RETURN(ModelStatement statement, open_bundle(bundle, pub->key));
   HEARTH_TRY(match_statement(statement, model));
   if (!pub->may_publish(statement.model_name)) {
-    return make_error(ErrorCode::kUnauthenticated, "publisher '", pub->name, "' (key ", pub->key.key_id().substr(0, 16),
-                      ") is not trusted for model name '", statement.model_name, "'");
+    return make_err_f(ErrorCode::kUnauthenticated, "publisher '{}' (key {}) is not trusted for model name '{}'",
+                      pub->name, pub->key.key_id().substr(0, 16), statement.model_name);
   }
   if (statement.version < pub->min_version || (pub->max_version != 0 && statement.version > pub->max_version)) {
-    return make_error(ErrorCode::kPermissionDenied, "version ", std::to_string(statement.version), " of '",
-                      statement.model_name, "' is outside the versions the policy accepts from '", pub->name, "'");
+    return make_err_f(ErrorCode::kPermissionDenied,
+                      "version {} of '{}' is outside the versions the policy accepts from '{}'", statement.version,
+                      statement.model_name, pub->name);
   }
   return Accepted{pub, std::move(statement)};
 }
@@ -79,8 +81,8 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
     }
   }
   if (weights == nullptr) {
-    return make_error(ErrorCode::kInvalidArgument, "'", ref.to_string(), "' has no weight layer (",
-                      std::string(store::kModelWeightMediaType), ")");
+    return make_err_f(ErrorCode::kInvalidArgument, "'{}' has no weight layer ({})", ref.to_string(),
+                      store::kModelWeightMediaType);
   }
   // 1. Integrity of every blob.
   std::vector<const store::Descriptor*> blobs = {&m.config};
@@ -89,8 +91,8 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
     auto size = store_.blob_size(d->digest);
     if (!size.ok()) return size.status().with_context("'" + ref.to_string() + "'");
     if (*size != d->size) {
-      return make_error(ErrorCode::kDataLoss, "'", ref.to_string(), "': blob ", d->digest.str(), " has ",
-                        std::to_string(*size), " bytes, the manifest says ", std::to_string(d->size));
+      return make_err_f(ErrorCode::kDataLoss, "'{}': blob {} has {} bytes, the manifest says {}", ref.to_string(),
+                        d->digest.str(), *size, d->size);
     }
     if (d == weights) continue;  // hashed below, through the mapping the engine will use
     Status intact = store_.verify_blob(d->digest);
@@ -137,18 +139,21 @@ Status ArtifactVerifier::check_signatures(const Digest& digest, const Manifest& 
       return ok_status();
     }
     if (!first_refusal.ok()) {
-      return Status(first_refusal.code(), "'" + a.reference_ + "' refused: " + first_refusal.message());
+      return make_err_f(first_refusal.code(), "'{}' refused: {}", a.reference_, first_refusal.message());
     }
-    return make_error(ErrorCode::kUnauthenticated, "'", a.reference_,
-                      "' refused: the model is not signed (sign it with 'hearth sign', or pass --allow-unsigned for",
-                      " a local experiment)");
+    return make_err_f(ErrorCode::kUnauthenticated,
+                      "'{}' refused: the model is not signed (sign it with 'hearth sign', or pass --allow-unsigned for "
+                      "a local experiment)",
+                      a.reference_);
   }
   a.model_name_ = accepted->statement.model_name;
   a.publisher_ = accepted->publisher->name;
   a.publisher_key_id_ = accepted->publisher->key.key_id();
   // 3. Rollback protection.
   VersionLock lock(store_.home());
-  if (opts.record_version) {
+  if (opts.allow_downgrade) {
+    a.notes_.push_back("version lock not checked: a downgrade the operator signed");
+  } else if (opts.record_version) {
     HEARTH_TRY(lock.check_and_record(a.model_name_, a.publisher_key_id_, a.version_));
   } else {
     HEARTH_TRY(lock.check(a.model_name_, a.version_));

@@ -22,6 +22,9 @@ namespace hearth::trust {
 struct VerifyOptions {
   bool allow_unsigned = false;  // also allowed when the policy says so
   bool record_version = true;   // update the rollback state on success
+  // A deliberate downgrade that the operator signed (a fleet rollout with --allow-downgrade, or
+  // the controller's rollback of an aborted batch): step 3 is skipped and nothing is recorded.
+  bool allow_downgrade = false;
 };
 
 class ArtifactVerifier {
