@@ -280,5 +280,91 @@ TEST_F(FleetAgent, StagedRolloutsAdvanceAndABadVersionStopsAtTheCanary) {
   EXPECT_EQ(aborted, 1);
 }
 
+TEST_F(FleetAgent, NodesKeepServingWhileBrokerAndControllerAreDownAndTheRolloutResumes) {
+  std::vector<Node*> nodes;
+  for (const char* id : {"edge-1", "edge-2", "edge-3"}) nodes.push_back(&add_node(id));
+  for (Node* n : nodes) ASSERT_TRUE(hearth::testing::wait_tcp(n->port, 15));
+  for (Node* n : nodes)
+    ASSERT_TRUE(wait_node(
+        n->id, [](const json& j) { return j.value("presence", "") == "online"; }, 30s));
+  std::string eval = (tmp_ / "eval.txt").string();
+  std::ofstream(eval) << kEvalText;
+  // v1 everywhere through the controller (it owns the desired generations).
+  auto r1 = cli("", "fleet --fleet " + dir_ + " rollout start models/stories:v1 --batches 100% --bake 0s --mirror " +
+                        registry_->url() + " --json");
+  ASSERT_EQ(r1.code, 0) << r1.out;
+  auto s1 = cli("", "fleet --fleet " + dir_ + " rollout status " + json::parse(r1.out).value("id", "") +
+                        " --wait --timeout 2m --json");
+  ASSERT_EQ(json::parse(s1.out, nullptr, false).value("state", ""), "succeeded") << s1.out;
+  for (Node* n : nodes) ASSERT_TRUE(serving(*n, "v1")) << n->id;
+  auto r =
+      cli("", "fleet --fleet " + dir_ + " rollout start models/stories:v2 --batches 1,2,3 --gate 'eval_ppl < 200'" +
+                  " --eval-text " + eval + " --bake 4s --mirror " + registry_->url() + " --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string id = json::parse(r.out).value("id", "");
+  // Once the canary serves v2, the broker and the controller die mid-rollout.
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto st = cli("", "fleet --fleet " + dir_ + " rollout status " + id + " --json");
+        json j = json::parse(st.out, nullptr, false);
+        return j.is_object() && j["batches"][0]["nodes"][0].value("state", "") == "serving";
+      },
+      60s));
+  controller_->kill(SIGKILL);
+  broker_->kill_hard();
+  for (int i = 0; i < 3; ++i) {
+    for (Node* n : nodes) EXPECT_EQ(complete(n->port), 200) << n->id << " stopped serving without the controller";
+    std::this_thread::sleep_for(1s);
+  }
+  start_broker();
+  start_controller();
+  auto done = cli("", "fleet --fleet " + dir_ + " rollout status " + id + " --wait --timeout 3m --json");
+  json j = json::parse(done.out, nullptr, false);
+  ASSERT_EQ(j.value("state", ""), "succeeded") << done.out;
+  for (Node* n : nodes)
+    EXPECT_EQ(node_json(n->id)["serving"].value("digest", ""), digests_["v2"])
+        << n->id << " v1=" << digests_["v1"] << " v2=" << digests_["v2"] << "\n"
+        << done.out << "\n"
+        << node_json(n->id).dump();
+  // Nothing repeated, nothing lost: one desired state per node for v2, one batch_done per batch.
+  json h = json::parse(cli("", "fleet --fleet " + dir_ + " history --json").out, nullptr, false);
+  std::map<std::string, int> sent;
+  int batches_done = 0;
+  for (const auto& a : h["audit"]) {
+    if (a.value("action", "") == "desired_published" && a.value("detail", "").find(digests_["v2"]) != std::string::npos)
+      ++sent[a.value("subject", "")];
+    if (a.value("action", "") == "batch_done" && a.value("subject", "") == id) ++batches_done;
+  }
+  for (Node* n : nodes) EXPECT_EQ(sent[n->id], 1) << n->id;
+  EXPECT_EQ(batches_done, 3);
+}
+
+TEST_F(FleetAgent, ANodeRefusesAModelItsOwnPolicyDoesNotTrustEvenWhenTheControllerAsks) {
+  Node& n = add_node("edge-1");
+  ASSERT_TRUE(hearth::testing::wait_tcp(n.port, 15));
+  // This node's policy trusts acme for models/* only; the same files under another name are
+  // signed by acme for that name, which the node does not trust.
+  ASSERT_EQ(cli(pub_, "import " + (tmp_ / "random.gguf").string() + " other/stories:v1 --model-version 1").code, 0);
+  ASSERT_EQ(cli(pub_, "sign other/stories:v1 --key " + (tmp_ / "acme.key").string()).code, 0);
+  auto push = cli(pub_, "push other/stories:v1 --to " + registry_->url());
+  ASSERT_EQ(push.code, 0) << push.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(push.out, m, std::regex("manifest (sha256:[0-9a-f]{64})")));
+  fleet::DesiredState d = desired(n, 1, "v1");
+  d.model = {"other/stories:v1", m[1]};
+  d.gates.clear();
+  publish_desired(n.id, sign(d, controller_key()));
+  ASSERT_TRUE(wait_node(
+      n.id, [](const json& j) { return j.value("state", "") == "failed" && j.value("reported_generation", 0) == 1; },
+      60s))
+      << node_json(n.id).dump();
+  json j = node_json(n.id);
+  EXPECT_TRUE(j["serving"].is_null()) << j.dump();
+  std::string reason = j.value("reason", "");
+  EXPECT_TRUE(reason.find("trust") != std::string::npos || reason.find("not trusted") != std::string::npos ||
+              reason.find("refused") != std::string::npos)
+      << reason;
+}
+
 }  // namespace
 }  // namespace hearth::fleet_test

@@ -223,6 +223,7 @@ class AgentImpl final : public Agent {
     m.cert_file = cfg_.cert_path();
     m.key_file = cfg_.key_path();
     m.clean_session = false;
+    m.reconnect_max_s = 10;  // back soon after a broker restart
     m.will_topic = node_topic(cfg_.fleet, cfg_.node, NodeTopic::kPresence);
     m.will_payload = presence_to_json({cfg_.node, false});
     auto mqtt = MqttClient::create(m, kMaxPayloadBytes);
@@ -256,8 +257,12 @@ class AgentImpl final : public Agent {
       (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kPresence), presence_to_json({cfg_.node, true}),
                            1, true, 0);
       (void)mqtt_->subscribe(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kDesired), 1, 0);
-      std::lock_guard lock(mu_);
-      publish_report_locked();
+      std::string payload;
+      {
+        std::lock_guard lock(mu_);
+        payload = report_payload_locked();
+      }
+      publish_report(payload);
     });
     mqtt_->on_message([this](const MqttMessage& m) { on_desired(m); });
     if (auto st = mqtt_->start_background(); !st.ok()) return st;
@@ -280,7 +285,9 @@ class AgentImpl final : public Agent {
       t.time = now_s();
       t.state = state_;
       t.serving = record_.serving;
+      lock.unlock();  // never publish while holding the agent's lock
       (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kTelemetry), telemetry_to_json(t), 0, false, 0);
+      lock.lock();
     }
     lock.unlock();
     mqtt_->disconnect();
@@ -323,6 +330,7 @@ class AgentImpl final : public Agent {
     json j = json::parse(*text, nullptr, false);
     if (!j.is_object()) return;
     applied_generation_ = j.value("generation", uint64_t{0});
+    report_seq_ = j.value("report_seq", uint64_t{0});
     event_seq_ = j.value("event_seq", uint64_t{0});
     record_.serving = pin_from_json(j.value("serving", json()));
     record_.last_known_good = pin_from_json(j.value("last_known_good", json()));
@@ -333,6 +341,7 @@ class AgentImpl final : public Agent {
   Status save_state_locked() {
     json j = {{"generation", applied_generation_},
               {"event_seq", event_seq_},
+              {"report_seq", report_seq_},
               {"serving", pin_to_json(record_.serving)},
               {"last_known_good", pin_to_json(record_.last_known_good)},
               {"serving_eval_ppl", record_.serving_eval_ppl},
@@ -340,32 +349,47 @@ class AgentImpl final : public Agent {
     return write_file_atomic(cfg_.state_path(), j.dump());
   }
 
-  void publish_report_locked() {
+  std::string report_payload_locked() {
     ReportedState r;
     r.node = cfg_.node;
     r.generation = applied_generation_;
+    // Persisted before it is used, so that it keeps increasing across restarts.
+    r.seq = ++report_seq_;
+    (void)save_state_locked();
     r.state = state_;
     r.reason = reason_.substr(0, 1000);
     r.serving = record_.serving;
     r.last_known_good = record_.last_known_good;
     r.gate_values = gate_values_;
     r.time = now_s();
-    (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kReported), reported_to_json(r), 1, true, 0);
+    return reported_to_json(r);
+  }
+
+  void publish_report(const std::string& payload) {
+    (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kReported), payload, 1, true, 0);
   }
 
   void report(NodeState s, const std::string& reason, const std::map<std::string, double>& gates) {
-    std::lock_guard lock(mu_);
-    state_ = s;
-    reason_ = reason;
-    gate_values_ = gates;
-    publish_report_locked();
+    std::string payload;
+    {
+      std::lock_guard lock(mu_);
+      state_ = s;
+      reason_ = reason;
+      gate_values_ = gates;
+      payload = report_payload_locked();
+    }
+    publish_report(payload);
   }
 
   void event(const std::string& type, const std::string& message) {
-    std::lock_guard lock(mu_);
-    Event e{cfg_.node, now_s(), ++event_seq_, type, message.substr(0, 4000)};
-    (void)save_state_locked();
-    (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kEvents), event_to_json(e), 1, false, 0);
+    std::string payload;
+    {
+      std::lock_guard lock(mu_);
+      Event e{cfg_.node, now_s(), ++event_seq_, type, message.substr(0, 4000)};
+      (void)save_state_locked();
+      payload = event_to_json(e);
+    }
+    (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kEvents), payload, 1, false, 0);
   }
 
   // On the network thread: check, then hand over to run()'s loop (the newest desired wins).
@@ -433,6 +457,7 @@ class AgentImpl final : public Agent {
   std::optional<DesiredState> pending_;
   uint64_t applied_generation_ = 0;
   uint64_t event_seq_ = 0;
+  uint64_t report_seq_ = 0;
   ServingRecord record_;
   NodeState state_ = NodeState::kPending;
   std::string reason_;

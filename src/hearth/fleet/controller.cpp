@@ -139,6 +139,14 @@ class ControllerImpl final : public Controller {
       // Subscribing from the network thread: queue without waiting for the SUBACK.
       for (NodeTopic t : {NodeTopic::kReported, NodeTopic::kPresence, NodeTopic::kEvents, NodeTopic::kTelemetry})
         (void)mqtt_->subscribe(all_nodes_topic(fleet_.name, t), 1, 0);
+      // The broker may have lost its retained desired states (a crash, a new broker): send
+      // each node's last one again. Nodes ignore a generation they have already applied.
+      if (auto all = db_->all_desired(); all.ok()) {
+        for (const auto& row : *all)
+          (void)mqtt_->publish(node_topic(fleet_.name, row.node, NodeTopic::kDesired), row.envelope, 1, true, 0);
+      } else {
+        log::error("controller: {}", all.status().message());
+      }
     });
     if (auto st = mqtt_->start_background(); !st.ok()) return st;
     env_.db = db_.get();
@@ -425,6 +433,11 @@ class ControllerImpl final : public Controller {
         auto r = reported_from_json(msg.payload);
         if (!r.ok() || r->node != topic->node) return drop(msg, r.ok() ? "node mismatch" : r.status().message());
         NodeRecord rec = **known;
+        if (r->seq != 0 && r->seq <= rec.reported_seq) {
+          log::info("controller: ignored a stale report from {} (seq {} after {})", rec.id, r->seq, rec.reported_seq);
+          return;
+        }
+        rec.reported_seq = r->seq;
         rec.state = std::string(node_state_name(r->state));
         rec.reason = r->reason;
         rec.serving_reference = r->serving.reference;

@@ -9,7 +9,7 @@
 namespace hearth::fleet {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;  // 2: nodes.reported_seq, rollouts
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS nodes (
   serving_reference TEXT NOT NULL DEFAULT '',
   serving_digest TEXT NOT NULL DEFAULT '',
   reported_generation INTEGER NOT NULL DEFAULT 0,
+  reported_seq INTEGER NOT NULL DEFAULT 0,
   gate_values TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS join_tokens (
@@ -167,7 +168,7 @@ class SqliteFleetDb final : public FleetDb {
     Stmt s(db_,
            "INSERT INTO nodes (id, labels, enrolled_at, cert_sha256) VALUES (?, ?, ?, ?) "
            "ON CONFLICT(id) DO UPDATE SET labels = excluded.labels, enrolled_at = excluded.enrolled_at, "
-           "cert_sha256 = excluded.cert_sha256");
+           "cert_sha256 = excluded.cert_sha256, reported_seq = 0");
     s.bind(1, n.id).bind(2, labels_to_string(n.labels)).bind(3, n.enrolled_at).bind(4, n.cert_sha256);
     return s.step() == SQLITE_DONE ? ok_status() : s.error("upsert node");
   }
@@ -208,7 +209,7 @@ class SqliteFleetDb final : public FleetDb {
     std::lock_guard lock(mu_);
     Stmt s(db_,
            "UPDATE nodes SET state = ?, reason = ?, serving_reference = ?, serving_digest = ?, "
-           "reported_generation = ?, gate_values = ?, last_seen = ? WHERE id = ?");
+           "reported_generation = ?, gate_values = ?, last_seen = ?, reported_seq = ? WHERE id = ?");
     s.bind(1, r.state)
         .bind(2, r.reason)
         .bind(3, r.serving_reference)
@@ -216,7 +217,8 @@ class SqliteFleetDb final : public FleetDb {
         .bind(5, static_cast<int64_t>(r.reported_generation))
         .bind(6, r.gate_values_json)
         .bind(7, r.last_seen)
-        .bind(8, r.id);
+        .bind(8, static_cast<int64_t>(r.reported_seq))
+        .bind(9, r.id);
     return s.step() == SQLITE_DONE ? ok_status() : s.error("set reported");
   }
 
@@ -303,6 +305,16 @@ class SqliteFleetDb final : public FleetDb {
     return out;
   }
 
+  Result<std::vector<DesiredRow>> all_desired() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT node, generation, envelope FROM desired ORDER BY node");
+    std::vector<DesiredRow> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.text(0), static_cast<uint64_t>(s.i64(1)), s.text(2)});
+    if (rc != SQLITE_DONE) return s.error("desired states");
+    return out;
+  }
+
   Status audit(const AuditRecord& a) override {
     std::lock_guard lock(mu_);
     Stmt s(db_, "INSERT INTO audit (time, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)");
@@ -357,10 +369,11 @@ class SqliteFleetDb final : public FleetDb {
 
   Result<std::vector<NodeRecord>> query_nodes(const char* where, const std::string& arg) {
     std::lock_guard lock(mu_);
-    std::string sql = std::string(
-                          "SELECT id, labels, enrolled_at, cert_sha256, online, last_seen, state, reason, "
-                          "serving_reference, serving_digest, reported_generation, gate_values FROM nodes ") +
-                      where + " ORDER BY id";
+    std::string sql =
+        std::string(
+            "SELECT id, labels, enrolled_at, cert_sha256, online, last_seen, state, reason, "
+            "serving_reference, serving_digest, reported_generation, gate_values, reported_seq FROM nodes ") +
+        where + " ORDER BY id";
     Stmt s(db_, sql.c_str());
     if (*where) s.bind(1, arg);
     std::vector<NodeRecord> out;
@@ -380,6 +393,7 @@ class SqliteFleetDb final : public FleetDb {
       n.serving_digest = s.text(9);
       n.reported_generation = static_cast<uint64_t>(s.i64(10));
       n.gate_values_json = s.text(11);
+      n.reported_seq = static_cast<uint64_t>(s.i64(12));
       out.push_back(std::move(n));
     }
     if (rc != SQLITE_DONE) return s.error("nodes");

@@ -33,6 +33,7 @@ struct NodeRecord {
   std::string reason;
   std::string serving_reference, serving_digest;
   uint64_t reported_generation = 0;
+  uint64_t reported_seq = 0;     // of the last report taken (reports are ordered by it)
   std::string gate_values_json;  // {"metric": value}
 };
 
@@ -92,6 +93,14 @@ class FleetDb {
   // The last desired state published to a node (generation and signed envelope).
   virtual Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope) = 0;
   virtual Result<uint64_t> desired_generation(const std::string& node) = 0;
+  struct DesiredRow {
+    std::string node;
+    uint64_t generation = 0;
+    std::string envelope;
+  };
+  // Every node's last desired state: republished whenever the controller (re)connects, so a
+  // broker that lost its retained messages (a crash, a new broker) gets them back.
+  virtual Result<std::vector<DesiredRow>> all_desired() = 0;
 
   virtual Status put_rollout(const RolloutRecord& r) = 0;  // insert or replace
   virtual Result<std::optional<RolloutRecord>> rollout(const std::string& id) = 0;

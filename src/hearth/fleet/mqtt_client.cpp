@@ -2,6 +2,7 @@
 
 #include <mosquitto.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "hearth/fleet/fleet_error.h"
 
@@ -22,13 +24,8 @@ class MosquittoClient final : public MqttClient {
   MosquittoClient(const MqttOptions& options, size_t max_payload) : opt_(options), max_payload_(max_payload) {}
 
   ~MosquittoClient() override {
-    if (mosq_ != nullptr) {
-      if (loop_started_) {
-        mosquitto_disconnect(mosq_);
-        mosquitto_loop_stop(mosq_, /*force=*/false);
-      }
-      mosquitto_destroy(mosq_);
-    }
+    disconnect();
+    if (mosq_ != nullptr) mosquitto_destroy(mosq_);
   }
 
   Status init() {
@@ -38,6 +35,9 @@ class MosquittoClient final : public MqttClient {
     mosq_ = mosquitto_new(opt_.client_id.empty() ? nullptr : opt_.client_id.c_str(), opt_.clean_session, this);
     if (mosq_ == nullptr) return fleet_error(ErrorCode::kInternal, "mqtt: cannot create a client (out of memory?)");
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    // The network loop runs on this adapter's own thread (run_loop): publishes from other threads
+    // are queued for it, never written by the caller (which could deadlock with a callback).
+    mosquitto_threaded_set(mosq_, true);
     mosquitto_reconnect_delay_set(mosq_, opt_.reconnect_min_s, opt_.reconnect_max_s, /*exponential=*/true);
     if (!opt_.ca_file.empty()) {
       int rc = mosquitto_tls_set(mosq_, opt_.ca_file.c_str(), nullptr,
@@ -109,11 +109,15 @@ class MosquittoClient final : public MqttClient {
   }
 
   void disconnect() override {
-    if (loop_started_) {
-      mosquitto_disconnect(mosq_);
-      mosquitto_loop_stop(mosq_, false);
-      loop_started_ = false;
+    if (!loop_started_) return;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
     }
+    cv_.notify_all();
+    mosquitto_disconnect(mosq_);
+    if (loop_.joinable()) loop_.join();
+    loop_started_ = false;
   }
 
   Result<int> subscribe(const std::string& filter, int qos, int wait_s) override {
@@ -150,11 +154,32 @@ class MosquittoClient final : public MqttClient {
  private:
   Status start_loop() {
     if (loop_started_) return ok_status();
-    int rc = mosquitto_loop_start(mosq_);
-    if (rc != MOSQ_ERR_SUCCESS)
-      return fleet_error(ErrorCode::kInternal, "mqtt: network thread: {}", mosquitto_strerror(rc));
     loop_started_ = true;
+    loop_ = std::thread([this] { run_loop(); });
     return ok_status();
+  }
+
+  // libmosquitto's own loop gives up for good on a TLS or protocol error (a broker killed
+  // mid-stream ends in one); this one reconnects after any error, with backoff, until disconnect().
+  void run_loop() {
+    int delay = std::max(opt_.reconnect_min_s, 1);
+    for (;;) {
+      mosquitto_loop_forever(mosq_, 1000, 1);
+      std::unique_lock lock(mu_);
+      if (stop_) return;
+      if (connected_) {  // the callback did not run (e.g. TLS error): say so now
+        connected_ = false;
+        lock.unlock();
+        handle_disconnect(MOSQ_ERR_CONN_LOST);
+        lock.lock();
+      }
+      if (ever_connected_) delay = std::max(opt_.reconnect_min_s, 1), ever_connected_ = false;
+      cv_.wait_for(lock, std::chrono::seconds(delay), [&] { return stop_; });
+      if (stop_) return;
+      delay = std::min(delay * 2, std::max(opt_.reconnect_max_s, 1));
+      lock.unlock();
+      mosquitto_reconnect(mosq_);  // failures show up as the next loop_forever returning at once
+    }
   }
 
   void handle_connect(int rc) {
@@ -162,6 +187,7 @@ class MosquittoClient final : public MqttClient {
     {
       std::lock_guard lock(mu_);
       connected_ = rc == 0;
+      if (rc == 0) ever_connected_ = true;
       connack_rc_ = rc;
       handler = connect_handler_;
     }
@@ -221,6 +247,9 @@ class MosquittoClient final : public MqttClient {
   size_t max_payload_;
   mosquitto* mosq_ = nullptr;
   bool loop_started_ = false;
+  std::thread loop_;
+  bool stop_ = false;
+  bool ever_connected_ = false;  // since the last backoff reset
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool connected_ = false;

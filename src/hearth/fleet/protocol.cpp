@@ -412,6 +412,7 @@ std::string reported_to_json(const ReportedState& r) {
   json j = {{"schema", kReportedSchema},
             {"node", r.node},
             {"generation", r.generation},
+            {"seq", r.seq},
             {"state", node_state_name(r.state)},
             {"reason", r.reason},
             {"serving", pin_json(r.serving)},
@@ -430,6 +431,7 @@ Result<ReportedState> reported_from_json(std::string_view text) {
   Status st;
   if (!(st = f.node("node", r.node)).ok()) return st;
   if (!(st = f.u64("generation", r.generation, true)).ok()) return st;
+  if (!(st = f.u64("seq", r.seq, false)).ok()) return st;
   if (!(st = read_state(f, "state", r.state, what)).ok()) return st;
   if (!(st = f.str("reason", r.reason, false, kMaxReasonBytes)).ok()) return st;
   if (!(st = f.pin("serving", r.serving, false)).ok()) return st;

@@ -99,6 +99,9 @@ std::optional<NodeState> parse_node_state(std::string_view name);
 struct ReportedState {
   std::string node;
   uint64_t generation = 0;  // the desired generation this report is about (0: none yet)
+  // Strictly increasing per node across restarts: a report that arrives after a newer one
+  // (resent after a reconnect, say) is recognised as stale and ignored.
+  uint64_t seq = 0;
   NodeState state = NodeState::kPending;
   std::string reason;  // why, for failed / rolled_back (<= 1 KiB)
   ModelPin serving;

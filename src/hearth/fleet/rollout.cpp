@@ -235,8 +235,8 @@ Status drive_one(RolloutEnv& env, RolloutRecord& r) {
           } else if (nr.state == "failed") {
             n.state = "failed";
             n.reason = nr.reason;
-          } else if (!nr.state.empty()) {
-            n.state = nr.state;
+          } else if (nr.state == "pulling" || nr.state == "verifying" || nr.state == "gating") {
+            n.state = nr.state;  // on its way; "serving" another model is not this rollout's
           }
           n.gate_values_json = nr.gate_values_json;
         } else if (!nr.online && now - n.assigned_at > spec->offline_timeout_seconds) {
