@@ -366,5 +366,44 @@ TEST_F(FleetAgent, ANodeRefusesAModelItsOwnPolicyDoesNotTrustEvenWhenTheControll
       << reason;
 }
 
+// The model id the node's API serves ("models/stories:v1"), or "" when it does not answer.
+std::string served_model(int port) {
+  registry::HttpClient http;
+  registry::HttpRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(port) + "/v1/models";
+  auto r = http.send(req);
+  if (!r.ok() || r->status != 200) return "";
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j["data"].is_array() || j["data"].empty()) return "";
+  return j["data"][0].value("id", "");
+}
+
+TEST_F(FleetAgent, KillNineDuringSwitchesAlwaysComesBackServingAWholeModel) {
+  Node& n = add_node("edge-1");
+  ASSERT_TRUE(hearth::testing::wait_tcp(n.port, 15));
+  publish_desired(n.id, sign(desired(n, 1, "v1"), controller_key()));
+  ASSERT_TRUE(serving(n, "v1"));
+  std::mt19937 rng(7);
+  for (uint64_t gen = 2; gen <= 6; ++gen) {
+    std::string tag = gen % 2 == 0 ? "v2" : "v1";
+    fleet::DesiredState d = desired(n, gen, tag);
+    d.allow_downgrade = true;  // back and forth between v1 and v2
+    publish_desired(n.id, sign(d, controller_key()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1200)(rng)));
+    n.agent->kill(SIGKILL);
+    start_agent(n);
+    ASSERT_TRUE(hearth::testing::wait_tcp(n.port, 15));
+    ASSERT_TRUE(poll_until([&] { return complete(n.port) == 200; }, 30s)) << "generation " << gen;
+    std::string model = served_model(n.port);
+    EXPECT_TRUE(model == "models/stories:v1" || model == "models/stories:v2") << model;
+    // Then it finishes the switch it was asked for.
+    ASSERT_TRUE(poll_until([&] { return served_model(n.port) == "models/stories:" + tag; }, 60s))
+        << "generation " << gen << " serves " << served_model(n.port);
+  }
+  n.agent->kill(SIGKILL);
+  auto check = cli("HEARTH_HOME=" + home(n.id), "store check");
+  EXPECT_EQ(check.code, 0) << check.out;
+}
+
 }  // namespace
 }  // namespace hearth::fleet_test
