@@ -72,7 +72,7 @@ Status import_output(const QuantizeOptions& o, const std::optional<trust::Privat
 Result<TensorType> parse_type_flag(const std::string& flag, const std::string& value) {
   auto t = parse_tensor_type(value);
   if (!t)
-    return make_error(ErrorCode::kInvalidArgument, flag, ": unknown tensor type '", value, "' (e.g. q8_0, q6_k, f16)");
+    return make_error(ErrorCode::kInvalidArgument, "{}: unknown tensor type '{}' (e.g. q8_0, q6_k, f16)", flag, value);
   return *t;
 }
 
@@ -98,7 +98,7 @@ void print_plan(const std::vector<quantize::TensorPlan>& plans) {
 Status run(const QuantizeOptions& o) {
   auto ftype = quantize::parse_file_type(o.type);
   if (!ftype) {
-    return make_error(ErrorCode::kInvalidArgument, "unknown quantization type '", o.type, "'; choose one of ",
+    return make_error(ErrorCode::kInvalidArgument, "unknown quantization type '{}'; choose one of {}", o.type,
                       types_list());
   }
   quantize::QuantizeParams qp;
@@ -133,8 +133,8 @@ Status run(const QuantizeOptions& o) {
   if (!o.import_ref.empty()) {
     HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(o.import_ref));
     if (ref.pinned()) {
-      return make_error(ErrorCode::kInvalidArgument, "--import needs a name:tag, not a digest (got '", o.import_ref,
-                        "')");
+      return make_error(ErrorCode::kInvalidArgument, "--import needs a name:tag, not a digest (got '{}')",
+                        o.import_ref);
     }
   }
   // The input: a file, or a store reference verified against the trust policy (as for run).
@@ -150,16 +150,16 @@ Status run(const QuantizeOptions& o) {
     in_weights_digest = arg.weights_digest;
     std::error_code ec;
     if (std::filesystem::exists(o.out, ec) && std::filesystem::equivalent(arg.path, o.out, ec)) {
-      return make_error(ErrorCode::kInvalidArgument, o.out,
-                        ": the output is the input's store blob; choose another output path");
+      return make_error(ErrorCode::kInvalidArgument,
+                        "{}: the output is the input's store blob; choose another output path", o.out);
     }
     HEARTH_ASSIGN_OR_RETURN(verified, open_gguf(arg));
     in = &verified->file;
   } else {
     std::error_code ec;
     if (o.in == o.out || (std::filesystem::exists(o.out, ec) && std::filesystem::equivalent(o.in, o.out, ec))) {
-      return make_error(ErrorCode::kInvalidArgument, o.out,
-                        ": the output is the input file; choose another output path");
+      return make_error(ErrorCode::kInvalidArgument, "{}: the output is the input file; choose another output path",
+                        o.out);
     }
     HEARTH_ASSIGN_OR_RETURN(local, gguf::GgufModelFile::open(o.in));
     in = &local->file();

@@ -69,7 +69,7 @@ Result<double> parse_duration(const std::string& s) {
       num = 0.0;
       have = false;
     } else {
-      return make_error(ErrorCode::kInvalidArgument, "--time '", s, "' is not a duration (e.g. 90s, 3m, 1h)");
+      return make_error(ErrorCode::kInvalidArgument, "--time '{}' is not a duration (e.g. 90s, 3m, 1h)", s);
     }
   }
   total += num;
@@ -141,7 +141,7 @@ Result<std::string> sample_text(const std::string& path, const std::string& prom
 Status run(TrainCliOptions o) {
   if (o.out.empty()) return make_error(ErrorCode::kInvalidArgument, "train: give the output file with --out");
   if (o.type != "f32" && o.type != "f16") {
-    return make_error(ErrorCode::kInvalidArgument, "--type must be f32 or f16, not '", o.type, "'");
+    return make_error(ErrorCode::kInvalidArgument, "--type must be f32 or f16, not '{}'", o.type);
   }
   if (o.steps > 0 && !o.time.empty())
     return make_error(ErrorCode::kInvalidArgument, "give --steps or --time, not both");
@@ -183,9 +183,9 @@ Status run(TrainCliOptions o) {
     resumed = std::make_unique<train::Checkpoint>(std::move(ck));
     topts = resumed->options;
     if (teacher && resumed->vocab.tokens != vocab.tokens) {
-      return make_error(ErrorCode::kInvalidArgument, "the teacher and the student must share a tokenizer: ", o.teacher,
-                        " has ", std::to_string(vocab.tokens.size()), " tokens and ", o.resume, " has ",
-                        std::to_string(resumed->vocab.tokens.size()),
+      return make_error(ErrorCode::kInvalidArgument,
+                        "the teacher and the student must share a tokenizer: {} has {} tokens and {} has {}{}",
+                        o.teacher, vocab.tokens.size(), o.resume, resumed->vocab.tokens.size(),
                         (resumed->vocab.tokens.size() == vocab.tokens.size() ? " different ones" : ""));
     }
     vocab = resumed->vocab;
@@ -222,10 +222,10 @@ Status run(TrainCliOptions o) {
   std::unique_ptr<model::Context> tctx;
   if (teacher) {
     if (teacher->hparams().n_vocab != topts.shape.n_vocab) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "the teacher and the student must share a tokenizer: the teacher's ", "output has ",
-                        std::to_string(teacher->hparams().n_vocab), " logits for ", std::to_string(topts.shape.n_vocab),
-                        " tokens");
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "the teacher and the student must share a tokenizer: the teacher's output has {} logits for {} tokens",
+          teacher->hparams().n_vocab, topts.shape.n_vocab);
     }
     model::ContextParams cp;
     cp.n_ctx = topts.seq_len;

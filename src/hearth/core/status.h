@@ -56,21 +56,18 @@ class [[nodiscard]] Status {
 
 inline Status ok_status() { return {}; }
 
-// make_err_f(code, "tensor '{}': {} dims, at most {}", name, n, kMax): the message is formatted by fmt, and
+// make_error(code, "tensor '{}': {} dims, at most {}", name, n, kMax): the message is formatted by fmt, and
 // the format string is checked against the arguments at compile time. A message that is only a runtime
-// string is make_err_f(code, "{}", s). (Temporary name: it becomes make_error once the last callers of the
-// concatenating form below are converted.)
+// string is make_error(code, "{}", s).
 template <typename... Args>
-Status make_err_f(ErrorCode code, fmt::format_string<Args...> format, Args&&... args) {
+Status make_error(ErrorCode code, fmt::format_string<Args...> format, Args&&... args) {
   return Status(code, fmt::vformat(format, fmt::make_format_args(args...)));
 }
 
-// The concatenating form, kept until its last callers move to make_err_f.
-template <typename... Parts>
-Status make_error(ErrorCode code, Parts&&... parts) {
-  std::string msg;
-  (msg.append(std::forward<Parts>(parts)), ...);
-  return Status(code, std::move(msg));
+// The name make_error had while its concatenating form still existed; kept for the callers not yet renamed.
+template <typename... Args>
+Status make_err_f(ErrorCode code, fmt::format_string<Args...> format, Args&&... args) {
+  return Status(code, fmt::vformat(format, fmt::make_format_args(args...)));
 }
 
 // Result<T>: either a value or a non-ok Status.

@@ -540,8 +540,9 @@ class BeastServer final : public HttpServer {
         ssl_->use_private_key_file(o.tls_key, asio::ssl::context::pem);
       } catch (const std::exception& e) {
         ssl_.reset();
-        return make_error(ErrorCode::kInvalidArgument, "cannot load the TLS certificate '", o.tls_cert, "' or key '",
-                          o.tls_key, "' (PEM files expected): ", e.what());
+        return make_error(ErrorCode::kInvalidArgument,
+                          "cannot load the TLS certificate '{}' or key '{}' (PEM files expected): {}", o.tls_cert,
+                          o.tls_key, e.what());
       }
     }
     if (o.max_connections == 0 || o.max_connections_per_client == 0 || o.worker_threads == 0 ||
@@ -567,8 +568,8 @@ class BeastServer final : public HttpServer {
     tcp::resolver resolver(ioc_);
     auto results = resolver.resolve(o.host, std::to_string(o.port), tcp::resolver::numeric_service, ec);
     if (ec || results.empty()) {
-      return make_error(ErrorCode::kIo, "cannot listen on ", where, ": cannot resolve '", o.host, "' (",
-                        ec ? ec.message() : std::string("no address"), ")");
+      return make_error(ErrorCode::kIo, "cannot listen on {}: cannot resolve '{}' ({})", where, o.host,
+                        ec ? ec.message() : std::string("no address"));
     }
     const tcp::endpoint ep = results.begin()->endpoint();
     acceptor_.open(ep.protocol(), ec);
@@ -577,12 +578,13 @@ class BeastServer final : public HttpServer {
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (ec == asio::error::address_in_use) {
-      return make_error(ErrorCode::kUnavailable, "cannot listen on ", where,
-                        ": address already in use (another server is listening there; stop it or choose another "
-                        "port)");
+      return make_error(ErrorCode::kUnavailable,
+                        "cannot listen on {}: address already in use (another server is listening there; stop it or "
+                        "choose another port)",
+                        where);
     }
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return make_error(ErrorCode::kIo, "cannot listen on ", where, ": ", ec.message());
+    if (ec) return make_error(ErrorCode::kIo, "cannot listen on {}: {}", where, ec.message());
     const tcp::endpoint local = acceptor_.local_endpoint(ec);
     port_ = local.port();
     bound_ = local.address().to_string();

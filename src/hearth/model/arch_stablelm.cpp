@@ -18,8 +18,8 @@ Status load_stablelm(const gguf::GgufFile& f, HParams& hp, ModelWeights& w, Weig
   for (int il = 0; il < hp.n_layer; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";
     if (b.has(p + "attn_q_norm.weight") || b.has(p + "attn_k_norm.weight")) {
-      return make_error(ErrorCode::kUnimplemented, f.name(), ": per-head q/k norms (", p,
-                        "attn_q_norm) are not supported yet");
+      return make_error(ErrorCode::kUnimplemented, "{}: per-head q/k norms ({}attn_q_norm) are not supported yet",
+                        f.name(), p);
     }
     HEARTH_TRY(bind_attention(hp, w.layers[il], b, il, /*qkv_bias=*/1, /*norm_bias=*/true));
     HEARTH_TRY(bind_ffn(hp, w.layers[il], b, il, /*norm_bias=*/true, /*norm_optional=*/true));
@@ -27,7 +27,7 @@ Status load_stablelm(const gguf::GgufFile& f, HParams& hp, ModelWeights& w, Weig
   hp.parallel_residual = !w.layers.empty() && !w.layers[0].ffn_norm.valid();
   for (const auto& l : w.layers) {
     if (l.ffn_norm.valid() == hp.parallel_residual) {
-      return make_error(ErrorCode::kInvalidArgument, f.name(), ": ffn_norm is present in some layers only");
+      return make_error(ErrorCode::kInvalidArgument, "{}: ffn_norm is present in some layers only", f.name());
     }
   }
   return ok_status();

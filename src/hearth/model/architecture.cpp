@@ -24,13 +24,13 @@ Result<int64_t> required_int(const gguf::GgufFile& f, const std::string& k, int6
   auto v = f.get_uint(k);
   if (!v.ok()) {
     if (v.status().code() == ErrorCode::kNotFound) {
-      return make_error(ErrorCode::kInvalidArgument, f.name(), ": metadata key '", k, "' is missing");
+      return make_error(ErrorCode::kInvalidArgument, "{}: metadata key '{}' is missing", f.name(), k);
     }
-    return make_error(ErrorCode::kInvalidArgument, f.name(), ": ", v.status().message());
+    return make_error(ErrorCode::kInvalidArgument, "{}: {}", f.name(), v.status().message());
   }
   if (static_cast<int64_t>(*v) < lo || *v > static_cast<uint64_t>(hi)) {
-    return make_error(ErrorCode::kInvalidArgument, f.name(), ": metadata '", k, "' = ", std::to_string(*v),
-                      " is outside [", std::to_string(lo), ", ", std::to_string(hi), "]");
+    return make_error(ErrorCode::kInvalidArgument, "{}: metadata '{}' = {} is outside [{}, {}]", f.name(), k, *v, lo,
+                      hi);
   }
   return static_cast<int64_t>(*v);
 }
@@ -43,7 +43,7 @@ Result<int64_t> optional_int(const gguf::GgufFile& f, const std::string& k, int6
 Result<float> optional_float(const gguf::GgufFile& f, const std::string& k, float fallback) {
   if (f.find(k) == nullptr) return fallback;
   auto v = f.get_f32(k);
-  if (!v.ok()) return make_error(ErrorCode::kInvalidArgument, f.name(), ": ", v.status().message());
+  if (!v.ok()) return make_error(ErrorCode::kInvalidArgument, "{}: {}", f.name(), v.status().message());
   return *v;
 }
 
@@ -69,34 +69,34 @@ Status read_common_hparams(const gguf::GgufFile& f, HParams& hp) {
   HEARTH_ASSIGN_OR_RETURN(hp.n_embd, required_int(f, key(hp, "embedding_length"), 1, kMaxDim));
   HEARTH_ASSIGN_OR_RETURN(hp.n_layer, required_int(f, key(hp, "block_count"), 1, kMaxLayers));
   if (const auto* kv = f.find(key(hp, "feed_forward_length")); kv && kv->type == gguf::ValueType::ARRAY) {
-    return make_error(ErrorCode::kUnimplemented, f.name(), ": per-layer feed_forward_length is not supported");
+    return make_error(ErrorCode::kUnimplemented, "{}: per-layer feed_forward_length is not supported", f.name());
   }
   HEARTH_ASSIGN_OR_RETURN(hp.n_ff, required_int(f, key(hp, "feed_forward_length"), 1, kMaxDim));
   HEARTH_ASSIGN_OR_RETURN(hp.n_head, required_int(f, key(hp, "attention.head_count"), 1, 65536));
   HEARTH_ASSIGN_OR_RETURN(hp.n_head_kv, optional_int(f, key(hp, "attention.head_count_kv"), hp.n_head, 1, 65536));
   if (hp.n_head % hp.n_head_kv != 0) {
-    return make_error(ErrorCode::kInvalidArgument, f.name(), ": head_count ", std::to_string(hp.n_head),
-                      " is not a multiple of head_count_kv ", std::to_string(hp.n_head_kv));
+    return make_error(ErrorCode::kInvalidArgument, "{}: head_count {} is not a multiple of head_count_kv {}", f.name(),
+                      hp.n_head, hp.n_head_kv);
   }
   if (f.find(key(hp, "attention.key_length")) == nullptr && hp.n_embd % hp.n_head != 0) {
-    return make_error(ErrorCode::kInvalidArgument, f.name(), ": embedding_length ", std::to_string(hp.n_embd),
-                      " is not a multiple of head_count ", std::to_string(hp.n_head));
+    return make_error(ErrorCode::kInvalidArgument, "{}: embedding_length {} is not a multiple of head_count {}",
+                      f.name(), hp.n_embd, hp.n_head);
   }
   HEARTH_ASSIGN_OR_RETURN(hp.head_dim,
                           optional_int(f, key(hp, "attention.key_length"), hp.n_embd / hp.n_head, 2, 65536));
   HEARTH_ASSIGN_OR_RETURN(int64_t v_len, optional_int(f, key(hp, "attention.value_length"), hp.head_dim, 1, 65536));
   if (v_len != hp.head_dim) {
-    return make_error(ErrorCode::kUnimplemented, f.name(), ": attention.value_length ", std::to_string(v_len),
-                      " differs from key_length ", std::to_string(hp.head_dim), " (not supported)");
+    return make_error(ErrorCode::kUnimplemented,
+                      "{}: attention.value_length {} differs from key_length {} (not supported)", f.name(), v_len,
+                      hp.head_dim);
   }
   HEARTH_ASSIGN_OR_RETURN(hp.n_rot, optional_int(f, key(hp, "rope.dimension_count"), hp.head_dim, 0, hp.head_dim));
   if (hp.n_rot % 2 != 0) {
-    return make_error(ErrorCode::kInvalidArgument, f.name(), ": rope.dimension_count ", std::to_string(hp.n_rot),
-                      " is odd");
+    return make_error(ErrorCode::kInvalidArgument, "{}: rope.dimension_count {} is odd", f.name(), hp.n_rot);
   }
   HEARTH_ASSIGN_OR_RETURN(hp.rope_freq_base, optional_float(f, key(hp, "rope.freq_base"), 10000.0f));
   if (!(hp.rope_freq_base > 0.0f)) {
-    return make_error(ErrorCode::kInvalidArgument, f.name(), ": rope.freq_base must be positive");
+    return make_error(ErrorCode::kInvalidArgument, "{}: rope.freq_base must be positive", f.name());
   }
   // Linear RoPE scaling: rope.scaling.type "linear" with rope.scaling.factor, or the older
   // rope.scale_linear key.
@@ -105,20 +105,20 @@ Status read_common_hparams(const gguf::GgufFile& f, HParams& hp) {
     if (*t == "linear") {
       HEARTH_ASSIGN_OR_RETURN(factor, optional_float(f, key(hp, "rope.scaling.factor"), 1.0f));
     } else if (*t != "none") {
-      return make_error(ErrorCode::kUnimplemented, f.name(), ": rope scaling type '", std::string(*t),
-                        "' is not supported (linear and none are)");
+      return make_error(ErrorCode::kUnimplemented, "{}: rope scaling type '{}' is not supported (linear and none are)",
+                        f.name(), *t);
     }
   } else if (f.find(key(hp, "rope.scale_linear")) != nullptr) {
     HEARTH_ASSIGN_OR_RETURN(factor, optional_float(f, key(hp, "rope.scale_linear"), 1.0f));
   }
   if (!(factor > 0.0f))
-    return make_error(ErrorCode::kInvalidArgument, f.name(), ": rope scaling factor must be positive");
+    return make_error(ErrorCode::kInvalidArgument, "{}: rope scaling factor must be positive", f.name());
   hp.rope_freq_scale = 1.0f / factor;
   HEARTH_ASSIGN_OR_RETURN(hp.n_expert, optional_int(f, key(hp, "expert_count"), 0, 0, 1024));
   HEARTH_ASSIGN_OR_RETURN(hp.n_expert_used, optional_int(f, key(hp, "expert_used_count"), 0, 0, 1024));
   if (hp.n_expert > 0 && (hp.n_expert_used < 1 || hp.n_expert_used > hp.n_expert)) {
-    return make_error(ErrorCode::kInvalidArgument, f.name(), ": expert_used_count ", std::to_string(hp.n_expert_used),
-                      " must be in [1, expert_count ", std::to_string(hp.n_expert), "]");
+    return make_error(ErrorCode::kInvalidArgument, "{}: expert_used_count {} must be in [1, expert_count {}]", f.name(),
+                      hp.n_expert_used, hp.n_expert);
   }
   return ok_status();
 }
@@ -134,8 +134,8 @@ Status bind_io_weights(HParams& hp, ModelWeights& w, WeightBinder& b, bool norm_
   HEARTH_ASSIGN_OR_RETURN(w.output, b.optional("output.weight", {n, hp.n_vocab}, WeightKind::kMatrix));
   if (!w.output.valid()) {
     if (w.token_embd.type == TensorType::Q8_1 || w.token_embd.type == TensorType::Q8_K) {
-      return make_error(ErrorCode::kUnimplemented, "tied output head of type ",
-                        std::string(type_name(w.token_embd.type)), " is not supported");
+      return make_error(ErrorCode::kUnimplemented, "tied output head of type {} is not supported",
+                        type_name(w.token_embd.type));
     }
     w.output = w.token_embd;  // tied embeddings
   }
@@ -186,9 +186,10 @@ Status bind_ffn(const HParams& hp, LayerWeights& l, WeightBinder& b, int il, boo
   }
   const int64_t ne = hp.n_expert;
   if (b.has(p + "ffn_gate.0.weight")) {
-    return make_error(ErrorCode::kUnimplemented, "tensor '", p,
-                      "ffn_gate.0.weight': per-expert tensors (old Mixtral GGUF layout) are not supported; "
-                      "re-convert the model with merged *_exps tensors");
+    return make_error(ErrorCode::kUnimplemented,
+                      "tensor '{}ffn_gate.0.weight': per-expert tensors (old Mixtral GGUF layout) are not supported; "
+                      "re-convert the model with merged *_exps tensors",
+                      p);
   }
   HEARTH_ASSIGN_OR_RETURN(l.ffn_gate_inp, b.require(p + "ffn_gate_inp.weight", {n, ne}, WeightKind::kMatrix));
   HEARTH_ASSIGN_OR_RETURN(l.ffn_gate_exps, b.require(p + "ffn_gate_exps.weight", {n, ff, ne}, WeightKind::kMatrix));

@@ -19,7 +19,7 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
   c->kt_ = p.kernels ? p.kernels : &kernels::active_kernels();
   int64_t n_ctx = p.n_ctx > 0 ? p.n_ctx : default_context(hp);
   if (n_ctx > (int64_t{1} << 22)) {
-    return make_error(ErrorCode::kOutOfRange, "context ", std::to_string(n_ctx), " is larger than hearth supports");
+    return make_error(ErrorCode::kOutOfRange, "context {} is larger than hearth supports", n_ctx);
   }
   if (n_ctx > hp.n_ctx_train) {
     log::warn("context {} is larger than the model's context_length {}; quality may suffer", n_ctx, hp.n_ctx_train);
@@ -113,16 +113,14 @@ Status Context::decode(std::span<const BatchToken> batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchToken& t = batch[i];
     if (t.token < 0 || t.token >= hp.n_vocab) {
-      return make_error(ErrorCode::kInvalidArgument, "token id ", std::to_string(t.token), " at batch index ",
-                        std::to_string(i), " is outside the vocabulary [0, ", std::to_string(hp.n_vocab), ")");
+      return make_error(ErrorCode::kInvalidArgument, "token id {} at batch index {} is outside the vocabulary [0, {})",
+                        t.token, i, hp.n_vocab);
     }
     if (t.pos < 0 || t.pos >= n_ctx_) {
-      return make_error(ErrorCode::kOutOfRange, "position ", std::to_string(t.pos), " is outside the context of ",
-                        std::to_string(n_ctx_), " tokens");
+      return make_error(ErrorCode::kOutOfRange, "position {} is outside the context of {} tokens", t.pos, n_ctx_);
     }
     if (t.seq < 0 || t.seq >= kv_->n_seq()) {
-      return make_error(ErrorCode::kInvalidArgument, "sequence ", std::to_string(t.seq), " is outside [0, ",
-                        std::to_string(kv_->n_seq()), ")");
+      return make_error(ErrorCode::kInvalidArgument, "sequence {} is outside [0, {})", t.seq, kv_->n_seq());
     }
     total_out += t.logits ? 1 : 0;
   }

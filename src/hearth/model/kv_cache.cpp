@@ -23,15 +23,15 @@ Result<std::unique_ptr<KvCache>> KvCache::create(const HParams& hp, int64_t n_ct
     return make_error(ErrorCode::kInvalidArgument, "kv cache: context and sequence count must be positive");
   const uint64_t need = bytes_needed(hp, n_ctx, n_seq, type);
   if (need > limit_bytes) {
-    return make_error(ErrorCode::kResourceExhausted, "kv cache for context ", std::to_string(n_ctx), " x ",
-                      std::to_string(n_seq), " sequence(s) needs ", std::to_string(need >> 20),
-                      " MiB, over the limit of ", std::to_string(limit_bytes >> 20),
-                      " MiB; use a smaller -c or raise --kv-limit");
+    return make_error(ErrorCode::kResourceExhausted,
+                      "kv cache for context {} x {} sequence(s) needs {} MiB, over the limit of {} MiB; use a smaller "
+                      "-c or raise --kv-limit",
+                      n_ctx, n_seq, need >> 20, limit_bytes >> 20);
   }
   auto c = std::unique_ptr<KvCache>(new KvCache());
   c->data_ = static_cast<std::byte*>(std::calloc(1, need));
   if (c->data_ == nullptr) {
-    return make_error(ErrorCode::kResourceExhausted, "kv cache: cannot allocate ", std::to_string(need >> 20), " MiB");
+    return make_error(ErrorCode::kResourceExhausted, "kv cache: cannot allocate {} MiB", need >> 20);
   }
   c->bytes_ = need;
   c->n_layer_ = hp.n_layer;

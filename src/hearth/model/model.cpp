@@ -46,33 +46,34 @@ Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const MappedFile> map
   try {
     HEARTH_ASSIGN_OR_RETURN(m->file_, gguf::parse_gguf(m->map_->bytes(), m->map_->path()));
   } catch (const std::bad_alloc&) {
-    return make_error(ErrorCode::kResourceExhausted, m->map_->path(), ": out of memory while opening gguf");
+    return make_error(ErrorCode::kResourceExhausted, "{}: out of memory while opening gguf", m->map_->path());
   }
   const gguf::GgufFile& f = m->file_;
   auto arch = f.get_string("general.architecture");
   if (!arch.ok()) {
-    return make_error(ErrorCode::kInvalidArgument, f.name(),
-                      ": metadata 'general.architecture' is missing or not a string; is this a model file?");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: metadata 'general.architecture' is missing or not a string; is this a model file?",
+                      f.name());
   }
   const Architecture* a = find_architecture(*arch);
   if (a == nullptr) {
     std::string known;
     for (auto n : architecture_names()) known += (known.empty() ? "" : ", ") + std::string(n);
-    return make_error(ErrorCode::kUnimplemented, f.name(), ": architecture '", std::string(*arch),
-                      "' is not supported (supported: ", known, ")");
+    return make_error(ErrorCode::kUnimplemented, "{}: architecture '{}' is not supported (supported: {})", f.name(),
+                      *arch, known);
   }
   if (f.tensors().empty()) {
-    return make_error(ErrorCode::kInvalidArgument, f.name(),
-                      ": the file has no tensors (a vocab-only file cannot be run)");
+    return make_error(ErrorCode::kInvalidArgument, "{}: the file has no tensors (a vocab-only file cannot be run)",
+                      f.name());
   }
   m->hp_.arch = std::string(*arch);
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr) {
-    return make_error(ErrorCode::kInvalidArgument, f.name(), ": tensor 'token_embd.weight' is missing");
+    return make_error(ErrorCode::kInvalidArgument, "{}: tensor 'token_embd.weight' is missing", f.name());
   }
   if (embd->ne[1] < 1 || embd->ne[1] > (uint64_t{1} << 24)) {
-    return make_error(ErrorCode::kInvalidArgument, f.name(), ": token_embd.weight has an implausible vocab size ",
-                      std::to_string(embd->ne[1]));
+    return make_error(ErrorCode::kInvalidArgument, "{}: token_embd.weight has an implausible vocab size {}", f.name(),
+                      embd->ne[1]);
   }
   m->hp_.n_vocab = static_cast<int64_t>(embd->ne[1]);
   WeightBinder binder(f);
@@ -84,9 +85,10 @@ Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const MappedFile> map
     // One embedding row per token, no more and no fewer: a smaller vocabulary leaves rows that
     // sampling can pick but the tokenizer cannot decode.
     if (static_cast<int64_t>((*toks)->count) != m->hp_.n_vocab) {
-      return make_error(ErrorCode::kInvalidArgument, f.name(), ": the tokenizer has ", std::to_string((*toks)->count),
-                        " tokens but token_embd.weight has ", std::to_string(m->hp_.n_vocab),
-                        " rows; they must match (the file is corrupt or was converted wrongly)");
+      return make_error(ErrorCode::kInvalidArgument,
+                        "{}: the tokenizer has {} tokens but token_embd.weight has {} rows; they must match (the file "
+                        "is corrupt or was converted wrongly)",
+                        f.name(), (*toks)->count, m->hp_.n_vocab);
     }
   }
   if (kernels != nullptr) m->repack(*kernels, growth_budget, options.n_threads);

@@ -34,8 +34,8 @@ Result<TensorView> WeightBinder::require(const std::string& name, std::initializ
                                          WeightKind kind) {
   const gguf::TensorInfo* t = file_.find_tensor(name);
   if (t == nullptr) {
-    return make_error(ErrorCode::kInvalidArgument, file_.name(), ": tensor '", name,
-                      "' is missing (the architecture needs it)");
+    return make_error(ErrorCode::kInvalidArgument, "{}: tensor '{}' is missing (the architecture needs it)",
+                      file_.name(), name);
   }
   std::vector<int64_t> want(shape);
   int64_t got[4];
@@ -46,9 +46,9 @@ Result<TensorView> WeightBinder::require(const std::string& name, std::initializ
     if (got[i] != w) match = false;
   }
   if (!match) {
-    return make_error(ErrorCode::kInvalidArgument, file_.name(), ": tensor '", name, "' has shape ",
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: tensor '{}' has shape {} but the model's hyper-parameters need {}", file_.name(), name,
                       shape_string(got, static_cast<int>(t->n_dims == 0 ? 1 : t->n_dims)),
-                      " but the model's hyper-parameters need ",
                       shape_string(want.data(), static_cast<int>(want.size())));
   }
   bool type_ok = false;
@@ -60,8 +60,8 @@ Result<TensorView> WeightBinder::require(const std::string& name, std::initializ
       break;
   }
   if (!type_ok) {
-    return make_error(ErrorCode::kUnimplemented, file_.name(), ": tensor '", name, "' has type ",
-                      std::string(type_name(t->type)), ", which hearth cannot use for this weight");
+    return make_error(ErrorCode::kUnimplemented, "{}: tensor '{}' has type {}, which hearth cannot use for this weight",
+                      file_.name(), name, type_name(t->type));
   }
   used_.insert(name);
   TensorView v;
