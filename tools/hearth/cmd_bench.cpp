@@ -46,7 +46,7 @@ Status run(BenchOptions o) {
     if (p == nullptr) {
       std::string names;
       for (auto* q : eval::all_presets()) names += (names.empty() ? "" : ", ") + std::string(q->name);
-      return make_err_f(ErrorCode::kInvalidArgument, "unknown synthetic preset '{}' ({})", o.synthetic, names);
+      return make_error(ErrorCode::kInvalidArgument, "unknown synthetic preset '{}' ({})", o.synthetic, names);
     }
     HEARTH_ASSIGN_OR_RETURN(quantize::SyntheticRecipe recipe, quantize::synthetic_recipe(o.type, *p));
     HEARTH_ASSIGN_OR_RETURN(uint64_t est, eval::estimate_synthetic_bytes(*p, recipe.choose));

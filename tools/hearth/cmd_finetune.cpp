@@ -84,7 +84,7 @@ Result<ChatData> read_chat_examples(const std::string& path, const gguf::GgufFil
         messages.push_back({m.at("role").get<std::string>(), m.at("content").get<std::string>()});
       }
     } catch (const std::exception& e) {
-      return make_err_f(ErrorCode::kInvalidArgument,
+      return make_error(ErrorCode::kInvalidArgument,
                         "{}: not a chat example ({{\"messages\": [{{\"role\": ..., \"content\": ...}}]}}): {}", where(),
                         e.what());
     }
@@ -107,13 +107,13 @@ Result<ChatData> read_chat_examples(const std::string& path, const gguf::GgufFil
     }
   }
   if (d.train.empty()) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: no chat example with an assistant reply after a prompt", path);
+    return make_error(ErrorCode::kInvalidArgument, "{}: no chat example with an assistant reply after a prompt", path);
   }
   return d;
 }
 
 Status run(const FinetuneOptions& o) {
-  if (o.out.empty()) return make_err_f(ErrorCode::kInvalidArgument, "finetune: give the adapter file with --out");
+  if (o.out.empty()) return make_error(ErrorCode::kInvalidArgument, "finetune: give the adapter file with --out");
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.base, "finetune", o.allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(auto mapped, open_gguf(arg));
   HEARTH_ASSIGN_OR_RETURN(train::BaseModel base, train::read_base_model(mapped->file, o.ctx));

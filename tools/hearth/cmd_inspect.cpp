@@ -324,7 +324,7 @@ Status run(const InspectOptions& opt) {
       print_text(*model);
     }
   } catch (const std::exception& e) {
-    return make_err_f(ErrorCode::kInternal, "{}: cannot render: {}", path, e.what());
+    return make_error(ErrorCode::kInternal, "{}: cannot render: {}", path, e.what());
   }
   return {};
 }

@@ -66,7 +66,7 @@ Status run(const PplOptions& o) {
   if (!o.kl_base.empty()) {
     HEARTH_ASSIGN_OR_RETURN(base, eval::LogitsFile::open(o.kl_base));
     if (base->n_vocab() != n_vocab) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: vocabulary of {} tokens, but the model has {}", o.kl_base,
+      return make_error(ErrorCode::kInvalidArgument, "{}: vocabulary of {} tokens, but the model has {}", o.kl_base,
                         base->n_vocab(), n_vocab);
     }
     if (n_ctx != base->n_ctx()) {
@@ -78,7 +78,7 @@ Status run(const PplOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
   bos = tok->bos();
   if (!base) {
-    if (o.text_file.empty()) return make_err_f(ErrorCode::kInvalidArgument, "perplexity: give a text file with -f");
+    if (o.text_file.empty()) return make_error(ErrorCode::kInvalidArgument, "perplexity: give a text file with -f");
     HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(o.text_file, uint64_t{1} << 31));
     const double t0 = now_seconds();
     ids = tok->encode(text, /*add_bos=*/true, /*parse_special=*/false);
@@ -102,7 +102,7 @@ Status run(const PplOptions& o) {
 
   std::unique_ptr<eval::LogitsFileWriter> saver;
   if (!o.save_logits.empty()) {
-    if (n_chunk < 1) return make_err_f(ErrorCode::kInvalidArgument, "perplexity: the text is shorter than one window");
+    if (n_chunk < 1) return make_error(ErrorCode::kInvalidArgument, "perplexity: the text is shorter than one window");
     HEARTH_ASSIGN_OR_RETURN(
         saver, eval::LogitsFileWriter::create(o.save_logits, static_cast<int32_t>(n_ctx), static_cast<int32_t>(n_vocab),
                                               static_cast<int32_t>(n_chunk), ids));

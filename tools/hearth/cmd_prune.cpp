@@ -29,7 +29,7 @@ struct PruneCliOptions {
 };
 
 Status run(const PruneCliOptions& o) {
-  if (o.type != "f32" && o.type != "f16") return make_err_f(ErrorCode::kInvalidArgument, "--type must be f32 or f16");
+  if (o.type != "f32" && o.type != "f16") return make_error(ErrorCode::kInvalidArgument, "--type must be f32 or f16");
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.in, "prune", o.allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(auto mapped, open_gguf(arg));
   HEARTH_ASSIGN_OR_RETURN(train::BaseModel base, train::read_base_model(mapped->file, o.ctx));

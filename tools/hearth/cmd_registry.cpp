@@ -27,7 +27,7 @@ Status run_serve(RegistryServeOptions& o) {
   const std::string& listen = o.listen;
   size_t colon = listen.rfind(':');
   if (colon == std::string::npos) {
-    return make_err_f(ErrorCode::kInvalidArgument, "--listen '{}': expected HOST:PORT", listen);
+    return make_error(ErrorCode::kInvalidArgument, "--listen '{}': expected HOST:PORT", listen);
   }
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
@@ -35,10 +35,10 @@ Status run_serve(RegistryServeOptions& o) {
   try {
     port = std::stoi(listen.substr(colon + 1));
   } catch (...) {
-    return make_err_f(ErrorCode::kInvalidArgument, "--listen '{}': bad port", listen);
+    return make_error(ErrorCode::kInvalidArgument, "--listen '{}': bad port", listen);
   }
   if (o.max_body_mib == 0 || o.max_body_mib > (uint64_t{1} << 20)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "--max-body must be 1 to 1048576 (MiB)");
+    return make_error(ErrorCode::kInvalidArgument, "--max-body must be 1 to 1048576 (MiB)");
   }
   o.http.max_body_bytes = o.max_body_mib << 20;
   // A server logs its access lines by default (HEARTH_LOG or -v still decide when given).

@@ -59,9 +59,9 @@ Status run(const RunOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
 
   std::vector<int32_t> ids = tok->encode(prompt, !o.no_bos, o.parse_special);
-  if (ids.empty()) return make_err_f(ErrorCode::kInvalidArgument, "the prompt is empty (and no BOS token is added)");
+  if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty (and no BOS token is added)");
   if (static_cast<int64_t>(ids.size()) >= ctx->n_ctx()) {
-    return make_err_f(ErrorCode::kOutOfRange,
+    return make_error(ErrorCode::kOutOfRange,
                       "the prompt has {} tokens, which does not fit the context of {} (raise -c)", ids.size(),
                       ctx->n_ctx());
   }

@@ -40,19 +40,19 @@ Status serve(ServeOptions& o) {
   if (c.model_id.empty() && !arg.reference.empty()) c.model_id = arg.reference;
   log::info("serving {}", arg.display);
   for (const std::string& k : o.api_keys) {
-    if (k.empty()) return make_err_f(ErrorCode::kInvalidArgument, "--api-key must not be empty");
+    if (k.empty()) return make_error(ErrorCode::kInvalidArgument, "--api-key must not be empty");
     c.keys.push_back(server::ApiKey{k, {}, 0, 0, {}});
   }
   if (!o.api_key_file.empty()) {
     HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(o.api_key_file, 16 << 20));
     HEARTH_ASSIGN_OR_RETURN(auto keys, server::parse_api_key_file(text, o.api_key_file));
-    if (keys.empty()) return make_err_f(ErrorCode::kInvalidArgument, "{}: no keys in the file", o.api_key_file);
+    if (keys.empty()) return make_error(ErrorCode::kInvalidArgument, "{}: no keys in the file", o.api_key_file);
     c.keys.insert(c.keys.end(), keys.begin(), keys.end());
   }
   HEARTH_ASSIGN_OR_RETURN(c.scheduler.kv_type, parse_kv_type(o.kv.type));
   c.scheduler.kv_limit_bytes = o.kv.limit_mib << 20;
   if (o.max_body_mib == 0 || o.max_body_mib > (uint64_t{1} << 20)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "--max-body must be 1 to 1048576 (MiB), not {}", o.max_body_mib);
+    return make_error(ErrorCode::kInvalidArgument, "--max-body must be 1 to 1048576 (MiB), not {}", o.max_body_mib);
   }
   c.http.max_body_bytes = o.max_body_mib << 20;
   // Every generating or queued request holds a worker until it is answered.

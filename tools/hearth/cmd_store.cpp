@@ -63,7 +63,7 @@ Status run_rm(const std::vector<std::string>& refs) {
 Status run_tag(const std::string& src_text, const std::string& dst_text) {
   HEARTH_ASSIGN_OR_RETURN(Reference src, parse_reference(src_text));
   HEARTH_ASSIGN_OR_RETURN(Reference dst, parse_reference(dst_text));
-  if (dst.pinned()) return make_err_f(ErrorCode::kInvalidArgument, "tag target must be name:tag, got '{}'", dst_text);
+  if (dst.pinned()) return make_error(ErrorCode::kInvalidArgument, "tag target must be name:tag, got '{}'", dst_text);
   HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
   HEARTH_ASSIGN_OR_RETURN(Digest d, store.resolve(src));
   HEARTH_TRY(store.set_tag(dst.name, dst.tag, d));
@@ -92,13 +92,13 @@ Status run_check() {
         "gc refuses to run while a reference is broken; 'hearth store repair --drop-broken' drops the\n"
         "broken entries (re-pull or re-import those models afterwards)\n");
   }
-  if (!r.ok()) return make_err_f(ErrorCode::kDataLoss, "store {} has {} problems", store.home(), r.problems.size());
+  if (!r.ok()) return make_error(ErrorCode::kDataLoss, "store {} has {} problems", store.home(), r.problems.size());
   return ok_status();
 }
 
 Status run_repair(bool drop_broken) {
   if (!drop_broken) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "store repair needs --drop-broken (it removes the tags, pins and signatures whose manifest "
                       "cannot be read; see 'hearth store check' first)");
   }

@@ -24,7 +24,7 @@ void report(const Status& s) { set_exit_code(s.ok() ? 0 : report_error(s)); }
 Status run_keygen(const std::string& prefix, bool ed25519, bool force) {
   std::string priv = prefix + ".key", pub = prefix + ".pub";
   if (!force && (std::filesystem::exists(priv) || std::filesystem::exists(pub))) {
-    return make_err_f(ErrorCode::kAlreadyExists, "{} or {} exists (pass --force to overwrite)", priv, pub);
+    return make_error(ErrorCode::kAlreadyExists, "{} or {} exists (pass --force to overwrite)", priv, pub);
   }
   HEARTH_ASSIGN_OR_RETURN(PrivateKey key,
                           PrivateKey::generate(ed25519 ? KeyAlgorithm::kEd25519 : KeyAlgorithm::kEcdsaP256));
@@ -108,7 +108,7 @@ Status run_trust_set(const std::string& setting, const std::string& value) {
   } else if (setting == "allow_unsigned" && (value == "true" || value == "false")) {
     policy.allow_unsigned = value == "true";
   } else {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "unknown setting '{}={}' (use local_paths allow|deny, allow_unsigned true|false)", setting,
                       value);
   }

@@ -31,7 +31,7 @@ void add_kv_options(CLI::App* sub, KvOptions& o, bool with_limit) {
 Result<kernels::KvType> parse_kv_type(const std::string& name) {
   if (name == "f16") return kernels::KvType::kF16;
   if (name == "f32") return kernels::KvType::kF32;
-  return make_err_f(ErrorCode::kInvalidArgument, "--kv-type must be f16 or f32, not '{}'", name);
+  return make_error(ErrorCode::kInvalidArgument, "--kv-type must be f16 or f32, not '{}'", name);
 }
 
 }  // namespace hearth::cli

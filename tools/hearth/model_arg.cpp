@@ -30,12 +30,12 @@ Result<std::string> config_default_model() {
     auto j = nlohmann::json::parse(text);
     if (j.contains("default_model")) {
       if (!j["default_model"].is_string()) {
-        return make_err_f(ErrorCode::kInvalidArgument, "{}: 'default_model' must be a string", path);
+        return make_error(ErrorCode::kInvalidArgument, "{}: 'default_model' must be a string", path);
       }
       return j["default_model"].get<std::string>();
     }
   } catch (const std::exception& e) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: invalid JSON: {}", path, e.what());
+    return make_error(ErrorCode::kInvalidArgument, "{}: invalid JSON: {}", path, e.what());
   }
   return std::string();
 }
@@ -51,7 +51,7 @@ Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_v
     HEARTH_ASSIGN_OR_RETURN(chosen, config_default_model());
   }
   if (chosen.empty()) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "no model given: pass MODEL, set HEARTH_MODEL, or set default_model in {}", config_path());
   }
   trust::ResolveOptions ro;
@@ -74,7 +74,7 @@ Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_v
   if (rm.is_local_path()) {
     std::error_code ec;
     if (!std::filesystem::exists(rm.gguf_path(), ec)) {
-      Status s = make_err_f(ErrorCode::kNotFound, "{}: no such file", rm.gguf_path());
+      Status s = make_error(ErrorCode::kNotFound, "{}: no such file", rm.gguf_path());
       record_load(out, s);
       return s;
     }
@@ -85,7 +85,7 @@ Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_v
 Result<std::shared_ptr<const MappedFile>> map_model(const ResolvedModelArg& arg) {
   if (arg.mapping != nullptr) return arg.mapping;
   if (arg.verified) {
-    return make_err_f(ErrorCode::kInternal, "{}: a store model without its verified mapping", arg.display);
+    return make_error(ErrorCode::kInternal, "{}: a store model without its verified mapping", arg.display);
   }
   HEARTH_ASSIGN_OR_RETURN(MappedFile map, MappedFile::open(arg.path));
   return std::make_shared<const MappedFile>(std::move(map));
@@ -107,7 +107,7 @@ Result<std::unique_ptr<MappedGguf>> open_gguf(const ResolvedModelArg& arg) {
     try {
       HEARTH_ASSIGN_OR_RETURN(out->file, gguf::parse_gguf(out->map->bytes(), out->map->path()));
     } catch (const std::bad_alloc&) {
-      return make_err_f(ErrorCode::kResourceExhausted, "{}: out of memory while opening gguf", arg.path);
+      return make_error(ErrorCode::kResourceExhausted, "{}: out of memory while opening gguf", arg.path);
     }
     return out;
   }();

@@ -18,7 +18,7 @@ Status errno_status(int e, std::string_view what, const std::string& path) {
   if (e == ENOSPC || e == EDQUOT) code = ErrorCode::kResourceExhausted;
   if (e == ENOENT) code = ErrorCode::kNotFound;
   if (e == EACCES || e == EPERM || e == EROFS) code = ErrorCode::kPermissionDenied;
-  return make_err_f(code, "{}: {}: {}{}", path, what, std::strerror(e),
+  return make_error(code, "{}: {}: {}{}", path, what, std::strerror(e),
                     e == ENOSPC ? " (free some disk space and retry)" : "");
 }
 
@@ -76,7 +76,7 @@ Result<AtomicFileWriter> AtomicFileWriter::create(const std::string& target) {
 }
 
 Status AtomicFileWriter::write(std::span<const std::byte> data) {
-  if (fd_ < 0) return make_err_f(ErrorCode::kFailedPrecondition, "{}: writer is closed", target_);
+  if (fd_ < 0) return make_error(ErrorCode::kFailedPrecondition, "{}: writer is closed", target_);
   const std::byte* p = data.data();
   size_t left = data.size();
   while (left > 0) {
@@ -98,7 +98,7 @@ Status AtomicFileWriter::write(std::string_view data) {
 }
 
 Status AtomicFileWriter::commit() {
-  if (fd_ < 0) return make_err_f(ErrorCode::kFailedPrecondition, "{}: writer is closed", target_);
+  if (fd_ < 0) return make_error(ErrorCode::kFailedPrecondition, "{}: writer is closed", target_);
   if (::fsync(fd_) != 0) return errno_status(errno, "fsync failed", target_);
   if (::close(fd_) != 0) {
     fd_ = -1;
@@ -147,7 +147,7 @@ Result<std::string> read_file(const std::string& path, uint64_t max_bytes) {
     if (n == 0) break;
     if (out.size() + static_cast<size_t>(n) > max_bytes) {
       ::close(fd);
-      return make_err_f(ErrorCode::kResourceExhausted, "{}: file is larger than the limit of {} bytes", path,
+      return make_error(ErrorCode::kResourceExhausted, "{}: file is larger than the limit of {} bytes", path,
                         max_bytes);
     }
     out.append(buf, static_cast<size_t>(n));

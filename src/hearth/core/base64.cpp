@@ -46,7 +46,7 @@ std::string base64_encode(std::string_view in) {
 
 Result<std::string> base64_decode(std::string_view in) {
   if (in.size() % 4 != 0) {
-    return make_err_f(ErrorCode::kInvalidArgument, "base64: length {} is not a multiple of 4", in.size());
+    return make_error(ErrorCode::kInvalidArgument, "base64: length {} is not a multiple of 4", in.size());
   }
   std::string out;
   out.reserve(in.size() / 4 * 3);
@@ -56,7 +56,7 @@ Result<std::string> base64_decode(std::string_view in) {
     int c = in[i + 2] == '=' && last ? -2 : decode_char(in[i + 2]);
     int d = in[i + 3] == '=' && last ? -2 : decode_char(in[i + 3]);
     if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2)) {
-      return make_err_f(ErrorCode::kInvalidArgument, "base64: bad character or padding at offset {}", i);
+      return make_error(ErrorCode::kInvalidArgument, "base64: bad character or padding at offset {}", i);
     }
     uint32_t v = static_cast<uint32_t>(a) << 18 | static_cast<uint32_t>(b) << 12;
     out += static_cast<char>(v >> 16);

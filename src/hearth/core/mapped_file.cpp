@@ -48,18 +48,18 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    return make_err_f(e == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, "{}: cannot open: {}", path,
+    return make_error(e == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, "{}: cannot open: {}", path,
                       std::strerror(e));
   }
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     int e = errno;
     ::close(fd);
-    return make_err_f(ErrorCode::kIo, "{}: cannot stat: {}", path, std::strerror(e));
+    return make_error(ErrorCode::kIo, "{}: cannot stat: {}", path, std::strerror(e));
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: not a regular file", path);
+    return make_error(ErrorCode::kInvalidArgument, "{}: not a regular file", path);
   }
   MappedFile mf;
   mf.path_ = path;
@@ -70,7 +70,7 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
       int e = errno;
       ::close(fd);
       mf.size_ = 0;
-      return make_err_f(ErrorCode::kIo, "{}: mmap failed: {}", path, std::strerror(e));
+      return make_error(ErrorCode::kIo, "{}: mmap failed: {}", path, std::strerror(e));
     }
     mf.data_ = p;
   }

@@ -46,7 +46,7 @@ Sha256Bytes sha256(std::span<const std::byte> data) {
 Result<Sha256Bytes> sha256_file(const std::string& path, uint64_t* size_out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return make_err_f(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, "{}: cannot open: {}", path,
+    return make_error(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, "{}: cannot open: {}", path,
                       std::strerror(errno));
   }
   Sha256 h;
@@ -58,7 +58,7 @@ Result<Sha256Bytes> sha256_file(const std::string& path, uint64_t* size_out) {
       if (errno == EINTR) continue;
       const int err = errno;
       ::close(fd);
-      return make_err_f(ErrorCode::kIo, "{}: read failed: {}", path, std::strerror(err));
+      return make_error(ErrorCode::kIo, "{}: read failed: {}", path, std::strerror(err));
     }
     if (n == 0) break;
     h.update(std::span<const std::byte>(buf.data(), static_cast<size_t>(n)));

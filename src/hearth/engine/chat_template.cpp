@@ -111,7 +111,7 @@ Result<ChatTemplateFamily> parse_chat_template_name(std::string_view name) {
   for (const auto& [f, n] : kNames) {
     if (n == name) return f;
   }
-  return make_err_f(ErrorCode::kInvalidArgument,
+  return make_error(ErrorCode::kInvalidArgument,
                     "unknown chat template '{}' (known: plain, llama2, llama3, chatml, mistral, zephyr, gemma, phi3)",
                     name);
 }
@@ -129,7 +129,7 @@ std::optional<ChatTemplateFamily> detect_chat_template(std::string_view t) {
 
 Result<RenderedChat> render_chat(ChatTemplateFamily family, const std::vector<ChatMessage>& messages,
                                  std::string_view bos_text, std::string_view eos_text) {
-  if (messages.empty()) return make_err_f(ErrorCode::kInvalidArgument, "messages: the list is empty");
+  if (messages.empty()) return make_error(ErrorCode::kInvalidArgument, "messages: the list is empty");
   RenderedChat r;
   std::string& out = r.prompt;
   switch (family) {

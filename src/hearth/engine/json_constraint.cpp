@@ -140,22 +140,22 @@ void complete_value(Path& p) {
 }  // namespace
 
 Result<JsonConstraint> JsonConstraint::create(std::shared_ptr<const JsonSchema> schema) {
-  if (!schema || schema->nodes.empty()) return make_err_f(ErrorCode::kInvalidArgument, "json schema: no nodes");
+  if (!schema || schema->nodes.empty()) return make_error(ErrorCode::kInvalidArgument, "json schema: no nodes");
   const int n = static_cast<int>(schema->nodes.size());
   auto bad = [n](int i) { return i < 0 || i >= n; };
-  if (bad(schema->root)) return make_err_f(ErrorCode::kInvalidArgument, "json schema: root node out of range");
+  if (bad(schema->root)) return make_error(ErrorCode::kInvalidArgument, "json schema: root node out of range");
   for (const JsonSchemaNode& node : schema->nodes) {
     for (int a : node.any_of) {
-      if (bad(a)) return make_err_f(ErrorCode::kInvalidArgument, "json schema: anyOf node out of range");
+      if (bad(a)) return make_error(ErrorCode::kInvalidArgument, "json schema: anyOf node out of range");
     }
     for (const auto& pr : node.properties) {
-      if (bad(pr.second)) return make_err_f(ErrorCode::kInvalidArgument, "json schema: property node out of range");
+      if (bad(pr.second)) return make_error(ErrorCode::kInvalidArgument, "json schema: property node out of range");
     }
     if (bad(node.items) || bad(node.additional_schema)) {
-      return make_err_f(ErrorCode::kInvalidArgument, "json schema: items node out of range");
+      return make_error(ErrorCode::kInvalidArgument, "json schema: items node out of range");
     }
     for (const std::string& l : node.literals) {
-      if (l.empty()) return make_err_f(ErrorCode::kInvalidArgument, "json schema: empty enum value");
+      if (l.empty()) return make_error(ErrorCode::kInvalidArgument, "json schema: empty enum value");
     }
   }
   // Each union is flattened once here, not at every byte: O(nodes * (nodes + edges)) once,
@@ -171,13 +171,13 @@ Result<JsonConstraint> JsonConstraint::create(std::shared_ptr<const JsonSchema> 
     std::fill(seen.begin(), seen.end(), 0);
     flatten(*schema, i, seen, alts, kMaxAlternatives);
     if (alts.size() > kMaxAlternatives) {
-      return make_err_f(ErrorCode::kInvalidArgument,
+      return make_error(ErrorCode::kInvalidArgument,
                         "json schema: a value has more than {} alternatives once anyOf/oneOf and $ref are expanded "
                         "(hearth's budget per value); merge or remove alternatives",
                         kMaxAlternatives);
     }
     if (alts.empty()) {
-      return make_err_f(ErrorCode::kInvalidArgument,
+      return make_error(ErrorCode::kInvalidArgument,
                         "json schema: an anyOf/oneOf/$ref cycle matches no value (every alternative leads back to "
                         "itself); give it a concrete alternative");
     }

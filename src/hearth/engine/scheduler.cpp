@@ -25,7 +25,7 @@ constexpr size_t kEmbeddingChunk = 64;
 Result<std::unique_ptr<Scheduler>> Scheduler::create(const model::Model& model, const tokenizer::Tokenizer& tokenizer,
                                                      SchedulerParams params) {
   if (params.n_slots < 1) {
-    return make_err_f(ErrorCode::kInvalidArgument, "--parallel must be at least 1, not {}", params.n_slots);
+    return make_error(ErrorCode::kInvalidArgument, "--parallel must be at least 1, not {}", params.n_slots);
   }
   std::unique_ptr<Scheduler> s(new Scheduler());
   model::ContextParams cp;
@@ -63,17 +63,17 @@ Scheduler::~Scheduler() {
 
 Status Scheduler::check(const GenerationParams& params) const {
   const auto& prompt = params.prompt;
-  if (prompt.empty()) return make_err_f(ErrorCode::kInvalidArgument, "the prompt is empty");
+  if (prompt.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty");
   for (int32_t id : prompt) {
     if (id < 0 || id >= n_vocab_) {
-      return make_err_f(ErrorCode::kInvalidArgument, "token id {} is outside the vocabulary [0, {})", id, n_vocab_);
+      return make_error(ErrorCode::kInvalidArgument, "token id {} is outside the vocabulary [0, {})", id, n_vocab_);
     }
   }
   if (static_cast<int64_t>(prompt.size()) >= shared_.n_ctx + (params.embedding ? 1 : 0)) {
-    return make_err_f(ErrorCode::kOutOfRange, "the prompt has {} tokens, which does not fit the context of {} tokens",
+    return make_error(ErrorCode::kOutOfRange, "the prompt has {} tokens, which does not fit the context of {} tokens",
                       prompt.size(), shared_.n_ctx);
   }
-  if (params.n_choices < 1) return make_err_f(ErrorCode::kInvalidArgument, "n must be at least 1");
+  if (params.n_choices < 1) return make_error(ErrorCode::kInvalidArgument, "n must be at least 1");
   return ok_status();
 }
 
@@ -90,7 +90,7 @@ Result<std::vector<std::shared_ptr<RequestChannel>>> Scheduler::submit_all(
     tasks += static_cast<size_t>(p->n_choices);
   }
   if (tasks > max_tasks()) {
-    return make_err_f(
+    return make_error(
         ErrorCode::kInvalidArgument,
         "the request needs {} tasks, more than this server ever holds at once ({}: --parallel + --max-queue)", tasks,
         max_tasks());
@@ -101,7 +101,7 @@ Result<std::vector<std::shared_ptr<RequestChannel>>> Scheduler::submit_all(
     // All or nothing: a batch never half-enters the queue.
     std::lock_guard<std::mutex> lock(mu_);
     if (queue_.size() + tasks > max_tasks() - static_cast<size_t>(active_.load())) {
-      return make_err_f(ErrorCode::kResourceExhausted, "the request queue is full ({} waiting); retry later",
+      return make_error(ErrorCode::kResourceExhausted, "the request queue is full ({} waiting); retry later",
                         queue_.size());
     }
     for (size_t r = 0; r < requests.size(); ++r) {
@@ -195,13 +195,13 @@ void Scheduler::loop() {
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (Slot& s : slots_)
-    s.abort(FinishReason::kCancelled, make_err_f(ErrorCode::kCancelled, "the server is stopping"), false);
+    s.abort(FinishReason::kCancelled, make_error(ErrorCode::kCancelled, "the server is stopping"), false);
   for (Task& t : queue_) {
     GenerationEvent e;
     e.kind = GenerationEvent::Kind::kFinish;
     e.index = t.index;
     e.finish = FinishReason::kCancelled;
-    e.error = make_err_f(ErrorCode::kCancelled, "the server is stopping");
+    e.error = make_error(ErrorCode::kCancelled, "the server is stopping");
     t.channel->push(std::move(e));
   }
   queue_.clear();

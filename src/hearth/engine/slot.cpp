@@ -15,7 +15,7 @@ namespace {
 constexpr size_t kMaskTopCandidates = 64;
 
 Status over_budget_error(const JsonConstraint::WorkBudget& b) {
-  return make_err_f(ErrorCode::kInvalidArgument,
+  return make_error(ErrorCode::kInvalidArgument,
                     "json constraint: the schema needs more than hearth's work budget ({} matcher steps per token, {} "
                     "per request); simplify it (fewer anyOf alternatives, enum values or nested unions)",
                     b.per_token, b.total);
@@ -123,7 +123,7 @@ Status Slot::mask(std::span<sampling::TokenCandidate> cands) {
     return over_budget_error(json_->budget());
   }
   if (found == 0) {
-    return make_err_f(ErrorCode::kInternal, "json constraint: no token of the vocabulary can continue the output");
+    return make_error(ErrorCode::kInternal, "json constraint: no token of the vocabulary can continue the output");
   }
   for (size_t i = 0; i < cands.size(); ++i) {
     if (!allowed_[i]) cands[i].logit = neg_inf;
@@ -207,7 +207,7 @@ void Slot::on_logits(std::span<const float> logits) {
     finish(FinishReason::kError,
            json_->over_budget()
                ? over_budget_error(json_->budget())
-               : make_err_f(ErrorCode::kInternal, "json constraint: sampled token {} does not fit the schema", id));
+               : make_error(ErrorCode::kInternal, "json constraint: sampled token {} does not fit the schema", id));
     return;
   }
   auto step = stops_->push(decoder_->push_bytes(piece));

@@ -33,10 +33,10 @@ int32_t argmax(std::span<const float> l) {
 Result<BenchResult> run_bench(const model::Model& model, const BenchParams& p) {
   const model::HParams& hp = model.hparams();
   if (p.n_prompt < 0 || p.n_gen < 0 || p.reps < 1) {
-    return make_err_f(ErrorCode::kInvalidArgument, "bench: -p and -n must be >= 0 and -r >= 1");
+    return make_error(ErrorCode::kInvalidArgument, "bench: -p and -n must be >= 0 and -r >= 1");
   }
   if (p.depth < 0 || p.depth > p.n_prompt) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "bench: --depth {} must be between 0 and -p ({}): the prompt fills that context", p.depth,
                       p.n_prompt);
   }

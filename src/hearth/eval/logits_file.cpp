@@ -41,7 +41,7 @@ Result<std::unique_ptr<LogitsFileWriter>> LogitsFileWriter::create(const std::st
                                                                    std::span<const int32_t> tokens) {
   if (n_ctx < 4 || n_vocab < 1 || n_chunk < 1 ||
       static_cast<uint64_t>(tokens.size()) < static_cast<uint64_t>(n_chunk) * static_cast<uint64_t>(n_ctx)) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "{}: bad logits file shape (n_ctx {}, n_vocab {}, {} windows, {} tokens)", path, n_ctx, n_vocab,
                       n_chunk, tokens.size());
   }
@@ -60,7 +60,7 @@ Result<std::unique_ptr<LogitsFileWriter>> LogitsFileWriter::create(const std::st
 Status LogitsFileWriter::add_window(std::span<const float> logits) {
   const int64_t rows = scored_rows(n_ctx_);
   if (written_ >= n_chunk_ || static_cast<int64_t>(logits.size()) != rows * n_vocab_) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: unexpected window {} with {} logits", out_.target(), written_,
+    return make_error(ErrorCode::kInvalidArgument, "{}: unexpected window {} with {} logits", out_.target(), written_,
                       logits.size());
   }
   const int64_t nv = logits_record_values(n_vocab_);
@@ -76,7 +76,7 @@ Status LogitsFileWriter::add_window(std::span<const float> logits) {
 
 Status LogitsFileWriter::commit() {
   if (written_ != n_chunk_) {
-    return make_err_f(ErrorCode::kFailedPrecondition, "{}: only {} of {} windows were written", out_.target(), written_,
+    return make_error(ErrorCode::kFailedPrecondition, "{}: only {} of {} windows were written", out_.target(), written_,
                       n_chunk_);
   }
   return out_.commit();
@@ -87,7 +87,7 @@ Result<std::unique_ptr<LogitsFile>> LogitsFile::open(const std::string& path) {
   HEARTH_ASSIGN_OR_RETURN(f->map_, MappedFile::open(path));
   const std::span<const std::byte> b = f->map_.bytes();
   if (b.size() < 20 || std::memcmp(b.data(), kLogitsMagic, 8) != 0) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "{}: not a logits file (expected the \"_logits_\" header of `hearth perplexity --save-logits` or "
                       "`llama-perplexity --kl-divergence-base`)",
                       path);
@@ -98,7 +98,7 @@ Result<std::unique_ptr<LogitsFile>> LogitsFile::open(const std::string& path) {
   f->n_vocab_ = h[1];
   f->n_chunk_ = h[2];
   if (f->n_ctx_ < 4 || f->n_vocab_ < 1 || f->n_chunk_ < 1) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: bad header (n_ctx {}, n_vocab {}, n_chunk {})", path, h[0],
+    return make_error(ErrorCode::kInvalidArgument, "{}: bad header (n_ctx {}, n_vocab {}, n_chunk {})", path, h[0],
                       h[1], h[2]);
   }
   // Every size below is checked for overflow; the file must hold exactly what it declares.
@@ -109,7 +109,7 @@ Result<std::unique_ptr<LogitsFile>> LogitsFile::open(const std::string& path) {
                          : std::nullopt;
   auto total = tok_bytes && rec_bytes ? checked_add<uint64_t>(20 + *tok_bytes, *rec_bytes) : std::nullopt;
   if (!total || *total != b.size()) {
-    return make_err_f(ErrorCode::kDataLoss,
+    return make_error(ErrorCode::kDataLoss,
                       "{}: the file has {} bytes, but its header ({} windows of {} tokens, vocabulary {}) needs {}",
                       path, b.size(), f->n_chunk_, f->n_ctx_, f->n_vocab_,
                       total ? fmt::to_string(*total) : std::string("more than 2^64"));

@@ -17,14 +17,14 @@ double negative_log_likelihood(std::span<const float> logits, int32_t target) {
 Result<PerplexityResult> compute_perplexity(model::Context& ctx, std::span<const int32_t> tokens,
                                             const PerplexityParams& p, const PerplexityCallbacks& cb) {
   const int64_t n_ctx = p.n_ctx;
-  if (n_ctx < 4) return make_err_f(ErrorCode::kInvalidArgument, "perplexity: context {} is too small", n_ctx);
+  if (n_ctx < 4) return make_error(ErrorCode::kInvalidArgument, "perplexity: context {} is too small", n_ctx);
   if (n_ctx > ctx.n_ctx()) {
-    return make_err_f(ErrorCode::kInvalidArgument, "perplexity: window {} is larger than the context {}", n_ctx,
+    return make_error(ErrorCode::kInvalidArgument, "perplexity: window {} is larger than the context {}", n_ctx,
                       ctx.n_ctx());
   }
   int64_t n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
   if (n_chunks == 0) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "perplexity: the text has {} tokens, fewer than one window of {} (use a smaller -c)",
                       tokens.size(), n_ctx);
   }

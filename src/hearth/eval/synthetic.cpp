@@ -130,7 +130,7 @@ Result<uint64_t> estimate_synthetic_bytes(const SyntheticPreset& p, const TypeCh
     for (size_t i = 1; i < t.ne.size(); ++i) rows *= t.ne[i];
     HEARTH_ASSIGN_OR_RETURN(TensorType type, choose(t.name, t.ne));
     auto rb = row_bytes(type, t.ne[0]);
-    if (!rb) return make_err_f(ErrorCode::kInternal, "tensor {}: row does not fit its type", t.name);
+    if (!rb) return make_error(ErrorCode::kInternal, "tensor {}: row does not fit its type", t.name);
     total += *rb * rows;
   }
   return total;
@@ -152,18 +152,18 @@ Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string
   HEARTH_ASSIGN_OR_RETURN(uint64_t bytes, estimate_synthetic_bytes(p, choose));
   const uint64_t mem = total_memory_bytes();
   if (mem > 0 && bytes + (uint64_t{1} << 30) > mem) {
-    return make_err_f(ErrorCode::kResourceExhausted,
+    return make_error(ErrorCode::kResourceExhausted,
                       "the {} {} model needs about {} MiB, which does not fit in this machine's {} MiB of RAM; choose "
                       "a smaller preset or type",
                       p.name, ft, bytes >> 20, mem >> 20);
   }
   std::filesystem::create_directories(dir, ec);
-  if (ec) return make_err_f(ErrorCode::kIo, "{}: cannot create: {}", dir, ec.message());
+  if (ec) return make_error(ErrorCode::kIo, "{}: cannot create: {}", dir, ec.message());
   struct statvfs vfs {};
   if (statvfs(dir.c_str(), &vfs) == 0) {
     const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
     if (bytes + (uint64_t{256} << 20) > free_bytes) {
-      return make_err_f(ErrorCode::kResourceExhausted, "{}: the model needs about {} MiB but only {} MiB are free", dir,
+      return make_error(ErrorCode::kResourceExhausted, "{}: the model needs about {} MiB but only {} MiB are free", dir,
                         bytes >> 20, free_bytes >> 20);
     }
   }

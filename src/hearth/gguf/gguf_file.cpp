@@ -82,7 +82,7 @@ const TensorInfo* GgufFile::find_tensor(std::string_view name) const {
 
 Result<const KeyValue*> GgufFile::require(std::string_view key) const {
   const KeyValue* kv = find(key);
-  if (kv == nullptr) return make_err_f(ErrorCode::kNotFound, "{}: key '{}' is missing", name_, key);
+  if (kv == nullptr) return make_error(ErrorCode::kNotFound, "{}: key '{}' is missing", name_, key);
   return kv;
 }
 
@@ -92,19 +92,19 @@ template <typename Out>
 Result<Out> get_integer(const GgufFile& f, const KeyValue& kv) {
   auto v = integer_value(kv.value);
   if (!v) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: key '{}' has the wrong type {}, expected an integer", f.name(),
+    return make_error(ErrorCode::kInvalidArgument, "{}: key '{}' has the wrong type {}, expected an integer", f.name(),
                       kv.key, value_type_name(kv.type));
   }
   if (*v < static_cast<__int128>(std::numeric_limits<Out>::min()) ||
       *v > static_cast<__int128>(std::numeric_limits<Out>::max())) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: key '{}' value {} does not fit {}{}", f.name(), kv.key,
+    return make_error(ErrorCode::kInvalidArgument, "{}: key '{}' value {} does not fit {}{}", f.name(), kv.key,
                       int128_string(*v), std::is_signed_v<Out> ? "int" : "uint", sizeof(Out) * 8);
   }
   return static_cast<Out>(*v);
 }
 
 Status wrong_type(const GgufFile& f, const KeyValue& kv, std::string_view expected) {
-  return make_err_f(ErrorCode::kInvalidArgument, "{}: key '{}' has the wrong type {}, expected {}", f.name(), kv.key,
+  return make_error(ErrorCode::kInvalidArgument, "{}: key '{}' has the wrong type {}, expected {}", f.name(), kv.key,
                     value_type_name(kv.type), expected);
 }
 
@@ -151,7 +151,7 @@ Result<const ArrayValue*> GgufFile::get_array(std::string_view key, ValueType el
   }
   const auto& a = std::get<ArrayValue>(kv->value);
   if (a.elem_type != elem_type) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: key '{}' has the wrong type array of {}, expected array of {}",
+    return make_error(ErrorCode::kInvalidArgument, "{}: key '{}' has the wrong type array of {}, expected array of {}",
                       name_, key, value_type_name(a.elem_type), value_type_name(elem_type));
   }
   return &a;
@@ -165,7 +165,7 @@ Result<std::unique_ptr<GgufModelFile>> GgufModelFile::open(const std::string& pa
     HEARTH_ASSIGN_OR_RETURN(model->file_, parse_gguf(model->map_.bytes(), path));
     return model;
   } catch (const std::bad_alloc&) {
-    return make_err_f(ErrorCode::kResourceExhausted, "{}: out of memory while opening gguf", path);
+    return make_error(ErrorCode::kResourceExhausted, "{}: out of memory while opening gguf", path);
   }
 }
 

@@ -74,7 +74,7 @@ class GgufParser {
  private:
   template <typename... Args>
   Status fail(ErrorCode code, fmt::format_string<Args...> format, Args&&... args) const {
-    return make_err_f(code, "{}: {}: {}", name_, ctx_, fmt::vformat(format, fmt::make_format_args(args...)));
+    return make_error(code, "{}: {}: {}", name_, ctx_, fmt::vformat(format, fmt::make_format_args(args...)));
   }
 
   Status truncated(std::string_view what, uint64_t need) const {
@@ -416,9 +416,9 @@ Result<GgufFile> parse_gguf(std::span<const std::byte> bytes, std::string_view n
     GgufParser parser(bytes, name);
     return parser.run();
   } catch (const std::bad_alloc&) {
-    return make_err_f(ErrorCode::kResourceExhausted, "{}: out of memory while parsing gguf metadata", name);
+    return make_error(ErrorCode::kResourceExhausted, "{}: out of memory while parsing gguf metadata", name);
   } catch (const std::exception& e) {
-    return make_err_f(ErrorCode::kInternal, "{}: unexpected error while parsing gguf: {}", name, e.what());
+    return make_error(ErrorCode::kInternal, "{}: unexpected error while parsing gguf: {}", name, e.what());
   }
 }
 

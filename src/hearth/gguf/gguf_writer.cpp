@@ -65,17 +65,17 @@ Status write_zeros(AtomicFileWriter& w, uint64_t n) {
 
 void GgufWriter::put(std::string key, ValueType type, std::vector<std::byte> payload) {
   if (key.empty() && deferred_.ok()) {
-    deferred_ = make_err_f(ErrorCode::kInvalidArgument, "gguf writer: empty metadata key");
+    deferred_ = make_error(ErrorCode::kInvalidArgument, "gguf writer: empty metadata key");
   }
   if (key.size() > kMaxKeyBytes && deferred_.ok()) {
-    deferred_ = make_err_f(ErrorCode::kInvalidArgument, "gguf writer: key of {} bytes exceeds the limit of {}",
+    deferred_ = make_error(ErrorCode::kInvalidArgument, "gguf writer: key of {} bytes exceeds the limit of {}",
                            key.size(), kMaxKeyBytes);
   }
   if (key == "general.alignment") {
     if (type == ValueType::UINT32 && payload.size() == 4) {
       std::memcpy(&alignment_, payload.data(), 4);
     } else if (deferred_.ok()) {
-      deferred_ = make_err_f(ErrorCode::kInvalidArgument, "gguf writer: general.alignment must be uint32, not {}",
+      deferred_ = make_error(ErrorCode::kInvalidArgument, "gguf writer: general.alignment must be uint32, not {}",
                              value_type_name(type));
     }
   }
@@ -131,7 +131,7 @@ void GgufWriter::set_array_raw(std::string key, ValueType elem_type, std::vector
   uint64_t size = value_type_size(elem_type);
   if (size == 0 || raw.size() % size != 0) {
     if (deferred_.ok()) {
-      deferred_ = make_err_f(ErrorCode::kInvalidArgument, "gguf writer: key '{}': {} raw bytes are not an array of {}",
+      deferred_ = make_error(ErrorCode::kInvalidArgument, "gguf writer: key '{}': {} raw bytes are not an array of {}",
                              key, raw.size(), value_type_name(elem_type));
     }
     return;
@@ -196,10 +196,10 @@ void GgufWriter::set_alignment(uint32_t alignment) {
 
 Result<GgufWriter::Tensor> GgufWriter::make_tensor(std::string name, TensorType type, std::vector<uint64_t> ne) const {
   auto fail = [&]<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
-    return make_err_f(ErrorCode::kInvalidArgument, "gguf writer: tensor '{}': {}", name,
+    return make_error(ErrorCode::kInvalidArgument, "gguf writer: tensor '{}': {}", name,
                       fmt::vformat(format, fmt::make_format_args(args...)));
   };
-  if (name.empty()) return make_err_f(ErrorCode::kInvalidArgument, "gguf writer: empty tensor name");
+  if (name.empty()) return make_error(ErrorCode::kInvalidArgument, "gguf writer: empty tensor name");
   if (name.size() > kMaxTensorNameBytes) {
     return fail("name of {} bytes exceeds the limit of {}", name.size(), kMaxTensorNameBytes);
   }
@@ -235,7 +235,7 @@ Status GgufWriter::add_tensor(std::string name, TensorType type, std::vector<uin
                               std::span<const std::byte> data) {
   HEARTH_ASSIGN_OR_RETURN(Tensor t, make_tensor(std::move(name), type, std::move(ne)));
   if (data.size() != t.n_bytes) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "gguf writer: tensor '{}': data has {} bytes but its type and shape need {}", t.name, data.size(),
                       t.n_bytes);
   }
@@ -254,7 +254,7 @@ Status GgufWriter::add_tensor_info(std::string name, TensorType type, std::vecto
 Result<GgufWriter::Layout> GgufWriter::layout() const {
   if (!deferred_.ok()) return deferred_;
   if (!is_power_of_two(alignment_)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "gguf writer: alignment {} is not a nonzero power of two",
+    return make_error(ErrorCode::kInvalidArgument, "gguf writer: alignment {} is not a nonzero power of two",
                       alignment_);
   }
   Layout l;
@@ -278,13 +278,13 @@ Result<GgufWriter::Layout> GgufWriter::layout() const {
     l.offsets.push_back(offset);
     auto next = checked_add(offset, t.n_bytes);
     if (next) next = checked_align_up(*next, alignment_);
-    if (!next) return make_err_f(ErrorCode::kOutOfRange, "gguf writer: data section size overflows");
+    if (!next) return make_error(ErrorCode::kOutOfRange, "gguf writer: data section size overflows");
     offset = *next;
   }
   // A file without tensors has no data section, so (like the reference's vocab-only files) no padding.
   if (!tensors_.empty()) h.resize(static_cast<size_t>(*checked_align_up(h.size(), alignment_)), std::byte{0});
   auto total = checked_add<uint64_t>(h.size(), offset);
-  if (!total) return make_err_f(ErrorCode::kOutOfRange, "gguf writer: file size overflows");
+  if (!total) return make_error(ErrorCode::kOutOfRange, "gguf writer: file size overflows");
   l.total = *total;
   return l;
 }
@@ -294,7 +294,7 @@ Result<uint64_t> GgufWriter::file_size() const {
     HEARTH_ASSIGN_OR_RETURN(Layout l, layout());
     return l.total;
   } catch (const std::bad_alloc&) {
-    return make_err_f(ErrorCode::kResourceExhausted, "gguf writer: out of memory");
+    return make_error(ErrorCode::kResourceExhausted, "gguf writer: out of memory");
   }
 }
 
@@ -307,7 +307,7 @@ Result<std::vector<std::byte>> GgufWriter::to_bytes() const {
     for (size_t i = 0; i < tensors_.size(); ++i) {
       const Tensor& t = tensors_[i];
       if (!t.has_data) {
-        return make_err_f(ErrorCode::kFailedPrecondition,
+        return make_error(ErrorCode::kFailedPrecondition,
                           "gguf writer: tensor '{}' has no data (declared with add_tensor_info; use write_streaming)",
                           t.name);
       }
@@ -315,14 +315,14 @@ Result<std::vector<std::byte>> GgufWriter::to_bytes() const {
     }
     return out;
   } catch (const std::bad_alloc&) {
-    return make_err_f(ErrorCode::kResourceExhausted, "gguf writer: out of memory serializing the file");
+    return make_error(ErrorCode::kResourceExhausted, "gguf writer: out of memory serializing the file");
   }
 }
 
 Status GgufWriter::write(const std::string& path) const { return write_impl(path, nullptr); }
 
 Status GgufWriter::write_streaming(const std::string& path, const TensorSource& source) const {
-  if (!source) return make_err_f(ErrorCode::kInvalidArgument, "gguf writer: write_streaming needs a source");
+  if (!source) return make_error(ErrorCode::kInvalidArgument, "gguf writer: write_streaming needs a source");
   return write_impl(path, &source);
 }
 
@@ -331,7 +331,7 @@ Status GgufWriter::write_impl(const std::string& path, const TensorSource* sourc
     if (source == nullptr) {
       for (const auto& t : tensors_) {
         if (!t.has_data) {
-          return make_err_f(ErrorCode::kFailedPrecondition,
+          return make_error(ErrorCode::kFailedPrecondition,
                             "gguf writer: tensor '{}' has no data (declared with add_tensor_info; use write_streaming)",
                             t.name);
         }
@@ -348,7 +348,7 @@ Status GgufWriter::write_impl(const std::string& path, const TensorSource* sourc
       if (!t.has_data) {
         HEARTH_ASSIGN_OR_RETURN(data, (*source)(i));
         if (data.size() != t.n_bytes) {
-          return make_err_f(ErrorCode::kInvalidArgument, "{}: tensor '{}': the source gave {} bytes, expected {}", path,
+          return make_error(ErrorCode::kInvalidArgument, "{}: tensor '{}': the source gave {} bytes, expected {}", path,
                             t.name, data.size(), t.n_bytes);
         }
       }
@@ -358,7 +358,7 @@ Status GgufWriter::write_impl(const std::string& path, const TensorSource* sourc
     HEARTH_TRY(write_zeros(w, l.total - l.head.size() - pos));
     return w.commit();
   } catch (const std::bad_alloc&) {
-    return make_err_f(ErrorCode::kResourceExhausted, "{}: out of memory writing gguf", path);
+    return make_error(ErrorCode::kResourceExhausted, "{}: out of memory writing gguf", path);
   }
 }
 

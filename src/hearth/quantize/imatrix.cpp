@@ -19,7 +19,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 // A 2-D F32 tensor's values.
 Result<std::vector<float>> f32_values(const gguf::GgufFile& file, const gguf::TensorInfo& t) {
   if (t.type != TensorType::F32) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: imatrix tensor '{}' is {}, expected f32", file.name(), t.name,
+    return make_error(ErrorCode::kInvalidArgument, "{}: imatrix tensor '{}' is {}, expected f32", file.name(), t.name,
                       type_name(t.type));
   }
   std::vector<float> v(static_cast<size_t>(t.n_elements));
@@ -47,7 +47,7 @@ Status Imatrix::accumulate(std::string_view weight_name, int64_t mat, int64_t n_
   }
   ImatrixEntry& e = it->second;
   if (e.n_cols != n_cols || e.n_mat != n_mat || mat < 0 || mat >= n_mat) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "imatrix: '{}' has {} columns x {} matrices, got {} x {} (matrix {})", weight_name, e.n_cols,
                       e.n_mat, n_cols, n_mat, mat);
   }
@@ -95,7 +95,7 @@ Result<Imatrix> Imatrix::from_gguf(const gguf::GgufFile& file) {
   Imatrix m;
   auto type = file.get_string("general.type");
   if (!type.ok() || *type != "imatrix") {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "{}: not an imatrix file (general.type is not \"imatrix\"; the legacy .dat format is not read)",
                       file.name());
   }
@@ -110,13 +110,13 @@ Result<Imatrix> Imatrix::from_gguf(const gguf::GgufFile& file) {
     const std::string counts_name = std::string(weight) + std::string(kCountsSuffix);
     const gguf::TensorInfo* ct = file.find_tensor(counts_name);
     if (ct == nullptr) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: imatrix tensor '{}' has no '{}'", file.name(), t.name,
+      return make_error(ErrorCode::kInvalidArgument, "{}: imatrix tensor '{}' has no '{}'", file.name(), t.name,
                         counts_name);
     }
     const uint64_t n_cols = t.ne[0];
     const uint64_t n_mat = t.ne[1] * t.ne[2] * t.ne[3];
     if (ct->n_elements != n_mat || n_cols == 0) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: '{}' has {} values for {} matrices", file.name(), counts_name,
+      return make_error(ErrorCode::kInvalidArgument, "{}: '{}' has {} values for {} matrices", file.name(), counts_name,
                         ct->n_elements, n_mat);
     }
     HEARTH_ASSIGN_OR_RETURN(std::vector<float> sums, f32_values(file, t));
@@ -128,19 +128,19 @@ Result<Imatrix> Imatrix::from_gguf(const gguf::GgufFile& file) {
     e.counts.assign(counts.begin(), counts.end());
     for (double v : e.sum2) {
       if (!std::isfinite(v) || v < 0) {
-        return make_err_f(ErrorCode::kInvalidArgument, "{}: '{}' holds a negative or non-finite sum of squares",
+        return make_error(ErrorCode::kInvalidArgument, "{}: '{}' holds a negative or non-finite sum of squares",
                           file.name(), t.name);
       }
     }
     for (double v : e.counts) {
       if (!std::isfinite(v) || v < 0) {
-        return make_err_f(ErrorCode::kInvalidArgument, "{}: '{}' holds a negative or non-finite count", file.name(),
+        return make_error(ErrorCode::kInvalidArgument, "{}: '{}' holds a negative or non-finite count", file.name(),
                           counts_name);
       }
     }
     m.entries_.emplace(std::string(weight), std::move(e));
   }
-  if (m.entries_.empty()) return make_err_f(ErrorCode::kInvalidArgument, "{}: the imatrix has no entries", file.name());
+  if (m.entries_.empty()) return make_error(ErrorCode::kInvalidArgument, "{}: the imatrix has no entries", file.name());
   return m;
 }
 

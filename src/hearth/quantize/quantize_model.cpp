@@ -89,7 +89,7 @@ Status convert_tensor(const gguf::TensorInfo& t, const TensorPlan& plan, const s
     }
   });
   if (bad_row.load() >= 0) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "tensor '{}': row {} holds a NaN or infinite weight; refusing to quantize it", plan.name,
                       bad_row.load());
   }
@@ -136,19 +136,19 @@ Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, cons
     if (p.quantized) {
       const std::string where = in.name() + ": tensor '" + p.name + "'";
       if (!is_float_type(t->type) && !params.allow_requantize) {
-        return make_err_f(ErrorCode::kFailedPrecondition,
+        return make_error(ErrorCode::kFailedPrecondition,
                           "{} is already {}; requantizing loses quality (pass --allow-requantize to do it anyway)",
                           where, type_name(t->type));
       }
       if (t->type != TensorType::F32 && !kernels::can_dequantize(t->type)) {
-        return make_err_f(ErrorCode::kUnimplemented, "{}: cannot convert from {}", where, type_name(t->type));
+        return make_error(ErrorCode::kUnimplemented, "{}: cannot convert from {}", where, type_name(t->type));
       }
       if (p.to != TensorType::F32 && !kernels::can_quantize(p.to)) {
-        return make_err_f(ErrorCode::kUnimplemented, "{}: hearth cannot quantize to {}", where, type_name(p.to));
+        return make_error(ErrorCode::kUnimplemented, "{}: hearth cannot quantize to {}", where, type_name(p.to));
       }
       auto rb = row_bytes(p.to, t->ne[0]);
       if (!rb) {
-        return make_err_f(ErrorCode::kInvalidArgument, "{}: row of {} is not a multiple of the block size of {}", where,
+        return make_error(ErrorCode::kInvalidArgument, "{}: row of {} is not a multiple of the block size of {}", where,
                           t->ne[0], type_name(p.to));
       }
       p.bytes_out = *rb * (t->n_elements / t->ne[0]);
@@ -157,7 +157,7 @@ Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, cons
           const uint64_t n_mat = t->ne[2] * t->ne[3];
           if (static_cast<uint64_t>(e->n_cols) != t->ne[0] || static_cast<uint64_t>(e->n_mat) != n_mat) {
             if (p.name != "token_embd.weight") {
-              return make_err_f(ErrorCode::kInvalidArgument,
+              return make_error(ErrorCode::kInvalidArgument,
                                 "{}: the imatrix entry has {} columns x {} matrices, the tensor {} x {} (an imatrix of "
                                 "another model?)",
                                 where, e->n_cols, e->n_mat, t->ne[0], n_mat);
@@ -249,7 +249,7 @@ Result<QuantizeReport> quantize_model(const std::string& in_path, const std::str
   std::error_code ec;
   if (in_path == out_path ||
       (std::filesystem::exists(out_path, ec) && std::filesystem::equivalent(in_path, out_path, ec))) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: the output is the input file; choose another output path",
+    return make_error(ErrorCode::kInvalidArgument, "{}: the output is the input file; choose another output path",
                       out_path);
   }
   HEARTH_ASSIGN_OR_RETURN(auto in, gguf::GgufModelFile::open(in_path));
@@ -261,7 +261,7 @@ Result<SyntheticRecipe> synthetic_recipe(std::string_view file_type, const eval:
   if (!ft) {
     std::string names;
     for (FileType t : all_file_types()) names += (names.empty() ? "" : ", ") + std::string(file_type_name(t));
-    return make_err_f(ErrorCode::kInvalidArgument, "unknown model type '{}' (use one of {})", file_type, names);
+    return make_error(ErrorCode::kInvalidArgument, "unknown model type '{}' (use one of {})", file_type, names);
   }
   Recipe recipe;
   recipe.ftype = *ft;

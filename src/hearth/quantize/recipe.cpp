@@ -96,7 +96,7 @@ Result<TensorType> recipe_type(const Recipe& r, const TensorShape& t, Category c
   auto layer = [&]() -> Result<int64_t> {
     auto l = layer_of(t.name);
     if (!l || *l < 0 || *l >= m.n_layer) {
-      return make_err_f(ErrorCode::kInvalidArgument, "tensor '{}': cannot find its layer in [0, {})", t.name,
+      return make_error(ErrorCode::kInvalidArgument, "tensor '{}': cannot find its layer in [0, {})", t.name,
                         m.n_layer);
     }
     return *l;
@@ -302,7 +302,7 @@ Result<TypeChoice> choose_type(const Recipe& r, const TensorShape& t, TensorType
   const uint64_t ncols = t.ne[0];
   auto explicit_type = [&](TensorType want, std::string_view flag) -> Result<TypeChoice> {
     if (!fits(want, ncols)) {
-      return make_err_f(ErrorCode::kInvalidArgument,
+      return make_error(ErrorCode::kInvalidArgument,
                         "tensor '{}': {} {} needs rows that are a multiple of {}, but the row has {} elements", t.name,
                         flag, type_name(want), traits_of(want).block_size, ncols);
     }

@@ -108,7 +108,7 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& req, const BodySink* si
     if (resp.status < 300 || resp.status >= 400 || resp.status == 304 || location.empty()) return resp;
     const std::string next = resolve_url(cur.url, location);
     auto refuse = [&](std::string_view why) {
-      return make_err_f(ErrorCode::kPermissionDenied, "{} {}: HTTP {} redirect to {} not followed: {}", req.method,
+      return make_error(ErrorCode::kPermissionDenied, "{} {}: HTTP {} redirect to {} not followed: {}", req.method,
                         cur.url, resp.status, next.substr(0, 200), why);
     };
     if (upload) return refuse("uploads never follow redirects");
@@ -169,7 +169,7 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& req, const BodySin
       if (t.upload_fd < 0 || ::lseek(t.upload_fd, static_cast<off_t>(req.upload_offset), SEEK_SET) < 0) {
         if (t.upload_fd >= 0) ::close(t.upload_fd);
         curl_slist_free_all(headers);
-        return make_err_f(ErrorCode::kIo, "{}: cannot read for upload: {}", req.upload_path, std::strerror(errno));
+        return make_error(ErrorCode::kIo, "{}: cannot read for upload: {}", req.upload_path, std::strerror(errno));
       }
       t.upload_left = req.upload_length;
       len = req.upload_length;
@@ -186,12 +186,12 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& req, const BodySin
   if (t.upload_fd >= 0) ::close(t.upload_fd);
   curl_slist_free_all(headers);
   if (t.too_large) {
-    return make_err_f(ErrorCode::kOutOfRange, "{} {}: response body exceeds {} bytes", req.method, req.url,
+    return make_error(ErrorCode::kOutOfRange, "{} {}: response body exceeds {} bytes", req.method, req.url,
                       req.max_body_bytes);
   }
-  if (t.aborted) return make_err_f(ErrorCode::kCancelled, "{} {}: transfer aborted", req.method, req.url);
+  if (t.aborted) return make_error(ErrorCode::kCancelled, "{} {}: transfer aborted", req.method, req.url);
   if (rc != CURLE_OK) {
-    return make_err_f(ErrorCode::kUnavailable, "{} {}: {}", req.method, req.url, curl_easy_strerror(rc));
+    return make_error(ErrorCode::kUnavailable, "{} {}: {}", req.method, req.url, curl_easy_strerror(rc));
   }
   return resp;
 }

@@ -73,11 +73,11 @@ Result<BundleImport> import_bundle(store::Store& st, const std::string& file, co
       if (e.name == "blobs/" || e.name == "blobs/sha256/" || e.name == "blobs" || e.name == "blobs/sha256") {
         return ok_status();
       }
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: unexpected directory '{}'", file, e.name.substr(0, 100));
+      return make_error(ErrorCode::kInvalidArgument, "{}: unexpected directory '{}'", file, e.name.substr(0, 100));
     }
     if (e.name == "oci-layout" || e.name == "index.json") {
       if (e.size > store::kMaxManifestBytes)
-        return make_err_f(ErrorCode::kOutOfRange, "{}: {} is too large", file, e.name);
+        return make_error(ErrorCode::kOutOfRange, "{}: {} is too large", file, e.name);
       std::string bytes;
       for (;;) {
         HEARTH_ASSIGN_OR_RETURN(std::string_view chunk, read());
@@ -91,7 +91,7 @@ Result<BundleImport> import_bundle(store::Store& st, const std::string& file, co
       return ok_status();
     }
     if (e.name.rfind(kBlobPrefix, 0) != 0) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: unexpected entry '{}'", file, e.name.substr(0, 100));
+      return make_error(ErrorCode::kInvalidArgument, "{}: unexpected entry '{}'", file, e.name.substr(0, 100));
     }
     // The file name must be exactly a digest's hex: no path can ride along.
     HEARTH_ASSIGN_OR_RETURN(Digest d, Digest::parse("sha256:" + e.name.substr(kBlobPrefix.size())));
@@ -133,7 +133,7 @@ Result<BundleImport> import_bundle(store::Store& st, const std::string& file, co
     return committed;
   }));
   if (!saw_layout || index_json.empty()) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: not an OCI image layout (oci-layout or index.json missing)",
+    return make_error(ErrorCode::kInvalidArgument, "{}: not an OCI image layout (oci-layout or index.json missing)",
                       file);
   }
   HEARTH_ASSIGN_OR_RETURN(store::Index index, store::parse_index(index_json));

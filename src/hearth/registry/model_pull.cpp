@@ -54,7 +54,7 @@ bool is_refusal(const Status& s) {
 // The manifest's declared layers are remote input: capped before anything is fetched.
 Status check_declared(const store::Manifest& m, const PullOptions& opts, const std::string& what) {
   if (m.layers.size() > opts.max_layers) {
-    return make_err_f(ErrorCode::kResourceExhausted,
+    return make_error(ErrorCode::kResourceExhausted,
                       "{}: the manifest lists {} layers, more than the {} a model may have", what, m.layers.size(),
                       opts.max_layers);
   }
@@ -62,7 +62,7 @@ Status check_declared(const store::Manifest& m, const PullOptions& opts, const s
   for (const auto& l : m.layers) {
     auto sum = checked_add<uint64_t>(total, l.size);
     if (!sum || *sum > opts.max_total_bytes) {
-      return make_err_f(ErrorCode::kResourceExhausted,
+      return make_error(ErrorCode::kResourceExhausted,
                         "{}: the manifest declares more than {} bytes of layers (the pull limit)", what,
                         opts.max_total_bytes);
     }
@@ -168,7 +168,7 @@ Result<PullResult> pull_model(store::Store& st, const store::Reference& ref, con
     return out;
   }
   if (opts.sources.empty()) {
-    return make_err_f(
+    return make_error(
         ErrorCode::kFailedPrecondition,
         "no registry to pull '{}' from (pass --mirror URL, set HEARTH_MIRRORS, or list URLs in {}/mirrors)",
         ref.to_string(), st.home());
@@ -219,7 +219,7 @@ Result<PullResult> pull_model(store::Store& st, const store::Reference& ref, con
   if (!out.manifest.valid()) {
     std::string all;
     for (const auto& f : failures) all += "\n  " + f;
-    Status s = make_err_f(failure_code, "cannot pull '{}' from any source:{}", ref.to_string(), all);
+    Status s = make_error(failure_code, "cannot pull '{}' from any source:{}", ref.to_string(), all);
     (void)store::append_audit(
         st.home(), {"pull", std::string(error_code_name(failure_code)), ref.to_string(), "", "", s.message()});
     return s;

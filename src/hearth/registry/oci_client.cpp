@@ -41,7 +41,7 @@ Status http_status_error(const HttpRequest& req, const HttpResponse& resp) {
     code = ErrorCode::kUnavailable;
   else if (resp.status >= 400)
     code = ErrorCode::kInvalidArgument;
-  return make_err_f(code, "{} {}: HTTP {}{}", req.method, req.url, resp.status,
+  return make_error(code, "{} {}: HTTP {}{}", req.method, req.url, resp.status,
                     snippet.empty() ? "" : " (" + snippet + ")");
 }
 
@@ -102,13 +102,13 @@ Result<FetchedManifest> RegistryClient::get_manifest(const std::string& name, co
   m.media_type = resp.header("content-type");
   m.digest = store::sha256_of(m.bytes);
   if (auto asked = Digest::parse(reference); asked.ok() && *asked != m.digest) {
-    return make_err_f(
+    return make_error(
         ErrorCode::kDataLoss,
         "{}: manifest bytes hash to {}, not the requested digest (tampered in transit or a hostile registry)", req.url,
         m.digest.str());
   }
   if (std::string header = resp.header("docker-content-digest"); !header.empty() && header != m.digest.str()) {
-    return make_err_f(ErrorCode::kDataLoss, "{}: Docker-Content-Digest {} does not match the manifest bytes ({})",
+    return make_error(ErrorCode::kDataLoss, "{}: Docker-Content-Digest {} does not match the manifest bytes ({})",
                       req.url, header.substr(0, 80), m.digest.str());
   }
   return m;
@@ -193,7 +193,7 @@ Status RegistryClient::download_range(const std::string& name, const store::Desc
     if (!write_error.ok()) return write_error;
     if (overflow) {
       ::unlink(part_path.c_str());
-      return make_err_f(ErrorCode::kDataLoss,
+      return make_error(ErrorCode::kDataLoss,
                         "{}: the registry sent more than the declared {} bytes; the download was cut off and discarded",
                         req.url, d.size);
     }
@@ -204,7 +204,7 @@ Status RegistryClient::download_range(const std::string& name, const store::Desc
       s = resp.status();
     }
     if (restart) {
-      if (!whole) return make_err_f(ErrorCode::kUnimplemented, "{}: registry ignores Range", req.url);
+      if (!whole) return make_error(ErrorCode::kUnimplemented, "{}: registry ignores Range", req.url);
       log::info("{}: registry ignored the Range request; starting over", req.url);
       ::truncate(part_path.c_str(), 0);
       have = 0;
@@ -213,7 +213,7 @@ Status RegistryClient::download_range(const std::string& name, const store::Desc
     }
     if (s.ok() && have == end - begin) break;
     if (s.ok())
-      s = make_err_f(ErrorCode::kUnavailable, "{}: connection closed after {} of {} bytes", req.url, have, end - begin);
+      s = make_error(ErrorCode::kUnavailable, "{}: connection closed after {} of {} bytes", req.url, have, end - begin);
     if (!retryable(s) || attempt >= opts_.retries) return s;
     log::info("{} (resuming in {} ms)", s.message(), delay);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
@@ -246,7 +246,7 @@ Status RegistryClient::download_locked(const std::string& name, const store::Des
   if (::statvfs(st.tmp_dir().c_str(), &fs) == 0) {
     uint64_t avail = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
     if (d.size > have_already && d.size - have_already > avail) {
-      return make_err_f(ErrorCode::kResourceExhausted,
+      return make_error(ErrorCode::kResourceExhausted,
                         "blob {} needs {} more bytes but only {} are free in {} (free space and retry)", d.digest.str(),
                         d.size - have_already, avail, st.tmp_dir());
     }

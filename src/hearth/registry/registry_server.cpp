@@ -247,7 +247,7 @@ Status RegistryServer::bind(const std::string& host, int port) {
 }
 
 Status RegistryServer::serve() {
-  if (!impl_->server) return make_err_f(ErrorCode::kFailedPrecondition, "registry server: serve() before bind()");
+  if (!impl_->server) return make_error(ErrorCode::kFailedPrecondition, "registry server: serve() before bind()");
   return impl_->server->serve();
 }
 

@@ -34,10 +34,10 @@ void put_base256(char* field, size_t width, uint64_t value) {
 Result<uint64_t> get_number(const char* field, size_t width) {
   const auto* u = reinterpret_cast<const unsigned char*>(field);
   if (u[0] & 0x80) {
-    if (u[0] != 0x80) return make_err_f(ErrorCode::kInvalidArgument, "tar: negative or oversized base-256 field");
+    if (u[0] != 0x80) return make_error(ErrorCode::kInvalidArgument, "tar: negative or oversized base-256 field");
     uint64_t v = 0;
     for (size_t i = 1; i < width; ++i) {
-      if (v > (UINT64_MAX >> 8)) return make_err_f(ErrorCode::kInvalidArgument, "tar: base-256 field overflows");
+      if (v > (UINT64_MAX >> 8)) return make_error(ErrorCode::kInvalidArgument, "tar: base-256 field overflows");
       v = (v << 8) | u[i];
     }
     return v;
@@ -46,11 +46,11 @@ Result<uint64_t> get_number(const char* field, size_t width) {
   size_t i = 0;
   while (i < width && field[i] == ' ') ++i;
   for (; i < width && field[i] >= '0' && field[i] <= '7'; ++i) {
-    if (v > (UINT64_MAX >> 3)) return make_err_f(ErrorCode::kInvalidArgument, "tar: octal field overflows");
+    if (v > (UINT64_MAX >> 3)) return make_error(ErrorCode::kInvalidArgument, "tar: octal field overflows");
     v = (v << 3) | static_cast<uint64_t>(field[i] - '0');
   }
   for (; i < width; ++i) {
-    if (field[i] != '\0' && field[i] != ' ') return make_err_f(ErrorCode::kInvalidArgument, "tar: bad octal field");
+    if (field[i] != '\0' && field[i] != ' ') return make_error(ErrorCode::kInvalidArgument, "tar: bad octal field");
   }
   return v;
 }
@@ -64,7 +64,7 @@ Result<std::string> tar_header(const std::string& name, uint64_t size, char type
     // ustar prefix: split at a '/' so that prefix <= 155 and name <= 100.
     size_t cut = name.rfind('/', 155);
     if (cut == std::string::npos || name.size() - cut - 1 > 100) {
-      return make_err_f(ErrorCode::kInvalidArgument, "tar: name too long: {}", name);
+      return make_error(ErrorCode::kInvalidArgument, "tar: name too long: {}", name);
     }
     std::memcpy(h + 345, name.data(), cut);
     std::memcpy(h, name.data() + cut + 1, name.size() - cut - 1);
@@ -92,7 +92,7 @@ Result<std::string> tar_header(const std::string& name, uint64_t size, char type
 }
 
 Result<TarHeader> parse_tar_header(std::string_view block) {
-  if (block.size() != kBlock) return make_err_f(ErrorCode::kInvalidArgument, "tar: a header is 512 bytes");
+  if (block.size() != kBlock) return make_error(ErrorCode::kInvalidArgument, "tar: a header is 512 bytes");
   const char* h = block.data();
   TarHeader out;
   bool zero = true;
@@ -104,18 +104,18 @@ Result<TarHeader> parse_tar_header(std::string_view block) {
   HEARTH_ASSIGN_OR_RETURN(uint64_t want_sum, get_number(h + 148, 8));
   uint32_t sum = 0;
   for (size_t i = 0; i < kBlock; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(h[i]);
-  if (sum != want_sum) return make_err_f(ErrorCode::kDataLoss, "tar header checksum mismatch");
+  if (sum != want_sum) return make_error(ErrorCode::kDataLoss, "tar header checksum mismatch");
   TarEntry& e = out.entry;
   std::string name(h, strnlen(h, 100));
   std::string prefix(h + 345, strnlen(h + 345, 155));
   e.name = prefix.empty() ? name : prefix + "/" + name;
   HEARTH_ASSIGN_OR_RETURN(e.size, get_number(h + 124, 12));
-  if (e.size > (UINT64_MAX >> 1)) return make_err_f(ErrorCode::kInvalidArgument, "tar: implausible entry size");
+  if (e.size > (UINT64_MAX >> 1)) return make_error(ErrorCode::kInvalidArgument, "tar: implausible entry size");
   char type = h[156];
   if (type == '5') {
     e.is_directory = true;
   } else if (type != '0' && type != '\0') {
-    return make_err_f(ErrorCode::kInvalidArgument, "entry '{}' is not a regular file or directory (type '{}')",
+    return make_error(ErrorCode::kInvalidArgument, "entry '{}' is not a regular file or directory (type '{}')",
                       e.name.substr(0, 100), std::string(1, type));
   }
   return out;
@@ -144,14 +144,14 @@ Status TarWriter::add_bytes(const std::string& name, std::string_view bytes) {
 Status TarWriter::add_file(const std::string& name, const std::string& path, uint64_t size) {
   HEARTH_TRY(header(name, size, '0'));
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_err_f(ErrorCode::kIo, "{}: cannot open: {}", path, std::strerror(errno));
+  if (fd < 0) return make_error(ErrorCode::kIo, "{}: cannot open: {}", path, std::strerror(errno));
   std::vector<char> buf(1 << 20);
   uint64_t left = size;
   Status s;
   while (left > 0 && s.ok()) {
     ssize_t n = ::read(fd, buf.data(), std::min<uint64_t>(buf.size(), left));
     if (n <= 0) {
-      s = make_err_f(ErrorCode::kIo, "{}: short read while archiving", path);
+      s = make_error(ErrorCode::kIo, "{}: short read while archiving", path);
       break;
     }
     s = out_.write(std::string_view(buf.data(), static_cast<size_t>(n)));
@@ -169,7 +169,7 @@ Status TarWriter::finish() {
 
 Status read_tar(const std::string& path, const std::function<Status(const TarEntry&, TarChunkReader&)>& on_entry) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_err_f(ErrorCode::kNotFound, "{}: cannot open: {}", path, std::strerror(errno));
+  if (fd < 0) return make_error(ErrorCode::kNotFound, "{}: cannot open: {}", path, std::strerror(errno));
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
@@ -179,7 +179,7 @@ Status read_tar(const std::string& path, const std::function<Status(const TarEnt
     while (got < n) {
       ssize_t r = ::read(fd, buf + got, n - got);
       if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return make_err_f(ErrorCode::kDataLoss, "{}: truncated archive", path);
+      if (r <= 0) return make_error(ErrorCode::kDataLoss, "{}: truncated archive", path);
       got += static_cast<size_t>(r);
     }
     return ok_status();
@@ -209,7 +209,7 @@ Status read_tar(const std::string& path, const std::function<Status(const TarEnt
       // Skipped without reading; a seek past the end shows up as a truncated archive on the
       // next header read.
       if (left > static_cast<uint64_t>(INT64_MAX) || ::lseek(fd, static_cast<off_t>(left), SEEK_CUR) < 0) {
-        return make_err_f(ErrorCode::kDataLoss, "{}: cannot skip an entry's content", path);
+        return make_error(ErrorCode::kDataLoss, "{}: cannot skip an entry's content", path);
       }
       left = 0;
     }

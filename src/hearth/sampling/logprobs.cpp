@@ -8,22 +8,22 @@
 namespace hearth::sampling {
 
 Result<LogprobReport> compute_logprobs(std::span<const float> logits, int32_t token, size_t top_n) {
-  if (logits.empty()) return make_err_f(ErrorCode::kInvalidArgument, "logprobs: no logits");
+  if (logits.empty()) return make_error(ErrorCode::kInvalidArgument, "logprobs: no logits");
   if (token < 0 || static_cast<size_t>(token) >= logits.size()) {
-    return make_err_f(ErrorCode::kInvalidArgument, "logprobs: token id {} is out of range [0, {})", token,
+    return make_error(ErrorCode::kInvalidArgument, "logprobs: token id {} is out of range [0, {})", token,
                       logits.size());
   }
   double max_logit = -std::numeric_limits<double>::infinity();
   for (size_t i = 0; i < logits.size(); ++i) {
     float v = logits[i];
     if (std::isnan(v) || (std::isinf(v) && v > 0)) {
-      return make_err_f(ErrorCode::kInvalidArgument, "logprobs: logit of token {} is {}", i,
+      return make_error(ErrorCode::kInvalidArgument, "logprobs: logit of token {} is {}", i,
                         std::isnan(v) ? "nan" : "+inf");
     }
     max_logit = std::max(max_logit, static_cast<double>(v));
   }
   if (std::isinf(max_logit)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "logprobs: every logit is -inf");
+    return make_error(ErrorCode::kInvalidArgument, "logprobs: every logit is -inf");
   }
   double sum = 0.0;
   for (float v : logits) sum += std::exp(static_cast<double>(v) - max_logit);

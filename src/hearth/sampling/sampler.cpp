@@ -14,7 +14,7 @@ namespace {
 
 Status check_logits(std::span<const float> logits, int32_t n_vocab) {
   if (logits.size() != static_cast<size_t>(n_vocab)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "sampler: got {} logits, expected n_vocab = {}", logits.size(),
+    return make_error(ErrorCode::kInvalidArgument, "sampler: got {} logits, expected n_vocab = {}", logits.size(),
                       n_vocab);
   }
   // !(v < +inf) is true exactly for NaN and +inf; the branch-free scan vectorizes, and the
@@ -26,7 +26,7 @@ Status check_logits(std::span<const float> logits, int32_t n_vocab) {
   for (size_t i = 0; i < logits.size(); ++i) {
     float v = logits[i];
     if (!(v < kInf)) {
-      return make_err_f(ErrorCode::kInvalidArgument,
+      return make_error(ErrorCode::kInvalidArgument,
                         "sampler: logit of token {} is {} (the model produced a non-finite value)", i,
                         std::isnan(v) ? "nan" : "+inf");
     }
@@ -35,7 +35,7 @@ Status check_logits(std::span<const float> logits, int32_t n_vocab) {
 }
 
 Status nothing_to_sample() {
-  return make_err_f(
+  return make_error(
       ErrorCode::kFailedPrecondition,
       "sampler: every token is banned or masked; nothing to sample (check logit_bias and the token mask)");
 }
@@ -54,7 +54,7 @@ Result<Sampler> Sampler::create(const SamplerConfig& config, int32_t n_vocab) {
         seed = rd();
       } while (seed == kRandomSeed);
     } catch (const std::exception& e) {
-      return make_err_f(ErrorCode::kUnavailable, "sampler: no random seed available ({}); pass an explicit seed",
+      return make_error(ErrorCode::kUnavailable, "sampler: no random seed available ({}); pass an explicit seed",
                         e.what());
     }
   }
@@ -97,7 +97,7 @@ Result<int32_t> Sampler::sample(std::span<const float> logits) {
 
 Status Sampler::accept(int32_t token) {
   if (token < 0 || token >= n_vocab_) {
-    return make_err_f(ErrorCode::kInvalidArgument, "sampler: accepted token id {} is out of range [0, {})", token,
+    return make_error(ErrorCode::kInvalidArgument, "sampler: accepted token id {} is out of range [0, {})", token,
                       n_vocab_);
   }
   const size_t window = static_cast<size_t>(config_.penalty_window);

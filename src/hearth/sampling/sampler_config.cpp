@@ -19,14 +19,14 @@ std::string num(double v) {
 }
 
 Status bad(std::string_view field, double value, std::string_view want) {
-  return make_err_f(ErrorCode::kInvalidArgument, "sampler config: {} = {} is invalid ({})", field, num(value), want);
+  return make_error(ErrorCode::kInvalidArgument, "sampler config: {} = {} is invalid ({})", field, num(value), want);
 }
 
 }  // namespace
 
 Status validate(const SamplerConfig& config, int32_t n_vocab) {
   if (n_vocab <= 0) {
-    return make_err_f(ErrorCode::kInvalidArgument, "sampler config: n_vocab = {} must be positive", n_vocab);
+    return make_error(ErrorCode::kInvalidArgument, "sampler config: n_vocab = {} must be positive", n_vocab);
   }
   if (std::isnan(config.temperature) || std::isinf(config.temperature)) {
     return bad("temperature", config.temperature, "must be finite; <= 0 means greedy");
@@ -54,11 +54,11 @@ Status validate(const SamplerConfig& config, int32_t n_vocab) {
   }
   for (const auto& [id, bias] : config.logit_bias) {
     if (id < 0 || id >= n_vocab) {
-      return make_err_f(ErrorCode::kInvalidArgument, "sampler config: logit_bias token id {} is out of range [0, {})",
+      return make_error(ErrorCode::kInvalidArgument, "sampler config: logit_bias token id {} is out of range [0, {})",
                         id, n_vocab);
     }
     if (std::isnan(bias) || (std::isinf(bias) && bias > 0)) {
-      return make_err_f(ErrorCode::kInvalidArgument,
+      return make_error(ErrorCode::kInvalidArgument,
                         "sampler config: logit_bias for token {} is {} (must be finite, or -inf to ban the token)", id,
                         num(bias));
     }
@@ -68,13 +68,13 @@ Status validate(const SamplerConfig& config, int32_t n_vocab) {
   int64_t banned = 0;
   for (const auto& [id, bias] : config.logit_bias) banned += std::isinf(bias) ? 1 : 0;
   if (n_vocab > 0 && banned >= n_vocab) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "sampler config: logit_bias bans all {} tokens of the vocabulary; nothing could be generated",
                       n_vocab);
   }
   for (int32_t id : config.eog_tokens) {
     if (id < 0 || id >= n_vocab) {
-      return make_err_f(ErrorCode::kInvalidArgument,
+      return make_error(ErrorCode::kInvalidArgument,
                         "sampler config: end-of-generation token id {} is out of range [0, {})", id, n_vocab);
     }
   }

@@ -59,14 +59,14 @@ Result<std::vector<ApiKey>> parse_api_key_file(std::string_view text, const std:
     k.key = fields[0];
     auto where = [&] { return fmt::format("{}:{}", source, line_no); };
     if (k.key.find('=') != std::string::npos) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: the line must start with the key, not '{}'", where(),
+      return make_error(ErrorCode::kInvalidArgument, "{}: the line must start with the key, not '{}'", where(),
                         fields[0]);
     }
     for (size_t i = 1; i < fields.size(); ++i) {
       const std::string& f = fields[i];
       size_t eq = f.find('=');
       if (eq == std::string::npos) {
-        return make_err_f(ErrorCode::kInvalidArgument, "{}: expected name=value, got '{}'", where(), f);
+        return make_error(ErrorCode::kInvalidArgument, "{}: expected name=value, got '{}'", where(), f);
       }
       std::string name = f.substr(0, eq), value = f.substr(eq + 1);
       if (name == "models") {
@@ -75,12 +75,12 @@ Result<std::vector<ApiKey>> parse_api_key_file(std::string_view text, const std:
         int64_t v = 0;
         auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
         if (ec != std::errc() || p != value.data() + value.size() || v < 0) {
-          return make_err_f(ErrorCode::kInvalidArgument, "{}: {} must be a non-negative integer, not '{}'", where(),
+          return make_error(ErrorCode::kInvalidArgument, "{}: {} must be a non-negative integer, not '{}'", where(),
                             name, value);
         }
         (name == "rpm" ? k.rpm : k.tpm) = v;
       } else {
-        return make_err_f(ErrorCode::kInvalidArgument, "{}: unknown field '{}' (known: models, rpm, tpm)", where(),
+        return make_error(ErrorCode::kInvalidArgument, "{}: unknown field '{}' (known: models, rpm, tpm)", where(),
                           name);
       }
     }

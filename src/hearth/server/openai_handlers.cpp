@@ -128,7 +128,7 @@ struct Generation {
       n_cached = std::max(n_cached, e.n_cached);
       n_generated += e.n_generated;
       if (e.finish == FinishReason::kError || e.finish == FinishReason::kCancelled) {
-        if (error.ok()) error = e.error.ok() ? make_err_f(ErrorCode::kInternal, "generation was cancelled") : e.error;
+        if (error.ok()) error = e.error.ok() ? make_error(ErrorCode::kInternal, "generation was cancelled") : e.error;
         return false;
       }
     }
@@ -506,7 +506,7 @@ HttpResponse handle_embeddings(Serving& sv, const HttpRequest& req, int key) {
           n_prompt += e.n_prompt;
           done = true;
         } else if (e.kind == GenerationEvent::Kind::kFinish) {
-          err = e.error.ok() ? make_err_f(ErrorCode::kInternal, "embedding was cancelled") : e.error;
+          err = e.error.ok() ? make_error(ErrorCode::kInternal, "embedding was cancelled") : e.error;
           done = true;
         }
       }

@@ -50,7 +50,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   // the address actually bound below.
   const bool needs_key = config.keys.empty() && !config.insecure_no_auth;
   auto refuse = [&](const std::string& what) {
-    return make_err_f(ErrorCode::kPermissionDenied,
+    return make_error(ErrorCode::kPermissionDenied,
                       "refusing to listen on {} (not a loopback address) without an API key: pass --api-key or "
                       "--api-key-file, or --insecure-no-auth to allow anyone who can reach the port",
                       what);
@@ -224,7 +224,7 @@ Status Server::load() {
 }
 
 Status Server::swap_model(std::shared_ptr<model::Model> model, const std::string& model_id) {
-  if (!model) return make_err_f(ErrorCode::kInvalidArgument, "swap_model: no model");
+  if (!model) return make_error(ErrorCode::kInvalidArgument, "swap_model: no model");
   HEARTH_ASSIGN_OR_RETURN(auto sv, make_serving(std::move(model), model_id));
   std::shared_ptr<Serving> old;
   {

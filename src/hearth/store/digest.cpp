@@ -25,12 +25,12 @@ std::string printable(std::string_view s) {
 
 Result<Digest> Digest::parse(std::string_view text) {
   if (text.size() != kPrefix.size() + 64 || text.substr(0, kPrefix.size()) != kPrefix) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "bad digest '{}': expected 'sha256:' followed by 64 lowercase hex characters", printable(text));
   }
   for (char c : text.substr(kPrefix.size())) {
     if (hex_value(c) < 0) {
-      return make_err_f(ErrorCode::kInvalidArgument,
+      return make_error(ErrorCode::kInvalidArgument,
                         "bad digest '{}': expected 'sha256:' followed by 64 lowercase hex characters", printable(text));
     }
   }

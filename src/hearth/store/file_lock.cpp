@@ -14,7 +14,7 @@ namespace {
 
 Result<int> open_lock_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return make_err_f(ErrorCode::kIo, "{}: cannot open lock file: {}", path, std::strerror(errno));
+  if (fd < 0) return make_error(ErrorCode::kIo, "{}: cannot open lock file: {}", path, std::strerror(errno));
   return fd;
 }
 
@@ -49,14 +49,14 @@ Result<FileLock> FileLock::acquire(const std::string& path, Mode mode, const cha
     if (errno != EWOULDBLOCK) {
       int e = errno;
       ::close(fd);
-      return make_err_f(ErrorCode::kIo, "{}: flock failed: {}", path, std::strerror(e));
+      return make_error(ErrorCode::kIo, "{}: flock failed: {}", path, std::strerror(e));
     }
     if (waiting_note != nullptr) log::warn("{}", waiting_note);
     while (::flock(fd, flock_op(mode)) != 0) {
       if (errno == EINTR) continue;
       int e = errno;
       ::close(fd);
-      return make_err_f(ErrorCode::kIo, "{}: flock failed: {}", path, std::strerror(e));
+      return make_error(ErrorCode::kIo, "{}: flock failed: {}", path, std::strerror(e));
     }
   }
   FileLock lock;
@@ -70,9 +70,9 @@ Result<FileLock> FileLock::try_acquire(const std::string& path, Mode mode) {
     int e = errno;
     ::close(fd);
     if (e == EWOULDBLOCK) {
-      return make_err_f(ErrorCode::kFailedPrecondition, "{}: held by another hearth process", path);
+      return make_error(ErrorCode::kFailedPrecondition, "{}: held by another hearth process", path);
     }
-    return make_err_f(ErrorCode::kIo, "{}: flock failed: {}", path, std::strerror(e));
+    return make_error(ErrorCode::kIo, "{}: flock failed: {}", path, std::strerror(e));
   }
   FileLock lock;
   lock.fd_ = fd;

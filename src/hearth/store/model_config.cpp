@@ -49,7 +49,7 @@ std::string model_config_json(const ModelFacts& facts, const std::vector<Digest>
 Result<ModelFacts> parse_model_config(std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return make_err_f(ErrorCode::kInvalidArgument, "model config: not a json object");
+    return make_error(ErrorCode::kInvalidArgument, "model config: not a json object");
   }
   ModelFacts f;
   auto str = [](const nlohmann::json& o, const char* k) -> std::string {

@@ -24,7 +24,7 @@ std::string rfc3339_now() {
 Result<ImportResult> import_gguf(Store& store, const std::string& path, const Reference& ref,
                                  const ImportOptions& opts) {
   if (ref.pinned()) {
-    return make_err_f(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '{}')", ref.to_string());
+    return make_error(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '{}')", ref.to_string());
   }
   HEARTH_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
   return import_gguf(store, file, ref, opts);
@@ -33,7 +33,7 @@ Result<ImportResult> import_gguf(Store& store, const std::string& path, const Re
 Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Reference& ref,
                                  const ImportOptions& opts) {
   if (ref.pinned()) {
-    return make_err_f(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '{}')", ref.to_string());
+    return make_error(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '{}')", ref.to_string());
   }
   const std::string& path = file.path();
   ImportResult out;

@@ -9,7 +9,7 @@ namespace {
 
 using json = nlohmann::json;
 
-Status bad(std::string_view what) { return make_err_f(ErrorCode::kInvalidArgument, "oci document: {}", what); }
+Status bad(std::string_view what) { return make_error(ErrorCode::kInvalidArgument, "oci document: {}", what); }
 
 Result<std::string> get_string(const json& j, const char* key, bool required) {
   auto it = j.find(key);
@@ -63,7 +63,7 @@ json descriptor_json(const Descriptor& d) {
 
 Result<json> parse_json(std::string_view text) {
   if (text.size() > kMaxManifestBytes) {
-    return make_err_f(ErrorCode::kOutOfRange, "oci document: {} bytes exceeds the cap of {}", text.size(),
+    return make_error(ErrorCode::kOutOfRange, "oci document: {} bytes exceeds the cap of {}", text.size(),
                       kMaxManifestBytes);
   }
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -160,7 +160,7 @@ Result<uint64_t> manifest_version(const Manifest& m) {
   const std::string& s = it->second;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || s.empty()) {
-    return make_err_f(ErrorCode::kInvalidArgument, "manifest annotation {} = '{}' is not a non-negative integer",
+    return make_error(ErrorCode::kInvalidArgument, "manifest annotation {} = '{}' is not a non-negative integer",
                       kAnnotationVersion, s.substr(0, 40));
   }
   return v;

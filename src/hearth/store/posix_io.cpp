@@ -19,7 +19,7 @@ Status errno_status(int e, std::string_view what, const std::string& path) {
   ErrorCode code = full ? ErrorCode::kResourceExhausted : ErrorCode::kIo;
   if (e == ENOENT) code = ErrorCode::kNotFound;
   if (e == EACCES || e == EPERM || e == EROFS) code = ErrorCode::kPermissionDenied;
-  return make_err_f(
+  return make_error(
       code, "{}: {}: {}{}", path, what, std::strerror(e),
       full ? " (the disk or file-size limit is full: free space and retry; the store stays consistent)" : "");
 }

@@ -73,13 +73,13 @@ Result<Reference> parse_reference(std::string_view text) {
     ref.tag = std::string(rest.substr(colon + 1));
     rest = rest.substr(0, colon);
     if (!is_valid_tag(ref.tag)) {
-      return make_err_f(ErrorCode::kInvalidArgument,
+      return make_error(ErrorCode::kInvalidArgument,
                         "reference '{}': bad tag '{}' (use letters, digits, '_', '.', '-'; at most 128)", text,
                         ref.tag);
     }
   }
   if (!is_valid_name(rest)) {
-    return make_err_f(
+    return make_error(
         ErrorCode::kInvalidArgument,
         "reference '{}': bad name '{}' (use lowercase path components like 'acme/stories', separated by '/')", text,
         rest);

@@ -11,7 +11,7 @@ namespace {
 using json = nlohmann::json;
 
 Status corrupt(std::string_view path, std::string_view what) {
-  return make_err_f(ErrorCode::kDataLoss, "{}: {} (run 'hearth store check')", path, what);
+  return make_error(ErrorCode::kDataLoss, "{}: {} (run 'hearth store check')", path, what);
 }
 
 }  // namespace

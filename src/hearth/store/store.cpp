@@ -34,7 +34,7 @@ Result<Store> Store::open(const std::string& home) {
   for (const std::string& dir : {s.root_ + "/blobs/sha256", s.root_ + "/tmp"}) {
     fs::create_directories(dir, ec);
     if (ec) {
-      return make_err_f(ErrorCode::kIo, "{}: cannot create store directory: {}", dir, ec.message());
+      return make_error(ErrorCode::kIo, "{}: cannot create store directory: {}", dir, ec.message());
     }
   }
   return s;
@@ -52,16 +52,16 @@ bool Store::has_blob(const Digest& d) const {
 Result<uint64_t> Store::blob_size(const Digest& d) const {
   struct stat st;
   if (!d.valid() || ::stat(blob_path(d).c_str(), &st) != 0) {
-    return make_err_f(ErrorCode::kNotFound, "blob {} is not in the store", d.str());
+    return make_error(ErrorCode::kNotFound, "blob {} is not in the store", d.str());
   }
   return static_cast<uint64_t>(st.st_size);
 }
 
 Result<std::string> Store::read_blob(const Digest& d, uint64_t max_bytes) const {
-  if (!has_blob(d)) return make_err_f(ErrorCode::kNotFound, "blob {} is not in the store", d.str());
+  if (!has_blob(d)) return make_error(ErrorCode::kNotFound, "blob {} is not in the store", d.str());
   HEARTH_ASSIGN_OR_RETURN(std::string bytes, read_file(blob_path(d), max_bytes));
   if (sha256_of(bytes) != d) {
-    return make_err_f(
+    return make_error(
         ErrorCode::kDataLoss,
         "{}: content does not match its digest {} (tampered or corrupt; remove the model and pull it again)",
         blob_path(d), d.str());
@@ -74,17 +74,17 @@ Status Store::verify_blob(const Digest& d) const {
   auto got = sha256_file(blob_path(d), &size);
   if (!got.ok()) return got.status();
   if (*got != d) {
-    return make_err_f(ErrorCode::kDataLoss, "{}: content hashes to {}, not its name {} (tampered or corrupt)",
+    return make_error(ErrorCode::kDataLoss, "{}: content hashes to {}, not its name {} (tampered or corrupt)",
                       blob_path(d), got->str(), d.str());
   }
   return ok_status();
 }
 
 Result<MappedFile> Store::map_verified_blob(const Digest& d, uint64_t size) const {
-  if (!d.valid()) return make_err_f(ErrorCode::kInvalidArgument, "map_verified_blob: invalid digest");
+  if (!d.valid()) return make_error(ErrorCode::kInvalidArgument, "map_verified_blob: invalid digest");
   HEARTH_ASSIGN_OR_RETURN(MappedFile map, MappedFile::open(blob_path(d)));
   if (map.size() != size) {
-    return make_err_f(ErrorCode::kDataLoss, "{}: has {} bytes, the manifest says {} (tampered or corrupt)",
+    return make_error(ErrorCode::kDataLoss, "{}: has {} bytes, the manifest says {} (tampered or corrupt)",
                       blob_path(d), map.size(), size);
   }
   // Hash in 64 MiB steps with the kernel told to read ahead: the engine then uses these pages.
@@ -96,7 +96,7 @@ Result<MappedFile> Store::map_verified_blob(const Digest& d, uint64_t size) cons
   }
   Digest got = hasher.finish();
   if (got != d) {
-    return make_err_f(ErrorCode::kDataLoss, "{}: content hashes to {}, not its name {} (tampered or corrupt)",
+    return make_error(ErrorCode::kDataLoss, "{}: content hashes to {}, not its name {} (tampered or corrupt)",
                       blob_path(d), got.str(), d.str());
   }
   map.advise_normal();
@@ -177,7 +177,7 @@ Status Store::commit_partial(const Digest& expected, uint64_t size, const Digest
   if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != size) {
     ::close(fd);
     ::unlink(part.c_str());
-    return make_err_f(ErrorCode::kDataLoss, "blob {}: received {} bytes, the descriptor says {}", expected.str(),
+    return make_error(ErrorCode::kDataLoss, "blob {}: received {} bytes, the descriptor says {}", expected.str(),
                       st.st_size, size);
   }
   Digest got = already_hashed;
@@ -192,7 +192,7 @@ Status Store::commit_partial(const Digest& expected, uint64_t size, const Digest
   if (got != expected) {
     ::close(fd);
     ::unlink(part.c_str());
-    return make_err_f(ErrorCode::kDataLoss,
+    return make_error(ErrorCode::kDataLoss,
                       "blob {}: received bytes hash to {} (tampered or corrupt in transit; the download was discarded)",
                       expected.str(), got.str());
   }
@@ -211,7 +211,7 @@ Result<Digest> Store::put_manifest(const Manifest& m, std::string* bytes_out) {
 Result<Digest> Store::put_manifest_bytes(std::string_view bytes, const Digest& expected) {
   Digest got = sha256_of(bytes);
   if (expected.valid() && got != expected) {
-    return make_err_f(ErrorCode::kDataLoss, "manifest {}: received bytes hash to {}", expected.str(), got.str());
+    return make_error(ErrorCode::kDataLoss, "manifest {}: received bytes hash to {}", expected.str(), got.str());
   }
   auto parsed = parse_manifest(bytes);
   if (!parsed.ok()) {
@@ -252,27 +252,27 @@ Result<Digest> Store::resolve(const Reference& ref) const {
   auto repo = t.repos.find(ref.name);
   if (ref.pinned()) {
     if (repo == t.repos.end() || repo->second.manifests.count(ref.digest) == 0) {
-      return make_err_f(ErrorCode::kNotFound, "model '{}' is not in the store (try 'hearth pull {}')", ref.to_string(),
+      return make_error(ErrorCode::kNotFound, "model '{}' is not in the store (try 'hearth pull {}')", ref.to_string(),
                         ref.to_string());
     }
     return ref.digest;
   }
   if (repo == t.repos.end()) {
-    return make_err_f(ErrorCode::kNotFound, "model '{}' is not in the store (see 'hearth list')", ref.to_string());
+    return make_error(ErrorCode::kNotFound, "model '{}' is not in the store (see 'hearth list')", ref.to_string());
   }
   auto tag = repo->second.tags.find(ref.tag);
   if (tag == repo->second.tags.end()) {
-    return make_err_f(ErrorCode::kNotFound, "model '{}': no tag '{}' (see 'hearth list')", ref.to_string(), ref.tag);
+    return make_error(ErrorCode::kNotFound, "model '{}': no tag '{}' (see 'hearth list')", ref.to_string(), ref.tag);
   }
   return tag->second;
 }
 
 Status Store::set_tag(const std::string& name, const std::string& tag, const Digest& manifest) {
   if (!is_valid_name(name) || !is_valid_tag(tag)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "bad reference '{}:{}'", name, tag);
+    return make_error(ErrorCode::kInvalidArgument, "bad reference '{}:{}'", name, tag);
   }
   if (!has_blob(manifest)) {
-    return make_err_f(ErrorCode::kFailedPrecondition, "manifest {} is not in the store", manifest.str());
+    return make_error(ErrorCode::kFailedPrecondition, "manifest {} is not in the store", manifest.str());
   }
   return update_refs([&](RefsTable& t) {
     auto& repo = t.repos[name];
@@ -284,7 +284,7 @@ Status Store::set_tag(const std::string& name, const std::string& tag, const Dig
 
 Status Store::add_referrer(const Digest& subject, const Digest& referrer) {
   if (!has_blob(referrer)) {
-    return make_err_f(ErrorCode::kFailedPrecondition, "referrer {} is not in the store", referrer.str());
+    return make_error(ErrorCode::kFailedPrecondition, "referrer {} is not in the store", referrer.str());
   }
   return update_refs([&](RefsTable& t) {
     t.referrers[subject].insert(referrer);
@@ -329,12 +329,12 @@ Status Store::remove(const Reference& ref) {
   return update_refs([&](RefsTable& t) -> Status {
     auto repo = t.repos.find(ref.name);
     if (repo == t.repos.end()) {
-      return make_err_f(ErrorCode::kNotFound, "model '{}' is not in the store", ref.to_string());
+      return make_error(ErrorCode::kNotFound, "model '{}' is not in the store", ref.to_string());
     }
     auto& r = repo->second;
     if (ref.pinned()) {
       if (r.manifests.erase(ref.digest) == 0) {
-        return make_err_f(ErrorCode::kNotFound, "model '{}' is not in the store", ref.to_string());
+        return make_error(ErrorCode::kNotFound, "model '{}' is not in the store", ref.to_string());
       }
       for (auto it = r.tags.begin(); it != r.tags.end();) {
         it = (it->second == ref.digest) ? r.tags.erase(it) : std::next(it);
@@ -342,7 +342,7 @@ Status Store::remove(const Reference& ref) {
     } else {
       auto tag = r.tags.find(ref.tag);
       if (tag == r.tags.end()) {
-        return make_err_f(ErrorCode::kNotFound, "model '{}' is not in the store", ref.to_string());
+        return make_error(ErrorCode::kNotFound, "model '{}' is not in the store", ref.to_string());
       }
       Digest d = tag->second;
       r.tags.erase(tag);

@@ -19,7 +19,7 @@ Status mark(const Store& store, const RefsTable& t, const std::string& what, con
   if (!live.insert(manifest).second) return ok_status();
   auto m = store.read_manifest(manifest);
   if (!m.ok()) {
-    return make_err_f(ErrorCode::kDataLoss,
+    return make_error(ErrorCode::kDataLoss,
                       "gc refused: {} ({}) cannot be read: {}; its blobs may be live, so nothing was deleted (see "
                       "'hearth store check'; 'hearth store repair --drop-broken' drops the entry)",
                       what, manifest.str(), m.status().message());

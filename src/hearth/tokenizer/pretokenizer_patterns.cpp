@@ -97,7 +97,7 @@ Result<PreTokenizerConfig> pretokenizer_config(std::string_view pre) {
   } else if (is_one_of(pre, {"bloom", "gpt3-finnish"})) {
     c.patterns = {kBloom};
   } else {
-    return make_err_f(ErrorCode::kNotFound, "unknown pre-tokenizer type '{}' (tokenizer.ggml.pre)", pre);
+    return make_error(ErrorCode::kNotFound, "unknown pre-tokenizer type '{}' (tokenizer.ggml.pre)", pre);
   }
   return c;
 }

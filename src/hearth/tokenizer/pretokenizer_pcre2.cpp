@@ -100,7 +100,7 @@ Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(std::span<const std::
     PCRE2_SIZE err_off = 0;
     p->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(units.data()), units.size(), options, &err, &err_off, nullptr);
     if (p->code == nullptr) {
-      return make_err_f(ErrorCode::kInvalidArgument, "pre-tokenizer pattern '{}': {} at offset {}", raw,
+      return make_error(ErrorCode::kInvalidArgument, "pre-tokenizer pattern '{}': {} at offset {}", raw,
                         error_message(err), err_off);
     }
     (void)pcre2_jit_compile(p->code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter

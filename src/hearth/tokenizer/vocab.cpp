@@ -80,17 +80,17 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
   const std::string& src = spec.source;
   const size_t n = spec.tokens.size();
   if (n == 0) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.tokens is empty", src);
+    return make_error(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.tokens is empty", src);
   }
   if (n > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
-    return make_err_f(ErrorCode::kOutOfRange, "{}: {} tokens is too many", src, n);
+    return make_error(ErrorCode::kOutOfRange, "{}: {} tokens is too many", src, n);
   }
   if (!spec.scores.empty() && spec.scores.size() < n) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.scores has {} entries for {} tokens", src,
+    return make_error(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.scores has {} entries for {} tokens", src,
                       spec.scores.size(), n);
   }
   if (!spec.token_types.empty() && spec.token_types.size() < n) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.token_type has {} entries for {} tokens", src,
+    return make_error(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.token_type has {} entries for {} tokens", src,
                       spec.token_types.size(), n);
   }
 
@@ -132,7 +132,7 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
     v.add_bos_ = pc.add_bos;
     v.clean_spaces_ = pc.clean_spaces;
   } else {
-    return make_err_f(ErrorCode::kUnimplemented,
+    return make_error(ErrorCode::kUnimplemented,
                       "{}: tokenizer model '{}' is not supported (tokenizer.ggml.model; supported: llama, gpt2, bert)",
                       src, spec.model);
   }
@@ -152,7 +152,7 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
     v.max_token_len_ = std::max(v.max_token_len_, t.text.size());
     auto [it, inserted] = v.text_to_id_.emplace(t.text, static_cast<int32_t>(i));
     if (!inserted) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: token {} '{}' duplicates token {}", src, i, t.text,
+      return make_error(ErrorCode::kInvalidArgument, "{}: token {} '{}' duplicates token {}", src, i, t.text,
                         it->second);
     }
   }
@@ -165,7 +165,7 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
       const std::string& t = v.tokens_[i].text;
       if (!(v.tokens_[i].attrs & attr::kByte)) continue;
       if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || !is_hex(t[3]) || !is_hex(t[4]) || t[5] != '>') {
-        return make_err_f(ErrorCode::kInvalidArgument,
+        return make_error(ErrorCode::kInvalidArgument,
                           "{}: token {} '{}' is a byte token (tokenizer.ggml.token_type 6) but its text is not <0xHH>; "
                           "the tokenizer data is corrupt (reconvert the model)",
                           src, i, t.substr(0, 32));
@@ -272,7 +272,7 @@ Result<Vocab> Vocab::build(VocabSpec spec) {
 
   if (v.type_ == VocabType::kBpe) {
     if (spec.merges.empty()) {
-      return make_err_f(ErrorCode::kInvalidArgument,
+      return make_error(ErrorCode::kInvalidArgument,
                         "{}: tokenizer.ggml.merges is missing or empty (required for gpt2)", src);
     }
     v.merge_ranks_.reserve(spec.merges.size());

@@ -51,7 +51,7 @@ Status read_scores(const gguf::GgufFile& f, const std::string& name, std::vector
   if (kv == nullptr) return ok_status();
   const auto* a = std::get_if<gguf::ArrayValue>(&kv->value);
   if (a == nullptr || (a->elem_type != ValueType::FLOAT32 && a->elem_type != ValueType::INT32)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.scores must be an array of float32 or int32",
+    return make_error(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.scores must be an array of float32 or int32",
                       name);
   }
   out.resize(a->count);
@@ -65,7 +65,7 @@ Status read_scores(const gguf::GgufFile& f, const std::string& name, std::vector
       out[i] = static_cast<float>(v);
     }
     if (!ok) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.scores is truncated", name);
+      return make_error(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.scores is truncated", name);
     }
   }
   return ok_status();
@@ -77,7 +77,7 @@ Status read_token_types(const gguf::GgufFile& f, const std::string& name, std::v
   out.resize(a->count);
   for (uint64_t i = 0; i < a->count; ++i) {
     if (!read_le(*a, i, out[i])) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.token_type is truncated", name);
+      return make_error(ErrorCode::kInvalidArgument, "{}: tokenizer.ggml.token_type is truncated", name);
     }
   }
   return ok_status();

@@ -8,7 +8,7 @@ namespace hearth::train {
 
 Result<BaseModel> read_base_model(const gguf::GgufFile& f, int64_t n_ctx) {
   auto bad = [&]<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
-    return make_err_f(ErrorCode::kUnimplemented, "{}: {}", f.name(),
+    return make_error(ErrorCode::kUnimplemented, "{}: {}", f.name(),
                       fmt::vformat(format, fmt::make_format_args(args...)));
   };
   auto arch = f.get_string("general.architecture");
@@ -26,7 +26,7 @@ Result<BaseModel> read_base_model(const gguf::GgufFile& f, int64_t n_ctx) {
   LlamaShape& s = b.shape;
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr)
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: tensor 'token_embd.weight' is missing", f.name());
+    return make_error(ErrorCode::kInvalidArgument, "{}: tensor 'token_embd.weight' is missing", f.name());
   s.n_vocab = static_cast<int64_t>(embd->ne[1]);
   s.n_embd = u("llama.embedding_length", 0);
   s.n_layer = u("llama.block_count", 0);
@@ -52,17 +52,17 @@ Result<BaseModel> read_base_model(const gguf::GgufFile& f, int64_t n_ctx) {
   b.w.resize(p.n_params());
   for (const ParamTensor& pt : p.tensors()) {
     const gguf::TensorInfo* t = f.find_tensor(pt.name);
-    if (t == nullptr) return make_err_f(ErrorCode::kInvalidArgument, "{}: tensor '{}' is missing", f.name(), pt.name);
+    if (t == nullptr) return make_error(ErrorCode::kInvalidArgument, "{}: tensor '{}' is missing", f.name(), pt.name);
     const int64_t cols = pt.ne[0], rows = pt.ne.size() > 1 ? pt.ne[1] : 1;
     if (static_cast<int64_t>(t->ne[0]) != cols || static_cast<int64_t>(t->n_elements) != cols * rows) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: tensor '{}' has an unexpected shape", f.name(), pt.name);
+      return make_error(ErrorCode::kInvalidArgument, "{}: tensor '{}' has an unexpected shape", f.name(), pt.name);
     }
     if (!kernels::can_dequantize(t->type)) {
       return bad("tensor '{}' of type {} cannot be dequantized", pt.name, type_name(t->type));
     }
     const auto rb = row_bytes(t->type, static_cast<uint64_t>(cols));
     if (!rb || *rb * static_cast<uint64_t>(rows) > t->data.size()) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: tensor '{}' is truncated", f.name(), pt.name);
+      return make_error(ErrorCode::kInvalidArgument, "{}: tensor '{}' is truncated", f.name(), pt.name);
     }
     for (int64_t r = 0; r < rows; ++r) {
       kernels::dequantize_row(t->type, t->data.data() + static_cast<size_t>(r) * *rb, b.w.data() + pt.offset + r * cols,

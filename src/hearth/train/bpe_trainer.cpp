@@ -51,12 +51,12 @@ std::vector<std::string> chars_of(const std::string& w) {
 
 Result<tokenizer::VocabSpec> train_bpe(const std::vector<std::string_view>& texts, const BpeOptions& opts) {
   if (opts.vocab_size <= kFixedTokens + 1 || opts.vocab_size > (1 << 20)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "vocabulary size {} must be above {} (3 special + 256 byte tokens)",
+    return make_error(ErrorCode::kInvalidArgument, "vocabulary size {} must be above {} (3 special + 256 byte tokens)",
                       opts.vocab_size, kFixedTokens + 1);
   }
   std::unordered_map<std::string, int64_t> word_counts;
   for (std::string_view t : texts) count_words(t, word_counts);
-  if (word_counts.empty()) return make_err_f(ErrorCode::kInvalidArgument, "cannot train a tokenizer on empty text");
+  if (word_counts.empty()) return make_error(ErrorCode::kInvalidArgument, "cannot train a tokenizer on empty text");
 
   // Words in a fixed order (the hash map's order is not).
   std::vector<std::pair<std::string, int64_t>> words(word_counts.begin(), word_counts.end());

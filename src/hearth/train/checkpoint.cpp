@@ -56,7 +56,7 @@ Status save_checkpoint(const std::string& path, const TrainOptions& o, const Lla
   out.set_u64("train.data_epoch_seed", st.data.epoch_seed);
   const uint64_t n = params.n_params();
   if (st.adamw.m.size() != n || st.adamw.v.size() != n) {
-    return make_err_f(ErrorCode::kInternal, "optimizer state does not match the model's {} parameters", n);
+    return make_error(ErrorCode::kInternal, "optimizer state does not match the model's {} parameters", n);
   }
   HEARTH_TRY(out.add_tensor("train.adam_m", TensorType::F32, {n}, bytes_of(st.adamw.m)));
   HEARTH_TRY(out.add_tensor("train.adam_v", TensorType::F32, {n}, bytes_of(st.adamw.v)));
@@ -69,10 +69,10 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
                           gguf::parse_gguf({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()}, path));
   auto version = f.get_u32("train.checkpoint_version");
   if (!version.ok()) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: not a hearth training checkpoint (no train.* keys)", path);
+    return make_error(ErrorCode::kInvalidArgument, "{}: not a hearth training checkpoint (no train.* keys)", path);
   }
   if (*version != kVersion) {
-    return make_err_f(ErrorCode::kUnimplemented, "{}: checkpoint version {} is not supported (this build reads {})",
+    return make_error(ErrorCode::kUnimplemented, "{}: checkpoint version {} is not supported (this build reads {})",
                       path, *version, kVersion);
   }
   Checkpoint c;
@@ -131,9 +131,9 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
   const size_t n = params.n_params();
   auto read = [&](std::string_view name, size_t count, float* dst) -> Status {
     const gguf::TensorInfo* t = f.find_tensor(name);
-    if (t == nullptr) return make_err_f(ErrorCode::kInvalidArgument, "{}: tensor '{}' is missing", path, name);
+    if (t == nullptr) return make_error(ErrorCode::kInvalidArgument, "{}: tensor '{}' is missing", path, name);
     if (t->type != TensorType::F32 || t->n_elements != count) {
-      return make_err_f(ErrorCode::kInvalidArgument, "{}: tensor '{}' is not f32 of {} elements", path, name, count);
+      return make_error(ErrorCode::kInvalidArgument, "{}: tensor '{}' is not f32 of {} elements", path, name, count);
     }
     std::memcpy(dst, t->data.data(), count * sizeof(float));
     return ok_status();

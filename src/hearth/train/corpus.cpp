@@ -44,23 +44,23 @@ void split_document(const std::string& text, double eval_frac, int64_t& counter,
 }
 
 Result<Corpus> read_corpus(const std::vector<std::string>& paths, double eval_frac, uint64_t max_bytes) {
-  if (paths.empty()) return make_err_f(ErrorCode::kInvalidArgument, "no corpus given (--corpus PATH...)");
+  if (paths.empty()) return make_error(ErrorCode::kInvalidArgument, "no corpus given (--corpus PATH...)");
   if (!(eval_frac >= 0.0 && eval_frac < 0.5)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "--eval-frac must be in [0, 0.5)");
+    return make_error(ErrorCode::kInvalidArgument, "--eval-frac must be in [0, 0.5)");
   }
   std::vector<std::string> files;
   std::set<fs::path> seen;
   for (const std::string& p : paths) {
     std::error_code ec;
     const auto st = fs::status(p, ec);
-    if (ec || !fs::exists(st)) return make_err_f(ErrorCode::kNotFound, "{}: no such file or directory", p);
+    if (ec || !fs::exists(st)) return make_error(ErrorCode::kNotFound, "{}: no such file or directory", p);
     std::vector<fs::path> found;
     if (fs::is_directory(st)) {
       for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
            it.increment(ec)) {
         if (it->is_regular_file(ec)) found.push_back(it->path());
       }
-      if (ec) return make_err_f(ErrorCode::kInvalidArgument, "{}: cannot list: {}", p, ec.message());
+      if (ec) return make_error(ErrorCode::kInvalidArgument, "{}: cannot list: {}", p, ec.message());
       std::sort(found.begin(), found.end());
     } else {
       found.push_back(p);
@@ -78,11 +78,11 @@ Result<Corpus> read_corpus(const std::vector<std::string>& paths, double eval_fr
     HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(f, max_bytes - c.bytes + 1));
     c.bytes += text.size();
     if (c.bytes > max_bytes) {
-      return make_err_f(ErrorCode::kResourceExhausted, "the corpus is larger than {} MiB; train on a part of it",
+      return make_error(ErrorCode::kResourceExhausted, "the corpus is larger than {} MiB; train on a part of it",
                         max_bytes >> 20);
     }
     if (const size_t bad = first_invalid_utf8(text); bad < text.size()) {
-      return make_err_f(
+      return make_error(
           ErrorCode::kInvalidArgument,
           "{}: not UTF-8 text (invalid byte 0x{:02X} at offset {}); convert it (e.g. iconv -t UTF-8) or leave it out",
           f, static_cast<unsigned char>(text[bad]), bad);
@@ -95,7 +95,7 @@ Result<Corpus> read_corpus(const std::vector<std::string>& paths, double eval_fr
     c.eval.push_back(std::move(eval));
   }
   if (c.train.empty()) {
-    return make_err_f(ErrorCode::kInvalidArgument, "the corpus is empty: no text in {} file(s)", files.size());
+    return make_error(ErrorCode::kInvalidArgument, "the corpus is empty: no text in {} file(s)", files.size());
   }
   return c;
 }

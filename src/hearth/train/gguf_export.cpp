@@ -9,10 +9,10 @@ namespace hearth::train {
 Status add_llama_model(gguf::GgufWriter& out, const LlamaParams& p, const float* w, const tokenizer::VocabSpec& vocab,
                        TensorType type, std::string_view name, std::vector<std::vector<std::byte>>& storage) {
   if (type != TensorType::F32 && type != TensorType::F16) {
-    return make_err_f(ErrorCode::kInvalidArgument, "a trained model is written as f32 or f16, not {}", type_name(type));
+    return make_error(ErrorCode::kInvalidArgument, "a trained model is written as f32 or f16, not {}", type_name(type));
   }
   if (static_cast<int64_t>(vocab.tokens.size()) != p.shape().n_vocab) {
-    return make_err_f(ErrorCode::kInvalidArgument, "the vocabulary has {} tokens; the model has {}",
+    return make_error(ErrorCode::kInvalidArgument, "the vocabulary has {} tokens; the model has {}",
                       vocab.tokens.size(), p.shape().n_vocab);
   }
   const LlamaShape& s = p.shape();

@@ -6,7 +6,7 @@ namespace hearth::train {
 
 Status LlamaShape::validate() const {
   auto bad = []<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
-    return make_err_f(ErrorCode::kInvalidArgument, format, std::forward<Args>(args)...);
+    return make_error(ErrorCode::kInvalidArgument, format, std::forward<Args>(args)...);
   };
   if (n_vocab < 260 || n_vocab > (1 << 20)) return bad("vocabulary size {} is outside [260, 1048576]", n_vocab);
   if (n_ctx < 2 || n_ctx > 65536) return bad("context {} is outside [2, 65536]", n_ctx);
@@ -33,7 +33,7 @@ Result<LlamaShape> preset_shape(std::string_view name, int64_t n_vocab, int64_t 
   } else if (name == "tiny") {
     s.n_embd = 256, s.n_layer = 6, s.n_head = 8, s.n_head_kv = 4, s.n_ff = 704;
   } else {
-    return make_err_f(ErrorCode::kInvalidArgument, "unknown preset '{}' (nano, micro or tiny)", name);
+    return make_error(ErrorCode::kInvalidArgument, "unknown preset '{}' (nano, micro or tiny)", name);
   }
   HEARTH_TRY(s.validate());
   return s;

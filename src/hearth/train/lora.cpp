@@ -24,24 +24,24 @@ Result<std::unique_ptr<LoraTrainer>> LoraTrainer::create(BaseModel base, const L
                                                          std::vector<uint8_t> eval_mask) {
   if ((!train_mask.empty() && train_mask.size() != train_tokens.size()) ||
       (!eval_mask.empty() && eval_mask.size() != eval_tokens.size())) {
-    return make_err_f(ErrorCode::kInvalidArgument, "a token mask must have one entry per token");
+    return make_error(ErrorCode::kInvalidArgument, "a token mask must have one entry per token");
   }
   if (o.rank < 1 || o.rank > 4096 || !(o.alpha > 0.0f)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "--rank must be in [1, 4096] and --alpha positive");
+    return make_error(ErrorCode::kInvalidArgument, "--rank must be in [1, 4096] and --alpha positive");
   }
   if (o.batch < 1 || o.seq_len < 2 || o.seq_len > base.shape.n_ctx) {
-    return make_err_f(ErrorCode::kInvalidArgument, "the window ({}) must be in [2, the context {}]", o.seq_len,
+    return make_error(ErrorCode::kInvalidArgument, "the window ({}) must be in [2, the context {}]", o.seq_len,
                       base.shape.n_ctx);
   }
   if (static_cast<int64_t>(train_tokens.size()) < o.seq_len + 1) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "the training data is too small: {} tokens, fewer than one window of {}", train_tokens.size(),
                       o.seq_len + 1);
   }
   for (const auto* v : {&train_tokens, &eval_tokens}) {
     for (int32_t t : *v) {
       if (t < 0 || t >= base.shape.n_vocab) {
-        return make_err_f(ErrorCode::kInvalidArgument, "token id {} is outside the vocabulary", t);
+        return make_error(ErrorCode::kInvalidArgument, "token id {} is outside the vocabulary", t);
       }
     }
   }
@@ -61,7 +61,7 @@ Result<std::unique_ptr<LoraTrainer>> LoraTrainer::create(BaseModel base, const L
                                                     {"down", l.ffn_down}};
       const auto* m = std::find_if(std::begin(map), std::end(map), [&](const auto& e) { return target == e.first; });
       if (m == std::end(map)) {
-        return make_err_f(ErrorCode::kInvalidArgument, "unknown LoRA target '{}' (q, k, v, o, gate, up, down)", target);
+        return make_error(ErrorCode::kInvalidArgument, "unknown LoRA target '{}' (q, k, v, o, gate, up, down)", target);
       }
       const auto it = std::find_if(t->params_.tensors().begin(), t->params_.tensors().end(),
                                    [&](const ParamTensor& p) { return p.offset == m->second; });

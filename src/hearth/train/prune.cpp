@@ -32,19 +32,19 @@ Result<PruneResult> prune_llama(const BaseModel& base, const std::vector<int32_t
   const LlamaShape& s = base.shape;
   const int64_t len = std::min(o.seq_len, s.n_ctx);
   if (!(o.ffn_frac >= 0.0 && o.ffn_frac < 1.0)) {
-    return make_err_f(ErrorCode::kInvalidArgument, "--ffn must be in [0, 1)");
+    return make_error(ErrorCode::kInvalidArgument, "--ffn must be in [0, 1)");
   }
   if (o.drop_layers < 0 || o.drop_layers >= s.n_layer) {
-    return make_err_f(ErrorCode::kInvalidArgument, "--layers {} must leave at least one of the model's {} layers",
+    return make_error(ErrorCode::kInvalidArgument, "--layers {} must leave at least one of the model's {} layers",
                       o.drop_layers, s.n_layer);
   }
   if (n_windows(calib, len, o.max_windows) < 1 || n_windows(eval, len, o.max_windows) < 1) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "the calibration text is too short: it needs at least two windows of {} tokens", len + 1);
   }
   for (const auto* v : {&calib, &eval}) {
     for (int32_t t : *v) {
-      if (t < 0 || t >= s.n_vocab) return make_err_f(ErrorCode::kInvalidArgument, "token outside the vocabulary");
+      if (t < 0 || t >= s.n_vocab) return make_error(ErrorCode::kInvalidArgument, "token outside the vocabulary");
     }
   }
   ThreadPool pool(std::max(1, n_threads));

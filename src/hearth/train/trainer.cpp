@@ -14,7 +14,7 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const TrainOptions& opts, std::
                                                  const kernels::KernelTable* kt) {
   HEARTH_TRY(opts.shape.validate());
   if (opts.batch < 1 || opts.accum < 1 || opts.seq_len < 2 || opts.seq_len > opts.shape.n_ctx) {
-    return make_err_f(
+    return make_error(
         ErrorCode::kInvalidArgument,
         "batch, accumulation and window length must be positive, and the window ({}) at most the context ({})",
         opts.seq_len, opts.shape.n_ctx);
@@ -22,13 +22,13 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const TrainOptions& opts, std::
   for (const auto* v : {&train_tokens, &eval_tokens}) {
     for (int32_t t : *v) {
       if (t < 0 || t >= opts.shape.n_vocab) {
-        return make_err_f(ErrorCode::kInvalidArgument, "token id {} is outside the vocabulary", t);
+        return make_error(ErrorCode::kInvalidArgument, "token id {} is outside the vocabulary", t);
       }
     }
   }
   const int64_t n_windows = (static_cast<int64_t>(train_tokens.size()) - 1) / opts.seq_len;
   if (n_windows < opts.batch) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "the corpus is too small: {} training tokens make {} windows of {} tokens, fewer than one batch "
                       "of {}; add text or lower --batch / --ctx",
                       train_tokens.size(), std::max<int64_t>(0, n_windows), opts.seq_len, opts.batch);
@@ -53,10 +53,10 @@ void Trainer::init_state() {
 Status Trainer::set_state(TrainState s) {
   const size_t n = params_.n_params();
   if (s.w.size() != n || s.adamw.m.size() != n || s.adamw.v.size() != n) {
-    return make_err_f(ErrorCode::kInvalidArgument, "saved state holds {} parameters; this model has {}", s.w.size(), n);
+    return make_error(ErrorCode::kInvalidArgument, "saved state holds {} parameters; this model has {}", s.w.size(), n);
   }
   if (s.data.cursor < 0 || s.data.cursor > n_windows_ || s.adamw.step < 0) {
-    return make_err_f(
+    return make_error(
         ErrorCode::kInvalidArgument,
         "saved data position {} is outside the corpus's {} windows (was the checkpoint made on another corpus?)",
         s.data.cursor, n_windows_);

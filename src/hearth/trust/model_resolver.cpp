@@ -58,7 +58,7 @@ Result<ResolvedModel> resolve_model(std::string_view arg, const ResolveOptions& 
   if (looks_like_local_path(arg)) {
     std::string path(arg);
     if (!policy.local_paths_allowed) {
-      Status s = make_err_f(ErrorCode::kPermissionDenied,
+      Status s = make_error(ErrorCode::kPermissionDenied,
                             "'{}': loading plain file paths is denied by {} (\"local_paths\": \"deny\"); import and "
                             "sign the model, then use its store reference",
                             path, policy_path);

@@ -40,7 +40,7 @@ bool is_attestation(const store::Manifest& referrer) {
 Result<store::Digest> store_attestation(store::Store& st, const store::Digest& model_manifest,
                                         std::string_view bundle_json, std::string_view predicate_type) {
   if (predicate_type.empty() || predicate_type == kModelSigningPredicateType) {
-    return make_err_f(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kInvalidArgument,
                       "an attestation needs a predicate type other than the model signature's");
   }
   return store_referrer(st, model_manifest, bundle_json,

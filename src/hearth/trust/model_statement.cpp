@@ -10,7 +10,7 @@ namespace {
 
 using json = nlohmann::json;
 
-Status bad(std::string_view what) { return make_err_f(ErrorCode::kInvalidArgument, "signed statement: {}", what); }
+Status bad(std::string_view what) { return make_error(ErrorCode::kInvalidArgument, "signed statement: {}", what); }
 
 bool is_plain_file_name(std::string_view n) {
   return !n.empty() && n.size() <= 255 && n != "." && n != ".." && n.find('/') == std::string_view::npos &&
@@ -34,7 +34,7 @@ Result<ModelStatement> statement_for_manifest(const store::Manifest& m, std::str
   HEARTH_ASSIGN_OR_RETURN(s.version, store::manifest_version(m));
   s.resources.push_back({std::string(kConfigResourceName), m.config.digest});
   if (m.layers.size() > kMaxSignedLayers) {
-    return make_err_f(ErrorCode::kInvalidArgument, "manifest: {} layers, more than the {} a signature may bind",
+    return make_error(ErrorCode::kInvalidArgument, "manifest: {} layers, more than the {} a signature may bind",
                       m.layers.size(), kMaxSignedLayers);
   }
   s.has_layout = true;
@@ -44,7 +44,7 @@ Result<ModelStatement> statement_for_manifest(const store::Manifest& m, std::str
     s.layers.push_back({l.media_type, l.digest});
     auto t = l.annotations.find(std::string(store::kAnnotationTitle));
     if (t == l.annotations.end() || !is_plain_file_name(t->second)) {
-      return make_err_f(ErrorCode::kInvalidArgument, "manifest layer {}: needs a plain file name in annotation {}", i,
+      return make_error(ErrorCode::kInvalidArgument, "manifest layer {}: needs a plain file name in annotation {}", i,
                         store::kAnnotationTitle);
     }
     s.resources.push_back({t->second, l.digest});
@@ -52,7 +52,7 @@ Result<ModelStatement> statement_for_manifest(const store::Manifest& m, std::str
   std::sort(s.resources.begin(), s.resources.end(), [](auto& a, auto& b) { return a.name < b.name; });
   for (size_t i = 1; i < s.resources.size(); ++i) {
     if (s.resources[i].name == s.resources[i - 1].name) {
-      return make_err_f(ErrorCode::kInvalidArgument, "manifest: two files named '{}'", s.resources[i].name);
+      return make_error(ErrorCode::kInvalidArgument, "manifest: two files named '{}'", s.resources[i].name);
     }
   }
   return s;
@@ -157,18 +157,18 @@ Status match_statement(const ModelStatement& signed_statement, const store::Mani
   for (const auto& r : actual.resources) got.insert({r.name, r.digest.str()});
   for (const auto& g : got) {
     if (!want.count(g)) {
-      return make_err_f(ErrorCode::kUnauthenticated,
+      return make_error(ErrorCode::kUnauthenticated,
                         "file '{}' ({}...) is not covered by the signature (the model was changed after signing)",
                         g.first, g.second.substr(0, 19));
     }
   }
   for (const auto& w : want) {
     if (!got.count(w)) {
-      return make_err_f(ErrorCode::kUnauthenticated, "signed file '{}' is missing from the model", w.first);
+      return make_error(ErrorCode::kUnauthenticated, "signed file '{}' is missing from the model", w.first);
     }
   }
   if (!signed_statement.has_layout) {
-    return make_err_f(ErrorCode::kUnauthenticated,
+    return make_error(ErrorCode::kUnauthenticated,
                       "the signature does not bind each layer to its role and position (signed by an older hearth); "
                       "ask the publisher to re-sign with 'hearth sign'");
   }
@@ -176,16 +176,16 @@ Status match_statement(const ModelStatement& signed_statement, const store::Mani
     return a.media_type == b.media_type && a.digest == b.digest;
   };
   if (!same(actual.config, signed_statement.config)) {
-    return make_err_f(ErrorCode::kUnauthenticated, "the manifest's config ({}) is not the config that was signed ({})",
+    return make_error(ErrorCode::kUnauthenticated, "the manifest's config ({}) is not the config that was signed ({})",
                       actual.config.media_type, signed_statement.config.media_type);
   }
   if (actual.layers.size() != signed_statement.layers.size()) {
-    return make_err_f(ErrorCode::kUnauthenticated, "the manifest has {} layers, the signature {}", actual.layers.size(),
+    return make_error(ErrorCode::kUnauthenticated, "the manifest has {} layers, the signature {}", actual.layers.size(),
                       signed_statement.layers.size());
   }
   for (size_t i = 0; i < actual.layers.size(); ++i) {
     if (!same(actual.layers[i], signed_statement.layers[i])) {
-      return make_err_f(ErrorCode::kUnauthenticated,
+      return make_error(ErrorCode::kUnauthenticated,
                         "manifest layer {} ({}, {}...) is not the layer signed at that position ({}, {}...): layers "
                         "were relabelled or reordered after signing",
                         i, actual.layers[i].media_type, actual.layers[i].digest.str().substr(0, 19),
@@ -193,7 +193,7 @@ Status match_statement(const ModelStatement& signed_statement, const store::Mani
     }
   }
   if (actual.version != signed_statement.version) {
-    return make_err_f(ErrorCode::kUnauthenticated, "manifest version {} differs from the signed version {}",
+    return make_error(ErrorCode::kUnauthenticated, "manifest version {} differs from the signed version {}",
                       actual.version, signed_statement.version);
   }
   return ok_status();

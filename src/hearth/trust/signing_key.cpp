@@ -36,10 +36,10 @@ Result<KeyAlgorithm> algorithm_of(EVP_PKEY* k, std::string_view where) {
         (std::string_view(group) == "prime256v1" || std::string_view(group) == "P-256")) {
       return KeyAlgorithm::kEcdsaP256;
     }
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: EC key on curve '{}' is not supported (use P-256)", where,
+    return make_error(ErrorCode::kInvalidArgument, "{}: EC key on curve '{}' is not supported (use P-256)", where,
                       group);
   }
-  return make_err_f(ErrorCode::kInvalidArgument, "{}: unsupported key type (hearth signs with ECDSA P-256 or Ed25519)",
+  return make_error(ErrorCode::kInvalidArgument, "{}: unsupported key type (hearth signs with ECDSA P-256 or Ed25519)",
                     where);
 }
 
@@ -53,7 +53,7 @@ Result<std::string> public_pem_of(EVP_PKEY* k) {
   BIO* bio = BIO_new(BIO_s_mem());
   if (PEM_write_bio_PUBKEY(bio, k) != 1) {
     BIO_free(bio);
-    return make_err_f(ErrorCode::kInternal, "cannot encode public key: {}", openssl_error());
+    return make_error(ErrorCode::kInternal, "cannot encode public key: {}", openssl_error());
   }
   std::string pem = bio_string(bio);
   BIO_free(bio);
@@ -73,7 +73,7 @@ Result<PublicKey> PublicKey::from_pem(std::string_view pem, std::string_view whe
   EVP_PKEY* k = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
   if (k == nullptr) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: not a PEM public key ({})", where, openssl_error());
+    return make_error(ErrorCode::kInvalidArgument, "{}: not a PEM public key ({})", where, openssl_error());
   }
   PublicKey pub;
   pub.pkey_ = wrap(k);
@@ -98,7 +98,7 @@ Status PublicKey::verify(std::string_view message, std::string_view sig) const {
   EVP_MD_CTX_free(ctx);
   ERR_clear_error();
   if (ok != 1) {
-    return make_err_f(ErrorCode::kUnauthenticated, "signature does not verify with key {} ({})", key_id_.substr(0, 16),
+    return make_error(ErrorCode::kUnauthenticated, "signature does not verify with key {} ({})", key_id_.substr(0, 16),
                       key_algorithm_name(alg_));
   }
   return ok_status();
@@ -107,7 +107,7 @@ Status PublicKey::verify(std::string_view message, std::string_view sig) const {
 Result<PrivateKey> PrivateKey::generate(KeyAlgorithm alg) {
   EVP_PKEY* k = alg == KeyAlgorithm::kEd25519 ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")
                                               : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-  if (k == nullptr) return make_err_f(ErrorCode::kInternal, "key generation failed: {}", openssl_error());
+  if (k == nullptr) return make_error(ErrorCode::kInternal, "key generation failed: {}", openssl_error());
   PrivateKey key;
   key.pkey_ = wrap(k);
   HEARTH_ASSIGN_OR_RETURN(std::string pem, public_pem_of(k));
@@ -120,7 +120,7 @@ Result<PrivateKey> PrivateKey::from_pem(std::string_view pem, std::string_view w
   EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
   if (k == nullptr) {
-    return make_err_f(ErrorCode::kInvalidArgument, "{}: not an unencrypted PEM private key ({})", where,
+    return make_error(ErrorCode::kInvalidArgument, "{}: not an unencrypted PEM private key ({})", where,
                       openssl_error());
   }
   PrivateKey key;
@@ -150,7 +150,7 @@ Result<std::string> PrivateKey::sign(std::string_view message) const {
     sig.resize(len);
   }
   EVP_MD_CTX_free(ctx);
-  if (ok != 1) return make_err_f(ErrorCode::kInternal, "signing failed: {}", openssl_error());
+  if (ok != 1) return make_error(ErrorCode::kInternal, "signing failed: {}", openssl_error());
   return sig;
 }
 

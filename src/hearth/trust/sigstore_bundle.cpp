@@ -11,7 +11,7 @@ namespace {
 
 using json = nlohmann::json;
 
-Status bad(std::string_view what) { return make_err_f(ErrorCode::kInvalidArgument, "signature bundle: {}", what); }
+Status bad(std::string_view what) { return make_error(ErrorCode::kInvalidArgument, "signature bundle: {}", what); }
 
 }  // namespace
 
@@ -81,15 +81,15 @@ Result<ModelStatement> open_bundle(const SignatureBundle& b, const PublicKey& ke
 
 Result<std::string> open_in_toto(const SignatureBundle& b, const PublicKey& key) {
   if (!b.key_hint.empty() && b.key_hint != key.key_id()) {
-    return make_err_f(ErrorCode::kUnauthenticated, "signature was made by key {}, not by {}", b.key_hint.substr(0, 16),
+    return make_error(ErrorCode::kUnauthenticated, "signature was made by key {}, not by {}", b.key_hint.substr(0, 16),
                       key.key_id().substr(0, 16));
   }
   if (b.envelope.payload_type != kInTotoPayloadType) {
-    return make_err_f(ErrorCode::kUnauthenticated, "signature bundle: payloadType '{}' is not {}",
+    return make_error(ErrorCode::kUnauthenticated, "signature bundle: payloadType '{}' is not {}",
                       b.envelope.payload_type, kInTotoPayloadType);
   }
   std::string message = pae(b.envelope.payload_type, b.envelope.payload);
-  Status last = make_err_f(ErrorCode::kUnauthenticated, "signature bundle: no signatures");
+  Status last = make_error(ErrorCode::kUnauthenticated, "signature bundle: no signatures");
   for (const auto& sig : b.envelope.signatures) {
     last = key.verify(message, sig.sig);
     if (last.ok()) return b.envelope.payload;

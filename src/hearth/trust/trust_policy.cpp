@@ -13,7 +13,7 @@ namespace {
 using json = nlohmann::json;
 
 Status bad(const std::string& path, std::string_view what) {
-  return make_err_f(ErrorCode::kInvalidArgument, "{}: {}", path, what);
+  return make_error(ErrorCode::kInvalidArgument, "{}: {}", path, what);
 }
 
 }  // namespace

@@ -23,13 +23,13 @@ Result<Accepted> check_signature(const store::Store& st, const TrustPolicy& poli
   HEARTH_ASSIGN_OR_RETURN(Manifest sig_manifest, st.read_manifest(referrer));
   if (sig_manifest.artifact_type != store::kSigstoreBundleMediaType || sig_manifest.layers.empty() ||
       is_attestation(sig_manifest)) {
-    return make_err_f(ErrorCode::kNotFound, "referrer {} is not a signature", referrer.str());
+    return make_error(ErrorCode::kNotFound, "referrer {} is not a signature", referrer.str());
   }
   HEARTH_ASSIGN_OR_RETURN(std::string bundle_json, st.read_blob(sig_manifest.layers[0].digest, kMaxBundleBytes));
   HEARTH_ASSIGN_OR_RETURN(SignatureBundle bundle, parse_bundle(bundle_json));
   const Publisher* pub = policy.find_by_key_id(bundle.key_hint);
   if (pub == nullptr) {
-    return make_err_f(ErrorCode::kUnauthenticated,
+    return make_error(ErrorCode::kUnauthenticated,
                       "signed by key {} which the trust policy does not list (add it with 'hearth trust add KEY.pub "
                       "--models PATTERN')",
                       bundle.key_hint.substr(0, 16));
@@ -37,11 +37,11 @@ Result<Accepted> check_signature(const store::Store& st, const TrustPolicy& poli
   HEARTH_ASSIGN_OR_RETURN(ModelStatement statement, open_bundle(bundle, pub->key));
   HEARTH_TRY(match_statement(statement, model));
   if (!pub->may_publish(statement.model_name)) {
-    return make_err_f(ErrorCode::kUnauthenticated, "publisher '{}' (key {}) is not trusted for model name '{}'",
+    return make_error(ErrorCode::kUnauthenticated, "publisher '{}' (key {}) is not trusted for model name '{}'",
                       pub->name, pub->key.key_id().substr(0, 16), statement.model_name);
   }
   if (statement.version < pub->min_version || (pub->max_version != 0 && statement.version > pub->max_version)) {
-    return make_err_f(ErrorCode::kPermissionDenied,
+    return make_error(ErrorCode::kPermissionDenied,
                       "version {} of '{}' is outside the versions the policy accepts from '{}'", statement.version,
                       statement.model_name, pub->name);
   }
@@ -81,7 +81,7 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
     }
   }
   if (weights == nullptr) {
-    return make_err_f(ErrorCode::kInvalidArgument, "'{}' has no weight layer ({})", ref.to_string(),
+    return make_error(ErrorCode::kInvalidArgument, "'{}' has no weight layer ({})", ref.to_string(),
                       store::kModelWeightMediaType);
   }
   // 1. Integrity of every blob.
@@ -91,7 +91,7 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
     auto size = store_.blob_size(d->digest);
     if (!size.ok()) return size.status().with_context("'" + ref.to_string() + "'");
     if (*size != d->size) {
-      return make_err_f(ErrorCode::kDataLoss, "'{}': blob {} has {} bytes, the manifest says {}", ref.to_string(),
+      return make_error(ErrorCode::kDataLoss, "'{}': blob {} has {} bytes, the manifest says {}", ref.to_string(),
                         d->digest.str(), *size, d->size);
     }
     if (d == weights) continue;  // hashed below, through the mapping the engine will use
@@ -139,9 +139,9 @@ Status ArtifactVerifier::check_signatures(const Digest& digest, const Manifest& 
       return ok_status();
     }
     if (!first_refusal.ok()) {
-      return make_err_f(first_refusal.code(), "'{}' refused: {}", a.reference_, first_refusal.message());
+      return make_error(first_refusal.code(), "'{}' refused: {}", a.reference_, first_refusal.message());
     }
-    return make_err_f(ErrorCode::kUnauthenticated,
+    return make_error(ErrorCode::kUnauthenticated,
                       "'{}' refused: the model is not signed (sign it with 'hearth sign', or pass --allow-unsigned for "
                       "a local experiment)",
                       a.reference_);

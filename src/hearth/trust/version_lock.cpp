@@ -17,7 +17,7 @@ Result<json> load(const std::string& path) {
   HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(path, 64u << 20));
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return make_err_f(
+    return make_error(
         ErrorCode::kDataLoss,
         "{}: version lock state is corrupt (refusing to guess; restore it or delete it to reset rollback protection)",
         path);
@@ -37,7 +37,7 @@ std::pair<uint64_t, std::string> lookup(const json& j, const std::string& name) 
 }
 
 Status rollback(const std::string& name, uint64_t version, const std::pair<uint64_t, std::string>& seen) {
-  return make_err_f(ErrorCode::kPermissionDenied,
+  return make_error(ErrorCode::kPermissionDenied,
                     "rollback refused: '{}' version {} is older than version {} already accepted (signed by key {}); a "
                     "lower version is refused whichever trusted key signed it",
                     name, version, seen.first, seen.second.substr(0, 16));

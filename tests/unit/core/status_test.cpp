@@ -6,7 +6,7 @@ namespace hearth {
 namespace {
 
 Result<int> parse_positive(int x) {
-  if (x <= 0) return make_err_f(ErrorCode::kInvalidArgument, "value {} is not positive", x);
+  if (x <= 0) return make_error(ErrorCode::kInvalidArgument, "value {} is not positive", x);
   return x;
 }
 
@@ -29,12 +29,12 @@ TEST(Status, OkAndError) {
 }
 
 TEST(Status, MakeErrorFormatsItsMessage) {
-  Status s = make_err_f(ErrorCode::kInvalidArgument, "tensor '{}': {} dims, at most {}", "w", 5, 4);
+  Status s = make_error(ErrorCode::kInvalidArgument, "tensor '{}': {} dims, at most {}", "w", 5, 4);
   EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "tensor 'w': 5 dims, at most 4");
   // A runtime string goes through "{}", so its braces are not format fields.
-  EXPECT_EQ(make_err_f(ErrorCode::kInternal, "{}", std::string("a {} b")).message(), "a {} b");
-  EXPECT_EQ(make_err_f(ErrorCode::kInternal, "expected '{{'").message(), "expected '{'");
+  EXPECT_EQ(make_error(ErrorCode::kInternal, "{}", std::string("a {} b")).message(), "a {} b");
+  EXPECT_EQ(make_error(ErrorCode::kInternal, "expected '{{'").message(), "expected '{'");
 }
 
 TEST(Result, PropagatesThroughMacros) {

@@ -204,7 +204,7 @@ TEST(GgufWriterErrors, FailedStreamingLeavesTheOldFile) {
   ASSERT_TRUE(w.add_tensor_info("b", TensorType::F32, {4}).ok());
   Status s = w.write_streaming(path, [&](size_t i) -> Result<std::span<const std::byte>> {
     if (i == 0) return std::span<const std::byte>(first);
-    return make_err_f(ErrorCode::kCancelled, "quantize was cancelled");
+    return make_error(ErrorCode::kCancelled, "quantize was cancelled");
   });
   EXPECT_EQ(s.code(), ErrorCode::kCancelled);
   EXPECT_EQ(*read_file(path), "old contents");

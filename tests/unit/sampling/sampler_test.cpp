@@ -298,7 +298,7 @@ TEST(Sampler, MaskHookConstrainsTokens) {
 TEST(Sampler, MaskErrorsAndEverythingMasked) {
   Sampler s = make_sampler(plain(1.0f, 3), 4);
   s.set_token_mask(
-      [](std::span<TokenCandidate>) { return make_err_f(ErrorCode::kInvalidArgument, "grammar: no rule matches"); });
+      [](std::span<TokenCandidate>) { return make_error(ErrorCode::kInvalidArgument, "grammar: no rule matches"); });
   std::vector<float> logits(4, 0.0f);
   Result<int32_t> r = s.sample(logits);
   ASSERT_FALSE(r.ok());

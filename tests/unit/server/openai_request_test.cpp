@@ -98,9 +98,9 @@ TEST(OpenAiRequest, ErrorBodyShape) {
   ApiError e = bad_request("bad thing", "temperature");
   EXPECT_EQ(error_body(e),
             R"({"error":{"code":null,"message":"bad thing","param":"temperature","type":"invalid_request_error"}})");
-  EXPECT_EQ(api_error_from_status(make_err_f(ErrorCode::kResourceExhausted, "full")).status, 503);
-  EXPECT_EQ(api_error_from_status(make_err_f(ErrorCode::kOutOfRange, "long")).code, "context_length_exceeded");
-  EXPECT_EQ(api_error_from_status(make_err_f(ErrorCode::kInternal, "x")).status, 500);
+  EXPECT_EQ(api_error_from_status(make_error(ErrorCode::kResourceExhausted, "full")).status, 503);
+  EXPECT_EQ(api_error_from_status(make_error(ErrorCode::kOutOfRange, "long")).code, "context_length_exceeded");
+  EXPECT_EQ(api_error_from_status(make_error(ErrorCode::kInternal, "x")).status, 500);
 }
 
 TEST(OpenAiRequest, JsonSchemaConversion) {
