@@ -13,7 +13,9 @@ echo "== release: all tests"
 
 echo "== asan+ubsan: unit tests"
 # -O1 without debug info keeps the sanitizer build quick; only the unit-labelled tests are built.
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1" -DHEARTH_SANITIZE=ON >/dev/null
+# HEARTH_WERROR: this build (gcc) also fails on any warning, -Wshadow included.
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1" -DHEARTH_SANITIZE=ON \
+  -DHEARTH_WERROR=ON >/dev/null
 # (test names that are also build targets; other unit tests run programs built by these)
 unit_targets=$(comm -12 <(cd build-asan && ctest -N -L unit | sed -n 's/^ *Test *#[0-9]*: \([A-Za-z0-9_]*\)$/\1/p' | sort -u) \
                         <(ninja -C build-asan -t targets all | sed -n 's/^\([A-Za-z0-9_]*\): .*/\1/p' | sort -u))

@@ -63,6 +63,7 @@ class FleetAgent : public FleetFixture {
       if (hearth::testing::running_in_ci()) FAIL() << why;
       GTEST_SKIP() << why;
     }
+    registry_url_ = registry_->url();
     // The publisher: three signed versions, pushed to the registry.
     pub_ = "HEARTH_HOME=" + (tmp_ / "publisher").string();
     ASSERT_EQ(cli(pub_, "keygen --out " + (tmp_ / "acme").string()).code, 0);
@@ -118,7 +119,7 @@ class FleetAgent : public FleetFixture {
     d.generation = generation;
     d.issued_at = 1796000000;
     d.model = {"models/stories:" + tag, digests_.at(tag)};
-    d.sources = {registry_->url()};
+    d.sources = {registry_url_};
     d.gates = {*fleet::parse_gate("eval_ppl < 200"), *fleet::parse_gate("decode_tok_s > 1")};
     d.eval_text = kEvalText;
     d.eval_text_digest = "sha256:" + sha256_hex(std::as_bytes(std::span(d.eval_text.data(), d.eval_text.size())));
@@ -151,6 +152,7 @@ class FleetAgent : public FleetFixture {
   std::string pub_;
   std::map<std::string, std::string> digests_;
   std::unique_ptr<hearth::testing::DockerRegistry> registry_;
+  std::string registry_url_;  // stays when the registry is stopped
   std::vector<std::unique_ptr<Node>> nodes_;
 };
 
@@ -403,6 +405,26 @@ TEST_F(FleetAgent, KillNineDuringSwitchesAlwaysComesBackServingAWholeModel) {
   n.agent->kill(SIGKILL);
   auto check = cli("HEARTH_HOME=" + home(n.id), "store check");
   EXPECT_EQ(check.code, 0) << check.out;
+}
+
+TEST_F(FleetAgent, APeerServesAsLanMirrorWhenTheRegistryIsGone) {
+  Node& a = add_node("edge-1");
+  Node& b = add_node("edge-2");
+  ASSERT_TRUE(hearth::testing::wait_tcp(a.port, 15) && hearth::testing::wait_tcp(b.port, 15));
+  publish_desired(a.id, sign(desired(a, 1, "v1"), controller_key()));
+  ASSERT_TRUE(serving(a, "v1"));
+  // edge-1's store, read-only over the OCI API, for its peers; then the registry goes away.
+  int mirror_port = hearth::testing::free_port();
+  std::string mirror = "http://127.0.0.1:" + std::to_string(mirror_port);
+  Proc lan(home(a.id), {"registry", "serve", "--listen", "127.0.0.1:" + std::to_string(mirror_port)},
+           (tmp_ / "mirror.log").string());
+  ASSERT_TRUE(hearth::testing::wait_http(mirror, 15));
+  registry_.reset();
+  fleet::DesiredState d = desired(b, 1, "v1");
+  d.sources = {registry_url_, mirror};
+  publish_desired(b.id, sign(d, controller_key()));
+  ASSERT_TRUE(serving(b, "v1")) << node_json(b.id).dump();
+  EXPECT_EQ(complete(b.port), 200);
 }
 
 }  // namespace

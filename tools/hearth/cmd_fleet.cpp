@@ -29,20 +29,20 @@ void report(const Status& s) { set_exit_code(s.ok() ? 0 : report_error(s)); }
 
 // "90s", "30m", "1h", "2d", or plain seconds.
 Result<int64_t> parse_duration_s(const std::string& text) {
-  if (text.empty()) return make_err_f(ErrorCode::kInvalidArgument, "empty duration");
+  if (text.empty()) return make_error(ErrorCode::kInvalidArgument, "empty duration");
   int64_t n = 0;
   size_t i = 0;
   for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
-    if (n > 100000000) return make_err_f(ErrorCode::kInvalidArgument, "duration '{}' is too long", text);
+    if (n > 100000000) return make_error(ErrorCode::kInvalidArgument, "duration '{}' is too long", text);
     n = n * 10 + (text[i] - '0');
   }
-  if (i == 0) return make_err_f(ErrorCode::kInvalidArgument, "duration '{}' does not start with a number", text);
+  if (i == 0) return make_error(ErrorCode::kInvalidArgument, "duration '{}' does not start with a number", text);
   std::string unit = text.substr(i);
   if (unit.empty() || unit == "s") return n;
   if (unit == "m") return n * 60;
   if (unit == "h") return n * 3600;
   if (unit == "d") return n * 86400;
-  return make_err_f(ErrorCode::kInvalidArgument, "duration '{}': unit must be s, m, h or d", text);
+  return make_error(ErrorCode::kInvalidArgument, "duration '{}': unit must be s, m, h or d", text);
 }
 
 // Runs `serve` until SIGINT/SIGTERM, then `stop`.
@@ -92,11 +92,11 @@ class AdminClient {
     json j = json::parse(r.body, nullptr, false);
     if (r.status != 200) {
       std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", "") : r.body.substr(0, 200);
-      return make_err_f(
+      return make_error(
           r.status == 401 || r.status == 403 ? ErrorCode::kPermissionDenied : ErrorCode::kFailedPrecondition,
           "controller {} answered HTTP {}: {}", fleet_.controller.to_string(), r.status, msg);
     }
-    if (j.is_discarded()) return make_err_f(ErrorCode::kInvalidArgument, "controller: the answer is not JSON");
+    if (j.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "controller: the answer is not JSON");
     return j;
   }
   const FleetInfo& fleet() const { return fleet_; }
@@ -299,7 +299,7 @@ Status run_rollout_status(const std::string& fleet_dir, RolloutCli& c) {
         print_rollout(r);
       }
       if (c.wait && !done)
-        return make_err_f(ErrorCode::kUnavailable, "rollout {} still {} after {}", c.id, state, c.timeout);
+        return make_error(ErrorCode::kUnavailable, "rollout {} still {} after {}", c.id, state, c.timeout);
       return ok_status();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -365,7 +365,7 @@ Status run_agent(AgentCli& c) {
     const std::string port = colon == std::string::npos ? "" : c.serve.substr(colon + 1);
     if (colon == std::string::npos || colon == 0 || port.empty() || port.size() > 5 ||
         port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
-      return make_err_f(ErrorCode::kInvalidArgument, "--serve '{}' is not HOST:PORT (port 0-65535)", c.serve);
+      return make_error(ErrorCode::kInvalidArgument, "--serve '{}' is not HOST:PORT (port 0-65535)", c.serve);
     o.serve_host = c.serve.substr(0, colon);
     if (o.serve_host.size() > 2 && o.serve_host.front() == '[' && o.serve_host.back() == ']')
       o.serve_host = o.serve_host.substr(1, o.serve_host.size() - 2);
@@ -426,7 +426,7 @@ void setup(CLI::App& app) {
   create->add_option("--ttl", fc.ttl, "how long the token is valid (90s, 30m, 1h, 2d)")->capture_default_str();
   create->add_flag("--json", fc.json_out, "print one JSON object");
   create->callback([] {
-    report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required")
+    report(fc.fleet_dir.empty() ? make_error(ErrorCode::kInvalidArgument, "--fleet DIR is required")
                                 : run_token_create(fc));
   });
 
@@ -434,28 +434,28 @@ void setup(CLI::App& app) {
   nodes->add_option("--selector", fc.selector, "only nodes with these labels, k=v,...");
   nodes->add_flag("--json", fc.json_out, "print one JSON object");
   nodes->callback([] {
-    report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required") : run_nodes(fc));
+    report(fc.fleet_dir.empty() ? make_error(ErrorCode::kInvalidArgument, "--fleet DIR is required") : run_nodes(fc));
   });
 
   auto* label = fleet->add_subcommand("label", "set a node's labels");
   label->add_option("node", fc.node, "node id")->required();
   label->add_option("labels", fc.label_pairs, "k=v ...")->required();
   label->callback([] {
-    report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required") : run_label(fc));
+    report(fc.fleet_dir.empty() ? make_error(ErrorCode::kInvalidArgument, "--fleet DIR is required") : run_label(fc));
   });
 
   auto* history = fleet->add_subcommand("history", "the controller's decisions, oldest first");
   history->add_option("--node", fc.history_node, "only this node's");
   history->add_flag("--json", fc.json_out, "print one JSON object");
   history->callback([] {
-    report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required") : run_history(fc));
+    report(fc.fleet_dir.empty() ? make_error(ErrorCode::kInvalidArgument, "--fleet DIR is required") : run_history(fc));
   });
 
   static RolloutCli rc;
   auto* rollout = fleet->add_subcommand("rollout", "staged rollouts: start, status, pause, resume, abort");
   rollout->require_subcommand(1);
   auto need_fleet = [](const std::function<Status()>& f) {
-    report(fc.fleet_dir.empty() ? make_err_f(ErrorCode::kInvalidArgument, "--fleet DIR is required") : f());
+    report(fc.fleet_dir.empty() ? make_error(ErrorCode::kInvalidArgument, "--fleet DIR is required") : f());
   };
   auto* start = rollout->add_subcommand("start", "roll a model out to the nodes a selector matches (prints its id)");
   start->add_option("ref", rc.ref, "name:tag (pinned to its digest now) or name@sha256:...")->required();

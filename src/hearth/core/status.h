@@ -64,12 +64,6 @@ Status make_error(ErrorCode code, fmt::format_string<Args...> format, Args&&... 
   return Status(code, fmt::vformat(format, fmt::make_format_args(args...)));
 }
 
-// The name make_error had while its concatenating form still existed; kept for the callers not yet renamed.
-template <typename... Args>
-Status make_err_f(ErrorCode code, fmt::format_string<Args...> format, Args&&... args) {
-  return Status(code, fmt::vformat(format, fmt::make_format_args(args...)));
-}
-
 // Result<T>: either a value or a non-ok Status.
 template <typename T>
 class [[nodiscard]] Result {

@@ -13,8 +13,8 @@
 
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
+#include "hearth/core/status.h"
 #include "hearth/fleet/fleet_dir.h"
-#include "hearth/fleet/fleet_error.h"
 #include "hearth/fleet/mqtt_client.h"
 #include "hearth/fleet/pki.h"
 #include "hearth/fleet/reconciler.h"
@@ -67,12 +67,12 @@ Result<AgentConfig> enroll_agent(const EnrollOptions& o) {
     node = node_id_from_hostname(host);
   }
   if (!valid_node_id(node))
-    return fleet_error(ErrorCode::kInvalidArgument, "node id '{}' is not 1-63 characters of [a-z0-9-]", node);
+    return make_error(ErrorCode::kInvalidArgument, "node id '{}' is not 1-63 characters of [a-z0-9-]", node);
   AgentConfig cfg;
   cfg.dir = agent_dir(o.home);
   std::error_code ec;
   std::filesystem::create_directories(cfg.dir, ec);
-  if (ec) return fleet_error(ErrorCode::kIo, "cannot create {}: {}", cfg.dir, ec.message());
+  if (ec) return make_error(ErrorCode::kIo, "cannot create {}: {}", cfg.dir, ec.message());
   ::chmod(cfg.dir.c_str(), 0700);
   std::string base = ep->to_string();
 
@@ -84,12 +84,12 @@ Result<AgentConfig> enroll_agent(const EnrollOptions& o) {
   get.max_body_bytes = 64 << 10;
   auto ca = http.send(get);
   if (!ca.ok()) return ca.status().with_context("fetching the fleet CA from " + base);
-  if (ca->status != 200) return fleet_error(ErrorCode::kUnavailable, "{}/v1/ca answered HTTP {}", base, ca->status);
+  if (ca->status != 200) return make_error(ErrorCode::kUnavailable, "{}/v1/ca answered HTTP {}", base, ca->status);
   auto fp = certificate_sha256(ca->body);
   if (!fp.ok()) return fp.status().with_context("the controller's CA");
   if (!o.ca_sha256.empty() && !constant_time_equal(*fp, o.ca_sha256))
-    return fleet_error(ErrorCode::kUnauthenticated,
-                       "the controller's CA has sha256 {}, not the pinned {}: refusing to enroll", *fp, o.ca_sha256);
+    return make_error(ErrorCode::kUnauthenticated,
+                      "the controller's CA has sha256 {}, not the pinned {}: refusing to enroll", *fp, o.ca_sha256);
   if (auto st = write_file_atomic(cfg.ca_path(), ca->body); !st.ok()) return st;
 
   // 2. A key made here, and a CSR for the controller to sign.
@@ -108,14 +108,14 @@ Result<AgentConfig> enroll_agent(const EnrollOptions& o) {
   if (r->status != 200) {
     std::string msg =
         body.is_object() && body.contains("error") ? body["error"].value("message", "") : r->body.substr(0, 200);
-    return fleet_error(r->status == 403 ? ErrorCode::kPermissionDenied : ErrorCode::kFailedPrecondition,
-                       "the controller refused the enrollment (HTTP {}): {}", r->status, msg);
+    return make_error(r->status == 403 ? ErrorCode::kPermissionDenied : ErrorCode::kFailedPrecondition,
+                      "the controller refused the enrollment (HTTP {}): {}", r->status, msg);
   }
-  if (!body.is_object()) return fleet_error(ErrorCode::kInvalidArgument, "enroll: the answer is not JSON");
+  if (!body.is_object()) return make_error(ErrorCode::kInvalidArgument, "enroll: the answer is not JSON");
   std::string cert = body.value("certificate", ""), pub = body.value("desired_public_key", "");
   auto cn = verify_certificate(cert, ca->body);
   if (!cn.ok()) return cn.status().with_context("the issued certificate");
-  if (*cn != node) return fleet_error(ErrorCode::kDataLoss, "the issued certificate is for '{}', not '{}'", *cn, node);
+  if (*cn != node) return make_error(ErrorCode::kDataLoss, "the issued certificate is for '{}', not '{}'", *cn, node);
   auto key = trust::PublicKey::from_pem(pub, "desired_public_key");
   if (!key.ok()) return key.status();
   auto labels = parse_labels(body.contains("labels") && body["labels"].is_object()
@@ -133,7 +133,7 @@ Result<AgentConfig> enroll_agent(const EnrollOptions& o) {
   cfg.ca_sha256 = *fp;
   cfg.desired_key_id = key->key_id();
   cfg.labels = labels.ok() ? *labels : Labels{};
-  if (!valid_fleet_name(cfg.fleet)) return fleet_error(ErrorCode::kInvalidArgument, "enroll: bad fleet name");
+  if (!valid_fleet_name(cfg.fleet)) return make_error(ErrorCode::kInvalidArgument, "enroll: bad fleet name");
   if (auto b = parse_endpoint(cfg.broker_url, "mqtts", 8883); !b.ok()) return b.status().with_context("enroll");
 
   if (auto st = write_private(cfg.key_path(), kc->key_pem); !st.ok()) return st;
@@ -157,13 +157,13 @@ Result<AgentConfig> load_agent(const std::string& home) {
   cfg.dir = agent_dir(home);
   auto text = read_file(cfg.dir + "/agent.json", 1 << 20);
   if (!text.ok())
-    return fleet_error(ErrorCode::kFailedPrecondition,
-                       "this node is not enrolled ({}/agent.json is missing; run "
-                       "`hearth agent enroll`)",
-                       cfg.dir);
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "this node is not enrolled ({}/agent.json is missing; run "
+                      "`hearth agent enroll`)",
+                      cfg.dir);
   json j = json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("schema", "") != kAgentSchema)
-    return fleet_error(ErrorCode::kInvalidArgument, "{}/agent.json: not a hearth agent file", cfg.dir);
+    return make_error(ErrorCode::kInvalidArgument, "{}/agent.json: not a hearth agent file", cfg.dir);
   cfg.fleet = j.value("fleet", "");
   cfg.node = j.value("node", "");
   cfg.broker_url = j.value("broker_url", "");
@@ -173,7 +173,7 @@ Result<AgentConfig> load_agent(const std::string& home) {
   auto labels = parse_labels(j.value("labels", ""));
   if (labels.ok()) cfg.labels = *labels;
   if (!valid_fleet_name(cfg.fleet) || !valid_node_id(cfg.node))
-    return fleet_error(ErrorCode::kInvalidArgument, "{}/agent.json: bad fleet or node id", cfg.dir);
+    return make_error(ErrorCode::kInvalidArgument, "{}/agent.json: bad fleet or node id", cfg.dir);
   return cfg;
 }
 

@@ -9,7 +9,7 @@
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
 #include "hearth/core/sha256.h"
-#include "hearth/fleet/fleet_error.h"
+#include "hearth/core/status.h"
 #include "hearth/fleet/mqtt_client.h"
 #include "hearth/fleet/pki.h"
 #include "hearth/fleet/protocol.h"
@@ -92,7 +92,7 @@ class ControllerImpl final : public Controller {
     while (!admin_token_.empty() && (admin_token_.back() == '\n' || admin_token_.back() == '\r'))
       admin_token_.pop_back();
     if (admin_token_.size() < 32)
-      return fleet_error(ErrorCode::kFailedPrecondition, "{}: the admin token is too short", fleet_.admin_token_path());
+      return make_error(ErrorCode::kFailedPrecondition, "{}: the admin token is too short", fleet_.admin_token_path());
     auto pub = read_file(fleet_.desired_pub_path(), 64 << 10);
     if (!pub.ok()) return pub.status();
     desired_pub_pem_ = *pub;
@@ -284,7 +284,7 @@ class ControllerImpl final : public Controller {
   static Result<json> body_json(const HttpRequest& req) {
     json j = json::parse(req.body, nullptr, false);
     if (j.is_discarded() || !j.is_object())
-      return fleet_error(ErrorCode::kInvalidArgument, "the request body must be a JSON object");
+      return make_error(ErrorCode::kInvalidArgument, "the request body must be a JSON object");
     return j;
   }
 

@@ -4,7 +4,7 @@
 
 #include <mutex>
 
-#include "hearth/fleet/fleet_error.h"
+#include "hearth/core/status.h"
 
 namespace hearth::fleet {
 namespace {
@@ -101,7 +101,7 @@ class Stmt {
   int64_t i64(int col) { return sqlite3_column_int64(s_, col); }
   bool is_null(int col) { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
   Status error(std::string_view what) const {
-    return fleet_error(ErrorCode::kIo, "fleet database: {}: {}", what, sqlite3_errmsg(db_));
+    return make_error(ErrorCode::kIo, "fleet database: {}: {}", what, sqlite3_errmsg(db_));
   }
 
  private:
@@ -125,8 +125,8 @@ class SqliteFleetDb final : public FleetDb {
     if (q.step() == SQLITE_ROW) {
       int64_t v = q.i64(0);
       if (v != kSchemaVersion)
-        return fleet_error(ErrorCode::kFailedPrecondition,
-                           "fleet database: schema version {} is not the {} this hearth knows", v, kSchemaVersion);
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "fleet database: schema version {} is not the {} this hearth knows", v, kSchemaVersion);
       return ok_status();
     }
     Stmt ins(db_, "INSERT INTO schema_version (version) VALUES (?)");
@@ -151,11 +151,11 @@ class SqliteFleetDb final : public FleetDb {
     Stmt q(db_, "SELECT labels, expires_at, used_at FROM join_tokens WHERE token_sha256 = ?");
     q.bind(1, hash);
     if (q.step() != SQLITE_ROW)
-      return rollback(fleet_error(ErrorCode::kPermissionDenied, "the join token is not known to this controller"));
+      return rollback(make_error(ErrorCode::kPermissionDenied, "the join token is not known to this controller"));
     std::string labels = q.text(0);
     int64_t expires_at = q.i64(1);
-    if (!q.is_null(2)) return rollback(fleet_error(ErrorCode::kPermissionDenied, "the join token was already used"));
-    if (now >= expires_at) return rollback(fleet_error(ErrorCode::kPermissionDenied, "the join token has expired"));
+    if (!q.is_null(2)) return rollback(make_error(ErrorCode::kPermissionDenied, "the join token was already used"));
+    if (now >= expires_at) return rollback(make_error(ErrorCode::kPermissionDenied, "the join token has expired"));
     Stmt u(db_, "UPDATE join_tokens SET used_at = ?, used_by = ? WHERE token_sha256 = ?");
     u.bind(1, now).bind(2, node).bind(3, hash);
     if (u.step() != SQLITE_DONE) return rollback(u.error("use token"));
@@ -194,7 +194,7 @@ class SqliteFleetDb final : public FleetDb {
     Stmt s(db_, "UPDATE nodes SET labels = ? WHERE id = ?");
     s.bind(1, labels_to_string(labels)).bind(2, id);
     if (s.step() != SQLITE_DONE) return s.error("set labels");
-    if (sqlite3_changes(db_) == 0) return fleet_error(ErrorCode::kNotFound, "no node '{}' in this fleet", id);
+    if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::kNotFound, "no node '{}' in this fleet", id);
     return ok_status();
   }
 
@@ -347,7 +347,7 @@ class SqliteFleetDb final : public FleetDb {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : "unknown error";
       sqlite3_free(err);
-      return fleet_error(ErrorCode::kIo, "fleet database: {}", msg);
+      return make_error(ErrorCode::kIo, "fleet database: {}", msg);
     }
     return ok_status();
   }
@@ -415,20 +415,19 @@ Result<Labels> parse_labels(std::string_view text) {
     std::string_view pair = text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
     size_t eq = pair.find('=');
     if (eq == std::string_view::npos || eq == 0 || eq + 1 >= pair.size())
-      return fleet_error(ErrorCode::kInvalidArgument, "label '{}' is not key=value", pair.substr(0, 100));
+      return make_error(ErrorCode::kInvalidArgument, "label '{}' is not key=value", pair.substr(0, 100));
     std::string_view k = pair.substr(0, eq), v = pair.substr(eq + 1);
     if (k.size() > 63 || v.size() > 63)
-      return fleet_error(ErrorCode::kInvalidArgument, "label '{}': key and value are at most 63 characters",
-                         pair.substr(0, 100));
+      return make_error(ErrorCode::kInvalidArgument, "label '{}': key and value are at most 63 characters",
+                        pair.substr(0, 100));
     for (char c : pair.substr(0, eq))
       if (!label_char(c))
-        return fleet_error(ErrorCode::kInvalidArgument, "label key '{}' has characters other than [A-Za-z0-9._-/]", k);
+        return make_error(ErrorCode::kInvalidArgument, "label key '{}' has characters other than [A-Za-z0-9._-/]", k);
     for (char c : v)
       if (!label_char(c))
-        return fleet_error(ErrorCode::kInvalidArgument, "label value '{}' has characters other than [A-Za-z0-9._-/]",
-                           v);
+        return make_error(ErrorCode::kInvalidArgument, "label value '{}' has characters other than [A-Za-z0-9._-/]", v);
     out[std::string(k)] = std::string(v);
-    if (out.size() > 32) return fleet_error(ErrorCode::kInvalidArgument, "more than 32 labels");
+    if (out.size() > 32) return make_error(ErrorCode::kInvalidArgument, "more than 32 labels");
     if (comma == std::string_view::npos) break;
     pos = comma + 1;
   }
@@ -454,15 +453,15 @@ Result<std::unique_ptr<FleetDb>> FleetDb::open(const std::string& url) {
   if (path.rfind("sqlite:", 0) == 0)
     path = path.substr(7);
   else if (path.find("://") != std::string::npos)
-    return fleet_error(ErrorCode::kUnimplemented, "--db {}: only sqlite:PATH is supported", url);
-  if (path.empty()) return fleet_error(ErrorCode::kInvalidArgument, "--db: no path (expected sqlite:PATH)");
+    return make_error(ErrorCode::kUnimplemented, "--db {}: only sqlite:PATH is supported", url);
+  if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "--db: no path (expected sqlite:PATH)");
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
-    return fleet_error(ErrorCode::kIo, "fleet database {}: {}", path, msg);
+    return make_error(ErrorCode::kIo, "fleet database {}: {}", path, msg);
   }
   auto out = std::make_unique<SqliteFleetDb>(db);
   if (auto st = out->init(); !st.ok()) return st.with_context(path);

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hearth/core/atomic_file.h"
-#include "hearth/fleet/fleet_error.h"
+#include "hearth/core/status.h"
 #include "hearth/fleet/pki.h"
 #include "hearth/fleet/protocol.h"
 #include "hearth/trust/signing_key.h"
@@ -32,14 +32,14 @@ bool is_ip_literal(const std::string& host) {
 
 Status write_file(const std::string& path, std::string_view data, mode_t mode) {
   if (auto st = write_file_atomic(path, data); !st.ok()) return st;
-  if (chmod(path.c_str(), mode) != 0) return fleet_error(ErrorCode::kIo, "chmod {}: {}", path, std::strerror(errno));
+  if (chmod(path.c_str(), mode) != 0) return make_error(ErrorCode::kIo, "chmod {}: {}", path, std::strerror(errno));
   return ok_status();
 }
 
 Status make_dir(const std::string& path, mode_t mode) {
   if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
-    return fleet_error(ErrorCode::kIo, "mkdir {}: {}", path, std::strerror(errno));
-  if (chmod(path.c_str(), mode) != 0) return fleet_error(ErrorCode::kIo, "chmod {}: {}", path, std::strerror(errno));
+    return make_error(ErrorCode::kIo, "mkdir {}: {}", path, std::strerror(errno));
+  if (chmod(path.c_str(), mode) != 0) return make_error(ErrorCode::kIo, "chmod {}: {}", path, std::strerror(errno));
   return ok_status();
 }
 
@@ -104,8 +104,8 @@ std::string Endpoint::to_string() const {
 
 Result<Endpoint> parse_endpoint(std::string_view url, std::string_view scheme, int default_port) {
   auto bad = [&](std::string_view why) {
-    return fleet_error(ErrorCode::kInvalidArgument, "'{}': {} (expected {}://HOST[:PORT])", url.substr(0, 200), why,
-                       scheme);
+    return make_error(ErrorCode::kInvalidArgument, "'{}': {} (expected {}://HOST[:PORT])", url.substr(0, 200), why,
+                      scheme);
   };
   std::string prefix = std::string(scheme) + "://";
   if (url.substr(0, prefix.size()) != prefix) return bad(fmt::format("not a {} URL", scheme));
@@ -165,7 +165,7 @@ std::string mosquitto_acl(std::string_view fleet) {
 
 Result<FleetInfo> init_fleet(const std::string& dir, const FleetInitOptions& o) {
   if (!valid_fleet_name(o.name))
-    return fleet_error(ErrorCode::kInvalidArgument, "fleet name '{}' is not 1-63 characters of [a-z0-9-]", o.name);
+    return make_error(ErrorCode::kInvalidArgument, "fleet name '{}' is not 1-63 characters of [a-z0-9-]", o.name);
   FleetInfo f;
   f.dir = fs::absolute(dir).lexically_normal().string();
   if (!f.dir.empty() && f.dir.back() == '/' && f.dir.size() > 1) f.dir.pop_back();
@@ -179,10 +179,10 @@ Result<FleetInfo> init_fleet(const std::string& dir, const FleetInitOptions& o) 
 
   std::error_code ec;
   if (fs::exists(f.dir + "/fleet.json", ec))
-    return fleet_error(ErrorCode::kAlreadyExists, "{} already holds a fleet (fleet.json); refusing to overwrite it",
-                       f.dir);
+    return make_error(ErrorCode::kAlreadyExists, "{} already holds a fleet (fleet.json); refusing to overwrite it",
+                      f.dir);
   if (fs::exists(f.dir, ec) && !fs::is_empty(f.dir, ec))
-    return fleet_error(ErrorCode::kAlreadyExists, "{} exists and is not empty", f.dir);
+    return make_error(ErrorCode::kAlreadyExists, "{} exists and is not empty", f.dir);
 
   // Execute-only for others: the broker's user may reach DIR/broker but list nothing.
   for (auto [sub, mode] : {std::pair{"", 0711}, std::pair{"/ca", 0700}, std::pair{"/controller", 0700}})
@@ -207,7 +207,7 @@ Result<FleetInfo> init_fleet(const std::string& dir, const FleetInitOptions& o) 
   if (shared_group) {
     if (chown((f.dir + "/broker").c_str(), 0, broker_gid) != 0 ||
         chown((f.dir + "/broker/data").c_str(), broker_uid, broker_gid) != 0)
-      return fleet_error(ErrorCode::kIo, "chown of {}/broker for the mosquitto user: {}", f.dir, std::strerror(errno));
+      return make_error(ErrorCode::kIo, "chown of {}/broker for the mosquitto user: {}", f.dir, std::strerror(errno));
   }
 
   auto ca = make_ca(fmt::format("hearth fleet {} CA", o.name), o.ca_validity_days);
@@ -250,7 +250,7 @@ Result<FleetInfo> init_fleet(const std::string& dir, const FleetInitOptions& o) 
   for (const auto& file : files) {
     if (auto st = write_file(file.path, file.data, file.mode); !st.ok()) return st;
     if (file.broker_readable && shared_group && chown(file.path.c_str(), 0, broker_gid) != 0)
-      return fleet_error(ErrorCode::kIo, "chown {}: {}", file.path, std::strerror(errno));
+      return make_error(ErrorCode::kIo, "chown {}: {}", file.path, std::strerror(errno));
   }
   json info = {{"schema", kFleetSchema},
                {"name", f.name},
@@ -269,15 +269,15 @@ Result<FleetInfo> load_fleet(const std::string& dir) {
   if (f.dir.size() > 1 && f.dir.back() == '/') f.dir.pop_back();
   auto text = read_file(f.dir + "/fleet.json", 1 << 20);
   if (!text.ok())
-    return fleet_error(ErrorCode::kNotFound,
-                       "{} is not a fleet directory (no fleet.json; make one with `hearth fleet init`)", f.dir);
+    return make_error(ErrorCode::kNotFound,
+                      "{} is not a fleet directory (no fleet.json; make one with `hearth fleet init`)", f.dir);
   json j = json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("schema", "") != kFleetSchema)
-    return fleet_error(ErrorCode::kInvalidArgument, "{}/fleet.json: not a hearth fleet file ({})", f.dir, kFleetSchema);
+    return make_error(ErrorCode::kInvalidArgument, "{}/fleet.json: not a hearth fleet file ({})", f.dir, kFleetSchema);
   f.name = j.value("name", "");
   f.ca_sha256 = j.value("ca_sha256", "");
   f.desired_key_id = j.value("desired_key_id", "");
-  if (!valid_fleet_name(f.name)) return fleet_error(ErrorCode::kInvalidArgument, "{}/fleet.json: bad name", f.dir);
+  if (!valid_fleet_name(f.name)) return make_error(ErrorCode::kInvalidArgument, "{}/fleet.json: bad name", f.dir);
   auto c = parse_endpoint(j.value("controller_url", ""), "https", 8443);
   if (!c.ok()) return c.status().with_context(f.dir + "/fleet.json: controller_url");
   auto b = parse_endpoint(j.value("broker_url", ""), "mqtts", 8883);

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <thread>
 
-#include "hearth/fleet/fleet_error.h"
+#include "hearth/core/status.h"
 
 namespace hearth::fleet {
 namespace {
@@ -31,9 +31,9 @@ class MosquittoClient final : public MqttClient {
   Status init() {
     std::call_once(g_lib_init, [] { mosquitto_lib_init(); });
     if (opt_.keepalive_s != 0 && (opt_.keepalive_s < 5 || opt_.keepalive_s > 65535))
-      return fleet_error(ErrorCode::kInvalidArgument, "mqtt: keepalive {} s is not 0 or 5-65535", opt_.keepalive_s);
+      return make_error(ErrorCode::kInvalidArgument, "mqtt: keepalive {} s is not 0 or 5-65535", opt_.keepalive_s);
     mosq_ = mosquitto_new(opt_.client_id.empty() ? nullptr : opt_.client_id.c_str(), opt_.clean_session, this);
-    if (mosq_ == nullptr) return fleet_error(ErrorCode::kInternal, "mqtt: cannot create a client (out of memory?)");
+    if (mosq_ == nullptr) return make_error(ErrorCode::kInternal, "mqtt: cannot create a client (out of memory?)");
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     // The network loop runs on this adapter's own thread (run_loop): publishes from other threads
     // are queued for it, never written by the caller (which could deadlock with a callback).
@@ -44,15 +44,15 @@ class MosquittoClient final : public MqttClient {
                                  opt_.cert_file.empty() ? nullptr : opt_.cert_file.c_str(),
                                  opt_.key_file.empty() ? nullptr : opt_.key_file.c_str(), nullptr);
       if (rc != MOSQ_ERR_SUCCESS)
-        return fleet_error(ErrorCode::kInvalidArgument, "mqtt: TLS files (ca {}, cert {}, key {}): {}", opt_.ca_file,
-                           opt_.cert_file, opt_.key_file, mosquitto_strerror(rc));
+        return make_error(ErrorCode::kInvalidArgument, "mqtt: TLS files (ca {}, cert {}, key {}): {}", opt_.ca_file,
+                          opt_.cert_file, opt_.key_file, mosquitto_strerror(rc));
       mosquitto_tls_opts_set(mosq_, 1, "tlsv1.2", nullptr);
     }
     if (!opt_.will_topic.empty()) {
       int rc = mosquitto_will_set(mosq_, opt_.will_topic.c_str(), static_cast<int>(opt_.will_payload.size()),
                                   opt_.will_payload.data(), 1, opt_.will_retain);
       if (rc != MOSQ_ERR_SUCCESS)
-        return fleet_error(ErrorCode::kInvalidArgument, "mqtt: last will: {}", mosquitto_strerror(rc));
+        return make_error(ErrorCode::kInvalidArgument, "mqtt: last will: {}", mosquitto_strerror(rc));
     }
     mosquitto_connect_callback_set(
         mosq_, [](mosquitto*, void* self, int rc) { static_cast<MosquittoClient*>(self)->handle_connect(rc); });
@@ -82,17 +82,17 @@ class MosquittoClient final : public MqttClient {
     int rc = mosquitto_connect(mosq_, opt_.host.c_str(), opt_.port, opt_.keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS) {
       std::string why = rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc);
-      return fleet_error(ErrorCode::kUnavailable, "mqtt: cannot connect to {}:{}: {}", opt_.host, opt_.port, why);
+      return make_error(ErrorCode::kUnavailable, "mqtt: cannot connect to {}:{}: {}", opt_.host, opt_.port, why);
     }
     if (auto st = start_loop(); !st.ok()) return st;
     if (wait_s <= 0) return ok_status();
     std::unique_lock lock(mu_);
     if (!cv_.wait_for(lock, std::chrono::seconds(wait_s), [&] { return connected_ || connack_rc_ > 0; }))
-      return fleet_error(ErrorCode::kUnavailable, "mqtt: no CONNACK from {}:{} within {} s", opt_.host, opt_.port,
-                         wait_s);
+      return make_error(ErrorCode::kUnavailable, "mqtt: no CONNACK from {}:{} within {} s", opt_.host, opt_.port,
+                        wait_s);
     if (!connected_)
-      return fleet_error(ErrorCode::kPermissionDenied, "mqtt: {}:{} refused the connection: {}", opt_.host, opt_.port,
-                         mosquitto_connack_string(connack_rc_));
+      return make_error(ErrorCode::kPermissionDenied, "mqtt: {}:{} refused the connection: {}", opt_.host, opt_.port,
+                        mosquitto_connack_string(connack_rc_));
     return ok_status();
   }
 
@@ -124,10 +124,10 @@ class MosquittoClient final : public MqttClient {
     int mid = 0;
     int rc = mosquitto_subscribe(mosq_, &mid, filter.c_str(), qos);
     if (rc != MOSQ_ERR_SUCCESS)
-      return fleet_error(ErrorCode::kUnavailable, "mqtt: subscribe '{}': {}", filter, mosquitto_strerror(rc));
+      return make_error(ErrorCode::kUnavailable, "mqtt: subscribe '{}': {}", filter, mosquitto_strerror(rc));
     std::unique_lock lock(mu_);
     if (!cv_.wait_for(lock, std::chrono::seconds(wait_s), [&] { return subacks_.count(mid) > 0; }))
-      return fleet_error(ErrorCode::kUnavailable, "mqtt: no SUBACK for '{}' within {} s", filter, wait_s);
+      return make_error(ErrorCode::kUnavailable, "mqtt: no SUBACK for '{}' within {} s", filter, wait_s);
     int granted = subacks_[mid];
     subacks_.erase(mid);
     return granted;
@@ -138,13 +138,13 @@ class MosquittoClient final : public MqttClient {
     int rc =
         mosquitto_publish(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos, retain);
     if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN)
-      return fleet_error(ErrorCode::kUnavailable, "mqtt: publish '{}': {}", topic, mosquitto_strerror(rc));
+      return make_error(ErrorCode::kUnavailable, "mqtt: publish '{}': {}", topic, mosquitto_strerror(rc));
     if (rc == MOSQ_ERR_NO_CONN && wait_s > 0)
-      return fleet_error(ErrorCode::kUnavailable, "mqtt: publish '{}': not connected", topic);
+      return make_error(ErrorCode::kUnavailable, "mqtt: publish '{}': not connected", topic);
     if (qos == 0 || wait_s <= 0) return ok_status();
     std::unique_lock lock(mu_);
     if (!cv_.wait_for(lock, std::chrono::seconds(wait_s), [&] { return pubacks_.count(mid) > 0; }))
-      return fleet_error(ErrorCode::kUnavailable, "mqtt: no PUBACK for '{}' within {} s", topic, wait_s);
+      return make_error(ErrorCode::kUnavailable, "mqtt: no PUBACK for '{}' within {} s", topic, wait_s);
     pubacks_.erase(mid);
     return ok_status();
   }

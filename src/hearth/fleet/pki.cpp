@@ -16,7 +16,7 @@
 #include <memory>
 
 #include "hearth/core/sha256.h"
-#include "hearth/fleet/fleet_error.h"
+#include "hearth/core/status.h"
 
 namespace hearth::fleet {
 namespace {
@@ -43,7 +43,7 @@ std::string openssl_error() {
   return buf;
 }
 
-Status ssl_error(std::string_view what) { return fleet_error(ErrorCode::kInternal, "{}: {}", what, openssl_error()); }
+Status ssl_error(std::string_view what) { return make_error(ErrorCode::kInternal, "{}: {}", what, openssl_error()); }
 
 BioPtr mem_bio(std::string_view data) { return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size()))); }
 
@@ -72,23 +72,23 @@ std::string cert_pem(X509* cert) {
 }
 
 Result<X509Ptr> parse_cert(std::string_view pem, std::string_view what) {
-  if (pem.size() > kMaxPemBytes) return fleet_error(ErrorCode::kInvalidArgument, "{}: larger than 64 KiB", what);
+  if (pem.size() > kMaxPemBytes) return make_error(ErrorCode::kInvalidArgument, "{}: larger than 64 KiB", what);
   BioPtr bio = mem_bio(pem);
   X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) {
     ERR_clear_error();
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: not a PEM certificate", what);
+    return make_error(ErrorCode::kInvalidArgument, "{}: not a PEM certificate", what);
   }
   return cert;
 }
 
 Result<PkeyPtr> parse_key(std::string_view pem, std::string_view what) {
-  if (pem.size() > kMaxPemBytes) return fleet_error(ErrorCode::kInvalidArgument, "{}: larger than 64 KiB", what);
+  if (pem.size() > kMaxPemBytes) return make_error(ErrorCode::kInvalidArgument, "{}: larger than 64 KiB", what);
   BioPtr bio = mem_bio(pem);
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) {
     ERR_clear_error();
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: not a PEM private key", what);
+    return make_error(ErrorCode::kInvalidArgument, "{}: not a PEM private key", what);
   }
   return key;
 }
@@ -244,22 +244,22 @@ Result<KeyAndCsr> make_key_and_csr(std::string_view common_name) {
 Result<std::string> issue_from_csr(const CertAndKey& ca, std::string_view csr_pem, std::string_view common_name,
                                    int validity_days) {
   if (!valid_node_id(common_name))
-    return fleet_error(ErrorCode::kInvalidArgument, "node id '{}' is not 1-63 characters of [a-z0-9-]", common_name);
-  if (csr_pem.size() > kMaxPemBytes) return fleet_error(ErrorCode::kInvalidArgument, "CSR: larger than 64 KiB");
+    return make_error(ErrorCode::kInvalidArgument, "node id '{}' is not 1-63 characters of [a-z0-9-]", common_name);
+  if (csr_pem.size() > kMaxPemBytes) return make_error(ErrorCode::kInvalidArgument, "CSR: larger than 64 KiB");
   BioPtr bio = mem_bio(csr_pem);
   ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
   if (!req) {
     ERR_clear_error();
-    return fleet_error(ErrorCode::kInvalidArgument, "CSR: not a PEM certificate request");
+    return make_error(ErrorCode::kInvalidArgument, "CSR: not a PEM certificate request");
   }
   EVP_PKEY* pub = X509_REQ_get0_pubkey(req.get());
   if (pub == nullptr || !is_p256(pub)) {
     ERR_clear_error();
-    return fleet_error(ErrorCode::kInvalidArgument, "CSR: the key is not ECDSA P-256");
+    return make_error(ErrorCode::kInvalidArgument, "CSR: the key is not ECDSA P-256");
   }
   if (X509_REQ_verify(req.get(), pub) != 1) {
     ERR_clear_error();
-    return fleet_error(ErrorCode::kInvalidArgument, "CSR: its self-signature does not verify");
+    return make_error(ErrorCode::kInvalidArgument, "CSR: its self-signature does not verify");
   }
   auto ca_cert = parse_cert(ca.cert_pem, "CA certificate");
   if (!ca_cert.ok()) return ca_cert.status();
@@ -283,8 +283,8 @@ Result<std::string> verify_certificate(std::string_view cert_pem_text, std::stri
   if (X509_verify_cert(ctx.get()) != 1) {
     int err = X509_STORE_CTX_get_error(ctx.get());
     ERR_clear_error();
-    return fleet_error(ErrorCode::kUnauthenticated, "certificate does not verify against the fleet CA: {}",
-                       X509_verify_cert_error_string(err));
+    return make_error(ErrorCode::kUnauthenticated, "certificate does not verify against the fleet CA: {}",
+                      X509_verify_cert_error_string(err));
   }
   return subject_cn(cert->get());
 }

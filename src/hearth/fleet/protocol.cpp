@@ -5,7 +5,7 @@
 
 #include "hearth/core/base64.h"
 #include "hearth/core/sha256.h"
-#include "hearth/fleet/fleet_error.h"
+#include "hearth/core/status.h"
 #include "hearth/fleet/pki.h"
 #include "hearth/trust/dsse.h"
 #include "hearth/trust/signing_key.h"
@@ -59,19 +59,19 @@ int nesting_depth(std::string_view text, int limit) {
 // Parses a payload of kind `what` whose "schema" must be `schema`.
 Result<json> parse_payload(std::string_view text, std::string_view what, std::string_view schema) {
   if (text.size() > kMaxPayloadBytes)
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: {} bytes, more than the {} allowed", what, text.size(),
-                       kMaxPayloadBytes);
+    return make_error(ErrorCode::kInvalidArgument, "{}: {} bytes, more than the {} allowed", what, text.size(),
+                      kMaxPayloadBytes);
   if (nesting_depth(text, kMaxPayloadDepth) > kMaxPayloadDepth)
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: nested more than {} levels deep", what, kMaxPayloadDepth);
+    return make_error(ErrorCode::kInvalidArgument, "{}: nested more than {} levels deep", what, kMaxPayloadDepth);
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fleet_error(ErrorCode::kInvalidArgument, "{}: not valid JSON", what);
-  if (!j.is_object()) return fleet_error(ErrorCode::kInvalidArgument, "{}: not a JSON object", what);
+  if (j.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "{}: not valid JSON", what);
+  if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "{}: not a JSON object", what);
   auto it = j.find("schema");
   if (it == j.end() || !it->is_string())
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: no \"schema\" string", what);
+    return make_error(ErrorCode::kInvalidArgument, "{}: no \"schema\" string", what);
   if (it->get_ref<const std::string&>() != schema)
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: schema '{}' is not the supported '{}'", what,
-                       it->get_ref<const std::string&>(), schema);
+    return make_error(ErrorCode::kInvalidArgument, "{}: schema '{}' is not the supported '{}'", what,
+                      it->get_ref<const std::string&>(), schema);
   return j;
 }
 
@@ -86,7 +86,7 @@ class Fields {
     if (!it->is_string()) return wrong(name, "a string");
     const auto& s = it->get_ref<const std::string&>();
     if (s.size() > max_bytes)
-      return fleet_error(ErrorCode::kInvalidArgument, "{}: '{}' is longer than {} bytes", what_, name, max_bytes);
+      return make_error(ErrorCode::kInvalidArgument, "{}: '{}' is longer than {} bytes", what_, name, max_bytes);
     out = s;
     return ok_status();
   }
@@ -98,7 +98,7 @@ class Fields {
       return wrong(name, "an integer in range");
     int64_t v = it->get<int64_t>();
     if (v < lo || v > hi)
-      return fleet_error(ErrorCode::kInvalidArgument, "{}: '{}' = {} is outside [{}, {}]", what_, name, v, lo, hi);
+      return make_error(ErrorCode::kInvalidArgument, "{}: '{}' = {} is outside [{}, {}]", what_, name, v, lo, hi);
     out = v;
     return ok_status();
   }
@@ -129,7 +129,7 @@ class Fields {
   Status node(const char* name, std::string& out) {
     if (auto st = str(name, out, true, 63); !st.ok()) return st;
     if (!valid_node_id(out))
-      return fleet_error(ErrorCode::kInvalidArgument, "{}: '{}' is not a node id (1-63 of [a-z0-9-])", what_, name);
+      return make_error(ErrorCode::kInvalidArgument, "{}: '{}' is not a node id (1-63 of [a-z0-9-])", what_, name);
     return ok_status();
   }
   Status pin(const char* name, ModelPin& out, bool required) {
@@ -140,7 +140,7 @@ class Fields {
     if (auto st = f.str("reference", out.reference, true, 512); !st.ok()) return st;
     if (auto st = f.str("digest", out.digest, true, 80); !st.ok()) return st;
     if (!valid_digest(out.digest))
-      return fleet_error(ErrorCode::kInvalidArgument, "{}: '{}.digest' is not sha256:<64 hex>", what_, name);
+      return make_error(ErrorCode::kInvalidArgument, "{}: '{}.digest' is not sha256:<64 hex>", what_, name);
     return ok_status();
   }
 
@@ -153,10 +153,10 @@ class Fields {
 
  private:
   Status missing(const char* name) {
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: '{}' is missing", what_, name);
+    return make_error(ErrorCode::kInvalidArgument, "{}: '{}' is missing", what_, name);
   }
   Status wrong(const char* name, const char* expected) {
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: '{}' must be {}", what_, name, expected);
+    return make_error(ErrorCode::kInvalidArgument, "{}: '{}' must be {}", what_, name, expected);
   }
   const json& j_;
   std::string_view what_;
@@ -219,8 +219,8 @@ std::string Gate::to_string() const { return fmt::format("{} {} {}", metric, op,
 
 Result<Gate> parse_gate(std::string_view expr) {
   auto bad = [&](std::string_view why) {
-    return fleet_error(ErrorCode::kInvalidArgument, "gate '{}': {} (expected METRIC OP NUMBER, e.g. 'eval_ppl < 40')",
-                       expr.substr(0, 200), why);
+    return make_error(ErrorCode::kInvalidArgument, "gate '{}': {} (expected METRIC OP NUMBER, e.g. 'eval_ppl < 40')",
+                      expr.substr(0, 200), why);
   };
   if (expr.size() > 200) return bad("longer than 200 characters");
   auto trim = [](std::string_view s) {
@@ -279,7 +279,7 @@ Result<DesiredState> desired_from_json(std::string_view text) {
   Status st;
   if (!(st = f.str("fleet", d.fleet, true, 63)).ok()) return st;
   if (!valid_fleet_name(d.fleet))
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: 'fleet' is not a fleet name", what);
+    return make_error(ErrorCode::kInvalidArgument, "{}: 'fleet' is not a fleet name", what);
   if (!(st = f.node("node", d.node)).ok()) return st;
   if (!(st = f.u64("generation", d.generation, true)).ok()) return st;
   if (!(st = f.i64("issued_at", d.issued_at, true)).ok()) return st;
@@ -287,20 +287,20 @@ Result<DesiredState> desired_from_json(std::string_view text) {
   if (!(st = f.pin("model", d.model, false)).ok()) return st;
   if (auto it = j->find("sources"); it != j->end() && !it->is_null()) {
     if (!it->is_array() || it->size() > kMaxSources)
-      return fleet_error(ErrorCode::kInvalidArgument, "{}: 'sources' must be an array of at most {} URLs", what,
-                         kMaxSources);
+      return make_error(ErrorCode::kInvalidArgument, "{}: 'sources' must be an array of at most {} URLs", what,
+                        kMaxSources);
     for (const auto& s : *it) {
       if (!s.is_string() || s.get_ref<const std::string&>().size() > 512)
-        return fleet_error(ErrorCode::kInvalidArgument, "{}: each of 'sources' must be a URL string", what);
+        return make_error(ErrorCode::kInvalidArgument, "{}: each of 'sources' must be a URL string", what);
       d.sources.push_back(s.get<std::string>());
     }
   }
   if (auto it = j->find("gates"); it != j->end() && !it->is_null()) {
     if (!it->is_array() || it->size() > kMaxGates)
-      return fleet_error(ErrorCode::kInvalidArgument, "{}: 'gates' must be an array of at most {} expressions", what,
-                         kMaxGates);
+      return make_error(ErrorCode::kInvalidArgument, "{}: 'gates' must be an array of at most {} expressions", what,
+                        kMaxGates);
     for (const auto& g : *it) {
-      if (!g.is_string()) return fleet_error(ErrorCode::kInvalidArgument, "{}: each gate must be a string", what);
+      if (!g.is_string()) return make_error(ErrorCode::kInvalidArgument, "{}: each gate must be a string", what);
       auto gate = parse_gate(g.get_ref<const std::string&>());
       if (!gate.ok()) return gate.status().with_context(what);
       d.gates.push_back(*gate);
@@ -311,7 +311,7 @@ Result<DesiredState> desired_from_json(std::string_view text) {
   if (!d.eval_text.empty() || !d.eval_text_digest.empty()) {
     std::string actual = "sha256:" + sha256_hex(std::as_bytes(std::span(d.eval_text.data(), d.eval_text.size())));
     if (actual != d.eval_text_digest)
-      return fleet_error(ErrorCode::kDataLoss, "{}: eval_text does not match eval_text_digest", what);
+      return make_error(ErrorCode::kDataLoss, "{}: eval_text does not match eval_text_digest", what);
   }
   if (!(st = f.i64("bake_seconds", d.bake_seconds, false, 0, 7 * 86400)).ok()) return st;
   if (!(st = f.boolean("allow_downgrade", d.allow_downgrade, false)).ok()) return st;
@@ -332,23 +332,22 @@ Result<DesiredState> verify_desired(std::string_view envelope, const trust::Publ
   constexpr std::string_view what = "desired state envelope";
   // The envelope is the payload base64-encoded plus signatures: 4/3 of the cap, plus room.
   if (envelope.size() > kMaxPayloadBytes * 4 / 3 + 4096)
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: {} bytes is too large", what, envelope.size());
+    return make_error(ErrorCode::kInvalidArgument, "{}: {} bytes is too large", what, envelope.size());
   if (nesting_depth(envelope, kMaxPayloadDepth) > kMaxPayloadDepth)
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: nested too deep", what);
+    return make_error(ErrorCode::kInvalidArgument, "{}: nested too deep", what);
   json j = json::parse(envelope, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: not a JSON object", what);
+  if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kInvalidArgument, "{}: not a JSON object", what);
   auto type = j.find("payloadType");
   auto payload = j.find("payload");
   auto sigs = j.find("signatures");
   if (type == j.end() || !type->is_string() || payload == j.end() || !payload->is_string() || sigs == j.end() ||
       !sigs->is_array())
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: needs payloadType, payload and signatures", what);
+    return make_error(ErrorCode::kInvalidArgument, "{}: needs payloadType, payload and signatures", what);
   if (type->get_ref<const std::string&>() != kDesiredPayloadType)
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: payloadType '{}' is not '{}'", what,
-                       type->get_ref<const std::string&>().substr(0, 100), kDesiredPayloadType);
+    return make_error(ErrorCode::kInvalidArgument, "{}: payloadType '{}' is not '{}'", what,
+                      type->get_ref<const std::string&>().substr(0, 100), kDesiredPayloadType);
   if (sigs->empty() || sigs->size() > kMaxSignatures)
-    return fleet_error(ErrorCode::kInvalidArgument, "{}: 1 to {} signatures expected", what, kMaxSignatures);
+    return make_error(ErrorCode::kInvalidArgument, "{}: 1 to {} signatures expected", what, kMaxSignatures);
   auto body = base64_decode(payload->get_ref<const std::string&>());
   if (!body.ok()) return body.status().with_context(std::string(what) + ": payload");
   std::string signed_bytes = trust::pae(kDesiredPayloadType, *body);
@@ -365,8 +364,8 @@ Result<DesiredState> verify_desired(std::string_view envelope, const trust::Publ
     }
   }
   if (!verified)
-    return fleet_error(ErrorCode::kUnauthenticated, "{}: not signed by the controller key pinned at enrollment ({})",
-                       what, controller_key.key_id().substr(0, 16));
+    return make_error(ErrorCode::kUnauthenticated, "{}: not signed by the controller key pinned at enrollment ({})",
+                      what, controller_key.key_id().substr(0, 16));
   return desired_from_json(*body);
 }
 
@@ -398,7 +397,7 @@ Status read_state(Fields& f, const char* name, NodeState& out, std::string_view 
   std::string s;
   if (auto st = f.str(name, s, true, 32); !st.ok()) return st;
   auto parsed = parse_node_state(s);
-  if (!parsed) return fleet_error(ErrorCode::kInvalidArgument, "{}: '{}' is not a node state", what, name);
+  if (!parsed) return make_error(ErrorCode::kInvalidArgument, "{}: '{}' is not a node state", what, name);
   out = *parsed;
   return ok_status();
 }
@@ -438,14 +437,14 @@ Result<ReportedState> reported_from_json(std::string_view text) {
   if (!(st = f.pin("last_known_good", r.last_known_good, false)).ok()) return st;
   if (auto it = j->find("gate_values"); it != j->end() && !it->is_null()) {
     if (!it->is_object() || it->size() > kMaxGates)
-      return fleet_error(ErrorCode::kInvalidArgument, "{}: 'gate_values' must be an object of at most {} numbers", what,
-                         kMaxGates);
+      return make_error(ErrorCode::kInvalidArgument, "{}: 'gate_values' must be an object of at most {} numbers", what,
+                        kMaxGates);
     for (const auto& [k, v] : it->items()) {
       bool known = false;
       for (auto m : kMetrics) known |= (k == m);
       if (!known || !v.is_number() || !std::isfinite(v.get<double>()))
-        return fleet_error(ErrorCode::kInvalidArgument, "{}: gate value '{}' is not a known metric with a number", what,
-                           k.substr(0, 64));
+        return make_error(ErrorCode::kInvalidArgument, "{}: gate value '{}' is not a known metric with a number", what,
+                          k.substr(0, 64));
       r.gate_values[k] = v.get<double>();
     }
   }

@@ -7,9 +7,9 @@
 #include <fstream>
 
 #include "hearth/core/log.h"
+#include "hearth/core/status.h"
 #include "hearth/eval/bench.h"
 #include "hearth/eval/perplexity.h"
-#include "hearth/fleet/fleet_error.h"
 #include "hearth/model/context.h"
 #include "hearth/model/model.h"
 #include "hearth/registry/model_transfer.h"
@@ -57,7 +57,7 @@ Result<double> eval_ppl(const model::Model& m, const std::string& text, int n_th
   std::vector<int32_t> ids = (*tok)->encode(text, /*add_special=*/true, /*parse_special=*/false);
   int64_t n_ctx = std::min<int64_t>(kEvalCtx, std::max<int64_t>(m.hparams().n_ctx_train, 16));
   if (static_cast<int64_t>(ids.size()) < 2 * 16)
-    return fleet_error(ErrorCode::kInvalidArgument, "the evaluation text is too short ({} tokens)", ids.size());
+    return make_error(ErrorCode::kInvalidArgument, "the evaluation text is too short ({} tokens)", ids.size());
   n_ctx = std::min<int64_t>(n_ctx, static_cast<int64_t>(ids.size()));
   model::ContextParams cp;
   cp.n_ctx = n_ctx;

@@ -5,7 +5,7 @@
 
 #include "hearth/core/log.h"
 #include "hearth/core/sha256.h"
-#include "hearth/fleet/fleet_error.h"
+#include "hearth/core/status.h"
 #include "hearth/fleet/pki.h"
 
 namespace hearth::fleet {
@@ -19,14 +19,14 @@ std::string sha_hex(std::string_view s) { return sha256_hex(std::as_bytes(std::s
 // "3" -> 3 nodes; "25%" -> ceil(25% of n).
 Result<size_t> size_of(const std::string& spec, size_t n, std::string_view what) {
   if (spec.empty() || spec.size() > 8)
-    return fleet_error(ErrorCode::kInvalidArgument, "{} '{}' is not a count or a percentage", what, spec);
+    return make_error(ErrorCode::kInvalidArgument, "{} '{}' is not a count or a percentage", what, spec);
   bool pct = spec.back() == '%';
   std::string digits = pct ? spec.substr(0, spec.size() - 1) : spec;
   if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos)
-    return fleet_error(ErrorCode::kInvalidArgument, "{} '{}' is not a count or a percentage", what, spec);
+    return make_error(ErrorCode::kInvalidArgument, "{} '{}' is not a count or a percentage", what, spec);
   uint64_t v = std::stoull(digits);
   if (pct) {
-    if (v > 100) return fleet_error(ErrorCode::kInvalidArgument, "{} '{}' is over 100%", what, spec);
+    if (v > 100) return make_error(ErrorCode::kInvalidArgument, "{} '{}' is over 100%", what, spec);
     return static_cast<size_t>((v * n + 99) / 100);
   }
   return static_cast<size_t>(std::min<uint64_t>(v, n));
@@ -54,11 +54,11 @@ std::string rollout_spec_to_json(const RolloutSpec& s) {
 
 Result<RolloutSpec> rollout_spec_from_json(std::string_view text) {
   json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fleet_error(ErrorCode::kInvalidArgument, "rollout: not a JSON object");
+  if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kInvalidArgument, "rollout: not a JSON object");
   RolloutSpec s;
   try {
     if (!j.contains("model") || !j["model"].is_object())
-      return fleet_error(ErrorCode::kInvalidArgument, "rollout: 'model' (reference and digest) is required");
+      return make_error(ErrorCode::kInvalidArgument, "rollout: 'model' (reference and digest) is required");
     s.model.reference = j["model"].value("reference", "");
     s.model.digest = j["model"].value("digest", "");
     auto sel = parse_labels(j.value("selector", ""));
@@ -73,27 +73,27 @@ Result<RolloutSpec> rollout_spec_from_json(std::string_view text) {
     s.allow_downgrade = j.value("allow_downgrade", false);
     s.offline_timeout_seconds = j.value("offline_timeout_seconds", int64_t{120});
   } catch (const json::exception& e) {
-    return fleet_error(ErrorCode::kInvalidArgument, "rollout: a field has the wrong type ({})", e.what());
+    return make_error(ErrorCode::kInvalidArgument, "rollout: a field has the wrong type ({})", e.what());
   }
   return s;
 }
 
 Status validate_rollout_spec(const RolloutSpec& s) {
   if (s.model.reference.empty() || s.model.digest.size() != 71 || s.model.digest.rfind("sha256:", 0) != 0)
-    return fleet_error(ErrorCode::kInvalidArgument, "rollout: the model needs a reference and a sha256 digest");
+    return make_error(ErrorCode::kInvalidArgument, "rollout: the model needs a reference and a sha256 digest");
   if (s.batches.empty() || s.batches.size() > kMaxBatches)
-    return fleet_error(ErrorCode::kInvalidArgument, "rollout: 1 to {} batches", kMaxBatches);
+    return make_error(ErrorCode::kInvalidArgument, "rollout: 1 to {} batches", kMaxBatches);
   if (auto p = plan_batches(s.batches, 100); !p.ok()) return p.status();
   for (const auto& g : s.gates)
     if (auto pg = parse_gate(g); !pg.ok()) return pg.status();
-  if (s.gates.size() > 16) return fleet_error(ErrorCode::kInvalidArgument, "rollout: at most 16 gates");
+  if (s.gates.size() > 16) return make_error(ErrorCode::kInvalidArgument, "rollout: at most 16 gates");
   if (s.eval_text.size() > kMaxEvalTextBytes)
-    return fleet_error(ErrorCode::kInvalidArgument, "rollout: the evaluation text is over {} bytes", kMaxEvalTextBytes);
+    return make_error(ErrorCode::kInvalidArgument, "rollout: the evaluation text is over {} bytes", kMaxEvalTextBytes);
   if (s.bake_seconds < 0 || s.bake_seconds > 7 * 86400)
-    return fleet_error(ErrorCode::kInvalidArgument, "rollout: --bake must be 0 to 7 days");
+    return make_error(ErrorCode::kInvalidArgument, "rollout: --bake must be 0 to 7 days");
   if (auto m = max_failures_of(s.max_failures, 100); !m.ok()) return m.status();
   if (s.sources.empty() || s.sources.size() > 16)
-    return fleet_error(ErrorCode::kInvalidArgument, "rollout: 1 to 16 sources (registry or mirror URLs)");
+    return make_error(ErrorCode::kInvalidArgument, "rollout: 1 to 16 sources (registry or mirror URLs)");
   return ok_status();
 }
 
@@ -129,8 +129,8 @@ Result<std::string> start_rollout(RolloutEnv& env, const RolloutSpec& spec, cons
   auto nodes = env.db->nodes(spec.selector);
   if (!nodes.ok()) return nodes.status();
   if (nodes->empty())
-    return fleet_error(ErrorCode::kFailedPrecondition, "no node matches the selector '{}'",
-                       labels_to_string(spec.selector));
+    return make_error(ErrorCode::kFailedPrecondition, "no node matches the selector '{}'",
+                      labels_to_string(spec.selector));
   std::vector<std::string> ids;
   std::map<std::string, NodeRecord> by_id;
   for (auto& n : *nodes) {
@@ -316,26 +316,26 @@ Status drive_rollouts(RolloutEnv& env) {
 Status control_rollout(RolloutEnv& env, const std::string& id, const std::string& action, const std::string& actor) {
   auto r = env.db->rollout(id);
   if (!r.ok()) return r.status();
-  if (!r->has_value()) return fleet_error(ErrorCode::kNotFound, "no rollout '{}'", id);
+  if (!r->has_value()) return make_error(ErrorCode::kNotFound, "no rollout '{}'", id);
   RolloutRecord rec = **r;
   if (action == "pause") {
     if (rec.state != "running")
-      return fleet_error(ErrorCode::kFailedPrecondition, "rollout {} is {}, not running", id, rec.state);
+      return make_error(ErrorCode::kFailedPrecondition, "rollout {} is {}, not running", id, rec.state);
     rec.state = "paused";
   } else if (action == "resume") {
     if (rec.state != "paused")
-      return fleet_error(ErrorCode::kFailedPrecondition, "rollout {} is {}, not paused", id, rec.state);
+      return make_error(ErrorCode::kFailedPrecondition, "rollout {} is {}, not paused", id, rec.state);
     rec.state = "running";
   } else if (action == "abort") {
     if (rec.state != "running" && rec.state != "paused")
-      return fleet_error(ErrorCode::kFailedPrecondition, "rollout {} is already {}", id, rec.state);
+      return make_error(ErrorCode::kFailedPrecondition, "rollout {} is already {}", id, rec.state);
     auto spec = rollout_spec_from_json(rec.spec_json);
     if (!spec.ok()) return spec.status();
     auto nodes = env.db->rollout_nodes(id);
     if (!nodes.ok()) return nodes.status();
     return abort_rollout(env, rec, *spec, *nodes, "aborted by " + actor, actor);
   } else {
-    return fleet_error(ErrorCode::kInvalidArgument, "rollout action '{}' is not pause, resume or abort", action);
+    return make_error(ErrorCode::kInvalidArgument, "rollout action '{}' is not pause, resume or abort", action);
   }
   (void)env.db->audit({0, env.now(), actor, "rollout_" + action + "d", id, ""});
   return env.db->put_rollout(rec);
