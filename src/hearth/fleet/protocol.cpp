@@ -7,6 +7,7 @@
 #include "hearth/core/sha256.h"
 #include "hearth/core/status.h"
 #include "hearth/fleet/pki.h"
+#include "hearth/server/openai_request.h"
 #include "hearth/trust/dsse.h"
 #include "hearth/trust/signing_key.h"
 
@@ -32,36 +33,12 @@ constexpr std::string_view kPresenceSchema = "hearth.fleet.presence/v1";
 constexpr std::string_view kMetrics[] = {"decode_tok_s",   "prefill_tok_s", "ttft_ms",       "eval_ppl",
                                          "eval_ppl_ratio", "error_rate",    "p95_latency_ms"};
 
-// Depth of arrays/objects outside strings; stops once past `limit`.
-int nesting_depth(std::string_view text, int limit) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > deepest) deepest = depth;
-      if (deepest > limit) return deepest;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 // Parses a payload of kind `what` whose "schema" must be `schema`.
 Result<json> parse_payload(std::string_view text, std::string_view what, std::string_view schema) {
   if (text.size() > kMaxPayloadBytes)
     return make_error(ErrorCode::kInvalidArgument, "{}: {} bytes, more than the {} allowed", what, text.size(),
                       kMaxPayloadBytes);
-  if (nesting_depth(text, kMaxPayloadDepth) > kMaxPayloadDepth)
+  if (server::json_nesting_depth(text, kMaxPayloadDepth) > kMaxPayloadDepth)
     return make_error(ErrorCode::kInvalidArgument, "{}: nested more than {} levels deep", what, kMaxPayloadDepth);
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "{}: not valid JSON", what);
@@ -333,7 +310,7 @@ Result<DesiredState> verify_desired(std::string_view envelope, const trust::Publ
   // The envelope is the payload base64-encoded plus signatures: 4/3 of the cap, plus room.
   if (envelope.size() > kMaxPayloadBytes * 4 / 3 + 4096)
     return make_error(ErrorCode::kInvalidArgument, "{}: {} bytes is too large", what, envelope.size());
-  if (nesting_depth(envelope, kMaxPayloadDepth) > kMaxPayloadDepth)
+  if (server::json_nesting_depth(envelope, kMaxPayloadDepth) > kMaxPayloadDepth)
     return make_error(ErrorCode::kInvalidArgument, "{}: nested too deep", what);
   json j = json::parse(envelope, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kInvalidArgument, "{}: not a JSON object", what);
