@@ -30,7 +30,7 @@ struct ImatrixOptions {
 Status run(const ImatrixOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "imatrix", o.m.allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(o.text_file, uint64_t{1} << 31));
-  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg));
+  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg, model::LoadOptions{.n_threads = o.threads}));
   HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
   model::ContextParams cp;
   cp.n_ctx = o.ctx;

@@ -309,7 +309,7 @@ class AgentImpl final : public Agent {
   void resume_serving() {
     for (const ModelPin* pin : {&record_.serving, &record_.last_known_good}) {
       if (pin->empty()) continue;
-      auto m = load_verified(opt_.home, *pin, /*record_version=*/false);
+      auto m = load_verified(opt_.home, *pin, /*record_version=*/false, opt_.n_threads);
       if (!m.ok()) {
         log::error("agent: cannot serve {} ({}): {}", pin->reference, pin->digest, m.status().message());
         continue;

@@ -143,7 +143,8 @@ GateOutcome run_gates(const model::Model& m, const model::Model* current, const 
   return out;
 }
 
-Result<std::shared_ptr<model::Model>> load_verified(const std::string& home, const ModelPin& pin, bool record_version) {
+Result<std::shared_ptr<model::Model>> load_verified(const std::string& home, const ModelPin& pin, bool record_version,
+                                                    int n_threads) {
   auto ref = pinned_reference(pin);
   if (!ref.ok()) return ref.status();
   auto st = store::Store::open(home);
@@ -155,7 +156,7 @@ Result<std::shared_ptr<model::Model>> load_verified(const std::string& home, con
   vo.record_version = record_version;
   auto a = v.verify(*ref, vo);
   if (!a.ok()) return a.status();
-  auto m = model::Model::load(a->weights());
+  auto m = model::Model::load(a->weights(), model::LoadOptions{.n_threads = n_threads});
   if (!m.ok()) return m.status();
   return std::shared_ptr<model::Model>(std::move(*m));
 }
@@ -211,7 +212,7 @@ ReconcileResult reconcile(const DesiredState& d, ServingSwitch& serving, Serving
 
   // 4. gate, with the model loaded beside the serving one.
   step(NodeState::kGating, "");
-  auto loaded = model::Model::load(artifact->weights());
+  auto loaded = model::Model::load(artifact->weights(), model::LoadOptions{.n_threads = o.n_threads});
   if (!loaded.ok()) return fail("the model does not load: " + loaded.status().message());
   std::shared_ptr<model::Model> candidate(std::move(*loaded));
   std::shared_ptr<model::Model> current = serving.current();

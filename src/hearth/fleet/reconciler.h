@@ -73,7 +73,9 @@ ReconcileResult reconcile(const DesiredState& desired, ServingSwitch& serving, S
                           const ReconcileOptions& options);
 
 // Loads a model that the store holds (verified against the node's policy, version lock not
-// advanced): what the agent serves at start-up, and what it rolls back to.
-Result<std::shared_ptr<model::Model>> load_verified(const std::string& home, const ModelPin& pin, bool record_version);
+// advanced): what the agent serves at start-up, and what it rolls back to. Repacked on
+// n_threads (0: physical cores).
+Result<std::shared_ptr<model::Model>> load_verified(const std::string& home, const ModelPin& pin, bool record_version,
+                                                    int n_threads = 0);
 
 }  // namespace hearth::fleet

@@ -213,8 +213,10 @@ Result<std::shared_ptr<Serving>> Server::make_serving(std::shared_ptr<model::Mod
 }
 
 Status Server::load() {
-  auto loaded =
-      config_.model_mapping ? model::Model::load(config_.model_mapping) : model::Model::load(config_.model_path);
+  // The weights are repacked on the same threads that will serve (-t).
+  const model::LoadOptions options{.n_threads = config_.scheduler.n_threads};
+  auto loaded = config_.model_mapping ? model::Model::load(config_.model_mapping, options)
+                                      : model::Model::load(config_.model_path, options);
   if (config_.on_model_loaded) config_.on_model_loaded(loaded.status());
   if (!loaded.ok()) return loaded.status();
   HEARTH_ASSIGN_OR_RETURN(auto sv, make_serving(std::shared_ptr<model::Model>(std::move(*loaded)), config_.model_id));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -195,6 +196,43 @@ TEST_F(ModelLoadTest, RepackingGrowsTheWeightsOnlyWithinTheBudget) {
     }
     EXPECT_LT(std::sqrt(num / den), 1e-4) << "kept " << (**m)->kept_stored_bytes();
   }
+}
+
+TEST_F(ModelLoadTest, RepackedBytesDoNotDependOnTheThreadCount) {
+  const kernels::KernelTable& kt = kernels::active_kernels();
+  if (kt.pack == nullptr) GTEST_SKIP() << "the " << kt.name << " table does not repack";
+  const std::string path = write_k_quant_llama(dir_);
+  std::vector<std::unique_ptr<model::Model>> models;
+  for (int threads : {1, 2, 3}) {
+    auto m = model::Model::load(path, &kt, UINT64_MAX, model::LoadOptions{.n_threads = threads});
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    ASSERT_GT((*m)->packed_bytes(), 0u);
+    models.push_back(std::move(*m));
+  }
+  const auto views = [](const model::Model& m) {
+    std::vector<const model::TensorView*> v;
+    for (const auto& l : m.weights().layers) {
+      for (const model::TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) v.push_back(t);
+    }
+    return v;
+  };
+  const auto ref = views(*models[0]);
+  int compared = 0;
+  for (size_t k = 1; k < models.size(); ++k) {
+    EXPECT_EQ(models[k]->packed_bytes(), models[0]->packed_bytes());
+    const auto got = views(*models[k]);
+    ASSERT_EQ(got.size(), ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      ASSERT_EQ(got[i]->packed == nullptr, ref[i]->packed == nullptr) << "weight " << i;
+      if (ref[i]->packed == nullptr) continue;
+      ASSERT_EQ(got[i]->packed_nb2, ref[i]->packed_nb2);
+      const uint64_t n = kt.packed_bytes(ref[i]->type, ref[i]->ne[1], ref[i]->ne[0]);
+      ASSERT_GT(n, 0u);
+      EXPECT_EQ(std::memcmp(got[i]->packed, ref[i]->packed, n), 0) << "weight " << i << ", " << k + 1 << " threads";
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 0);
 }
 
 TEST_F(ModelLoadTest, MissingTensorIsNamed) {
