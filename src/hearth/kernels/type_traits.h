@@ -28,6 +28,8 @@ struct TypeTraits {
   FromFloatImportanceFn from_float_importance;
   TensorType vec_dot_type;  // activations are converted to this before vec_dot (itself if no dot)
   VecDotFn vec_dot;         // reference dot (ggml's *_generic); null: not a weight type
+  // Activation quantization as ggml's x86 builds round it (quantize_row_x86); null: from_float.
+  FromFloatFn from_float_x86 = nullptr;
 };
 
 // Rows are indexed by the GGUF type id; ids at or past this have no row.

@@ -89,6 +89,9 @@ constexpr std::array<TypeTraits, kTypeCount> make_type_traits() {
   set(T::Q6_K, {kQK_K,   sizeof(BlockQ6_K),  &to_float<BlockQ6_K, ref::dequantize_row_q6_k>,      &from_float_k<BlockQ6_K, ref::quantize_row_q6_k>,       &from_float_importance<BlockQ6_K, ref::quantize_row_q6_k>,         T::Q8_K, &vec_dot_of<BlockQ6_K, BlockQ8_K, ref::vec_dot_q6_k_q8_k>});
   set(T::Q8_K, {kQK_K,   sizeof(BlockQ8_K),  &to_float<BlockQ8_K, ref::dequantize_row_q8_k>,      &from_float<BlockQ8_K, ref::quantize_row_q8_k>,         nullptr,                                                          T::Q8_K, nullptr});
   // clang-format on
+  // Q8_0 and Q8_1 activations: ggml's x86 rounding (quantize_row_x86 in quant.h).
+  rows[static_cast<size_t>(T::Q8_0)].from_float_x86 = &from_float<BlockQ8_0, ref::quantize_row_q8_0_x86>;
+  rows[static_cast<size_t>(T::Q8_1)].from_float_x86 = &from_float<BlockQ8_1, ref::quantize_row_q8_1_x86>;
   return rows;
 }
 
@@ -128,8 +131,7 @@ void quantize_row(TensorType type, const float* src, void* dst, int64_t n, const
 }
 
 void quantize_row_x86(TensorType type, const float* src, void* dst, int64_t n) {
-  if (type == TensorType::Q8_0) return ref::quantize_row_q8_0_x86(src, static_cast<BlockQ8_0*>(dst), n);
-  if (type == TensorType::Q8_1) return ref::quantize_row_q8_1_x86(src, static_cast<BlockQ8_1*>(dst), n);
+  if (const FromFloatFn f = type_traits(type).from_float_x86) return f(src, dst, n);
   quantize_row(type, src, dst, n);
 }
 

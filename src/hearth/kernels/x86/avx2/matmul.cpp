@@ -1,5 +1,6 @@
-// AVX2 + FMA + F16C kernels. Compiled with those flags for this file only; selected at run
-// time when the CPU and OS support them. Slots without an AVX2 version fall back to ref.
+// AVX2 + FMA + F16C kernels. Compiled with those flags (set on the x86/avx2/ folder in
+// kernels/CMakeLists.txt); selected at run time when the CPU and OS support them. Slots
+// without an AVX2 version fall back to ref.
 // Quantized dot products follow the integer scheme of the formats: |w| * sign-adjusted
 // activations with vpmaddubsw, pairs summed with vpmaddwd, one float scale per block.
 #include <immintrin.h>

@@ -1,6 +1,7 @@
-// AVX-512 (F/BW/VL/DQ + VNNI) kernels. Compiled with those flags for this file only and
-// selected at run time. Quantized dots use vpdpbusd (unsigned x signed bytes into int32):
-// signed weights are offset to unsigned and the offset is removed with the activation sums.
+// AVX-512 (F/BW/VL/DQ + VNNI) kernels. Compiled with those flags (set on the x86/avx512/
+// folder in kernels/CMakeLists.txt) and selected at run time. Quantized dots use vpdpbusd
+// (unsigned x signed bytes into int32): signed weights are offset to unsigned and the offset
+// is removed with the activation sums.
 // Types without an AVX-512 kernel use the AVX2 ones (AVX-512 CPUs all have AVX2).
 #include <immintrin.h>
 
