@@ -148,19 +148,11 @@ Status run(const QuantizeOptions& o) {
     HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.in, "quantize", o.allow_unsigned));
     in_name = arg.reference + "@" + arg.manifest_digest;
     in_weights_digest = arg.weights_digest;
-    std::error_code ec;
-    if (std::filesystem::exists(o.out, ec) && std::filesystem::equivalent(arg.path, o.out, ec)) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "{}: the output is the input's store blob; choose another output path", o.out);
-    }
+    HEARTH_TRY(quantize::check_output_is_not_input(arg.path, o.out, "input's store blob"));
     HEARTH_ASSIGN_OR_RETURN(verified, open_gguf(arg));
     in = &verified->file;
   } else {
-    std::error_code ec;
-    if (o.in == o.out || (std::filesystem::exists(o.out, ec) && std::filesystem::equivalent(o.in, o.out, ec))) {
-      return make_error(ErrorCode::kInvalidArgument, "{}: the output is the input file; choose another output path",
-                        o.out);
-    }
+    HEARTH_TRY(quantize::check_output_is_not_input(o.in, o.out));
     HEARTH_ASSIGN_OR_RETURN(local, gguf::GgufModelFile::open(o.in));
     in = &local->file();
   }

@@ -563,7 +563,7 @@ class BeastServer final : public HttpServer {
 
   Status bind() override {
     const HttpServerOptions& o = core_.o;
-    const std::string where = o.host + ":" + std::to_string(o.port);
+    const std::string where = fmt::format("{}:{}", o.host, o.port);
     error_code ec;
     tcp::resolver resolver(ioc_);
     auto results = resolver.resolve(o.host, std::to_string(o.port), tcp::resolver::numeric_service, ec);

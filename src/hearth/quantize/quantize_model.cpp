@@ -244,14 +244,19 @@ Result<QuantizeReport> quantize_gguf(const gguf::GgufFile& in, const std::string
   return report;
 }
 
-Result<QuantizeReport> quantize_model(const std::string& in_path, const std::string& out_path,
-                                      const QuantizeParams& params, const ProgressFn& progress) {
+Status check_output_is_not_input(const std::string& in_path, const std::string& out_path, std::string_view input) {
   std::error_code ec;
   if (in_path == out_path ||
       (std::filesystem::exists(out_path, ec) && std::filesystem::equivalent(in_path, out_path, ec))) {
-    return make_error(ErrorCode::kInvalidArgument, "{}: the output is the input file; choose another output path",
-                      out_path);
+    return make_error(ErrorCode::kInvalidArgument, "{}: the output is the {}; choose another output path", out_path,
+                      input);
   }
+  return ok_status();
+}
+
+Result<QuantizeReport> quantize_model(const std::string& in_path, const std::string& out_path,
+                                      const QuantizeParams& params, const ProgressFn& progress) {
+  HEARTH_TRY(check_output_is_not_input(in_path, out_path));
   HEARTH_ASSIGN_OR_RETURN(auto in, gguf::GgufModelFile::open(in_path));
   return quantize_gguf(in->file(), out_path, params, progress);
 }

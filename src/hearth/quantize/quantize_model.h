@@ -73,6 +73,11 @@ Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, cons
 Result<QuantizeReport> quantize_gguf(const gguf::GgufFile& in, const std::string& out_path,
                                      const QuantizeParams& params, const ProgressFn& progress = {});
 
+// An error when `out_path` is `in_path` (the same name, or the same file under another name):
+// quantizing would write over its own input. `input` says what in_path is, for the message.
+Status check_output_is_not_input(const std::string& in_path, const std::string& out_path,
+                                 std::string_view input = "input file");
+
 // Opens `in_path` and quantizes it; refuses to write over the input.
 Result<QuantizeReport> quantize_model(const std::string& in_path, const std::string& out_path,
                                       const QuantizeParams& params, const ProgressFn& progress = {});
