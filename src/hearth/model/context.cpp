@@ -94,7 +94,44 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
   c->mm_scratch_.assign(mm, std::byte{0});
   c->pos_.assign(static_cast<size_t>(nb), 0);
   c->near_tie_.assign(static_cast<size_t>(nb), 0);
+  c->lora_.resize(static_cast<size_t>(c->kv_->n_seq()));
   return c;
+}
+
+Status Context::set_adapters(int seq, std::vector<LoraUse> adapters) {
+  if (seq < 0 || seq >= kv_->n_seq()) {
+    return make_error(ErrorCode::kInvalidArgument, "sequence {} is outside [0, {})", seq, kv_->n_seq());
+  }
+  int64_t max_rank = 0, max_rows = 0, max_cols = 0;
+  for (const LoraUse& u : adapters) {
+    if (u.adapter == nullptr) return make_error(ErrorCode::kInvalidArgument, "sequence {}: a null LoRA adapter", seq);
+    if (&u.adapter->base() != &model_) {
+      return make_error(ErrorCode::kInvalidArgument, "LoRA adapter {} was loaded for another model than {}",
+                        u.adapter->path(), model_.path());
+    }
+    if (!std::isfinite(u.scale)) {
+      return make_error(ErrorCode::kInvalidArgument, "LoRA adapter {}: scale {} is not finite", u.adapter->path(),
+                        u.scale);
+    }
+    for (const LoraWeight& w : u.adapter->weights()) {
+      max_rank = std::max(max_rank, w.rank);
+      max_rows = std::max(max_rows, w.rows);
+      max_cols = std::max(max_cols, w.cols);
+    }
+  }
+  // Scratch for the largest product any sequence's adapters need (it only grows).
+  const auto nb = static_cast<size_t>(n_batch_);
+  auto grow = [](auto& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+  };
+  grow(lora_tmp_, nb * static_cast<size_t>(max_rank));
+  grow(lora_delta_, nb * static_cast<size_t>(max_rows));
+  grow(lora_scratch_, std::max(kernels::matmul_scratch_bytes(*kt_, TensorType::F32, max_cols, n_batch_),
+                               kernels::matmul_scratch_bytes(*kt_, TensorType::F32, max_rank, n_batch_)));
+  auto& slot = lora_[static_cast<size_t>(seq)];
+  n_lora_seqs_ += (adapters.empty() ? 0 : 1) - (slot.empty() ? 0 : 1);
+  slot = std::move(adapters);
+  return ok_status();
 }
 
 std::span<const float> Context::logits(int i) const {

@@ -12,6 +12,7 @@
 #include "hearth/core/thread_pool.h"
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/model/kv_cache.h"
+#include "hearth/model/lora_adapter.h"
 #include "hearth/model/model.h"
 
 namespace hearth::model {
@@ -64,6 +65,13 @@ class Context {
   using MatmulObserver = std::function<void(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok)>;
   void set_matmul_observer(MatmulObserver observer) { matmul_observer_ = std::move(observer); }
 
+  // The LoRA adapters (lora_adapter.h) applied to the tokens of sequence `seq` from the next
+  // decode on: each adapted weight W acts as W + sum_i scale_i * (alpha_i / rank_i) * B_i A_i.
+  // Every adapter must have been loaded for this context's model; scales must be finite.
+  // Empty (the default): the base model, on the same path as a context without adapters.
+  Status set_adapters(int seq, std::vector<LoraUse> adapters);
+  const std::vector<LoraUse>& adapters(int seq) const { return lora_[static_cast<size_t>(seq)]; }
+
  private:
   friend class Forward;  // the forward pass's steps (forward.h) work on the buffers below
   explicit Context(const Model& m) : model_(m) {}
@@ -101,6 +109,13 @@ class Context {
   std::vector<char> out_near_tie_;  // per output
   int n_outputs_ = 0;
   MatmulObserver matmul_observer_;
+  // LoRA: the adapters of each sequence, how many sequences have any (0: no adapter work at
+  // all), and the scratch of the low-rank products, sized by set_adapters.
+  std::vector<std::vector<LoraUse>> lora_;  // [n_seq]
+  int n_lora_seqs_ = 0;
+  std::vector<float> lora_tmp_;          // [n][max rank]   A x
+  std::vector<float> lora_delta_;        // [n][max rows]   B (A x)
+  std::vector<std::byte> lora_scratch_;  // the f32 matmul's scratch for those products
 };
 
 // The default context size for a model: min(4096, context_length).

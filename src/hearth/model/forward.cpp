@@ -204,6 +204,57 @@ void Forward::matmul(const TensorView& w, const float* x, int64_t x_stride, int6
       w.type, w.data, w.nb1, w.ne[1], w.ne[0], x, x_stride, n_tok, y, y_stride, c_.mm_scratch_.data()};
   if (w.packed != nullptr && w.packed_isa == kt_.name) a.packed = w.packed;
   kt_.matmul(a, *c_.pool_);
+  if (c_.n_lora_seqs_ > 0) add_lora(w, x, x_stride, n_tok, y, y_stride);
+}
+
+void Forward::add_lora(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y,
+                       int64_t y_stride) {
+  // Only the per-layer dense weights are adapted (LoraAdapter binds nothing else), and their
+  // rows are this chunk's batch tokens; runs of one sequence share its adapters.
+  for (int64_t t0 = 0; t0 < n_tok;) {
+    const int seq = batch_[t0].seq;
+    int64_t t1 = t0 + 1;
+    while (t1 < n_tok && batch_[t1].seq == seq) ++t1;
+    const int64_t m = t1 - t0;
+    for (const LoraUse& u : c_.lora_[static_cast<size_t>(seq)]) {
+      const LoraWeight* lw = u.adapter->find(&w);
+      const float s = u.scale * (lw != nullptr ? lw->alpha_over_rank : 0.0f);
+      if (s == 0.0f) continue;
+      // tmp = x A^T   [m][rank];   delta = tmp B^T   [m][rows]
+      float* tmp = c_.lora_tmp_.data();
+      float* delta = c_.lora_delta_.data();
+      kernels::MatmulArgs pa{TensorType::F32,
+                             reinterpret_cast<const std::byte*>(lw->a.data()),
+                             static_cast<size_t>(lw->cols) * sizeof(float),
+                             lw->rank,
+                             lw->cols,
+                             x + t0 * x_stride,
+                             x_stride,
+                             m,
+                             tmp,
+                             lw->rank,
+                             c_.lora_scratch_.data()};
+      kt_.matmul(pa, *c_.pool_);
+      kernels::MatmulArgs pb{TensorType::F32,
+                             reinterpret_cast<const std::byte*>(lw->b.data()),
+                             static_cast<size_t>(lw->rank) * sizeof(float),
+                             lw->rows,
+                             lw->rank,
+                             tmp,
+                             lw->rank,
+                             m,
+                             delta,
+                             lw->rows,
+                             c_.lora_scratch_.data()};
+      kt_.matmul(pb, *c_.pool_);
+      for (int64_t t = 0; t < m; ++t) {
+        float* yt = y + (t0 + t) * y_stride;
+        const float* dt = delta + t * lw->rows;
+        for (int64_t j = 0; j < lw->rows; ++j) yt[j] += s * dt[j];
+      }
+    }
+    t0 = t1;
+  }
 }
 
 void Forward::norm(float* y, const float* x, const TensorView& w, const TensorView& b) {

@@ -58,6 +58,8 @@ class Forward {
 
  private:
   void matmul(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y, int64_t y_stride);
+  // y += scale * (alpha/rank) * B (A x) for the rows whose sequence has an adapter for w.
+  void add_lora(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y, int64_t y_stride);
   void norm(float* y, const float* x, const TensorView& w, const TensorView& b);
   void ffn_dense(const LayerWeights& l);
   void ffn_moe(const LayerWeights& l);
