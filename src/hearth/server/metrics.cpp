@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <limits>
+
 namespace hearth::server {
 namespace {
 
@@ -36,7 +39,59 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
   out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, sum_, name, braces, count_);
 }
 
+bool is_inference_route(std::string_view route) {
+  return route == "/v1/chat/completions" || route == "/v1/completions" || route == "/v1/embeddings";
+}
+
+double window_quantile(double q, const std::vector<double>& bounds, const std::vector<uint64_t>& after,
+                       const std::vector<uint64_t>& before) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (bounds.empty() || after.size() != bounds.size() + 1 || before.size() != after.size() || !(q > 0 && q <= 1))
+    return nan;
+  std::vector<uint64_t> d(after.size());
+  uint64_t total = 0;
+  for (size_t i = 0; i < d.size(); ++i) {
+    d[i] = after[i] >= before[i] ? after[i] - before[i] : 0;
+    total += d[i];
+  }
+  if (total == 0) return nan;
+  const double rank = q * static_cast<double>(total);
+  uint64_t cum = 0;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (d[i] == 0 || static_cast<double>(cum + d[i]) < rank) {
+      cum += d[i];
+      continue;
+    }
+    if (i == bounds.size()) return bounds.back();  // the +Inf bucket
+    const double lo = i == 0 ? 0.0 : bounds[i - 1], hi = bounds[i];
+    return lo + (hi - lo) * (rank - static_cast<double>(cum)) / static_cast<double>(d[i]);
+  }
+  return bounds.back();
+}
+
 Metrics::Metrics() : ttft_(kTtftBounds) {}
+
+TrafficSnapshot Metrics::traffic() const {
+  TrafficSnapshot t;
+  t.latency_bounds = kLatencyBounds;
+  t.latency_counts.assign(kLatencyBounds.size() + 1, 0);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, n] : requests_) {
+    if (!is_inference_route(key.first)) continue;
+    t.requests += n;
+    if (key.second >= 500) t.server_errors += n;
+    if (key.second >= 400 && key.second < 500) t.client_errors += n;
+  }
+  for (const auto& [route, h] : latency_) {
+    if (!is_inference_route(route)) continue;
+    for (size_t i = 0; i < t.latency_counts.size(); ++i) t.latency_counts[i] += h.counts()[i];
+  }
+  t.ttft_bounds = ttft_.bounds();
+  t.ttft_counts = ttft_.counts();
+  t.prompt_tokens = prompt_tokens_;
+  t.completion_tokens = completion_tokens_;
+  return t;
+}
 
 void Metrics::record_request(const std::string& route, int status, double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
