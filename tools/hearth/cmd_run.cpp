@@ -37,10 +37,12 @@ struct RunOptions {
   bool parse_special = false;
   std::vector<std::string> stop;
   KvOptions kv;
+  std::vector<std::string> lora;
 };
 
 Status run(const RunOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "run", o.m.allow_unsigned));
+  HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> lora_specs, parse_lora_specs(o.lora));
   std::string prompt = o.prompt;
   if (!o.prompt_file.empty()) {
     HEARTH_ASSIGN_OR_RETURN(prompt, read_file(o.prompt_file, 64 << 20));
@@ -50,6 +52,7 @@ Status run(const RunOptions& o) {
   }
 
   HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg, {.n_threads = o.threads}));
+  HEARTH_ASSIGN_OR_RETURN(std::vector<model::LoraUse> lora, load_lora_adapters(lora_specs, *model));
   HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
   model::ContextParams cp;
   cp.n_ctx = o.ctx;
@@ -57,6 +60,7 @@ Status run(const RunOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_type(o.kv.type));
   cp.kv_limit_bytes = o.kv.limit_mib << 20;
   HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
+  HEARTH_TRY(ctx->set_adapters(0, std::move(lora)));
 
   std::vector<int32_t> ids = tok->encode(prompt, !o.no_bos, o.parse_special);
   if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty (and no BOS token is added)");
@@ -151,6 +155,7 @@ void setup(CLI::App& app) {
   sub->add_flag("--no-bos", o->no_bos, "do not add the BOS token");
   sub->add_flag("--special", o->parse_special, "parse special tokens written in the prompt");
   add_kv_options(sub, o->kv);
+  add_lora_option(sub, o->lora);
   sub->callback([o, p] {
     o->prompt_given = p->count() > 0;
     Status s = run(*o);

@@ -26,6 +26,7 @@ struct ServeOptions {
   std::string api_key_file;
   KvOptions kv;
   uint64_t max_body_mib = 8;
+  std::vector<std::string> lora;
 };
 
 Status serve(ServeOptions& o) {
@@ -33,6 +34,8 @@ Status serve(ServeOptions& o) {
   if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "serve", o.m.allow_unsigned));
   server::ServerConfig& c = o.config;
+  HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> lora, parse_lora_specs(o.lora));
+  for (const LoraSpec& l : lora) c.lora.push_back({l.path, l.scale});
   c.model_path = arg.path;
   c.model_mapping = arg.mapping;
   c.on_model_loaded = [arg](const Status& s) { record_load(arg, s); };
@@ -111,6 +114,9 @@ void setup(CLI::App& app) {
   sub->add_option("--tls-cert", c.http.tls_cert, "TLS certificate (PEM); with --tls-key serves HTTPS");
   sub->add_option("--tls-key", c.http.tls_key, "TLS private key (PEM)");
   add_http_limit_options(*sub, c.http, o->max_body_mib);
+  add_lora_option(sub, o->lora,
+                  "LoRA adapter FILE[:SCALE] (scale default 1; repeatable); ids 0, 1, ... in this order "
+                  "(GET/POST /lora-adapters, a request's \"lora\")");
   sub->add_flag("--log-prompts", c.log_prompts, "log prompts and completions (off: never logged)");
   add_kv_options(sub, o->kv);
   sub->callback([o] {

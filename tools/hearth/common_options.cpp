@@ -1,5 +1,9 @@
 #include "common_options.h"
 
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+
 namespace hearth::cli {
 
 void add_model_options(CLI::App* sub, ModelOptions& o, const std::string& model_help) {
@@ -32,6 +36,49 @@ Result<kernels::KvType> parse_kv_type(const std::string& name) {
   if (name == "f16") return kernels::KvType::kF16;
   if (name == "f32") return kernels::KvType::kF32;
   return make_error(ErrorCode::kInvalidArgument, "--kv-type must be f16 or f32, not '{}'", name);
+}
+
+void add_lora_option(CLI::App* sub, std::vector<std::string>& specs, const std::string& help) {
+  sub->add_option("--lora", specs,
+                  help.empty() ? "LoRA adapter FILE[:SCALE] (GGUF, e.g. from hearth finetune; scale default 1; "
+                                 "repeatable)"
+                               : help)
+      ->type_name("FILE[:SCALE]")
+      ->allow_extra_args(false);  // one value per --lora, so a positional after it stays positional
+}
+
+Result<LoraSpec> parse_lora_spec(const std::string& spec) {
+  if (spec.empty()) return make_error(ErrorCode::kInvalidArgument, "--lora needs a file name");
+  const size_t colon = spec.rfind(':');
+  std::error_code ec;
+  if (colon == std::string::npos || std::filesystem::is_regular_file(spec, ec)) return LoraSpec{spec, 1.0f};
+  const std::string path = spec.substr(0, colon), scale_text = spec.substr(colon + 1);
+  if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "--lora '{}': the file name is empty", spec);
+  float scale = 0.0f;
+  const char* end = scale_text.data() + scale_text.size();
+  auto [ptr, err] = std::from_chars(scale_text.data(), end, scale);
+  if (scale_text.empty() || err != std::errc() || ptr != end || !std::isfinite(scale)) {
+    return make_error(ErrorCode::kInvalidArgument, "--lora '{}': scale '{}' is not a finite number", spec, scale_text);
+  }
+  return LoraSpec{path, scale};
+}
+
+Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& specs) {
+  std::vector<LoraSpec> out;
+  for (const std::string& s : specs) {
+    HEARTH_ASSIGN_OR_RETURN(LoraSpec l, parse_lora_spec(s));
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+Result<std::vector<model::LoraUse>> load_lora_adapters(const std::vector<LoraSpec>& specs, const model::Model& base) {
+  std::vector<model::LoraUse> out;
+  for (const LoraSpec& s : specs) {
+    HEARTH_ASSIGN_OR_RETURN(auto adapter, model::LoraAdapter::load(s.path, base));
+    out.push_back({std::move(adapter), s.scale});
+  }
+  return out;
 }
 
 }  // namespace hearth::cli

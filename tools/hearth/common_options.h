@@ -1,15 +1,18 @@
 // The options that several commands share, defined once so that each is named, documented and
 // validated the same way everywhere: the model argument with --allow-unsigned, -t/--threads,
-// -c/--ctx-size, and the KV cache's --kv-type/--kv-limit.
+// -c/--ctx-size, the KV cache's --kv-type/--kv-limit, and --lora FILE[:SCALE].
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "hearth/core/status.h"
 #include "hearth/kernels/kernel_table.h"
+#include "hearth/model/lora_adapter.h"
+#include "hearth/model/model.h"
 
 namespace hearth::cli {
 
@@ -34,5 +37,18 @@ struct KvOptions {
 };
 void add_kv_options(CLI::App* sub, KvOptions& o, bool with_limit = true);
 Result<kernels::KvType> parse_kv_type(const std::string& name);
+
+// --lora FILE[:SCALE], repeatable: LoRA adapters (GGUF, as `hearth finetune` writes them) and
+// their scales (default 1). Parsed strictly: a scale that is not a finite number is an error
+// naming it. A FILE that contains ':' is taken whole when it names an existing file.
+struct LoraSpec {
+  std::string path;
+  float scale = 1.0f;
+};
+void add_lora_option(CLI::App* sub, std::vector<std::string>& specs, const std::string& help = "");
+Result<LoraSpec> parse_lora_spec(const std::string& spec);
+Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& specs);
+// Loads every adapter for `base` (errors name the file and the tensor).
+Result<std::vector<model::LoraUse>> load_lora_adapters(const std::vector<LoraSpec>& specs, const model::Model& base);
 
 }  // namespace hearth::cli

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "hearth/core/log.h"
 
@@ -48,6 +49,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const model::Model& model, 
   }
   s->slots_.reserve(static_cast<size_t>(params.n_slots));
   for (int i = 0; i < params.n_slots; ++i) s->slots_.emplace_back(i, s->shared_);
+  s->slot_lora_.resize(static_cast<size_t>(params.n_slots));
   s->thread_ = std::thread([p = s.get()] { p->loop(); });
   return s;
 }
@@ -77,13 +79,28 @@ Status Scheduler::check(const GenerationParams& params) const {
   return ok_status();
 }
 
-Result<std::shared_ptr<RequestChannel>> Scheduler::submit(std::shared_ptr<const GenerationParams> params) {
-  HEARTH_ASSIGN_OR_RETURN(auto channels, submit_all({std::move(params)}));
+Status Scheduler::check(const std::vector<model::LoraUse>& lora) const {
+  for (const model::LoraUse& u : lora) {
+    if (u.adapter == nullptr || &u.adapter->base() != &ctx_->model()) {
+      return make_error(ErrorCode::kInvalidArgument, "a LoRA adapter was not loaded for the model being served");
+    }
+    if (!std::isfinite(u.scale)) {
+      return make_error(ErrorCode::kInvalidArgument, "LoRA adapter {}: scale {} is not finite", u.adapter->path(),
+                        u.scale);
+    }
+  }
+  return ok_status();
+}
+
+Result<std::shared_ptr<RequestChannel>> Scheduler::submit(std::shared_ptr<const GenerationParams> params,
+                                                          std::vector<model::LoraUse> lora) {
+  HEARTH_ASSIGN_OR_RETURN(auto channels, submit_all({std::move(params)}, std::move(lora)));
   return std::move(channels.front());
 }
 
 Result<std::vector<std::shared_ptr<RequestChannel>>> Scheduler::submit_all(
-    std::vector<std::shared_ptr<const GenerationParams>> requests) {
+    std::vector<std::shared_ptr<const GenerationParams>> requests, std::vector<model::LoraUse> lora) {
+  HEARTH_TRY(check(lora));
   size_t tasks = 0;
   for (const auto& p : requests) {
     HEARTH_TRY(check(*p));
@@ -105,7 +122,7 @@ Result<std::vector<std::shared_ptr<RequestChannel>>> Scheduler::submit_all(
                         queue_.size());
     }
     for (size_t r = 0; r < requests.size(); ++r) {
-      for (int i = 0; i < requests[r]->n_choices; ++i) queue_.push_back(Task{channels[r], requests[r], i});
+      for (int i = 0; i < requests[r]->n_choices; ++i) queue_.push_back(Task{channels[r], requests[r], i, lora});
     }
   }
   cv_.notify_all();
@@ -146,11 +163,16 @@ void Scheduler::admit_locked() {
     }
     const auto params = queue_.front().params;
     const auto& prompt = params->prompt;
+    // Cached rows are reusable only if they were computed with the task's adapters.
+    const std::vector<model::LoraUse> lora = queue_.front().lora;
+    auto reusable = [&](const Slot& s) {
+      return same_lora(slot_lora_[static_cast<size_t>(s.id())], lora) ? common_prefix(s.cache(), prompt) : 0;
+    };
     Slot* best = nullptr;
     size_t best_common = 0;
     for (Slot& s : slots_) {
       if (!s.idle()) continue;
-      size_t c = common_prefix(s.cache(), prompt);
+      size_t c = reusable(s);
       if (!best || c > best_common || (c == best_common && s.last_used() < best->last_used())) {
         best = &s;
         best_common = c;
@@ -159,13 +181,29 @@ void Scheduler::admit_locked() {
     if (!best) return;
     Task task = std::move(queue_.front());
     queue_.pop_front();
+    auto& best_lora = slot_lora_[static_cast<size_t>(best->id())];
+    if (!same_lora(best_lora, lora)) {
+      // Checked at submit, so this cannot fail; the slot's rows are recomputed from 0.
+      if (Status st = ctx_->set_adapters(best->id(), lora); !st.ok()) {
+        log::error("scheduler: slot {}: {}", best->id(), st.to_string());
+        GenerationEvent e;
+        e.kind = GenerationEvent::Kind::kFinish;
+        e.index = task.index;
+        e.finish = FinishReason::kError;
+        e.error = st;
+        task.channel->push(std::move(e));
+        continue;
+      }
+      best_lora = lora;
+      best->cache().clear();  // best_common is 0: reusable() refused its rows
+    }
     if (params->embedding) {
       best_common = 0;  // every prompt token's hidden state is needed
     } else {
       // Another slot (busy or not) may hold a longer prefix, e.g. a sibling choice's prompt.
       for (Slot& s : slots_) {
         if (&s == best) continue;
-        size_t c = common_prefix(s.cache(), prompt);
+        size_t c = reusable(s);
         if (c >= best_common + kMinPrefixCopy) {
           ctx_->kv_cache().copy_prefix(s.id(), best->id(), static_cast<int64_t>(c));
           best->cache().assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(c));

@@ -66,11 +66,14 @@ class Scheduler {
 
   // Queues params.n_choices tasks. Errors: kInvalidArgument (empty prompt, bad token id),
   // kOutOfRange (the prompt does not fit a slot's context), kResourceExhausted (queue full).
-  Result<std::shared_ptr<RequestChannel>> submit(std::shared_ptr<const GenerationParams> params);
+  // `lora`: the adapters (loaded for this model) the request runs with; kInvalidArgument for
+  // an adapter of another model or a scale that is not finite.
+  Result<std::shared_ptr<RequestChannel>> submit(std::shared_ptr<const GenerationParams> params,
+                                                 std::vector<model::LoraUse> lora = {});
   // Queues several requests (an embeddings batch) all at once or none: the same errors, and
   // kInvalidArgument when they need more tasks than max_tasks() (they could never fit).
   Result<std::vector<std::shared_ptr<RequestChannel>>> submit_all(
-      std::vector<std::shared_ptr<const GenerationParams>> requests);
+      std::vector<std::shared_ptr<const GenerationParams>> requests, std::vector<model::LoraUse> lora = {});
   // Tasks held at once, running and queued: --parallel + --max-queue.
   size_t max_tasks() const { return params_.max_queue + static_cast<size_t>(n_slots()); }
 
@@ -81,6 +84,7 @@ class Scheduler {
  private:
   Scheduler() = default;
   Status check(const GenerationParams& params) const;
+  Status check(const std::vector<model::LoraUse>& lora) const;
   void loop();
   void admit_locked();
   void step();
@@ -88,6 +92,7 @@ class Scheduler {
   std::unique_ptr<model::Context> ctx_;
   SlotShared shared_;
   std::vector<Slot> slots_;
+  std::vector<std::vector<model::LoraUse>> slot_lora_;  // [slot] the adapters its cached rows were computed with
   SchedulerParams params_;
   int64_t n_vocab_ = 0;
 

@@ -23,6 +23,14 @@ Status over_budget_error(const JsonConstraint::WorkBudget& b) {
 
 }  // namespace
 
+bool same_lora(const std::vector<model::LoraUse>& a, const std::vector<model::LoraUse>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].adapter != b[i].adapter || a[i].scale != b[i].scale) return false;
+  }
+  return true;
+}
+
 void Slot::start(Task task, int64_t n_keep, uint64_t tick) {
   task_ = std::move(task);
   last_used_ = tick;

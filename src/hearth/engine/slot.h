@@ -14,6 +14,7 @@
 #include "hearth/core/status.h"
 #include "hearth/engine/generation.h"
 #include "hearth/engine/json_constraint.h"
+#include "hearth/model/lora_adapter.h"
 #include "hearth/sampling/sampler.h"
 #include "hearth/sampling/stop_string_matcher.h"
 #include "hearth/tokenizer/tokenizer.h"
@@ -25,7 +26,13 @@ struct Task {
   std::shared_ptr<RequestChannel> channel;
   std::shared_ptr<const GenerationParams> params;
   int index = 0;  // choice index
+  // The LoRA adapters (and scales) this task runs with; empty: the base model.
+  std::vector<model::LoraUse> lora;
 };
+
+// Whether two adapter sets are the same adapters with the same scales, in the same order (a
+// slot's cached rows computed with one set are reusable only for the same set).
+bool same_lora(const std::vector<model::LoraUse>& a, const std::vector<model::LoraUse>& b);
 
 // Read-only data shared by all slots.
 struct SlotShared {

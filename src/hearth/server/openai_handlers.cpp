@@ -1,5 +1,5 @@
 // The model-backed routes: /v1/chat/completions, /v1/completions (streamed as server-sent
-// events or not), /v1/embeddings, /tokenize, /detokenize.
+// events or not), /v1/embeddings, /tokenize, /detokenize. (/lora-adapters: lora_handlers.cpp)
 #include <chrono>
 #include <ctime>
 #include <mutex>
@@ -415,13 +415,15 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
   if (Status st = sampling::validate(params->sampler, tok.n_vocab()); !st.ok()) {
     return error_response(bad_request(st.message(), "logit_bias"));
   }
+  auto lora = lora_for_request(sv, r.lora);
+  if (auto* e = std::get_if<ApiError>(&lora)) return error_response(*e);
   TokenReservation quota;
   if (sv.auth != nullptr && key >= 0) {
     auto reserved = reserve_completion(sv, key, *params);
     if (auto* e = std::get_if<ApiError>(&reserved)) return error_response(*e);
     quota = std::get<TokenReservation>(std::move(reserved));
   }
-  auto channel = sv.scheduler->submit(params);
+  auto channel = sv.scheduler->submit(params, std::move(std::get<std::vector<model::LoraUse>>(lora)));
   if (!channel.ok()) {
     quota.settle(0);
     ApiError e = api_error_from_status(channel.status());
@@ -482,7 +484,11 @@ HttpResponse handle_embeddings(Serving& sv, const HttpRequest& req, int key) {
     if (g.tokens <= 0) return error_response(quota_error(sv, key, g, n_input_tokens));
     quota = TokenReservation(sv.auth, key, g.tokens);
   }
-  auto submitted = sv.scheduler->submit_all(std::move(requests));
+  // Embeddings run with the global adapter scales.
+  auto lora = lora_for_request(sv, std::nullopt);
+  if (auto* e = std::get_if<ApiError>(&lora)) return error_response(*e);
+  auto submitted =
+      sv.scheduler->submit_all(std::move(requests), std::move(std::get<std::vector<model::LoraUse>>(lora)));
   if (!submitted.ok()) {
     quota.settle(0);
     ApiError e = api_error_from_status(submitted.status());

@@ -150,6 +150,41 @@ std::optional<ApiError> parse_response_format(const json& j, engine::GenerationP
   return std::nullopt;
 }
 
+// A list of {"id": int, "scale": number}; `where` is the field's name in errors ("lora", or ""
+// for a whole body).
+std::optional<ApiError> parse_lora_list(const json& list, const std::string& where, std::vector<LoraScale>& out) {
+  const std::string name = where.empty() ? "the request body" : "'" + where + "'";
+  if (!list.is_array()) return bad_request(name + " must be an array of {\"id\", \"scale\"} objects", where);
+  if (list.size() > kMaxLoraEntries) {
+    return bad_request(fmt::format("{} has {} entries, at most {}", name, list.size(), kMaxLoraEntries), where);
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& e = list[i];
+    const std::string at = fmt::format("{}[{}]", where, i);
+    if (!e.is_object()) return bad_request("'" + at + "' must be an object with \"id\" and \"scale\"", at);
+    auto id = e.find("id");
+    if (id == e.end() || !id->is_number_integer() || id->get<int64_t>() < 0) {
+      return bad_request("'" + at + ".id' must be a non-negative integer", at + ".id");
+    }
+    auto scale = e.find("scale");
+    if (scale == e.end() || !scale->is_number())
+      return bad_request("'" + at + ".scale' must be a number", at + ".scale");
+    const double v = scale->get<double>();
+    if (!std::isfinite(v) || std::fabs(v) > kMaxLoraScale) {
+      return bad_request(
+          fmt::format("'{}.scale' must be between {} and {}, not {}", at, -kMaxLoraScale, kMaxLoraScale, scale->dump()),
+          at + ".scale");
+    }
+    for (const LoraScale& prev : out) {
+      if (prev.id == id->get<int64_t>()) {
+        return bad_request(fmt::format("'{}.id': adapter {} is listed twice", at, prev.id), at + ".id");
+      }
+    }
+    out.push_back({id->get<int64_t>(), static_cast<float>(v)});
+  }
+  return std::nullopt;
+}
+
 std::optional<ApiError> parse_sampling(const json& j, bool chat, const RequestLimits& limits, CompletionRequest& r) {
   auto& sc = r.gen.sampler;
   sc.temperature = 1.0f;
@@ -238,6 +273,10 @@ std::optional<ApiError> parse_sampling(const json& j, bool chat, const RequestLi
     r.gen.top_logprobs = static_cast<int>(lp);
   }
   HEARTH_API_TRY(get_bool(j, "ignore_eos", r.gen.ignore_eos));
+  if (auto it = j.find("lora"); it != j.end() && !it->is_null()) {
+    r.lora.emplace();
+    HEARTH_API_TRY(parse_lora_list(*it, "lora", *r.lora));
+  }
   HEARTH_API_TRY(get_bool(j, "stream", r.stream));
   if (auto it = j.find("stream_options"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) return bad_request("'stream_options' must be an object", "stream_options");
@@ -410,6 +449,18 @@ ApiResult<std::vector<int32_t>> parse_detokenize_request(std::string_view body) 
     ids.push_back(static_cast<int32_t>(id));
   }
   return ids;
+}
+
+ApiResult<std::vector<LoraScale>> parse_lora_scales(std::string_view body) {
+  if (json_nesting_depth(body) > kMaxJsonDepth) {
+    return bad_request(
+        fmt::format("the request body nests arrays and objects more than {} levels deep", kMaxJsonDepth));
+  }
+  json j = json::parse(sanitize_utf8(body), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return bad_request("the request body is not valid JSON");
+  std::vector<LoraScale> out;
+  HEARTH_API_TRY(parse_lora_list(j, "", out));
+  return out;
 }
 
 }  // namespace hearth::server

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,16 @@ struct RequestLimits {
 // and allocation-free whatever the input. Malformed text is left to the parser.
 int json_nesting_depth(std::string_view text, int limit = kMaxJsonDepth);
 
+// One entry of a "lora" list: an adapter id (its index in GET /lora-adapters) and its scale.
+struct LoraScale {
+  int64_t id = 0;
+  float scale = 0.0f;
+};
+// Scales are finite and at most this large in magnitude.
+inline constexpr double kMaxLoraScale = 1000.0;
+// The adapters one list may name.
+inline constexpr size_t kMaxLoraEntries = 64;
+
 struct CompletionRequest {
   bool chat = false;
   std::string model;
@@ -46,12 +57,19 @@ struct CompletionRequest {
   bool include_usage = false;
   bool logprobs = false;
   std::vector<std::string> skipped_schema_keywords;  // best effort: keywords not enforced
+  // "lora": [{"id": 0, "scale": 0.2}, ...] (llama.cpp server): the adapter scales for this
+  // request only; adapters it does not list get scale 0. Absent: the server's global scales.
+  std::optional<std::vector<LoraScale>> lora;
 };
 
 // Sampling defaults when a request leaves a field out: temperature 1, top_p 1 (as OpenAI),
 // and hearth's top_k 40 and min_p 0.05 (extras, settable per request). Extra fields: top_k,
 // min_p, repeat_penalty, ignore_eos.
 ApiResult<CompletionRequest> parse_completion_request(std::string_view body, bool chat, const RequestLimits& limits);
+
+// The body of POST /lora-adapters: [{"id": 0, "scale": 0.5}, ...]. Ids are checked against
+// the server's adapters by the caller; here: the shape, id >= 0, no id twice, finite scales.
+ApiResult<std::vector<LoraScale>> parse_lora_scales(std::string_view body);
 
 struct EmbeddingRequest {
   std::string model;

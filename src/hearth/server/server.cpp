@@ -20,8 +20,8 @@ std::string model_id_from_path(const std::string& path) {
 // Route label for metrics: the route pattern, so that ids in paths do not explode the label set.
 std::string route_label(const std::string& path) {
   static const char* kRoutes[] = {
-      "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/tokenize",
-      "/detokenize",          "/health",         "/metrics"};
+      "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",    "/tokenize",
+      "/detokenize",          "/health",         "/metrics",       "/lora-adapters"};
   for (const char* r : kRoutes) {
     if (path == r) return r;
   }
@@ -167,6 +167,11 @@ void Server::add_routes() {
   http_->route("POST", "/v1/embeddings", guarded(true, [this](const HttpRequest& req, int key) {
                  return handle_embeddings(*serving(), req, key);
                }));
+  // llama.cpp-compatible adapter routes; setting the global scales needs a key like any route.
+  http_->route("GET", "/lora-adapters",
+               guarded(true, [this](const HttpRequest&, int) { return handle_lora_list(*serving()); }));
+  http_->route("POST", "/lora-adapters",
+               guarded(true, [this](const HttpRequest& req, int) { return handle_lora_set(*serving(), req); }));
   http_->route("POST", "/tokenize",
                guarded(true, [this](const HttpRequest& req, int) { return handle_tokenize(*serving(), req); }));
   http_->route("POST", "/detokenize",
@@ -204,6 +209,13 @@ Result<std::shared_ptr<Serving>> Server::make_serving(std::shared_ptr<model::Mod
           "the model's chat template is not one hearth recognises; using the plain format "
           "(pass --chat-template NAME to choose one)");
     }
+  }
+  for (const ServerConfig::Lora& l : config_.lora) {
+    HEARTH_ASSIGN_OR_RETURN(auto adapter, model::LoraAdapter::load(l.path, *sv->model));
+    log::info("LoRA adapter {}: {} weights, scale {}", l.path, adapter->weights().size(), l.scale);
+    sv->lora.adapters.push_back(std::move(adapter));
+    sv->lora.paths.push_back(l.path);
+    sv->lora.scales.push_back(l.scale);
   }
   HEARTH_ASSIGN_OR_RETURN(sv->scheduler, engine::Scheduler::create(*sv->model, *sv->tokenizer, config_.scheduler));
   sv->created = static_cast<int64_t>(std::time(nullptr));

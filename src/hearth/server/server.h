@@ -38,6 +38,13 @@ struct ServerConfig {
   bool insecure_no_auth = false;  // allow a non-loopback bind without keys
   bool log_prompts = false;
   RequestLimits limits;
+  // LoRA adapters (--lora FILE[:SCALE]) loaded for the model, ids in this order; the scales
+  // are the initial global scales (GET/POST /lora-adapters).
+  struct Lora {
+    std::string path;
+    float scale = 1.0f;
+  };
+  std::vector<Lora> lora;
 };
 
 // True for a loopback address, or a name that resolves only to loopback addresses (see

@@ -90,11 +90,15 @@ struct LoraFile {
 
   // Random factors of `rank` for each named base weight.
   LoraFile(const LoraBase& base, const std::vector<std::string>& targets, int64_t r, uint32_t seed, float alpha_ = 8.0f)
+      : LoraFile(base.shapes, targets, r, seed, alpha_) {}
+  // The same for any model, given its tensors' shapes (ne) by name.
+  LoraFile(const std::map<std::string, std::vector<uint64_t>>& shapes, const std::vector<std::string>& targets,
+           int64_t r, uint32_t seed, float alpha_ = 8.0f)
       : alpha(alpha_), rank(r) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> dist(0.0f, 0.2f);
     for (const auto& t : targets) {
-      const auto& ne = base.shapes.at(t);
+      const auto& ne = shapes.at(t);
       const uint64_t cols = ne[0], rows = ne[1], rk = static_cast<uint64_t>(r);
       Factor a{t + ".lora_a", {cols, rk}, std::vector<float>(cols * rk)};
       Factor b{t + ".lora_b", {rk, rows}, std::vector<float>(rk * rows)};
