@@ -181,6 +181,36 @@ TEST(CliLora, RunAndExportOnStories) {
   EXPECT_EQ(q.exit_code, 0) << q.err;
 }
 
+// An adapter that `hearth finetune` wrote loads on the f32 base and on a quantized (Q4_K_M)
+// base, at inference and in export (whose merged tensors are then dequantized W + s B A).
+TEST(CliLora, FinetunedAdapterOnF32AndQuantizedBases) {
+  HEARTH_REQUIRE_SHARED(shared);
+  TempDir dir;
+  const std::string f32 = (shared / "models/stories260K-f32.gguf").string();
+  const std::string q4 = (shared / "models/stories260K-Q4_K_M.gguf").string();
+  const std::string text = (shared / "models/alice_in_wonderland.txt").string();
+  const Output ft = run("finetune " + f32 + " --data " + text + " --out " + (dir / "ft.gguf") + " --steps 3 -t 2");
+  ASSERT_EQ(ft.exit_code, 0) << ft.err;
+  const std::string gen = " -p \"Alice was\" -n 16 --temp 0 -t 2 ";
+  for (const std::string& base : {f32, q4}) {
+    const Output plain = run("run " + base + gen);
+    const Output zero = run("run " + base + gen + "--lora " + (dir / "ft.gguf") + ":0");
+    const Output adapted = run("run " + base + gen + "--lora " + (dir / "ft.gguf"));
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    ASSERT_EQ(adapted.exit_code, 0) << adapted.err;
+    EXPECT_EQ(zero.out, plain.out) << base;
+  }
+  const Output exp = run("export " + q4 + " --lora " + (dir / "ft.gguf") + " --out " + (dir / "m.gguf"));
+  ASSERT_EQ(exp.exit_code, 0) << exp.err;
+  EXPECT_NE(exp.out.find("35 of 48 tensors merged (f32)"), std::string::npos) << exp.out;
+  auto merged = gguf::GgufModelFile::open(dir / "m.gguf");
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ((*merged)->file().find_tensor("blk.0.attn_q.weight")->type, TensorType::F32);
+  EXPECT_EQ((*merged)->file().find_tensor("token_embd.weight")->type,
+            (*gguf::GgufModelFile::open(q4))->file().find_tensor("token_embd.weight")->type);
+  EXPECT_EQ(run("run " + (dir / "m.gguf") + gen).exit_code, 0);
+}
+
 // HTTP helpers over the raw loopback client.
 const char* kKey = "lora-test-key";
 

@@ -218,8 +218,9 @@ void Forward::add_lora(const TensorView& w, const float* x, int64_t x_stride, in
     const int64_t m = t1 - t0;
     for (const LoraUse& u : c_.lora_[static_cast<size_t>(seq)]) {
       const LoraWeight* lw = u.adapter->find(&w);
-      const float s = u.scale * (lw != nullptr ? lw->alpha_over_rank : 0.0f);
-      if (s == 0.0f) continue;
+      if (lw == nullptr) continue;
+      const float s = u.scale * lw->alpha_over_rank;
+      if (s == 0.0f) continue;  // scale 0 is the base model, bit for bit
       // tmp = x A^T   [m][rank];   delta = tmp B^T   [m][rows]
       float* tmp = c_.lora_tmp_.data();
       float* delta = c_.lora_delta_.data();
