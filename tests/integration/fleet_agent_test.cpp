@@ -407,6 +407,92 @@ TEST_F(FleetAgent, KillNineDuringSwitchesAlwaysComesBackServingAWholeModel) {
   EXPECT_EQ(check.code, 0) << check.out;
 }
 
+TEST_F(FleetAgent, TrafficGatesJudgeTheBakeWindowAndAModelThatKillsTheNodeIsNotRetried) {
+  Node& n = add_node("edge-1");
+  ASSERT_TRUE(hearth::testing::wait_tcp(n.port, 15));
+  publish_desired(n.id, sign(desired(n, 1, "v1"), controller_key()));
+  ASSERT_TRUE(serving(n, "v1")) << node_json(n.id).dump();
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::thread load([&] {
+    while (!stop.load()) (complete(n.port) == 200 ? ok : failed).fetch_add(1);
+  });
+  struct Join {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Join() {
+      stop.store(true);
+      if (t.joinable()) t.join();
+    }
+  } join_load{stop, load};
+
+  // 1. A latency bound that no real request meets: v2 serves on probation for the bake window,
+  //    the measured p95 fails the gate, and the node switches back to v1 by itself.
+  fleet::DesiredState d2 = desired(n, 2, "v2");
+  d2.gates = {*fleet::parse_gate("p95_latency_ms < 0.001")};
+  d2.bake_seconds = 3;
+  publish_desired(n.id, sign(d2, controller_key()));
+  ASSERT_TRUE(wait_node(
+      n.id, [](const json& j) { return j.value("state", "") == "failed" && j.value("reported_generation", 0) == 2; },
+      90s))
+      << node_json(n.id).dump();
+  json f = node_json(n.id);
+  std::printf("after a failed bake: %s\n", f.dump().c_str());
+  EXPECT_NE(f.value("reason", "").find("p95_latency_ms < 0.001"), std::string::npos) << f.dump();
+  EXPECT_NE(f.value("reason", "").find("switched back to models/stories:v1"), std::string::npos) << f.dump();
+  EXPECT_GT(f["gate_values"].value("bake_requests", 0.0), 0) << f.dump();
+  EXPECT_GT(f["gate_values"].value("p95_latency_ms", 0.0), 0.001) << f.dump();
+  EXPECT_EQ(f["serving"].value("digest", ""), digests_["v1"]);
+  EXPECT_EQ(served_model(n.port), "models/stories:v1");
+
+  // 2. Bounds that real traffic meets: v2 is committed after its bake, with what was measured.
+  fleet::DesiredState d3 = desired(n, 3, "v2");
+  d3.gates = {*fleet::parse_gate("eval_ppl < 200"), *fleet::parse_gate("error_rate < 0.01"),
+              *fleet::parse_gate("p95_latency_ms < 60000"), *fleet::parse_gate("bake_requests >= 10")};
+  d3.bake_seconds = 2;
+  publish_desired(n.id, sign(d3, controller_key()));
+  ASSERT_TRUE(serving(n, "v2")) << node_json(n.id).dump();
+  json s = node_json(n.id);
+  EXPECT_EQ(s["gate_values"].value("error_rate", 1.0), 0.0) << s.dump();
+  EXPECT_GT(s["gate_values"].value("bake_requests", 0.0), 0) << s.dump();
+  EXPECT_LT(s["gate_values"].value("eval_ppl", 1e9), 200) << s.dump();
+  stop.store(true);
+  load.join();
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_EQ(failed.load(), 0) << "requests failed during a bake, a switch or a switch back";
+
+  // 3. The node dies twice during the bake of one generation (as it would under a model that
+  //    crashes the process): the third run reports it failed and does not try it again.
+  fleet::DesiredState d4 = desired(n, 4, "v1");
+  d4.allow_downgrade = true;
+  d4.gates = {*fleet::parse_gate("p95_latency_ms < 60000")};
+  d4.bake_seconds = 600;
+  publish_desired(n.id, sign(d4, controller_key()));
+  for (int run = 1; run <= 2; ++run) {
+    const auto on_probation = [run](const json& j) {
+      const std::string why = j.value("reason", "");
+      return j.value("state", "") == "gating" && why.find("on probation") != std::string::npos &&
+             (run == 1 || why.find("(attempt 2 of 2)") != std::string::npos);
+    };
+    ASSERT_TRUE(wait_node(n.id, on_probation, 90s)) << "run " << run << ": " << node_json(n.id).dump();
+    EXPECT_EQ(served_model(n.port), "models/stories:v1") << "run " << run;
+    n.agent->kill(SIGKILL);
+    start_agent(n);
+    ASSERT_TRUE(hearth::testing::wait_tcp(n.port, 15));
+  }
+  ASSERT_TRUE(wait_node(
+      n.id,
+      [](const json& j) {
+        return j.value("state", "") == "failed" && j.value("reason", "").find("stopped 2 times") != std::string::npos;
+      },
+      90s))
+      << node_json(n.id).dump();
+  EXPECT_EQ(node_json(n.id)["serving"].value("digest", ""), digests_["v2"]);
+  EXPECT_TRUE(poll_until([&] { return complete(n.port) == 200; }, 30s));
+  EXPECT_EQ(served_model(n.port), "models/stories:v2");
+}
+
 TEST_F(FleetAgent, APeerServesAsLanMirrorWhenTheRegistryIsGone) {
   Node& a = add_node("edge-1");
   Node& b = add_node("edge-2");

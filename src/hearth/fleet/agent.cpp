@@ -1,9 +1,11 @@
 #include "hearth/fleet/agent.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -13,6 +15,7 @@
 
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
+#include "hearth/core/process_stats.h"
 #include "hearth/core/status.h"
 #include "hearth/fleet/fleet_dir.h"
 #include "hearth/fleet/mqtt_client.h"
@@ -25,6 +28,9 @@
 
 namespace hearth::fleet {
 namespace {
+
+// Agent runs that may start applying one generation; a run that dies while applying counts.
+constexpr int kMaxApplyAttempts = 2;
 
 using json = nlohmann::json;
 constexpr std::string_view kAgentSchema = "hearth.agent/v1";
@@ -196,6 +202,7 @@ class ServerSwitch final : public ServingSwitch {
     return server_.swap_model(std::move(m), id);
   }
   std::shared_ptr<model::Model> current() const override { return server_.current_model(); }
+  std::optional<server::TrafficSnapshot> traffic() const override { return server_.metrics().traffic(); }
 
  private:
   server::Server& server_;
@@ -286,6 +293,7 @@ class AgentImpl final : public Agent {
       t.state = state_;
       t.serving = record_.serving;
       lock.unlock();  // never publish while holding the agent's lock
+      fill_counters(t);
       (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kTelemetry), telemetry_to_json(t), 0, false, 0);
       lock.lock();
     }
@@ -305,6 +313,32 @@ class AgentImpl final : public Agent {
   }
 
  private:
+  // Telemetry counters (never content): throughput and TTFT quantiles over the interval since
+  // the last telemetry, cumulative requests and 5xx errors, resident memory, free disk.
+  void fill_counters(Telemetry& t) {
+    const server::TrafficSnapshot now = server_->metrics().traffic();
+    const double now_t = now_seconds();
+    if (last_traffic_) {
+      const server::TrafficSnapshot& was = *last_traffic_;
+      const double dt = now_t - last_traffic_time_;
+      if (dt > 0) {
+        t.decode_tok_s = static_cast<double>(now.completion_tokens - was.completion_tokens) / dt;
+        t.prefill_tok_s = static_cast<double>(now.prompt_tokens - was.prompt_tokens) / dt;
+      }
+      const double p50 = server::window_quantile(0.5, now.ttft_bounds, now.ttft_counts, was.ttft_counts);
+      const double p95 = server::window_quantile(0.95, now.ttft_bounds, now.ttft_counts, was.ttft_counts);
+      t.ttft_p50_ms = std::isfinite(p50) ? 1000.0 * p50 : 0.0;  // 0: no first token in the interval
+      t.ttft_p95_ms = std::isfinite(p95) ? 1000.0 * p95 : 0.0;
+    }
+    t.requests = now.requests;
+    t.errors = now.server_errors;
+    t.memory_bytes = current_rss_bytes();
+    struct statvfs fs {};
+    if (statvfs(opt_.home.c_str(), &fs) == 0) t.disk_free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    last_traffic_ = now;
+    last_traffic_time_ = now_t;
+  }
+
   // What the node served before it stopped: the recorded model, else its last-known-good.
   void resume_serving() {
     for (const ModelPin* pin : {&record_.serving, &record_.last_known_good}) {
@@ -332,6 +366,8 @@ class AgentImpl final : public Agent {
     applied_generation_ = j.value("generation", uint64_t{0});
     report_seq_ = j.value("report_seq", uint64_t{0});
     event_seq_ = j.value("event_seq", uint64_t{0});
+    attempt_generation_ = j.value("attempt_generation", uint64_t{0});
+    attempt_count_ = j.value("attempt_count", 0);
     record_.serving = pin_from_json(j.value("serving", json()));
     record_.last_known_good = pin_from_json(j.value("last_known_good", json()));
     record_.serving_eval_ppl = j.value("serving_eval_ppl", 0.0);
@@ -342,6 +378,8 @@ class AgentImpl final : public Agent {
     json j = {{"generation", applied_generation_},
               {"event_seq", event_seq_},
               {"report_seq", report_seq_},
+              {"attempt_generation", attempt_generation_},
+              {"attempt_count", attempt_count_},
               {"serving", pin_to_json(record_.serving)},
               {"last_known_good", pin_to_json(record_.last_known_good)},
               {"serving_eval_ppl", record_.serving_eval_ppl},
@@ -418,21 +456,55 @@ class AgentImpl final : public Agent {
   void apply(const DesiredState& d) {
     event("desired_accepted",
           fmt::format("generation {} model {} ({})", d.generation, d.model.reference, d.model.digest));
-    ReconcileOptions ro;
-    ro.home = opt_.home;
-    ro.n_threads = opt_.n_threads;
-    ro.progress = [this](NodeState s, const std::string& why, const std::map<std::string, double>& g) {
-      report(s, why, g);
-    };
     ServingRecord record;
     {
       std::lock_guard lock(mu_);
       record = record_;
+      attempt_count_ = attempt_generation_ == d.generation ? attempt_count_ + 1 : 1;
+      attempt_generation_ = d.generation;
+      if (auto st = save_state_locked(); !st.ok()) log::error("agent: {}", st.message());
     }
+    if (attempt_count_ > kMaxApplyAttempts) {
+      const std::string why = fmt::format(
+          "the agent stopped {} times while applying generation {} ({}): the model may crash or hang the node; not "
+          "tried again, serving {}",
+          attempt_count_ - 1, d.generation, d.model.reference,
+          record.serving.empty() ? "nothing" : record.serving.reference);
+      {
+        std::lock_guard lock(mu_);
+        applied_generation_ = d.generation;
+        attempt_generation_ = 0;
+        attempt_count_ = 0;
+        if (auto st = save_state_locked(); !st.ok()) log::error("agent: {}", st.message());
+      }
+      log::error("agent: {}", why);
+      event("failed", why);
+      report(NodeState::kFailed, why, {});
+      return;
+    }
+    ReconcileOptions ro;
+    ro.home = opt_.home;
+    ro.n_threads = opt_.n_threads;
+    const int attempt = attempt_count_;
+    ro.progress = [this, attempt](NodeState s, const std::string& why, const std::map<std::string, double>& g) {
+      // A retry after the agent died while applying says so (it may be the model's doing).
+      if (attempt > 1 && !why.empty())
+        return report(s, fmt::format("{} (attempt {} of {})", why, attempt, kMaxApplyAttempts), g);
+      report(s, why, g);
+    };
+    ro.interrupted = [this] {
+      std::lock_guard lock(mu_);
+      return stopping_ || pending_.has_value();
+    };
     ReconcileResult r = reconcile(d, *switch_, record, ro);
     {
       std::lock_guard lock(mu_);
-      applied_generation_ = d.generation;
+      // Stopped in the middle of the bake window: the next run applies this generation again.
+      if (!(r.interrupted && stopping_)) {
+        applied_generation_ = d.generation;
+        attempt_generation_ = 0;
+        attempt_count_ = 0;
+      }
       if (r.state == NodeState::kServing) record_ = record;
       if (auto st = save_state_locked(); !st.ok()) log::error("agent: {}", st.message());
     }
@@ -456,6 +528,13 @@ class AgentImpl final : public Agent {
   bool stopping_ = false;
   std::optional<DesiredState> pending_;
   uint64_t applied_generation_ = 0;
+  // The generation being applied, and how many agent runs have started applying it: a run that
+  // dies while applying (a model that crashes the process during gating or its bake window)
+  // leaves it set, and after kMaxApplyAttempts the generation is reported failed, not retried.
+  uint64_t attempt_generation_ = 0;
+  int attempt_count_ = 0;
+  std::optional<server::TrafficSnapshot> last_traffic_;  // at the last telemetry
+  double last_traffic_time_ = 0;
   uint64_t event_seq_ = 0;
   uint64_t report_seq_ = 0;
   ServingRecord record_;

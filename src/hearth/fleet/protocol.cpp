@@ -30,8 +30,8 @@ constexpr std::string_view kTelemetrySchema = "hearth.fleet.telemetry/v1";
 constexpr std::string_view kEventSchema = "hearth.fleet.event/v1";
 constexpr std::string_view kPresenceSchema = "hearth.fleet.presence/v1";
 
-constexpr std::string_view kMetrics[] = {"decode_tok_s",   "prefill_tok_s", "ttft_ms",       "eval_ppl",
-                                         "eval_ppl_ratio", "error_rate",    "p95_latency_ms"};
+constexpr std::string_view kMetrics[] = {"decode_tok_s",   "prefill_tok_s", "ttft_ms",        "eval_ppl",
+                                         "eval_ppl_ratio", "error_rate",    "p95_latency_ms", "bake_requests"};
 
 // Parses a payload of kind `what` whose "schema" must be `schema`.
 Result<json> parse_payload(std::string_view text, std::string_view what, std::string_view schema) {
@@ -217,7 +217,7 @@ Result<Gate> parse_gate(std::string_view expr) {
   if (!known)
     return bad(
         fmt::format("unknown metric '{}'; known: decode_tok_s prefill_tok_s ttft_ms eval_ppl eval_ppl_ratio "
-                    "error_rate p95_latency_ms",
+                    "error_rate p95_latency_ms bake_requests",
                     g.metric));
   if (number.empty()) return bad("no number");
   char* end = nullptr;

@@ -58,8 +58,10 @@ struct ModelPin {
 
 // One gate: METRIC OP NUMBER, e.g. "eval_ppl < 40" or "decode_tok_s >= 20".
 struct Gate {
-  std::string metric;  // decode_tok_s prefill_tok_s ttft_ms eval_ppl eval_ppl_ratio error_rate p95_latency_ms
-  std::string op;      // < <= > >=
+  // Before the switch: decode_tok_s prefill_tok_s ttft_ms eval_ppl eval_ppl_ratio; on real
+  // traffic during the bake window: error_rate p95_latency_ms bake_requests (the request count).
+  std::string metric;
+  std::string op;  // < <= > >=
   double value = 0;
   bool passes(double measured) const;
   std::string to_string() const;

@@ -3,8 +3,10 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
+#include <thread>
 
 #include "hearth/core/log.h"
 #include "hearth/core/status.h"
@@ -75,6 +77,22 @@ Result<double> eval_ppl(const model::Model& m, const std::string& text, int n_th
 
 }  // namespace
 
+bool is_traffic_gate(const Gate& g) {
+  return g.metric == "error_rate" || g.metric == "p95_latency_ms" || g.metric == "bake_requests";
+}
+
+std::map<std::string, double> traffic_gate_values(const server::TrafficSnapshot& before,
+                                                  const server::TrafficSnapshot& after) {
+  const uint64_t requests = after.requests >= before.requests ? after.requests - before.requests : 0;
+  const uint64_t errors = after.server_errors >= before.server_errors ? after.server_errors - before.server_errors : 0;
+  std::map<std::string, double> v;
+  v["bake_requests"] = static_cast<double>(requests);
+  v["error_rate"] = requests == 0 ? 0.0 : static_cast<double>(errors) / static_cast<double>(requests);
+  const double p95 = server::window_quantile(0.95, after.latency_bounds, after.latency_counts, before.latency_counts);
+  if (std::isfinite(p95)) v["p95_latency_ms"] = 1000.0 * p95;  // none without a request
+  return v;
+}
+
 GateOutcome run_gates(const model::Model& m, const model::Model* current, const DesiredState& d, int n_threads) {
   GateOutcome out;
   bool need_bench = false, need_ppl = false, need_ratio = false;
@@ -82,13 +100,7 @@ GateOutcome run_gates(const model::Model& m, const model::Model* current, const 
     if (g.metric == "decode_tok_s" || g.metric == "prefill_tok_s" || g.metric == "ttft_ms") need_bench = true;
     if (g.metric == "eval_ppl") need_ppl = true;
     if (g.metric == "eval_ppl_ratio") need_ppl = need_ratio = true;
-    if (g.metric == "error_rate" || g.metric == "p95_latency_ms") {
-      out.reason = fmt::format(
-          "gate '{}' needs real traffic during the bake window, which this agent does not "
-          "measure yet",
-          g.to_string());
-      return out;
-    }
+    // Traffic gates are measured after the switch, during the bake window (reconcile).
   }
   if (need_bench) {
     eval::BenchParams bp;
@@ -132,6 +144,7 @@ GateOutcome run_gates(const model::Model& m, const model::Model* current, const 
     }
   }
   for (const auto& g : d.gates) {
+    if (is_traffic_gate(g)) continue;
     auto it = out.values.find(g.metric);
     double v = it == out.values.end() ? std::nan("") : it->second;
     if (!g.passes(v)) {
@@ -210,6 +223,14 @@ ReconcileResult reconcile(const DesiredState& d, ServingSwitch& serving, Serving
     return fail(fmt::format("the model needs {} MiB and only {} MiB of memory is available",
                             artifact->gguf_size() >> 20, mem >> 20));
 
+  const bool bake_traffic = std::any_of(d.gates.begin(), d.gates.end(), is_traffic_gate);
+  if (bake_traffic && !serving.traffic())
+    return fail(
+        "the desired state has traffic gates (error_rate, p95_latency_ms), and this node does not measure "
+        "its traffic");
+  if (bake_traffic && d.bake_seconds <= 0)
+    return fail("traffic gates (error_rate, p95_latency_ms) need a bake window (rollout --bake)");
+
   // 4. gate, with the model loaded beside the serving one.
   step(NodeState::kGating, "");
   auto loaded = model::Model::load(artifact->weights(), model::LoadOptions{.n_threads = o.n_threads});
@@ -220,8 +241,65 @@ ReconcileResult reconcile(const DesiredState& d, ServingSwitch& serving, Serving
   res.gate_values = gates.values;
   if (!gates.passed) return fail(gates.reason);
 
-  // 5. switch; 6. commit.
+  // 5. switch.
+  const std::optional<server::TrafficSnapshot> before = serving.traffic();
   if (auto s = serving.switch_to(candidate, d.model.reference); !s.ok()) return fail("switch failed: " + s.message());
+
+  // 5b. bake on real traffic; a failed gate switches straight back.
+  if (bake_traffic) {
+    // Reported as gating (the rollout waits for it), with the candidate serving on probation.
+    if (o.progress)
+      o.progress(
+          NodeState::kGating,
+          fmt::format("serving {} on probation: {} s of real traffic before commit", d.model.reference, d.bake_seconds),
+          res.gate_values);
+    const auto start = std::chrono::steady_clock::now();
+    const auto end = start + std::chrono::seconds(d.bake_seconds);
+    bool interrupted = false;
+    while (std::chrono::steady_clock::now() < end) {
+      if (o.interrupted && o.interrupted()) {
+        interrupted = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::max(o.bake_poll_ms, 1)));
+    }
+    const std::optional<server::TrafficSnapshot> after = serving.traffic();
+    std::map<std::string, double> measured = traffic_gate_values(*before, after ? *after : *before);
+    for (const auto& [k, v] : measured) res.gate_values[k] = v;
+    std::string why;
+    if (interrupted) {
+      why = "the bake window was interrupted (the agent is stopping, or a newer desired state arrived)";
+    } else {
+      const bool any = measured["bake_requests"] > 0;
+      for (const auto& g : d.gates) {
+        // With no request at all, only a bake_requests gate has something to judge.
+        if (!is_traffic_gate(g) || (!any && g.metric != "bake_requests") || g.passes(measured[g.metric])) continue;
+        why = fmt::format("gate '{}' failed during the {} s bake: measured {:.4g} over {} requests", g.to_string(),
+                          d.bake_seconds, measured[g.metric], measured["bake_requests"]);
+        break;
+      }
+    }
+    if (!why.empty()) {
+      res.state = NodeState::kFailed;
+      res.interrupted = interrupted;
+      if (current == nullptr) {
+        res.state = NodeState::kFailed;
+        res.reason = why + "; there is no previous model to switch back to, so it is still served uncommitted";
+        return res;
+      }
+      if (auto back = serving.switch_to(current, record.serving.empty() ? "previous" : record.serving.reference);
+          !back.ok()) {
+        res.state = NodeState::kFailed;
+        res.reason = why + "; switching back failed: " + back.message();
+        return res;
+      }
+      res.reason = fmt::format("{}; switched back to {}", why,
+                               record.serving.empty() ? "the previous model" : record.serving.reference);
+      return res;
+    }
+  }
+
+  // 6. commit.
   vo.record_version = !d.allow_downgrade;
   if (auto again = verifier.verify(*ref, vo); !again.ok())
     log::warn("agent: recording the version of {} failed: {}", d.model.reference, again.status().message());

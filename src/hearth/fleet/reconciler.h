@@ -8,18 +8,26 @@
 //               a short self-benchmark (prefill and decode tok/s, TTFT) and perplexity on the
 //               rollout's evaluation text, and its ratio to the serving model's;
 //   5. switch   hand the loaded model to the server (in-flight requests finish on the old one);
+//   5b. bake    when the desired state has traffic gates (error_rate, p95_latency_ms), serve
+//               real requests for its bake window (reported as `gating`) and measure them; if a
+//               gate fails, switch back to the previous model at once and report `failed`;
 //   6. commit   record the new model as serving and the old as last-known-good (atomically),
 //               and only now let the version lock advance.
-// A failure at any step leaves the serving model untouched and reports `failed` with the reason.
+// A failure at any step leaves the serving model (or, after 5, the previous one) serving and
+// reports `failed` with the reason. error_rate and p95_latency_ms gates with no inference
+// request in the whole bake window pass, with bake_requests = 0 in the reported values (there
+// was nothing to judge); a `bake_requests >= N` gate makes traffic a requirement.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "hearth/core/status.h"
 #include "hearth/fleet/protocol.h"
+#include "hearth/server/metrics.h"
 
 namespace hearth::model {
 class Model;
@@ -35,7 +43,18 @@ class ServingSwitch {
   virtual Status switch_to(std::shared_ptr<model::Model> model, const std::string& model_id) = 0;
   // The model serving now (null before the first switch).
   virtual std::shared_ptr<model::Model> current() const = 0;
+  // The served requests so far (for the bake-window gates); nullopt: this switch cannot
+  // measure traffic, and a desired state with traffic gates is refused.
+  virtual std::optional<server::TrafficSnapshot> traffic() const { return std::nullopt; }
 };
+
+// True for the gates measured on real traffic during the bake window (not before the switch).
+bool is_traffic_gate(const Gate& gate);
+
+// The traffic-gate values of the window between two snapshots: error_rate (5xx / requests;
+// 0 with no request), p95_latency_ms (absent with no request) and bake_requests.
+std::map<std::string, double> traffic_gate_values(const server::TrafficSnapshot& before,
+                                                  const server::TrafficSnapshot& after);
 
 // What the node serves and what it would fall back to; persisted in state.json.
 struct ServingRecord {
@@ -60,6 +79,11 @@ struct ReconcileOptions {
   int n_threads = 0;
   // Called at every step: state, reason, gate values so far.
   std::function<void(NodeState, const std::string&, const std::map<std::string, double>&)> progress;
+  // Polled during the bake window: true ends it early (the agent stops, or a newer desired
+  // state arrived); the candidate is then switched back out and nothing is committed.
+  std::function<bool()> interrupted;
+  // How often the bake window is polled (and the wait granularity), in milliseconds.
+  int bake_poll_ms = 200;
 };
 
 // Runs steps 1-6 for `desired` against `serving`; on success `record` is updated and saved by
@@ -67,6 +91,7 @@ struct ReconcileOptions {
 struct ReconcileResult {
   NodeState state = NodeState::kFailed;
   std::string reason;
+  bool interrupted = false;  // the bake window was cut short (options.interrupted): nothing committed
   std::map<std::string, double> gate_values;
 };
 ReconcileResult reconcile(const DesiredState& desired, ServingSwitch& serving, ServingRecord& record,

@@ -71,6 +71,8 @@ class Server {
   Status swap_model(std::shared_ptr<model::Model> model, const std::string& model_id);
   // The model serving now (null before one is loaded).
   std::shared_ptr<model::Model> current_model() const;
+  // The request counters and histograms (the fleet agent's telemetry and bake-window gates).
+  const Metrics& metrics() const { return metrics_; }
 
  private:
   Server() = default;
