@@ -108,7 +108,8 @@ class FleetAgent : public FleetFixture {
   void start_agent(Node& n) {
     n.agent = std::make_unique<Proc>(
         home(n.id),
-        std::vector<std::string>{"agent", "run", "--serve", "127.0.0.1:" + std::to_string(n.port), "-t", "1"},
+        std::vector<std::string>{"agent", "run", "--serve", "127.0.0.1:" + std::to_string(n.port), "-t", "1",
+                                 "--telemetry-interval", "1"},
         (tmp_ / ("agent-" + n.id + ".log")).string());
   }
 
@@ -457,6 +458,25 @@ TEST_F(FleetAgent, TrafficGatesJudgeTheBakeWindowAndAModelThatKillsTheNodeIsNotR
   EXPECT_EQ(s["gate_values"].value("error_rate", 1.0), 0.0) << s.dump();
   EXPECT_GT(s["gate_values"].value("bake_requests", 0.0), 0) << s.dump();
   EXPECT_LT(s["gate_values"].value("eval_ppl", 1e9), 200) << s.dump();
+  // Telemetry under load: counters, never content.
+  ASSERT_TRUE(wait_node(
+      n.id,
+      [](const json& j) {
+        const json t = j.value("telemetry", json());
+        return t.is_object() && t.value("requests", 0) > 0 && t.value("decode_tok_s", 0.0) > 0;
+      },
+      30s))
+      << node_json(n.id).dump();
+  const json t = node_json(n.id)["telemetry"];
+  std::printf("telemetry under load: %s\n", t.dump().c_str());
+  EXPECT_GT(t.value("memory_bytes", 0), 1u << 20);
+  EXPECT_GT(t.value("disk_free_bytes", 0), 0u);
+  EXPECT_GT(t.value("ttft_p95_ms", 0.0), 0.0);
+  EXPECT_GE(t.value("ttft_p95_ms", 0.0), t.value("ttft_p50_ms", 0.0));
+  EXPECT_EQ(t.value("errors", 1), 0);
+  EXPECT_EQ(t["serving"].value("digest", ""), digests_["v2"]);
+  for (const char* content : {"prompt", "Once upon", "text", "messages"})
+    EXPECT_EQ(t.dump().find(content), std::string::npos) << content;
   stop.store(true);
   load.join();
   EXPECT_GT(ok.load(), 0);

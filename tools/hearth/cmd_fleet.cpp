@@ -181,14 +181,25 @@ Status run_nodes(FleetCli& c) {
     std::printf("%s\n", r.dump().c_str());
     return ok_status();
   }
-  std::printf("%-24s %-8s %-12s %-40s %-12s %s\n", "NODE", "PRESENCE", "STATE", "SERVING", "LAST SEEN", "LABELS");
+  std::printf("%-24s %-8s %-12s %-32s %-10s %8s %9s %8s %7s %7s  %s\n", "NODE", "PRESENCE", "STATE", "SERVING",
+              "LAST SEEN", "TOK/S", "TTFT p95", "REQUESTS", "ERRORS", "RSS MB", "LABELS");
   for (const auto& n : r["nodes"]) {
     std::string serving = n["serving"].is_object() ? n["serving"].value("reference", "") : "-";
     Labels l;
     for (auto& [k, v] : n["labels"].items()) l[k] = v.get<std::string>();
-    std::printf("%-24s %-8s %-12s %-40s %-12s %s\n", n.value("id", "").c_str(), n.value("presence", "").c_str(),
-                n.value("state", "").empty() ? "-" : n.value("state", "").c_str(), serving.c_str(),
-                age(n.value("last_seen", int64_t{0})).c_str(), labels_to_string(l).c_str());
+    // The last telemetry (counters only): generated tok/s and TTFT p95 over its interval.
+    const json t = n.value("telemetry", json());
+    const auto num = [&t](const char* key, const char* fmt_spec, double scale) {
+      return t.is_object() && t.contains(key) && t[key].is_number()
+                 ? fmt::format(fmt::runtime(fmt_spec), t[key].get<double>() * scale)
+                 : std::string("-");
+    };
+    std::printf("%-24s %-8s %-12s %-32s %-10s %8s %9s %8s %7s %7s  %s\n", n.value("id", "").c_str(),
+                n.value("presence", "").c_str(), n.value("state", "").empty() ? "-" : n.value("state", "").c_str(),
+                serving.c_str(), age(n.value("last_seen", int64_t{0})).c_str(),
+                num("decode_tok_s", "{:.1f}", 1).c_str(), num("ttft_p95_ms", "{:.0f} ms", 1).c_str(),
+                num("requests", "{:.0f}", 1).c_str(), num("errors", "{:.0f}", 1).c_str(),
+                num("memory_bytes", "{:.0f}", 1.0 / (1 << 20)).c_str(), labels_to_string(l).c_str());
   }
   return ok_status();
 }
@@ -343,6 +354,7 @@ struct AgentCli {
   bool json_out = false;
   std::string serve = "127.0.0.1:8080";
   int threads = 0;
+  int telemetry_interval_s = 10;
 };
 
 Status run_enroll(AgentCli& c) {
@@ -360,6 +372,7 @@ Status run_agent(AgentCli& c) {
   AgentRunOptions o;
   o.home = store::default_home();
   o.n_threads = c.threads;
+  o.telemetry_interval_s = c.telemetry_interval_s;
   {
     size_t colon = c.serve.rfind(':');
     const std::string port = colon == std::string::npos ? "" : c.serve.substr(colon + 1);
@@ -504,6 +517,10 @@ void setup(CLI::App& app) {
   run->add_option("--serve", ac.serve, "HOST:PORT of this node's OpenAI-compatible API (port 0: any free port)")
       ->capture_default_str();
   add_threads_option(run, ac.threads);
+  run->add_option("--telemetry-interval", ac.telemetry_interval_s,
+                  "seconds between telemetry messages (counters only: tok/s, TTFT, requests, errors, memory, disk)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   run->callback([] { report(run_agent(ac)); });
   auto* status = agent->add_subcommand("status", "this node's enrollment and state");
   status->add_flag("--json", ac.json_out, "print one JSON object");

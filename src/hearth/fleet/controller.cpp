@@ -62,6 +62,13 @@ HttpResponse status_response(const Status& st) { return error_response(http_stat
 json node_json(const NodeRecord& n) {
   json gates = json::parse(n.gate_values_json.empty() ? "{}" : n.gate_values_json, nullptr, false);
   if (gates.is_discarded()) gates = json::object();
+  json telemetry = json::parse(n.telemetry_json.empty() ? "{}" : n.telemetry_json, nullptr, false);
+  if (!telemetry.is_object() || telemetry.empty()) {
+    telemetry = nullptr;
+  } else {
+    telemetry.erase("schema");
+    telemetry.erase("node");
+  }
   return json{
       {"id", n.id},
       {"labels", n.labels},
@@ -73,7 +80,8 @@ json node_json(const NodeRecord& n) {
       {"serving", n.serving_reference.empty() ? json(nullptr)
                                               : json{{"reference", n.serving_reference}, {"digest", n.serving_digest}}},
       {"reported_generation", n.reported_generation},
-      {"gate_values", gates}};
+      {"gate_values", gates},
+      {"telemetry", telemetry}};
 }
 
 class ControllerImpl final : public Controller {
@@ -457,7 +465,8 @@ class ControllerImpl final : public Controller {
       case NodeTopic::kTelemetry: {
         auto t = telemetry_from_json(msg.payload);
         if (!t.ok() || t->node != topic->node) return drop(msg, t.ok() ? "node mismatch" : t.status().message());
-        (void)db_->set_presence(topic->node, true, now);
+        // Stored as re-serialised from the checked fields, never as the bytes that came in.
+        (void)db_->set_telemetry(topic->node, telemetry_to_json(*t), now);
         break;
       }
       case NodeTopic::kDesired: break;  // our own publishes

@@ -3,13 +3,14 @@
 #include <sqlite3.h>
 
 #include <mutex>
+#include <optional>
 
 #include "hearth/core/status.h"
 
 namespace hearth::fleet {
 namespace {
 
-constexpr int kSchemaVersion = 2;  // 2: nodes.reported_seq, rollouts
+constexpr int kSchemaVersion = 3;  // 2: nodes.reported_seq, rollouts; 3: nodes.telemetry
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -26,7 +27,8 @@ CREATE TABLE IF NOT EXISTS nodes (
   serving_digest TEXT NOT NULL DEFAULT '',
   reported_generation INTEGER NOT NULL DEFAULT 0,
   reported_seq INTEGER NOT NULL DEFAULT 0,
-  gate_values TEXT NOT NULL DEFAULT '{}'
+  gate_values TEXT NOT NULL DEFAULT '{}',
+  telemetry TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS join_tokens (
   token_sha256 TEXT PRIMARY KEY,
@@ -120,13 +122,26 @@ class SqliteFleetDb final : public FleetDb {
     for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"})
       if (auto st = exec(pragma); !st.ok()) return st;
     if (auto st = exec(kSchema); !st.ok()) return st;
-    Stmt q(db_, "SELECT version FROM schema_version");
-    if (!q.ok()) return q.error("schema_version");
-    if (q.step() == SQLITE_ROW) {
-      int64_t v = q.i64(0);
-      if (v != kSchemaVersion)
+    std::optional<int64_t> version;
+    {
+      Stmt q(db_, "SELECT version FROM schema_version");
+      if (!q.ok()) return q.error("schema_version");
+      if (q.step() == SQLITE_ROW) version = q.i64(0);
+    }
+    if (version) {
+      if (*version == 2) {  // 2 -> 3: the nodes' last telemetry
+        if (auto st = exec("BEGIN; ALTER TABLE nodes ADD COLUMN telemetry TEXT NOT NULL DEFAULT '{}'; "
+                           "UPDATE schema_version SET version = 3; COMMIT;");
+            !st.ok()) {
+          (void)exec("ROLLBACK");
+          return st.with_context("fleet database: upgrading the schema from version 2 to 3");
+        }
+        version = 3;
+      }
+      if (*version != kSchemaVersion)
         return make_error(ErrorCode::kFailedPrecondition,
-                          "fleet database: schema version {} is not the {} this hearth knows", v, kSchemaVersion);
+                          "fleet database: schema version {} is not the {} this hearth knows", *version,
+                          kSchemaVersion);
       return ok_status();
     }
     Stmt ins(db_, "INSERT INTO schema_version (version) VALUES (?)");
@@ -203,6 +218,13 @@ class SqliteFleetDb final : public FleetDb {
     Stmt s(db_, "UPDATE nodes SET online = ?, last_seen = ? WHERE id = ?");
     s.bind(1, int64_t{online ? 1 : 0}).bind(2, now).bind(3, id);
     return s.step() == SQLITE_DONE ? ok_status() : s.error("set presence");
+  }
+
+  Status set_telemetry(const std::string& id, const std::string& telemetry_json, int64_t now) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "UPDATE nodes SET telemetry = ?, online = 1, last_seen = ? WHERE id = ?");
+    s.bind(1, telemetry_json).bind(2, now).bind(3, id);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("set telemetry");
   }
 
   Status set_reported(const NodeRecord& r) override {
@@ -372,7 +394,8 @@ class SqliteFleetDb final : public FleetDb {
     std::string sql =
         std::string(
             "SELECT id, labels, enrolled_at, cert_sha256, online, last_seen, state, reason, "
-            "serving_reference, serving_digest, reported_generation, gate_values, reported_seq FROM nodes ") +
+            "serving_reference, serving_digest, reported_generation, gate_values, reported_seq, telemetry FROM "
+            "nodes ") +
         where + " ORDER BY id";
     Stmt s(db_, sql.c_str());
     if (*where) s.bind(1, arg);
@@ -394,6 +417,7 @@ class SqliteFleetDb final : public FleetDb {
       n.reported_generation = static_cast<uint64_t>(s.i64(10));
       n.gate_values_json = s.text(11);
       n.reported_seq = static_cast<uint64_t>(s.i64(12));
+      n.telemetry_json = s.text(13);
       out.push_back(std::move(n));
     }
     if (rc != SQLITE_DONE) return s.error("nodes");

@@ -35,6 +35,7 @@ struct NodeRecord {
   uint64_t reported_generation = 0;
   uint64_t reported_seq = 0;     // of the last report taken (reports are ordered by it)
   std::string gate_values_json;  // {"metric": value}
+  std::string telemetry_json;    // the last telemetry message, as validated and re-serialised ("{}": none)
 };
 
 struct AuditRecord {
@@ -89,6 +90,8 @@ class FleetDb {
   virtual Status set_labels(const std::string& id, const Labels& labels) = 0;
   virtual Status set_presence(const std::string& id, bool online, int64_t now) = 0;
   virtual Status set_reported(const NodeRecord& reported) = 0;  // state, reason, serving, generation, gates
+  // The node's last telemetry (also marks it online, seen at `now`).
+  virtual Status set_telemetry(const std::string& id, const std::string& telemetry_json, int64_t now) = 0;
 
   // The last desired state published to a node (generation and signed envelope).
   virtual Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope) = 0;
