@@ -235,12 +235,15 @@ Reply http(int port, const std::string& method, const std::string& path, const s
   return out;
 }
 
-std::string complete(int port, const std::string& extra) {
+// The greedy completion of a fixed prompt; `cached` gets the prompt tokens reused from the
+// slot's cache (usage.prompt_tokens_details.cached_tokens).
+std::string complete(int port, const std::string& extra, int64_t* cached = nullptr) {
   const std::string body = R"({"prompt":"Once upon a time","max_tokens":24,"temperature":0)" + extra + "}";
   const Reply r = http(port, "POST", "/v1/completions", body);
   EXPECT_EQ(r.status, 200) << r.body;
   const json j = json::parse(r.body, nullptr, false);
   if (j.is_discarded() || !j.contains("choices")) return "<" + r.body + ">";
+  if (cached != nullptr) *cached = j["usage"]["prompt_tokens_details"]["cached_tokens"].get<int64_t>();
   return j["choices"][0]["text"].get<std::string>();
 }
 
@@ -249,7 +252,7 @@ TEST(CliLora, ServerListsSetsAndAppliesAdaptersPerRequest) {
   TempDir dir;
   const fs::path model = shared / "models/stories260K-f32.gguf";
   const std::string adapter = write_stories_adapter(model, dir / "a.gguf");
-  http_test::ServeProcess serve(model, {"--api-key", kKey, "--parallel", "2", "--lora", adapter + ":0"});
+  http_test::ServeProcess serve(model, {"--api-key", kKey, "--parallel", "1", "--lora", adapter + ":0"});
   ASSERT_TRUE(serve.ok()) << serve.log();
   const int port = serve.port();
 
@@ -260,12 +263,18 @@ TEST(CliLora, ServerListsSetsAndAppliesAdaptersPerRequest) {
   EXPECT_EQ(http(port, "GET", "/lora-adapters", "", false).status, 401);
   EXPECT_EQ(http(port, "POST", "/lora-adapters", R"([{"id":0,"scale":1}])", false).status, 401);
 
-  // Global scale 0: the base model. A request's own "lora" applies to it alone.
+  // Global scale 0: the base model. A request's own "lora" applies to it alone. One slot, so
+  // every request finds the previous one's rows in the cache: they are reused only when they
+  // were computed with the same adapters.
+  int64_t cached = -1;
   const std::string base = complete(port, "");
-  const std::string adapted = complete(port, R"(,"lora":[{"id":0,"scale":1.0}])");
+  const std::string adapted = complete(port, R"(,"lora":[{"id":0,"scale":1.0}])", &cached);
   EXPECT_NE(adapted, base);
-  EXPECT_EQ(complete(port, ""), base) << "a request's lora must not leak into the next one";
-  EXPECT_EQ(complete(port, R"(,"lora":[])"), base);
+  EXPECT_EQ(cached, 0) << "rows computed without the adapter were reused";
+  EXPECT_EQ(complete(port, "", &cached), base) << "a request's lora must not leak into the next one";
+  EXPECT_EQ(cached, 0);
+  EXPECT_EQ(complete(port, R"(,"lora":[])", &cached), base);
+  EXPECT_GT(cached, 0) << "the same (empty) adapter set reuses the cached prompt";
 
   // Bad lists are 400s naming the field.
   const std::pair<std::string, std::string> bad[] = {
@@ -286,7 +295,10 @@ TEST(CliLora, ServerListsSetsAndAppliesAdaptersPerRequest) {
   Reply set = http(port, "POST", "/lora-adapters", R"([{"id":0,"scale":1.0}])");
   ASSERT_EQ(set.status, 200) << set.body;
   EXPECT_EQ(json::parse(http(port, "GET", "/lora-adapters").body)[0]["scale"], 1.0);
-  EXPECT_EQ(complete(port, ""), adapted);
+  EXPECT_EQ(complete(port, "", &cached), adapted);
+  EXPECT_EQ(cached, 0);
+  EXPECT_EQ(complete(port, R"(,"lora":[{"id":0,"scale":1}])", &cached), adapted);
+  EXPECT_GT(cached, 0) << "the global set and the same per-request set are one adapter set";
   EXPECT_EQ(complete(port, R"(,"lora":[{"id":0,"scale":0}])"), base);
   const Reply unknown = http(port, "POST", "/lora-adapters", R"([{"id":1,"scale":1.0}])");
   EXPECT_EQ(unknown.status, 400);

@@ -25,8 +25,8 @@ namespace hearth::model {
 
 // The factors of one adapted weight, in f32.
 struct LoraWeight {
-  std::string name;          // the base tensor's name, e.g. blk.0.attn_q.weight
-  const TensorView* target;  // that tensor's view in the base model's weights()
+  std::string name;                    // the base tensor's name, e.g. blk.0.attn_q.weight
+  const TensorView* target = nullptr;  // that tensor's view in the base model's weights()
   int64_t rank = 0, rows = 0, cols = 0;
   std::vector<float> a;  // [rank][cols]
   std::vector<float> b;  // [rows][rank]
