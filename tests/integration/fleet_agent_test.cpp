@@ -49,6 +49,8 @@ struct Node {
   std::string id;
   int port = 0;
   std::unique_ptr<Proc> agent;
+  std::string netns;  // the network namespace it runs in ("": the test's)
+  std::vector<std::string> extra_args;
 };
 
 class FleetAgent : public FleetFixture {
@@ -106,11 +108,10 @@ class FleetAgent : public FleetFixture {
     return *nodes_.back();
   }
   void start_agent(Node& n) {
-    n.agent = std::make_unique<Proc>(
-        home(n.id),
-        std::vector<std::string>{"agent", "run", "--serve", "127.0.0.1:" + std::to_string(n.port), "-t", "1",
-                                 "--telemetry-interval", "1"},
-        (tmp_ / ("agent-" + n.id + ".log")).string());
+    std::vector<std::string> args{
+        "agent", "run", "--serve", "127.0.0.1:" + std::to_string(n.port), "-t", "1", "--telemetry-interval", "1"};
+    args.insert(args.end(), n.extra_args.begin(), n.extra_args.end());
+    n.agent = std::make_unique<Proc>(home(n.id), args, (tmp_ / ("agent-" + n.id + ".log")).string(), n.netns);
   }
 
   fleet::DesiredState desired(const Node& n, uint64_t generation, const std::string& tag) {
@@ -531,6 +532,142 @@ TEST_F(FleetAgent, APeerServesAsLanMirrorWhenTheRegistryIsGone) {
   publish_desired(b.id, sign(d, controller_key()));
   ASSERT_TRUE(serving(b, "v1")) << node_json(b.id).dump();
   EXPECT_EQ(complete(b.port), 200);
+}
+
+// Runs `ip ARGS`; its exit status.
+int ip(const std::string& args) { return std::system(("ip " + args + " >/dev/null 2>&1").c_str()); }
+
+// Runs fn on a thread that has joined network namespace `ns` (sockets it opens live there).
+template <class Fn>
+auto in_netns(const std::string& ns, Fn fn) -> decltype(fn()) {
+  decltype(fn()) result{};
+  std::thread t([&] {
+    const int fd = open(("/var/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) return;
+    close(fd);
+    result = fn();
+  });
+  t.join();
+  return result;
+}
+
+// Scenario 5: a node whose only link to the fleet is a veth pair into its own network
+// namespace. The broker listens on the host end of the pair.
+class FleetAgentNetns : public FleetAgent {
+ protected:
+  void SetUp() override {
+    HEARTH_REQUIRE_SHARED(shared);
+    const int id = static_cast<int>(getpid() % 200) + 20;
+    ns_ = "hearth-t" + std::to_string(getpid());
+    veth_host_ = "hth" + std::to_string(getpid() % 100000);
+    veth_ns_ = "htn" + std::to_string(getpid() % 100000);
+    host_ip_ = "10.231." + std::to_string(id) + ".1";
+    ns_ip_ = "10.231." + std::to_string(id) + ".2";
+    (void)ip("netns del " + ns_);
+    if (ip("netns add " + ns_) != 0) {
+      const char* why = "cannot make a network namespace (`ip netns add` needs root / CAP_SYS_ADMIN)";
+      if (hearth::testing::running_in_ci()) FAIL() << why;
+      GTEST_SKIP() << why;
+    }
+    made_ = true;
+    ASSERT_EQ(ip("link add " + veth_host_ + " type veth peer name " + veth_ns_), 0);
+    ASSERT_EQ(ip("link set " + veth_ns_ + " netns " + ns_), 0);
+    ASSERT_EQ(ip("addr add " + host_ip_ + "/30 dev " + veth_host_), 0);
+    ASSERT_EQ(ip("link set " + veth_host_ + " up"), 0);
+    ASSERT_EQ(ip("netns exec " + ns_ + " ip addr add " + ns_ip_ + "/30 dev " + veth_ns_), 0);
+    ASSERT_EQ(ip("netns exec " + ns_ + " ip link set " + veth_ns_ + " up"), 0);
+    ASSERT_EQ(ip("netns exec " + ns_ + " ip link set lo up"), 0);
+    broker_host_ = host_ip_;
+    FleetAgent::SetUp();
+  }
+  void TearDown() override {
+    FleetAgent::TearDown();
+    if (made_) (void)ip("netns del " + ns_);  // takes the veth pair with it
+  }
+  // The link, cut and restored from inside the node's namespace.
+  void link(bool up) { ASSERT_EQ(ip("netns exec " + ns_ + " ip link set " + veth_ns_ + (up ? " up" : " down")), 0); }
+
+  std::string ns_, veth_host_, veth_ns_, host_ip_, ns_ip_;
+  bool made_ = false;
+};
+
+TEST_F(FleetAgentNetns, ANodeCutOffKeepsServingGoesOfflineAndReconcilesWhenTheLinkReturns) {
+  auto e = enroll("edge-ns", token("--labels site=plant"), ca_sha_);
+  ASSERT_EQ(e.code, 0) << e.out;
+  const std::string env = "HEARTH_HOME=" + home("edge-ns");
+  ASSERT_EQ(cli(env, "trust add " + (tmp_ / "acme.pub").string() + " --models 'models/*' --name acme").code, 0);
+  // The docker-registry is on the test's loopback, out of the node's reach: the publisher's store
+  // is served on the host end of the link instead (`hearth registry serve`, as a LAN mirror).
+  const int mirror_port = hearth::testing::free_port();
+  const std::string mirror = "http://" + host_ip_ + ":" + std::to_string(mirror_port);
+  Proc lan((tmp_ / "publisher").string(),
+           {"registry", "serve", "--listen", host_ip_ + ":" + std::to_string(mirror_port)},
+           (tmp_ / "mirror.log").string());
+  ASSERT_TRUE(hearth::testing::wait_http(mirror, 15));
+  const auto via_link = [&](uint64_t generation, const std::string& tag) {
+    fleet::DesiredState d = desired(*nodes_.back(), generation, tag);
+    d.sources = {mirror};
+    return sign(d, controller_key());
+  };
+  auto owned = std::make_unique<Node>();
+  Node& n = *owned;
+  nodes_.push_back(std::move(owned));
+  n.id = "edge-ns";
+  n.port = hearth::testing::free_port();
+  n.netns = ns_;
+  n.extra_args = {"--keepalive", "5"};
+  start_agent(n);
+  const auto local = [&](const std::function<long()>& fn) { return in_netns(ns_, fn); };
+  ASSERT_TRUE(
+      poll_until([&] { return local([&] { return static_cast<long>(hearth::testing::wait_tcp(n.port, 1)); }); }, 15s));
+  publish_desired(n.id, via_link(1, "v1"));
+  ASSERT_TRUE(serving(n, "v1")) << node_json(n.id).dump();
+  EXPECT_EQ(node_json(n.id).value("presence", ""), "online");
+
+  // Requests from the node's own side of the link, all along.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::thread load([&] {
+    in_netns(ns_, [&] {
+      while (!stop.load()) {
+        (complete(n.port) == 200 ? ok : failed).fetch_add(1);
+        std::this_thread::sleep_for(20ms);
+      }
+      return 0;
+    });
+  });
+  struct Join {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Join() {
+      stop.store(true);
+      if (t.joinable()) t.join();
+    }
+  } join_load{stop, load};
+
+  // Cut: the fleet sees the node go offline (its last will, after 1.5 keep-alives), and the
+  // node goes on answering with v1.
+  link(false);
+  ASSERT_TRUE(wait_node(
+      n.id, [](const json& j) { return j.value("presence", "") == "offline"; }, 30s))
+      << node_json(n.id).dump();
+  const int ok_at_cut = ok.load();
+  // A new desired state while it is away: retained by the broker, not yet seen by the node.
+  publish_desired(n.id, via_link(2, "v2"));
+  std::this_thread::sleep_for(3s);
+  EXPECT_GT(ok.load(), ok_at_cut) << "the node stopped answering when its link was cut";
+  EXPECT_EQ(in_netns(ns_, [&] { return served_model(n.port); }), "models/stories:v1");
+  EXPECT_EQ(node_json(n.id).value("presence", ""), "offline");
+
+  // The link returns: the node reconnects, pulls v2 over it and switches.
+  link(true);
+  ASSERT_TRUE(serving(n, "v2")) << node_json(n.id).dump();
+  EXPECT_EQ(node_json(n.id).value("presence", ""), "online");
+  EXPECT_EQ(in_netns(ns_, [&] { return served_model(n.port); }), "models/stories:v2");
+  stop.store(true);
+  load.join();
+  std::printf("answered %d completions on the node's side through the cut and the switch\n", ok.load());
+  EXPECT_EQ(failed.load(), 0);
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 // started with its configuration, and a running controller.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -53,9 +55,15 @@ inline Out cli(const std::string& env, const std::string& args) {
 // A background hearth process, killed (SIGKILL) by the destructor.
 class Proc {
  public:
-  Proc(const std::string& home, std::vector<std::string> args, const std::string& log) {
+  // netns: the name of a network namespace (`ip netns add`) to run in; empty: this one.
+  Proc(const std::string& home, std::vector<std::string> args, const std::string& log, const std::string& netns = "") {
     pid_ = fork();
     if (pid_ == 0) {
+      if (!netns.empty()) {
+        const int fd = open(("/var/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) _exit(126);
+        close(fd);
+      }
       if (!home.empty()) setenv("HEARTH_HOME", home.c_str(), 1);
       FILE* f = std::fopen(log.c_str(), "a");
       dup2(fileno(f), 1);
@@ -102,7 +110,7 @@ class FleetFixture : public ::testing::Test {
     dir_ = (tmp_ / "fleet").string();
     auto init =
         cli("", "fleet init " + dir_ + " --name plant --controller-url https://127.0.0.1:" + std::to_string(cport_) +
-                    " --broker-url mqtts://127.0.0.1:" + std::to_string(bport_) + " --json");
+                    " --broker-url mqtts://" + broker_host_ + ":" + std::to_string(bport_) + " --json");
     ASSERT_EQ(init.code, 0) << init.out;
     ca_sha_ = json::parse(init.out).value("ca_sha256", "");
     ASSERT_EQ(ca_sha_.size(), 64u);
@@ -110,6 +118,9 @@ class FleetFixture : public ::testing::Test {
     if (IsSkipped() || HasFatalFailure()) return;
     start_controller();
   }
+  // The broker's address (set before SetUp to put it on another interface).
+  std::string broker_host_ = "127.0.0.1";
+
   void TearDown() override {
     controller_.reset();
     broker_.reset();
@@ -120,7 +131,7 @@ class FleetFixture : public ::testing::Test {
   void start_broker() {
     std::string why;
     broker_ = hearth::testing::MosquittoBroker::start(dir_ + "/broker/mosquitto.conf", bport_,
-                                                      (tmp_ / "mosquitto.log").string(), &why);
+                                                      (tmp_ / "mosquitto.log").string(), &why, broker_host_);
     if (!broker_) {
       if (hearth::testing::running_in_ci()) FAIL() << why;
       GTEST_SKIP() << why;
@@ -175,6 +186,7 @@ class FleetFixture : public ::testing::Test {
   void publish_desired(const std::string& node, const std::string& payload) {
     fleet::FleetInfo f = *fleet::load_fleet(dir_);
     fleet::MqttOptions o;
+    o.host = broker_host_;
     o.port = bport_;
     o.client_id = "test-publisher";
     o.ca_file = f.ca_cert_path();

@@ -13,13 +13,16 @@
 
 namespace hearth::testing {
 
-bool wait_tcp(int port, int seconds) {
+bool wait_tcp(int port, int seconds, const std::string& host) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+      close(fd);
+      return false;
+    }
     addr.sin_port = htons(static_cast<uint16_t>(port));
     bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     close(fd);
@@ -30,7 +33,7 @@ bool wait_tcp(int port, int seconds) {
 }
 
 std::unique_ptr<MosquittoBroker> MosquittoBroker::start(const std::string& config, int port, const std::string& log,
-                                                        std::string* why) {
+                                                        std::string* why, const std::string& host) {
   const char* binary = "/usr/sbin/mosquitto";
   if (access(binary, X_OK) != 0) {
     *why = "mosquitto is not installed (apt-get install mosquitto; scripts/setup.sh does it)";
@@ -46,8 +49,8 @@ std::unique_ptr<MosquittoBroker> MosquittoBroker::start(const std::string& confi
     _exit(127);
   }
   b->pid_ = pid;
-  if (!wait_tcp(port, 15)) {
-    *why = "mosquitto did not open port " + std::to_string(port) + " (log: " + log + ")";
+  if (!wait_tcp(port, 15, host)) {
+    *why = "mosquitto did not open " + host + ":" + std::to_string(port) + " (log: " + log + ")";
     return nullptr;
   }
   return b;

@@ -12,8 +12,9 @@ namespace hearth::testing {
 class MosquittoBroker {
  public:
   // nullptr (with `why` set) when the binary is missing or the port does not open within 15 s.
+  // `host`: the IPv4 address the configuration listens on.
   static std::unique_ptr<MosquittoBroker> start(const std::string& config, int port, const std::string& log,
-                                                std::string* why);
+                                                std::string* why, const std::string& host = "127.0.0.1");
   ~MosquittoBroker();
   void stop();
   // SIGKILL: the broker vanishes without sending anything, as in a crash or power loss.
@@ -25,7 +26,7 @@ class MosquittoBroker {
   pid_t pid_ = -1;
 };
 
-// True once 127.0.0.1:port accepts a TCP connection (up to `seconds`).
-bool wait_tcp(int port, int seconds);
+// True once host:port (IPv4) accepts a TCP connection (up to `seconds`).
+bool wait_tcp(int port, int seconds, const std::string& host = "127.0.0.1");
 
 }  // namespace hearth::testing

@@ -355,6 +355,7 @@ struct AgentCli {
   std::string serve = "127.0.0.1:8080";
   int threads = 0;
   int telemetry_interval_s = 10;
+  int keepalive_s = 30;
 };
 
 Status run_enroll(AgentCli& c) {
@@ -373,6 +374,7 @@ Status run_agent(AgentCli& c) {
   o.home = store::default_home();
   o.n_threads = c.threads;
   o.telemetry_interval_s = c.telemetry_interval_s;
+  o.keepalive_s = c.keepalive_s;
   {
     size_t colon = c.serve.rfind(':');
     const std::string port = colon == std::string::npos ? "" : c.serve.substr(colon + 1);
@@ -520,6 +522,10 @@ void setup(CLI::App& app) {
   run->add_option("--telemetry-interval", ac.telemetry_interval_s,
                   "seconds between telemetry messages (counters only: tok/s, TTFT, requests, errors, memory, disk)")
       ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  run->add_option("--keepalive", ac.keepalive_s,
+                  "MQTT keep-alive in seconds: the fleet sees this node offline 1.5 times this after its link drops")
+      ->check(CLI::Range(5, 3600))
       ->capture_default_str();
   run->callback([] { report(run_agent(ac)); });
   auto* status = agent->add_subcommand("status", "this node's enrollment and state");

@@ -231,6 +231,7 @@ class AgentImpl final : public Agent {
     m.key_file = cfg_.key_path();
     m.clean_session = false;
     m.reconnect_max_s = 10;  // back soon after a broker restart
+    m.keepalive_s = opt_.keepalive_s;
     m.will_topic = node_topic(cfg_.fleet, cfg_.node, NodeTopic::kPresence);
     m.will_payload = presence_to_json({cfg_.node, false});
     auto mqtt = MqttClient::create(m, kMaxPayloadBytes);

@@ -50,6 +50,9 @@ std::string node_id_from_hostname(std::string_view hostname);
 struct AgentRunOptions {
   std::string home;
   int telemetry_interval_s = 10;
+  // MQTT keep-alive: the broker declares the node offline (its last will) after 1.5 times this
+  // without a packet from it.
+  int keepalive_s = 30;
   // The node's OpenAI-compatible API (the same server as `hearth serve`, in process).
   std::string serve_host = "127.0.0.1";
   int serve_port = 8080;  // 0: any free port
