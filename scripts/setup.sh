@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libboost1.81-dev libarchive-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  libmosquitto-dev mosquitto
+  libmosquitto-dev mosquitto iproute2
   docker-registry wrk curl openssl
 )
 # Node.js and npm (for the server's client tests) only when the machine has none: an existing
