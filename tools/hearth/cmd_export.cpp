@@ -40,7 +40,7 @@ Status run(const ExportOptions& o) {
   record_load(arg, loaded.status());
   if (!loaded.ok()) return loaded.status();
   const model::Model& base = **loaded;
-  HEARTH_ASSIGN_OR_RETURN(auto adapters, load_lora_adapters(specs, base));
+  HEARTH_ASSIGN_OR_RETURN(auto adapters, load_lora_adapters(specs, base, o.m.allow_unsigned));
   size_t n_merged = 0;
   for (const auto& t : base.gguf().tensors()) {
     for (const auto& u : adapters) {

@@ -2,11 +2,17 @@
 // reference, quantized or not) is frozen and dequantized; the data is plain text or chat
 // examples (only the assistant's tokens are trained); the adapter is written in the GGUF LoRA
 // layout the ecosystem reads, and --merged-out also writes base + adapter as a new model.
+// Beside the adapter goes its provenance statement (ADAPTER.provenance.json: the adapter's
+// digest, the base model's and the training data's digests, the training parameters); with
+// --sign-key it is signed (ADAPTER.provenance.sigstore.json), and with --import NAME:TAG the
+// adapter goes into the store, signed, with the signed statement attached as an attestation.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -16,11 +22,17 @@
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/process_stats.h"
 #include "hearth/engine/chat_template.h"
+#include "hearth/quantize/provenance.h"
+#include "hearth/store/model_import.h"
+#include "hearth/store/store.h"
 #include "hearth/tokenizer/tokenizer.h"
 #include "hearth/tokenizer/vocab_gguf.h"
 #include "hearth/train/corpus.h"
 #include "hearth/train/gguf_export.h"
 #include "hearth/train/lora.h"
+#include "hearth/trust/model_signer.h"
+#include "hearth/trust/signing_key.h"
+#include "hearth/trust/sigstore_bundle.h"
 #include "model_arg.h"
 
 namespace hearth::cli {
@@ -43,6 +55,10 @@ struct FinetuneOptions {
   int64_t batch = 8;
   uint64_t seed = 1;
   int threads = 0;
+  bool no_provenance = false;
+  std::string sign_key;         // private key PEM: sign the provenance statement (and the import)
+  std::string import_ref;       // name:tag: import the adapter into the store
+  uint64_t import_version = 1;  // its org.hearth.version (what the signature claims)
 };
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -112,8 +128,82 @@ Result<ChatData> read_chat_examples(const std::string& path, const gguf::GgufFil
   return d;
 }
 
+// The provenance statement of the adapter at o.out: the base as `base_name` with its digest
+// (a store base's verified weights digest, else the file's), the data file's digest, and the
+// training parameters.
+Status write_adapter_provenance(const FinetuneOptions& o, const ResolvedModelArg& base, int64_t steps,
+                                int64_t started) {
+  quantize::BuildProvenance p;
+  p.build_type = quantize::kFinetuneBuildType;
+  p.parameters = {{"method", std::string("lora")},
+                  {"rank", o.rank},
+                  {"alpha", std::stod(fmt::format("{}", o.alpha))},
+                  {"targets", split_commas(o.targets)},
+                  {"steps", steps},
+                  {"lr", std::stod(fmt::format("{}", o.lr))},
+                  {"batch", o.batch},
+                  {"ctx", o.ctx},
+                  {"eval_frac", o.eval_frac},
+                  {"seed", static_cast<int64_t>(o.seed)}};
+  quantize::BuildDependency b{{base.path, ""}, "base-model"};
+  if (base.verified) {
+    b.file.name = base.reference + "@" + base.manifest_digest;
+    b.file.sha256 = base.weights_digest.substr(7);  // after "sha256:": the bytes that were verified
+  }
+  p.dependencies.push_back(std::move(b));
+  p.dependencies.push_back({{o.data, ""}, "training-data"});
+  p.hearth_version = HEARTH_VERSION;
+  p.started_unix = started;
+  p.finished_unix = static_cast<int64_t>(std::time(nullptr));
+  const std::string path = quantize::provenance_path_for(o.out);
+  HEARTH_TRY(quantize::write_build_provenance(path, o.out, std::move(p)));
+  std::printf("provenance: %s\n", path.c_str());
+  return ok_status();
+}
+
+// Imports the adapter as o.import_ref; with a key, also signs it and attaches the signed
+// provenance as an attestation.
+Status import_adapter(const FinetuneOptions& o, const std::optional<trust::PrivateKey>& key,
+                      const std::string& provenance_bundle) {
+  HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(o.import_ref));
+  HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(store::default_home()));
+  store::ImportOptions io;
+  io.version = o.import_version;
+  HEARTH_ASSIGN_OR_RETURN(store::ImportResult r, store::import_gguf(st, o.out, ref, io));
+  std::printf("imported as %s (%s)\n", ref.to_string().c_str(), r.manifest.str().c_str());
+  if (!key) {
+    std::fprintf(stderr, "note: %s is unsigned and carries no provenance; pass --sign-key KEY to sign both\n",
+                 ref.to_string().c_str());
+    return ok_status();
+  }
+  HEARTH_TRY(trust::sign_model(st, ref, *key).status());
+  std::printf("signed %s with key %s\n", ref.to_string().c_str(), key->public_key().key_id().substr(0, 16).c_str());
+  if (!provenance_bundle.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(store::Digest a,
+                            trust::store_attestation(st, r.manifest, provenance_bundle, quantize::kSlsaProvenanceV1));
+    std::printf("provenance attestation: %s\n", a.str().c_str());
+  }
+  return ok_status();
+}
+
 Status run(const FinetuneOptions& o) {
   if (o.out.empty()) return make_error(ErrorCode::kInvalidArgument, "finetune: give the adapter file with --out");
+  // The key and the reference are checked before the work, so a typo fails fast.
+  std::optional<trust::PrivateKey> key;
+  if (!o.sign_key.empty()) {
+    if (o.no_provenance) {
+      return make_error(ErrorCode::kInvalidArgument, "--sign-key signs the provenance statement; drop --no-provenance");
+    }
+    HEARTH_ASSIGN_OR_RETURN(key, trust::PrivateKey::load(o.sign_key));
+  }
+  if (!o.import_ref.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(o.import_ref));
+    if (ref.pinned()) {
+      return make_error(ErrorCode::kInvalidArgument, "--import needs a name:tag, not a digest (got '{}')",
+                        o.import_ref);
+    }
+  }
+  const int64_t started = static_cast<int64_t>(std::time(nullptr));
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.base, "finetune", o.allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(auto mapped, open_gguf(arg));
   HEARTH_ASSIGN_OR_RETURN(train::BaseModel base, train::read_base_model(mapped->file, o.ctx));
@@ -179,6 +269,17 @@ Status run(const FinetuneOptions& o) {
     HEARTH_TRY(train::export_gguf(o.merged_out, t->params(), t->merged().data(), vocab, TensorType::F32, "merged"));
     std::printf("wrote the merged model %s\n", o.merged_out.c_str());
   }
+  if (!o.no_provenance) HEARTH_TRY(write_adapter_provenance(o, arg, steps, started));
+  std::string bundle_json;
+  if (key) {
+    HEARTH_ASSIGN_OR_RETURN(std::string statement, read_file(quantize::provenance_path_for(o.out), 16 << 20));
+    HEARTH_ASSIGN_OR_RETURN(trust::SignatureBundle b, trust::sign_in_toto(statement, *key));
+    bundle_json = trust::serialize_bundle(b);
+    const std::string path = o.out + ".provenance.sigstore.json";
+    HEARTH_TRY(write_file_atomic(path, bundle_json));
+    std::printf("signed provenance: %s (key %s)\n", path.c_str(), key->public_key().key_id().substr(0, 16).c_str());
+  }
+  if (!o.import_ref.empty()) HEARTH_TRY(import_adapter(o, key, bundle_json));
   return ok_status();
 }
 
@@ -202,6 +303,13 @@ void setup(CLI::App& app) {
   sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
   add_threads_option(sub, o->threads);
   sub->add_flag("--allow-unsigned", o->allow_unsigned, "accept an unsigned store model");
+  sub->add_flag("--no-provenance", o->no_provenance, "do not write ADAPTER.provenance.json");
+  sub->add_option("--sign-key", o->sign_key,
+                  "private key PEM (hearth keygen): sign the provenance into ADAPTER.provenance.sigstore.json");
+  sub->add_option("--import", o->import_ref,
+                  "import the adapter into the store as name:tag (with --sign-key: signed, provenance attached)");
+  sub->add_option("--import-version", o->import_version, "version recorded (and signed) for --import")
+      ->capture_default_str();
   sub->callback([o] {
     Status s = run(*o);
     set_exit_code(s.ok() ? 0 : report_error(s));

@@ -102,6 +102,9 @@ Json store_json(const StoreInfo& s) {
                      {"parameters", p.facts.parameters},
                      {"quantization", p.facts.quantization}};
   }
+  if (const auto& a = p.facts.adapter) {
+    prov["adapter"] = {{"type", a->type}, {"rank", a->rank}, {"alpha", a->alpha}, {"targets", a->targets}};
+  }
   prov["layers"] = std::move(layers);
   prov["attestations"] = std::move(attestations);
   prov["text"] = trust::format_provenance(p);

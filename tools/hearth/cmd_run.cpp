@@ -52,7 +52,7 @@ Status run(const RunOptions& o) {
   }
 
   HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg, {.n_threads = o.threads}));
-  HEARTH_ASSIGN_OR_RETURN(std::vector<model::LoraUse> lora, load_lora_adapters(lora_specs, *model));
+  HEARTH_ASSIGN_OR_RETURN(std::vector<model::LoraUse> lora, load_lora_adapters(lora_specs, *model, o.m.allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
   model::ContextParams cp;
   cp.n_ctx = o.ctx;

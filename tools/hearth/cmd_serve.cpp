@@ -35,7 +35,11 @@ Status serve(ServeOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "serve", o.m.allow_unsigned));
   server::ServerConfig& c = o.config;
   HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> lora, parse_lora_specs(o.lora));
-  for (const LoraSpec& l : lora) c.lora.push_back({l.path, l.scale});
+  // A store adapter is verified here and loaded by the server from its blob.
+  for (const LoraSpec& l : lora) {
+    HEARTH_ASSIGN_OR_RETURN(std::string path, resolve_lora_path(l, o.m.allow_unsigned));
+    c.lora.push_back({std::move(path), l.scale});
+  }
   c.model_path = arg.path;
   c.model_mapping = arg.mapping;
   c.on_model_loaded = [arg](const Status& s) { record_load(arg, s); };

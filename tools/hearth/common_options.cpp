@@ -4,6 +4,10 @@
 #include <cmath>
 #include <filesystem>
 
+#include "hearth/store/reference.h"
+#include "hearth/trust/model_resolver.h"
+#include "model_arg.h"
+
 namespace hearth::cli {
 
 void add_model_options(CLI::App* sub, ModelOptions& o, const std::string& model_help) {
@@ -47,6 +51,15 @@ void add_lora_option(CLI::App* sub, std::vector<std::string>& specs, const std::
       ->allow_extra_args(false);  // one value per --lora, so a positional after it stays positional
 }
 
+namespace {
+
+// "acme/ft:v1" or "acme/ft@sha256:...": a store reference, not FILE:SCALE.
+bool is_store_reference(const std::string& spec) {
+  return !trust::looks_like_local_path(spec) && store::parse_reference(spec).ok();
+}
+
+}  // namespace
+
 Result<LoraSpec> parse_lora_spec(const std::string& spec) {
   if (spec.empty()) return make_error(ErrorCode::kInvalidArgument, "--lora needs a file name");
   const size_t colon = spec.rfind(':');
@@ -54,10 +67,12 @@ Result<LoraSpec> parse_lora_spec(const std::string& spec) {
   if (colon == std::string::npos || std::filesystem::is_regular_file(spec, ec)) return LoraSpec{spec, 1.0f};
   const std::string path = spec.substr(0, colon), scale_text = spec.substr(colon + 1);
   if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "--lora '{}': the file name is empty", spec);
+  if (path.ends_with("@sha256")) return LoraSpec{spec, 1.0f};  // a digest reference, no scale
   float scale = 0.0f;
   const char* end = scale_text.data() + scale_text.size();
   auto [ptr, err] = std::from_chars(scale_text.data(), end, scale);
   if (scale_text.empty() || err != std::errc() || ptr != end || !std::isfinite(scale)) {
+    if (is_store_reference(spec)) return LoraSpec{spec, 1.0f};
     return make_error(ErrorCode::kInvalidArgument, "--lora '{}': scale '{}' is not a finite number", spec, scale_text);
   }
   return LoraSpec{path, scale};
@@ -72,13 +87,32 @@ Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& s
   return out;
 }
 
-Result<std::vector<model::LoraUse>> load_lora_adapters(const std::vector<LoraSpec>& specs, const model::Model& base) {
+Result<std::vector<model::LoraUse>> load_lora_adapters(const std::vector<LoraSpec>& specs, const model::Model& base,
+                                                       bool allow_unsigned) {
   std::vector<model::LoraUse> out;
   for (const LoraSpec& s : specs) {
-    HEARTH_ASSIGN_OR_RETURN(auto adapter, model::LoraAdapter::load(s.path, base));
-    out.push_back({std::move(adapter), s.scale});
+    if (trust::looks_like_local_path(s.path)) {
+      HEARTH_ASSIGN_OR_RETURN(auto adapter, model::LoraAdapter::load(s.path, base));
+      out.push_back({std::move(adapter), s.scale});
+      continue;
+    }
+    // A store adapter is parsed from the mapping that verification hashed, under its reference.
+    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(s.path, "lora", allow_unsigned));
+    auto loaded = [&]() -> Result<std::shared_ptr<const model::LoraAdapter>> {
+      HEARTH_ASSIGN_OR_RETURN(auto map, map_model(arg));
+      return model::LoraAdapter::parse(map->bytes(), arg.reference, base);
+    }();
+    record_load(arg, loaded.status());
+    if (!loaded.ok()) return loaded.status();
+    out.push_back({std::move(*loaded), s.scale});
   }
   return out;
+}
+
+Result<std::string> resolve_lora_path(const LoraSpec& spec, bool allow_unsigned) {
+  if (trust::looks_like_local_path(spec.path)) return spec.path;
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(spec.path, "lora", allow_unsigned));
+  return arg.path;
 }
 
 }  // namespace hearth::cli

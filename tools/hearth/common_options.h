@@ -38,17 +38,25 @@ struct KvOptions {
 void add_kv_options(CLI::App* sub, KvOptions& o, bool with_limit = true);
 Result<kernels::KvType> parse_kv_type(const std::string& name);
 
-// --lora FILE[:SCALE], repeatable: LoRA adapters (GGUF, as `hearth finetune` writes them) and
-// their scales (default 1). Parsed strictly: a scale that is not a finite number is an error
-// naming it. A FILE that contains ':' is taken whole when it names an existing file.
+// --lora ADAPTER[:SCALE], repeatable: LoRA adapters (GGUF, as `hearth finetune` writes them) and
+// their scales (default 1). ADAPTER is a file or a store reference (NAME:TAG, NAME@sha256:...),
+// which is verified against the trust policy like a model. Parsed strictly: a scale that is not
+// a finite number is an error naming it. An ADAPTER that contains ':' is taken whole when it
+// names an existing file or a store reference ("acme/ft:v1" is the tag v1 with scale 1).
 struct LoraSpec {
-  std::string path;
+  std::string path;  // a file or a store reference
   float scale = 1.0f;
 };
 void add_lora_option(CLI::App* sub, std::vector<std::string>& specs, const std::string& help = "");
 Result<LoraSpec> parse_lora_spec(const std::string& spec);
 Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& specs);
-// Loads every adapter for `base` (errors name the file and the tensor).
-Result<std::vector<model::LoraUse>> load_lora_adapters(const std::vector<LoraSpec>& specs, const model::Model& base);
+// Loads every adapter for `base` (errors name the file or reference and the tensor). A store
+// reference is verified (refused when unsigned unless `allow_unsigned`) and parsed from the
+// mapping that was hashed; each store load is written to the audit log.
+Result<std::vector<model::LoraUse>> load_lora_adapters(const std::vector<LoraSpec>& specs, const model::Model& base,
+                                                       bool allow_unsigned = false);
+// The file to hand to a loader that takes a path (the server): a local path as given, or a
+// store reference verified now and replaced by its blob's path.
+Result<std::string> resolve_lora_path(const LoraSpec& spec, bool allow_unsigned);
 
 }  // namespace hearth::cli

@@ -1,5 +1,7 @@
 // read_gguf_facts: the store's one use of the gguf module (see model_config.h).
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "hearth/core/mapped_file.h"
 #include "hearth/gguf/gguf.h"
@@ -45,6 +47,27 @@ Result<ModelFacts> read_gguf_facts(std::span<const std::byte> bytes, const std::
   ModelFacts facts;
   if (auto a = f.get_string("general.architecture"); a.ok()) facts.architecture = std::string(*a);
   if (auto n = f.get_string("general.name"); n.ok()) facts.name = std::string(*n);
+  if (auto gt = f.get_string("general.type"); gt.ok() && *gt == "adapter") {
+    ModelFacts::Adapter a;
+    a.type = std::string(f.get_string("adapter.type").value_or(""));
+    a.alpha = f.get_f32("adapter.lora.alpha").value_or(0.0f);
+    std::set<std::string> kinds;
+    for (const auto& t : f.tensors()) {
+      // "blk.3.attn_q.weight.lora_a": rank in ne[1], kind "attn_q".
+      const std::string_view n = t.name;
+      if (!n.ends_with(".lora_a")) continue;
+      if (t.n_dims == 2) a.rank = std::max<uint64_t>(a.rank, t.ne[1]);
+      std::string_view base = n.substr(0, n.size() - 7);
+      if (base.ends_with(".weight")) base.remove_suffix(7);
+      if (base.starts_with("blk.")) {
+        const size_t dot = base.find('.', 4);
+        if (dot != std::string_view::npos) base.remove_prefix(dot + 1);
+      }
+      kinds.emplace(base);
+    }
+    a.targets.assign(kinds.begin(), kinds.end());
+    facts.adapter = std::move(a);
+  }
   std::map<std::string, uint64_t> by_type;
   for (const auto& t : f.tensors()) {
     facts.parameters += t.n_elements;

@@ -43,6 +43,12 @@ std::string model_config_json(const ModelFacts& facts, const std::vector<Digest>
   for (const auto& d : layer_digests) j["modelfs"]["diff_ids"].push_back(d.str());
   // hearth's exact count beside the spec's rounded paramSize.
   if (facts.parameters > 0) j["org.hearth.parameters"] = facts.parameters;
+  if (facts.adapter) {
+    j["org.hearth.adapter"] = {{"type", facts.adapter->type},
+                               {"alpha", facts.adapter->alpha},
+                               {"rank", facts.adapter->rank},
+                               {"targets", facts.adapter->targets}};
+  }
   return j.dump(2);
 }
 
@@ -64,6 +70,18 @@ Result<ModelFacts> parse_model_config(std::string_view text) {
   }
   if (auto p = j.find("org.hearth.parameters"); p != j.end() && p->is_number_unsigned()) {
     f.parameters = p->get<uint64_t>();
+  }
+  if (auto a = j.find("org.hearth.adapter"); a != j.end() && a->is_object()) {
+    ModelFacts::Adapter ad;
+    ad.type = str(*a, "type");
+    if (auto v = a->find("alpha"); v != a->end() && v->is_number()) ad.alpha = v->get<float>();
+    if (auto v = a->find("rank"); v != a->end() && v->is_number_unsigned()) ad.rank = v->get<uint64_t>();
+    if (auto v = a->find("targets"); v != a->end() && v->is_array()) {
+      for (const auto& t : *v) {
+        if (t.is_string()) ad.targets.push_back(t.get<std::string>());
+      }
+    }
+    f.adapter = std::move(ad);
   }
   return f;
 }

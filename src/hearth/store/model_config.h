@@ -1,8 +1,10 @@
 // The ModelPack model config (application/vnd.cncf.model.config.v1+json) built from a GGUF
-// file's own facts: architecture, parameter count, quantization.
+// file's own facts: architecture, parameter count, quantization; for a LoRA adapter
+// (general.type = adapter) also its rank, alpha and adapted tensors, under "org.hearth.adapter".
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,6 +19,14 @@ struct ModelFacts {
   std::string architecture;  // general.architecture, e.g. "llama"
   uint64_t parameters = 0;   // sum of tensor element counts
   std::string quantization;  // from general.file_type, else the most common tensor type
+  // A LoRA adapter (general.type = "adapter", adapter.type = "lora"): architecture is its base's.
+  struct Adapter {
+    std::string type;                  // "lora"
+    float alpha = 0.0f;                // adapter.lora.alpha
+    uint64_t rank = 0;                 // the largest rank of its factors
+    std::vector<std::string> targets;  // adapted tensor kinds, e.g. "attn_q", "ffn_down"
+  };
+  std::optional<Adapter> adapter;  // absent for a model
 };
 
 // Reads the facts of a GGUF file (through the gguf module).

@@ -130,7 +130,14 @@ std::string format_provenance(const ModelProvenance& p) {
   out += "manifest:     " + p.manifest.str() + "\n";
   out += "artifactType: " + p.parsed.artifact_type + "\n";
   out += "version:      " + std::to_string(p.version) + "\n";
-  if (!p.facts.architecture.empty()) {
+  if (const auto& a = p.facts.adapter) {
+    std::string targets;
+    for (const auto& t : a->targets) targets += (targets.empty() ? "" : ",") + t;
+    out += "adapter:      " + (a->type == "lora" ? std::string("LoRA") : a->type) + " for " +
+           (p.facts.architecture.empty() ? std::string("?") : p.facts.architecture) + ", rank " +
+           std::to_string(a->rank) + ", alpha " + fmt::format("{}", a->alpha) + ", targets " + targets + ", " +
+           store::param_size_string(p.facts.parameters) + " parameters\n";
+  } else if (!p.facts.architecture.empty()) {
     out += "model:        " + p.facts.architecture + ", " + store::param_size_string(p.facts.parameters) +
            " parameters, " + p.facts.quantization + "\n";
   }
