@@ -462,9 +462,11 @@ TEST_F(FleetAgent, TrafficGatesJudgeTheBakeWindowAndAModelThatKillsTheNodeIsNotR
   // Telemetry under load: counters, never content.
   ASSERT_TRUE(wait_node(
       n.id,
-      [](const json& j) {
+      [this](const json& j) {
         const json t = j.value("telemetry", json());
-        return t.is_object() && t.value("requests", 0) > 0 && t.value("decode_tok_s", 0.0) > 0;
+        return t.is_object() && t.value("requests", 0) > 0 && t.value("decode_tok_s", 0.0) > 0 &&
+               t.value("state", "") == "serving" && t["serving"].is_object() &&
+               t["serving"].value("digest", "") == digests_.at("v2");
       },
       30s))
       << node_json(n.id).dump();
@@ -498,6 +500,17 @@ TEST_F(FleetAgent, TrafficGatesJudgeTheBakeWindowAndAModelThatKillsTheNodeIsNotR
     };
     ASSERT_TRUE(wait_node(n.id, on_probation, 90s)) << "run " << run << ": " << node_json(n.id).dump();
     EXPECT_EQ(served_model(n.port), "models/stories:v1") << "run " << run;
+    if (run == 1) {  // telemetry keeps going out while the node is busy applying
+      const int64_t t0 = node_json(n.id)["telemetry"].value("time", int64_t{0});
+      EXPECT_TRUE(wait_node(
+          n.id,
+          [&](const json& j) {
+            const json t = j.value("telemetry", json());
+            return t.is_object() && t.value("time", int64_t{0}) > t0 && t.value("state", "") == "gating";
+          },
+          10s))
+          << node_json(n.id).dump();
+    }
     n.agent->kill(SIGKILL);
     start_agent(n);
     ASSERT_TRUE(hearth::testing::wait_tcp(n.port, 15));

@@ -273,20 +273,31 @@ class AgentImpl final : public Agent {
       publish_report(payload);
     });
     mqtt_->on_message([this](const MqttMessage& m) { on_desired(m); });
-    if (auto st = mqtt_->start_background(); !st.ok()) return st;
-    std::unique_lock lock(mu_);
-    auto next_telemetry = std::chrono::steady_clock::now();
-    while (!stopping_) {
-      cv_.wait_until(lock, next_telemetry, [&] { return stopping_ || pending_.has_value(); });
-      if (stopping_) break;
-      if (pending_) {
+    if (auto st = mqtt_->start_background(); !st.ok()) {
+      server_->stop();
+      http.join();
+      return st;
+    }
+    // Desired states are applied on their own thread, so that telemetry keeps going out while a
+    // model is pulled, gated or baked (the newest desired state wins; see on_desired).
+    std::thread applier([this] {
+      std::unique_lock lock(mu_);
+      while (true) {
+        cv_.wait(lock, [&] { return stopping_ || pending_.has_value(); });
+        if (stopping_) return;
         DesiredState d = std::move(*pending_);
         pending_.reset();
         lock.unlock();
         apply(d);
         lock.lock();
-        continue;
       }
+    });
+    std::unique_lock lock(mu_);
+    auto next_telemetry = std::chrono::steady_clock::now();
+    while (!stopping_) {
+      cv_.wait_until(lock, next_telemetry, [&] { return stopping_; });
+      if (stopping_) break;
+      if (std::chrono::steady_clock::now() < next_telemetry) continue;
       next_telemetry = std::chrono::steady_clock::now() + std::chrono::seconds(opt_.telemetry_interval_s);
       Telemetry t;
       t.node = cfg_.node;
@@ -298,6 +309,8 @@ class AgentImpl final : public Agent {
       (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kTelemetry), telemetry_to_json(t), 0, false, 0);
       lock.lock();
     }
+    lock.unlock();
+    applier.join();
     lock.unlock();
     mqtt_->disconnect();
     server_->stop();
