@@ -38,7 +38,13 @@ Result<PruneResult> prune_llama(const BaseModel& base, const std::vector<int32_t
     return make_error(ErrorCode::kInvalidArgument, "--layers {} must leave at least one of the model's {} layers",
                       o.drop_layers, s.n_layer);
   }
-  if (n_windows(calib, len, o.max_windows) < 1 || n_windows(eval, len, o.max_windows) < 1) {
+  const bool given = !o.ffn_activation.empty();
+  if (given && o.ffn_activation.size() != static_cast<size_t>(s.n_layer * s.n_ff)) {
+    return make_error(ErrorCode::kInvalidArgument, "{} FFN activation statistics for {} layers of {} neurons",
+                      o.ffn_activation.size(), s.n_layer, s.n_ff);
+  }
+  const bool measure = !given || o.drop_layers > 0;  // the layer changes need the calibration pass
+  if ((measure && n_windows(calib, len, o.max_windows) < 1) || n_windows(eval, len, o.max_windows) < 1) {
     return make_error(ErrorCode::kInvalidArgument,
                       "the calibration text is too short: it needs at least two windows of {} tokens", len + 1);
   }
@@ -52,16 +58,17 @@ Result<PruneResult> prune_llama(const BaseModel& base, const std::vector<int32_t
   const LlamaParams p(s);
   const int64_t ne = s.n_embd, ff = s.n_ff;
 
-  // Statistics over the calibration windows.
+  // Statistics over the calibration windows (the neurons' unless given).
   std::vector<double> act(static_cast<size_t>(s.n_layer * ff), 0.0), change(static_cast<size_t>(s.n_layer), 0.0);
-  {
+  if (given) act = o.ffn_activation;
+  if (measure) {
     LlamaGraph g(p, ops);
     const int64_t n = n_windows(calib, len, o.max_windows);
     for (int64_t i = 0; i < n; ++i) {
       g.forward(base.w.data(), calib.data() + i * len, 1, len);
       for (int64_t il = 0; il < s.n_layer; ++il) {
         const std::vector<float>& h = g.ffn_activation(il);
-        for (int64_t t = 0; t < len; ++t) {
+        for (int64_t t = 0; !given && t < len; ++t) {
           for (int64_t j = 0; j < ff; ++j) act[static_cast<size_t>(il * ff + j)] += std::fabs(h[t * ff + j]);
         }
         const std::vector<float>& x0 = g.layer_input(il);
@@ -111,7 +118,8 @@ Result<PruneResult> prune_llama(const BaseModel& base, const std::vector<int32_t
     copy(a.wk, b.wk, nkv * ne);
     copy(a.wv, b.wv, nkv * ne);
     copy(a.wo, b.wo, ne * ne);
-    // Neuron j's importance: mean |h_j| times the norm of ffn_down's column j.
+    // Neuron j's importance: mean |h_j| (or the given magnitude) times the norm of ffn_down's
+    // column j.
     std::vector<std::pair<double, int64_t>> score(static_cast<size_t>(ff));
     for (int64_t j = 0; j < ff; ++j) {
       double col = 0.0;

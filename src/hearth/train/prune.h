@@ -2,6 +2,9 @@
 // least (mean |silu(gate) * up| on calibration text times the norm of their ffn_down column) are
 // removed from every layer, and optionally the whole layers that change the residual stream
 // least (mean ||x_out - x_in|| / ||x_in||). The result is a smaller standard llama model.
+// The activation statistic may instead come from outside (`hearth prune --imatrix`: the
+// root mean square of ffn_down's input, from an importance matrix), with no calibration pass
+// unless layers are dropped.
 // References: Molchanov et al. 2017 (importance by activation x weight), Gromov et al. 2024
 // (dropping the layers whose output is closest to their input).
 #pragma once
@@ -19,6 +22,9 @@ struct PruneOptions {
   int64_t drop_layers = 0;  // whole layers removed
   int64_t seq_len = 128;
   int64_t max_windows = 32;  // calibration and evaluation windows
+  // [n_layer][n_ff]: each FFN neuron's activation magnitude, used instead of the measured
+  // mean |silu(gate) * up| when not empty (e.g. sqrt(in_sum2 / count) of an imatrix).
+  std::vector<double> ffn_activation;
 };
 
 struct PruneResult {
