@@ -638,12 +638,12 @@ TEST_F(FleetAgentNetns, ANodeCutOffKeepsServingGoesOfflineAndReconcilesWhenTheLi
   EXPECT_EQ(node_json(n.id).value("presence", ""), "online");
 
   // Requests from the node's own side of the link, all along.
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false}, paused{false};  // paused while the node is killed and restarted
   std::atomic<int> ok{0}, failed{0};
   std::thread load([&] {
     in_netns(ns_, [&] {
       while (!stop.load()) {
-        (complete(n.port) == 200 ? ok : failed).fetch_add(1);
+        if (!paused.load()) (complete(n.port) == 200 ? ok : failed).fetch_add(1);
         std::this_thread::sleep_for(20ms);
       }
       return 0;
@@ -671,12 +671,26 @@ TEST_F(FleetAgentNetns, ANodeCutOffKeepsServingGoesOfflineAndReconcilesWhenTheLi
   EXPECT_GT(ok.load(), ok_at_cut) << "the node stopped answering when its link was cut";
   EXPECT_EQ(in_netns(ns_, [&] { return served_model(n.port); }), "models/stories:v1");
   EXPECT_EQ(node_json(n.id).value("presence", ""), "offline");
+  // Restarted while cut off (kill -9): it comes back serving v1 on its own, and the event it
+  // sends at start waits in its queue for the link.
+  const int started_before = history_count(n.id, "node_event:started");
+  EXPECT_GE(started_before, 1);
+  paused.store(true);
+  std::this_thread::sleep_for(100ms);
+  n.agent->kill(SIGKILL);
+  start_agent(n);
+  EXPECT_TRUE(poll_until([&] { return local([&] { return complete(n.port); }) == 200; }, 30s));
+  paused.store(false);
+  EXPECT_EQ(in_netns(ns_, [&] { return served_model(n.port); }), "models/stories:v1");
+  EXPECT_EQ(history_count(n.id, "node_event:started"), started_before);
 
   // The link returns: the node reconnects, pulls v2 over it and switches.
   link(true);
   ASSERT_TRUE(serving(n, "v2")) << node_json(n.id).dump();
   EXPECT_EQ(node_json(n.id).value("presence", ""), "online");
   EXPECT_EQ(in_netns(ns_, [&] { return served_model(n.port); }), "models/stories:v2");
+  EXPECT_TRUE(poll_until([&] { return history_count(n.id, "node_event:started") == started_before + 1; }, 15s))
+      << "the event queued while the link was cut did not arrive";
   stop.store(true);
   load.join();
   std::printf("answered %d completions on the node's side through the cut and the switch\n", ok.load());

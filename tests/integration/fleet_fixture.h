@@ -171,14 +171,17 @@ class FleetFixture : public ::testing::Test {
         },
         limit);
   }
-  bool has_history(const std::string& node, const std::string& action) {
+  // How many of the node's audit entries have `action`.
+  int history_count(const std::string& node, const std::string& action) {
     auto r = cli("", "fleet --fleet " + dir_ + " history --node " + node + " --json");
     json j = json::parse(r.out, nullptr, false);
+    int n = 0;
     if (j.is_object())
       for (const auto& a : j["audit"])
-        if (a.value("action", "") == action) return true;
-    return false;
+        if (a.value("action", "") == action) ++n;
+    return n;
   }
+  bool has_history(const std::string& node, const std::string& action) { return history_count(node, action) > 0; }
   bool wait_history(const std::string& node, const std::string& action, std::chrono::milliseconds limit) {
     return poll_until([&] { return has_history(node, action); }, limit);
   }

@@ -278,6 +278,10 @@ class AgentImpl final : public Agent {
       http.join();
       return st;
     }
+    // Queued by the MQTT client (QoS 1) until the broker is reachable: a node that restarts
+    // while cut off says so when its link returns.
+    event("started", fmt::format("agent started; serving {}",
+                                 record_.serving.empty() ? std::string("nothing") : record_.serving.reference));
     // Desired states are applied on their own thread, so that telemetry keeps going out while a
     // model is pulled, gated or baked (the newest desired state wins; see on_desired).
     std::thread applier([this] {
