@@ -256,8 +256,29 @@ TEST_F(FleetAgent, StagedRolloutsAdvanceAndABadVersionStopsAtTheCanary) {
 
   // v3 (random weights) to site=plant: the canary fails its gate, the rollout aborts, and no
   // other node is ever sent v3.
+  // Every node answers completions all through it: not one request fails.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> load;
+  for (Node* n : nodes)
+    load.emplace_back([&, port = n->port] {
+      while (!stop.load()) (complete(port) == 200 ? ok : failed).fetch_add(1);
+    });
+  struct JoinAll {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~JoinAll() {
+      stop.store(true);
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } join_load{stop, load};
   std::string r3 = start("v3", "site=plant");
   json s3 = wait(r3);
+  stop.store(true);
+  for (auto& t : load) t.join();
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_EQ(failed.load(), 0) << "requests failed while the canary gated and refused v3";
   ASSERT_EQ(s3.value("state", ""), "aborted") << s3.dump();
   ASSERT_EQ(s3["batches"][0]["nodes"].size(), 1u);
   json canary = s3["batches"][0]["nodes"][0];
@@ -282,6 +303,15 @@ TEST_F(FleetAgent, StagedRolloutsAdvanceAndABadVersionStopsAtTheCanary) {
   EXPECT_EQ(v3_sent, 1);
   EXPECT_EQ(batches_done, 6);  // 3 for v1, 3 for v2
   EXPECT_EQ(aborted, 1);
+  // Only the canary's store ever held v3.
+  const std::string canary_id = canary.value("node", "");
+  for (Node* n : nodes) {
+    auto list = cli("HEARTH_HOME=" + home(n->id), "list");
+    EXPECT_EQ(list.code, 0) << list.out;
+    // `list` shows digests cut to 12 hex digits.
+    const std::string v3_short = digests_["v3"].substr(0, std::string("sha256:").size() + 12);
+    EXPECT_EQ(list.out.find(v3_short) != std::string::npos, n->id == canary_id) << n->id << ":\n" << list.out;
+  }
 }
 
 TEST_F(FleetAgent, NodesKeepServingWhileBrokerAndControllerAreDownAndTheRolloutResumes) {
