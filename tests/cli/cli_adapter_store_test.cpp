@@ -13,6 +13,7 @@
 
 #include "cli_helpers.h"
 #include "hearth/core/sha256.h"
+#include "http_test_client.h"
 #include "shared_data.h"
 
 namespace hearth {
@@ -127,6 +128,43 @@ TEST_F(CliAdapterStore, SignedAdapterCarriesProvenanceAndRunsByReference) {
   EXPECT_EQ(by_digest.out, by_file.out);
   EXPECT_EQ(zero.out, plain.out);
   EXPECT_NE(by_ref.out, plain.out);  // the adapter changes the text (lr 0.01)
+
+  // An adapter is not a model, and a model is not an adapter.
+  const auto as_model = run("run demo/ft:v1" + kGen);
+  EXPECT_EQ(as_model.exit_code, 2);
+  EXPECT_EQ(count_error_lines(as_model.err), 1) << as_model.err;
+  EXPECT_NE(as_model.err.find("demo/ft:v1 is a LoRA adapter, not a model: run its base model with --lora demo/ft:v1"),
+            std::string::npos)
+      << as_model.err;
+  const auto as_adapter = run("run demo/base:v1" + kGen + "--lora demo/base:v1");
+  EXPECT_EQ(as_adapter.exit_code, 2);
+  EXPECT_NE(as_adapter.err.find("demo/base:v1: general.type is missing, not \"adapter\""), std::string::npos)
+      << as_adapter.err;
+}
+
+// serve --lora NAME:TAG: verified at start, listed at /lora-adapters, applied per request.
+TEST_F(CliAdapterStore, ServerTakesAStoreAdapter) {
+  ASSERT_EQ(finetune(base_file_, "ft.gguf", "--sign-key " + path("acme.key") + " --import demo/ft:v1").exit_code, 0);
+  http_test::ServeProcess serve("demo/base:v1", {"--parallel", "1", "--lora", "demo/ft:v1:0"});
+  ASSERT_TRUE(serve.ok()) << serve.log();
+  auto post = [&](const std::string& extra) {
+    const std::string body = R"({"prompt":"Alice was","max_tokens":16,"temperature":0)" + extra + "}";
+    const std::string r = http_test::exchange(serve.port(),
+                                              "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: "
+                                              "close\r\nContent-Type: application/json\r\nContent-Length: " +
+                                                  std::to_string(body.size()) + "\r\n\r\n" + body,
+                                              30);
+    EXPECT_EQ(http_test::status_of(r), 200) << r;
+    const json j = json::parse(r.substr(r.find("\r\n\r\n") + 4), nullptr, false);
+    return j.is_discarded() ? std::string("<bad>") : j["choices"][0]["text"].get<std::string>();
+  };
+  const std::string list =
+      http_test::exchange(serve.port(), "GET /lora-adapters HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 30);
+  EXPECT_NE(list.find(*sha256_file_hex(path("ft.gguf"))), std::string::npos) << list;  // the verified blob
+  const std::string base = post("");
+  const std::string adapted = post(R"(,"lora":[{"id":0,"scale":1}])");
+  EXPECT_NE(adapted, base);
+  EXPECT_EQ(post(R"(,"lora":[{"id":0,"scale":0}])"), base);
 }
 
 TEST_F(CliAdapterStore, UntrustedUnsignedAndTamperedAdaptersAreRefused) {
@@ -137,6 +175,11 @@ TEST_F(CliAdapterStore, UntrustedUnsignedAndTamperedAdaptersAreRefused) {
   EXPECT_EQ(count_error_lines(untrusted.err), 1) << untrusted.err;
   EXPECT_NE(untrusted.err.find("'demo/other:v1' refused: signed by key"), std::string::npos) << untrusted.err;
   EXPECT_NE(untrusted.err.find("which the trust policy does not list"), std::string::npos) << untrusted.err;
+  // serve verifies it before it binds.
+  const auto serve = run("serve demo/base:v1 --port 0 --lora demo/other:v1");
+  EXPECT_NE(serve.exit_code, 0);
+  EXPECT_EQ(count_error_lines(serve.err), 1) << serve.err;
+  EXPECT_NE(serve.err.find("'demo/other:v1' refused: signed by key"), std::string::npos) << serve.err;
 
   const auto unsigned_ft = finetune(base_file_, "u.gguf", "--import demo/unsigned:v1");
   ASSERT_EQ(unsigned_ft.exit_code, 0) << unsigned_ft.err;

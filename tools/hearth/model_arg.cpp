@@ -94,7 +94,17 @@ Result<std::shared_ptr<const MappedFile>> map_model(const ResolvedModelArg& arg)
 Result<std::unique_ptr<model::Model>> load_model(const ResolvedModelArg& arg, const model::LoadOptions& options) {
   auto loaded = [&]() -> Result<std::unique_ptr<model::Model>> {
     HEARTH_ASSIGN_OR_RETURN(auto map, map_model(arg));
-    return model::Model::load(std::move(map), options);
+    auto m = model::Model::load(map, options);
+    if (!m.ok()) {
+      // A LoRA adapter given as the model fails for want of the model's tensors: say what it is.
+      auto f = gguf::parse_gguf(map->bytes(), arg.path);
+      if (f.ok() && f->get_string("general.type").value_or("") == "adapter") {
+        const std::string name = arg.reference.empty() ? arg.path : arg.reference;
+        return make_error(ErrorCode::kInvalidArgument,
+                          "{} is a LoRA adapter, not a model: run its base model with --lora {}", name, name);
+      }
+    }
+    return m;
   }();
   record_load(arg, loaded.status());
   return loaded;
