@@ -94,7 +94,7 @@ class FleetAgent : public FleetFixture {
     FleetFixture::TearDown();
   }
 
-  Node& add_node(const std::string& id) {
+  Node& add_node(const std::string& id, std::vector<std::string> extra_args = {}) {
     auto e = enroll(id, token("--labels site=plant"), ca_sha_);
     EXPECT_EQ(e.code, 0) << e.out;
     auto t = cli("HEARTH_HOME=" + home(id),
@@ -103,6 +103,7 @@ class FleetAgent : public FleetFixture {
     auto n = std::make_unique<Node>();
     n->id = id;
     n->port = hearth::testing::free_port();
+    n->extra_args = std::move(extra_args);
     start_agent(*n);
     nodes_.push_back(std::move(n));
     return *nodes_.back();
@@ -214,12 +215,28 @@ TEST_F(FleetAgent, DeployGateRefuseSwitchAndSurviveKill) {
 
 TEST_F(FleetAgent, StagedRolloutsAdvanceAndABadVersionStopsAtTheCanary) {
   std::vector<Node*> nodes;
-  for (const char* id : {"edge-1", "edge-2", "edge-3", "edge-4"}) nodes.push_back(&add_node(id));
+  for (const char* id : {"edge-1", "edge-2", "edge-3", "edge-4"}) {
+    // edge-3 declares labels of its own; the operator's site=plant (its join token) wins the key.
+    std::vector<std::string> extra;
+    if (std::string(id) == "edge-3") extra = {"--labels", "gpu=none,site=elsewhere"};
+    nodes.push_back(&add_node(id, extra));
+  }
   for (Node* n : nodes) ASSERT_TRUE(hearth::testing::wait_tcp(n->port, 15));
   ASSERT_EQ(cli("", "fleet --fleet " + dir_ + " label edge-4 site=elsewhere").code, 0);
   for (Node* n : nodes)
     ASSERT_TRUE(wait_node(
         n->id, [](const json& j) { return j.value("presence", "") == "online"; }, 30s));
+  ASSERT_TRUE(wait_node(
+      "edge-3", [](const json& j) { return j["labels"].value("gpu", "") == "none"; }, 30s))
+      << node_json("edge-3").dump();
+  json e3 = node_json("edge-3");
+  EXPECT_EQ(e3["labels"].value("site", ""), "plant") << e3.dump();
+  EXPECT_EQ(e3["declared_labels"].value("site", ""), "elsewhere") << e3.dump();
+  auto by_declared = cli("", "fleet --fleet " + dir_ + " nodes --selector gpu=none --json");
+  json bd = json::parse(by_declared.out, nullptr, false);
+  ASSERT_TRUE(bd.is_object()) << by_declared.out;
+  ASSERT_EQ(bd["nodes"].size(), 1u) << by_declared.out;
+  EXPECT_EQ(bd["nodes"][0].value("id", ""), "edge-3");
   std::string eval = (tmp_ / "eval.txt").string();
   std::ofstream(eval) << kEvalText;
   auto start = [&](const std::string& tag, const std::string& selector) {

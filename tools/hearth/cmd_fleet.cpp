@@ -356,6 +356,7 @@ struct AgentCli {
   int threads = 0;
   int telemetry_interval_s = 10;
   int keepalive_s = 30;
+  std::string labels;
 };
 
 Status run_enroll(AgentCli& c) {
@@ -375,6 +376,7 @@ Status run_agent(AgentCli& c) {
   o.n_threads = c.threads;
   o.telemetry_interval_s = c.telemetry_interval_s;
   o.keepalive_s = c.keepalive_s;
+  HEARTH_ASSIGN_OR_RETURN(o.labels, parse_labels(c.labels));
   {
     size_t colon = c.serve.rfind(':');
     const std::string port = colon == std::string::npos ? "" : c.serve.substr(colon + 1);
@@ -527,6 +529,9 @@ void setup(CLI::App& app) {
                   "MQTT keep-alive in seconds: the fleet sees this node offline 1.5 times this after its link drops")
       ->check(CLI::Range(5, 3600))
       ->capture_default_str();
+  run->add_option("--labels", ac.labels,
+                  "k=v,... labels this node declares for itself (rollout selectors match them; the operator's "
+                  "labels win a key)");
   run->callback([] { report(run_agent(ac)); });
   auto* status = agent->add_subcommand("status", "this node's enrollment and state");
   status->add_flag("--json", ac.json_out, "print one JSON object");

@@ -417,6 +417,7 @@ class AgentImpl final : public Agent {
     r.serving = record_.serving;
     r.last_known_good = record_.last_known_good;
     r.gate_values = gate_values_;
+    r.labels = opt_.labels;
     r.time = now_s();
     return reported_to_json(r);
   }

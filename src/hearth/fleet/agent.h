@@ -53,6 +53,8 @@ struct AgentRunOptions {
   // MQTT keep-alive: the broker declares the node offline (its last will) after 1.5 times this
   // without a packet from it.
   int keepalive_s = 30;
+  // Labels this node declares for itself (sent with every report; the operator's win a key).
+  Labels labels;
   // The node's OpenAI-compatible API (the same server as `hearth serve`, in process).
   std::string serve_host = "127.0.0.1";
   int serve_port = 8080;  // 0: any free port

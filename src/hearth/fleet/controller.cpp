@@ -71,7 +71,9 @@ json node_json(const NodeRecord& n) {
   }
   return json{
       {"id", n.id},
-      {"labels", n.labels},
+      {"labels", n.effective_labels()},
+      {"operator_labels", n.labels},
+      {"declared_labels", n.declared_labels},
       {"enrolled_at", n.enrolled_at},
       {"presence", n.online ? "online" : "offline"},
       {"last_seen", n.last_seen},
@@ -452,6 +454,7 @@ class ControllerImpl final : public Controller {
         rec.serving_digest = r->serving.digest;
         rec.reported_generation = r->generation;
         rec.gate_values_json = json(r->gate_values).dump();
+        rec.declared_labels = r->labels;
         rec.last_seen = now;
         if (auto st = db_->set_reported(rec); !st.ok()) log::error("{}", st.message());
         break;

@@ -10,7 +10,7 @@
 namespace hearth::fleet {
 namespace {
 
-constexpr int kSchemaVersion = 3;  // 2: nodes.reported_seq, rollouts; 3: nodes.telemetry
+constexpr int kSchemaVersion = 3;  // 2: nodes.reported_seq, rollouts; 3: nodes.telemetry, nodes.declared_labels
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS nodes (
   reported_generation INTEGER NOT NULL DEFAULT 0,
   reported_seq INTEGER NOT NULL DEFAULT 0,
   gate_values TEXT NOT NULL DEFAULT '{}',
-  telemetry TEXT NOT NULL DEFAULT '{}'
+  telemetry TEXT NOT NULL DEFAULT '{}',
+  declared_labels TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS join_tokens (
   token_sha256 TEXT PRIMARY KEY,
@@ -74,11 +75,6 @@ CREATE TABLE IF NOT EXISTS audit (
   detail TEXT NOT NULL
 );
 )sql";
-
-bool label_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-' || c == '/';
-}
 
 // A prepared statement bound by position; finalized on destruction.
 class Stmt {
@@ -129,8 +125,9 @@ class SqliteFleetDb final : public FleetDb {
       if (q.step() == SQLITE_ROW) version = q.i64(0);
     }
     if (version) {
-      if (*version == 2) {  // 2 -> 3: the nodes' last telemetry
+      if (*version == 2) {  // 2 -> 3: the nodes' last telemetry and their own labels
         if (auto st = exec("BEGIN; ALTER TABLE nodes ADD COLUMN telemetry TEXT NOT NULL DEFAULT '{}'; "
+                           "ALTER TABLE nodes ADD COLUMN declared_labels TEXT NOT NULL DEFAULT ''; "
                            "UPDATE schema_version SET version = 3; COMMIT;");
             !st.ok()) {
           (void)exec("ROLLBACK");
@@ -200,7 +197,7 @@ class SqliteFleetDb final : public FleetDb {
     if (!all.ok()) return all.status();
     std::vector<NodeRecord> out;
     for (auto& n : *all)
-      if (labels_match(n.labels, selector)) out.push_back(std::move(n));
+      if (labels_match(n.effective_labels(), selector)) out.push_back(std::move(n));
     return out;
   }
 
@@ -229,9 +226,10 @@ class SqliteFleetDb final : public FleetDb {
 
   Status set_reported(const NodeRecord& r) override {
     std::lock_guard lock(mu_);
-    Stmt s(db_,
-           "UPDATE nodes SET state = ?, reason = ?, serving_reference = ?, serving_digest = ?, "
-           "reported_generation = ?, gate_values = ?, last_seen = ?, reported_seq = ? WHERE id = ?");
+    Stmt s(
+        db_,
+        "UPDATE nodes SET state = ?, reason = ?, serving_reference = ?, serving_digest = ?, "
+        "reported_generation = ?, gate_values = ?, last_seen = ?, reported_seq = ?, declared_labels = ? WHERE id = ?");
     s.bind(1, r.state)
         .bind(2, r.reason)
         .bind(3, r.serving_reference)
@@ -240,7 +238,8 @@ class SqliteFleetDb final : public FleetDb {
         .bind(6, r.gate_values_json)
         .bind(7, r.last_seen)
         .bind(8, static_cast<int64_t>(r.reported_seq))
-        .bind(9, r.id);
+        .bind(9, labels_to_string(r.declared_labels))
+        .bind(10, r.id);
     return s.step() == SQLITE_DONE ? ok_status() : s.error("set reported");
   }
 
@@ -394,8 +393,8 @@ class SqliteFleetDb final : public FleetDb {
     std::string sql =
         std::string(
             "SELECT id, labels, enrolled_at, cert_sha256, online, last_seen, state, reason, "
-            "serving_reference, serving_digest, reported_generation, gate_values, reported_seq, telemetry FROM "
-            "nodes ") +
+            "serving_reference, serving_digest, reported_generation, gate_values, reported_seq, telemetry, "
+            "declared_labels FROM nodes ") +
         where + " ORDER BY id";
     Stmt s(db_, sql.c_str());
     if (*where) s.bind(1, arg);
@@ -418,6 +417,7 @@ class SqliteFleetDb final : public FleetDb {
       n.gate_values_json = s.text(11);
       n.reported_seq = static_cast<uint64_t>(s.i64(12));
       n.telemetry_json = s.text(13);
+      if (auto declared = parse_labels(s.text(14)); declared.ok()) n.declared_labels = *declared;
       out.push_back(std::move(n));
     }
     if (rc != SQLITE_DONE) return s.error("nodes");
@@ -429,48 +429,6 @@ class SqliteFleetDb final : public FleetDb {
 };
 
 }  // namespace
-
-Result<Labels> parse_labels(std::string_view text) {
-  Labels out;
-  if (text.empty()) return out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t comma = text.find(',', pos);
-    std::string_view pair = text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
-    size_t eq = pair.find('=');
-    if (eq == std::string_view::npos || eq == 0 || eq + 1 >= pair.size())
-      return make_error(ErrorCode::kInvalidArgument, "label '{}' is not key=value", pair.substr(0, 100));
-    std::string_view k = pair.substr(0, eq), v = pair.substr(eq + 1);
-    if (k.size() > 63 || v.size() > 63)
-      return make_error(ErrorCode::kInvalidArgument, "label '{}': key and value are at most 63 characters",
-                        pair.substr(0, 100));
-    for (char c : pair.substr(0, eq))
-      if (!label_char(c))
-        return make_error(ErrorCode::kInvalidArgument, "label key '{}' has characters other than [A-Za-z0-9._-/]", k);
-    for (char c : v)
-      if (!label_char(c))
-        return make_error(ErrorCode::kInvalidArgument, "label value '{}' has characters other than [A-Za-z0-9._-/]", v);
-    out[std::string(k)] = std::string(v);
-    if (out.size() > 32) return make_error(ErrorCode::kInvalidArgument, "more than 32 labels");
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
-  }
-  return out;
-}
-
-std::string labels_to_string(const Labels& labels) {
-  std::string out;
-  for (const auto& [k, v] : labels) out += (out.empty() ? "" : ",") + k + "=" + v;
-  return out;
-}
-
-bool labels_match(const Labels& labels, const Labels& selector) {
-  for (const auto& [k, v] : selector) {
-    auto it = labels.find(k);
-    if (it == labels.end() || it->second != v) return false;
-  }
-  return true;
-}
 
 Result<std::unique_ptr<FleetDb>> FleetDb::open(const std::string& url) {
   std::string path = url;

@@ -12,15 +12,9 @@
 #include <vector>
 
 #include "hearth/core/status.h"
+#include "hearth/fleet/protocol.h"
 
 namespace hearth::fleet {
-
-using Labels = std::map<std::string, std::string>;
-// "k=v,k2=v2": keys and values of [A-Za-z0-9._-/], at most 32 pairs.
-Result<Labels> parse_labels(std::string_view text);
-std::string labels_to_string(const Labels& labels);
-// True when every pair of `selector` is in `labels` (an empty selector matches every node).
-bool labels_match(const Labels& labels, const Labels& selector);
 
 struct NodeRecord {
   std::string id;
@@ -36,6 +30,13 @@ struct NodeRecord {
   uint64_t reported_seq = 0;     // of the last report taken (reports are ordered by it)
   std::string gate_values_json;  // {"metric": value}
   std::string telemetry_json;    // the last telemetry message, as validated and re-serialised ("{}": none)
+  Labels declared_labels;        // the node's own (agent run --labels), from its last report
+  // What selectors match: the node's own labels, with the operator's (labels) winning a key.
+  Labels effective_labels() const {
+    Labels out = declared_labels;
+    for (const auto& [k, v] : labels) out[k] = v;
+    return out;
+  }
 };
 
 struct AuditRecord {

@@ -146,7 +146,54 @@ json pin_json(const ModelPin& p) {
 
 bool valid_name(std::string_view id) { return valid_node_id(id); }
 
+bool label_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-' || c == '/';
+}
+
 }  // namespace
+
+Result<Labels> parse_labels(std::string_view text) {
+  Labels out;
+  if (text.empty()) return out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string_view pair = text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 >= pair.size())
+      return make_error(ErrorCode::kInvalidArgument, "label '{}' is not key=value", pair.substr(0, 100));
+    std::string_view k = pair.substr(0, eq), v = pair.substr(eq + 1);
+    if (k.size() > 63 || v.size() > 63)
+      return make_error(ErrorCode::kInvalidArgument, "label '{}': key and value are at most 63 characters",
+                        pair.substr(0, 100));
+    for (char c : pair.substr(0, eq))
+      if (!label_char(c))
+        return make_error(ErrorCode::kInvalidArgument, "label key '{}' has characters other than [A-Za-z0-9._-/]", k);
+    for (char c : v)
+      if (!label_char(c))
+        return make_error(ErrorCode::kInvalidArgument, "label value '{}' has characters other than [A-Za-z0-9._-/]", v);
+    out[std::string(k)] = std::string(v);
+    if (out.size() > 32) return make_error(ErrorCode::kInvalidArgument, "more than 32 labels");
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::string labels_to_string(const Labels& labels) {
+  std::string out;
+  for (const auto& [k, v] : labels) out += (out.empty() ? "" : ",") + k + "=" + v;
+  return out;
+}
+
+bool labels_match(const Labels& labels, const Labels& selector) {
+  for (const auto& [k, v] : selector) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
 
 bool valid_fleet_name(std::string_view name) { return valid_name(name); }
 
@@ -395,6 +442,7 @@ std::string reported_to_json(const ReportedState& r) {
             {"last_known_good", pin_json(r.last_known_good)},
             {"gate_values", gates},
             {"time", r.time}};
+  if (!r.labels.empty()) j["labels"] = labels_to_string(r.labels);
   return j.dump();
 }
 
@@ -410,6 +458,13 @@ Result<ReportedState> reported_from_json(std::string_view text) {
   if (!(st = f.u64("seq", r.seq, false)).ok()) return st;
   if (!(st = read_state(f, "state", r.state, what)).ok()) return st;
   if (!(st = f.str("reason", r.reason, false, kMaxReasonBytes)).ok()) return st;
+  std::string labels;
+  if (!(st = f.str("labels", labels, false, 32 * 128)).ok()) return st;
+  if (auto l = parse_labels(labels); l.ok()) {
+    r.labels = std::move(*l);
+  } else {
+    return l.status().with_context(std::string(what));
+  }
   if (!(st = f.pin("serving", r.serving, false)).ok()) return st;
   if (!(st = f.pin("last_known_good", r.last_known_good, false)).ok()) return st;
   if (auto it = j->find("gate_values"); it != j->end() && !it->is_null()) {

@@ -36,6 +36,13 @@ inline constexpr size_t kMaxEvalTextBytes = 64 << 10;
 // A fleet name, like a node id: 1..63 characters of [a-z0-9-], not starting with '-'.
 bool valid_fleet_name(std::string_view name);
 
+using Labels = std::map<std::string, std::string>;
+// "k=v,k2=v2": keys and values of [A-Za-z0-9._-/], at most 32 pairs.
+Result<Labels> parse_labels(std::string_view text);
+std::string labels_to_string(const Labels& labels);
+// True when every pair of `selector` is in `labels` (an empty selector matches every node).
+bool labels_match(const Labels& labels, const Labels& selector);
+
 enum class NodeTopic { kDesired, kReported, kTelemetry, kEvents, kPresence };
 std::string_view node_topic_name(NodeTopic t);
 // "hearth/v1/<fleet>/nodes/<node>/<kind>"
@@ -110,6 +117,9 @@ struct ReportedState {
   ModelPin last_known_good;
   std::map<std::string, double> gate_values;  // measured metric -> value
   int64_t time = 0;
+  // Labels the node declares for itself (agent run --labels: hardware, site, ...). Selectors
+  // match them too; an operator's label (join token, fleet label) wins on the same key.
+  Labels labels;
 };
 std::string reported_to_json(const ReportedState& r);
 Result<ReportedState> reported_from_json(std::string_view text);

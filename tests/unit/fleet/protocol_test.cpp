@@ -191,6 +191,29 @@ TEST(FleetReported, RoundTripAndValidation) {
   EXPECT_FALSE(reported_from_json(j.dump()).ok());
 }
 
+TEST(FleetReported, DeclaredLabelsRoundTripAndBadOnesAreNamed) {
+  ReportedState r;
+  r.node = "edge-02";
+  r.labels = {{"gpu", "none"}, {"site", "north"}};
+  auto back = reported_from_json(reported_to_json(r));
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(back->labels, r.labels);
+  for (const char* bad : {"gpu", "gpu=", "g pu=x", "gpu=<script>"}) {
+    json j = json::parse(reported_to_json(r));
+    j["labels"] = bad;
+    auto st = reported_from_json(j.dump());
+    ASSERT_FALSE(st.ok()) << bad;
+    EXPECT_NE(st.status().message().find("reported state"), std::string::npos) << st.status().message();
+  }
+  json j = json::parse(reported_to_json(r));
+  j["labels"] = 7;
+  EXPECT_FALSE(reported_from_json(j.dump()).ok());
+  std::string many;
+  for (int i = 0; i < 33; ++i) many += (i ? "," : "") + std::string("k") + std::to_string(i) + "=v";
+  j["labels"] = many;
+  EXPECT_NE(reported_from_json(j.dump()).status().message().find("more than 32 labels"), std::string::npos);
+}
+
 TEST(FleetTelemetryEventsPresence, RoundTrip) {
   Telemetry t;
   t.node = "edge-03";
