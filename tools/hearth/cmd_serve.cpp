@@ -35,10 +35,10 @@ Status serve(ServeOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "serve", o.m.allow_unsigned));
   server::ServerConfig& c = o.config;
   HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> lora, parse_lora_specs(o.lora));
-  // A store adapter is verified here and loaded by the server from its blob.
+  // A store adapter is verified here; the server parses it from the mapping that was hashed.
   for (const LoraSpec& l : lora) {
-    HEARTH_ASSIGN_OR_RETURN(std::string path, resolve_lora_path(l, o.m.allow_unsigned));
-    c.lora.push_back({std::move(path), l.scale});
+    HEARTH_ASSIGN_OR_RETURN(server::ServerConfig::Lora spec, resolve_server_lora(l, o.m.allow_unsigned));
+    c.lora.push_back(std::move(spec));
   }
   c.model_path = arg.path;
   c.model_mapping = arg.mapping;

@@ -109,10 +109,19 @@ Result<std::vector<model::LoraUse>> load_lora_adapters(const std::vector<LoraSpe
   return out;
 }
 
-Result<std::string> resolve_lora_path(const LoraSpec& spec, bool allow_unsigned) {
-  if (trust::looks_like_local_path(spec.path)) return spec.path;
+Result<server::ServerConfig::Lora> resolve_server_lora(const LoraSpec& spec, bool allow_unsigned) {
+  server::ServerConfig::Lora out;
+  out.path = spec.path;
+  out.scale = spec.scale;
+  if (trust::looks_like_local_path(spec.path)) return out;
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(spec.path, "lora", allow_unsigned));
-  return arg.path;
+  auto map = map_model(arg);
+  record_load(arg, map.status());
+  if (!map.ok()) return map.status();
+  out.path = arg.path;
+  out.mapping = std::move(*map);
+  out.name = arg.reference;
+  return out;
 }
 
 }  // namespace hearth::cli

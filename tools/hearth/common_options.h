@@ -13,6 +13,7 @@
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/model/lora_adapter.h"
 #include "hearth/model/model.h"
+#include "hearth/server/server.h"
 
 namespace hearth::cli {
 
@@ -55,8 +56,8 @@ Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& s
 // mapping that was hashed; each store load is written to the audit log.
 Result<std::vector<model::LoraUse>> load_lora_adapters(const std::vector<LoraSpec>& specs, const model::Model& base,
                                                        bool allow_unsigned = false);
-// The file to hand to a loader that takes a path (the server): a local path as given, or a
-// store reference verified now and replaced by its blob's path.
-Result<std::string> resolve_lora_path(const LoraSpec& spec, bool allow_unsigned);
+// What the server loads for one --lora: a local path as given, or a store reference verified
+// now, with the mapping that verification hashed and the reference to list it under.
+Result<server::ServerConfig::Lora> resolve_server_lora(const LoraSpec& spec, bool allow_unsigned);
 
 }  // namespace hearth::cli

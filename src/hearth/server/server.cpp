@@ -211,10 +211,12 @@ Result<std::shared_ptr<Serving>> Server::make_serving(std::shared_ptr<model::Mod
     }
   }
   for (const ServerConfig::Lora& l : config_.lora) {
-    HEARTH_ASSIGN_OR_RETURN(auto adapter, model::LoraAdapter::load(l.path, *sv->model));
-    log::info("LoRA adapter {}: {} weights, scale {}", l.path, adapter->weights().size(), l.scale);
+    const std::string& shown = l.mapping ? l.name : l.path;
+    HEARTH_ASSIGN_OR_RETURN(auto adapter, l.mapping ? model::LoraAdapter::parse(l.mapping->bytes(), l.name, *sv->model)
+                                                    : model::LoraAdapter::load(l.path, *sv->model));
+    log::info("LoRA adapter {}: {} weights, scale {}", shown, adapter->weights().size(), l.scale);
     sv->lora.adapters.push_back(std::move(adapter));
-    sv->lora.paths.push_back(l.path);
+    sv->lora.paths.push_back(shown);
     sv->lora.scales.push_back(l.scale);
   }
   HEARTH_ASSIGN_OR_RETURN(sv->scheduler, engine::Scheduler::create(*sv->model, *sv->tokenizer, config_.scheduler));

@@ -43,6 +43,10 @@ struct ServerConfig {
   struct Lora {
     std::string path;
     float scale = 1.0f;
+    // A store adapter: the verified mapping it is parsed from (so that the bytes used are the
+    // bytes hashed) and the reference it is listed under; null: read `path`.
+    std::shared_ptr<const MappedFile> mapping;
+    std::string name;
   };
   std::vector<Lora> lora;
 };
