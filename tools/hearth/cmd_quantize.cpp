@@ -22,6 +22,7 @@
 #include "hearth/trust/signing_key.h"
 #include "hearth/trust/sigstore_bundle.h"
 #include "model_arg.h"
+#include "signed_import.h"
 
 namespace hearth::cli {
 namespace {
@@ -43,31 +44,6 @@ struct QuantizeOptions {
 
 // "<output>.provenance.sigstore.json": the signed statement.
 std::string bundle_path_for(const std::string& output_path) { return output_path + ".provenance.sigstore.json"; }
-
-// Imports the output as `ref`; with a key, also signs the model and attaches the signed
-// provenance as an attestation.
-Status import_output(const QuantizeOptions& o, const std::optional<trust::PrivateKey>& key,
-                     const std::string& provenance_bundle) {
-  HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(o.import_ref));
-  HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(store::default_home()));
-  store::ImportOptions io;
-  io.version = o.import_version;
-  HEARTH_ASSIGN_OR_RETURN(store::ImportResult r, store::import_gguf(st, o.out, ref, io));
-  std::printf("imported as %s (%s)\n", ref.to_string().c_str(), r.manifest.str().c_str());
-  if (!key) {
-    std::fprintf(stderr, "note: %s is unsigned and carries no provenance; pass --sign-key KEY to sign both\n",
-                 ref.to_string().c_str());
-    return ok_status();
-  }
-  HEARTH_TRY(trust::sign_model(st, ref, *key).status());
-  std::printf("signed %s with key %s\n", ref.to_string().c_str(), key->public_key().key_id().substr(0, 16).c_str());
-  if (!provenance_bundle.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(store::Digest a,
-                            trust::store_attestation(st, r.manifest, provenance_bundle, quantize::kSlsaProvenanceV1));
-    std::printf("provenance attestation: %s\n", a.str().c_str());
-  }
-  return ok_status();
-}
 
 Result<TensorType> parse_type_flag(const std::string& flag, const std::string& value) {
   auto t = parse_tensor_type(value);
@@ -216,7 +192,7 @@ Status run(const QuantizeOptions& o) {
     HEARTH_TRY(write_file_atomic(out, bundle_json));
     std::printf("signed provenance: %s (key %s)\n", out.c_str(), key->public_key().key_id().substr(0, 16).c_str());
   }
-  if (!o.import_ref.empty()) HEARTH_TRY(import_output(o, key, bundle_json));
+  if (!o.import_ref.empty()) HEARTH_TRY(import_signed_output(o.out, o.import_ref, o.import_version, key, bundle_json));
   return ok_status();
 }
 
