@@ -18,6 +18,7 @@
 #include "hearth/fleet/fleet_dir.h"
 #include "hearth/registry/http_client.h"
 #include "hearth/store/store.h"
+#include "stop_signals.h"
 
 namespace hearth::cli {
 namespace {
@@ -43,30 +44,6 @@ Result<int64_t> parse_duration_s(const std::string& text) {
   if (unit == "h") return n * 3600;
   if (unit == "d") return n * 86400;
   return make_error(ErrorCode::kInvalidArgument, "duration '{}': unit must be s, m, h or d", text);
-}
-
-// Runs `serve` until SIGINT/SIGTERM, then `stop`.
-Status serve_until_signal(const std::function<Status()>& serve, const std::function<void()>& stop) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  std::atomic<bool> done{false};
-  std::thread watcher([&] {
-    const timespec tick{0, 200 * 1000 * 1000};
-    while (!done.load()) {
-      if (sigtimedwait(&set, nullptr, &tick) > 0) {
-        stop();
-        return;
-      }
-    }
-  });
-  Status s = serve();
-  done.store(true);
-  watcher.join();
-  return s;
 }
 
 // The controller's admin API, as the operator's CLI calls it.
@@ -340,13 +317,14 @@ Status run_controller(ControllerCli& c) {
     o.listen_port = ep.port;
   }
   if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
+  StopSignals signals;  // before any thread starts
   HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<Controller> ctl, Controller::create(f, o));
   HEARTH_TRY(ctl->start());
   std::printf("controller for fleet '%s' at https://%s:%d (broker %s)\n", f.name.c_str(),
               (o.listen_host.empty() ? f.controller.host : o.listen_host).c_str(), ctl->port(),
               f.broker.to_string().c_str());
   std::fflush(stdout);
-  return serve_until_signal([&] { return ctl->serve(); }, [&] { ctl->stop(); });
+  return signals.run([&] { return ctl->serve(); }, [&] { ctl->stop(); });
 }
 
 struct AgentCli {
@@ -389,12 +367,13 @@ Status run_agent(AgentCli& c) {
     o.serve_port = std::stoi(port);
   }
   if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
+  StopSignals signals;  // before any thread starts
   HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<Agent> agent, Agent::create(o));
   HEARTH_ASSIGN_OR_RETURN(AgentConfig cfg, load_agent(o.home));
   std::printf("agent '%s' of fleet '%s' (broker %s), serving the OpenAI API at http://%s:%d\n", cfg.node.c_str(),
               cfg.fleet.c_str(), cfg.broker_url.c_str(), o.serve_host.c_str(), agent->serve_port());
   std::fflush(stdout);
-  return serve_until_signal([&] { return agent->run(); }, [&] { agent->stop(); });
+  return signals.run([&] { return agent->run(); }, [&] { agent->stop(); });
 }
 
 Status run_agent_status(AgentCli& c) {

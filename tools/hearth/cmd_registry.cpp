@@ -13,6 +13,7 @@
 #include "hearth/registry/registry_server.h"
 #include "hearth/store/store.h"
 #include "http_options.h"
+#include "stop_signals.h"
 
 namespace hearth::cli {
 namespace {
@@ -43,34 +44,14 @@ Status run_serve(RegistryServeOptions& o) {
   o.http.max_body_bytes = o.max_body_mib << 20;
   // A server logs its access lines by default (HEARTH_LOG or -v still decide when given).
   if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
-  // Signals go to one watcher thread (a handler may not touch the server); the threads started
-  // below inherit the blocked mask.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  StopSignals signals;  // before the server's threads start
 
   registry::RegistryServer server(store::default_home(), o.http);
   HEARTH_TRY(server.bind(host, port));
   std::printf("serving %s read-only at http://%s:%d (peers: hearth pull --mirror http://%s:%d NAME:TAG)\n",
               store::default_home().c_str(), host.c_str(), server.port(), host.c_str(), server.port());
   std::fflush(stdout);
-  std::atomic<bool> done{false};
-  std::thread watcher([&] {
-    const timespec tick{0, 200 * 1000 * 1000};
-    while (!done.load()) {
-      if (sigtimedwait(&set, nullptr, &tick) > 0) {
-        server.stop();
-        return;
-      }
-    }
-  });
-  Status s = server.serve();
-  done.store(true);
-  watcher.join();
-  return s;
+  return signals.run([&] { return server.serve(); }, [&] { server.stop(); });
 }
 
 void setup(CLI::App& app) {

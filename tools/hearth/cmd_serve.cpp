@@ -15,6 +15,7 @@
 #include "hearth/server/server.h"
 #include "http_options.h"
 #include "model_arg.h"
+#include "stop_signals.h"
 
 namespace hearth::cli {
 namespace {
@@ -66,30 +67,10 @@ Status serve(ServeOptions& o) {
   const auto min_workers = static_cast<uint32_t>(std::max(c.scheduler.n_slots, 1) + 2);
   if (c.http.worker_threads < min_workers) c.http.worker_threads = min_workers;
 
-  // Signals are taken by one watcher thread; every other thread (started below) blocks them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  StopSignals signals;  // before the server's threads start
 
   HEARTH_ASSIGN_OR_RETURN(auto srv, server::Server::create(c));
-  std::atomic<bool> done{false};
-  std::thread watcher([&] {
-    const timespec tick{0, 200 * 1000 * 1000};
-    while (!done.load()) {
-      if (sigtimedwait(&set, nullptr, &tick) > 0) {
-        log::info("stopping");
-        srv->stop();
-        return;
-      }
-    }
-  });
-  Status st = srv->run();
-  done.store(true);
-  watcher.join();
-  return st;
+  return signals.run([&] { return srv->run(); }, [&] { srv->stop(); });
 }
 
 void setup(CLI::App& app) {

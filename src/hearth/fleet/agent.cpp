@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -518,14 +519,24 @@ class AgentImpl final : public Agent {
     ReconcileResult r = reconcile(d, *switch_, record, ro);
     {
       std::lock_guard lock(mu_);
-      // Stopped in the middle of the bake window: the next run applies this generation again.
-      if (!(r.interrupted && stopping_)) {
+      if (r.interrupted && stopping_) {
+        // Stopped in order (SIGTERM) during the bake: not the model's doing, so the attempt does
+        // not count, and the next run applies this generation again.
+        attempt_count_ = std::max(attempt_count_ - 1, 0);
+      } else {
         applied_generation_ = d.generation;
         attempt_generation_ = 0;
         attempt_count_ = 0;
       }
       if (r.state == NodeState::kServing) record_ = record;
       if (auto st = save_state_locked(); !st.ok()) log::error("agent: {}", st.message());
+    }
+    if (r.interrupted && stopping_) {
+      // Not a failure of the model: report nothing (a rollout must not count it), and carry on
+      // with this generation after the restart.
+      log::info("agent: stopping during the bake of generation {}; it is applied again at the next start",
+                d.generation);
+      return;
     }
     if (r.state == NodeState::kServing) {
       event("model_switched", fmt::format("serving {} ({})", d.model.reference, d.model.digest));
