@@ -165,20 +165,8 @@ Status write_adapter_provenance(const FinetuneOptions& o, const ResolvedModelArg
 Status run(const FinetuneOptions& o) {
   if (o.out.empty()) return make_error(ErrorCode::kInvalidArgument, "finetune: give the adapter file with --out");
   // The key and the reference are checked before the work, so a typo fails fast.
-  std::optional<trust::PrivateKey> key;
-  if (!o.sign_key.empty()) {
-    if (o.no_provenance) {
-      return make_error(ErrorCode::kInvalidArgument, "--sign-key signs the provenance statement; drop --no-provenance");
-    }
-    HEARTH_ASSIGN_OR_RETURN(key, trust::PrivateKey::load(o.sign_key));
-  }
-  if (!o.import_ref.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(o.import_ref));
-    if (ref.pinned()) {
-      return make_error(ErrorCode::kInvalidArgument, "--import needs a name:tag, not a digest (got '{}')",
-                        o.import_ref);
-    }
-  }
+  HEARTH_ASSIGN_OR_RETURN(const std::optional<trust::PrivateKey> key,
+                          load_signing_flags(o.sign_key, o.no_provenance, o.import_ref));
   const int64_t started = static_cast<int64_t>(std::time(nullptr));
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.base, "finetune", o.allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(auto mapped, open_gguf(arg));
@@ -246,16 +234,7 @@ Status run(const FinetuneOptions& o) {
     std::printf("wrote the merged model %s\n", o.merged_out.c_str());
   }
   if (!o.no_provenance) HEARTH_TRY(write_adapter_provenance(o, arg, steps, started));
-  std::string bundle_json;
-  if (key) {
-    HEARTH_ASSIGN_OR_RETURN(std::string statement, read_file(quantize::provenance_path_for(o.out), 16 << 20));
-    HEARTH_ASSIGN_OR_RETURN(trust::SignatureBundle b, trust::sign_in_toto(statement, *key));
-    bundle_json = trust::serialize_bundle(b);
-    const std::string path = o.out + ".provenance.sigstore.json";
-    HEARTH_TRY(write_file_atomic(path, bundle_json));
-    std::printf("signed provenance: %s (key %s)\n", path.c_str(), key->public_key().key_id().substr(0, 16).c_str());
-  }
-  if (!o.import_ref.empty()) HEARTH_TRY(import_signed_output(o.out, o.import_ref, o.import_version, key, bundle_json));
+  HEARTH_TRY(sign_and_import_output(o.out, key, o.import_ref, o.import_version));
   return ok_status();
 }
 

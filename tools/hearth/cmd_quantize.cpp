@@ -42,9 +42,6 @@ struct QuantizeOptions {
   bool allow_unsigned = false;  // a store reference as input may be unsigned
 };
 
-// "<output>.provenance.sigstore.json": the signed statement.
-std::string bundle_path_for(const std::string& output_path) { return output_path + ".provenance.sigstore.json"; }
-
 Result<TensorType> parse_type_flag(const std::string& flag, const std::string& value) {
   auto t = parse_tensor_type(value);
   if (!t)
@@ -99,20 +96,8 @@ Status run(const QuantizeOptions& o) {
                  imatrix.chunk_count, imatrix.chunk_size);
   }
   // The key is loaded (and the reference checked) before the work, so a typo fails fast.
-  std::optional<trust::PrivateKey> key;
-  if (!o.sign_key.empty()) {
-    if (o.no_provenance) {
-      return make_error(ErrorCode::kInvalidArgument, "--sign-key signs the provenance statement; drop --no-provenance");
-    }
-    HEARTH_ASSIGN_OR_RETURN(key, trust::PrivateKey::load(o.sign_key));
-  }
-  if (!o.import_ref.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(o.import_ref));
-    if (ref.pinned()) {
-      return make_error(ErrorCode::kInvalidArgument, "--import needs a name:tag, not a digest (got '{}')",
-                        o.import_ref);
-    }
-  }
+  HEARTH_ASSIGN_OR_RETURN(const std::optional<trust::PrivateKey> key,
+                          load_signing_flags(o.sign_key, o.no_provenance, o.import_ref));
   // The input: a file, or a store reference verified against the trust policy (as for run).
   // A store model is read from the mapping that was hashed during verification, so a blob
   // swapped after that check is never what gets quantized.
@@ -182,17 +167,7 @@ Status run(const QuantizeOptions& o) {
     HEARTH_TRY(quantize::write_provenance(path, o.out, o.in, o.imatrix, pv));
     std::printf("provenance: %s\n", path.c_str());
   }
-  std::string bundle_json;
-  if (key) {
-    const std::string path = quantize::provenance_path_for(o.out);
-    HEARTH_ASSIGN_OR_RETURN(std::string statement, read_file(path, 16 << 20));
-    HEARTH_ASSIGN_OR_RETURN(trust::SignatureBundle b, trust::sign_in_toto(statement, *key));
-    bundle_json = trust::serialize_bundle(b);
-    const std::string out = bundle_path_for(o.out);
-    HEARTH_TRY(write_file_atomic(out, bundle_json));
-    std::printf("signed provenance: %s (key %s)\n", out.c_str(), key->public_key().key_id().substr(0, 16).c_str());
-  }
-  if (!o.import_ref.empty()) HEARTH_TRY(import_signed_output(o.out, o.import_ref, o.import_version, key, bundle_json));
+  HEARTH_TRY(sign_and_import_output(o.out, key, o.import_ref, o.import_version));
   return ok_status();
 }
 
