@@ -1,0 +1,343 @@
+// Methods called on values, as Python has them: str.strip/split/startswith/..., dict.get/items/
+// keys/values, list.index/count. The mutating ones (list.append, dict.update, ...) are refused,
+// as jinja2's ImmutableSandboxedEnvironment refuses them.
+#include <algorithm>
+
+#include "hearth/jinja/error.h"
+#include "hearth/jinja/interpreter.h"
+
+namespace hearth::jinja {
+namespace {
+
+bool is_py_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
+
+const Value& arg(const CallArgs& a, size_t i, const char* name, const Value& fallback) {
+  if (i < a.positional.size()) return a.positional[i];
+  for (const auto& [k, v] : a.keyword) {
+    if (k == name) return v;
+  }
+  return fallback;
+}
+
+std::string need_str(const Value& v, const std::string& method, int line) {
+  if (!v.is_string()) {
+    fail(line, "TypeError: " + method + "() argument must be str, not " + std::string(v.type_name()));
+  }
+  return v.str();
+}
+
+bool starts_or_ends(const std::string& s, const Value& what, bool start, const std::string& method, int line) {
+  auto test = [&](const std::string& p) {
+    if (p.size() > s.size()) return false;
+    return start ? s.compare(0, p.size(), p) == 0 : s.compare(s.size() - p.size(), p.size(), p) == 0;
+  };
+  if (what.is_list() && what.is_tuple()) {
+    for (const Value& p : what.items()) {
+      if (test(need_str(p, method, line))) return true;
+    }
+    return false;
+  }
+  return test(need_str(what, method, line));
+}
+
+std::vector<std::string> py_split(const std::string& s, const Value& sep, int64_t maxsplit, int line) {
+  std::vector<std::string> out;
+  if (sep.is_none() || sep.is_undefined()) {
+    size_t i = 0;
+    while (i < s.size()) {
+      while (i < s.size() && is_py_space(static_cast<unsigned char>(s[i]))) ++i;
+      if (i >= s.size()) break;
+      if (maxsplit >= 0 && static_cast<int64_t>(out.size()) >= maxsplit) {
+        std::string rest = s.substr(i);
+        while (!rest.empty() && is_py_space(static_cast<unsigned char>(rest.back()))) rest.pop_back();
+        out.push_back(rest);
+        return out;
+      }
+      size_t j = i;
+      while (j < s.size() && !is_py_space(static_cast<unsigned char>(s[j]))) ++j;
+      out.push_back(s.substr(i, j - i));
+      i = j;
+    }
+    return out;
+  }
+  const std::string d = need_str(sep, "split", line);
+  if (d.empty()) fail(line, "ValueError: empty separator");
+  size_t start = 0;
+  for (;;) {
+    if (maxsplit >= 0 && static_cast<int64_t>(out.size()) >= maxsplit) break;
+    const size_t p = s.find(d, start);
+    if (p == std::string::npos) break;
+    out.push_back(s.substr(start, p - start));
+    start = p + d.size();
+  }
+  out.push_back(s.substr(start));
+  return out;
+}
+
+std::string py_replace(const std::string& s, const std::string& from, const std::string& to, int64_t count, int line,
+                       const Limits& limits) {
+  std::string out;
+  if (from.empty()) {
+    // Python inserts `to` between every character (and at both ends).
+    std::vector<std::string> chars = utf8_chars(s);
+    int64_t done = 0;
+    for (size_t i = 0; i <= chars.size(); ++i) {
+      if (count < 0 || done < count) {
+        out += to;
+        ++done;
+      }
+      if (i < chars.size()) out += chars[i];
+      if (out.size() > limits.max_output_bytes) throw TemplateError{line, "string exceeds the size limit", ErrorKind::kResource};
+    }
+    return out;
+  }
+  size_t start = 0;
+  int64_t done = 0;
+  for (;;) {
+    const size_t p = count >= 0 && done >= count ? std::string::npos : s.find(from, start);
+    if (p == std::string::npos) break;
+    out.append(s, start, p - start);
+    out += to;
+    if (out.size() > limits.max_output_bytes) throw TemplateError{line, "string exceeds the size limit", ErrorKind::kResource};
+    start = p + from.size();
+    ++done;
+  }
+  out.append(s, start, std::string::npos);
+  return out;
+}
+
+std::string title_case(const std::string& s) {
+  std::string out = s;
+  bool prev_cased = false;
+  for (char& c : out) {
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (alpha) {
+      c = prev_cased ? static_cast<char>(std::tolower(static_cast<unsigned char>(c)))
+                     : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    prev_cased = alpha;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string ascii_upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+std::string py_strip(std::string_view s, const Value& chars, bool left, bool right) {
+  if (chars.is_none() || chars.is_undefined()) {
+    size_t b = 0, e = s.size();
+    if (left) {
+      while (b < e && is_py_space(static_cast<unsigned char>(s[b]))) ++b;
+    }
+    if (right) {
+      while (e > b && is_py_space(static_cast<unsigned char>(s[e - 1]))) --e;
+    }
+    return std::string(s.substr(b, e - b));
+  }
+  const std::vector<std::string> set = utf8_chars(chars.to_str());
+  std::vector<std::string> cs = utf8_chars(s);
+  size_t b = 0, e = cs.size();
+  auto in_set = [&](const std::string& c) { return std::find(set.begin(), set.end(), c) != set.end(); };
+  if (left) {
+    while (b < e && in_set(cs[b])) ++b;
+  }
+  if (right) {
+    while (e > b && in_set(cs[e - 1])) --e;
+  }
+  std::string out;
+  for (size_t i = b; i < e; ++i) out += cs[i];
+  return out;
+}
+
+Value Interpreter::call_method(const Value& obj, const std::string& name, const CallArgs& a, int line, bool& found) {
+  found = true;
+  static const Value kNone = Value::none();
+  static const Value kUndef;
+  if (obj.is_string()) {
+    const std::string& s = obj.str();
+    if (name == "strip" || name == "lstrip" || name == "rstrip") {
+      return Value::string(py_strip(s, arg(a, 0, "chars", kNone), name != "rstrip", name != "lstrip"));
+    }
+    if (name == "split" || name == "rsplit") {
+      const Value& ms = arg(a, 1, "maxsplit", kUndef);
+      const int64_t maxsplit = ms.is_number() ? ms.as_int() : -1;
+      std::vector<std::string> parts;
+      if (name == "rsplit" && maxsplit >= 0) {
+        // rsplit with a limit: split from the right.
+        const Value& sep = arg(a, 0, "sep", kNone);
+        if (sep.is_string() && !sep.str().empty()) {
+          std::string rest = s;
+          std::vector<std::string> rev;
+          while (static_cast<int64_t>(rev.size()) < maxsplit) {
+            const size_t p = rest.rfind(sep.str());
+            if (p == std::string::npos) break;
+            rev.push_back(rest.substr(p + sep.str().size()));
+            rest.resize(p);
+          }
+          parts.push_back(rest);
+          parts.insert(parts.end(), rev.rbegin(), rev.rend());
+        } else {
+          parts = py_split(s, sep, -1, line);
+        }
+      } else {
+        parts = py_split(s, arg(a, 0, "sep", kNone), maxsplit, line);
+      }
+      List out;
+      for (auto& p : parts) out.push_back(Value::string(std::move(p)));
+      return Value::list(std::move(out));
+    }
+    if (name == "startswith" || name == "endswith") {
+      return Value::boolean(starts_or_ends(s, arg(a, 0, "prefix", kNone), name == "startswith", name, line));
+    }
+    if (name == "lower") return Value::string(ascii_lower(s));
+    if (name == "upper") return Value::string(ascii_upper(s));
+    if (name == "title") return Value::string(title_case(s));
+    if (name == "capitalize") {
+      std::string out = ascii_lower(s);
+      if (!out.empty() && out[0] >= 'a' && out[0] <= 'z') out[0] = static_cast<char>(out[0] - 'a' + 'A');
+      return Value::string(out);
+    }
+    if (name == "replace") {
+      const Value& c = arg(a, 2, "count", kUndef);
+      return Value::string(py_replace(s, need_str(arg(a, 0, "old", kNone), name, line),
+                                      need_str(arg(a, 1, "new", kNone), name, line), c.is_number() ? c.as_int() : -1,
+                                      line, limits_));
+    }
+    if (name == "find" || name == "count" || name == "index") {
+      const std::string sub = need_str(arg(a, 0, "sub", kNone), name, line);
+      if (name == "count") {
+        if (sub.empty()) return Value::integer(static_cast<int64_t>(utf8_chars(s).size()) + 1);
+        int64_t n = 0;
+        for (size_t p = s.find(sub); p != std::string::npos; p = s.find(sub, p + sub.size())) ++n;
+        return Value::integer(n);
+      }
+      const size_t p = s.find(sub);
+      if (p == std::string::npos) {
+        if (name == "index") fail(line, "ValueError: substring not found");
+        return Value::integer(-1);
+      }
+      return Value::integer(static_cast<int64_t>(utf8_chars(s.substr(0, p)).size()));
+    }
+    if (name == "join") {
+      std::string out;
+      bool first = true;
+      for (const Value& v : iterate(arg(a, 0, "iterable", kNone), line)) {
+        if (!first) out += s;
+        first = false;
+        out += need_str(v, "join", line);
+        check_size(out.size(), line);
+      }
+      return Value::string(std::move(out));
+    }
+    if (name == "isdigit" || name == "isalpha" || name == "isspace" || name == "isalnum") {
+      if (s.empty()) return Value::boolean(false);
+      for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        const bool digit = c >= '0' && c <= '9';
+        const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        const bool ok = name == "isdigit" ? digit : name == "isalpha" ? alpha : name == "isspace" ? is_py_space(c) : digit || alpha;
+        if (!ok) return Value::boolean(false);
+      }
+      return Value::boolean(true);
+    }
+    if (name == "islower" || name == "isupper") {
+      bool cased = false;
+      for (char c : s) {
+        if (c >= 'a' && c <= 'z') {
+          if (name == "isupper") return Value::boolean(false);
+          cased = true;
+        } else if (c >= 'A' && c <= 'Z') {
+          if (name == "islower") return Value::boolean(false);
+          cased = true;
+        }
+      }
+      return Value::boolean(cased);
+    }
+  } else if (obj.is_dict()) {
+    const Dict& d = obj.entries();
+    if (name == "get") {
+      const Value& key = arg(a, 0, "key", kNone);
+      const Value* v = d.find(key);
+      return v ? *v : arg(a, 1, "default", kNone);
+    }
+    if (name == "items" || name == "keys" || name == "values") {
+      List out;
+      for (const auto& [k, v] : d.entries) {
+        if (name == "items") {
+          out.push_back(Value::list({k, v}, /*tuple=*/true));
+        } else {
+          out.push_back(name == "keys" ? k : v);
+        }
+      }
+      return Value::list(std::move(out));
+    }
+    if (name == "copy") return obj;
+    if (name == "update" || name == "pop" || name == "popitem" || name == "setdefault" || name == "clear") {
+      fail(line, "SecurityError: access to attribute '" + name + "' of 'dict' object is unsafe");
+    }
+    if (d.find(name)) {
+      found = false;  // a key holding a callable
+      return Value();
+    }
+  } else if (obj.is_list() && !obj.is_generator()) {
+    if (name == "index" || name == "count") {
+      const Value& x = arg(a, 0, "value", kNone);
+      int64_t n = 0;
+      for (size_t i = 0; i < obj.items().size(); ++i) {
+        if (values_equal(obj.items()[i], x)) {
+          if (name == "index") return Value::integer(static_cast<int64_t>(i));
+          ++n;
+        }
+      }
+      if (name == "index") fail(line, "ValueError: " + x.repr() + " is not in list");
+      return Value::integer(n);
+    }
+    if (name == "copy") return Value::list(obj.items());
+    if (name == "append" || name == "pop" || name == "extend" || name == "insert" || name == "remove" ||
+        name == "clear" || name == "sort" || name == "reverse") {
+      fail(line, "SecurityError: access to attribute '" + name + "' of '" + std::string(obj.type_name()) +
+                     "' object is unsafe");
+    }
+  } else if (obj.kind() == Kind::kNamespace) {
+    found = false;
+    return Value();
+  }
+  if (obj.is_none() || obj.is_number() || obj.is_list() || obj.is_string() || obj.is_dict()) {
+    // jinja2 gives an undefined for a missing attribute, and calling it fails.
+    fail_undefined(line, "'" + std::string(obj.type_name()) + "' object has no attribute '" + name + "'");
+  }
+  found = false;
+  return Value();
+}
+
+}  // namespace hearth::jinja

@@ -1,0 +1,18 @@
+// The template parser: tokens (lexer.h) to a statement tree (ast.h), following jinja2's grammar
+// and operator precedence. Nesting is bounded (kMaxParseDepth) so hostile input cannot exhaust
+// the stack.
+#pragma once
+
+#include <vector>
+
+#include "hearth/jinja/ast.h"
+#include "hearth/jinja/lexer.h"
+
+namespace hearth::jinja {
+
+inline constexpr int kMaxParseDepth = 200;
+
+// Throws TemplateError (error.h) naming the line of the first problem.
+Body parse_tokens(const std::vector<Token>& tokens);
+
+}  // namespace hearth::jinja

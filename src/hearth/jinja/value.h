@@ -1,0 +1,113 @@
+// Values of hearth's Jinja interpreter: Python's object model cut down to what chat templates
+// use (undefined, None, bool, int, float, str, list/tuple, dict with insertion order, namespace,
+// callables), with Python's printing (str/repr), truthiness, equality and ordering.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace hearth::jinja {
+
+class Value;
+struct Dict;
+struct Callable;
+using List = std::vector<Value>;
+
+enum class Kind : uint8_t { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kNamespace, kCallable };
+
+class Value {
+ public:
+  Value() = default;  // undefined
+  static Value none();
+  static Value boolean(bool b);
+  static Value integer(int64_t i);
+  static Value floating(double f);
+  static Value string(std::string s);
+  // MarkupSafe's Markup (from |safe or |escape): `markup + str` escapes the str.
+  static Value markup(std::string s);
+  // `tuple` prints as (a, b); `generator` marks the lazy results of map/select/... that
+  // jinja2 gives as generators (truthy, no len(), not JSON-serializable).
+  static Value list(List items, bool tuple = false, bool generator = false);
+  static Value dict(Dict d);
+  static Value new_namespace(Dict d);
+  static Value callable(std::shared_ptr<const Callable> fn);
+
+  Kind kind() const { return kind_; }
+  bool is_undefined() const { return kind_ == Kind::kUndefined; }
+  bool is_none() const { return kind_ == Kind::kNone; }
+  bool is_string() const { return kind_ == Kind::kString; }
+  bool is_list() const { return kind_ == Kind::kList; }
+  bool is_dict() const { return kind_ == Kind::kDict; }
+  bool is_number() const { return kind_ == Kind::kInt || kind_ == Kind::kFloat || kind_ == Kind::kBool; }
+  bool is_tuple() const { return tuple_; }
+  bool is_generator() const { return generator_; }
+  bool is_markup() const { return markup_; }
+
+  bool as_bool() const { return b_; }
+  int64_t as_int() const { return kind_ == Kind::kFloat ? static_cast<int64_t>(f_) : i_; }
+  double as_float() const { return kind_ == Kind::kFloat ? f_ : static_cast<double>(i_); }
+  const std::string& str() const { return *s_; }
+  const List& items() const { return *list_; }
+  const Dict& entries() const { return *dict_; }
+  Dict& namespace_entries() const { return *dict_; }  // a namespace is the one mutable object
+  const Callable& fn() const { return *fn_; }
+
+  bool truthy() const;
+  // Python's str(): what {{ x }} prints. Undefined prints as "".
+  std::string to_str() const;
+  // Python's repr(): 'text' quoted, as inside a printed list or dict.
+  std::string repr() const;
+  // A short type name for error messages ("str", "dict", "NoneType", ...).
+  std::string_view type_name() const;
+
+ private:
+  Kind kind_ = Kind::kUndefined;
+  bool b_ = false;
+  bool tuple_ = false;
+  bool generator_ = false;
+  bool markup_ = false;
+  int64_t i_ = 0;
+  double f_ = 0;
+  std::shared_ptr<const std::string> s_;
+  std::shared_ptr<const List> list_;
+  std::shared_ptr<Dict> dict_;
+  std::shared_ptr<const Callable> fn_;
+};
+
+// A dict keeps insertion order. Keys are any hashable Value (JSON objects give strings; a
+// template's literal may use ints), compared with Python's ==.
+struct Dict {
+  std::vector<std::pair<Value, Value>> entries;
+  const Value* find(std::string_view key) const;
+  const Value* find(const Value& key) const;
+  void set(Value key, Value v);  // replaces in place, or appends
+  void set(std::string_view key, Value v) { set(Value::string(std::string(key)), std::move(v)); }
+};
+
+// The arguments of a call: f(a, b, key=c).
+struct CallArgs {
+  std::vector<Value> positional;
+  std::vector<std::pair<std::string, Value>> keyword;
+};
+
+// A global function or a macro. `call` throws the interpreter's error on failure.
+struct Callable {
+  std::string name;
+  std::function<Value(const CallArgs& args, int line)> call;
+};
+
+// Python's ==, and Python's < (false with `ok` cleared when the types do not order).
+bool values_equal(const Value& a, const Value& b);
+bool value_less(const Value& a, const Value& b, bool& ok);
+
+// Python's repr(float): the shortest text that reads back as the same double.
+std::string format_python_float(double f);
+// Python's repr(str).
+std::string python_repr_string(std::string_view s);
+
+}  // namespace hearth::jinja
