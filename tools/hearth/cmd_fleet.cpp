@@ -334,6 +334,7 @@ struct AgentCli {
   int threads = 0;
   int telemetry_interval_s = 10;
   int keepalive_s = 30;
+  int stall_timeout_s = 60;
   std::string labels;
 };
 
@@ -354,6 +355,7 @@ Status run_agent(AgentCli& c) {
   o.n_threads = c.threads;
   o.telemetry_interval_s = c.telemetry_interval_s;
   o.keepalive_s = c.keepalive_s;
+  o.stall_timeout_s = c.stall_timeout_s;
   HEARTH_ASSIGN_OR_RETURN(o.labels, parse_labels(c.labels));
   {
     size_t colon = c.serve.rfind(':');
@@ -507,6 +509,11 @@ void setup(CLI::App& app) {
   run->add_option("--keepalive", ac.keepalive_s,
                   "MQTT keep-alive in seconds: the fleet sees this node offline 1.5 times this after its link drops")
       ->check(CLI::Range(5, 3600))
+      ->capture_default_str();
+  run->add_option("--stall-timeout", ac.stall_timeout_s,
+                  "the watchdog, in seconds: requests waiting and no progress for this long means the model hangs "
+                  "or loops; it is switched back out (bake window) or rolled back to the last-known-good (0: off)")
+      ->check(CLI::Range(0, 86400))
       ->capture_default_str();
   run->add_option("--labels", ac.labels,
                   "k=v,... labels this node declares for itself (rollout selectors match them; the operator's "

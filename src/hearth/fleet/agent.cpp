@@ -20,6 +20,7 @@
 #include "hearth/core/status.h"
 #include "hearth/fleet/fleet_dir.h"
 #include "hearth/fleet/mqtt_client.h"
+#include "hearth/fleet/outbox.h"
 #include "hearth/fleet/pki.h"
 #include "hearth/fleet/reconciler.h"
 #include "hearth/model/model.h"
@@ -204,6 +205,11 @@ class ServerSwitch final : public ServingSwitch {
   }
   std::shared_ptr<model::Model> current() const override { return server_.current_model(); }
   std::optional<server::TrafficSnapshot> traffic() const override { return server_.metrics().traffic(); }
+  std::optional<WorkProgress> work() const override {
+    auto s = server_.scheduler_stats();
+    if (!s) return std::nullopt;
+    return WorkProgress{s->active_slots + s->queue_depth, s->steps + s->prompt_tokens + s->generated_tokens};
+  }
 
  private:
   server::Server& server_;
@@ -223,6 +229,9 @@ class AgentImpl final : public Agent {
     auto broker = parse_endpoint(cfg_.broker_url, "mqtts", 8883);
     if (!broker.ok()) return broker.status();
     load_state();
+    auto outbox = Outbox::open(cfg_.dir + "/outbox");
+    if (!outbox.ok()) return outbox.status();
+    outbox_.emplace(std::move(*outbox));
     MqttOptions m;
     m.host = broker->host;
     m.port = broker->port;
@@ -260,6 +269,8 @@ class AgentImpl final : public Agent {
     mqtt_->on_connection([this](bool up, const std::string& why) {
       if (!up) {
         log::warn("agent: broker connection lost ({}); serving continues", why);
+        std::lock_guard lock(outbox_mu_);
+        in_flight_.clear();  // what was not acknowledged is sent again after the next connect
         return;
       }
       log::info("agent {}: connected to {}", cfg_.node, cfg_.broker_url);
@@ -272,15 +283,17 @@ class AgentImpl final : public Agent {
         payload = report_payload_locked();
       }
       publish_report(payload);
+      flush_outbox();
     });
     mqtt_->on_message([this](const MqttMessage& m) { on_desired(m); });
+    mqtt_->on_published([this](int mid) { on_event_acknowledged(mid); });
     if (auto st = mqtt_->start_background(); !st.ok()) {
       server_->stop();
       http.join();
       return st;
     }
-    // Queued by the MQTT client (QoS 1) until the broker is reachable: a node that restarts
-    // while cut off says so when its link returns.
+    // Kept in the outbox until the broker has it: a node that restarts while cut off says so
+    // when its link returns.
     event("started", fmt::format("agent started; serving {}",
                                  record_.serving.empty() ? std::string("nothing") : record_.serving.reference));
     // Desired states are applied on their own thread, so that telemetry keeps going out while a
@@ -288,20 +301,32 @@ class AgentImpl final : public Agent {
     std::thread applier([this] {
       std::unique_lock lock(mu_);
       while (true) {
-        cv_.wait(lock, [&] { return stopping_ || pending_.has_value(); });
+        cv_.wait(lock, [&] { return stopping_ || pending_.has_value() || !hang_reason_.empty(); });
         if (stopping_) return;
-        DesiredState d = std::move(*pending_);
-        pending_.reset();
-        lock.unlock();
-        apply(d);
+        applying_ = true;
+        if (!hang_reason_.empty()) {
+          std::string why = std::move(hang_reason_);
+          hang_reason_.clear();
+          lock.unlock();
+          roll_back_hung(why);
+        } else {
+          DesiredState d = std::move(*pending_);
+          pending_.reset();
+          lock.unlock();
+          apply(d);
+        }
         lock.lock();
+        applying_ = false;
       }
     });
     std::unique_lock lock(mu_);
     auto next_telemetry = std::chrono::steady_clock::now();
+    StallWatch watch(opt_.stall_timeout_s);
     while (!stopping_) {
-      cv_.wait_until(lock, next_telemetry, [&] { return stopping_; });
+      cv_.wait_until(lock, std::min(next_telemetry, std::chrono::steady_clock::now() + std::chrono::seconds(1)),
+                     [&] { return stopping_; });
       if (stopping_) break;
+      watch_serving(lock, watch);
       if (std::chrono::steady_clock::now() < next_telemetry) continue;
       next_telemetry = std::chrono::steady_clock::now() + std::chrono::seconds(opt_.telemetry_interval_s);
       Telemetry t;
@@ -356,6 +381,59 @@ class AgentImpl final : public Agent {
     if (statvfs(opt_.home.c_str(), &fs) == 0) t.disk_free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
     last_traffic_ = now;
     last_traffic_time_ = now_t;
+  }
+
+  // The watchdog outside a bake window (the reconciler watches its own): a committed model
+  // that stops making progress with requests waiting is rolled back on the applier thread.
+  void watch_serving(std::unique_lock<std::mutex>& lock, StallWatch& watch) {
+    if (applying_ || !hang_reason_.empty()) {
+      watch = StallWatch(opt_.stall_timeout_s);  // the model may change: start afresh
+      return;
+    }
+    lock.unlock();
+    std::optional<WorkProgress> work = switch_->work();
+    lock.lock();
+    if (!work || applying_) return;
+    if (auto stalled = watch.observe(*work, now_seconds())) {
+      hang_reason_ = fmt::format("{} made no progress for {:.0f} s with {} request(s) waiting: it hangs or loops",
+                                 record_.serving.empty() ? std::string("the serving model") : record_.serving.reference,
+                                 *stalled, work->waiting);
+      log::error("agent: {}", hang_reason_);
+      cv_.notify_all();
+    }
+  }
+
+  // Serves the last-known-good instead of a model that hangs; reports `failed` either way (a
+  // rollout counts it), and keeps the generation applied (only a new desired state retries).
+  void roll_back_hung(const std::string& why) {
+    ModelPin lkg;
+    {
+      std::lock_guard lock(mu_);
+      lkg = record_.last_known_good;
+    }
+    std::string reason;
+    bool rolled_back = false;
+    if (lkg.empty()) {
+      reason = why + "; there is no last-known-good to roll back to";
+    } else if (auto m = load_verified(opt_.home, lkg, /*record_version=*/false, opt_.n_threads,
+                                      /*allow_downgrade=*/true);
+               !m.ok()) {
+      reason = fmt::format("{}; the last-known-good {} does not load: {}", why, lkg.reference, m.status().message());
+    } else if (auto st = server_->swap_model(*m, lkg.reference); !st.ok()) {
+      reason = fmt::format("{}; switching to the last-known-good {} failed: {}", why, lkg.reference, st.message());
+    } else {
+      std::lock_guard lock(mu_);
+      record_.serving = lkg;
+      record_.last_known_good = {};
+      record_.serving_eval_ppl = 0;
+      record_.serving_eval_digest.clear();
+      if (auto saved = save_state_locked(); !saved.ok()) log::error("agent: {}", saved.message());
+      reason = fmt::format("{}; rolled back to the last-known-good {}", why, lkg.reference);
+      rolled_back = true;
+    }
+    log::error("agent: {}", reason);
+    event(rolled_back ? "rolled_back" : "failed", reason);
+    report(NodeState::kFailed, reason, {});
   }
 
   // What the node served before it stopped: the recorded model, else its last-known-good.
@@ -439,15 +517,50 @@ class AgentImpl final : public Agent {
     publish_report(payload);
   }
 
+  // Events go to the outbox first (on disk), then to the broker; the file goes when the broker
+  // acknowledges it. Offline, or killed before the acknowledgement, the event goes out after the
+  // next connect (the controller drops a duplicate by its seq).
   void event(const std::string& type, const std::string& message) {
     std::string payload;
+    uint64_t seq = 0;
     {
       std::lock_guard lock(mu_);
-      Event e{cfg_.node, now_s(), ++event_seq_, type, message.substr(0, 4000)};
+      seq = ++event_seq_;
+      Event e{cfg_.node, now_s(), seq, type, message.substr(0, 4000)};
       (void)save_state_locked();
       payload = event_to_json(e);
     }
-    (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kEvents), payload, 1, false, 0);
+    {
+      std::lock_guard lock(outbox_mu_);
+      if (auto st = outbox_->add(seq, payload); !st.ok()) log::error("agent: event {} not kept: {}", seq, st.message());
+    }
+    send_event(seq, payload);
+  }
+
+  void send_event(uint64_t seq, const std::string& payload) {
+    std::lock_guard lock(outbox_mu_);  // held across the publish: its acknowledgement waits for the record
+    for (const auto& [mid, s] : in_flight_)
+      if (s == seq) return;
+    auto mid = mqtt_->publish_tracked(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kEvents), payload, 1);
+    if (mid.ok()) in_flight_[*mid] = seq;  // else: not connected, sent after the next connect
+  }
+
+  void flush_outbox() {
+    std::vector<std::pair<uint64_t, std::string>> pending;
+    {
+      std::lock_guard lock(outbox_mu_);
+      pending = outbox_->pending();
+    }
+    if (!pending.empty()) log::info("agent: sending {} queued event(s)", pending.size());
+    for (const auto& [seq, payload] : pending) send_event(seq, payload);
+  }
+
+  void on_event_acknowledged(int mid) {
+    std::lock_guard lock(outbox_mu_);
+    auto it = in_flight_.find(mid);
+    if (it == in_flight_.end()) return;  // a report or telemetry, or sent before a reconnect
+    outbox_->remove(it->second);
+    in_flight_.erase(it);
   }
 
   // On the network thread: check, then hand over to run()'s loop (the newest desired wins).
@@ -505,6 +618,7 @@ class AgentImpl final : public Agent {
     ReconcileOptions ro;
     ro.home = opt_.home;
     ro.n_threads = opt_.n_threads;
+    ro.stall_seconds = opt_.stall_timeout_s;
     const int attempt = attempt_count_;
     ro.progress = [this, attempt](NodeState s, const std::string& why, const std::map<std::string, double>& g) {
       // A retry after the agent died while applying says so (it may be the model's doing).
@@ -557,6 +671,11 @@ class AgentImpl final : public Agent {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::optional<DesiredState> pending_;
+  bool applying_ = false;    // the applier thread is busy (a desired state, or a rollback)
+  std::string hang_reason_;  // set by the watchdog: the applier rolls back
+  std::mutex outbox_mu_;  // outbox_ and in_flight_; never held with mu_
+  std::optional<Outbox> outbox_;
+  std::map<int, uint64_t> in_flight_;  // MQTT message id -> event seq, until the PUBACK
   uint64_t applied_generation_ = 0;
   // The generation being applied, and how many agent runs have started applying it: a run that
   // dies while applying (a model that crashes the process during gating or its bake window)

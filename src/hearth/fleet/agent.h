@@ -59,6 +59,10 @@ struct AgentRunOptions {
   std::string serve_host = "127.0.0.1";
   int serve_port = 8080;  // 0: any free port
   int n_threads = 0;      // 0: physical cores
+  // The watchdog: requests waiting and no progress for this long means the serving model hangs
+  // or loops. During a bake window the candidate is switched back out; after a commit the agent
+  // rolls back to its last-known-good and reports `failed`. 0: off.
+  int stall_timeout_s = 60;
 };
 
 class Agent {

@@ -462,6 +462,12 @@ class ControllerImpl final : public Controller {
       case NodeTopic::kEvents: {
         auto e = event_from_json(msg.payload);
         if (!e.ok() || e->node != topic->node) return drop(msg, e.ok() ? "node mismatch" : e.status().message());
+        auto fresh = db_->note_event(e->node, e->seq);
+        if (!fresh.ok()) log::error("{}", fresh.status().message());
+        if (fresh.ok() && !*fresh) {
+          log::info("controller: ignored a resent event from {} (seq {})", e->node, e->seq);
+          return;
+        }
         record(e->node, "node_event:" + e->type, e->node, e->message);
         break;
       }

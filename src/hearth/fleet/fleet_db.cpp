@@ -10,7 +10,8 @@
 namespace hearth::fleet {
 namespace {
 
-constexpr int kSchemaVersion = 3;  // 2: nodes.reported_seq, rollouts; 3: nodes.telemetry, nodes.declared_labels
+// 2: nodes.reported_seq, rollouts; 3: nodes.telemetry, nodes.declared_labels; 4: node_events
+constexpr int kSchemaVersion = 4;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -65,6 +66,11 @@ CREATE TABLE IF NOT EXISTS rollout_nodes (
   assigned_at INTEGER NOT NULL,
   rollback_generation INTEGER NOT NULL,
   PRIMARY KEY (rollout_id, node)
+);
+CREATE TABLE IF NOT EXISTS node_events (
+  node TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (node, seq)
 );
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -134,6 +140,11 @@ class SqliteFleetDb final : public FleetDb {
           return st.with_context("fleet database: upgrading the schema from version 2 to 3");
         }
         version = 3;
+      }
+      if (*version == 3) {  // 3 -> 4: node_events (made above by the schema's CREATE IF NOT EXISTS)
+        if (auto st = exec("UPDATE schema_version SET version = 4"); !st.ok())
+          return st.with_context("fleet database: upgrading the schema from version 3 to 4");
+        version = 4;
       }
       if (*version != kSchemaVersion)
         return make_error(ErrorCode::kFailedPrecondition,
@@ -334,6 +345,23 @@ class SqliteFleetDb final : public FleetDb {
     while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.text(0), static_cast<uint64_t>(s.i64(1)), s.text(2)});
     if (rc != SQLITE_DONE) return s.error("desired states");
     return out;
+  }
+
+  Result<bool> note_event(const std::string& node, uint64_t seq) override {
+    if (seq > static_cast<uint64_t>(INT64_MAX))
+      return make_error(ErrorCode::kInvalidArgument, "fleet database: event seq {} out of range", seq);
+    const auto s64 = static_cast<int64_t>(seq);
+    std::lock_guard lock(mu_);
+    Stmt ins(db_, "INSERT OR IGNORE INTO node_events (node, seq) VALUES (?, ?)");
+    ins.bind(1, node).bind(2, s64);
+    if (ins.step() != SQLITE_DONE) return ins.error("node_events");
+    const bool fresh = sqlite3_changes(db_) > 0;
+    if (fresh && s64 > 100000) {
+      Stmt del(db_, "DELETE FROM node_events WHERE node = ? AND seq < ?");
+      del.bind(1, node).bind(2, s64 - 100000);
+      if (del.step() != SQLITE_DONE) return del.error("node_events");
+    }
+    return fresh;
   }
 
   Status audit(const AuditRecord& a) override {

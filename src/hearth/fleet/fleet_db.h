@@ -112,6 +112,10 @@ class FleetDb {
   virtual Status put_rollout_node(const RolloutNodeRecord& n) = 0;  // insert or replace
   virtual Result<std::vector<RolloutNodeRecord>> rollout_nodes(const std::string& rollout_id) = 0;
 
+  // Records that an event (node, seq) arrived: false when it had already (a node resends what
+  // the broker did not acknowledge). The most recent 100000 seqs per node are remembered.
+  virtual Result<bool> note_event(const std::string& node, uint64_t seq) = 0;
+
   virtual Status audit(const AuditRecord& record) = 0;
   virtual Result<std::vector<AuditRecord>> audit_log(const std::string& subject_filter, size_t limit) = 0;
 };

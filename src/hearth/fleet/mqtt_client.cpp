@@ -149,6 +149,21 @@ class MosquittoClient final : public MqttClient {
     return ok_status();
   }
 
+  Result<int> publish_tracked(const std::string& topic, std::string_view payload, int qos) override {
+    if (!connected()) return make_error(ErrorCode::kUnavailable, "mqtt: publish '{}': not connected", topic);
+    int mid = 0;
+    int rc = mosquitto_publish(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos,
+                               /*retain=*/false);
+    if (rc != MOSQ_ERR_SUCCESS)
+      return make_error(ErrorCode::kUnavailable, "mqtt: publish '{}': {}", topic, mosquitto_strerror(rc));
+    return mid;
+  }
+
+  void on_published(PublishedHandler handler) override {
+    std::lock_guard lock(mu_);
+    published_handler_ = std::move(handler);
+  }
+
   uint64_t dropped_oversize() const override { return dropped_.load(); }
 
  private:
@@ -235,12 +250,15 @@ class MosquittoClient final : public MqttClient {
   }
 
   void handle_puback(int mid) {
+    PublishedHandler handler;
     {
       std::lock_guard lock(mu_);
       pubacks_[mid] = true;
       if (pubacks_.size() > 4096) pubacks_.erase(pubacks_.begin());  // acks nobody waits for
+      handler = published_handler_;
     }
     cv_.notify_all();
+    if (handler) handler(mid);
   }
 
   MqttOptions opt_;
@@ -258,6 +276,7 @@ class MosquittoClient final : public MqttClient {
   std::map<int, bool> pubacks_;
   MessageHandler message_handler_;
   ConnectHandler connect_handler_;
+  PublishedHandler published_handler_;
   std::atomic<uint64_t> dropped_{0};
 };
 

@@ -39,6 +39,7 @@ class MqttClient {
  public:
   using MessageHandler = std::function<void(const MqttMessage&)>;
   using ConnectHandler = std::function<void(bool connected, const std::string& why)>;
+  using PublishedHandler = std::function<void(int mid)>;
 
   // Messages larger than `max_payload` are dropped by the adapter (and counted) before any
   // handler sees them.
@@ -63,6 +64,12 @@ class MqttClient {
   virtual Result<int> subscribe(const std::string& topic_filter, int qos, int wait_s) = 0;
   // Queues a publish; with QoS 1 and `wait_s` > 0 waits for the PUBACK.
   virtual Status publish(const std::string& topic, std::string_view payload, int qos, bool retain, int wait_s) = 0;
+  // Queues a publish and returns its message id at once; the published handler gets that id
+  // when the broker has it (QoS 1: the PUBACK). Errors (kUnavailable) when not connected: the
+  // caller keeps the message and sends it again after the next connect.
+  virtual Result<int> publish_tracked(const std::string& topic, std::string_view payload, int qos) = 0;
+  // Called on the network thread for every acknowledged publish.
+  virtual void on_published(PublishedHandler handler) = 0;
 
   virtual uint64_t dropped_oversize() const = 0;
 };

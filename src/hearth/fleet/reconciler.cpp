@@ -156,8 +156,65 @@ GateOutcome run_gates(const model::Model& m, const model::Model* current, const 
   return out;
 }
 
+std::optional<double> StallWatch::observe(const WorkProgress& w, double now_s) {
+  if (limit_s_ <= 0) return std::nullopt;
+  // The clock (re)starts at the first look, at any progress, and when work arrives after none.
+  const bool was_waiting = waiting_;
+  waiting_ = w.waiting > 0;
+  if (!seen_ || !waiting_ || !was_waiting || w.progress != last_progress_) {
+    seen_ = true;
+    last_progress_ = w.progress;
+    since_ = now_s;
+    return std::nullopt;
+  }
+  const double stalled = now_s - since_;
+  if (stalled >= limit_s_) return stalled;
+  return std::nullopt;
+}
+
+BakeOutcome bake_window(const DesiredState& d, const ServingSwitch& serving, const server::TrafficSnapshot& before,
+                        const ReconcileOptions& o) {
+  BakeOutcome out;
+  const auto start = std::chrono::steady_clock::now();
+  const auto end = start + std::chrono::seconds(d.bake_seconds);
+  auto seconds_since_start = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  StallWatch watch(o.stall_seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (o.interrupted && o.interrupted()) {
+      out.interrupted = true;
+      break;
+    }
+    if (auto w = serving.work()) {
+      if (auto stalled = watch.observe(*w, seconds_since_start())) {
+        out.why = fmt::format(
+            "the model made no progress for {:.0f} s with {} request(s) waiting during the bake: it hangs or loops",
+            *stalled, w->waiting);
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::max(o.bake_poll_ms, 1)));
+  }
+  const std::optional<server::TrafficSnapshot> after = serving.traffic();
+  out.values = traffic_gate_values(before, after ? *after : before);
+  if (out.interrupted) {
+    out.why = "the bake window was interrupted (the agent is stopping, or a newer desired state arrived)";
+  } else if (out.why.empty()) {
+    const bool any = out.values["bake_requests"] > 0;
+    for (const auto& g : d.gates) {
+      // With no request at all, only a bake_requests gate has something to judge.
+      if (!is_traffic_gate(g) || (!any && g.metric != "bake_requests") || g.passes(out.values[g.metric])) continue;
+      out.why = fmt::format("gate '{}' failed during the {} s bake: measured {:.4g} over {} requests", g.to_string(),
+                            d.bake_seconds, out.values[g.metric], out.values["bake_requests"]);
+      break;
+    }
+  }
+  return out;
+}
+
 Result<std::shared_ptr<model::Model>> load_verified(const std::string& home, const ModelPin& pin, bool record_version,
-                                                    int n_threads) {
+                                                    int n_threads, bool allow_downgrade) {
   auto ref = pinned_reference(pin);
   if (!ref.ok()) return ref.status();
   auto st = store::Store::open(home);
@@ -167,6 +224,7 @@ Result<std::shared_ptr<model::Model>> load_verified(const std::string& home, con
   trust::ArtifactVerifier v(*st, std::move(*policy));
   trust::VerifyOptions vo;
   vo.record_version = record_version;
+  vo.allow_downgrade = allow_downgrade;
   auto a = v.verify(*ref, vo);
   if (!a.ok()) return a.status();
   auto m = model::Model::load(a->weights(), model::LoadOptions{.n_threads = n_threads});
@@ -253,32 +311,10 @@ ReconcileResult reconcile(const DesiredState& d, ServingSwitch& serving, Serving
           NodeState::kGating,
           fmt::format("serving {} on probation: {} s of real traffic before commit", d.model.reference, d.bake_seconds),
           res.gate_values);
-    const auto start = std::chrono::steady_clock::now();
-    const auto end = start + std::chrono::seconds(d.bake_seconds);
-    bool interrupted = false;
-    while (std::chrono::steady_clock::now() < end) {
-      if (o.interrupted && o.interrupted()) {
-        interrupted = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::max(o.bake_poll_ms, 1)));
-    }
-    const std::optional<server::TrafficSnapshot> after = serving.traffic();
-    std::map<std::string, double> measured = traffic_gate_values(*before, after ? *after : *before);
-    for (const auto& [k, v] : measured) res.gate_values[k] = v;
-    std::string why;
-    if (interrupted) {
-      why = "the bake window was interrupted (the agent is stopping, or a newer desired state arrived)";
-    } else {
-      const bool any = measured["bake_requests"] > 0;
-      for (const auto& g : d.gates) {
-        // With no request at all, only a bake_requests gate has something to judge.
-        if (!is_traffic_gate(g) || (!any && g.metric != "bake_requests") || g.passes(measured[g.metric])) continue;
-        why = fmt::format("gate '{}' failed during the {} s bake: measured {:.4g} over {} requests", g.to_string(),
-                          d.bake_seconds, measured[g.metric], measured["bake_requests"]);
-        break;
-      }
-    }
+    BakeOutcome baked = bake_window(d, serving, before ? *before : server::TrafficSnapshot{}, o);
+    for (const auto& [k, v] : baked.values) res.gate_values[k] = v;
+    const std::string& why = baked.why;
+    const bool interrupted = baked.interrupted;
     if (!why.empty()) {
       res.state = NodeState::kFailed;
       res.interrupted = interrupted;

@@ -10,7 +10,9 @@
 //   5. switch   hand the loaded model to the server (in-flight requests finish on the old one);
 //   5b. bake    when the desired state has traffic gates (error_rate, p95_latency_ms), serve
 //               real requests for its bake window (reported as `gating`) and measure them; if a
-//               gate fails, switch back to the previous model at once and report `failed`;
+//               gate fails, or the watchdog sees requests waiting with no progress for
+//               stall_seconds (the model hangs or loops), switch back to the previous model at
+//               once and report `failed`;
 //   6. commit   record the new model as serving and the old as last-known-good (atomically),
 //               and only now let the version lock advance.
 // A failure at any step leaves the serving model (or, after 5, the previous one) serving and
@@ -35,6 +37,28 @@ class Model;
 
 namespace hearth::fleet {
 
+// What the serving model has to do and how far it got: the watchdog's input.
+struct WorkProgress {
+  int64_t waiting = 0;    // requests running or queued
+  uint64_t progress = 0;  // grows with every forward pass (scheduler steps and tokens)
+};
+
+// The watchdog: a model that hangs or loops leaves work waiting and makes no progress. observe()
+// returns the seconds without progress once they reach `limit_s` while work waited (and keeps
+// returning it until progress resumes or the work goes); nullopt otherwise. limit_s <= 0: off.
+class StallWatch {
+ public:
+  explicit StallWatch(double limit_s) : limit_s_(limit_s) {}
+  std::optional<double> observe(const WorkProgress& work, double now_s);
+
+ private:
+  double limit_s_;
+  bool seen_ = false;
+  bool waiting_ = false;  // work waited at the last look
+  uint64_t last_progress_ = 0;
+  double since_ = 0;  // when the current stretch without progress (with work waiting) began
+};
+
 // Where the node serves: the agent's in-process server.
 class ServingSwitch {
  public:
@@ -46,6 +70,8 @@ class ServingSwitch {
   // The served requests so far (for the bake-window gates); nullopt: this switch cannot
   // measure traffic, and a desired state with traffic gates is refused.
   virtual std::optional<server::TrafficSnapshot> traffic() const { return std::nullopt; }
+  // The serving model's work and progress (the watchdog); nullopt: not measured.
+  virtual std::optional<WorkProgress> work() const { return std::nullopt; }
 };
 
 // True for the gates measured on real traffic during the bake window (not before the switch).
@@ -84,7 +110,21 @@ struct ReconcileOptions {
   std::function<bool()> interrupted;
   // How often the bake window is polled (and the wait granularity), in milliseconds.
   int bake_poll_ms = 200;
+  // The watchdog during the bake window: this long with requests waiting and no progress means
+  // the candidate hangs or loops, and it is switched back out. 0: off.
+  double stall_seconds = 60;
 };
+
+// 5b on its own: serves the candidate (already switched in) for the desired state's bake window,
+// watching its traffic gates and the watchdog. `why` is empty when every gate held; `values` has
+// the traffic-gate values measured (error_rate, p95_latency_ms, bake_requests).
+struct BakeOutcome {
+  std::string why;
+  bool interrupted = false;
+  std::map<std::string, double> values;
+};
+BakeOutcome bake_window(const DesiredState& desired, const ServingSwitch& serving,
+                        const server::TrafficSnapshot& before, const ReconcileOptions& options);
 
 // Runs steps 1-6 for `desired` against `serving`; on success `record` is updated and saved by
 // the caller. Returns the outcome to report.
@@ -100,7 +140,9 @@ ReconcileResult reconcile(const DesiredState& desired, ServingSwitch& serving, S
 // Loads a model that the store holds (verified against the node's policy, version lock not
 // advanced): what the agent serves at start-up, and what it rolls back to. Repacked on
 // n_threads (0: physical cores).
+// allow_downgrade: the version lock lets it load below the highest version seen (a rollback to
+// the retained last-known-good).
 Result<std::shared_ptr<model::Model>> load_verified(const std::string& home, const ModelPin& pin, bool record_version,
-                                                    int n_threads = 0);
+                                                    int n_threads = 0, bool allow_downgrade = false);
 
 }  // namespace hearth::fleet

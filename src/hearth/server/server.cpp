@@ -253,6 +253,12 @@ Status Server::swap_model(std::shared_ptr<model::Model> model, const std::string
   return ok_status();
 }
 
+std::optional<engine::SchedulerStats> Server::scheduler_stats() const {
+  std::shared_ptr<Serving> sv = serving();
+  if (!sv || !sv->scheduler) return std::nullopt;
+  return sv->scheduler->stats();
+}
+
 Status Server::run() {
   Status serve_status;
   std::thread http_thread([this, &serve_status] { serve_status = http_->serve(); });

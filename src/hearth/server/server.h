@@ -77,6 +77,9 @@ class Server {
   std::shared_ptr<model::Model> current_model() const;
   // The request counters and histograms (the fleet agent's telemetry and bake-window gates).
   const Metrics& metrics() const { return metrics_; }
+  // The serving model's scheduler counters (the fleet agent's watchdog); nullopt before a model
+  // serves. Lock-free against the scheduler's thread: answers even when a forward pass hangs.
+  std::optional<engine::SchedulerStats> scheduler_stats() const;
 
  private:
   Server() = default;

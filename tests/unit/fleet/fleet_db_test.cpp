@@ -49,7 +49,7 @@ TEST(FleetDb, AVersion2DatabaseIsUpgradedAndKeepsItsNodes) {
   EXPECT_EQ((*n)->telemetry_json, "{}");
   ASSERT_TRUE((*db)->set_telemetry("edge-1", R"({"requests":3})", 99).ok());
   db->reset();
-  // Opened again: already version 3, and the telemetry is there.
+  // Opened again: already the current version, and the telemetry is there.
   auto again = FleetDb::open(path);
   ASSERT_TRUE(again.ok()) << again.status().to_string();
   auto m = (*again)->node("edge-1");
@@ -60,13 +60,35 @@ TEST(FleetDb, AVersion2DatabaseIsUpgradedAndKeepsItsNodes) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(FleetDb, AnEventResentByItsNodeIsNotedOnce) {
+  const auto dir = hearth::testing::make_temp_dir("hearth-fleetdb");
+  auto db = FleetDb::open((dir / "fleet.db").string());
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  for (uint64_t seq : {1u, 2u, 5u}) {
+    auto fresh = (*db)->note_event("edge-1", seq);
+    ASSERT_TRUE(fresh.ok()) << fresh.status().to_string();
+    EXPECT_TRUE(*fresh) << seq;
+  }
+  // Resent after a lost PUBACK, or out of order: each (node, seq) counts once.
+  EXPECT_FALSE(*(*db)->note_event("edge-1", 2));
+  EXPECT_FALSE(*(*db)->note_event("edge-1", 5));
+  EXPECT_TRUE(*(*db)->note_event("edge-1", 3));
+  EXPECT_TRUE(*(*db)->note_event("edge-2", 2));  // another node's seqs are its own
+  // Only the most recent 100000 per node are remembered: a far newer seq forgets seq 1.
+  EXPECT_TRUE(*(*db)->note_event("edge-1", 200000));
+  EXPECT_TRUE(*(*db)->note_event("edge-1", 1));
+  EXPECT_FALSE(*(*db)->note_event("edge-1", 200000));
+  EXPECT_FALSE((*db)->note_event("edge-1", UINT64_MAX).ok());
+  std::filesystem::remove_all(dir);
+}
+
 TEST(FleetDb, AnUnknownSchemaVersionIsRefused) {
   const auto dir = hearth::testing::make_temp_dir("hearth-fleetdb");
   const std::string path = (dir / "fleet.db").string();
   run_sql(path, "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (9);");
   auto db = FleetDb::open(path);
   ASSERT_FALSE(db.ok());
-  EXPECT_NE(db.status().message().find("schema version 9 is not the 3"), std::string::npos) << db.status().to_string();
+  EXPECT_NE(db.status().message().find("schema version 9 is not the 4"), std::string::npos) << db.status().to_string();
   std::filesystem::remove_all(dir);
 }
 
