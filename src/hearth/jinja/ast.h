@@ -34,6 +34,7 @@ enum class ExprKind {
 struct Expr {
   ExprKind kind;
   int line = 0;
+  int height = 1;  // of the subtree, bounded by kMaxExprHeight
   Value literal;
   std::string name;                // variable, attribute, filter, test or operator
   bool negated = false;            // `is not`
@@ -70,6 +71,7 @@ struct Stmt {
   ExprPtr filter;                      // for ... if filter
   std::vector<std::string> targets;    // for / set names; macro name in targets[0]
   std::string attr;                    // set ns.attr
+  bool uses_loop = false;              // kFor: the body names `loop` (else it is not built)
   std::vector<std::pair<ExprPtr, Body>> branches;  // kIf
   Body body;
   Body else_body;

@@ -122,7 +122,9 @@ void Interpreter::install_globals() {
     List out;
     for (int64_t i = start; stp > 0 ? i < stop : i > stop;) {
       out.push_back(Value::integer(i));
-      check_size(out.size() * 16, line);
+      if (out.size() > limits_.max_list_items) {
+        throw TemplateError{line, "range() exceeds the list size limit", ErrorKind::kResource};
+      }
       step(line);
       if (__builtin_add_overflow(i, stp, &i)) break;
     }
@@ -212,7 +214,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
       item_sep = separators.items()[0].to_str();
       key_sep = separators.items()[1].to_str();
     }
-    std::string s = to_json(v, indent, ensure_ascii.truthy(), sort_keys.truthy(), item_sep, key_sep, line);
+    std::string s = to_json(v, indent, ensure_ascii.truthy(), sort_keys.truthy(), item_sep, key_sep, line, limits_.max_output_bytes);
     check_size(s.size(), line);
     return Value::string(std::move(s));
   }
@@ -345,6 +347,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
       }
       return false;
     };
+    charge(items.size() * 32, line);
     if (name == "sort") {
       std::stable_sort(items.begin(), items.end(), [&](const Value& p, const Value& q) { return rev ? less(q, p) : less(p, q); });
       return Value::list(std::move(items));
@@ -356,6 +359,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
         Value k = attrs.empty() ? item : key(item, attrs[0]);
         if (!cs && k.is_string()) k = Value::string(ascii_lower(k.str()));
         bool dup = false;
+        charge(seen.size(), line);
         for (const Value& s : seen) dup = dup || values_equal(s, k);
         if (!dup) {
           seen.push_back(k);

@@ -78,6 +78,11 @@ void Interpreter::step(int line) {
   }
 }
 
+void Interpreter::charge(uint64_t n, int line) {
+  steps_ += n;
+  step(line);
+}
+
 void Interpreter::check_size(size_t bytes, int line) const {
   if (bytes > limits_.max_output_bytes) {
     throw TemplateError{line, "template output exceeded the size limit (" + std::to_string(limits_.max_output_bytes) + " bytes)",
@@ -112,8 +117,26 @@ Flow Interpreter::exec_body(const Body& body, Frame& frame) {
   return Flow::kNormal;
 }
 
+namespace {
+
+// Bounds the evaluator's recursion (the native stack) across statements, expressions and calls.
+struct EvalDepth {
+  EvalDepth(int& depth, int limit, int line) : depth_(depth) {
+    if (++depth_ > limit) {
+      --depth_;
+      throw TemplateError{line, "template evaluation nested too deeply (limit " + std::to_string(limit) + ")",
+                          ErrorKind::kResource};
+    }
+  }
+  ~EvalDepth() { --depth_; }
+  int& depth_;
+};
+
+}  // namespace
+
 Flow Interpreter::exec(const Stmt& s, Frame& frame) {
   step(s.line);
+  EvalDepth guard(eval_depth_, limits_.max_eval_depth, s.line);
   switch (s.kind) {
     case StmtKind::kText:
       emit(s.text, s.line);
@@ -150,17 +173,16 @@ Flow Interpreter::exec(const Stmt& s, Frame& frame) {
       frame.vars[s.targets[0]] = define_macro(s);
       return Flow::kNormal;
     case StmtKind::kCallBlock: {
-      // caller() renders the block's body in the calling frame.
+      // The macro gets `caller`, which renders the block's body in the calling frame.
       const Stmt* stmt = &s;
       Frame* at = &frame;
       auto fn = std::make_shared<Callable>();
       fn->name = "caller";
       fn->call = [this, stmt, at](const CallArgs&, int) { return Value::string(render_captured(stmt->body, *at)); };
-      Frame call_frame;
-      call_frame.parent = &frame;
-      call_frame.vars["caller"] = Value::callable(fn);
-      Value v = eval(*s.expr, call_frame);
-      emit(v.to_str(), s.line);
+      Value callee = eval(*s.expr->args[0], frame);
+      CallArgs args = eval_args(*s.expr, 1, frame);
+      args.keyword.emplace_back("caller", Value::callable(fn));
+      emit(call_value(callee, args, s.line).to_str(), s.line);
       return Flow::kNormal;
     }
     case StmtKind::kFilterBlock: {
@@ -221,6 +243,10 @@ Flow Interpreter::exec_for(const Stmt& s, Frame& frame) {
     Frame f;
     f.parent = &frame;
     bind_targets(f, s.targets, items[static_cast<size_t>(i)], s.line);
+    if (!s.uses_loop) {
+      if (exec_body(s.body, f) == Flow::kBreak) break;
+      continue;
+    }
     Dict loop;
     loop.set("index", Value::integer(i + 1));
     loop.set("index0", Value::integer(i));
@@ -249,11 +275,16 @@ Flow Interpreter::exec_for(const Stmt& s, Frame& frame) {
 
 void Interpreter::exec_set(const Stmt& s, Frame& frame) {
   Value v = eval(*s.expr, frame);
+  if (v.depth() > limits_.max_value_depth) {
+    throw TemplateError{s.line, "value nested too deeply (limit " + std::to_string(limits_.max_value_depth) + ")",
+                        ErrorKind::kResource};
+  }
   if (!s.attr.empty()) {
     const Value* ns = lookup(frame, s.targets[0]);
     if (!ns || ns->kind() != Kind::kNamespace) {
       fail(s.line, "cannot assign attribute '" + s.attr + "' on '" + s.targets[0] + "': not a namespace");
     }
+    if (v.holds_namespace()) fail(s.line, "a namespace cannot be stored in a namespace");
     ns->namespace_entries().set(s.attr, std::move(v));
     return;
   }
@@ -292,6 +323,10 @@ Value Interpreter::define_macro(const Stmt& s) {
       }
     }
     for (const auto& [k, v] : args.keyword) {
+      if (k == "caller") {
+        f.vars["caller"] = v;
+        continue;
+      }
       bool known = false;
       for (const auto& p : stmt->params) known = known || p.first == k;
       if (!known) fail(line, "TypeError: macro '" + stmt->targets[0] + "' takes no keyword argument '" + k + "'");
@@ -353,6 +388,7 @@ Value Interpreter::get_item(const Value& obj, const Value& key, int line) {
     }
     case Kind::kString: {
       if (key.kind() != Kind::kInt && key.kind() != Kind::kBool) return Value();
+      charge(obj.str().size() / 256, line);
       std::vector<std::string> chars = utf8_chars(obj.str());
       const int64_t n = static_cast<int64_t>(chars.size());
       int64_t i = key.as_int();
@@ -388,6 +424,19 @@ Value Interpreter::eval_call(const Expr& e, Frame& frame) {
 
 Value Interpreter::eval(const Expr& e, Frame& frame) {
   step(e.line);
+  EvalDepth guard(eval_depth_, limits_.max_eval_depth, e.line);
+  Value v = eval_node(e, frame);
+  // Work that copies or scans data costs in proportion to its size: one step per 256 bytes of
+  // a string and per 16 items of a list.
+  if (v.is_string()) {
+    charge(v.str().size() / 256, e.line);
+  } else if (v.is_list()) {
+    charge(v.items().size() / 16, e.line);
+  }
+  return v;
+}
+
+Value Interpreter::eval_node(const Expr& e, Frame& frame) {
   switch (e.kind) {
     case ExprKind::kLiteral:
       return e.literal;
@@ -408,6 +457,7 @@ Value Interpreter::eval(const Expr& e, Frame& frame) {
       Value stp = e.args[3] ? eval(*e.args[3], frame) : Value::none();
       if (obj.is_undefined()) fail_undefined(e.line, "slice of an undefined value");
       if (obj.is_string()) {
+        charge(obj.str().size() / 256, e.line);
         std::vector<std::string> chars = utf8_chars(obj.str());
         std::string out;
         for (size_t i : slice_indices(static_cast<int64_t>(chars.size()), start, stop, stp, e.line)) out += chars[i];
@@ -478,8 +528,15 @@ Value Interpreter::eval_binary(const Expr& e, Frame& frame) {
 
 Value Interpreter::eval_compare(const Expr& e, Frame& frame) {
   Value left = eval(*e.args[0], frame);
+  auto size_of = [](const Value& v) -> uint64_t {
+    return v.is_string() ? v.str().size() / 256 : v.is_list() ? v.items().size() : v.is_dict() ? v.entries().entries.size() : 0;
+  };
   for (size_t i = 0; i < e.ops.size(); ++i) {
     Value right = eval(*e.args[i + 1], frame);
+    charge(size_of(left) + size_of(right), e.line);  // ==, in and < scan their operands
+    if (left.is_string() && right.is_string()) {
+      charge(search_cost(right.str().size(), left.str().size()), e.line);  // substring search
+    }
     const std::string& op = e.ops[i];
     bool r = false;
     if (op == "==") {

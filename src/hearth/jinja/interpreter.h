@@ -28,6 +28,7 @@ class Interpreter {
 
   // Bounds, shared by the builtins.
   void step(int line);
+  void charge(uint64_t steps, int line);  // work proportional to data size
   void check_size(size_t bytes, int line) const;
   const Limits& limits() const { return limits_; }
 
@@ -46,6 +47,7 @@ class Interpreter {
   void exec_set(const Stmt& s, Frame& frame);
   Value define_macro(const Stmt& s);
   Value eval(const Expr& e, Frame& frame);
+  Value eval_node(const Expr& e, Frame& frame);
   Value eval_binary(const Expr& e, Frame& frame);
   Value eval_compare(const Expr& e, Frame& frame);
   Value eval_call(const Expr& e, Frame& frame);
@@ -60,6 +62,7 @@ class Interpreter {
   std::string* out_ = nullptr;
   uint64_t steps_ = 0;
   int call_depth_ = 0;
+  int eval_depth_ = 0;
 };
 
 // Helpers shared by the builtins.
@@ -69,10 +72,12 @@ size_t python_len(const Value& v, int line);
 Value binary_op(const std::string& op, const Value& a, const Value& b, int line, const Limits& limits);
 bool contains(const Value& container, const Value& item, int line);
 std::string to_json(const Value& v, const Value& indent, bool ensure_ascii, bool sort_keys,
-                    const std::string& item_sep, const std::string& key_sep, int line);
+                    const std::string& item_sep, const std::string& key_sep, int line, size_t limit);
 std::vector<std::string> utf8_chars(std::string_view s);
 std::string py_strip(std::string_view s, const Value& chars, bool left, bool right);
 std::string ascii_lower(std::string_view s);
+// Steps charged for searching a needle in a haystack (a naive search is O(n*m)).
+inline uint64_t search_cost(size_t haystack, size_t needle) { return (haystack / 256 + 1) * (needle / 4 + 1); }
 std::string html_escape(std::string_view s);  // MarkupSafe's escape: & < > " '
 
 std::string ascii_upper(std::string_view s);

@@ -17,6 +17,7 @@ struct JsonWriter {
   std::string item_sep;
   std::string key_sep;
   int line = 0;
+  size_t limit = 0;
   std::string out;
 
   void string(std::string_view s) {
@@ -81,6 +82,7 @@ struct JsonWriter {
 
   void value(const Value& v, int depth) {
     if (depth > 200) fail(line, "ValueError: JSON nesting too deep");
+    if (out.size() > limit) throw TemplateError{line, "tojson output exceeds the size limit", ErrorKind::kResource};
     switch (v.kind()) {
       case Kind::kNone:
         out += "null";
@@ -167,8 +169,9 @@ struct JsonWriter {
 }  // namespace
 
 std::string to_json(const Value& v, const Value& indent, bool ensure_ascii, bool sort_keys, const std::string& item_sep,
-                    const std::string& key_sep, int line) {
+                    const std::string& key_sep, int line, size_t limit) {
   JsonWriter w;
+  w.limit = limit;
   w.ensure_ascii = ensure_ascii;
   w.sort_keys = sort_keys;
   w.item_sep = item_sep;

@@ -185,6 +185,7 @@ Value Interpreter::call_method(const Value& obj, const std::string& name, const 
   static const Value kUndef;
   if (obj.is_string()) {
     const std::string& s = obj.str();
+    if (!a.positional.empty() && a.positional[0].is_string()) charge(search_cost(s.size(), a.positional[0].str().size()), line);
     if (name == "strip" || name == "lstrip" || name == "rstrip") {
       return Value::string(py_strip(s, arg(a, 0, "chars", kNone), name != "rstrip", name != "lstrip"));
     }

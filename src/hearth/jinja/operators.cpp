@@ -18,7 +18,8 @@ bool is_intlike(const Value& v) { return v.kind() == Kind::kInt || v.kind() == K
 Value repeat(const Value& seq, int64_t n, int line, const Limits& limits) {
   if (n <= 0) return seq.is_string() ? Value::string("") : Value::list({}, seq.is_tuple());
   const size_t unit = seq.is_string() ? seq.str().size() : seq.items().size();
-  if (unit != 0 && static_cast<uint64_t>(n) > limits.max_output_bytes / unit) {
+  const size_t cap = seq.is_string() ? limits.max_output_bytes : limits.max_list_items;
+  if (unit != 0 && static_cast<uint64_t>(n) > cap / unit) {
     throw TemplateError{line, "repetition result exceeds the size limit", ErrorKind::kResource};
   }
   if (seq.is_string()) {
@@ -112,7 +113,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line,
       return Value::string(a.str() + b.str());
     }
     if (a.is_list() && b.is_list() && !a.is_generator() && !b.is_generator()) {
-      if (a.items().size() + b.items().size() > limits.max_output_bytes) {
+      if (a.items().size() + b.items().size() > limits.max_list_items) {
         throw TemplateError{line, "list exceeds the size limit", ErrorKind::kResource};
       }
       List out = a.items();

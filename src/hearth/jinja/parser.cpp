@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <algorithm>
 #include <initializer_list>
 
 #include "hearth/jinja/error.h"
@@ -14,6 +15,30 @@ ExprPtr make_expr(ExprKind kind, int line) {
   e->kind = kind;
   e->line = line;
   return e;
+}
+
+
+// Every node records its height; a left-deep chain (`a + a + ...`, `x|f|f...`) is built by
+// loops rather than recursion, so the parse depth alone does not bound it.
+void note_child(Expr& parent, const Expr* child) {
+  if (!child) return;
+  parent.height = std::max(parent.height, child->height + 1);
+  if (parent.height > kMaxExprHeight) fail(parent.line, "expression nested too deeply (limit 256)");
+}
+
+void add_arg(Expr& parent, ExprPtr child) {
+  note_child(parent, child.get());
+  parent.args.push_back(std::move(child));
+}
+
+void add_key(Expr& parent, ExprPtr child) {
+  note_child(parent, child.get());
+  parent.keys.push_back(std::move(child));
+}
+
+void add_kwarg(Expr& parent, std::string key, ExprPtr child) {
+  note_child(parent, child.get());
+  parent.kwargs.emplace_back(std::move(key), std::move(child));
 }
 
 class Parser {
@@ -30,7 +55,7 @@ class Parser {
   // RAII guard for the nesting bound.
   struct Depth {
     explicit Depth(Parser& p) : p_(p) {
-      if (++p_.depth_ > kMaxParseDepth) fail(p_.cur().line, "template nested too deeply (limit 200)");
+      if (++p_.depth_ > kMaxParseDepth) fail(p_.cur().line, "template nested too deeply (limit 1000)");
     }
     ~Depth() { --p_.depth_; }
     Parser& p_;
@@ -198,7 +223,9 @@ class Parser {
     if (accept_name("recursive")) fail(line, "recursive loops are not supported");
     expect_block_end();
     ++loop_depth_;
+    const int refs_before = loop_refs_;
     s->body = parse_body({"endfor", "else"});
+    s->uses_loop = loop_refs_ != refs_before;
     --loop_depth_;
     if (cur().value == "else") {
       next();
@@ -286,8 +313,8 @@ class Parser {
     do {
       auto f = make_expr(ExprKind::kFilter, cur().line);
       f->name = expect_name();
-      if (chain) f->args.push_back(std::move(chain));
-      else f->args.push_back(nullptr);
+      if (chain) add_arg(*f, std::move(chain));
+      else add_arg(*f, nullptr);
       if (is_op("(")) parse_call_args(*f);
       chain = std::move(f);
     } while (accept_op("|"));
@@ -306,11 +333,11 @@ class Parser {
     ExprPtr first = allow_cond ? parse_expr() : parse_or();
     if (!is_op(",")) return first;
     auto t = make_expr(ExprKind::kTuple, line);
-    t->args.push_back(std::move(first));
+    add_arg(*t, std::move(first));
     while (accept_op(",")) {
       if (cur().type == TokenType::kBlockEnd || cur().type == TokenType::kVarEnd || is_op("=")) break;
       if (!allow_cond && is_name("if")) break;
-      t->args.push_back(allow_cond ? parse_expr() : parse_or());
+      add_arg(*t, allow_cond ? parse_expr() : parse_or());
     }
     return t;
   }
@@ -321,9 +348,9 @@ class Parser {
     ExprPtr e = parse_or();
     while (accept_name("if")) {
       auto c = make_expr(ExprKind::kCondition, line);
-      c->args.push_back(std::move(e));
-      c->args.push_back(parse_or());
-      c->args.push_back(accept_name("else") ? parse_expr() : nullptr);
+      add_arg(*c, std::move(e));
+      add_arg(*c, parse_or());
+      add_arg(*c, accept_name("else") ? parse_expr() : nullptr);
       e = std::move(c);
     }
     return e;
@@ -332,8 +359,8 @@ class Parser {
   ExprPtr binary(const char* op, ExprPtr a, ExprPtr b, int line) {
     auto e = make_expr(ExprKind::kBinary, line);
     e->name = op;
-    e->args.push_back(std::move(a));
-    e->args.push_back(std::move(b));
+    add_arg(*e, std::move(a));
+    add_arg(*e, std::move(b));
     return e;
   }
 
@@ -363,7 +390,7 @@ class Parser {
       auto e = make_expr(ExprKind::kUnary, cur().line);
       next();
       e->name = "not";
-      e->args.push_back(parse_not());
+      add_arg(*e, parse_not());
       return e;
     }
     return parse_compare();
@@ -392,10 +419,10 @@ class Parser {
       }
       if (!cmp) {
         cmp = make_expr(ExprKind::kCompare, line);
-        cmp->args.push_back(std::move(first));
+        add_arg(*cmp, std::move(first));
       }
       cmp->ops.push_back(op);
-      cmp->args.push_back(parse_math1());
+      add_arg(*cmp, parse_math1());
     }
     return cmp ? std::move(cmp) : std::move(first);
   }
@@ -449,7 +476,7 @@ class Parser {
       auto u = make_expr(ExprKind::kUnary, cur().line);
       u->name = cur().value;
       next();
-      u->args.push_back(parse_unary(false));
+      add_arg(*u, parse_unary(false));
       e = std::move(u);
     } else {
       e = parse_primary();
@@ -474,6 +501,7 @@ class Parser {
         } else {
           e->kind = ExprKind::kName;
           e->name = tok.value;
+          if (tok.value == "loop") ++loop_refs_;
         }
         next();
         return e;
@@ -513,10 +541,10 @@ class Parser {
           ExprPtr first = parse_expr();
           if (accept_op(")")) return first;
           auto t = make_expr(ExprKind::kTuple, line);
-          t->args.push_back(std::move(first));
+          add_arg(*t, std::move(first));
           while (accept_op(",")) {
             if (is_op(")")) break;
-            t->args.push_back(parse_expr());
+            add_arg(*t, parse_expr());
           }
           expect_op(")");
           return t;
@@ -527,7 +555,7 @@ class Parser {
           while (!is_op("]")) {
             if (!l->args.empty()) expect_op(",");
             if (is_op("]")) break;
-            l->args.push_back(parse_expr());
+            add_arg(*l, parse_expr());
           }
           next();
           return l;
@@ -538,9 +566,9 @@ class Parser {
           while (!is_op("}")) {
             if (!d->args.empty()) expect_op(",");
             if (is_op("}")) break;
-            d->keys.push_back(parse_expr());
+            add_key(*d, parse_expr());
             expect_op(":");
-            d->args.push_back(parse_expr());
+            add_arg(*d, parse_expr());
           }
           next();
           return d;
@@ -564,10 +592,10 @@ class Parser {
         std::string key = cur().value;
         next();
         next();
-        call.kwargs.emplace_back(std::move(key), parse_expr());
+        add_kwarg(call, std::move(key), parse_expr());
       } else {
         if (!call.kwargs.empty()) fail(cur().line, "a positional argument follows a keyword argument");
-        call.args.push_back(parse_expr());
+        add_arg(call, parse_expr());
       }
     }
     next();
@@ -584,21 +612,21 @@ class Parser {
           auto idx = make_expr(ExprKind::kLiteral, line);
           idx->literal = Value::integer(std::atoll(cur().value.c_str()));
           next();
-          g->args.push_back(std::move(e));
-          g->args.push_back(std::move(idx));
+          add_arg(*g, std::move(e));
+          add_arg(*g, std::move(idx));
           e = std::move(g);
           continue;
         }
         auto g = make_expr(ExprKind::kGetAttr, line);
         g->name = expect_name();
-        g->args.push_back(std::move(e));
+        add_arg(*g, std::move(e));
         e = std::move(g);
       } else if (is_op("[")) {
         next();
         e = parse_subscript(std::move(e), line);
       } else if (is_op("(")) {
         auto c = make_expr(ExprKind::kCall, line);
-        c->args.push_back(std::move(e));
+        add_arg(*c, std::move(e));
         parse_call_args(*c);
         e = std::move(c);
       } else {
@@ -621,15 +649,15 @@ class Parser {
     expect_op("]");
     if (!slice) {
       auto g = make_expr(ExprKind::kGetItem, line);
-      g->args.push_back(std::move(obj));
-      g->args.push_back(std::move(start));
+      add_arg(*g, std::move(obj));
+      add_arg(*g, std::move(start));
       return g;
     }
     auto s = make_expr(ExprKind::kSlice, line);
-    s->args.push_back(std::move(obj));
-    s->args.push_back(std::move(start));
-    s->args.push_back(std::move(stop));
-    s->args.push_back(std::move(step));
+    add_arg(*s, std::move(obj));
+    add_arg(*s, std::move(start));
+    add_arg(*s, std::move(stop));
+    add_arg(*s, std::move(step));
     return s;
   }
 
@@ -649,7 +677,7 @@ class Parser {
       if (accept_op("|")) {
         auto f = make_expr(ExprKind::kFilter, line);
         f->name = dotted_name();
-        f->args.push_back(std::move(e));
+        add_arg(*f, std::move(e));
         if (is_op("(")) parse_call_args(*f);
         e = std::move(f);
       } else if (is_name("is")) {
@@ -657,7 +685,7 @@ class Parser {
         auto t = make_expr(ExprKind::kTest, line);
         t->negated = accept_name("not");
         t->name = dotted_name();
-        t->args.push_back(std::move(e));
+        add_arg(*t, std::move(e));
         if (is_op("(")) {
           parse_call_args(*t);
         } else if ((cur().type == TokenType::kName && !is_name("else") && !is_name("or") && !is_name("and")) ||
@@ -666,13 +694,13 @@ class Parser {
           if (cur().type == TokenType::kName && (is_name("if") || is_name("in") || is_name("not") || is_name("is"))) {
             // a keyword ends the test
           } else {
-            t->args.push_back(parse_postfix(parse_primary()));
+            add_arg(*t, parse_postfix(parse_primary()));
           }
         }
         e = std::move(t);
       } else if (is_op("(")) {
         auto c = make_expr(ExprKind::kCall, line);
-        c->args.push_back(std::move(e));
+        add_arg(*c, std::move(e));
         parse_call_args(*c);
         e = std::move(c);
       } else {
@@ -685,6 +713,7 @@ class Parser {
   size_t i_ = 0;
   int depth_ = 0;
   int loop_depth_ = 0;
+  int loop_refs_ = 0;  // names `loop` seen so far
 };
 
 }  // namespace

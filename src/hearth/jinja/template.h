@@ -30,9 +30,12 @@ struct Stmt;
 
 // Work bounds for one render; the defaults are far above what real chat templates need.
 struct Limits {
-  size_t max_output_bytes = 16u << 20;   // the rendered text, and any one string or list built
-  uint64_t max_steps = 20'000'000;        // expression and statement evaluations
+  size_t max_output_bytes = 16u << 20;   // the rendered text, and any one string built
+  size_t max_list_items = 1u << 20;       // any one list built
+  uint64_t max_steps = 5'000'000;         // evaluations (and data scanned): about a second of work
   int max_call_depth = 64;                // nested macro calls
+  int max_eval_depth = 1000;              // nested evaluation (statements, expressions, calls)
+  uint32_t max_value_depth = 128;         // nesting of a list/dict a template assigns
 };
 
 struct Context {

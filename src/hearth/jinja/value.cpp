@@ -1,5 +1,6 @@
 #include "hearth/jinja/value.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -52,6 +53,11 @@ Value Value::list(List items, bool tuple, bool generator) {
   v.kind_ = Kind::kList;
   v.tuple_ = tuple;
   v.generator_ = generator;
+  for (const Value& x : items) {
+    v.depth_ = std::max(v.depth_, x.depth_ + 1);
+    v.holds_namespace_ = v.holds_namespace_ || x.holds_namespace_;
+  }
+  if (items.empty()) v.depth_ = 1;
   v.list_ = std::make_shared<const List>(std::move(items));
   return v;
 }
@@ -59,6 +65,11 @@ Value Value::list(List items, bool tuple, bool generator) {
 Value Value::dict(Dict d) {
   Value v;
   v.kind_ = Kind::kDict;
+  v.depth_ = 1;
+  for (const auto& [k, x] : d.entries) {
+    v.depth_ = std::max({v.depth_, x.depth_ + 1, k.depth_ + 1});
+    v.holds_namespace_ = v.holds_namespace_ || x.holds_namespace_;
+  }
   v.dict_ = std::make_shared<Dict>(std::move(d));
   return v;
 }
@@ -66,6 +77,9 @@ Value Value::dict(Dict d) {
 Value Value::new_namespace(Dict d) {
   Value v;
   v.kind_ = Kind::kNamespace;
+  v.holds_namespace_ = true;
+  v.depth_ = 1;
+  for (const auto& [k, x] : d.entries) v.depth_ = std::max(v.depth_, x.depth_ + 1);
   v.dict_ = std::make_shared<Dict>(std::move(d));
   return v;
 }
@@ -204,18 +218,18 @@ std::string python_repr_string(std::string_view s) {
   return out;
 }
 
-std::string Value::to_str() const {
+std::string Value::to_str(size_t limit) const {
   switch (kind_) {
     case Kind::kUndefined:
       return "";
     case Kind::kString:
       return *s_;
     default:
-      return repr();
+      return repr(limit);
   }
 }
 
-std::string Value::repr() const {
+std::string Value::repr(size_t limit) const {
   switch (kind_) {
     case Kind::kUndefined:
       return "";
@@ -234,7 +248,8 @@ std::string Value::repr() const {
       std::string out = tuple_ ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) {
         if (i) out += ", ";
-        out += (*list_)[i].repr();
+        if (out.size() > limit) return out;
+        out += (*list_)[i].repr(limit - out.size());
       }
       if (tuple_ && list_->size() == 1) out += ',';
       out += tuple_ ? ")" : "]";
@@ -247,9 +262,11 @@ std::string Value::repr() const {
       for (const auto& [k, v] : dict_->entries) {
         if (!first) out += ", ";
         first = false;
-        out += k.repr();
+        if (out.size() > limit) return out;
+        out += k.repr(limit - out.size());
         out += ": ";
-        out += v.repr();
+        if (out.size() > limit) return out;
+        out += v.repr(limit - out.size());
       }
       out += kind_ == Kind::kNamespace ? "}>" : "}";
       return out;

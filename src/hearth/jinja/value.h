@@ -47,6 +47,10 @@ class Value {
   bool is_tuple() const { return tuple_; }
   bool is_generator() const { return generator_; }
   bool is_markup() const { return markup_; }
+  // Nesting of lists/dicts (a scalar is 0), and whether a namespace is inside: the interpreter
+  // refuses to store a too-deep value or a namespace into a namespace (no cycles).
+  uint32_t depth() const { return depth_; }
+  bool holds_namespace() const { return holds_namespace_; }
 
   bool as_bool() const { return b_; }
   int64_t as_int() const { return kind_ == Kind::kFloat ? static_cast<int64_t>(f_) : i_; }
@@ -59,9 +63,12 @@ class Value {
 
   bool truthy() const;
   // Python's str(): what {{ x }} prints. Undefined prints as "".
-  std::string to_str() const;
+  // Printing stops early once the text passes `limit` bytes (a list can share one big string a
+  // million times); the caller's size check then fails.
+  std::string to_str(size_t limit = kPrintLimit) const;
   // Python's repr(): 'text' quoted, as inside a printed list or dict.
-  std::string repr() const;
+  std::string repr(size_t limit = kPrintLimit) const;
+  static constexpr size_t kPrintLimit = 64u << 20;
   // A short type name for error messages ("str", "dict", "NoneType", ...).
   std::string_view type_name() const;
 
@@ -71,6 +78,8 @@ class Value {
   bool tuple_ = false;
   bool generator_ = false;
   bool markup_ = false;
+  bool holds_namespace_ = false;
+  uint32_t depth_ = 0;
   int64_t i_ = 0;
   double f_ = 0;
   std::shared_ptr<const std::string> s_;
