@@ -181,6 +181,34 @@ TEST(CliLora, RunAndExportOnStories) {
   EXPECT_EQ(q.exit_code, 0) << q.err;
 }
 
+// `hearth perplexity --lora`: scale 0 scores like the base, the adapter scores like the merged
+// model (the figures the llama.cpp cross-check, bench/llama_cpp_crosscheck.sh, compares).
+TEST(CliLora, PerplexityWithAdapterEqualsMergedModel) {
+  HEARTH_REQUIRE_SHARED(shared);
+  TempDir dir;
+  const std::string model = (shared / "models/stories260K-f32.gguf").string();
+  const std::string adapter = write_stories_adapter(model, dir / "a.gguf");
+  const std::string ppl = " -f " + (shared / "models/alice_in_wonderland.txt").string() + " -c 128 --chunks 4 -t 2";
+  auto figure = [](const Output& o) {
+    const size_t at = o.out.find("PPL = ");
+    return at == std::string::npos ? -1.0 : std::stod(o.out.substr(at + 6));
+  };
+  const Output base = run("perplexity " + model + ppl);
+  ASSERT_EQ(base.exit_code, 0) << base.err;
+  const Output zero = run("perplexity " + model + ppl + " --lora " + adapter + ":0");
+  ASSERT_EQ(zero.exit_code, 0) << zero.err;
+  EXPECT_EQ(figure(zero), figure(base));
+  const Output adapted = run("perplexity " + model + ppl + " --lora " + adapter);
+  ASSERT_EQ(adapted.exit_code, 0) << adapted.err;
+  EXPECT_NE(figure(adapted), figure(base));
+  ASSERT_EQ(run("export " + model + " --lora " + adapter + " --out " + (dir / "m.gguf")).exit_code, 0);
+  const Output merged = run("perplexity " + (dir / "m.gguf") + ppl);
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_NEAR(figure(merged), figure(adapted), 1e-3 * figure(adapted));
+  const Output bad = run("perplexity " + model + ppl + " --lora " + adapter + ":x");
+  EXPECT_NE(bad.exit_code, 0);
+}
+
 // An adapter that `hearth finetune` wrote loads on the f32 base and on a quantized (Q4_K_M)
 // base, at inference and in export (whose merged tensors are then dequantized W + s B A).
 TEST(CliLora, FinetunedAdapterOnF32AndQuantizedBases) {

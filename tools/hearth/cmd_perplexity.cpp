@@ -1,11 +1,13 @@
-// `hearth perplexity`: perplexity of a model on a text file (ecosystem-compatible windowing);
-// --save-logits writes the base log-probabilities, --kl-base compares against them (KL
-// divergence, same-top-token rate, delta PPL). The logits file is the format of the
-// ecosystem's --kl-divergence-base (see hearth/eval/logits_file.h).
+// `hearth perplexity`: perplexity of a model on a text file (ecosystem-compatible windowing),
+// with --lora FILE[:SCALE] adapters applied if given; --save-logits writes the base
+// log-probabilities, --kl-base compares against them (KL divergence, same-top-token rate,
+// delta PPL). The logits file is the format of the ecosystem's --kl-divergence-base (see
+// hearth/eval/logits_file.h).
 #include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "command.h"
 #include "common_options.h"
@@ -32,6 +34,7 @@ struct PplOptions {
   KvOptions kv;
   std::string save_logits;
   std::string kl_base;
+  std::vector<std::string> lora;
 };
 
 void print_kl(const eval::KlSummary& s) {
@@ -54,7 +57,9 @@ void print_kl(const eval::KlSummary& s) {
 
 Status run(const PplOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "perplexity", o.m.allow_unsigned));
+  HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> lora_specs, parse_lora_specs(o.lora));
   HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg, {.n_threads = o.threads}));
+  HEARTH_ASSIGN_OR_RETURN(std::vector<model::LoraUse> lora, load_lora_adapters(lora_specs, *model, o.m.allow_unsigned));
   const int64_t n_vocab = model->hparams().n_vocab;
 
   // The tokens: from the base logits file with --kl-base (as the ecosystem does: both runs
@@ -92,6 +97,7 @@ Status run(const PplOptions& o) {
   cp.n_threads = o.threads;
   HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_type(o.kv.type));
   HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
+  HEARTH_TRY(ctx->set_adapters(0, std::move(lora)));
 
   eval::PerplexityParams pp;
   pp.n_ctx = n_ctx;
@@ -159,6 +165,7 @@ void setup(CLI::App& app) {
   add_kv_options(sub, o->kv, /*with_limit=*/false);
   sub->add_option("--save-logits", o->save_logits, "write the scored log-probabilities (base for --kl-base)");
   sub->add_option("--kl-base", o->kl_base, "compare with log-probabilities saved by --save-logits");
+  add_lora_option(sub, o->lora);
   sub->callback([o] {
     Status s = run(*o);
     set_exit_code(s.ok() ? 0 : report_error(s));
