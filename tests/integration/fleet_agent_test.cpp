@@ -175,11 +175,7 @@ TEST_F(FleetAgent, DeployGateRefuseSwitchAndSurviveKill) {
   EXPECT_LT(va["gate_values"].value("eval_ppl", 1e9), 200);
 
   // While node-a is asked to run v3 (random weights) and then v2, requests never fail.
-  std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failed{0};
-  std::thread load([&] {
-    while (!stop.load()) (complete(a.port) == 200 ? ok : failed).fetch_add(1);
-  });
+  BackgroundLoad load({[&] { return complete(a.port); }});
   publish_desired(a.id, sign(desired(a, 2, "v3"), controller_key()));
   ASSERT_TRUE(wait_node(
       a.id, [](const json& j) { return j.value("state", "") == "failed" && j.value("reported_generation", 0) == 2; },
@@ -193,12 +189,11 @@ TEST_F(FleetAgent, DeployGateRefuseSwitchAndSurviveKill) {
 
   publish_desired(a.id, sign(desired(a, 3, "v2"), controller_key()));
   ASSERT_TRUE(serving(a, "v2")) << node_json(a.id).dump();
-  stop.store(true);
-  load.join();
-  EXPECT_GT(ok.load(), 0);
-  EXPECT_EQ(failed.load(), 0) << "requests failed during the gate or the switch";
+  load.stop();
+  EXPECT_GT(load.ok(), 0);
+  EXPECT_EQ(load.failed(), 0) << "requests failed during the gate or the switch";
   std::printf("node-a after v3 (refused) and v2: %s\n%d completions answered during the gate and the switch\n",
-              node_json(a.id).dump().c_str(), ok.load());
+              node_json(a.id).dump().c_str(), load.ok());
 
   // node-b never saw v3 or v2.
   EXPECT_EQ(node_json(b.id)["serving"].value("digest", ""), digests_["v1"]);
@@ -274,28 +269,14 @@ TEST_F(FleetAgent, StagedRolloutsAdvanceAndABadVersionStopsAtTheCanary) {
   // v3 (random weights) to site=plant: the canary fails its gate, the rollout aborts, and no
   // other node is ever sent v3.
   // Every node answers completions all through it: not one request fails.
-  std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failed{0};
-  std::vector<std::thread> load;
-  for (Node* n : nodes)
-    load.emplace_back([&, port = n->port] {
-      while (!stop.load()) (complete(port) == 200 ? ok : failed).fetch_add(1);
-    });
-  struct JoinAll {
-    std::atomic<bool>& stop;
-    std::vector<std::thread>& threads;
-    ~JoinAll() {
-      stop.store(true);
-      for (auto& t : threads)
-        if (t.joinable()) t.join();
-    }
-  } join_load{stop, load};
+  std::vector<std::function<long()>> requests;
+  for (Node* n : nodes) requests.emplace_back([port = n->port] { return complete(port); });
+  BackgroundLoad load(std::move(requests));
   std::string r3 = start("v3", "site=plant");
   json s3 = wait(r3);
-  stop.store(true);
-  for (auto& t : load) t.join();
-  EXPECT_GT(ok.load(), 0);
-  EXPECT_EQ(failed.load(), 0) << "requests failed while the canary gated and refused v3";
+  load.stop();
+  EXPECT_GT(load.ok(), 0);
+  EXPECT_EQ(load.failed(), 0) << "requests failed while the canary gated and refused v3";
   ASSERT_EQ(s3.value("state", ""), "aborted") << s3.dump();
   ASSERT_EQ(s3["batches"][0]["nodes"].size(), 1u);
   json canary = s3["batches"][0]["nodes"][0];
@@ -462,19 +443,7 @@ TEST_F(FleetAgent, TrafficGatesJudgeTheBakeWindowAndAModelThatKillsTheNodeIsNotR
   publish_desired(n.id, sign(desired(n, 1, "v1"), controller_key()));
   ASSERT_TRUE(serving(n, "v1")) << node_json(n.id).dump();
 
-  std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failed{0};
-  std::thread load([&] {
-    while (!stop.load()) (complete(n.port) == 200 ? ok : failed).fetch_add(1);
-  });
-  struct Join {
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~Join() {
-      stop.store(true);
-      if (t.joinable()) t.join();
-    }
-  } join_load{stop, load};
+  BackgroundLoad load({[&] { return complete(n.port); }});
 
   // 1. A latency bound that no real request meets: v2 serves on probation for the bake window,
   //    the measured p95 fails the gate, and the node switches back to v1 by itself.
@@ -527,10 +496,9 @@ TEST_F(FleetAgent, TrafficGatesJudgeTheBakeWindowAndAModelThatKillsTheNodeIsNotR
   EXPECT_EQ(t["serving"].value("digest", ""), digests_["v2"]);
   for (const char* content : {"prompt", "Once upon", "text", "messages"})
     EXPECT_EQ(t.dump().find(content), std::string::npos) << content;
-  stop.store(true);
-  load.join();
-  EXPECT_GT(ok.load(), 0);
-  EXPECT_EQ(failed.load(), 0) << "requests failed during a bake, a switch or a switch back";
+  load.stop();
+  EXPECT_GT(load.ok(), 0);
+  EXPECT_EQ(load.failed(), 0) << "requests failed during a bake, a switch or a switch back";
 
   // 3. The node is stopped during the bake of one generation: SIGTERM (an orderly stop, which
   //    does not count), then kill -9 twice (as under a model that crashes the process): the next
@@ -696,25 +664,12 @@ TEST_F(FleetAgentNetns, ANodeCutOffKeepsServingGoesOfflineAndReconcilesWhenTheLi
   EXPECT_EQ(node_json(n.id).value("presence", ""), "online");
 
   // Requests from the node's own side of the link, all along.
-  std::atomic<bool> stop{false}, paused{false};  // paused while the node is killed and restarted
-  std::atomic<int> ok{0}, failed{0};
-  std::thread load([&] {
+  BackgroundLoad load({[&] { return complete(n.port); }}, 20ms, [&](const std::function<void()>& loop) {
     in_netns(ns_, [&] {
-      while (!stop.load()) {
-        if (!paused.load()) (complete(n.port) == 200 ? ok : failed).fetch_add(1);
-        std::this_thread::sleep_for(20ms);
-      }
+      loop();
       return 0;
     });
   });
-  struct Join {
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~Join() {
-      stop.store(true);
-      if (t.joinable()) t.join();
-    }
-  } join_load{stop, load};
 
   // Cut: the fleet sees the node go offline (its last will, after 1.5 keep-alives), and the
   // node goes on answering with v1.
@@ -722,11 +677,11 @@ TEST_F(FleetAgentNetns, ANodeCutOffKeepsServingGoesOfflineAndReconcilesWhenTheLi
   ASSERT_TRUE(wait_node(
       n.id, [](const json& j) { return j.value("presence", "") == "offline"; }, 30s))
       << node_json(n.id).dump();
-  const int ok_at_cut = ok.load();
+  const int ok_at_cut = load.ok();
   // A new desired state while it is away: retained by the broker, not yet seen by the node.
   publish_desired(n.id, via_link(2, "v2"));
   std::this_thread::sleep_for(3s);
-  EXPECT_GT(ok.load(), ok_at_cut) << "the node stopped answering when its link was cut";
+  EXPECT_GT(load.ok(), ok_at_cut) << "the node stopped answering when its link was cut";
   EXPECT_EQ(in_netns(ns_, [&] { return served_model(n.port); }), "models/stories:v1");
   EXPECT_EQ(node_json(n.id).value("presence", ""), "offline");
   // Restarted twice while cut off (kill -9 each time): it comes back serving v1 on its own, and
@@ -735,12 +690,12 @@ TEST_F(FleetAgentNetns, ANodeCutOffKeepsServingGoesOfflineAndReconcilesWhenTheLi
   const int started_before = history_count(n.id, "node_event:started");
   EXPECT_GE(started_before, 1);
   for (int restart = 0; restart < 2; ++restart) {
-    paused.store(true);
+    load.pause(true);
     std::this_thread::sleep_for(100ms);
     n.agent->kill(SIGKILL);
     start_agent(n);
     EXPECT_TRUE(poll_until([&] { return local([&] { return complete(n.port); }) == 200; }, 30s));
-    paused.store(false);
+    load.pause(false);
   }
   EXPECT_EQ(in_netns(ns_, [&] { return served_model(n.port); }), "models/stories:v1");
   EXPECT_EQ(history_count(n.id, "node_event:started"), started_before);
@@ -755,10 +710,9 @@ TEST_F(FleetAgentNetns, ANodeCutOffKeepsServingGoesOfflineAndReconcilesWhenTheLi
       << " started events, " << started_before << " before the cut";
   std::this_thread::sleep_for(2s);  // a resend (PUBACK lost) would show up as a third
   EXPECT_EQ(history_count(n.id, "node_event:started"), started_before + 2);
-  stop.store(true);
-  load.join();
-  std::printf("answered %d completions on the node's side through the cut and the switch\n", ok.load());
-  EXPECT_EQ(failed.load(), 0);
+  load.stop();
+  std::printf("answered %d completions on the node's side through the cut and the switch\n", load.ok());
+  EXPECT_EQ(load.failed(), 0);
 }
 
 }  // namespace

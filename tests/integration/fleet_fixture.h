@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -100,6 +101,48 @@ inline bool poll_until(const std::function<bool()>& pred, std::chrono::milliseco
 }
 
 // A fleet "plant" with Mosquitto and a controller on free loopback ports.
+// Requests sent in the background until stop() or the end of the scope, each answer counted
+// (200: ok, anything else: failed). One thread per request function; `gap` is the wait between
+// two requests of a thread; `around` runs each thread's loop (e.g. inside a network namespace).
+class BackgroundLoad {
+ public:
+  using Around = std::function<void(const std::function<void()>&)>;
+  explicit BackgroundLoad(std::vector<std::function<long()>> requests, std::chrono::milliseconds gap = 0ms,
+                          Around around = nullptr) {
+    for (auto& request : requests)
+      threads_.emplace_back([this, request = std::move(request), gap, around] {
+        const std::function<void()> loop = [&] {
+          while (!stop_.load()) {
+            if (!paused_.load()) (request() == 200 ? ok_ : failed_).fetch_add(1);
+            if (gap.count() > 0) std::this_thread::sleep_for(gap);
+          }
+        };
+        if (around) {
+          around(loop);
+        } else {
+          loop();
+        }
+      });
+  }
+  ~BackgroundLoad() { stop(); }
+  BackgroundLoad(const BackgroundLoad&) = delete;
+  BackgroundLoad& operator=(const BackgroundLoad&) = delete;
+  void stop() {
+    stop_.store(true);
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  // While paused no request is sent (a node being killed and restarted).
+  void pause(bool paused) { paused_.store(paused); }
+  int ok() const { return ok_.load(); }
+  int failed() const { return failed_.load(); }
+
+ private:
+  std::atomic<bool> stop_{false}, paused_{false};
+  std::atomic<int> ok_{0}, failed_{0};
+  std::vector<std::thread> threads_;
+};
+
 class FleetFixture : public ::testing::Test {
  protected:
   void SetUp() override {
