@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_helpers.h"
+#include "hearth/gguf/gguf_writer.h"
 
 namespace hearth {
 namespace {
@@ -85,6 +86,28 @@ TEST(CliTemplate, FixedTimeAndToolsFile) {
                  " --now yesterday");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("--now"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CliTemplate, ModelSuppliesTheTemplateAndTokens) {
+  const auto dir = testing::make_temp_dir("hearth-cli-template");
+  gguf::GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_array_strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
+  w.set_u32("tokenizer.ggml.bos_token_id", 1);
+  w.set_u32("tokenizer.ggml.eos_token_id", 2);
+  w.set_string("tokenizer.chat_template",
+               "{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{{ eos_token }}{% endfor %}");
+  const auto model = dir / "m.gguf";
+  ASSERT_TRUE(w.write(model.string()).ok());
+  const auto messages = write_file(dir, "m.json", R"({"messages": [{"role": "user", "content": "hi"}]})");
+  auto o = run("template render --model " + quote(model.string()) + " --messages " + quote(messages.string()));
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "<s>[user] hi</s>");
+  auto over = run("template render --model " + quote(model.string()) + " --messages " + quote(messages.string()) +
+                  " --bos-token B --eos-token E");
+  EXPECT_EQ(over.out, "B[user] hiE");
   std::filesystem::remove_all(dir);
 }
 
