@@ -277,9 +277,10 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
   }
   if (name == "reverse") {
     if (v.is_string()) {
-      std::vector<std::string> chars = utf8_chars(v.str());
+      const std::string& s = v.str();
+      const std::vector<uint32_t> off = utf8_offsets(s);
       std::string out;
-      for (auto it = chars.rbegin(); it != chars.rend(); ++it) out += *it;
+      for (size_t i = off.size() - 1; i > 0; --i) out.append(s, off[i - 1], off[i] - off[i - 1]);
       return Value::string(out);
     }
     std::vector<Value> items = iterate(v, line);

@@ -40,9 +40,15 @@ std::vector<size_t> slice_indices(int64_t n, const Value& start_v, const Value& 
   const int64_t stop = clamp(as_index(stop_v, "stop"), n, -1);
   std::vector<size_t> out;
   if (step > 0) {
-    for (int64_t i = start; i < stop; i += step) out.push_back(static_cast<size_t>(i));
+    for (int64_t i = start; i < stop;) {
+      out.push_back(static_cast<size_t>(i));
+      if (__builtin_add_overflow(i, step, &i)) break;
+    }
   } else {
-    for (int64_t i = start; i > stop; i += step) out.push_back(static_cast<size_t>(i));
+    for (int64_t i = start; i > stop;) {
+      out.push_back(static_cast<size_t>(i));
+      if (__builtin_add_overflow(i, step, &i)) break;
+    }
   }
   return out;
 }
@@ -389,12 +395,13 @@ Value Interpreter::get_item(const Value& obj, const Value& key, int line) {
     case Kind::kString: {
       if (key.kind() != Kind::kInt && key.kind() != Kind::kBool) return Value();
       charge(obj.str().size() / 256, line);
-      std::vector<std::string> chars = utf8_chars(obj.str());
-      const int64_t n = static_cast<int64_t>(chars.size());
+      const std::vector<uint32_t> off = utf8_offsets(obj.str());
+      const int64_t n = static_cast<int64_t>(off.size()) - 1;
       int64_t i = key.as_int();
       if (i < 0) i += n;
       if (i < 0 || i >= n) return Value();
-      return Value::string(chars[static_cast<size_t>(i)]);
+      const auto at = static_cast<size_t>(i);
+      return Value::string(obj.str().substr(off[at], off[at + 1] - off[at]));
     }
     default:
       return Value();
@@ -458,9 +465,12 @@ Value Interpreter::eval_node(const Expr& e, Frame& frame) {
       if (obj.is_undefined()) fail_undefined(e.line, "slice of an undefined value");
       if (obj.is_string()) {
         charge(obj.str().size() / 256, e.line);
-        std::vector<std::string> chars = utf8_chars(obj.str());
+        const std::string& s = obj.str();
+        const std::vector<uint32_t> off = utf8_offsets(s);
         std::string out;
-        for (size_t i : slice_indices(static_cast<int64_t>(chars.size()), start, stop, stp, e.line)) out += chars[i];
+        for (size_t i : slice_indices(static_cast<int64_t>(off.size()) - 1, start, stop, stp, e.line)) {
+          out.append(s, off[i], off[i + 1] - off[i]);
+        }
         return Value::string(std::move(out));
       }
       if (obj.is_list() && !obj.is_generator()) {

@@ -23,7 +23,7 @@ enum class Flow { kNormal, kBreak, kContinue };
 
 class Interpreter {
  public:
-  Interpreter(const Context& ctx);
+  explicit Interpreter(const Context& ctx);
   std::string run(const Body& body);
 
   // Bounds, shared by the builtins.
@@ -73,7 +73,10 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line,
 bool contains(const Value& container, const Value& item, int line);
 std::string to_json(const Value& v, const Value& indent, bool ensure_ascii, bool sort_keys,
                     const std::string& item_sep, const std::string& key_sep, int line, size_t limit);
-std::vector<std::string> utf8_chars(std::string_view s);
+// Byte offsets of the code points of s (a malformed byte counts as one), plus s.size() at the
+// end: code point i is s.substr(off[i], off[i + 1] - off[i]). Python indexes str by code point.
+std::vector<uint32_t> utf8_offsets(std::string_view s);
+size_t utf8_count(std::string_view s);
 std::string py_strip(std::string_view s, const Value& chars, bool left, bool right);
 std::string ascii_lower(std::string_view s);
 // Steps charged for searching a needle in a haystack (a naive search is O(n*m)).

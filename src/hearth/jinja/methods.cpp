@@ -79,14 +79,14 @@ std::string py_replace(const std::string& s, const std::string& from, const std:
   std::string out;
   if (from.empty()) {
     // Python inserts `to` between every character (and at both ends).
-    std::vector<std::string> chars = utf8_chars(s);
+    const std::vector<uint32_t> off = utf8_offsets(s);
     int64_t done = 0;
-    for (size_t i = 0; i <= chars.size(); ++i) {
+    for (size_t i = 0; i < off.size(); ++i) {
       if (count < 0 || done < count) {
         out += to;
         ++done;
       }
-      if (i < chars.size()) out += chars[i];
+      if (i + 1 < off.size()) out.append(s, off[i], off[i + 1] - off[i]);
       if (out.size() > limits.max_output_bytes) throw TemplateError{line, "string exceeds the size limit", ErrorKind::kResource};
     }
     return out;
@@ -164,19 +164,24 @@ std::string py_strip(std::string_view s, const Value& chars, bool left, bool rig
     }
     return std::string(s.substr(b, e - b));
   }
-  const std::vector<std::string> set = utf8_chars(chars.to_str());
-  std::vector<std::string> cs = utf8_chars(s);
-  size_t b = 0, e = cs.size();
-  auto in_set = [&](const std::string& c) { return std::find(set.begin(), set.end(), c) != set.end(); };
+  const std::string set_text = chars.to_str();
+  const std::vector<uint32_t> set_off = utf8_offsets(set_text);
+  const std::vector<uint32_t> off = utf8_offsets(s);
+  auto in_set = [&](size_t i) {
+    const std::string_view c = s.substr(off[i], off[i + 1] - off[i]);
+    for (size_t k = 0; k + 1 < set_off.size(); ++k) {
+      if (std::string_view(set_text).substr(set_off[k], set_off[k + 1] - set_off[k]) == c) return true;
+    }
+    return false;
+  };
+  size_t b = 0, e = off.size() - 1;
   if (left) {
-    while (b < e && in_set(cs[b])) ++b;
+    while (b < e && in_set(b)) ++b;
   }
   if (right) {
-    while (e > b && in_set(cs[e - 1])) --e;
+    while (e > b && in_set(e - 1)) --e;
   }
-  std::string out;
-  for (size_t i = b; i < e; ++i) out += cs[i];
-  return out;
+  return std::string(s.substr(off[b], off[e] - off[b]));
 }
 
 Value Interpreter::call_method(const Value& obj, const std::string& name, const CallArgs& a, int line, bool& found) {
@@ -237,7 +242,7 @@ Value Interpreter::call_method(const Value& obj, const std::string& name, const 
     if (name == "find" || name == "count" || name == "index") {
       const std::string sub = need_str(arg(a, 0, "sub", kNone), name, line);
       if (name == "count") {
-        if (sub.empty()) return Value::integer(static_cast<int64_t>(utf8_chars(s).size()) + 1);
+        if (sub.empty()) return Value::integer(static_cast<int64_t>(utf8_count(s)) + 1);
         int64_t n = 0;
         for (size_t p = s.find(sub); p != std::string::npos; p = s.find(sub, p + sub.size())) ++n;
         return Value::integer(n);
@@ -247,7 +252,7 @@ Value Interpreter::call_method(const Value& obj, const std::string& name, const 
         if (name == "index") fail(line, "ValueError: substring not found");
         return Value::integer(-1);
       }
-      return Value::integer(static_cast<int64_t>(utf8_chars(s.substr(0, p)).size()));
+      return Value::integer(static_cast<int64_t>(utf8_count(std::string_view(s).substr(0, p))));
     }
     if (name == "join") {
       std::string out;

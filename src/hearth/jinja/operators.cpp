@@ -16,8 +16,8 @@ namespace {
 bool is_intlike(const Value& v) { return v.kind() == Kind::kInt || v.kind() == Kind::kBool; }
 
 Value repeat(const Value& seq, int64_t n, int line, const Limits& limits) {
-  if (n <= 0) return seq.is_string() ? Value::string("") : Value::list({}, seq.is_tuple());
   const size_t unit = seq.is_string() ? seq.str().size() : seq.items().size();
+  if (n <= 0 || unit == 0) return seq.is_string() ? Value::string("") : Value::list({}, seq.is_tuple());
   const size_t cap = seq.is_string() ? limits.max_output_bytes : limits.max_list_items;
   if (unit != 0 && static_cast<uint64_t>(n) > cap / unit) {
     throw TemplateError{line, "repetition result exceeds the size limit", ErrorKind::kResource};
@@ -131,23 +131,35 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line,
   unsupported(op, a, b, line);
 }
 
-std::vector<std::string> utf8_chars(std::string_view s) {
-  std::vector<std::string> out;
+namespace {
+
+size_t utf8_seq_len(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+  if (i + n > s.size()) return 1;
+  for (size_t k = 1; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::vector<uint32_t> utf8_offsets(std::string_view s) {
+  std::vector<uint32_t> out;
   size_t i = 0;
   while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    if (i + n > s.size()) n = 1;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
-        n = 1;
-        break;
-      }
-    }
-    out.emplace_back(s.substr(i, n));
-    i += n;
+    out.push_back(static_cast<uint32_t>(i));
+    i += utf8_seq_len(s, i);
   }
+  out.push_back(static_cast<uint32_t>(s.size()));
   return out;
+}
+
+size_t utf8_count(std::string_view s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); i += utf8_seq_len(s, i)) ++n;
+  return n;
 }
 
 std::vector<Value> iterate(const Value& v, int line) {
@@ -162,8 +174,13 @@ std::vector<Value> iterate(const Value& v, int line) {
       return keys;
     }
     case Kind::kString: {
+      // Each character becomes a Value of its own, so a long string is refused here.
+      if (v.str().size() > (1u << 20)) {
+        throw TemplateError{line, "iterating a string of more than 1 MiB is not supported", ErrorKind::kResource};
+      }
+      const std::vector<uint32_t> off = utf8_offsets(v.str());
       std::vector<Value> chars;
-      for (auto& c : utf8_chars(v.str())) chars.push_back(Value::string(std::move(c)));
+      for (size_t i = 0; i + 1 < off.size(); ++i) chars.push_back(Value::string(v.str().substr(off[i], off[i + 1] - off[i])));
       return chars;
     }
     default:
@@ -176,7 +193,7 @@ size_t python_len(const Value& v, int line) {
     case Kind::kUndefined:
       return 0;
     case Kind::kString:
-      return utf8_chars(v.str()).size();
+      return utf8_count(v.str());
     case Kind::kList:
       if (v.is_generator()) fail(line, "TypeError: object of type 'generator' has no len()");
       return v.items().size();

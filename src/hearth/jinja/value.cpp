@@ -330,7 +330,7 @@ bool values_equal(const Value& a, const Value& b) {
       return true;
     }
     default:
-      return &a.namespace_entries() == &b.namespace_entries();
+      return a.identity() == b.identity();
   }
 }
 

@@ -51,6 +51,8 @@ class Value {
   // refuses to store a too-deep value or a namespace into a namespace (no cycles).
   uint32_t depth() const { return depth_; }
   bool holds_namespace() const { return holds_namespace_; }
+  // The object a namespace or callable is (Python's `is`).
+  const void* identity() const { return dict_ ? static_cast<const void*>(dict_.get()) : static_cast<const void*>(fn_.get()); }
 
   bool as_bool() const { return b_; }
   int64_t as_int() const { return kind_ == Kind::kFloat ? static_cast<int64_t>(f_) : i_; }

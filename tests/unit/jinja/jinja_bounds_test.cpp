@@ -31,14 +31,20 @@ TEST(JinjaBounds, EvaluationSteps) {
 TEST(JinjaBounds, OutputSize) {
   Context ctx;
   ctx.limits.max_output_bytes = 1000;
+  ctx.limits.max_list_items = 1000;
   EXPECT_TRUE(is_error(render("{% for i in range(100) %}0123456789abcdef{% endfor %}", "[]", &ctx), "resource_exhausted"));
   EXPECT_TRUE(is_error(render("{{ 'x' * 100000000000 }}"), "resource_exhausted"));
   EXPECT_TRUE(is_error(render("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(64) %}"
-                              "{% set ns.s = ns.s + ns.s %}{% endfor %}"),
+                              "{% set ns.s = ns.s + ns.s %}{% endfor %}",
+                              "[]", &ctx),
                        "resource_exhausted"));
   EXPECT_TRUE(is_error(render("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}"
-                              "{% endfor %}"),
+                              "{% endfor %}",
+                              "[]", &ctx),
                        "resource_exhausted"));
+  EXPECT_TRUE(is_error(render("{{ range(5000)|list }}", "[]", &ctx), "resource_exhausted"));
+  // A list that shares one string many times is not printed in full before the check.
+  EXPECT_TRUE(is_error(render("{{ ['x' * 900] * 1000 }}", "[]", &ctx), "resource_exhausted"));
 }
 
 TEST(JinjaBounds, MacroRecursion) {
@@ -76,6 +82,17 @@ TEST(JinjaBounds, ArithmeticOverflowAndDivision) {
   EXPECT_TRUE(is_error(render("{{ 2 ** 64 }}"), "invalid_argument"));
   EXPECT_TRUE(is_error(render("{{ 1 // 0 }}"), "invalid_argument"));
   EXPECT_EQ(render("{{ (-1) ** 1000000000000 }}"), "1");
+}
+
+TEST(JinjaBounds, EdgeSizesStayCheap) {
+  EXPECT_EQ(render("{{ '' * 1000000000000000000 }}|{{ ([] * 1000000000000000000)|length }}"), "|0");
+  EXPECT_EQ(render("{{ [1, 2, 3][0::9223372036854775807] }}|{{ [1, 2, 3][::-9223372036854775807] }}"), "[1]|[3]");
+  // Iterating a long string makes one value per character, so it is refused; indexing is not.
+  EXPECT_TRUE(is_error(render("{% for c in 'ab' * 1000000 %}{% endfor %}"), "resource_exhausted"));
+  EXPECT_EQ(render("{% set s = 'ab' * 1000000 %}{{ s[-1] }}{{ s|length }}"), "b2000000");
+  EXPECT_TRUE(is_error(render("{% set s = 'a' * 4000000 %}{% for i in range(100000) %}{% if (s ~ 'b') in s %}"
+                              "{% endif %}{% endfor %}"),
+                       "resource_exhausted"));
 }
 
 TEST(JinjaBounds, GarbageNeverCrashes) {
