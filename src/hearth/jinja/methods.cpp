@@ -11,6 +11,28 @@ namespace {
 
 bool is_py_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
 
+// Python's str.isspace beyond ASCII: U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029,
+// U+202F, U+205F, U+3000. Returns the byte length of the whitespace character at s[i], or 0.
+size_t space_at(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return is_py_space(c) ? 1 : 0;
+  auto b = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0; };
+  if (c == 0xC2 && (b(1) == 0x85 || b(1) == 0xA0)) return 2;
+  if (c == 0xE1 && b(1) == 0x9A && b(2) == 0x80) return 3;
+  if (c == 0xE2 && b(1) == 0x80 && ((b(2) >= 0x80 && b(2) <= 0x8A) || b(2) == 0xA8 || b(2) == 0xA9 || b(2) == 0xAF)) return 3;
+  if (c == 0xE2 && b(1) == 0x81 && b(2) == 0x9F) return 3;
+  if (c == 0xE3 && b(1) == 0x80 && b(2) == 0x80) return 3;
+  return 0;
+}
+
+// The byte length of a whitespace character ending at s[e - 1], or 0.
+size_t space_before(std::string_view s, size_t e) {
+  for (size_t n = 1; n <= 3 && n <= e; ++n) {
+    if (space_at(s, e - n) == n) return n;
+  }
+  return 0;
+}
+
 const Value& arg(const CallArgs& a, size_t i, const char* name, const Value& fallback) {
   if (i < a.positional.size()) return a.positional[i];
   for (const auto& [k, v] : a.keyword) {
@@ -45,16 +67,16 @@ std::vector<std::string> py_split(const std::string& s, const Value& sep, int64_
   if (sep.is_none() || sep.is_undefined()) {
     size_t i = 0;
     while (i < s.size()) {
-      while (i < s.size() && is_py_space(static_cast<unsigned char>(s[i]))) ++i;
+      while (i < s.size() && space_at(s, i)) i += space_at(s, i);
       if (i >= s.size()) break;
       if (maxsplit >= 0 && static_cast<int64_t>(out.size()) >= maxsplit) {
-        std::string rest = s.substr(i);
-        while (!rest.empty() && is_py_space(static_cast<unsigned char>(rest.back()))) rest.pop_back();
-        out.push_back(rest);
+        size_t e = s.size();
+        while (e > i && space_before(s, e)) e -= space_before(s, e);
+        out.push_back(s.substr(i, e - i));
         return out;
       }
       size_t j = i;
-      while (j < s.size() && !is_py_space(static_cast<unsigned char>(s[j]))) ++j;
+      while (j < s.size() && !space_at(s, j)) ++j;
       out.push_back(s.substr(i, j - i));
       i = j;
     }
@@ -157,10 +179,10 @@ std::string py_strip(std::string_view s, const Value& chars, bool left, bool rig
   if (chars.is_none() || chars.is_undefined()) {
     size_t b = 0, e = s.size();
     if (left) {
-      while (b < e && is_py_space(static_cast<unsigned char>(s[b]))) ++b;
+      while (b < e && space_at(s, b)) b += space_at(s, b);
     }
     if (right) {
-      while (e > b && is_py_space(static_cast<unsigned char>(s[e - 1]))) --e;
+      while (e > b && space_before(s, e)) e -= space_before(s, e);
     }
     return std::string(s.substr(b, e - b));
   }

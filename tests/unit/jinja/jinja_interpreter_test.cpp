@@ -101,6 +101,14 @@ TEST(JinjaMethods, StringAndDictMethods) {
             "1|2|None|[('a', 1)]|['a']|[1]");
 }
 
+TEST(JinjaMethods, WhitespaceIsPythonsIncludingUnicode) {
+  // U+3000 (ideographic space), U+00A0 (no-break space) and U+2029 count as whitespace in Python.
+  EXPECT_EQ(render("[{{ '\u3000 x\u00a0'.strip() }}]|[{{ '\u2029y'|trim }}]|{{ 'a\u3000b c'.split() }}"),
+            "[x]|[y]|['a', 'b', 'c']");
+  // Other non-ASCII characters are not whitespace.
+  EXPECT_EQ(render("[{{ 'é '.strip() }}]|[{{ ' 中'.strip() }}]"), "[é]|[中]");
+}
+
 TEST(JinjaMethods, MutationIsRefusedLikeTheSandbox) {
   EXPECT_EQ(render("{% set l = [] %}{{ l.append(1) }}").substr(0, 49),
             "ERROR(invalid_argument): line 1: SecurityError: a");
