@@ -188,19 +188,50 @@ TEST(JinjaErrors, RaiseExceptionKeepsTheMessage) {
   EXPECT_EQ(error_message_text(out.status()), "bad: x");
 }
 
-TEST(JinjaErrors, NameTheLine) {
-  EXPECT_EQ(render("x\n\n{% if %}"), "ERROR(invalid_argument): line 3: unexpected '%}' in an expression");
-  EXPECT_EQ(render("{% for x in y %}"), "ERROR(invalid_argument): line 1: unexpected end of template: missing {% endfor %}");
-  EXPECT_EQ(render("a\n{{ 'x' + none }}"),
-            "ERROR(invalid_argument): line 2: TypeError: can only concatenate str (not \"NoneType\") to str");
-  EXPECT_EQ(render("\n{{ nope.attr }}"), "ERROR(invalid_argument): line 2: UndefinedError: 'attr' of an undefined value");
-  EXPECT_EQ(render("{% for x in none %}{% endfor %}"),
-            "ERROR(invalid_argument): line 1: TypeError: 'NoneType' object is not iterable");
-  EXPECT_EQ(render("{{ 'a' < 1 }}"),
-            "ERROR(invalid_argument): line 1: TypeError: '<' not supported between instances of 'str' and 'int'");
-  EXPECT_EQ(render("{{ x|from_json }}"), "ERROR(invalid_argument): line 1: TemplateRuntimeError: no filter named 'from_json'");
-  EXPECT_EQ(render("{{ 'unterminated }}"), "ERROR(invalid_argument): line 1: unterminated string literal");
-  EXPECT_EQ(render("{% break %}"), "ERROR(invalid_argument): line 1: 'break' outside of a loop");
+// A catalogue of bad templates, each with the error it must give: the code and the message,
+// which names the template line.
+struct ErrorCase {
+  const char* source;
+  const char* error;  // "ERROR(<code>): line N: <message>"
+};
+
+const ErrorCase kErrorCases[] = {
+    {"x\n\n{% if %}", "ERROR(invalid_argument): line 3: unexpected '%}' in an expression"},
+    {"{% for x in y %}", "ERROR(invalid_argument): line 1: unexpected end of template: missing {% endfor %}"},
+    {"{% if x %}\n{% endfor %}", "ERROR(invalid_argument): line 2: unknown statement 'endfor'"},
+    {"{{ x", "ERROR(invalid_argument): line 1: unterminated '{{': no matching '}}'"},
+    {"a\n{# open", "ERROR(invalid_argument): line 2: unterminated comment: '{#' without '#}'"},
+    {"{{ 'unterminated }}", "ERROR(invalid_argument): line 1: unterminated string literal"},
+    {"{{ a ? b }}", "ERROR(invalid_argument): line 1: unexpected character '?' in a tag"},
+    {"{% break %}", "ERROR(invalid_argument): line 1: 'break' outside of a loop"},
+    {"{% for x in y recursive %}{% endfor %}", "ERROR(invalid_argument): line 1: recursive loops are not supported"},
+    {"{% frobnicate %}", "ERROR(invalid_argument): line 1: unknown statement 'frobnicate'"},
+    {"a\n{{ 'x' + none }}", "ERROR(invalid_argument): line 2: TypeError: can only concatenate str (not \"NoneType\") to str"},
+    {"{{ 'x' + {} }}", "ERROR(invalid_argument): line 1: TypeError: can only concatenate str (not \"dict\") to str"},
+    {"\n{{ nope.attr }}", "ERROR(invalid_argument): line 2: UndefinedError: 'attr' of an undefined value"},
+    {"{{ nope + 1 }}", "ERROR(invalid_argument): line 1: UndefinedError: operand of '+' is undefined"},
+    {"{% for x in none %}{% endfor %}", "ERROR(invalid_argument): line 1: TypeError: 'NoneType' object is not iterable"},
+    {"{{ 'a' in none }}", "ERROR(invalid_argument): line 1: TypeError: argument of type 'NoneType' is not iterable"},
+    {"{{ none|length }}", "ERROR(invalid_argument): line 1: TypeError: object of type 'NoneType' has no len()"},
+    {"{{ 'a' < 1 }}", "ERROR(invalid_argument): line 1: TypeError: '<' not supported between instances of 'str' and 'int'"},
+    {"{{ x|from_json }}", "ERROR(invalid_argument): line 1: TemplateRuntimeError: no filter named 'from_json'"},
+    {"{{ x is frob }}", "ERROR(invalid_argument): line 1: TemplateRuntimeError: no test named 'frob'"},
+    {"{{ none.split(',') }}", "ERROR(invalid_argument): line 1: UndefinedError: 'NoneType' object has no attribute 'split'"},
+    {"{{ [1]|map('string')|tojson }}",
+     "ERROR(invalid_argument): line 1: TypeError: Object of type generator is not JSON serializable"},
+    {"{% set l = [] %}\n{{ l.append(1) }}",
+     "ERROR(invalid_argument): line 2: SecurityError: access to attribute 'append' of 'list' object is unsafe"},
+    {"{{ 1 // 0 }}", "ERROR(invalid_argument): line 1: ZeroDivisionError: integer division or modulo by zero"},
+    {"{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}",
+     "ERROR(invalid_argument): line 1: TypeError: macro 'm' takes not more than 1 argument(s)"},
+    {"{% set a, b = [1] %}", "ERROR(invalid_argument): line 1: ValueError: cannot unpack 1 values into 2 names"},
+    {"{% set x = 1 %}{% set x.y = 2 %}", "ERROR(invalid_argument): line 1: cannot assign attribute 'y' on 'x': not a namespace"},
+    {"\n\n{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}",
+     "ERROR(failed_precondition): line 3: Conversation roles must alternate user/assistant/user/assistant/..."},
+};
+
+TEST(JinjaErrors, Catalogue) {
+  for (const ErrorCase& c : kErrorCases) EXPECT_EQ(render(c.source), c.error) << c.source;
 }
 
 TEST(JinjaErrors, NoFileAccess) {
