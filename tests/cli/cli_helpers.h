@@ -10,6 +10,7 @@
 #include <iterator>
 #include <string>
 
+#include "run_command.h"
 #include "shared_data.h"
 
 namespace hearth::cli_test {
@@ -24,14 +25,10 @@ inline Output run(const std::string& args, const std::string& stdin_text = "") {
   std::filesystem::path dir = testing::make_temp_dir("hearth-cli");
   const std::string in = (dir / "in").string(), err = (dir / "err").string();
   std::ofstream(in) << stdin_text;
-  const std::string cmd = std::string(HEARTH_BIN) + " " + args + " <" + in + " 2>" + err;
+  auto r = testing::run_command(std::string(HEARTH_BIN) + " " + args + " <" + in + " 2>" + err);
   Output o;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
-  int st = pclose(p);
-  o.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  o.out = std::move(r.out);
+  o.exit_code = r.exit_code;
   std::ifstream ef(err);
   o.err.assign(std::istreambuf_iterator<char>(ef), std::istreambuf_iterator<char>());
   std::filesystem::remove_all(dir);

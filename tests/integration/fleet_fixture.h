@@ -28,6 +28,7 @@
 #include "hearth/trust/signing_key.h"
 #include "mosquitto_process.h"
 #include "registry_process.h"
+#include "run_command.h"
 #include "shared_data.h"
 
 namespace hearth::fleet_test {
@@ -42,15 +43,8 @@ struct Out {
 
 // Runs the CLI with `env` (e.g. "HEARTH_HOME=/x") and `args`.
 inline Out cli(const std::string& env, const std::string& args) {
-  std::string cmd = env + " " HEARTH_CLI_PATH " " + args + " 2>&1";
-  Out o;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
-  int st = pclose(p);
-  o.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  return o;
+  auto r = hearth::testing::run_command(env + " " HEARTH_CLI_PATH " " + args + " 2>&1");
+  return {r.exit_code, std::move(r.out)};
 }
 
 // A background hearth process, killed (SIGKILL) by the destructor.

@@ -1,12 +1,10 @@
 // Runs the `hearth inspect` binary on shared files: text and --json output, and a missing file.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-#include <array>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "run_command.h"
 #include "shared_data.h"
 
 namespace {
@@ -17,16 +15,8 @@ struct RunResult {
 };
 
 RunResult run(const std::string& args) {
-  RunResult r;
-  std::string cmd = std::string(HEARTH_CLI_PATH) + " " + args + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  auto c = hearth::testing::run_command(std::string(HEARTH_CLI_PATH) + " " + args + " 2>/dev/null");
+  return {c.exit_code, std::move(c.out)};
 }
 
 TEST(InspectCli, TextOutput) {
