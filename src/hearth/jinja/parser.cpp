@@ -55,7 +55,7 @@ class Parser {
   // RAII guard for the nesting bound.
   struct Depth {
     explicit Depth(Parser& p) : p_(p) {
-      if (++p_.depth_ > kMaxParseDepth) fail(p_.cur().line, "template nested too deeply (limit 1000)");
+      if (++p_.depth_ > kMaxParseDepth) fail(p_.cur().line, "template nested too deeply (limit 500)");
     }
     ~Depth() { --p_.depth_; }
     Parser& p_;
@@ -106,6 +106,11 @@ class Parser {
   // current token is then that name) or the end of input.
   Body parse_body(std::initializer_list<std::string_view> ends) {
     Depth d(*this);
+    if (++block_depth_ > kMaxBlockDepth) fail(cur().line, "statements nested too deeply (limit 100)");
+    struct Leave {
+      int& depth;
+      ~Leave() { --depth; }
+    } leave{block_depth_};
     Body body;
     for (;;) {
       const Token& tok = cur();
@@ -714,6 +719,7 @@ class Parser {
   int depth_ = 0;
   int loop_depth_ = 0;
   int loop_refs_ = 0;  // names `loop` seen so far
+  int block_depth_ = 0;
 };
 
 }  // namespace

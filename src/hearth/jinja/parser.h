@@ -10,7 +10,8 @@
 
 namespace hearth::jinja {
 
-inline constexpr int kMaxParseDepth = 1000;  // recursion of the parser's own functions
+inline constexpr int kMaxParseDepth = 500;   // recursion of the parser's own functions
+inline constexpr int kMaxBlockDepth = 100;   // statements nested in statements (real templates: < 10)
 inline constexpr int kMaxExprHeight = 256;   // height of one expression's tree
 
 // Throws TemplateError (error.h) naming the line of the first problem.

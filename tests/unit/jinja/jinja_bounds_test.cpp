@@ -50,6 +50,16 @@ TEST(JinjaBounds, OutputSize) {
 TEST(JinjaBounds, MacroRecursion) {
   const std::string out = render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
   EXPECT_TRUE(is_error(out, "resource_exhausted")) << out;
+  // Deep expressions inside deep recursion: the evaluation depth bound (not the stack) ends it.
+  std::string deep = "(f(n + 1)|int if n < 60 else 0)";
+  for (int i = 0; i < 250; ++i) deep += " + 1";  // a left-deep chain: height 250, one parser level
+  const std::string both = render("{% macro f(n) %}{{ " + deep + " }}{% endmacro %}{{ f(0) }}");
+  EXPECT_NE(both.find("evaluation nested too deeply"), std::string::npos) << both.substr(0, 200);
+  std::string blocks = "{% macro f(n) %}";
+  for (int i = 0; i < 90; ++i) blocks += "{% if true %}";
+  blocks += "{{ f(n + 1) }}";
+  for (int i = 0; i < 90; ++i) blocks += "{% endif %}";
+  EXPECT_TRUE(is_error(render(blocks + "{% endmacro %}{{ f(0) }}"), "resource_exhausted"));
 }
 
 TEST(JinjaBounds, ParseNesting) {
@@ -65,8 +75,13 @@ TEST(JinjaBounds, ParseNesting) {
   std::string filters = "{{ 'x'";
   for (int i = 0; i < 100000; ++i) filters += "|trim";
   EXPECT_TRUE(is_error(render(filters + " }}"), "invalid_argument"));
-  // 150 levels is fine.
-  EXPECT_EQ(render("{{ " + std::string(150, '(') + "1" + std::string(150, ')') + " }}"), "1");
+  // 100 levels of parentheses, or of statements, are fine.
+  EXPECT_EQ(render("{{ " + std::string(100, '(') + "1" + std::string(100, ')') + " }}"), "1");
+  std::string ok_ifs;
+  for (int i = 0; i < 99; ++i) ok_ifs += "{% if true %}";
+  ok_ifs += "x";
+  for (int i = 0; i < 99; ++i) ok_ifs += "{% endif %}";
+  EXPECT_EQ(render(ok_ifs), "x");
 }
 
 TEST(JinjaBounds, ValueNestingAndNamespaceCycles) {
