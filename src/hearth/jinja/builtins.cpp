@@ -473,6 +473,21 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
     bool found = false;
     return Value::integer(static_cast<int64_t>(call_method(Value::string(v.to_str()), "split", {}, line, found).items().size()));
   }
+  if (name == "format") {
+    // jinja2: value % (kwargs or args)
+    if (!a.positional.empty() && !a.keyword.empty()) fail(line, "FilterArgumentError: can't handle positional and keyword arguments at the same time");
+    Value args;
+    if (!a.keyword.empty()) {
+      Dict d;
+      for (const auto& [k, x] : a.keyword) d.set(k, x);
+      args = Value::dict(std::move(d));
+    } else {
+      args = Value::list(a.positional, /*tuple=*/true);
+    }
+    std::string out = printf_format(v.to_str(), args, line);
+    check_size(out.size(), line);
+    return Value::string(std::move(out));
+  }
   if (name == "attr") return get_attr(v, arg(a, 0, "name", kNoneV).to_str(), line);
   if (name == "batch" || name == "slice") fail(line, "filter '" + name + "' is not supported");
   fail(line, "TemplateRuntimeError: no filter named '" + name + "'");

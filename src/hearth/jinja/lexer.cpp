@@ -74,6 +74,10 @@ class Lexer {
       advance_to(start);
       emit_text(std::move(text), text_line);
       pos_ = start + 2 + ((mod == '-' || mod == '+') ? 1 : 0);
+      if (kind == '%' && lex_raw()) {
+        line_starting = pos_ > 0 && src_[pos_ - 1] == '\n';
+        continue;
+      }
       if (kind == '#') {
         lex_comment();
       } else {
@@ -116,6 +120,59 @@ class Lexer {
       }
     }
     advance_to(pos_);
+  }
+
+  // At pos_ (just after `{%` and its modifier): if the tag is `raw`, emits everything up to
+  // `{% endraw %}` as text and returns true. The `-` modifiers strip as on any tag; trim_blocks
+  // applies after endraw only (as jinja2's lexer does).
+  bool lex_raw() {
+    size_t p = pos_;
+    auto skip_ws = [&](size_t& q) {
+      while (q < src_.size() && is_space(src_[q])) ++q;
+    };
+    auto tag_end = [&](size_t& q, bool& strip) {
+      strip = false;
+      if (q < src_.size() && src_[q] == '-') {
+        strip = true;
+        ++q;
+      }
+      if (src_.substr(q, 2) != "%}") return false;
+      q += 2;
+      return true;
+    };
+    skip_ws(p);
+    if (src_.substr(p, 3) != "raw" || (p + 3 < src_.size() && is_name_char(src_[p + 3]))) return false;
+    p += 3;
+    skip_ws(p);
+    bool strip_after_begin = false;
+    if (!tag_end(p, strip_after_begin)) return false;
+    const int open_line = line_;
+    // Find `{%[-]? endraw [-]?%}`.
+    for (size_t q = src_.find("{%", p); q != std::string_view::npos; q = src_.find("{%", q + 2)) {
+      size_t r = q + 2;
+      const bool strip_before_end = r < src_.size() && src_[r] == '-';
+      if (strip_before_end) ++r;
+      skip_ws(r);
+      if (src_.substr(r, 6) != "endraw") continue;
+      r += 6;
+      skip_ws(r);
+      bool strip_after_end = false;
+      if (!tag_end(r, strip_after_end)) continue;
+      std::string body(src_.substr(p, q - p));
+      if (strip_after_begin) {
+        size_t b = 0;
+        while (b < body.size() && is_space(body[b])) ++b;
+        body.erase(0, b);
+      }
+      if (strip_before_end) {
+        while (!body.empty() && is_space(body.back())) body.pop_back();
+      }
+      emit_text(std::move(body), open_line);
+      pos_ = r;
+      after_end(strip_after_end, true);
+      return true;
+    }
+    fail(open_line, "unterminated '{% raw %}': no matching '{% endraw %}'");
   }
 
   void lex_comment() {

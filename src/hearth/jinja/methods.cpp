@@ -247,6 +247,11 @@ Value Interpreter::call_method(const Value& obj, const std::string& name, const 
     if (name == "startswith" || name == "endswith") {
       return Value::boolean(starts_or_ends(s, arg(a, 0, "prefix", kNone), name == "startswith", name, line));
     }
+    if (name == "format") {
+      std::string out = str_format(s, a, line);
+      check_size(out.size(), line);
+      return Value::string(std::move(out));
+    }
     if (name == "lower") return Value::string(ascii_lower(s));
     if (name == "upper") return Value::string(ascii_upper(s));
     if (name == "title") return Value::string(title_case(s));

@@ -127,7 +127,11 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line,
     if ((a.is_string() || (a.is_list() && !a.is_generator())) && is_intlike(b)) return repeat(a, b.as_int(), line, limits);
     if ((b.is_string() || (b.is_list() && !b.is_generator())) && is_intlike(a)) return repeat(b, a.as_int(), line, limits);
   }
-  if (op == "%" && a.is_string()) fail(line, "string formatting with '%' is not supported");
+  if (op == "%" && a.is_string()) {
+    std::string s = printf_format(a.str(), b, line);
+    if (s.size() > limits.max_output_bytes) throw TemplateError{line, "string exceeds the size limit", ErrorKind::kResource};
+    return Value::string(std::move(s));
+  }
   unsupported(op, a, b, line);
 }
 

@@ -109,6 +109,24 @@ TEST(JinjaMethods, WhitespaceIsPythonsIncludingUnicode) {
   EXPECT_EQ(render("[{{ 'é '.strip() }}]|[{{ ' 中'.strip() }}]"), "[é]|[中]");
 }
 
+TEST(JinjaMethods, StringFormatting) {
+  EXPECT_EQ(render("{{ '%s has %d items (%.2f%%)' % ('cart', 3, 12.5) }}|{{ '%05d|%-4s|%x' % (42, 'ab', 255) }}"),
+            "cart has 3 items (12.50%)|00042|ab  |ff");
+  EXPECT_EQ(render("{{ '%(a)s-%(b)r' % {'a': 1, 'b': 'x'} }}|{{ '%s' % [1] }}|{{ '%s and %s'|format('a', 'b') }}"),
+            "1-'x'|[1]|a and b");
+  EXPECT_EQ(render("{{ '{} {}'.format('a', 1) }}|{{ '{1}{0}'.format('a', 'b') }}|{{ '{x:>4}|{y:.1f}'.format(x='r', y=2.25) }}"),
+            "a 1|ba|   r|2.2");
+  EXPECT_EQ(render("{{ '{{}}{:03d}'.format(7) }}"), "{}007");
+  EXPECT_NE(render("{{ '%s %s' % ('a',) }}").find("not enough arguments"), std::string::npos);
+  EXPECT_NE(render("{{ '{'.format(1) }}").find("ValueError"), std::string::npos);
+}
+
+TEST(JinjaWhitespace, RawBlocks) {
+  EXPECT_EQ(render("a{% raw %}{{ not evaluated }}{% endraw %}b"), "a{{ not evaluated }}b");
+  EXPECT_EQ(render("a\n  {% raw -%}\n  x  \n{%- endraw %}\nb"), "a\nxb");
+  EXPECT_NE(render("{% raw %}x").find("unterminated '{% raw %}'"), std::string::npos);
+}
+
 TEST(JinjaMethods, MutationIsRefusedLikeTheSandbox) {
   EXPECT_EQ(render("{% set l = [] %}{{ l.append(1) }}").substr(0, 49),
             "ERROR(invalid_argument): line 1: SecurityError: a");
