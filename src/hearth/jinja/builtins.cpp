@@ -43,6 +43,23 @@ bool sort_less(const Value& a, const Value& b, bool case_sensitive, int line) {
   return r;
 }
 
+// jinja2's make_attrgetter: "a.b.0" looks up a, then b, then item 0 (digits are indices).
+Value attribute_path(Interpreter& in, const Value& item, const Value& attribute, int line) {
+  if (!attribute.is_string()) return in.get_item(item, attribute, line);
+  const std::string& path = attribute.str();
+  Value cur = item;
+  size_t p = 0;
+  for (;;) {
+    const size_t d = path.find('.', p);
+    const std::string part = path.substr(p, d == std::string::npos ? std::string::npos : d - p);
+    const bool digits = !part.empty() && part.size() < 18 &&
+                        std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    cur = in.get_item(cur, digits ? Value::integer(std::atoll(part.c_str())) : Value::string(part), line);
+    if (d == std::string::npos) return cur;
+    p = d + 1;
+  }
+}
+
 std::string indent_text(const std::string& s, const Value& width, bool first, bool blank) {
   const std::string ind = width.is_string() ? width.str() : std::string(static_cast<size_t>(std::clamp<int64_t>(width.as_int(), 0, 1024)), ' ');
   std::string text = s + "\n";
@@ -260,7 +277,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
     for (const Value& item : iterate(v, line)) {
       if (!first) out += sep;
       first = false;
-      out += (attribute.is_none() ? item : get_item(item, attribute, line)).to_str();
+      out += (attribute.is_none() ? item : attribute_path(*this, item, attribute, line)).to_str();
       check_size(out.size(), line);
     }
     return Value::string(std::move(out));
@@ -325,19 +342,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
     } else if (attribute.kind() == Kind::kInt) {
       attrs.push_back(attribute.to_str());
     }
-    auto key = [&](const Value& item, const std::string& path) {
-      Value cur = item;
-      size_t p = 0;
-      for (;;) {
-        const size_t d = path.find('.', p);
-        const std::string part = path.substr(p, d == std::string::npos ? std::string::npos : d - p);
-        const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-        cur = get_item(cur, digits ? Value::integer(std::atoll(part.c_str())) : Value::string(part), line);
-        if (d == std::string::npos) break;
-        p = d + 1;
-      }
-      return cur;
-    };
+    auto key = [&](const Value& item, const std::string& path) { return attribute_path(*this, item, Value::string(path), line); };
     std::vector<Value> items = iterate(v, line);
     auto less = [&](const Value& p, const Value& q) {
       if (attrs.empty()) return sort_less(p, q, cs, line);
@@ -386,10 +391,14 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
         if (k == "attribute") attribute = &x;
       }
       if (attribute) {
-        const Value& def = arg(a, 99, "default", kUndefV);
+        // map(attribute='a.b', default=x): keyword arguments only.
+        const Value* def = nullptr;
+        for (const auto& [k, x] : a.keyword) {
+          if (k == "default") def = &x;
+        }
         for (const Value& item : items) {
-          Value r = get_item(item, attribute->is_string() ? *attribute : *attribute, line);
-          out.push_back(r.is_undefined() && !def.is_undefined() ? def : r);
+          Value r = attribute_path(*this, item, *attribute, line);
+          out.push_back(r.is_undefined() && def ? *def : r);
         }
       } else {
         if (a.positional.empty() || !a.positional[0].is_string()) fail(line, "TypeError: map() needs a filter name");
@@ -411,7 +420,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
     CallArgs test_args = tail(a, off + 1);
     for (const Value& item : items) {
       step(line);
-      Value subject = by_attr ? get_item(item, attribute, line) : item;
+      Value subject = by_attr ? attribute_path(*this, item, attribute, line) : item;
       const bool r = has_test ? apply_test(a.positional[off].to_str(), subject, test_args, line) : subject.truthy();
       if (r == keep_when) out.push_back(item);
     }
@@ -465,7 +474,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
     Value total = arg(a, 1, "start", Value::integer(0));
     const Value& attribute = arg(a, 0, "attribute", kNoneV);
     for (const Value& item : iterate(v, line)) {
-      total = binary_op("+", total, attribute.is_none() ? item : get_item(item, attribute, line), line, limits_);
+      total = binary_op("+", total, attribute.is_none() ? item : attribute_path(*this, item, attribute, line), line, limits_);
     }
     return total;
   }

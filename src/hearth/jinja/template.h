@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hearth/core/status.h"
 #include "hearth/jinja/value.h"

@@ -61,6 +61,11 @@ TEST(JinjaFilters, Sequences) {
   EXPECT_EQ(render("{{ ['a', 'B']|map('upper')|list }}|{{ [0, 1, 2]|select|list }}|{{ [0, 1]|reject|list }}"),
             "['A', 'B']|[1, 2]|[0]");
   EXPECT_EQ(render("{{ [{'t': 'b'}, {'t': 'a'}]|sort(attribute='t') }}"), "[{'t': 'a'}, {'t': 'b'}]");
+  // Attribute paths are dotted, with digits as indices.
+  EXPECT_EQ(render("{{ messages|map(attribute='f.name')|join(',') }}|{{ messages|selectattr('f.l.0')|list|length }}",
+                   R"([{"f": {"name": "a", "l": [1]}}, {"f": {"name": "b", "l": [0]}}])"),
+            "a,b|1");
+  EXPECT_EQ(render("{{ [{'x': 1}, {}]|map(attribute='x', default=0)|list }}"), "[1, 0]");
 }
 
 TEST(JinjaFilters, DefaultAndSafe) {
