@@ -20,6 +20,10 @@ Status to_status(const TemplateError& e) {
 }  // namespace
 
 Result<Template> Template::parse(std::string_view source) {
+  if (source.size() > kMaxTemplateBytes) {
+    return make_error(ErrorCode::kResourceExhausted, "template of {} bytes is over the limit of {} bytes", source.size(),
+                      kMaxTemplateBytes);
+  }
   try {
     Template t;
     t.body_ = std::make_shared<const Body>(parse_tokens(tokenize(source)));

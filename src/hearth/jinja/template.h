@@ -51,9 +51,14 @@ struct Context {
   Limits limits;
 };
 
+// The largest template source accepted (real ones are under 40 KiB); it bounds the parser's
+// memory, whose token list and tree are a few tens of times the source.
+inline constexpr size_t kMaxTemplateBytes = 4u << 20;
+
 class Template {
  public:
-  // Errors: invalid_argument "line N: ..." for a syntax error.
+  // Errors: invalid_argument "line N: ..." for a syntax error; resource_exhausted for a source
+  // over kMaxTemplateBytes.
   static Result<Template> parse(std::string_view source);
 
   // Errors: failed_precondition "line N: <message>" when the template calls raise_exception

@@ -62,6 +62,11 @@ TEST(JinjaBounds, MacroRecursion) {
   EXPECT_TRUE(is_error(render(blocks + "{% endmacro %}{{ f(0) }}"), "resource_exhausted"));
 }
 
+TEST(JinjaBounds, SourceSize) {
+  EXPECT_TRUE(is_error(render(std::string(kMaxTemplateBytes + 1, 'x')), "resource_exhausted"));
+  EXPECT_EQ(render(std::string(1000, 'x')), std::string(1000, 'x'));
+}
+
 TEST(JinjaBounds, ParseNesting) {
   EXPECT_TRUE(is_error(render("{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}"), "invalid_argument"));
   EXPECT_TRUE(is_error(render("{{ " + std::string(100000, '[') + " }}"), "invalid_argument"));
