@@ -41,12 +41,13 @@ hearth::jinja::Context sample_context() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const hearth::jinja::Context ctx = sample_context();
   auto t = hearth::jinja::Template::parse(std::string_view(reinterpret_cast<const char*>(data), size));
+  // kInternal means a library threw where the interpreter expected nothing: a bug to find.
   if (!t.ok()) {
-    if (t.status().message().empty()) std::abort();
+    if (t.status().message().empty() || t.status().code() == hearth::ErrorCode::kInternal) std::abort();
     return 0;
   }
   auto out = t->render(ctx);
-  if (!out.ok() && out.status().message().empty()) std::abort();
+  if (!out.ok() && (out.status().message().empty() || out.status().code() == hearth::ErrorCode::kInternal)) std::abort();
   if (out.ok() && out->size() > ctx.limits.max_output_bytes) std::abort();
   return 0;
 }

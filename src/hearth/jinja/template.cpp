@@ -1,6 +1,8 @@
 #include "hearth/jinja/template.h"
 
+#include <exception>
 #include <new>
+#include <stdexcept>
 
 #include "hearth/jinja/error.h"
 #include "hearth/jinja/interpreter.h"
@@ -32,6 +34,8 @@ Result<Template> Template::parse(std::string_view source) {
     return to_status(e);
   } catch (const std::bad_alloc&) {
     return make_error(ErrorCode::kResourceExhausted, "template too large to parse");
+  } catch (const std::exception& e) {  // a library throw the interpreter did not expect
+    return make_error(ErrorCode::kInternal, "template parse failed: {}", e.what());
   }
 }
 
@@ -46,6 +50,8 @@ Result<std::string> Template::render(const Context& ctx) const {
     return make_error(ErrorCode::kResourceExhausted, "template rendering ran out of memory");
   } catch (const std::length_error&) {
     return make_error(ErrorCode::kResourceExhausted, "template rendering built a value too large");
+  } catch (const std::exception& e) {  // a library throw the interpreter did not expect
+    return make_error(ErrorCode::kInternal, "template rendering failed: {}", e.what());
   }
 }
 
