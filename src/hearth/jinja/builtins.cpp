@@ -250,8 +250,23 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
     return Value::string(s);
   }
   if (name == "title") {
-    bool found = false;
-    return call_method(Value::string(v.to_str()), "title", {}, line, found);
+    // jinja2's do_title (not str.title): words begin after runs of '-', whitespace, '(', '{',
+    // '[' or '<'; each word's first character goes upper case and the rest lower case.
+    const std::string s = v.to_str();
+    std::string out;
+    bool at_start = true;
+    for (char c : s) {
+      const bool sep = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || c == ' ' || (c >= '\t' && c <= '\r');
+      if (sep) {
+        out += c;
+        at_start = true;
+      } else {
+        const std::string one(1, c);
+        out += at_start ? ascii_upper(one) : ascii_lower(one);
+        at_start = false;
+      }
+    }
+    return Value::string(std::move(out));
   }
   if (name == "replace") {
     CallArgs m;

@@ -43,6 +43,7 @@ TEST(JinjaExpressions, SubscriptsAndSlices) {
 TEST(JinjaFilters, Strings) {
   EXPECT_EQ(render("{{ '  x  '|trim }}|{{ 'ab'|upper }}|{{ 'AB'|lower }}|{{ 'hello world'|title }}|{{ 'hi there'|capitalize }}"),
             "x|AB|ab|Hello World|Hi there");
+  EXPECT_EQ(render("{{ \"it's a-b (c)\"|title }}|{{ \"it's\".title() }}"), "It's A-B (C)|It'S");
   EXPECT_EQ(render("{{ 'a-b-c'|replace('-', '+') }}|{{ 5|string ~ '!' }}|{{ '42'|int + 1 }}|{{ 'a\nb'|indent(2) }}"),
             "a+b+c|5!|43|a\n  b");
   EXPECT_EQ(render("{{ 'x'|indent(2, first=true) }}|{{ [3, 1, 2]|join(', ') }}|{{ 'abc'|length }}|{{ 'héllo'|length }}"),
