@@ -210,7 +210,7 @@ bool Interpreter::apply_test(const std::string& name, const Value& v, const Call
     if (!v.is_number()) fail(line, "TypeError: test '" + name + "' needs a number");
     if (name == "divisibleby") {
       if (!x.is_number() || x.as_int() == 0) fail(line, "ZeroDivisionError: divisibleby 0");
-      return v.as_int() % x.as_int() == 0;
+      return x.as_int() == -1 || v.as_int() % x.as_int() == 0;
     }
     return (v.as_int() % 2 != 0) == (name == "odd");
   }
@@ -449,7 +449,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
   if (name == "int") {
     const Value& def = arg(a, 0, "default", Value::integer(0));
     if (v.kind() == Kind::kInt || v.kind() == Kind::kBool) return Value::integer(v.as_int());
-    if (v.kind() == Kind::kFloat) return std::isfinite(v.as_float()) ? Value::integer(static_cast<int64_t>(v.as_float())) : def;
+    if (v.kind() == Kind::kFloat) return std::isfinite(v.as_float()) ? Value::integer(v.as_int()) : def;
     if (v.is_string()) {
       const std::string s = py_strip(v.str(), kNoneV, true, true);
       char* end = nullptr;

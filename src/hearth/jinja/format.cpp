@@ -51,7 +51,7 @@ std::string format_number(const Value& v, const Spec& sp, int line) {
     case 'd':
     case 'i':
     case 'u': {
-      const int64_t x = v.kind() == Kind::kFloat ? static_cast<int64_t>(v.as_float()) : v.as_int();
+      const int64_t x = v.as_int();
       out = std::to_string(x);
       break;
     }

@@ -615,7 +615,12 @@ class Parser {
         if (cur().type == TokenType::kInt) {
           auto g = make_expr(ExprKind::kGetItem, line);
           auto idx = make_expr(ExprKind::kLiteral, line);
-          idx->literal = Value::integer(std::atoll(cur().value.c_str()));
+          int64_t index = 0;
+          const std::string& digits = cur().value;
+          if (std::from_chars(digits.data(), digits.data() + digits.size(), index).ec != std::errc()) {
+            fail(line, "index '" + digits + "' is too large");
+          }
+          idx->literal = Value::integer(index);
           next();
           add_arg(*g, std::move(e));
           add_arg(*g, std::move(idx));

@@ -55,7 +55,8 @@ class Value {
   const void* identity() const { return dict_ ? static_cast<const void*>(dict_.get()) : static_cast<const void*>(fn_.get()); }
 
   bool as_bool() const { return b_; }
-  int64_t as_int() const { return kind_ == Kind::kFloat ? static_cast<int64_t>(f_) : i_; }
+  // A float is truncated toward zero, saturating at the int64 range (NaN gives 0).
+  int64_t as_int() const { return kind_ == Kind::kFloat ? float_to_int(f_) : i_; }
   double as_float() const { return kind_ == Kind::kFloat ? f_ : static_cast<double>(i_); }
   const std::string& str() const { return *s_; }
   const List& items() const { return *list_; }
@@ -64,6 +65,12 @@ class Value {
   const Callable& fn() const { return *fn_; }
 
   bool truthy() const;
+  static int64_t float_to_int(double f) {
+    if (!(f == f)) return 0;
+    if (f >= 9223372036854775807.0) return INT64_MAX;
+    if (f <= -9223372036854775808.0) return INT64_MIN;
+    return static_cast<int64_t>(f);
+  }
   // Python's str(): what {{ x }} prints. Undefined prints as "".
   // Printing stops early once the text passes `limit` bytes (a list can share one big string a
   // million times); the caller's size check then fails.

@@ -102,6 +102,10 @@ TEST(JinjaBounds, ArithmeticOverflowAndDivision) {
   EXPECT_TRUE(is_error(render("{{ 2 ** 64 }}"), "invalid_argument"));
   EXPECT_TRUE(is_error(render("{{ 1 // 0 }}"), "invalid_argument"));
   EXPECT_EQ(render("{{ (-1) ** 1000000000000 }}"), "1");
+  // Found by the fuzzer: a float far outside the int64 range where an integer is wanted.
+  EXPECT_EQ(render("{{ messages[11111111111111111111111111111111111111-1] }}|{{ 1e300|int > 0 }}|{{ '%d' % 1e300 }}"),
+            "|True|9223372036854775807");
+  EXPECT_EQ(render("{{ (-9223372036854775807 - 1) is divisibleby(-1) }}"), "True");
 }
 
 TEST(JinjaBounds, EdgeSizesStayCheap) {
