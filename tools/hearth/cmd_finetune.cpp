@@ -216,14 +216,18 @@ Status run(const FinetuneOptions& o) {
   const double t0 = now_seconds();
   const int64_t log_every = std::max<int64_t>(1, steps / 20);
   double train_loss = NAN, eval_loss = eval_before;
+  double train_seconds = 0;  // in train_step only: the training throughput, evaluations aside
   for (int64_t s = 1; s <= steps; ++s) {
+    const double ts = now_seconds();
     train_loss = t->train_step();
+    train_seconds += now_seconds() - ts;
     if (s % std::max<int64_t>(1, steps / 5) == 0 || s == steps) eval_loss = t->eval_loss();
     if (s % log_every == 0 || s == steps || s == 1) {
       const double el = now_seconds() - t0;
-      std::fprintf(stderr, "step %6lld/%lld | train loss %.4f | eval loss %.4f | %.0f tok/s | ETA %.0fs\n",
+      std::fprintf(stderr, "step %6lld/%lld | train loss %.4f | eval loss %.4f | %.3g train tok/s | ETA %.0fs\n",
                    static_cast<long long>(s), static_cast<long long>(steps), train_loss, eval_loss,
-                   static_cast<double>(s * t->tokens_per_step()) / el, el / static_cast<double>(s) * (steps - s));
+                   static_cast<double>(s * t->tokens_per_step()) / train_seconds,
+                   el / static_cast<double>(s) * (steps - s));
     }
   }
   HEARTH_TRY(t->write_adapter(o.out, std::string(mapped->file.get_string("general.name").value_or("model"))));

@@ -81,10 +81,11 @@ void LlamaGraph::forward(const float* w, const int32_t* inputs, int64_t n_seq, i
   ops_.linear(wt + p_.output(), s.n_vocab, ne, xnf_.data(), n, logits_.data());
 }
 
-double LlamaGraph::backward(const float* w, const int32_t* targets, float* grad, float grad_scale) {
-  const double loss =
-      ops_.cross_entropy(logits_.data(), targets, n_, p_.shape().n_vocab, grad != nullptr ? grad_scale : 0.0f);
-  if (grad != nullptr) backward_from_logits(w, grad);
+double LlamaGraph::backward(const float* w, const int32_t* targets, float* grad, float grad_scale,
+                            LinearGradSink* sink) {
+  const bool any = grad != nullptr || sink != nullptr;
+  const double loss = ops_.cross_entropy(logits_.data(), targets, n_, p_.shape().n_vocab, any ? grad_scale : 0.0f);
+  if (any) backward_from_logits(w, grad, sink);
   return loss;
 }
 
@@ -96,7 +97,7 @@ double LlamaGraph::backward_distill(const float* w, const int32_t* targets, cons
   return loss;
 }
 
-void LlamaGraph::backward_from_logits(const float* w, float* grad) {
+void LlamaGraph::backward_from_logits(const float* w, float* grad, LinearGradSink* sink) {
   const LlamaShape& s = p_.shape();
   const int64_t n = n_, ne = s.n_embd, nkv = s.n_embd_kv(), ff = s.n_ff, nv = s.n_vocab;
   const size_t nz = static_cast<size_t>(n);
@@ -104,15 +105,17 @@ void LlamaGraph::backward_from_logits(const float* w, float* grad) {
   const Ops::AttnShape as{n_seq_, seq_len_, static_cast<int>(s.n_head), static_cast<int>(s.n_head_kv), hd};
   auto lin_back = [&](size_t off, int64_t rows, int64_t cols, const std::vector<float>& x, const float* dy,
                       std::vector<float>& dx) {
-    ops_.linear_backward(w + off, rows, cols, x.data(), dy, n, dx.data(), grad + off);
+    ops_.linear_backward(w + off, rows, cols, x.data(), dy, n, dx.data(), grad != nullptr ? grad + off : nullptr);
+    if (sink != nullptr) sink->linear(off, x.data(), dy, n, rows, cols);
   };
+  auto at = [&](size_t off) { return grad != nullptr ? grad + off : nullptr; };
 
   // Output head and final norm; logits_ now holds d(loss)/d(logits).
   zero(dxn_, nz * ne);
   lin_back(p_.output(), nv, ne, xnf_, logits_.data(), dxn_);
   zero(dx_, nz * ne);
   ops_.rms_norm_backward(x_fin_.data(), w + p_.output_norm(), dxn_.data(), n, ne, s.norm_eps, dx_.data(),
-                         grad + p_.output_norm());
+                         at(p_.output_norm()));
 
   for (int64_t il = s.n_layer - 1; il >= 0; --il) {
     const LayerSlots& l = p_.layer(il);
@@ -127,7 +130,7 @@ void LlamaGraph::backward_from_logits(const float* w, float* grad) {
     lin_back(l.ffn_gate, ff, ne, a.xn2, dg_.data(), dxn_);
     lin_back(l.ffn_up, ff, ne, a.xn2, du_.data(), dxn_);
     ops_.rms_norm_backward(a.x_mid.data(), w + l.ffn_norm, dxn_.data(), n, ne, s.norm_eps, dx_.data(),
-                           grad + l.ffn_norm);
+                           at(l.ffn_norm));
     // Attention: dx holds d(x_mid).
     zero(datt_, nz * ne);
     lin_back(l.wo, ne, ne, a.att, dx_.data(), datt_);
@@ -143,9 +146,10 @@ void LlamaGraph::backward_from_logits(const float* w, float* grad) {
     lin_back(l.wk, nkv, ne, a.xn1, dk_.data(), dxn_);
     lin_back(l.wv, nkv, ne, a.xn1, dv_.data(), dxn_);
     ops_.rms_norm_backward(a.x_in.data(), w + l.attn_norm, dxn_.data(), n, ne, s.norm_eps, dx_.data(),
-                           grad + l.attn_norm);
+                           at(l.attn_norm));
   }
   // Embedding rows, in token order (a token that repeats adds in a fixed order).
+  if (grad == nullptr) return;
   float* ge = grad + p_.token_embd();
   for (int64_t t = 0; t < n; ++t) {
     float* row = ge + static_cast<int64_t>(inputs_[static_cast<size_t>(t)]) * ne;

@@ -12,6 +12,15 @@
 
 namespace hearth::train {
 
+// Takes each matrix's input and output gradient in the backward pass (LoRA's factors get their
+// gradients from these without the matrix's own gradient ever being formed).
+class LinearGradSink {
+ public:
+  virtual ~LinearGradSink() = default;
+  // The matrix at `offset` computed y[n][rows] = x[n][cols] · W^T; dy = d(loss)/dy.
+  virtual void linear(size_t offset, const float* x, const float* dy, int64_t n, int64_t rows, int64_t cols) = 0;
+};
+
 class LlamaGraph {
  public:
   LlamaGraph(const LlamaParams& params, Ops& ops) : p_(params), ops_(ops) {}
@@ -29,8 +38,11 @@ class LlamaGraph {
   int64_t n_tokens() const { return n_; }
 
   // After forward(): the summed cross-entropy against targets [n_seq][seq_len]. With `grad`
-  // non-null, adds grad_scale * d(summed loss)/dw into grad (and consumes the logits).
-  double backward(const float* w, const int32_t* targets, float* grad, float grad_scale);
+  // non-null, adds grad_scale * d(summed loss)/dw into grad (and consumes the logits). With
+  // `sink`, every matrix's (x, grad_scale * dy) goes to it as well; `grad` may then be null
+  // (no weight gradient at all: the frozen base of LoRA).
+  double backward(const float* w, const int32_t* targets, float* grad, float grad_scale,
+                  LinearGradSink* sink = nullptr);
 
   // After forward(): distillation (Hinton et al. 2015) against teacher_logits [n][n_vocab]:
   // (1 - alpha) * cross-entropy + alpha * T^2 * KL(teacher_T || student_T), summed; with `grad`,
@@ -48,7 +60,7 @@ class LlamaGraph {
   };
   void resize(int64_t n_seq, int64_t seq_len);
   // The backward pass from d(loss)/d(logits), held in logits_.
-  void backward_from_logits(const float* w, float* grad);
+  void backward_from_logits(const float* w, float* grad, LinearGradSink* sink = nullptr);
 
   const LlamaParams& p_;
   Ops& ops_;

@@ -11,7 +11,7 @@ namespace hearth::train {
 LoraTrainer::LoraTrainer(BaseModel base, const LoraOptions& opts, int n_threads)
     : opts_(opts),
       params_(base.shape),
-      base_(std::move(base.w)),
+      w_(std::move(base.w)),
       pool_(n_threads),
       ops_(kernels::active_kernels(), pool_),
       graph_(params_, ops_),
@@ -70,27 +70,84 @@ Result<std::unique_ptr<LoraTrainer>> LoraTrainer::create(BaseModel base, const L
       n += static_cast<size_t>(o.rank * (cols + rows));
     }
   }
-  // A ~ N(0, 1/cols) (the product starts small but nonzero), B = 0: the adapter starts as a no-op.
+  for (size_t i = 0; i < t->slots_.size(); ++i) t->slot_at_[t->slots_[i].w] = i;
+  // A ~ N(0, 1/cols) (the product starts small but nonzero), B = 0: the adapter starts as a
+  // no-op, so W' starts as the base itself.
   t->lora_.assign(n, 0.0f);
   SplitMix64 rng{o.seed};
   for (const Slot& sl : t->slots_) {
     const double sd = 1.0 / std::sqrt(static_cast<double>(sl.cols));
     for (int64_t i = 0; i < o.rank * sl.cols; ++i) t->lora_[sl.a + i] = static_cast<float>(sd * rng.normal());
   }
-  t->merge();
   return t;
 }
 
-void LoraTrainer::merge() {
-  w_ = base_;
+void LoraTrainer::update_merged(const std::vector<float>& prev) {
+  const int64_t r = opts_.rank;
   for (const Slot& sl : slots_) {
-    // W' = W + (s B) A
-    tmp_.resize(static_cast<size_t>(sl.rows * opts_.rank));
+    // W' += (s B) A, then W' += (-s B_prev) A_prev. With B = B_prev = 0 both add exact zeros.
+    tmp_.resize(static_cast<size_t>(sl.rows * r));
     for (size_t i = 0; i < tmp_.size(); ++i) tmp_[i] = scale_ * lora_[sl.b + i];
-    gemm({sl.rows, sl.cols, opts_.rank, tmp_.data(), opts_.rank, lora_.data() + sl.a, sl.cols, w_.data() + sl.w,
-          sl.cols, true},
-         pool_);
+    gemm({sl.rows, sl.cols, r, tmp_.data(), r, lora_.data() + sl.a, sl.cols, w_.data() + sl.w, sl.cols, true}, pool_);
+    for (size_t i = 0; i < tmp_.size(); ++i) tmp_[i] = -scale_ * prev[sl.b + i];
+    gemm({sl.rows, sl.cols, r, tmp_.data(), r, prev.data() + sl.a, sl.cols, w_.data() + sl.w, sl.cols, true}, pool_);
   }
+}
+
+void LoraTrainer::linear(size_t offset, const float* x, const float* dy, int64_t n, int64_t rows, int64_t cols) {
+  const auto it = slot_at_.find(offset);
+  if (it == slot_at_.end()) return;
+  const Slot& sl = slots_[it->second];
+  const int64_t r = opts_.rank;
+  const size_t nr = static_cast<size_t>(n * r);
+  // u [n][r] = x [n][cols] · A^T [cols][r]
+  at_.resize(static_cast<size_t>(cols * r));
+  ops_.transpose(lora_.data() + sl.a, r, cols, at_.data());
+  u_.resize(nr);
+  gemm({n, r, cols, x, cols, at_.data(), r, u_.data(), r, false}, pool_);
+  // dB [rows][r] += dy^T [rows][n] · u [n][r]
+  dyt_.resize(static_cast<size_t>(rows * n));
+  ops_.transpose(dy, n, rows, dyt_.data());
+  gemm({rows, r, n, dyt_.data(), n, u_.data(), r, grad_lora_.data() + sl.b, r, true}, pool_);
+  // du [n][r] = dy [n][rows] · B [rows][r];  dA [r][cols] += du^T [r][n] · x [n][cols]
+  du_.resize(nr);
+  gemm({n, r, rows, dy, rows, lora_.data() + sl.b, r, du_.data(), r, false}, pool_);
+  dut_.resize(nr);
+  ops_.transpose(du_.data(), n, r, dut_.data());
+  gemm({r, cols, n, dut_.data(), n, x, cols, grad_lora_.data() + sl.a, cols, true}, pool_);
+}
+
+double LoraTrainer::gradients(int64_t counted, bool exact) {
+  const float grad_scale = 1.0f / static_cast<float>(counted);
+  grad_lora_.assign(lora_.size(), 0.0f);
+  graph_.forward(w_.data(), inputs_.data(), static_cast<int64_t>(inputs_.size()) / opts_.seq_len, opts_.seq_len);
+  double loss = 0.0;
+  if (!exact) {
+    loss = graph_.backward(w_.data(), targets_.data(), nullptr, grad_scale, this);
+  } else {
+    std::vector<float> grad_w(w_.size(), 0.0f);
+    loss = graph_.backward(w_.data(), targets_.data(), grad_w.data(), grad_scale);
+    const int64_t r = opts_.rank;
+    for (const Slot& sl : slots_) {
+      const float* g = grad_w.data() + sl.w;
+      // dB [rows][r] = G [rows][cols] · A^T [cols][r]
+      tmp_.resize(static_cast<size_t>(sl.cols * r));
+      ops_.transpose(lora_.data() + sl.a, r, sl.cols, tmp_.data());
+      gemm({sl.rows, r, sl.cols, g, sl.cols, tmp_.data(), r, grad_lora_.data() + sl.b, r, false}, pool_);
+      // dA [r][cols] = B^T [r][rows] · G [rows][cols]
+      tmp_.resize(static_cast<size_t>(r * sl.rows));
+      ops_.transpose(lora_.data() + sl.b, sl.rows, r, tmp_.data());
+      gemm({r, sl.cols, sl.rows, tmp_.data(), sl.rows, g, sl.cols, grad_lora_.data() + sl.a, sl.cols, false}, pool_);
+    }
+  }
+  for (float& x : grad_lora_) x *= scale_;
+  return loss;
+}
+
+std::vector<float> LoraTrainer::lora_gradient(const std::vector<size_t>& starts, bool exact) {
+  const int64_t counted = std::max<int64_t>(1, build_batch(train_, train_mask_, starts));
+  gradients(counted, exact);
+  return grad_lora_;
 }
 
 const std::vector<float>& LoraTrainer::merged() { return w_; }
@@ -119,25 +176,10 @@ double LoraTrainer::train_step() {
   std::vector<size_t> starts(static_cast<size_t>(opts_.batch));
   for (size_t& st : starts) st = static_cast<size_t>(data_rng_.next() % n_starts);
   const int64_t counted = std::max<int64_t>(1, build_batch(train_, train_mask_, starts));
-  grad_w_.assign(w_.size(), 0.0f);
-  graph_.forward(w_.data(), inputs_.data(), opts_.batch, opts_.seq_len);
-  const double loss = graph_.backward(w_.data(), targets_.data(), grad_w_.data(), 1.0f / static_cast<float>(counted));
-  grad_lora_.assign(lora_.size(), 0.0f);
-  const int64_t r = opts_.rank;
-  for (const Slot& sl : slots_) {
-    const float* g = grad_w_.data() + sl.w;
-    // dB [rows][r] = G [rows][cols] · A^T [cols][r]
-    tmp_.resize(static_cast<size_t>(sl.cols * r));
-    ops_.transpose(lora_.data() + sl.a, r, sl.cols, tmp_.data());
-    gemm({sl.rows, r, sl.cols, g, sl.cols, tmp_.data(), r, grad_lora_.data() + sl.b, r, false}, pool_);
-    // dA [r][cols] = B^T [r][rows] · G [rows][cols]
-    tmp_.resize(static_cast<size_t>(r * sl.rows));
-    ops_.transpose(lora_.data() + sl.b, sl.rows, r, tmp_.data());
-    gemm({r, sl.cols, sl.rows, tmp_.data(), sl.rows, g, sl.cols, grad_lora_.data() + sl.a, sl.cols, false}, pool_);
-  }
-  for (float& x : grad_lora_) x *= scale_;
+  const double loss = gradients(counted, /*exact=*/false);
+  prev_lora_ = lora_;
   adamw_update_flat(opts_.adamw, lora_, grad_lora_, adamw_, pool_);
-  merge();
+  update_merged(prev_lora_);
   return loss / static_cast<double>(counted);
 }
 

@@ -1,12 +1,17 @@
 // LoRA finetuning (Hu et al. 2021) of a frozen llama base: each target matrix W [rows][cols]
 // gets factors A [rank][cols] and B [rows][rank], and the model runs with
-// W' = W + (alpha / rank) B A. Training materializes W' each step, runs the full backward for
-// dL/dW', and takes dB = s dL/dW' A^T, dA = s B^T dL/dW' (exact, and it reuses the whole
-// training graph). The adapter is written in the GGUF LoRA layout llama.cpp reads
+// W' = W + s B A, s = alpha / rank. The trainer keeps one f32 copy of the weights, W' (updated in
+// place by s (B'A' - B A) after each step). The backward pass never forms a weight gradient: for
+// a target with input x and output gradient dy it takes u = x A^T, dB = s dy^T u, du = dy B and
+// dA = s du^T x (LoRA-native, O(n r (rows + cols)) per matrix), and the input gradient goes
+// through W' as usual. lora_gradient(..., exact) also has the old path, dL/dW' in full and
+// dB = s dL/dW' A^T, dA = s B^T dL/dW', as the oracle for tests.
+// The adapter is written in the GGUF LoRA layout llama.cpp reads
 // (general.type = adapter, adapter.type = lora, adapter.lora.alpha, <tensor>.lora_a with
 // ne {cols, rank} and <tensor>.lora_b with ne {rank, rows}).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,7 +35,7 @@ struct LoraOptions {
   int64_t max_eval_windows = 32;
 };
 
-class LoraTrainer {
+class LoraTrainer final : private LinearGradSink {
  public:
   // Masks (optional, one byte per token): 0 marks a token that is context only and never a
   // target (chat prompts: only the assistant's tokens are trained). Empty: every token.
@@ -47,6 +52,10 @@ class LoraTrainer {
   // Base + the scaled adapter, in the trainer's layout (for export as a merged model).
   const std::vector<float>& merged();
   Status write_adapter(const std::string& path, const std::string& base_name) const;
+  // The adapter's gradient (d(mean loss)/d factors, in the factors' layout) on the training
+  // windows starting at `starts`, by the LoRA-native backward or (exact = true) through the
+  // full dL/dW'. For tests; changes nothing.
+  std::vector<float> lora_gradient(const std::vector<size_t>& starts, bool exact);
 
  private:
   struct Slot {
@@ -56,7 +65,12 @@ class LoraTrainer {
     size_t a, b;  // offsets of A [rank][cols] and B [rows][rank] in lora_
   };
   LoraTrainer(BaseModel base, const LoraOptions& opts, int n_threads);
-  void merge();
+  // W' += s (B A - B_prev A_prev) for every target; `prev` is the factors before the update.
+  void update_merged(const std::vector<float>& prev);
+  // LinearGradSink: the LoRA-native gradient of one target (others are ignored).
+  void linear(size_t offset, const float* x, const float* dy, int64_t n, int64_t rows, int64_t cols) override;
+  // Fills grad_lora_ (scaled by s) for the current batch; returns the summed loss.
+  double gradients(int64_t counted, bool exact);
   // Inputs and targets of windows starting at `starts` (masked targets -1); returns the number
   // of targets that count.
   int64_t build_batch(const std::vector<int32_t>& tokens, const std::vector<uint8_t>& mask,
@@ -64,9 +78,11 @@ class LoraTrainer {
 
   LoraOptions opts_;
   LlamaParams params_;
-  std::vector<float> base_, w_;  // frozen base; base + s B A
+  std::vector<float> w_;  // W' = the frozen base + s B A
   std::vector<Slot> slots_;
-  std::vector<float> lora_, grad_lora_, grad_w_, tmp_;
+  std::map<size_t, size_t> slot_at_;  // weight offset -> index in slots_
+  std::vector<float> lora_, grad_lora_, prev_lora_, tmp_;
+  std::vector<float> at_, u_, dyt_, du_, dut_;  // scratch of linear()
   AdamWState adamw_;
   ThreadPool pool_;
   Ops ops_;

@@ -145,6 +145,47 @@ TEST(Lora, MaskedTokensAreNeverTargets) {
   EXPECT_FALSE(LoraTrainer::create(b, o, tokens, tokens, 1, std::vector<uint8_t>(3, 1)).ok());
 }
 
+// The LoRA-native backward (u = x A^T, dB = s dy^T u, dA = s (dy B)^T x; no weight gradient)
+// gives the gradient of the exact path through the full dL/dW', on random shapes, with B
+// non-zero (after a few steps) so that both factors' gradients are exercised.
+TEST(Lora, NativeGradientsEqualTheFullWeightGradientPath) {
+  SplitMix64 shapes{77};
+  for (int trial = 0; trial < 4; ++trial) {
+    LlamaShape s;
+    s.n_vocab = 40 + static_cast<int64_t>(shapes.next() % 60);
+    s.n_head = 2 + static_cast<int64_t>(shapes.next() % 2);
+    s.n_head_kv = s.n_head == 2 ? 1 : 3;
+    s.n_embd = s.n_head * (4 + 2 * static_cast<int64_t>(shapes.next() % 3));
+    s.n_ff = 8 + static_cast<int64_t>(shapes.next() % 24);
+    s.n_layer = 1 + static_cast<int64_t>(shapes.next() % 2);
+    s.n_ctx = 16;
+    BaseModel b{s, {}};
+    init_params(LlamaParams(s), b.w, 10 + trial);
+    std::vector<int32_t> tokens;
+    for (int i = 0; i < 200; ++i) tokens.push_back(static_cast<int32_t>(shapes.next() % s.n_vocab));
+    LoraOptions o;
+    o.rank = 1 + static_cast<int64_t>(shapes.next() % 5);
+    o.alpha = 3.0f;
+    o.batch = 2, o.seq_len = 5 + static_cast<int64_t>(shapes.next() % 8);
+    o.adamw.lr = 5e-2f;
+    auto t = LoraTrainer::create(b, o, tokens, tokens, 2);
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    for (int i = 0; i < 3; ++i) (*t)->train_step();
+    const std::vector<size_t> starts = {3, 40, 101};
+    const std::vector<float> native = (*t)->lora_gradient(starts, false);
+    const std::vector<float> exact = (*t)->lora_gradient(starts, true);
+    ASSERT_EQ(native.size(), exact.size());
+    double norm = 0.0, nonzero_b = 0.0;
+    for (float g : exact) norm = std::max(norm, std::abs(static_cast<double>(g)));
+    ASSERT_GT(norm, 0.0);
+    for (size_t i = 0; i < native.size(); ++i) {
+      ASSERT_NEAR(native[i], exact[i], 1e-4 * norm + 1e-7) << "trial " << trial << " element " << i;
+      nonzero_b += std::abs(native[i]);
+    }
+    EXPECT_GT(nonzero_b, 0.0);
+  }
+}
+
 TEST(Lora, RefusesUnknownTargetsAndNonLlamaBases) {
   LlamaShape s;
   s.n_vocab = 300, s.n_ctx = 8, s.n_embd = 8, s.n_layer = 1, s.n_head = 2, s.n_head_kv = 1, s.n_ff = 16;
