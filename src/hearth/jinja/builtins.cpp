@@ -508,7 +508,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
     } else {
       args = Value::list(a.positional, /*tuple=*/true);
     }
-    std::string out = printf_format(v.to_str(), args, line);
+    std::string out = printf_format(v.to_str(), args, line, limits_.max_output_bytes);
     check_size(out.size(), line);
     return Value::string(std::move(out));
   }

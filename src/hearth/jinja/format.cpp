@@ -105,9 +105,14 @@ int64_t read_int(std::string_view s, size_t& i) {
   return n;
 }
 
+
+void check_limit(const std::string& out, size_t limit, int line) {
+  if (out.size() > limit) throw TemplateError{line, "formatted string exceeds the size limit", ErrorKind::kResource};
+}
+
 }  // namespace
 
-std::string printf_format(const std::string& fmt, const Value& args, int line) {
+std::string printf_format(const std::string& fmt, const Value& args, int line, size_t limit) {
   std::vector<Value> positional;
   const Value* mapping = nullptr;
   if (args.is_list() && args.is_tuple()) {
@@ -165,12 +170,13 @@ std::string printf_format(const std::string& fmt, const Value& args, int line) {
     }
     if (sp.align == '<') sp.zero = false;
     out += format_one(*arg, sp, line);
+    check_limit(out, limit, line);
   }
   if (!mapping && next < positional.size()) fail(line, "TypeError: not all arguments converted during string formatting");
   return out;
 }
 
-std::string str_format(const std::string& fmt, const CallArgs& args, int line) {
+std::string str_format(const std::string& fmt, const CallArgs& args, int line, size_t limit) {
   std::string out;
   size_t auto_index = 0;
   for (size_t i = 0; i < fmt.size(); ++i) {
@@ -258,6 +264,7 @@ std::string str_format(const std::string& fmt, const CallArgs& args, int line) {
     } else {
       out += format_one(*v, sp, line);
     }
+    check_limit(out, limit, line);
   }
   return out;
 }

@@ -82,8 +82,9 @@ std::string ascii_lower(std::string_view s);
 // Steps charged for searching a needle in a haystack (a naive search is O(n*m)).
 inline uint64_t search_cost(size_t haystack, size_t needle) { return (haystack / 256 + 1) * (needle / 4 + 1); }
 // Python's `fmt % args` and fmt.format(*args, **kwargs) (format.cpp).
-std::string printf_format(const std::string& fmt, const Value& args, int line);
-std::string str_format(const std::string& fmt, const CallArgs& args, int line);
+// The result is refused (resource error) once it passes `limit` bytes.
+std::string printf_format(const std::string& fmt, const Value& args, int line, size_t limit);
+std::string str_format(const std::string& fmt, const CallArgs& args, int line, size_t limit);
 std::string html_escape(std::string_view s);  // MarkupSafe's escape: & < > " '
 
 std::string ascii_upper(std::string_view s);

@@ -248,7 +248,7 @@ Value Interpreter::call_method(const Value& obj, const std::string& name, const 
       return Value::boolean(starts_or_ends(s, arg(a, 0, "prefix", kNone), name == "startswith", name, line));
     }
     if (name == "format") {
-      std::string out = str_format(s, a, line);
+      std::string out = str_format(s, a, line, limits_.max_output_bytes);
       check_size(out.size(), line);
       return Value::string(std::move(out));
     }

@@ -128,7 +128,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line,
     if ((b.is_string() || (b.is_list() && !b.is_generator())) && is_intlike(a)) return repeat(b, a.as_int(), line, limits);
   }
   if (op == "%" && a.is_string()) {
-    std::string s = printf_format(a.str(), b, line);
+    std::string s = printf_format(a.str(), b, line, limits.max_output_bytes);
     if (s.size() > limits.max_output_bytes) throw TemplateError{line, "string exceeds the size limit", ErrorKind::kResource};
     return Value::string(std::move(s));
   }
