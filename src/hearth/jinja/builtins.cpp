@@ -443,7 +443,12 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const C
   }
   if (name == "indent") {
     static const Value kFour = Value::integer(4);
-    return Value::string(indent_text(v.to_str(), arg(a, 0, "width", kFour), arg(a, 1, "first", kFalseV).truthy(),
+    const std::string text = v.to_str();
+    const Value& width = arg(a, 0, "width", kFour);
+    const size_t per_line = width.is_string() ? width.str().size() : static_cast<size_t>(std::clamp<int64_t>(width.as_int(), 0, 1024));
+    const size_t lines = static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; })) + 1;
+    check_size(text.size() + lines * per_line, line);  // before building it
+    return Value::string(indent_text(text, width, arg(a, 1, "first", kFalseV).truthy(),
                                      arg(a, 2, "blank", kFalseV).truthy()));
   }
   if (name == "int") {

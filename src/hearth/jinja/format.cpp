@@ -105,7 +105,6 @@ int64_t read_int(std::string_view s, size_t& i) {
   return n;
 }
 
-
 void check_limit(const std::string& out, size_t limit, int line) {
   if (out.size() > limit) throw TemplateError{line, "formatted string exceeds the size limit", ErrorKind::kResource};
 }

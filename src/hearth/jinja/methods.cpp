@@ -240,6 +240,9 @@ Value Interpreter::call_method(const Value& obj, const std::string& name, const 
       } else {
         parts = py_split(s, arg(a, 0, "sep", kNone), maxsplit, line);
       }
+      if (parts.size() > limits_.max_list_items) {
+        throw TemplateError{line, "split() result exceeds the list size limit", ErrorKind::kResource};
+      }
       List out;
       for (auto& p : parts) out.push_back(Value::string(std::move(p)));
       return Value::list(std::move(out));

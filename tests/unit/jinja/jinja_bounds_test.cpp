@@ -44,6 +44,8 @@ TEST(JinjaBounds, OutputSize) {
                        "resource_exhausted"));
   EXPECT_TRUE(is_error(render("{{ range(5000)|list }}", "[]", &ctx), "resource_exhausted"));
   EXPECT_TRUE(is_error(render("{{ '%900s%900s' % ('a', 'b') }}", "[]", &ctx), "resource_exhausted"));
+  EXPECT_TRUE(is_error(render("{{ ('\\n' * 500)|indent(100) }}", "[]", &ctx), "resource_exhausted"));
+  EXPECT_TRUE(is_error(render("{{ (',' * 2000).split(',')|length }}", "[]", &ctx), "resource_exhausted"));
   EXPECT_TRUE(is_error(render("{{ '{:>900}{:>900}'.format('a', 'b') }}", "[]", &ctx), "resource_exhausted"));
   // A list that shares one string many times is not printed in full before the check.
   EXPECT_TRUE(is_error(render("{{ ['x' * 900] * 1000 }}", "[]", &ctx), "resource_exhausted"));
