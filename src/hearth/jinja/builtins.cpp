@@ -107,11 +107,14 @@ void Interpreter::install_globals() {
     const std::string msg = a.positional.empty() ? std::string() : a.positional[0].to_str();
     throw TemplateError{line, msg, ErrorKind::kRaised};
   });
-  add("namespace", [](const CallArgs& a, int line) {
+  add("namespace", [this](const CallArgs& a, int line) {
     Dict d;
     for (const Value& p : a.positional) {
       if (!p.is_dict()) fail(line, "TypeError: namespace() takes a mapping");
-      for (const auto& [k, v] : p.entries().entries) d.set(k, v);
+      for (const auto& [k, v] : p.entries().entries) {
+        charge(d.entries.size() / 16, line);  // each set searches the keys so far
+        d.set(k, v);
+      }
     }
     for (const auto& [k, v] : a.keyword) d.set(k, v);
     return Value::new_namespace(std::move(d));

@@ -364,7 +364,9 @@ Value Interpreter::get_attr(const Value& obj, const std::string& name, int line)
       fail_undefined(line, "'" + name + "' of an undefined value");
     case Kind::kDict:
     case Kind::kNamespace: {
-      const Value* v = obj.kind() == Kind::kDict ? obj.entries().find(name) : obj.namespace_entries().find(name);
+      const Dict& d = obj.kind() == Kind::kDict ? obj.entries() : obj.namespace_entries();
+      charge(d.entries.size() / 16, line);  // a key lookup scans the entries
+      const Value* v = d.find(name);
       return v ? *v : Value();
     }
     default:
@@ -380,6 +382,7 @@ Value Interpreter::get_item(const Value& obj, const Value& key, int line) {
     case Kind::kNamespace:
       if (key.is_string()) return get_attr(obj, key.str(), line);
       if (obj.is_dict()) {
+        charge(obj.entries().entries.size() / 16, line);
         const Value* v = obj.entries().find(key);
         return v ? *v : Value();
       }
@@ -520,6 +523,7 @@ Value Interpreter::eval_node(const Expr& e, Frame& frame) {
       Dict d;
       for (size_t i = 0; i < e.args.size(); ++i) {
         Value k = eval(*e.keys[i], frame);
+        charge(d.entries.size() / 16, e.line);  // each set searches the keys so far
         d.set(std::move(k), eval(*e.args[i], frame));
       }
       return Value::dict(std::move(d));
@@ -539,7 +543,11 @@ Value Interpreter::eval_binary(const Expr& e, Frame& frame) {
 Value Interpreter::eval_compare(const Expr& e, Frame& frame) {
   Value left = eval(*e.args[0], frame);
   auto size_of = [](const Value& v) -> uint64_t {
-    return v.is_string() ? v.str().size() / 256 : v.is_list() ? v.items().size() : v.is_dict() ? v.entries().entries.size() : 0;
+    if (v.is_dict()) {
+      const uint64_t n = v.entries().entries.size();
+      return n * n / 16;  // dict equality looks each key up in the other dict
+    }
+    return v.is_string() ? v.str().size() / 256 : v.is_list() ? v.items().size() : 0;
   };
   for (size_t i = 0; i < e.ops.size(); ++i) {
     Value right = eval(*e.args[i + 1], frame);

@@ -123,6 +123,30 @@ TEST(JinjaBounds, EdgeSizesStayCheap) {
                        "resource_exhausted"));
 }
 
+TEST(JinjaBounds, LargeJsonObjectsStayLinear) {
+  // A request can carry an object with many keys: converting it is linear, and a template that
+  // looks every key up (a quadratic scan) runs out of steps instead of time.
+  std::string big = "[{";
+  for (int i = 0; i < 100000; ++i) big += (i ? ",\"k" : "\"k") + std::to_string(i) + "\": " + std::to_string(i);
+  big += "}]";
+  auto v = parse_json_value(big);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->items()[0].entries().entries.size(), 100000u);
+  EXPECT_EQ(render("{{ messages[0]|length }}", big), "100000");
+  EXPECT_TRUE(is_error(render("{% for k in messages[0] %}{{ messages[0][k] }}{% endfor %}", big), "resource_exhausted"));
+  EXPECT_TRUE(is_error(render("{% set ns = namespace(messages[0]) %}", big), "resource_exhausted"));
+  EXPECT_TRUE(is_error(render("{{ messages[0] == messages[0] }}", big), "resource_exhausted"));
+  // Bad JSON is an error, not a crash: too deep, truncated, trailing bytes.
+  EXPECT_FALSE(parse_json_value(std::string(300, '[') + std::string(300, ']')).ok());
+  EXPECT_TRUE(parse_json_value(std::string(200, '[') + std::string(200, ']')).ok());
+  EXPECT_FALSE(parse_json_value("{\"a\": ").ok());
+  EXPECT_FALSE(parse_json_value("[1] x").ok());
+  EXPECT_FALSE(parse_json_value("").ok());
+  auto keys = parse_json_value(R"({"b": 1, "a": {"c": [1.5, null, true, "x"]}})");
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(keys->repr(), "{'b': 1, 'a': {'c': [1.5, None, True, 'x']}}");
+}
+
 TEST(JinjaBounds, GarbageNeverCrashes) {
   for (const char* s : {"{{", "{%", "{#", "{{ }}", "{% %}", "{% endfor %}", "{{ a.b.c( }}", "{{ 'a' 'b' }}", "}}{%",
                         "{% for %}", "{% set %}", "{% macro %}", "{{ x[::0] }}", "{{ [1][::0] }}", "{{ {1:} }}",
