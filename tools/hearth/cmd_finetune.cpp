@@ -82,10 +82,14 @@ struct ChatData {
 Result<ChatData> read_chat_examples(const std::string& path, const gguf::GgufFile& base,
                                     const tokenizer::Tokenizer& tok, double eval_frac) {
   HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(path, uint64_t{1} << 30));
-  engine::ChatTemplateFamily family = engine::ChatTemplateFamily::kPlain;
-  if (auto t = base.get_string("tokenizer.chat_template"); t.ok()) {
-    family = engine::detect_chat_template(*t).value_or(engine::ChatTemplateFamily::kPlain);
-  }
+  // The base's own template (Jinja), as the server renders its chats; a built-in family when it
+  // has none or it does not parse.
+  auto source = base.get_string("tokenizer.chat_template");
+  std::string warning;
+  HEARTH_ASSIGN_OR_RETURN(engine::ChatFormat format,
+                          engine::ChatFormat::for_model(source.ok() ? std::string_view(*source) : std::string_view(),
+                                                        "", &warning));
+  if (!warning.empty()) std::fprintf(stderr, "warning: %s\n", warning.c_str());
   const int64_t k = eval_frac > 0.0 ? std::max<int64_t>(2, std::llround(1.0 / eval_frac)) : 0;
   ChatData d;
   std::stringstream lines(text);
@@ -112,9 +116,9 @@ Result<ChatData> read_chat_examples(const std::string& path, const gguf::GgufFil
     for (size_t i = 0; i < messages.size(); ++i) {
       if (messages[i].role != "assistant" || i == 0) continue;
       const std::vector<engine::ChatMessage> before(messages.begin(), messages.begin() + static_cast<ptrdiff_t>(i));
-      HEARTH_ASSIGN_OR_RETURN(engine::RenderedChat r, engine::render_chat(family, before, tok.token_text(tok.bos()),
-                                                                          tok.token_text(tok.eos())));
-      const auto prompt = tok.encode(r.prompt, /*add_special=*/true, /*parse_special=*/true);
+      HEARTH_ASSIGN_OR_RETURN(engine::RenderedChat r,
+                              format.render(before, tok.token_text(tok.bos()), tok.token_text(tok.eos())));
+      const auto prompt = tok.encode(r.prompt, /*add_special=*/r.add_bos, /*parse_special=*/true);
       auto answer = tok.encode(messages[i].content, /*add_special=*/false, /*parse_special=*/false);
       if (tok.eos() >= 0) answer.push_back(tok.eos());
       ids.insert(ids.end(), prompt.begin(), prompt.end());
@@ -201,6 +205,11 @@ Status run(const FinetuneOptions& o) {
   }
   lo.adamw.total_steps = steps;
   lo.adamw.warmup_steps = std::clamp<int64_t>(steps / 10, 1, 50);
+  if (o.eval_frac > 0 && static_cast<int64_t>(eval_ids.size()) < lo.seq_len + 1)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: the held-out part is {} tokens, less than one evaluation window of {}; raise --eval-frac, "
+                      "lower --ctx, or pass --eval-frac 0 to train without a held-out loss",
+                      o.data, eval_ids.size(), lo.seq_len + 1);
   const int threads = o.threads > 0 ? o.threads : physical_core_count();
   const train::LlamaShape shape = base.shape;
   HEARTH_ASSIGN_OR_RETURN(auto t, train::LoraTrainer::create(std::move(base), lo, train_ids, eval_ids, threads,
@@ -211,8 +220,10 @@ Status run(const FinetuneOptions& o) {
       arg.display.c_str(), static_cast<long long>(shape.n_embd), static_cast<long long>(shape.n_layer),
       static_cast<long long>(lo.rank), lo.alpha, o.targets.c_str(), train_ids.size(), eval_ids.size());
 
+  // Without a held-out part (--eval-frac 0) there is no eval loss to show.
+  const auto shown = [](double loss) { return std::isfinite(loss) ? fmt::format("{:.4f}", loss) : std::string("-"); };
   const double eval_before = t->eval_loss();
-  std::fprintf(stderr, "eval loss before: %.4f\n", eval_before);
+  std::fprintf(stderr, "eval loss before: %s\n", shown(eval_before).c_str());
   const double t0 = now_seconds();
   const int64_t log_every = std::max<int64_t>(1, steps / 20);
   double train_loss = NAN, eval_loss = eval_before;
@@ -224,15 +235,19 @@ Status run(const FinetuneOptions& o) {
     if (s % std::max<int64_t>(1, steps / 5) == 0 || s == steps) eval_loss = t->eval_loss();
     if (s % log_every == 0 || s == steps || s == 1) {
       const double el = now_seconds() - t0;
-      std::fprintf(stderr, "step %6lld/%lld | train loss %.4f | eval loss %.4f | %.3g train tok/s | ETA %.0fs\n",
-                   static_cast<long long>(s), static_cast<long long>(steps), train_loss, eval_loss,
+      std::fprintf(stderr, "step %6lld/%lld | train loss %.4f | eval loss %s | %.3g train tok/s | ETA %.0fs\n",
+                   static_cast<long long>(s), static_cast<long long>(steps), train_loss, shown(eval_loss).c_str(),
                    static_cast<double>(s * t->tokens_per_step()) / train_seconds,
                    el / static_cast<double>(s) * (steps - s));
     }
   }
   HEARTH_TRY(t->write_adapter(o.out, std::string(mapped->file.get_string("general.name").value_or("model"))));
-  std::printf("wrote %s; held-out loss %.4f -> %.4f (perplexity %.2f -> %.2f)\n", o.out.c_str(), eval_before, eval_loss,
-              std::exp(eval_before), std::exp(eval_loss));
+  if (std::isfinite(eval_before) && std::isfinite(eval_loss)) {
+    std::printf("wrote %s; held-out loss %.4f -> %.4f (perplexity %.2f -> %.2f)\n", o.out.c_str(), eval_before,
+                eval_loss, std::exp(eval_before), std::exp(eval_loss));
+  } else {
+    std::printf("wrote %s (no held-out part: --eval-frac 0)\n", o.out.c_str());
+  }
   if (!o.merged_out.empty()) {
     HEARTH_TRY(train::export_gguf(o.merged_out, t->params(), t->merged().data(), vocab, TensorType::F32, "merged"));
     std::printf("wrote the merged model %s\n", o.merged_out.c_str());

@@ -6,6 +6,9 @@
 #include <array>
 #include <utility>
 
+#include "hearth/jinja/template.h"
+#include "hearth/jinja/value.h"
+
 namespace hearth::engine {
 namespace {
 
@@ -166,6 +169,64 @@ Result<RenderedChat> render_chat(ChatTemplateFamily family, const std::vector<Ch
       out += "<|assistant|>\n";
       break;
   }
+  return r;
+}
+
+struct ChatFormat::Jinja {
+  jinja::Template tmpl;
+};
+
+Result<ChatFormat> ChatFormat::for_model(std::string_view source, std::string_view override_name,
+                                         std::string* warning) {
+  if (!override_name.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(ChatTemplateFamily f, parse_chat_template_name(override_name));
+    return ChatFormat(f);
+  }
+  if (source.empty()) return ChatFormat();
+  auto parsed = jinja::Template::parse(source);
+  if (parsed.ok()) {
+    ChatFormat out;
+    out.jinja_ = std::make_shared<const Jinja>(Jinja{std::move(*parsed)});
+    return out;
+  }
+  const ChatTemplateFamily family = detect_chat_template(source).value_or(ChatTemplateFamily::kPlain);
+  if (warning != nullptr)
+    *warning = fmt::format("the model's chat template does not parse ({}); using the built-in '{}' format",
+                           parsed.status().message(), chat_template_name(family));
+  return ChatFormat(family);
+}
+
+std::string ChatFormat::name() const { return jinja_ ? "jinja" : std::string(chat_template_name(family_)); }
+
+Result<RenderedChat> ChatFormat::render(const std::vector<ChatMessage>& messages, std::string_view bos_text,
+                                        std::string_view eos_text, const std::tm* now) const {
+  if (!jinja_) return render_chat(family_, messages, bos_text, eos_text);
+  if (messages.empty()) return make_error(ErrorCode::kInvalidArgument, "messages: the list is empty");
+  jinja::List list;
+  list.reserve(messages.size());
+  for (const ChatMessage& m : messages) {
+    jinja::Dict d;
+    d.set("role", jinja::Value::string(m.role));
+    d.set("content", jinja::Value::string(m.content));
+    list.push_back(jinja::Value::dict(std::move(d)));
+  }
+  jinja::Context ctx;
+  ctx.messages = jinja::Value::list(std::move(list));
+  ctx.add_generation_prompt = true;
+  ctx.bos_token = std::string(bos_text);
+  ctx.eos_token = std::string(eos_text);
+  if (now != nullptr) ctx.now = *now;
+  auto text = jinja_->tmpl.render(ctx);
+  if (!text.ok()) {
+    Status st = text.status();
+    // The template's own refusal (raise_exception) is the caller's request that it refuses.
+    const ErrorCode code =
+        st.code() == ErrorCode::kResourceExhausted ? ErrorCode::kResourceExhausted : ErrorCode::kInvalidArgument;
+    return make_error(code, "chat template: {}", st.message());
+  }
+  RenderedChat r;
+  r.prompt = std::move(*text);
+  r.add_bos = bos_text.empty() || !std::string_view(r.prompt).starts_with(bos_text);
   return r;
 }
 

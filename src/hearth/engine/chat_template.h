@@ -1,15 +1,19 @@
 // Chat templates: turns a list of chat messages into the prompt text a model was trained on.
 //
-// hearth does not run Jinja. It recognises the common template families by their marker
-// tokens in `tokenizer.chat_template` and renders them with hand-written formatters that
-// follow each family's reference template. Models with no template (or an unrecognised one)
-// use the plain format:
+// A model's own `tokenizer.chat_template` is rendered by hearth's Jinja interpreter
+// (hearth/jinja) through ChatFormat. The built-in families below are the fallback: for models
+// without a template, for a template the interpreter cannot parse, and for --chat-template
+// NAME. They recognise the common template families by their marker tokens and render them
+// with hand-written formatters that follow each family's reference template. Models with no
+// template (or an unrecognised one) use the plain format:
 //
 //   System: <content>\n\nUser: <content>\n\nAssistant: <content>\n\n ... Assistant:
 //
 // with "\n\nUser:" as an implicit stop string.
 #pragma once
 
+#include <ctime>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +43,9 @@ std::optional<ChatTemplateFamily> detect_chat_template(std::string_view jinja);
 struct RenderedChat {
   std::string prompt;                     // to be tokenized with special tokens parsed
   std::vector<std::string> stop_strings;  // implicit stops of the format (plain: "\n\nUser:")
+  // Whether the tokenizer should add its BOS: false when the prompt already starts with the BOS
+  // text (a Jinja template that writes bos_token itself).
+  bool add_bos = true;
 };
 
 // Renders messages followed by the prompt for the assistant's reply. The first BOS token is
@@ -47,5 +54,31 @@ struct RenderedChat {
 // Errors for an empty message list.
 Result<RenderedChat> render_chat(ChatTemplateFamily family, const std::vector<ChatMessage>& messages,
                                  std::string_view bos_text, std::string_view eos_text);
+
+// How a model's chats are rendered: its own Jinja template, or a built-in family.
+class ChatFormat {
+ public:
+  ChatFormat() = default;  // the plain family
+  explicit ChatFormat(ChatTemplateFamily family) : family_(family) {}
+  // For a model: `override_name` (--chat-template NAME) picks a family; else the model's
+  // `template_source` (tokenizer.chat_template; empty: none) is parsed and used; a template that
+  // does not parse falls back to the family its markers show (or plain), with `warning` saying so.
+  static Result<ChatFormat> for_model(std::string_view template_source, std::string_view override_name,
+                                      std::string* warning = nullptr);
+
+  // Renders the messages and the generation prompt. Jinja errors name the template's line
+  // ("chat template: line 12: ..."; a raise_exception message is the template's own).
+  // `now`: the time strftime_now gives (tests); null: the local clock.
+  Result<RenderedChat> render(const std::vector<ChatMessage>& messages, std::string_view bos_text,
+                              std::string_view eos_text, const std::tm* now = nullptr) const;
+  // "jinja" (the model's own template) or the family's name.
+  std::string name() const;
+  bool is_jinja() const { return jinja_ != nullptr; }
+
+ private:
+  struct Jinja;
+  ChatTemplateFamily family_ = ChatTemplateFamily::kPlain;
+  std::shared_ptr<const Jinja> jinja_;
+};
 
 }  // namespace hearth::engine

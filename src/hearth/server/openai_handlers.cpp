@@ -393,10 +393,9 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
   auto params = std::make_shared<engine::GenerationParams>(std::move(r.gen));
   const tokenizer::Tokenizer& tok = *sv.tokenizer;
   if (chat) {
-    auto rendered =
-        engine::render_chat(sv.chat_template, r.messages, tok.token_text(tok.bos()), tok.token_text(tok.eos()));
+    auto rendered = sv.chat_format.render(r.messages, tok.token_text(tok.bos()), tok.token_text(tok.eos()));
     if (!rendered.ok()) return error_response(bad_request(rendered.status().message(), "messages"));
-    params->prompt = tok.encode(rendered->prompt, /*add_special=*/true, /*parse_special=*/true);
+    params->prompt = tok.encode(rendered->prompt, /*add_special=*/rendered->add_bos, /*parse_special=*/true);
     for (const auto& s : rendered->stop_strings) params->stop.push_back(s);
     if (sv.log_prompts) log::info("prompt: {}", rendered->prompt);
   } else if (r.prompt_is_tokens) {

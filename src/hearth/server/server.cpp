@@ -198,17 +198,13 @@ Result<std::shared_ptr<Serving>> Server::make_serving(std::shared_ptr<model::Mod
   sv->auth = auth_.get();
   sv->model = std::move(model);
   HEARTH_ASSIGN_OR_RETURN(sv->tokenizer, tokenizer::Tokenizer::from_gguf(sv->model->gguf()));
-  if (!config_.chat_template.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(sv->chat_template, engine::parse_chat_template_name(config_.chat_template));
-  } else if (auto t = sv->model->gguf().get_string("tokenizer.chat_template"); t.ok()) {
-    auto family = engine::detect_chat_template(t.value());
-    if (family) {
-      sv->chat_template = *family;
-    } else {
-      log::warn(
-          "the model's chat template is not one hearth recognises; using the plain format "
-          "(pass --chat-template NAME to choose one)");
-    }
+  {
+    auto source = sv->model->gguf().get_string("tokenizer.chat_template");
+    std::string warning;
+    HEARTH_ASSIGN_OR_RETURN(sv->chat_format,
+                            engine::ChatFormat::for_model(source.ok() ? std::string_view(*source) : std::string_view(),
+                                                          config_.chat_template, &warning));
+    if (!warning.empty()) log::warn("{} (pass --chat-template NAME to choose one)", warning);
   }
   for (const ServerConfig::Lora& l : config_.lora) {
     const std::string& shown = l.mapping ? l.name : l.path;
@@ -222,7 +218,7 @@ Result<std::shared_ptr<Serving>> Server::make_serving(std::shared_ptr<model::Mod
   HEARTH_ASSIGN_OR_RETURN(sv->scheduler, engine::Scheduler::create(*sv->model, *sv->tokenizer, config_.scheduler));
   sv->created = static_cast<int64_t>(std::time(nullptr));
   log::info("model '{}' loaded: {} slots of {} tokens, chat template '{}'", sv->model_id, sv->scheduler->n_slots(),
-            sv->scheduler->n_ctx(), engine::chat_template_name(sv->chat_template));
+            sv->scheduler->n_ctx(), sv->chat_format.name());
   return sv;
 }
 

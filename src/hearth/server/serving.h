@@ -36,7 +36,7 @@ struct Serving : std::enable_shared_from_this<Serving> {
   std::shared_ptr<model::Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
   std::unique_ptr<engine::Scheduler> scheduler;
-  engine::ChatTemplateFamily chat_template = engine::ChatTemplateFamily::kPlain;
+  engine::ChatFormat chat_format;  // the model's own template (Jinja), or a built-in family
   std::string model_id;
   int64_t created = 0;  // unix time the model was loaded
   RequestLimits limits;

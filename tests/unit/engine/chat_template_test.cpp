@@ -2,7 +2,14 @@
 // strings are written out from each family's published reference template.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
 #include "hearth/engine/chat_template.h"
+#include "shared_data.h"
 
 namespace hearth::engine {
 namespace {
@@ -87,6 +94,94 @@ TEST(ChatTemplate, PlainFallbackHasAnImplicitStop) {
 }
 
 TEST(ChatTemplate, EmptyMessagesFail) { EXPECT_FALSE(render_chat(ChatTemplateFamily::kChatMl, {}, "", "").ok()); }
+
+}  // namespace
+}  // namespace hearth::engine
+
+namespace hearth::engine {
+namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The model's own template through ChatFormat (what the server's chat path runs): every real
+// template of ../shared/chat-templates, on each conversation of plain role/content messages with
+// a generation prompt, gives the reference renderer's bytes (or fails where it raised), and the
+// BOS is left to the tokenizer only when the prompt does not already start with it.
+TEST(ChatFormat, TheModelsOwnTemplateRendersLikeTheReference) {
+  HEARTH_REQUIRE_SHARED(shared);
+  const auto ct = shared / "chat-templates";
+  const auto cases = nlohmann::ordered_json::parse(slurp(ct / "cases.json"));
+  const auto tokens = nlohmann::ordered_json::parse(slurp(ct / "templates.json"));
+  std::tm now{};
+  now.tm_year = 2025 - 1900, now.tm_mon = 2, now.tm_mday = 5, now.tm_hour = 9, now.tm_min = 7, now.tm_wday = 3;
+  now.tm_yday = 63;
+  int rendered = 0, raised = 0;
+  for (const auto& [name, tok] : tokens.items()) {
+    auto format = ChatFormat::for_model(slurp(ct / (name + ".jinja")), "");
+    ASSERT_TRUE(format.ok()) << name;
+    ASSERT_TRUE(format->is_jinja()) << name;
+    const std::string bos = tok["bos_token"], eos = tok["eos_token"];
+    for (const auto& c : cases) {
+      if (!c["add_generation_prompt"].get<bool>() || c.contains("tools")) continue;
+      std::vector<ChatMessage> messages;
+      bool plain = true;
+      for (const auto& m : c["messages"]) {
+        plain = plain && m.size() == 2 && m["content"].is_string();
+        if (plain) messages.push_back({m["role"], m["content"]});
+      }
+      if (!plain) continue;
+      const std::string pair = name + "__" + c["name"].get<std::string>();
+      auto r = format->render(messages, bos, eos, &now);
+      if (std::filesystem::exists(ct / "expected" / (pair + ".error"))) {
+        EXPECT_FALSE(r.ok()) << pair;
+        if (!r.ok()) EXPECT_NE(r.status().message().find("chat template: line "), std::string::npos) << pair;
+        ++raised;
+        continue;
+      }
+      ASSERT_TRUE(r.ok()) << pair << ": " << r.status().to_string();
+      EXPECT_EQ(r->prompt, slurp(ct / "expected" / (pair + ".txt"))) << pair;
+      EXPECT_EQ(r->add_bos, bos.empty() || r->prompt.rfind(bos, 0) != 0) << pair;
+      ++rendered;
+    }
+  }
+  EXPECT_EQ(tokens.size(), 45u);
+  EXPECT_GE(rendered, 45 * 4);  // single-user, system-user, multi-turn, non-ascii, empty-content
+  std::printf("%d renders matched, %d refusals\n", rendered, raised);
+  // Llama 3.1 writes its BOS itself: the tokenizer must not add a second one.
+  auto llama = ChatFormat::for_model(slurp(ct / "meta-llama-Llama-3.1-8B-Instruct.jinja"), "");
+  auto r = llama->render({{"user", "Hi"}}, "<|begin_of_text|>", "<|eot_id|>", &now);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->add_bos);
+}
+
+TEST(ChatFormat, FallsBackToAFamilyAndHonoursTheOverride) {
+  std::string warning;
+  // A template the interpreter cannot parse: its markers pick the built-in family, with a warning.
+  auto broken = ChatFormat::for_model("{% for m in messages %}<|im_start|>{{ m.role }", "", &warning);
+  ASSERT_TRUE(broken.ok());
+  EXPECT_FALSE(broken->is_jinja());
+  EXPECT_EQ(broken->name(), "chatml");
+  EXPECT_NE(warning.find("does not parse"), std::string::npos) << warning;
+  // --chat-template NAME wins over the model's template.
+  auto forced = ChatFormat::for_model("{{ messages[0].content }}", "llama3");
+  ASSERT_TRUE(forced.ok());
+  EXPECT_EQ(forced->name(), "llama3");
+  EXPECT_FALSE(ChatFormat::for_model("{{ x }}", "no-such-family").ok());
+  // No template: plain.
+  EXPECT_EQ(ChatFormat::for_model("", "")->name(), "plain");
+  // A template that refuses (raise_exception) names its line and keeps its own words.
+  auto strict = ChatFormat::for_model(
+      "{% if messages[0].role != 'system' %}\n{{ raise_exception('a system message comes first') }}{% endif %}", "");
+  ASSERT_TRUE(strict.ok());
+  auto r = strict->render({{"user", "Hi"}}, "<s>", "</s>");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "chat template: line 2: a system message comes first");
+}
 
 }  // namespace
 }  // namespace hearth::engine
