@@ -16,13 +16,6 @@ namespace {
 using cli_test::quote;
 using cli_test::run;
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 std::filesystem::path write_file(const std::filesystem::path& dir, const std::string& name, const std::string& text) {
   const auto p = dir / name;
   std::ofstream(p, std::ios::binary) << text;
@@ -32,8 +25,8 @@ std::filesystem::path write_file(const std::filesystem::path& dir, const std::st
 // Renders pair NAME__CASE through the CLI, with the case's messages and tools written as one
 // {"messages", "tools"} file, and compares with expected/NAME__CASE.txt.
 void expect_pair(const std::filesystem::path& ct, const std::string& name, const std::string& case_name) {
-  const auto cases = nlohmann::ordered_json::parse(slurp(ct / "cases.json"));
-  const auto tokens = nlohmann::ordered_json::parse(slurp(ct / "templates.json"))[name];
+  const auto cases = nlohmann::ordered_json::parse(testing::read_text(ct / "cases.json"));
+  const auto tokens = nlohmann::ordered_json::parse(testing::read_text(ct / "templates.json"))[name];
   for (const auto& c : cases) {
     if (c["name"] != case_name) continue;
     const auto dir = testing::make_temp_dir("hearth-cli-template");
@@ -45,7 +38,7 @@ void expect_pair(const std::filesystem::path& ct, const std::string& name, const
                  " --bos-token " + quote(tokens["bos_token"].get<std::string>()) + " --eos-token " +
                  quote(tokens["eos_token"].get<std::string>()) + " --now 2025-03-05T09:07:00");
     EXPECT_EQ(o.exit_code, 0) << o.err;
-    EXPECT_EQ(o.out, slurp(ct / "expected" / (name + "__" + case_name + ".txt"))) << name << "__" << case_name;
+    EXPECT_EQ(o.out, testing::read_text(ct / "expected" / (name + "__" + case_name + ".txt"))) << name << "__" << case_name;
     std::filesystem::remove_all(dir);
     return;
   }

@@ -1,6 +1,8 @@
 #include "shared_data.h"
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <random>
 
 namespace hearth::testing {
@@ -30,6 +32,13 @@ std::filesystem::path make_temp_dir(const std::string& prefix) {
     if (std::filesystem::create_directory(p, ec)) return p;
   }
   return std::filesystem::temp_directory_path();
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 }  // namespace hearth::testing

@@ -15,6 +15,8 @@ std::optional<std::filesystem::path> shared_dir();
 bool running_in_ci();
 // A fresh temporary directory, removed by the caller (or left in /tmp).
 std::filesystem::path make_temp_dir(const std::string& prefix);
+// A whole file's bytes ("" when it cannot be read: the comparison that follows fails).
+std::string read_text(const std::filesystem::path& path);
 
 }  // namespace hearth::testing
 

@@ -101,13 +101,6 @@ TEST(ChatTemplate, EmptyMessagesFail) { EXPECT_FALSE(render_chat(ChatTemplateFam
 namespace hearth::engine {
 namespace {
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // The model's own template through ChatFormat (what the server's chat path runs): every real
 // template of ../shared/chat-templates, on each conversation of plain role/content messages with
 // a generation prompt, gives the reference renderer's bytes (or fails where it raised), and the
@@ -115,14 +108,14 @@ std::string slurp(const std::filesystem::path& p) {
 TEST(ChatFormat, TheModelsOwnTemplateRendersLikeTheReference) {
   HEARTH_REQUIRE_SHARED(shared);
   const auto ct = shared / "chat-templates";
-  const auto cases = nlohmann::ordered_json::parse(slurp(ct / "cases.json"));
-  const auto tokens = nlohmann::ordered_json::parse(slurp(ct / "templates.json"));
+  const auto cases = nlohmann::ordered_json::parse(testing::read_text(ct / "cases.json"));
+  const auto tokens = nlohmann::ordered_json::parse(testing::read_text(ct / "templates.json"));
   std::tm now{};
   now.tm_year = 2025 - 1900, now.tm_mon = 2, now.tm_mday = 5, now.tm_hour = 9, now.tm_min = 7, now.tm_wday = 3;
   now.tm_yday = 63;
   int rendered = 0, raised = 0;
   for (const auto& [name, tok] : tokens.items()) {
-    auto format = ChatFormat::for_model(slurp(ct / (name + ".jinja")), "");
+    auto format = ChatFormat::for_model(testing::read_text(ct / (name + ".jinja")), "");
     ASSERT_TRUE(format.ok()) << name;
     ASSERT_TRUE(format->is_jinja()) << name;
     const std::string bos = tok["bos_token"], eos = tok["eos_token"];
@@ -144,7 +137,7 @@ TEST(ChatFormat, TheModelsOwnTemplateRendersLikeTheReference) {
         continue;
       }
       ASSERT_TRUE(r.ok()) << pair << ": " << r.status().to_string();
-      EXPECT_EQ(r->prompt, slurp(ct / "expected" / (pair + ".txt"))) << pair;
+      EXPECT_EQ(r->prompt, testing::read_text(ct / "expected" / (pair + ".txt"))) << pair;
       EXPECT_EQ(r->add_bos, bos.empty() || r->prompt.rfind(bos, 0) != 0) << pair;
       ++rendered;
     }
@@ -153,7 +146,7 @@ TEST(ChatFormat, TheModelsOwnTemplateRendersLikeTheReference) {
   EXPECT_GE(rendered, 45 * 4);  // single-user, system-user, multi-turn, non-ascii, empty-content
   std::printf("%d renders matched, %d refusals\n", rendered, raised);
   // Llama 3.1 writes its BOS itself: the tokenizer must not add a second one.
-  auto llama = ChatFormat::for_model(slurp(ct / "meta-llama-Llama-3.1-8B-Instruct.jinja"), "");
+  auto llama = ChatFormat::for_model(testing::read_text(ct / "meta-llama-Llama-3.1-8B-Instruct.jinja"), "");
   auto r = llama->render({{"user", "Hi"}}, "<|begin_of_text|>", "<|eot_id|>", &now);
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->add_bos);

@@ -15,13 +15,6 @@
 namespace hearth::jinja {
 namespace {
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // Where two texts first differ, with some context, for a readable failure.
 std::string first_difference(const std::string& want, const std::string& got) {
   size_t i = 0;
@@ -34,8 +27,8 @@ TEST(JinjaChatTemplates, AllPairsMatchTheReference) {
   HEARTH_REQUIRE_SHARED(shared);
   const auto dir = shared / "chat-templates";
   ASSERT_TRUE(std::filesystem::exists(dir / "cases.json")) << dir;
-  const auto templates = nlohmann::ordered_json::parse(slurp(dir / "templates.json"));
-  const auto cases = nlohmann::ordered_json::parse(slurp(dir / "cases.json"));
+  const auto templates = nlohmann::ordered_json::parse(testing::read_text(dir / "templates.json"));
+  const auto cases = nlohmann::ordered_json::parse(testing::read_text(dir / "cases.json"));
   std::tm now{};
   now.tm_year = 2025 - 1900;
   now.tm_mon = 2;
@@ -48,7 +41,7 @@ TEST(JinjaChatTemplates, AllPairsMatchTheReference) {
   int rendered = 0, raised = 0, matched = 0, total = 0;
   for (auto it = templates.begin(); it != templates.end(); ++it) {
     const std::string name = it.key();
-    auto tmpl = Template::parse(slurp(dir / (name + ".jinja")));
+    auto tmpl = Template::parse(testing::read_text(dir / (name + ".jinja")));
     ASSERT_TRUE(tmpl.ok()) << name << ": " << tmpl.status().to_string();
     for (const auto& c : cases) {
       const std::string case_name = c["name"].get<std::string>();
@@ -66,7 +59,7 @@ TEST(JinjaChatTemplates, AllPairsMatchTheReference) {
       const auto txt = dir / "expected" / (pair + ".txt");
       if (std::filesystem::exists(txt)) {
         ++rendered;
-        const std::string want = slurp(txt);
+        const std::string want = testing::read_text(txt);
         if (!out.ok()) {
           ADD_FAILURE() << pair << ": expected a render, got " << out.status().to_string();
         } else if (*out != want) {
@@ -77,7 +70,7 @@ TEST(JinjaChatTemplates, AllPairsMatchTheReference) {
         continue;
       }
       ++raised;
-      std::string want = slurp(dir / "expected" / (pair + ".error"));
+      std::string want = testing::read_text(dir / "expected" / (pair + ".error"));
       if (!want.empty() && want.back() == '\n') want.pop_back();
       if (out.ok()) {
         ADD_FAILURE() << pair << ": expected an error (" << want << "), got a render";
