@@ -516,9 +516,10 @@ TEST_F(FleetAgent, TrafficGatesJudgeTheBakeWindowAndAModelThatKillsTheNodeIsNotR
              (run < 3 || why.find("(attempt 2 of 2)") != std::string::npos);
     };
     // A restarted run starts applying afresh (its report on connecting replaces the last run's).
-    if (run > 1)
+    if (run > 1) {
       ASSERT_TRUE(poll_until([&] { return history_count(n.id, "node_event:desired_accepted") >= accepted + 1; }, 60s))
           << "run " << run;
+    }
     ASSERT_TRUE(wait_node(n.id, on_probation, 90s)) << "run " << run << ": " << node_json(n.id).dump();
     EXPECT_EQ(served_model(n.port), "models/stories:v1") << "run " << run;
     accepted = history_count(n.id, "node_event:desired_accepted");
@@ -527,8 +528,8 @@ TEST_F(FleetAgent, TrafficGatesJudgeTheBakeWindowAndAModelThatKillsTheNodeIsNotR
       EXPECT_TRUE(wait_node(
           n.id,
           [&](const json& j) {
-            const json t = j.value("telemetry", json());
-            return t.is_object() && t.value("time", int64_t{0}) > t0 && t.value("state", "") == "gating";
+            const json tel = j.value("telemetry", json());
+            return tel.is_object() && tel.value("time", int64_t{0}) > t0 && tel.value("state", "") == "gating";
           },
           10s))
           << node_json(n.id).dump();
