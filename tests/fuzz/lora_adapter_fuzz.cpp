@@ -26,12 +26,30 @@ std::unique_ptr<hearth::model::Model> g_base;
 
 }  // namespace
 
+// The seeds: two small adapters for the base (F32 rank 2 on q and ffn_down, F16 rank 1 on k and
+// ffn_up), written into $HEARTH_FUZZ_SEED_DIR (the corpus, before libFuzzer reads it) when set,
+// so that no binary file is kept in the repository.
+void write_seeds(const hearth::testing::LoraBase& base) {
+  const char* dir = std::getenv("HEARTH_FUZZ_SEED_DIR");
+  if (dir == nullptr || *dir == '\0') return;
+  hearth::testing::LoraFile f32(base, {"blk.0.attn_q.weight", "blk.1.ffn_down.weight"}, 2, 11);
+  hearth::testing::LoraFile f16(base, {"blk.1.attn_k.weight", "blk.0.ffn_up.weight"}, 1, 12, 4.0f);
+  for (auto& f : f16.factors) f.type = hearth::TensorType::F16;
+  const std::filesystem::path d(dir);
+  if (!f32.write((d / "seed_q_down_f32.gguf").string()) || !f16.write((d / "seed_k_up_f16.gguf").string())) {
+    std::fprintf(stderr, "lora_adapter_fuzz: cannot write the seeds into %s\n", dir);
+    std::abort();
+  }
+}
+
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   std::string path = (std::filesystem::temp_directory_path() / "hearth-lora-fuzz-XXXXXX").string();
   const int fd = mkstemp(path.data());
   if (fd < 0) std::abort();
   close(fd);
-  if (!hearth::testing::LoraBase().write(path)) std::abort();
+  const hearth::testing::LoraBase fixture;
+  if (!fixture.write(path)) std::abort();
+  write_seeds(fixture);
   auto m = hearth::model::Model::load(path);
   std::filesystem::remove(path);  // the mapping stays valid
   if (!m.ok()) {

@@ -13,8 +13,10 @@ foreach(seed IN LISTS SEEDS)
   endif()
 endforeach()
 get_filename_component(work ${CORPUS} DIRECTORY)
+# HEARTH_FUZZ_SEED_DIR: a target may write generated seeds into the corpus at start (before
+# libFuzzer reads it), instead of keeping binary seed files in the repository.
 execute_process(
-  COMMAND ${FUZZER} ${CORPUS} -max_total_time=${SECONDS} -max_len=${MAX_LEN} -timeout=30
+  COMMAND ${CMAKE_COMMAND} -E env HEARTH_FUZZ_SEED_DIR=${CORPUS} ${FUZZER} ${CORPUS} -max_total_time=${SECONDS} -max_len=${MAX_LEN} -timeout=30
           -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=${work}/ ${EXTRA_ARGS}
   RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
