@@ -24,7 +24,9 @@ enum class TensorType : uint32_t {
   Q5_K = 13,
   Q6_K = 14,
   Q8_K = 15,
-  // 16..29: IQ* and integer types, not supported (yet).
+  // 16..19, 21, 22, 29: the other IQ* types, not supported (yet).
+  IQ4_NL = 20,
+  IQ4_XS = 23,
   I8 = 24,
   I16 = 25,
   I32 = 26,

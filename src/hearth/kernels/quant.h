@@ -10,7 +10,7 @@
 namespace hearth::kernels {
 
 // True for types with a reference dequantize (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
-// Q8_1, Q2_K..Q8_K).
+// Q8_1, Q2_K..Q8_K, IQ4_NL, IQ4_XS).
 bool can_dequantize(TensorType type);
 // True for types with a reference quantizer.
 bool can_quantize(TensorType type);
@@ -23,12 +23,13 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
 // Output is bit-identical to ggml's reference quantizer for the simple types
 // (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q8_K, F16, BF16) when importance is nullptr, and for
 // the K-quants too (quantize_row_qN_K_ref without importance; ggml's quant_weights variants
-// with it). Importance is ignored by F32/F16/BF16/Q8_0/Q8_1/Q8_K, as in ggml.
+// with it), and for IQ4_NL/IQ4_XS (ggml's quantize_iq4_nl/quantize_iq4_xs, as its model
+// quantizer calls them). Importance is ignored by F32/F16/BF16/Q8_0/Q8_1/Q8_K, as in ggml.
 void quantize_row(TensorType type, const float* src, void* dst, int64_t n, const float* importance = nullptr);
 
 // The format that activations are converted to before a dot product with a weight row of
-// type `weight` (ggml's vec_dot_type): Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for
-// the K-quants, F16 for F16, BF16 for BF16, F32 for F32.
+// type `weight` (ggml's vec_dot_type): Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1,
+// Q8_K for the K-quants and IQ4_XS, F16 for F16, BF16 for BF16, F32 for F32.
 TensorType vec_dot_type(TensorType weight);
 
 // Dot product of a weight row (type `weight`) with an activation row already converted to
@@ -38,7 +39,7 @@ TensorType vec_dot_type(TensorType weight);
 float vec_dot(TensorType weight, int64_t n, const void* weight_row, const void* act_row);
 
 // True for weight types with a reference vec_dot (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1,
-// Q8_0, Q2_K..Q6_K; not the activation-only formats Q8_1 and Q8_K).
+// Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS; not the activation-only formats Q8_1 and Q8_K).
 bool can_vec_dot(TensorType weight);
 
 // Activation quantization as ggml does it on x86 (AVX/AVX2 builds, where llama.cpp's logits

@@ -15,6 +15,12 @@ inline constexpr int kQK8_0 = 32;
 inline constexpr int kQK8_1 = 32;
 inline constexpr int kQK_K = 256;       // elements per K-quant super-block
 inline constexpr int kKScaleSize = 12;  // packed 6-bit scales/mins of Q4_K and Q5_K
+inline constexpr int kQK4_NL = 32;
+
+// The 16 levels of IQ4_NL and IQ4_XS: a 4-bit index q stands for kIq4nlValues[q] (ggml's
+// kvalues_iq4nl), denser near zero than the uniform grid of Q4_0.
+inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
 
 // x = d * (q - 8), q in [0, 15]. qs[j] holds element j (low nibble) and j + 16 (high nibble).
 struct BlockQ4_0 {
@@ -105,6 +111,22 @@ struct BlockQ6_K {
   uint16_t d;
 };
 
+// x = d * kIq4nlValues[q], q in [0, 15]; nibble order as Q4_0. Dotted with Q8_0 activations.
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[kQK4_NL / 2];
+};
+
+// 8 sub-blocks of 32: x = d * (s - 32) * kIq4nlValues[q], with the 6-bit scale s of sub-block j
+// split into a low nibble (scales_l[j / 2], low nibble for even j) and 2 high bits (scales_h
+// bits 2j, 2j + 1). qs: 16 bytes per sub-block, nibble order as Q4_0. Dotted with Q8_K.
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;
+  uint8_t scales_l[kQK_K / 64];
+  uint8_t qs[kQK_K / 2];
+};
+
 // Activation format for the K-quant dots: float scale, and bsums[j] = sum of qs[16j..16j+15].
 struct BlockQ8_K {
   float d;
@@ -125,5 +147,7 @@ static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
+static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockIQ4_XS) == 136);
 
 }  // namespace hearth::kernels

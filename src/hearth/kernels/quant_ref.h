@@ -55,6 +55,18 @@ void unpack_scale_min_k4(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m);
 // Unpacks the 16 6-bit Q3_K scales to signed values in [-32, 31].
 void unpack_scales_q3_k(const uint8_t* packed, int8_t* scales);
 
+// --- Non-linear 4-bit formats (ref/quant_iq4.cpp): IQ4_NL, IQ4_XS ---
+// importance == nullptr: ggml's quantize_iq4_nl / quantize_iq4_xs without an imatrix (what its
+// model quantizer writes); otherwise with quant_weights. Byte-identical output.
+void quantize_row_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t n, const float* importance);
+void quantize_row_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t n, const float* importance);
+void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t n);
+void dequantize_row_iq4_xs(const BlockIQ4_XS* x, float* y, int64_t n);
+// The 6-bit scale of sub-block j (0..7) of an IQ4_XS block, in [0, 63] (the level is s - 32).
+int iq4_xs_scale(const BlockIQ4_XS& b, int j);
+float vec_dot_iq4_nl_q8_0(int64_t n, const BlockIQ4_NL* x, const BlockQ8_0* y);
+float vec_dot_iq4_xs_q8_k(int64_t n, const BlockIQ4_XS* x, const BlockQ8_K* y);
+
 // --- Dot products (ref/quant_dot.cpp), as ggml's scalar ggml_vec_dot_*_generic ---
 float vec_dot_q4_0_q8_0(int64_t n, const BlockQ4_0* x, const BlockQ8_0* y);
 float vec_dot_q4_1_q8_1(int64_t n, const BlockQ4_1* x, const BlockQ8_1* y);

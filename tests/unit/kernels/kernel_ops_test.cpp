@@ -163,7 +163,7 @@ std::string shape(const std::string& op, std::initializer_list<std::pair<const c
 const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q4_0,
                                    TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
                                    TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,
-                                   TensorType::Q6_K};
+                                   TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS};
 
 int64_t block_of(TensorType type) { return traits_of(type).block_size == 1 ? 32 : traits_of(type).block_size; }
 

@@ -26,7 +26,7 @@ const DotCase kCases[] = {
     {TensorType::F32, 0.0},   {TensorType::F16, 4e-4},  {TensorType::BF16, 3e-3},  {TensorType::Q4_0, 0.1},
     {TensorType::Q4_1, 0.09}, {TensorType::Q5_0, 0.05}, {TensorType::Q5_1, 0.045}, {TensorType::Q8_0, 0.008},
     {TensorType::Q2_K, 0.33}, {TensorType::Q3_K, 0.17}, {TensorType::Q4_K, 0.08},  {TensorType::Q5_K, 0.04},
-    {TensorType::Q6_K, 0.02},
+    {TensorType::Q6_K, 0.02}, {TensorType::IQ4_NL, 0.085}, {TensorType::IQ4_XS, 0.085},
 };
 
 double act_rel_rmse(TensorType act) {

@@ -2,6 +2,7 @@
 // reference quantizers' rounding rules independently of the implementation.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -267,6 +268,87 @@ TEST(KnownBlocks, Q8_KQuantize) {
   EXPECT_EQ(b.bsums[0], -191);
   EXPECT_EQ(b.bsums[1], 64);
   EXPECT_EQ(b.d, 1.0f / (-127.0f / 2.0f));
+}
+
+TEST(KnownBlocks, IQ4_NLDequantize) {
+  // value = d * kIq4nlValues[nibble]; nibble order as Q4_0 (low: element j, high: j + 16).
+  BlockIQ4_NL b{};
+  b.d = kHalfHalf;
+  std::memset(b.qs, 0x88, sizeof(b.qs));  // level 8 = +1 -> 0.5
+  b.qs[0] = 0xf0;                         // element 0: level 0 = -127; element 16: level 15 = 113
+  b.qs[1] = 0x87;                         // element 1: level 7 = -10; element 17: level 8 = 1
+  const auto y = dequant(TensorType::IQ4_NL, b, 32);
+  EXPECT_EQ(y[0], -63.5f);
+  EXPECT_EQ(y[16], 56.5f);
+  EXPECT_EQ(y[1], -5.0f);
+  EXPECT_EQ(y[17], 0.5f);
+  EXPECT_EQ(y[31], 0.5f);
+}
+
+TEST(KnownBlocks, IQ4_XSDequantize) {
+  // Sub-block j: value = d * (s_j - 32) * kIq4nlValues[nibble], s_j = low nibble of
+  // scales_l[j / 2] (even j) or its high nibble (odd j), plus bits 2j..2j+1 of scales_h above.
+  BlockIQ4_XS b{};
+  b.d = kHalfQuarter;
+  std::memset(b.qs, 0x88, sizeof(b.qs));
+  // s = 32 (level 0) everywhere but sub-block 0 (33), 1 (31) and 7 (63).
+  uint16_t h = 0;
+  for (int j = 0; j < 8; ++j) h = static_cast<uint16_t>(h | (2 << (2 * j)));
+  b.scales_l[0] = 0xf1;  // s_0 low 1, s_1 low 15
+  h = static_cast<uint16_t>((h & ~0xf) | 2 | (1 << 2));  // s_0 = 2 << 4 | 1 = 33, s_1 = 1 << 4 | 15 = 31
+  b.scales_l[3] = 0xf0;  // s_7 low 15 (s_6 low 0)
+  h = static_cast<uint16_t>(h | (3 << 14));  // s_7 = 63
+  b.scales_h = h;
+  b.qs[0] = 0x0f;    // element 0: 113; element 16: -127
+  b.qs[16] = 0x00;   // sub-block 1, elements 32 and 48: -127
+  b.qs[112] = 0x8e;  // sub-block 7, element 224: 89
+  const auto y = dequant(TensorType::IQ4_XS, b, 256);
+  EXPECT_EQ(y[0], 0.25f * 1 * 113);    // 28.25
+  EXPECT_EQ(y[16], 0.25f * 1 * -127);  // -31.75
+  EXPECT_EQ(y[32], 0.25f * -1 * -127);
+  EXPECT_EQ(y[48], 0.25f * -1 * -127);
+  EXPECT_EQ(y[64], 0.0f);               // level 0
+  EXPECT_EQ(y[224], 0.25f * 31 * 89);   // 689.75
+  EXPECT_EQ(y[240], 0.25f * 31 * 1);    // 7.75
+}
+
+TEST(KnownBlocks, IQ4QuantizeFindsAnExactGrid) {
+  // x on the grid 0.01 * kIq4nlValues: the first guess (max / -127, a negative scale) fits
+  // badly, and one of the trial scales finds the exact fit with d = +0.01.
+  std::vector<float> x(256);
+  for (size_t j = 0; j < x.size(); ++j) x[j] = 0.01f * kIq4nlValues[(j * 7) % 16];
+  BlockIQ4_NL nl[8];
+  quantize_row(TensorType::IQ4_NL, x.data(), nl, 256);
+  for (int b = 0; b < 8; ++b) {
+    EXPECT_EQ(nl[b].d, 0x211f) << b;  // fp16(0.01)
+    for (int j = 0; j < 16; ++j) {
+      EXPECT_EQ(nl[b].qs[j] & 0xf, ((32 * b + j) * 7) % 16);
+      EXPECT_EQ(nl[b].qs[j] >> 4, ((32 * b + j + 16) * 7) % 16);
+    }
+  }
+  BlockIQ4_XS xs{};
+  quantize_row(TensorType::IQ4_XS, x.data(), &xs, 256);
+  std::vector<float> y(256);
+  dequantize_row(TensorType::IQ4_XS, &xs, y.data(), 256);
+  for (size_t j = 0; j < x.size(); ++j) EXPECT_NEAR(y[j], x[j], 2e-3 * std::abs(x[j])) << j;
+}
+
+TEST(KnownBlocks, IQ4ZeroBlocks) {
+  // As the reference writes them: level 8 (+1, the level nearest 0) everywhere. IQ4_XS keeps
+  // d = -0 / 32 (fp16 0x8000) and every sub-block scale at s = 32 (level 0).
+  const std::vector<float> x(256, 0.0f);
+  BlockIQ4_NL nl[8];
+  quantize_row(TensorType::IQ4_NL, x.data(), nl, 256);
+  for (const auto& b : nl) {
+    EXPECT_EQ(b.d, 0);
+    for (uint8_t q : b.qs) EXPECT_EQ(q, 0x88);
+  }
+  BlockIQ4_XS xs{};
+  quantize_row(TensorType::IQ4_XS, x.data(), &xs, 256);
+  EXPECT_EQ(xs.d, 0x8000);
+  EXPECT_EQ(xs.scales_h, 0xaaaa);
+  for (uint8_t s : xs.scales_l) EXPECT_EQ(s, 0);
+  for (uint8_t q : xs.qs) EXPECT_EQ(q, 0x88);
 }
 
 }  // namespace

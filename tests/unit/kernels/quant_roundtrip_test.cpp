@@ -36,13 +36,16 @@ struct Bound {
 // - Q3_K: 8 levels over ~2 * 2.1, d ~ 0.55 but searched, ~ 0.16 [0.151]
 // - Q4_K: 16 levels per 32 with min and searched scale, ~ 0.07 [0.0715]
 // - Q5_K: half of Q4_K [0.0362]; Q6_K: 64 levels per 16, d ~ 2.1 / 32, ~ 0.019 [0.0178]
+// - IQ4_NL / IQ4_XS: 16 non-linear levels per 32, denser near zero, searched scale; below
+//   Q4_0 for Gaussian data [0.0762 / 0.0768]
 // Each bound sits ~10% above the measurement: the data is large enough that the statistic is
 // stable to well under 1% across seeds and standard libraries.
 const Bound kBounds[] = {
     {TensorType::F16, 4e-4},   {TensorType::BF16, 3e-3}, {TensorType::Q8_0, 0.008}, {TensorType::Q8_1, 0.008},
     {TensorType::Q8_K, 0.01},  {TensorType::Q4_0, 0.1},  {TensorType::Q4_1, 0.09},  {TensorType::Q5_0, 0.05},
     {TensorType::Q5_1, 0.045}, {TensorType::Q2_K, 0.33}, {TensorType::Q3_K, 0.17},  {TensorType::Q4_K, 0.08},
-    {TensorType::Q5_K, 0.04},  {TensorType::Q6_K, 0.02},
+    {TensorType::Q5_K, 0.04},  {TensorType::Q6_K, 0.02},   {TensorType::IQ4_NL, 0.085},
+    {TensorType::IQ4_XS, 0.085},
 };
 
 constexpr size_t kN = 256 * 1024;
@@ -71,6 +74,8 @@ TEST(QuantRoundTrip, ErrorOrderedByBits) {
         << type_name(k_order[i]) << " vs " << type_name(k_order[i + 1]);
   }
   EXPECT_GT(roundtrip_error(TensorType::Q4_0, x), roundtrip_error(TensorType::Q5_0, x));
+  EXPECT_GT(roundtrip_error(TensorType::Q4_0, x), roundtrip_error(TensorType::IQ4_NL, x));
+  EXPECT_GT(roundtrip_error(TensorType::IQ4_XS, x), roundtrip_error(TensorType::Q5_K, x));
   EXPECT_GT(roundtrip_error(TensorType::Q5_0, x), roundtrip_error(TensorType::Q8_0, x));
   EXPECT_GT(roundtrip_error(TensorType::Q4_1, x), roundtrip_error(TensorType::Q5_1, x));
   EXPECT_GT(roundtrip_error(TensorType::BF16, x), roundtrip_error(TensorType::F16, x));
@@ -97,7 +102,8 @@ TEST(QuantRoundTrip, ImportanceLowersWeightedError) {
   std::vector<float> importance(kN);
   for (auto& v : importance) v = dist(rng);
   const TensorType types[] = {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q2_K,
-                              TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+                              TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                              TensorType::IQ4_NL, TensorType::IQ4_XS};
   for (TensorType t : types) {
     const auto plain = dequantize(t, quantize(t, x), kN);
     const auto weighted = dequantize(t, quantize(t, x, importance.data()), kN);
@@ -176,7 +182,10 @@ TEST(QuantCapabilities, Lists) {
   EXPECT_EQ(vec_dot_type(TensorType::Q8_0), TensorType::Q8_0);
   EXPECT_EQ(vec_dot_type(TensorType::Q4_1), TensorType::Q8_1);
   EXPECT_EQ(vec_dot_type(TensorType::Q5_1), TensorType::Q8_1);
-  for (TensorType t : {TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+  EXPECT_EQ(vec_dot_type(TensorType::IQ4_NL), TensorType::Q8_0);
+  EXPECT_TRUE(can_vec_dot(TensorType::IQ4_NL));
+  for (TensorType t : {TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                       TensorType::IQ4_XS}) {
     EXPECT_EQ(vec_dot_type(t), TensorType::Q8_K);
     EXPECT_TRUE(can_vec_dot(t));
   }

@@ -40,6 +40,8 @@ const ModelPair kPairs[] = {
     {"synth/synth-qwen2-Q4_K_M.gguf", "synth/synth-qwen2-f32.gguf"},
     {"synth/synth-stablelm-Q8_0.gguf", "synth/synth-stablelm-f32.gguf"},
     {"synth/synth-stablelm-Q4_K_M.gguf", "synth/synth-stablelm-f32.gguf"},
+    {"synth/synth-llama-IQ4_NL.gguf", "synth/synth-llama-f32.gguf"},
+    {"synth/synth-llama-IQ4_XS.gguf", "synth/synth-llama-f32.gguf"},
 };
 
 // Bounds on rms(dequantized - f32) / rms(f32) per tensor. Real tensors are small (down to
@@ -54,6 +56,9 @@ double max_rel_rmse(TensorType t) {
     case TensorType::Q4_0: return 0.13;  // [0.096]
     case TensorType::Q6_K: return 0.03;  // [0.018]
     case TensorType::Q4_K: return 0.11;  // [0.072]
+    case TensorType::Q5_K: return 0.055;   // [0.036]
+    case TensorType::IQ4_NL: return 0.12;  // [0.077]
+    case TensorType::IQ4_XS: return 0.12;  // [0.077]
     default: return -1;                  // a type these files are not expected to contain
   }
 }
@@ -137,7 +142,7 @@ TEST(SharedModels, DequantizedTensorsMatchF32AndRequantizationIsByteIdentical) {
               << " tensors byte-identical; worst dequant rel rmse " << worst_err[type] << "\n";
   }
   // The files hold these stored types; make sure each was actually exercised.
-  for (const char* t : {"f16", "q8_0", "q4_0", "q5_0", "q4_k", "q6_k"}) EXPECT_GT(by_type[t].tensors, 0) << t;
+  for (const char* t : {"f16", "q8_0", "q4_0", "q5_0", "q4_k", "q6_k", "iq4_nl", "iq4_xs"}) EXPECT_GT(by_type[t].tensors, 0) << t;
 }
 
 }  // namespace

@@ -27,7 +27,7 @@ void from_float(const float* src, void* dst, int64_t n) {
 }
 template <class Block, void (*F)(const float*, Block*, int64_t, const float*)>
 void from_float_k(const float* src, void* dst, int64_t n) {
-  F(src, static_cast<Block*>(dst), n, nullptr);  // the K-quants' *_ref: no importance
+  F(src, static_cast<Block*>(dst), n, nullptr);  // the K-quants' *_ref and IQ4's: no importance
 }
 template <class Block, void (*F)(const float*, Block*, int64_t, const float*)>
 void from_float_importance(const float* src, void* dst, int64_t n, const float* importance) {
@@ -88,6 +88,8 @@ constexpr std::array<TypeTraits, kTypeCount> make_type_traits() {
   set(T::Q5_K, {kQK_K,   sizeof(BlockQ5_K),  &to_float<BlockQ5_K, ref::dequantize_row_q5_k>,      &from_float_k<BlockQ5_K, ref::quantize_row_q5_k>,       &from_float_importance<BlockQ5_K, ref::quantize_row_q5_k>,         T::Q8_K, &vec_dot_of<BlockQ5_K, BlockQ8_K, ref::vec_dot_q5_k_q8_k>});
   set(T::Q6_K, {kQK_K,   sizeof(BlockQ6_K),  &to_float<BlockQ6_K, ref::dequantize_row_q6_k>,      &from_float_k<BlockQ6_K, ref::quantize_row_q6_k>,       &from_float_importance<BlockQ6_K, ref::quantize_row_q6_k>,         T::Q8_K, &vec_dot_of<BlockQ6_K, BlockQ8_K, ref::vec_dot_q6_k_q8_k>});
   set(T::Q8_K, {kQK_K,   sizeof(BlockQ8_K),  &to_float<BlockQ8_K, ref::dequantize_row_q8_k>,      &from_float<BlockQ8_K, ref::quantize_row_q8_k>,         nullptr,                                                          T::Q8_K, nullptr});
+  set(T::IQ4_NL, {kQK4_NL, sizeof(BlockIQ4_NL), &to_float<BlockIQ4_NL, ref::dequantize_row_iq4_nl>, &from_float_k<BlockIQ4_NL, ref::quantize_row_iq4_nl>, &from_float_importance<BlockIQ4_NL, ref::quantize_row_iq4_nl>, T::Q8_0, &vec_dot_of<BlockIQ4_NL, BlockQ8_0, ref::vec_dot_iq4_nl_q8_0>});
+  set(T::IQ4_XS, {kQK_K,   sizeof(BlockIQ4_XS), &to_float<BlockIQ4_XS, ref::dequantize_row_iq4_xs>, &from_float_k<BlockIQ4_XS, ref::quantize_row_iq4_xs>, &from_float_importance<BlockIQ4_XS, ref::quantize_row_iq4_xs>, T::Q8_K, &vec_dot_of<BlockIQ4_XS, BlockQ8_K, ref::vec_dot_iq4_xs_q8_k>});
   // clang-format on
   // Q8_0 and Q8_1 activations: ggml's x86 rounding (quantize_row_x86 in quant.h).
   rows[static_cast<size_t>(T::Q8_0)].from_float_x86 = &from_float<BlockQ8_0, ref::quantize_row_q8_0_x86>;

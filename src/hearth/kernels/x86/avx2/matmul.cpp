@@ -134,6 +134,47 @@ float dot_q5_0(int64_t n, const void* wv, const void* xv) {
   return hsum8(acc);
 }
 
+// IQ4_NL / IQ4_XS: the 32 grid values (kIq4nlValues) of a 16-byte run of nibbles, low nibbles
+// first, looked up with one in-lane byte shuffle per half.
+inline __m256i iq4_levels(const uint8_t* qs) {
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  return _mm256_shuffle_epi8(table, unpack_nibbles(qs));
+}
+
+float dot_iq4_nl(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockIQ4_NL*>(wv);
+  const auto* x = static_cast<const BlockQ8_0*>(xv);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK4_NL; ++i) {
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d)),
+                          _mm256_cvtepi32_ps(dot_i8_pairs(iq4_levels(w[i].qs), y)), acc);
+  }
+  return hsum8(acc);
+}
+
+// IQ4_XS: levels |v| <= 127 against activations |y| <= 127, so maddubs cannot saturate; the
+// pair sums are multiplied by the sub-block's scale in the vpmaddwd that widens them, and the
+// int32 sum of a block stays below 8 * 32 * 127 * 127 * 32.
+float dot_iq4_xs(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockIQ4_XS*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int j = 0; j < kQK_K / 32; ++j) {
+      const __m256i q = iq4_levels(w[i].qs + 16 * j);
+      const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * j));
+      const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q));
+      const int ls = ((w[i].scales_l[j / 2] >> (4 * (j % 2))) & 0xf) | (((w[i].scales_h >> (2 * j)) & 3) << 4);
+      const auto scale = static_cast<int16_t>(ls - 32);
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p16, _mm256_set1_epi16(scale)));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * x[i].d), _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum8(acc);
+}
+
 // bf16 x bf16: widen by shifting into the top half of an f32 (exact), then FMA.
 inline __m256 load_bf16x8(const uint16_t* p) {
   return _mm256_castsi256_ps(
@@ -415,6 +456,8 @@ TypeKernels make_type_kernels() {
   set_row(k.vec_dot, TensorType::Q4_K, &dot_k4<false>);
   set_row(k.vec_dot, TensorType::Q5_K, &dot_k4<true>);
   set_row(k.vec_dot, TensorType::Q6_K, &dot_q6_k);
+  set_row(k.vec_dot, TensorType::IQ4_NL, &dot_iq4_nl);
+  set_row(k.vec_dot, TensorType::IQ4_XS, &dot_iq4_xs);
   return k;
 }
 

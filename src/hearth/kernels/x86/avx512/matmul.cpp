@@ -134,6 +134,107 @@ void dot4_q8_0(int64_t n, const void* wv, const void* const xv[4], float out[4])
   }
 }
 
+// ---- IQ4_NL, IQ4_XS ----
+// Levels come from the grid kIq4nlValues by an in-lane byte shuffle. The table holds them plus
+// 128 (unsigned, for vpdpbusd); the offset is removed with 128 * sum(y), as in q8_pair_dot.
+constexpr uint8_t iq4_offset_level(int k) { return static_cast<uint8_t>(kIq4nlValues[k] + 128); }
+alignas(16) constexpr uint8_t kIq4Unsigned[16] = {
+    iq4_offset_level(0),  iq4_offset_level(1),  iq4_offset_level(2),  iq4_offset_level(3),
+    iq4_offset_level(4),  iq4_offset_level(5),  iq4_offset_level(6),  iq4_offset_level(7),
+    iq4_offset_level(8),  iq4_offset_level(9),  iq4_offset_level(10), iq4_offset_level(11),
+    iq4_offset_level(12), iq4_offset_level(13), iq4_offset_level(14), iq4_offset_level(15)};
+
+// Two 16-byte runs of nibbles (32 elements each) as offset levels: [lo_a hi_a | lo_b hi_b].
+inline __m512i iq4_levels_pair(const uint8_t* a, const uint8_t* b) {
+  const __m128i ba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
+  const __m128i bb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+  const __m256i ya = _mm256_set_m128i(_mm_srli_epi16(ba, 4), ba);
+  const __m256i yb = _mm256_set_m128i(_mm_srli_epi16(bb, 4), bb);
+  const __m512i idx = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(ya), yb, 1), _mm512_set1_epi8(0x0f));
+  const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(kIq4Unsigned)));
+  return _mm512_shuffle_epi8(table, idx);
+}
+
+// sum level * y per 32-bit lane for offset levels lu.
+inline __m512i iq4_pair_dot(__m512i lu, __m512i y) {
+  const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lu, y);
+  const __m512i sy = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)), y);
+  return _mm512_sub_epi32(dot, sy);
+}
+
+// One IQ4_NL row against R activation rows (R = 1: vec_dot, 4: vec_dot4), two blocks a step.
+template <int R>
+void iq4_nl_rows(int64_t n, const BlockIQ4_NL* w, const BlockQ8_0* const* x, float* out) {
+  const int64_t nb = n / kQK4_NL;
+  __m512 acc[R];
+  for (int j = 0; j < R; ++j) acc[j] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i lu = iq4_levels_pair(w[i].qs, w[i + 1].qs);
+    const float da = h2f(w[i].d), db = h2f(w[i + 1].d);
+    for (int j = 0; j < R; ++j) {
+      const __m512i d = iq4_pair_dot(lu, load_q8_pair(x[j][i], x[j][i + 1]));
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), scale_pair(da * h2f(x[j][i].d), db * h2f(x[j][i + 1].d)), acc[j]);
+    }
+  }
+  for (int j = 0; j < R; ++j) {
+    out[j] = _mm512_reduce_add_ps(acc[j]);
+    if (i < nb) out[j] += ref::vec_dot_iq4_nl_q8_0(kQK4_NL, w + i, x[j] + i);
+  }
+}
+
+float dot_iq4_nl(int64_t n, const void* wv, const void* xv) {
+  const auto* x = static_cast<const BlockQ8_0*>(xv);
+  float out;
+  iq4_nl_rows<1>(n, static_cast<const BlockIQ4_NL*>(wv), &x, &out);
+  return out;
+}
+
+void dot4_iq4_nl(int64_t n, const void* wv, const void* const xv[4], float out[4]) {
+  const BlockQ8_0* x[4];
+  for (int j = 0; j < 4; ++j) x[j] = static_cast<const BlockQ8_0*>(xv[j]);
+  iq4_nl_rows<4>(n, static_cast<const BlockIQ4_NL*>(wv), x, out);
+}
+
+// One IQ4_XS row against R activation rows: per block, four pairs of sub-blocks, each pair's
+// lanes scaled by d_w * d_x * (s - 32) of its sub-blocks.
+template <int R>
+void iq4_xs_rows(int64_t n, const BlockIQ4_XS* w, const BlockQ8_K* const* x, float* out) {
+  __m512 acc[R];
+  for (int j = 0; j < R; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    float ls[kQK_K / 32];
+    for (int s = 0; s < kQK_K / 32; ++s) {
+      const int v = ((w[i].scales_l[s / 2] >> (4 * (s % 2))) & 0xf) | (((w[i].scales_h >> (2 * s)) & 3) << 4);
+      ls[s] = static_cast<float>(v - 32);
+    }
+    const float dw = h2f(w[i].d);
+    for (int p = 0; p < kQK_K / 64; ++p) {
+      const __m512i lu = iq4_levels_pair(w[i].qs + 32 * p, w[i].qs + 32 * p + 16);
+      for (int j = 0; j < R; ++j) {
+        const __m512i y = _mm512_loadu_si512(x[j][i].qs + 64 * p);
+        const float d = dw * x[j][i].d;
+        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iq4_pair_dot(lu, y)), scale_pair(d * ls[2 * p], d * ls[2 * p + 1]),
+                                 acc[j]);
+      }
+    }
+  }
+  for (int j = 0; j < R; ++j) out[j] = _mm512_reduce_add_ps(acc[j]);
+}
+
+float dot_iq4_xs(int64_t n, const void* wv, const void* xv) {
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  float out;
+  iq4_xs_rows<1>(n, static_cast<const BlockIQ4_XS*>(wv), &x, &out);
+  return out;
+}
+
+void dot4_iq4_xs(int64_t n, const void* wv, const void* const xv[4], float out[4]) {
+  const BlockQ8_K* x[4];
+  for (int j = 0; j < 4; ++j) x[j] = static_cast<const BlockQ8_K*>(xv[j]);
+  iq4_xs_rows<4>(n, static_cast<const BlockIQ4_XS*>(wv), x, out);
+}
+
 float dot_f16(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const uint16_t*>(wv);
   const auto* x = static_cast<const uint16_t*>(xv);
@@ -193,6 +294,10 @@ TypeKernels make_type_kernels() {
   set_row(k.vec_dot4, TensorType::F16, &dot4_f16);
   set_row(k.vec_dot4, TensorType::Q4_0, &dot4_q4_0);
   set_row(k.vec_dot4, TensorType::Q8_0, &dot4_q8_0);
+  set_row(k.vec_dot, TensorType::IQ4_NL, &dot_iq4_nl);
+  set_row(k.vec_dot, TensorType::IQ4_XS, &dot_iq4_xs);
+  set_row(k.vec_dot4, TensorType::IQ4_NL, &dot4_iq4_nl);
+  set_row(k.vec_dot4, TensorType::IQ4_XS, &dot4_iq4_xs);
   return k;
 }
 
