@@ -239,6 +239,7 @@ std::vector<Param> all_params() {
       "synth-llama-moe-f32", "synth-llama-moe-Q8_0",  "synth-llama-moe-Q4_K_M", "synth-stablelm-f32",
       "synth-stablelm-Q8_0", "synth-stablelm-Q4_K_M", "synth-qwen2-f32",        "synth-qwen2-Q8_0",
       "synth-qwen2-Q4_K_M",  "synth-llama3-rope-f32", "synth-llama3-rope-Q8_0", "synth-llama3-rope-Q4_K_M",
+      "synth-llama-IQ4_NL",  "synth-llama-IQ4_XS",
   };
   const char* cases[] = {"once-upon-a-time", "little-dog-happy", "lily-and-ben", "random200-seed1"};
   std::vector<Param> out;
