@@ -19,10 +19,11 @@ struct FileTypeName {
 constexpr FileTypeName kNames[] = {
     {FileType::kQ4_0, "Q4_0"},     {FileType::kQ4_1, "Q4_1"},     {FileType::kQ5_0, "Q5_0"},
     {FileType::kQ5_1, "Q5_1"},     {FileType::kQ2_K, "Q2_K"},     {FileType::kQ3_K_S, "Q3_K_S"},
-    {FileType::kQ3_K_M, "Q3_K_M"}, {FileType::kQ3_K_L, "Q3_K_L"}, {FileType::kQ4_K_S, "Q4_K_S"},
-    {FileType::kQ4_K_M, "Q4_K_M"}, {FileType::kQ5_K_S, "Q5_K_S"}, {FileType::kQ5_K_M, "Q5_K_M"},
-    {FileType::kQ6_K, "Q6_K"},     {FileType::kQ8_0, "Q8_0"},     {FileType::kF16, "F16"},
-    {FileType::kBF16, "BF16"},     {FileType::kAllF32, "F32"},
+    {FileType::kQ3_K_M, "Q3_K_M"}, {FileType::kQ3_K_L, "Q3_K_L"}, {FileType::kIQ4_NL, "IQ4_NL"},
+    {FileType::kIQ4_XS, "IQ4_XS"}, {FileType::kQ4_K_S, "Q4_K_S"}, {FileType::kQ4_K_M, "Q4_K_M"},
+    {FileType::kQ5_K_S, "Q5_K_S"}, {FileType::kQ5_K_M, "Q5_K_M"}, {FileType::kQ6_K, "Q6_K"},
+    {FileType::kQ8_0, "Q8_0"},     {FileType::kF16, "F16"},       {FileType::kBF16, "BF16"},
+    {FileType::kAllF32, "F32"},
 };
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -121,6 +122,8 @@ Result<TensorType> recipe_type(const Recipe& r, const TensorShape& t, Category c
       new_type = il < 2 ? TensorType::Q5_K : TensorType::Q4_K;
     } else if (ft == F::kQ3_K_L) {
       new_type = TensorType::Q5_K;
+    } else if ((ft == F::kIQ4_NL || ft == F::kIQ4_XS) && n_gqa >= 4) {
+      new_type = TensorType::Q5_K;
     } else if ((ft == F::kQ4_K_M || ft == F::kQ5_K_M) && use_more_bits(il, n)) {
       new_type = TensorType::Q6_K;
     } else if (ft == F::kQ4_K_S && il < 4) {
@@ -150,6 +153,8 @@ Result<TensorType> recipe_type(const Recipe& r, const TensorShape& t, Category c
       } else if (use_more_bits(il, n)) {
         new_type = TensorType::Q6_K;
       }
+    } else if (il < n / 8 && (ft == F::kIQ4_NL || ft == F::kIQ4_XS) && !r.has_imatrix) {
+      new_type = TensorType::Q5_K;
     } else if (ft == F::kQ5_K_M && use_more_bits(il, n)) {
       new_type = TensorType::Q6_K;
     } else if (ft == F::kQ4_K_S && !falcon && il < n / 8) {
@@ -164,7 +169,8 @@ Result<TensorType> recipe_type(const Recipe& r, const TensorShape& t, Category c
   if (cat == Category::kAttnOutput) {
     if (m.arch != "falcon") {
       if (m.n_expert == 8) {
-        if (ft == F::kQ2_K || ft == F::kQ3_K_S || ft == F::kQ3_K_M || ft == F::kQ4_K_S || ft == F::kQ4_K_M) {
+        if (ft == F::kQ2_K || ft == F::kQ3_K_S || ft == F::kQ3_K_M || ft == F::kQ4_K_S || ft == F::kQ4_K_M ||
+            ft == F::kIQ4_NL || ft == F::kIQ4_XS) {
           new_type = TensorType::Q5_K;
         }
       } else if (ft == F::kQ2_K) {
@@ -183,9 +189,9 @@ Result<TensorType> recipe_type(const Recipe& r, const TensorShape& t, Category c
 }
 
 // tensor_type_fallback: the ecosystem's replacement when the row does not fit the block.
-// The ecosystem maps Q2_K/Q3_K to Q4_0, Q4_K to Q5_0, Q5_K to Q5_1 and Q6_K to Q8_0; a row that
-// fits none of the 32-element types becomes F16 (as the reference files show for the
-// 172-wide ffn_down of stories260K, also for the 32-element file types).
+// The ecosystem maps Q2_K/Q3_K to Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0 and IQ4_XS to
+// IQ4_NL; a row that fits none of the 32-element types becomes F16 (as the reference files show
+// for the 172-wide ffn_down of stories260K, also for the 32-element file types).
 TensorType fallback_for(TensorType t) {
   switch (t) {
     case TensorType::Q2_K:
@@ -193,6 +199,7 @@ TensorType fallback_for(TensorType t) {
     case TensorType::Q4_K: return TensorType::Q5_0;
     case TensorType::Q5_K: return TensorType::Q5_1;
     case TensorType::Q6_K: return TensorType::Q8_0;
+    case TensorType::IQ4_XS: return TensorType::IQ4_NL;
     default: return TensorType::F16;
   }
 }
@@ -251,6 +258,8 @@ TensorType base_type(FileType t) {
     case FileType::kQ5_K_S:
     case FileType::kQ5_K_M: return TensorType::Q5_K;
     case FileType::kQ6_K: return TensorType::Q6_K;
+    case FileType::kIQ4_NL: return TensorType::IQ4_NL;
+    case FileType::kIQ4_XS: return TensorType::IQ4_XS;
   }
   return TensorType::F32;
 }

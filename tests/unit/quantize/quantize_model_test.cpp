@@ -39,7 +39,9 @@ int value_bits(TensorType t) {
     case TensorType::Q3_K: return 3;
     case TensorType::Q4_0:
     case TensorType::Q4_1:
-    case TensorType::Q4_K: return 4;
+    case TensorType::Q4_K:
+    case TensorType::IQ4_NL:
+    case TensorType::IQ4_XS: return 4;
     case TensorType::Q5_0:
     case TensorType::Q5_1:
     case TensorType::Q5_K: return 5;
@@ -170,6 +172,20 @@ TEST_F(QuantizeModelTest, Q4_K_MIsByteIdenticalToTheReference) {
                           m / "synth" / (std::string(s) + "-Q4_K_M.gguf"), &compared);
   }
   EXPECT_GE(compared, 48 + 4 * 10);
+}
+
+// IQ4_NL and IQ4_XS: the non-linear 4-bit search, and the recipe's Q5_K attn_v (n_gqa 4) and
+// Q6_K output, against the reference's files of synth-llama.
+TEST_F(QuantizeModelTest, IQ4_NLAndIQ4_XSAreByteIdenticalToTheReference) {
+  HEARTH_REQUIRE_SHARED(shared);
+  const fs::path d = shared / "models" / "synth";
+  int compared = 0;
+  for (FileType ft : {FileType::kIQ4_NL, FileType::kIQ4_XS}) {
+    const std::string name(file_type_name(ft));
+    expect_byte_identical(quantize(d / "synth-llama-f32.gguf", ft), d / ("synth-llama-" + name + ".gguf"), &compared);
+  }
+  // Every tensor of both files (21 each: 13 IQ4, 2 Q5_K, 1 Q6_K, 5 F32 norms).
+  EXPECT_EQ(compared, 2 * 21);
 }
 
 // KL(f32 || quantized) over the same windows, from the f32 model's encoded log-probabilities.

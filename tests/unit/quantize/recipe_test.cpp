@@ -38,6 +38,10 @@ TEST(RecipeTest, ParsesFileTypes) {
   EXPECT_EQ(parse_file_type("7"), FileType::kQ8_0);     // LLAMA_FTYPE_MOSTLY_Q8_0
   EXPECT_EQ(static_cast<uint32_t>(FileType::kQ6_K), 18u);
   EXPECT_EQ(static_cast<uint32_t>(FileType::kQ2_K), 10u);
+  EXPECT_EQ(parse_file_type("iq4_nl"), FileType::kIQ4_NL);
+  EXPECT_EQ(parse_file_type("25"), FileType::kIQ4_NL);  // LLAMA_FTYPE_MOSTLY_IQ4_NL
+  EXPECT_EQ(parse_file_type("IQ4_XS"), FileType::kIQ4_XS);
+  EXPECT_EQ(parse_file_type("30"), FileType::kIQ4_XS);  // LLAMA_FTYPE_MOSTLY_IQ4_XS
   EXPECT_FALSE(parse_file_type("Q7_K").has_value());
   EXPECT_FALSE(parse_file_type("").has_value());
   EXPECT_FALSE(parse_file_type("4").has_value());  // id 4 (Q4_1_SOME_F16) is not produced
@@ -120,6 +124,33 @@ TEST(RecipeTest, EightExpertRules) {
   EXPECT_EQ(pick(FileType::kQ4_K_M, blk(7, "attn_k.weight"), 4096, 1024, m4), TensorType::Q4_K);
 }
 
+TEST(RecipeTest, IQ4KeepsMoreBitsInAttnVAndTheFirstFfnDown) {
+  for (FileType ft : {FileType::kIQ4_NL, FileType::kIQ4_XS}) {
+    const TensorType base = base_type(ft);
+    for (int i = 0; i < 32; ++i) {
+      // attn_v: Q5_K with n_gqa >= 4; ffn_down: Q5_K in the first eighth (without an imatrix).
+      EXPECT_EQ(pick(ft, blk(i, "attn_v.weight"), 4096, 1024, llama32()), TensorType::Q5_K) << i;
+      EXPECT_EQ(pick(ft, blk(i, "ffn_down.weight"), 14336, 4096, llama32()), i < 4 ? TensorType::Q5_K : base) << i;
+      EXPECT_EQ(pick(ft, blk(i, "attn_q.weight"), 4096, 4096, llama32()), base) << i;
+    }
+    EXPECT_EQ(pick(ft, "output.weight", 4096, 128256, llama32()), TensorType::Q6_K);
+    EXPECT_EQ(pick(ft, "token_embd.weight", 4096, 128256, llama32()), base);
+    // Without grouped-query attention attn_v keeps the base type.
+    const ModelFacts mha{"llama", 32, 32, 32, 0, true};
+    EXPECT_EQ(pick(ft, blk(0, "attn_v.weight"), 4096, 4096, mha), base);
+    // 8 experts: attn_output Q5_K, attn_v Q8_0.
+    const ModelFacts moe{"llama", 32, 32, 8, 8, true};
+    EXPECT_EQ(pick(ft, blk(9, "attn_output.weight"), 4096, 4096, moe), TensorType::Q5_K);
+    EXPECT_EQ(pick(ft, blk(9, "attn_v.weight"), 4096, 1024, moe), TensorType::Q8_0);
+  }
+  // With an imatrix the first ffn_down layers stay at the base type.
+  Recipe r;
+  r.ftype = FileType::kIQ4_XS;
+  r.has_imatrix = true;
+  TensorShape t{"blk.0.ffn_down.weight", 2, {14336, 4096, 1, 1}};
+  EXPECT_EQ(choose_type(r, t, TensorType::F32, llama32())->type, TensorType::IQ4_XS);
+}
+
 TEST(RecipeTest, FallbacksWhenRowsDoNotFit) {
   const ModelFacts m = llama32();
   Recipe r;
@@ -139,6 +170,8 @@ TEST(RecipeTest, FallbacksWhenRowsDoNotFit) {
   EXPECT_EQ(fb(FileType::kQ3_K_S, blk(9, "attn_q.weight"), 64), TensorType::Q4_0);  // q3_k -> q4_0
   EXPECT_EQ(fb(FileType::kQ4_K_M, blk(9, "attn_q.weight"), 172), TensorType::F16);  // fits nothing
   EXPECT_EQ(fb(FileType::kQ4_0, blk(9, "attn_q.weight"), 172), TensorType::F16);
+  EXPECT_EQ(fb(FileType::kIQ4_XS, blk(9, "attn_q.weight"), 96), TensorType::IQ4_NL);  // iq4_xs -> iq4_nl
+  EXPECT_EQ(fb(FileType::kIQ4_NL, blk(9, "attn_q.weight"), 172), TensorType::F16);
   // The output's own rule: a row that does not fit the K block gives Q8_0 directly.
   r.ftype = FileType::kQ4_K_M;
   TensorShape out{"output.weight", 2, {64, 512, 1, 1}};
@@ -214,6 +247,8 @@ TEST(RecipeTest, MatchesTheReferenceFilesTensorTypes) {
     expect_same_plan(d / (std::string(s) + "-f32.gguf"), d / (std::string(s) + "-Q8_0.gguf"), FileType::kQ8_0);
     expect_same_plan(d / (std::string(s) + "-f32.gguf"), d / (std::string(s) + "-Q4_K_M.gguf"), FileType::kQ4_K_M);
   }
+  expect_same_plan(m / "synth/synth-llama-f32.gguf", m / "synth/synth-llama-IQ4_NL.gguf", FileType::kIQ4_NL);
+  expect_same_plan(m / "synth/synth-llama-f32.gguf", m / "synth/synth-llama-IQ4_XS.gguf", FileType::kIQ4_XS);
 }
 
 }  // namespace
