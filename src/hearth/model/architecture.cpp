@@ -8,10 +8,12 @@
 namespace hearth::model {
 namespace {
 
-constexpr std::array<Architecture, 3> kArchitectures = {{
+constexpr std::array<Architecture, 5> kArchitectures = {{
     {"llama", &load_llama, &prenorm_block},
     {"qwen2", &load_qwen2, &prenorm_block},
     {"stablelm", &load_stablelm, &stablelm_block},
+    {"qwen3", &load_qwen3, &qwen3_block},
+    {"qwen3moe", &load_qwen3moe, &qwen3_block},
 }};
 
 // Upper bounds that no real model reaches; they keep hostile metadata from sizing buffers.
@@ -165,6 +167,17 @@ Status bind_attention(const HParams& hp, LayerWeights& l, WeightBinder& b, int i
   }
   HEARTH_ASSIGN_OR_RETURN(l.bo, b.optional(p + "attn_output.bias", {n}, WeightKind::kVector));
   return ok_status();
+}
+
+Status bind_qk_norm(const HParams& hp, LayerWeights& l, WeightBinder& b, int il) {
+  const std::string p = "blk." + std::to_string(il) + ".";
+  HEARTH_ASSIGN_OR_RETURN(l.attn_q_norm, b.require(p + "attn_q_norm.weight", {hp.head_dim}, WeightKind::kVector));
+  HEARTH_ASSIGN_OR_RETURN(l.attn_k_norm, b.require(p + "attn_k_norm.weight", {hp.head_dim}, WeightKind::kVector));
+  return ok_status();
+}
+
+Result<int64_t> read_expert_ff_length(const gguf::GgufFile& f, const HParams& hp) {
+  return required_int(f, key(hp, "expert_feed_forward_length"), 1, kMaxDim);
 }
 
 Status bind_ffn(const HParams& hp, LayerWeights& l, WeightBinder& b, int il, bool norm_bias, bool norm_optional) {

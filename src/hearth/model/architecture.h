@@ -32,6 +32,10 @@ Status read_common_hparams(const gguf::GgufFile& file, HParams& hp);
 Status bind_io_weights(HParams& hp, ModelWeights& w, WeightBinder& b, bool norm_bias);
 // Binds attention weights of layer il (biases as requested: 0 = absent, 1 = optional, 2 = required).
 Status bind_attention(const HParams& hp, LayerWeights& l, WeightBinder& b, int il, int qkv_bias, bool norm_bias);
+// Binds layer il's per-head q/k RMSNorm weights (attn_q_norm, attn_k_norm), both [head_dim].
+Status bind_qk_norm(const HParams& hp, LayerWeights& l, WeightBinder& b, int il);
+// <arch>.expert_feed_forward_length: the width of each expert (qwen3moe).
+Result<int64_t> read_expert_ff_length(const gguf::GgufFile& file, const HParams& hp);
 // Binds the FFN (dense SwiGLU, or Mixtral-style experts when hp.n_expert > 0).
 Status bind_ffn(const HParams& hp, LayerWeights& l, WeightBinder& b, int il, bool norm_bias, bool norm_optional);
 
@@ -39,8 +43,11 @@ Status bind_ffn(const HParams& hp, LayerWeights& l, WeightBinder& b, int il, boo
 Status load_llama(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
 Status load_qwen2(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
 Status load_stablelm(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
+Status load_qwen3(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
+Status load_qwen3moe(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
 // Block choosers: the pre-norm block (llama, qwen2); stablelm's, parallel when its layers have no ffn_norm.
 BlockFn prenorm_block(const HParams& hp);
 BlockFn stablelm_block(const HParams& hp);
+BlockFn qwen3_block(const HParams& hp);  // pre-norm with q/k norm (qwen3, qwen3moe)
 
 }  // namespace hearth::model

@@ -88,6 +88,19 @@ void Forward::qkv(const LayerWeights& l) {
   add_bias(c_.v_.data(), l.bv, n_, nkv, kt_);
 }
 
+void Forward::qk_norm(const LayerWeights& l) {
+  const int64_t nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv(), hd = hp_.head_dim;
+  for (int64_t t = 0; t < n_; ++t) {
+    float* q = row(c_.q_, t, nq);
+    float* k = row(c_.k_, t, nkv);
+    for (int64_t h = 0; h < hp_.n_head; ++h)
+      kt_.rms_norm(q + h * hd, q + h * hd, l.attn_q_norm.f32(), hd, hp_.norm_eps);
+    for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
+      kt_.rms_norm(k + h * hd, k + h * hd, l.attn_k_norm.f32(), hd, hp_.norm_eps);
+    }
+  }
+}
+
 void Forward::rope() {
   const int64_t nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv();
   const int head_dim = static_cast<int>(hp_.head_dim), n_rot = static_cast<int>(hp_.n_rot);

@@ -36,6 +36,8 @@ class Forward {
   void attn_norm(const LayerWeights& l);
   // q = cur · Wq (+ bq)   [n][n_head * head_dim];   k, v = cur · Wk, Wv (+ bk, bv)   [n][n_head_kv * head_dim]
   void qkv(const LayerWeights& l);
+  // q, k = rms_norm(each head of q, k) * attn_q_norm, attn_k_norm   [head_dim] per head (qwen3, gemma3)
+  void qk_norm(const LayerWeights& l);
   // Rotates q and k by each token's position (RoPE, Su et al. 2021).
   void rope();
   // Writes k and v into the cache rows of layer il at each token's sequence and position.

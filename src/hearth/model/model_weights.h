@@ -43,6 +43,7 @@ struct LayerWeights {
   TensorView wk, wv;                      // [n_embd, n_head_kv * head_dim]
   TensorView wo;                          // [n_head * head_dim, n_embd]
   TensorView bq, bk, bv, bo;              // optional biases
+  TensorView attn_q_norm, attn_k_norm;    // per-head RMSNorm of q and k [head_dim] (qwen3, gemma3)
   TensorView ffn_norm, ffn_norm_b;        // [n_embd]; absent with a parallel residual
   TensorView ffn_gate, ffn_up;            // [n_embd, n_ff]
   TensorView ffn_down;                    // [n_ff, n_embd]

@@ -26,6 +26,7 @@ struct TinyLlama {
   std::vector<std::vector<float>> storage;
   gguf::GgufWriter w;
   std::mt19937 rng{7};
+  std::string arch = "llama";  // general.architecture and the prefix of the hyper-parameter keys
 
   void tensor(const std::string& name, std::vector<uint64_t> ne) {
     size_t n = 1;
@@ -40,14 +41,14 @@ struct TinyLlama {
 
   void build(bool skip_wq = false, uint64_t wk_rows = 4) {
     storage.reserve(32);
-    w.set_string("general.architecture", "llama");
-    w.set_u32("llama.context_length", 64);
-    w.set_u32("llama.embedding_length", 8);
-    w.set_u32("llama.block_count", 1);
-    w.set_u32("llama.feed_forward_length", 16);
-    w.set_u32("llama.attention.head_count", 2);
-    w.set_u32("llama.attention.head_count_kv", 1);
-    w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    w.set_string("general.architecture", arch);
+    w.set_u32(arch + ".context_length", 64);
+    w.set_u32(arch + ".embedding_length", 8);
+    w.set_u32(arch + ".block_count", 1);
+    w.set_u32(arch + ".feed_forward_length", 16);
+    w.set_u32(arch + ".attention.head_count", 2);
+    w.set_u32(arch + ".attention.head_count_kv", 1);
+    w.set_f32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
     tensor("token_embd.weight", {8, 10});
     tensor("output_norm.weight", {8});
     tensor("blk.0.attn_norm.weight", {8});
@@ -212,7 +213,8 @@ TEST_F(ModelLoadTest, RepackedBytesDoNotDependOnTheThreadCount) {
   const auto views = [](const model::Model& m) {
     std::vector<const model::TensorView*> v;
     for (const auto& l : m.weights().layers) {
-      for (const model::TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) v.push_back(t);
+      for (const model::TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+        v.push_back(t);
     }
     return v;
   };
@@ -330,6 +332,25 @@ TEST_F(ModelLoadTest, VocabSmallerThanEmbeddingRowsIsRefused) {
   EXPECT_FALSE(with_tokens(11, "large.gguf").ok());
   auto exact = with_tokens(10, "exact.gguf");
   EXPECT_TRUE(exact.ok()) << exact.status().message();
+}
+
+// qwen3: the per-head q/k norms must be [head_dim] (4 here).
+TEST_F(ModelLoadTest, Qwen3QkNormMustMatchHeadDim) {
+  auto with_q_norm = [&](uint64_t n, const std::string& name) {
+    TinyLlama t;
+    t.arch = "qwen3";
+    t.build();
+    t.tensor("blk.0.attn_q_norm.weight", {n});
+    t.tensor("blk.0.attn_k_norm.weight", {4});
+    return model::Model::load(write(t, name));
+  };
+  auto bad = with_q_norm(8, "bad.gguf");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("'blk.0.attn_q_norm.weight' has shape [8]"), std::string::npos)
+      << bad.status().message();
+  auto good = with_q_norm(4, "good.gguf");
+  EXPECT_TRUE(good.ok()) << good.status().message();
 }
 
 TEST(ModelLoad, VocabOnlyFileIsRefused) {

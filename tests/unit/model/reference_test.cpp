@@ -139,8 +139,23 @@ std::string param_name(const ::testing::TestParamInfo<Param>& info) {
 
 class ReferenceTest : public ::testing::TestWithParam<Param> {};
 
+// Whether the reference's other set `alt` saw the same tokens as rc up to position p.
+bool same_prefix(const ReferenceCase& rc, const ReferenceCase& alt, int64_t p) {
+  if (alt.n_positions() <= p) return false;
+  auto at = [](const ReferenceCase& c, int64_t i) {
+    const auto np = static_cast<int64_t>(c.prompt_ids.size());
+    return i < np ? c.prompt_ids[static_cast<size_t>(i)] : c.generated_ids[static_cast<size_t>(i - np)];
+  };
+  for (int64_t i = 0; i <= p; ++i)
+    if (at(rc, i) != at(alt, i)) return false;
+  return true;
+}
+
+// `alt` (may be null): the reference's other set for the same case. An MoE position where the
+// reference's own two sets disagree beyond the bound is the reference's router flip (README
+// §6: qwen3moe default vs exact 0.29-0.30); there ours may match either set.
 void check_against(const std::vector<Row>& ours, const ReferenceCase& rc, const std::string& model_stem, double tol,
-                   const char* set_name) {
+                   const char* set_name, const ReferenceCase* alt = nullptr) {
   const Kind kind = kind_of(model_stem);
   const int64_t nv = rc.n_vocab;
   ASSERT_EQ(static_cast<int64_t>(ours.size()), rc.n_positions());
@@ -157,7 +172,16 @@ void check_against(const std::vector<Row>& ours, const ReferenceCase& rc, const 
       worst = rel;
       worst_pos = static_cast<int>(p);
     }
-    const bool exempt = is_moe(model_stem) && ours[p].near_tie;
+    bool exempt = is_moe(model_stem) && ours[p].near_tie;
+    if (!exempt && rel > tol && is_moe(model_stem) && alt != nullptr && same_prefix(rc, *alt, p)) {
+      const float* aref = alt->row(p);
+      double ref_d = 0.0, alt_d = 0.0;
+      for (int64_t j = 0; j < nv; ++j) {
+        ref_d = std::max(ref_d, static_cast<double>(std::fabs(aref[j] - ref[j])));
+        alt_d = std::max(alt_d, static_cast<double>(std::fabs(ours[p].logits[j] - aref[j])));
+      }
+      exempt = ref_d / range > tol && alt_d / row_range(aref, nv) <= tol;
+    }
     if (rel > tol && !exempt) {
       ++violations;
       if (violations <= 3) {
@@ -225,10 +249,11 @@ TEST_P(ReferenceTest, MatchesReferenceLogitsAndGreedyTokens) {
   // Default set: the reference's stock settings (f16 K/V cache).
   {
     auto rc = testing::load_reference_case(shared / "reference", stem);
+    auto exact = testing::load_reference_case(shared / "reference" / "exact", stem);
     auto ctx = make_context(m, kernels::KvType::kF16);
     auto rows = eval_reference_schedule(*ctx, rc);
     const double tol = kind == Kind::kQuant ? 5e-2 : 5e-3;
-    check_against(rows, rc, prm.model, tol, "default set");
+    check_against(rows, rc, prm.model, tol, "default set", &exact);
   }
 }
 
@@ -239,7 +264,8 @@ std::vector<Param> all_params() {
       "synth-llama-moe-f32", "synth-llama-moe-Q8_0",  "synth-llama-moe-Q4_K_M", "synth-stablelm-f32",
       "synth-stablelm-Q8_0", "synth-stablelm-Q4_K_M", "synth-qwen2-f32",        "synth-qwen2-Q8_0",
       "synth-qwen2-Q4_K_M",  "synth-llama3-rope-f32", "synth-llama3-rope-Q8_0", "synth-llama3-rope-Q4_K_M",
-      "synth-llama-IQ4_NL",  "synth-llama-IQ4_XS",
+      "synth-qwen3-f32",     "synth-qwen3-Q8_0",      "synth-qwen3-Q4_K_M",     "synth-qwen3moe-f32",
+      "synth-qwen3moe-Q8_0", "synth-qwen3moe-Q4_K_M", "synth-llama-IQ4_NL",     "synth-llama-IQ4_XS",
   };
   const char* cases[] = {"once-upon-a-time", "little-dog-happy", "lily-and-ben", "random200-seed1"};
   std::vector<Param> out;
