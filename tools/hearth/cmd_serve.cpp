@@ -12,6 +12,7 @@
 #include "common_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
+#include "hearth/jinja/template.h"
 #include "hearth/server/server.h"
 #include "http_options.h"
 #include "model_arg.h"
@@ -28,6 +29,7 @@ struct ServeOptions {
   KvOptions kv;
   uint64_t max_body_mib = 8;
   std::vector<std::string> lora;
+  std::string chat_template_file;
 };
 
 Status serve(ServeOptions& o) {
@@ -56,6 +58,12 @@ Status serve(ServeOptions& o) {
     HEARTH_ASSIGN_OR_RETURN(auto keys, server::parse_api_key_file(text, o.api_key_file));
     if (keys.empty()) return make_error(ErrorCode::kInvalidArgument, "{}: no keys in the file", o.api_key_file);
     c.keys.insert(c.keys.end(), keys.begin(), keys.end());
+  }
+  if (!o.chat_template_file.empty()) {
+    if (!c.chat_template.empty()) {
+      return make_error(ErrorCode::kInvalidArgument, "--chat-template and --chat-template-file exclude each other");
+    }
+    HEARTH_ASSIGN_OR_RETURN(c.chat_template_source, read_file(o.chat_template_file, jinja::kMaxTemplateBytes));
   }
   HEARTH_ASSIGN_OR_RETURN(c.scheduler.kv_type, parse_kv_type(o.kv.type));
   c.scheduler.kv_limit_bytes = o.kv.limit_mib << 20;
@@ -93,6 +101,8 @@ void setup(CLI::App& app) {
   sub->add_option("--alias", c.model_id, "model id reported by the API (default: the file name)");
   sub->add_option("--chat-template", c.chat_template,
                   "chat format: plain, llama2, llama3, chatml, mistral, zephyr, gemma, phi3 (default: from the model)");
+  sub->add_option("--chat-template-file", o->chat_template_file,
+                  "a Jinja chat template to use instead of the model's own (as tokenizer.chat_template)");
   sub->add_option("--api-key", o->api_keys, "API key clients must send (repeatable)");
   sub->add_option("--api-key-file", o->api_key_file, "file of keys, one per line: KEY [models=a,b] [rpm=N] [tpm=N]");
   sub->add_flag("--insecure-no-auth", c.insecure_no_auth, "allow a non-loopback --host without an API key");

@@ -6,6 +6,7 @@
 #include <array>
 #include <utility>
 
+#include "hearth/jinja/json_value.h"
 #include "hearth/jinja/template.h"
 #include "hearth/jinja/value.h"
 
@@ -119,6 +120,33 @@ Result<ChatTemplateFamily> parse_chat_template_name(std::string_view name) {
                     name);
 }
 
+std::string_view tool_call_syntax_name(ToolCallSyntax syntax) {
+  switch (syntax) {
+    case ToolCallSyntax::kHermes: return "hermes";
+    case ToolCallSyntax::kLlama3: return "llama3";
+    case ToolCallSyntax::kMistral: return "mistral";
+    case ToolCallSyntax::kJson: break;
+  }
+  return "json";
+}
+
+ToolCallSyntax detect_tool_call_syntax(std::string_view t, ChatTemplateFamily family) {
+  if (t.empty()) {
+    switch (family) {
+      case ChatTemplateFamily::kChatMl: return ToolCallSyntax::kHermes;
+      case ChatTemplateFamily::kLlama3: return ToolCallSyntax::kLlama3;
+      case ChatTemplateFamily::kMistral: return ToolCallSyntax::kMistral;
+      default: return ToolCallSyntax::kJson;
+    }
+  }
+  if (contains(t, "[TOOL_CALLS]")) return ToolCallSyntax::kMistral;
+  if (contains(t, "<tool_call>")) return ToolCallSyntax::kHermes;
+  if (contains(t, "<|python_tag|>") || (contains(t, "<|start_header_id|>") && contains(t, "\"parameters\""))) {
+    return ToolCallSyntax::kLlama3;
+  }
+  return ToolCallSyntax::kJson;
+}
+
 std::optional<ChatTemplateFamily> detect_chat_template(std::string_view t) {
   if (contains(t, "<|start_header_id|>")) return ChatTemplateFamily::kLlama3;
   if (contains(t, "<|im_start|>")) return ChatTemplateFamily::kChatMl;
@@ -187,24 +215,34 @@ Result<ChatFormat> ChatFormat::for_model(std::string_view source, std::string_vi
   if (parsed.ok()) {
     ChatFormat out;
     out.jinja_ = std::make_shared<const Jinja>(Jinja{std::move(*parsed)});
+    out.tool_syntax_ = detect_tool_call_syntax(source, ChatTemplateFamily::kPlain);
     return out;
   }
   const ChatTemplateFamily family = detect_chat_template(source).value_or(ChatTemplateFamily::kPlain);
   if (warning != nullptr)
     *warning = fmt::format("the model's chat template does not parse ({}); using the built-in '{}' format",
                            parsed.status().message(), chat_template_name(family));
-  return ChatFormat(family);
+  ChatFormat out(family);
+  out.tool_syntax_ = detect_tool_call_syntax(source, family);
+  return out;
 }
 
 std::string ChatFormat::name() const { return jinja_ ? "jinja" : std::string(chat_template_name(family_)); }
 
 Result<RenderedChat> ChatFormat::render(const std::vector<ChatMessage>& messages, std::string_view bos_text,
-                                        std::string_view eos_text, const std::tm* now) const {
+                                        std::string_view eos_text, const ChatRenderOptions& options) const {
   if (!jinja_) return render_chat(family_, messages, bos_text, eos_text);
   if (messages.empty()) return make_error(ErrorCode::kInvalidArgument, "messages: the list is empty");
   jinja::List list;
   list.reserve(messages.size());
-  for (const ChatMessage& m : messages) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const ChatMessage& m = messages[i];
+    if (!m.json.empty()) {
+      auto v = jinja::parse_json_value(m.json);
+      if (!v.ok()) return make_error(ErrorCode::kInvalidArgument, "messages[{}]: {}", i, v.status().message());
+      list.push_back(std::move(*v));
+      continue;
+    }
     jinja::Dict d;
     d.set("role", jinja::Value::string(m.role));
     d.set("content", jinja::Value::string(m.content));
@@ -212,10 +250,15 @@ Result<RenderedChat> ChatFormat::render(const std::vector<ChatMessage>& messages
   }
   jinja::Context ctx;
   ctx.messages = jinja::Value::list(std::move(list));
-  ctx.add_generation_prompt = true;
+  if (!options.tools_json.empty()) {
+    auto tools = jinja::parse_json_value(options.tools_json);
+    if (!tools.ok()) return make_error(ErrorCode::kInvalidArgument, "tools: {}", tools.status().message());
+    ctx.tools = std::move(*tools);
+  }
+  ctx.add_generation_prompt = options.add_generation_prompt;
   ctx.bos_token = std::string(bos_text);
   ctx.eos_token = std::string(eos_text);
-  if (now != nullptr) ctx.now = *now;
+  if (options.now != nullptr) ctx.now = *options.now;
   auto text = jinja_->tmpl.render(ctx);
   if (!text.ok()) {
     Status st = text.status();

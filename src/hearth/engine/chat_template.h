@@ -28,6 +28,26 @@ enum class ChatTemplateFamily { kPlain, kLlama2, kLlama3, kChatMl, kMistral, kZe
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant" (others are rendered with their name)
   std::string content;
+  // The whole message as compact JSON text, for a Jinja template: tool_calls (with their
+  // arguments as objects, the transformers convention), tool_call_id, name, a null content.
+  // Empty: the template sees {role, content}. The built-in families use role and content only.
+  std::string json;
+};
+
+// How a model writes a tool call, as its template (or family) shows:
+//   kHermes   <tool_call>{"name": ..., "arguments": {...}}</tool_call> (Hermes, Qwen 2.5/3, ...)
+//   kLlama3   {"name": ..., "parameters": {...}} as the whole reply, after an optional <|python_tag|>
+//   kMistral  [TOOL_CALLS][{"name": ..., "arguments": {...}}, ...] or [TOOL_CALLS]name[ARGS]{...}
+//   kJson     any of the JSON forms above (templates that show none of these markers)
+enum class ToolCallSyntax { kJson, kHermes, kLlama3, kMistral };
+std::string_view tool_call_syntax_name(ToolCallSyntax syntax);
+// From a template's source; `family` decides when the source is empty (built-in formats).
+ToolCallSyntax detect_tool_call_syntax(std::string_view template_source, ChatTemplateFamily family);
+
+struct ChatRenderOptions {
+  std::string_view tools_json;       // the request's `tools` as a JSON array; empty: none
+  bool add_generation_prompt = true;
+  const std::tm* now = nullptr;      // the time strftime_now gives (tests); null: the local clock
 };
 
 // The lower-case name used by --chat-template ("plain", "llama2", "llama3", "chatml",
@@ -59,7 +79,7 @@ Result<RenderedChat> render_chat(ChatTemplateFamily family, const std::vector<Ch
 class ChatFormat {
  public:
   ChatFormat() = default;  // the plain family
-  explicit ChatFormat(ChatTemplateFamily family) : family_(family) {}
+  explicit ChatFormat(ChatTemplateFamily family) : family_(family), tool_syntax_(detect_tool_call_syntax("", family)) {}
   // For a model: `override_name` (--chat-template NAME) picks a family; else the model's
   // `template_source` (tokenizer.chat_template; empty: none) is parsed and used; a template that
   // does not parse falls back to the family its markers show (or plain), with `warning` saying so.
@@ -67,17 +87,19 @@ class ChatFormat {
                                       std::string* warning = nullptr);
 
   // Renders the messages and the generation prompt. Jinja errors name the template's line
-  // ("chat template: line 12: ..."; a raise_exception message is the template's own).
-  // `now`: the time strftime_now gives (tests); null: the local clock.
+  // ("chat template: line 12: ..."; a raise_exception message is the template's own). Tools
+  // reach only a Jinja template; the built-in families render role and content.
   Result<RenderedChat> render(const std::vector<ChatMessage>& messages, std::string_view bos_text,
-                              std::string_view eos_text, const std::tm* now = nullptr) const;
+                              std::string_view eos_text, const ChatRenderOptions& options = {}) const;
   // "jinja" (the model's own template) or the family's name.
   std::string name() const;
   bool is_jinja() const { return jinja_ != nullptr; }
+  ToolCallSyntax tool_call_syntax() const { return tool_syntax_; }
 
  private:
   struct Jinja;
   ChatTemplateFamily family_ = ChatTemplateFamily::kPlain;
+  ToolCallSyntax tool_syntax_ = ToolCallSyntax::kJson;
   std::shared_ptr<const Jinja> jinja_;
 };
 

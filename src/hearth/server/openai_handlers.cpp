@@ -11,6 +11,7 @@
 #include "hearth/core/log.h"
 #include "hearth/sampling/sampler_config.h"
 #include "hearth/server/serving.h"
+#include "hearth/server/tool_calls.h"
 
 namespace hearth::server {
 namespace {
@@ -71,6 +72,19 @@ json completion_logprobs(const std::vector<engine::TokenInfo>& tokens, size_t te
 
 const char* finish_name(FinishReason r) { return r == FinishReason::kLength ? "length" : "stop"; }
 
+// The OpenAI form of a reply's calls; a stream's deltas also carry each call's index.
+json tool_calls_json(const std::vector<ToolCall>& calls, bool indexed) {
+  json out = json::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    json c = {{"id", random_id("call_")},
+              {"type", "function"},
+              {"function", {{"name", calls[i].name}, {"arguments", calls[i].arguments}}}};
+    if (indexed) c["index"] = i;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 // The embedding's floats as little-endian bytes, base64-encoded (encoding_format: base64).
 std::string base64_floats(const std::vector<float>& v) {
   std::string bytes(v.size() * 4, '\0');
@@ -102,6 +116,12 @@ struct Generation {
     bool done = false;
   };
   std::vector<Choice> choices;
+  // Tool calling (chat with tools and tool_choice other than none): each choice's reply goes
+  // through a ToolCallStream; `forced_prefix` is the call opener a forced call's prompt ended with.
+  bool tools = false;
+  engine::ToolCallSyntax tool_syntax = engine::ToolCallSyntax::kJson;
+  std::string forced_prefix;
+  std::vector<ToolCallStream> tool_streams;
   int64_t n_prompt = 0, n_cached = 0, n_generated = 0;
   int n_done = 0;
   bool got_first = false;
@@ -197,7 +217,18 @@ HttpResponse collect(std::shared_ptr<Generation> g, const HttpRequest& req) {
   for (size_t i = 0; i < g->choices.size(); ++i) {
     const auto& c = g->choices[i];
     json ch = {{"index", i}, {"finish_reason", finish_name(c.finish)}};
-    if (g->chat) {
+    if (g->chat && g->tools) {
+      ParsedReply reply = parse_tool_calls(g->forced_prefix + c.text, g->tool_syntax);
+      if (reply.calls.empty()) reply.content = c.text;
+      ch["message"] = {{"role", "assistant"},
+                       {"content", reply.calls.empty() || !reply.content.empty() ? json(reply.content) : json(nullptr)},
+                       {"refusal", nullptr}};
+      if (!reply.calls.empty()) {
+        ch["message"]["tool_calls"] = tool_calls_json(reply.calls, false);
+        if (c.finish == FinishReason::kStop) ch["finish_reason"] = "tool_calls";
+      }
+      ch["logprobs"] = g->logprobs ? chat_logprobs(c.tokens) : json(nullptr);
+    } else if (g->chat) {
       ch["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
       ch["logprobs"] = g->logprobs ? chat_logprobs(c.tokens) : json(nullptr);
     } else {
@@ -248,9 +279,11 @@ void stream_events(const std::shared_ptr<Generation>& g, StreamWriter& w) {
       json c = g->chunk_base();
       json choice = {{"index", e.index}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
       if (e.kind == GenerationEvent::Kind::kDelta) {
-        if (e.text.empty() && (e.tokens.empty() || !g->logprobs)) continue;
+        std::string text = e.text;
+        if (g->tools) text = g->tool_streams[static_cast<size_t>(e.index)].feed(e.text);
+        if (text.empty() && (e.tokens.empty() || !g->logprobs)) continue;
         if (g->chat) {
-          choice["delta"] = {{"content", e.text}};
+          choice["delta"] = {{"content", text}};
           if (g->logprobs) choice["logprobs"] = chat_logprobs(e.tokens);
         } else {
           choice["text"] = e.text;
@@ -264,6 +297,28 @@ void stream_events(const std::shared_ptr<Generation>& g, StreamWriter& w) {
           choice["text"] = "";
         }
         choice["finish_reason"] = finish_name(e.finish);
+        if (g->tools) {
+          // The held-back rest of the reply: content, then the calls, then the finish.
+          ParsedReply reply = g->tool_streams[static_cast<size_t>(e.index)].finish();
+          if (!reply.content.empty()) {
+            json c2 = g->chunk_base();
+            c2["choices"] = json::array({{{"index", e.index},
+                                          {"delta", {{"content", reply.content}}},
+                                          {"logprobs", nullptr},
+                                          {"finish_reason", nullptr}}});
+            ok = send(c2);
+          }
+          if (ok && !reply.calls.empty()) {
+            json c2 = g->chunk_base();
+            c2["choices"] = json::array({{{"index", e.index},
+                                          {"delta", {{"tool_calls", tool_calls_json(reply.calls, true)}}},
+                                          {"logprobs", nullptr},
+                                          {"finish_reason", nullptr}}});
+            ok = send(c2);
+            if (e.finish == FinishReason::kStop) choice["finish_reason"] = "tool_calls";
+          }
+          if (!ok) break;
+        }
       } else {
         continue;
       }
@@ -392,9 +447,31 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
 
   auto params = std::make_shared<engine::GenerationParams>(std::move(r.gen));
   const tokenizer::Tokenizer& tok = *sv.tokenizer;
+  const bool tools = chat && r.tool_choice != ToolChoice::kNone;
+  std::string forced_prefix;
   if (chat) {
-    auto rendered = sv.chat_format.render(r.messages, tok.token_text(tok.bos()), tok.token_text(tok.eos()));
+    engine::ChatRenderOptions options;
+    if (tools) options.tools_json = r.tools_json;
+    auto rendered = sv.chat_format.render(r.messages, tok.token_text(tok.bos()), tok.token_text(tok.eos()), options);
     if (!rendered.ok()) return error_response(bad_request(rendered.status().message(), "messages"));
+    if (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed) {
+      // A forced call: the prompt ends with the syntax's opener and the reply is the call's JSON.
+      if (params->json_schema) {
+        return error_response(bad_request("'response_format' cannot be combined with a tool_choice that forces a call",
+                                          "response_format"));
+      }
+      ForcedToolCall forced = forced_tool_call(r, sv.chat_format.tool_call_syntax());
+      std::vector<std::string> skipped;
+      auto schema = parse_json_schema(forced.schema_json, /*best_effort=*/true, &skipped);
+      if (auto* e = std::get_if<ApiError>(&schema)) {
+        e->param = "tools";
+        return error_response(*e);
+      }
+      if (!skipped.empty()) r.skipped_schema_keywords.insert(r.skipped_schema_keywords.end(), skipped.begin(), skipped.end());
+      params->json_schema = std::make_shared<engine::JsonSchema>(std::get<engine::JsonSchema>(std::move(schema)));
+      rendered->prompt += forced.prompt_suffix;
+      forced_prefix = std::move(forced.prompt_suffix);
+    }
     params->prompt = tok.encode(rendered->prompt, /*add_special=*/rendered->add_bos, /*parse_special=*/true);
     for (const auto& s : rendered->stop_strings) params->stop.push_back(s);
     if (sv.log_prompts) log::info("prompt: {}", rendered->prompt);
@@ -443,6 +520,12 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
   g->start = start;
   g->choices.resize(static_cast<size_t>(g->n));
   g->quota = std::move(quota);
+  if (tools) {
+    g->tools = true;
+    g->tool_syntax = sv.chat_format.tool_call_syntax();
+    g->forced_prefix = forced_prefix;
+    g->tool_streams.assign(static_cast<size_t>(g->n), ToolCallStream(g->tool_syntax, forced_prefix));
+  }
   if (!r.stream) return collect(g, req);
   HttpResponse resp;
   resp.content_type = "text/event-stream";

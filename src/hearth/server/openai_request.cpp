@@ -13,6 +13,7 @@ namespace hearth::server {
 namespace {
 
 using json = nlohmann::json;
+using ordered = nlohmann::ordered_json;
 
 ApiResult<json> parse_body(std::string_view body) {
   // Before nlohmann sees the bytes: its dump() and our schema walk recurse once per level.
@@ -66,6 +67,83 @@ std::optional<ApiError> get_bool(const json& j, const char* name, bool& out) {
     if (auto hearth_api_err_ = (expr)) return *hearth_api_err_; \
   } while (0)
 
+// Flattens OpenAI content (a string, or an array of text parts) into `out`.
+std::optional<ApiError> content_text(const json& content, const std::string& where, std::string& out) {
+  if (content.is_string()) {
+    out = content.get<std::string>();
+    return std::nullopt;
+  }
+  if (!content.is_array()) {
+    return bad_request("'" + where + ".content' must be a string or an array of content parts", where + ".content");
+  }
+  for (size_t k = 0; k < content.size(); ++k) {
+    const json& part = content[k];
+    const std::string pw = fmt::format("{}.content[{}]", where, k);
+    if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
+      return bad_request("'" + pw + "' must be an object with a 'type'", pw);
+    }
+    const std::string type = part["type"].get<std::string>();
+    if (type != "text") return bad_request("'" + pw + ".type' " + type + " is not supported (only text)", pw + ".type");
+    if (!part.contains("text") || !part["text"].is_string())
+      return bad_request("'" + pw + ".text' must be a string", pw + ".text");
+    out += part["text"].get<std::string>();
+  }
+  return std::nullopt;
+}
+
+// A function name as OpenAI allows it: 1-64 of [A-Za-z0-9_-] (dots too, which some clients send).
+bool valid_function_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.';
+  });
+}
+
+// An assistant message's tool_calls, rewritten for templates: arguments become JSON objects
+// (the transformers convention) when the client sent them as a JSON string, as OpenAI's does.
+std::optional<ApiError> template_tool_calls(const json& calls, const std::string& where, ordered& out) {
+  if (!calls.is_array()) return bad_request("'" + where + "' must be an array", where);
+  if (calls.size() > kMaxToolCallsPerMessage) {
+    return bad_request(fmt::format("'{}' has more than {} calls", where, kMaxToolCallsPerMessage), where);
+  }
+  out = ordered::array();
+  for (size_t k = 0; k < calls.size(); ++k) {
+    const json& c = calls[k];
+    const std::string cw = fmt::format("{}[{}]", where, k);
+    if (!c.is_object()) return bad_request("'" + cw + "' must be an object", cw);
+    auto fn = c.find("function");
+    if (fn == c.end() || !fn->is_object()) return bad_request("'" + cw + ".function' must be an object", cw + ".function");
+    auto name = fn->find("name");
+    if (name == fn->end() || !name->is_string())
+      return bad_request("'" + cw + ".function.name' must be a string", cw + ".function.name");
+    ordered call = ordered::object();
+    if (auto id = c.find("id"); id != c.end() && id->is_string()) call["id"] = id->get<std::string>();
+    call["type"] = "function";
+    ordered f = ordered::object();
+    f["name"] = name->get<std::string>();
+    auto args = fn->find("arguments");
+    if (args == fn->end() || args->is_null()) {
+      f["arguments"] = ordered::object();
+    } else if (args->is_string()) {
+      ordered parsed = ordered::parse(args->get<std::string>(), nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_discarded() || json_nesting_depth(args->get_ref<const std::string&>()) > kMaxJsonDepth) {
+        f["arguments"] = args->get<std::string>();  // not JSON: the template gets the string
+      } else {
+        f["arguments"] = std::move(parsed);
+      }
+    } else if (args->is_object()) {
+      f["arguments"] = ordered::parse(args->dump());
+    } else {
+      return bad_request("'" + cw + ".function.arguments' must be a JSON string or an object",
+                         cw + ".function.arguments");
+    }
+    call["function"] = std::move(f);
+    out.push_back(std::move(call));
+  }
+  return std::nullopt;
+}
+
 std::optional<ApiError> parse_messages(const json& j, std::vector<engine::ChatMessage>& out) {
   auto it = j.find("messages");
   if (it == j.end()) return bad_request("'messages' is required", "messages");
@@ -85,30 +163,115 @@ std::optional<ApiError> parse_messages(const json& j, std::vector<engine::ChatMe
           "'" + where + ".role' must be system, developer, user, assistant or tool, not '" + msg.role + "'",
           where + ".role");
     }
+    // What a Jinja template sees: role, content (null stays null), and the tool fields.
+    ordered tm = ordered::object();
+    tm["role"] = msg.role;
+    auto tool_calls = m.find("tool_calls");
+    const bool has_calls = msg.role == "assistant" && tool_calls != m.end() && !tool_calls->is_null();
     auto content = m.find("content");
     if (content == m.end() || content->is_null()) {
       if (msg.role != "assistant") return bad_request("'" + where + ".content' is required", where + ".content");
-    } else if (content->is_string()) {
-      msg.content = content->get<std::string>();
-    } else if (content->is_array()) {
-      for (size_t k = 0; k < content->size(); ++k) {
-        const json& part = (*content)[k];
-        const std::string pw = fmt::format("{}.content[{}]", where, k);
-        if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
-          return bad_request("'" + pw + "' must be an object with a 'type'", pw);
-        }
-        const std::string type = part["type"].get<std::string>();
-        if (type != "text")
-          return bad_request("'" + pw + ".type' " + type + " is not supported (only text)", pw + ".type");
-        if (!part.contains("text") || !part["text"].is_string())
-          return bad_request("'" + pw + ".text' must be a string", pw + ".text");
-        msg.content += part["text"].get<std::string>();
-      }
+      tm["content"] = nullptr;
     } else {
-      return bad_request("'" + where + ".content' must be a string or an array of content parts", where + ".content");
+      HEARTH_API_TRY(content_text(*content, where, msg.content));
+      tm["content"] = msg.content;
     }
+    if (has_calls) {
+      ordered calls;
+      HEARTH_API_TRY(template_tool_calls(*tool_calls, where + ".tool_calls", calls));
+      tm["tool_calls"] = std::move(calls);
+    }
+    if (msg.role == "tool") {
+      if (auto id = m.find("tool_call_id"); id != m.end() && !id->is_null()) {
+        if (!id->is_string()) return bad_request("'" + where + ".tool_call_id' must be a string", where + ".tool_call_id");
+        tm["tool_call_id"] = id->get<std::string>();
+      }
+    }
+    if (auto name = m.find("name"); name != m.end() && !name->is_null()) {
+      if (!name->is_string()) return bad_request("'" + where + ".name' must be a string", where + ".name");
+      tm["name"] = name->get<std::string>();
+    }
+    msg.json = tm.dump(-1, ' ', false, ordered::error_handler_t::replace);
     out.push_back(std::move(msg));
   }
+  return std::nullopt;
+}
+
+// tools, tool_choice, parallel_tool_calls.
+std::optional<ApiError> parse_tools(const json& j, CompletionRequest& r) {
+  auto it = j.find("tools");
+  const bool has_tools = it != j.end() && !it->is_null();
+  if (has_tools) {
+    if (!it->is_array()) return bad_request("'tools' must be an array of function tools", "tools");
+    if (it->size() > kMaxTools) return bad_request(fmt::format("'tools' has more than {} entries", kMaxTools), "tools");
+    ordered list = ordered::array();
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json& t = (*it)[i];
+      const std::string where = fmt::format("tools[{}]", i);
+      if (!t.is_object() || t.value("type", json()) != "function") {
+        return bad_request("'" + where + "' must be an object with type \"function\"", where + ".type");
+      }
+      auto fn = t.find("function");
+      if (fn == t.end() || !fn->is_object())
+        return bad_request("'" + where + ".function' must be an object", where + ".function");
+      auto name = fn->find("name");
+      if (name == fn->end() || !name->is_string() || !valid_function_name(name->get<std::string>())) {
+        return bad_request("'" + where + ".function.name' must be 1 to 64 letters, digits, '_', '-' or '.'",
+                           where + ".function.name");
+      }
+      ToolSpec spec;
+      spec.name = name->get<std::string>();
+      for (const ToolSpec& prev : r.tools) {
+        if (prev.name == spec.name) {
+          return bad_request("'" + where + ".function.name': '" + spec.name + "' is declared twice",
+                             where + ".function.name");
+        }
+      }
+      if (auto p = fn->find("parameters"); p != fn->end() && !p->is_null()) {
+        if (!p->is_object())
+          return bad_request("'" + where + ".function.parameters' must be an object", where + ".function.parameters");
+        spec.parameters_json = p->dump(-1, ' ', false, json::error_handler_t::replace);
+      }
+      r.tools.push_back(std::move(spec));
+      // The template gets the tool as sent, key order kept.
+      list.push_back(ordered::parse(t.dump(-1, ' ', false, json::error_handler_t::replace)));
+    }
+    if (!r.tools.empty()) r.tools_json = list.dump(-1, ' ', false, ordered::error_handler_t::replace);
+  }
+  r.tool_choice = r.tools.empty() ? ToolChoice::kNone : ToolChoice::kAuto;
+  if (auto c = j.find("tool_choice"); c != j.end() && !c->is_null()) {
+    if (c->is_string()) {
+      const std::string v = c->get<std::string>();
+      if (v == "none") {
+        r.tool_choice = ToolChoice::kNone;
+      } else if (v == "auto" || v == "required") {
+        if (r.tools.empty()) return bad_request("'tool_choice' is '" + v + "' but there are no 'tools'", "tool_choice");
+        r.tool_choice = v == "auto" ? ToolChoice::kAuto : ToolChoice::kRequired;
+      } else {
+        return bad_request("'tool_choice' must be none, auto, required or {\"type\": \"function\", ...}, not '" + v +
+                               "'",
+                           "tool_choice");
+      }
+    } else if (c->is_object()) {
+      auto fn = c->find("function");
+      if (c->value("type", json()) != "function" || fn == c->end() || !fn->is_object() || !fn->contains("name") ||
+          !(*fn)["name"].is_string()) {
+        return bad_request("'tool_choice' must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                           "tool_choice");
+      }
+      r.tool_choice_name = (*fn)["name"].get<std::string>();
+      const bool known = std::any_of(r.tools.begin(), r.tools.end(),
+                                     [&](const ToolSpec& t) { return t.name == r.tool_choice_name; });
+      if (!known) {
+        return bad_request("'tool_choice' names the function '" + r.tool_choice_name + "', which 'tools' does not declare",
+                           "tool_choice");
+      }
+      r.tool_choice = ToolChoice::kNamed;
+    } else {
+      return bad_request("'tool_choice' must be a string or an object", "tool_choice");
+    }
+  }
+  HEARTH_API_TRY(get_bool(j, "parallel_tool_calls", r.parallel_tool_calls));
   return std::nullopt;
 }
 
@@ -342,6 +505,7 @@ ApiResult<CompletionRequest> parse_completion_request(std::string_view body, boo
   }
   if (chat) {
     HEARTH_API_TRY(parse_messages(j, r.messages));
+    HEARTH_API_TRY(parse_tools(j, r));
   } else {
     auto it = j.find("prompt");
     if (it == j.end() || it->is_null()) return bad_request("'prompt' is required", "prompt");

@@ -45,6 +45,18 @@ inline constexpr double kMaxLoraScale = 1000.0;
 // The adapters one list may name.
 inline constexpr size_t kMaxLoraEntries = 64;
 
+// Tools a request may declare (each one's schema is parsed when a call is forced).
+inline constexpr size_t kMaxTools = 128;
+// Tool calls one assistant message in the history may carry.
+inline constexpr size_t kMaxToolCallsPerMessage = 64;
+
+struct ToolSpec {
+  std::string name;
+  std::string parameters_json;  // the function's JSON Schema, compact ("" when absent)
+};
+
+enum class ToolChoice { kAuto, kNone, kRequired, kNamed };
+
 struct CompletionRequest {
   bool chat = false;
   std::string model;
@@ -60,6 +72,13 @@ struct CompletionRequest {
   // "lora": [{"id": 0, "scale": 0.2}, ...] (llama.cpp server): the adapter scales for this
   // request only; adapters it does not list get scale 0. Absent: the server's global scales.
   std::optional<std::vector<LoraScale>> lora;
+  // Tools (chat): `tools` as given (compact JSON, for the template; empty: none), their names
+  // and schemas, tool_choice (auto when tools are given, else none) and parallel_tool_calls.
+  std::string tools_json;
+  std::vector<ToolSpec> tools;
+  ToolChoice tool_choice = ToolChoice::kNone;
+  std::string tool_choice_name;  // kNamed
+  bool parallel_tool_calls = true;
 };
 
 // Sampling defaults when a request leaves a field out: temperature 1, top_p 1 (as OpenAI),

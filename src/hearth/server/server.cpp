@@ -200,10 +200,10 @@ Result<std::shared_ptr<Serving>> Server::make_serving(std::shared_ptr<model::Mod
   HEARTH_ASSIGN_OR_RETURN(sv->tokenizer, tokenizer::Tokenizer::from_gguf(sv->model->gguf()));
   {
     auto source = sv->model->gguf().get_string("tokenizer.chat_template");
+    std::string_view text = source.ok() ? std::string_view(*source) : std::string_view();
+    if (!config_.chat_template_source.empty()) text = config_.chat_template_source;
     std::string warning;
-    HEARTH_ASSIGN_OR_RETURN(sv->chat_format,
-                            engine::ChatFormat::for_model(source.ok() ? std::string_view(*source) : std::string_view(),
-                                                          config_.chat_template, &warning));
+    HEARTH_ASSIGN_OR_RETURN(sv->chat_format, engine::ChatFormat::for_model(text, config_.chat_template, &warning));
     if (!warning.empty()) log::warn("{} (pass --chat-template NAME to choose one)", warning);
   }
   for (const ServerConfig::Lora& l : config_.lora) {
@@ -217,8 +217,9 @@ Result<std::shared_ptr<Serving>> Server::make_serving(std::shared_ptr<model::Mod
   }
   HEARTH_ASSIGN_OR_RETURN(sv->scheduler, engine::Scheduler::create(*sv->model, *sv->tokenizer, config_.scheduler));
   sv->created = static_cast<int64_t>(std::time(nullptr));
-  log::info("model '{}' loaded: {} slots of {} tokens, chat template '{}'", sv->model_id, sv->scheduler->n_slots(),
-            sv->scheduler->n_ctx(), sv->chat_format.name());
+  log::info("model '{}' loaded: {} slots of {} tokens, chat template '{}' (tool calls: {})", sv->model_id,
+            sv->scheduler->n_slots(), sv->scheduler->n_ctx(), sv->chat_format.name(),
+            engine::tool_call_syntax_name(sv->chat_format.tool_call_syntax()));
   return sv;
 }
 

@@ -33,7 +33,8 @@ struct ServerConfig {
   std::string model_id;  // empty: the file name without ".gguf"
   HttpServerOptions http;
   engine::SchedulerParams scheduler;
-  std::string chat_template;  // empty: detect from the model
+  std::string chat_template;  // a built-in family's name (--chat-template); empty: the model's template
+  std::string chat_template_source;  // a Jinja template used instead of the model's own (--chat-template-file)
   std::vector<ApiKey> keys;
   bool insecure_no_auth = false;  // allow a non-loopback bind without keys
   bool log_prompts = false;

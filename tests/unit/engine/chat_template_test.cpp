@@ -129,7 +129,7 @@ TEST(ChatFormat, TheModelsOwnTemplateRendersLikeTheReference) {
       }
       if (!plain) continue;
       const std::string pair = name + "__" + c["name"].get<std::string>();
-      auto r = format->render(messages, bos, eos, &now);
+      auto r = format->render(messages, bos, eos, {.now = &now});
       if (std::filesystem::exists(ct / "expected" / (pair + ".error"))) {
         EXPECT_FALSE(r.ok()) << pair;
         if (!r.ok()) {
@@ -149,7 +149,7 @@ TEST(ChatFormat, TheModelsOwnTemplateRendersLikeTheReference) {
   std::printf("%d renders matched, %d refusals\n", rendered, raised);
   // Llama 3.1 writes its BOS itself: the tokenizer must not add a second one.
   auto llama = ChatFormat::for_model(testing::read_text(ct / "meta-llama-Llama-3.1-8B-Instruct.jinja"), "");
-  auto r = llama->render({{"user", "Hi"}}, "<|begin_of_text|>", "<|eot_id|>", &now);
+  auto r = llama->render({{"user", "Hi"}}, "<|begin_of_text|>", "<|eot_id|>", {.now = &now});
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->add_bos);
 }
