@@ -62,7 +62,15 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
   alloc(c->v_, hp.n_embd_kv());
   alloc(c->attn_, hp.n_embd_q());
   alloc(c->o_, hp.n_embd);
-  alloc(c->ffn_g_, hp.n_ff);
+  const ModelWeights& w = model.weights();
+  int64_t g_width = hp.n_ff;  // a fused gate+up (phi3) writes both halves into ffn_g_
+  bool fused_qkv = false;
+  for (const auto& l : w.layers) {
+    if (l.ffn_up.valid()) g_width = std::max(g_width, l.ffn_up.ne[1]);
+    fused_qkv = fused_qkv || l.wqkv.valid();
+  }
+  if (fused_qkv) alloc(c->qkv_, hp.n_embd_q() + 2 * hp.n_embd_kv());
+  alloc(c->ffn_g_, g_width);
   alloc(c->ffn_u_, hp.n_ff);
   alloc(c->ffn_out_, hp.n_embd);
   if (hp.n_expert > 0) {
@@ -83,11 +91,10 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
   auto consider = [&](const TensorView& w) {
     if (w.valid()) mm = std::max(mm, kernels::matmul_scratch_bytes(*c->kt_, w.type, w.ne[0], nb));
   };
-  const ModelWeights& w = model.weights();
   consider(w.output);
   for (const auto& l : w.layers) {
-    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down, &l.ffn_gate_inp,
-                                &l.ffn_gate_exps, &l.ffn_up_exps, &l.ffn_down_exps}) {
+    for (const TensorView* t : {&l.wq, &l.wqkv, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down,
+                                &l.ffn_gate_inp, &l.ffn_gate_exps, &l.ffn_up_exps, &l.ffn_down_exps}) {
       consider(*t);
     }
   }

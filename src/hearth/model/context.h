@@ -90,7 +90,8 @@ class Context {
   std::vector<float> q_, attn_;          // [n][n_head * head_dim]
   std::vector<float> k_, v_;             // [n][n_head_kv * head_dim]
   std::vector<float> o_, ffn_out_;       // [n][n_embd] attention and FFN outputs
-  std::vector<float> ffn_g_, ffn_u_;     // [n][n_ff]
+  std::vector<float> qkv_;               // [n][(n_head + 2 n_head_kv) * head_dim] fused qkv (phi3)
+  std::vector<float> ffn_g_, ffn_u_;     // [n][n_ff]; ffn_g_ [n][2 n_ff] with a fused gate+up (phi3)
   std::vector<float> router_;            // [n][n_expert] MoE gate logits, then probabilities
   std::vector<float> moe_in_, moe_out_;  // [n][n_embd] the rows routed to one expert
   std::vector<float> moe_g_, moe_u_;     // [n][n_ff]

@@ -88,6 +88,17 @@ void Forward::qkv(const LayerWeights& l) {
   add_bias(c_.v_.data(), l.bv, n_, nkv, kt_);
 }
 
+void Forward::qkv_fused(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd, nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv(), nqkv = nq + 2 * nkv;
+  matmul(l.wqkv, c_.cur_.data(), ne, n_, c_.qkv_.data(), nqkv);
+  for (int64_t t = 0; t < n_; ++t) {
+    const float* src = row(c_.qkv_, t, nqkv);
+    std::memcpy(row(c_.q_, t, nq), src, static_cast<size_t>(nq) * sizeof(float));
+    std::memcpy(row(c_.k_, t, nkv), src + nq, static_cast<size_t>(nkv) * sizeof(float));
+    std::memcpy(row(c_.v_, t, nkv), src + nq + nkv, static_cast<size_t>(nkv) * sizeof(float));
+  }
+}
+
 void Forward::qk_norm(const LayerWeights& l) {
   const int64_t nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv(), hd = hp_.head_dim;
   for (int64_t t = 0; t < n_; ++t) {
@@ -286,6 +297,17 @@ void Forward::ffn_dense(const LayerWeights& l) {
   matmul(l.ffn_up, c_.cur_.data(), ne, n_, c_.ffn_u_.data(), ff);
   for (int64_t t = 0; t < n_; ++t) kt_.swiglu(row(c_.ffn_g_, t, ff), row(c_.ffn_u_, t, ff), ff);
   matmul(l.ffn_down, c_.ffn_g_.data(), ff, n_, c_.ffn_out_.data(), ne);
+}
+
+void Forward::ffn_fused(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd, ff = hp_.n_ff;
+  // gu = cur · Wup   [n][2 n_ff];  g = silu(gu[:n_ff]) * gu[n_ff:] in place;  out = g · Wdown   [n][n_embd]
+  matmul(l.ffn_up, c_.cur_.data(), ne, n_, c_.ffn_g_.data(), 2 * ff);
+  for (int64_t t = 0; t < n_; ++t) {
+    float* gu = row(c_.ffn_g_, t, 2 * ff);
+    kt_.swiglu(gu, gu + ff, ff);
+  }
+  matmul(l.ffn_down, c_.ffn_g_.data(), 2 * ff, n_, c_.ffn_out_.data(), ne);
 }
 
 void Forward::ffn_moe(const LayerWeights& l) {

@@ -36,6 +36,8 @@ class Forward {
   void attn_norm(const LayerWeights& l);
   // q = cur · Wq (+ bq)   [n][n_head * head_dim];   k, v = cur · Wk, Wv (+ bk, bv)   [n][n_head_kv * head_dim]
   void qkv(const LayerWeights& l);
+  // qkv = cur · Wqkv   [n][(n_head + 2 n_head_kv) * head_dim], split into q, k, v (fused, phi3)
+  void qkv_fused(const LayerWeights& l);
   // q, k = rms_norm(each head of q, k) * attn_q_norm, attn_k_norm   [head_dim] per head (qwen3, gemma3)
   void qk_norm(const LayerWeights& l);
   // Rotates q and k by each token's position (RoPE, Su et al. 2021).
@@ -53,6 +55,8 @@ class Forward {
   void ffn_norm(const LayerWeights& l);
   // ffn_out = FFN(cur)   [n][n_embd]: SwiGLU, or a Mixtral-style mixture of experts.
   void ffn(const LayerWeights& l);
+  // gu = cur · Wup   [n][2 n_ff] (fused rows: gate, up);  ffn_out = (silu(gate) * up) · Wdown   (phi3)
+  void ffn_fused(const LayerWeights& l);
   // x += ffn_out
   void add_ffn();
   // For the tokens that want them: hidden = norm(x) * output_norm, logits = hidden · Wout.

@@ -40,12 +40,13 @@ struct HParams {
 struct LayerWeights {
   TensorView attn_norm, attn_norm_b;      // [n_embd]
   TensorView wq;                          // [n_embd, n_head * head_dim]
+  TensorView wqkv;                        // fused [n_embd, (n_head + 2 n_head_kv) * head_dim]: rows q, k, v (phi3)
   TensorView wk, wv;                      // [n_embd, n_head_kv * head_dim]
   TensorView wo;                          // [n_head * head_dim, n_embd]
   TensorView bq, bk, bv, bo;              // optional biases
   TensorView attn_q_norm, attn_k_norm;    // per-head RMSNorm of q and k [head_dim] (qwen3, gemma3)
   TensorView ffn_norm, ffn_norm_b;        // [n_embd]; absent with a parallel residual
-  TensorView ffn_gate, ffn_up;            // [n_embd, n_ff]
+  TensorView ffn_gate, ffn_up;            // [n_embd, n_ff]; phi3's fused ffn_up [n_embd, 2 n_ff]: rows gate, up
   TensorView ffn_down;                    // [n_ff, n_embd]
   TensorView ffn_gate_inp;                // MoE router [n_embd, n_expert]
   TensorView ffn_gate_exps, ffn_up_exps;  // [n_embd, n_ff, n_expert]

@@ -39,7 +39,7 @@ PackedWeights repack_weights(ModelWeights& w, const kernels::KernelTable& kt, ui
     all.push_back({t, t->nb2 * n_mat, per * n_mat});
   };
   for (auto& l : w.layers) {
-    for (TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down, &l.ffn_gate_exps,
+    for (TensorView* t : {&l.wq, &l.wqkv, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down, &l.ffn_gate_exps,
                           &l.ffn_up_exps, &l.ffn_down_exps}) {
       consider(t);
     }
