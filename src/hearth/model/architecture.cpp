@@ -8,13 +8,15 @@
 namespace hearth::model {
 namespace {
 
-constexpr std::array<Architecture, 6> kArchitectures = {{
+constexpr std::array<Architecture, 8> kArchitectures = {{
     {"llama", &load_llama, &prenorm_block},
     {"qwen2", &load_qwen2, &prenorm_block},
     {"stablelm", &load_stablelm, &stablelm_block},
     {"qwen3", &load_qwen3, &qwen3_block},
     {"qwen3moe", &load_qwen3moe, &qwen3_block},
     {"phi3", &load_phi3, &phi3_block},
+    {"gemma2", &load_gemma2, &gemma2_block},
+    {"gemma3", &load_gemma3, &gemma3_block},
 }};
 
 // Upper bounds that no real model reaches; they keep hostile metadata from sizing buffers.

@@ -38,20 +38,23 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
   // RoPE tables, computed as ggml does: theta_i = pos * base^(-2i/n_rot) by repeated
   // multiplication in f32, divided by rope_freqs (Llama 3) and scaled linearly.
   const int64_t n_rot = hp.n_rot;
-  c->rope_cs_.assign(static_cast<size_t>(n_ctx * std::max<int64_t>(n_rot, 1)), 0.0f);
-  const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(std::max<int64_t>(n_rot, 1)));
-  const TensorView& ff = model.weights().rope_freqs;
-  for (int64_t pos = 0; pos < n_ctx; ++pos) {
-    float theta = static_cast<float>(pos);
-    float* cs = c->rope_cs_.data() + pos * n_rot;
-    for (int64_t i = 0; i < n_rot; i += 2) {
-      const float f = ff.valid() ? ff.f32()[i / 2] : 1.0f;
-      const float th = hp.rope_freq_scale * (theta / f);
-      cs[i] = std::cos(th);
-      cs[i + 1] = std::sin(th);
-      theta *= theta_scale;
+  auto rope_table = [&](std::vector<float>& table, float base, float freq_scale, const TensorView& ff) {
+    table.assign(static_cast<size_t>(n_ctx * std::max<int64_t>(n_rot, 1)), 0.0f);
+    const float theta_scale = std::pow(base, -2.0f / static_cast<float>(std::max<int64_t>(n_rot, 1)));
+    for (int64_t pos = 0; pos < n_ctx; ++pos) {
+      float theta = static_cast<float>(pos);
+      float* cs = table.data() + pos * n_rot;
+      for (int64_t i = 0; i < n_rot; i += 2) {
+        const float f = ff.valid() ? ff.f32()[i / 2] : 1.0f;
+        const float th = freq_scale * (theta / f);
+        cs[i] = std::cos(th);
+        cs[i + 1] = std::sin(th);
+        theta *= theta_scale;
+      }
     }
-  }
+  };
+  rope_table(c->rope_cs_, hp.rope_freq_base, hp.rope_freq_scale, model.weights().rope_freqs);
+  if (hp.rope_freq_base_swa > 0.0f) rope_table(c->rope_cs_swa_, hp.rope_freq_base_swa, 1.0f, TensorView{});
 
   const int64_t nb = c->n_batch_;
   auto alloc = [nb](std::vector<float>& v, int64_t width) { v.assign(static_cast<size_t>(nb * width), 0.0f); };
@@ -88,8 +91,8 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
   c->attn_scratch_.assign(kernels::attention_scratch_floats(n_ctx, n_threads), 0.0f);
   // Matmul scratch: the largest converted activation block over every weight's type.
   size_t mm = 0;
-  auto consider = [&](const TensorView& w) {
-    if (w.valid()) mm = std::max(mm, kernels::matmul_scratch_bytes(*c->kt_, w.type, w.ne[0], nb));
+  auto consider = [&](const TensorView& t) {
+    if (t.valid()) mm = std::max(mm, kernels::matmul_scratch_bytes(*c->kt_, t.type, t.ne[0], nb));
   };
   consider(w.output);
   for (const auto& l : w.layers) {

@@ -82,7 +82,8 @@ class Context {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<KvCache> kv_;
   int64_t n_ctx_ = 0, n_batch_ = 0;
-  std::vector<float> rope_cs_;  // [n_ctx][n_rot] (cos, sin) pairs
+  std::vector<float> rope_cs_;      // [n_ctx][n_rot] (cos, sin) pairs
+  std::vector<float> rope_cs_swa_;  // the same for the sliding layers' own base (gemma3); else empty
 
   // Activation buffers, one row per token of a chunk (n = n_batch rows).
   std::vector<float> x_;                 // [n][n_embd] the residual stream

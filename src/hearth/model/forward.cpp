@@ -22,6 +22,30 @@ void add_bias(float* y, const TensorView& b, int64_t n_tok, int64_t width, const
   for (int64_t t = 0; t < n_tok; ++t) kt.add(y + t * width, b.f32(), width);
 }
 
+// GELU, tanh approximation (Hendrycks & Gimpel 2016), as the reference's CPU backend evaluates
+// it: through a table over f16 inputs, gelu(x) = f16(gelu_tanh(f16(x))) for -10 < x < 10, x for
+// x >= 10, 0 for x <= -10 (reference README §9). The table is built once, on first use.
+float gelu(float x) {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(65536);
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoefA = 0.044715f;
+    for (uint32_t h = 0; h < 65536; ++h) {
+      const float v = kernels::fp16_to_fp32(static_cast<uint16_t>(h));
+      t[h] = kernels::fp32_to_fp16(0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * (1.0f + kCoefA * v * v))));
+    }
+    return t;
+  }();
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  return kernels::fp16_to_fp32(table[kernels::fp32_to_fp16(x)]);
+}
+
+// cap * tanh(x / cap) over n values (Gemma 2's logit soft-capping).
+void softcap(float* x, int64_t n, float cap) {
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
+}
+
 }  // namespace
 
 Status Context::decode_chunk(std::span<const BatchToken> batch) {
@@ -67,7 +91,11 @@ void Forward::embed() {
   const TensorView& e = c_.model_.weights().token_embd;
   const int64_t ne = hp_.n_embd;
   for (int64_t t = 0; t < n_; ++t) {
-    kernels::dequantize_row(e.type, e.row(batch_[t].token), row(c_.x_, t, ne), ne);
+    float* x = row(c_.x_, t, ne);
+    kernels::dequantize_row(e.type, e.row(batch_[t].token), x, ne);
+    if (hp_.embd_scale != 1.0f) {
+      for (int64_t i = 0; i < ne; ++i) x[i] *= hp_.embd_scale;
+    }
     c_.pos_[t] = batch_[t].pos;
     c_.near_tie_[t] = 0;
   }
@@ -112,11 +140,17 @@ void Forward::qk_norm(const LayerWeights& l) {
   }
 }
 
-void Forward::rope() {
+void Forward::rope() { rope_with(c_.rope_cs_.data()); }
+
+void Forward::rope(int64_t il) {
+  rope_with(hp_.is_swa(il) && !c_.rope_cs_swa_.empty() ? c_.rope_cs_swa_.data() : c_.rope_cs_.data());
+}
+
+void Forward::rope_with(const float* table) {
   const int64_t nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv();
   const int head_dim = static_cast<int>(hp_.head_dim), n_rot = static_cast<int>(hp_.n_rot);
   for (int64_t t = 0; t < n_; ++t) {
-    const float* cs = c_.rope_cs_.data() + static_cast<int64_t>(c_.pos_[t]) * hp_.n_rot;  // [n_rot] (cos, sin)
+    const float* cs = table + static_cast<int64_t>(c_.pos_[t]) * hp_.n_rot;  // [n_rot] (cos, sin)
     kt_.rope(row(c_.q_, t, nq), static_cast<int>(hp_.n_head), head_dim, n_rot, cs, hp_.rope_mode);
     kt_.rope(row(c_.k_, t, nkv), static_cast<int>(hp_.n_head_kv), head_dim, n_rot, cs, hp_.rope_mode);
   }
@@ -145,6 +179,14 @@ void Forward::store_kv(int64_t il) {
 }
 
 void Forward::attend(int64_t il) {
+  if (hp_.attn_softcap > 0.0f) {
+    attend_softcap(il);
+    return;
+  }
+  if (hp_.is_swa(il)) {
+    attend_window(il);
+    return;
+  }
   KvCache& kv = *c_.kv_;
   const int64_t nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv();
   for (int64_t t0 = 0; t0 < n_;) {
@@ -171,10 +213,52 @@ void Forward::attend(int64_t il) {
   }
 }
 
+void Forward::attend_window(int64_t il) {
+  // The attention kernel sees cache rows 0..pos[t]. A query whose window starts at row s > 0
+  // is given the cache from row s on and the position pos - s; the queries whose window is
+  // still the whole prefix (pos < n_swa) go together as usual.
+  KvCache& kv = *c_.kv_;
+  const int64_t nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv();
+  const size_t elem = kv.type() == kernels::KvType::kF32 ? sizeof(float) : sizeof(uint16_t);
+  for (int64_t t0 = 0; t0 < n_;) {
+    const int seq = batch_[t0].seq;
+    const int64_t start = std::max<int64_t>(0, c_.pos_[t0] - hp_.n_swa + 1);
+    int64_t t1 = t0 + 1;
+    if (start == 0) {
+      while (t1 < n_ && batch_[t1].seq == seq && c_.pos_[t1] < hp_.n_swa) ++t1;
+    }
+    const int32_t shifted = static_cast<int32_t>(c_.pos_[t0] - start);
+    const size_t off = static_cast<size_t>(start * nkv) * elem;
+    kernels::AttentionArgs a{};
+    a.q = row(c_.q_, t0, nq);
+    a.q_stride = nq;
+    a.k = static_cast<const std::byte*>(kv.k(il, seq)) + off;
+    a.v = static_cast<const std::byte*>(kv.v(il, seq)) + off;
+    a.kv_stride = nkv;
+    a.kv_type = kv.type();
+    a.pos = start == 0 ? c_.pos_.data() + t0 : &shifted;
+    a.n_tokens = t1 - t0;
+    a.n_head = static_cast<int>(hp_.n_head);
+    a.n_head_kv = static_cast<int>(hp_.n_head_kv);
+    a.head_dim = static_cast<int>(hp_.head_dim);
+    a.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+    a.out = row(c_.attn_, t0, nq);
+    a.out_stride = nq;
+    a.scratch = c_.attn_scratch_.data();
+    kt_.attention(a, *c_.pool_);
+    t0 = t1;
+  }
+}
+
 void Forward::attn_output(const LayerWeights& l) {
   const int64_t ne = hp_.n_embd;
   matmul(l.wo, c_.attn_.data(), hp_.n_embd_q(), n_, c_.o_.data(), ne);
   add_bias(c_.o_.data(), l.bo, n_, ne, kt_);
+}
+
+void Forward::post_attn_norm(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd;
+  for (int64_t t = 0; t < n_; ++t) norm(row(c_.o_, t, ne), row(c_.o_, t, ne), l.post_attention_norm, TensorView{});
 }
 
 void Forward::add_attn() {
@@ -192,6 +276,26 @@ void Forward::ffn(const LayerWeights& l) {
     ffn_moe(l);
   } else {
     ffn_dense(l);
+  }
+}
+
+void Forward::ffn_geglu(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd, ff = hp_.n_ff;
+  // g = gelu(cur · Wgate) * (cur · Wup)   [n][n_ff];  out = g · Wdown   [n][n_embd]
+  matmul(l.ffn_gate, c_.cur_.data(), ne, n_, c_.ffn_g_.data(), ff);
+  matmul(l.ffn_up, c_.cur_.data(), ne, n_, c_.ffn_u_.data(), ff);
+  for (int64_t t = 0; t < n_; ++t) {
+    float* g = row(c_.ffn_g_, t, ff);
+    const float* u = row(c_.ffn_u_, t, ff);
+    for (int64_t i = 0; i < ff; ++i) g[i] = gelu(g[i]) * u[i];
+  }
+  matmul(l.ffn_down, c_.ffn_g_.data(), ff, n_, c_.ffn_out_.data(), ne);
+}
+
+void Forward::post_ffn_norm(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd;
+  for (int64_t t = 0; t < n_; ++t) {
+    norm(row(c_.ffn_out_, t, ne), row(c_.ffn_out_, t, ne), l.post_ffw_norm, TensorView{});
   }
 }
 
@@ -219,6 +323,10 @@ void Forward::output_head() {
     const size_t o = static_cast<size_t>(first_out + i);
     matmul(w.output, c_.out_hidden_.data() + o * static_cast<size_t>(ne), ne, m,
            c_.out_logits_.data() + o * static_cast<size_t>(hp_.n_vocab), hp_.n_vocab);
+  }
+  if (hp_.final_softcap > 0.0f) {
+    softcap(c_.out_logits_.data() + static_cast<size_t>(first_out) * static_cast<size_t>(hp_.n_vocab),
+            static_cast<int64_t>(n_new) * hp_.n_vocab, hp_.final_softcap);
   }
 }
 

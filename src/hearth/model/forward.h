@@ -42,13 +42,19 @@ class Forward {
   void qk_norm(const LayerWeights& l);
   // Rotates q and k by each token's position (RoPE, Su et al. 2021).
   void rope();
+  // As rope(), with layer il's table: the sliding layers' own base when the model has one (gemma3).
+  void rope(int64_t il);
   // Writes k and v into the cache rows of layer il at each token's sequence and position.
   void store_kv(int64_t il);
   // attn = softmax(q · K^T / sqrt(head_dim)) · V over cache rows 0..pos of the token's
   // sequence (causal), per run of consecutive tokens of one sequence.   attn: [n][n_head * head_dim]
+  // On a sliding layer (hp.is_swa) only rows pos - n_swa + 1 .. pos; with hp.attn_softcap the
+  // scores are soft-capped before the softmax (attention_softcap.cpp).
   void attend(int64_t il);
   // o = attn · Wo (+ bo)   [n][n_embd]
   void attn_output(const LayerWeights& l);
+  // o = norm(o) * post_attention_norm   (gemma)
+  void post_attn_norm(const LayerWeights& l);
   // x += o
   void add_attn();
   // cur = norm(x) * ffn_norm (+ bias)
@@ -57,6 +63,10 @@ class Forward {
   void ffn(const LayerWeights& l);
   // gu = cur · Wup   [n][2 n_ff] (fused rows: gate, up);  ffn_out = (silu(gate) * up) · Wdown   (phi3)
   void ffn_fused(const LayerWeights& l);
+  // ffn_out = (gelu(cur · Wgate) * (cur · Wup)) · Wdown   (gemma; GELU as the reference computes it)
+  void ffn_geglu(const LayerWeights& l);
+  // ffn_out = norm(ffn_out) * post_ffw_norm   (gemma)
+  void post_ffn_norm(const LayerWeights& l);
   // x += ffn_out
   void add_ffn();
   // For the tokens that want them: hidden = norm(x) * output_norm, logits = hidden · Wout.
@@ -67,6 +77,9 @@ class Forward {
   // y += scale * (alpha/rank) * B (A x) for the rows whose sequence has an adapter for w.
   void add_lora(const TensorView& w, const float* x, int64_t x_stride, int64_t n_tok, float* y, int64_t y_stride);
   void norm(float* y, const float* x, const TensorView& w, const TensorView& b);
+  void rope_with(const float* table);
+  void attend_window(int64_t il);
+  void attend_softcap(int64_t il);  // attention_softcap.cpp
   void ffn_dense(const LayerWeights& l);
   void ffn_moe(const LayerWeights& l);
 

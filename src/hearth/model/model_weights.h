@@ -32,6 +32,15 @@ struct HParams {
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;    // linear scaling: 1 / factor
   bool parallel_residual = false;  // attention and FFN read the same normed input
+  float embd_scale = 1.0f;         // the input embedding row is multiplied by this (gemma: sqrt(n_embd))
+  float attn_softcap = 0.0f;       // > 0: attention scores s -> cap * tanh(s / cap) (gemma2)
+  float final_softcap = 0.0f;      // > 0: logits l -> cap * tanh(l / cap) (gemma2)
+  // Sliding-window attention: a query at position p of a sliding layer sees keys p - n_swa + 1 .. p.
+  int64_t n_swa = 0;                // 0: no layer slides
+  std::vector<char> swa_layers;     // [n_layer] 1 = the layer slides
+  float rope_freq_base_swa = 0.0f;  // > 0: the sliding layers' own RoPE base, with no scaling (gemma3)
+
+  bool is_swa(int64_t il) const { return n_swa > 0 && swa_layers[static_cast<size_t>(il)] != 0; }
 
   int64_t n_embd_q() const { return n_head * head_dim; }
   int64_t n_embd_kv() const { return n_head_kv * head_dim; }
@@ -46,6 +55,8 @@ struct LayerWeights {
   TensorView bq, bk, bv, bo;              // optional biases
   TensorView attn_q_norm, attn_k_norm;    // per-head RMSNorm of q and k [head_dim] (qwen3, gemma3)
   TensorView ffn_norm, ffn_norm_b;        // [n_embd]; absent with a parallel residual
+  TensorView post_attention_norm;         // [n_embd] norm of the attention output (gemma)
+  TensorView post_ffw_norm;               // [n_embd] norm of the FFN output (gemma)
   TensorView ffn_gate, ffn_up;            // [n_embd, n_ff]; phi3's fused ffn_up [n_embd, 2 n_ff]: rows gate, up
   TensorView ffn_down;                    // [n_ff, n_embd]
   TensorView ffn_gate_inp;                // MoE router [n_embd, n_expert]

@@ -353,6 +353,45 @@ TEST_F(ModelLoadTest, Qwen3QkNormMustMatchHeadDim) {
   EXPECT_TRUE(good.ok()) << good.status().message();
 }
 
+// gemma2: a soft-cap must be positive and the sliding window must fit the context (64 here).
+TEST_F(ModelLoadTest, Gemma2SoftCapAndSlidingWindowAreChecked) {
+  auto gemma2 = [&](float attn_cap, uint32_t window, const std::string& name) {
+    TinyLlama t;
+    t.arch = "gemma2";
+    t.build();
+    t.tensor("blk.0.post_attention_norm.weight", {8});
+    t.tensor("blk.0.post_ffw_norm.weight", {8});
+    t.w.set_f32("gemma2.attn_logit_softcapping", attn_cap);
+    t.w.set_f32("gemma2.final_logit_softcapping", 30.0f);
+    t.w.set_u32("gemma2.attention.sliding_window", window);
+    return model::Model::load(write(t, name));
+  };
+  auto zero_cap = gemma2(0.0f, 16, "cap.gguf");
+  ASSERT_FALSE(zero_cap.ok());
+  EXPECT_EQ(zero_cap.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(zero_cap.status().message().find("'gemma2.attn_logit_softcapping' = 0 must be a positive number"),
+            std::string::npos)
+      << zero_cap.status().message();
+  auto wide = gemma2(50.0f, 128, "window.gguf");
+  ASSERT_FALSE(wide.ok());
+  EXPECT_NE(wide.status().message().find("sliding_window 128 must be in [1, context_length 64]"), std::string::npos)
+      << wide.status().message();
+  auto good = gemma2(50.0f, 16, "good.gguf");
+  EXPECT_TRUE(good.ok()) << good.status().message();
+}
+
+// phi3: hearth reads the fused attn_qkv; separate q/k/v tensors are a clear error.
+TEST_F(ModelLoadTest, Phi3NeedsFusedQkv) {
+  TinyLlama t;
+  t.arch = "phi3";
+  t.build();
+  auto m = model::Model::load(write(t, "phi3.gguf"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), ErrorCode::kUnimplemented);
+  EXPECT_NE(m.status().message().find("hearth reads the fused blk.0.attn_qkv.weight"), std::string::npos)
+      << m.status().message();
+}
+
 TEST(ModelLoad, VocabOnlyFileIsRefused) {
   HEARTH_REQUIRE_SHARED(shared);
   auto m = model::Model::load((shared / "tokenizer-vectors" / "ggml-vocab-llama-spm.gguf").string());

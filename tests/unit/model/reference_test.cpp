@@ -266,7 +266,9 @@ std::vector<Param> all_params() {
       "synth-qwen2-Q4_K_M",  "synth-llama3-rope-f32", "synth-llama3-rope-Q8_0", "synth-llama3-rope-Q4_K_M",
       "synth-qwen3-f32",     "synth-qwen3-Q8_0",      "synth-qwen3-Q4_K_M",     "synth-qwen3moe-f32",
       "synth-qwen3moe-Q8_0", "synth-qwen3moe-Q4_K_M", "synth-llama-IQ4_NL",     "synth-llama-IQ4_XS",
-      "synth-phi3-f32",      "synth-phi3-Q8_0",       "synth-phi3-Q4_K_M",
+      "synth-phi3-f32",      "synth-phi3-Q8_0",       "synth-phi3-Q4_K_M",      "synth-gemma2-f32",
+      "synth-gemma2-Q8_0",   "synth-gemma2-Q4_K_M",   "synth-gemma3-f32",       "synth-gemma3-Q8_0",
+      "synth-gemma3-Q4_K_M",
   };
   const char* cases[] = {"once-upon-a-time", "little-dog-happy", "lily-and-ben", "random200-seed1"};
   std::vector<Param> out;
