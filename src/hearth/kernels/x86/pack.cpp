@@ -8,6 +8,7 @@
 // Layouts (per group of 16 rows, per block along the row; "q[c][r][k]" means byte 4c+k of the
 // block's quants of row r, stored at c*64 + r*4 + k):
 //   Q4_0: d[16] f16 | qs[4][16][4] (the original bytes: low nibble element 4c+k, high 16+4c+k)
+//   IQ4_NL: as Q4_0 (the same block layout; the nibbles index kIq4nlValues)
 //   Q8_0: d[16] f16 | qs[8][16][4] as unsigned (q ^ 0x80)
 //   Q4_K: d[16] f16 | dmin[16] f16 | sc[8][16] u8 | m[8][16] u8 | qs[4 j][8 c][16][4] (the
 //         original bytes 32j+4c+k: low nibble element 64j+4c+k, high 64j+32+4c+k)
@@ -26,7 +27,7 @@
 //         64-byte plane, chunk c in bits 2c..2c+1. Both within 2.3 % / 19 % of stored.
 //   Q3_K: as Q6_K's first two parts, with q + 4 (0..7) in the nibbles and its 6-bit signed
 //         scales (+33 %: the 3 bits sit in a nibble)
-// Sizes equal the original for Q4_0/Q8_0/Q6_K/F16/BF16, +2.8 % for Q4_K, and Q4_1 +20 %,
+// Sizes equal the original for Q4_0/IQ4_NL/Q8_0/Q6_K/F16/BF16, +2.8 % for Q4_K, and Q4_1 +20 %,
 // Q5_0 +27 %, Q5_1 +17 % (f32 d/m).
 #include <immintrin.h>
 
@@ -68,9 +69,12 @@ inline void put_planes(uint8_t* lo, uint8_t* hi, int r, const uint8_t* q) {
   }
 }
 
+// Q4_0 and IQ4_NL (the same bytes: an f16 d, then 16 bytes of nibbles).
+template <class Block>
 void pack_q4_0(const std::byte* row, int64_t b, int r, uint8_t* u8) {
-  BlockQ4_0 w;
-  std::memcpy(&w, row + b * sizeof(BlockQ4_0), sizeof w);
+  static_assert(sizeof(Block) == sizeof(BlockQ4_0));
+  Block w;
+  std::memcpy(&w, row + b * sizeof(Block), sizeof w);
   std::memcpy(u8 + 2 * r, &w.d, 2);
   for (int c = 0; c < 4; ++c) std::memcpy(u8 + 32 + 64 * c + 4 * r, w.qs + 4 * c, 4);
 }
@@ -255,7 +259,8 @@ struct Layout {
 constexpr std::array<Layout, kTypeCount> make_layouts() {
   std::array<Layout, kTypeCount> l{};
   auto set = [&l](TensorType t, Layout row) { l[static_cast<size_t>(t)] = row; };
-  set(TensorType::Q4_0, {kQ4_0Bytes, 32, &pack_q4_0});
+  set(TensorType::Q4_0, {kQ4_0Bytes, 32, &pack_q4_0<BlockQ4_0>});
+  set(TensorType::IQ4_NL, {kQ4_0Bytes, 32, &pack_q4_0<BlockIQ4_NL>});
   set(TensorType::Q4_1, {kQ4_1Bytes, 32, &pack_a32<TensorType::Q4_1>});
   set(TensorType::Q5_0, {kQ5xBytes, 32, &pack_a32<TensorType::Q5_0>});
   set(TensorType::Q5_1, {kQ5xBytes, 32, &pack_a32<TensorType::Q5_1>});

@@ -69,15 +69,22 @@ inline void store(float* y, int64_t y_stride, int64_t t0, __m256 acc[][2]) {
   }
 }
 
-// ---- Q4_0, Q8_0 ------------------------------------------------------------------------------
+// ---- Q4_0, IQ4_NL, Q8_0 ----------------------------------------------------------------------
 // Q4_0: stored q + 8 in nibbles, so each dot starts from -8 * sum(x); int16: 8 products of
 // <= 2 * 15 * 128. Q8_0: stored q ^ 0x80; vpmaddubsw(|q|, sign(x, q)) keeps each pair sum
 // within 2 * 128 * 127 (the unsigned bytes would reach 2 * 255 * 127 and saturate), widened to
-// int32 at every chunk.
+// int32 at every chunk. IQ4_NL: the nibbles index the grid kIq4nlValues (signed, |v| <= 127),
+// looked up with vpshufb and multiplied as Q8_0's.
 
-template <int NT, bool kQ8>
+// v * x for signed bytes v of 8 rows against 4 activation bytes, as int32 per row.
+inline I signed_dot(I v, const int8_t* xq) {
+  const I xv = _mm256_set1_epi32(load_i32(xq));
+  return widen(_mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(xv, v)));
+}
+
+template <int NT, TensorType T>
 void tile_q_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
-  constexpr size_t kBytes = kQ8 ? kQ8_0Bytes : kQ4_0Bytes;
+  constexpr size_t kBytes = T == TensorType::Q8_0 ? kQ8_0Bytes : kQ4_0Bytes;
   __m256 acc[NT][2];
   for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -85,7 +92,7 @@ void tile_q_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
     if constexpr (NT == 1) prefetch_block(p, kBytes);
     for (int h = 0; h < 2; ++h) {
       I s32[NT];
-      if constexpr (kQ8) {
+      if constexpr (T == TensorType::Q8_0) {
         const I flip = _mm256_set1_epi8(static_cast<char>(0x80));
         for (auto& s : s32) s = _mm256_setzero_si256();
 #pragma GCC unroll 1  // see tile_q4_k
@@ -95,6 +102,20 @@ void tile_q_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
           for (int j = 0; j < NT; ++j) {
             const I xv = _mm256_set1_epi32(load_i32(x.q8_0(t0 + j, b) + 4 * c));
             s32[j] = add32(s32[j], widen(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(xv, q))));
+          }
+        }
+      } else if constexpr (T == TensorType::IQ4_NL) {
+        const I grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+        for (auto& s : s32) s = _mm256_setzero_si256();
+#pragma GCC unroll 1  // see tile_q4_k
+        for (int c = 0; c < 4; ++c) {
+          I lo, hi;
+          nibbles(p + 32 + 64 * c + 32 * h, lo, hi);
+          lo = _mm256_shuffle_epi8(grid, lo);
+          hi = _mm256_shuffle_epi8(grid, hi);
+          for (int j = 0; j < NT; ++j) {
+            const int8_t* xq = x.q8_0(t0 + j, b);
+            s32[j] = add32(s32[j], add32(signed_dot(lo, xq + 4 * c), signed_dot(hi, xq + 16 + 4 * c)));
           }
         }
       } else {
@@ -440,8 +461,7 @@ using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int
 
 template <TensorType T, int NT>
 TileFn tile_for() {
-  if constexpr (T == TensorType::Q4_0) return &tile_q_0<NT, false>;
-  if constexpr (T == TensorType::Q8_0) return &tile_q_0<NT, true>;
+  if constexpr (T == TensorType::Q4_0 || T == TensorType::IQ4_NL || T == TensorType::Q8_0) return &tile_q_0<NT, T>;
   if constexpr (T == TensorType::Q4_K) return &tile_q4_k<NT>;
   if constexpr (T == TensorType::Q6_K) return &tile_q6_k<NT>;
   if constexpr (T == TensorType::Q4_1) return &tile_a32<NT, false>;

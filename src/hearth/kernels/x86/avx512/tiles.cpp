@@ -35,21 +35,32 @@ inline __m512 load_f16x16(const std::byte* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// ---- Q4_0, Q8_0 -------------------------------------------------------------------------------
+// ---- Q4_0, IQ4_NL, Q8_0 ----------------------------------------------------------------------
 
-// The 32 quants of a block as 8 vectors (chunk c: elements 4c..4c+3 of each row). Q4_0's bytes
-// hold elements j (low nibble) and j + 16 (high); Q8_0's are the quants + 128.
-template <bool kNibbles>
+// The 32 quants of a block as 8 unsigned vectors (chunk c: elements 4c..4c+3 of each row), each
+// the weight level plus kQ0Offset<T>. Q4_0's and IQ4_NL's bytes hold elements j (low nibble)
+// and j + 16 (high): Q4_0's nibble is its q + 8, IQ4_NL's indexes the grid (looked up plus
+// 128); Q8_0's bytes are the quants + 128.
+template <TensorType T>
+constexpr int kQ0Offset = T == TensorType::Q4_0 ? 8 : 128;
+
+template <TensorType T>
 inline void load_block32(const std::byte* q, __m512i v[8]) {
-  if constexpr (kNibbles) {
+  if constexpr (T == TensorType::Q8_0) {
+    for (int c = 0; c < 8; ++c) v[c] = load512(q + 64 * c);
+  } else {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int c = 0; c < 4; ++c) {
       const __m512i raw = load512(q + 64 * c);
       v[c] = _mm512_and_si512(raw, m4);
       v[c + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
     }
-  } else {
-    for (int c = 0; c < 8; ++c) v[c] = load512(q + 64 * c);
+    if constexpr (T == TensorType::IQ4_NL) {
+      __m128i grid = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues));
+      grid = _mm_xor_si128(grid, _mm_set1_epi8(static_cast<char>(0x80)));  // level + 128
+      const __m512i table = _mm512_broadcast_i32x4(grid);
+      for (int c = 0; c < 8; ++c) v[c] = _mm512_shuffle_epi8(table, v[c]);
+    }
   }
 }
 
@@ -63,12 +74,12 @@ inline __m512i dot_block32(const __m512i v[8], const int8_t* xq, __m512i init) {
   return _mm512_add_epi32(s0, s1);
 }
 
-// Q4_0 (kNibbles) and Q8_0: the stored values are q + 8 / q + 128, so each dot starts from
-// -offset * sum(x) to remove the offset.
-template <int NT, bool kNibbles>
+// Q4_0, IQ4_NL and Q8_0: the stored values are the levels plus an offset, so each dot starts
+// from -offset * sum(x) to remove it.
+template <int NT, TensorType T>
 void tile_q_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y, int64_t y_stride) {
-  constexpr size_t kBytes = kNibbles ? kQ4_0Bytes : kQ8_0Bytes;
-  constexpr int kOffset = kNibbles ? 8 : 128;
+  constexpr size_t kBytes = T == TensorType::Q8_0 ? kQ8_0Bytes : kQ4_0Bytes;
+  constexpr int kOffset = kQ0Offset<T>;
   __m512 acc[NT];
   for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -76,7 +87,7 @@ void tile_q_0(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
     if constexpr (NT == 1) prefetch_block(p, kBytes);
     const __m512 dw = load_f16x16(p);
     __m512i v[8];
-    load_block32<kNibbles>(p + 32, v);
+    load_block32<T>(p + 32, v);
     for (int j = 0; j < NT; ++j) {
       const int64_t t = t0 + j;
       const __m512i s = dot_block32(v, x.q8_0(t, b), _mm512_set1_epi32(-kOffset * x.sum(t, b)));
@@ -285,7 +296,7 @@ void tile_a32(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
     const __m512 d = _mm512_loadu_ps(reinterpret_cast<const float*>(p));
     const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(p + 64));
     __m512i v[8];
-    load_block32<true>(p + 128, v);
+    load_block32<TensorType::Q4_0>(p + 128, v);  // the low 4 bits, as Q4_0's nibbles
     if constexpr (k5) or_bit4(v, load512(p + 128 + 256));
     for (int j = 0; j < NT; ++j) {
       const int64_t t = t0 + j;
@@ -360,8 +371,7 @@ using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int
 
 template <TensorType T, int NT>
 TileFn tile_for() {
-  if constexpr (T == TensorType::Q4_0) return &tile_q_0<NT, true>;
-  if constexpr (T == TensorType::Q8_0) return &tile_q_0<NT, false>;
+  if constexpr (T == TensorType::Q4_0 || T == TensorType::IQ4_NL || T == TensorType::Q8_0) return &tile_q_0<NT, T>;
   if constexpr (T == TensorType::Q4_K) return &tile_q4_k<NT>;
   if constexpr (T == TensorType::Q6_K) return &tile_q6_k<NT>;
   if constexpr (T == TensorType::F16) return &tile_f16<NT>;
