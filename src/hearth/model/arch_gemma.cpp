@@ -54,6 +54,12 @@ Status load_gemma_common(const gguf::GgufFile& f, HParams& hp, ModelWeights& w, 
     return make_error(ErrorCode::kInvalidArgument, "{}: attention.sliding_window {} must be in [1, context_length {}]",
                       f.name(), hp.n_swa, hp.n_ctx_train);
   }
+  // The 27B models (gemma2: 46 layers, gemma3: 62) scale q · k by 1/sqrt(n_embd / n_head)
+  // (query_pre_attn_scalar), the others by 1/sqrt(head_dim); the reference picks it by this
+  // layer count too.
+  if (hp.n_layer == (hp.arch == "gemma2" ? 46 : 62)) {
+    hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.n_embd / hp.n_head));
+  }
   HEARTH_TRY(bind_io_weights(hp, w, b, /*norm_bias=*/false));
   const int64_t n = hp.n_embd;
   w.layers.resize(static_cast<size_t>(hp.n_layer));

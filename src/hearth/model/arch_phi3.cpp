@@ -1,6 +1,8 @@
 // `phi3`: Phi-3 / Phi-3.5 / Phi-4 mini. Llama's pre-norm block with a fused q/k/v projection
 // (attn_qkv, output rows q | k | v), a fused gate+up projection (ffn_up, rows gate | up, SwiGLU)
 // and NeoX RoPE. The long-context variants' rope_factors_long/short are not supported yet.
+// attention.sliding_window, which Phi-3 files carry, is not applied: the reference disables
+// Phi's sliding window too (llama.cpp PR 13676), and hearth matches its outputs.
 #include "hearth/model/architecture.h"
 #include "hearth/model/forward.h"
 

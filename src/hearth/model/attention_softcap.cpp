@@ -91,7 +91,7 @@ void Forward::attend_softcap(int64_t il) {
     a.group = static_cast<int>(hp_.n_head / hp_.n_head_kv);
     a.head_dim = static_cast<int>(hp_.head_dim);
     a.n_swa = hp_.is_swa(il) ? hp_.n_swa : 0;
-    a.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+    a.scale = hp_.kq_scale();
     a.cap = hp_.attn_softcap;
     a.out = c_.attn_.data() + t0 * nq;
     a.out_stride = nq;

@@ -204,7 +204,7 @@ void Forward::attend(int64_t il) {
     a.n_head = static_cast<int>(hp_.n_head);
     a.n_head_kv = static_cast<int>(hp_.n_head_kv);
     a.head_dim = static_cast<int>(hp_.head_dim);
-    a.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+    a.scale = hp_.kq_scale();
     a.out = row(c_.attn_, t0, nq);
     a.out_stride = nq;
     a.scratch = c_.attn_scratch_.data();
@@ -241,7 +241,7 @@ void Forward::attend_window(int64_t il) {
     a.n_head = static_cast<int>(hp_.n_head);
     a.n_head_kv = static_cast<int>(hp_.n_head_kv);
     a.head_dim = static_cast<int>(hp_.head_dim);
-    a.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+    a.scale = hp_.kq_scale();
     a.out = row(c_.attn_, t0, nq);
     a.out_stride = nq;
     a.scratch = c_.attn_scratch_.data();

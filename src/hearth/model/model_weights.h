@@ -2,6 +2,7 @@
 // per-layer weights (absent optional weights are invalid views) and architecture traits.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@ struct HParams {
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;    // linear scaling: 1 / factor
   bool parallel_residual = false;  // attention and FFN read the same normed input
+  float attn_scale = 0.0f;         // scale of q · k; 0: 1 / sqrt(head_dim)
   float embd_scale = 1.0f;         // the input embedding row is multiplied by this (gemma: sqrt(n_embd))
   float attn_softcap = 0.0f;       // > 0: attention scores s -> cap * tanh(s / cap) (gemma2)
   float final_softcap = 0.0f;      // > 0: logits l -> cap * tanh(l / cap) (gemma2)
@@ -40,6 +42,7 @@ struct HParams {
   std::vector<char> swa_layers;     // [n_layer] 1 = the layer slides
   float rope_freq_base_swa = 0.0f;  // > 0: the sliding layers' own RoPE base, with no scaling (gemma3)
 
+  float kq_scale() const { return attn_scale > 0.0f ? attn_scale : 1.0f / std::sqrt(static_cast<float>(head_dim)); }
   bool is_swa(int64_t il) const { return n_swa > 0 && swa_layers[static_cast<size_t>(il)] != 0; }
 
   int64_t n_embd_q() const { return n_head * head_dim; }
