@@ -103,6 +103,9 @@ void setup(CLI::App& app) {
                   "chat format: plain, llama2, llama3, chatml, mistral, zephyr, gemma, phi3 (default: from the model)");
   sub->add_option("--chat-template-file", o->chat_template_file,
                   "a Jinja chat template to use instead of the model's own (as tokenizer.chat_template)");
+  sub->add_option("--cors-origin", c.cors_origins,
+                  "let browser pages from ORIGIN (e.g. http://localhost:3000, or *) call the API (repeatable; "
+                  "default: off)");
   sub->add_option("--api-key", o->api_keys, "API key clients must send (repeatable)");
   sub->add_option("--api-key-file", o->api_key_file, "file of keys, one per line: KEY [models=a,b] [rpm=N] [tpm=N]");
   sub->add_flag("--insecure-no-auth", c.insecure_no_auth, "allow a non-loopback --host without an API key");

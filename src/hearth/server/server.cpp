@@ -1,10 +1,12 @@
 // Server setup: security checks, routes, authentication, access log, model loading.
 #include "hearth/server/server.h"
 
+#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "hearth/core/log.h"
+#include "hearth/server/ollama_api.h"
 
 namespace hearth::server {
 namespace {
@@ -21,7 +23,9 @@ std::string model_id_from_path(const std::string& path) {
 std::string route_label(const std::string& path) {
   static const char* kRoutes[] = {
       "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",    "/tokenize",
-      "/detokenize",          "/health",         "/metrics",       "/lora-adapters"};
+      "/detokenize",          "/health",         "/metrics",       "/lora-adapters", "/api/chat",
+      "/api/generate",        "/api/embed",      "/api/embeddings", "/api/tags",     "/api/ps",
+      "/api/show",            "/api/version"};
   for (const char* r : kRoutes) {
     if (path == r) return r;
   }
@@ -39,6 +43,17 @@ HttpResponse unauthorized(const HttpRequest& req) {
              {}};
   e.headers.emplace_back("WWW-Authenticate", "Bearer");
   return error_response(e);
+}
+
+// The CORS headers for a request from `origin` when it is allowed (the origin echoed, or "*").
+void add_cors_headers(const std::vector<std::string>& allowed, const HttpRequest& req, HttpResponse& r) {
+  if (allowed.empty()) return;
+  const std::string origin = req.header("origin");
+  if (origin.empty()) return;
+  const bool any = std::find(allowed.begin(), allowed.end(), "*") != allowed.end();
+  if (!any && std::find(allowed.begin(), allowed.end(), origin) == allowed.end()) return;
+  r.headers.emplace_back("Access-Control-Allow-Origin", any ? "*" : origin);
+  r.headers.emplace_back("Vary", "Origin");
 }
 
 }  // namespace
@@ -77,7 +92,7 @@ Server::~Server() {
 }
 
 HttpHandler Server::guarded(bool needs_model, std::function<HttpResponse(const HttpRequest&, int key)> fn) {
-  return [this, needs_model, fn = std::move(fn)](const HttpRequest& req) -> HttpResponse {
+  return with_cors([this, needs_model, fn = std::move(fn)](const HttpRequest& req) -> HttpResponse {
     current_request_stats() = RequestStats{};
     int key = -1;
     if (auth_->enabled()) {
@@ -100,6 +115,15 @@ HttpHandler Server::guarded(bool needs_model, std::function<HttpResponse(const H
       return error_response(e);
     }
     return fn(req, key);
+  });
+}
+
+HttpHandler Server::with_cors(HttpHandler fn) const {
+  if (config_.cors_origins.empty()) return fn;
+  return [this, fn = std::move(fn)](const HttpRequest& req) {
+    HttpResponse r = fn(req);
+    add_cors_headers(config_.cors_origins, req, r);
+    return r;
   };
 }
 
@@ -117,19 +141,33 @@ void Server::add_routes() {
   // its connection closed) before any byte of its body is read. guarded() checks again, for the
   // key's index and quotas.
   http_->set_admission_hook([this](const HttpRequest& req) -> std::optional<HttpResponse> {
+    // A CORS preflight carries no key: it is answered here, before the key check.
+    if (!config_.cors_origins.empty() && req.method == "OPTIONS") {
+      HttpResponse r;
+      r.status = 204;
+      add_cors_headers(config_.cors_origins, req, r);
+      if (!r.headers.empty()) {
+        r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+        r.headers.emplace_back("Access-Control-Allow-Headers", "authorization, content-type, x-api-key");
+        r.headers.emplace_back("Access-Control-Max-Age", "600");
+      }
+      return r;
+    }
     if (!auth_->enabled() || req.path == "/health") return std::nullopt;
     if (auth_->authenticate(req.header("authorization"), req.header("x-api-key")) >= 0) return std::nullopt;
-    return unauthorized(req);
+    HttpResponse r = unauthorized(req);
+    add_cors_headers(config_.cors_origins, req, r);
+    return r;
   });
 
-  http_->route("GET", "/health", [this](const HttpRequest&) {
+  http_->route("GET", "/health", with_cors([this](const HttpRequest&) {
     if (!ready_.load(std::memory_order_acquire)) {
       ApiError e{503, "the model is loading", "unavailable_error", "", "model_loading", {}};
       e.headers.emplace_back("Retry-After", "1");
       return error_response(e);
     }
     return json_text_response(R"({"status":"ok"})");
-  });
+  }));
   http_->route("GET", "/metrics", guarded(false, [this](const HttpRequest&, int) {
                  HttpResponse r;
                  r.content_type = "text/plain; version=0.0.4";
@@ -176,6 +214,29 @@ void Server::add_routes() {
                guarded(true, [this](const HttpRequest& req, int) { return handle_tokenize(*serving(), req); }));
   http_->route("POST", "/detokenize",
                guarded(true, [this](const HttpRequest& req, int) { return handle_detokenize(*serving(), req); }));
+
+  // The Ollama API (ollama_api.h), on the same keys, limits and engine path.
+  http_->route("GET", "/api/version", guarded(false, [](const HttpRequest&, int) { return handle_ollama_version(); }));
+  http_->route("GET", "/api/tags", guarded(true, [this](const HttpRequest&, int) {
+                 return handle_ollama_tags(*serving(), /*running=*/false);
+               }));
+  http_->route("GET", "/api/ps", guarded(true, [this](const HttpRequest&, int) {
+                 return handle_ollama_tags(*serving(), /*running=*/true);
+               }));
+  http_->route("POST", "/api/show",
+               guarded(true, [this](const HttpRequest& req, int) { return handle_ollama_show(*serving(), req); }));
+  http_->route("POST", "/api/chat", guarded(true, [this](const HttpRequest& req, int key) {
+                 return handle_ollama_chat(*serving(), req, key);
+               }));
+  http_->route("POST", "/api/generate", guarded(true, [this](const HttpRequest& req, int key) {
+                 return handle_ollama_generate(*serving(), req, key);
+               }));
+  http_->route("POST", "/api/embed", guarded(true, [this](const HttpRequest& req, int key) {
+                 return handle_ollama_embed(*serving(), req, key, /*legacy=*/false);
+               }));
+  http_->route("POST", "/api/embeddings", guarded(true, [this](const HttpRequest& req, int key) {
+                 return handle_ollama_embed(*serving(), req, key, /*legacy=*/true);
+               }));
 }
 
 std::shared_ptr<Serving> Server::serving() const {

@@ -38,6 +38,9 @@ struct ServerConfig {
   std::vector<ApiKey> keys;
   bool insecure_no_auth = false;  // allow a non-loopback bind without keys
   bool log_prompts = false;
+  // Origins whose browser pages may call the API (--cors-origin; "*": any). Empty: CORS is off,
+  // so a page of another origin cannot read the answers.
+  std::vector<std::string> cors_origins;
   RequestLimits limits;
   // LoRA adapters (--lora FILE[:SCALE]) loaded for the model, ids in this order; the scales
   // are the initial global scales (GET/POST /lora-adapters).
@@ -89,6 +92,8 @@ class Server {
   Result<std::shared_ptr<Serving>> make_serving(std::shared_ptr<model::Model> model, const std::string& model_id);
   std::shared_ptr<Serving> serving() const;
   HttpHandler guarded(bool needs_model, std::function<HttpResponse(const HttpRequest&, int key)> fn);
+  // Adds the CORS headers to a handler's answers (--cors-origin); the handler itself when off.
+  HttpHandler with_cors(HttpHandler fn) const;
 
   ServerConfig config_;
   std::unique_ptr<HttpServer> http_;
