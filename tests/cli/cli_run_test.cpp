@@ -79,6 +79,37 @@ TEST(CliRun, PromptFromStdinAndEcho) {
   EXPECT_EQ(e.out, "Once upon a time" + b.out);
 }
 
+// llama.cpp's spellings work: -m for the model, -ngl (ignored, with a note); a typo gets a
+// suggestion rather than CLI11's generic message.
+TEST(CliRun, FamiliarFlagsAndDidYouMean) {
+  HEARTH_REQUIRE_SHARED(shared);
+  const std::string model = (shared / "models" / "stories260K-f32.gguf").string();
+  auto plain = run("run " + model + " -p 'Once upon a time' --temp 0 -c 512 -n 8");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  for (const std::string& spelling : {"-m " + model + " -ngl 99", "-ngl=99 --model " + model, "-ngl99 -m " + model}) {
+    auto r = run("run " + spelling + " -p 'Once upon a time' --temp 0 -c 512 -n 8");
+    ASSERT_EQ(r.exit_code, 0) << spelling << ": " << r.err;
+    EXPECT_EQ(r.out, plain.out) << spelling;
+    EXPECT_NE(r.err.find("note: -ngl/--n-gpu-layers is ignored: hearth runs models on the CPU"), std::string::npos);
+  }
+  auto cmd = run("srve " + model);
+  EXPECT_EQ(cmd.exit_code, 2);
+  EXPECT_NE(cmd.err.find("error: unknown command 'srve'; did you mean 'serve'?"), std::string::npos) << cmd.err;
+  auto flag = run("run " + model + " --seeed 3 -p x");
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_NE(flag.err.find("error: unknown option '--seeed' for 'hearth run'; did you mean '--seed'?"),
+            std::string::npos)
+      << flag.err;
+  auto sub = run("store chek");
+  EXPECT_EQ(sub.exit_code, 2);
+  EXPECT_NE(sub.err.find("unknown command 'chek' for 'hearth store'; did you mean 'check'?"), std::string::npos)
+      << sub.err;
+  // A bad value is still CLI11's own message, naming the option.
+  auto value = run("run " + model + " -n many -p x");
+  EXPECT_NE(value.exit_code, 0);
+  EXPECT_NE(value.err.find("many"), std::string::npos) << value.err;
+}
+
 TEST(CliRun, SeedMakesSamplingReproducible) {
   HEARTH_REQUIRE_SHARED(shared);
   const std::string model = (shared / "models" / "stories260K-f32.gguf").string();

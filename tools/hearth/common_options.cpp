@@ -1,6 +1,7 @@
 #include "common_options.h"
 
 #include <charconv>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 
@@ -15,6 +16,12 @@ void add_model_options(CLI::App* sub, ModelOptions& o, const std::string& model_
                   model_help.empty()
                       ? "GGUF file or store reference (default: $HEARTH_MODEL, then default_model in the config)"
                       : model_help);
+  sub->add_option("-m,--model", o.model, "the model, as a flag (llama.cpp's spelling)");
+  // llama.cpp's -ngl (rewritten to --n-gpu-layers by main): accepted, with a note.
+  sub->add_option("--n-gpu-layers,--gpu-layers", o.n_gpu_layers, "accepted for llama.cpp compatibility (CPU only)")
+      ->each([](const std::string&) {
+        std::fprintf(stderr, "note: -ngl/--n-gpu-layers is ignored: hearth runs models on the CPU\n");
+      });
   sub->add_flag("--allow-unsigned", o.allow_unsigned,
                 "load an unsigned store model (local experiments; never excuses tampering)");
 }

@@ -20,8 +20,9 @@ namespace hearth::cli {
 // MODEL (a GGUF file or a store reference; default $HEARTH_MODEL, then the config) and
 // --allow-unsigned (never excuses tampering or rollback).
 struct ModelOptions {
-  std::string model;
+  std::string model;  // the positional MODEL, or -m/--model
   bool allow_unsigned = false;
+  int n_gpu_layers = 0;  // -ngl: accepted and ignored (CPU only)
 };
 void add_model_options(CLI::App* sub, ModelOptions& o, const std::string& model_help = "");
 

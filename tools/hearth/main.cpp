@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "command.h"
+#include "familiar_args.h"
 #include "hearth/core/log.h"
 
 namespace hearth::cli {
@@ -44,9 +45,19 @@ int main(int argc, char** argv) {
   auto& reg = registry();
   std::stable_sort(reg.begin(), reg.end(), [](auto& a, auto& b) { return a.first < b.first; });
   for (auto& [order, setup] : reg) setup(app);
+  // llama.cpp's "-np 2" / "-ngl 99" become flags CLI11 can parse.
+  std::vector<std::string> args = rewrite_familiar_args(argc, argv);
+  std::vector<char*> cargs;
+  for (std::string& a : args) cargs.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(cargs.size()), cargs.data());
   } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0) {
+      if (auto msg = explain_unknown_argument(app, args)) {
+        std::fprintf(stderr, "error: %s\n", msg->c_str());
+        return 2;
+      }
+    }
     return app.exit(e);
   }
   return exit_code();
