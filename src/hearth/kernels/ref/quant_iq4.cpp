@@ -175,9 +175,8 @@ int iq4_xs_scale(const BlockIQ4_XS& b, int j) {
 
 void quantize_row_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t n, const float* importance) {
   for (int64_t i = 0; i < n / kQK4_NL; ++i) {
-    uint16_t unused_h = 0;
     quantize_block(1, x + i * kQK4_NL, importance != nullptr ? importance + i * kQK4_NL : nullptr, &y[i].d, y[i].qs,
-                   &unused_h, nullptr);
+                   nullptr, nullptr);
   }
 }
 
