@@ -186,6 +186,9 @@ TEST_F(CliAdapterStore, UntrustedUnsignedAndTamperedAdaptersAreRefused) {
   const auto unsigned_ft = finetune(base_file_, "u.gguf", "--import demo/unsigned:v1");
   ASSERT_EQ(unsigned_ft.exit_code, 0) << unsigned_ft.err;
   EXPECT_FALSE(fs::exists(path("u.gguf.provenance.sigstore.json")));
+  // Imported here it would run as a local import; without the record it stands for an unsigned
+  // adapter from elsewhere.
+  fs::remove_all(home_ / "store" / "local-imports");
   const auto refused = run("run demo/base:v1" + kGen + "--lora demo/unsigned:v1");
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_EQ(count_error_lines(refused.err), 1) << refused.err;

@@ -209,8 +209,13 @@ TEST(CliRun, StoreReferencesAreVerifiedBeforeLoad) {
   const std::string bin = std::string(HEARTH_BIN);
   auto sh = [&](const std::string& args) { return std::system((env + bin + " " + args + " >/dev/null 2>&1").c_str()); };
   ASSERT_EQ(sh("import " + model + " demo/stories:v1"), 0);
-  // Unsigned: refused with an explanation, unless --allow-unsigned.
   setenv("HEARTH_HOME", home.c_str(), 1);
+  // Imported by this host: runs unsigned, as the file would.
+  auto local = run("run demo/stories:v1 -p 'Once upon a time' --temp 0 -c 512 -n 4");
+  EXPECT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_NE(local.err.find("imported locally from"), std::string::npos) << local.err;
+  // Unsigned from elsewhere (no local-import record): refused with an explanation, unless --allow-unsigned.
+  fs::remove_all(home / "store" / "local-imports");
   auto refused = run("run demo/stories:v1 -p 'Once upon a time' --temp 0 -c 512 -n 4");
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("not signed"), std::string::npos) << refused.err;

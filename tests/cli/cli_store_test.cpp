@@ -22,7 +22,8 @@ using cli_test::run;
 
 // A private $HEARTH_HOME with the f32 test model imported as demo/stories:v1, signed by 'acme'
 // whom the policy trusts for demo/*; demo/unsigned:v1 (the F16 model, not signed) and
-// demo/stranger:v1 (the Q8_0 model, signed by a key the policy does not list).
+// demo/stranger:v1 (the Q8_0 model, signed by a key the policy does not list). The local-import
+// records are removed, so the unsigned models stand for models from elsewhere.
 class CliStore : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -41,6 +42,9 @@ class CliStore : public ::testing::Test {
     ASSERT_EQ(sh("sign demo/stories:v1 --key " + (home_ / "acme.key").string()), 0);
     ASSERT_EQ(sh("sign demo/stranger:v1 --key " + (home_ / "other.key").string()), 0);
     ASSERT_EQ(sh("trust add " + (home_ / "acme.pub").string() + " --models 'demo/*' --name acme"), 0);
+    // As if the models had come from elsewhere (a pull): an unsigned model this host imported
+    // itself would run as a local import (CliStore.LocalImportsRunUnsignedUnlessThePolicyDeniesLocalPaths).
+    fs::remove_all(home_ / "store" / "local-imports");
   }
   void TearDown() override {
     unsetenv("HEARTH_HOME");
@@ -53,6 +57,42 @@ class CliStore : public ::testing::Test {
   fs::path shared_, home_;
   std::string model_;
 };
+
+// `hearth import` on this host: the model runs unsigned without --allow-unsigned, described as a
+// local import, unless the policy denies local paths; --sign-key signs it at once.
+TEST_F(CliStore, LocalImportsRunUnsignedUnlessThePolicyDeniesLocalPaths) {
+  const std::string gen = " -p 'Once upon a time' --temp 0 -c 512 -n 8";
+  ASSERT_EQ(sh("import " + (shared_ / "models" / "stories260K-Q4_0.gguf").string() + " mine/q4:v1"), 0);
+  auto ran = run("run mine/q4:v1" + gen);
+  ASSERT_EQ(ran.exit_code, 0) << ran.err;
+  EXPECT_NE(ran.err.find("imported locally from " + (shared_ / "models" / "stories260K-Q4_0.gguf").string() +
+                         " by this host (unsigned)"),
+            std::string::npos)
+      << ran.err;
+  EXPECT_EQ(ran.out, run("run " + (shared_ / "models" / "stories260K-Q4_0.gguf").string() + gen).out);
+  auto shown = run("inspect mine/q4:v1");
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("imported locally from"), std::string::npos) << shown.out;
+  ASSERT_EQ(sh("trust set local_paths deny"), 0);
+  auto denied = run("run mine/q4:v1" + gen);
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_EQ(count_error_lines(denied.err), 1) << denied.err;
+  EXPECT_NE(denied.err.find("'mine/q4:v1' refused: it was imported locally from"), std::string::npos) << denied.err;
+  EXPECT_NE(denied.err.find("\"local_paths\": \"deny\""), std::string::npos) << denied.err;
+  // Signed at import by a key the policy trusts: runs under "deny" too.
+  ASSERT_EQ(sh("trust add " + (home_ / "acme.pub").string() + " --models 'mine/*' --name acme"), 0);
+  auto signed_import = run("import " + (shared_ / "models" / "stories260K-Q4_K_M.gguf").string() +
+                           " mine/qk:v1 --sign-key " + (home_ / "acme.key").string());
+  ASSERT_EQ(signed_import.exit_code, 0) << signed_import.err;
+  EXPECT_NE(signed_import.out.find("signed with key"), std::string::npos) << signed_import.out;
+  auto signed_run = run("run mine/qk:v1" + gen);
+  EXPECT_EQ(signed_run.exit_code, 0) << signed_run.err;
+  EXPECT_EQ(signed_run.err.find("imported locally"), std::string::npos) << signed_run.err;
+  // A bad key fails before anything is imported.
+  auto bad_key = run("import " + model_ + " mine/bad:v1 --sign-key " + (home_ / "nope.key").string());
+  EXPECT_NE(bad_key.exit_code, 0);
+  EXPECT_EQ(run("inspect mine/bad:v1 --allow-unsigned").exit_code == 0, false);
+}
 
 TEST_F(CliStore, InspectSignedReferenceShowsDigestSignaturesAndProvenance) {
   auto o = run("inspect demo/stories:v1");

@@ -16,6 +16,18 @@ before(() => {
   const r = spawnSync(HEARTH, ['import', MODEL, 'demo/stories:v1'], { env, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });
+
+test('a model this host imported serves unsigned, as a local import', async () => {
+  const server = await startServer([], { env: { HEARTH_HOME: home }, model: 'demo/stories:v1' });
+  try {
+    assert.match(server.log(), /imported locally from .* by this host/);
+    assert.equal((await fetch(`${server.base}/health`)).status, 200);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+  // Without the local-import record it stands for an unsigned model from elsewhere (below).
+  fs.rmSync(path.join(home, 'store', 'local-imports'), { recursive: true, force: true });
+});
 after(() => { fs.rmSync(home, { recursive: true, force: true }); });
 
 test('an unsigned store model is refused by serve', () => {

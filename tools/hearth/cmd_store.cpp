@@ -3,6 +3,8 @@
 
 #include "command.h"
 #include "hearth/store/model_import.h"
+#include "hearth/trust/model_signer.h"
+#include "hearth/trust/signing_key.h"
 #include "hearth/store/store.h"
 
 namespace hearth::cli {
@@ -25,16 +27,29 @@ std::string human_bytes(uint64_t b) {
   return buf;
 }
 
-Status run_import(const std::string& file, const std::string& ref_text, uint64_t version) {
+Status run_import(const std::string& file, const std::string& ref_text, uint64_t version, const std::string& sign_key) {
   HEARTH_ASSIGN_OR_RETURN(Reference ref, parse_reference(ref_text));
+  std::optional<trust::PrivateKey> key;
+  if (!sign_key.empty()) {  // loaded before any work, so a bad key fails fast
+    HEARTH_ASSIGN_OR_RETURN(key, trust::PrivateKey::load(sign_key));
+  }
   HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
   ImportOptions opts;
   opts.version = version;
   HEARTH_ASSIGN_OR_RETURN(ImportResult r, import_gguf(store, file, ref, opts));
+  // The operator imported this file on this host: it runs like the file itself would.
+  HEARTH_TRY(store.record_local_import(r.manifest, file));
   std::printf("imported %s as %s\n  manifest %s\n  %s %s, %s parameters, %s, version %llu\n", file.c_str(),
               ref.to_string().c_str(), r.manifest.str().c_str(), r.facts.architecture.c_str(),
               human_bytes(r.weights.size).c_str(), param_size_string(r.facts.parameters).c_str(),
               r.facts.quantization.c_str(), static_cast<unsigned long long>(version));
+  if (key) {
+    HEARTH_TRY(trust::sign_model(store, ref, *key).status());
+    std::printf("  signed with key %s\n", key->public_key().key_id().substr(0, 16).c_str());
+  } else {
+    std::printf("  unsigned: runs on this host as a local import (\"local_paths\": \"deny\" forbids it); "
+                "sign it with --sign-key or 'hearth sign'\n");
+  }
   return ok_status();
 }
 
@@ -117,10 +132,12 @@ void setup(CLI::App& app) {
     auto* sub = app.add_subcommand("import", "import a local GGUF file into the store as name:tag");
     static std::string file, ref;
     static uint64_t version = 1;
+    static std::string sign_key;
     sub->add_option("file", file, "GGUF file")->required()->check(CLI::ExistingFile);
     sub->add_option("ref", ref, "name:tag")->required();
     sub->add_option("--model-version", version, "model version (org.hearth.version; must increase per name)");
-    sub->callback([] { report(run_import(file, ref, version)); });
+    sub->add_option("--sign-key", sign_key, "sign the imported model with this private key at once");
+    sub->callback([] { report(run_import(file, ref, version, sign_key)); });
   }
   {
     auto* sub = app.add_subcommand("list", "list models in the store");

@@ -20,9 +20,12 @@ Status import_signed_output(const std::string& file, const std::string& import_r
   store::ImportOptions io;
   io.version = version;
   HEARTH_ASSIGN_OR_RETURN(store::ImportResult r, store::import_gguf(st, file, ref, io));
+  HEARTH_TRY(st.record_local_import(r.manifest, file));  // written here by this host's operator
   std::printf("imported as %s (%s)\n", ref.to_string().c_str(), r.manifest.str().c_str());
   if (!key) {
-    std::fprintf(stderr, "note: %s is unsigned and carries no provenance; pass --sign-key KEY to sign both\n",
+    std::fprintf(stderr,
+                 "note: %s is unsigned and carries no provenance (it runs on this host as a local import); pass "
+                 "--sign-key KEY to sign both\n",
                  ref.to_string().c_str());
     return ok_status();
   }

@@ -292,6 +292,24 @@ Status Store::add_referrer(const Digest& subject, const Digest& referrer) {
   });
 }
 
+Status Store::record_local_import(const Digest& manifest, const std::string& source_path) const {
+  const std::string dir = root_ + "/local-imports";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return make_error(ErrorCode::kInternal, "{}: {}", dir, ec.message());
+  std::string absolute = std::filesystem::absolute(source_path, ec).lexically_normal().string();
+  if (ec) absolute = source_path;
+  return write_file_atomic(dir + "/" + std::string(manifest.hex()), absolute + "\n");
+}
+
+std::optional<std::string> Store::local_import_source(const Digest& manifest) const {
+  auto text = read_file(root_ + "/local-imports/" + std::string(manifest.hex()), 64 * 1024);
+  if (!text.ok() || text->empty()) return std::nullopt;
+  std::string path = *text;
+  while (!path.empty() && (path.back() == '\n' || path.back() == '\r')) path.pop_back();
+  return path;
+}
+
 Result<std::vector<Digest>> Store::referrers(const Digest& subject) const {
   HEARTH_ASSIGN_OR_RETURN(RefsTable t, refs());
   std::vector<Digest> out;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -100,6 +101,14 @@ class Store {
   Status update_refs(const std::function<Status(RefsTable&)>& mutate);
   Status set_tag(const std::string& name, const std::string& tag, const Digest& manifest);
   Status add_referrer(const Digest& subject, const Digest& referrer);
+  // Manifests this host's operator imported from a local file (`hearth import`, `quantize /
+  // finetune --import`; the CLI records it, import_gguf does not), with the file they came
+  // from: <store>/local-imports/<hex>. A pull never writes here, so a manifest cannot claim it
+  // by its content. The trust layer treats such an unsigned model like the local path it came
+  // from.
+  Status record_local_import(const Digest& manifest, const std::string& source_path) const;
+  // The source path recorded for `manifest`, or nullopt when this host did not import it.
+  std::optional<std::string> local_import_source(const Digest& manifest) const;
   Result<std::vector<Digest>> referrers(const Digest& subject) const;
 
   Result<std::vector<ListEntry>> list() const;

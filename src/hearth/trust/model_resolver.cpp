@@ -33,6 +33,8 @@ std::string ResolvedModel::describe() const {
     std::string s = a->reference() + " (" + a->manifest_digest().str().substr(0, 19) + "..., ";
     if (a->is_signed()) {
       s += "signed by " + a->publisher() + ", '" + a->model_name() + "' version " + std::to_string(a->version());
+    } else if (!a->local_source().empty()) {
+      s += "imported locally from " + a->local_source() + " by this host, unsigned";
     } else {
       s += "UNSIGNED, allowed by operator";
     }

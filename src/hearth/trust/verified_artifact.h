@@ -34,6 +34,9 @@ class VerifiedArtifact {
   bool is_signed() const { return !publisher_key_id_.empty(); }
   const std::string& publisher() const { return publisher_; }
   const std::string& publisher_key_id() const { return publisher_key_id_; }
+  // An unsigned model this host imported from a local file (`hearth import`): the file's path,
+  // trusted like that path under the policy ("local_paths"); empty otherwise.
+  const std::string& local_source() const { return local_source_; }
   // Human-readable notes from verification (signatures skipped and why).
   const std::vector<std::string>& notes() const { return notes_; }
 
@@ -51,6 +54,7 @@ class VerifiedArtifact {
   uint64_t version_ = 0;
   std::string publisher_;
   std::string publisher_key_id_;
+  std::string local_source_;
   std::vector<std::string> notes_;
 };
 

@@ -59,8 +59,9 @@ Result<VerifiedArtifact> ArtifactVerifier::verify(const store::Reference& ref, c
     e.outcome = "ok";
     e.digest = r->manifest_digest().str();
     e.publisher = r->publisher_key_id();
-    e.detail = r->is_signed() ? "signed by " + r->publisher() + " version " + std::to_string(r->version())
-                              : "unsigned, allowed by operator";
+    e.detail = r->is_signed()                  ? "signed by " + r->publisher() + " version " + std::to_string(r->version())
+               : !r->local_source().empty() ? "imported locally from " + r->local_source() + " by this host"
+                                            : "unsigned, allowed by operator";
   } else {
     e.event = "refuse";
     e.outcome = std::string(error_code_name(r.status().code()));
@@ -132,6 +133,22 @@ Status ArtifactVerifier::check_signatures(const Digest& digest, const Manifest& 
     if (first_refusal.ok()) first_refusal = got.status();
   }
   if (!accepted) {
+    // An unsigned model that this host imported from a local file is the operator's local
+    // choice, as that file would be: allowed unless the policy denies local paths.
+    if (first_refusal.ok()) {
+      if (std::optional<std::string> source = store_.local_import_source(digest)) {
+        if (!policy_.local_paths_allowed) {
+          return make_error(ErrorCode::kPermissionDenied,
+                            "'{}' refused: it was imported locally from {} by this host and is not signed, and the "
+                            "policy denies local models (\"local_paths\": \"deny\"); sign it (hearth sign, or "
+                            "hearth import --sign-key KEY)",
+                            a.reference_, *source);
+        }
+        a.local_source_ = *source;
+        a.notes_.push_back("imported locally from " + *source + " by this host (unsigned)");
+        return ok_status();
+      }
+    }
     if (opts.allow_unsigned || policy_.allow_unsigned) {
       a.notes_.push_back(first_refusal.ok() ? "unsigned; loaded because unsigned models are allowed"
                                             : "no trusted signature (" + first_refusal.message() +
