@@ -31,6 +31,7 @@ inline constexpr size_t kQ4_1Bytes = 128 + 256;
 inline constexpr size_t kQ5xBytes = 128 + 256 + 64;
 inline constexpr size_t kQ5_KBytes = 64 + 2 * 8 * 16 + 2048 + 512;
 inline constexpr size_t kQ2_KBytes = 64 + 2 * 16 * 16 + 1024;
+inline constexpr size_t kIQ4_XSBytes = 32 + 8 * 16 + 2048;
 
 // Helpers of both x86 tile files. always_inline: these TUs are compiled with different ISA
 // flags, and an out-of-line copy from one must not be picked by the linker for the other.

@@ -457,6 +457,52 @@ void tile_f16(const std::byte* grp, int64_t nb, const PackedActivations& x, int6
   }
 }
 
+// ---- IQ4_XS ----------------------------------------------------------------------------------
+// Each sub-block of 32 as IQ4_NL's tile does it (signed levels by vpshufb, |v| * sign(x, v));
+// the vpmaddwd that widens the pair sums multiplies them by the row's sub-block scale. int32:
+// 8 sub-blocks of <= 32 * 127 * 127 * 32.
+
+template <int NT>
+void tile_iq4_xs(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y,
+                 int64_t y_stride) {
+  const I grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  __m256 acc[NT][2];
+  for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const std::byte* p = grp + static_cast<size_t>(i) * kIQ4_XSBytes;
+    if constexpr (NT == 1) prefetch_block(p, kIQ4_XSBytes);
+    const BlockQ8_K* xb[NT];
+    for (int j = 0; j < NT; ++j) xb[j] = x.q8_k(t0 + j, i);
+    for (int h = 0; h < 2; ++h) {
+      I isum[NT];
+      for (auto& s : isum) s = _mm256_setzero_si256();
+      for (int s = 0; s < 8; ++s) {
+        const I sc = pair_i8(p + 32 + 16 * s + 8 * h);
+#pragma GCC unroll 1  // see tile_q4_k
+        for (int c = 0; c < 4; ++c) {
+          I lo, hi;
+          nibbles(p + 160 + 256 * s + 64 * c + 32 * h, lo, hi);
+          lo = _mm256_shuffle_epi8(grid, lo);
+          hi = _mm256_shuffle_epi8(grid, hi);
+          const I alo = _mm256_abs_epi8(lo), ahi = _mm256_abs_epi8(hi);
+          for (int j = 0; j < NT; ++j) {
+            const int8_t* xq = xb[j]->qs + 32 * s;
+            const I xlo = _mm256_sign_epi8(_mm256_set1_epi32(load_i32(xq + 4 * c)), lo);
+            const I xhi = _mm256_sign_epi8(_mm256_set1_epi32(load_i32(xq + 16 + 4 * c)), hi);
+            isum[j] = add32(isum[j], add32(_mm256_madd_epi16(_mm256_maddubs_epi16(alo, xlo), sc),
+                                           _mm256_madd_epi16(_mm256_maddubs_epi16(ahi, xhi), sc)));
+          }
+        }
+      }
+      const __m256 dw = ld_f16x8(p + 16 * h);
+      for (int j = 0; j < NT; ++j) {
+        acc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_mul_ps(dw, _mm256_set1_ps(xb[j]->d)), acc[j][h]);
+      }
+    }
+  }
+  store<NT>(y, y_stride, t0, acc);
+}
+
 using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int64_t, float*, int64_t);
 
 template <TensorType T, int NT>
@@ -469,6 +515,7 @@ TileFn tile_for() {
   if constexpr (T == TensorType::Q5_K) return &tile_kmin<NT, 8>;
   if constexpr (T == TensorType::Q2_K) return &tile_kmin<NT, 16>;
   if constexpr (T == TensorType::Q3_K) return &tile_q6_k<NT, 4, false>;
+  if constexpr (T == TensorType::IQ4_XS) return &tile_iq4_xs<NT>;
   if constexpr (T == TensorType::F16) return &tile_f16<NT>;
   if constexpr (T == TensorType::BF16) return &tile_f16<NT, true>;
   return nullptr;

@@ -367,6 +367,42 @@ void tile_kmin(const std::byte* grp, int64_t nb, const PackedActivations& x, int
   for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
 }
 
+// ---- IQ4_XS ----------------------------------------------------------------------------------
+// Each sub-block of 32 as an IQ4_NL block (levels + 128, the offset removed with 128 times the
+// sub-block's activation sum, two Q8_K bsums), times its signed 6-bit scale per row.
+
+template <int NT>
+void tile_iq4_xs(const std::byte* grp, int64_t nb, const PackedActivations& x, int64_t t0, float* y,
+                 int64_t y_stride) {
+  __m512 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const std::byte* p = grp + static_cast<size_t>(i) * kIQ4_XSBytes;
+    if constexpr (NT == 1) prefetch_block(p, kIQ4_XSBytes);
+    const BlockQ8_K* xb[NT];
+    __m512i isum[NT];
+    for (int j = 0; j < NT; ++j) {
+      xb[j] = x.q8_k(t0 + j, i);
+      isum[j] = _mm512_setzero_si512();
+    }
+    for (int s = 0; s < 8; ++s) {
+      __m512i v[8];
+      load_block32<TensorType::IQ4_NL>(p + 160 + 256 * s, v);
+      const __m512i scv = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32 + 16 * s)));
+      for (int j = 0; j < NT; ++j) {
+        const int32_t sx = xb[j]->bsums[2 * s] + xb[j]->bsums[2 * s + 1];
+        const __m512i d = dot_block32(v, xb[j]->qs + 32 * s, _mm512_set1_epi32(-128 * sx));
+        isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(d, scv));
+      }
+    }
+    const __m512 dw = load_f16x16(p);
+    for (int j = 0; j < NT; ++j) {
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(dw, _mm512_set1_ps(xb[j]->d)), acc[j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j) _mm512_storeu_ps(y + (t0 + j) * y_stride, acc[j]);
+}
+
 using TileFn = void (*)(const std::byte*, int64_t, const PackedActivations&, int64_t, float*, int64_t);
 
 template <TensorType T, int NT>
@@ -381,6 +417,7 @@ TileFn tile_for() {
   if constexpr (T == TensorType::Q5_K) return &tile_kmin<NT, 8>;
   if constexpr (T == TensorType::Q2_K) return &tile_kmin<NT, 16>;
   if constexpr (T == TensorType::Q3_K) return &tile_q6_k<NT, 4, false>;
+  if constexpr (T == TensorType::IQ4_XS) return &tile_iq4_xs<NT>;
   return nullptr;
 }
 
