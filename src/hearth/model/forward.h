@@ -46,7 +46,7 @@ class Forward {
   void rope(int64_t il);
   // Writes k and v into the cache rows of layer il at each token's sequence and position.
   void store_kv(int64_t il);
-  // attn = softmax(q · K^T / sqrt(head_dim)) · V over cache rows 0..pos of the token's
+  // attn = softmax(q · K^T * hp.kq_scale()) · V over cache rows 0..pos of the token's
   // sequence (causal), per run of consecutive tokens of one sequence.   attn: [n][n_head * head_dim]
   // On a sliding layer (hp.is_swa) only rows pos - n_swa + 1 .. pos; with hp.attn_softcap the
   // scores are soft-capped before the softmax (attention_softcap.cpp).
