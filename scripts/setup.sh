@@ -12,7 +12,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   libmosquitto-dev mosquitto iproute2
-  docker-registry wrk curl openssl
+  docker-registry wrk curl openssl tmux
 )
 # Node.js and npm (for the server's client tests) only when the machine has none: an existing
 # Node (e.g. Node 20 with npm 11) must not be replaced by Debian's older packages.

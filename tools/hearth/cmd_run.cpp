@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "chat_repl.h"
 #include "command.h"
 #include "common_options.h"
 #include "hearth/core/atomic_file.h"
@@ -158,6 +159,21 @@ void setup(CLI::App& app) {
   add_lora_option(sub, o->lora);
   sub->callback([o, p] {
     o->prompt_given = p->count() > 0;
+    // On a terminal with no prompt: a conversation, as `hearth chat`.
+    if (!o->prompt_given && o->prompt_file.empty() && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+      ChatOptions c;
+      c.m = o->m;
+      c.n_predict = o->n_predict;
+      c.ignore_eos = o->ignore_eos;
+      c.sampler = o->sampler;
+      c.ctx = o->ctx;
+      c.threads = o->threads;
+      c.kv = o->kv;
+      c.lora = o->lora;
+      Status s = run_chat_repl(c);
+      set_exit_code(s.ok() ? 0 : report_error(s));
+      return;
+    }
     Status s = run(*o);
     set_exit_code(s.ok() ? 0 : report_error(s));
   });
