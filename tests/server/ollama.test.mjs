@@ -3,7 +3,8 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ollama } from 'ollama';
-import { startServer } from './harness.mjs';
+import { spawnSync } from 'node:child_process';
+import { startServer, HEARTH } from './harness.mjs';
 
 // The shared reference's greedy continuation of "Once upon a time" (shared/README.md), as in
 // openai.test.mjs: produced by the reference implementation, not by hearth.
@@ -116,6 +117,25 @@ describe('ollama client', () => {
       (e) => e.status_code === 400 && /keep_alive/.test(e.error));
     await assert.rejects(ollama.chat({ model: NAME, messages: [{ role: 'user', content: 'hi', images: ['AAAA'] }] }),
       (e) => e.status_code === 400 && /images/.test(e.error));
+  });
+});
+
+describe('hearth ps and show', () => {
+  test('list and describe what the running server has loaded', () => {
+    const ps = spawnSync(HEARTH, ['ps', '--host', server.base], { encoding: 'utf8' });
+    assert.equal(ps.status, 0, ps.stderr);
+    assert.match(ps.stdout, /^NAME +SIZE +QUANT +CONTEXT +PROCESSOR\n/);
+    assert.match(ps.stdout, new RegExp(`^${NAME}:latest +1\\.1 MB +F32 +\\d+ +100% CPU$`, 'm'));
+    const show = spawnSync(HEARTH, ['show', NAME, '--json'], { encoding: 'utf8',
+      env: { ...process.env, HEARTH_HOST: server.base } });
+    assert.equal(show.status, 0, show.stderr);
+    assert.equal(JSON.parse(show.stdout).model_info['llama.embedding_length'], 64);
+    const missing = spawnSync(HEARTH, ['show', 'nope', '--host', server.base], { encoding: 'utf8' });
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /^error: .*404 model 'nope' not found/m);
+    const down = spawnSync(HEARTH, ['ps', '--host', 'http://127.0.0.1:9'], { encoding: 'utf8' });
+    assert.notEqual(down.status, 0);
+    assert.match(down.stderr, /no hearth server answers at http:\/\/127\.0\.0\.1:9/);
   });
 });
 
