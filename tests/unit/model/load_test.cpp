@@ -418,6 +418,28 @@ TEST_F(ModelLoadTest, SlidingWindowBatchEqualsSequential) {
   }
 }
 
+// qwen3moe needs its experts' width (expert_feed_forward_length) and an expert count.
+TEST_F(ModelLoadTest, Qwen3MoeKeysAreChecked) {
+  auto qwen3moe = [&](bool experts, const std::string& name) {
+    TinyLlama t;
+    t.arch = "qwen3moe";
+    t.build();
+    if (experts) {
+      t.w.set_u32("qwen3moe.expert_count", 2);
+      t.w.set_u32("qwen3moe.expert_used_count", 1);
+    }
+    return model::Model::load(write(t, name));
+  };
+  auto no_width = qwen3moe(true, "width.gguf");
+  ASSERT_FALSE(no_width.ok());
+  EXPECT_NE(no_width.status().message().find("'qwen3moe.expert_feed_forward_length' is missing"), std::string::npos)
+      << no_width.status().message();
+  auto dense = qwen3moe(false, "dense.gguf");
+  ASSERT_FALSE(dense.ok());
+  EXPECT_NE(dense.status().message().find("'qwen3moe.expert_count' is missing or 0"), std::string::npos)
+      << dense.status().message();
+}
+
 // phi3: hearth reads the fused attn_qkv; separate q/k/v tensors are a clear error.
 TEST_F(ModelLoadTest, Phi3NeedsFusedQkv) {
   TinyLlama t;
