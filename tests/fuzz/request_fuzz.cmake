@@ -8,6 +8,7 @@ set(request_fuzz_parsers
   ${PROJECT_SOURCE_DIR}/src/hearth/server/openai_request.cpp
   ${PROJECT_SOURCE_DIR}/src/hearth/server/json_schema_parse.cpp
   ${PROJECT_SOURCE_DIR}/src/hearth/server/api_error.cpp
+  ${PROJECT_SOURCE_DIR}/src/hearth/server/tool_calls.cpp
   ${PROJECT_SOURCE_DIR}/src/hearth/engine/json_constraint.cpp)
 foreach(name openai_request json_schema)
   hearth_fuzz_target(${name}_fuzz

@@ -136,6 +136,31 @@ describe('chat', () => {
     assert.equal(r.choices[0].finish_reason, 'length');
     assert.equal(r.usage.completion_tokens, 5);
   });
+  test('context shift: a conversation longer than the context keeps the system prompt and the latest turns', async () => {
+    const turns = [{ role: 'system', content: 'You tell stories about Lily.' }];
+    for (let i = 0; i < 24; i++) {
+      turns.push({ role: 'user', content: `Tell me part ${i} of the story about the little dog and the big red ball.` });
+      turns.push({ role: 'assistant', content: `Part ${i}: the little dog ran to the park and played with the ball all day.` });
+    }
+    turns.push({ role: 'user', content: 'And then?' });
+    const r = await client.chat.completions.create({ model: MODEL_ID, messages: turns, max_tokens: 32, temperature: 0 });
+    assert.ok(r.usage.context_shift.dropped_messages > 0, JSON.stringify(r.usage));
+    assert.ok(r.usage.prompt_tokens + 32 <= 512, JSON.stringify(r.usage));
+    // The kept messages are the system prompt and the latest turns: sent alone, they need no
+    // shift and give the same prompt and the same greedy reply.
+    const kept = [turns[0], ...turns.slice(1 + r.usage.context_shift.dropped_messages)];
+    const again = await client.chat.completions.create({ model: MODEL_ID, messages: kept, max_tokens: 32, temperature: 0 });
+    assert.equal(again.usage.context_shift, undefined);
+    assert.equal(again.usage.prompt_tokens, r.usage.prompt_tokens);
+    assert.equal(again.choices[0].message.content, r.choices[0].message.content);
+    // A short conversation is untouched.
+    const short = await client.chat.completions.create({ model: MODEL_ID, messages, max_tokens: 4 });
+    assert.equal(short.usage.context_shift, undefined);
+    // One message that alone does not fit is still refused.
+    await assert.rejects(
+      client.chat.completions.create({ model: MODEL_ID, messages: [{ role: 'user', content: 'cat '.repeat(600) }] }),
+      (e) => e.status === 400 && e.code === 'context_length_exceeded');
+  });
   test('ignore_eos generates past the end-of-text token', async () => {
     // logit_bias makes </s> (id 2 in the llama2.c vocabulary) the greedy choice at every step:
     // without ignore_eos generation ends at once; with it, it runs on to max_tokens.

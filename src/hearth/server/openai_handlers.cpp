@@ -123,6 +123,7 @@ struct Generation {
   std::string forced_prefix;
   std::vector<ToolCallStream> tool_streams;
   int64_t n_prompt = 0, n_cached = 0, n_generated = 0;
+  int dropped_messages = 0;  // by the context shift
   int n_done = 0;
   bool got_first = false;
   Status error;
@@ -164,10 +165,12 @@ struct Generation {
   }
 
   json usage() const {
-    return {{"prompt_tokens", n_prompt},
-            {"completion_tokens", n_generated},
-            {"total_tokens", n_prompt + n_generated},
-            {"prompt_tokens_details", {{"cached_tokens", n_cached}}}};
+    json u = {{"prompt_tokens", n_prompt},
+              {"completion_tokens", n_generated},
+              {"total_tokens", n_prompt + n_generated},
+              {"prompt_tokens_details", {{"cached_tokens", n_cached}}}};
+    if (dropped_messages > 0) u["context_shift"] = {{"dropped_messages", dropped_messages}};
+    return u;
   }
 
   json chunk_base() const {
@@ -371,6 +374,25 @@ HttpResponse error_response(const ApiError& e) {
 
 namespace {
 
+// The room a chat's prompt must leave for the reply: max_tokens (at most half the context), or
+// a quarter of the context when the request sets none.
+int64_t reply_room(int64_t max_tokens, int64_t n_ctx) {
+  return std::max<int64_t>(1, max_tokens > 0 ? std::min(max_tokens, n_ctx / 2) : n_ctx / 4);
+}
+
+// Drops the oldest message after the system messages, with the tool results that follow it
+// (a result without its call would confuse the template). The last message always stays.
+bool drop_oldest_turn(std::vector<engine::ChatMessage>& messages) {
+  size_t i = 0;
+  while (i < messages.size() && messages[i].role == "system") ++i;
+  if (i + 1 >= messages.size()) return false;
+  messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(i));
+  while (i + 1 < messages.size() && messages[i].role == "tool") {
+    messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  return true;
+}
+
 std::optional<ApiError> check_model(const Serving& sv, const std::string& model, int key) {
   if (!model.empty() && model != sv.model_id) {
     return ApiError{404,
@@ -449,32 +471,48 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
   const tokenizer::Tokenizer& tok = *sv.tokenizer;
   const bool tools = chat && r.tool_choice != ToolChoice::kNone;
   std::string forced_prefix;
+  int dropped_messages = 0;
   if (chat) {
     engine::ChatRenderOptions options;
     if (tools) options.tools_json = r.tools_json;
-    auto rendered = sv.chat_format.render(r.messages, tok.token_text(tok.bos()), tok.token_text(tok.eos()), options);
-    if (!rendered.ok()) return error_response(bad_request(rendered.status().message(), "messages"));
+    std::optional<ForcedToolCall> forced;
     if (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed) {
       // A forced call: the prompt ends with the syntax's opener and the reply is the call's JSON.
       if (params->json_schema) {
         return error_response(bad_request("'response_format' cannot be combined with a tool_choice that forces a call",
                                           "response_format"));
       }
-      ForcedToolCall forced = forced_tool_call(r, sv.chat_format.tool_call_syntax());
+      forced = forced_tool_call(r, sv.chat_format.tool_call_syntax());
       std::vector<std::string> skipped;
-      auto schema = parse_json_schema(forced.schema_json, /*best_effort=*/true, &skipped);
+      auto schema = parse_json_schema(forced->schema_json, /*best_effort=*/true, &skipped);
       if (auto* e = std::get_if<ApiError>(&schema)) {
         e->param = "tools";
         return error_response(*e);
       }
       if (!skipped.empty()) r.skipped_schema_keywords.insert(r.skipped_schema_keywords.end(), skipped.begin(), skipped.end());
       params->json_schema = std::make_shared<engine::JsonSchema>(std::get<engine::JsonSchema>(std::move(schema)));
-      rendered->prompt += forced.prompt_suffix;
-      forced_prefix = std::move(forced.prompt_suffix);
+      forced_prefix = forced->prompt_suffix;
     }
-    params->prompt = tok.encode(rendered->prompt, /*add_special=*/rendered->add_bos, /*parse_special=*/true);
-    for (const auto& s : rendered->stop_strings) params->stop.push_back(s);
-    if (sv.log_prompts) log::info("prompt: {}", rendered->prompt);
+    // Context shift: while the prompt leaves too little room for the reply, the oldest turns
+    // after the system messages go (the usage says how many).
+    const int64_t room = reply_room(params->max_tokens, sv.scheduler->n_ctx());
+    engine::RenderedChat rendered;
+    while (true) {
+      auto got = sv.chat_format.render(r.messages, tok.token_text(tok.bos()), tok.token_text(tok.eos()), options);
+      if (!got.ok()) return error_response(bad_request(got.status().message(), "messages"));
+      rendered = std::move(*got);
+      rendered.prompt += forced_prefix;
+      params->prompt = tok.encode(rendered.prompt, /*add_special=*/rendered.add_bos, /*parse_special=*/true);
+      if (static_cast<int64_t>(params->prompt.size()) + room <= sv.scheduler->n_ctx()) break;
+      if (!drop_oldest_turn(r.messages)) break;  // what is left is refused by the scheduler if it does not fit
+      ++dropped_messages;
+    }
+    if (dropped_messages > 0) {
+      log::info("context shift: dropped the {} oldest messages to fit the context of {} tokens", dropped_messages,
+                sv.scheduler->n_ctx());
+    }
+    for (const auto& s : rendered.stop_strings) params->stop.push_back(s);
+    if (sv.log_prompts) log::info("prompt: {}", rendered.prompt);
   } else if (r.prompt_is_tokens) {
     params->prompt = std::move(r.prompt_tokens);
   } else {
@@ -520,6 +558,7 @@ HttpResponse handle_completion(Serving& sv, const HttpRequest& req, bool chat, i
   g->start = start;
   g->choices.resize(static_cast<size_t>(g->n));
   g->quota = std::move(quota);
+  g->dropped_messages = dropped_messages;
   if (tools) {
     g->tools = true;
     g->tool_syntax = sv.chat_format.tool_call_syntax();
