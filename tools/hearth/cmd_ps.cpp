@@ -1,5 +1,6 @@
-// `hearth ps` and `hearth show MODEL`: what a running `hearth serve` has loaded, asked over its
-// Ollama routes (/api/ps, /api/show), as `ollama ps` / `ollama show` ask theirs.
+// `hearth ps`, `hearth show MODEL` and `hearth stop MODEL`: what a running `hearth serve` has
+// loaded, asked over its Ollama routes (/api/ps, /api/show, /api/generate with keep_alive 0), as
+// `ollama ps` / `show` / `stop` ask theirs.
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -102,6 +103,39 @@ Status run_show(const ServerOptions& o, const std::string& model) {
   return ok_status();
 }
 
+// Names in /api/ps.
+Result<std::vector<std::string>> running_models(const ServerOptions& o) {
+  HEARTH_ASSIGN_OR_RETURN(json j, call(o, "GET", "/api/ps", ""));
+  std::vector<std::string> names;
+  for (const json& m : j.value("models", json::array())) names.push_back(m.value("name", ""));
+  return names;
+}
+
+bool listed(const std::vector<std::string>& names, const std::string& model) {
+  for (const std::string& n : names) {
+    if (n == model || n == model + ":latest") return true;
+  }
+  return false;
+}
+
+// Unloads a model now: a request with keep_alive 0, as `ollama stop` does.
+Status run_stop(const ServerOptions& o, const std::string& model) {
+  HEARTH_ASSIGN_OR_RETURN(std::vector<std::string> before, running_models(o));
+  if (!listed(before, model)) {
+    return make_error(ErrorCode::kNotFound, "'{}' is not loaded on {} (hearth ps lists what is)", model, server_url(o));
+  }
+  HEARTH_TRY(call(o, "POST", "/api/generate", json{{"model", model}, {"keep_alive", 0}}.dump()).status());
+  HEARTH_ASSIGN_OR_RETURN(std::vector<std::string> after, running_models(o));
+  if (listed(after, model)) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "'{}' is the server's first model, which stays loaded for the server's life (stop the server "
+                      "to unload it)",
+                      model);
+  }
+  std::printf("stopped %s\n", model.c_str());
+  return ok_status();
+}
+
 void add_server_options(CLI::App* sub, ServerOptions& o) {
   sub->add_option("--host", o.host, "the server (default: $HEARTH_HOST, then http://127.0.0.1:8080)");
   sub->add_option("--api-key", o.api_key, "the server's API key, if it needs one");
@@ -132,6 +166,20 @@ void setup(CLI::App& app) {
 }
 
 CommandRegistrar reg(21, setup);
+
+void setup_stop(CLI::App& app) {
+  static ServerOptions o;
+  static std::string model;
+  auto* sub = app.add_subcommand("stop", "unload a model from a running hearth serve (keep_alive 0)");
+  sub->add_option("model", model, "the model's name (as hearth ps lists it)")->required();
+  add_server_options(sub, o);
+  sub->callback([] {
+    Status s = run_stop(o, model);
+    set_exit_code(s.ok() ? 0 : report_error(s));
+  });
+}
+
+CommandRegistrar reg_stop(22, setup_stop);
 
 }  // namespace
 }  // namespace hearth::cli

@@ -30,7 +30,33 @@ struct ServeOptions {
   uint64_t max_body_mib = 8;
   std::vector<std::string> lora;
   std::string chat_template_file;
+  std::vector<std::string> more_models;
+  std::string keep_alive;
+  uint64_t max_memory_mib = 0;
 };
+
+// "5m", "1h30m", "90s", "300" (seconds), "-1" (forever): seconds, -1 for forever.
+Result<int64_t> parse_duration_seconds(const std::string& text) {
+  if (text.empty()) return int64_t{-1};
+  if (text.starts_with('-')) return int64_t{-1};
+  int64_t total = 0, number = 0;
+  bool digits = false;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      if (number > (int64_t{1} << 40)) return make_error(ErrorCode::kInvalidArgument, "--keep-alive {} is too long", text);
+      number = number * 10 + (c - '0');
+      digits = true;
+    } else if ((c == 'h' || c == 'm' || c == 's') && digits) {
+      total += number * (c == 'h' ? 3600 : c == 'm' ? 60 : 1);
+      number = 0;
+      digits = false;
+    } else {
+      return make_error(ErrorCode::kInvalidArgument, "--keep-alive must be a duration like 5m, 1h30m, 90s or -1, not '{}'",
+                        text);
+    }
+  }
+  return total + number;
+}
 
 Status serve(ServeOptions& o) {
   // A server logs its access lines by default (HEARTH_LOG or -v still decide when given).
@@ -43,6 +69,19 @@ Status serve(ServeOptions& o) {
     HEARTH_ASSIGN_OR_RETURN(server::ServerConfig::Lora spec, resolve_server_lora(l, o.m.allow_unsigned));
     c.lora.push_back(std::move(spec));
   }
+  // More models: verified now (a store reference is checked before the server starts), loaded on
+  // their first request.
+  for (const std::string& more : o.more_models) {
+    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg extra, resolve_model_arg(more, "serve", o.m.allow_unsigned));
+    server::ServerConfig::ExtraModel m;
+    m.path = extra.path;
+    m.mapping = extra.mapping;
+    m.id = !extra.reference.empty() ? extra.reference : server::model_id_for_path(extra.path);
+    m.on_loaded = [extra](const Status& s) { record_load(extra, s); };
+    c.extra_models.push_back(std::move(m));
+  }
+  HEARTH_ASSIGN_OR_RETURN(c.keep_alive_s, parse_duration_seconds(o.keep_alive));
+  c.max_memory = o.max_memory_mib << 20;
   c.model_path = arg.path;
   c.model_mapping = arg.mapping;
   c.on_model_loaded = [arg](const Status& s) { record_load(arg, s); };
@@ -86,6 +125,13 @@ void setup(CLI::App& app) {
   auto& c = o->config;
   auto* sub = app.add_subcommand("serve", "serve a model over an OpenAI-compatible HTTP API");
   add_model_options(sub, o->m);
+  sub->add_option("more", o->more_models, "more models to serve (each loaded on its first request)");
+  sub->add_option("--max-models", c.max_models, "models loaded at once, the first included (LRU eviction)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--max-memory", o->max_memory_mib, "MiB of weights + KV caches loaded at once (0: no limit)");
+  sub->add_option("--keep-alive", o->keep_alive,
+                  "how long an extra model stays loaded after its last request (5m, 1h, -1: until evicted)");
   sub->add_option("--host", c.http.host, "address to listen on")->capture_default_str();
   sub->add_option("--port", c.http.port, "port (0: any free port)")->capture_default_str();
   sub->add_option("--parallel,--np", c.scheduler.n_slots, "parallel slots (sequences batched together)")

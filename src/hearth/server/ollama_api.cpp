@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -336,7 +337,7 @@ std::optional<HttpResponse> common_checks(const Serving& sv, const json& j, std:
   }
   name = m->get<std::string>();
   if (!ollama_name_matches(name, sv.model_id)) {
-    return ollama_error(404, "model '" + name + "' not found; this server serves '" + sv.model_id + "'");
+    return ollama_error(404, "model '" + name + "' not found (GET /api/tags lists this server's models)");
   }
   if (auto e = check_keep_alive(j)) return ollama_error(400, *e);
   stream = true;  // Ollama streams unless told not to
@@ -563,20 +564,73 @@ HttpResponse handle_ollama_embed(Serving& sv, const HttpRequest& req, int key, b
   return json_text_response(dump(out));
 }
 
-HttpResponse handle_ollama_tags(const Serving& sv, bool running) {
-  json m = {{"name", listed_name(sv.model_id)},
-            {"model", listed_name(sv.model_id)},
-            {"size", sv.model->file_bytes()},
-            {"digest", ""},
-            {"details", model_details(sv)}};
-  if (running) {
-    m["expires_at"] = "2318-08-22T00:00:00Z";  // loaded for the server's lifetime (keep_alive -1)
-    m["size_vram"] = 0;
-    m["context_length"] = sv.scheduler->n_ctx();
-  } else {
-    m["modified_at"] = time_rfc3339(sv.created);
+HttpResponse handle_ollama_tags(const std::vector<std::shared_ptr<Serving>>& loaded,
+                                const std::vector<UnloadedModel>& unloaded, bool running) {
+  json models = json::array();
+  for (const auto& sv : loaded) {
+    json m = {{"name", listed_name(sv->model_id)},
+              {"model", listed_name(sv->model_id)},
+              {"size", sv->model->file_bytes()},
+              {"digest", ""},
+              {"details", model_details(*sv)}};
+    if (running) {
+      m["expires_at"] = "2318-08-22T00:00:00Z";  // hearth does not report the keep-alive deadline
+      m["size_vram"] = 0;
+      m["context_length"] = sv->scheduler->n_ctx();
+    } else {
+      m["modified_at"] = time_rfc3339(sv->created);
+    }
+    models.push_back(std::move(m));
   }
-  return json_text_response(dump(json{{"models", json::array({m})}}));
+  if (!running) {
+    for (const UnloadedModel& u : unloaded) {
+      models.push_back({{"name", listed_name(u.id)},
+                        {"model", listed_name(u.id)},
+                        {"size", u.file_bytes},
+                        {"digest", ""},
+                        {"details", {{"format", "gguf"}}}});
+    }
+  }
+  return json_text_response(dump(json{{"models", models}}));
+}
+
+std::optional<int64_t> ollama_keep_alive_seconds(const std::string& body) {
+  if (json_nesting_depth(body) > kMaxJsonDepth) return std::nullopt;
+  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find("keep_alive");
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  if (it->is_number()) {
+    const double v = it->get<double>();
+    if (!std::isfinite(v)) return std::nullopt;
+    return v < 0 ? -1 : static_cast<int64_t>(std::min(v, 1e12));
+  }
+  if (!it->is_string() || check_keep_alive(j)) return std::nullopt;
+  const std::string& s = it->get_ref<const std::string&>();
+  if (s.starts_with('-')) return -1;
+  // Go durations: a sequence of number + unit (h, m, s, ms, us, ns); a bare number is seconds.
+  double total = 0.0, number = 0.0, scale = 0.0;
+  bool in_number = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c >= '0' && c <= '9') {
+      number = scale > 0 ? number + (c - '0') * scale : number * 10 + (c - '0');
+      if (scale > 0) scale /= 10;
+      in_number = true;
+    } else if (c == '.') {
+      scale = 0.1;
+    } else {
+      double unit = 1.0;
+      if (c == 'h') unit = 3600;
+      if (c == 'm') unit = i + 1 < s.size() && s[i + 1] == 's' ? 1e-3 : 60;
+      if (c == 'u' || c == 'n') unit = c == 'u' ? 1e-6 : 1e-9;
+      if ((c == 'm' && unit < 1) || c == 'u' || c == 'n') ++i;
+      total += number * unit;
+      number = 0, scale = 0, in_number = false;
+    }
+  }
+  if (in_number) total += number;  // trailing bare number: seconds
+  return static_cast<int64_t>(std::min(total, 1e12));
 }
 
 HttpResponse handle_ollama_show(const Serving& sv, const HttpRequest& req) {

@@ -5,7 +5,10 @@
 // (`application/x-ndjson`) ending in a `done` object with the token counts and durations (ns).
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "hearth/server/serving.h"
 
@@ -17,8 +20,15 @@ HttpResponse handle_ollama_generate(Serving& sv, const HttpRequest& req, int key
 // POST /api/embed ({"input": text or [texts]} -> "embeddings", L2-normalised as Ollama's) and the
 // older /api/embeddings ({"prompt": text} -> "embedding").
 HttpResponse handle_ollama_embed(Serving& sv, const HttpRequest& req, int key, bool legacy);
-// GET /api/tags, GET /api/ps, POST /api/show: the served model, as Ollama lists models.
-HttpResponse handle_ollama_tags(const Serving& sv, bool running);
+// A model that is configured but not loaded (an extra model before its first request).
+struct UnloadedModel {
+  std::string id;
+  uint64_t file_bytes = 0;
+};
+// GET /api/tags (every model: `loaded` and `unloaded`), GET /api/ps (`loaded` only), as Ollama
+// lists models; POST /api/show: one model.
+HttpResponse handle_ollama_tags(const std::vector<std::shared_ptr<Serving>>& loaded,
+                                const std::vector<UnloadedModel>& unloaded, bool running);
 HttpResponse handle_ollama_show(const Serving& sv, const HttpRequest& req);
 // GET /api/version.
 HttpResponse handle_ollama_version();
@@ -26,5 +36,10 @@ HttpResponse handle_ollama_version();
 // Whether an Ollama model name names the served model: exactly, or with the ":latest" tag that
 // Ollama clients add to untagged names.
 bool ollama_name_matches(const std::string& requested, const std::string& served);
+
+// The body's "keep_alive" in seconds: a number, or a duration ("5m", "1h30m", "90s", "-1"); -1
+// (or any negative) is forever, 0 unloads after the request. nullopt when absent or malformed
+// (the handlers refuse a malformed one).
+std::optional<int64_t> ollama_keep_alive_seconds(const std::string& body);
 
 }  // namespace hearth::server

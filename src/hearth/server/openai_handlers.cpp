@@ -394,9 +394,9 @@ bool drop_oldest_turn(std::vector<engine::ChatMessage>& messages) {
 }
 
 std::optional<ApiError> check_model(const Serving& sv, const std::string& model, int key) {
-  if (!model.empty() && model != sv.model_id) {
+  if (!model.empty() && model != sv.model_id && model != sv.model_id + ":latest") {
     return ApiError{404,
-                    "the model '" + model + "' does not exist; this server serves '" + sv.model_id + "'",
+                    "the model '" + model + "' does not exist on this server (GET /v1/models lists its models)",
                     "invalid_request_error",
                     "model",
                     "model_not_found",

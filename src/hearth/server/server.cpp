@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <ctime>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "hearth/core/log.h"
+#include "hearth/model/kv_cache.h"
 #include "hearth/server/ollama_api.h"
 
 namespace hearth::server {
@@ -45,6 +47,24 @@ HttpResponse unauthorized(const HttpRequest& req) {
   return error_response(e);
 }
 
+// The model a request body names ("model", or "name" for /api/show; "" when none), read with
+// the request parsers' depth bound. The handler parses the body again, fully.
+std::string body_model(const std::string& body) {
+  if (body.empty() || json_nesting_depth(body) > kMaxJsonDepth) return "";
+  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return "";
+  for (const char* k : {"model", "name"}) {
+    if (auto it = j.find(k); it != j.end() && it->is_string()) return it->get<std::string>();
+  }
+  return "";
+}
+
+// Bytes a loaded model holds: its file (mapped), its repacked weights and its KV cache.
+uint64_t serving_bytes(const Serving& sv, const engine::SchedulerParams& p) {
+  return sv.model->file_bytes() + sv.model->packed_bytes() +
+         model::KvCache::bytes_needed(sv.model->hparams(), sv.scheduler->n_ctx(), sv.scheduler->n_slots(), p.kv_type);
+}
+
 // The CORS headers for a request from `origin` when it is allowed (the origin echoed, or "*").
 void add_cors_headers(const std::vector<std::string>& allowed, const HttpRequest& req, HttpResponse& r) {
   if (allowed.empty()) return;
@@ -59,6 +79,8 @@ void add_cors_headers(const std::vector<std::string>& allowed, const HttpRequest
 }  // namespace
 
 bool is_loopback_host(const std::string& host) { return http::is_loopback_host(host); }
+
+std::string model_id_for_path(const std::string& path) { return model_id_from_path(path); }
 
 Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   // Decided on what the name resolves to ("127.evil.example" is not loopback), and again on
@@ -76,6 +98,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   s->config_ = std::move(config);
   s->auth_ = std::make_unique<Auth>(s->config_.keys);
   HEARTH_ASSIGN_OR_RETURN(s->http_, HttpServer::create(s->config_.http));
+  for (const ServerConfig::ExtraModel& m : s->config_.extra_models) s->extras_.push_back(Extra{.spec = m});
   s->add_routes();
   HEARTH_TRY(s->http_->bind());
   if (needs_key && !http::is_loopback_host(s->http_->bound_address())) {
@@ -86,6 +109,10 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
 
 Server::~Server() {
   stop();
+  {
+    std::lock_guard lock(extras_mu_);
+    for (Extra& e : extras_) e.sv.reset();
+  }
   // The scheduler must stop (and release its channels) before the HTTP layer goes away.
   std::lock_guard lock(serving_mu_);
   serving_.reset();
@@ -116,6 +143,117 @@ HttpHandler Server::guarded(bool needs_model, std::function<HttpResponse(const H
     }
     return fn(req, key);
   });
+}
+
+HttpHandler Server::model_route(std::function<HttpResponse(Serving&, const HttpRequest&, int key)> fn) {
+  return guarded(true, [this, fn = std::move(fn)](const HttpRequest& req, int key) -> HttpResponse {
+    ApiError error;
+    std::shared_ptr<Serving> sv = serving_for(body_model(req.body), error);
+    if (!sv) return error_response(error);
+    HttpResponse r = fn(*sv, req, key);
+    if (req.path.rfind("/api/", 0) == 0) {
+      if (std::optional<int64_t> s = ollama_keep_alive_seconds(req.body)) keep_alive(sv->model_id, *s);
+    }
+    return r;
+  });
+}
+
+std::shared_ptr<Serving> Server::serving_for(const std::string& name, ApiError& error) {
+  std::shared_ptr<Serving> primary = serving();
+  if (name.empty() || (primary && ollama_name_matches(name, primary->model_id))) return primary;
+  std::unique_lock lock(extras_mu_);
+  auto it = std::find_if(extras_.begin(), extras_.end(),
+                         [&](const Extra& e) { return ollama_name_matches(name, e.spec.id); });
+  if (it == extras_.end()) return primary;  // the handler answers 404, naming the model
+  Extra& e = *it;  // extras_ is never resized after start: the reference stays valid
+  extras_cv_.wait(lock, [&] { return !e.loading; });
+  const auto now = std::chrono::steady_clock::now();
+  auto touch = [&] {
+    e.last_used = now;
+    e.expires = config_.keep_alive_s < 0 ? std::chrono::steady_clock::time_point::max()
+                                         : now + std::chrono::seconds(config_.keep_alive_s);
+  };
+  if (e.sv) {
+    touch();
+    return e.sv;
+  }
+  e.loading = true;
+  lock.unlock();
+  const model::LoadOptions options{.n_threads = config_.scheduler.n_threads};
+  auto loaded = e.spec.mapping ? model::Model::load(e.spec.mapping, options) : model::Model::load(e.spec.path, options);
+  if (e.spec.on_loaded) e.spec.on_loaded(loaded.status());
+  Result<std::shared_ptr<Serving>> made = loaded.ok()
+                                              ? make_serving(std::shared_ptr<model::Model>(std::move(*loaded)), e.spec.id)
+                                              : Result<std::shared_ptr<Serving>>(loaded.status());
+  std::vector<std::shared_ptr<Serving>> evicted;  // released after the lock
+  lock.lock();
+  e.loading = false;
+  if (made.ok()) {
+    e.sv = std::move(*made);
+    e.bytes = serving_bytes(*e.sv, config_.scheduler);
+    touch();
+    // Evict the least recently used other extras while over --max-models or --max-memory (the
+    // first model stays).
+    auto primary_bytes = primary ? serving_bytes(*primary, config_.scheduler) : 0;
+    while (true) {
+      int count = primary ? 1 : 0;
+      uint64_t bytes = primary_bytes;
+      Extra* lru = nullptr;
+      for (Extra& x : extras_) {
+        if (!x.sv) continue;
+        ++count;
+        bytes += x.bytes;
+        if (&x != &e && (lru == nullptr || x.last_used < lru->last_used)) lru = &x;
+      }
+      const bool over = count > config_.max_models || (config_.max_memory > 0 && bytes > config_.max_memory);
+      if (!over || lru == nullptr) break;
+      log::info("unloading model '{}' (least recently used; --max-models {}, --max-memory {} MiB)", lru->spec.id,
+                config_.max_models, config_.max_memory >> 20);
+      evicted.push_back(std::move(lru->sv));
+      lru->sv.reset();
+    }
+  }
+  std::shared_ptr<Serving> out = e.sv;
+  extras_cv_.notify_all();
+  lock.unlock();
+  evicted.clear();
+  if (!out) {
+    error = api_error_from_status(made.status());
+    error.message = "model '" + e.spec.id + "' could not be loaded: " + error.message;
+    error.param = "model";
+  }
+  return out;
+}
+
+void Server::keep_alive(const std::string& id, int64_t seconds) {
+  std::shared_ptr<Serving> unloaded;  // released after the lock (a stream still running keeps its own)
+  std::lock_guard lock(extras_mu_);
+  for (Extra& e : extras_) {
+    if (e.spec.id != id || !e.sv) continue;
+    if (seconds == 0) {
+      log::info("unloading model '{}' (keep_alive 0)", e.spec.id);
+      unloaded = std::move(e.sv);
+      e.sv.reset();
+      continue;
+    }
+    e.expires = seconds < 0 ? std::chrono::steady_clock::time_point::max()
+                            : std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  }
+}
+
+void Server::reap_expired() {
+  std::vector<std::shared_ptr<Serving>> unloaded;  // released after the lock
+  {
+    std::lock_guard lock(extras_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    for (Extra& e : extras_) {
+      if (e.sv && !e.loading && e.expires <= now) {
+        log::info("unloading model '{}' (keep-alive)", e.spec.id);
+        unloaded.push_back(std::move(e.sv));
+        e.sv.reset();
+      }
+    }
+  }
 }
 
 HttpHandler Server::with_cors(HttpHandler fn) const {
@@ -184,6 +322,14 @@ void Server::add_routes() {
                  json data = json::array();
                  auto sv = serving();
                  if (key < 0 || auth_->model_allowed(key, sv->model_id)) data.push_back(model_json(*sv));
+                 std::lock_guard lock(extras_mu_);
+                 for (const Extra& e : extras_) {
+                   if (key >= 0 && !auth_->model_allowed(key, e.spec.id)) continue;
+                   data.push_back(json{{"id", e.spec.id},
+                                       {"object", "model"},
+                                       {"created", e.sv ? e.sv->created : sv->created},
+                                       {"owned_by", "hearth"}});
+                 }
                  return json_text_response(json{{"object", "list"}, {"data", data}}.dump());
                }));
   http_->route(
@@ -196,15 +342,13 @@ void Server::add_routes() {
         }
         return json_text_response(model_json(*sv).dump(-1, ' ', false, json::error_handler_t::replace));
       }));
-  http_->route("POST", "/v1/chat/completions", guarded(true, [this](const HttpRequest& req, int key) {
-                 return handle_completion(*serving(), req, true, key);
+  http_->route("POST", "/v1/chat/completions",
+               model_route([](Serving& sv, const HttpRequest& req, int key) { return handle_completion(sv, req, true, key); }));
+  http_->route("POST", "/v1/completions", model_route([](Serving& sv, const HttpRequest& req, int key) {
+                 return handle_completion(sv, req, false, key);
                }));
-  http_->route("POST", "/v1/completions", guarded(true, [this](const HttpRequest& req, int key) {
-                 return handle_completion(*serving(), req, false, key);
-               }));
-  http_->route("POST", "/v1/embeddings", guarded(true, [this](const HttpRequest& req, int key) {
-                 return handle_embeddings(*serving(), req, key);
-               }));
+  http_->route("POST", "/v1/embeddings",
+               model_route([](Serving& sv, const HttpRequest& req, int key) { return handle_embeddings(sv, req, key); }));
   // llama.cpp-compatible adapter routes; setting the global scales needs a key like any route.
   http_->route("GET", "/lora-adapters",
                guarded(true, [this](const HttpRequest&, int) { return handle_lora_list(*serving()); }));
@@ -217,25 +361,37 @@ void Server::add_routes() {
 
   // The Ollama API (ollama_api.h), on the same keys, limits and engine path.
   http_->route("GET", "/api/version", guarded(false, [](const HttpRequest&, int) { return handle_ollama_version(); }));
-  http_->route("GET", "/api/tags", guarded(true, [this](const HttpRequest&, int) {
-                 return handle_ollama_tags(*serving(), /*running=*/false);
-               }));
-  http_->route("GET", "/api/ps", guarded(true, [this](const HttpRequest&, int) {
-                 return handle_ollama_tags(*serving(), /*running=*/true);
-               }));
+  auto list_models = [this](bool running) {
+    std::vector<std::shared_ptr<Serving>> loaded{serving()};
+    std::vector<UnloadedModel> unloaded;
+    std::lock_guard lock(extras_mu_);
+    for (const Extra& e : extras_) {
+      if (e.sv) {
+        loaded.push_back(e.sv);
+      } else {
+        std::error_code ec;
+        const uint64_t size = e.spec.mapping ? e.spec.mapping->size() : std::filesystem::file_size(e.spec.path, ec);
+        unloaded.push_back({e.spec.id, ec ? 0 : size});
+      }
+    }
+    return handle_ollama_tags(loaded, unloaded, running);
+  };
+  http_->route("GET", "/api/tags",
+               guarded(true, [list_models](const HttpRequest&, int) { return list_models(/*running=*/false); }));
+  http_->route("GET", "/api/ps",
+               guarded(true, [list_models](const HttpRequest&, int) { return list_models(/*running=*/true); }));
   http_->route("POST", "/api/show",
-               guarded(true, [this](const HttpRequest& req, int) { return handle_ollama_show(*serving(), req); }));
-  http_->route("POST", "/api/chat", guarded(true, [this](const HttpRequest& req, int key) {
-                 return handle_ollama_chat(*serving(), req, key);
+               model_route([](Serving& sv, const HttpRequest& req, int) { return handle_ollama_show(sv, req); }));
+  http_->route("POST", "/api/chat",
+               model_route([](Serving& sv, const HttpRequest& req, int key) { return handle_ollama_chat(sv, req, key); }));
+  http_->route("POST", "/api/generate", model_route([](Serving& sv, const HttpRequest& req, int key) {
+                 return handle_ollama_generate(sv, req, key);
                }));
-  http_->route("POST", "/api/generate", guarded(true, [this](const HttpRequest& req, int key) {
-                 return handle_ollama_generate(*serving(), req, key);
+  http_->route("POST", "/api/embed", model_route([](Serving& sv, const HttpRequest& req, int key) {
+                 return handle_ollama_embed(sv, req, key, /*legacy=*/false);
                }));
-  http_->route("POST", "/api/embed", guarded(true, [this](const HttpRequest& req, int key) {
-                 return handle_ollama_embed(*serving(), req, key, /*legacy=*/false);
-               }));
-  http_->route("POST", "/api/embeddings", guarded(true, [this](const HttpRequest& req, int key) {
-                 return handle_ollama_embed(*serving(), req, key, /*legacy=*/true);
+  http_->route("POST", "/api/embeddings", model_route([](Serving& sv, const HttpRequest& req, int key) {
+                 return handle_ollama_embed(sv, req, key, /*legacy=*/true);
                }));
 }
 
@@ -320,6 +476,18 @@ std::optional<engine::SchedulerStats> Server::scheduler_stats() const {
 Status Server::run() {
   Status serve_status;
   std::thread http_thread([this, &serve_status] { serve_status = http_->serve(); });
+  std::thread reaper;
+  if (!config_.extra_models.empty()) {
+    reaper = std::thread([this] {
+      std::unique_lock lock(reaper_mu_);
+      while (!stopping_.load()) {
+        reaper_cv_.wait_for(lock, std::chrono::milliseconds(250));
+        lock.unlock();
+        reap_expired();
+        lock.lock();
+      }
+    });
+  }
   log::info("listening on {}://{}:{}", config_.http.tls_cert.empty() ? "http" : "https", config_.http.host, port());
   // Without a model in the config (the fleet agent), serve until swap_model gives one.
   const bool has_model = !config_.model_path.empty() || config_.model_mapping != nullptr;
@@ -330,12 +498,16 @@ Status Server::run() {
     ready_.store(true, std::memory_order_release);
   }
   http_thread.join();
+  stopping_.store(true);
+  reaper_cv_.notify_all();
+  if (reaper.joinable()) reaper.join();
   if (!st.ok()) return st;
   return stopping_.load() ? ok_status() : serve_status;
 }
 
 void Server::stop() {
   stopping_.store(true);
+  reaper_cv_.notify_all();
   if (http_) http_->stop();
 }
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -24,6 +26,18 @@
 namespace hearth::server {
 
 struct ServerConfig {
+  // More models served beside the first (`hearth serve A B C`), each loaded on its first
+  // request and unloaded by keep-alive or LRU eviction (--max-models, --max-memory).
+  struct ExtraModel {
+    std::string id;
+    std::string path;
+    std::shared_ptr<const MappedFile> mapping;  // a store model's verified mapping; null: map path
+    std::function<void(const Status&)> on_loaded;
+  };
+  std::vector<ExtraModel> extra_models;
+  int max_models = 3;           // loaded at once, the first model included
+  uint64_t max_memory = 0;      // bytes of weights + KV cache loaded at once (0: no limit)
+  int64_t keep_alive_s = -1;    // default keep-alive of an extra model (-1: until evicted)
   std::string model_path;
   // A store model's verified mapping (trust::VerifiedArtifact::weights()): loaded instead of
   // model_path, so the server runs exactly the bytes that were verified. Null: map model_path.
@@ -59,6 +73,9 @@ struct ServerConfig {
 // http::is_loopback_host): "127.evil.example" is not loopback.
 bool is_loopback_host(const std::string& host);
 
+// A model's id from its file path: the file name without ".gguf".
+std::string model_id_for_path(const std::string& path);
+
 class Server {
  public:
   // Validates the configuration (refuses a non-loopback bind without keys unless
@@ -91,6 +108,16 @@ class Server {
   Status load();
   Result<std::shared_ptr<Serving>> make_serving(std::shared_ptr<model::Model> model, const std::string& model_id);
   std::shared_ptr<Serving> serving() const;
+  // The Serving for a request's model name (the body's "model"): the first model for an empty
+  // or matching name, else an extra model, loaded now if it is not (evicting the least recently
+  // used ones over --max-models / --max-memory). Null with `error` set when no model has that
+  // name or its load failed.
+  std::shared_ptr<Serving> serving_for(const std::string& name, ApiError& error);
+  // Keep-alive of an extra model after a request: seconds from now (0: unload now; -1: forever).
+  void keep_alive(const std::string& id, int64_t seconds);
+  // Unloads extra models whose keep-alive ran out (the reaper thread, every second).
+  void reap_expired();
+  HttpHandler model_route(std::function<HttpResponse(Serving&, const HttpRequest&, int key)> fn);
   HttpHandler guarded(bool needs_model, std::function<HttpResponse(const HttpRequest&, int key)> fn);
   // Adds the CORS headers to a handler's answers (--cors-origin); the handler itself when off.
   HttpHandler with_cors(HttpHandler fn) const;
@@ -101,6 +128,19 @@ class Server {
   Metrics metrics_;
   mutable std::mutex serving_mu_;
   std::shared_ptr<Serving> serving_;  // the current one; replaced whole by swap_model
+  struct Extra {
+    ServerConfig::ExtraModel spec;
+    std::shared_ptr<Serving> sv;  // null when not loaded
+    bool loading = false;
+    std::chrono::steady_clock::time_point last_used{};
+    std::chrono::steady_clock::time_point expires = std::chrono::steady_clock::time_point::max();
+    uint64_t bytes = 0;
+  };
+  std::mutex extras_mu_;
+  std::condition_variable extras_cv_;
+  std::vector<Extra> extras_;  // guarded by extras_mu_
+  std::mutex reaper_mu_;
+  std::condition_variable reaper_cv_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
 };
