@@ -30,6 +30,8 @@ const char* file_type_name(uint32_t ft) {
     case 16: return "Q5_K_S";
     case 17: return "Q5_K_M";
     case 18: return "Q6_K";
+    case 25: return "IQ4_NL";
+    case 30: return "IQ4_XS";
     case 32: return "BF16";
     default: return nullptr;
   }
