@@ -20,6 +20,15 @@ constexpr std::string_view kQwen2 =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
     "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+// GPT-4o (tiktoken o200k): words split by case, contractions attached, digits in threes, and
+// '/' kept with a run of punctuation; the case-insensitive group spelled out.
+constexpr std::string_view kGpt4o =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*"
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 // DeepSeek LLM: explicit letter ranges (no \p{..}), so these run on the ASCII-\s subject.
 constexpr std::string_view kDeepseekLetters =
     "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-\\x{293}\\x{295}-\\x{"
@@ -87,6 +96,9 @@ Result<PreTokenizerConfig> pretokenizer_config(std::string_view pre) {
     c.patterns = {kGpt2};
   } else if (is_one_of(pre, {"qwen2", "megrez"})) {
     c.patterns = {kQwen2};
+    c.clean_spaces = false;
+  } else if (pre == "gpt-4o") {
+    c.patterns = {kGpt4o};
     c.clean_spaces = false;
   } else if (pre == "stablelm2") {
     c.patterns = {kQwen2};

@@ -102,7 +102,8 @@ TEST_P(VocabVectors, AllStringsMatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shared, VocabVectors,
-                         ::testing::Values("llama-spm", "gpt-2", "deepseek-llm", "falcon", "starcoder", "bert-bge"),
+                         ::testing::Values("llama-spm", "gpt-2", "deepseek-llm", "falcon", "starcoder", "bert-bge",
+                                           "gpt2-pre-llama-bpe", "gpt2-pre-qwen2", "gpt2-pre-gpt-4o"),
                          [](const auto& param_info) {
                            std::string n = param_info.param;
                            for (char& c : n) {
