@@ -277,11 +277,8 @@ Status run_chat_repl(const ChatOptions& o) {
   cp.kv_limit_bytes = o.kv.limit_mib << 20;
   HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
   HEARTH_TRY(ctx->set_adapters(0, std::move(lora)));
-  auto source = model->gguf().get_string("tokenizer.chat_template");
   std::string warning;
-  HEARTH_ASSIGN_OR_RETURN(engine::ChatFormat format,
-                          engine::ChatFormat::for_model(source.ok() ? std::string_view(*source) : std::string_view(),
-                                                        o.chat_template, &warning));
+  HEARTH_ASSIGN_OR_RETURN(engine::ChatFormat format, engine::ChatFormat::for_gguf(model->gguf(), o.chat_template, &warning));
   if (!warning.empty()) std::fprintf(stderr, "warning: %s\n", warning.c_str());
   InterruptGuard guard;
   Repl repl(o, *model, *tok, *ctx, std::move(format));

@@ -84,11 +84,8 @@ Result<ChatData> read_chat_examples(const std::string& path, const gguf::GgufFil
   HEARTH_ASSIGN_OR_RETURN(std::string text, read_file(path, uint64_t{1} << 30));
   // The base's own template (Jinja), as the server renders its chats; a built-in family when it
   // has none or it does not parse.
-  auto source = base.get_string("tokenizer.chat_template");
   std::string warning;
-  HEARTH_ASSIGN_OR_RETURN(engine::ChatFormat format,
-                          engine::ChatFormat::for_model(source.ok() ? std::string_view(*source) : std::string_view(),
-                                                        "", &warning));
+  HEARTH_ASSIGN_OR_RETURN(engine::ChatFormat format, engine::ChatFormat::for_gguf(base, "", &warning));
   if (!warning.empty()) std::fprintf(stderr, "warning: %s\n", warning.c_str());
   const int64_t k = eval_frac > 0.0 ? std::max<int64_t>(2, std::llround(1.0 / eval_frac)) : 0;
   ChatData d;

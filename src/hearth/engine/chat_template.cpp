@@ -6,6 +6,7 @@
 #include <array>
 #include <utility>
 
+#include "hearth/gguf/gguf.h"
 #include "hearth/jinja/json_value.h"
 #include "hearth/jinja/template.h"
 #include "hearth/jinja/value.h"
@@ -225,6 +226,12 @@ Result<ChatFormat> ChatFormat::for_model(std::string_view source, std::string_vi
   ChatFormat out(family);
   out.tool_syntax_ = detect_tool_call_syntax(source, family);
   return out;
+}
+
+Result<ChatFormat> ChatFormat::for_gguf(const gguf::GgufFile& file, std::string_view override_name,
+                                        std::string* warning) {
+  auto source = file.get_string("tokenizer.chat_template");
+  return for_model(source.ok() ? *source : std::string_view(), override_name, warning);
 }
 
 std::string ChatFormat::name() const { return jinja_ ? "jinja" : std::string(chat_template_name(family_)); }

@@ -21,6 +21,10 @@
 
 #include "hearth/core/status.h"
 
+namespace hearth::gguf {
+class GgufFile;
+}
+
 namespace hearth::engine {
 
 enum class ChatTemplateFamily { kPlain, kLlama2, kLlama3, kChatMl, kMistral, kZephyr, kGemma, kPhi3 };
@@ -85,6 +89,9 @@ class ChatFormat {
   // does not parse falls back to the family its markers show (or plain), with `warning` saying so.
   static Result<ChatFormat> for_model(std::string_view template_source, std::string_view override_name,
                                       std::string* warning = nullptr);
+  // for_model() with the file's tokenizer.chat_template (none when the key is absent).
+  static Result<ChatFormat> for_gguf(const gguf::GgufFile& file, std::string_view override_name,
+                                     std::string* warning = nullptr);
 
   // Renders the messages and the generation prompt. Jinja errors name the template's line
   // ("chat template: line 12: ..."; a raise_exception message is the template's own). Tools

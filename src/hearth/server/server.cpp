@@ -416,11 +416,12 @@ Result<std::shared_ptr<Serving>> Server::make_serving(std::shared_ptr<model::Mod
   sv->model = std::move(model);
   HEARTH_ASSIGN_OR_RETURN(sv->tokenizer, tokenizer::Tokenizer::from_gguf(sv->model->gguf()));
   {
-    auto source = sv->model->gguf().get_string("tokenizer.chat_template");
-    std::string_view text = source.ok() ? std::string_view(*source) : std::string_view();
-    if (!config_.chat_template_source.empty()) text = config_.chat_template_source;
     std::string warning;
-    HEARTH_ASSIGN_OR_RETURN(sv->chat_format, engine::ChatFormat::for_model(text, config_.chat_template, &warning));
+    HEARTH_ASSIGN_OR_RETURN(sv->chat_format,
+                            config_.chat_template_source.empty()
+                                ? engine::ChatFormat::for_gguf(sv->model->gguf(), config_.chat_template, &warning)
+                                : engine::ChatFormat::for_model(config_.chat_template_source, config_.chat_template,
+                                                                &warning));
     if (!warning.empty()) log::warn("{} (pass --chat-template NAME to choose one)", warning);
   }
   for (const ServerConfig::Lora& l : config_.lora) {
