@@ -266,22 +266,13 @@ class Repl {
 
 Status run_chat_repl(const ChatOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "chat", o.m.allow_unsigned));
-  HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> lora_specs, parse_lora_specs(o.lora));
-  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg, {.n_threads = o.threads}));
-  HEARTH_ASSIGN_OR_RETURN(std::vector<model::LoraUse> lora, load_lora_adapters(lora_specs, *model, o.m.allow_unsigned));
-  HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
-  model::ContextParams cp;
-  cp.n_ctx = o.ctx;
-  cp.n_threads = o.threads;
-  HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_type(o.kv.type));
-  cp.kv_limit_bytes = o.kv.limit_mib << 20;
-  HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
-  HEARTH_TRY(ctx->set_adapters(0, std::move(lora)));
+  HEARTH_ASSIGN_OR_RETURN(GenerationSetup g,
+                          load_for_generation(arg, o.lora, o.m.allow_unsigned, o.ctx, o.threads, o.kv));
   std::string warning;
-  HEARTH_ASSIGN_OR_RETURN(engine::ChatFormat format, engine::ChatFormat::for_gguf(model->gguf(), o.chat_template, &warning));
+  HEARTH_ASSIGN_OR_RETURN(engine::ChatFormat format, engine::ChatFormat::for_gguf(g.model->gguf(), o.chat_template, &warning));
   if (!warning.empty()) std::fprintf(stderr, "warning: %s\n", warning.c_str());
   InterruptGuard guard;
-  Repl repl(o, *model, *tok, *ctx, std::move(format));
+  Repl repl(o, *g.model, *g.tok, *g.ctx, std::move(format));
   return repl.run();
 }
 

@@ -43,7 +43,7 @@ struct RunOptions {
 
 Status run(const RunOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "run", o.m.allow_unsigned));
-  HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> lora_specs, parse_lora_specs(o.lora));
+  HEARTH_TRY(parse_lora_specs(o.lora).status());  // a bad --lora fails before the prompt is read
   std::string prompt = o.prompt;
   if (!o.prompt_file.empty()) {
     HEARTH_ASSIGN_OR_RETURN(prompt, read_file(o.prompt_file, 64 << 20));
@@ -52,16 +52,11 @@ Status run(const RunOptions& o) {
     prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
 
-  HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg, {.n_threads = o.threads}));
-  HEARTH_ASSIGN_OR_RETURN(std::vector<model::LoraUse> lora, load_lora_adapters(lora_specs, *model, o.m.allow_unsigned));
-  HEARTH_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_gguf(model->gguf()));
-  model::ContextParams cp;
-  cp.n_ctx = o.ctx;
-  cp.n_threads = o.threads;
-  HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_type(o.kv.type));
-  cp.kv_limit_bytes = o.kv.limit_mib << 20;
-  HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
-  HEARTH_TRY(ctx->set_adapters(0, std::move(lora)));
+  HEARTH_ASSIGN_OR_RETURN(GenerationSetup g,
+                          load_for_generation(arg, o.lora, o.m.allow_unsigned, o.ctx, o.threads, o.kv));
+  const auto& model = g.model;
+  const auto& tok = g.tok;
+  const auto& ctx = g.ctx;
 
   std::vector<int32_t> ids = tok->encode(prompt, !o.no_bos, o.parse_special);
   if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty (and no BOS token is added)");

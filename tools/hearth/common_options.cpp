@@ -131,4 +131,21 @@ Result<server::ServerConfig::Lora> resolve_server_lora(const LoraSpec& spec, boo
   return out;
 }
 
+Result<GenerationSetup> load_for_generation(const ResolvedModelArg& arg, const std::vector<std::string>& lora,
+                                            bool allow_unsigned, int64_t n_ctx, int threads, const KvOptions& kv) {
+  HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> specs, parse_lora_specs(lora));
+  GenerationSetup g;
+  HEARTH_ASSIGN_OR_RETURN(g.model, load_model(arg, {.n_threads = threads}));
+  HEARTH_ASSIGN_OR_RETURN(std::vector<model::LoraUse> adapters, load_lora_adapters(specs, *g.model, allow_unsigned));
+  HEARTH_ASSIGN_OR_RETURN(g.tok, tokenizer::Tokenizer::from_gguf(g.model->gguf()));
+  model::ContextParams cp;
+  cp.n_ctx = n_ctx;
+  cp.n_threads = threads;
+  HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_type(kv.type));
+  cp.kv_limit_bytes = kv.limit_mib << 20;
+  HEARTH_ASSIGN_OR_RETURN(g.ctx, model::Context::create(*g.model, cp));
+  HEARTH_TRY(g.ctx->set_adapters(0, std::move(adapters)));
+  return g;
+}
+
 }  // namespace hearth::cli

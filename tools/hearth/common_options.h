@@ -11,9 +11,11 @@
 
 #include "hearth/core/status.h"
 #include "hearth/kernels/kernel_table.h"
+#include "hearth/model/context.h"
 #include "hearth/model/lora_adapter.h"
 #include "hearth/model/model.h"
 #include "hearth/server/server.h"
+#include "hearth/tokenizer/tokenizer.h"
 
 namespace hearth::cli {
 
@@ -57,6 +59,17 @@ Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& s
 // mapping that was hashed; each store load is written to the audit log.
 Result<std::vector<model::LoraUse>> load_lora_adapters(const std::vector<LoraSpec>& specs, const model::Model& base,
                                                        bool allow_unsigned = false);
+// A model loaded for generation on one sequence (run, chat): the model (verified as `arg` says),
+// its tokenizer, and a context of `n_ctx` positions with the --lora adapters set.
+struct GenerationSetup {
+  std::unique_ptr<model::Model> model;
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+  std::unique_ptr<model::Context> ctx;
+};
+struct ResolvedModelArg;
+Result<GenerationSetup> load_for_generation(const ResolvedModelArg& arg, const std::vector<std::string>& lora,
+                                            bool allow_unsigned, int64_t n_ctx, int threads, const KvOptions& kv);
+
 // What the server loads for one --lora: a local path as given, or a store reference verified
 // now, with the mapping that verification hashed and the reference to list it under.
 Result<server::ServerConfig::Lora> resolve_server_lora(const LoraSpec& spec, bool allow_unsigned);

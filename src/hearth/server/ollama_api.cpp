@@ -397,6 +397,17 @@ std::string time_rfc3339(int64_t unix_seconds) {
   return buf;
 }
 
+// Ollama's answer to a request with nothing to generate: it loads the model and says so.
+HttpResponse loaded_answer(const std::string& name, bool chat) {
+  json out = {{"model", name}, {"created_at", now_rfc3339()}, {"done_reason", "load"}, {"done", true}};
+  if (chat) {
+    out["message"] = {{"role", "assistant"}, {"content", ""}};
+  } else {
+    out["response"] = "";
+  }
+  return json_text_response(dump(out));
+}
+
 }  // namespace
 
 bool ollama_name_matches(const std::string& requested, const std::string& served) {
@@ -415,12 +426,7 @@ HttpResponse handle_ollama_chat(Serving& sv, const HttpRequest& req, int key) {
   json openai = json::object();
   auto messages = j.find("messages");
   if (messages == j.end() || messages->is_null() || (messages->is_array() && messages->empty())) {
-    // Ollama loads the model for an empty chat and answers done: it is loaded already.
-    return json_text_response(dump(json{{"model", name},
-                                        {"created_at", now_rfc3339()},
-                                        {"message", {{"role", "assistant"}, {"content", ""}}},
-                                        {"done_reason", "load"},
-                                        {"done", true}}));
+    return loaded_answer(name, /*chat=*/true);  // the model is loaded (by the route) already
   }
   if (auto e = map_messages(*messages, openai)) return ollama_error(400, *e);
   if (auto e = map_options(j, openai)) return ollama_error(400, *e);
@@ -461,13 +467,7 @@ HttpResponse handle_ollama_generate(Serving& sv, const HttpRequest& req, int key
     if (!r->is_boolean()) return ollama_error(400, "'raw' must be a boolean");
     raw = r->get<bool>();
   }
-  if (prompt.empty()) {
-    return json_text_response(dump(json{{"model", name},
-                                        {"created_at", now_rfc3339()},
-                                        {"response", ""},
-                                        {"done_reason", "load"},
-                                        {"done", true}}));
-  }
+  if (prompt.empty()) return loaded_answer(name, /*chat=*/false);
   json openai = json::object();
   if (auto e = map_options(j, openai)) return ollama_error(400, *e);
   if (auto e = map_format(j, openai)) return ollama_error(400, *e);
