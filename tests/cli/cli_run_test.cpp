@@ -110,6 +110,31 @@ TEST(CliRun, FamiliarFlagsAndDidYouMean) {
   EXPECT_NE(value.err.find("many"), std::string::npos) << value.err;
 }
 
+// Speculative decoding keeps the greedy output: a lower-bit draft of the same model, a different
+// model with the same vocabulary (synth-llama: random weights, so most guesses are refused), and
+// prompt lookup. A draft with another vocabulary is refused.
+TEST(CliRun, SpeculativeDecodingKeepsTheGreedyOutput) {
+  HEARTH_REQUIRE_SHARED(shared);
+  const std::string model = (shared / "models" / "stories260K-f32.gguf").string();
+  for (const char* prompt : {"Once upon a time", "The little dog was happy because", "Lily and Ben went to the park. They"}) {
+    const std::string gen = std::string(" -p '") + prompt + "' --temp 0 -c 512 -n 96";
+    auto plain = run("run " + model + gen);
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    for (const std::string& draft :
+         {"--draft " + (shared / "models" / "stories260K-Q4_0.gguf").string(),
+          "--draft " + (shared / "models" / "stories260K-Q8_0.gguf").string() + " --draft-max 4",
+          "--draft " + (shared / "models" / "synth" / "synth-llama-f32.gguf").string(), std::string("--draft-ngram")}) {
+      auto spec = run("run " + model + gen + " " + draft);
+      ASSERT_EQ(spec.exit_code, 0) << draft << ": " << spec.err;
+      EXPECT_EQ(spec.out, plain.out) << prompt << " with " << draft;
+      EXPECT_NE(spec.err.find("| draft: "), std::string::npos) << spec.err;
+    }
+  }
+  auto other = run("run " + model + " -p x -n 4 --draft " + (shared / "models" / "synth" / "synth-bert-f32.gguf").string());
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.err.find("its vocabulary has"), std::string::npos) << other.err;
+}
+
 TEST(CliRun, SeedMakesSamplingReproducible) {
   HEARTH_REQUIRE_SHARED(shared);
   const std::string model = (shared / "models" / "stories260K-f32.gguf").string();

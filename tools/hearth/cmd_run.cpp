@@ -1,6 +1,7 @@
 // `hearth run`: generate text from a prompt, streaming it to stdout as it is produced.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -39,7 +40,90 @@ struct RunOptions {
   std::vector<std::string> stop;
   KvOptions kv;
   std::vector<std::string> lora;
+  std::string draft;         // --draft MODEL
+  bool draft_ngram = false;  // --draft-ngram
+  int draft_max = 8;         // --draft-max
 };
+
+// Speculative decoding: a drafter guesses the next tokens cheaply; the model checks them all in
+// one batch and keeps the longest prefix it would have produced itself, plus its own next token.
+// The output is what the model alone gives (token for token when greedy; with sampling, each
+// token is still drawn from the model's own distribution).
+class Drafter {
+ public:
+  virtual ~Drafter() = default;
+  // Up to `k` guesses to follow `history` (every token so far).
+  virtual Result<std::vector<int32_t>> propose(const std::vector<int32_t>& history, int k) = 0;
+};
+
+// Prompt lookup: the tokens that followed the latest earlier occurrence of the last 3 (else 2,
+// else 1) tokens.
+class NgramDrafter : public Drafter {
+ public:
+  Result<std::vector<int32_t>> propose(const std::vector<int32_t>& h, int k) override {
+    for (size_t n = 3; n >= 1; --n) {
+      if (h.size() <= n) continue;
+      const size_t tail = h.size() - n;
+      for (size_t j = tail; j-- > 0;) {
+        if (!std::equal(h.begin() + static_cast<std::ptrdiff_t>(j), h.begin() + static_cast<std::ptrdiff_t>(j + n),
+                        h.begin() + static_cast<std::ptrdiff_t>(tail))) {
+          continue;
+        }
+        const size_t from = j + n, to = std::min(h.size(), from + static_cast<size_t>(k));
+        return std::vector<int32_t>(h.begin() + static_cast<std::ptrdiff_t>(from),
+                                    h.begin() + static_cast<std::ptrdiff_t>(to));
+      }
+    }
+    return std::vector<int32_t>{};
+  }
+};
+
+// A smaller (or lower-bit) model with the same vocabulary, greedy. Its KV cache keeps what it
+// has seen, so each call decodes only the tokens that are new to it.
+class ModelDrafter : public Drafter {
+ public:
+  explicit ModelDrafter(GenerationSetup g) : g_(std::move(g)) {}
+
+  Result<std::vector<int32_t>> propose(const std::vector<int32_t>& h, int k) override {
+    size_t keep = 0;
+    while (keep < h.size() && keep < cached_.size() && h[keep] == cached_[keep]) ++keep;
+    if (keep == h.size()) --keep;  // the last token is decoded again for its logits
+    cached_.resize(keep);
+    std::vector<model::BatchToken> batch;
+    for (size_t i = keep; i < h.size(); ++i) batch.push_back({h[i], static_cast<int32_t>(i), 0, i + 1 == h.size()});
+    HEARTH_TRY(g_.ctx->decode(batch));
+    cached_.insert(cached_.end(), h.begin() + static_cast<std::ptrdiff_t>(keep), h.end());
+    std::vector<int32_t> out;
+    for (int i = 0; i < k && static_cast<int64_t>(cached_.size()) < g_.ctx->n_ctx(); ++i) {
+      const auto logits = g_.ctx->logits(g_.ctx->n_outputs() - 1);
+      const int32_t best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      out.push_back(best);
+      if (i + 1 == k) break;
+      model::BatchToken t{best, static_cast<int32_t>(cached_.size()), 0, true};
+      HEARTH_TRY(g_.ctx->decode({&t, 1}));
+      cached_.push_back(best);
+    }
+    return out;
+  }
+
+ private:
+  GenerationSetup g_;
+  std::vector<int32_t> cached_;  // the tokens in the draft's KV cache, positions 0..
+};
+
+// The draft model must tokenize as the model does: the same vocabulary, token for token.
+Status check_same_vocab(const tokenizer::Tokenizer& a, const tokenizer::Tokenizer& b, const std::string& draft) {
+  if (a.n_vocab() != b.n_vocab()) {
+    return make_error(ErrorCode::kInvalidArgument, "--draft {}: its vocabulary has {} tokens, the model's {}", draft,
+                      b.n_vocab(), a.n_vocab());
+  }
+  for (int32_t id = 0; id < a.n_vocab(); ++id) {
+    if (a.token_text(id) != b.token_text(id)) {
+      return make_error(ErrorCode::kInvalidArgument, "--draft {}: token {} differs from the model's", draft, id);
+    }
+  }
+  return ok_status();
+}
 
 Status run(const RunOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "run", o.m.allow_unsigned));
@@ -57,6 +141,16 @@ Status run(const RunOptions& o) {
   const auto& model = g.model;
   const auto& tok = g.tok;
   const auto& ctx = g.ctx;
+  std::unique_ptr<Drafter> drafter;
+  if (!o.draft.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg draft_arg, resolve_model_arg(o.draft, "run", o.m.allow_unsigned));
+    HEARTH_ASSIGN_OR_RETURN(GenerationSetup d,
+                            load_for_generation(draft_arg, {}, o.m.allow_unsigned, ctx->n_ctx(), o.threads, o.kv));
+    HEARTH_TRY(check_same_vocab(*tok, *d.tok, o.draft));
+    drafter = std::make_unique<ModelDrafter>(std::move(d));
+  } else if (o.draft_ngram) {
+    drafter = std::make_unique<NgramDrafter>();
+  }
 
   std::vector<int32_t> ids = tok->encode(prompt, !o.no_bos, o.parse_special);
   if (ids.empty()) return make_error(ErrorCode::kInvalidArgument, "the prompt is empty (and no BOS token is added)");
@@ -98,20 +192,57 @@ Status run(const RunOptions& o) {
     std::fprintf(stderr, "warning: -n %d is cut to %lld tokens by the context of %lld\n", o.n_predict,
                  static_cast<long long>(ctx->n_ctx() - pos), static_cast<long long>(ctx->n_ctx()));
   }
-  while (n_gen < limit) {
-    HEARTH_ASSIGN_OR_RETURN(int32_t next, sampler.sample(ctx->logits(ctx->n_outputs() - 1)));
-    if (sampler.is_eog(next)) break;
+  std::vector<int32_t> history = ids;
+  // Takes the sampled token; false when generation ends (end of text, a stop string, the limit).
+  auto emit = [&](int32_t next) -> Result<bool> {
+    if (sampler.is_eog(next)) return false;
     HEARTH_TRY(sampler.accept(next));
     ++n_gen;
+    history.push_back(next);
     auto step = stops.push(tok->token_to_piece(next));
     if (!step.text.empty()) {
       std::fwrite(step.text.data(), 1, step.text.size(), stdout);
       std::fflush(stdout);
     }
-    if (step.stopped) break;
-    if (n_gen >= limit) break;
-    model::BatchToken t{next, pos++, 0, true};
-    HEARTH_TRY(ctx->decode({&t, 1}));
+    return !step.stopped && n_gen < limit;
+  };
+  int64_t proposed = 0, accepted = 0;
+  if (!drafter) {
+    while (n_gen < limit) {
+      HEARTH_ASSIGN_OR_RETURN(int32_t next, sampler.sample(ctx->logits(ctx->n_outputs() - 1)));
+      HEARTH_ASSIGN_OR_RETURN(bool more, emit(next));
+      if (!more) break;
+      model::BatchToken t{next, pos++, 0, true};
+      HEARTH_TRY(ctx->decode({&t, 1}));
+    }
+  } else {
+    // `cur` is the latest token, not yet in the model's KV cache; it goes at `pos` with the guesses.
+    HEARTH_ASSIGN_OR_RETURN(int32_t cur, sampler.sample(ctx->logits(ctx->n_outputs() - 1)));
+    HEARTH_ASSIGN_OR_RETURN(bool more, emit(cur));
+    while (more) {
+      const int64_t room = std::min<int64_t>({o.draft_max, ctx->n_ctx() - pos - 1, limit - n_gen});
+      std::vector<int32_t> guess;
+      if (room > 0) {
+        HEARTH_ASSIGN_OR_RETURN(guess, drafter->propose(history, static_cast<int>(room)));
+      }
+      std::vector<model::BatchToken> batch{{cur, pos, 0, true}};
+      for (size_t i = 0; i < guess.size(); ++i) batch.push_back({guess[i], pos + 1 + static_cast<int32_t>(i), 0, true});
+      HEARTH_TRY(ctx->decode(batch));
+      proposed += static_cast<int64_t>(guess.size());
+      // Row i holds the model's logits after cur, guess[0..i). Keep guesses while the model picks them.
+      for (size_t i = 0;; ++i) {
+        HEARTH_ASSIGN_OR_RETURN(int32_t next, sampler.sample(ctx->logits(static_cast<int>(i))));
+        HEARTH_ASSIGN_OR_RETURN(more, emit(next));
+        if (!more) break;
+        if (i < guess.size() && next == guess[i]) {
+          ++accepted;
+          continue;
+        }
+        cur = next;  // its own token (a guess refused, or all taken): the next step's first
+        pos += static_cast<int32_t>(i) + 1;
+        break;
+      }
+    }
   }
   if (!stops.stopped()) {
     std::string rest = stops.finish();
@@ -120,10 +251,15 @@ Status run(const RunOptions& o) {
   std::fputc('\n', stdout);
   std::fflush(stdout);
   const double t2 = now_seconds();
+  std::string draft_stats;
+  if (drafter) {
+    draft_stats = fmt::format(" | draft: {} of {} accepted ({:.0f}%)", accepted, proposed,
+                              proposed > 0 ? 100.0 * static_cast<double>(accepted) / static_cast<double>(proposed) : 0.0);
+  }
   std::fprintf(stderr,
-               "prompt: %zu tokens, %.1f tok/s | generated: %d tokens, %.1f tok/s | peak RSS: %.1f MiB | seed %u\n",
+               "prompt: %zu tokens, %.1f tok/s | generated: %d tokens, %.1f tok/s | peak RSS: %.1f MiB | seed %u%s\n",
                ids.size(), ids.size() / std::max(t1 - t0, 1e-9), n_gen, n_gen / std::max(t2 - t1, 1e-9),
-               peak_rss_bytes() / 1048576.0, sampler.seed());
+               peak_rss_bytes() / 1048576.0, sampler.seed(), draft_stats.c_str());
   return ok_status();
 }
 
@@ -152,6 +288,13 @@ void setup(CLI::App& app) {
   sub->add_flag("--special", o->parse_special, "parse special tokens written in the prompt");
   add_kv_options(sub, o->kv);
   add_lora_option(sub, o->lora);
+  auto* draft = sub->add_option("--draft", o->draft,
+                                "speculative decoding with this draft model (same vocabulary; smaller or lower-bit)");
+  sub->add_flag("--draft-ngram", o->draft_ngram, "speculative decoding with prompt-lookup drafts (no draft model)")
+      ->excludes(draft);
+  sub->add_option("--draft-max", o->draft_max, "most draft tokens checked per step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   sub->callback([o, p] {
     o->prompt_given = p->count() > 0;
     // On a terminal with no prompt: a conversation, as `hearth chat`.
