@@ -301,8 +301,40 @@ void print_text(const MappedGguf& model) {
               static_cast<unsigned long long>(n_bytes));
 }
 
+// A store model that verification refused as unsigned or untrusted: its facts, signatures and
+// attestations from the store, without loading it (nothing of it runs), and why it is refused.
+// Tampering and rollback still refuse: their errors are not kUnauthenticated.
+Status show_unverified(const InspectOptions& opt, const Status& refusal) {
+  HEARTH_ASSIGN_OR_RETURN(store::Reference ref, store::parse_reference(opt.model));
+  const std::string home = store::default_home();
+  HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(home));
+  HEARTH_ASSIGN_OR_RETURN(trust::TrustPolicy policy, trust::load_policy(trust::default_policy_path(home)));
+  HEARTH_ASSIGN_OR_RETURN(trust::ModelProvenance p, trust::describe_model(st, ref, policy));
+  p.reference = ref.to_string();
+  ResolvedModelArg arg;
+  arg.reference = p.reference;
+  arg.manifest_digest = p.manifest.str();
+  arg.display = p.reference + " (NOT VERIFIED, not loaded)";
+  const StoreInfo info{arg, std::move(p)};
+  if (opt.json) {
+    Json j = store_json(info);
+    j["verified"] = false;
+    j["refusal"] = refusal.message();
+    std::printf("%s\n", j.dump(2, ' ', false, Json::error_handler_t::replace).c_str());
+  } else {
+    std::printf("store model: %s\n%s\nnot verified: %s\n", info.arg.display.c_str(),
+                trust::format_provenance(info.provenance).c_str(), refusal.message().c_str());
+  }
+  return ok_status();
+}
+
 Status run(const InspectOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(opt.model, "inspect", opt.allow_unsigned));
+  auto resolved = resolve_model_arg(opt.model, "inspect", opt.allow_unsigned);
+  if (!resolved.ok() && resolved.status().code() == ErrorCode::kUnauthenticated &&
+      store::parse_reference(opt.model).ok()) {
+    return show_unverified(opt, resolved.status());
+  }
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, std::move(resolved));
   const std::string& path = arg.path;
   std::optional<StoreInfo> store_info;
   if (!arg.reference.empty()) {
