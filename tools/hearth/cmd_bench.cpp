@@ -26,6 +26,8 @@ struct BenchOptions {
   eval::BenchParams params;
   bool json = false;
   bool no_bandwidth = false;
+  std::string draft;       // --draft MODEL
+  std::string draft_type;  // --draft-type TYPE: the synthetic preset of that type
 };
 
 // Resets VmHWM so that peak RSS covers the benchmark, not the synthetic model's creation.
@@ -63,6 +65,25 @@ Status run(BenchOptions o) {
   }
   reset_peak_rss();
   HEARTH_ASSIGN_OR_RETURN(auto model, load_model(arg, {.n_threads = o.params.n_threads}));
+  std::unique_ptr<model::Model> draft;
+  std::string draft_label;
+  if (!o.draft_type.empty()) {
+    if (o.synthetic.empty()) return make_error(ErrorCode::kInvalidArgument, "--draft-type needs --synthetic");
+    const eval::SyntheticPreset* p = eval::find_preset(o.synthetic);
+    HEARTH_ASSIGN_OR_RETURN(quantize::SyntheticRecipe recipe, quantize::synthetic_recipe(o.draft_type, *p));
+    HEARTH_ASSIGN_OR_RETURN(std::string draft_path,
+                            eval::ensure_synthetic_model(*p, recipe.label, recipe.choose, o.params.n_threads));
+    ResolvedModelArg d;
+    d.path = draft_path;
+    d.purpose = "bench";
+    HEARTH_ASSIGN_OR_RETURN(draft, load_model(d, {.n_threads = o.params.n_threads}));
+    draft_label = "synthetic-" + o.synthetic + "-" + recipe.label;
+  } else if (!o.draft.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg d, resolve_model_arg(o.draft, "bench", o.m.allow_unsigned));
+    HEARTH_ASSIGN_OR_RETURN(draft, load_model(d, {.n_threads = o.params.n_threads}));
+    draft_label = d.display;
+  }
+  o.params.draft = draft.get();
   const double bw = o.no_bandwidth ? 0.0 : eval::measure_read_bandwidth(o.params.n_threads);
   reset_peak_rss();
   HEARTH_ASSIGN_OR_RETURN(eval::BenchResult r, eval::run_bench(*model, o.params));
@@ -92,6 +113,14 @@ Status run(BenchOptions o) {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r.logits_checksum));
     j["logits_checksum"] = hex;
+    if (!r.spec_decode_tok_s.empty()) {
+      j["draft"] = draft ? draft_label : "ngram";
+      j["spec_decode_tok_s"] = r.spec_decode_mean;
+      j["spec_decode_tok_s_sd"] = r.spec_decode_sd;
+      j["draft_proposed"] = r.draft_proposed;
+      j["draft_accepted"] = r.draft_accepted;
+      j["spec_speedup"] = r.decode_mean > 0 ? r.spec_decode_mean / r.decode_mean : 0.0;
+    }
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("model: %s (%.0f MiB)\npath: %s\n", label.c_str(), model->file_bytes() / 1048576.0, path.c_str());
@@ -118,6 +147,16 @@ Status run(BenchOptions o) {
       if (bw > 0) std::printf(" (%.0f%% of the measured %.1f GB/s read bandwidth)", 100.0 * r.decode_gb_s / bw, bw);
       std::printf("\n");
     }
+    if (!r.spec_decode_tok_s.empty()) {
+      std::printf("decode with drafts (%s, at most %d per pass): %8.2f ± %.2f tok/s, %.2fx; %lld of %lld guesses "
+                  "accepted (%.0f%%)\n",
+                  draft ? draft_label.c_str() : "prompt lookup", o.params.draft_max, r.spec_decode_mean,
+                  r.spec_decode_sd, r.decode_mean > 0 ? r.spec_decode_mean / r.decode_mean : 0.0,
+                  static_cast<long long>(r.draft_accepted), static_cast<long long>(r.draft_proposed),
+                  r.draft_proposed > 0 ? 100.0 * static_cast<double>(r.draft_accepted) /
+                                             static_cast<double>(r.draft_proposed)
+                                       : 0.0);
+    }
     std::printf("peak RSS: %.0f MiB   logits checksum: %016llx\n", rss_mb,
                 static_cast<unsigned long long>(r.logits_checksum));
   }
@@ -140,6 +179,13 @@ void setup(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("-r,--reps", o->params.reps, "repetitions")->capture_default_str();
   add_threads_option(sub, o->params.n_threads);
+  auto* draft = sub->add_option("--draft", o->draft,
+                                "also decode with speculative drafts from this model (same vocabulary): speed-up and "
+                                "acceptance");
+  sub->add_option("--draft-type", o->draft_type, "with --synthetic: the same preset of this type as the draft")
+      ->excludes(draft);
+  sub->add_flag("--draft-ngram", o->params.draft_ngram, "also decode with prompt-lookup drafts");
+  sub->add_option("--draft-max", o->params.draft_max, "most guesses per pass")->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object");
   sub->add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement");
   sub->callback([o] {

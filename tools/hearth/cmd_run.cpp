@@ -14,6 +14,7 @@
 #include "common_options.h"
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/process_stats.h"
+#include "hearth/engine/speculative.h"
 #include "hearth/model/context.h"
 #include "hearth/model/model.h"
 #include "hearth/sampling/sampler.h"
@@ -43,72 +44,6 @@ struct RunOptions {
   std::string draft;         // --draft MODEL
   bool draft_ngram = false;  // --draft-ngram
   int draft_max = 8;         // --draft-max
-};
-
-// Speculative decoding: a drafter guesses the next tokens cheaply; the model checks them all in
-// one batch and keeps the longest prefix it would have produced itself, plus its own next token.
-// The output is what the model alone gives (token for token when greedy; with sampling, each
-// token is still drawn from the model's own distribution).
-class Drafter {
- public:
-  virtual ~Drafter() = default;
-  // Up to `k` guesses to follow `history` (every token so far).
-  virtual Result<std::vector<int32_t>> propose(const std::vector<int32_t>& history, int k) = 0;
-};
-
-// Prompt lookup: the tokens that followed the latest earlier occurrence of the last 3 (else 2,
-// else 1) tokens.
-class NgramDrafter : public Drafter {
- public:
-  Result<std::vector<int32_t>> propose(const std::vector<int32_t>& h, int k) override {
-    for (size_t n = 3; n >= 1; --n) {
-      if (h.size() <= n) continue;
-      const size_t tail = h.size() - n;
-      for (size_t j = tail; j-- > 0;) {
-        if (!std::equal(h.begin() + static_cast<std::ptrdiff_t>(j), h.begin() + static_cast<std::ptrdiff_t>(j + n),
-                        h.begin() + static_cast<std::ptrdiff_t>(tail))) {
-          continue;
-        }
-        const size_t from = j + n, to = std::min(h.size(), from + static_cast<size_t>(k));
-        return std::vector<int32_t>(h.begin() + static_cast<std::ptrdiff_t>(from),
-                                    h.begin() + static_cast<std::ptrdiff_t>(to));
-      }
-    }
-    return std::vector<int32_t>{};
-  }
-};
-
-// A smaller (or lower-bit) model with the same vocabulary, greedy. Its KV cache keeps what it
-// has seen, so each call decodes only the tokens that are new to it.
-class ModelDrafter : public Drafter {
- public:
-  explicit ModelDrafter(GenerationSetup g) : g_(std::move(g)) {}
-
-  Result<std::vector<int32_t>> propose(const std::vector<int32_t>& h, int k) override {
-    size_t keep = 0;
-    while (keep < h.size() && keep < cached_.size() && h[keep] == cached_[keep]) ++keep;
-    if (keep == h.size()) --keep;  // the last token is decoded again for its logits
-    cached_.resize(keep);
-    std::vector<model::BatchToken> batch;
-    for (size_t i = keep; i < h.size(); ++i) batch.push_back({h[i], static_cast<int32_t>(i), 0, i + 1 == h.size()});
-    HEARTH_TRY(g_.ctx->decode(batch));
-    cached_.insert(cached_.end(), h.begin() + static_cast<std::ptrdiff_t>(keep), h.end());
-    std::vector<int32_t> out;
-    for (int i = 0; i < k && static_cast<int64_t>(cached_.size()) < g_.ctx->n_ctx(); ++i) {
-      const auto logits = g_.ctx->logits(g_.ctx->n_outputs() - 1);
-      const int32_t best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      out.push_back(best);
-      if (i + 1 == k) break;
-      model::BatchToken t{best, static_cast<int32_t>(cached_.size()), 0, true};
-      HEARTH_TRY(g_.ctx->decode({&t, 1}));
-      cached_.push_back(best);
-    }
-    return out;
-  }
-
- private:
-  GenerationSetup g_;
-  std::vector<int32_t> cached_;  // the tokens in the draft's KV cache, positions 0..
 };
 
 // The draft model must tokenize as the model does: the same vocabulary, token for token.
@@ -141,15 +76,17 @@ Status run(const RunOptions& o) {
   const auto& model = g.model;
   const auto& tok = g.tok;
   const auto& ctx = g.ctx;
-  std::unique_ptr<Drafter> drafter;
+  std::unique_ptr<model::Model> draft_model;
+  std::unique_ptr<engine::Drafter> drafter;
   if (!o.draft.empty()) {
     HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg draft_arg, resolve_model_arg(o.draft, "run", o.m.allow_unsigned));
     HEARTH_ASSIGN_OR_RETURN(GenerationSetup d,
                             load_for_generation(draft_arg, {}, o.m.allow_unsigned, ctx->n_ctx(), o.threads, o.kv));
     HEARTH_TRY(check_same_vocab(*tok, *d.tok, o.draft));
-    drafter = std::make_unique<ModelDrafter>(std::move(d));
+    drafter = std::make_unique<engine::ModelDrafter>(std::move(d.ctx));
+    draft_model = std::move(d.model);  // outlives the drafter's context (declared before it)
   } else if (o.draft_ngram) {
-    drafter = std::make_unique<NgramDrafter>();
+    drafter = std::make_unique<engine::NgramDrafter>();
   }
 
   std::vector<int32_t> ids = tok->encode(prompt, !o.no_bos, o.parse_special);
@@ -192,13 +129,11 @@ Status run(const RunOptions& o) {
     std::fprintf(stderr, "warning: -n %d is cut to %lld tokens by the context of %lld\n", o.n_predict,
                  static_cast<long long>(ctx->n_ctx() - pos), static_cast<long long>(ctx->n_ctx()));
   }
-  std::vector<int32_t> history = ids;
   // Takes the sampled token; false when generation ends (end of text, a stop string, the limit).
   auto emit = [&](int32_t next) -> Result<bool> {
     if (sampler.is_eog(next)) return false;
     HEARTH_TRY(sampler.accept(next));
     ++n_gen;
-    history.push_back(next);
     auto step = stops.push(tok->token_to_piece(next));
     if (!step.text.empty()) {
       std::fwrite(step.text.data(), 1, step.text.size(), stdout);
@@ -206,7 +141,7 @@ Status run(const RunOptions& o) {
     }
     return !step.stopped && n_gen < limit;
   };
-  int64_t proposed = 0, accepted = 0;
+  engine::SpeculativeStats spec;
   if (!drafter) {
     while (n_gen < limit) {
       HEARTH_ASSIGN_OR_RETURN(int32_t next, sampler.sample(ctx->logits(ctx->n_outputs() - 1)));
@@ -215,34 +150,10 @@ Status run(const RunOptions& o) {
       model::BatchToken t{next, pos++, 0, true};
       HEARTH_TRY(ctx->decode({&t, 1}));
     }
-  } else {
-    // `cur` is the latest token, not yet in the model's KV cache; it goes at `pos` with the guesses.
-    HEARTH_ASSIGN_OR_RETURN(int32_t cur, sampler.sample(ctx->logits(ctx->n_outputs() - 1)));
-    HEARTH_ASSIGN_OR_RETURN(bool more, emit(cur));
-    while (more) {
-      const int64_t room = std::min<int64_t>({o.draft_max, ctx->n_ctx() - pos - 1, limit - n_gen});
-      std::vector<int32_t> guess;
-      if (room > 0) {
-        HEARTH_ASSIGN_OR_RETURN(guess, drafter->propose(history, static_cast<int>(room)));
-      }
-      std::vector<model::BatchToken> batch{{cur, pos, 0, true}};
-      for (size_t i = 0; i < guess.size(); ++i) batch.push_back({guess[i], pos + 1 + static_cast<int32_t>(i), 0, true});
-      HEARTH_TRY(ctx->decode(batch));
-      proposed += static_cast<int64_t>(guess.size());
-      // Row i holds the model's logits after cur, guess[0..i). Keep guesses while the model picks them.
-      for (size_t i = 0;; ++i) {
-        HEARTH_ASSIGN_OR_RETURN(int32_t next, sampler.sample(ctx->logits(static_cast<int>(i))));
-        HEARTH_ASSIGN_OR_RETURN(more, emit(next));
-        if (!more) break;
-        if (i < guess.size() && next == guess[i]) {
-          ++accepted;
-          continue;
-        }
-        cur = next;  // its own token (a guess refused, or all taken): the next step's first
-        pos += static_cast<int32_t>(i) + 1;
-        break;
-      }
-    }
+  } else if (limit > 0) {
+    std::vector<int32_t> history = ids;
+    auto sample = [&](std::span<const float> logits) { return sampler.sample(logits); };
+    HEARTH_ASSIGN_OR_RETURN(spec, engine::speculative_decode(*ctx, *drafter, o.draft_max, history, sample, emit));
   }
   if (!stops.stopped()) {
     std::string rest = stops.finish();
@@ -253,8 +164,10 @@ Status run(const RunOptions& o) {
   const double t2 = now_seconds();
   std::string draft_stats;
   if (drafter) {
-    draft_stats = fmt::format(" | draft: {} of {} accepted ({:.0f}%)", accepted, proposed,
-                              proposed > 0 ? 100.0 * static_cast<double>(accepted) / static_cast<double>(proposed) : 0.0);
+    draft_stats = fmt::format(" | draft: {} of {} accepted ({:.0f}%)", spec.accepted, spec.proposed,
+                              spec.proposed > 0 ? 100.0 * static_cast<double>(spec.accepted) /
+                                                      static_cast<double>(spec.proposed)
+                                                : 0.0);
   }
   std::fprintf(stderr,
                "prompt: %zu tokens, %.1f tok/s | generated: %d tokens, %.1f tok/s | peak RSS: %.1f MiB | seed %u%s\n",

@@ -10,6 +10,7 @@
 #include "hearth/core/process_stats.h"
 #include "hearth/core/thread_pool.h"
 #include "hearth/kernels/kernel_table.h"
+#include "hearth/engine/speculative.h"
 #include "hearth/model/context.h"
 
 namespace hearth::eval {
@@ -40,8 +41,12 @@ Result<BenchResult> run_bench(const model::Model& model, const BenchParams& p) {
                       "bench: --depth {} must be between 0 and -p ({}): the prompt fills that context", p.depth,
                       p.n_prompt);
   }
+  const bool speculative = p.draft != nullptr || p.draft_ngram;
+  if (speculative && p.n_prompt == 0) {
+    return make_error(ErrorCode::kInvalidArgument, "bench: drafts need a prompt to continue (-p > 0)");
+  }
   model::ContextParams cp;
-  cp.n_ctx = std::max<int64_t>(p.n_prompt + p.n_gen, 16);
+  cp.n_ctx = std::max<int64_t>(p.n_prompt + p.n_gen + (speculative ? p.draft_max + 1 : 0), 16);
   cp.n_batch = std::max<int64_t>(p.n_prompt, 1);
   cp.n_threads = p.n_threads;
   cp.kv_type = p.kv_type;
@@ -66,11 +71,19 @@ Result<BenchResult> run_bench(const model::Model& model, const BenchParams& p) {
     r.decode_bytes_per_token -=
         exps - exps / static_cast<uint64_t>(hp.n_expert) * static_cast<uint64_t>(hp.n_expert_used);
   }
+  std::unique_ptr<model::Context> draft_ctx;
+  if (p.draft != nullptr) {
+    if (p.draft->hparams().n_vocab != hp.n_vocab) {
+      return make_error(ErrorCode::kInvalidArgument, "bench: the draft's vocabulary has {} tokens, the model's {}",
+                        p.draft->hparams().n_vocab, hp.n_vocab);
+    }
+    HEARTH_ASSIGN_OR_RETURN(draft_ctx, model::Context::create(*p.draft, cp));
+  }
   uint64_t rng = 0x1234567ull;
   uint64_t fnv = 0xcbf29ce484222325ull;
   for (int rep = 0; rep < p.reps; ++rep) {
+    std::vector<model::BatchToken> batch(static_cast<size_t>(p.n_prompt));
     if (p.n_prompt > 0) {
-      std::vector<model::BatchToken> batch(static_cast<size_t>(p.n_prompt));
       for (int64_t i = 0; i < p.n_prompt; ++i) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         batch[static_cast<size_t>(i)] = {static_cast<int32_t>((rng >> 33) % static_cast<uint64_t>(hp.n_vocab)),
@@ -99,7 +112,32 @@ Result<BenchResult> run_bench(const model::Model& model, const BenchParams& p) {
       }
       r.decode_tok_s.push_back(static_cast<double>(p.n_gen) / (now_seconds() - t0));
     }
+    if (speculative && p.n_gen > 0) {
+      // Again from the prompt (untimed, the draft's too), then n_gen tokens with drafts.
+      HEARTH_TRY(ctx->decode(batch));
+      std::vector<int32_t> history;
+      for (const auto& b : batch) history.push_back(b.token);
+      std::unique_ptr<engine::Drafter> drafter;
+      if (draft_ctx) {
+        // The drafter owns the draft's context for this rep and gives it back after.
+        drafter = std::make_unique<engine::ModelDrafter>(std::move(draft_ctx));
+        HEARTH_TRY(drafter->propose(history, 0).status());
+      } else {
+        drafter = std::make_unique<engine::NgramDrafter>();
+      }
+      int64_t generated = 0;
+      auto sample = [](std::span<const float> l) -> Result<int32_t> { return argmax(l); };
+      auto emit = [&](int32_t) -> Result<bool> { return ++generated < p.n_gen; };
+      const double t0 = now_seconds();
+      HEARTH_ASSIGN_OR_RETURN(engine::SpeculativeStats st,
+                              engine::speculative_decode(*ctx, *drafter, p.draft_max, history, sample, emit));
+      r.spec_decode_tok_s.push_back(static_cast<double>(generated) / (now_seconds() - t0));
+      r.draft_proposed += st.proposed;
+      r.draft_accepted += st.accepted;
+      if (auto* md = dynamic_cast<engine::ModelDrafter*>(drafter.get())) draft_ctx = md->release_context();
+    }
   }
+  if (!r.spec_decode_tok_s.empty()) mean_sd(r.spec_decode_tok_s, r.spec_decode_mean, r.spec_decode_sd);
   r.logits_checksum = fnv;
   if (!r.prefill_tok_s.empty()) mean_sd(r.prefill_tok_s, r.prefill_mean, r.prefill_sd);
   if (!r.decode_tok_s.empty()) mean_sd(r.decode_tok_s, r.decode_mean, r.decode_sd);

@@ -21,6 +21,12 @@ struct BenchParams {
   int reps = 3;
   int n_threads = 0;
   kernels::KvType kv_type = kernels::KvType::kF16;
+  // Speculative decoding, measured after the plain decode of each rep: the same number of
+  // tokens generated after the prompt with guesses from `draft` (a model with the same
+  // vocabulary) or from prompt lookup (`draft_ngram`), at most `draft_max` per pass.
+  const model::Model* draft = nullptr;
+  bool draft_ngram = false;
+  int draft_max = 8;
 };
 
 struct BenchResult {
@@ -31,6 +37,10 @@ struct BenchResult {
   std::string isa;
   int threads = 0;
   uint64_t logits_checksum = 0;  // FNV-1a over the greedy token ids of the first rep
+  // With a drafter: decode speed with drafts, and the guesses checked and kept (all reps).
+  std::vector<double> spec_decode_tok_s;
+  double spec_decode_mean = 0, spec_decode_sd = 0;
+  int64_t draft_proposed = 0, draft_accepted = 0;
 };
 
 Result<BenchResult> run_bench(const model::Model& model, const BenchParams& params);
