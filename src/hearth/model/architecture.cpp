@@ -8,7 +8,7 @@
 namespace hearth::model {
 namespace {
 
-constexpr std::array<Architecture, 8> kArchitectures = {{
+constexpr std::array<Architecture, 9> kArchitectures = {{
     {"llama", &load_llama, &prenorm_block},
     {"qwen2", &load_qwen2, &prenorm_block},
     {"stablelm", &load_stablelm, &stablelm_block},
@@ -17,6 +17,7 @@ constexpr std::array<Architecture, 8> kArchitectures = {{
     {"phi3", &load_phi3, &phi3_block},
     {"gemma2", &load_gemma2, &gemma2_block},
     {"gemma3", &load_gemma3, &gemma3_block},
+    {"bert", &load_bert, &bert_block},
 }};
 
 // Upper bounds that no real model reaches; they keep hostile metadata from sizing buffers.

@@ -48,6 +48,7 @@ Status load_qwen3moe(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, W
 Status load_phi3(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
 Status load_gemma2(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
 Status load_gemma3(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
+Status load_bert(const gguf::GgufFile& file, HParams& hp, ModelWeights& w, WeightBinder& b);
 // Block choosers: the pre-norm block (llama, qwen2); stablelm's, parallel when its layers have no ffn_norm.
 BlockFn prenorm_block(const HParams& hp);
 BlockFn stablelm_block(const HParams& hp);
@@ -55,5 +56,6 @@ BlockFn qwen3_block(const HParams& hp);   // pre-norm with q/k norm (qwen3, qwen
 BlockFn phi3_block(const HParams& hp);    // pre-norm with fused qkv and fused gate+up
 BlockFn gemma2_block(const HParams& hp);  // pre- and post-norms, GELU-gated FFN
 BlockFn gemma3_block(const HParams& hp);  // gemma2's, with q/k norm
+BlockFn bert_block(const HParams& hp);    // post-LN encoder block, GELU FFN, bidirectional attention
 
 }  // namespace hearth::model

@@ -103,6 +103,7 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
   }
   c->mm_scratch_.assign(mm, std::byte{0});
   c->pos_.assign(static_cast<size_t>(nb), 0);
+  if (!hp.causal) c->pos_all_.assign(static_cast<size_t>(nb), 0);
   c->near_tie_.assign(static_cast<size_t>(nb), 0);
   c->lora_.resize(static_cast<size_t>(c->kv_->n_seq()));
   return c;
@@ -146,6 +147,7 @@ Status Context::set_adapters(int seq, std::vector<LoraUse> adapters) {
 
 std::span<const float> Context::logits(int i) const {
   const int64_t nv = model_.hparams().n_vocab;
+  if (out_logits_.empty()) return {};  // an encoder (bert) has no logits
   return {out_logits_.data() + static_cast<size_t>(i) * static_cast<size_t>(nv), static_cast<size_t>(nv)};
 }
 
@@ -171,7 +173,15 @@ Status Context::decode(std::span<const BatchToken> batch) {
     }
     total_out += t.logits ? 1 : 0;
   }
-  out_logits_.resize(static_cast<size_t>(total_out) * static_cast<size_t>(hp.n_vocab));
+  if (!hp.causal && static_cast<int64_t>(batch.size()) > n_batch_) {
+    // A chunk boundary would cut a sequence in two halves that cannot see each other.
+    return make_error(ErrorCode::kInvalidArgument,
+                      "a batch of {} tokens is larger than n_batch {}; an encoder ({}) needs each sequence in one "
+                      "batch (raise n_batch)",
+                      batch.size(), n_batch_, hp.arch);
+  }
+  const bool has_logits = model_.weights().output.valid();
+  out_logits_.resize(has_logits ? static_cast<size_t>(total_out) * static_cast<size_t>(hp.n_vocab) : 0);
   out_hidden_.resize(static_cast<size_t>(total_out) * static_cast<size_t>(hp.n_embd));
   out_near_tie_.assign(static_cast<size_t>(total_out), 0);
   n_outputs_ = 0;

@@ -42,11 +42,13 @@ class Context {
   // Runs the tokens through the model. A token at position p of sequence s attends to the
   // cache rows 0..p of s, so rows below p must have been filled before (or earlier in this
   // batch). Outputs (logits, hidden states) of tokens with logits=true, in batch order.
+  // An encoder (hp.causal false, bert) attends both ways: each sequence's tokens must all be
+  // in one batch of at most n_batch tokens, and it has hidden states only (no logits).
   Status decode(std::span<const BatchToken> batch);
 
   int n_outputs() const { return n_outputs_; }
   std::span<const float> logits(int i) const;
-  // Final hidden state after the output norm (used for embeddings).
+  // Final hidden state after the output norm (used for embeddings); an encoder's last hidden state.
   std::span<const float> hidden(int i) const;
 
   const Model& model() const { return model_; }
@@ -107,6 +109,7 @@ class Context {
   std::vector<float> attn_scratch_;
   std::vector<std::byte> mm_scratch_;
   std::vector<int32_t> pos_;
+  std::vector<int32_t> pos_all_;    // [n] bidirectional attention: each run's last position (bert)
   std::vector<char> near_tie_;      // per batch token of the current chunk
   std::vector<char> out_near_tie_;  // per output
   int n_outputs_ = 0;

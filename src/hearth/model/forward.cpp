@@ -99,6 +99,28 @@ void Forward::embed() {
     c_.pos_[t] = batch_[t].pos;
     c_.near_tie_[t] = 0;
   }
+  const ModelWeights& w = c_.model_.weights();
+  if (!w.position_embd.valid()) return;
+  // Absolute positions (bert): + token_types[0] + position_embd[pos], then LayerNorm. The
+  // type and position rows are converted into cur_, which the block overwrites anyway.
+  float* tmp = c_.cur_.data();
+  for (int64_t t = 0; t < n_; ++t) {
+    float* x = row(c_.x_, t, ne);
+    kernels::dequantize_row(w.token_types.type, w.token_types.row(0), tmp, ne);
+    kt_.add(x, tmp, ne);
+    kernels::dequantize_row(w.position_embd.type, w.position_embd.row(batch_[t].pos), tmp, ne);
+    kt_.add(x, tmp, ne);
+    norm(x, x, w.token_embd_norm, w.token_embd_norm_b);
+  }
+}
+
+void Forward::residual_as_input() {
+  std::memcpy(c_.cur_.data(), c_.x_.data(), static_cast<size_t>(n_ * hp_.n_embd) * sizeof(float));
+}
+
+void Forward::norm_residual(const TensorView& w, const TensorView& b) {
+  const int64_t ne = hp_.n_embd;
+  for (int64_t t = 0; t < n_; ++t) norm(row(c_.x_, t, ne), row(c_.x_, t, ne), w, b);
 }
 
 void Forward::attn_norm(const LayerWeights& l) {
@@ -192,6 +214,14 @@ void Forward::attend(int64_t il) {
   for (int64_t t0 = 0; t0 < n_;) {
     int64_t t1 = t0 + 1;
     while (t1 < n_ && batch_[t1].seq == batch_[t0].seq) ++t1;
+    const int32_t* pos = c_.pos_.data() + t0;
+    if (!hp_.causal) {
+      // Bidirectional: the kernel's causal limit is raised to the run's last position for
+      // every query, so each one sees all the rows this run stored.
+      const int32_t last = *std::max_element(c_.pos_.data() + t0, c_.pos_.data() + t1);
+      std::fill(c_.pos_all_.begin() + t0, c_.pos_all_.begin() + t1, last);
+      pos = c_.pos_all_.data() + t0;
+    }
     kernels::AttentionArgs a{};
     a.q = row(c_.q_, t0, nq);
     a.q_stride = nq;
@@ -199,7 +229,7 @@ void Forward::attend(int64_t il) {
     a.v = kv.v(il, batch_[t0].seq);
     a.kv_stride = nkv;
     a.kv_type = kv.type();
-    a.pos = c_.pos_.data() + t0;
+    a.pos = pos;
     a.n_tokens = t1 - t0;
     a.n_head = static_cast<int>(hp_.n_head);
     a.n_head_kv = static_cast<int>(hp_.n_head_kv);
@@ -292,6 +322,16 @@ void Forward::ffn_geglu(const LayerWeights& l) {
   matmul(l.ffn_down, c_.ffn_g_.data(), ff, n_, c_.ffn_out_.data(), ne);
 }
 
+void Forward::ffn_gelu(const LayerWeights& l) {
+  const int64_t ne = hp_.n_embd, ff = hp_.n_ff;
+  // u = gelu(cur · Wup + b_up)   [n][n_ff];  out = u · Wdown + b_down   [n][n_embd]
+  matmul(l.ffn_up, c_.cur_.data(), ne, n_, c_.ffn_u_.data(), ff);
+  add_bias(c_.ffn_u_.data(), l.ffn_up_b, n_, ff, kt_);
+  for (int64_t i = 0; i < n_ * ff; ++i) c_.ffn_u_[static_cast<size_t>(i)] = gelu(c_.ffn_u_[static_cast<size_t>(i)]);
+  matmul(l.ffn_down, c_.ffn_u_.data(), ff, n_, c_.ffn_out_.data(), ne);
+  add_bias(c_.ffn_out_.data(), l.ffn_down_b, n_, ne, kt_);
+}
+
 void Forward::post_ffn_norm(const LayerWeights& l) {
   const int64_t ne = hp_.n_embd;
   for (int64_t t = 0; t < n_; ++t) {
@@ -311,10 +351,15 @@ void Forward::output_head() {
   for (int64_t t = 0; t < n_; ++t) {
     if (!batch_[t].logits) continue;
     c_.out_near_tie_[static_cast<size_t>(c_.n_outputs_)] = c_.near_tie_[t];
-    norm(c_.out_hidden_.data() + static_cast<size_t>(c_.n_outputs_) * static_cast<size_t>(ne), row(c_.x_, t, ne),
-         w.output_norm, w.output_norm_b);
+    float* hidden = c_.out_hidden_.data() + static_cast<size_t>(c_.n_outputs_) * static_cast<size_t>(ne);
+    if (w.output_norm.valid()) {
+      norm(hidden, row(c_.x_, t, ne), w.output_norm, w.output_norm_b);
+    } else {
+      std::memcpy(hidden, row(c_.x_, t, ne), static_cast<size_t>(ne) * sizeof(float));
+    }
     ++c_.n_outputs_;
   }
+  if (!w.output.valid()) return;  // an encoder (bert): the hidden state is the output
   const int n_new = c_.n_outputs_ - first_out;
   // The output matmul runs in chunks of n_batch rows (the scratch is sized for that).
   const int n_batch = static_cast<int>(c_.n_batch_);

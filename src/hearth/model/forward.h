@@ -31,7 +31,12 @@ class Forward {
   Forward(Context& c, std::span<const BatchToken> batch);
 
   // x = token_embd[token]   x: [n][n_embd]
+  // With absolute positions (bert): x = LN(token_embd[token] + token_types[0] + position_embd[pos]).
   void embed();
+  // cur = x   (post-LN blocks feed the residual stream itself to attention and FFN)
+  void residual_as_input();
+  // x = LayerNorm(x) * w + b   (post-LN, bert)
+  void norm_residual(const TensorView& w, const TensorView& b);
   // cur = norm(x) * attn_norm (+ bias)   cur: [n][n_embd]
   void attn_norm(const LayerWeights& l);
   // q = cur · Wq (+ bq)   [n][n_head * head_dim];   k, v = cur · Wk, Wv (+ bk, bv)   [n][n_head_kv * head_dim]
@@ -48,6 +53,8 @@ class Forward {
   void store_kv(int64_t il);
   // attn = softmax(q · K^T * hp.kq_scale()) · V over cache rows 0..pos of the token's
   // sequence (causal), per run of consecutive tokens of one sequence.   attn: [n][n_head * head_dim]
+  // With hp.causal false (bert) every token of a run sees the rows 0..the run's last position:
+  // the whole sequence, which must then be in this chunk.
   // On a sliding layer (hp.is_swa) only rows pos - n_swa + 1 .. pos; with hp.attn_softcap the
   // scores are soft-capped before the softmax (attention_softcap.cpp).
   void attend(int64_t il);
@@ -65,11 +72,14 @@ class Forward {
   void ffn_fused(const LayerWeights& l);
   // ffn_out = (gelu(cur · Wgate) * (cur · Wup)) · Wdown   (gemma; GELU as the reference computes it)
   void ffn_geglu(const LayerWeights& l);
+  // ffn_out = gelu(cur · Wup + b_up) · Wdown + b_down   (bert; GELU as the reference computes it)
+  void ffn_gelu(const LayerWeights& l);
   // ffn_out = norm(ffn_out) * post_ffw_norm   (gemma)
   void post_ffn_norm(const LayerWeights& l);
   // x += ffn_out
   void add_ffn();
   // For the tokens that want them: hidden = norm(x) * output_norm, logits = hidden · Wout.
+  // A model without an output matrix (bert) gives hidden = x and no logits.
   void output_head();
 
  private:

@@ -14,6 +14,9 @@ namespace hearth::model {
 
 enum class NormType { kRms, kLayer };
 
+// How an embedding model pools its token states into one vector (<arch>.pooling_type).
+enum class PoolingType { kNone = 0, kMean = 1, kCls = 2, kLast = 3 };
+
 struct HParams {
   std::string arch;  // general.architecture
   int64_t n_vocab = 0;
@@ -41,6 +44,10 @@ struct HParams {
   int64_t n_swa = 0;                // 0: no layer slides
   std::vector<char> swa_layers;     // [n_layer] 1 = the layer slides
   float rope_freq_base_swa = 0.0f;  // > 0: the sliding layers' own RoPE base, with no scaling (gemma3)
+  // Encoders (bert): every token of a sequence sees every other one, so a sequence must be
+  // decoded whole in one batch; the model has no LM head and its output is the hidden state.
+  bool causal = true;
+  PoolingType pooling = PoolingType::kNone;  // meaningful for embedding models only
 
   float kq_scale() const { return attn_scale > 0.0f ? attn_scale : 1.0f / std::sqrt(static_cast<float>(head_dim)); }
   bool is_swa(int64_t il) const { return n_swa > 0 && swa_layers[static_cast<size_t>(il)] != 0; }
@@ -62,6 +69,9 @@ struct LayerWeights {
   TensorView post_ffw_norm;               // [n_embd] norm of the FFN output (gemma)
   TensorView ffn_gate, ffn_up;            // [n_embd, n_ff]; phi3's fused ffn_up [n_embd, 2 n_ff]: rows gate, up
   TensorView ffn_down;                    // [n_ff, n_embd]
+  TensorView ffn_up_b, ffn_down_b;        // optional FFN biases [n_ff], [n_embd] (bert)
+  TensorView attn_out_norm, attn_out_norm_b;    // [n_embd] post-LN after the attention residual (bert)
+  TensorView layer_out_norm, layer_out_norm_b;  // [n_embd] post-LN after the FFN residual (bert)
   TensorView ffn_gate_inp;                // MoE router [n_embd, n_expert]
   TensorView ffn_gate_exps, ffn_up_exps;  // [n_embd, n_ff, n_expert]
   TensorView ffn_down_exps;               // [n_ff, n_embd, n_expert]
@@ -77,6 +87,11 @@ struct ModelWeights {
   TensorView output_norm, output_norm_b;  // [n_embd]
   TensorView output;                      // [n_embd, n_vocab]; token_embd when tied
   TensorView rope_freqs;                  // optional [n_rot / 2] frequency divisors (Llama 3)
+  // Absolute-position encoders (bert): x = token_embd[id] + token_types[0] + position_embd[pos],
+  // then LayerNorm(token_embd_norm). Invalid views for the decoder families.
+  TensorView token_types;                         // [n_embd, n_token_types]
+  TensorView position_embd;                       // [n_embd, n_ctx_train]
+  TensorView token_embd_norm, token_embd_norm_b;  // [n_embd]
   std::vector<LayerWeights> layers;
 };
 

@@ -452,6 +452,126 @@ TEST_F(ModelLoadTest, Phi3NeedsFusedQkv) {
       << m.status().message();
 }
 
+// A tiny bert encoder: n_embd 8, 1 layer, 2 heads, n_ff 16, vocab 10, 2 token types,
+// 64 positions. `skip` leaves one tensor out; `pos_rows` sizes position_embd.
+void build_bert(TinyLlama& t, const std::string& skip = "", uint64_t pos_rows = 64) {
+  t.storage.reserve(32);
+  t.arch = "bert";
+  t.w.set_string("general.architecture", "bert");
+  t.w.set_u32("bert.context_length", 64);
+  t.w.set_u32("bert.embedding_length", 8);
+  t.w.set_u32("bert.block_count", 1);
+  t.w.set_u32("bert.feed_forward_length", 16);
+  t.w.set_u32("bert.attention.head_count", 2);
+  t.w.set_f32("bert.attention.layer_norm_epsilon", 1e-12f);
+  const std::vector<std::pair<std::string, std::vector<uint64_t>>> tensors = {
+      {"token_embd.weight", {8, 10}},
+      {"token_types.weight", {8, 2}},
+      {"position_embd.weight", {8, pos_rows}},
+      {"token_embd_norm.weight", {8}},
+      {"token_embd_norm.bias", {8}},
+      {"blk.0.attn_q.weight", {8, 8}},
+      {"blk.0.attn_q.bias", {8}},
+      {"blk.0.attn_k.weight", {8, 8}},
+      {"blk.0.attn_k.bias", {8}},
+      {"blk.0.attn_v.weight", {8, 8}},
+      {"blk.0.attn_v.bias", {8}},
+      {"blk.0.attn_output.weight", {8, 8}},
+      {"blk.0.attn_output.bias", {8}},
+      {"blk.0.attn_output_norm.weight", {8}},
+      {"blk.0.attn_output_norm.bias", {8}},
+      {"blk.0.ffn_up.weight", {8, 16}},
+      {"blk.0.ffn_up.bias", {16}},
+      {"blk.0.ffn_down.weight", {16, 8}},
+      {"blk.0.ffn_down.bias", {8}},
+      {"blk.0.layer_output_norm.weight", {8}},
+      {"blk.0.layer_output_norm.bias", {8}},
+  };
+  for (const auto& [name, ne] : tensors) {
+    if (name != skip) t.tensor(name, ne);
+  }
+}
+
+// bert: every key and tensor is checked with a message naming it; a loaded encoder attends
+// both ways (the first token's state depends on the last token) and has no logits.
+TEST_F(ModelLoadTest, BertKeysAndShapesAreChecked) {
+  {
+    TinyLlama t;
+    build_bert(t);
+    t.w.set_u32("bert.pooling_type", 1);
+    auto m = model::Model::load(write(t, "bert.gguf"));
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    EXPECT_FALSE((*m)->hparams().causal);
+    EXPECT_EQ((*m)->hparams().pooling, model::PoolingType::kMean);
+    model::ContextParams p;
+    p.n_ctx = 16;
+    p.n_threads = 1;
+    p.kv_type = kernels::KvType::kF32;
+    auto c = model::Context::create(**m, p);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    auto first_state = [&](int32_t last_token) {
+      std::vector<model::BatchToken> batch = {{1, 0, 0, true}, {2, 1, 0, false}, {last_token, 2, 0, false}};
+      EXPECT_TRUE((*c)->decode(batch).ok());
+      EXPECT_EQ((*c)->n_outputs(), 1);
+      EXPECT_TRUE((*c)->logits(0).empty());
+      auto h = (*c)->hidden(0);
+      return std::vector<float>(h.begin(), h.end());
+    };
+    const auto a = first_state(3), b = first_state(7), a2 = first_state(3);
+    EXPECT_EQ(a, a2);
+    EXPECT_NE(a, b) << "the first token must see the last one (bidirectional attention)";
+  }
+  auto refused = [&](TinyLlama& t, const std::string& name, const std::string& want) {
+    auto m = model::Model::load(write(t, name));
+    ASSERT_FALSE(m.ok()) << name;
+    EXPECT_NE(m.status().message().find(want), std::string::npos) << m.status().message();
+  };
+  {
+    TinyLlama t;
+    build_bert(t, "blk.0.ffn_up.bias");
+    refused(t, "bias.gguf", "blk.0.ffn_up.bias");
+  }
+  {
+    TinyLlama t;
+    build_bert(t, "token_types.weight");
+    refused(t, "types.gguf", "'token_types.weight' is missing");
+  }
+  {
+    TinyLlama t;
+    build_bert(t, "", /*pos_rows=*/32);
+    refused(t, "pos.gguf", "position_embd.weight");
+  }
+  {
+    TinyLlama t;
+    build_bert(t, "blk.0.layer_output_norm.weight");
+    refused(t, "norm.gguf", "blk.0.layer_output_norm.weight");
+  }
+  {
+    TinyLlama t;
+    build_bert(t);
+    t.w.set_bool("bert.attention.causal", true);
+    refused(t, "causal.gguf", "bert.attention.causal = true is not supported");
+  }
+  {
+    TinyLlama t;
+    build_bert(t);
+    t.w.set_u32("bert.pooling_type", 4);
+    refused(t, "rank.gguf", "bert.pooling_type 4 is not supported");
+  }
+  {
+    TinyLlama u;  // the epsilon key is required
+    u.storage.reserve(32);
+    u.w.set_string("general.architecture", "bert");
+    u.w.set_u32("bert.context_length", 64);
+    u.w.set_u32("bert.embedding_length", 8);
+    u.w.set_u32("bert.block_count", 1);
+    u.w.set_u32("bert.feed_forward_length", 16);
+    u.w.set_u32("bert.attention.head_count", 2);
+    u.tensor("token_embd.weight", {8, 10});
+    refused(u, "eps.gguf", "bert.attention.layer_norm_epsilon");
+  }
+}
+
 TEST(ModelLoad, VocabOnlyFileIsRefused) {
   HEARTH_REQUIRE_SHARED(shared);
   auto m = model::Model::load((shared / "tokenizer-vectors" / "ggml-vocab-llama-spm.gguf").string());
