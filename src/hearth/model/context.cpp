@@ -21,6 +21,13 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
   if (n_ctx > (int64_t{1} << 22)) {
     return make_error(ErrorCode::kOutOfRange, "context {} is larger than hearth supports", n_ctx);
   }
+  if (n_ctx > hp.n_ctx_train && model.weights().position_embd.valid()) {
+    // Absolute position embeddings (bert) have one row per trained position and no more.
+    return make_error(ErrorCode::kOutOfRange,
+                      "context {} is larger than the model's context_length {} (its position embeddings end there); "
+                      "use a context of at most {}",
+                      n_ctx, hp.n_ctx_train, hp.n_ctx_train);
+  }
   if (n_ctx > hp.n_ctx_train) {
     log::warn("context {} is larger than the model's context_length {}; quality may suffer", n_ctx, hp.n_ctx_train);
   }

@@ -520,6 +520,11 @@ TEST_F(ModelLoadTest, BertKeysAndShapesAreChecked) {
     const auto a = first_state(3), b = first_state(7), a2 = first_state(3);
     EXPECT_EQ(a, a2);
     EXPECT_NE(a, b) << "the first token must see the last one (bidirectional attention)";
+    p.n_ctx = 65;  // one more than the 64 position embeddings
+    auto too_long = model::Context::create(**m, p);
+    ASSERT_FALSE(too_long.ok());
+    EXPECT_NE(too_long.status().message().find("position embeddings end there"), std::string::npos)
+        << too_long.status().message();
   }
   auto refused = [&](TinyLlama& t, const std::string& name, const std::string& want) {
     auto m = model::Model::load(write(t, name));
