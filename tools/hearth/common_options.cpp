@@ -136,6 +136,12 @@ Result<GenerationSetup> load_for_generation(const ResolvedModelArg& arg, const s
   HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> specs, parse_lora_specs(lora));
   GenerationSetup g;
   HEARTH_ASSIGN_OR_RETURN(g.model, load_model(arg, {.n_threads = threads}));
+  if (!g.model->hparams().causal) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{} is an embedding model ({}): it does not generate text; serve it (hearth serve) and ask "
+                      "/v1/embeddings or /api/embed",
+                      arg.display, g.model->hparams().arch);
+  }
   HEARTH_ASSIGN_OR_RETURN(std::vector<model::LoraUse> adapters, load_lora_adapters(specs, *g.model, allow_unsigned));
   HEARTH_ASSIGN_OR_RETURN(g.tok, tokenizer::Tokenizer::from_gguf(g.model->gguf()));
   model::ContextParams cp;

@@ -42,6 +42,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const model::Model& model, 
   s->shared_.tokenizer = &tokenizer;
   s->shared_.n_ctx = s->ctx_->n_ctx();
   s->shared_.n_embd = model.hparams().n_embd;
+  s->causal_ = model.hparams().causal;
+  if (model.hparams().pooling != model::PoolingType::kNone) s->shared_.pooling = model.hparams().pooling;
   s->shared_.pieces.resize(static_cast<size_t>(s->n_vocab_));
   for (int32_t id = 0; id < static_cast<int32_t>(s->n_vocab_); ++id) {
     s->shared_.pieces[static_cast<size_t>(id)] = tokenizer.token_to_piece(id);
@@ -76,6 +78,21 @@ Status Scheduler::check(const GenerationParams& params) const {
                       prompt.size(), shared_.n_ctx);
   }
   if (params.n_choices < 1) return make_error(ErrorCode::kInvalidArgument, "n must be at least 1");
+  if (!causal_) {
+    // An encoder (bert): every token attends to the whole input, so an input is one forward
+    // pass, and it does not generate.
+    if (!params.embedding) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "this is an embedding model (bidirectional attention): it does not generate text; use "
+                        "/v1/embeddings or /api/embed");
+    }
+    if (static_cast<int64_t>(prompt.size()) > params_.n_batch) {
+      return make_error(ErrorCode::kOutOfRange,
+                        "the input has {} tokens; this embedding model takes at most {} per input (the batch size, "
+                        "-b)",
+                        prompt.size(), params_.n_batch);
+    }
+  }
   return ok_status();
 }
 
@@ -274,6 +291,11 @@ void Scheduler::step() {
     auto left = s->prompt_left();
     const bool embedding = s->task().params->embedding;
     size_t take = std::min({left.size(), budget, embedding ? kEmbeddingChunk : left.size()});
+    if (!causal_) {
+      // A bidirectional input must be seen whole in one pass: all of it now, or next step.
+      if (left.size() > budget) continue;
+      take = left.size();
+    }
     for (size_t i = 0; i < take; ++i) {
       const bool last = i + 1 == left.size();
       const bool out = embedding || last;

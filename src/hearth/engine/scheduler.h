@@ -94,6 +94,7 @@ class Scheduler {
   std::vector<Slot> slots_;
   std::vector<std::vector<model::LoraUse>> slot_lora_;  // [slot] the adapters its cached rows were computed with
   SchedulerParams params_;
+  bool causal_ = true;  // false for an encoder (bert): inputs are evaluated whole
   int64_t n_vocab_ = 0;
 
   mutable std::mutex mu_;

@@ -233,10 +233,20 @@ void Slot::on_logits(std::span<const float> logits) {
 }
 
 void Slot::on_hidden(std::span<const float> hidden) {
-  for (size_t i = 0; i < embd_sum_.size() && i < hidden.size(); ++i) embd_sum_[i] += hidden[i];
+  // Mean: summed here, divided below. CLS keeps the first row; last keeps the latest.
+  const model::PoolingType pooling = shared_->pooling;
+  const bool take = pooling == model::PoolingType::kLast || (pooling == model::PoolingType::kCls && embd_n_ == 0);
+  for (size_t i = 0; i < embd_sum_.size() && i < hidden.size(); ++i) {
+    if (pooling == model::PoolingType::kCls || pooling == model::PoolingType::kLast) {
+      if (take) embd_sum_[i] = hidden[i];
+    } else {
+      embd_sum_[i] += hidden[i];
+    }
+  }
   ++embd_n_;
   if (!prompt_done() || embd_n_ < static_cast<int64_t>(task_.params->prompt.size()) - n_cached_) return;
-  // Mean over the prompt tokens, then L2-normalised (as the OpenAI embeddings are).
+  if (pooling == model::PoolingType::kCls || pooling == model::PoolingType::kLast) embd_n_ = 1;
+  // Pooled over the prompt tokens, then L2-normalised (as the OpenAI embeddings are).
   GenerationEvent e;
   e.kind = GenerationEvent::Kind::kEmbedding;
   e.index = task_.index;

@@ -14,6 +14,7 @@
 #include "hearth/core/status.h"
 #include "hearth/engine/generation.h"
 #include "hearth/engine/json_constraint.h"
+#include "hearth/model/model_weights.h"
 #include "hearth/model/lora_adapter.h"
 #include "hearth/sampling/sampler.h"
 #include "hearth/sampling/stop_string_matcher.h"
@@ -41,6 +42,9 @@ struct SlotShared {
   std::vector<int32_t> eog;         // end-of-generation ids
   int64_t n_ctx = 0;                // positions per slot
   int64_t n_embd = 0;
+  // How an embedding request pools its token states: mean (and decoder models), the first
+  // token's (CLS), or the last token's.
+  model::PoolingType pooling = model::PoolingType::kMean;
 };
 
 class Slot {

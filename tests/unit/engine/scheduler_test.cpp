@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "hearth/engine/json_constraint.h"
+#include "hearth/model/context.h"
 #include "hearth/engine/scheduler.h"
 #include "shared_data.h"
 
@@ -204,6 +205,72 @@ TEST_F(SchedulerTest, EmbeddingsAreNormalisedAndDeterministic) {
   for (float v : a.embedding) norm += static_cast<double>(v) * v;
   EXPECT_NEAR(std::sqrt(norm), 1.0, 1e-4);
   EXPECT_EQ(a.embedding, b.embedding);
+}
+
+// An encoder (bert) sees each input whole: a long input (past the 64-token embedding chunk),
+// queued behind others, gives the mean of the token states that one forward pass of the whole
+// input gives (the pass that bert_reference_test checks against the reference). Generation is
+// refused, and an input longer than the batch too.
+TEST(SchedulerEncoder, EvaluatesEachInputWholeAndRefusesGeneration) {
+  HEARTH_REQUIRE_SHARED(shared);
+  auto m = model::Model::load((shared / "models" / "synth" / "synth-bert-f32.gguf").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto tok = tokenizer::Tokenizer::from_gguf((*m)->gguf());
+  ASSERT_TRUE(tok.ok());
+  std::string text;
+  for (int i = 0; i < 12; ++i) text += "Lily and Ben went to the park with their dog and a big red ball. ";
+  const std::vector<int32_t> ids = (*tok)->encode(text, true, false);
+  ASSERT_GT(ids.size(), 150u);
+  // The oracle: one pass over the whole input, mean of the rows, L2-normalised.
+  model::ContextParams cp;
+  cp.n_ctx = 512;
+  cp.n_threads = 1;
+  auto ctx = model::Context::create(**m, cp);
+  ASSERT_TRUE(ctx.ok());
+  std::vector<model::BatchToken> batch;
+  for (size_t i = 0; i < ids.size(); ++i) batch.push_back({ids[i], static_cast<int32_t>(i), 0, true});
+  ASSERT_TRUE((*ctx)->decode(batch).ok());
+  std::vector<double> mean(128, 0.0);
+  for (int r = 0; r < (*ctx)->n_outputs(); ++r) {
+    auto h = (*ctx)->hidden(r);
+    for (size_t j = 0; j < mean.size(); ++j) mean[j] += h[j] / static_cast<double>(ids.size());
+  }
+  double norm = 0;
+  for (double v : mean) norm += v * v;
+  norm = std::sqrt(norm);
+
+  SchedulerParams p;
+  p.n_slots = 2;
+  p.n_ctx = 512;
+  p.n_threads = 1;
+  auto s = Scheduler::create(**m, **tok, p);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  auto embed = [&](std::vector<int32_t> prompt) {
+    auto g = std::make_shared<GenerationParams>();
+    g->prompt = std::move(prompt);
+    g->embedding = true;
+    return g;
+  };
+  auto chans = (*s)->submit_all({embed((*tok)->encode("a short one", true, false)), embed(ids), embed(ids)});
+  ASSERT_TRUE(chans.ok()) << chans.status().to_string();
+  drain(*(*chans)[0]);
+  for (size_t c = 1; c < 3; ++c) {
+    Outcome o = drain(*(*chans)[c]);
+    ASSERT_EQ(o.embedding.size(), 128u);
+    for (size_t j = 0; j < 128; ++j) EXPECT_NEAR(o.embedding[j], mean[j] / norm, 1e-5) << c << " " << j;
+  }
+  auto gen = std::make_shared<GenerationParams>();
+  gen->prompt = ids;
+  auto refused = (*s)->submit(gen);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("embedding model"), std::string::npos);
+  SchedulerParams small = p;
+  small.n_batch = 64;
+  auto s64 = Scheduler::create(**m, **tok, small);
+  ASSERT_TRUE(s64.ok());
+  auto too_long = (*s64)->submit(embed(ids));
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.status().message().find("at most 64 per input"), std::string::npos) << too_long.status().message();
 }
 
 }  // namespace
