@@ -46,20 +46,6 @@ struct RunOptions {
   int draft_max = 8;         // --draft-max
 };
 
-// The draft model must tokenize as the model does: the same vocabulary, token for token.
-Status check_same_vocab(const tokenizer::Tokenizer& a, const tokenizer::Tokenizer& b, const std::string& draft) {
-  if (a.n_vocab() != b.n_vocab()) {
-    return make_error(ErrorCode::kInvalidArgument, "--draft {}: its vocabulary has {} tokens, the model's {}", draft,
-                      b.n_vocab(), a.n_vocab());
-  }
-  for (int32_t id = 0; id < a.n_vocab(); ++id) {
-    if (a.token_text(id) != b.token_text(id)) {
-      return make_error(ErrorCode::kInvalidArgument, "--draft {}: token {} differs from the model's", draft, id);
-    }
-  }
-  return ok_status();
-}
-
 Status run(const RunOptions& o) {
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "run", o.m.allow_unsigned));
   HEARTH_TRY(parse_lora_specs(o.lora).status());  // a bad --lora fails before the prompt is read
@@ -82,7 +68,7 @@ Status run(const RunOptions& o) {
     HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg draft_arg, resolve_model_arg(o.draft, "run", o.m.allow_unsigned));
     HEARTH_ASSIGN_OR_RETURN(GenerationSetup d,
                             load_for_generation(draft_arg, {}, o.m.allow_unsigned, ctx->n_ctx(), o.threads, o.kv));
-    HEARTH_TRY(check_same_vocab(*tok, *d.tok, o.draft));
+    HEARTH_TRY(engine::check_draft_vocabulary(*tok, *d.tok).with_context("--draft " + o.draft));
     drafter = std::make_unique<engine::ModelDrafter>(std::move(d.ctx));
     draft_model = std::move(d.model);  // outlives the drafter's context (declared before it)
   } else if (o.draft_ngram) {

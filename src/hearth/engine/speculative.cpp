@@ -44,6 +44,20 @@ Result<std::vector<int32_t>> ModelDrafter::propose(const std::vector<int32_t>& h
   return out;
 }
 
+Status check_draft_vocabulary(const tokenizer::Tokenizer& model, const tokenizer::Tokenizer& draft) {
+  if (model.n_vocab() != draft.n_vocab()) {
+    return make_error(ErrorCode::kInvalidArgument, "the draft's vocabulary has {} tokens, the model's {}",
+                      draft.n_vocab(), model.n_vocab());
+  }
+  for (int32_t id = 0; id < model.n_vocab(); ++id) {
+    if (model.token_text(id) != draft.token_text(id)) {
+      return make_error(ErrorCode::kInvalidArgument, "the draft's token {} is '{}', the model's '{}'", id,
+                        draft.token_text(id), model.token_text(id));
+    }
+  }
+  return ok_status();
+}
+
 Result<SpeculativeStats> speculative_decode(model::Context& ctx, Drafter& drafter, int max_draft,
                                             std::vector<int32_t>& history, const SampleFn& sample,
                                             const EmitFn& emit) {

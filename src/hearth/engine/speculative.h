@@ -13,6 +13,7 @@
 
 #include "hearth/core/status.h"
 #include "hearth/model/context.h"
+#include "hearth/tokenizer/tokenizer.h"
 
 namespace hearth::engine {
 
@@ -46,6 +47,9 @@ class ModelDrafter : public Drafter {
   std::unique_ptr<model::Context> ctx_;
   std::vector<int32_t> cached_;  // the tokens in the draft's KV cache, positions 0..
 };
+
+// A draft model must tokenize as the model does: the same vocabulary, token for token.
+Status check_draft_vocabulary(const tokenizer::Tokenizer& model, const tokenizer::Tokenizer& draft);
 
 struct SpeculativeStats {
   int64_t proposed = 0;  // guesses checked

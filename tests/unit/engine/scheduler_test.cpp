@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "hearth/engine/json_constraint.h"
+#include "hearth/engine/speculative.h"
+#include "hearth/gguf/gguf.h"
 #include "hearth/model/context.h"
 #include "hearth/engine/scheduler.h"
 #include "shared_data.h"
@@ -271,6 +273,36 @@ TEST(SchedulerEncoder, EvaluatesEachInputWholeAndRefusesGeneration) {
   auto too_long = (*s64)->submit(embed(ids));
   ASSERT_FALSE(too_long.ok());
   EXPECT_NE(too_long.status().message().find("at most 64 per input"), std::string::npos) << too_long.status().message();
+}
+
+// A draft must have the model's vocabulary: GPT-2's tokens under another pre-tokenizer are the
+// same vocabulary; Llama's SPM vocabulary is not.
+TEST(DraftVocabulary, SameTokensOrRefused) {
+  HEARTH_REQUIRE_SHARED(shared);
+  auto load = [&](const char* name) {
+    auto f = gguf::GgufModelFile::open((shared / "tokenizer-vectors" / name).string());
+    EXPECT_TRUE(f.ok());
+    auto t = tokenizer::Tokenizer::from_gguf((*f)->file());
+    EXPECT_TRUE(t.ok()) << t.status().to_string();
+    return std::move(t).value();
+  };
+  auto gpt2 = load("ggml-vocab-gpt-2.gguf");
+  auto llama_bpe = load("ggml-vocab-gpt2-pre-llama-bpe.gguf");
+  auto spm = load("ggml-vocab-llama-spm.gguf");
+  EXPECT_TRUE(check_draft_vocabulary(*gpt2, *llama_bpe).ok());
+  Status st = check_draft_vocabulary(*gpt2, *spm);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), "the draft's vocabulary has 32000 tokens, the model's 50257");
+}
+
+// Prompt lookup proposes what followed the latest earlier occurrence of the last tokens.
+TEST(DraftVocabulary, NgramDrafterLooksUpTheLatestOccurrence) {
+  NgramDrafter d;
+  auto g = d.propose({1, 2, 3, 9, 1, 2, 3, 7, 8, 5, 1, 2, 3}, 3);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(*g, (std::vector<int32_t>{7, 8, 5}));
+  EXPECT_EQ(*d.propose({4, 5, 6}, 3), std::vector<int32_t>{});
+  EXPECT_EQ(*d.propose({4, 5, 4}, 2), (std::vector<int32_t>{5, 4}));  // n = 1: "4" was followed by 5, 4
 }
 
 }  // namespace
