@@ -29,12 +29,13 @@ prompts() { pane | grep -cE '^>>>' || true; }
 
 # 1. hearth chat: a reply streams, Ctrl-C stops a long one, the REPL goes on.
 t new-session -d -s "$session" -x 160 -y 50 \
-  "HEARTH_HOME=$work/home $bin chat $model -c 2048 --temp 0 --ignore-eos; echo EXITED=\$?; sleep 30"
+  "HEARTH_HOME=$work/home $bin chat $model -c 8192 --temp 0 --ignore-eos; echo EXITED=\$?; sleep 30"
 wait_for '^>>> ?$'
 t send-keys -t "$session" 'Once upon a time' Enter
-# --ignore-eos with a 2048-token context: a reply of about 2000 tokens, which is stopped early.
+# --ignore-eos with an 8192-token context: a reply of about 8000 tokens (tens of seconds), which
+# is stopped as soon as some of it has streamed.
 wait_for 'Once upon a time$' 10
-sleep 1.5
+wait_for '^ [A-Za-z].{40}' 10
 t send-keys -t "$session" C-c
 wait_for '^\(stopped\)$' 10
 wait_for '^>>> ?$' 10

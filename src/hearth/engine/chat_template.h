@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "hearth/core/status.h"
@@ -30,6 +31,10 @@ namespace hearth::engine {
 enum class ChatTemplateFamily { kPlain, kLlama2, kLlama3, kChatMl, kMistral, kZephyr, kGemma, kPhi3 };
 
 struct ChatMessage {
+  ChatMessage() = default;
+  ChatMessage(std::string r, std::string c, std::string j = {})
+      : role(std::move(r)), content(std::move(c)), json(std::move(j)) {}
+
   std::string role;  // "system", "user", "assistant" (others are rendered with their name)
   std::string content;
   // The whole message as compact JSON text, for a Jinja template: tool_calls (with their

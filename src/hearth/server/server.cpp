@@ -98,7 +98,11 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   s->config_ = std::move(config);
   s->auth_ = std::make_unique<Auth>(s->config_.keys);
   HEARTH_ASSIGN_OR_RETURN(s->http_, HttpServer::create(s->config_.http));
-  for (const ServerConfig::ExtraModel& m : s->config_.extra_models) s->extras_.push_back(Extra{.spec = m});
+  for (const ServerConfig::ExtraModel& m : s->config_.extra_models) {
+    Extra e;
+    e.spec = m;
+    s->extras_.push_back(std::move(e));
+  }
   s->add_routes();
   HEARTH_TRY(s->http_->bind());
   if (needs_key && !http::is_loopback_host(s->http_->bound_address())) {

@@ -113,6 +113,8 @@ TEST(ChatFormat, TheModelsOwnTemplateRendersLikeTheReference) {
   std::tm now{};
   now.tm_year = 2025 - 1900, now.tm_mon = 2, now.tm_mday = 5, now.tm_hour = 9, now.tm_min = 7, now.tm_wday = 3;
   now.tm_yday = 63;
+  ChatRenderOptions at_now;
+  at_now.now = &now;
   int rendered = 0, raised = 0;
   for (const auto& [name, tok] : tokens.items()) {
     auto format = ChatFormat::for_model(testing::read_text(ct / (name + ".jinja")), "");
@@ -129,7 +131,7 @@ TEST(ChatFormat, TheModelsOwnTemplateRendersLikeTheReference) {
       }
       if (!plain) continue;
       const std::string pair = name + "__" + c["name"].get<std::string>();
-      auto r = format->render(messages, bos, eos, {.now = &now});
+      auto r = format->render(messages, bos, eos, at_now);
       if (std::filesystem::exists(ct / "expected" / (pair + ".error"))) {
         EXPECT_FALSE(r.ok()) << pair;
         if (!r.ok()) {
@@ -149,7 +151,7 @@ TEST(ChatFormat, TheModelsOwnTemplateRendersLikeTheReference) {
   std::printf("%d renders matched, %d refusals\n", rendered, raised);
   // Llama 3.1 writes its BOS itself: the tokenizer must not add a second one.
   auto llama = ChatFormat::for_model(testing::read_text(ct / "meta-llama-Llama-3.1-8B-Instruct.jinja"), "");
-  auto r = llama->render({{"user", "Hi"}}, "<|begin_of_text|>", "<|eot_id|>", {.now = &now});
+  auto r = llama->render({{"user", "Hi"}}, "<|begin_of_text|>", "<|eot_id|>", at_now);
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->add_bos);
 }
