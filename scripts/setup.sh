@@ -13,6 +13,7 @@ APT_PACKAGES=(
   clang-14 libclang-rt-14-dev
   libmosquitto-dev mosquitto iproute2
   docker-registry wrk curl openssl tmux
+  chromium
 )
 # Node.js and npm (for the server's client tests) only when the machine has none: an existing
 # Node (e.g. Node 20 with npm 11) must not be replaced by Debian's older packages.
@@ -34,6 +35,10 @@ fi
 # npm packages for the server's client tests (pinned in tests/server/package.json).
 if [ -f tests/server/package.json ] && [ ! -d tests/server/node_modules/openai ]; then
   (cd tests/server && npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error)
+fi
+# The chat page's browser tests: playwright-core drives Debian's chromium (it downloads no browser).
+if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error)
 fi
 
 [ "${1:-}" = "--deps-only" ] && exit 0

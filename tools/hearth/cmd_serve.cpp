@@ -162,6 +162,7 @@ void setup(CLI::App& app) {
                   "LoRA adapter FILE[:SCALE] (scale default 1; repeatable); ids 0, 1, ... in this order "
                   "(GET/POST /lora-adapters, a request's \"lora\")");
   sub->add_flag("--log-prompts", c.log_prompts, "log prompts and completions (off: never logged)");
+  sub->add_flag_callback("--no-webui", [o] { o->config.web_ui = false; }, "do not serve the chat page at /");
   add_kv_options(sub, o->kv);
   sub->callback([o] {
     Status s = serve(*o);

@@ -9,6 +9,7 @@
 #include "hearth/core/log.h"
 #include "hearth/model/kv_cache.h"
 #include "hearth/server/ollama_api.h"
+#include "hearth/server/web_ui.h"
 
 namespace hearth::server {
 namespace {
@@ -296,12 +297,15 @@ void Server::add_routes() {
       return r;
     }
     if (!auth_->enabled() || req.path == "/health") return std::nullopt;
+    // The chat page holds no data: it loads without a key, and its API calls send one.
+    if (config_.web_ui && req.method != "POST" && is_web_ui_path(req.path)) return std::nullopt;
     if (auth_->authenticate(req.header("authorization"), req.header("x-api-key")) >= 0) return std::nullopt;
     HttpResponse r = unauthorized(req);
     add_cors_headers(config_.cors_origins, req, r);
     return r;
   });
 
+  if (config_.web_ui) http_->route("GET", "/|/ui/[A-Za-z0-9._-]+", handle_web_ui);
   http_->route("GET", "/health", with_cors([this](const HttpRequest&) {
     if (!ready_.load(std::memory_order_acquire)) {
       ApiError e{503, "the model is loading", "unavailable_error", "", "model_loading", {}};

@@ -52,6 +52,8 @@ struct ServerConfig {
   std::vector<ApiKey> keys;
   bool insecure_no_auth = false;  // allow a non-loopback bind without keys
   bool log_prompts = false;
+  // The chat page at / and /ui/ (web_ui.h), loaded without a key; --no-webui turns it off.
+  bool web_ui = true;
   // Origins whose browser pages may call the API (--cors-origin; "*": any). Empty: CORS is off,
   // so a page of another origin cannot read the answers.
   std::vector<std::string> cors_origins;
