@@ -146,6 +146,10 @@ test('the page loads with no error, lists both models and fetches only from the 
   assert.deepEqual(options, [F32, Q8]);
   assert.equal(await page.isHidden('#status'), true);
   await screenshot(page, 'loaded');
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await screenshot(page, 'loaded-dark');
+  await page.setViewportSize({ width: 400, height: 700 });
+  await screenshot(page, 'loaded-narrow');
   assert.deepEqual(rec.errors, []);
   assert.deepEqual(rec.failed, []);
   for (const r of rec.responses) assert.ok(r.status() < 400, `${r.url()}: ${r.status()}`);
