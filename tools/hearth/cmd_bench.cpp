@@ -28,6 +28,7 @@ struct BenchOptions {
   bool no_bandwidth = false;
   std::string draft;       // --draft MODEL
   std::string draft_type;  // --draft-type TYPE: the synthetic preset of that type
+  KvOptions kv;            // --kv-type, --cache-type-k/-v
 };
 
 // Resets VmHWM so that peak RSS covers the benchmark, not the synthetic model's creation.
@@ -52,8 +53,9 @@ Status run(BenchOptions o) {
     }
     HEARTH_ASSIGN_OR_RETURN(quantize::SyntheticRecipe recipe, quantize::synthetic_recipe(o.type, *p));
     HEARTH_ASSIGN_OR_RETURN(uint64_t est, eval::estimate_synthetic_bytes(*p, recipe.choose));
-    std::fprintf(stderr, "synthetic %s (%.*s shape), %s: about %.0f MiB\n", o.synthetic.c_str(),
-                 static_cast<int>(p->shape_of.size()), p->shape_of.data(), o.type.c_str(), est / 1048576.0);
+    std::fprintf(stderr, "synthetic %s (%.*s shape, %.*s), %s: about %.0f MiB\n", o.synthetic.c_str(),
+                 static_cast<int>(p->shape_of.size()), p->shape_of.data(), static_cast<int>(p->arch.size()),
+                 p->arch.data(), o.type.c_str(), est / 1048576.0);
     HEARTH_ASSIGN_OR_RETURN(path, eval::ensure_synthetic_model(*p, recipe.label, recipe.choose, o.params.n_threads));
     label = "synthetic-" + o.synthetic + "-" + recipe.label;
     arg.path = path;
@@ -85,6 +87,7 @@ Status run(BenchOptions o) {
   }
   o.params.draft = draft.get();
   const double bw = o.no_bandwidth ? 0.0 : eval::measure_read_bandwidth(o.params.n_threads);
+  HEARTH_ASSIGN_OR_RETURN(o.params.kv_type, parse_kv_types(o.kv));
   reset_peak_rss();
   HEARTH_ASSIGN_OR_RETURN(eval::BenchResult r, eval::run_bench(*model, o.params));
   const double rss_mb = peak_rss_bytes() / 1048576.0;
@@ -167,7 +170,8 @@ void setup(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   auto* sub = app.add_subcommand("bench", "measure prefill and decode speed");
   add_model_options(sub, o->m);
-  sub->add_option("--synthetic", o->synthetic, "benchmark a cached random-weight model: 1b, 3b, 7b, 8x7b");
+  sub->add_option("--synthetic", o->synthetic, "benchmark a cached random-weight model of a real shape: 1b, 3b, 7b, 8x7b (llama), "
+                  "qwen3-1.7b, gemma3-1b, phi3-mini, llama3.2-1b");
   sub->add_option("--type", o->type,
                   "type of the synthetic model: any hearth quantize type (f16, q8_0, q4_0, q4_k_m, q3_k_m, ...), made "
                   "by the same recipe")
@@ -179,6 +183,7 @@ void setup(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("-r,--reps", o->params.reps, "repetitions")->capture_default_str();
   add_threads_option(sub, o->params.n_threads);
+  add_kv_options(sub, o->kv, /*with_limit=*/false);
   auto* draft = sub->add_option("--draft", o->draft,
                                 "also decode with speculative drafts from this model (same vocabulary): speed-up and "
                                 "acceptance");

@@ -2,6 +2,7 @@
 
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -17,46 +18,99 @@
 namespace hearth::eval {
 namespace {
 
-// Shapes copied from the real models' configs.
-constexpr std::array<SyntheticPreset, 4> kPresets = {{
-    {"1b", "TinyLlama-1.1B", 2048, 22, 32, 4, 5632, 32000, 0, 0, 2048, 10000.0f, false},
-    {"3b", "Llama-3.2-3B", 3072, 28, 24, 8, 8192, 128256, 0, 0, 8192, 500000.0f, true},
-    {"7b", "Llama-2-7B", 4096, 32, 32, 32, 11008, 32000, 0, 0, 4096, 10000.0f, false},
-    {"8x7b", "Mixtral-8x7B", 4096, 32, 32, 8, 14336, 32000, 8, 2, 32768, 1000000.0f, false},
+// Shapes copied from the real models' config.json (hidden_size, num_hidden_layers,
+// num_attention_heads, num_key_value_heads, head_dim, intermediate_size, vocab_size,
+// max_position_embeddings, rope_theta, tie_word_embeddings, rms_norm_eps; gemma3's
+// sliding_window, sliding_window_pattern and rope_local_base_freq; Llama 3.2's rope_scaling).
+constexpr std::array<SyntheticPreset, 8> kPresets = {{
+    {"1b", "TinyLlama-1.1B", "llama", 2048, 22, 32, 4, 64, 5632, 32000, 0, 0, 2048, 10000.0f, false, 1e-5f, 0, 0, 0.0f,
+     0.0f},
+    {"3b", "Llama-3.2-3B", "llama", 3072, 28, 24, 8, 128, 8192, 128256, 0, 0, 8192, 500000.0f, true, 1e-5f, 0, 0, 0.0f,
+     0.0f},
+    {"7b", "Llama-2-7B", "llama", 4096, 32, 32, 32, 128, 11008, 32000, 0, 0, 4096, 10000.0f, false, 1e-5f, 0, 0, 0.0f,
+     0.0f},
+    {"8x7b", "Mixtral-8x7B", "llama", 4096, 32, 32, 8, 128, 14336, 32000, 8, 2, 32768, 1000000.0f, false, 1e-5f, 0, 0,
+     0.0f, 0.0f},
+    {"qwen3-1.7b", "Qwen3-1.7B", "qwen3", 2048, 28, 16, 8, 128, 6144, 151936, 0, 0, 40960, 1000000.0f, true, 1e-6f, 0,
+     0, 0.0f, 0.0f},
+    {"gemma3-1b", "Gemma-3-1B", "gemma3", 1152, 26, 4, 1, 256, 6912, 262144, 0, 0, 32768, 1000000.0f, true, 1e-6f, 512,
+     6, 10000.0f, 0.0f},
+    {"phi3-mini", "Phi-3-mini-4k", "phi3", 3072, 32, 32, 32, 96, 8192, 32064, 0, 0, 4096, 10000.0f, false, 1e-5f, 0, 0,
+     0.0f, 0.0f},
+    {"llama3.2-1b", "Llama-3.2-1B", "llama", 2048, 16, 32, 8, 64, 8192, 128256, 0, 0, 131072, 500000.0f, true, 1e-5f,
+     0, 0, 0.0f, 32.0f},
 }};
 
 struct Tensor {
   std::string name;
   std::vector<uint64_t> ne;
-  float scale;  // 0: constant 1 (norm weights)
+  float scale;                // 0: constant 1 (norm weights)
+  std::vector<float> values;  // when not empty: these values (rope_freqs)
 };
 
+// Llama 3.1 rope scaling as the converters store it (rope_freqs.weight): per frequency pair, the
+// divisor of its angle: 1 for wavelengths under original/high_freq_factor, `factor` above
+// original/low_freq_factor, a smooth blend in between (the "llama3" rope_type of config.json).
+std::vector<float> llama3_rope_freqs(const SyntheticPreset& p) {
+  const double low = 1.0, high = 4.0, orig = 8192.0, factor = p.llama3_rope_factor;
+  std::vector<float> out;
+  for (int64_t i = 0; i < p.head_dim; i += 2) {
+    const double freq = std::pow(static_cast<double>(p.rope_base), -static_cast<double>(i) / p.head_dim);
+    const double wavelen = 2.0 * M_PI / freq;
+    double div = 1.0;
+    if (wavelen > orig / low) {
+      div = factor;
+    } else if (wavelen >= orig / high) {
+      const double smooth = (orig / wavelen - low) / (high - low);
+      div = 1.0 / ((1.0 - smooth) / factor + smooth);
+    }
+    out.push_back(static_cast<float>(div));
+  }
+  return out;
+}
+
 std::vector<Tensor> tensor_list(const SyntheticPreset& p) {
-  const uint64_t e = p.n_embd, hd = p.n_embd / p.n_head, q = p.n_head * hd, kv = p.n_head_kv * hd, ff = p.n_ff;
+  const uint64_t e = p.n_embd, hd = p.head_dim, q = p.n_head * hd, kv = p.n_head_kv * hd, ff = p.n_ff;
+  const bool qk_norm = p.arch == "qwen3" || p.arch == "gemma3";
+  const bool gemma = p.arch == "gemma3", phi3 = p.arch == "phi3";
   std::vector<Tensor> t;
-  t.push_back({"token_embd.weight", {e, static_cast<uint64_t>(p.n_vocab)}, 0.02f});
+  t.push_back({"token_embd.weight", {e, static_cast<uint64_t>(p.n_vocab)}, 0.02f, {}});
+  if (p.llama3_rope_factor > 0.0f) t.push_back({"rope_freqs.weight", {hd / 2}, 1.0f, llama3_rope_freqs(p)});
   for (int64_t l = 0; l < p.n_layer; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
-    t.push_back({b + "attn_norm.weight", {e}, 0.0f});
-    t.push_back({b + "attn_q.weight", {e, q}, 0.02f});
-    t.push_back({b + "attn_k.weight", {e, kv}, 0.02f});
-    t.push_back({b + "attn_v.weight", {e, kv}, 0.02f});
-    t.push_back({b + "attn_output.weight", {q, e}, 0.02f});
-    t.push_back({b + "ffn_norm.weight", {e}, 0.0f});
+    t.push_back({b + "attn_norm.weight", {e}, 0.0f, {}});
+    if (phi3) {
+      t.push_back({b + "attn_qkv.weight", {e, q + 2 * kv}, 0.02f, {}});  // rows q | k | v
+    } else {
+      t.push_back({b + "attn_q.weight", {e, q}, 0.02f, {}});
+      t.push_back({b + "attn_k.weight", {e, kv}, 0.02f, {}});
+      t.push_back({b + "attn_v.weight", {e, kv}, 0.02f, {}});
+    }
+    if (qk_norm) {
+      t.push_back({b + "attn_q_norm.weight", {hd}, 0.0f, {}});
+      t.push_back({b + "attn_k_norm.weight", {hd}, 0.0f, {}});
+    }
+    t.push_back({b + "attn_output.weight", {q, e}, 0.02f, {}});
+    if (gemma) t.push_back({b + "post_attention_norm.weight", {e}, 0.0f, {}});
+    t.push_back({b + "ffn_norm.weight", {e}, 0.0f, {}});
     if (p.n_expert > 0) {
       const uint64_t ne = static_cast<uint64_t>(p.n_expert);
-      t.push_back({b + "ffn_gate_inp.weight", {e, ne}, 0.02f});
-      t.push_back({b + "ffn_gate_exps.weight", {e, ff, ne}, 0.02f});
-      t.push_back({b + "ffn_up_exps.weight", {e, ff, ne}, 0.02f});
-      t.push_back({b + "ffn_down_exps.weight", {ff, e, ne}, 0.02f});
+      t.push_back({b + "ffn_gate_inp.weight", {e, ne}, 0.02f, {}});
+      t.push_back({b + "ffn_gate_exps.weight", {e, ff, ne}, 0.02f, {}});
+      t.push_back({b + "ffn_up_exps.weight", {e, ff, ne}, 0.02f, {}});
+      t.push_back({b + "ffn_down_exps.weight", {ff, e, ne}, 0.02f, {}});
+    } else if (phi3) {
+      t.push_back({b + "ffn_up.weight", {e, 2 * ff}, 0.02f, {}});  // rows gate | up
+      t.push_back({b + "ffn_down.weight", {ff, e}, 0.02f, {}});
     } else {
-      t.push_back({b + "ffn_gate.weight", {e, ff}, 0.02f});
-      t.push_back({b + "ffn_up.weight", {e, ff}, 0.02f});
-      t.push_back({b + "ffn_down.weight", {ff, e}, 0.02f});
+      t.push_back({b + "ffn_gate.weight", {e, ff}, 0.02f, {}});
+      t.push_back({b + "ffn_up.weight", {e, ff}, 0.02f, {}});
+      t.push_back({b + "ffn_down.weight", {ff, e}, 0.02f, {}});
     }
+    if (gemma) t.push_back({b + "post_ffw_norm.weight", {e}, 0.0f, {}});
   }
-  t.push_back({"output_norm.weight", {e}, 0.0f});
-  if (!p.tied_output) t.push_back({"output.weight", {e, static_cast<uint64_t>(p.n_vocab)}, 0.02f});
+  t.push_back({"output_norm.weight", {e}, 0.0f, {}});
+  if (!p.tied_output) t.push_back({"output.weight", {e, static_cast<uint64_t>(p.n_vocab)}, 0.02f, {}});
   return t;
 }
 
@@ -123,6 +177,23 @@ std::vector<const SyntheticPreset*> all_presets() {
   return out;
 }
 
+SyntheticPreset miniature(const SyntheticPreset& p) {
+  SyntheticPreset m = p;
+  const int64_t group = p.n_head / p.n_head_kv;  // query heads per kv head, kept
+  m.n_head_kv = std::max<int64_t>(1, 4 / group);
+  m.n_head = group * m.n_head_kv;
+  m.n_embd = 256;
+  m.head_dim = 32;
+  m.n_ff = 512;
+  m.n_vocab = 512;
+  m.n_layer = std::min<int64_t>(p.n_layer, 7);  // gemma3's pattern of 6: sliding, global and sliding again
+  m.n_ctx = std::min<int64_t>(p.n_ctx, 512);
+  m.n_swa = std::min<int64_t>(p.n_swa, 16);
+  m.n_expert = std::min<int64_t>(p.n_expert, 4);
+  m.n_expert_used = std::min<int64_t>(p.n_expert_used, 2);
+  return m;
+}
+
 Result<uint64_t> estimate_synthetic_bytes(const SyntheticPreset& p, const TypeChooser& choose) {
   uint64_t total = 0;
   for (const auto& t : tensor_list(p)) {
@@ -168,37 +239,57 @@ Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string
     }
   }
 
+  std::fprintf(stderr, "creating %s (about %llu MiB, once; it is cached)\n", path.c_str(),
+               static_cast<unsigned long long>(bytes >> 20));
+  HEARTH_TRY(write_synthetic_model(p, path, choose, n_threads));
+  return path;
+}
+
+Status write_synthetic_model(const SyntheticPreset& p, const std::string& path, const TypeChooser& choose,
+                             int n_threads) {
+  const std::string a(p.arch);
+  auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
   gguf::GgufWriter w;
-  w.set_string("general.architecture", "llama");
+  w.set_string("general.architecture", a);
   w.set_string("general.name",
                "hearth synthetic " + std::string(p.name) + " (" + std::string(p.shape_of) + " shape, random weights)");
-  w.set_u32("llama.context_length", static_cast<uint32_t>(p.n_ctx));
-  w.set_u32("llama.embedding_length", static_cast<uint32_t>(p.n_embd));
-  w.set_u32("llama.block_count", static_cast<uint32_t>(p.n_layer));
-  w.set_u32("llama.feed_forward_length", static_cast<uint32_t>(p.n_ff));
-  w.set_u32("llama.attention.head_count", static_cast<uint32_t>(p.n_head));
-  w.set_u32("llama.attention.head_count_kv", static_cast<uint32_t>(p.n_head_kv));
-  w.set_u32("llama.rope.dimension_count", static_cast<uint32_t>(p.n_embd / p.n_head));
-  w.set_f32("llama.rope.freq_base", p.rope_base);
-  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  w.set_u32(a + ".context_length", u32(p.n_ctx));
+  w.set_u32(a + ".embedding_length", u32(p.n_embd));
+  w.set_u32(a + ".block_count", u32(p.n_layer));
+  w.set_u32(a + ".feed_forward_length", u32(p.n_ff));
+  w.set_u32(a + ".attention.head_count", u32(p.n_head));
+  w.set_u32(a + ".attention.head_count_kv", u32(p.n_head_kv));
+  w.set_u32(a + ".attention.key_length", u32(p.head_dim));
+  w.set_u32(a + ".attention.value_length", u32(p.head_dim));
+  w.set_u32(a + ".rope.dimension_count", u32(p.head_dim));
+  w.set_f32(a + ".rope.freq_base", p.rope_base);
+  w.set_f32(a + ".attention.layer_norm_rms_epsilon", p.norm_eps);
+  if (p.n_swa > 0) {
+    w.set_u32(a + ".attention.sliding_window", u32(p.n_swa));
+    w.set_u32(a + ".attention.sliding_window_pattern", u32(p.swa_pattern));
+    w.set_f32(a + ".rope.freq_base_swa", p.rope_base_swa);
+  }
   if (p.n_expert > 0) {
-    w.set_u32("llama.expert_count", static_cast<uint32_t>(p.n_expert));
-    w.set_u32("llama.expert_used_count", static_cast<uint32_t>(p.n_expert_used));
+    w.set_u32(a + ".expert_count", u32(p.n_expert));
+    w.set_u32(a + ".expert_used_count", u32(p.n_expert_used));
   }
   add_vocab(w, p.n_vocab);
   const auto tensors = tensor_list(p);
   std::vector<TensorType> types;
   for (const auto& t : tensors) {
-    HEARTH_ASSIGN_OR_RETURN(TensorType type, choose(t.name, t.ne));
+    // rope_freqs keeps its exact values in F32.
+    HEARTH_ASSIGN_OR_RETURN(TensorType type,
+                            t.values.empty() ? choose(t.name, t.ne) : Result<TensorType>(TensorType::F32));
     types.push_back(type);
     HEARTH_TRY(w.add_tensor_info(t.name, types.back(), t.ne));
   }
+  uint64_t total = 0;
+  for (size_t i = 0; i < w.tensor_count(); ++i) total += w.tensor_bytes(i);
+  const bool quiet = total < (uint64_t{64} << 20);  // no progress line for test-sized files
   ThreadPool pool(n_threads > 0 ? n_threads : physical_core_count());
   std::vector<std::byte> buf;
   const double t0 = now_seconds();
   uint64_t done = 0;
-  std::fprintf(stderr, "creating %s (about %llu MiB, once; it is cached)\n", path.c_str(),
-               static_cast<unsigned long long>(bytes >> 20));
   Status st = w.write_streaming(path, [&](size_t i) -> Result<std::span<const std::byte>> {
     const Tensor& t = tensors[i];
     const TensorType type = types[i];
@@ -210,20 +301,23 @@ Result<std::string> ensure_synthetic_model(const SyntheticPreset& p, std::string
       std::vector<float> row(t.ne[0]);
       for (int64_t r = r0; r < r1; ++r) {
         FastNormal g(static_cast<uint64_t>(i) * 1000003ull + static_cast<uint64_t>(r));
-        for (auto& v : row) v = t.scale == 0.0f ? 1.0f : g.next() * t.scale;
+        if (!t.values.empty()) {
+          std::copy(t.values.begin(), t.values.end(), row.begin());
+        } else {
+          for (auto& v : row) v = t.scale == 0.0f ? 1.0f : g.next() * t.scale;
+        }
         kernels::quantize_row(type, row.data(), buf.data() + static_cast<size_t>(r) * rb,
                               static_cast<int64_t>(t.ne[0]));
       }
     });
     done += buf.size();
     const double el = now_seconds() - t0;
-    std::fprintf(stderr, "\r  tensor %zu/%zu  %llu MiB  %.0f MB/s   ", i + 1, tensors.size(),
+    if (!quiet) std::fprintf(stderr, "\r  tensor %zu/%zu  %llu MiB  %.0f MB/s   ", i + 1, tensors.size(),
                  static_cast<unsigned long long>(done >> 20), done / 1e6 / std::max(el, 1e-9));
     return std::span<const std::byte>(buf);
   });
-  std::fprintf(stderr, "\n");
-  HEARTH_TRY(st);
-  return path;
+  if (!quiet) std::fprintf(stderr, "\n");
+  return st;
 }
 
 }  // namespace hearth::eval

@@ -271,7 +271,7 @@ Result<SyntheticRecipe> synthetic_recipe(std::string_view file_type, const eval:
   Recipe recipe;
   recipe.ftype = *ft;
   ModelFacts facts;
-  facts.arch = "llama";
+  facts.arch = std::string(p.arch);
   facts.n_layer = p.n_layer;
   facts.n_head = p.n_head;
   facts.n_head_kv = p.n_head_kv;
