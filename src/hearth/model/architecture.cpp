@@ -1,6 +1,7 @@
 #include "hearth/model/architecture.h"
 
 #include <array>
+#include <cmath>
 #include <string>
 
 #include "hearth/model/forward.h"
@@ -51,6 +52,76 @@ Result<float> optional_float(const gguf::GgufFile& f, const std::string& k, floa
   auto v = f.get_f32(k);
   if (!v.ok()) return make_error(ErrorCode::kInvalidArgument, "{}: {}", f.name(), v.status().message());
   return *v;
+}
+
+// A float key that must be finite and above `lo` (or at least `lo` when lo_inclusive).
+Result<float> checked_float(const gguf::GgufFile& f, const std::string& k, float fallback, float lo, bool lo_inclusive,
+                            std::string_view what) {
+  HEARTH_ASSIGN_OR_RETURN(float v, optional_float(f, k, fallback));
+  if (!std::isfinite(v) || v < lo || (!lo_inclusive && v == lo)) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: metadata '{}' = {} must be {}", f.name(), k, v, what);
+  }
+  return v;
+}
+
+// RoPE scaling (rope.scaling.*): "linear" (position interpolation by `factor`; also the older
+// rope.scale_linear key), or "yarn" (rope_table.h): factor, original_context_length (the
+// trained context; context_length when absent), yarn_beta_fast / yarn_beta_slow (32 / 1),
+// yarn_ext_factor (1), attn_factor or yarn_attn_factor (1) and yarn_log_multiplier (0.1): cos
+// and sin are scaled by attn_factor * (1 + yarn_log_multiplier * ln(factor)).
+Status read_rope_scaling(const gguf::GgufFile& f, HParams& hp) {
+  std::string type = "none";
+  if (f.find(key(hp, "rope.scaling.type")) != nullptr) {
+    auto t = f.get_string(key(hp, "rope.scaling.type"));
+    if (!t.ok()) return make_error(ErrorCode::kInvalidArgument, "{}: {}", f.name(), t.status().message());
+    type = std::string(*t);
+  } else if (f.find(key(hp, "rope.scale_linear")) != nullptr) {
+    type = "linear";
+  }
+  if (type == "none") return ok_status();
+  if (type != "linear" && type != "yarn") {
+    return make_error(ErrorCode::kUnimplemented,
+                      "{}: rope scaling type '{}' is not supported (none, linear and yarn are)", f.name(), type);
+  }
+  const std::string factor_key =
+      f.find(key(hp, "rope.scaling.factor")) == nullptr && f.find(key(hp, "rope.scale_linear")) != nullptr
+          ? key(hp, "rope.scale_linear")
+          : key(hp, "rope.scaling.factor");
+  HEARTH_ASSIGN_OR_RETURN(float factor,
+                          checked_float(f, factor_key, 1.0f, 0.0f, false, "a positive rope scaling factor"));
+  hp.rope_freq_scale = 1.0f / factor;
+  if (type == "linear") return ok_status();
+
+  HEARTH_ASSIGN_OR_RETURN(hp.rope_n_ctx_orig, optional_int(f, key(hp, "rope.scaling.original_context_length"),
+                                                           hp.n_ctx_train, 1, int64_t{1} << 24));
+  HEARTH_ASSIGN_OR_RETURN(hp.rope_yarn_beta_fast, checked_float(f, key(hp, "rope.scaling.yarn_beta_fast"), 32.0f, 0.0f,
+                                                                false, "positive"));
+  HEARTH_ASSIGN_OR_RETURN(hp.rope_yarn_beta_slow, checked_float(f, key(hp, "rope.scaling.yarn_beta_slow"), 1.0f, 0.0f,
+                                                                false, "positive"));
+  if (!(hp.rope_yarn_beta_fast > hp.rope_yarn_beta_slow)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: rope.scaling.yarn_beta_fast {} must be larger than yarn_beta_slow {}", f.name(),
+                      hp.rope_yarn_beta_fast, hp.rope_yarn_beta_slow);
+  }
+  HEARTH_ASSIGN_OR_RETURN(hp.rope_yarn_ext_factor, checked_float(f, key(hp, "rope.scaling.yarn_ext_factor"), 1.0f,
+                                                                 0.0f, true, "in [0, 1]"));
+  if (hp.rope_yarn_ext_factor > 1.0f) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: metadata '{}' = {} must be in [0, 1]", f.name(),
+                      key(hp, "rope.scaling.yarn_ext_factor"), hp.rope_yarn_ext_factor);
+  }
+  const std::string attn_key = f.find(key(hp, "rope.scaling.yarn_attn_factor")) != nullptr
+                                   ? key(hp, "rope.scaling.yarn_attn_factor")
+                                   : key(hp, "rope.scaling.attn_factor");
+  HEARTH_ASSIGN_OR_RETURN(float attn_factor, checked_float(f, attn_key, 1.0f, 0.0f, false, "positive"));
+  HEARTH_ASSIGN_OR_RETURN(float log_mul, checked_float(f, key(hp, "rope.scaling.yarn_log_multiplier"), 0.1f, 0.0f,
+                                                       true, "at least 0"));
+  hp.rope_attn_factor = attn_factor * (1.0f + log_mul * std::log(factor));
+  if (!(hp.rope_attn_factor > 0.0f) || !std::isfinite(hp.rope_attn_factor)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: YaRN attention magnitude {} * (1 + {} ln {}) is not a positive number", f.name(),
+                      attn_factor, log_mul, factor);
+  }
+  return ok_status();
 }
 
 }  // namespace
@@ -104,22 +175,7 @@ Status read_common_hparams(const gguf::GgufFile& f, HParams& hp) {
   if (!(hp.rope_freq_base > 0.0f)) {
     return make_error(ErrorCode::kInvalidArgument, "{}: rope.freq_base must be positive", f.name());
   }
-  // Linear RoPE scaling: rope.scaling.type "linear" with rope.scaling.factor, or the older
-  // rope.scale_linear key.
-  float factor = 1.0f;
-  if (auto t = f.get_string(key(hp, "rope.scaling.type")); t.ok()) {
-    if (*t == "linear") {
-      HEARTH_ASSIGN_OR_RETURN(factor, optional_float(f, key(hp, "rope.scaling.factor"), 1.0f));
-    } else if (*t != "none") {
-      return make_error(ErrorCode::kUnimplemented, "{}: rope scaling type '{}' is not supported (linear and none are)",
-                        f.name(), *t);
-    }
-  } else if (f.find(key(hp, "rope.scale_linear")) != nullptr) {
-    HEARTH_ASSIGN_OR_RETURN(factor, optional_float(f, key(hp, "rope.scale_linear"), 1.0f));
-  }
-  if (!(factor > 0.0f))
-    return make_error(ErrorCode::kInvalidArgument, "{}: rope scaling factor must be positive", f.name());
-  hp.rope_freq_scale = 1.0f / factor;
+  HEARTH_TRY(read_rope_scaling(f, hp));
   HEARTH_ASSIGN_OR_RETURN(hp.n_expert, optional_int(f, key(hp, "expert_count"), 0, 0, 1024));
   HEARTH_ASSIGN_OR_RETURN(hp.n_expert_used, optional_int(f, key(hp, "expert_used_count"), 0, 0, 1024));
   if (hp.n_expert > 0 && (hp.n_expert_used < 1 || hp.n_expert_used > hp.n_expert)) {

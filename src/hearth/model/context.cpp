@@ -8,6 +8,7 @@
 
 #include "hearth/core/log.h"
 #include "hearth/core/process_stats.h"
+#include "hearth/model/rope_table.h"
 
 namespace hearth::model {
 
@@ -42,26 +43,14 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
   }
   HEARTH_ASSIGN_OR_RETURN(c->kv_, KvCache::create(hp, n_ctx, p.n_seq, p.kv_type, limit));
 
-  // RoPE tables, computed as ggml does: theta_i = pos * base^(-2i/n_rot) by repeated
-  // multiplication in f32, divided by rope_freqs (Llama 3) and scaled linearly.
-  const int64_t n_rot = hp.n_rot;
-  auto rope_table = [&](std::vector<float>& table, float base, float freq_scale, const TensorView& ff) {
-    table.assign(static_cast<size_t>(n_ctx * std::max<int64_t>(n_rot, 1)), 0.0f);
-    const float theta_scale = std::pow(base, -2.0f / static_cast<float>(std::max<int64_t>(n_rot, 1)));
-    for (int64_t pos = 0; pos < n_ctx; ++pos) {
-      float theta = static_cast<float>(pos);
-      float* cs = table.data() + pos * n_rot;
-      for (int64_t i = 0; i < n_rot; i += 2) {
-        const float f = ff.valid() ? ff.f32()[i / 2] : 1.0f;
-        const float th = freq_scale * (theta / f);
-        cs[i] = std::cos(th);
-        cs[i + 1] = std::sin(th);
-        theta *= theta_scale;
-      }
-    }
-  };
-  rope_table(c->rope_cs_, hp.rope_freq_base, hp.rope_freq_scale, model.weights().rope_freqs);
-  if (hp.rope_freq_base_swa > 0.0f) rope_table(c->rope_cs_swa_, hp.rope_freq_base_swa, 1.0f, TensorView{});
+  // RoPE tables (rope_table.h): linear, Llama 3 (rope_freqs) and YaRN scaling in the cos/sin pairs.
+  fill_rope_table(c->rope_cs_, n_ctx, rope_table_params(hp, model.weights().rope_freqs));
+  if (hp.rope_freq_base_swa > 0.0f) {
+    RopeTableParams swa;  // the sliding layers' own base, unscaled (gemma3)
+    swa.n_rot = hp.n_rot;
+    swa.base = hp.rope_freq_base_swa;
+    fill_rope_table(c->rope_cs_swa_, n_ctx, swa);
+  }
 
   const int64_t nb = c->n_batch_;
   auto alloc = [nb](std::vector<float>& v, int64_t width) { v.assign(static_cast<size_t>(nb * width), 0.0f); };

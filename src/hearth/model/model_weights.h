@@ -35,6 +35,13 @@ struct HParams {
   kernels::RopeMode rope_mode = kernels::RopeMode::kNorm;
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;    // linear scaling: 1 / factor
+  // YaRN (rope.scaling.type "yarn"; rope_table.h): the ramp's extrapolation weight (0: no YaRN),
+  // its bounds in rotations over the original context, and the cos/sin magnitude.
+  float rope_yarn_ext_factor = 0.0f;
+  float rope_yarn_beta_fast = 32.0f;
+  float rope_yarn_beta_slow = 1.0f;
+  int64_t rope_n_ctx_orig = 0;      // rope.scaling.original_context_length (0: context_length)
+  float rope_attn_factor = 1.0f;    // multiplies cos and sin: YaRN's 1 + 0.1 ln(factor)
   bool parallel_residual = false;  // attention and FFN read the same normed input
   float attn_scale = 0.0f;         // scale of q · k; 0: 1 / sqrt(head_dim)
   float embd_scale = 1.0f;         // the input embedding row is multiplied by this (gemma: sqrt(n_embd))
