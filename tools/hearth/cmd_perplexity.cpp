@@ -95,7 +95,7 @@ Status run(const PplOptions& o) {
   cp.n_ctx = n_ctx;
   cp.n_batch = o.batch;
   cp.n_threads = o.threads;
-  HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_type(o.kv.type));
+  HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_types(o.kv));
   HEARTH_ASSIGN_OR_RETURN(auto ctx, model::Context::create(*model, cp));
   HEARTH_TRY(ctx->set_adapters(0, std::move(lora)));
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cmath>
 #include <filesystem>
+#include <tuple>
 
 #include "hearth/store/reference.h"
 #include "hearth/trust/model_resolver.h"
@@ -35,18 +36,36 @@ CLI::Option* add_ctx_option(CLI::App* sub, int64_t& ctx, const std::string& help
 }
 
 void add_kv_options(CLI::App* sub, KvOptions& o, bool with_limit) {
-  sub->add_option("--kv-type", o.type, "KV cache type: f16 or f32")
+  const std::vector<std::string> types = {"f16", "f32", "q8_0", "q4_0"};
+  sub->add_option("--kv-type", o.type, "KV cache type of K and V: f16, f32, q8_0 or q4_0")
       ->capture_default_str()
-      ->check(CLI::IsMember({"f16", "f32"}));
+      ->check(CLI::IsMember(types));
+  sub->add_option("--cache-type-k", o.type_k, "KV cache type of K (overrides --kv-type): f16, f32, q8_0 or q4_0")
+      ->check(CLI::IsMember(types));
+  sub->add_option("--cache-type-v", o.type_v, "KV cache type of V (overrides --kv-type): f16, f32, q8_0 or q4_0")
+      ->check(CLI::IsMember(types));
   if (with_limit) {
     sub->add_option("--kv-limit", o.limit_mib, "KV cache memory limit in MiB (default: 75% of free memory)");
   }
 }
 
 Result<kernels::KvType> parse_kv_type(const std::string& name) {
-  if (name == "f16") return kernels::KvType::kF16;
-  if (name == "f32") return kernels::KvType::kF32;
-  return make_error(ErrorCode::kInvalidArgument, "--kv-type must be f16 or f32, not '{}'", name);
+  if (auto t = kernels::parse_kv_type_name(name)) return *t;
+  return make_error(ErrorCode::kInvalidArgument, "--kv-type must be f16, f32, q8_0 or q4_0, not '{}'", name);
+}
+
+Result<kernels::KvTypes> parse_kv_types(const KvOptions& o) {
+  HEARTH_ASSIGN_OR_RETURN(kernels::KvType both, parse_kv_type(o.type));
+  kernels::KvTypes t(both);
+  for (auto [name, flag, out] : {std::tuple{&o.type_k, "--cache-type-k", &t.k}, std::tuple{&o.type_v, "--cache-type-v", &t.v}}) {
+    if (name->empty()) continue;
+    auto parsed = kernels::parse_kv_type_name(*name);
+    if (!parsed) {
+      return make_error(ErrorCode::kInvalidArgument, "{} must be f16, f32, q8_0 or q4_0, not '{}'", flag, *name);
+    }
+    *out = *parsed;
+  }
+  return t;
 }
 
 void add_lora_option(CLI::App* sub, std::vector<std::string>& specs, const std::string& help) {
@@ -147,7 +166,7 @@ Result<GenerationSetup> load_for_generation(const ResolvedModelArg& arg, const s
   model::ContextParams cp;
   cp.n_ctx = n_ctx;
   cp.n_threads = threads;
-  HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_type(kv.type));
+  HEARTH_ASSIGN_OR_RETURN(cp.kv_type, parse_kv_types(kv));
   cp.kv_limit_bytes = kv.limit_mib << 20;
   HEARTH_ASSIGN_OR_RETURN(g.ctx, model::Context::create(*g.model, cp));
   HEARTH_TRY(g.ctx->set_adapters(0, std::move(adapters)));

@@ -1,6 +1,7 @@
 // The options that several commands share, defined once so that each is named, documented and
 // validated the same way everywhere: the model argument with --allow-unsigned, -t/--threads,
-// -c/--ctx-size, the KV cache's --kv-type/--kv-limit, and --lora FILE[:SCALE].
+// -c/--ctx-size, the KV cache's --kv-type/--cache-type-k/--cache-type-v/--kv-limit, and
+// --lora FILE[:SCALE].
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -34,13 +35,18 @@ void add_threads_option(CLI::App* sub, int& threads, const std::string& help = "
 // -c,--ctx-size (also --ctx), in tokens; `help` says what the window is for this command.
 CLI::Option* add_ctx_option(CLI::App* sub, int64_t& ctx, const std::string& help);
 
-// --kv-type f16|f32 (checked while parsing) and, when `with_limit`, --kv-limit MiB.
+// --kv-type f16|f32|q8_0|q4_0 (K and V), --cache-type-k / --cache-type-v (llama.cpp's
+// spellings; each overrides --kv-type for its half), checked while parsing, and, when
+// `with_limit`, --kv-limit MiB.
 struct KvOptions {
   std::string type = "f16";
-  uint64_t limit_mib = 0;  // 0: 75% of available memory
+  std::string type_k, type_v;  // empty: `type`
+  uint64_t limit_mib = 0;      // 0: 75% of available memory
 };
 void add_kv_options(CLI::App* sub, KvOptions& o, bool with_limit = true);
 Result<kernels::KvType> parse_kv_type(const std::string& name);
+// The K and V types the options ask for.
+Result<kernels::KvTypes> parse_kv_types(const KvOptions& o);
 
 // --lora ADAPTER[:SCALE], repeatable: LoRA adapters (GGUF, as `hearth finetune` writes them) and
 // their scales (default 1). ADAPTER is a file or a store reference (NAME:TAG, NAME@sha256:...),

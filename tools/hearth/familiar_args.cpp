@@ -7,9 +7,11 @@
 namespace hearth::cli {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, std::string_view>, 2> kSpellings{{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kSpellings{{
     {"-np", "--parallel"},
     {"-ngl", "--n-gpu-layers"},
+    {"-ctk", "--cache-type-k"},
+    {"-ctv", "--cache-type-v"},
 }};
 
 size_t edit_distance(const std::string& a, const std::string& b) {

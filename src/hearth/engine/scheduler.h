@@ -35,7 +35,7 @@ struct SchedulerParams {
   int64_t n_ctx = 0;      // positions per slot (0: the model default)
   int64_t n_batch = 512;  // most tokens per forward pass
   int n_threads = 0;      // 0: physical cores
-  kernels::KvType kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;  // K and V cache types
   uint64_t kv_limit_bytes = 0;  // 0: 75% of available memory
   size_t max_queue = 256;       // queued tasks beyond the busy slots (an embeddings batch of
                                 // 256 inputs is 256 tasks: it must fit)

@@ -20,7 +20,7 @@ struct BenchParams {
   int64_t depth = 0;
   int reps = 3;
   int n_threads = 0;
-  kernels::KvType kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;  // K and V cache types
   // Speculative decoding, measured after the plain decode of each rep: the same number of
   // tokens generated after the prompt with guesses from `draft` (a model with the same
   // vocabulary) or from prompt lookup (`draft_ngram`), at most `draft_max` per pass.

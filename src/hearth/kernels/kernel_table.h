@@ -15,6 +15,7 @@
 
 #include "hearth/core/tensor_type.h"
 #include "hearth/core/thread_pool.h"
+#include "hearth/kernels/kv_type.h"
 
 namespace hearth::kernels {
 
@@ -37,16 +38,16 @@ struct MatmulArgs {
 };
 
 enum class RopeMode { kNorm, kNeox };  // adjacent pairs (llama) vs split halves (neox)
-enum class KvType { kF32, kF16 };
 
 // Causal attention for n_tokens queries of one sequence against its KV cache.
 struct AttentionArgs {
   const float* q;  // [n_tokens][q_stride], heads of head_dim contiguous
   int64_t q_stride;
-  const void* k;  // cache [n_ctx][kv_stride] of kv_type
-  const void* v;
-  int64_t kv_stride;  // elements per cache row (n_head_kv * head_dim)
-  KvType kv_type;
+  const void* k;  // cache [n_ctx][kv_stride] of k_type
+  const void* v;  // cache [n_ctx][kv_stride] of v_type
+  int64_t kv_stride;  // elements per cache row (n_head_kv * head_dim); quantized: a multiple of kKvBlock
+  KvType k_type;
+  KvType v_type;
   const int32_t* pos;  // query positions; query t sees cache rows 0..pos[t]
   int64_t n_tokens;
   int n_head;

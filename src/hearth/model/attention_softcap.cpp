@@ -17,7 +17,7 @@ struct SoftcapJob {
   const void* k;  // cache rows [n_ctx][kv_stride]
   const void* v;
   int64_t kv_stride;
-  kernels::KvType kv_type;
+  kernels::KvType k_type, v_type;
   const int32_t* pos;  // [n_tok]
   int64_t n_tok;
   int n_head, group, head_dim;
@@ -29,9 +29,11 @@ struct SoftcapJob {
   int64_t n_ctx;
 };
 
+// One cache element; the float types inline, the quantized blocks through kv_value.
 inline float kv_at(const void* base, kernels::KvType type, int64_t idx) {
   if (type == kernels::KvType::kF32) return static_cast<const float*>(base)[idx];
-  return kernels::fp16_to_fp32(static_cast<const uint16_t*>(base)[idx]);
+  if (type == kernels::KvType::kF16) return kernels::fp16_to_fp32(static_cast<const uint16_t*>(base)[idx]);
+  return kernels::kv_value(base, type, idx);
 }
 
 void run_softcap(void* p, int ti, int nt) {
@@ -49,7 +51,7 @@ void run_softcap(void* p, int ti, int nt) {
     for (int64_t j = first; j <= last; ++j) {
       const int64_t base = j * a.kv_stride + kv_off;
       float s = 0.0f;
-      for (int d = 0; d < a.head_dim; ++d) s += q[d] * kv_at(a.k, a.kv_type, base + d);
+      for (int d = 0; d < a.head_dim; ++d) s += q[d] * kv_at(a.k, a.k_type, base + d);
       s = a.cap * std::tanh(s * a.scale * inv_cap);
       scores[j - first] = s;
       mx = std::max(mx, s);
@@ -65,7 +67,7 @@ void run_softcap(void* p, int ti, int nt) {
     for (int64_t j = first; j <= last; ++j) {
       const float pj = scores[j - first] * inv;
       const int64_t base = j * a.kv_stride + kv_off;
-      for (int d = 0; d < a.head_dim; ++d) out[d] += pj * kv_at(a.v, a.kv_type, base + d);
+      for (int d = 0; d < a.head_dim; ++d) out[d] += pj * kv_at(a.v, a.v_type, base + d);
     }
   }
 }
@@ -84,7 +86,8 @@ void Forward::attend_softcap(int64_t il) {
     a.k = kv.k(il, batch_[t0].seq);
     a.v = kv.v(il, batch_[t0].seq);
     a.kv_stride = nkv;
-    a.kv_type = kv.type();
+    a.k_type = kv.types().k;
+    a.v_type = kv.types().v;
     a.pos = c_.pos_.data() + t0;
     a.n_tok = t1 - t0;
     a.n_head = static_cast<int>(hp_.n_head);

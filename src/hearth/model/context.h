@@ -22,7 +22,7 @@ struct ContextParams {
   int n_seq = 1;          // independent sequences (server slots)
   int64_t n_batch = 512;  // most tokens per forward pass; longer batches are split
   int n_threads = 0;      // 0: physical cores
-  kernels::KvType kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;  // K and V cache types (one KvType: both)
   uint64_t kv_limit_bytes = 0;                    // 0: 75% of available memory
   const kernels::KernelTable* kernels = nullptr;  // nullptr: active_kernels()
 };

@@ -46,6 +46,25 @@ void softcap(float* x, int64_t n, float cap) {
   for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
 }
 
+// One cache row of n elements from f32: copied, rounded to f16, or quantized to Q8_0 / Q4_0
+// blocks by the reference quantizer (as ggml's set_rows does for a quantized cache).
+void store_row(std::byte* dst, kernels::KvType type, const float* src, int64_t n) {
+  switch (type) {
+    case kernels::KvType::kF32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      break;
+    case kernels::KvType::kF16: {
+      auto* d = reinterpret_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) d[i] = kernels::fp32_to_fp16(src[i]);
+      break;
+    }
+    case kernels::KvType::kQ8_0:
+    case kernels::KvType::kQ4_0:
+      kernels::quantize_row(kernels::kv_tensor_type(type), src, dst, n);
+      break;
+  }
+}
+
 }  // namespace
 
 Status Context::decode_chunk(std::span<const BatchToken> batch) {
@@ -181,22 +200,12 @@ void Forward::rope_with(const float* table) {
 void Forward::store_kv(int64_t il) {
   KvCache& kv = *c_.kv_;
   const int64_t nkv = hp_.n_embd_kv();
+  const kernels::KvTypes types = kv.types();
   for (int64_t t = 0; t < n_; ++t) {
     const int seq = batch_[t].seq;
-    const int64_t off = static_cast<int64_t>(c_.pos_[t]) * nkv;
-    const float* ks = row(c_.k_, t, nkv);
-    const float* vs = row(c_.v_, t, nkv);
-    if (kv.type() == kernels::KvType::kF32) {
-      std::memcpy(static_cast<float*>(kv.k(il, seq)) + off, ks, static_cast<size_t>(nkv) * 4);
-      std::memcpy(static_cast<float*>(kv.v(il, seq)) + off, vs, static_cast<size_t>(nkv) * 4);
-    } else {
-      uint16_t* kd = static_cast<uint16_t*>(kv.k(il, seq)) + off;
-      uint16_t* vd = static_cast<uint16_t*>(kv.v(il, seq)) + off;
-      for (int64_t i = 0; i < nkv; ++i) {
-        kd[i] = kernels::fp32_to_fp16(ks[i]);
-        vd[i] = kernels::fp32_to_fp16(vs[i]);
-      }
-    }
+    const auto pos = static_cast<size_t>(c_.pos_[t]);
+    store_row(static_cast<std::byte*>(kv.k(il, seq)) + pos * kv.k_row_bytes(), types.k, row(c_.k_, t, nkv), nkv);
+    store_row(static_cast<std::byte*>(kv.v(il, seq)) + pos * kv.v_row_bytes(), types.v, row(c_.v_, t, nkv), nkv);
   }
 }
 
@@ -228,7 +237,8 @@ void Forward::attend(int64_t il) {
     a.k = kv.k(il, batch_[t0].seq);
     a.v = kv.v(il, batch_[t0].seq);
     a.kv_stride = nkv;
-    a.kv_type = kv.type();
+    a.k_type = kv.types().k;
+    a.v_type = kv.types().v;
     a.pos = pos;
     a.n_tokens = t1 - t0;
     a.n_head = static_cast<int>(hp_.n_head);
@@ -249,7 +259,6 @@ void Forward::attend_window(int64_t il) {
   // still the whole prefix (pos < n_swa) go together as usual.
   KvCache& kv = *c_.kv_;
   const int64_t nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv();
-  const size_t elem = kv.type() == kernels::KvType::kF32 ? sizeof(float) : sizeof(uint16_t);
   for (int64_t t0 = 0; t0 < n_;) {
     const int seq = batch_[t0].seq;
     const int64_t start = std::max<int64_t>(0, c_.pos_[t0] - hp_.n_swa + 1);
@@ -258,14 +267,15 @@ void Forward::attend_window(int64_t il) {
       while (t1 < n_ && batch_[t1].seq == seq && c_.pos_[t1] < hp_.n_swa) ++t1;
     }
     const int32_t shifted = static_cast<int32_t>(c_.pos_[t0] - start);
-    const size_t off = static_cast<size_t>(start * nkv) * elem;
+    const auto first = static_cast<size_t>(start);
     kernels::AttentionArgs a{};
     a.q = row(c_.q_, t0, nq);
     a.q_stride = nq;
-    a.k = static_cast<const std::byte*>(kv.k(il, seq)) + off;
-    a.v = static_cast<const std::byte*>(kv.v(il, seq)) + off;
+    a.k = static_cast<const std::byte*>(kv.k(il, seq)) + first * kv.k_row_bytes();
+    a.v = static_cast<const std::byte*>(kv.v(il, seq)) + first * kv.v_row_bytes();
     a.kv_stride = nkv;
-    a.kv_type = kv.type();
+    a.k_type = kv.types().k;
+    a.v_type = kv.types().v;
     a.pos = start == 0 ? c_.pos_.data() + t0 : &shifted;
     a.n_tokens = t1 - t0;
     a.n_head = static_cast<int>(hp_.n_head);

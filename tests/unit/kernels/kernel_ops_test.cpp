@@ -414,8 +414,8 @@ struct AttnShape {
   int64_t n_ctx;
   std::vector<int32_t> pos;  // one query per position
   float q_gain;              // larger: peakier softmax, exercises the running-max rescale
-  KvType kv;
-  int64_t q_pad;  // extra floats per q/out row (strided rows)
+  KvTypes kv;                // K and V cache types
+  int64_t q_pad;             // extra floats per q/out row (strided rows)
 };
 
 constexpr float kSentinel = 12345.0f;
@@ -424,32 +424,69 @@ std::string describe(const AttnShape& c) {
   return "attention hd=" + std::to_string(c.head_dim) + " kv_heads=" + std::to_string(c.n_head_kv) +
          " ratio=" + std::to_string(c.ratio) + " n_ctx=" + std::to_string(c.n_ctx) +
          " n_tok=" + std::to_string(c.pos.size()) + " first_pos=" + std::to_string(c.pos.front()) +
-         " gain=" + std::to_string(c.q_gain) + (c.kv == KvType::kF16 ? " f16" : " f32") +
+         " gain=" + std::to_string(c.q_gain) + " k=" + std::string(kv_type_name(c.kv.k)) +
+         " v=" + std::string(kv_type_name(c.kv.v)) +
          (c.q_pad != 0 ? " strided" : "");
 }
 
-Output run_attention(const AttnShape& c, uint32_t seed, const KernelTable& kt, ThreadPool& pool) {
+// A cache of type t holding the values f (rows of `row` elements): copied, rounded to f16, or
+// quantized row by row with the reference quantizer.
+std::vector<std::byte> make_cache(const std::vector<float>& f, KvType t, int64_t row) {
+  const auto n_rows = static_cast<int64_t>(f.size()) / row;
+  const size_t rb = kv_row_bytes(t, row);
+  std::vector<std::byte> out(rb * static_cast<size_t>(n_rows));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* src = f.data() + r * row;
+    std::byte* dst = out.data() + static_cast<size_t>(r) * rb;
+    if (t == KvType::kF32) {
+      std::memcpy(dst, src, rb);
+    } else if (t == KvType::kF16) {
+      for (int64_t i = 0; i < row; ++i) {
+        const uint16_t h = fp32_to_fp16(src[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+      }
+    } else {
+      quantize_row(kv_tensor_type(t), src, dst, row);
+    }
+  }
+  return out;
+}
+
+// What a cache of type t holds, as f32 (the reference dequantizer of its tensor type).
+std::vector<float> cache_values(const std::vector<float>& f, KvType t, int64_t row) {
+  const std::vector<std::byte> c = make_cache(f, t, row);
+  std::vector<float> out(f.size());
+  const size_t rb = kv_row_bytes(t, row);
+  for (size_t r = 0; r < f.size() / static_cast<size_t>(row); ++r)
+    dequantize_row(kv_tensor_type(t), c.data() + r * rb, out.data() + r * static_cast<size_t>(row), row);
+  return out;
+}
+
+// Attention on table kt over caches of c.kv's types; with `as_f32`, over f32 caches holding the
+// values those types store (the oracle for the quantized caches' decode).
+Output run_attention(const AttnShape& c, uint32_t seed, const KernelTable& kt, ThreadPool& pool, bool as_f32 = false) {
   const int n_head = c.n_head_kv * c.ratio;
   const auto n_tok = static_cast<int64_t>(c.pos.size());
   const int64_t kv_stride = static_cast<int64_t>(c.n_head_kv) * c.head_dim;
   const int64_t q_stride = static_cast<int64_t>(n_head) * c.head_dim + c.q_pad;
   const std::vector<float> kf = gaussian(static_cast<size_t>(c.n_ctx * kv_stride), seed);
   const std::vector<float> vf = gaussian(kf.size(), seed + 1);
-  std::vector<uint16_t> kh(kf.size()), vh(kf.size());
-  for (size_t i = 0; i < kf.size(); ++i) {
-    kh[i] = fp32_to_fp16(kf[i]);
-    vh[i] = fp32_to_fp16(vf[i]);
-  }
+  const KvTypes types = as_f32 ? KvTypes(KvType::kF32) : c.kv;
+  const std::vector<std::byte> kc =
+      as_f32 ? make_cache(cache_values(kf, c.kv.k, kv_stride), KvType::kF32, kv_stride) : make_cache(kf, c.kv.k, kv_stride);
+  const std::vector<std::byte> vc =
+      as_f32 ? make_cache(cache_values(vf, c.kv.v, kv_stride), KvType::kF32, kv_stride) : make_cache(vf, c.kv.v, kv_stride);
   const std::vector<float> q = gaussian(static_cast<size_t>(n_tok * q_stride), seed + 2, c.q_gain);
   std::vector<float> out(q.size(), kSentinel);
   std::vector<float> scratch(attention_scratch_floats(c.n_ctx, pool.size()));
   AttentionArgs a{};
   a.q = q.data();
   a.q_stride = q_stride;
-  a.k = c.kv == KvType::kF32 ? static_cast<const void*>(kf.data()) : kh.data();
-  a.v = c.kv == KvType::kF32 ? static_cast<const void*>(vf.data()) : vh.data();
+  a.k = kc.data();
+  a.v = vc.data();
   a.kv_stride = kv_stride;
-  a.kv_type = c.kv;
+  a.k_type = types.k;
+  a.v_type = types.v;
   a.pos = c.pos.data();
   a.n_tokens = n_tok;
   a.n_head = n_head;
@@ -486,6 +523,29 @@ void add_attention(std::vector<Case>& cases, AttnShape s, Metric m, double tol, 
                    [s, seed](const KernelTable& kt, ThreadPool& p) { return run_attention(s, seed, kt, p); },
                    {},
                    s.q_pad != 0 ? std::function<std::string(const std::vector<float>&)>(padding_kept) : nullptr});
+}
+
+// Shapes for the quantized caches: rows of whole 32-element blocks, heads that fill blocks
+// (64, 128), share one (8 x 4 heads), or straddle them (48, 80); decode, a chunk after a cached
+// prefix, a whole prompt; GQA ratios 1 and 4.
+std::vector<AttnShape> quantized_attention_shapes() {
+  std::vector<AttnShape> out;
+  const std::vector<KvTypes> types = {KvTypes(KvType::kQ8_0), KvTypes(KvType::kQ4_0),
+                                      KvTypes(KvType::kQ8_0, KvType::kF16), KvTypes(KvType::kF32, KvType::kQ4_0)};
+  for (auto [head_dim, n_head_kv] : {std::pair{8, 4}, std::pair{32, 1}, std::pair{48, 2}, std::pair{64, 2},
+                                     std::pair{80, 2}, std::pair{128, 1}}) {
+    for (int ratio : {1, 4}) {
+      for (int64_t n_ctx : {1, 65, 300}) {
+        const int64_t chunk = std::min<int64_t>(n_ctx, 13);
+        for (const KvTypes& kv : types) {
+          out.push_back({head_dim, n_head_kv, ratio, n_ctx, positions(n_ctx - 1, 1), 1.0f, kv, 8});
+          out.push_back({head_dim, n_head_kv, ratio, n_ctx, positions(n_ctx - chunk, chunk), 4.0f, kv, 8});
+        }
+        out.push_back({head_dim, n_head_kv, ratio, n_ctx, positions(0, n_ctx), 1.0f, types[0], 0});
+      }
+    }
+  }
+  return out;
 }
 
 std::vector<Case> attention_cases() {
@@ -530,6 +590,11 @@ std::vector<Case> attention_cases() {
       }
     }
   }
+  // Quantized caches (--cache-type-k/-v q8_0, q4_0), alone or beside a float half.
+  for (const AttnShape& s : quantized_attention_shapes()) {
+    add_attention(cases, s, Metric::kMaxRel, 2e-5, 2, seed);
+    seed += 3;
+  }
   return cases;
 }
 
@@ -544,6 +609,35 @@ TEST(KernelOps, Elementwise) { run_or_skip(elementwise_cases()); }
 TEST(KernelOps, ExpEdges) { run_or_skip(exp_edge_cases()); }
 TEST(KernelOps, Rope) { run_or_skip(rope_cases()); }
 TEST(KernelOps, Attention) { run_or_skip(attention_cases()); }
+
+// Every table, ref included, reads a quantized cache as the values its blocks hold: the same
+// attention over an f32 cache of the reference dequantizer's values is the oracle.
+TEST(KernelOps, AttentionReadsQuantizedCachesAsTheirDequantizedValues) {
+  uint32_t seed = 77000;
+  for (const KernelTable* kt : available_kernels()) {
+    for (const AttnShape& s : quantized_attention_shapes()) {
+      ThreadPool pool(2);
+      const Output want = run_attention(s, seed, ref_kernels(), pool, /*as_f32=*/true);
+      const Output got = run_attention(s, seed, *kt, pool);
+      ASSERT_TRUE(want && got);
+      EXPECT_LT(max_rel(*got, *want), 2e-5) << kt->name << " " << describe(s);
+      seed += 3;
+    }
+  }
+}
+
+// The cache row size of each type: ggml's block sizes (34 bytes per 32 for Q8_0, 18 for Q4_0).
+TEST(KvTypes, RowBytesAndNames) {
+  EXPECT_EQ(kv_row_bytes(KvType::kF32, 96), 384u);
+  EXPECT_EQ(kv_row_bytes(KvType::kF16, 96), 192u);
+  EXPECT_EQ(kv_row_bytes(KvType::kQ8_0, 96), 3u * 34u);
+  EXPECT_EQ(kv_row_bytes(KvType::kQ4_0, 96), 3u * 18u);
+  for (KvType t : {KvType::kF32, KvType::kF16, KvType::kQ8_0, KvType::kQ4_0}) {
+    EXPECT_EQ(parse_kv_type_name(kv_type_name(t)), t);
+    EXPECT_EQ(kv_row_bytes(t, 64), *row_bytes(kv_tensor_type(t), 64));
+  }
+  EXPECT_FALSE(parse_kv_type_name("q8").has_value());
+}
 
 // ---- Table properties that are not comparisons with ref -----------------------------------------
 

@@ -297,6 +297,37 @@ TEST_F(ModelLoadTest, KvCacheOverLimitIsAnError) {
   EXPECT_NE(c.status().message().find("limit"), std::string::npos);
 }
 
+// A quantized KV type needs cache rows of whole 32-element blocks: the tiny llama's rows are
+// 1 KV head x head_dim 4, so q8_0 for V is refused at context creation, naming the head dim.
+TEST_F(ModelLoadTest, QuantizedKvCacheNeedsRowsOfWholeBlocks) {
+  TinyLlama t;
+  t.build();
+  auto m = model::Model::load(write(t, "kvq.gguf"));
+  ASSERT_TRUE(m.ok());
+  model::ContextParams p;
+  p.n_ctx = 16;
+  p.kv_type = kernels::KvTypes(kernels::KvType::kF16, kernels::KvType::kQ8_0);
+  auto c = model::Context::create(**m, p);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("q8_0 for V needs rows of a multiple of 32 elements"), std::string::npos)
+      << c.status().message();
+  EXPECT_NE(c.status().message().find("n_head_kv 1 x head_dim 4 = 4"), std::string::npos) << c.status().message();
+}
+
+// Bytes per cache row are the types' real sizes: f16 2 per element, Q8_0 34 and Q4_0 18 per 32.
+TEST(KvCacheBytes, UsesEachTypesRowSize) {
+  model::HParams hp;
+  hp.n_layer = 3;
+  hp.n_head_kv = 2;
+  hp.head_dim = 64;  // rows of 128 elements: 4 blocks
+  using kernels::KvType;
+  EXPECT_EQ(model::KvCache::bytes_needed(hp, 100, 2, KvType::kF16), 3u * 2 * 100 * (256 + 256));
+  EXPECT_EQ(model::KvCache::bytes_needed(hp, 100, 2, kernels::KvTypes(KvType::kQ8_0, KvType::kQ4_0)),
+            3u * 2 * 100 * (4 * 34 + 4 * 18));
+  EXPECT_EQ(model::KvCache::bytes_needed(hp, 100, 2, KvType::kF32), 3u * 2 * 100 * (512 + 512));
+}
+
 TEST_F(ModelLoadTest, BadTokenAndPositionRejected) {
   TinyLlama t;
   t.build();

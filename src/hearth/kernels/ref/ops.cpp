@@ -21,9 +21,11 @@ void matmul_ref(const MatmulArgs& a, ThreadPool& pool) {
   matmul_drive(a, pool, act_type, act_row, type_traits(act_type).from_float, w.vec_dot);
 }
 
+// One cache element; the float types inline, the quantized blocks through kv_value.
 inline float kv_at(const void* base, KvType type, int64_t idx) {
   if (type == KvType::kF32) return static_cast<const float*>(base)[idx];
-  return fp16_to_fp32(static_cast<const uint16_t*>(base)[idx]);
+  if (type == KvType::kF16) return fp16_to_fp32(static_cast<const uint16_t*>(base)[idx]);
+  return kv_value(base, type, idx);
 }
 
 void attention_ref(const AttentionArgs& args, ThreadPool& pool) {
@@ -51,7 +53,7 @@ void attention_ref(const AttentionArgs& args, ThreadPool& pool) {
           for (int64_t j = 0; j < n_kv; ++j) {
             const int64_t base = j * a.kv_stride + static_cast<int64_t>(hk) * a.head_dim;
             float s = 0.0f;
-            for (int d = 0; d < a.head_dim; ++d) s += q[d] * kv_at(a.k, a.kv_type, base + d);
+            for (int d = 0; d < a.head_dim; ++d) s += q[d] * kv_at(a.k, a.k_type, base + d);
             s *= a.scale;
             scores[j] = s;
             mx = std::max(mx, s);
@@ -68,7 +70,7 @@ void attention_ref(const AttentionArgs& args, ThreadPool& pool) {
           for (int64_t j = 0; j < n_kv; ++j) {
             const float pj = scores[j] * inv;
             const int64_t base = j * a.kv_stride + static_cast<int64_t>(hk) * a.head_dim;
-            for (int d = 0; d < a.head_dim; ++d) out[d] += pj * kv_at(a.v, a.kv_type, base + d);
+            for (int d = 0; d < a.head_dim; ++d) out[d] += pj * kv_at(a.v, a.v_type, base + d);
           }
         }
       },
