@@ -104,7 +104,7 @@ Status serve(ServeOptions& o) {
     }
     HEARTH_ASSIGN_OR_RETURN(c.chat_template_source, read_file(o.chat_template_file, jinja::kMaxTemplateBytes));
   }
-  HEARTH_ASSIGN_OR_RETURN(c.scheduler.kv_type, parse_kv_type(o.kv.type));
+  HEARTH_ASSIGN_OR_RETURN(c.scheduler.kv_type, parse_kv_types(o.kv));
   c.scheduler.kv_limit_bytes = o.kv.limit_mib << 20;
   if (o.max_body_mib == 0 || o.max_body_mib > (uint64_t{1} << 20)) {
     return make_error(ErrorCode::kInvalidArgument, "--max-body must be 1 to 1048576 (MiB), not {}", o.max_body_mib);
