@@ -204,6 +204,7 @@ class Repl {
     size_t keep = 0;
     while (keep < ids.size() && keep < cached_.size() && ids[keep] == cached_[keep]) ++keep;
     if (keep == ids.size()) --keep;  // the last prompt token is decoded again for its logits
+    keep = static_cast<size_t>(ctx_.reusable_prefix(0, static_cast<int64_t>(keep)));  // a sliding window's ring
     std::vector<model::BatchToken> batch;
     for (size_t i = keep; i < ids.size(); ++i) {
       batch.push_back({ids[i], static_cast<int32_t>(i), 0, i + 1 == ids.size()});

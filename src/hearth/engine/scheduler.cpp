@@ -182,8 +182,12 @@ void Scheduler::admit_locked() {
     const auto& prompt = params->prompt;
     // Cached rows are reusable only if they were computed with the task's adapters.
     const std::vector<model::LoraUse> lora = queue_.front().lora;
-    auto reusable = [&](const Slot& s) {
-      return same_lora(slot_lora_[static_cast<size_t>(s.id())], lora) ? common_prefix(s.cache(), prompt) : 0;
+    // The slot goes on at min(common prefix, last prompt token), if the cache (a sliding
+    // window's ring) still holds the rows that position needs.
+    auto reusable = [&](const Slot& s) -> size_t {
+      if (prompt.empty() || !same_lora(slot_lora_[static_cast<size_t>(s.id())], lora)) return 0;
+      const size_t c = std::min(common_prefix(s.cache(), prompt), prompt.size() - 1);
+      return static_cast<size_t>(ctx_->reusable_prefix(s.id(), static_cast<int64_t>(c)));
     };
     Slot* best = nullptr;
     size_t best_common = 0;

@@ -26,6 +26,7 @@ Result<std::vector<int32_t>> ModelDrafter::propose(const std::vector<int32_t>& h
   size_t keep = 0;
   while (keep < h.size() && keep < cached_.size() && h[keep] == cached_[keep]) ++keep;
   if (keep == h.size()) --keep;  // the last token is decoded again for its logits
+  keep = static_cast<size_t>(ctx_->reusable_prefix(0, static_cast<int64_t>(keep)));  // a sliding window's ring
   cached_.resize(keep);
   std::vector<model::BatchToken> batch;
   for (size_t i = keep; i < h.size(); ++i) batch.push_back({h[i], static_cast<int32_t>(i), 0, i + 1 == h.size()});

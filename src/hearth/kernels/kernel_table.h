@@ -39,7 +39,8 @@ struct MatmulArgs {
 
 enum class RopeMode { kNorm, kNeox };  // adjacent pairs (llama) vs split halves (neox)
 
-// Causal attention for n_tokens queries of one sequence against its KV cache.
+// Causal attention for n_tokens queries of one sequence against its KV cache (or a window of
+// it, given as a ring: see `ring`).
 struct AttentionArgs {
   const float* q;  // [n_tokens][q_stride], heads of head_dim contiguous
   int64_t q_stride;
@@ -57,6 +58,10 @@ struct AttentionArgs {
   float* out;  // [n_tokens][out_stride]
   int64_t out_stride;
   float* scratch;  // attention_scratch_floats(n_kv, pool threads) floats (all threads)
+  // A ring of `ring` rows (a sliding-window layer's cache): cache row j of this call is stored
+  // at row (ring_first + j) % ring of k and v. 0: rows 0..pos are contiguous from k and v.
+  int64_t ring = 0;
+  int64_t ring_first = 0;
 };
 
 size_t attention_scratch_floats(int64_t n_kv, int n_threads);

@@ -14,8 +14,9 @@ namespace {
 struct SoftcapJob {
   const float* q;  // [n_tok][q_stride]
   int64_t q_stride;
-  const void* k;  // cache rows [n_ctx][kv_stride]
+  const void* k;  // cache rows [ring][kv_stride]: position p in row p % ring
   const void* v;
+  int64_t ring;  // the layer's rows (n_ctx, or a sliding layer's ring)
   int64_t kv_stride;
   kernels::KvType k_type, v_type;
   const int32_t* pos;  // [n_tok]
@@ -49,7 +50,7 @@ void run_softcap(void* p, int ti, int nt) {
     const int64_t first = a.n_swa > 0 ? std::max<int64_t>(0, last - a.n_swa + 1) : 0;
     float mx = -INFINITY;
     for (int64_t j = first; j <= last; ++j) {
-      const int64_t base = j * a.kv_stride + kv_off;
+      const int64_t base = (j % a.ring) * a.kv_stride + kv_off;
       float s = 0.0f;
       for (int d = 0; d < a.head_dim; ++d) s += q[d] * kv_at(a.k, a.k_type, base + d);
       s = a.cap * std::tanh(s * a.scale * inv_cap);
@@ -66,7 +67,7 @@ void run_softcap(void* p, int ti, int nt) {
     std::fill(out, out + a.head_dim, 0.0f);
     for (int64_t j = first; j <= last; ++j) {
       const float pj = scores[j - first] * inv;
-      const int64_t base = j * a.kv_stride + kv_off;
+      const int64_t base = (j % a.ring) * a.kv_stride + kv_off;
       for (int d = 0; d < a.head_dim; ++d) out[d] += pj * kv_at(a.v, a.v_type, base + d);
     }
   }
@@ -85,6 +86,7 @@ void Forward::attend_softcap(int64_t il) {
     a.q_stride = nq;
     a.k = kv.k(il, batch_[t0].seq);
     a.v = kv.v(il, batch_[t0].seq);
+    a.ring = kv.rows(il);
     a.kv_stride = nkv;
     a.k_type = kv.types().k;
     a.v_type = kv.types().v;

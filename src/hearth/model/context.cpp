@@ -41,7 +41,11 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ContextPara
     uint64_t avail = available_memory_bytes();
     limit = avail > 0 ? avail / 4 * 3 : (uint64_t{8} << 30);
   }
-  HEARTH_ASSIGN_OR_RETURN(c->kv_, KvCache::create(hp, n_ctx, p.n_seq, p.kv_type, limit));
+  HEARTH_ASSIGN_OR_RETURN(c->kv_,
+                          KvCache::create(hp, n_ctx, p.n_seq, p.kv_type, limit, c->n_batch_, p.swa_full_cache));
+  log::info("kv cache: {:.1f} MiB (K {}, V {}; {} x {} positions{})", c->kv_->bytes() / 1048576.0,
+            kernels::kv_type_name(p.kv_type.k), kernels::kv_type_name(p.kv_type.v), p.n_seq, n_ctx,
+            c->kv_->has_ring() ? fmt::format(", sliding layers a ring of {}", c->kv_->ring()) : std::string());
 
   // RoPE tables (rope_table.h): linear, Llama 3 (rope_freqs) and YaRN scaling in the cos/sin pairs.
   fill_rope_table(c->rope_cs_, n_ctx, rope_table_params(hp, model.weights().rope_freqs));
@@ -152,6 +156,11 @@ std::span<const float> Context::hidden(int i) const {
   return {out_hidden_.data() + static_cast<size_t>(i) * static_cast<size_t>(ne), static_cast<size_t>(ne)};
 }
 
+int64_t Context::reusable_prefix(int seq, int64_t n) const {
+  if (!kv_->has_ring() || seq < 0 || seq >= kv_->n_seq() || n <= 0) return std::max<int64_t>(n, 0);
+  return KvCache::window_held(kv_->spans()[static_cast<size_t>(seq)], n, model_.hparams().n_swa) ? n : 0;
+}
+
 Status Context::decode(std::span<const BatchToken> batch) {
   const HParams& hp = model_.hparams();
   int total_out = 0;
@@ -168,6 +177,22 @@ Status Context::decode(std::span<const BatchToken> batch) {
       return make_error(ErrorCode::kInvalidArgument, "sequence {} is outside [0, {})", t.seq, kv_->n_seq());
     }
     total_out += t.logits ? 1 : 0;
+  }
+  if (kv_->has_ring()) {
+    // The positions each sequence's rings hold, as this batch writes them in order.
+    std::vector<KvCache::RingSpan> spans = kv_->spans();
+    for (const BatchToken& t : batch) {
+      KvCache::RingSpan& s = spans[static_cast<size_t>(t.seq)];
+      if (!KvCache::window_held(s, t.pos, hp.n_swa)) {
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "sequence {} at position {}: the sliding-window layers' ring of {} rows no longer holds "
+                          "positions {}..{} (overwritten by later positions up to {}); evaluate the sequence again "
+                          "from an earlier position",
+                          t.seq, t.pos, kv_->ring(), std::max<int64_t>(0, t.pos - hp.n_swa + 1), s.lo - 1, s.hi);
+      }
+      s = KvCache::advance(s, t.pos, kv_->ring());
+    }
+    kv_->set_spans(std::move(spans));
   }
   if (!hp.causal && static_cast<int64_t>(batch.size()) > n_batch_) {
     // A chunk boundary would cut a sequence in two halves that cannot see each other.

@@ -25,6 +25,9 @@ struct ContextParams {
   kernels::KvTypes kv_type = kernels::KvType::kF16;  // K and V cache types (one KvType: both)
   uint64_t kv_limit_bytes = 0;                    // 0: 75% of available memory
   const kernels::KernelTable* kernels = nullptr;  // nullptr: active_kernels()
+  // Sliding-window layers keep every position instead of a ring of n_swa + n_batch rows
+  // (kv_cache.h). For tests, as the oracle of the ring; it only costs memory.
+  bool swa_full_cache = false;
 };
 
 // One token of a batch: its id, position, sequence and whether its logits are wanted.
@@ -42,9 +45,19 @@ class Context {
   // Runs the tokens through the model. A token at position p of sequence s attends to the
   // cache rows 0..p of s, so rows below p must have been filled before (or earlier in this
   // batch). Outputs (logits, hidden states) of tokens with logits=true, in batch order.
+  // With a sliding window held in a ring (kv_cache.h), the rows that p's window reads must
+  // not have been overwritten since (by positions at least a ring further on): otherwise
+  // failed_precondition, and the sequence must be evaluated again from an earlier position
+  // (reusable_prefix says which).
   // An encoder (hp.causal false, bert) attends both ways: each sequence's tokens must all be
   // in one batch of at most n_batch tokens, and it has hidden states only (no logits).
   Status decode(std::span<const BatchToken> batch);
+
+  // How many of the first n positions of sequence seq that the cache holds a continuation at
+  // position n can keep: n, or 0 when the sliding-window rings have overwritten rows that
+  // position n's window reads (a sequence that went on far past n, then came back). Callers
+  // that reuse a cached prefix (prefix matching, rollback) keep this many.
+  int64_t reusable_prefix(int seq, int64_t n) const;
 
   int n_outputs() const { return n_outputs_; }
   std::span<const float> logits(int i) const;

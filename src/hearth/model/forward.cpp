@@ -203,9 +203,9 @@ void Forward::store_kv(int64_t il) {
   const kernels::KvTypes types = kv.types();
   for (int64_t t = 0; t < n_; ++t) {
     const int seq = batch_[t].seq;
-    const auto pos = static_cast<size_t>(c_.pos_[t]);
-    store_row(static_cast<std::byte*>(kv.k(il, seq)) + pos * kv.k_row_bytes(), types.k, row(c_.k_, t, nkv), nkv);
-    store_row(static_cast<std::byte*>(kv.v(il, seq)) + pos * kv.v_row_bytes(), types.v, row(c_.v_, t, nkv), nkv);
+    const auto r = static_cast<size_t>(kv.row_of(il, c_.pos_[t]));  // the position's row (ring: p % rows)
+    store_row(static_cast<std::byte*>(kv.k(il, seq)) + r * kv.k_row_bytes(), types.k, row(c_.k_, t, nkv), nkv);
+    store_row(static_cast<std::byte*>(kv.v(il, seq)) + r * kv.v_row_bytes(), types.v, row(c_.v_, t, nkv), nkv);
   }
 }
 
@@ -254,8 +254,9 @@ void Forward::attend(int64_t il) {
 }
 
 void Forward::attend_window(int64_t il) {
-  // The attention kernel sees cache rows 0..pos[t]. A query whose window starts at row s > 0
-  // is given the cache from row s on and the position pos - s; the queries whose window is
+  // The attention kernel sees cache rows 0..pos[t] of the call. A query whose window starts at
+  // position s > 0 is given the cache from position s on, as a ring view of the layer's rows
+  // (its own ring, or the whole context), and the position pos - s; the queries whose window is
   // still the whole prefix (pos < n_swa) go together as usual.
   KvCache& kv = *c_.kv_;
   const int64_t nq = hp_.n_embd_q(), nkv = hp_.n_embd_kv();
@@ -267,15 +268,16 @@ void Forward::attend_window(int64_t il) {
       while (t1 < n_ && batch_[t1].seq == seq && c_.pos_[t1] < hp_.n_swa) ++t1;
     }
     const int32_t shifted = static_cast<int32_t>(c_.pos_[t0] - start);
-    const auto first = static_cast<size_t>(start);
     kernels::AttentionArgs a{};
     a.q = row(c_.q_, t0, nq);
     a.q_stride = nq;
-    a.k = static_cast<const std::byte*>(kv.k(il, seq)) + first * kv.k_row_bytes();
-    a.v = static_cast<const std::byte*>(kv.v(il, seq)) + first * kv.v_row_bytes();
+    a.k = kv.k(il, seq);
+    a.v = kv.v(il, seq);
     a.kv_stride = nkv;
     a.k_type = kv.types().k;
     a.v_type = kv.types().v;
+    a.ring = kv.rows(il);
+    a.ring_first = kv.row_of(il, start);
     a.pos = start == 0 ? c_.pos_.data() + t0 : &shifted;
     a.n_tokens = t1 - t0;
     a.n_head = static_cast<int>(hp_.n_head);

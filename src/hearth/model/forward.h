@@ -55,7 +55,8 @@ class Forward {
   // sequence (causal), per run of consecutive tokens of one sequence.   attn: [n][n_head * head_dim]
   // With hp.causal false (bert) every token of a run sees the rows 0..the run's last position:
   // the whole sequence, which must then be in this chunk.
-  // On a sliding layer (hp.is_swa) only rows pos - n_swa + 1 .. pos; with hp.attn_softcap the
+  // On a sliding layer (hp.is_swa) only positions pos - n_swa + 1 .. pos, read from the layer's
+  // ring (kv_cache.h: position p in row p % rows); with hp.attn_softcap the
   // scores are soft-capped before the softmax (attention_softcap.cpp).
   void attend(int64_t il);
   // o = attn · Wo (+ bo)   [n][n_embd]

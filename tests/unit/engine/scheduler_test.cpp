@@ -275,6 +275,55 @@ TEST(SchedulerEncoder, EvaluatesEachInputWholeAndRefusesGeneration) {
   EXPECT_NE(too_long.status().message().find("at most 64 per input"), std::string::npos) << too_long.status().message();
 }
 
+// A sliding-window model (synth-gemma3, window 16) whose rings hold 16 + n_batch 8 rows: a slot
+// that generated far past its prompt no longer holds the rows the same prompt's last token
+// needs, so the scheduler evaluates it again (no cached tokens) instead of failing; a slot that
+// stopped right after the prompt is reused. Every output equals a fresh scheduler's.
+TEST(SchedulerSlidingWindow, ReusesOnlyPrefixesTheRingStillHolds) {
+  HEARTH_REQUIRE_SHARED(shared);
+  auto m = model::Model::load((shared / "models" / "synth" / "synth-gemma3-f32.gguf").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto tok = tokenizer::Tokenizer::from_gguf((*m)->gguf());
+  ASSERT_TRUE(tok.ok());
+  SchedulerParams p;
+  p.n_slots = 1;
+  p.n_ctx = 512;
+  p.n_batch = 8;
+  p.n_threads = 1;
+  auto make = [&] {
+    auto s = Scheduler::create(**m, **tok, p);
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    return std::move(s).value();
+  };
+  auto request = [&](const std::string& text, int64_t max_tokens) {
+    auto g = std::make_shared<GenerationParams>();
+    g->prompt = (*tok)->encode(text, true, false);
+    g->sampler.temperature = 0;
+    g->max_tokens = max_tokens;
+    return g;
+  };
+  const std::string prompt = "Lily and Ben went to the park. They saw a big dog and a small cat";
+  auto alone = [&](int64_t max_tokens) {
+    auto fresh = make();
+    auto ch = fresh->submit(request(prompt, max_tokens));
+    EXPECT_TRUE(ch.ok());
+    return drain(**ch);
+  };
+  auto s = make();
+  const size_t n = request(prompt, 1)->prompt.size();
+  ASSERT_GT(n, 16u);
+  Outcome long_run = drain(**s->submit(request(prompt, 60)));
+  EXPECT_EQ(long_run.finish, FinishReason::kLength);
+  Outcome again = drain(**s->submit(request(prompt, 2)));  // 60 positions on: the ring moved on
+  EXPECT_EQ(again.finish, FinishReason::kLength);
+  EXPECT_EQ(again.n_cached, 0);
+  EXPECT_EQ(again.text, alone(2).text);
+  Outcome reused = drain(**s->submit(request(prompt, 2)));  // 2 positions on: still held
+  EXPECT_EQ(static_cast<size_t>(reused.n_cached), n - 1);
+  EXPECT_EQ(reused.text, again.text);
+  EXPECT_EQ(long_run.text, alone(60).text);
+}
+
 // A draft must have the model's vocabulary: GPT-2's tokens under another pre-tokenizer are the
 // same vocabulary; Llama's SPM vocabulary is not.
 TEST(DraftVocabulary, SameTokensOrRefused) {

@@ -626,6 +626,75 @@ TEST(KernelOps, AttentionReadsQuantizedCachesAsTheirDequantizedValues) {
   }
 }
 
+// A sliding window read from a ring (AttentionArgs::ring): the call's cache row j is ring row
+// (first + j) % ring. Every table, ref included, must give the attention over the same rows
+// laid out contiguously (ref, no ring) — with windows that wrap, that do not, and a ring
+// exactly as long as the window, for each cache type.
+TEST(KernelOps, AttentionOverARingEqualsTheContiguousRows) {
+  uint32_t seed = 91000;
+  struct RingCase {
+    int head_dim, n_head_kv, ratio;
+    int64_t window, ring, first;  // rows read, ring rows, ring row of the call's row 0
+    int64_t n_tok;                // queries at the window's last positions
+  };
+  for (const KernelTable* kt : available_kernels()) {
+    for (KvTypes kv : {KvTypes(KvType::kF32), KvTypes(KvType::kF16), KvTypes(KvType::kQ8_0, KvType::kQ4_0)}) {
+      for (const RingCase& rc : {RingCase{64, 2, 2, 40, 48, 30, 1}, RingCase{64, 2, 2, 40, 48, 3, 1},
+                                 RingCase{32, 1, 4, 300, 301, 200, 1}, RingCase{128, 1, 2, 16, 16, 9, 1},
+                                 RingCase{48, 2, 1, 150, 200, 170, 5}}) {
+        const int64_t row = static_cast<int64_t>(rc.n_head_kv) * rc.head_dim;
+        const int n_head = rc.n_head_kv * rc.ratio;
+        const std::vector<float> kf = gaussian(static_cast<size_t>(rc.window * row), seed);
+        const std::vector<float> vf = gaussian(kf.size(), seed + 1);
+        const std::vector<float> q = gaussian(static_cast<size_t>(rc.n_tok * n_head * rc.head_dim), seed + 2, 2.0f);
+        seed += 3;
+        // The ring: row (first + j) % ring holds window row j; the other rows hold noise.
+        std::vector<float> kr = gaussian(static_cast<size_t>(rc.ring * row), seed + 7, 50.0f);
+        std::vector<float> vr = gaussian(kr.size(), seed + 8, 50.0f);
+        for (int64_t j = 0; j < rc.window; ++j) {
+          const int64_t r = (rc.first + j) % rc.ring;
+          std::copy_n(kf.begin() + j * row, row, kr.begin() + r * row);
+          std::copy_n(vf.begin() + j * row, row, vr.begin() + r * row);
+        }
+        std::vector<int32_t> pos;
+        for (int64_t t = 0; t < rc.n_tok; ++t) pos.push_back(static_cast<int32_t>(rc.window - rc.n_tok + t));
+        auto run = [&](const KernelTable& table, const std::vector<float>& kvals, const std::vector<float>& vvals,
+                       int64_t ring, int64_t first) {
+          const std::vector<std::byte> kc = make_cache(kvals, kv.k, row), vc = make_cache(vvals, kv.v, row);
+          ThreadPool pool(2);
+          std::vector<float> out(q.size(), kSentinel);
+          std::vector<float> scratch(attention_scratch_floats(std::max(rc.ring, rc.window), pool.size()));
+          AttentionArgs a{};
+          a.q = q.data();
+          a.q_stride = static_cast<int64_t>(n_head) * rc.head_dim;
+          a.k = kc.data();
+          a.v = vc.data();
+          a.kv_stride = row;
+          a.k_type = kv.k;
+          a.v_type = kv.v;
+          a.pos = pos.data();
+          a.n_tokens = rc.n_tok;
+          a.n_head = n_head;
+          a.n_head_kv = rc.n_head_kv;
+          a.head_dim = rc.head_dim;
+          a.scale = 1.0f / std::sqrt(static_cast<float>(rc.head_dim));
+          a.out = out.data();
+          a.out_stride = a.q_stride;
+          a.scratch = scratch.data();
+          a.ring = ring;
+          a.ring_first = first;
+          table.attention(a, pool);
+          return out;
+        };
+        const std::vector<float> want = run(ref_kernels(), kf, vf, 0, 0);
+        const std::vector<float> got = run(*kt, kr, vr, rc.ring, rc.first);
+        EXPECT_LT(max_rel(got, want), 2e-5) << kt->name << " ring=" << rc.ring << " first=" << rc.first
+                                             << " window=" << rc.window << " k=" << kv_type_name(kv.k);
+      }
+    }
+  }
+}
+
 // The cache row size of each type: ggml's block sizes (34 bytes per 32 for Q8_0, 18 for Q4_0).
 TEST(KvTypes, RowBytesAndNames) {
   EXPECT_EQ(kv_row_bytes(KvType::kF32, 96), 384u);

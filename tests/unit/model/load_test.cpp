@@ -449,6 +449,69 @@ TEST_F(ModelLoadTest, SlidingWindowBatchEqualsSequential) {
   }
 }
 
+// A ring of window + n_batch = 3 + 2 rows for the sliding layer: decoding far past a position
+// overwrites the rows its window needs, so going back there is refused (and reusable_prefix
+// says 0), while a prefix whose window is still held is kept, copied to another sequence and
+// continued there with the logits of a context that keeps every position.
+TEST_F(ModelLoadTest, SlidingWindowRingRefusesOverwrittenPrefixes) {
+  TinyLlama t;
+  t.arch = "gemma2";
+  t.build();
+  t.tensor("blk.0.post_attention_norm.weight", {8});
+  t.tensor("blk.0.post_ffw_norm.weight", {8});
+  t.w.set_u32("gemma2.attention.sliding_window", 3);
+  auto m = model::Model::load(write(t, "ring.gguf"));
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto context = [&](bool full) {
+    model::ContextParams p;
+    p.n_ctx = 16;
+    p.n_seq = 2;
+    p.n_batch = 2;
+    p.kv_type = kernels::KvType::kF32;
+    p.swa_full_cache = full;
+    auto c = model::Context::create(**m, p);
+    EXPECT_TRUE(c.ok()) << c.status().to_string();
+    return std::move(c).value();
+  };
+  auto ring = context(false);
+  auto full = context(true);
+  ASSERT_EQ(ring->kv_cache().ring(), 5);
+  EXPECT_EQ(ring->kv_cache().rows(0), 5);
+  EXPECT_EQ(full->kv_cache().rows(0), 16);
+  // One layer, 1 KV head of 4 f32: 16 rows x 2 seqs x (16 + 16) bytes full, 5 rows in the ring.
+  EXPECT_EQ(full->kv_cache().bytes(), 16u * 2 * 32);
+  EXPECT_EQ(ring->kv_cache().bytes(), 5u * 2 * 32);
+  std::vector<model::BatchToken> batch;
+  for (int i = 0; i < 12; ++i) batch.push_back({(i * 7 + 3) % 10, i, 0, i == 11});
+  ASSERT_TRUE(ring->decode(batch).ok());
+  ASSERT_TRUE(full->decode(batch).ok());
+  // Positions up to 11 written into 5 rows: 7..11 are held; position 9's window (7, 8) is.
+  EXPECT_EQ(ring->reusable_prefix(0, 12), 12);
+  EXPECT_EQ(ring->reusable_prefix(0, 9), 9);
+  EXPECT_EQ(ring->reusable_prefix(0, 5), 0);  // needs positions 3, 4
+  EXPECT_EQ(ring->reusable_prefix(0, 1), 0);  // needs position 0
+  EXPECT_EQ(ring->reusable_prefix(0, 0), 0);
+  model::BatchToken back{4, 5, 0, true};
+  const Status st = ring->decode({&back, 1});
+  EXPECT_EQ(st.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("no longer holds positions 3..6"), std::string::npos) << st.message();
+  EXPECT_EQ(full->reusable_prefix(0, 5), 5);
+  // Keep 9 positions, on sequence 1 (a copy) and on 0 itself (a rollback): both continue as the
+  // full cache does.
+  ring->kv_cache().copy_prefix(0, 1, 9);
+  full->kv_cache().copy_prefix(0, 1, 9);
+  for (int seq : {1, 0}) {
+    for (int i = 9; i < 16; ++i) {
+      model::BatchToken tok{(i * 5 + 1) % 10, i, seq, true};
+      ASSERT_TRUE(ring->decode({&tok, 1}).ok()) << "seq " << seq << " pos " << i;
+      ASSERT_TRUE(full->decode({&tok, 1}).ok());
+      auto a = ring->logits(0);
+      auto b = full->logits(0);
+      for (size_t j = 0; j < a.size(); ++j) EXPECT_NEAR(a[j], b[j], 1e-5f) << "seq " << seq << " pos " << i;
+    }
+  }
+}
+
 // qwen3moe needs its experts' width (expert_feed_forward_length) and an expert count.
 TEST_F(ModelLoadTest, Qwen3MoeKeysAreChecked) {
   auto qwen3moe = [&](bool experts, const std::string& name) {

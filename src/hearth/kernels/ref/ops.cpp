@@ -28,6 +28,9 @@ inline float kv_at(const void* base, KvType type, int64_t idx) {
   return kv_value(base, type, idx);
 }
 
+// Where cache row j of the call is stored (AttentionArgs::ring).
+inline int64_t slot(const AttentionArgs& a, int64_t j) { return a.ring > 0 ? (a.ring_first + j) % a.ring : j; }
+
 void attention_ref(const AttentionArgs& args, ThreadPool& pool) {
   const int group = args.n_head / args.n_head_kv;
   const int64_t n_work = args.n_tokens * args.n_head;
@@ -51,7 +54,7 @@ void attention_ref(const AttentionArgs& args, ThreadPool& pool) {
           const int64_t n_kv = a.pos[t] + 1;
           float mx = -INFINITY;
           for (int64_t j = 0; j < n_kv; ++j) {
-            const int64_t base = j * a.kv_stride + static_cast<int64_t>(hk) * a.head_dim;
+            const int64_t base = slot(a, j) * a.kv_stride + static_cast<int64_t>(hk) * a.head_dim;
             float s = 0.0f;
             for (int d = 0; d < a.head_dim; ++d) s += q[d] * kv_at(a.k, a.k_type, base + d);
             s *= a.scale;
@@ -69,7 +72,7 @@ void attention_ref(const AttentionArgs& args, ThreadPool& pool) {
           for (int d = 0; d < a.head_dim; ++d) out[d] = 0.0f;
           for (int64_t j = 0; j < n_kv; ++j) {
             const float pj = scores[j] * inv;
-            const int64_t base = j * a.kv_stride + static_cast<int64_t>(hk) * a.head_dim;
+            const int64_t base = slot(a, j) * a.kv_stride + static_cast<int64_t>(hk) * a.head_dim;
             for (int d = 0; d < a.head_dim; ++d) out[d] += pj * kv_at(a.v, a.v_type, base + d);
           }
         }
