@@ -91,6 +91,11 @@ Status read_rope_scaling(const gguf::GgufFile& f, HParams& hp) {
                           checked_float(f, factor_key, 1.0f, 0.0f, false, "a positive rope scaling factor"));
   hp.rope_freq_scale = 1.0f / factor;
   if (type == "linear") return ok_status();
+  if (!(hp.rope_freq_base > 1.0f) || !std::isfinite(hp.rope_freq_base)) {
+    // The ramp's bounds divide by ln(base).
+    return make_error(ErrorCode::kInvalidArgument, "{}: YaRN rope scaling needs rope.freq_base > 1 (it is {})",
+                      f.name(), hp.rope_freq_base);
+  }
 
   HEARTH_ASSIGN_OR_RETURN(hp.rope_n_ctx_orig, optional_int(f, key(hp, "rope.scaling.original_context_length"),
                                                            hp.n_ctx_train, 1, int64_t{1} << 24));

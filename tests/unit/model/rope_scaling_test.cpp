@@ -198,6 +198,8 @@ TEST_F(RopeScalingTest, BadYarnKeysAreLoadErrors) {
        "'llama.rope.scaling.yarn_ext_factor' = 2 must be in [0, 1]"},
       {"nan", [](gguf::GgufWriter& w) { yarn_keys(w); w.set_f32("llama.rope.scaling.factor", NAN); },
        "must be a positive rope scaling factor"},
+      {"base1", [](gguf::GgufWriter& w) { yarn_keys(w); w.set_f32("llama.rope.freq_base", 1.0f); },
+       "YaRN rope scaling needs rope.freq_base > 1 (it is 1)"},
       {"longrope", [](gguf::GgufWriter& w) { w.set_string("llama.rope.scaling.type", "longrope"); },
        "rope scaling type 'longrope' is not supported (none, linear and yarn are)"},
       {"linear0", [](gguf::GgufWriter& w) {
