@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -81,6 +82,40 @@ TEST(CliRun, PromptFromStdinAndEcho) {
 
 // llama.cpp's spellings work: -m for the model, -ngl (ignored, with a note); a typo gets a
 // suggestion rather than CLI11's generic message.
+// A Q8_0 K/V cache (-ctk/-ctv, llama.cpp's spellings) keeps the reference's greedy text on
+// stories260K-f32 up to its first generated token that is not clear by the 8-bit criterion (a
+// top-1 margin of 2 % of the row range, README §6 of ../shared/reference).
+TEST(CliRun, QuantizedKvCacheKeepsTheGreedyText) {
+  HEARTH_REQUIRE_SHARED(shared);
+  const std::string model = (shared / "models" / "stories260K-f32.gguf").string();
+  auto file = gguf::GgufModelFile::open(model);
+  ASSERT_TRUE(file.ok());
+  auto tok = tokenizer::Tokenizer::from_gguf((*file)->file());
+  ASSERT_TRUE(tok.ok());
+  for (const char* c : {"once-upon-a-time", "lily-and-ben"}) {
+    std::ifstream jf(shared / "reference" / "exact" / (std::string("stories260K-f32__") + c + ".json"));
+    nlohmann::json j = nlohmann::json::parse(jf);
+    std::ifstream lf(shared / "reference" / "exact" / j["logits_file"].get<std::string>(), std::ios::binary);
+    const int64_t nv = j["n_vocab"], np = j["n_prompt"];
+    std::vector<float> logits(static_cast<size_t>(j["n_positions"].get<int64_t>() * nv));
+    lf.read(reinterpret_cast<char*>(logits.data()), static_cast<std::streamsize>(logits.size() * 4));
+    const auto gen = j["generated_ids"].get<std::vector<int32_t>>();
+    const auto margins = j["generated_margins"].get<std::vector<float>>();
+    std::string expected;
+    for (size_t k = 0; k < gen.size(); ++k) {
+      const float* row = logits.data() + (np - 1 + static_cast<int64_t>(k)) * nv;
+      const auto [mn, mx] = std::minmax_element(row, row + nv);
+      if (margins[k] < 0.02f * (*mx - *mn)) break;
+      expected += (*tok)->token_to_piece(gen[k]);
+    }
+    auto o = run("run " + model + " -p " + quote(j["prompt"].get<std::string>()) + " --temp 0 -c 512 -n " +
+                 std::to_string(gen.size()) + " --ignore-eos -ctk q8_0 -ctv q8_0");
+    ASSERT_EQ(o.exit_code, 0) << o.err;
+    EXPECT_FALSE(expected.empty()) << c;
+    EXPECT_EQ(o.out.substr(0, expected.size()), expected) << c;
+  }
+}
+
 TEST(CliRun, FamiliarFlagsAndDidYouMean) {
   HEARTH_REQUIRE_SHARED(shared);
   const std::string model = (shared / "models" / "stories260K-f32.gguf").string();
@@ -180,6 +215,12 @@ TEST(CliRun, BadInputsFailWithOneErrorLine) {
     auto kv = run(cmd + " --kv-type q8");
     EXPECT_NE(kv.exit_code, 0) << cmd << ": " << kv.err;
     EXPECT_NE(kv.err.find("--kv-type"), std::string::npos) << cmd << ": " << kv.err;
+    for (const char* flag : {"--cache-type-k", "--cache-type-v", "-ctk"}) {
+      auto typed = run(cmd + " " + flag + " q8");
+      EXPECT_NE(typed.exit_code, 0) << cmd << " " << flag << ": " << typed.err;
+      EXPECT_NE(typed.err.find(std::string(flag) == "-ctk" ? "--cache-type-k" : flag), std::string::npos)
+          << cmd << ": " << typed.err;
+    }
     auto threads = run(cmd + " --threads=-2");
     EXPECT_NE(threads.exit_code, 0) << cmd << ": " << threads.err;
     EXPECT_NE(threads.err.find("--threads"), std::string::npos) << cmd << ": " << threads.err;
