@@ -63,7 +63,8 @@ std::string body_model(const std::string& body) {
 // Bytes a loaded model holds: its file (mapped), its repacked weights and its KV cache.
 uint64_t serving_bytes(const Serving& sv, const engine::SchedulerParams& p) {
   return sv.model->file_bytes() + sv.model->packed_bytes() +
-         model::KvCache::bytes_needed(sv.model->hparams(), sv.scheduler->n_ctx(), sv.scheduler->n_slots(), p.kv_type);
+         model::KvCache::bytes_needed(sv.model->hparams(), sv.scheduler->n_ctx(), sv.scheduler->n_slots(), p.kv_type,
+                                       p.n_batch);
 }
 
 // The CORS headers for a request from `origin` when it is allowed (the origin echoed, or "*").
