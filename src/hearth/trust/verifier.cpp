@@ -2,6 +2,7 @@
 
 #include "hearth/core/log.h"
 #include "hearth/store/audit_log.h"
+#include "hearth/store/reference.h"
 #include "hearth/trust/model_signer.h"
 #include "hearth/trust/sigstore_bundle.h"
 #include "hearth/trust/version_lock.h"
@@ -18,8 +19,11 @@ struct Accepted {
 };
 
 // Checks one referrer; returns the accepted signature or why it was not accepted.
+// `requested_name`: the name the model was asked for (its reference's name); the publisher
+// must be trusted for it as well as for the name it signed, so that a model signed by one
+// publisher cannot stand in under a name that the policy reserves for another.
 Result<Accepted> check_signature(const store::Store& st, const TrustPolicy& policy, const Digest& referrer,
-                                 const Manifest& model) {
+                                 const Manifest& model, std::string_view requested_name) {
   HEARTH_ASSIGN_OR_RETURN(Manifest sig_manifest, st.read_manifest(referrer));
   if (sig_manifest.artifact_type != store::kSigstoreBundleMediaType || sig_manifest.layers.empty() ||
       is_attestation(sig_manifest)) {
@@ -39,6 +43,12 @@ Result<Accepted> check_signature(const store::Store& st, const TrustPolicy& poli
   if (!pub->may_publish(statement.model_name)) {
     return make_error(ErrorCode::kUnauthenticated, "publisher '{}' (key {}) is not trusted for model name '{}'",
                       pub->name, pub->key.key_id().substr(0, 16), statement.model_name);
+  }
+  if (!requested_name.empty() && requested_name != statement.model_name && !pub->may_publish(requested_name)) {
+    return make_error(ErrorCode::kUnauthenticated,
+                      "signed by publisher '{}' as '{}', but asked for as '{}', a name the policy does not trust "
+                      "'{}' for",
+                      pub->name, statement.model_name, requested_name, pub->name);
   }
   if (statement.version < pub->min_version || (pub->max_version != 0 && statement.version > pub->max_version)) {
     return make_error(ErrorCode::kPermissionDenied,
@@ -122,7 +132,7 @@ Status ArtifactVerifier::check_signatures(const Digest& digest, const Manifest& 
   std::optional<Accepted> accepted;
   Status first_refusal;
   for (const auto& r : referrers) {
-    auto got = check_signature(store_, policy_, r, m);
+    auto got = check_signature(store_, policy_, r, m, a.model_name_);
     if (got.ok()) {
       accepted = std::move(*got);
       break;
@@ -183,6 +193,7 @@ Status ArtifactVerifier::check_signature_only(const std::string& what, const Dig
   HEARTH_ASSIGN_OR_RETURN(Manifest m, store_.read_manifest(manifest));
   VerifiedArtifact a;
   a.reference_ = what;
+  if (auto ref = store::parse_reference(what); ref.ok()) a.model_name_ = ref->name;
   HEARTH_ASSIGN_OR_RETURN(a.version_, store::manifest_version(m));
   VerifyOptions checking = opts;
   checking.record_version = false;
