@@ -5,11 +5,11 @@ import { spawn } from 'node:child_process';
 export const HEARTH = process.env.HEARTH_BIN;
 export const MODEL = process.env.HEARTH_TEST_MODEL;
 
-// `model`: what to serve (default: the test model file; a store reference works too).
+// `model`: what to serve (default: the test model file; a store reference works too; null: none).
 export async function startServer(extraArgs = [], { env = {}, model = MODEL } = {}) {
   if (!HEARTH || !MODEL) throw new Error('set HEARTH_BIN and HEARTH_TEST_MODEL');
   const ctx = extraArgs.includes('-c') ? [] : ['-c', '512'];
-  const args = ['serve', model, '--host', '127.0.0.1', '--port', '0', ...ctx, ...extraArgs];
+  const args = ['serve', ...(model ? [model] : []), '--host', '127.0.0.1', '--port', '0', ...ctx, ...extraArgs];
   const child = spawn(HEARTH, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HEARTH_LOG: 'info', ...env } });
   let log = '';
   const port = await new Promise((resolve, reject) => {

@@ -13,7 +13,10 @@
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
 #include "hearth/jinja/template.h"
+#include "hearth/registry/model_transfer.h"
 #include "hearth/server/server.h"
+#include "hearth/store/store.h"
+#include "hearth/trust/model_resolver.h"
 #include "http_options.h"
 #include "model_arg.h"
 #include "stop_signals.h"
@@ -33,7 +36,88 @@ struct ServeOptions {
   std::vector<std::string> more_models;
   std::string keep_alive;
   uint64_t max_memory_mib = 0;
+  bool models_from_store = false;
+  bool no_pull = false;
 };
+
+// An extra model from a resolved argument: verified already, loaded on its first request.
+server::ServerConfig::ExtraModel extra_model(const ResolvedModelArg& arg) {
+  server::ServerConfig::ExtraModel m;
+  m.path = arg.path;
+  m.mapping = arg.mapping;
+  m.id = !arg.reference.empty() ? arg.reference : server::model_id_for_path(arg.path);
+  m.on_loaded = [arg](const Status& s) { record_load(arg, s); };
+  return m;
+}
+
+// A store model that is verified only when its first request loads it (--models-from-store):
+// the trust policy is applied then, as for a model named on the command line.
+server::ServerConfig::ExtraModel lazy_store_model(const std::string& ref, uint64_t bytes, bool allow_unsigned) {
+  auto resolved = std::make_shared<ResolvedModelArg>();
+  server::ServerConfig::ExtraModel m;
+  m.id = ref;
+  m.file_bytes = bytes;
+  m.open = [ref, allow_unsigned, resolved]() -> Result<std::shared_ptr<const MappedFile>> {
+    HEARTH_ASSIGN_OR_RETURN(*resolved, resolve_model_arg(ref, "serve", allow_unsigned));
+    log::info("loading {}", resolved->display);
+    return map_model(*resolved);
+  };
+  m.on_loaded = [resolved](const Status& s) {
+    if (!resolved->display.empty()) record_load(*resolved, s);
+  };
+  return m;
+}
+
+// A model named by a client (/api/pull, /api/delete): a store reference, never a file path.
+Result<store::Reference> client_reference(const std::string& name) {
+  if (trust::looks_like_local_path(name)) {
+    return make_error(ErrorCode::kInvalidArgument, "'{}' is not a store reference (name:tag); clients cannot name files",
+                      name);
+  }
+  return store::parse_reference(name);
+}
+
+// /api/pull: a store model, pulled first from the configured registries when the store lacks it
+// (verified by the pull under the trust policy), then verified again as every served model is.
+Result<server::ServerConfig::ExtraModel> pull_for_client(const std::string& name, bool allow_unsigned,
+                                                         const server::PullProgressFn& progress) {
+  HEARTH_ASSIGN_OR_RETURN(store::Reference ref, client_reference(name));
+  const std::string home = store::default_home();
+  {
+    HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(home));
+    if (!st.resolve(ref).ok()) {
+      registry::PullOptions opts;
+      opts.sources = registry::configured_sources(home);
+      if (opts.sources.empty()) {
+        return make_error(ErrorCode::kNotFound,
+                          "model '{}' is not in the store, and no registry is configured to pull it from "
+                          "($HEARTH_MIRRORS, or {}/mirrors)",
+                          ref.to_string(), home);
+      }
+      opts.allow_unsigned = allow_unsigned;
+      opts.remote.on_blob_progress = [&progress](const store::Digest& d, uint64_t done, uint64_t total) {
+        progress(server::PullProgress{"pulling " + std::string(d.hex().substr(0, 12)), d.str(), total, done});
+      };
+      progress(server::PullProgress{"pulling manifest", "", 0, 0});
+      HEARTH_ASSIGN_OR_RETURN(registry::PullResult r, registry::pull_model(st, ref, opts));
+      log::info("pulled {} from {} for a client: {}", ref.to_string(), r.source, r.verification);
+    }
+  }
+  progress(server::PullProgress{"verifying sha256 digest", "", 0, 0});
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(ref.to_string(), "serve", allow_unsigned));
+  log::info("serving {} (pulled by a client)", arg.display);
+  return extra_model(arg);
+}
+
+// /api/delete: removes the store reference (blobs stay until `hearth gc`).
+Status remove_for_client(const std::string& name) {
+  HEARTH_ASSIGN_OR_RETURN(store::Reference ref, client_reference(name));
+  HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(store::default_home()));
+  if (!st.resolve(ref).ok()) return make_error(ErrorCode::kNotFound, "model '{}' not found", name);
+  HEARTH_TRY(st.remove(ref));
+  log::info("removed {} from the store for a client (run 'hearth gc' to free space)", ref.to_string());
+  return ok_status();
+}
 
 // "5m", "1h30m", "90s", "300" (seconds), "-1" (forever): seconds, -1 for forever.
 Result<int64_t> parse_duration_seconds(const std::string& text) {
@@ -61,7 +145,16 @@ Result<int64_t> parse_duration_seconds(const std::string& text) {
 Status serve(ServeOptions& o) {
   // A server logs its access lines by default (HEARTH_LOG or -v still decide when given).
   if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(o.m.model, "serve", o.m.allow_unsigned));
+  std::vector<store::ListEntry> stored;
+  if (o.models_from_store) {
+    HEARTH_ASSIGN_OR_RETURN(store::Store st, store::Store::open(store::default_home()));
+    HEARTH_ASSIGN_OR_RETURN(stored, st.list());
+    std::erase_if(stored, [](const store::ListEntry& e) { return e.tag.empty(); });
+  }
+  // With --models-from-store and no model named anywhere, the store's first model is the first.
+  HEARTH_ASSIGN_OR_RETURN(std::string first, chosen_model_arg(o.m.model));
+  if (first.empty() && !stored.empty()) first = stored.front().name + ":" + stored.front().tag;
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(first, "serve", o.m.allow_unsigned));
   server::ServerConfig& c = o.config;
   HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> lora, parse_lora_specs(o.lora));
   // A store adapter is verified here; the server parses it from the mapping that was hashed.
@@ -73,12 +166,19 @@ Status serve(ServeOptions& o) {
   // their first request.
   for (const std::string& more : o.more_models) {
     HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg extra, resolve_model_arg(more, "serve", o.m.allow_unsigned));
-    server::ServerConfig::ExtraModel m;
-    m.path = extra.path;
-    m.mapping = extra.mapping;
-    m.id = !extra.reference.empty() ? extra.reference : server::model_id_for_path(extra.path);
-    m.on_loaded = [extra](const Status& s) { record_load(extra, s); };
-    c.extra_models.push_back(std::move(m));
+    c.extra_models.push_back(extra_model(extra));
+  }
+  for (const store::ListEntry& e : stored) {
+    const std::string ref = e.name + ":" + e.tag;
+    const bool named = ref == arg.reference || std::any_of(c.extra_models.begin(), c.extra_models.end(),
+                                                            [&](const auto& m) { return m.id == ref; });
+    if (!named) c.extra_models.push_back(lazy_store_model(ref, e.size, o.m.allow_unsigned));
+  }
+  if (!o.no_pull) {
+    c.model_store.pull = [allow = o.m.allow_unsigned](const std::string& name, const server::PullProgressFn& p) {
+      return pull_for_client(name, allow, p);
+    };
+    c.model_store.remove = remove_for_client;
   }
   HEARTH_ASSIGN_OR_RETURN(c.keep_alive_s, parse_duration_seconds(o.keep_alive));
   c.max_memory = o.max_memory_mib << 20;
@@ -130,6 +230,9 @@ void setup(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--max-memory", o->max_memory_mib, "MiB of weights + KV caches loaded at once (0: no limit)");
+  sub->add_flag("--models-from-store", o->models_from_store,
+                "also serve every tagged model in the store (each verified and loaded on its first request)");
+  sub->add_flag("--no-pull", o->no_pull, "refuse /api/pull and /api/delete (clients cannot change the store)");
   sub->add_option("--keep-alive", o->keep_alive,
                   "how long an extra model stays loaded after its last request (5m, 1h, -1: until evicted)");
   sub->add_option("--host", c.http.host, "address to listen on")->capture_default_str();

@@ -42,14 +42,14 @@ Result<std::string> config_default_model() {
 
 }  // namespace
 
+Result<std::string> chosen_model_arg(const std::string& arg) {
+  if (!arg.empty()) return arg;
+  if (const char* env = std::getenv("HEARTH_MODEL"); env && *env) return std::string(env);
+  return config_default_model();
+}
+
 Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_view purpose, bool allow_unsigned) {
-  std::string chosen = arg;
-  if (chosen.empty()) {
-    if (const char* env = std::getenv("HEARTH_MODEL"); env && *env) chosen = env;
-  }
-  if (chosen.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(chosen, config_default_model());
-  }
+  HEARTH_ASSIGN_OR_RETURN(std::string chosen, chosen_model_arg(arg));
   if (chosen.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
                       "no model given: pass MODEL, set HEARTH_MODEL, or set default_model in {}", config_path());

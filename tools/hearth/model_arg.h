@@ -36,6 +36,10 @@ struct ResolvedModelArg {
   std::string purpose;  // for the audit log
 };
 
+// The model a command would use: `arg`, else $HEARTH_MODEL, else the config's default_model;
+// empty when none is given anywhere.
+Result<std::string> chosen_model_arg(const std::string& arg);
+
 // `purpose` is recorded in the audit log ("run", "serve", ...); allow_unsigned is
 // --allow-unsigned (never excuses tampering or rollback).
 Result<ResolvedModelArg> resolve_model_arg(const std::string& arg, std::string_view purpose = "load",

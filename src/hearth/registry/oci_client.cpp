@@ -252,8 +252,12 @@ Status RegistryClient::download_locked(const std::string& name, const store::Des
     }
   }
   RatePacer pacer(opts_.max_recv_bytes_per_second);
+  Progress::Listener listener;
+  if (opts_.on_blob_progress) {
+    listener = [cb = opts_.on_blob_progress, digest = d.digest](uint64_t done, uint64_t total) { cb(digest, done, total); };
+  }
   Progress progress("pull " + std::string(d.digest.hex().substr(0, 12)), d.size,
-                    opts_.progress || (stderr_is_terminal() && d.size >= (1u << 20)));
+                    opts_.progress || (stderr_is_terminal() && d.size >= (1u << 20)), std::move(listener));
   int parts =
       (d.size >= opts_.parallel_threshold && opts_.parallel > 1) ? std::min(opts_.parallel, kMaxParallelRanges) : 1;
   if (parts == 1) {

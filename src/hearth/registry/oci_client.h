@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ struct RemoteOptions {
   // set (e.g. a registry that hands blobs to a storage host). Uploads never follow one.
   bool allow_cross_origin_redirects = false;
   bool progress = false;  // progress line even when stderr is not a tty
+  // Hears a blob download's progress (bytes done of total), from its download threads.
+  std::function<void(const store::Digest& blob, uint64_t done, uint64_t total)> on_blob_progress;
 };
 
 struct FetchedManifest {

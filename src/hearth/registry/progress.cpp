@@ -8,13 +8,18 @@ namespace hearth::registry {
 
 bool stderr_is_terminal() { return ::isatty(2) == 1; }
 
-Progress::Progress(std::string label, uint64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+Progress::Progress(std::string label, uint64_t total, bool enabled, Listener listener)
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(enabled),
+      listener_(std::move(listener)),
+      start_(std::chrono::steady_clock::now()) {}
 
 Progress::~Progress() { finish(); }
 
 void Progress::add(uint64_t bytes) {
-  done_ += bytes;
+  const uint64_t done = done_ += bytes;
+  if (listener_) listener_(done, total_);
   if (!enabled_) return;
   auto now = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(mu_);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -12,7 +13,10 @@ namespace hearth::registry {
 
 class Progress {
  public:
-  Progress(std::string label, uint64_t total, bool enabled);
+  // `listener` (optional) hears every add() and the finish, as (bytes done, total), from
+  // whichever download thread made the progress: it must be thread-safe.
+  using Listener = std::function<void(uint64_t done, uint64_t total)>;
+  Progress(std::string label, uint64_t total, bool enabled, Listener listener = {});
   ~Progress();
   void add(uint64_t bytes);
   void finish();
@@ -22,6 +26,7 @@ class Progress {
   std::string label_;
   uint64_t total_;
   bool enabled_;
+  Listener listener_;
   std::atomic<uint64_t> done_{0};
   std::mutex mu_;
   std::chrono::steady_clock::time_point start_, last_draw_;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "hearth/core/log.h"
@@ -33,13 +34,6 @@ std::string now_rfc3339() {
 
 int64_t ns_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
-}
-
-HttpResponse ollama_error(int status, const std::string& message) {
-  HttpResponse r;
-  r.status = status;
-  r.body = dump(json{{"error", message}});
-  return r;
 }
 
 // An OpenAI error response in Ollama's shape ({"error": "message"}, same status).
@@ -409,6 +403,84 @@ HttpResponse loaded_answer(const std::string& name, bool chat) {
 }
 
 }  // namespace
+
+HttpResponse ollama_error(int status, const std::string& message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = dump(json{{"error", message}});
+  return r;
+}
+
+std::optional<HttpResponse> parse_pull_request(const std::string& body, PullRequest& out) {
+  std::string error;
+  auto j = parse_body(body, error);
+  if (!j) return ollama_error(400, error);
+  for (const char* k : {"model", "name"}) {
+    auto it = j->find(k);
+    if (it == j->end() || it->is_null()) continue;
+    if (!it->is_string()) return ollama_error(400, std::string("'") + k + "' must be a string");
+    out.name = it->get<std::string>();
+    break;
+  }
+  if (out.name.empty()) return ollama_error(400, "'model' is required");
+  if (out.name.size() > 512) return ollama_error(400, "'model' is longer than 512 bytes");
+  if (auto s = j->find("stream"); s != j->end() && !s->is_null()) {
+    if (!s->is_boolean()) return ollama_error(400, "'stream' must be a boolean");
+    out.stream = s->get<bool>();
+  }
+  if (auto s = j->find("insecure"); s != j->end() && !s->is_null() && !s->is_boolean()) {
+    return ollama_error(400, "'insecure' must be a boolean");
+  }
+  return std::nullopt;
+}
+
+HttpResponse pull_answer(bool stream, const Status& outcome, PullWork work) {
+  auto status_of = [](const Status& s) {
+    if (s.ok()) return 200;
+    switch (s.code()) {
+      case ErrorCode::kInvalidArgument: return 400;
+      case ErrorCode::kNotFound: return 404;
+      case ErrorCode::kPermissionDenied:
+      case ErrorCode::kUnauthenticated: return 403;  // the trust policy refused the model
+      case ErrorCode::kResourceExhausted: return 507;
+      default: return 500;
+    }
+  };
+  if (!stream) {
+    if (!outcome.ok()) return ollama_error(status_of(outcome), outcome.message());
+    return json_text_response(dump(json{{"status", "success"}}));
+  }
+  HttpResponse r;
+  r.content_type = "application/x-ndjson";
+  r.stream = [outcome, work = std::move(work)](StreamWriter& w) {
+    std::mutex mu;  // progress comes from several download threads
+    bool alive = true;
+    auto last = Clock::now() - std::chrono::seconds(1);
+    auto emit = [&](const json& line) {
+      if (alive) alive = w.write(dump(line) + "\n");
+    };
+    Status done = outcome;
+    if (work) {
+      done = work([&](const PullProgress& p) {
+        std::lock_guard lock(mu);
+        // A blob's byte counts at most ~5 times a second (and its last one); every step line.
+        const bool bytes_line = !p.digest.empty() && p.completed < p.total;
+        if (bytes_line && Clock::now() - last < std::chrono::milliseconds(200)) return;
+        last = Clock::now();
+        json line = {{"status", p.status}};
+        if (!p.digest.empty()) {
+          line["digest"] = p.digest;
+          line["total"] = p.total;
+          line["completed"] = p.completed;
+        }
+        emit(line);
+      });
+    }
+    std::lock_guard lock(mu);
+    emit(done.ok() ? json{{"status", "success"}} : json{{"error", done.message()}});
+  };
+  return r;
+}
 
 bool ollama_name_matches(const std::string& requested, const std::string& served) {
   if (requested == served) return true;

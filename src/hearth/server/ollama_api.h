@@ -5,11 +5,13 @@
 // (`application/x-ndjson`) ending in a `done` object with the token counts and durations (ns).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "hearth/core/status.h"
 #include "hearth/server/serving.h"
 
 namespace hearth::server {
@@ -32,6 +34,29 @@ HttpResponse handle_ollama_tags(const std::vector<std::shared_ptr<Serving>>& loa
 HttpResponse handle_ollama_show(const Serving& sv, const HttpRequest& req);
 // GET /api/version.
 HttpResponse handle_ollama_version();
+
+// What /api/pull reports while it works (Ollama's progress lines).
+struct PullProgress {
+  std::string status;  // "pulling manifest", "pulling <digest>", "verifying sha256 digest", ...
+  std::string digest;  // a blob's digest while it downloads ("" otherwise)
+  uint64_t total = 0, completed = 0;
+};
+using PullProgressFn = std::function<void(const PullProgress&)>;
+
+// The body of POST /api/pull and DELETE /api/delete: {"model" (or "name"), "stream", "insecure"}.
+struct PullRequest {
+  std::string name;
+  bool stream = true;  // /api/pull streams its progress unless told not to
+};
+// nullopt when the body is valid, else the 400 to answer.
+std::optional<HttpResponse> parse_pull_request(const std::string& body, PullRequest& out);
+// The answer of /api/pull. Without `work`: `outcome` at once ({"status":"success"}, or the error
+// as Ollama sends it). With `work` (stream only): NDJSON progress lines while it runs, each
+// {"status", "digest", "total", "completed"}, then {"status":"success"} or {"error": ...}.
+using PullWork = std::function<Status(const PullProgressFn&)>;
+HttpResponse pull_answer(bool stream, const Status& outcome, PullWork work);
+// An Ollama error answer: {"error": message} with `status`.
+HttpResponse ollama_error(int status, const std::string& message);
 
 // Whether an Ollama model name names the served model: exactly, or with the ":latest" tag that
 // Ollama clients add to untagged names.

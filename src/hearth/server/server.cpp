@@ -28,7 +28,7 @@ std::string route_label(const std::string& path) {
       "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",    "/tokenize",
       "/detokenize",          "/health",         "/metrics",       "/lora-adapters", "/api/chat",
       "/api/generate",        "/api/embed",      "/api/embeddings", "/api/tags",     "/api/ps",
-      "/api/show",            "/api/version"};
+      "/api/show",            "/api/version",    "/api/pull",       "/api/delete"};
   for (const char* r : kRoutes) {
     if (path == r) return r;
   }
@@ -101,8 +101,8 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   s->auth_ = std::make_unique<Auth>(s->config_.keys);
   HEARTH_ASSIGN_OR_RETURN(s->http_, HttpServer::create(s->config_.http));
   for (const ServerConfig::ExtraModel& m : s->config_.extra_models) {
-    Extra e;
-    e.spec = m;
+    auto e = std::make_shared<Extra>();
+    e->spec = m;
     s->extras_.push_back(std::move(e));
   }
   s->add_routes();
@@ -117,7 +117,7 @@ Server::~Server() {
   stop();
   {
     std::lock_guard lock(extras_mu_);
-    for (Extra& e : extras_) e.sv.reset();
+    for (auto& e : extras_) e->sv.reset();
   }
   // The scheduler must stop (and release its channels) before the HTTP layer goes away.
   std::lock_guard lock(serving_mu_);
@@ -169,9 +169,10 @@ std::shared_ptr<Serving> Server::serving_for(const std::string& name, ApiError& 
   if (name.empty() || (primary && ollama_name_matches(name, primary->model_id))) return primary;
   std::unique_lock lock(extras_mu_);
   auto it = std::find_if(extras_.begin(), extras_.end(),
-                         [&](const Extra& e) { return ollama_name_matches(name, e.spec.id); });
+                         [&](const std::shared_ptr<Extra>& e) { return ollama_name_matches(name, e->spec.id); });
   if (it == extras_.end()) return primary;  // the handler answers 404, naming the model
-  Extra& e = *it;  // extras_ is never resized after start: the reference stays valid
+  const std::shared_ptr<Extra> held = *it;  // kept while /api/delete may drop it from extras_
+  Extra& e = *held;
   extras_cv_.wait(lock, [&] { return !e.loading; });
   const auto now = std::chrono::steady_clock::now();
   auto touch = [&] {
@@ -186,7 +187,14 @@ std::shared_ptr<Serving> Server::serving_for(const std::string& name, ApiError& 
   e.loading = true;
   lock.unlock();
   const model::LoadOptions options{.n_threads = config_.scheduler.n_threads};
-  auto loaded = e.spec.mapping ? model::Model::load(e.spec.mapping, options) : model::Model::load(e.spec.path, options);
+  auto loaded = [&]() -> Result<std::unique_ptr<model::Model>> {
+    if (e.spec.mapping) return model::Model::load(e.spec.mapping, options);
+    if (e.spec.open) {
+      HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> map, e.spec.open());
+      return model::Model::load(map, options);
+    }
+    return model::Model::load(e.spec.path, options);
+  }();
   if (e.spec.on_loaded) e.spec.on_loaded(loaded.status());
   Result<std::shared_ptr<Serving>> made = loaded.ok()
                                               ? make_serving(std::shared_ptr<model::Model>(std::move(*loaded)), e.spec.id)
@@ -205,7 +213,8 @@ std::shared_ptr<Serving> Server::serving_for(const std::string& name, ApiError& 
       int count = primary ? 1 : 0;
       uint64_t bytes = primary_bytes;
       Extra* lru = nullptr;
-      for (Extra& x : extras_) {
+      for (auto& xp : extras_) {
+        Extra& x = *xp;
         if (!x.sv) continue;
         ++count;
         bytes += x.bytes;
@@ -234,7 +243,8 @@ std::shared_ptr<Serving> Server::serving_for(const std::string& name, ApiError& 
 void Server::keep_alive(const std::string& id, int64_t seconds) {
   std::shared_ptr<Serving> unloaded;  // released after the lock (a stream still running keeps its own)
   std::lock_guard lock(extras_mu_);
-  for (Extra& e : extras_) {
+  for (auto& ep : extras_) {
+    Extra& e = *ep;
     if (e.spec.id != id || !e.sv) continue;
     if (seconds == 0) {
       log::info("unloading model '{}' (keep_alive 0)", e.spec.id);
@@ -252,7 +262,8 @@ void Server::reap_expired() {
   {
     std::lock_guard lock(extras_mu_);
     const auto now = std::chrono::steady_clock::now();
-    for (Extra& e : extras_) {
+    for (auto& ep : extras_) {
+      Extra& e = *ep;
       if (e.sv && !e.loading && e.expires <= now) {
         log::info("unloading model '{}' (keep-alive)", e.spec.id);
         unloaded.push_back(std::move(e.sv));
@@ -332,11 +343,11 @@ void Server::add_routes() {
                  auto sv = serving();
                  if (key < 0 || auth_->model_allowed(key, sv->model_id)) data.push_back(model_json(*sv));
                  std::lock_guard lock(extras_mu_);
-                 for (const Extra& e : extras_) {
-                   if (key >= 0 && !auth_->model_allowed(key, e.spec.id)) continue;
-                   data.push_back(json{{"id", e.spec.id},
+                 for (const auto& e : extras_) {
+                   if (key >= 0 && !auth_->model_allowed(key, e->spec.id)) continue;
+                   data.push_back(json{{"id", e->spec.id},
                                        {"object", "model"},
-                                       {"created", e.sv ? e.sv->created : sv->created},
+                                       {"created", e->sv ? e->sv->created : sv->created},
                                        {"owned_by", "hearth"}});
                  }
                  return json_text_response(json{{"object", "list"}, {"data", data}}.dump());
@@ -374,13 +385,15 @@ void Server::add_routes() {
     std::vector<std::shared_ptr<Serving>> loaded{serving()};
     std::vector<UnloadedModel> unloaded;
     std::lock_guard lock(extras_mu_);
-    for (const Extra& e : extras_) {
-      if (e.sv) {
-        loaded.push_back(e.sv);
+    for (const auto& e : extras_) {
+      if (e->sv) {
+        loaded.push_back(e->sv);
       } else {
         std::error_code ec;
-        const uint64_t size = e.spec.mapping ? e.spec.mapping->size() : std::filesystem::file_size(e.spec.path, ec);
-        unloaded.push_back({e.spec.id, ec ? 0 : size});
+        const uint64_t size = e->spec.mapping      ? e->spec.mapping->size()
+                              : e->spec.file_bytes ? e->spec.file_bytes
+                                                   : std::filesystem::file_size(e->spec.path, ec);
+        unloaded.push_back({e->spec.id, ec ? 0 : size});
       }
     }
     return handle_ollama_tags(loaded, unloaded, running);
@@ -402,6 +415,86 @@ void Server::add_routes() {
   http_->route("POST", "/api/embeddings", model_route([](Serving& sv, const HttpRequest& req, int key) {
                  return handle_ollama_embed(sv, req, key, /*legacy=*/true);
                }));
+  http_->route("POST", "/api/pull",
+               guarded(false, [this](const HttpRequest& req, int key) { return handle_pull(req, key); }));
+  http_->route("DELETE", "/api/delete",
+               guarded(false, [this](const HttpRequest& req, int key) { return handle_delete(req, key); }));
+}
+
+bool Server::serves(const std::string& name) {
+  if (auto sv = serving(); sv && ollama_name_matches(name, sv->model_id)) return true;
+  if (ollama_name_matches(name, config_.model_id)) return true;
+  std::lock_guard lock(extras_mu_);
+  return std::any_of(extras_.begin(), extras_.end(),
+                     [&](const std::shared_ptr<Extra>& e) { return ollama_name_matches(name, e->spec.id); });
+}
+
+bool Server::add_extra(ServerConfig::ExtraModel spec) {
+  std::lock_guard lock(extras_mu_);
+  for (const auto& e : extras_) {
+    if (e->spec.id == spec.id) return false;
+  }
+  auto e = std::make_shared<Extra>();
+  e->spec = std::move(spec);
+  extras_.push_back(std::move(e));
+  return true;
+}
+
+HttpResponse Server::handle_pull(const HttpRequest& req, int key) {
+  PullRequest p;
+  if (auto bad = parse_pull_request(req.body, p)) return *bad;
+  if (key >= 0 && !auth_->key(key).models.empty()) {
+    return ollama_error(403, "this API key is limited to some models: it may not pull models");
+  }
+  if (!config_.model_store.pull) return ollama_error(501, "this server does not pull models");
+  if (serves(p.name)) return pull_answer(p.stream, ok_status(), {});
+  auto pull = config_.model_store.pull;
+  const std::string name = p.name;
+  auto work = [this, pull, name](const PullProgressFn& progress) -> Status {
+    HEARTH_ASSIGN_OR_RETURN(ServerConfig::ExtraModel spec, pull(name, progress));
+    const std::string id = spec.id;
+    if (add_extra(std::move(spec))) log::info("model '{}' pulled: served from now on", id);
+    return ok_status();
+  };
+  if (!p.stream) return pull_answer(false, work([](const PullProgress&) {}), {});
+  return pull_answer(true, ok_status(), std::move(work));
+}
+
+HttpResponse Server::handle_delete(const HttpRequest& req, int key) {
+  PullRequest p;
+  if (auto bad = parse_pull_request(req.body, p)) return *bad;
+  if (key >= 0 && !auth_->key(key).models.empty()) {
+    return ollama_error(403, "this API key is limited to some models: it may not delete models");
+  }
+  if (auto sv = serving();
+      (sv && ollama_name_matches(p.name, sv->model_id)) || ollama_name_matches(p.name, config_.model_id)) {
+    return ollama_error(400, "'" + p.name + "' is the model this server started with; it is served until the server stops");
+  }
+  bool dropped = false;
+  std::shared_ptr<Extra> gone;  // released after the lock (a stream still running keeps its Serving)
+  {
+    std::lock_guard lock(extras_mu_);
+    auto it = std::find_if(extras_.begin(), extras_.end(),
+                           [&](const std::shared_ptr<Extra>& e) { return ollama_name_matches(p.name, e->spec.id); });
+    if (it != extras_.end()) {
+      gone = *it;
+      extras_.erase(it);
+      dropped = true;
+    }
+  }
+  if (gone) log::info("model '{}' deleted: no longer served", gone->spec.id);
+  // Only a store model leaves the store: a file served by path is never touched.
+  const bool in_store = !gone || gone->spec.mapping || gone->spec.open;
+  Status removed = make_error(ErrorCode::kNotFound, "not a store model");
+  if (in_store && config_.model_store.remove) removed = config_.model_store.remove(gone ? gone->spec.id : p.name);
+  if (!removed.ok() && removed.code() != ErrorCode::kNotFound) {
+    const ApiError e = api_error_from_status(removed);
+    return ollama_error(e.status, e.message);
+  }
+  if (!dropped && !removed.ok()) return ollama_error(404, "model '" + p.name + "' not found");
+  HttpResponse r;
+  r.body.clear();
+  return r;
 }
 
 std::shared_ptr<Serving> Server::serving() const {

@@ -20,6 +20,7 @@
 #include "hearth/server/auth.h"
 #include "hearth/server/http_server.h"
 #include "hearth/server/metrics.h"
+#include "hearth/server/ollama_api.h"
 #include "hearth/server/openai_request.h"
 #include "hearth/server/serving.h"
 
@@ -32,9 +33,24 @@ struct ServerConfig {
     std::string id;
     std::string path;
     std::shared_ptr<const MappedFile> mapping;  // a store model's verified mapping; null: map path
+    // A store model verified only when it is first loaded (--models-from-store): gives the
+    // verified mapping then. Used when `mapping` is null and this is set.
+    std::function<Result<std::shared_ptr<const MappedFile>>()> open;
     std::function<void(const Status&)> on_loaded;
+    uint64_t file_bytes = 0;  // listed before the model is loaded (0: the size of `path`)
   };
   std::vector<ExtraModel> extra_models;
+  // The model store behind POST /api/pull and DELETE /api/delete (the CLI's store, registries
+  // and trust policy; unset: those routes answer 501).
+  struct ModelStore {
+    // Makes the store reference `name` servable: from the local store, or pulled from the
+    // configured registries first; verified against the trust policy. Reports its steps.
+    std::function<Result<ExtraModel>(const std::string& name, const PullProgressFn& progress)> pull;
+    // Removes the store reference `name` (its blobs stay until `hearth gc`); kNotFound when the
+    // store has no such reference.
+    std::function<Status(const std::string& name)> remove;
+  };
+  ModelStore model_store;
   int max_models = 3;           // loaded at once, the first model included
   uint64_t max_memory = 0;      // bytes of weights + KV cache loaded at once (0: no limit)
   int64_t keep_alive_s = -1;    // default keep-alive of an extra model (-1: until evicted)
@@ -121,6 +137,13 @@ class Server {
   void reap_expired();
   HttpHandler model_route(std::function<HttpResponse(Serving&, const HttpRequest&, int key)> fn);
   HttpHandler guarded(bool needs_model, std::function<HttpResponse(const HttpRequest&, int key)> fn);
+  // POST /api/pull and DELETE /api/delete (Ollama's shapes) over config_.model_store.
+  HttpResponse handle_pull(const HttpRequest& req, int key);
+  HttpResponse handle_delete(const HttpRequest& req, int key);
+  // Whether `name` is served now (the first model or an extra one).
+  bool serves(const std::string& name);
+  // Adds an extra model (pulled at run time); false when one with its id is served already.
+  bool add_extra(ServerConfig::ExtraModel spec);
   // Adds the CORS headers to a handler's answers (--cors-origin); the handler itself when off.
   HttpHandler with_cors(HttpHandler fn) const;
 
@@ -140,7 +163,8 @@ class Server {
   };
   std::mutex extras_mu_;
   std::condition_variable extras_cv_;
-  std::vector<Extra> extras_;  // guarded by extras_mu_
+  // Guarded by extras_mu_; shared so that a request holds its entry while /api/delete drops it.
+  std::vector<std::shared_ptr<Extra>> extras_;
   std::mutex reaper_mu_;
   std::condition_variable reaper_cv_;
   std::atomic<bool> ready_{false};
