@@ -7,6 +7,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import OpenAI from 'openai';
+import { Ollama } from 'ollama';
 import { startServer, MODEL } from './harness.mjs';
 
 const TEMPLATE = path.join(path.dirname(path.dirname(MODEL)), 'chat-templates', 'Qwen-Qwen2.5-7B-Instruct.jinja');
@@ -161,5 +162,52 @@ describe('tool calls', () => {
       client.chat.completions.create({ model: 'stories260K-f32', messages: ask, tools, tool_choice: 'required',
         response_format: { type: 'json_object' } }),
       (e) => e.status === 400 && e.param === 'response_format');
+  });
+});
+
+// The same calls through the official ollama client: its chat sends the request's fields as they
+// are, so hearth's tool_choice extension forces the call, and the answer is in Ollama's shape
+// (message.tool_calls[].function with the arguments as an object).
+describe('tool calls through the ollama client', () => {
+  const asOpenAI = (call) => ({ type: 'function', id: 'call_x',
+    function: { name: call.function.name, arguments: JSON.stringify(call.function.arguments) } });
+
+  test('a forced call, not streamed, is a valid call in Ollama\'s shape', async () => {
+    const ollama = new Ollama({ host: server.base });
+    const r = await ollama.chat({ model: 'stories260K-f32', messages: ask, tools, tool_choice: 'required',
+      stream: false, options: { temperature: 0, num_predict: 120 } });
+    assert.equal(r.done, true);
+    assert.equal(r.message.role, 'assistant');
+    assert.equal(r.message.tool_calls.length, 1);
+    assert.equal(typeof r.message.tool_calls[0].function.arguments, 'object');
+    checkCall(asOpenAI(r.message.tool_calls[0]), ['get_weather', 'add']);
+  });
+
+  test('streamed, the call arrives in a message of the stream, equal to the non-streamed one', async () => {
+    const ollama = new Ollama({ host: server.base });
+    const req = { model: 'stories260K-f32', messages: ask, tools,
+      tool_choice: { type: 'function', function: { name: 'add' } }, options: { temperature: 0, num_predict: 120 } };
+    const calls = [];
+    for await (const part of await ollama.chat({ ...req, stream: true })) {
+      if (part.message?.tool_calls) calls.push(...part.message.tool_calls);
+    }
+    assert.equal(calls.length, 1);
+    checkCall(asOpenAI(calls[0]), ['add']);
+    const plain = await ollama.chat({ ...req, stream: false });
+    assert.deepEqual(plain.message.tool_calls[0].function, calls[0].function);
+  });
+
+  test('a call and its result in an Ollama history reach the template', async () => {
+    const ollama = new Ollama({ host: server.base });
+    await ollama.chat({ model: 'stories260K-f32', tools, stream: false, options: { temperature: 0, num_predict: 4 },
+      messages: [
+        { role: 'user', content: 'What is the weather in Bergen?' },
+        { role: 'assistant', content: '', tool_calls: [{ function: { name: 'get_weather',
+          arguments: { location: 'Bergen', unit: 'celsius' } } }] },
+        { role: 'tool', content: '{"temperature": 4}', tool_name: 'get_weather' },
+      ] });
+    const log = server.log();
+    assert.ok(log.includes('<tool_call>\n{"name": "get_weather", "arguments": {"location": "Bergen", "unit": "celsius"}}\n</tool_call>'), log.slice(-3000));
+    assert.ok(log.includes('<tool_response>\n{"temperature": 4}\n</tool_response>'));
   });
 });

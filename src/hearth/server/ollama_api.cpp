@@ -504,6 +504,9 @@ HttpResponse handle_ollama_chat(Serving& sv, const HttpRequest& req, int key) {
   if (auto e = map_options(j, openai)) return ollama_error(400, *e);
   if (auto e = map_format(j, openai)) return ollama_error(400, *e);
   if (auto t = j.find("tools"); t != j.end() && !t->is_null()) openai["tools"] = *t;
+  // Not in Ollama's API: hearth takes OpenAI's tool_choice here too ("required", a named
+  // function), validated by the OpenAI handler; Ollama's clients pass the field through.
+  if (auto t = j.find("tool_choice"); t != j.end() && !t->is_null()) openai["tool_choice"] = *t;
   return run_generation(sv, req, key, std::move(openai), /*chat=*/true, stream, name);
 }
 
