@@ -241,6 +241,11 @@ void setup(CLI::App& app) {
       ->capture_default_str();
   add_ctx_option(sub, c.scheduler.n_ctx, "context size per slot (default: min(4096, the model's))");
   sub->add_option("-b,--batch-size", c.scheduler.n_batch, "most tokens per forward pass")->capture_default_str();
+  sub->add_flag("--draft-ngram", c.scheduler.draft_ngram,
+                "speculative decoding with prompt-lookup drafts (greedy output unchanged; see docs/server.md)");
+  sub->add_option("--draft-max", c.scheduler.draft_max, "most draft tokens checked per slot and step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   add_threads_option(sub, c.scheduler.n_threads);
   sub->add_option("--max-queue", c.scheduler.max_queue, "queued requests beyond the slots before 503")
       ->capture_default_str();

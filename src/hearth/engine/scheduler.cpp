@@ -28,6 +28,9 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const model::Model& model, 
   if (params.n_slots < 1) {
     return make_error(ErrorCode::kInvalidArgument, "--parallel must be at least 1, not {}", params.n_slots);
   }
+  if (params.draft_ngram && params.draft_max < 1) {
+    return make_error(ErrorCode::kInvalidArgument, "--draft-max must be at least 1, not {}", params.draft_max);
+  }
   std::unique_ptr<Scheduler> s(new Scheduler());
   model::ContextParams cp;
   cp.n_ctx = params.n_ctx;
@@ -52,6 +55,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const model::Model& model, 
   s->slots_.reserve(static_cast<size_t>(params.n_slots));
   for (int i = 0; i < params.n_slots; ++i) s->slots_.emplace_back(i, s->shared_);
   s->slot_lora_.resize(static_cast<size_t>(params.n_slots));
+  s->drafts_.resize(static_cast<size_t>(params.n_slots));
   s->thread_ = std::thread([p = s.get()] { p->loop(); });
   return s;
 }
@@ -162,6 +166,8 @@ SchedulerStats Scheduler::stats() const {
   s.generated_tokens = generated_tokens_.load();
   s.steps = steps_.load();
   s.decode_tokens_per_second = tok_per_s_.load();
+  s.draft_proposed = draft_proposed_.load();
+  s.draft_accepted = draft_accepted_.load();
   return s;
 }
 
@@ -273,14 +279,20 @@ void Scheduler::step() {
   for (Slot& s : slots_) {
     if (!s.idle() && s.task().channel->cancelled()) s.abort(FinishReason::kCancelled, {}, false);
   }
-  // Decode steps first: one token per generating slot.
-  for (Slot& s : slots_) {
-    if (s.state() != Slot::State::kGenerate) continue;
-    batch_.push_back({s.pending(), static_cast<int32_t>(s.cache().size()), s.id(), true});
-    s.cache().push_back(s.pending());
-    out_slot_.push_back(s.id());
+  // Decode steps first: one token per generating slot (and its guesses, with drafts).
+  size_t n_decode = 0;
+  if (params_.draft_ngram) {
+    add_drafted_decodes();
+    for (const Slot& s : slots_) n_decode += s.state() == Slot::State::kGenerate ? 1 : 0;
+  } else {
+    for (Slot& s : slots_) {
+      if (s.state() != Slot::State::kGenerate) continue;
+      batch_.push_back({s.pending(), static_cast<int32_t>(s.cache().size()), s.id(), true});
+      s.cache().push_back(s.pending());
+      out_slot_.push_back(s.id());
+    }
+    n_decode = batch_.size();
   }
-  const size_t n_decode = batch_.size();
   // Then prompt tokens, oldest admission first, within the batch budget.
   std::vector<Slot*> prefill;
   for (Slot& s : slots_) {
@@ -316,6 +328,7 @@ void Scheduler::step() {
   if (batch_.empty()) return;
 
   const auto t0 = std::chrono::steady_clock::now();
+  size_t n_accepted = 0;
   Status st = ctx_->decode(batch_);
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!st.ok()) {
@@ -325,9 +338,16 @@ void Scheduler::step() {
           std::any_of(batch_.begin(), batch_.end(), [&](const model::BatchToken& t) { return t.seq == s.id(); });
       if (in_batch) s.abort(FinishReason::kError, st, /*drop_cache=*/true);
     }
+    for (auto& d : drafts_) d.clear();
   } else {
     for (int i = 0; i < ctx_->n_outputs(); ++i) {
       Slot& s = slots_[static_cast<size_t>(out_slot_[static_cast<size_t>(i)])];
+      if (params_.draft_ngram && !drafts_[static_cast<size_t>(s.id())].empty()) {
+        const size_t n_guess = drafts_[static_cast<size_t>(s.id())].size();
+        n_accepted += take_drafted(s, i);
+        i += static_cast<int>(n_guess);  // the slot's rows: its pending token's, then one per guess
+        continue;
+      }
       if (s.idle()) continue;
       if (s.task().params->embedding) {
         s.on_hidden(ctx_->hidden(i));
@@ -337,10 +357,10 @@ void Scheduler::step() {
     }
   }
   prompt_tokens_ += n_prompt;
-  generated_tokens_ += n_decode;
+  generated_tokens_ += n_decode + n_accepted;
   ++steps_;
   if (n_decode > 0 && dt > 0) {
-    const double rate = static_cast<double>(n_decode) / dt;
+    const double rate = static_cast<double>(n_decode + n_accepted) / dt;
     const double prev = tok_per_s_.load();
     tok_per_s_.store(prev == 0.0 ? rate : 0.8 * prev + 0.2 * rate);
   }
@@ -352,6 +372,65 @@ void Scheduler::step() {
   }
   kv_tokens_.store(kv);
   active_.store(n_active);
+}
+
+void Scheduler::add_drafted_decodes() {
+  size_t n_gen = 0;
+  for (const Slot& s : slots_) n_gen += s.state() == Slot::State::kGenerate ? 1 : 0;
+  // The guesses share what n_batch leaves after one token per generating slot, so the batch is
+  // one forward chunk. That also keeps a rollback inside a sliding window's ring (n_swa +
+  // n_batch rows, kv_cache.h): a slot writes at most n_batch positions past its accepted
+  // length, so the rows the next position's window reads are still held.
+  const auto n_batch = static_cast<size_t>(std::clamp<int64_t>(params_.n_batch, 1, shared_.n_ctx));
+  size_t room = n_batch > n_gen ? n_batch - n_gen : 0;
+  // Prompts being read keep at least half of it.
+  if (std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state() == Slot::State::kPrefill; }))
+    room /= 2;
+  for (Slot& s : slots_) {
+    if (s.state() != Slot::State::kGenerate) continue;
+    auto& guess = drafts_[static_cast<size_t>(s.id())];
+    guess.clear();
+    const auto pos = static_cast<int64_t>(s.cache().size());
+    batch_.push_back({s.pending(), static_cast<int32_t>(pos), s.id(), true});
+    s.cache().push_back(s.pending());
+    out_slot_.push_back(s.id());
+    // Never past the context: the last guess goes at most at n_ctx - 1.
+    const int64_t k = std::min<int64_t>({params_.draft_max, static_cast<int64_t>(room), shared_.n_ctx - pos - 1});
+    if (k <= 0) continue;
+    auto proposed = drafter_.propose(s.cache(), static_cast<int>(k));  // the prompt and the output so far
+    if (!proposed.ok()) continue;
+    guess = std::move(proposed).value();
+    if (guess.size() > static_cast<size_t>(k)) guess.resize(static_cast<size_t>(k));
+    for (size_t i = 0; i < guess.size(); ++i) {
+      batch_.push_back({guess[i], static_cast<int32_t>(pos + 1 + static_cast<int64_t>(i)), s.id(), true});
+      out_slot_.push_back(s.id());
+    }
+    s.cache().insert(s.cache().end(), guess.begin(), guess.end());
+    room -= guess.size();
+    draft_proposed_ += guess.size();
+  }
+}
+
+size_t Scheduler::take_drafted(Slot& s, int row) {
+  auto& guess = drafts_[static_cast<size_t>(s.id())];
+  // The pending token's position + 1: the cache without the guesses.
+  const size_t base = s.cache().size() - guess.size();
+  size_t kept = 0;
+  // Row k holds the logits after the pending token and guess[0..k). Each row is sampled as the
+  // one-token step would sample it: the cache holds exactly the accepted tokens (on_logits
+  // checks the context against it), and the slot's sampler, constraint and stop strings see
+  // the tokens in order. A finished slot takes no further rows.
+  for (size_t k = 0;; ++k) {
+    s.cache().resize(base + k);
+    if (s.idle()) break;
+    s.on_logits(ctx_->logits(row + static_cast<int>(k)));
+    if (s.state() != Slot::State::kGenerate || k == guess.size() || s.pending() != guess[k]) break;
+    ++kept;
+  }
+  // Rows past the accepted length are left in the cache and overwritten by later positions.
+  draft_accepted_ += kept;
+  guess.clear();
+  return kept;
 }
 
 }  // namespace hearth::engine

@@ -8,6 +8,9 @@
 //   3. builds one batch with the pending token of every generating slot plus a budget of
 //      prompt tokens of the slots still reading their prompt, and runs one forward pass,
 //   4. samples every slot that got logits and sends the new text back.
+// With draft_ngram, step 3 also puts each generating slot's prompt-lookup guesses (speculative.h)
+// after its pending token, and step 4 samples those rows in order, keeping the guesses the slot
+// would have produced itself; the output is the same as without drafts.
 // So the decode steps of all active sequences share one pass over the weights, and new
 // prompts join between steps.
 #pragma once
@@ -24,6 +27,7 @@
 #include "hearth/core/status.h"
 #include "hearth/engine/generation.h"
 #include "hearth/engine/slot.h"
+#include "hearth/engine/speculative.h"
 #include "hearth/model/context.h"
 #include "hearth/model/model.h"
 #include "hearth/tokenizer/tokenizer.h"
@@ -39,6 +43,10 @@ struct SchedulerParams {
   uint64_t kv_limit_bytes = 0;  // 0: 75% of available memory
   size_t max_queue = 256;       // queued tasks beyond the busy slots (an embeddings batch of
                                 // 256 inputs is 256 tasks: it must fit)
+  // Speculative decoding with prompt-lookup drafts (NgramDrafter): up to draft_max guesses per
+  // generating slot and step, within n_batch and the context. Off: one token per slot and step.
+  bool draft_ngram = false;
+  int draft_max = 8;
 };
 
 struct SchedulerStats {
@@ -53,6 +61,8 @@ struct SchedulerStats {
   uint64_t generated_tokens = 0;
   uint64_t steps = 0;
   double decode_tokens_per_second = 0.0;  // smoothed over recent steps
+  uint64_t draft_proposed = 0;  // draft tokens checked (draft_ngram)
+  uint64_t draft_accepted = 0;  // draft tokens the model produced itself, kept
 };
 
 class Scheduler {
@@ -88,6 +98,11 @@ class Scheduler {
   void loop();
   void admit_locked();
   void step();
+  // Puts every generating slot's pending token and its guesses into the batch (draft_ngram).
+  void add_drafted_decodes();
+  // Samples a drafted slot's rows from `row` on, in order, while they keep its guesses; the
+  // slot's cache ends at the accepted length. Returns the guesses kept.
+  size_t take_drafted(Slot& s, int row);
 
   std::unique_ptr<model::Context> ctx_;
   SlotShared shared_;
@@ -105,10 +120,13 @@ class Scheduler {
   uint64_t tick_ = 0;
   std::vector<model::BatchToken> batch_;
   std::vector<int> out_slot_;
+  NgramDrafter drafter_;
+  std::vector<std::vector<int32_t>> drafts_;  // [slot] this step's guesses (draft_ngram)
 
   std::atomic<int> active_{0};
   std::atomic<int64_t> kv_tokens_{0};
   std::atomic<uint64_t> prompt_tokens_{0}, cached_tokens_{0}, generated_tokens_{0}, steps_{0};
+  std::atomic<uint64_t> draft_proposed_{0}, draft_accepted_{0};
   std::atomic<double> tok_per_s_{0.0};
 };
 

@@ -156,6 +156,10 @@ std::string Metrics::render(const engine::SchedulerStats* s) const {
   out += fmt::format("hearth_generated_tokens_total {}\n", s->generated_tokens);
   header(out, "hearth_scheduler_steps_total", "counter", "Batched forward passes.");
   out += fmt::format("hearth_scheduler_steps_total {}\n", s->steps);
+  header(out, "hearth_draft_tokens_proposed_total", "counter", "Draft tokens checked (serve --draft-ngram).");
+  out += fmt::format("hearth_draft_tokens_proposed_total {}\n", s->draft_proposed);
+  header(out, "hearth_draft_tokens_accepted_total", "counter", "Draft tokens the model kept (serve --draft-ngram).");
+  out += fmt::format("hearth_draft_tokens_accepted_total {}\n", s->draft_accepted);
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <thread>
 
 #include "hearth/engine/json_constraint.h"
 #include "hearth/engine/speculative.h"
@@ -324,6 +325,42 @@ TEST(SchedulerSlidingWindow, ReusesOnlyPrefixesTheRingStillHolds) {
   EXPECT_EQ(long_run.text, alone(60).text);
 }
 
+// Drafts on a sliding-window model (window 16, rings of 16 + n_batch 8 rows): the guesses a slot
+// writes past its accepted length stay within the batch, so rolling back never leaves the next
+// position's window outside the ring; the output equals the one without drafts.
+TEST(SchedulerSlidingWindow, DraftsRollBackInsideTheRing) {
+  HEARTH_REQUIRE_SHARED(shared);
+  auto m = model::Model::load((shared / "models" / "synth" / "synth-gemma3-f32.gguf").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto tok = tokenizer::Tokenizer::from_gguf((*m)->gguf());
+  ASSERT_TRUE(tok.ok());
+  auto generate = [&](bool draft, const std::string& text) {
+    SchedulerParams p;
+    p.n_slots = 1;
+    p.n_ctx = 512;
+    p.n_batch = 8;
+    p.n_threads = 1;
+    p.draft_ngram = draft;
+    auto s = Scheduler::create(**m, **tok, p);
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    auto g = std::make_shared<GenerationParams>();
+    g->prompt = (*tok)->encode(text, true, false);
+    g->sampler.temperature = 0;
+    g->max_tokens = 120;
+    Outcome o = drain(**(*s)->submit(g));
+    for (int i = 0; i < 1000 && (*s)->stats().active_slots > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return std::make_pair(o, (*s)->stats());
+  };
+  const std::string prompt = "the dog and the cat and the dog and the cat and the dog and the cat and the dog and the";
+  auto [plain, plain_stats] = generate(false, prompt);
+  auto [drafted, stats] = generate(true, prompt);
+  EXPECT_EQ(drafted.text, plain.text);
+  EXPECT_EQ(drafted.finish, plain.finish);
+  EXPECT_EQ(drafted.n_generated, plain.n_generated);
+  EXPECT_GT(stats.draft_proposed, 0u);
+}
+
 // A draft must have the model's vocabulary: GPT-2's tokens under another pre-tokenizer are the
 // same vocabulary; Llama's SPM vocabulary is not.
 TEST(DraftVocabulary, SameTokensOrRefused) {
@@ -352,6 +389,111 @@ TEST(DraftVocabulary, NgramDrafterLooksUpTheLatestOccurrence) {
   EXPECT_EQ(*g, (std::vector<int32_t>{7, 8, 5}));
   EXPECT_EQ(*d.propose({4, 5, 6}, 3), std::vector<int32_t>{});
   EXPECT_EQ(*d.propose({4, 5, 4}, 2), (std::vector<int32_t>{5, 4}));  // n = 1: "4" was followed by 5, 4
+}
+
+// Speculative decoding in the scheduler (draft_ngram): two concurrent greedy requests give the
+// same tokens, finish reason and counts as the same requests on a scheduler without drafts, and
+// prompt lookup on a repetitive prompt gets guesses accepted.
+class SchedulerDraftTest : public SchedulerTest {
+ protected:
+  std::unique_ptr<Scheduler> make(bool draft, int64_t n_batch = 512) {
+    SchedulerParams p;
+    p.n_slots = 2;
+    p.n_ctx = 512;
+    p.n_batch = n_batch;
+    p.n_threads = 1;
+    p.draft_ngram = draft;
+    p.draft_max = 8;
+    auto s = Scheduler::create(*model_, *tok_, p);
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    return std::move(s).value();
+  }
+  // Runs the requests two at a time (both slots busy together).
+  static std::vector<Outcome> run(Scheduler& s, const std::vector<std::shared_ptr<GenerationParams>>& reqs) {
+    std::vector<Outcome> out;
+    for (size_t i = 0; i < reqs.size(); i += 2) {
+      std::vector<std::shared_ptr<RequestChannel>> chans;
+      for (size_t j = i; j < std::min(reqs.size(), i + 2); ++j) {
+        auto ch = s.submit(reqs[j]);
+        EXPECT_TRUE(ch.ok()) << ch.status().to_string();
+        chans.push_back(*ch);
+      }
+      for (auto& ch : chans) out.push_back(drain(*ch));
+    }
+    return out;
+  }
+  // The stats once the scheduler thread has finished its last step (a finish event reaches the
+  // reader before that step's counters are added).
+  static SchedulerStats settled(const Scheduler& s) {
+    for (int i = 0; i < 1000 && s.stats().active_slots > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return s.stats();
+  }
+  static void expect_same(const std::vector<Outcome>& plain, const std::vector<Outcome>& drafted) {
+    ASSERT_EQ(plain.size(), drafted.size());
+    for (size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_EQ(drafted[i].text, plain[i].text) << i;
+      EXPECT_EQ(drafted[i].finish, plain[i].finish) << i;
+      EXPECT_EQ(drafted[i].n_generated, plain[i].n_generated) << i;
+    }
+  }
+};
+
+const std::string kRepetitive =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+    "Once upon a time";
+const std::string kRepetitive2 =
+    "Tom had a red ball. Tom had a red ball. Tom had a red ball. Tom had a red ball. Tom";
+
+TEST_F(SchedulerDraftTest, GreedyOutputEqualsTheOneWithoutDrafts) {
+  auto plain = make(false), drafted = make(true);
+  std::vector<std::shared_ptr<GenerationParams>> reqs = {greedy(kRepetitive, 96), greedy(kRepetitive2, 96)};
+  const auto want = run(*plain, reqs);
+  const auto got = run(*drafted, reqs);
+  expect_same(want, got);
+  EXPECT_EQ(want[0].finish, FinishReason::kLength);
+  const SchedulerStats st = settled(*drafted), plain_st = settled(*plain);
+  EXPECT_GT(st.draft_accepted, 0u);
+  EXPECT_GE(st.draft_proposed, st.draft_accepted);
+  // Every token was still generated and counted: accepted guesses are generated tokens.
+  EXPECT_EQ(st.generated_tokens, plain_st.generated_tokens);
+  EXPECT_LT(st.steps, plain_st.steps);  // the accepted guesses took no pass of their own
+  EXPECT_EQ(plain_st.draft_proposed, 0u);
+  // Again on the same slots: the prompts' rows are reused from caches rolled back past refused
+  // guesses, and the output is still the same.
+  const auto again = run(*drafted, reqs);
+  expect_same(want, again);
+  EXPECT_GT(again[0].n_cached, 0);
+}
+
+// A request that ends inside a run of accepted guesses (a stop string, max_tokens) takes no row
+// past its end: the same text, finish reason and token count as without drafts.
+TEST_F(SchedulerDraftTest, StopStringsAndMaxTokensInsideAcceptedRuns) {
+  auto plain = make(false), drafted = make(true);
+  std::vector<std::shared_ptr<GenerationParams>> reqs;
+  // Every length from 20 to 35: with runs of up to 8 accepted guesses, most end inside one.
+  for (int64_t n = 20; n < 36; ++n) reqs.push_back(greedy(kRepetitive, n));
+  for (const char* stop : {"park", "girl named", "Lily.", "red"}) {
+    auto p = greedy(stop[0] == 'r' ? kRepetitive2 : kRepetitive, 200);
+    p->stop = {stop};
+    reqs.push_back(p);
+  }
+  const auto want = run(*plain, reqs);
+  const auto got = run(*drafted, reqs);
+  expect_same(want, got);
+  for (size_t i = 0; i < 16; ++i) EXPECT_EQ(want[i].finish, FinishReason::kLength) << i;
+  size_t stopped = 0;
+  for (size_t i = 16; i < want.size(); ++i) stopped += want[i].finish == FinishReason::kStop ? 1 : 0;
+  EXPECT_GT(stopped, 0u);
+  EXPECT_GT(settled(*drafted).draft_accepted, 0u);
+}
+
+// A small batch (8 tokens for 2 slots) bounds the guesses; the output is still the same.
+TEST_F(SchedulerDraftTest, GuessesFitTheBatch) {
+  auto plain = make(false, 8), drafted = make(true, 8);
+  std::vector<std::shared_ptr<GenerationParams>> reqs = {greedy(kRepetitive, 64), greedy(kRepetitive2, 64)};
+  expect_same(run(*plain, reqs), run(*drafted, reqs));
+  EXPECT_GT(settled(*drafted).draft_accepted, 0u);
 }
 
 }  // namespace
