@@ -488,6 +488,63 @@ TEST_F(SchedulerDraftTest, StopStringsAndMaxTokensInsideAcceptedRuns) {
   EXPECT_GT(settled(*drafted).draft_accepted, 0u);
 }
 
+// Seeded sampling draws one random number per sampled token, with drafts or not, from the same
+// logits (up to batched arithmetic): the same seed gives the same text, with guesses accepted
+// and penalties applied to the tokens in order.
+TEST_F(SchedulerDraftTest, SeededSamplingGivesTheSameText) {
+  auto plain = make(false), drafted = make(true);
+  std::vector<std::shared_ptr<GenerationParams>> reqs;
+  for (uint32_t seed : {1u, 2u, 3u, 4u}) {
+    auto p = greedy(seed % 2 ? kRepetitive : kRepetitive2, 80);
+    p->sampler.temperature = 0.7f;
+    p->sampler.seed = seed;
+    p->sampler.repeat_penalty = seed > 2 ? 1.1f : 1.0f;
+    reqs.push_back(p);
+  }
+  expect_same(run(*plain, reqs), run(*drafted, reqs));
+  EXPECT_GT(settled(*drafted).draft_accepted, 0u);
+}
+
+// The JSON constraint masks each drafted row after the tokens kept before it: the same valid
+// object as without drafts, greedy and sampled.
+TEST_F(SchedulerDraftTest, JsonConstraintSeesTheTokensInOrder) {
+  auto schema = std::make_shared<JsonSchema>();
+  JsonSchemaNode name;
+  name.types = json_type::kString;
+  name.max_length = 10;
+  JsonSchemaNode flag;
+  flag.types = json_type::kBoolean;
+  schema->nodes.push_back(name);
+  schema->nodes.push_back(flag);
+  JsonSchemaNode obj;
+  obj.types = json_type::kObject;
+  obj.properties = {{"name", 1}, {"ok", 2}};
+  obj.required = {"name", "ok"};
+  obj.additional_properties = false;
+  schema->nodes.push_back(obj);
+  schema->root = 3;
+  auto plain = make(false), drafted = make(true);
+  std::vector<std::shared_ptr<GenerationParams>> reqs;
+  for (float temp : {0.0f, 1.0f}) {
+    auto p = greedy("{\"name\": \"Lily\", \"ok\": true}\n{\"name\": \"Lily\", \"ok\": true}\n", 200);
+    p->sampler.temperature = temp;
+    p->sampler.seed = 11;
+    p->json_schema = schema;
+    reqs.push_back(p);
+  }
+  const auto want = run(*plain, reqs);
+  const auto got = run(*drafted, reqs);
+  expect_same(want, got);
+  for (const Outcome& o : got) {
+    EXPECT_EQ(o.finish, FinishReason::kStop) << o.text;
+    auto check = JsonConstraint::create(schema);
+    ASSERT_TRUE(check.ok());
+    EXPECT_TRUE(check->advance(o.text)) << o.text;
+    EXPECT_TRUE(check->must_end()) << o.text;
+  }
+  EXPECT_GT(settled(*drafted).draft_proposed, 0u);
+}
+
 // A small batch (8 tokens for 2 slots) bounds the guesses; the output is still the same.
 TEST_F(SchedulerDraftTest, GuessesFitTheBatch) {
   auto plain = make(false, 8), drafted = make(true, 8);
