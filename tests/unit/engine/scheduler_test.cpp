@@ -545,6 +545,34 @@ TEST_F(SchedulerDraftTest, JsonConstraintSeesTheTokensInOrder) {
   EXPECT_GT(settled(*drafted).draft_proposed, 0u);
 }
 
+// n = 2: each choice drafts in its own slot, both at once; both
+// give the text of the request without drafts.
+TEST_F(SchedulerDraftTest, EachChoiceDraftsInItsOwnSlot) {
+  auto plain = make(false), drafted = make(true);
+  auto p = greedy(kRepetitive, 64);
+  p->n_choices = 2;
+  auto collect = [&](Scheduler& s) {
+    std::vector<std::string> text(2);
+    int finished = 0;
+    auto ch = s.submit(p);
+    EXPECT_TRUE(ch.ok());
+    std::vector<GenerationEvent> events;
+    while (finished < 2) {
+      events.clear();
+      (*ch)->wait(events, std::chrono::milliseconds(100));
+      for (auto& e : events) {
+        if (e.kind == GenerationEvent::Kind::kDelta) text.at(static_cast<size_t>(e.index)) += e.text;
+        if (e.kind == GenerationEvent::Kind::kFinish) ++finished;
+      }
+    }
+    return text;
+  };
+  const auto want = collect(*plain);
+  EXPECT_EQ(want[0], want[1]);
+  EXPECT_EQ(collect(*drafted), want);
+  EXPECT_GT(settled(*drafted).draft_accepted, 0u);
+}
+
 // A small batch (8 tokens for 2 slots) bounds the guesses; the output is still the same.
 TEST_F(SchedulerDraftTest, GuessesFitTheBatch) {
   auto plain = make(false, 8), drafted = make(true, 8);
