@@ -492,9 +492,7 @@ HttpResponse Server::handle_delete(const HttpRequest& req, int key) {
     return ollama_error(e.status, e.message);
   }
   if (!dropped && !removed.ok()) return ollama_error(404, "model '" + p.name + "' not found");
-  HttpResponse r;
-  r.body.clear();
-  return r;
+  return HttpResponse{};  // 200, empty body (as Ollama answers)
 }
 
 std::shared_ptr<Serving> Server::serving() const {

@@ -20,6 +20,26 @@ const std::string kReference64 =
     ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. "
     "She wanted to play with it, but it was too high.\nLily's mom said";
 
+// {"name": string of at most 10 characters, "ok": boolean}, both required, nothing else.
+std::shared_ptr<JsonSchema> name_ok_schema() {
+  auto schema = std::make_shared<JsonSchema>();
+  JsonSchemaNode name;
+  name.types = json_type::kString;
+  name.max_length = 10;
+  JsonSchemaNode flag;
+  flag.types = json_type::kBoolean;
+  schema->nodes.push_back(name);
+  schema->nodes.push_back(flag);
+  JsonSchemaNode obj;
+  obj.types = json_type::kObject;
+  obj.properties = {{"name", 1}, {"ok", 2}};
+  obj.required = {"name", "ok"};
+  obj.additional_properties = false;
+  schema->nodes.push_back(obj);
+  schema->root = 3;
+  return schema;
+}
+
 struct Outcome {
   std::string text;
   FinishReason finish = FinishReason::kError;
@@ -165,21 +185,7 @@ TEST_F(SchedulerTest, RejectsBadPromptsAndAFullQueue) {
 }
 
 TEST_F(SchedulerTest, JsonSchemaOutputIsValid) {
-  auto schema = std::make_shared<JsonSchema>();
-  JsonSchemaNode name;
-  name.types = json_type::kString;
-  name.max_length = 10;
-  JsonSchemaNode flag;
-  flag.types = json_type::kBoolean;
-  schema->nodes.push_back(name);
-  schema->nodes.push_back(flag);
-  JsonSchemaNode obj;
-  obj.types = json_type::kObject;
-  obj.properties = {{"name", 1}, {"ok", 2}};
-  obj.required = {"name", "ok"};
-  obj.additional_properties = false;
-  schema->nodes.push_back(obj);
-  schema->root = 3;
+  auto schema = name_ok_schema();
   for (float temp : {0.0f, 1.0f}) {
     auto p = greedy("Once upon a time", 200);
     p->sampler.temperature = temp;
@@ -508,21 +514,7 @@ TEST_F(SchedulerDraftTest, SeededSamplingGivesTheSameText) {
 // The JSON constraint masks each drafted row after the tokens kept before it: the same valid
 // object as without drafts, greedy and sampled.
 TEST_F(SchedulerDraftTest, JsonConstraintSeesTheTokensInOrder) {
-  auto schema = std::make_shared<JsonSchema>();
-  JsonSchemaNode name;
-  name.types = json_type::kString;
-  name.max_length = 10;
-  JsonSchemaNode flag;
-  flag.types = json_type::kBoolean;
-  schema->nodes.push_back(name);
-  schema->nodes.push_back(flag);
-  JsonSchemaNode obj;
-  obj.types = json_type::kObject;
-  obj.properties = {{"name", 1}, {"ok", 2}};
-  obj.required = {"name", "ok"};
-  obj.additional_properties = false;
-  schema->nodes.push_back(obj);
-  schema->root = 3;
+  auto schema = name_ok_schema();
   auto plain = make(false), drafted = make(true);
   std::vector<std::shared_ptr<GenerationParams>> reqs;
   for (float temp : {0.0f, 1.0f}) {
