@@ -1,0 +1,8 @@
+// ONNX operators: rnn (op_registry.h). Not written yet.
+#include "hearth/onnx/op_registry.h"
+
+namespace hearth::onnx {
+
+void register_rnn_ops(OpRegistry& r) { (void)r; }
+
+}  // namespace hearth::onnx

@@ -1,0 +1,64 @@
+// Session: hearth's own executor for a loaded ONNX model.
+//  - create(): resolves every node's op for the model's opset (an unsupported op or opset is
+//    an error naming the node), folds constants (nodes whose inputs are all initializers run
+//    once, at creation), fuses Conv + BatchNormalization + activation where the weights are
+//    constant, and plans each value's last use;
+//  - run(): checks the feeds against the declared inputs (names, types, ranks, static dims),
+//    runs the nodes in their topological order on the kernel table and thread pool, and hands
+//    each intermediate buffer back to a pool after its last use, so later nodes reuse it.
+// Shapes are computed as the graph runs, so dynamic dimensions need nothing special.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hearth/core/status.h"
+#include "hearth/onnx/graph.h"
+#include "hearth/onnx/tensor.h"
+
+namespace hearth::onnx {
+
+struct SessionOptions {
+  int n_threads = 0;  // 0: every core
+  bool fold_constants = true;
+  bool fuse = true;
+};
+
+struct SessionStats {
+  size_t nodes = 0;          // top-level nodes left to run after folding and fusion
+  size_t folded = 0;         // nodes folded into constants at creation
+  size_t fused = 0;          // BatchNormalization / activation nodes fused into a Conv
+  size_t buffers_reused = 0; // allocations served from the pool (cumulative over runs)
+};
+
+class Session {
+ public:
+  static Result<Session> create(Model model, const SessionOptions& options = {});
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  ~Session();
+
+  const Model& model() const;
+  const std::vector<ValueInfo>& inputs() const;
+  const std::vector<ValueInfo>& outputs() const;
+
+  // Runs the model; returns the graph's outputs in declaration order.
+  Result<std::vector<Tensor>> run(const std::vector<std::pair<std::string, Tensor>>& feeds);
+
+  SessionStats stats() const;
+
+ private:
+  struct Impl;
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Graph passes, exposed for tests (session.cpp applies them in create()).
+// Folds Conv + BatchNormalization and a following Relu / Clip / LeakyRelu into the Conv (as
+// the internal attributes hearth.activation / hearth.alpha / hearth.beta). Returns the count.
+size_t fuse_conv_bn_activation(Graph& g, int64_t opset);
+
+}  // namespace hearth::onnx
