@@ -14,6 +14,8 @@ APT_PACKAGES=(
   libmosquitto-dev mosquitto iproute2
   docker-registry wrk curl openssl tmux
   chromium
+  libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
+  libpng-dev libjpeg62-turbo-dev libsndfile1-dev libsamplerate0-dev imagemagick espeak-ng
 )
 # Node.js and npm (for the server's client tests) only when the machine has none: an existing
 # Node (e.g. Node 20 with npm 11) must not be replaced by Debian's older packages.
