@@ -226,6 +226,7 @@ Result<Session> Session::create(Model model, const SessionOptions& options) {
   impl->options = options;
   int threads = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   impl->pool = std::make_unique<ThreadPool>(threads);
+  impl->buffers.set_max_tensor_bytes(options.max_tensor_bytes);
   impl->kt = &kernels::active_kernels();
   Graph& g = impl->model.graph;
   HEARTH_TRY(impl->resolve(g));

@@ -25,6 +25,9 @@ struct SessionOptions {
   int n_threads = 0;  // 0: every core
   bool fold_constants = true;
   bool fuse = true;
+  // No intermediate tensor may be larger than this (hostile graphs: ConstantOfShape, Expand,
+  // Tile, Resize, ... can ask for anything).
+  size_t max_tensor_bytes = size_t{4} << 30;
 };
 
 struct SessionStats {

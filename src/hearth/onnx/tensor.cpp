@@ -163,6 +163,10 @@ Result<Tensor> BufferPool::make(DType dtype, Shape shape) {
   const size_t es = dtype_size(dtype);
   if (es == 0) return Tensor::make(dtype, std::move(shape));  // the error
   HEARTH_ASSIGN_OR_RETURN(int64_t n, checked_numel(shape));
+  if (static_cast<uint64_t>(n) * es > max_tensor_bytes_) {
+    return make_error(ErrorCode::kResourceExhausted, "a {} tensor of shape {} needs {} bytes, above the limit of {}",
+                      dtype_name(dtype), shape_string(shape), static_cast<uint64_t>(n) * es, max_tensor_bytes_);
+  }
   const size_t need = std::max<size_t>(static_cast<size_t>(n) * es, kAlign);
   // Best fit among buffers no more than twice the size (a huge buffer is kept for a huge tensor).
   size_t best = free_.size();

@@ -132,7 +132,10 @@ class Tensor {
 class BufferPool {
  public:
   // A zero-filled tensor, reusing a pooled buffer when one of at least the size is free.
+  // Fails (resource_exhausted) above the per-tensor byte limit.
   Result<Tensor> make(DType dtype, Shape shape);
+  void set_max_tensor_bytes(size_t n) { max_tensor_bytes_ = n; }
+  size_t max_tensor_bytes() const { return max_tensor_bytes_; }
   // Gives t's buffer back if nothing else shares it; t is left empty either way.
   void release(Tensor& t);
   size_t pooled_bytes() const { return pooled_bytes_; }
@@ -144,6 +147,7 @@ class BufferPool {
     std::shared_ptr<std::byte> buf;
   };
   std::vector<Free> free_;
+  size_t max_tensor_bytes_ = size_t{4} << 30;
   size_t pooled_bytes_ = 0;
   size_t reused_ = 0;
 };
