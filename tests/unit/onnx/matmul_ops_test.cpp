@@ -32,8 +32,8 @@ TEST(GemmF32, EveryVariantMatchesTheReferenceOnRandomShapes) {
   struct Dims {
     int64_t m, n, k;
   };
-  std::vector<Dims> dims = {{1, 1, 1}, {1, 33, 7}, {7, 1, 300}, {8, 32, 256}, {9, 33, 257}, {6, 16, 512},
-                            {65, 70, 600}, {3, 100, 5}, {130, 17, 64}, {1, 1000, 300}};
+  std::vector<Dims> dims = {{1, 1, 1},    {1, 33, 7},    {7, 1, 300}, {8, 32, 256},  {9, 33, 257},
+                            {6, 16, 512}, {65, 70, 600}, {3, 100, 5}, {130, 17, 64}, {1, 1000, 300}};
   for (int i = 0; i < 20; ++i) dims.push_back({small(rng), small(rng), small(rng)});
   for (const kernels::KernelTable* kt : kernels::available_kernels()) {
     for (const auto& d : dims) {
@@ -72,7 +72,8 @@ TEST(GemmF32, EveryVariantMatchesTheReferenceOnRandomShapes) {
               scale += std::fabs(g.a[i * g.a_row + p * g.a_col] * b[static_cast<size_t>(p * ldb + j)]);
             }
             ASSERT_LE(std::fabs(y[at] - ref[at]) / scale, 1e-5)
-                << kt->name << " m=" << d.m << " n=" << d.n << " k=" << d.k << " variant " << variant << " at " << i << "," << j;
+                << kt->name << " m=" << d.m << " n=" << d.n << " k=" << d.k << " variant " << variant << " at " << i
+                << "," << j;
             ASSERT_EQ(y[at], ys[at]) << kt->name << ": threaded and serial differ";
           }
         }
@@ -141,7 +142,8 @@ std::vector<double> numpy_matmul(const Tensor& A, const Tensor& B, Shape& out_sh
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
         double s = 0;
-        for (int64_t p = 0; p < k; ++p) s += double{A.data<float>()[offset(as, idx, i, p)]} * B.data<float>()[offset(bs, idx, p, j)];
+        for (int64_t p = 0; p < k; ++p)
+          s += double{A.data<float>()[offset(as, idx, i, p)]} * B.data<float>()[offset(bs, idx, p, j)];
         y.push_back(s);
       }
     }
@@ -165,11 +167,22 @@ void expect_close(const Tensor& y, const Shape& shape, const std::vector<double>
 TEST(MatMulOp, NumpySemanticsOnRandomShapes) {
   std::mt19937 rng(99);
   OpRun r;
-  const std::vector<std::pair<Shape, Shape>> cases = {
-      {{5}, {5}},         {{5}, {5, 3}},          {{4, 5}, {5}},           {{3, 4}, {4, 6}},
-      {{2, 3, 4}, {4, 5}}, {{4, 5}, {2, 5, 3}},   {{2, 1, 3, 4}, {3, 4, 2}}, {{1, 3, 4}, {2, 1, 4, 7}},
-      {{2, 3, 4}, {2, 4, 5}}, {{8, 17, 40}, {8, 40, 33}}, {{3, 0, 4}, {4, 5}}, {{3, 4}, {4, 0}},
-      {{2, 3, 0}, {0, 5}}, {{70, 300}, {300, 50}}, {{2, 5}, {3, 5, 1}}, {{7}, {2, 7, 3}}};
+  const std::vector<std::pair<Shape, Shape>> cases = {{{5}, {5}},
+                                                      {{5}, {5, 3}},
+                                                      {{4, 5}, {5}},
+                                                      {{3, 4}, {4, 6}},
+                                                      {{2, 3, 4}, {4, 5}},
+                                                      {{4, 5}, {2, 5, 3}},
+                                                      {{2, 1, 3, 4}, {3, 4, 2}},
+                                                      {{1, 3, 4}, {2, 1, 4, 7}},
+                                                      {{2, 3, 4}, {2, 4, 5}},
+                                                      {{8, 17, 40}, {8, 40, 33}},
+                                                      {{3, 0, 4}, {4, 5}},
+                                                      {{3, 4}, {4, 0}},
+                                                      {{2, 3, 0}, {0, 5}},
+                                                      {{70, 300}, {300, 50}},
+                                                      {{2, 5}, {3, 5, 1}},
+                                                      {{7}, {2, 7, 3}}};
   for (const kernels::KernelTable* kt : kernels::available_kernels()) {
     for (const auto& [sa, sb] : cases) {
       Tensor a = random_tensor(rng, sa), b = random_tensor(rng, sb);
@@ -189,7 +202,8 @@ TEST(MatMulOp, IntegerTypesAreExact) {
   Tensor a = Tensor::from_values<int64_t>({2, 3}, av).value(), b = Tensor::from_values<int64_t>({3, 2}, bv).value();
   auto out = r.run(make_node("MatMul"), {&a, &b});
   ASSERT_TRUE(out.ok()) << out.status().to_string();
-  const std::vector<int64_t> want = {1 * 7 - 2 * -9 + 3 * 11, 1 * 8 - 2 * 10 + 3 * 12, 4 * 7 + 5 * -9 - 6 * 11, 4 * 8 + 5 * 10 - 6 * 12};
+  const std::vector<int64_t> want = {1 * 7 - 2 * -9 + 3 * 11, 1 * 8 - 2 * 10 + 3 * 12, 4 * 7 + 5 * -9 - 6 * 11,
+                                     4 * 8 + 5 * 10 - 6 * 12};
   ASSERT_EQ((*out)[0].shape(), (Shape{2, 2}));
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ((*out)[0].data<int64_t>()[i], want[i]);
 }
@@ -214,46 +228,49 @@ TEST(MatMulOp, ShapesThatDoNotFitAreErrors) {
 TEST(GemmOp, TransposesAlphaBetaAndEveryBroadcastOfC) {
   std::mt19937 rng(7);
   OpRun r;
-  const int64_t m = 13, n = 37, k = 21;
-  const std::vector<Shape> c_shapes = {{}, {1}, {n}, {1, n}, {m, 1}, {m, n}, {1, 1}};
-  for (const kernels::KernelTable* kt : kernels::available_kernels()) {
-    for (int ta = 0; ta < 2; ++ta) {
-      for (int tb = 0; tb < 2; ++tb) {
-        for (size_t ci = 0; ci <= c_shapes.size(); ++ci) {
-          const bool has_c = ci < c_shapes.size();
-          Tensor a = random_tensor(rng, ta ? Shape{k, m} : Shape{m, k});
-          Tensor b = random_tensor(rng, tb ? Shape{n, k} : Shape{k, n});
-          Tensor c = has_c ? random_tensor(rng, c_shapes[ci]) : Tensor();
-          Node node = make_node("Gemm");
-          node.attrs["transA"].value = int64_t{ta};
-          node.attrs["transB"].value = int64_t{tb};
-          node.attrs["alpha"].value = 0.5f;
-          node.attrs["beta"].value = -2.0f;
-          std::vector<const Tensor*> in = {&a, &b};
-          if (has_c) in.push_back(&c);
-          auto out = r.run(node, in, *kt);
-          const std::string what = fmt::format("{} transA={} transB={} C={}", kt->name, ta, tb,
-                                               has_c ? shape_string(c_shapes[ci]) : "none");
-          ASSERT_TRUE(out.ok()) << what << ": " << out.status().to_string();
-          std::vector<double> ref;
-          for (int64_t i = 0; i < m; ++i) {
-            for (int64_t j = 0; j < n; ++j) {
-              double s = 0;
-              for (int64_t p = 0; p < k; ++p) {
-                const float av = ta ? a.data<float>()[p * m + i] : a.data<float>()[i * k + p];
-                const float bv = tb ? b.data<float>()[j * k + p] : b.data<float>()[p * n + j];
-                s += double{av} * bv;
+  const int64_t n = 37, k = 21;
+  // m <= 4 with transB = 1 and transA = 0 takes the kernel table's matmul; the rest the GEMM.
+  for (const int64_t m : {int64_t{1}, int64_t{3}, int64_t{13}}) {
+    const std::vector<Shape> c_shapes = {{}, {1}, {n}, {1, n}, {m, 1}, {m, n}, {1, 1}};
+    for (const kernels::KernelTable* kt : kernels::available_kernels()) {
+      for (int ta = 0; ta < 2; ++ta) {
+        for (int tb = 0; tb < 2; ++tb) {
+          for (size_t ci = 0; ci <= c_shapes.size(); ++ci) {
+            const bool has_c = ci < c_shapes.size();
+            Tensor a = random_tensor(rng, ta ? Shape{k, m} : Shape{m, k});
+            Tensor b = random_tensor(rng, tb ? Shape{n, k} : Shape{k, n});
+            Tensor c = has_c ? random_tensor(rng, c_shapes[ci]) : Tensor();
+            Node node = make_node("Gemm");
+            node.attrs["transA"].value = int64_t{ta};
+            node.attrs["transB"].value = int64_t{tb};
+            node.attrs["alpha"].value = 0.5f;
+            node.attrs["beta"].value = -2.0f;
+            std::vector<const Tensor*> in = {&a, &b};
+            if (has_c) in.push_back(&c);
+            auto out = r.run(node, in, *kt);
+            const std::string what = fmt::format("{} m={} transA={} transB={} C={}", kt->name, m, ta, tb,
+                                                 has_c ? shape_string(c_shapes[ci]) : "none");
+            ASSERT_TRUE(out.ok()) << what << ": " << out.status().to_string();
+            std::vector<double> ref;
+            for (int64_t i = 0; i < m; ++i) {
+              for (int64_t j = 0; j < n; ++j) {
+                double s = 0;
+                for (int64_t p = 0; p < k; ++p) {
+                  const float av = ta ? a.data<float>()[p * m + i] : a.data<float>()[i * k + p];
+                  const float bv = tb ? b.data<float>()[j * k + p] : b.data<float>()[p * n + j];
+                  s += double{av} * bv;
+                }
+                double cv = 0;
+                if (has_c) {
+                  const Shape& cs = c_shapes[ci];
+                  const int64_t cm = cs.size() == 2 ? cs[0] : 1, cn = cs.empty() ? 1 : cs.back();
+                  cv = c.data<float>()[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
+                }
+                ref.push_back(0.5 * s - 2.0 * cv);
               }
-              double cv = 0;
-              if (has_c) {
-                const Shape& cs = c_shapes[ci];
-                const int64_t cm = cs.size() == 2 ? cs[0] : 1, cn = cs.empty() ? 1 : cs.back();
-                cv = c.data<float>()[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
-              }
-              ref.push_back(0.5 * s - 2.0 * cv);
             }
+            expect_close((*out)[0], {m, n}, ref, what);
           }
-          expect_close((*out)[0], {m, n}, ref, what);
         }
       }
     }

@@ -85,10 +85,12 @@ template <typename V, int MR>
         b = pad;
         ldb = NR;
       }
-      for (int64_t m = r0; m < r1; m += MR) {
-        const int mv = static_cast<int>(std::min<int64_t>(MR, r1 - m));
-        tile<V, MR>(g, b, ldb, m, mv, n0, nv, k0, kn, k0 > 0);
-      }
+      int64_t m = r0;
+      for (; m + MR <= r1; m += MR) tile<V, MR>(g, b, ldb, m, MR, n0, nv, k0, kn, k0 > 0);
+      // The last rows: fours, then single rows (a full tile would multiply its repeated rows too,
+      // 8x the work of a matrix-vector product).
+      for (; m + 4 <= r1; m += 4) tile<V, 4>(g, b, ldb, m, 4, n0, nv, k0, kn, k0 > 0);
+      for (; m < r1; ++m) tile<V, 1>(g, b, ldb, m, 1, n0, nv, k0, kn, k0 > 0);
     }
   }
 }
@@ -293,35 +295,11 @@ Status matmul_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tens
 }
 
 // Y = alpha * A' B' + beta * C for float or double.
-// C is null, or checked to broadcast to [M, N] as [cm, cn].
+// Y = alpha * Y + beta * C, C null or broadcast to [M, N] as [cm, cn].
 template <typename T>
-void gemm_typed(OpContext& ctx, const Tensor& A, const Tensor& B, const Tensor* C, int64_t cm, int64_t cn, bool ta, bool tb,
-                float alpha, float beta, Tensor& Y) {
+void gemm_epilogue(const Tensor* C, int64_t cm, int64_t cn, float alpha, float beta, Tensor& Y) {
   const int64_t m = Y.dim(0), n = Y.dim(1);
-  const int64_t k = ta ? A.dim(0) : A.dim(1);
-  const T* a = A.data<T>();
-  const int64_t a_row = ta ? 1 : k, a_col = ta ? m : 1;
-  // B' row-major [K][N]: B itself, or B transposed once here (O(K N) beside the product's O(M K N)).
-  const T* b = B.data<T>();
-  std::vector<T> bt;
-  if (tb) {
-    bt.resize(static_cast<size_t>(k * n));
-    for (int64_t j = 0; j < n; ++j) {
-      for (int64_t p = 0; p < k; ++p) bt[static_cast<size_t>(p * n + j)] = b[j * k + p];
-    }
-    b = bt.data();
-  }
   T* y = Y.data<T>();
-  if constexpr (std::is_same_v<T, float>) {
-    GemmF32 g;
-    g.m = m, g.n = n, g.k = k;
-    g.a = a, g.a_row = a_row, g.a_col = a_col;
-    g.b = b, g.ldb = n;
-    g.y = y, g.ldy = n;
-    gemm_f32(g, ctx.pool, ctx.kt);
-  } else {
-    matmul_plain<T>(a, a_row, a_col, b, n, y, m, n, k);
-  }
   if (alpha == 1.0f && C == nullptr) return;
   const T* c = C ? C->data<T>() : nullptr;
   const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
@@ -333,6 +311,50 @@ void gemm_typed(OpContext& ctx, const Tensor& A, const Tensor& B, const Tensor* 
       y[i * n + j] = v;
     }
   }
+}
+
+// C is null, or checked to broadcast to [M, N] as [cm, cn].
+template <typename T>
+void gemm_typed(OpContext& ctx, const Tensor& A, const Tensor& B, const Tensor* C, int64_t cm, int64_t cn, bool ta, bool tb,
+                float alpha, float beta, Tensor& Y) {
+  const int64_t m = Y.dim(0), n = Y.dim(1);
+  const int64_t k = ta ? A.dim(0) : A.dim(1);
+  const T* a = A.data<T>();
+  const int64_t a_row = ta ? 1 : k, a_col = ta ? m : 1;
+  T* y = Y.data<T>();
+  if constexpr (std::is_same_v<T, float>) {
+    // A few rows against B as [N][K] (a Linear layer's weight, transB = 1): the kernel table's
+    // matmul reads those rows as stored, one streaming dot product per output (measured ~3x the
+    // column-strip GEMM at M = 1, whose strided k rows defeat the prefetcher).
+    if (tb && !ta && m <= 4) {
+      std::vector<std::byte> scratch(kernels::matmul_scratch_bytes(ctx.kt, TensorType::F32, k, m) + 64);
+      kernels::MatmulArgs ma{TensorType::F32, reinterpret_cast<const std::byte*>(B.data<float>()), static_cast<size_t>(k) * sizeof(float),
+                             n, k, a, k, m, y, n, scratch.data()};
+      ctx.kt.matmul(ma, ctx.pool);
+      return gemm_epilogue<T>(C, cm, cn, alpha, beta, Y);
+    }
+  }
+  // B' row-major [K][N]: B itself, or B transposed once here (O(K N) beside the product's O(M K N)).
+  const T* b = B.data<T>();
+  std::vector<T> bt;
+  if (tb) {
+    bt.resize(static_cast<size_t>(k * n));
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t p = 0; p < k; ++p) bt[static_cast<size_t>(p * n + j)] = b[j * k + p];
+    }
+    b = bt.data();
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    GemmF32 g;
+    g.m = m, g.n = n, g.k = k;
+    g.a = a, g.a_row = a_row, g.a_col = a_col;
+    g.b = b, g.ldb = n;
+    g.y = y, g.ldy = n;
+    gemm_f32(g, ctx.pool, ctx.kt);
+  } else {
+    matmul_plain<T>(a, a_row, a_col, b, n, y, m, n, k);
+  }
+  gemm_epilogue<T>(C, cm, cn, alpha, beta, Y);
 }
 
 Status gemm_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
