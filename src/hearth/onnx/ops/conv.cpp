@@ -414,17 +414,17 @@ Status conv_transpose_op(OpContext& ctx, const Node& node, OpInputs in, std::vec
       target = *t;
     }
     if (target >= 0) {
+      // The spec's split, with Python's floor division: a target beyond the full output
+      // (total < 0) gives a negative pad, i.e. extra outputs that only hold the bias.
       const int64_t total = full - target;
-      if (total < 0) {
-        // ONNX Runtime pads the end with zeros in this case; hearth refuses it (no model needs it).
-        return bad(node, fmt::format("output_shape {} is larger than the full transposed output {} in spatial dim {}", target, full, i));
-      }
+      if (target > (int64_t{1} << 40)) return bad(node, fmt::format("output_shape {} is too large", shape_string(oshape)));
+      const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
       if (ap == "SAME_UPPER") {
-        g.pb[i] = total / 2;
-        g.pe[i] = total - total / 2;
+        g.pb[i] = half;
+        g.pe[i] = total - half;
       } else {
-        g.pb[i] = total - total / 2;
-        g.pe[i] = total / 2;
+        g.pb[i] = total - half;
+        g.pe[i] = half;
       }
     } else if (ap == "VALID") {
       g.pb[i] = g.pe[i] = 0;

@@ -1,8 +1,898 @@
-// ONNX operators: nn (op_registry.h). Not written yet.
+// ONNX operators: pooling, normalization, Resize / Upsample and Pad (op_registry.h).
+//  - MaxPool (float32, int8, uint8; dilations, ceil_mode, storage_order, the Indices output),
+//    AveragePool (count_include_pad, ceil_mode, dilations), GlobalAveragePool, GlobalMaxPool:
+//    any number of spatial dims, one (image, channel) plane per task on the thread pool;
+//  - BatchNormalization (inference mode), InstanceNormalization, LayerNormalization (opset 17);
+//  - Resize (opsets 10, 11, 13, 18, 19): nearest (every nearest_mode), n-linear and cubic, every
+//    coordinate_transformation_mode, scales or sizes, axes, keep_aspect_ratio_policy; separable
+//    taps per axis, applied over the taps' product; Upsample (opsets 7 and 9) on the same code;
+//  - Pad (attributes before opset 11, inputs from 11, axes from 18): constant, reflect, edge,
+//    wrap, any element type; negative pads crop.
+// Checked by tests/unit/onnx/nn_ops_test.cpp against references written there.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "hearth/core/checked_math.h"
 #include "hearth/onnx/op_registry.h"
 
 namespace hearth::onnx {
+namespace {
 
-void register_nn_ops(OpRegistry& r) { (void)r; }
+Status bad(const Node& node, std::string_view what) {
+  return make_error(ErrorCode::kInvalidArgument, "{}: {}", node.describe(), what);
+}
+
+int64_t prod(const std::vector<int64_t>& v, size_t from = 0) {
+  int64_t p = 1;
+  for (size_t i = from; i < v.size(); ++i) p *= v[i];
+  return p;
+}
+
+// ---- pooling ----
+
+struct PoolGeom {
+  size_t nd = 0;
+  std::vector<int64_t> in, k, out, s, d, pb, pe;
+};
+
+Status pool_geometry(const Node& node, const Tensor& x, bool allow_dilations, PoolGeom& g) {
+  if (x.rank() < 3) return bad(node, fmt::format("input must have rank >= 3 (N, C, spatial...), has shape {}", shape_string(x.shape())));
+  const size_t nd = x.rank() - 2;
+  g.nd = nd;
+  g.in.assign(x.shape().begin() + 2, x.shape().end());
+  g.k = node.attr_ints("kernel_shape");
+  if (g.k.size() != nd) return bad(node, fmt::format("kernel_shape must have {} values, has {}", nd, g.k.size()));
+  g.s = node.attr_ints("strides", std::vector<int64_t>(nd, 1));
+  g.d = node.attr_ints("dilations", std::vector<int64_t>(nd, 1));
+  if (g.s.size() != nd) return bad(node, fmt::format("strides has {} values, expected {}", g.s.size(), nd));
+  if (g.d.size() != nd) return bad(node, fmt::format("dilations has {} values, expected {}", g.d.size(), nd));
+  auto pads = node.attr_ints("pads", std::vector<int64_t>(2 * nd, 0));
+  if (pads.size() != 2 * nd) return bad(node, fmt::format("pads has {} values, expected {}", pads.size(), 2 * nd));
+  constexpr int64_t kLim = int64_t{1} << 30;
+  for (size_t i = 0; i < nd; ++i) {
+    if (g.k[i] <= 0 || g.k[i] > kLim) return bad(node, fmt::format("kernel_shape must be in [1, 2^30], is {}", shape_string(g.k)));
+    if (g.s[i] <= 0 || g.s[i] > kLim) return bad(node, fmt::format("strides must be in [1, 2^30], are {}", shape_string(g.s)));
+    if (g.d[i] <= 0 || g.d[i] > kLim) return bad(node, fmt::format("dilations must be in [1, 2^30], are {}", shape_string(g.d)));
+    if (!allow_dilations && g.d[i] != 1) return bad(node, "dilations are not supported before opset 19");
+  }
+  for (int64_t p : pads) if (p < 0 || p > kLim) return bad(node, fmt::format("pads must be in [0, 2^30], are {}", shape_string(pads)));
+  g.pb.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(nd));
+  g.pe.assign(pads.begin() + static_cast<std::ptrdiff_t>(nd), pads.end());
+  const bool ceil_mode = node.attr_int("ceil_mode", 0) != 0;
+  const std::string ap = node.attr_string("auto_pad", "NOTSET");
+  g.out.resize(nd);
+  for (size_t i = 0; i < nd; ++i) {
+    const int64_t ek = (g.k[i] - 1) * g.d[i] + 1;  // < 2^60
+    if (ap == "NOTSET") {
+      const int64_t span = g.in[i] + g.pb[i] + g.pe[i] - ek;
+      if (span < 0) return bad(node, fmt::format("the kernel ({}) is larger than the padded input ({}) in spatial dim {}", ek, span + ek, i));
+      g.out[i] = (ceil_mode ? (span + g.s[i] - 1) / g.s[i] : span / g.s[i]) + 1;
+      // A last window that would start in the end padding is dropped.
+      if (ceil_mode && (g.out[i] - 1) * g.s[i] >= g.in[i] + g.pb[i]) --g.out[i];
+    } else if (ap == "VALID") {
+      g.pb[i] = g.pe[i] = 0;
+      if (g.in[i] < ek) return bad(node, fmt::format("the kernel ({}) is larger than the input ({}) in spatial dim {}", ek, g.in[i], i));
+      g.out[i] = (g.in[i] - ek) / g.s[i] + 1;
+    } else if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+      g.out[i] = (g.in[i] + g.s[i] - 1) / g.s[i];
+      const int64_t total = std::max<int64_t>(0, (g.out[i] - 1) * g.s[i] + ek - g.in[i]);
+      g.pb[i] = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
+      g.pe[i] = total - g.pb[i];
+    } else {
+      return bad(node, fmt::format("auto_pad '{}' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap));
+    }
+  }
+  return ok_status();
+}
+
+// Calls f(out_index, window) for each output position of one plane, where window lists the
+// valid input offsets (and pad_count the window positions inside the padded bounds).
+template <typename F>
+void for_each_window(const PoolGeom& g, F&& f) {
+  const size_t nd = g.nd;
+  const int64_t osz = prod(g.out);
+  std::vector<int64_t> oc(nd, 0);
+  std::vector<std::vector<int64_t>> pos(nd);  // valid input coords per dim
+  std::vector<int64_t> padded(nd);
+  std::vector<int64_t> offs;
+  for (int64_t o = 0; o < osz; ++o) {
+    int64_t pad_count = 1;
+    for (size_t i = 0; i < nd; ++i) {
+      pos[i].clear();
+      const int64_t start = oc[i] * g.s[i] - g.pb[i];
+      int64_t in_pad = 0;
+      for (int64_t k = 0; k < g.k[i]; ++k) {
+        const int64_t p = start + k * g.d[i];
+        if (p >= 0 && p < g.in[i]) pos[i].push_back(p);
+        if (p < g.in[i] + g.pe[i]) ++in_pad;  // p >= -pb always
+      }
+      padded[i] = in_pad;
+      pad_count *= in_pad;
+    }
+    offs.assign(1, 0);
+    for (size_t i = 0; i < nd; ++i) {
+      std::vector<int64_t> next;
+      next.reserve(offs.size() * pos[i].size());
+      for (int64_t base : offs)
+        for (int64_t p : pos[i]) next.push_back(base * g.in[i] + p);
+      offs.swap(next);
+    }
+    f(o, offs, pad_count);
+    for (size_t i = nd; i-- > 0;) {
+      if (++oc[i] < g.out[i]) break;
+      oc[i] = 0;
+    }
+  }
+}
+
+template <typename T>
+void max_pool_planes(OpContext& ctx, const PoolGeom& g, const T* x, T* y, int64_t* idx, int64_t planes, bool col_major) {
+  const int64_t isz = prod(g.in), osz = prod(g.out);
+  ctx.pool.parallel_for(planes, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* xp = x + p * isz;
+      for_each_window(g, [&](int64_t o, const std::vector<int64_t>& offs, int64_t) {
+        T best = std::numeric_limits<T>::lowest();
+        int64_t at = -1;
+        if constexpr (std::is_floating_point_v<T>) best = -std::numeric_limits<T>::infinity();
+        for (int64_t off : offs) {
+          if (at < 0 || xp[off] > best) best = xp[off], at = off;
+        }
+        y[p * osz + o] = best;
+        if (idx) {
+          int64_t flat = at < 0 ? 0 : at;
+          if (col_major && at >= 0) {
+            // Column-major spatial offset: reverse the dims' order.
+            int64_t rem = at, cm = 0, mul = 1;
+            std::vector<int64_t> c(g.nd);
+            for (size_t i = g.nd; i-- > 0;) c[i] = rem % g.in[i], rem /= g.in[i];
+            for (size_t i = 0; i < g.nd; ++i) cm += c[i] * mul, mul *= g.in[i];
+            flat = cm;
+          }
+          idx[p * osz + o] = p * isz + flat;
+        }
+      });
+    }
+  });
+}
+
+Status max_pool_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 1, 1));
+  const Tensor& x = *in[0];
+  HEARTH_TRY(require_dtype(node, x, "input X", {DType::kFloat, DType::kUint8, DType::kInt8, DType::kDouble}));
+  PoolGeom g;
+  HEARTH_TRY(pool_geometry(node, x, true, g));
+  Shape ys{x.dim(0), x.dim(1)};
+  ys.insert(ys.end(), g.out.begin(), g.out.end());
+  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(x.dtype(), ys));
+  Tensor ind;
+  const bool want_idx = node.outputs.size() > 1 && !node.outputs[1].empty();
+  if (want_idx) {
+    HEARTH_ASSIGN_OR_RETURN(ind, ctx.alloc(DType::kInt64, ys));
+  }
+  const int64_t planes = x.dim(0) * x.dim(1);
+  int64_t* id = want_idx ? ind.data<int64_t>() : nullptr;
+  const bool cm = node.attr_int("storage_order", 0) != 0;
+  if (y.numel() > 0) {
+    switch (x.dtype()) {
+      case DType::kFloat: max_pool_planes(ctx, g, x.data<float>(), y.data<float>(), id, planes, cm); break;
+      case DType::kDouble: max_pool_planes(ctx, g, x.data<double>(), y.data<double>(), id, planes, cm); break;
+      case DType::kUint8: max_pool_planes(ctx, g, x.data<uint8_t>(), y.data<uint8_t>(), id, planes, cm); break;
+      default: max_pool_planes(ctx, g, x.data<int8_t>(), y.data<int8_t>(), id, planes, cm); break;
+    }
+  }
+  out[0] = y;
+  if (want_idx) out[1] = ind;
+  return ok_status();
+}
+
+Status average_pool_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 1, 1));
+  const Tensor& x = *in[0];
+  HEARTH_TRY(require_dtype(node, x, "input X", {DType::kFloat}));
+  PoolGeom g;
+  HEARTH_TRY(pool_geometry(node, x, ctx.opset >= 19, g));
+  Shape ys{x.dim(0), x.dim(1)};
+  ys.insert(ys.end(), g.out.begin(), g.out.end());
+  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(DType::kFloat, ys));
+  out[0] = y;
+  if (y.numel() == 0) return ok_status();
+  const bool include_pad = node.attr_int("count_include_pad", 0) != 0;
+  const int64_t isz = prod(g.in), osz = prod(g.out);
+  const float* xd = x.data<float>();
+  float* yd = y.data<float>();
+  ctx.pool.parallel_for(x.dim(0) * x.dim(1), 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* xp = xd + p * isz;
+      for_each_window(g, [&](int64_t o, const std::vector<int64_t>& offs, int64_t pad_count) {
+        double s = 0;
+        for (int64_t off : offs) s += xp[off];
+        const int64_t n = include_pad ? pad_count : static_cast<int64_t>(offs.size());
+        yd[p * osz + o] = n > 0 ? static_cast<float>(s / static_cast<double>(n)) : 0.0f;
+      });
+    }
+  });
+  return ok_status();
+}
+
+template <bool kMax>
+Status global_pool_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 1, 1));
+  const Tensor& x = *in[0];
+  HEARTH_TRY(require_dtype(node, x, "input X", {DType::kFloat}));
+  if (x.rank() < 2) return bad(node, fmt::format("input must have rank >= 2, has shape {}", shape_string(x.shape())));
+  Shape ys{x.dim(0), x.dim(1)};
+  ys.resize(x.rank(), 1);
+  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(DType::kFloat, ys));
+  out[0] = y;
+  const int64_t planes = x.dim(0) * x.dim(1);
+  if (planes == 0) return ok_status();
+  const int64_t sz = x.numel() / planes;
+  if (kMax && sz == 0) return bad(node, "GlobalMaxPool of an empty spatial extent");
+  const float* xd = x.data<float>();
+  float* yd = y.data<float>();
+  ctx.pool.parallel_for(planes, 8, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* xp = xd + p * sz;
+      if constexpr (kMax) {
+        float m = xp[0];
+        for (int64_t i = 1; i < sz; ++i) m = std::max(m, xp[i]);
+        yd[p] = m;
+      } else {
+        double s = 0;
+        for (int64_t i = 0; i < sz; ++i) s += xp[i];
+        yd[p] = sz > 0 ? static_cast<float>(s / static_cast<double>(sz)) : 0.0f;
+      }
+    }
+  });
+  return ok_status();
+}
+
+// ---- normalization ----
+
+Status check_channel_vector(const Node& node, const Tensor* t, std::string_view what, int64_t c) {
+  if (!t) return bad(node, fmt::format("{} is required", what));
+  HEARTH_TRY(require_dtype(node, *t, what, {DType::kFloat}));
+  if (t->numel() != c || t->rank() != 1) return bad(node, fmt::format("{} must have shape [{}], has {}", what, c, shape_string(t->shape())));
+  return ok_status();
+}
+
+// y = x * a[c] + b[c] per channel (dim 1) of x.
+void channel_affine(OpContext& ctx, const Tensor& x, const std::vector<float>& a, const std::vector<float>& b, Tensor& y) {
+  const int64_t n = x.dim(0), c = x.dim(1);
+  const int64_t sz = n * c == 0 ? 0 : x.numel() / (n * c);
+  const float* xd = x.data<float>();
+  float* yd = y.data<float>();
+  ctx.pool.parallel_for(n * c, std::max<int64_t>(1, 16384 / std::max<int64_t>(sz, 1)), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const float av = a[static_cast<size_t>(p % c)], bv = b[static_cast<size_t>(p % c)];
+      const float* xp = xd + p * sz;
+      float* yp = yd + p * sz;
+      for (int64_t i = 0; i < sz; ++i) yp[i] = xp[i] * av + bv;
+    }
+  });
+}
+
+Status batch_norm_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 5, 5));
+  const Tensor& x = *in[0];
+  HEARTH_TRY(require_dtype(node, x, "input X", {DType::kFloat}));
+  if (node.attr_int("training_mode", 0) != 0) return bad(node, "training_mode is not supported (inference only)");
+  for (size_t i = 1; i < node.outputs.size(); ++i) {
+    if (!node.outputs[i].empty()) return bad(node, "the running mean/var outputs (training mode) are not supported");
+  }
+  if (x.rank() < 2) return bad(node, fmt::format("input must have rank >= 2 (N, C, ...), has shape {}", shape_string(x.shape())));
+  const int64_t c = x.dim(1);
+  HEARTH_TRY(check_channel_vector(node, in[1], "scale", c));
+  HEARTH_TRY(check_channel_vector(node, in[2], "B", c));
+  HEARTH_TRY(check_channel_vector(node, in[3], "input_mean", c));
+  HEARTH_TRY(check_channel_vector(node, in[4], "input_var", c));
+  const float eps = node.attr_float("epsilon", 1e-5f);
+  std::vector<float> a(static_cast<size_t>(c)), b(static_cast<size_t>(c));
+  for (int64_t i = 0; i < c; ++i) {
+    const float s = in[1]->data<float>()[i] / std::sqrt(in[4]->data<float>()[i] + eps);
+    a[static_cast<size_t>(i)] = s;
+    b[static_cast<size_t>(i)] = in[2]->data<float>()[i] - in[3]->data<float>()[i] * s;
+  }
+  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(DType::kFloat, x.shape()));
+  channel_affine(ctx, x, a, b, y);
+  out[0] = y;
+  return ok_status();
+}
+
+Status instance_norm_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 3, 3));
+  const Tensor& x = *in[0];
+  HEARTH_TRY(require_dtype(node, x, "input X", {DType::kFloat}));
+  if (x.rank() < 3) return bad(node, fmt::format("input must have rank >= 3 (N, C, spatial...), has shape {}", shape_string(x.shape())));
+  const int64_t n = x.dim(0), c = x.dim(1);
+  HEARTH_TRY(check_channel_vector(node, in[1], "scale", c));
+  HEARTH_TRY(check_channel_vector(node, in[2], "B", c));
+  const float eps = node.attr_float("epsilon", 1e-5f);
+  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(DType::kFloat, x.shape()));
+  out[0] = y;
+  if (n * c == 0) return ok_status();
+  const int64_t sz = x.numel() / (n * c);
+  const float* xd = x.data<float>();
+  float* yd = y.data<float>();
+  const float* sc = in[1]->data<float>();
+  const float* bi = in[2]->data<float>();
+  ctx.pool.parallel_for(n * c, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* xp = xd + p * sz;
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < sz; ++i) mean += xp[i];
+      mean /= static_cast<double>(std::max<int64_t>(sz, 1));
+      for (int64_t i = 0; i < sz; ++i) var += (xp[i] - mean) * (xp[i] - mean);
+      var /= static_cast<double>(std::max<int64_t>(sz, 1));
+      const float a = sc[p % c] / static_cast<float>(std::sqrt(var + eps));
+      const float b = bi[p % c] - static_cast<float>(mean) * a;
+      float* yp = yd + p * sz;
+      for (int64_t i = 0; i < sz; ++i) yp[i] = xp[i] * a + b;
+    }
+  });
+  return ok_status();
+}
+
+// t (broadcastable, right-aligned, to `dims`) expanded to prod(dims) values; false if not.
+bool expand_to(const Tensor& t, const Shape& dims, std::vector<float>& v) {
+  if (t.rank() > dims.size()) {
+    for (size_t i = 0; i + dims.size() < t.rank(); ++i) if (t.dim(i) != 1) return false;
+  }
+  const size_t off = dims.size() >= t.rank() ? dims.size() - t.rank() : 0;
+  const size_t skip = t.rank() > dims.size() ? t.rank() - dims.size() : 0;
+  for (size_t i = skip; i < t.rank(); ++i) {
+    const int64_t td = t.dim(i), dd = dims[off + i - skip];
+    if (td != 1 && td != dd) return false;
+  }
+  const int64_t total = prod(dims);
+  v.resize(static_cast<size_t>(total));
+  std::vector<int64_t> coord(dims.size());
+  for (int64_t e = 0; e < total; ++e) {
+    int64_t rem = e;
+    for (size_t i = dims.size(); i-- > 0;) coord[i] = rem % dims[i], rem /= dims[i];
+    int64_t src = 0;
+    for (size_t i = skip; i < t.rank(); ++i) {
+      const int64_t td = t.dim(i);
+      src = src * td + (td == 1 ? 0 : coord[off + i - skip]);
+    }
+    v[static_cast<size_t>(e)] = t.data<float>()[src];
+  }
+  return true;
+}
+
+Status layer_norm_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 2, 3));
+  const Tensor& x = *in[0];
+  HEARTH_TRY(require_dtype(node, x, "input X", {DType::kFloat}));
+  HEARTH_TRY(require_dtype(node, *in[1], "Scale", {DType::kFloat}));
+  const Tensor* bt = in.size() > 2 ? in[2] : nullptr;
+  if (bt) HEARTH_TRY(require_dtype(node, *bt, "B", {DType::kFloat}));
+  const int64_t rank = static_cast<int64_t>(x.rank());
+  if (rank == 0) return bad(node, "input must have rank >= 1");
+  HEARTH_ASSIGN_OR_RETURN(const int64_t axis, normalize_axis(node, node.attr_int("axis", -1), rank));
+  const float eps = node.attr_float("epsilon", 1e-5f);
+  Shape norm_dims(x.shape().begin() + axis, x.shape().end());
+  const int64_t d = prod(norm_dims);
+  const int64_t rows = d == 0 ? 0 : x.numel() / d;
+  std::vector<float> sc, bi;
+  if (!expand_to(*in[1], norm_dims, sc)) {
+    return bad(node, fmt::format("Scale {} does not broadcast to the normalized dims {}", shape_string(in[1]->shape()), shape_string(norm_dims)));
+  }
+  if (bt && !expand_to(*bt, norm_dims, bi)) {
+    return bad(node, fmt::format("B {} does not broadcast to the normalized dims {}", shape_string(bt->shape()), shape_string(norm_dims)));
+  }
+  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(DType::kFloat, x.shape()));
+  Shape stat_shape(x.shape().begin(), x.shape().begin() + axis);
+  stat_shape.resize(static_cast<size_t>(rank), 1);
+  Tensor mean_t, inv_t;
+  const bool want_mean = node.outputs.size() > 1 && !node.outputs[1].empty();
+  const bool want_inv = node.outputs.size() > 2 && !node.outputs[2].empty();
+  if (want_mean) {
+    HEARTH_ASSIGN_OR_RETURN(mean_t, ctx.alloc(DType::kFloat, stat_shape));
+  }
+  if (want_inv) {
+    HEARTH_ASSIGN_OR_RETURN(inv_t, ctx.alloc(DType::kFloat, stat_shape));
+  }
+  const float* xd = x.data<float>();
+  float* yd = y.data<float>();
+  ctx.pool.parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(d, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xp = xd + r * d;
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < d; ++i) mean += xp[i];
+      mean /= static_cast<double>(d);
+      for (int64_t i = 0; i < d; ++i) var += (xp[i] - mean) * (xp[i] - mean);
+      var /= static_cast<double>(d);
+      const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
+      const float m = static_cast<float>(mean);
+      float* yp = yd + r * d;
+      for (int64_t i = 0; i < d; ++i) {
+        yp[i] = (xp[i] - m) * inv * sc[static_cast<size_t>(i)] + (bt ? bi[static_cast<size_t>(i)] : 0.0f);
+      }
+      if (want_mean) mean_t.data<float>()[r] = m;
+      if (want_inv) inv_t.data<float>()[r] = inv;
+    }
+  });
+  out[0] = y;
+  if (want_mean) out[1] = mean_t;
+  if (want_inv) out[2] = inv_t;
+  return ok_status();
+}
+
+// ---- Resize / Upsample ----
+
+enum class Coord { kHalfPixel, kPytorchHalfPixel, kAlignCorners, kAsymmetric, kTfHalfPixelForNn, kTfCropAndResize, kHalfPixelSymmetric };
+enum class Nearest { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil };
+enum class Mode { kNearest, kLinear, kCubic };
+
+struct ResizeSpec {
+  Mode mode = Mode::kNearest;
+  Coord coord = Coord::kHalfPixel;
+  Nearest nearest = Nearest::kRoundPreferFloor;
+  float cubic_a = -0.75f;
+  bool exclude_outside = false;
+  float extrapolation = 0.0f;
+};
+
+// The taps of one output coordinate along one axis: input indices and weights; idx -1 marks
+// an extrapolated (tf_crop_and_resize outside the image) coordinate.
+struct Taps {
+  int64_t n = 0;  // taps per output coordinate
+  std::vector<int64_t> idx;
+  std::vector<float> w;
+};
+
+// len_f: the resized length the coordinate formulas use (in * scale when scales are given, so
+// not floored; the output size when sizes are).
+Taps axis_taps(const ResizeSpec& sp, int64_t in, int64_t out, double scale, double len_f, double roi_start, double roi_end) {
+  Taps t;
+  t.n = sp.mode == Mode::kNearest ? 1 : (sp.mode == Mode::kLinear ? 2 : 4);
+  if (in == out && scale == 1.0 && sp.coord != Coord::kTfCropAndResize) t.n = 1;  // identity axis
+  t.idx.resize(static_cast<size_t>(out * t.n));
+  t.w.resize(static_cast<size_t>(out * t.n));
+  for (int64_t o = 0; o < out; ++o) {
+    int64_t* ix = &t.idx[static_cast<size_t>(o * t.n)];
+    float* w = &t.w[static_cast<size_t>(o * t.n)];
+    if (t.n == 1 && in == out && scale == 1.0 && sp.coord != Coord::kTfCropAndResize) {
+      ix[0] = o, w[0] = 1.0f;
+      continue;
+    }
+    const double xr = static_cast<double>(o);
+    double x = 0;
+    switch (sp.coord) {
+      case Coord::kHalfPixel: x = (xr + 0.5) / scale - 0.5; break;
+      case Coord::kPytorchHalfPixel: x = len_f > 1 ? (xr + 0.5) / scale - 0.5 : 0.0; break;
+      case Coord::kAlignCorners: x = len_f == 1 ? 0.0 : xr * static_cast<double>(in - 1) / (len_f - 1); break;
+      case Coord::kAsymmetric: x = xr / scale; break;
+      case Coord::kTfHalfPixelForNn: x = (xr + 0.5) / scale; break;
+      case Coord::kTfCropAndResize:
+        x = len_f > 1 ? roi_start * static_cast<double>(in - 1) + xr * (roi_end - roi_start) * static_cast<double>(in - 1) / (len_f - 1)
+                    : 0.5 * (roi_start + roi_end) * static_cast<double>(in - 1);
+        break;
+      case Coord::kHalfPixelSymmetric: {
+        const double adj = static_cast<double>(out) / (scale * static_cast<double>(in));
+        const double center = static_cast<double>(in) / 2;
+        x = center * (1 - adj) + (xr + 0.5) / scale - 0.5;
+        break;
+      }
+    }
+    if (sp.coord == Coord::kTfCropAndResize && (x < 0 || x > static_cast<double>(in - 1))) {
+      for (int64_t k = 0; k < t.n; ++k) ix[k] = -1, w[k] = k == 0 ? 1.0f : 0.0f;
+      continue;
+    }
+    auto clampi = [&](int64_t v) { return std::clamp<int64_t>(v, 0, in - 1); };
+    if (sp.mode == Mode::kNearest) {
+      int64_t v = 0;
+      switch (sp.nearest) {
+        case Nearest::kRoundPreferFloor: v = (x == std::floor(x) + 0.5) ? static_cast<int64_t>(std::floor(x)) : static_cast<int64_t>(std::round(x)); break;
+        case Nearest::kRoundPreferCeil: v = (x == std::floor(x) + 0.5) ? static_cast<int64_t>(std::ceil(x)) : static_cast<int64_t>(std::round(x)); break;
+        case Nearest::kFloor: v = static_cast<int64_t>(std::floor(x)); break;
+        case Nearest::kCeil: v = static_cast<int64_t>(std::ceil(x)); break;
+      }
+      ix[0] = clampi(v), w[0] = 1.0f;
+    } else if (sp.mode == Mode::kLinear) {
+      // Coordinates before the first / after the last sample take the edge value.
+      const double xc = std::clamp(x, 0.0, static_cast<double>(in - 1));
+      const int64_t i0 = static_cast<int64_t>(std::floor(xc));
+      const double f = xc - static_cast<double>(i0);
+      ix[0] = clampi(i0), ix[1] = clampi(i0 + 1);
+      w[0] = static_cast<float>(1 - f), w[1] = static_cast<float>(f);
+    } else {
+      const int64_t i0 = static_cast<int64_t>(std::floor(x));
+      const double f = x - static_cast<double>(i0);
+      const double a = sp.cubic_a;
+      auto cubic = [a](double d) {
+        d = std::abs(d);
+        if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+        if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+        return 0.0;
+      };
+      double ws[4], sum = 0;
+      for (int k = 0; k < 4; ++k) {
+        const int64_t p = i0 - 1 + k;
+        ws[k] = cubic(f + 1 - k);
+        if (sp.exclude_outside && (p < 0 || p >= in)) ws[k] = 0;
+        sum += ws[k];
+      }
+      for (int k = 0; k < 4; ++k) {
+        ix[k] = clampi(i0 - 1 + k);
+        w[k] = static_cast<float>(sp.exclude_outside && sum != 0 ? ws[k] / sum : ws[k]);
+      }
+    }
+  }
+  return t;
+}
+
+Status resize_run(OpContext& ctx, const Node& node, const ResizeSpec& sp, const Tensor& x, const Shape& out_shape,
+                  const std::vector<double>& scales, const std::vector<double>& lens, const std::vector<double>& roi,
+                  std::vector<Tensor>& out) {
+  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(DType::kFloat, out_shape));
+  out[0] = y;
+  if (y.numel() == 0) return ok_status();
+  if (x.numel() == 0) return bad(node, "cannot resize an empty input to a non-empty output");
+  const size_t r = x.rank();
+  std::vector<Taps> taps(r);
+  for (size_t i = 0; i < r; ++i) {
+    taps[i] = axis_taps(sp, x.dim(i), out_shape[i], scales[i], lens[i], roi.empty() ? 0.0 : roi[i], roi.empty() ? 1.0 : roi[r + i]);
+  }
+  // Input strides.
+  std::vector<int64_t> st(r, 1);
+  for (size_t i = r - 1; i-- > 0;) st[i] = st[i + 1] * x.dim(i + 1);
+  const float* xd = x.data<float>();
+  float* yd = y.data<float>();
+  const int64_t ow = out_shape[r - 1];
+  const int64_t rows = y.numel() / ow;
+  const Taps& tl = taps[r - 1];
+  ctx.pool.parallel_for(rows, std::max<int64_t>(1, 4096 / ow), [&](int64_t r0, int64_t r1) {
+    std::vector<int64_t> oc(r);
+    std::vector<int64_t> offs;
+    std::vector<float> wts;
+    for (int64_t row = r0; row < r1; ++row) {
+      int64_t rem = row;
+      for (size_t i = r - 1; i-- > 0;) oc[i] = rem % out_shape[i], rem /= out_shape[i];
+      // Outer taps: the product over the leading axes.
+      offs.assign(1, 0);
+      wts.assign(1, 1.0f);
+      bool extrapolated = false;
+      for (size_t i = 0; i + 1 < r; ++i) {
+        const Taps& t = taps[i];
+        std::vector<int64_t> no;
+        std::vector<float> nw;
+        for (size_t a = 0; a < offs.size(); ++a) {
+          for (int64_t k = 0; k < t.n; ++k) {
+            const size_t at = static_cast<size_t>(oc[i] * t.n + k);
+            if (t.idx[at] < 0) {
+              extrapolated = true;
+              continue;
+            }
+            if (t.w[at] == 0.0f) continue;
+            no.push_back(offs[a] + t.idx[at] * st[i]);
+            nw.push_back(wts[a] * t.w[at]);
+          }
+        }
+        offs.swap(no);
+        wts.swap(nw);
+      }
+      float* yr = yd + row * ow;
+      if (extrapolated) {
+        std::fill(yr, yr + ow, sp.extrapolation);
+        continue;
+      }
+      for (int64_t o = 0; o < ow; ++o) {
+        float s = 0;
+        const int64_t* ti = &tl.idx[static_cast<size_t>(o * tl.n)];
+        const float* tw = &tl.w[static_cast<size_t>(o * tl.n)];
+        if (ti[0] < 0) {
+          yr[o] = sp.extrapolation;
+          continue;
+        }
+        for (size_t a = 0; a < offs.size(); ++a) {
+          const float* xp = xd + offs[a];
+          float inner = 0;
+          for (int64_t k = 0; k < tl.n; ++k) inner += tw[k] * xp[ti[k]];
+          s += wts[a] * inner;
+        }
+        yr[o] = s;
+      }
+    }
+  });
+  return ok_status();
+}
+
+Status parse_resize_spec(const Node& node, int64_t opset, ResizeSpec& sp) {
+  const std::string mode = node.attr_string("mode", "nearest");
+  if (mode == "nearest") sp.mode = Mode::kNearest;
+  else if (mode == "linear" || mode == "bilinear") sp.mode = Mode::kLinear;
+  else if ((mode == "cubic") && opset >= 11) sp.mode = Mode::kCubic;
+  else return bad(node, fmt::format("mode '{}' is not nearest, linear or cubic", mode));
+  if (opset < 11) {
+    sp.coord = Coord::kAsymmetric;
+    sp.nearest = Nearest::kFloor;
+    return ok_status();
+  }
+  const std::string ct = node.attr_string("coordinate_transformation_mode", "half_pixel");
+  if (ct == "half_pixel") sp.coord = Coord::kHalfPixel;
+  else if (ct == "pytorch_half_pixel") sp.coord = Coord::kPytorchHalfPixel;
+  else if (ct == "align_corners") sp.coord = Coord::kAlignCorners;
+  else if (ct == "asymmetric") sp.coord = Coord::kAsymmetric;
+  else if (ct == "tf_half_pixel_for_nn") sp.coord = Coord::kTfHalfPixelForNn;
+  else if (ct == "tf_crop_and_resize") sp.coord = Coord::kTfCropAndResize;
+  else if (ct == "half_pixel_symmetric") sp.coord = Coord::kHalfPixelSymmetric;
+  else return bad(node, fmt::format("coordinate_transformation_mode '{}' is not supported", ct));
+  const std::string nm = node.attr_string("nearest_mode", "round_prefer_floor");
+  if (nm == "round_prefer_floor") sp.nearest = Nearest::kRoundPreferFloor;
+  else if (nm == "round_prefer_ceil") sp.nearest = Nearest::kRoundPreferCeil;
+  else if (nm == "floor") sp.nearest = Nearest::kFloor;
+  else if (nm == "ceil") sp.nearest = Nearest::kCeil;
+  else return bad(node, fmt::format("nearest_mode '{}' is not supported", nm));
+  sp.cubic_a = node.attr_float("cubic_coeff_a", -0.75f);
+  sp.exclude_outside = node.attr_int("exclude_outside", 0) != 0;
+  sp.extrapolation = node.attr_float("extrapolation_value", 0.0f);
+  if (node.attr_int("antialias", 0) != 0) return bad(node, "antialias is not supported");
+  return ok_status();
+}
+
+// Output size from a scale: floor(in * scale), checked.
+Result<int64_t> scaled_size(const Node& node, int64_t in, double scale) {
+  if (!(scale > 0) || !std::isfinite(scale)) return bad(node, fmt::format("scales must be finite and > 0, one is {}", scale));
+  const double v = std::floor(static_cast<double>(in) * scale);
+  if (v > static_cast<double>(kMaxElements)) return bad(node, fmt::format("scale {} makes a dim of {} elements", scale, v));
+  return static_cast<int64_t>(v);
+}
+
+Status resize_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 1, ctx.opset < 11 ? 2 : 4));
+  const Tensor& x = *in[0];
+  HEARTH_TRY(require_dtype(node, x, "input X", {DType::kFloat}));
+  if (x.rank() == 0) return bad(node, "input must have rank >= 1");
+  ResizeSpec sp;
+  HEARTH_TRY(parse_resize_spec(node, ctx.opset, sp));
+  const size_t r = x.rank();
+  auto present = [&](size_t i) { return in.size() > i && in[i] != nullptr && in[i]->numel() > 0; };
+  const size_t scales_at = ctx.opset < 11 ? 1 : 2;
+  // axes (opset 18): the dims the scales / sizes / roi values apply to.
+  std::vector<int64_t> axes;
+  if (ctx.opset >= 18 && node.has("axes")) {
+    for (int64_t a : node.attr_ints("axes")) {
+      HEARTH_ASSIGN_OR_RETURN(int64_t na, normalize_axis(node, a, static_cast<int64_t>(r)));
+      if (std::find(axes.begin(), axes.end(), na) != axes.end()) return bad(node, "axes repeats an axis");
+      axes.push_back(na);
+    }
+  } else {
+    for (size_t i = 0; i < r; ++i) axes.push_back(static_cast<int64_t>(i));
+  }
+  std::vector<double> roi;
+  if (sp.coord == Coord::kTfCropAndResize) {
+    if (!present(1)) return bad(node, "tf_crop_and_resize needs roi");
+    const Tensor& rt = *in[1];
+    HEARTH_TRY(require_dtype(node, rt, "roi", {DType::kFloat, DType::kDouble}));
+    if (static_cast<size_t>(rt.numel()) != 2 * axes.size()) return bad(node, fmt::format("roi has {} values for {} axes", rt.numel(), axes.size()));
+    roi.assign(2 * r, 0.0);
+    for (size_t i = 0; i < r; ++i) roi[r + i] = 1.0;
+    for (size_t i = 0; i < axes.size(); ++i) {
+      roi[static_cast<size_t>(axes[i])] = rt.double_at(static_cast<int64_t>(i));
+      roi[r + static_cast<size_t>(axes[i])] = rt.double_at(static_cast<int64_t>(axes.size() + i));
+    }
+  }
+  std::vector<double> scales(r, 1.0);
+  Shape out_shape = x.shape();
+  std::vector<double> lens(r);
+  for (size_t i = 0; i < r; ++i) lens[i] = static_cast<double>(x.dim(i));
+  if (present(scales_at) && ctx.opset >= 11 && present(3)) return bad(node, "takes scales or sizes, not both");
+  if (present(scales_at)) {
+    const Tensor& s = *in[scales_at];
+    HEARTH_TRY(require_dtype(node, s, "scales", {DType::kFloat}));
+    if (static_cast<size_t>(s.numel()) != axes.size()) return bad(node, fmt::format("scales has {} values for {} axes", s.numel(), axes.size()));
+    for (size_t i = 0; i < axes.size(); ++i) {
+      const size_t a = static_cast<size_t>(axes[i]);
+      scales[a] = s.data<float>()[i];
+      // tf_crop_and_resize resizes the roi's share of the input.
+      const double share = roi.empty() ? 1.0 : roi[r + a] - roi[a];
+      HEARTH_ASSIGN_OR_RETURN(out_shape[a], scaled_size(node, x.dim(a), scales[a] * share));
+      lens[a] = static_cast<double>(x.dim(a)) * scales[a] * share;
+    }
+  } else if (ctx.opset >= 11 && present(3)) {
+    HEARTH_ASSIGN_OR_RETURN(auto sizes, int_list(node, *in[3], "sizes"));
+    if (sizes.size() != axes.size()) return bad(node, fmt::format("sizes has {} values for {} axes", sizes.size(), axes.size()));
+    for (int64_t v : sizes) if (v < 0 || v > kMaxElements) return bad(node, fmt::format("sizes {} has a bad value", shape_string(sizes)));
+    const std::string policy = node.attr_string("keep_aspect_ratio_policy", "stretch");
+    if (policy == "stretch" || ctx.opset < 18) {
+      for (size_t i = 0; i < axes.size(); ++i) {
+        const size_t a = static_cast<size_t>(axes[i]);
+        out_shape[a] = sizes[i];
+        scales[a] = x.dim(a) > 0 ? static_cast<double>(sizes[i]) / static_cast<double>(x.dim(a)) : 1.0;
+      }
+    } else if (policy == "not_larger" || policy == "not_smaller") {
+      double sc = policy == "not_larger" ? INFINITY : 0.0;
+      for (size_t i = 0; i < axes.size(); ++i) {
+        const double v = static_cast<double>(sizes[i]) / static_cast<double>(std::max<int64_t>(1, x.dim(static_cast<size_t>(axes[i]))));
+        sc = policy == "not_larger" ? std::min(sc, v) : std::max(sc, v);
+      }
+      for (size_t i = 0; i < axes.size(); ++i) {
+        const size_t a = static_cast<size_t>(axes[i]);
+        scales[a] = sc;
+        out_shape[a] = static_cast<int64_t>(std::round(sc * static_cast<double>(x.dim(a))));
+      }
+    } else {
+      return bad(node, fmt::format("keep_aspect_ratio_policy '{}' is not supported", policy));
+    }
+  } else {
+    return bad(node, "needs scales or sizes");
+  }
+  if (!present(scales_at)) {
+    for (size_t i = 0; i < r; ++i) lens[i] = static_cast<double>(out_shape[i]);
+  }
+  return resize_run(ctx, node, sp, x, out_shape, scales, lens, roi, out);
+}
+
+Status upsample_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 1, 2));
+  const Tensor& x = *in[0];
+  HEARTH_TRY(require_dtype(node, x, "input X", {DType::kFloat}));
+  ResizeSpec sp;
+  HEARTH_TRY(parse_resize_spec(node, 10, sp));  // Upsample: asymmetric, floor
+  const size_t r = x.rank();
+  std::vector<float> sv;
+  if (in.size() > 1 && in[1]) {
+    HEARTH_TRY(require_dtype(node, *in[1], "scales", {DType::kFloat}));
+    sv.assign(in[1]->data<float>(), in[1]->data<float>() + in[1]->numel());
+  } else {
+    sv = node.attr_floats("scales");
+  }
+  if (sv.size() != r) return bad(node, fmt::format("scales has {} values for rank {}", sv.size(), r));
+  std::vector<double> scales(r);
+  Shape out_shape(r);
+  for (size_t i = 0; i < r; ++i) {
+    if (sv[i] < 1.0f) return bad(node, fmt::format("Upsample scales must be >= 1, one is {}", sv[i]));
+    scales[i] = sv[i];
+    HEARTH_ASSIGN_OR_RETURN(out_shape[i], scaled_size(node, x.dim(i), scales[i]));
+  }
+  std::vector<double> lens(r);
+  for (size_t i = 0; i < r; ++i) lens[i] = static_cast<double>(x.dim(i)) * scales[i];
+  return resize_run(ctx, node, sp, x, out_shape, scales, lens, {}, out);
+}
+
+// ---- Pad ----
+
+enum class PadMode { kConstant, kReflect, kEdge, kWrap };
+
+Status pad_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  const bool attrs = ctx.opset < 11;
+  HEARTH_TRY(require_inputs(node, in, attrs ? 1 : 2, attrs ? 1 : 4));
+  const Tensor& x = *in[0];
+  const size_t es = dtype_size(x.dtype());
+  if (es == 0) return bad(node, fmt::format("input type {} is not supported", dtype_name(x.dtype())));
+  const int64_t r = static_cast<int64_t>(x.rank());
+  std::vector<int64_t> pads;
+  std::vector<std::byte> value(es, std::byte{0});
+  auto set_value = [&](double v) -> Status {
+    switch (x.dtype()) {
+      case DType::kFloat: { float f = static_cast<float>(v); std::memcpy(value.data(), &f, es); break; }
+      case DType::kDouble: std::memcpy(value.data(), &v, es); break;
+      case DType::kInt64: { int64_t i = static_cast<int64_t>(v); std::memcpy(value.data(), &i, es); break; }
+      case DType::kInt32: { int32_t i = static_cast<int32_t>(v); std::memcpy(value.data(), &i, es); break; }
+      case DType::kInt8: { int8_t i = static_cast<int8_t>(v); std::memcpy(value.data(), &i, es); break; }
+      case DType::kUint8: { uint8_t i = static_cast<uint8_t>(v); std::memcpy(value.data(), &i, es); break; }
+      case DType::kBool: { uint8_t i = v != 0; std::memcpy(value.data(), &i, es); break; }
+      default:
+        if (v != 0) return bad(node, fmt::format("a non-zero constant_value for {} is not supported", dtype_name(x.dtype())));
+    }
+    return ok_status();
+  };
+  if (attrs) {
+    pads = node.attr_ints("pads");
+    HEARTH_TRY(set_value(node.attr_float("value", 0.0f)));
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(pads, int_list(node, *in[1], "pads"));
+    if (in.size() > 2 && in[2] && in[2]->numel() > 0) {
+      const Tensor& cv = *in[2];
+      if (cv.dtype() != x.dtype()) return bad(node, fmt::format("constant_value is {}, data is {}", dtype_name(cv.dtype()), dtype_name(x.dtype())));
+      std::memcpy(value.data(), cv.raw(), es);
+    }
+    if (in.size() > 3 && in[3]) {
+      HEARTH_ASSIGN_OR_RETURN(auto axes, int_list(node, *in[3], "axes"));
+      if (pads.size() != 2 * axes.size()) return bad(node, fmt::format("pads has {} values for {} axes", pads.size(), axes.size()));
+      std::vector<int64_t> full(static_cast<size_t>(2 * r), 0);
+      std::vector<bool> seen(static_cast<size_t>(r), false);
+      for (size_t i = 0; i < axes.size(); ++i) {
+        HEARTH_ASSIGN_OR_RETURN(int64_t a, normalize_axis(node, axes[i], r));
+        if (seen[static_cast<size_t>(a)]) return bad(node, "axes repeats an axis");
+        seen[static_cast<size_t>(a)] = true;
+        full[static_cast<size_t>(a)] = pads[i];
+        full[static_cast<size_t>(a + r)] = pads[axes.size() + i];
+      }
+      pads = full;
+    }
+  }
+  if (pads.size() != static_cast<size_t>(2 * r)) return bad(node, fmt::format("pads has {} values, expected {} for rank {}", pads.size(), 2 * r, r));
+  const std::string ms = node.attr_string("mode", "constant");
+  PadMode mode;
+  if (ms == "constant") mode = PadMode::kConstant;
+  else if (ms == "reflect") mode = PadMode::kReflect;
+  else if (ms == "edge") mode = PadMode::kEdge;
+  else if (ms == "wrap" && ctx.opset >= 19) mode = PadMode::kWrap;
+  else return bad(node, fmt::format("mode '{}' is not supported", ms));
+  Shape ys(static_cast<size_t>(r));
+  for (int64_t i = 0; i < r; ++i) {
+    const int64_t pb = pads[static_cast<size_t>(i)], pe = pads[static_cast<size_t>(i + r)];
+    const int64_t lim = kMaxElements;
+    if (pb < -lim || pb > lim || pe < -lim || pe > lim) return bad(node, fmt::format("pads {} are out of range", shape_string(pads)));
+    const int64_t d = x.dim(static_cast<size_t>(i));
+    ys[static_cast<size_t>(i)] = d + pb + pe;
+    if (ys[static_cast<size_t>(i)] < 0) return bad(node, fmt::format("pads {} crop more than dim {} holds ({})", shape_string(pads), i, d));
+    if (mode != PadMode::kConstant && (pb > 0 || pe > 0)) {
+      if (d == 0) return bad(node, fmt::format("{} padding of the empty dim {}", ms, i));
+      if (mode == PadMode::kReflect && (std::max(pb, pe) > d - 1)) {
+        return bad(node, fmt::format("reflect pads {} need more than dim {} holds ({})", shape_string(pads), i, d));
+      }
+    }
+  }
+  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(x.dtype(), ys));
+  out[0] = y;
+  if (y.numel() == 0) return ok_status();
+  // The source coordinate of output coordinate o along dim i, or -1 for the constant.
+  auto src = [&](int64_t i, int64_t o) -> int64_t {
+    const int64_t d = x.dim(static_cast<size_t>(i));
+    int64_t p = o - pads[static_cast<size_t>(i)];
+    if (p >= 0 && p < d) return p;
+    switch (mode) {
+      case PadMode::kConstant: return -1;
+      case PadMode::kEdge: return p < 0 ? 0 : d - 1;
+      case PadMode::kReflect:
+        if (d == 1) return 0;
+        return p < 0 ? -p : 2 * (d - 1) - p;
+      case PadMode::kWrap: return ((p % d) + d) % d;
+    }
+    return -1;
+  };
+  const int64_t last = r - 1;
+  const int64_t ow = r == 0 ? 1 : ys[static_cast<size_t>(last)];
+  const int64_t rows = y.numel() / ow;
+  std::vector<int64_t> xs(static_cast<size_t>(std::max<int64_t>(r, 1)), 1);
+  for (int64_t i = r - 2; i >= 0; --i) xs[static_cast<size_t>(i)] = xs[static_cast<size_t>(i + 1)] * x.dim(static_cast<size_t>(i + 1));
+  std::vector<int64_t> col_src(static_cast<size_t>(ow));
+  for (int64_t o = 0; o < ow; ++o) col_src[static_cast<size_t>(o)] = r == 0 ? 0 : src(last, o);
+  const std::byte* xd = x.raw();
+  std::byte* yd = y.raw();
+  ctx.pool.parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(ow, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t row = r0; row < r1; ++row) {
+      int64_t rem = row, base = 0;
+      bool constant_row = false;
+      for (int64_t i = last - 1; i >= 0; --i) {
+        const int64_t o = rem % ys[static_cast<size_t>(i)];
+        rem /= ys[static_cast<size_t>(i)];
+        const int64_t s = src(i, o);
+        if (s < 0) constant_row = true;
+        else base += s * xs[static_cast<size_t>(i)];
+      }
+      std::byte* yr = yd + static_cast<size_t>(row * ow) * es;
+      for (int64_t o = 0; o < ow; ++o) {
+        const int64_t s = col_src[static_cast<size_t>(o)];
+        if (constant_row || s < 0) std::memcpy(yr + static_cast<size_t>(o) * es, value.data(), es);
+        else std::memcpy(yr + static_cast<size_t>(o) * es, xd + static_cast<size_t>(base + s) * es, es);
+      }
+    }
+  });
+  return ok_status();
+}
+
+}  // namespace
+
+void register_nn_ops(OpRegistry& r) {
+  r.add("MaxPool", 1, &max_pool_op);
+  r.add("AveragePool", 1, &average_pool_op);
+  r.add("GlobalAveragePool", 1, &global_pool_op<false>);
+  r.add("GlobalMaxPool", 1, &global_pool_op<true>);
+  r.add("BatchNormalization", 1, &batch_norm_op);
+  r.add("InstanceNormalization", 1, &instance_norm_op);
+  r.add("LayerNormalization", 17, &layer_norm_op);
+  r.add("Resize", 10, &resize_op);
+  r.add("Upsample", 7, &upsample_op);
+  r.add("Pad", 1, &pad_op);
+}
 
 }  // namespace hearth::onnx
