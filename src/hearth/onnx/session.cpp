@@ -240,7 +240,9 @@ Result<Session> Session::create(Model model, const SessionOptions& options) {
 Result<std::vector<Tensor>> Session::run(const std::vector<std::pair<std::string, Tensor>>& feeds) {
   const Graph& g = impl_->model.graph;
   Env env{&g, nullptr, {}};
-  for (const auto& [name, t] : feeds) {
+  for (const auto& feed : feeds) {
+    const std::string& name = feed.first;  // (no structured binding: clang 14 cannot capture one)
+    const Tensor& t = feed.second;
     auto it = std::find_if(g.inputs.begin(), g.inputs.end(), [&](const ValueInfo& v) { return v.name == name; });
     if (it == g.inputs.end()) {
       if (g.initializers.count(name)) {
