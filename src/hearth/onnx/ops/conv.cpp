@@ -171,10 +171,13 @@ void im2col_packed(const float* x, int64_t c_count, const Geom& g, int64_t j0, i
             const bool row_ok = iy >= 0 && iy < ih;
             const float* xr = xc + iy * iw;
             const int64_t ixb = kx * g.d[1] - g.pb[1];
-            for (int64_t t = 0; t < run; ++t) {
-              const int64_t jj = j + t - j0;
-              const int64_t ix = (ox0 + t) * g.s[1] + ixb;
-              bp[(jj / nr) * rows * nr + row * nr + jj % nr] = (row_ok && ix >= 0 && ix < iw) ? xr[ix] : 0.0f;
+            int64_t jj = j - j0;
+            float* dst = bp + (jj / nr) * rows * nr + row * nr;
+            int64_t lane = jj % nr;
+            int64_t ix = ox0 * g.s[1] + ixb;
+            for (int64_t t = 0; t < run; ++t, ix += g.s[1]) {
+              dst[lane] = (row_ok && ix >= 0 && ix < iw) ? xr[ix] : 0.0f;
+              if (++lane == nr) lane = 0, dst += rows * nr;
             }
             j += run;
           }
@@ -246,15 +249,27 @@ void conv_depthwise(OpContext& ctx, const kern::FloatKernels& fk, const float* x
       const int64_t ch = t % c;
       const float* xc = x + t * ih * iw;
       float* p = buf.data();
-      std::fill(p, p + per_channel, 0.0f);
-      for (int64_t r = 0; r < ph; ++r) {
-        const int64_t yy = r - pt;
-        if (yy < 0 || yy >= ih) continue;
-        const float* xr = xc + yy * iw;
-        for (int64_t col = 0; col < pwid; ++col) {
-          const int64_t xx = col - pl;
-          if (xx < 0 || xx >= iw) continue;
-          p[(col % sw) * plane + r * pw + col / sw] = xr[xx];
+      // Input columns [x0, x1) land at padded columns [x0 + pl, x1 + pl).
+      const int64_t x0 = std::max<int64_t>(0, -pl), x1 = std::min<int64_t>(iw, pwid - pl);
+      for (int64_t ph_i = 0; ph_i < sw; ++ph_i) {
+        for (int64_t r = 0; r < ph; ++r) {
+          float* dst = p + ph_i * plane + r * pw;
+          const int64_t yy = r - pt;
+          if (yy < 0 || yy >= ih || x0 >= x1) {
+            std::fill(dst, dst + pw, 0.0f);
+            continue;
+          }
+          const float* xr = xc + yy * iw;
+          if (sw == 1) {
+            std::fill(dst, dst + x0 + pl, 0.0f);
+            std::memcpy(dst + x0 + pl, xr + x0, sizeof(float) * static_cast<size_t>(x1 - x0));
+            std::fill(dst + x1 + pl, dst + pw, 0.0f);
+            continue;
+          }
+          for (int64_t j = 0; j < pw; ++j) {
+            const int64_t xx = j * sw + ph_i - pl;
+            dst[j] = (xx >= x0 && xx < x1) ? xr[xx] : 0.0f;
+          }
         }
       }
       kern::DepthwiseArgs a{p, pw, plane, w + ch * kh * kw, kh, kw, sh, sw, dh, dw, bias ? bias[ch] : 0.0f,

@@ -90,8 +90,40 @@ Status pool_geometry(const Node& node, const Tensor& x, bool allow_dilations, Po
 
 // Calls f(out_index, window) for each output position of one plane, where window lists the
 // valid input offsets (and pad_count the window positions inside the padded bounds).
+// The 2-D case, without the general case's offset lists: f(out_index, window_visit, pad_count)
+// where window_visit(fn) calls fn(offset) for each valid input offset.
+template <typename F>
+void for_each_window_2d(const PoolGeom& g, F&& f) {
+  for (int64_t oy = 0; oy < g.out[0]; ++oy) {
+    const int64_t ys = oy * g.s[0] - g.pb[0];
+    int64_t ky0 = 0, ky1 = g.k[0], pad_y = 0;
+    for (int64_t k = 0; k < g.k[0]; ++k) pad_y += ys + k * g.d[0] < g.in[0] + g.pe[0];
+    while (ky0 < ky1 && ys + ky0 * g.d[0] < 0) ++ky0;
+    while (ky1 > ky0 && ys + (ky1 - 1) * g.d[0] >= g.in[0]) --ky1;
+    for (int64_t ox = 0; ox < g.out[1]; ++ox) {
+      const int64_t xs = ox * g.s[1] - g.pb[1];
+      int64_t kx0 = 0, kx1 = g.k[1], pad_x = 0;
+      for (int64_t k = 0; k < g.k[1]; ++k) pad_x += xs + k * g.d[1] < g.in[1] + g.pe[1];
+      while (kx0 < kx1 && xs + kx0 * g.d[1] < 0) ++kx0;
+      while (kx1 > kx0 && xs + (kx1 - 1) * g.d[1] >= g.in[1]) --kx1;
+      auto visit = [&](auto&& fn) {
+        for (int64_t ky = ky0; ky < ky1; ++ky) {
+          const int64_t row = (ys + ky * g.d[0]) * g.in[1] + xs;
+          for (int64_t kx = kx0; kx < kx1; ++kx) fn(row + kx * g.d[1]);
+        }
+      };
+      f(oy * g.out[1] + ox, visit, pad_y * pad_x);
+    }
+  }
+}
+
+// Any number of spatial dims: f(out_index, window_visit, pad_count) as above.
 template <typename F>
 void for_each_window(const PoolGeom& g, F&& f) {
+  if (g.nd == 2) {
+    for_each_window_2d(g, f);
+    return;
+  }
   const size_t nd = g.nd;
   const int64_t osz = prod(g.out);
   std::vector<int64_t> oc(nd, 0);
@@ -120,7 +152,10 @@ void for_each_window(const PoolGeom& g, F&& f) {
         for (int64_t p : pos[i]) next.push_back(base * g.in[i] + p);
       offs.swap(next);
     }
-    f(o, offs, pad_count);
+    auto visit = [&](auto&& fn) {
+      for (int64_t off : offs) fn(off);
+    };
+    f(o, visit, pad_count);
     for (size_t i = nd; i-- > 0;) {
       if (++oc[i] < g.out[i]) break;
       oc[i] = 0;
@@ -134,13 +169,13 @@ void max_pool_planes(OpContext& ctx, const PoolGeom& g, const T* x, T* y, int64_
   ctx.pool.parallel_for(planes, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const T* xp = x + p * isz;
-      for_each_window(g, [&](int64_t o, const std::vector<int64_t>& offs, int64_t) {
+      for_each_window(g, [&](int64_t o, auto&& visit, int64_t) {
         T best = std::numeric_limits<T>::lowest();
         int64_t at = -1;
         if constexpr (std::is_floating_point_v<T>) best = -std::numeric_limits<T>::infinity();
-        for (int64_t off : offs) {
+        visit([&](int64_t off) {
           if (at < 0 || xp[off] > best) best = xp[off], at = off;
-        }
+        });
         y[p * osz + o] = best;
         if (idx) {
           int64_t flat = at < 0 ? 0 : at;
@@ -207,11 +242,15 @@ Status average_pool_op(OpContext& ctx, const Node& node, OpInputs in, std::vecto
   ctx.pool.parallel_for(x.dim(0) * x.dim(1), 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const float* xp = xd + p * isz;
-      for_each_window(g, [&](int64_t o, const std::vector<int64_t>& offs, int64_t pad_count) {
-        double s = 0;
-        for (int64_t off : offs) s += xp[off];
-        const int64_t n = include_pad ? pad_count : static_cast<int64_t>(offs.size());
-        yd[p * osz + o] = n > 0 ? static_cast<float>(s / static_cast<double>(n)) : 0.0f;
+      for_each_window(g, [&](int64_t o, auto&& visit, int64_t pad_count) {
+        float s = 0;
+        int64_t valid = 0;
+        visit([&](int64_t off) {
+          s += xp[off];
+          ++valid;
+        });
+        const int64_t n = include_pad ? pad_count : valid;
+        yd[p * osz + o] = n > 0 ? s / static_cast<float>(n) : 0.0f;
       });
     }
   });
