@@ -33,10 +33,10 @@ const f32 = (shape, fill) => {
 const i64scalar = (v) => ({ dtype: 'int64', shape: [], data: BigInt64Array.from([BigInt(v)]) });
 
 // A page of "text": dark strokes in lines on a light, slowly shaded background, with noise.
-// Returns RGB in [0, 255] as a function of (y, x, c).
-function page(h, w, seed) {
+// Returns RGB in [0, 255] as a function of (y, x, c). Lines are lineH pixels apart at any
+// image size, so the detector sees text at the scale it was trained on.
+function page(h, w, seed, lineH) {
   const r = rng(seed);
-  const lineH = Math.max(12, Math.round(h / 10));
   const strokes = [];
   for (let y0 = Math.round(lineH / 2); y0 + lineH * 0.6 < h; y0 += lineH * 1.6) {
     let x = 8 + Math.floor(r() * 16);
@@ -66,8 +66,8 @@ function page(h, w, seed) {
 }
 
 // NCHW float input with per-channel normalization (v / 255 - mean) / std.
-function nchw(h, w, seed, mean, std) {
-  const px = page(h, w, seed);
+function nchw(h, w, seed, lineH, mean, std) {
+  const px = page(h, w, seed, lineH);
   return f32([1, 3, h, w], (d) => {
     for (let c = 0; c < 3; ++c) {
       for (let y = 0; y < h; ++y) for (let x = 0; x < w; ++x) d[(c * h + y) * w + x] = (px(y, x, c) / 255 - mean[c]) / std[c];
@@ -75,8 +75,9 @@ function nchw(h, w, seed, mean, std) {
   });
 }
 // PP-OCR's det normalization (ImageNet mean/std) and rec/cls normalization ((v/255 - 0.5) / 0.5).
-const det = (h, w) => ({ x: nchw(h, w, 11, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]) });
-const recLike = (h, w, seed) => ({ x: nchw(h, w, seed, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]) });
+// det sees a page of 22-pixel lines; rec and cls see one line filling the crop's height.
+const det = (h, w) => ({ x: nchw(h, w, 11, 22, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]) });
+const recLike = (h, w, seed) => ({ x: nchw(h, w, seed, 36, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]) });
 
 // NHWC in [-1, 1]: a skin-toned ellipse with two eyes and a mouth on a shaded background.
 function face(size, seed) {
