@@ -490,7 +490,9 @@ struct Taps {
 Taps axis_taps(const ResizeSpec& sp, int64_t in, int64_t out, double scale, double len_f, double roi_start, double roi_end) {
   Taps t;
   t.n = sp.mode == Mode::kNearest ? 1 : (sp.mode == Mode::kLinear ? 2 : 4);
-  if (in == out && scale == 1.0 && sp.coord != Coord::kTfCropAndResize) t.n = 1;  // identity axis
+  // An axis of scale 1 and equal size is copied as is (as ONNX Runtime does; the formulas would
+  // shift tf_half_pixel_for_nn and the ceil roundings by one).
+  if (in == out && scale == 1.0 && sp.coord != Coord::kTfCropAndResize) t.n = 1;
   t.idx.resize(static_cast<size_t>(out * t.n));
   t.w.resize(static_cast<size_t>(out * t.n));
   for (int64_t o = 0; o < out; ++o) {
@@ -865,9 +867,6 @@ Status pad_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>
     if (ys[static_cast<size_t>(i)] < 0) return bad(node, fmt::format("pads {} crop more than dim {} holds ({})", shape_string(pads), i, d));
     if (mode != PadMode::kConstant && (pb > 0 || pe > 0)) {
       if (d == 0) return bad(node, fmt::format("{} padding of the empty dim {}", ms, i));
-      if (mode == PadMode::kReflect && (std::max(pb, pe) > d - 1)) {
-        return bad(node, fmt::format("reflect pads {} need more than dim {} holds ({})", shape_string(pads), i, d));
-      }
     }
   }
   HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(x.dtype(), ys));
@@ -881,9 +880,13 @@ Status pad_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>
     switch (mode) {
       case PadMode::kConstant: return -1;
       case PadMode::kEdge: return p < 0 ? 0 : d - 1;
-      case PadMode::kReflect:
+      case PadMode::kReflect: {
+        // numpy's reflect, repeated when the pad is wider than the dim (the spec's example).
         if (d == 1) return 0;
-        return p < 0 ? -p : 2 * (d - 1) - p;
+        const int64_t period = 2 * (d - 1);
+        const int64_t m = ((p % period) + period) % period;
+        return m < d ? m : period - m;
+      }
       case PadMode::kWrap: return ((p % d) + d) % d;
     }
     return -1;
