@@ -15,7 +15,7 @@ APT_PACKAGES=(
   docker-registry wrk curl openssl tmux
   chromium
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
-  libpng-dev libjpeg62-turbo-dev libsndfile1-dev libsamplerate0-dev imagemagick espeak-ng
+  libpng-dev libjpeg62-turbo-dev libsndfile1-dev libsamplerate0-dev imagemagick espeak-ng sox fonts-dejavu-core
 )
 # Node.js and npm (for the server's client tests) only when the machine has none: an existing
 # Node (e.g. Node 20 with npm 11) must not be replaced by Debian's older packages.
@@ -59,6 +59,17 @@ if [ -f tests/onnx/package.json ] && [ ! -f tests/onnx/node_modules/$BLAZEFACE/O
       { echo "setup: $BLAZEFACE-1.2.0.tgz has integrity $sum, not the pinned one" >&2; exit 1; }
     mkdir -p node_modules/$BLAZEFACE
     tar -xzf "$tmp/$BLAZEFACE-1.2.0.tgz" -C node_modules/$BLAZEFACE --strip-components=1)
+fi
+# Two photographs for the face-detection test, from a Debian package: python3-skimage ships
+# NASA's public-domain astronaut portrait and a brick wall. Installing the package would pull in
+# a Boost that conflicts with ours, so its .deb is downloaded by apt and only those files taken.
+SKIMAGE_DIR=tests/perception/data
+if [ -d tests/perception ] && [ ! -f $SKIMAGE_DIR/astronaut.png ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq python3-skimage >/dev/null && dpkg-deb -x python3-skimage_*.deb x)
+  mkdir -p $SKIMAGE_DIR
+  cp "$tmp"/x/usr/lib/python3/dist-packages/skimage/data/{astronaut,brick}.png $SKIMAGE_DIR/
+  rm -rf "$tmp"
 fi
 
 [ "${1:-}" = "--deps-only" ] && exit 0

@@ -112,7 +112,9 @@ class Loader {
   Result<ValueInfo> load_value_info(const ::onnx::ValueInfoProto& vi, bool type_required) {
     ValueInfo v;
     v.name = vi.name();
-    if (!vi.has_type()) {
+    // An empty TypeProto (no value set: some exporters write one for subgraph outputs) says
+    // nothing, like a missing one.
+    if (!vi.has_type() || vi.type().value_case() == ::onnx::TypeProto::VALUE_NOT_SET) {
       if (type_required) return make_error(ErrorCode::kInvalidArgument, "value '{}' has no type", v.name);
       return v;
     }
