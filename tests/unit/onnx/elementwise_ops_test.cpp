@@ -315,6 +315,26 @@ TEST(ElementwiseOps, IdentityAndDropoutAreViews) {
   expect_error(r.run(make_node("Dropout", 3), 13, {x, ratio, training}), "training");
 }
 
+TEST(ElementwiseOps, Float16ComputedThroughFloat) {
+  OpRunner r;
+  auto half = [](std::vector<float> v) {
+    Tensor t = Tensor::make(DType::kFloat16, {static_cast<int64_t>(v.size())}).value();
+    for (size_t i = 0; i < v.size(); ++i) t.data<uint16_t>()[i] = kernels::fp32_to_fp16(v[i]);
+    return t;
+  };
+  Tensor o = r.run1(make_node("Add", 2), 14, {half({1.5f, -2.0f}), half({2.25f, 0.5f})});
+  ASSERT_EQ(o.dtype(), DType::kFloat16);
+  EXPECT_EQ(vals<uint16_t>(o), (std::vector<uint16_t>{kernels::fp32_to_fp16(3.75f), kernels::fp32_to_fp16(-1.5f)}));
+  o = r.run1(make_node("Max", 3), 13, {half({1, 5}), half({3, 2}), half({2, 4})});
+  EXPECT_EQ(vals<uint16_t>(o), (std::vector<uint16_t>{kernels::fp32_to_fp16(3), kernels::fp32_to_fp16(5)}));
+  Tensor b = r.run1(make_node("Less", 2), 13, {half({1, 5}), half({3, 2})});
+  EXPECT_EQ(b.dtype(), DType::kBool);
+  EXPECT_EQ(vals<uint8_t>(b), (std::vector<uint8_t>{1, 0}));
+  // Pow: a float base with an unsigned exponent keeps the base's type.
+  EXPECT_EQ(vals<float>(r.run1(make_node("Pow", 2), 15, {ftensor({2}, {2, 3}), tensor<uint32_t>({2}, {3, 2})})),
+            (std::vector<float>{8, 9}));
+}
+
 TEST(ElementwiseOps, BadInputs) {
   OpRunner r;
   expect_error(r.run(make_node("Add", 2), 13, {ftensor({2, 3}, {1, 2, 3, 4, 5, 6}), ftensor({4}, {1, 2, 3, 4})}),

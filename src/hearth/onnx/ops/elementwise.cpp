@@ -3,6 +3,7 @@
 // boolean ops, Where, and the variadic Min Max Sum Mean. The broadcast loops are in
 // broadcast.h (with their scalar reference); the unary ops are in unary.cpp and Cast,
 // Identity and Dropout in cast.cpp, registered from here.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -198,7 +199,7 @@ Status pow_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>
         return;
       }
     }
-    known_b = dispatch_types<float, double, int32_t, int64_t>(b.dtype(), [&]<typename U>(Tag<U>) {
+    known_b = dispatch_numeric(b.dtype(), [&]<typename U>(Tag<U>) {
       broadcast_binary(ctx.pool, bc, a.data<T>(), b.data<U>(), po, [](T x, U y) {
         if constexpr (std::is_same_v<T, float> && std::is_same_v<U, float>) return std::pow(x, y);
         else return convert<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
@@ -289,29 +290,68 @@ Status variadic_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Te
   return ok_status();
 }
 
+// float16 / bfloat16 inputs: converted to float, the op run in float, and a float output
+// converted back when the first input was 16-bit (ONNX computes these types at their own
+// precision; rounding once at the end is what onnxruntime's float-upcasting kernels do too).
+Result<Tensor> convert_tensor(OpContext& ctx, const Node& node, const Tensor& t, DType to) {
+  HEARTH_ASSIGN_OR_RETURN(Tensor o, alloc_out(ctx, node, to, t.shape()));
+  bool ok = false;
+  dispatch_types<float, Half, BFloat>(t.dtype(), [&]<typename S>(Tag<S>) {
+    ok = dispatch_types<float, Half, BFloat>(to, [&]<typename D>(Tag<D>) {
+      const S* ps = t.data<S>();
+      D* pd = o.data<D>();
+      for (int64_t i = 0; i < t.numel(); ++i) pd[i] = convert<D>(ps[i]);
+    });
+  });
+  if (!ok) return make_error(ErrorCode::kInternal, "{}: cannot convert {} to {}", node.describe(), dtype_name(t.dtype()), dtype_name(to));
+  return o;
+}
+
+template <OpFn kFn>
+Status via_float(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  auto is16 = [](const Tensor* t) { return t && (t->dtype() == DType::kFloat16 || t->dtype() == DType::kBFloat16); };
+  if (std::none_of(in.begin(), in.end(), is16)) return kFn(ctx, node, in, out);
+  std::vector<Tensor> conv(in.size());
+  std::vector<const Tensor*> ptrs(in.begin(), in.end());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!is16(in[i])) continue;
+    HEARTH_ASSIGN_OR_RETURN(conv[i], convert_tensor(ctx, node, *in[i], DType::kFloat));
+    ptrs[i] = &conv[i];
+  }
+  HEARTH_TRY(kFn(ctx, node, ptrs, out));
+  if (!in.empty() && is16(in[0])) {
+    for (Tensor& o : out) {
+      if (!o.empty_value() && o.dtype() == DType::kFloat) {
+        HEARTH_ASSIGN_OR_RETURN(o, convert_tensor(ctx, node, o, in[0]->dtype()));
+      }
+    }
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 void register_elementwise_ops(OpRegistry& r) {
-  r.add("Add", 7, arith_op<AddF>);
-  r.add("Sub", 7, arith_op<SubF>);
-  r.add("Mul", 7, arith_op<MulF>);
-  r.add("Div", 7, div_op);
-  r.add("Pow", 7, pow_op);
-  r.add("Mod", 10, mod_op);
-  r.add("PRelu", 7, prelu_op);
-  r.add("Equal", 7, compare_op<EqualF>);
-  r.add("Less", 7, compare_op<LessF>);
-  r.add("Greater", 7, compare_op<GreaterF>);
-  r.add("LessOrEqual", 12, compare_op<LessEqF>);
-  r.add("GreaterOrEqual", 12, compare_op<GreaterEqF>);
+  r.add("Add", 7, via_float<arith_op<AddF>>);
+  r.add("Sub", 7, via_float<arith_op<SubF>>);
+  r.add("Mul", 7, via_float<arith_op<MulF>>);
+  r.add("Div", 7, via_float<div_op>);
+  r.add("Pow", 7, via_float<pow_op>);
+  r.add("Mod", 10, via_float<mod_op>);
+  r.add("PRelu", 7, via_float<prelu_op>);
+  r.add("Equal", 7, via_float<compare_op<EqualF>>);
+  r.add("Less", 7, via_float<compare_op<LessF>>);
+  r.add("Greater", 7, via_float<compare_op<GreaterF>>);
+  r.add("LessOrEqual", 12, via_float<compare_op<LessEqF>>);
+  r.add("GreaterOrEqual", 12, via_float<compare_op<GreaterEqF>>);
   r.add("And", 7, logic_op<AndF>);
   r.add("Or", 7, logic_op<OrF>);
   r.add("Xor", 7, logic_op<XorF>);
   r.add("Where", 9, where_op);
-  r.add("Min", 8, variadic_op<MinF>);
-  r.add("Max", 8, variadic_op<MaxF>);
-  r.add("Sum", 8, variadic_op<AddF>);
-  r.add("Mean", 8, variadic_op<AddF, true>);
+  r.add("Min", 8, via_float<variadic_op<MinF>>);
+  r.add("Max", 8, via_float<variadic_op<MaxF>>);
+  r.add("Sum", 8, via_float<variadic_op<AddF>>);
+  r.add("Mean", 8, via_float<variadic_op<AddF, true>>);
   register_unary_ops(r);
   register_cast_ops(r);
 }
