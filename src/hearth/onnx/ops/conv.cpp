@@ -174,10 +174,27 @@ void im2col_packed(const float* x, int64_t c_count, const Geom& g, int64_t j0, i
             int64_t jj = j - j0;
             float* dst = bp + (jj / nr) * rows * nr + row * nr;
             int64_t lane = jj % nr;
-            int64_t ix = ox0 * g.s[1] + ixb;
-            for (int64_t t = 0; t < run; ++t, ix += g.s[1]) {
-              dst[lane] = (row_ok && ix >= 0 && ix < iw) ? xr[ix] : 0.0f;
-              if (++lane == nr) lane = 0, dst += rows * nr;
+            const int64_t sx = g.s[1];
+            // Output columns t in [ta, tb) of this run read inside the input row.
+            int64_t ta = run, tb = run;
+            if (row_ok) {
+              const int64_t first = ox0 * sx + ixb;  // input column of t = 0
+              ta = first >= 0 ? 0 : std::min(run, (-first + sx - 1) / sx);
+              tb = first >= iw ? 0 : std::min(run, (iw - first + sx - 1) / sx);
+              if (tb < ta) tb = ta;
+            }
+            int64_t t = 0;
+            const float* src = xr + ox0 * sx + ixb;
+            while (t < run) {
+              const int64_t seg = std::min(nr - lane, run - t);  // within one panel
+              float* d = dst + lane;
+              for (int64_t q = 0; q < seg; ++q) {
+                const int64_t tt = t + q;
+                d[q] = (tt >= ta && tt < tb) ? src[tt * sx] : 0.0f;
+              }
+              t += seg;
+              lane += seg;
+              if (lane == nr) lane = 0, dst += rows * nr;
             }
             j += run;
           }
@@ -463,7 +480,11 @@ Status conv_transpose_op(OpContext& ctx, const Node& node, OpInputs in, std::vec
   const float* bd = b ? b->data<float>() : nullptr;
   float* yd = y.data<float>();
   std::vector<float> wt(static_cast<size_t>(rows * cg));
-  std::vector<float> cols(static_cast<size_t>(rows * isz));
+  // The column matrix, fully written by each GEMM: kept per thread across calls (no zeroing,
+  // no fresh pages each run).
+  thread_local std::vector<float> cols;
+  if (cols.size() < static_cast<size_t>(rows * isz)) cols.resize(static_cast<size_t>(rows * isz));
+  float* colsd = cols.data();  // (a lambda naming `cols` would see each thread's own vector)
   const int64_t nr = fk.nr;
   const int64_t chunk = std::max<int64_t>(nr, std::clamp<int64_t>(131072 / std::max<int64_t>(cg, 1), 128, 1024) / nr * nr);
   const int64_t n_chunks = (isz + chunk - 1) / chunk;
@@ -482,11 +503,11 @@ Status conv_transpose_op(OpContext& ctx, const Node& node, OpInputs in, std::vec
             const size_t need = static_cast<size_t>(kern::packed_b_floats(fk, cg, j1 - j0));
             if (packed.size() < need) packed.resize(need);
             fk.pack_b(cg, j1 - j0, xg + j0, isz, packed.data());
-            fk.gemm_packed(rows, j1 - j0, cg, wt.data(), cg, packed.data(), cols.data() + j0, isz, false);
+            fk.gemm_packed(rows, j1 - j0, cg, wt.data(), cg, packed.data(), colsd + j0, isz, false);
           }
         });
       } else {
-        std::fill(cols.begin(), cols.end(), 0.0f);
+        std::fill(colsd, colsd + rows * isz, 0.0f);
       }
       // col2im: each output channel from its own rows, so channels run in parallel.
       float* yg = yd + (ni * m + gi * mg) * osz;
@@ -502,7 +523,7 @@ Status conv_transpose_op(OpContext& ctx, const Node& node, OpInputs in, std::vec
               kc[i] = rem % g.k[i];
               rem /= g.k[i];
             }
-            const float* cr = cols.data() + (mi * ksz + kr) * isz;
+            const float* cr = colsd + (mi * ksz + kr) * isz;
             std::fill(ic.begin(), ic.end(), 0);
             const int64_t last = static_cast<int64_t>(nd) - 1;
             for (int64_t j = 0; j < isz; j += g.in[static_cast<size_t>(last)]) {
