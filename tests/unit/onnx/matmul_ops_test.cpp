@@ -32,8 +32,9 @@ TEST(GemmF32, EveryVariantMatchesTheReferenceOnRandomShapes) {
   struct Dims {
     int64_t m, n, k;
   };
-  std::vector<Dims> dims = {{1, 1, 1},    {1, 33, 7},    {7, 1, 300}, {8, 32, 256},  {9, 33, 257},
-                            {6, 16, 512}, {65, 70, 600}, {3, 100, 5}, {130, 17, 64}, {1, 1000, 300}};
+  std::vector<Dims> dims = {{1, 1, 1},     {1, 33, 7},    {7, 1, 300},  {8, 32, 256},  {9, 33, 257},
+                            {6, 16, 512},  {65, 70, 600}, {3, 100, 5},  {130, 17, 64}, {1, 1000, 300},
+                            {3, 2500, 70}, {1, 2049, 40}, {4, 1030, 33}};
   for (int i = 0; i < 20; ++i) dims.push_back({small(rng), small(rng), small(rng)});
   for (const kernels::KernelTable* kt : kernels::available_kernels()) {
     for (const auto& d : dims) {

@@ -95,10 +95,46 @@ template <typename V, int MR>
   }
 }
 
+// At most kFewRows rows (a matrix-vector product, a batch of one): the strips above would read
+// B a strip at a time down its k rows, ldb apart, which the prefetchers do not follow across
+// pages. Here k is the outer loop and each item streams a contiguous kFewCols piece (4 KiB) of
+// every B row once, the output rows staying in L1. Each output is still summed in k order by
+// one thread, so the result does not depend on the thread count.
+constexpr int64_t kFewRows = 4;
+constexpr int64_t kFewCols = 1024;
+
+template <typename V>
+[[gnu::always_inline]] inline void few_rows(const GemmF32& g, int64_t j0, int64_t j1) {
+  constexpr int W = sizeof(V) / sizeof(float);
+  const int64_t m = g.m;
+  for (int64_t i = 0; i < m; ++i) std::fill(g.y + i * g.ldy + j0, g.y + i * g.ldy + j1, 0.0f);
+  for (int64_t p = 0; p < g.k; ++p) {
+    const float* b = g.b + p * g.ldb;
+    float a[kFewRows];
+    for (int64_t i = 0; i < m; ++i) a[i] = g.a[i * g.a_row + p * g.a_col];
+    int64_t j = j0;
+    for (; j + W <= j1; j += W) {
+      V bv;
+      __builtin_memcpy(&bv, b + j, sizeof(V));
+      for (int64_t i = 0; i < m; ++i) {
+        V yv;
+        float* y = g.y + i * g.ldy + j;
+        __builtin_memcpy(&yv, y, sizeof(V));
+        yv += a[i] * bv;
+        __builtin_memcpy(y, &yv, sizeof(V));
+      }
+    }
+    for (; j < j1; ++j) {
+      for (int64_t i = 0; i < m; ++i) g.y[i * g.ldy + j] += a[i] * b[j];
+    }
+  }
+}
+
 struct Variant {
   int nr;
   int64_t row_block;
   void (*items)(const GemmF32& g, int64_t row_block, int64_t i0, int64_t i1);
+  void (*few)(const GemmF32& g, int64_t j0, int64_t j1);
 };
 
 void items_generic(const GemmF32& g, int64_t rb, int64_t i0, int64_t i1) { run_items<v4, 4>(g, rb, i0, i1); }
@@ -108,12 +144,15 @@ void items_generic(const GemmF32& g, int64_t rb, int64_t i0, int64_t i1) { run_i
 [[gnu::target("avx512f")]] void items_avx512(const GemmF32& g, int64_t rb, int64_t i0, int64_t i1) {
   run_items<v16, 8>(g, rb, i0, i1);
 }
+void few_generic(const GemmF32& g, int64_t j0, int64_t j1) { few_rows<v4>(g, j0, j1); }
+[[gnu::target("avx2,fma")]] void few_avx2(const GemmF32& g, int64_t j0, int64_t j1) { few_rows<v8>(g, j0, j1); }
+[[gnu::target("avx512f")]] void few_avx512(const GemmF32& g, int64_t j0, int64_t j1) { few_rows<v16>(g, j0, j1); }
 
 // The variant of the kernel table's ISA (the table was chosen from CPUID, or forced by HEARTH_ISA).
 Variant variant_for(const kernels::KernelTable& kt) {
-  if (kt.name == "avx512") return {32, 64, &items_avx512};
-  if (kt.name == "avx2") return {16, 48, &items_avx2};
-  return {8, 32, &items_generic};
+  if (kt.name == "avx512") return {32, 64, &items_avx512, &few_avx512};
+  if (kt.name == "avx2") return {16, 48, &items_avx2, &few_avx2};
+  return {8, 32, &items_generic, &few_generic};
 }
 
 int64_t item_count(const GemmF32& g, const Variant& v) {
@@ -140,6 +179,7 @@ void gemm_f32_serial(const GemmF32& g, const kernels::KernelTable& kt) {
   if (g.m <= 0 || g.n <= 0) return;
   if (g.k <= 0) return zero_output(g);
   const Variant v = variant_for(kt);
+  if (g.m <= kFewRows) return v.few(g, 0, g.n);
   v.items(g, v.row_block, 0, item_count(g, v));
 }
 
@@ -147,9 +187,16 @@ void gemm_f32(const GemmF32& g, ThreadPool& pool, const kernels::KernelTable& kt
   if (g.m <= 0 || g.n <= 0) return;
   if (g.k <= 0) return zero_output(g);
   const Variant v = variant_for(kt);
-  const int64_t items = item_count(g, v);
   // Below ~64k multiply-adds the threads' wake-up costs more than it saves.
-  if (g.m * g.n * g.k < (int64_t{1} << 16)) return v.items(g, v.row_block, 0, items);
+  const bool serial = g.m * g.n * g.k < (int64_t{1} << 16);
+  if (g.m <= kFewRows) {
+    if (serial) return v.few(g, 0, g.n);
+    return pool.parallel_for((g.n + kFewCols - 1) / kFewCols, 1, [&](int64_t c0, int64_t c1) {
+      v.few(g, c0 * kFewCols, std::min(g.n, c1 * kFewCols));
+    });
+  }
+  const int64_t items = item_count(g, v);
+  if (serial) return v.items(g, v.row_block, 0, items);
   pool.parallel_for(items, 1, [&](int64_t i0, int64_t i1) { v.items(g, v.row_block, i0, i1); });
 }
 
