@@ -61,6 +61,12 @@ TEST(FloatKernels, GemmMatchesTheReferenceOnRandomShapes) {
         std::vector<float> bp(static_cast<size_t>(kern::packed_b_floats(*fk, d.k, d.n)));
         fk->pack_b(d.k, d.n, b.data(), ldb, bp.data());
         fk->gemm_packed(d.m, d.n, d.k, a.data(), lda, bp.data(), got.data(), ldc, acc);
+        // gemm_direct (B read in place) must give the same within rounding.
+        std::vector<float> direct = c0;
+        fk->gemm_direct(d.m, d.n, d.k, a.data(), lda, b.data(), ldb, direct.data(), ldc, acc);
+        for (size_t i = 0; i < direct.size(); ++i) {
+          ASSERT_NEAR(direct[i], ref[i], 1e-4 * (1 + std::sqrt(static_cast<double>(d.k)))) << fk->name << " direct at " << i;
+        }
         for (int64_t i = 0; i < d.m; ++i) {
           for (int64_t j = 0; j < ldc; ++j) {
             const size_t at = static_cast<size_t>(i * ldc + j);
@@ -255,7 +261,8 @@ TEST(ConvOp, MatchesTheReferenceOnRandomShapes) {
     ConvCase cc;
     const size_t nd = it % 8 == 7 ? 3 : (it % 5 == 4 ? 1 : 2);
     const int kind = it % 4;  // 0: group 1, 1: depthwise, 2: grouped, 3: depthwise with multiplier
-    int64_t g = 1, cg = u(1, 6), mg = u(1, 20);
+    // cg >= 8 with stride 1 takes the per-tap GEMM path (conv_taps), smaller cg im2col.
+    int64_t g = 1, cg = it % 3 == 0 ? u(8, 12) : u(1, 6), mg = u(1, 20);
     if (kind == 1) g = u(1, 12), cg = 1, mg = 1;
     if (kind == 2) g = u(2, 4);
     if (kind == 3) g = u(2, 6), cg = 1, mg = 2;

@@ -52,6 +52,11 @@ struct FloatKernels {
   // C[M][N] (row stride ldc) = A[M][K] (row stride lda) * B (packed by pack_b), plus C if accumulate.
   void (*gemm_packed)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* Bp, float* C,
                       int64_t ldc, bool accumulate);
+  // The same product with B[K][N] read in place (rows ldb apart, any N): no packing, for a
+  // B that is already a contiguous window of each row (a 1x1 conv's input, a shifted view
+  // of a padded input).
+  void (*gemm_direct)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                      int64_t ldc, bool accumulate);
   void (*depthwise)(const DepthwiseArgs& a);
 };
 

@@ -296,6 +296,88 @@ void conv_depthwise(OpContext& ctx, const kern::FloatKernels& fk, const float* x
   });
 }
 
+// Stride-1 1-D/2-D convs with enough input channels per group: no im2col. The input is padded
+// once per (image, group); output columns are computed on the padded width (pw), where each
+// kernel tap's input is the padded planes shifted by a constant offset, so each tap is one
+// GEMM reading B in place (gemm_direct), accumulated; the columns past ow are dropped when
+// the tile is written out.
+void conv_taps(OpContext& ctx, const kern::FloatKernels& fk, const float* xd, const float* wd, const float* bd, float* yd,
+               int64_t nb, int64_t c, int64_t m, int64_t group, const Geom& g, const Epilogue& ep) {
+  const bool two = g.nd == 2;
+  const int64_t ih = two ? g.in[0] : 1, iw = g.in[g.nd - 1];
+  const int64_t kh = two ? g.k[0] : 1, kw = g.k[g.nd - 1];
+  const int64_t dh = two ? g.d[0] : 1, dw = g.d[g.nd - 1];
+  const int64_t pt = two ? g.pb[0] : 0, pl = g.pb[g.nd - 1];
+  const int64_t oh = two ? g.out[0] : 1, ow = g.out[g.nd - 1];
+  const int64_t ph = oh + (kh - 1) * dh, pw = ow + (kw - 1) * dw;  // the padded extent read
+  const int64_t plane = ph * pw, taps = kh * kw;
+  const int64_t cg = c / group, mg = m / group, isz = ih * iw, osz = oh * ow;
+  const int64_t ncols = (oh - 1) * pw + ow;  // columns on the padded-width grid up to the last output
+  std::vector<float> wt(static_cast<size_t>(group * taps * mg * cg));
+  for (int64_t gi = 0; gi < group; ++gi)
+    for (int64_t mi = 0; mi < mg; ++mi)
+      for (int64_t ci = 0; ci < cg; ++ci)
+        for (int64_t t = 0; t < taps; ++t)
+          wt[static_cast<size_t>(((gi * taps + t) * mg + mi) * cg + ci)] = wd[((gi * mg + mi) * cg + ci) * taps + t];
+  thread_local std::vector<float> padbuf;
+  if (padbuf.size() < static_cast<size_t>(cg * plane)) padbuf.resize(static_cast<size_t>(cg * plane));
+  float* pad = padbuf.data();  // (a lambda naming padbuf would see each thread's own vector)
+  const int64_t nr = fk.nr;
+  const int64_t chunk = std::max<int64_t>(nr, 512 / nr * nr);
+  const int64_t n_chunks = (ncols + chunk - 1) / chunk;
+  const int64_t threads = ctx.pool.size();
+  int64_t m_parts = 1;
+  if (n_chunks < 4 * threads) m_parts = std::clamp<int64_t>(4 * threads / n_chunks, 1, std::max<int64_t>(1, mg / 16));
+  const int64_t m_step = (mg + m_parts - 1) / m_parts;
+  const int64_t x0 = std::max<int64_t>(0, -pl), x1 = std::min<int64_t>(iw, pw - pl);
+  for (int64_t ni = 0; ni < nb; ++ni) {
+    for (int64_t gi = 0; gi < group; ++gi) {
+      const float* xg = xd + (ni * c + gi * cg) * isz;
+      ctx.pool.parallel_for(cg, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t ci = c0; ci < c1; ++ci) {
+          for (int64_t r = 0; r < ph; ++r) {
+            float* dst = pad + ci * plane + r * pw;
+            const int64_t yy = r - pt;
+            if (yy < 0 || yy >= ih || x0 >= x1) {
+              std::fill(dst, dst + pw, 0.0f);
+              continue;
+            }
+            std::fill(dst, dst + x0 + pl, 0.0f);
+            std::memcpy(dst + x0 + pl, xg + ci * isz + yy * iw + x0, sizeof(float) * static_cast<size_t>(x1 - x0));
+            std::fill(dst + x1 + pl, dst + pw, 0.0f);
+          }
+        }
+      });
+      ctx.pool.parallel_for(n_chunks * m_parts, 1, [&](int64_t t0, int64_t t1) {
+        thread_local std::vector<float> cbuf;
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t ck = t / m_parts, mp = t % m_parts;
+          const int64_t j0 = ck * chunk, j1 = std::min(ncols, j0 + chunk), cols = j1 - j0;
+          const int64_t m0 = mp * m_step, m1 = std::min(mg, m0 + m_step);
+          if (m0 >= m1) continue;
+          if (cbuf.size() < static_cast<size_t>((m1 - m0) * cols)) cbuf.resize(static_cast<size_t>((m1 - m0) * cols));
+          for (int64_t tap = 0; tap < taps; ++tap) {
+            const int64_t off = (tap / kw) * dh * pw + (tap % kw) * dw;
+            fk.gemm_direct(m1 - m0, cols, cg, wt.data() + ((gi * taps + tap) * mg + m0) * cg, cg, pad + off + j0, plane, cbuf.data(),
+                           cols, tap > 0);
+          }
+          for (int64_t mi = m0; mi < m1; ++mi) {
+            const int64_t oc = gi * mg + mi;
+            const float b = bd ? bd[oc] : 0.0f;
+            const float* src = cbuf.data() + (mi - m0) * cols;
+            float* yc = yd + (ni * m + oc) * osz;
+            int64_t oy = j0 / pw, ox = j0 % pw;
+            for (int64_t j = 0; j < cols; ++j) {
+              if (ox < ow) yc[oy * ow + ox] = kern::apply_act(src[j] + b, ep);
+              if (++ox == pw) ox = 0, ++oy;
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
 Status conv_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
   HEARTH_TRY(require_inputs(node, in, 2, 3));
   const Tensor& x = *in[0];
@@ -347,6 +429,12 @@ Status conv_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor
   const int64_t kg = cg * g.k_size();  // weights per output channel
   const int64_t isz = g.in_size(), osz = g.out_size();
   const bool pointwise = is_pointwise(g);
+  bool unit_stride = g.nd <= 2;
+  for (size_t i = 0; i < g.nd; ++i) unit_stride = unit_stride && g.s[i] == 1;
+  if (!pointwise && unit_stride && cg >= 8) {
+    conv_taps(ctx, fk, xd, wd, bd, yd, nb, c, m, group, g, ep);
+    return ok_status();
+  }
   // Column chunks: a multiple of nr, about 128K floats of packed columns, 128..1024 columns.
   const int64_t nr = fk.nr;
   int64_t chunk = std::clamp<int64_t>(131072 / std::max<int64_t>(kg, 1), 128, 1024) / nr * nr;
@@ -371,15 +459,16 @@ Status conv_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor
       const int64_t m0 = mp * m_step, m1 = std::min(mg, m0 + m_step);
       if (m0 >= m1) continue;
       const float* xg = xd + (ni * c + gi * cg) * isz;
-      const size_t need = static_cast<size_t>(kern::packed_b_floats(fk, kg, j1 - j0));
-      if (packed.size() < need) packed.resize(need);
-      if (pointwise) {
-        fk.pack_b(kg, j1 - j0, xg + j0, isz, packed.data());
-      } else {
-        im2col_packed(xg, cg, g, j0, j1, nr, packed.data());
-      }
       float* yg = yd + (ni * m + gi * mg) * osz;
-      fk.gemm_packed(m1 - m0, j1 - j0, kg, wd + (gi * mg + m0) * kg, kg, packed.data(), yg + m0 * osz + j0, osz, false);
+      if (pointwise) {
+        // The input is B as it stands: [cg][isz], read in place.
+        fk.gemm_direct(m1 - m0, j1 - j0, kg, wd + (gi * mg + m0) * kg, kg, xg + j0, isz, yg + m0 * osz + j0, osz, false);
+      } else {
+        const size_t need = static_cast<size_t>(kern::packed_b_floats(fk, kg, j1 - j0));
+        if (packed.size() < need) packed.resize(need);
+        im2col_packed(xg, cg, g, j0, j1, nr, packed.data());
+        fk.gemm_packed(m1 - m0, j1 - j0, kg, wd + (gi * mg + m0) * kg, kg, packed.data(), yg + m0 * osz + j0, osz, false);
+      }
       finish_tile(yg, osz, m0, m1, j0, j1, bd ? bd + gi * mg : nullptr, ep);
     }
   });
