@@ -348,5 +348,25 @@ TEST(ElementwiseOps, BadInputs) {
   expect_error(r.run(make_node("Add", 2), 13, std::vector<const Tensor*>{&tall}), "inputs");
 }
 
+TEST(ElementwiseOps, BitShiftAndShrink) {
+  OpRunner r;
+  Node l = make_node("BitShift", 2);
+  set_attr<std::string>(l, "direction", "LEFT");
+  EXPECT_EQ(vals<uint8_t>(r.run1(l, 11, {tensor<uint8_t>({3}, {16, 4, 1}), tensor<uint8_t>({3}, {1, 2, 8})})),
+            (std::vector<uint8_t>{32, 16, 0}));
+  Node rt = make_node("BitShift", 2);
+  set_attr<std::string>(rt, "direction", "RIGHT");
+  EXPECT_EQ(vals<uint32_t>(r.run1(rt, 11, {tensor<uint32_t>({3}, {16, 4, 1}), tensor<uint32_t>({1}, {2})})),
+            (std::vector<uint32_t>{4, 1, 0}));
+  expect_error(r.run(l, 11, {tensor<int32_t>({1}, {1}), tensor<int32_t>({1}, {1})}), "int32");
+  // Shrink (spec): lambd 1.5 with and without bias.
+  Node s = make_node("Shrink", 1);
+  set_attr(s, "lambd", 1.5f);
+  Tensor x = ftensor({5}, {-2, -1, 0, 1, 2});
+  EXPECT_EQ(vals<float>(r.run1(s, 11, {x})), (std::vector<float>{-2, 0, 0, 0, 2}));
+  set_attr(s, "bias", 1.5f);
+  EXPECT_EQ(vals<float>(r.run1(s, 11, {x})), (std::vector<float>{-0.5f, 0, 0, 0, 0.5f}));
+}
+
 }  // namespace
 }  // namespace hearth::onnx::test

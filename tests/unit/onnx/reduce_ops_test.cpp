@@ -260,5 +260,25 @@ TEST(ReduceOps, TopK) {
   expect_error(r.run(make_node("TopK", 2, 2), 11, {x, itensor({1}, {5})}), "outside");
 }
 
+TEST(ReduceOps, CumSum) {
+  OpRunner r;
+  Tensor x = ftensor({5}, {1, 2, 3, 4, 5});
+  auto run = [&](int64_t exclusive, int64_t reverse, const Tensor& t, int64_t axis) {
+    Node n = make_node("CumSum", 2);
+    set_attr(n, "exclusive", exclusive);
+    set_attr(n, "reverse", reverse);
+    return vals<float>(r.run1(n, 14, {t, itensor({}, {axis})}));
+  };
+  // The spec's examples.
+  EXPECT_EQ(run(0, 0, x, 0), (std::vector<float>{1, 3, 6, 10, 15}));
+  EXPECT_EQ(run(1, 0, x, 0), (std::vector<float>{0, 1, 3, 6, 10}));
+  EXPECT_EQ(run(0, 1, x, 0), (std::vector<float>{15, 14, 12, 9, 5}));
+  EXPECT_EQ(run(1, 1, x, 0), (std::vector<float>{14, 12, 9, 5, 0}));
+  Tensor m = ftensor({2, 3}, {1, 2, 3, 4, 5, 6});
+  EXPECT_EQ(run(0, 0, m, 0), (std::vector<float>{1, 2, 3, 5, 7, 9}));
+  EXPECT_EQ(run(0, 0, m, -1), (std::vector<float>{1, 3, 6, 4, 9, 15}));
+  expect_error(r.run(make_node("CumSum", 2), 14, {x, itensor({}, {1})}), "out of range");
+}
+
 }  // namespace
 }  // namespace hearth::onnx::test

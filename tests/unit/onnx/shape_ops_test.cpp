@@ -408,5 +408,68 @@ TEST(ShapeOps, NonZeroTriluDepthToSpace) {
   expect_error(r.run(bad, 13, {x}), "multiple");
 }
 
+TEST(ShapeOps, GatherNDScatterNDScatterElements) {
+  OpRunner r;
+  // GatherND (spec examples 1, 3 and 5).
+  EXPECT_EQ(vals<int32_t>(r.run1(make_node("GatherND", 2), 13, {tensor<int32_t>({2, 2}, {0, 1, 2, 3}), itensor({2, 2}, {0, 0, 1, 1})})),
+            (std::vector<int32_t>{0, 3}));
+  Tensor g = r.run1(make_node("GatherND", 2), 13,
+                    {tensor<int32_t>({2, 2, 2}, {0, 1, 2, 3, 4, 5, 6, 7}), itensor({2, 1, 2}, {0, 1, 1, 0})});
+  EXPECT_EQ(g.shape(), (Shape{2, 1, 2}));
+  EXPECT_EQ(vals<int32_t>(g), (std::vector<int32_t>{2, 3, 4, 5}));
+  Node bd = make_node("GatherND", 2);
+  set_attr<int64_t>(bd, "batch_dims", 1);
+  g = r.run1(bd, 13, {tensor<int32_t>({2, 2, 2}, {0, 1, 2, 3, 4, 5, 6, 7}), itensor({2, 1}, {1, 0})});
+  EXPECT_EQ(g.shape(), (Shape{2, 2}));
+  EXPECT_EQ(vals<int32_t>(g), (std::vector<int32_t>{2, 3, 4, 5}));
+  expect_error(r.run(make_node("GatherND", 2), 13, {tensor<int32_t>({2, 2}, {0, 1, 2, 3}), itensor({1, 2}, {0, 2})}),
+               "out of range");
+  // ScatterND (spec example 1) and with reduction add (the index repeated).
+  Tensor data = ftensor({8}, {1, 2, 3, 4, 5, 6, 7, 8});
+  EXPECT_EQ(vals<float>(r.run1(make_node("ScatterND", 3), 16, {data, itensor({4, 1}, {4, 3, 1, 7}), ftensor({4}, {9, 10, 11, 12})})),
+            (std::vector<float>{1, 11, 3, 10, 9, 6, 7, 12}));
+  Node add = make_node("ScatterND", 3);
+  set_attr<std::string>(add, "reduction", "add");
+  EXPECT_EQ(vals<float>(r.run1(add, 16, {data, itensor({2, 1}, {0, 0}), ftensor({2}, {10, 20})})),
+            (std::vector<float>{31, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(vals<float>(data)[0], 1.0f);  // the input is untouched
+  expect_error(r.run(make_node("ScatterND", 3), 16, {data, itensor({1, 1}, {8}), ftensor({1}, {0})}), "out of range");
+  expect_error(r.run(make_node("ScatterND", 3), 16, {data, itensor({1, 1}, {0}), ftensor({2}, {0, 1})}), "updates");
+  // ScatterElements (spec examples).
+  Node se = make_node("ScatterElements", 3);
+  Tensor o = r.run1(se, 16, {ftensor({3, 3}, std::vector<float>(9, 0.0f)), itensor({2, 3}, {1, 0, 2, 0, 2, 1}),
+                              ftensor({2, 3}, {1.0f, 1.1f, 1.2f, 2.0f, 2.1f, 2.2f})});
+  EXPECT_EQ(vals<float>(o), (std::vector<float>{2.0f, 1.1f, 0, 1.0f, 0, 2.2f, 0, 2.1f, 1.2f}));
+  set_attr<int64_t>(se, "axis", 1);
+  o = r.run1(se, 16, {ftensor({1, 5}, {1, 2, 3, 4, 5}), itensor({1, 2}, {1, -2}), ftensor({1, 2}, {1.1f, 2.1f})});
+  EXPECT_EQ(vals<float>(o), (std::vector<float>{1, 1.1f, 3, 2.1f, 5}));
+  expect_error(r.run(se, 16, {ftensor({1, 5}, {1, 2, 3, 4, 5}), itensor({1, 1}, {5}), ftensor({1, 1}, {0})}), "out of range");
+}
+
+TEST(ShapeOps, OneHotEyeLike) {
+  OpRunner r;
+  // OneHot (spec): indices [1, 9, 2] with depth 10 on axis 1, values [1, 3]; a negative index
+  // counts from the end; one outside [-depth, depth) is all off.
+  Node n = make_node("OneHot", 3);
+  set_attr<int64_t>(n, "axis", 1);
+  Tensor o = r.run1(n, 11, {itensor({3}, {1, -1, 12}), ftensor({}, {4}), ftensor({2}, {1, 3})});
+  EXPECT_EQ(o.shape(), (Shape{3, 4}));
+  EXPECT_EQ(vals<float>(o), (std::vector<float>{1, 3, 1, 1, 1, 1, 1, 3, 1, 1, 1, 1}));
+  set_attr<int64_t>(n, "axis", 0);
+  o = r.run1(n, 11, {itensor({2}, {0, 2}), itensor({}, {3}), itensor({2}, {0, 1})});
+  EXPECT_EQ(o.shape(), (Shape{3, 2}));
+  EXPECT_EQ(vals<int64_t>(o), (std::vector<int64_t>{1, 0, 0, 0, 0, 1}));
+  expect_error(r.run(n, 11, {itensor({1}, {0}), itensor({}, {0}), itensor({2}, {0, 1})}), "depth");
+  Node e = make_node("EyeLike", 1);
+  set_attr<int64_t>(e, "k", 1);
+  o = r.run1(e, 11, {itensor({3, 4}, std::vector<int64_t>(12, 5))});
+  EXPECT_EQ(vals<int64_t>(o), (std::vector<int64_t>{0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}));
+  set_attr<int64_t>(e, "dtype", 1);
+  set_attr<int64_t>(e, "k", -2);
+  o = r.run1(e, 11, {itensor({3, 2}, std::vector<int64_t>(6, 5))});
+  EXPECT_EQ(o.dtype(), DType::kFloat);
+  EXPECT_EQ(vals<float>(o), (std::vector<float>{0, 0, 0, 0, 1, 0}));
+}
+
 }  // namespace
 }  // namespace hearth::onnx::test

@@ -162,6 +162,30 @@ struct ModF {
   }
 };
 
+// BitShift on unsigned integers; a shift by the type's width or more gives 0.
+struct ShiftF {
+  bool left;
+  template <typename T>
+  T operator()(T x, T y) const {
+    if constexpr (std::is_unsigned_v<T>) {
+      if (y >= sizeof(T) * 8) return T{0};
+      return static_cast<T>(left ? x << y : x >> y);
+    } else {
+      return x;  // not reached: unsigned types only
+    }
+  }
+};
+
+Status bit_shift(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 2, 2));
+  const std::string dir = node.attr_string("direction", "");
+  if (dir != "LEFT" && dir != "RIGHT") {
+    return make_error(ErrorCode::kInvalidArgument, "{}: direction must be LEFT or RIGHT, is \"{}\"", node.describe(), dir);
+  }
+  const auto unsigned_types = [](DType t, auto&& f) { return dispatch_types<uint8_t, uint16_t, uint32_t, uint64_t>(t, f); };
+  return binary<false>(ctx, node, *in[0], *in[1], out, unsigned_types, ShiftF{dir == "LEFT"});
+}
+
 // Mod: fmod=0 takes the divisor's sign (Python's %, integers only); fmod=1 is C's fmod.
 Status mod_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
   HEARTH_TRY(require_inputs(node, in, 2, 2));
@@ -338,6 +362,7 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("Div", 7, via_float<div_op>);
   r.add("Pow", 7, via_float<pow_op>);
   r.add("Mod", 10, via_float<mod_op>);
+  r.add("BitShift", 11, bit_shift);
   r.add("PRelu", 7, via_float<prelu_op>);
   r.add("Equal", 7, via_float<compare_op<EqualF>>);
   r.add("Less", 7, via_float<compare_op<LessF>>);

@@ -1,6 +1,6 @@
 // ONNX operators: reductions (https://onnx.ai/onnx/operators/) — ReduceSum ReduceMean ReduceMax
 // ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceSumSquare ReduceLogSum ReduceLogSumExp, ArgMax,
-// ArgMin. Axes are an attribute before opset 18 (ReduceSum: 13) and an optional input after;
+// ArgMin, and the running sum CumSum. Axes are an attribute before opset 18 (ReduceSum: 13) and an optional input after;
 // keepdims; noop_with_empty_axes. The work is laid out by reduce_plan.h as [A, R, B]; a
 // reduction over several separated axis runs uses reduce_ref(), the scalar reference the unit
 // tests also compare the fast layouts with. Softmax, LogSoftmax, Hardmax and TopK are in
@@ -262,6 +262,49 @@ Status log_sum_exp_op(OpContext& ctx, const Node& node, OpInputs in, std::vector
   return reduce_log_sum_exp(ctx, node, in, out, kInputSince);
 }
 
+// CumSum: running sums along the axis (a scalar input), optionally exclusive (each output
+// leaves out its own element) and/or reversed; integers wrap.
+Status cumsum_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 2, 2));
+  const Tensor& x = *in[0];
+  if (in[1]->numel() != 1) return make_error(ErrorCode::kInvalidArgument, "{}: axis must be a scalar", node.describe());
+  HEARTH_TRY(require_dtype(node, *in[1], "axis", {DType::kInt64, DType::kInt32}));
+  const int64_t rank = static_cast<int64_t>(x.rank());
+  if (rank == 0) return make_error(ErrorCode::kInvalidArgument, "{}: input must have rank >= 1", node.describe());
+  HEARTH_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(node, in[1]->int_at(0), rank));
+  const bool exclusive = node.attr_int("exclusive", 0) != 0, reverse = node.attr_int("reverse", 0) != 0;
+  HEARTH_ASSIGN_OR_RETURN(Tensor o, alloc_out(ctx, node, x.dtype(), x.shape()));
+  int64_t A = 1, B = 1;
+  for (int64_t d = 0; d < axis; ++d) A *= x.dim(static_cast<size_t>(d));
+  for (int64_t d = axis + 1; d < rank; ++d) B *= x.dim(static_cast<size_t>(d));
+  const int64_t Rn = x.dim(static_cast<size_t>(axis));
+  const bool known = dispatch_types<float, double, int32_t, int64_t, uint32_t, uint64_t>(x.dtype(), [&]<typename T>(Tag<T>) {
+    const T* px = x.data<T>();
+    T* po = o.data<T>();
+    for (int64_t a = 0; a < A; ++a) {
+      // Rows of B, walked forward or backward; the output is zero-filled (the first exclusive row).
+      T* prev = nullptr;
+      for (int64_t step = 0; step < Rn; ++step) {
+        const int64_t r = reverse ? Rn - 1 - step : step;
+        const T* row = px + (a * Rn + r) * B;
+        T* orow = po + (a * Rn + r) * B;
+        if (exclusive) {
+          if (prev) {
+            const T* prow = px + (a * Rn + (reverse ? r + 1 : r - 1)) * B;
+            for (int64_t b = 0; b < B; ++b) orow[b] = wrap_add(prev[b], prow[b]);
+          }
+        } else {
+          for (int64_t b = 0; b < B; ++b) orow[b] = prev ? wrap_add(prev[b], row[b]) : row[b];
+        }
+        prev = orow;
+      }
+    }
+  });
+  if (!known) return unsupported_dtype(node, "input", x);
+  out[0] = std::move(o);
+  return ok_status();
+}
+
 }  // namespace
 
 void register_reduce_ops(OpRegistry& r) {
@@ -277,6 +320,7 @@ void register_reduce_ops(OpRegistry& r) {
   r.add("ReduceLogSumExp", 1, log_sum_exp_op<18>);
   r.add("ArgMax", 1, arg_extreme<true>);
   r.add("ArgMin", 1, arg_extreme<false>);
+  r.add("CumSum", 11, cumsum_op);
   register_softmax_ops(r);
 }
 

@@ -1,8 +1,9 @@
 // ONNX operators on shapes (https://onnx.ai/onnx/operators/): Shape, Size, the zero-copy
 // views Reshape / Flatten / Squeeze / Unsqueeze (Tensor::reshaped shares the input's bytes),
-// ConstantOfShape, Range and NonZero. The ops that move elements are in slice.cpp (Slice,
-// Concat, Split, Gather, GatherElements) and layout.cpp (Transpose, Expand, Tile, Trilu,
-// DepthToSpace, SpaceToDepth), registered from here.
+// ConstantOfShape, Range, NonZero, OneHot and EyeLike. The ops that move elements are in
+// slice.cpp (Slice, Concat, Split, Gather, GatherElements), layout.cpp (Transpose, Expand,
+// Tile, Trilu, DepthToSpace, SpaceToDepth) and scatter.cpp (GatherND, ScatterND,
+// ScatterElements), registered from here.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -275,6 +276,72 @@ Status nonzero_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Ten
   return ok_status();
 }
 
+// OneHot: depth inserted at axis (of the output's rank); values = [off, on]; an index outside
+// [-depth, depth) gives a row of off (the spec).
+Status one_hot(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 3, 3));
+  const Tensor& idx = *in[0];
+  const Tensor& values = *in[2];
+  if (in[1]->numel() != 1) return make_error(ErrorCode::kInvalidArgument, "{}: depth must have one element", node.describe());
+  const double depth_d = in[1]->double_at(0);
+  if (!(depth_d >= 1 && depth_d <= static_cast<double>(kMaxElements))) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: depth {} must be >= 1", node.describe(), depth_d);
+  }
+  const int64_t depth = static_cast<int64_t>(depth_d);
+  if (values.numel() != 2) return make_error(ErrorCode::kInvalidArgument, "{}: values must have 2 elements", node.describe());
+  const int64_t out_rank = static_cast<int64_t>(idx.rank()) + 1;
+  HEARTH_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(node, node.attr_int("axis", -1), out_rank));
+  Shape shape = idx.shape();
+  shape.insert(shape.begin() + axis, depth);
+  HEARTH_ASSIGN_OR_RETURN(Tensor o, alloc_out(ctx, node, values.dtype(), shape));
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= idx.dim(static_cast<size_t>(d));
+  for (size_t d = static_cast<size_t>(axis); d < idx.rank(); ++d) inner *= idx.dim(d);
+  const size_t es = dtype_size(values.dtype());
+  const std::byte* off = values.raw();
+  const std::byte* on = values.raw() + es;
+  for (int64_t i = 0; i < o.numel(); ++i) std::memcpy(o.raw() + static_cast<size_t>(i) * es, off, es);
+  for (int64_t a = 0; a < outer; ++a) {
+    for (int64_t b = 0; b < inner; ++b) {
+      const double v = idx.double_at(a * inner + b);
+      if (std::isnan(v)) continue;
+      int64_t k = static_cast<int64_t>(std::clamp(v, -static_cast<double>(depth) - 1, static_cast<double>(depth)));
+      if (k < 0) k += depth;
+      if (k < 0 || k >= depth) continue;
+      std::memcpy(o.raw() + static_cast<size_t>((a * depth + k) * inner + b) * es, on, es);
+    }
+  }
+  out[0] = std::move(o);
+  return ok_status();
+}
+
+// EyeLike: a 2-D tensor of the input's shape with ones on the k-th diagonal (dtype attribute,
+// else the input's type).
+Status eye_like(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 1, 1));
+  const Tensor& x = *in[0];
+  if (x.rank() != 2) return make_error(ErrorCode::kInvalidArgument, "{}: input must be 2-D, is {}", node.describe(), shape_string(x.shape()));
+  DType dt = x.dtype();
+  if (node.has("dtype")) {
+    dt = dtype_from_onnx(node.attr_int("dtype", 0));
+    if (dt == DType::kUndefined) return make_error(ErrorCode::kUnimplemented, "{}: dtype {} is not supported", node.describe(), node.attr_int("dtype", 0));
+  }
+  const int64_t k = node.attr_int("k", 0);
+  HEARTH_ASSIGN_OR_RETURN(Tensor o, alloc_out(ctx, node, dt, x.shape()));
+  const bool known = dispatch_all(dt, [&]<typename T>(Tag<T>) {
+    const T one = convert<T>(1.0);
+    const int64_t rows = x.dim(0), cols = x.dim(1);
+    for (int64_t i = 0; i < rows; ++i) {
+      if (k > cols || k < -rows) break;
+      const int64_t j = i + k;
+      if (j >= 0 && j < cols) o.data<T>()[i * cols + j] = one;
+    }
+  });
+  if (!known) return unsupported_dtype(node, "output", o);
+  out[0] = std::move(o);
+  return ok_status();
+}
+
 }  // namespace
 
 void register_shape_ops(OpRegistry& r) {
@@ -287,8 +354,11 @@ void register_shape_ops(OpRegistry& r) {
   r.add("ConstantOfShape", 9, constant_of_shape);
   r.add("Range", 11, range_op);
   r.add("NonZero", 9, nonzero_op);
+  r.add("OneHot", 9, one_hot);
+  r.add("EyeLike", 9, eye_like);
   register_slice_ops(r);
   register_layout_ops(r);
+  register_scatter_ops(r);
 }
 
 }  // namespace hearth::onnx

@@ -209,6 +209,16 @@ Status gelu(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& 
                     approx);
 }
 
+Status shrink(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
+  HEARTH_TRY(require_inputs(node, in, 1, 1));
+  const float lambd = node.attr_float("lambd", 0.5f), bias = node.attr_float("bias", 0.0f);
+  return unary<Types::kSigned>(ctx, node, *in[0], out, [lambd, bias](auto x) {
+    using T = decltype(x);
+    const double v = static_cast<double>(x);
+    return static_cast<T>(v < -lambd ? v + bias : (v > lambd ? v - bias : 0.0));
+  });
+}
+
 Status is_inf(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
   HEARTH_TRY(require_inputs(node, in, 1, 1));
   const bool neg = node.attr_int("detect_negative", 1) != 0, pos = node.attr_int("detect_positive", 1) != 0;
@@ -309,6 +319,7 @@ void register_unary_ops(OpRegistry& r) {
   r.add("Selu", 6, selu);
   r.add("Gelu", 20, gelu);
   r.add("Clip", 6, clip);
+  r.add("Shrink", 9, shrink);
 }
 
 }  // namespace hearth::onnx
