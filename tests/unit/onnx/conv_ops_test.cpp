@@ -378,6 +378,27 @@ TEST(ConvOp, BadInputsGiveClearErrors) {
   n.attrs["pads"] = Attribute{std::vector<int64_t>{int64_t{1} << 30, int64_t{1} << 30, int64_t{1} << 30, int64_t{1} << 30}};
   auto out = r.run(kernels::active_kernels(), n, {&x, &w});
   EXPECT_FALSE(out.ok());
+  // Huge dilations with matching pads: a tiny output whose padded extent is ~2^31 per dim.
+  // The direct paths would need that much scratch; hearth falls back to im2col and answers.
+  {
+    Tensor x1 = tensor({1, 8, 1, 1}, std::vector<float>(8, 1.0f));
+    Tensor w1 = tensor({8, 1, 2, 2}, std::vector<float>(32, 1.0f));
+    Node h = make_node("Conv", 2);
+    h.attrs["group"] = Attribute{int64_t{8}};
+    h.attrs["dilations"] = Attribute{std::vector<int64_t>{int64_t{1} << 30, int64_t{1} << 30}};
+    h.attrs["pads"] = Attribute{std::vector<int64_t>{int64_t{1} << 30, int64_t{1} << 30, 0, 0}};
+    auto hout = r.run(kernels::active_kernels(), h, {&x1, &w1});
+    ASSERT_TRUE(hout.ok()) << hout.status().to_string();
+    // Output size per dim: (1 + 2^30 - (2^30 + 1)) / 1 + 1 = 1; the one window sees x
+    // through its bottom-right tap only: each output is 1.
+    ASSERT_EQ((*hout)[0].shape(), (Shape{1, 8, 1, 1}));
+    for (int i = 0; i < 8; ++i) EXPECT_EQ((*hout)[0].data<float>()[i], 1.0f);
+    Tensor w8 = tensor({8, 8, 2, 2}, std::vector<float>(256, 1.0f));
+    h.attrs["group"] = Attribute{int64_t{1}};
+    hout = r.run(kernels::active_kernels(), h, {&x1, &w8});
+    ASSERT_TRUE(hout.ok()) << hout.status().to_string();
+    for (int i = 0; i < 8; ++i) EXPECT_EQ((*hout)[0].data<float>()[i], 8.0f);
+  }
   // ConvTranspose: bad channels and output_padding.
   Node t = make_node("ConvTranspose", 2);
   Tensor wt = Tensor::make(DType::kFloat, {3, 2, 3, 3}).value();

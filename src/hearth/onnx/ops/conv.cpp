@@ -421,7 +421,19 @@ Status conv_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor
   const float* bd = b ? b->data<float>() : nullptr;
   float* yd = y.data<float>();
 
-  if (group == c && m == c && g.nd <= 2) {
+  // The direct paths pad the input into scratch covering what the kernel reads; a geometry
+  // whose padded extent dwarfs its input and output (huge dilations with matching pads) goes
+  // to im2col instead, whose scratch is bounded by the weights.
+  auto scratch_ok = [&](int64_t channels) {
+    __int128 ph = 1, pw = 1;
+    for (size_t i = 0; i < g.nd; ++i) {
+      const __int128 e = static_cast<__int128>(g.out[i] - 1) * g.s[i] + static_cast<__int128>(g.k[i] - 1) * g.d[i] + 1;
+      (i + 1 == g.nd ? pw : ph) *= std::min<__int128>(e, __int128{1} << 40);  // larger is refused anyway
+    }
+    const __int128 need = static_cast<__int128>(channels) * ph * (pw + 32 * g.s[g.nd - 1]);
+    return need <= 4 * static_cast<__int128>(x.numel() / std::max<int64_t>(nb, 1) + y.numel() / std::max<int64_t>(nb, 1)) + (1 << 20);
+  };
+  if (group == c && m == c && g.nd <= 2 && scratch_ok(1)) {
     conv_depthwise(ctx, fk, xd, wd, bd, yd, nb, c, g, ep);
     return ok_status();
   }
@@ -431,7 +443,7 @@ Status conv_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor
   const bool pointwise = is_pointwise(g);
   bool unit_stride = g.nd <= 2;
   for (size_t i = 0; i < g.nd; ++i) unit_stride = unit_stride && g.s[i] == 1;
-  if (!pointwise && unit_stride && cg >= 8) {
+  if (!pointwise && unit_stride && cg >= 8 && scratch_ok(cg)) {
     conv_taps(ctx, fk, xd, wd, bd, yd, nb, c, m, group, g, ep);
     return ok_status();
   }
@@ -562,7 +574,11 @@ Status conv_transpose_op(OpContext& ctx, const Node& node, OpInputs in, std::vec
   auto rows_opt = checked_mul<int64_t>(mg, ksz);
   if (!rows_opt) return bad(node, "kernel too large");
   const int64_t rows = *rows_opt;  // rows of the column matrix: (m, k...)
-  HEARTH_TRY(checked_numel(Shape{rows, isz}).status());
+  HEARTH_ASSIGN_OR_RETURN(const int64_t col_floats, checked_numel(Shape{rows, isz}));
+  if (static_cast<uint64_t>(col_floats) * sizeof(float) > ctx.buffers.max_tensor_bytes()) {
+    return make_error(ErrorCode::kResourceExhausted, "{}: the column matrix ({} x {} floats) is above the tensor limit of {} bytes",
+                      node.describe(), rows, isz, ctx.buffers.max_tensor_bytes());
+  }
   const kern::FloatKernels& fk = kern::float_kernels_for(ctx.kt.name);
   const float* xd = x.data<float>();
   const float* wd = w.data<float>();
