@@ -266,6 +266,24 @@ TEST(PoolOps, BadInputsGiveClearErrors) {
   n.attrs.erase("pads");
   n.attrs["auto_pad"] = Attribute{std::string("BOGUS")};
   expect_error(n, "auto_pad");
+  // A 2^30-wide window over a 1x1 input (pads 2^30 - 1, strides 2^30): one output, found
+  // without walking the window's taps.
+  {
+    Tensor one = tensor({1, 1, 1, 1}, {3.0f});
+    const int64_t big = int64_t{1} << 30;
+    for (const char* op : {"MaxPool", "AveragePool"}) {
+      Node h = make_node(op, 1);
+      h.attrs["kernel_shape"] = Attribute{std::vector<int64_t>{big, big}};
+      h.attrs["strides"] = Attribute{std::vector<int64_t>{big, big}};
+      h.attrs["pads"] = Attribute{std::vector<int64_t>{big - 1, big - 1, big - 1, big - 1}};
+      h.attrs["count_include_pad"] = Attribute{int64_t{1}};
+      auto ho = r.run(h, {&one});
+      ASSERT_TRUE(ho.ok()) << ho.status().to_string();
+      ASSERT_EQ((*ho)[0].shape(), (Shape{1, 1, 1, 1}));
+      // Average with the pad counted: every tap of the window is inside [-pb, in + pe).
+      EXPECT_FLOAT_EQ((*ho)[0].data<float>()[0], std::string(op) == "MaxPool" ? 3.0f : 3.0f / static_cast<float>(big) / static_cast<float>(big));
+    }
+  }
   Tensor x2 = Tensor::make(DType::kFloat, {4, 4}).value();
   Node m = make_node("MaxPool", 1);
   m.attrs["kernel_shape"] = Attribute{std::vector<int64_t>{2}};

@@ -92,20 +92,30 @@ Status pool_geometry(const Node& node, const Tensor& x, bool allow_dilations, Po
 // valid input offsets (and pad_count the window positions inside the padded bounds).
 // The 2-D case, without the general case's offset lists: f(out_index, window_visit, pad_count)
 // where window_visit(fn) calls fn(offset) for each valid input offset.
+// For a window starting at `start` with k taps `d` apart: the taps [k0, k1) inside [0, in),
+// and how many taps lie before `lim` (the end of the padding), without a loop over the taps.
+struct TapRange {
+  int64_t k0, k1, before_lim;
+};
+TapRange tap_range(int64_t start, int64_t k, int64_t d, int64_t in, int64_t lim) {
+  TapRange r{};
+  r.k0 = start >= 0 ? 0 : std::min(k, (-start + d - 1) / d);
+  r.k1 = start > in - 1 ? 0 : std::min(k, (in - 1 - start) / d + 1);
+  if (r.k1 < r.k0) r.k1 = r.k0;
+  r.before_lim = start > lim - 1 ? 0 : std::min(k, (lim - 1 - start) / d + 1);
+  return r;
+}
+
 template <typename F>
 void for_each_window_2d(const PoolGeom& g, F&& f) {
   for (int64_t oy = 0; oy < g.out[0]; ++oy) {
     const int64_t ys = oy * g.s[0] - g.pb[0];
-    int64_t ky0 = 0, ky1 = g.k[0], pad_y = 0;
-    for (int64_t k = 0; k < g.k[0]; ++k) pad_y += ys + k * g.d[0] < g.in[0] + g.pe[0];
-    while (ky0 < ky1 && ys + ky0 * g.d[0] < 0) ++ky0;
-    while (ky1 > ky0 && ys + (ky1 - 1) * g.d[0] >= g.in[0]) --ky1;
+    const TapRange ry = tap_range(ys, g.k[0], g.d[0], g.in[0], g.in[0] + g.pe[0]);
+    const int64_t ky0 = ry.k0, ky1 = ry.k1, pad_y = ry.before_lim;
     for (int64_t ox = 0; ox < g.out[1]; ++ox) {
       const int64_t xs = ox * g.s[1] - g.pb[1];
-      int64_t kx0 = 0, kx1 = g.k[1], pad_x = 0;
-      for (int64_t k = 0; k < g.k[1]; ++k) pad_x += xs + k * g.d[1] < g.in[1] + g.pe[1];
-      while (kx0 < kx1 && xs + kx0 * g.d[1] < 0) ++kx0;
-      while (kx1 > kx0 && xs + (kx1 - 1) * g.d[1] >= g.in[1]) --kx1;
+      const TapRange rx = tap_range(xs, g.k[1], g.d[1], g.in[1], g.in[1] + g.pe[1]);
+      const int64_t kx0 = rx.k0, kx1 = rx.k1, pad_x = rx.before_lim;
       auto visit = [&](auto&& fn) {
         for (int64_t ky = ky0; ky < ky1; ++ky) {
           const int64_t row = (ys + ky * g.d[0]) * g.in[1] + xs;
@@ -135,12 +145,9 @@ void for_each_window(const PoolGeom& g, F&& f) {
     for (size_t i = 0; i < nd; ++i) {
       pos[i].clear();
       const int64_t start = oc[i] * g.s[i] - g.pb[i];
-      int64_t in_pad = 0;
-      for (int64_t k = 0; k < g.k[i]; ++k) {
-        const int64_t p = start + k * g.d[i];
-        if (p >= 0 && p < g.in[i]) pos[i].push_back(p);
-        if (p < g.in[i] + g.pe[i]) ++in_pad;  // p >= -pb always
-      }
+      const TapRange tr = tap_range(start, g.k[i], g.d[i], g.in[i], g.in[i] + g.pe[i]);
+      for (int64_t k = tr.k0; k < tr.k1; ++k) pos[i].push_back(start + k * g.d[i]);
+      const int64_t in_pad = tr.before_lim;  // taps are never before -pb
       padded[i] = in_pad;
       pad_count *= in_pad;
     }
