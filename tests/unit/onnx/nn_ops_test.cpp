@@ -528,6 +528,12 @@ TEST(ResizeOp, BadInputsGiveClearErrors) {
   expect_error(n, {&x, &empty, &three, nullptr}, "scales has 3 values");
   Tensor badsz = ints({1, 1, -4, 4});
   expect_error(n, {&x, &empty, nullptr, &badsz}, "sizes");
+  // Cubic on every axis of a rank-7 tensor: 4^7 reads per output element, refused.
+  Tensor x7 = tensor(Shape(7, 2), std::vector<float>(128, 1.0f));
+  Tensor sc7 = tensor({7}, std::vector<float>(7, 2.0f));
+  Node cubic = n;
+  cubic.attrs["mode"] = Attribute{std::string("cubic")};
+  expect_error(cubic, {&x7, &empty, &sc7, nullptr}, "too many axes");
   Node m = n;
   m.attrs["mode"] = Attribute{std::string("bogus")};
   expect_error(m, {&x, &empty, &sc, nullptr}, "mode");

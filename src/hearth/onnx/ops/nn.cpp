@@ -587,6 +587,13 @@ Status resize_run(OpContext& ctx, const Node& node, const ResizeSpec& sp, const 
   for (size_t i = 0; i < r; ++i) {
     taps[i] = axis_taps(sp, x.dim(i), out_shape[i], scales[i], lens[i], roi.empty() ? 0.0 : roi[i], roi.empty() ? 1.0 : roi[r + i]);
   }
+  // Each output element reads the product of the axes' taps: bounded (a cubic resize of
+  // every axis of a rank-16 tensor would read 4^16 inputs per element).
+  int64_t reads = 1;
+  for (size_t i = 0; i < r; ++i) reads *= taps[i].n;  // <= 4^16
+  if (reads > 4096) {
+    return bad(node, fmt::format("resizes too many axes at once ({} input reads per output element)", reads));
+  }
   // Input strides.
   std::vector<int64_t> st(r, 1);
   for (size_t i = r - 1; i-- > 0;) st[i] = st[i + 1] * x.dim(i + 1);
