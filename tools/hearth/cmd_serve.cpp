@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <thread>
 
 #include "command.h"
@@ -38,7 +39,19 @@ struct ServeOptions {
   uint64_t max_memory_mib = 0;
   bool models_from_store = false;
   bool no_pull = false;
+  std::vector<std::string> onnx;  // NAME=PATH or PATH (--onnx)
 };
+
+bool is_onnx_path(const std::string& p) { return p.size() > 5 && p.compare(p.size() - 5, 5, ".onnx") == 0; }
+
+// --onnx NAME=PATH, or PATH (named by its file name without ".onnx").
+server::OnnxServiceConfig::Model onnx_model_arg(const std::string& a) {
+  const auto eq = a.find('=');
+  if (eq != std::string::npos && !is_onnx_path(a.substr(0, eq))) return {a.substr(0, eq), a.substr(eq + 1)};
+  std::string stem = std::filesystem::path(a).filename().string();
+  if (is_onnx_path(stem)) stem.resize(stem.size() - 5);
+  return {stem, a};
+}
 
 // An extra model from a resolved argument: verified already, loaded on its first request.
 server::ServerConfig::ExtraModel extra_model(const ResolvedModelArg& arg) {
@@ -151,11 +164,27 @@ Status serve(ServeOptions& o) {
     HEARTH_ASSIGN_OR_RETURN(stored, st.list());
     std::erase_if(stored, [](const store::ListEntry& e) { return e.tag.empty(); });
   }
+  server::ServerConfig& c = o.config;
+  // ONNX models: --onnx, and model arguments that end in ".onnx" (served over /v2).
+  for (const std::string& a : o.onnx) c.onnx.models.push_back(onnx_model_arg(a));
+  if (is_onnx_path(o.m.model)) {
+    c.onnx.models.push_back(onnx_model_arg(o.m.model));
+    o.m.model.clear();
+  }
+  std::erase_if(o.more_models, [&](const std::string& m) {
+    if (!is_onnx_path(m)) return false;
+    c.onnx.models.push_back(onnx_model_arg(m));
+    return true;
+  });
+  const bool onnx_given = !c.onnx.models.empty() || !c.onnx.ocr_models_dir.empty() || !c.onnx.vad_model.empty();
   // With --models-from-store and no model named anywhere, the store's first model is the first.
   HEARTH_ASSIGN_OR_RETURN(std::string first, chosen_model_arg(o.m.model));
   if (first.empty() && !stored.empty()) first = stored.front().name + ":" + stored.front().tag;
-  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, resolve_model_arg(first, "serve", o.m.allow_unsigned));
-  server::ServerConfig& c = o.config;
+  ResolvedModelArg arg;
+  // Only ONNX models: no language model is needed (its routes answer 503).
+  if (!(onnx_given && first.empty())) {
+    HEARTH_ASSIGN_OR_RETURN(arg, resolve_model_arg(first, "serve", o.m.allow_unsigned));
+  }
   HEARTH_ASSIGN_OR_RETURN(const std::vector<LoraSpec> lora, parse_lora_specs(o.lora));
   // A store adapter is verified here; the server parses it from the mapping that was hashed.
   for (const LoraSpec& l : lora) {
@@ -187,7 +216,8 @@ Status serve(ServeOptions& o) {
   c.on_model_loaded = [arg](const Status& s) { record_load(arg, s); };
   // A store model's blob is named by its digest: call it by its reference ("acme/stories:v1").
   if (c.model_id.empty() && !arg.reference.empty()) c.model_id = arg.reference;
-  log::info("serving {}", arg.display);
+  if (!arg.path.empty() || arg.mapping) log::info("serving {}", arg.display);
+  for (const auto& m : c.onnx.models) log::info("serving ONNX model {} ({}) at /v2/models/{}", m.name, m.path, m.name);
   for (const std::string& k : o.api_keys) {
     if (k.empty()) return make_error(ErrorCode::kInvalidArgument, "--api-key must not be empty");
     c.keys.push_back(server::ApiKey{k, {}, 0, 0, {}});
@@ -233,6 +263,10 @@ void setup(CLI::App& app) {
   sub->add_flag("--models-from-store", o->models_from_store,
                 "also serve every tagged model in the store (each verified and loaded on its first request)");
   sub->add_flag("--no-pull", o->no_pull, "refuse /api/pull and /api/delete (clients cannot change the store)");
+  sub->add_option("--onnx", o->onnx, "serve an ONNX model over the Open Inference Protocol (/v2): NAME=FILE.onnx or FILE.onnx (repeatable)");
+  sub->add_option("--ocr-models", c.onnx.ocr_models_dir, "serve POST /v1/ocr with the PP-OCR models in DIR");
+  sub->add_option("--vad-model", c.onnx.vad_model, "serve POST /v1/vad with this Silero VAD model");
+  sub->add_option("--onnx-threads", c.onnx.n_threads, "threads per ONNX inference (default: every core)")->check(CLI::Range(0, 1024));
   sub->add_option("--keep-alive", o->keep_alive,
                   "how long an extra model stays loaded after its last request (5m, 1h, -1: until evicted)");
   sub->add_option("--host", c.http.host, "address to listen on")->capture_default_str();

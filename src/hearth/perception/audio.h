@@ -3,6 +3,8 @@
 // checked before the samples are read.
 #pragma once
 
+#include <cstddef>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,8 @@ inline constexpr int64_t kMaxAudioFrames = int64_t{4} << 30 >> 2;  // 2^30 frame
 inline constexpr int kMaxAudioChannels = 64;
 
 Result<Audio> load_audio(const std::string& path);
+// The same from bytes in memory (an upload); `what` names them in errors.
+Result<Audio> decode_audio(std::span<const std::byte> bytes, const std::string& what);
 // Resamples to `rate` (libsamplerate's medium-quality sinc converter); the same audio if already there.
 Result<Audio> resample(const Audio& in, int rate);
 

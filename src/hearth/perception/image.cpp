@@ -103,7 +103,10 @@ bool decode_jpeg_raw(std::span<const std::byte> bytes, Image& out, std::string& 
 Result<Image> load_image(const std::string& path) {
   auto mf = MappedFile::open(path);
   if (!mf.ok()) return mf.status();
-  const auto bytes = mf->bytes();
+  return decode_image(mf->bytes(), path);
+}
+
+Result<Image> decode_image(std::span<const std::byte> bytes, const std::string& path) {
   static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
   if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) return decode_png(path, bytes);
   if (bytes.size() >= 3 && std::to_integer<int>(bytes[0]) == 0xff && std::to_integer<int>(bytes[1]) == 0xd8 &&

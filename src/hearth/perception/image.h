@@ -3,7 +3,9 @@
 // the resampling the models' preprocessing needs.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,8 @@ inline constexpr int kMaxImageSide = 32768;
 
 // Decodes a PNG or JPEG file (by its signature, not its name).
 Result<Image> load_image(const std::string& path);
+// The same from bytes in memory (an upload); `what` names them in errors.
+Result<Image> decode_image(std::span<const std::byte> bytes, const std::string& what);
 // PNG writer (for test artifacts and debugging), written atomically.
 Status save_png(const Image& img, const std::string& path);
 

@@ -100,6 +100,11 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   s->config_ = std::move(config);
   s->auth_ = std::make_unique<Auth>(s->config_.keys);
   HEARTH_ASSIGN_OR_RETURN(s->http_, HttpServer::create(s->config_.http));
+  const auto& ox = s->config_.onnx;
+  if (!ox.models.empty() || !ox.ocr_models_dir.empty() || !ox.vad_model.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(auto svc, OnnxService::create(ox));
+    s->onnx_ = std::move(svc);
+  }
   for (const ServerConfig::ExtraModel& m : s->config_.extra_models) {
     auto e = std::make_shared<Extra>();
     e->spec = m;
@@ -318,8 +323,11 @@ void Server::add_routes() {
   });
 
   if (config_.web_ui) http_->route("GET", "/|/ui/[A-Za-z0-9._-]+", handle_web_ui);
-  http_->route("GET", "/health", with_cors([this](const HttpRequest&) {
-    if (!ready_.load(std::memory_order_acquire)) {
+  if (onnx_) add_onnx_routes(*http_, onnx_, [this](auto fn) { return guarded(false, std::move(fn)); });
+  // Serving only ONNX models (no language model configured): healthy once created.
+  const bool onnx_only = onnx_ && config_.model_path.empty() && config_.model_mapping == nullptr;
+  http_->route("GET", "/health", with_cors([this, onnx_only](const HttpRequest&) {
+    if (!onnx_only && !ready_.load(std::memory_order_acquire)) {
       ApiError e{503, "the model is loading", "unavailable_error", "", "model_loading", {}};
       e.headers.emplace_back("Retry-After", "1");
       return error_response(e);

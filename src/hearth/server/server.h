@@ -20,6 +20,7 @@
 #include "hearth/server/auth.h"
 #include "hearth/server/http_server.h"
 #include "hearth/server/metrics.h"
+#include "hearth/server/oip_api.h"
 #include "hearth/server/ollama_api.h"
 #include "hearth/server/openai_request.h"
 #include "hearth/server/serving.h"
@@ -85,6 +86,10 @@ struct ServerConfig {
     std::string name;
   };
   std::vector<Lora> lora;
+  // ONNX models over the Open Inference Protocol, and the /v1/ocr and /v1/vad tasks
+  // (oip_api.h); loaded when the server is created. With these and no language model, the
+  // server serves only them.
+  OnnxServiceConfig onnx;
 };
 
 // True for a loopback address, or a name that resolves only to loopback addresses (see
@@ -149,6 +154,7 @@ class Server {
 
   ServerConfig config_;
   std::unique_ptr<HttpServer> http_;
+  std::shared_ptr<OnnxService> onnx_;  // null without ONNX models or tasks
   std::unique_ptr<Auth> auth_;
   Metrics metrics_;
   mutable std::mutex serving_mu_;
