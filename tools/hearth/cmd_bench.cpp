@@ -8,6 +8,7 @@
 #include <string>
 
 #include "command.h"
+#include "onnx_bench.h"
 #include "common_options.h"
 #include "hearth/core/process_stats.h"
 #include "hearth/eval/bench.h"
@@ -29,6 +30,7 @@ struct BenchOptions {
   std::string draft;       // --draft MODEL
   std::string draft_type;  // --draft-type TYPE: the synthetic preset of that type
   KvOptions kv;            // --kv-type, --cache-type-k/-v
+  OnnxBenchOptions onnx;   // MODEL.onnx: --input, --shape (onnx_bench.h)
 };
 
 // Resets VmHWM so that peak RSS covers the benchmark, not the synthetic model's creation.
@@ -41,6 +43,12 @@ void reset_peak_rss() {
 }
 
 Status run(BenchOptions o) {
+  if (o.m.model.size() > 5 && o.m.model.compare(o.m.model.size() - 5, 5, ".onnx") == 0) {
+    o.onnx.model = o.m.model;
+    o.onnx.threads = o.params.n_threads;
+    o.onnx.json = o.json;
+    return run_onnx_bench(o.onnx);
+  }
   std::string path;
   std::string label;
   ResolvedModelArg arg;
@@ -191,6 +199,9 @@ void setup(CLI::App& app) {
       ->excludes(draft);
   sub->add_flag("--draft-ngram", o->params.draft_ngram, "also decode with prompt-lookup drafts");
   sub->add_option("--draft-max", o->params.draft_max, "most guesses per pass")->capture_default_str();
+  sub->add_option("--input", o->onnx.inputs, "MODEL.onnx: NAME=FILE.npy for an input (others are drawn from their declared shapes)");
+  sub->add_option("--shape", o->onnx.shapes, "MODEL.onnx: NAME=1x3x640x640, the shape of a drawn input with dynamic dims");
+  sub->add_option("--runs", o->onnx.reps, "MODEL.onnx: timed inferences per thread count")->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object");
   sub->add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement");
   sub->callback([o] {
