@@ -3,7 +3,8 @@
 // For each case it writes the fixed inputs as .npy under WORK_DIR/<case>/, runs onnxruntime
 // (reference outputs in WORK_DIR/<case>/ort/), runs `hearth onnx run` on the same files
 // (outputs in WORK_DIR/<case>/hearth/) and compares every output within the case's tolerance
-// (|hearth - ort| <= atol + rtol * |ort|), printing the max abs and rel errors. Then the Silero
+// (|hearth - ort| <= atol + rtol * |ort|), printing the max abs and rel errors; a few cases
+// run again on 1 and 3 threads (other splits of the same work). Then the Silero
 // exports of the same weights run several frames, the state carried from frame to frame, and
 // must agree with each other (and with onnxruntime) frame by frame.
 // A model hearth cannot run is reported with hearth's error (which names the node).
@@ -91,9 +92,10 @@ async function runOrt(file, feeds, optimize = true) {
 }
 
 // Runs hearth; returns {outputs: {name: tensor}} or {error}.
-function runHearth(file, inputFiles, outDir) {
+function runHearth(file, inputFiles, outDir, threads = 0) {
   fs.rmSync(outDir, { recursive: true, force: true });
   const argv = ['onnx', 'run', modelPath(nodeModules, file), '--output-dir', outDir, '--json'];
+  if (threads) argv.push('--threads', String(threads));
   for (const [name, f] of Object.entries(inputFiles)) argv.push('--input', `${name}=${f}`);
   const r = spawnSync(bin, argv, { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) {
@@ -170,22 +172,23 @@ async function runCase(c) {
   }
   fs.mkdirSync(path.join(dir, 'ort'), { recursive: true });
   for (const [name, t] of Object.entries(ref)) writeNpy(path.join(dir, 'ort', `${safe(name)}.npy`), t);
-  const h = runHearth(c.file, inputFiles, path.join(dir, 'hearth'));
-  if (h.error) {
-    results.push({ id: c.id, ok: false, where: `hearth: ${h.error}` });
-    console.log(`FAIL ${c.id}: hearth: ${short(h.error)}`);
-    return;
+  // The default thread count, then any the case lists (other splits of the same work).
+  for (const threads of [0, ...(c.threads ?? [])]) {
+    const id = threads ? `${c.id} --threads ${threads}` : c.id;
+    const h = runHearth(c.file, inputFiles, path.join(dir, threads ? `hearth-t${threads}` : 'hearth'), threads);
+    if (h.error) {
+      results.push({ id, ok: false, where: `hearth: ${h.error}` });
+      console.log(`FAIL ${id}: hearth: ${short(h.error)}`);
+      continue;
+    }
+    for (const [name, t] of Object.entries(ref)) {
+      const cmp = compare(h.outputs[name], t, c.tol);
+      console.log(`${cmp.ok ? 'ok  ' : 'FAIL'} ${id} ${name} [${t.shape}]: max abs ${fmt(cmp.maxAbs)} max rel ${fmt(cmp.maxRel)}` +
+        ` (atol ${c.tol.atol} rtol ${c.tol.rtol}, worst ratio ${cmp.ratio?.toFixed(3)})${cmp.ok ? '' : ' ' + cmp.why}` +
+        (h.ms !== undefined ? ` [hearth ${h.ms.toFixed(0)} ms]` : ''));
+      results.push({ id: `${id} ${name}`, ok: cmp.ok, maxAbs: cmp.maxAbs, maxRel: cmp.maxRel, where: cmp.ok ? '' : cmp.why });
+    }
   }
-  let allOk = true;
-  for (const [name, t] of Object.entries(ref)) {
-    const cmp = compare(h.outputs[name], t, c.tol);
-    allOk &&= cmp.ok;
-    console.log(`${cmp.ok ? 'ok  ' : 'FAIL'} ${c.id} ${name} [${t.shape}]: max abs ${fmt(cmp.maxAbs)} max rel ${fmt(cmp.maxRel)}` +
-      ` (atol ${c.tol.atol} rtol ${c.tol.rtol}, worst ratio ${cmp.ratio?.toFixed(3)})${cmp.ok ? '' : ' ' + cmp.why}` +
-      (h.ms !== undefined ? ` [hearth ${h.ms.toFixed(0)} ms]` : ''));
-    results.push({ id: `${c.id} ${name}`, ok: cmp.ok, maxAbs: cmp.maxAbs, maxRel: cmp.maxRel, where: cmp.ok ? '' : cmp.why });
-  }
-  return allOk;
 }
 
 // Frames 0..n-1 of the synthetic signal through one export, the state carried, on
