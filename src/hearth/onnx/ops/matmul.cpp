@@ -385,9 +385,16 @@ void gemm_typed(OpContext& ctx, const Tensor& A, const Tensor& B, const Tensor* 
   const T* b = B.data<T>();
   std::vector<T> bt;
   if (tb) {
+    // In 32 x 32 blocks, so that neither side is walked a whole column at a time.
     bt.resize(static_cast<size_t>(k * n));
-    for (int64_t j = 0; j < n; ++j) {
-      for (int64_t p = 0; p < k; ++p) bt[static_cast<size_t>(p * n + j)] = b[j * k + p];
+    constexpr int64_t kBlock = 32;
+    for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+      for (int64_t p0 = 0; p0 < k; p0 += kBlock) {
+        const int64_t j1 = std::min(n, j0 + kBlock), p1 = std::min(k, p0 + kBlock);
+        for (int64_t j = j0; j < j1; ++j) {
+          for (int64_t p = p0; p < p1; ++p) bt[static_cast<size_t>(p * n + j)] = b[j * k + p];
+        }
+      }
     }
     b = bt.data();
   }
