@@ -1,9 +1,10 @@
 // The f32 matrix product under MatMul, Gemm and the recurrent ops (ops/matmul.cpp):
 // Y[M][N] = A[M][K] · B[K][N], with A read through a row and a column stride (so a transposed
 // A costs nothing) and B row-major. Register-blocked tiles of MR rows x 2 vectors of columns,
-// k in blocks that keep the B strip in cache; the variant follows the kernel table's ISA
-// (ref: 4-wide generic vectors, avx2: 8-wide with FMA, avx512: 16-wide). gemm_f32_ref is the
-// scalar oracle of the tests.
+// k in blocks that keep the B strip in cache; at most 4 rows (a matrix-vector product) stream
+// each B row instead. The variant follows the kernel table's ISA (ref: 4-wide generic vectors,
+// avx2: 8-wide with FMA, avx512: 16-wide). Each output is summed in k order by one thread, so
+// gemm_f32 and gemm_f32_serial agree bit for bit. gemm_f32_ref is the scalar oracle of the tests.
 #pragma once
 
 #include <cstdint>
