@@ -3,11 +3,13 @@
 // reference on random shapes, and bad inputs.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
 
 #include "hearth/kernels/fp16.h"
+#include "hearth/onnx/ops/vec_math.h"
 #include "op_test_helpers.h"
 
 namespace hearth::onnx::test {
@@ -366,6 +368,67 @@ TEST(ElementwiseOps, BitShiftAndShrink) {
   EXPECT_EQ(vals<float>(r.run1(s, 11, {x})), (std::vector<float>{-2, 0, 0, 0, 2}));
   set_attr(s, "bias", 1.5f);
   EXPECT_EQ(vals<float>(r.run1(s, 11, {x})), (std::vector<float>{-0.5f, 0, 0, 0, 0.5f}));
+}
+
+// Distance in units in the last place between two floats of the same sign (or zero).
+int64_t ulps(float a, float b) {
+  auto key = [](float f) {
+    const int32_t i = std::bit_cast<int32_t>(f);
+    return i < 0 ? int64_t{INT32_MIN} - i : int64_t{i};
+  };
+  return std::abs(key(a) - key(b));
+}
+
+TEST(ElementwiseOps, VectorMathAgainstDoublePrecision) {
+  // A dense sweep over exp's whole range (and past both ends), every result against the
+  // correctly rounded double value.
+  int64_t worst_exp = 0, worst_sig = 0, worst_tanh = 0;
+  for (float x = -110.0f; x < 95.0f; x += 0.001953125f * 3.1f) {
+    const float e = static_cast<float>(std::exp(static_cast<double>(x)));
+    const float got = exp_approx(x);
+    if (e >= std::numeric_limits<float>::min()) {
+      worst_exp = std::max(worst_exp, ulps(got, e));
+    } else {
+      ASSERT_LE(std::abs(got - e), 2 * std::numeric_limits<float>::denorm_min()) << x;  // subnormal: absolute
+    }
+    const float s = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(x))));
+    if (s >= std::numeric_limits<float>::min()) worst_sig = std::max(worst_sig, ulps(sigmoid_approx(x), s));
+    if (std::abs(x) < 20) {
+      const float t = static_cast<float>(std::tanh(static_cast<double>(x)));
+      worst_tanh = std::max(worst_tanh, ulps(tanh_approx(x), t));
+    }
+  }
+  EXPECT_LE(worst_exp, 3);
+  EXPECT_LE(worst_sig, 4);
+  EXPECT_LE(worst_tanh, 4);
+  // Small arguments of tanh keep their relative accuracy; the special values.
+  for (float x : {1e-30f, 1e-8f, -3e-4f, 0.1f, 0.6249f, 0.6251f}) {
+    EXPECT_LE(ulps(tanh_approx(x), static_cast<float>(std::tanh(static_cast<double>(x)))), 4) << x;
+  }
+  // The 4-lane array versions compute exactly the scalar formulas (lanes and tails alike).
+  std::vector<float> xs;
+  for (float x = -120.0f; x < 100.0f; x += 0.37f) xs.push_back(x);
+  xs.insert(xs.end(), {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f, 88.7f, 88.73f, -103.9f});
+  std::vector<float> ye(xs.size()), ys(xs.size()), yt(xs.size());
+  exp_array(xs.data(), ye.data(), static_cast<int64_t>(xs.size()));
+  sigmoid_array(xs.data(), ys.data(), static_cast<int64_t>(xs.size()));
+  tanh_array(xs.data(), yt.data(), static_cast<int64_t>(xs.size()));
+  for (size_t i = 0; i < xs.size(); ++i) {
+    EXPECT_EQ(std::bit_cast<uint32_t>(ye[i]), std::bit_cast<uint32_t>(exp_approx(xs[i]))) << xs[i];
+    EXPECT_EQ(std::bit_cast<uint32_t>(ys[i]), std::bit_cast<uint32_t>(sigmoid_approx(xs[i]))) << xs[i];
+    EXPECT_EQ(std::bit_cast<uint32_t>(yt[i]), std::bit_cast<uint32_t>(tanh_approx(xs[i]))) << xs[i];
+  }
+  EXPECT_EQ(exp_approx(0.0f), 1.0f);
+  EXPECT_EQ(exp_approx(-INFINITY), 0.0f);
+  EXPECT_EQ(exp_approx(INFINITY), INFINITY);
+  EXPECT_EQ(exp_approx(89.0f), INFINITY);
+  EXPECT_TRUE(std::isnan(exp_approx(NAN)));
+  EXPECT_EQ(sigmoid_approx(-INFINITY), 0.0f);
+  EXPECT_EQ(sigmoid_approx(INFINITY), 1.0f);
+  EXPECT_EQ(tanh_approx(INFINITY), 1.0f);
+  EXPECT_EQ(tanh_approx(-INFINITY), -1.0f);
+  EXPECT_TRUE(std::isnan(tanh_approx(NAN)));
+  EXPECT_TRUE(std::isnan(sigmoid_approx(NAN)));
 }
 
 }  // namespace

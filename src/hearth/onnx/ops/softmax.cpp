@@ -13,6 +13,7 @@
 #include "hearth/onnx/ops/dtype_dispatch.h"
 #include "hearth/onnx/ops/op_common.h"
 #include "hearth/onnx/ops/reduce_internal.h"
+#include "hearth/onnx/ops/vec_math.h"
 
 namespace hearth::onnx {
 namespace {
@@ -46,6 +47,16 @@ Result<Layout> softmax_layout(OpContext& ctx, const Node& node, const Tensor& x)
   return l;
 }
 
+// x[i] = exp(x[i]): float in vec_math.h's vector lanes.
+template <typename T>
+void exp_of(T* x, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    exp_array(x, x, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) x[i] = std::exp(x[i]);
+  }
+}
+
 // One [R, B] block: for each of the B columns, the softmax over its R elements. Columns go in
 // tiles of 64 with the running max and sum on the stack (pool threads do not allocate), each
 // tile's rows read contiguously.
@@ -77,18 +88,21 @@ void softmax_rows(Kind kind, const T* in, T* out, int64_t R, int64_t B) {
     for (int64_t r = 0; r < R; ++r) {
       const T* row = in + r * B + b0;
       T* orow = out + r * B + b0;
-      for (int64_t j = 0; j < nb; ++j) {
-        const T e = std::exp(row[j] - mx[j]);
-        sum[j] += e;
-        if (kind == Kind::kSoftmax) orow[j] = e;
-      }
+      T e[kTile];
+      for (int64_t j = 0; j < nb; ++j) e[j] = row[j] - mx[j];
+      exp_of(e, nb);
+      for (int64_t j = 0; j < nb; ++j) sum[j] += e[j];
+      if (kind == Kind::kSoftmax) std::memcpy(orow, e, static_cast<size_t>(nb) * sizeof(T));
     }
+    T scale[kTile];  // 1 / sum for Softmax, max + log(sum) for LogSoftmax
+    for (int64_t j = 0; j < nb; ++j) scale[j] = kind == Kind::kSoftmax ? T(1) / sum[j] : mx[j] + std::log(sum[j]);
     for (int64_t r = 0; r < R; ++r) {
       const T* row = in + r * B + b0;
       T* orow = out + r * B + b0;
-      for (int64_t j = 0; j < nb; ++j) {
-        if (kind == Kind::kSoftmax) orow[j] /= sum[j];
-        else orow[j] = row[j] - mx[j] - std::log(sum[j]);
+      if (kind == Kind::kSoftmax) {
+        for (int64_t j = 0; j < nb; ++j) orow[j] *= scale[j];
+      } else {
+        for (int64_t j = 0; j < nb; ++j) orow[j] = row[j] - scale[j];
       }
     }
   }

@@ -7,6 +7,7 @@
 #include "hearth/onnx/ops/dtype_dispatch.h"
 #include "hearth/onnx/ops/elementwise_internal.h"
 #include "hearth/onnx/ops/op_common.h"
+#include "hearth/onnx/ops/vec_math.h"
 
 namespace hearth::onnx {
 namespace {
@@ -49,6 +50,8 @@ Status unary(OpContext& ctx, const Node& node, const Tensor& x, std::vector<Tens
         uint8_t* po = o.data<uint8_t>();
         const uint8_t* pb = x.data<uint8_t>();
         for (int64_t i = b; i < e; ++i) po[i] = static_cast<uint8_t>(f(pb[i] != 0));
+      } else if constexpr (std::is_same_v<T, float> && !bool_out && requires { F::array(px, px, int64_t{0}); }) {
+        F::array(px + b, o.data<float>() + b, e - b);
       } else {
         if constexpr (bool_out) {
           uint8_t* po = o.data<uint8_t>();
@@ -85,13 +88,11 @@ using Real = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 HEARTH_UNARY(SqrtF, std::sqrt(x));
 HEARTH_UNARY(LogF, std::log(x));
-HEARTH_UNARY(ExpF, std::exp(x));
 HEARTH_UNARY(ErfF, std::erf(x));
 HEARTH_UNARY(FloorF, std::floor(x));
 HEARTH_UNARY(CeilF, std::ceil(x));
 HEARTH_UNARY(RoundF, std::nearbyint(x));  // half to even (the default rounding mode)
 HEARTH_UNARY(ReciprocalF, T(1) / x);
-HEARTH_UNARY(TanhF, std::tanh(x));
 HEARTH_UNARY(SinF, std::sin(x));
 HEARTH_UNARY(CosF, std::cos(x));
 HEARTH_UNARY(TanF, std::tan(x));
@@ -122,8 +123,32 @@ struct SignF {
 HEARTH_UNARY(ReluF, x > T{0} ? x : T{0});
 HEARTH_UNARY(NotF, !x);
 HEARTH_UNARY(IsNaNF, std::isnan(x));
-// Sigmoid without overflow: exp of a non-positive argument only.
-HEARTH_UNARY(SigmoidF, x >= T(0) ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x)));
+// Exp, Sigmoid and Tanh on float: vec_math.h's call-free versions, which vectorize.
+// (A functor with a static array() is run by unary() on float chunks through it.)
+struct ExpF {
+  static void array(const float* x, float* y, int64_t n) { exp_array(x, y, n); }
+  template <typename T>
+  T operator()(T x) const {
+    if constexpr (std::is_same_v<T, float>) return exp_approx(x);
+    else return std::exp(x);
+  }
+};
+struct SigmoidF {
+  static void array(const float* x, float* y, int64_t n) { sigmoid_array(x, y, n); }
+  template <typename T>
+  T operator()(T x) const {
+    if constexpr (std::is_same_v<T, float>) return sigmoid_approx(x);
+    else return x >= T(0) ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
+  }
+};
+struct TanhF {
+  static void array(const float* x, float* y, int64_t n) { tanh_array(x, y, n); }
+  template <typename T>
+  T operator()(T x) const {
+    if constexpr (std::is_same_v<T, float>) return tanh_approx(x);
+    else return std::tanh(x);
+  }
+};
 // log(1 + e^x), stable for large |x|.
 HEARTH_UNARY(SoftplusF, x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)));
 HEARTH_UNARY(HardSwishF, x * std::max(T(0), std::min(T(1), x / T(6) + T(0.5))));
