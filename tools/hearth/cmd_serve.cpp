@@ -167,6 +167,15 @@ Status serve(ServeOptions& o) {
   server::ServerConfig& c = o.config;
   // ONNX models: --onnx, and model arguments that end in ".onnx" (served over /v2).
   for (const std::string& a : o.onnx) c.onnx.models.push_back(onnx_model_arg(a));
+  // A name that is not a file is a store reference: verified against the trust policy now, and
+  // served from the verified mapping.
+  for (auto& m : c.onnx.models) {
+    if (std::filesystem::exists(m.path)) continue;
+    HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg r, resolve_model_arg(m.path, "serve", o.m.allow_unsigned));
+    record_load(r, ok_status());
+    m.mapping = r.mapping;
+    m.path = r.display;
+  }
   if (is_onnx_path(o.m.model)) {
     c.onnx.models.push_back(onnx_model_arg(o.m.model));
     o.m.model.clear();

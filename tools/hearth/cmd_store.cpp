@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "hearth/core/mapped_file.h"
 #include "hearth/store/model_import.h"
 #include "hearth/trust/model_signer.h"
 #include "hearth/trust/signing_key.h"
@@ -36,7 +37,10 @@ Status run_import(const std::string& file, const std::string& ref_text, uint64_t
   HEARTH_ASSIGN_OR_RETURN(Store store, open_store());
   ImportOptions opts;
   opts.version = version;
-  HEARTH_ASSIGN_OR_RETURN(ImportResult r, import_gguf(store, file, ref, opts));
+  // An ONNX model (by its name) goes in as one; anything else must be a GGUF file.
+  const bool onnx = file.size() > 5 && file.compare(file.size() - 5, 5, ".onnx") == 0;
+  HEARTH_ASSIGN_OR_RETURN(MappedFile mapped, MappedFile::open(file));
+  HEARTH_ASSIGN_OR_RETURN(ImportResult r, onnx ? import_onnx(store, mapped, ref, opts) : import_gguf(store, mapped, ref, opts));
   // The operator imported this file on this host: it runs like the file itself would.
   HEARTH_TRY(store.record_local_import(r.manifest, file));
   std::printf("imported %s as %s\n  manifest %s\n  %s %s, %s parameters, %s, version %llu\n", file.c_str(),

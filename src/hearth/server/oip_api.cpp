@@ -218,8 +218,15 @@ bool valid_name(const std::string& s) {
   return true;
 }
 
-Result<std::unique_ptr<onnx::Session>> open(const std::string& path, int n_threads) {
-  HEARTH_ASSIGN_OR_RETURN(onnx::Model m, onnx::load_model_file(path));
+Result<std::unique_ptr<onnx::Session>> open(const std::string& path, int n_threads, const MappedFile* mapping = nullptr) {
+  onnx::Model m;
+  if (mapping) {
+    auto parsed = onnx::parse_model(mapping->bytes(), onnx::LoadOptions{});
+    if (!parsed.ok()) return parsed.status().with_context(path);
+    m = std::move(parsed).value();
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(m, onnx::load_model_file(path));
+  }
   onnx::SessionOptions o;
   o.n_threads = n_threads;
   auto s = onnx::Session::create(std::move(m), o);
@@ -240,7 +247,7 @@ Result<std::unique_ptr<OnnxService>> OnnxService::create(const OnnxServiceConfig
     auto served = std::make_unique<Served>();
     served->name = m.name;
     served->path = m.path;
-    HEARTH_ASSIGN_OR_RETURN(served->session, open(m.path, config.n_threads));
+    HEARTH_ASSIGN_OR_RETURN(served->session, open(m.path, config.n_threads, m.mapping.get()));
     s->models_.push_back(std::move(served));
   }
   if (!config.ocr_models_dir.empty()) {

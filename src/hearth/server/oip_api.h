@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "hearth/core/mapped_file.h"
 #include "hearth/core/status.h"
 #include "hearth/server/http_server.h"
 
@@ -35,6 +36,9 @@ struct OnnxServiceConfig {
   struct Model {
     std::string name;  // [A-Za-z0-9._-]+
     std::string path;
+    // A store model's verified mapping: parsed instead of `path` (which is then for messages),
+    // so the bytes run are the bytes that were verified; external data is refused.
+    std::shared_ptr<const MappedFile> mapping;
   };
   std::vector<Model> models;
   std::string ocr_models_dir;  // /v1/ocr when set (PaddleOCR's file names)

@@ -4,6 +4,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "hearth/onnx/loader.h"
+
 namespace hearth::store {
 
 std::string param_size_string(uint64_t p) {
@@ -35,7 +37,8 @@ std::string model_config_json(const ModelFacts& facts, const std::vector<Digest>
   auto& c = j["config"];
   c = nlohmann::json::object();
   if (!facts.architecture.empty()) c["architecture"] = facts.architecture;
-  c["format"] = "gguf";
+  c["format"] = facts.format;
+  if (facts.opset > 0) j["org.hearth.onnx"] = {{"opset", facts.opset}};
   if (facts.parameters > 0) c["paramSize"] = param_size_string(facts.parameters);
   if (!facts.quantization.empty()) c["quantization"] = facts.quantization;
   j["modelfs"]["type"] = "layers";
@@ -67,6 +70,7 @@ Result<ModelFacts> parse_model_config(std::string_view text) {
   if (auto c = j.find("config"); c != j.end()) {
     f.architecture = str(*c, "architecture");
     f.quantization = str(*c, "quantization");
+    if (std::string fmt = str(*c, "format"); !fmt.empty()) f.format = fmt;
   }
   if (auto p = j.find("org.hearth.parameters"); p != j.end() && p->is_number_unsigned()) {
     f.parameters = p->get<uint64_t>();
@@ -82,6 +86,33 @@ Result<ModelFacts> parse_model_config(std::string_view text) {
       }
     }
     f.adapter = std::move(ad);
+  }
+  return f;
+}
+
+}  // namespace hearth::store
+
+namespace hearth::store {
+
+Result<ModelFacts> read_onnx_facts(std::span<const std::byte> bytes, const std::string& name) {
+  auto m = onnx::parse_model(bytes, onnx::LoadOptions{});
+  if (!m.ok()) return m.status().with_context(name);
+  ModelFacts f;
+  f.format = "onnx";
+  f.architecture = "onnx";
+  f.name = m->graph.name;
+  f.opset = m->opset;
+  std::map<std::string, uint64_t> by_type;
+  for (const auto& [n, t] : m->graph.initializers) {
+    f.parameters += static_cast<uint64_t>(t.numel());
+    by_type[std::string(onnx::dtype_name(t.dtype()))] += static_cast<uint64_t>(t.numel());
+  }
+  uint64_t best = 0;
+  for (const auto& [type, count] : by_type) {
+    if (count > best) {
+      best = count;
+      f.quantization = type;
+    }
   }
   return f;
 }

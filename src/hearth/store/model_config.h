@@ -27,12 +27,19 @@ struct ModelFacts {
     std::vector<std::string> targets;  // adapted tensor kinds, e.g. "attn_q", "ffn_down"
   };
   std::optional<Adapter> adapter;  // absent for a model
+  std::string format = "gguf";     // ModelPack config.format: "gguf" or "onnx"
+  int64_t opset = 0;               // an ONNX model's default-domain opset
 };
 
 // Reads the facts of a GGUF file (through the gguf module).
 Result<ModelFacts> read_gguf_facts(const std::string& path);
 // The same from bytes already in memory (a mapping), `name` for messages.
 Result<ModelFacts> read_gguf_facts(std::span<const std::byte> bytes, const std::string& name);
+
+// Reads the facts of an ONNX model (through the onnx module's hostile-input loader; external
+// data is refused): its graph's name, initializer element count, most common initializer type
+// ("float32"), opset; architecture "onnx".
+Result<ModelFacts> read_onnx_facts(std::span<const std::byte> bytes, const std::string& name);
 
 // "260K", "6.7B": the ModelPack paramSize form (count with at most one decimal + scale letter).
 std::string param_size_string(uint64_t parameters);

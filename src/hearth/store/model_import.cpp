@@ -30,8 +30,10 @@ Result<ImportResult> import_gguf(Store& store, const std::string& path, const Re
   return import_gguf(store, file, ref, opts);
 }
 
-Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Reference& ref,
-                                 const ImportOptions& opts) {
+namespace {
+
+Result<ImportResult> import_weights(Store& store, const MappedFile& file, const Reference& ref, const ImportOptions& opts,
+                                    bool onnx) {
   if (ref.pinned()) {
     return make_error(ErrorCode::kInvalidArgument, "import needs a name:tag, not a digest (got '{}')", ref.to_string());
   }
@@ -39,13 +41,17 @@ Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Ref
   ImportResult out;
   // The facts, the hash and the stored bytes all come from this one mapping: a file replaced
   // while importing cannot give one file's facts to another file's weights.
-  HEARTH_ASSIGN_OR_RETURN(out.facts, read_gguf_facts(file.bytes(), path));
+  if (onnx) {
+    HEARTH_ASSIGN_OR_RETURN(out.facts, read_onnx_facts(file.bytes(), path));
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(out.facts, read_gguf_facts(file.bytes(), path));
+  }
   HEARTH_ASSIGN_OR_RETURN(FileLock write_lock, store.lock_for_write());
   file.advise_sequential();
   const auto bytes = file.bytes();
   HEARTH_ASSIGN_OR_RETURN(out.weights,
                           store.put_blob(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                                         kModelWeightMediaType));
+                                         onnx ? kOnnxModelMediaType : kModelWeightMediaType));
   std::string file_name = std::filesystem::path(path).filename().string();
   out.weights.annotations[std::string(kAnnotationTitle)] = file_name;
   out.weights.annotations[std::string(kAnnotationFilepath)] = file_name;
@@ -61,6 +67,16 @@ Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Ref
   HEARTH_TRY(store.set_tag(ref.name, ref.tag, out.manifest));
   (void)append_audit(store.home(), {"import", "ok", ref.to_string(), out.manifest.str(), "", "from " + path});
   return out;
+}
+
+}  // namespace
+
+Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Reference& ref, const ImportOptions& opts) {
+  return import_weights(store, file, ref, opts, false);
+}
+
+Result<ImportResult> import_onnx(Store& store, const MappedFile& file, const Reference& ref, const ImportOptions& opts) {
+  return import_weights(store, file, ref, opts, true);
 }
 
 }  // namespace hearth::store

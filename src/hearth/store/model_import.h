@@ -28,5 +28,8 @@ Result<ImportResult> import_gguf(Store& store, const std::string& path, const Re
                                  const ImportOptions& opts);
 // As above, from a file already mapped: its facts, hash and stored bytes all come from it.
 Result<ImportResult> import_gguf(Store& store, const MappedFile& file, const Reference& ref, const ImportOptions& opts);
+// An ONNX model (a vision, audio or sensor model), as one layer of kOnnxModelMediaType with a
+// config of format "onnx"; checked by the onnx loader first (external data is refused).
+Result<ImportResult> import_onnx(Store& store, const MappedFile& file, const Reference& ref, const ImportOptions& opts);
 
 }  // namespace hearth::store

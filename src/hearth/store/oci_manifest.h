@@ -21,6 +21,10 @@ inline constexpr std::string_view kOciEmptyMediaType = "application/vnd.oci.empt
 inline constexpr std::string_view kModelArtifactType = "application/vnd.cncf.model.manifest.v1+json";
 inline constexpr std::string_view kModelConfigMediaType = "application/vnd.cncf.model.config.v1+json";
 inline constexpr std::string_view kModelWeightMediaType = "application/vnd.cncf.model.weight.v1.raw";
+// An ONNX model's one layer (the .onnx protobuf, no external data); its config says format "onnx".
+inline constexpr std::string_view kOnnxModelMediaType = "application/vnd.hearth.model.onnx.v1+protobuf";
+// Whether a layer is a model's weights (a GGUF file or an ONNX model).
+inline bool is_weight_media_type(std::string_view t) { return t == kModelWeightMediaType || t == kOnnxModelMediaType; }
 inline constexpr std::string_view kSigstoreBundleMediaType = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 inline constexpr std::string_view kAnnotationTitle = "org.opencontainers.image.title";

@@ -40,7 +40,7 @@ void check_attestation(const std::string& bundle_json, const TrustPolicy& policy
     for (const auto& subject : j.at("subject")) {
       const std::string sha = subject.at("digest").value("sha256", std::string());
       for (const auto& l : model.layers) {
-        if (l.media_type == store::kModelWeightMediaType && std::string(l.digest.hex()) == sha) {
+        if (store::is_weight_media_type(l.media_type) && std::string(l.digest.hex()) == sha) {
           info.status = "verified";
           return;
         }

@@ -86,14 +86,14 @@ Result<VerifiedArtifact> ArtifactVerifier::verify_impl(const store::Reference& r
   HEARTH_ASSIGN_OR_RETURN(Manifest m, store_.read_manifest(digest));
   const store::Descriptor* weights = nullptr;
   for (const auto& l : m.layers) {
-    if (l.media_type == store::kModelWeightMediaType) {
+    if (store::is_weight_media_type(l.media_type)) {
       weights = &l;
       break;
     }
   }
   if (weights == nullptr) {
-    return make_error(ErrorCode::kInvalidArgument, "'{}' has no weight layer ({})", ref.to_string(),
-                      store::kModelWeightMediaType);
+    return make_error(ErrorCode::kInvalidArgument, "'{}' has no weight layer ({} or {})", ref.to_string(),
+                      store::kModelWeightMediaType, store::kOnnxModelMediaType);
   }
   // 1. Integrity of every blob.
   std::vector<const store::Descriptor*> blobs = {&m.config};
