@@ -47,10 +47,10 @@ bool is_onnx_path(const std::string& p) { return p.size() > 5 && p.compare(p.siz
 // --onnx NAME=PATH, or PATH (named by its file name without ".onnx").
 server::OnnxServiceConfig::Model onnx_model_arg(const std::string& a) {
   const auto eq = a.find('=');
-  if (eq != std::string::npos && !is_onnx_path(a.substr(0, eq))) return {a.substr(0, eq), a.substr(eq + 1)};
+  if (eq != std::string::npos && !is_onnx_path(a.substr(0, eq))) return {a.substr(0, eq), a.substr(eq + 1), nullptr};
   std::string stem = std::filesystem::path(a).filename().string();
   if (is_onnx_path(stem)) stem.resize(stem.size() - 5);
-  return {stem, a};
+  return {stem, a, nullptr};
 }
 
 // An extra model from a resolved argument: verified already, loaded on its first request.
