@@ -5,6 +5,7 @@
 
 #include "hearth/core/thread_pool.h"
 #include "hearth/kernels/kernel_table.h"
+#include "hearth/onnx/loader.h"
 #include "hearth/onnx/op_registry.h"
 
 namespace hearth::onnx {
@@ -279,6 +280,13 @@ Result<std::vector<Tensor>> Session::run(const std::vector<std::pair<std::string
     out.push_back(*t);
   }
   return out;
+}
+
+Result<Session> open_session(const std::string& path, const SessionOptions& options) {
+  HEARTH_ASSIGN_OR_RETURN(Model m, load_model_file(path));
+  auto s = Session::create(std::move(m), options);
+  if (!s.ok()) return s.status().with_context(path);
+  return s;
 }
 
 }  // namespace hearth::onnx

@@ -59,6 +59,9 @@ class Session {
   std::unique_ptr<Impl> impl_;
 };
 
+// Loads PATH (load_model_file) and creates its session; errors carry the path.
+Result<Session> open_session(const std::string& path, const SessionOptions& options = {});
+
 // Graph passes, exposed for tests (session.cpp applies them in create()).
 // Folds Conv + BatchNormalization and a following Relu / Clip / LeakyRelu into the Conv (as
 // the internal attributes hearth.activation / hearth.alpha / hearth.beta). Returns the count.

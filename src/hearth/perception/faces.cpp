@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "hearth/onnx/loader.h"
 
 namespace hearth::perception {
 
@@ -11,11 +10,10 @@ using onnx::DType;
 using onnx::Tensor;
 
 Result<FaceDetector> FaceDetector::load(const std::string& path, int n_threads) {
-  HEARTH_ASSIGN_OR_RETURN(onnx::Model m, onnx::load_model_file(path));
   onnx::SessionOptions o;
   o.n_threads = n_threads;
-  auto s = onnx::Session::create(std::move(m), o);
-  if (!s.ok()) return s.status().with_context(path);
+  auto s = onnx::open_session(path, o);
+  if (!s.ok()) return s.status();
   FaceDetector d;
   const auto& ins = s->inputs();
   if (ins.size() != 1 || ins[0].dims.size() != 4 || ins[0].dims[1] <= 0 || ins[0].dims[1] != ins[0].dims[2] || ins[0].dims[3] != 3) {

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <fstream>
 
-#include "hearth/onnx/loader.h"
 
 namespace hearth::perception {
 
@@ -14,11 +13,10 @@ using onnx::Tensor;
 namespace {
 
 Result<std::unique_ptr<onnx::Session>> open_session(const std::string& path, int n_threads) {
-  HEARTH_ASSIGN_OR_RETURN(onnx::Model m, onnx::load_model_file(path));
   onnx::SessionOptions o;
   o.n_threads = n_threads;
-  auto s = onnx::Session::create(std::move(m), o);
-  if (!s.ok()) return s.status().with_context(path);
+  auto s = onnx::open_session(path, o);
+  if (!s.ok()) return s.status();
   if (s->inputs().size() != 1 || s->outputs().empty()) {
     return make_error(ErrorCode::kInvalidArgument, "{}: expected one input and an output", path);
   }

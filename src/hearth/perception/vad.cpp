@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "hearth/onnx/loader.h"
 
 namespace hearth::perception {
 
@@ -11,12 +10,10 @@ using onnx::DType;
 using onnx::Tensor;
 
 Result<SileroVad> SileroVad::load(const std::string& path, int n_threads) {
-  HEARTH_ASSIGN_OR_RETURN(onnx::Model m, onnx::load_model_file(path));
   onnx::SessionOptions o;
   o.n_threads = n_threads;
-  auto s = onnx::Session::create(std::move(m), o);
-  if (!s.ok()) return s.status().with_context(path);
-  return from_session(std::move(s).value());
+  HEARTH_ASSIGN_OR_RETURN(onnx::Session s, onnx::open_session(path, o));
+  return from_session(std::move(s));
 }
 
 Result<SileroVad> SileroVad::from_session(onnx::Session session) {

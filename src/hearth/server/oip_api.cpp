@@ -219,17 +219,15 @@ bool valid_name(const std::string& s) {
 }
 
 Result<std::unique_ptr<onnx::Session>> open(const std::string& path, int n_threads, const MappedFile* mapping = nullptr) {
-  onnx::Model m;
-  if (mapping) {
-    auto parsed = onnx::parse_model(mapping->bytes(), onnx::LoadOptions{});
-    if (!parsed.ok()) return parsed.status().with_context(path);
-    m = std::move(parsed).value();
-  } else {
-    HEARTH_ASSIGN_OR_RETURN(m, onnx::load_model_file(path));
-  }
   onnx::SessionOptions o;
   o.n_threads = n_threads;
-  auto s = onnx::Session::create(std::move(m), o);
+  if (!mapping) {
+    HEARTH_ASSIGN_OR_RETURN(onnx::Session s, onnx::open_session(path, o));
+    return std::make_unique<onnx::Session>(std::move(s));
+  }
+  auto parsed = onnx::parse_model(mapping->bytes(), onnx::LoadOptions{});
+  if (!parsed.ok()) return parsed.status().with_context(path);
+  auto s = onnx::Session::create(std::move(parsed).value(), o);
   if (!s.ok()) return s.status().with_context(path);
   return std::make_unique<onnx::Session>(std::move(s).value());
 }
