@@ -37,6 +37,11 @@ check(run('sign', 'acme/face:1', '--key', path.join(home, 'acme.key')).status ==
 const ok = run('verify', 'acme/face:1');
 check(ok.status === 0 && /signed by acme|acme/.test(ok.stdout + ok.stderr), 'verify passes once signed');
 
+const insp = run('inspect', 'acme/face:1', '--json');
+const ij = insp.status === 0 ? JSON.parse(insp.stdout) : {};
+check(ij.format === 'onnx' && ij.opset === 12 && ij.inputs?.[0]?.name === 'input:0' && ij.outputs?.length === 4,
+  `inspect shows the ONNX graph of a store model (${insp.stderr.trim()})`);
+
 // Served by reference, the answer equals the file's.
 async function serveInfer(spec) {
   const child = spawn(hearth, ['serve', '--host', '127.0.0.1', '--port', '0', '--onnx', spec], { env, stdio: ['ignore', 'ignore', 'pipe'] });

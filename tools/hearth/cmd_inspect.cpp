@@ -6,6 +6,9 @@
 // exceptions are caught here.
 #include <fmt/format.h>
 
+#include <cstring>
+#include <map>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +20,7 @@
 
 #include "command.h"
 #include "hearth/gguf/gguf.h"
+#include "hearth/onnx/loader.h"
 #include "hearth/store/reference.h"
 #include "hearth/store/store.h"
 #include "hearth/trust/model_description.h"
@@ -328,6 +332,45 @@ Status show_unverified(const InspectOptions& opt, const Status& refusal) {
   return ok_status();
 }
 
+Status print_onnx(const ResolvedModelArg& arg, bool json, const std::optional<StoreInfo>& store_info) {
+  auto m = onnx::parse_model(arg.mapping->bytes(), onnx::LoadOptions{});
+  if (!m.ok()) return m.status().with_context(arg.display);
+  auto values = [](const std::vector<onnx::ValueInfo>& vs) {
+    Json a = Json::array();
+    for (const auto& v : vs) {
+      Json dims = Json::array();
+      for (size_t i = 0; i < v.dims.size(); ++i) {
+        if (v.dims[i] >= 0) dims.push_back(v.dims[i]);
+        else dims.push_back(v.dim_names[i].empty() ? Json("?") : Json(v.dim_names[i]));
+      }
+      a.push_back({{"name", v.name}, {"dtype", std::string(onnx::dtype_name(v.dtype))}, {"dims", dims}});
+    }
+    return a;
+  };
+  std::map<std::string, int> ops;
+  for (const auto& n : m->graph.nodes) ++ops[n.op_type];
+  Json j{{"format", "onnx"}, {"opset", m->opset}, {"producer", m->producer}, {"inputs", values(m->graph.inputs)},
+         {"outputs", values(m->graph.outputs)}, {"initializers", m->graph.initializers.size()}, {"ops", ops}};
+  if (store_info) {
+    Json extra = store_json(*store_info);
+    for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = *it;
+  }
+  if (json) {
+    std::printf("%s\n", j.dump(2, ' ', false, Json::error_handler_t::replace).c_str());
+    return ok_status();
+  }
+  if (store_info) {
+    std::printf("store model: %s\n%s\n", store_info->arg.display.c_str(), trust::format_provenance(store_info->provenance).c_str());
+  }
+  std::printf("ONNX model, opset %lld, producer %s, %zu initializers, %zu nodes\n", static_cast<long long>(m->opset),
+              m->producer.c_str(), m->graph.initializers.size(), m->graph.nodes.size());
+  for (const char* side : {"inputs", "outputs"}) {
+    std::printf("%s:\n", side);
+    for (const auto& v : j[side]) std::printf("  %s  %s %s\n", v["name"].get<std::string>().c_str(), v["dtype"].get<std::string>().c_str(), v["dims"].dump().c_str());
+  }
+  return ok_status();
+}
+
 Status run(const InspectOptions& opt) {
   auto resolved = resolve_model_arg(opt.model, "inspect", opt.allow_unsigned);
   if (!resolved.ok() && resolved.status().code() == ErrorCode::kUnauthenticated &&
@@ -340,6 +383,10 @@ Status run(const InspectOptions& opt) {
   if (!arg.reference.empty()) {
     HEARTH_ASSIGN_OR_RETURN(trust::ModelProvenance p, describe(arg));
     store_info = StoreInfo{arg, std::move(p)};
+  }
+  // An ONNX store model (the weights are not GGUF): its graph's summary from the verified bytes.
+  if (arg.mapping && arg.mapping->size() >= 4 && std::memcmp(arg.mapping->bytes().data(), "GGUF", 4) != 0) {
+    return print_onnx(arg, opt.json, store_info);
   }
   HEARTH_ASSIGN_OR_RETURN(auto model, open_gguf(arg));
   try {
