@@ -33,6 +33,11 @@ bool dispatch_set(DType t, F&& f) {
 
 // out = f(x) elementwise; `f` is generic over float/double/integer element types. With
 // bool_out the output is bool (f returns bool).
+// Whether F has a whole-array float form F::array(in, out, n) (a named concept: clang 14 does
+// not treat a requires-expression on a lambda's type inside `if constexpr` as a plain false).
+template <typename F>
+concept HasArrayForm = requires(const float* a, float* b) { F::array(a, b, int64_t{0}); };
+
 template <Types kSet = Types::kFloat, bool kBoolOut = false, typename F>
 Status unary(OpContext& ctx, const Node& node, const Tensor& x, std::vector<Tensor>& out, F f) {
   constexpr bool bool_out = kBoolOut;
@@ -49,9 +54,13 @@ Status unary(OpContext& ctx, const Node& node, const Tensor& x, std::vector<Tens
       } else if constexpr (std::is_same_v<T, Bool8>) {
         uint8_t* po = o.data<uint8_t>();
         const uint8_t* pb = x.data<uint8_t>();
-        for (int64_t i = b; i < e; ++i) po[i] = static_cast<uint8_t>(f(pb[i] != 0));
-      } else if constexpr (std::is_same_v<T, float> && !bool_out && requires { F::array(px, px, int64_t{0}); }) {
-        F::array(px + b, o.data<float>() + b, e - b);
+        // B is bool here; spelled dependent on T so that compilers check f(bool) only when
+        // this branch is taken (clang 14 otherwise checks the non-dependent call eagerly).
+        using B = std::conditional_t<std::is_same_v<T, Bool8>, bool, T>;
+        for (int64_t i = b; i < e; ++i) po[i] = static_cast<uint8_t>(f(static_cast<B>(pb[i] != 0)));
+      } else if constexpr (std::is_same_v<T, float> && !bool_out && HasArrayForm<F>) {
+        using G = std::conditional_t<std::is_same_v<T, float>, F, F>;  // dependent on T: checked only when taken
+        G::array(px + b, o.data<float>() + b, e - b);
       } else {
         if constexpr (bool_out) {
           uint8_t* po = o.data<uint8_t>();
@@ -179,7 +188,7 @@ Status hard_sigmoid(OpContext& ctx, const Node& node, OpInputs in, std::vector<T
   const float alpha = node.attr_float("alpha", 0.2f), beta = node.attr_float("beta", 0.5f);
   return unary(ctx, node, *in[0], out, [alpha, beta](auto x) {
     using T = decltype(x);
-    return std::max(T(0), std::min(T(1), static_cast<T>(alpha) * x + static_cast<T>(beta)));
+    return std::max<T>(T(0), std::min<T>(T(1), static_cast<T>(static_cast<T>(alpha) * x + static_cast<T>(beta))));
   });
 }
 
