@@ -233,17 +233,35 @@ void run_direction(OpContext& ctx, const Plan& p, int64_t d, bool reverse, float
 
   // xw[(t, n)] = X[t, n]·Wᵀ + Wb (+ Rb, except GRU's h gate when linear_before_reset), rows in X's
   // own order (layout 1: n-major).
-  std::vector<float> wt(static_cast<size_t>(I * GH));
-  for (int64_t j = 0; j < GH; ++j) {
-    for (int64_t k = 0; k < I; ++k) wt[static_cast<size_t>(k * GH + j)] = W[j * I + k];
-  }
   std::vector<float> xw(static_cast<size_t>(T * N * GH));
-  GemmF32 g;
-  g.m = T * N, g.n = GH, g.k = I;
-  g.a = p.X->data<float>(), g.a_row = I, g.a_col = 1;
-  g.b = wt.data(), g.ldb = GH;
-  g.y = xw.data(), g.ldy = GH;
-  gemm_f32(g, ctx.pool, ctx.kt);
+  if (T * N <= 4) {
+    // A few rows (a streaming model's one step): the kernel table's matmul reads W's rows as
+    // stored, so W is not transposed on every call.
+    std::vector<std::byte> xs(kernels::matmul_scratch_bytes(ctx.kt, TensorType::F32, I, T * N) + 64);
+    kernels::MatmulArgs ma{TensorType::F32,
+                           reinterpret_cast<const std::byte*>(W),
+                           static_cast<size_t>(I) * sizeof(float),
+                           GH,
+                           I,
+                           p.X->data<float>(),
+                           I,
+                           T * N,
+                           xw.data(),
+                           GH,
+                           xs.data()};
+    ctx.kt.matmul(ma, ctx.pool);
+  } else {
+    std::vector<float> wt(static_cast<size_t>(I * GH));
+    for (int64_t j = 0; j < GH; ++j) {
+      for (int64_t k = 0; k < I; ++k) wt[static_cast<size_t>(k * GH + j)] = W[j * I + k];
+    }
+    GemmF32 g;
+    g.m = T * N, g.n = GH, g.k = I;
+    g.a = p.X->data<float>(), g.a_row = I, g.a_col = 1;
+    g.b = wt.data(), g.ldb = GH;
+    g.y = xw.data(), g.ldy = GH;
+    gemm_f32(g, ctx.pool, ctx.kt);
+  }
   if (Wb) {
     std::vector<float> bias(static_cast<size_t>(GH));
     for (int64_t j = 0; j < GH; ++j) {
