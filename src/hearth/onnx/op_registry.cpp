@@ -32,6 +32,7 @@ const OpRegistry& op_registry() {
     register_reduce_ops(reg);
     register_conv_ops(reg);
     register_nn_ops(reg);
+    register_resize_ops(reg);
     register_matmul_ops(reg);
     register_rnn_ops(reg);
     return reg;

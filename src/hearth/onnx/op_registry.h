@@ -71,7 +71,8 @@ void register_elementwise_ops(OpRegistry& r);  // ops/elementwise.cpp
 void register_shape_ops(OpRegistry& r);        // ops/shape.cpp
 void register_reduce_ops(OpRegistry& r);       // ops/reduce.cpp: reductions, Softmax
 void register_conv_ops(OpRegistry& r);         // ops/conv.cpp: Conv, ConvTranspose
-void register_nn_ops(OpRegistry& r);           // ops/nn.cpp: pooling, normalization, Resize, Pad
+void register_nn_ops(OpRegistry& r);           // ops/nn.cpp: pooling, normalization, Pad
+void register_resize_ops(OpRegistry& r);       // ops/resize.cpp: Resize, Upsample
 void register_matmul_ops(OpRegistry& r);       // ops/matmul.cpp: MatMul, Gemm
 void register_rnn_ops(OpRegistry& r);          // ops/rnn.cpp: LSTM
 
