@@ -16,6 +16,7 @@
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/onnx/kernels/float_kernels.h"
 #include "hearth/onnx/op_registry.h"
+#include "hearth/onnx/ops/op_common.h"
 
 namespace hearth::onnx {
 namespace {
@@ -37,9 +38,6 @@ struct Geom {
   }
 };
 
-Status bad(const Node& node, std::string_view what) {
-  return make_error(ErrorCode::kInvalidArgument, "{}: {}", node.describe(), what);
-}
 
 // Reads kernel_shape / strides / dilations / pads for nd spatial dims (kernel from the weights
 // unless given) and checks each value.

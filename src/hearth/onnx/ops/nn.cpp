@@ -14,13 +14,11 @@
 
 #include "hearth/core/checked_math.h"
 #include "hearth/onnx/op_registry.h"
+#include "hearth/onnx/ops/op_common.h"
 
 namespace hearth::onnx {
 namespace {
 
-Status bad(const Node& node, std::string_view what) {
-  return make_error(ErrorCode::kInvalidArgument, "{}: {}", node.describe(), what);
-}
 
 int64_t prod(const std::vector<int64_t>& v, size_t from = 0) {
   int64_t p = 1;

@@ -1,4 +1,4 @@
-// Small shared pieces of the elementwise, shape and reduce op files: optional-input access,
+// Small shared pieces of the op files: optional-input access,
 // the "unsupported element type" error, and wrapping integer arithmetic (ONNX integer ops wrap
 // like numpy's; C++ signed overflow would be undefined, so it goes through unsigned types).
 #pragma once
@@ -19,6 +19,11 @@ inline Result<Tensor> alloc_out(OpContext& ctx, const Node& node, DType dtype, S
   auto t = ctx.alloc(dtype, std::move(shape));
   if (!t.ok()) return t.status().with_context(node.describe());
   return t;
+}
+
+// "node 'x' (Op): what", an invalid_argument error (bad attributes, shapes, inputs).
+inline Status bad(const Node& node, std::string_view what) {
+  return make_error(ErrorCode::kInvalidArgument, "{}: {}", node.describe(), what);
 }
 
 inline Status unsupported_dtype(const Node& node, std::string_view what, const Tensor& t) {

@@ -10,13 +10,11 @@
 
 #include "hearth/core/checked_math.h"
 #include "hearth/onnx/op_registry.h"
+#include "hearth/onnx/ops/op_common.h"
 
 namespace hearth::onnx {
 namespace {
 
-Status bad(const Node& node, std::string_view what) {
-  return make_error(ErrorCode::kInvalidArgument, "{}: {}", node.describe(), what);
-}
 
 // ---- Resize / Upsample ----
 
