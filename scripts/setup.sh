@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libboost1.81-dev libarchive-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  libmosquitto-dev mosquitto nats-server iproute2
+  libmosquitto-dev mosquitto nats-server iproute2 tcpdump strace
   docker-registry wrk curl openssl tmux
   chromium
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
