@@ -33,6 +33,27 @@ const imp = run('import', face, 'acme/face:1');
 check(imp.status === 0 && /onnx .* float32/.test(imp.stdout), `import an ONNX model (${imp.stdout.split('\n')[2]?.trim()})`);
 const unsigned = run('verify', 'acme/face:1');
 check(unsigned.status !== 0 && /unsigned|local/i.test(unsigned.stderr + unsigned.stdout), 'unsigned import refused under local_paths deny');
+// The commands take a store reference like a file: an unsigned local import and a local file
+// are both refused under local_paths deny, whatever the command line says.
+const npy = (shape, values) => {
+  const header0 = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const pad = 64 - ((10 + header0.length + 1) % 64);
+  const header = header0 + ' '.repeat(pad % 64) + '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1'); head[6] = 1; head[7] = 0; head.writeUInt16LE(header.length, 8);
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(new Float32Array(values).buffer)]);
+};
+const xFile = path.join(artifacts, 'face-input.npy');
+fs.writeFileSync(xFile, npy([1, 128, 128, 3], Array.from({ length: 128 * 128 * 3 }, (_, i) => Math.cos(i * 0.003))));
+const onnxRun = (model, out, ...extra) => run('onnx', 'run', model, '--input', `input:0=${xFile}`, '--output-dir', out, '-t', '1', ...extra);
+const unsignedRun = onnxRun('acme/face:1', path.join(artifacts, 'out-unsigned'));
+check(unsignedRun.status !== 0 && /not signed/.test(unsignedRun.stderr) && /local_paths/.test(unsignedRun.stderr),
+  `onnx run refuses an unsigned local import under local_paths deny (${unsignedRun.stderr.trim().split('\n').pop()})`);
+const flagged = onnxRun('acme/face:1', path.join(artifacts, 'out-allowed'), '--allow-unsigned');
+check(flagged.status !== 0 && /not signed/.test(flagged.stderr), 'and --allow-unsigned does not override the operator\'s policy');
+const localRun = onnxRun(face, path.join(artifacts, 'out-local'));
+check(localRun.status !== 0 && /local/i.test(localRun.stderr), `onnx run refuses a local file under local_paths deny (${localRun.stderr.trim().split('\n').pop()})`);
+
 check(run('sign', 'acme/face:1', '--key', path.join(home, 'acme.key')).status === 0, 'sign');
 const ok = run('verify', 'acme/face:1');
 check(ok.status === 0 && /signed by acme|acme/.test(ok.stdout + ok.stderr), 'verify passes once signed');
@@ -65,6 +86,64 @@ const byFile = await serveInfer(`face=${face}`);
 check(byRef.status === 200 && /signed by acme/.test(byRef.log), 'served by reference, verified (the log names the signer)');
 check(JSON.stringify(byRef.body.outputs) === JSON.stringify(byFile.body.outputs), 'the reference answers exactly as the file');
 
+// onnx run, detect faces and the server by reference answer exactly as the file does.
+check(onnxRun('acme/face:1', path.join(artifacts, 'out-ref')).status === 0, 'onnx run by reference, signed');
+run('trust', 'set', 'local_paths', 'allow');
+check(onnxRun(face, path.join(artifacts, 'out-file')).status === 0, 'onnx run of the file');
+const outs = fs.readdirSync(path.join(artifacts, 'out-file')).sort();
+check(outs.length === 4 && outs.every((f) => fs.readFileSync(path.join(artifacts, 'out-ref', f)).equals(fs.readFileSync(path.join(artifacts, 'out-file', f)))),
+  `the reference's ${outs.length} outputs equal the file's byte for byte`);
+const astronaut = path.join(here, 'data', 'astronaut.png');
+if (fs.existsSync(astronaut)) {
+  const a = run('detect', 'faces', astronaut, '--model', 'acme/face:1', '--json');
+  const b = run('detect', 'faces', astronaut, '--model', face, '--json');
+  check(a.status === 0 && b.status === 0 && a.stdout.replace(/"model".*\n/, '') === b.stdout.replace(/"model".*\n/, '') &&
+    JSON.parse(a.stdout).faces.length === 1, 'detect faces --model REF finds the astronaut exactly as the file does');
+} else {
+  check(process.env.CI !== 'true', `${astronaut} missing (scripts/setup.sh extracts it)`);
+}
+run('trust', 'set', 'local_paths', 'deny');
+
+// Pulled by another machine from a registry peer, and carried as a bundle: the same model,
+// verified on arrival, answering the same.
+async function withRegistry(fn) {
+  const reg = spawn(hearth, ['registry', 'serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let out = '';
+      const t = setTimeout(() => reject(new Error(`registry did not start: ${out}`)), 20000);
+      reg.stdout.on('data', (d) => { out += d; const m = out.match(/at (http:\/\/127\.0\.0\.1:\d+)/); if (m) { clearTimeout(t); resolve(m[1]); } });
+      reg.on('exit', (code) => { clearTimeout(t); reject(new Error(`registry exited ${code}: ${out}`)); });
+    });
+    return await fn(url);
+  } finally {
+    reg.kill('SIGTERM');
+  }
+}
+const client = path.join(artifacts, 'client-home');
+fs.rmSync(client, { recursive: true, force: true });
+fs.mkdirSync(client, { recursive: true });
+const cenv = { ...process.env, HEARTH_HOME: client };
+const crun = (...args) => spawnSync(hearth, args, { env: cenv, encoding: 'utf8', cwd: artifacts });
+crun('trust', 'add', path.join(home, 'acme.pub'), '--models', 'acme/*', '--name', 'acme');
+const pulled = await withRegistry(async (url) => crun('pull', 'acme/face:1', '--mirror', url));
+check(pulled.status === 0, `pull the ONNX model from a registry peer (${(pulled.stderr || '').trim().split('\n').pop()})`);
+const pulledRun = crun('onnx', 'run', 'acme/face:1', '--input', `input:0=${xFile}`, '--output-dir', path.join(artifacts, 'out-pulled'), '-t', '1');
+check(pulledRun.status === 0 && outs.every((f) => fs.readFileSync(path.join(artifacts, 'out-pulled', f)).equals(fs.readFileSync(path.join(artifacts, 'out-file', f)))),
+  'the pulled model, verified against the client\'s trust, answers as the file');
+const bundle = path.join(artifacts, 'face.tar');
+check(run('bundle', 'export', 'acme/face:1', bundle).status === 0, 'bundle export');
+const bhome = path.join(artifacts, 'bundle-home');
+fs.rmSync(bhome, { recursive: true, force: true });
+fs.mkdirSync(bhome, { recursive: true });
+const benv = { ...process.env, HEARTH_HOME: bhome };
+const brun = (...args) => spawnSync(hearth, args, { env: benv, encoding: 'utf8', cwd: artifacts });
+brun('trust', 'add', path.join(home, 'acme.pub'), '--models', 'acme/*', '--name', 'acme');
+const imported = brun('bundle', 'import', bundle);
+check(imported.status === 0, `bundle import verifies the ONNX model (${(imported.stderr || '').trim().split('\n').pop()})`);
+const bundledInsp = brun('inspect', 'acme/face:1', '--json');
+check(bundledInsp.status === 0 && JSON.parse(bundledInsp.stdout).format === 'onnx', 'the imported bundle inspects as ONNX');
+
 // Tamper with the stored blob: verify and serve refuse.
 const blobs = path.join(home, 'store', 'blobs', 'sha256');
 const digest = fs.readdirSync(blobs).map((f) => ({ f, size: fs.statSync(path.join(blobs, f)).size })).sort((a, b) => b.size - a.size)[0].f;
@@ -75,6 +154,8 @@ bytes[bytes.length - 100] ^= 0xff;
 fs.writeFileSync(blob, bytes);
 const tampered = run('verify', 'acme/face:1');
 check(tampered.status !== 0 && /digest|data_loss|tamper|mismatch/i.test(tampered.stderr), `tampered blob refused by verify (${tampered.stderr.trim().split('\n').pop()})`);
+const tamperedRun = onnxRun('acme/face:1', path.join(artifacts, 'out-tampered'));
+check(tamperedRun.status !== 0 && /digest|data_loss|tamper|mismatch/i.test(tamperedRun.stderr), `tampered blob refused by onnx run (${tamperedRun.stderr.trim().split('\n').pop()})`);
 const srv = run('serve', '--host', '127.0.0.1', '--port', '0', '--onnx', 'face=acme/face:1');
 check(srv.status !== 0 && /digest|data_loss|refused/i.test(srv.stderr), `tampered blob refused by serve (${srv.stderr.trim().split('\n').pop()})`);
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "command.h"
+#include "model_arg.h"
 #include "hearth/onnx/graph.h"
 #include "hearth/onnx/loader.h"
 #include "hearth/onnx/npy.h"
@@ -36,6 +37,7 @@ using onnx::ValueInfo;
 
 struct RunOptions {
   std::string model;
+  bool allow_unsigned = false;
   std::vector<std::string> inputs;  // NAME=FILE.npy
   std::string output_dir;
   int threads = 0;
@@ -177,16 +179,14 @@ Status run_model(const RunOptions& opt) {
     HEARTH_ASSIGN_OR_RETURN(Tensor t, onnx::read_npy_file(spec.substr(eq + 1)));
     feeds.emplace_back(spec.substr(0, eq), std::move(t));
   }
-  HEARTH_ASSIGN_OR_RETURN(onnx::Model model, onnx::load_model_file(opt.model));
   onnx::SessionOptions so;
   so.n_threads = opt.threads;
-  auto session = onnx::Session::create(std::move(model), so);
-  if (!session.ok()) return session.status().with_context(opt.model);
+  HEARTH_ASSIGN_OR_RETURN(onnx::Session session, open_onnx_model(opt.model, "onnx run", opt.allow_unsigned, so));
   const auto t0 = std::chrono::steady_clock::now();
-  auto outputs = session->run(feeds);
+  auto outputs = session.run(feeds);
   const auto t1 = std::chrono::steady_clock::now();
   if (!outputs.ok()) return outputs.status().with_context(opt.model);
-  const auto& infos = session->outputs();
+  const auto& infos = session.outputs();
   if (!opt.output_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(opt.output_dir, ec);
@@ -237,7 +237,8 @@ void setup(CLI::App& app) {
   {
     auto opt = std::make_shared<RunOptions>();
     auto* sub = onnx_cmd->add_subcommand("run", "run an ONNX model on .npy inputs and write its outputs as .npy");
-    sub->add_option("model", opt->model, "ONNX model file")->required();
+    sub->add_option("model", opt->model, "ONNX model: a file, or a store reference (verified against the trust policy)")->required();
+    sub->add_flag("--allow-unsigned", opt->allow_unsigned, "accept an unsigned store model (never excuses tampering)");
     sub->add_option("-i,--input", opt->inputs, "NAME=FILE.npy for each model input (repeat the flag)");
     sub->add_option("-o,--output-dir", opt->output_dir,
                     "write each output as DIR/<output name>.npy (created if missing; without it nothing is written)");

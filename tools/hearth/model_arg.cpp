@@ -143,4 +143,14 @@ void record_load(const ResolvedModelArg& arg, const Status& outcome) {
   }
 }
 
+Result<onnx::Session> open_onnx_model(const std::string& arg, std::string_view purpose, bool allow_unsigned,
+                                      const onnx::SessionOptions& options) {
+  if (arg.empty()) return make_error(ErrorCode::kInvalidArgument, "no ONNX model given");
+  HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg r, resolve_model_arg(arg, purpose, allow_unsigned));
+  auto session = r.mapping != nullptr ? onnx::open_session(r.mapping->bytes(), r.display, options)
+                                      : onnx::open_session(r.path, options);
+  record_load(r, session.status());
+  return session;
+}
+
 }  // namespace hearth::cli

@@ -17,6 +17,7 @@
 #include "hearth/core/status.h"
 #include "hearth/gguf/gguf.h"
 #include "hearth/model/model.h"
+#include "hearth/onnx/session.h"
 
 namespace hearth::cli {
 
@@ -62,6 +63,13 @@ Result<std::unique_ptr<MappedGguf>> open_gguf(const ResolvedModelArg& arg);
 // Writes the outcome of loading `arg` to the audit log: "<purpose> ok" after a load that
 // succeeded, "<purpose> <error code>" with the error after one that failed.
 void record_load(const ResolvedModelArg& arg, const Status& outcome);
+
+// An ONNX model named by a file or a store reference (`arg` must not be empty: ONNX commands
+// have their own defaults, never HEARTH_MODEL). A reference is verified against the trust
+// policy and parsed from the very bytes that were hashed; a path obeys local_paths and may keep
+// its external data beside it. The load is recorded in the audit log either way.
+Result<onnx::Session> open_onnx_model(const std::string& arg, std::string_view purpose, bool allow_unsigned,
+                                      const onnx::SessionOptions& options);
 
 // Path of the config file.
 std::string config_path();

@@ -289,4 +289,12 @@ Result<Session> open_session(const std::string& path, const SessionOptions& opti
   return s;
 }
 
+Result<Session> open_session(std::span<const std::byte> bytes, const std::string& what, const SessionOptions& options) {
+  auto m = parse_model(bytes, LoadOptions{});
+  if (!m.ok()) return m.status().with_context(what);
+  auto s = Session::create(std::move(m).value(), options);
+  if (!s.ok()) return s.status().with_context(what);
+  return s;
+}
+
 }  // namespace hearth::onnx

@@ -10,7 +10,9 @@
 #pragma once
 
 #include <map>
+#include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,6 +63,10 @@ class Session {
 
 // Loads PATH (load_model_file) and creates its session; errors carry the path.
 Result<Session> open_session(const std::string& path, const SessionOptions& options = {});
+// Parses a model held in memory (a store blob's verified mapping) and creates its session;
+// errors carry `what`. External data is refused: there is no directory to confine it to.
+Result<Session> open_session(std::span<const std::byte> bytes, const std::string& what,
+                             const SessionOptions& options = {});
 
 // Graph passes, exposed for tests (session.cpp applies them in create()).
 // Folds Conv + BatchNormalization and a following Relu / Clip / LeakyRelu into the Conv (as

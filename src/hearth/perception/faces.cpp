@@ -14,10 +14,15 @@ Result<FaceDetector> FaceDetector::load(const std::string& path, int n_threads) 
   o.n_threads = n_threads;
   auto s = onnx::open_session(path, o);
   if (!s.ok()) return s.status();
+  return from_session(std::move(s).value(), path);
+}
+
+Result<FaceDetector> FaceDetector::from_session(onnx::Session session, const std::string& what) {
   FaceDetector d;
+  auto s = std::make_unique<onnx::Session>(std::move(session));
   const auto& ins = s->inputs();
   if (ins.size() != 1 || ins[0].dims.size() != 4 || ins[0].dims[1] <= 0 || ins[0].dims[1] != ins[0].dims[2] || ins[0].dims[3] != 3) {
-    return make_error(ErrorCode::kInvalidArgument, "{}: not a BlazeFace model (expected one NHWC input [1,S,S,3])", path);
+    return make_error(ErrorCode::kInvalidArgument, "{}: not a BlazeFace model (expected one NHWC input [1,S,S,3])", what);
   }
   d.input_name_ = ins[0].name;
   d.size_ = static_cast<int>(ins[0].dims[1]);
@@ -33,9 +38,9 @@ Result<FaceDetector> FaceDetector::load(const std::string& path, int n_threads) 
     if (dims[1] == 384 && dims[2] == 16) d.boxes8_ = idx;
   }
   if (d.scores16_ < 0 || d.boxes16_ < 0 || d.scores8_ < 0 || d.boxes8_ < 0) {
-    return make_error(ErrorCode::kInvalidArgument, "{}: not a BlazeFace model (outputs are not the 512- and 384-anchor heads)", path);
+    return make_error(ErrorCode::kInvalidArgument, "{}: not a BlazeFace model (outputs are not the 512- and 384-anchor heads)", what);
   }
-  d.session_ = std::make_unique<onnx::Session>(std::move(s).value());
+  d.session_ = std::move(s);
   return d;
 }
 

@@ -30,6 +30,8 @@ struct FaceOptions {
 class FaceDetector {
  public:
   static Result<FaceDetector> load(const std::string& path, int n_threads = 1);
+  // A session already made (from a verified store blob); `what` names it in errors.
+  static Result<FaceDetector> from_session(onnx::Session session, const std::string& what);
   int input_size() const { return size_; }
   Result<std::vector<Face>> detect(const Image& img, const FaceOptions& opt = {});
 

@@ -12,15 +12,11 @@ using onnx::Tensor;
 
 namespace {
 
-Result<std::unique_ptr<onnx::Session>> open_session(const std::string& path, int n_threads) {
-  onnx::SessionOptions o;
-  o.n_threads = n_threads;
-  auto s = onnx::open_session(path, o);
-  if (!s.ok()) return s.status();
-  if (s->inputs().size() != 1 || s->outputs().empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "{}: expected one input and an output", path);
+Result<std::unique_ptr<onnx::Session>> one_input(onnx::Session s, const std::string& what) {
+  if (s.inputs().size() != 1 || s.outputs().empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: expected one input and an output", what);
   }
-  return std::make_unique<onnx::Session>(std::move(s).value());
+  return std::make_unique<onnx::Session>(std::move(s));
 }
 
 // Image -> [1,3,H,W] float: per channel (v/255 - mean) / std, in `bgr` order when asked
@@ -73,11 +69,30 @@ Image rotate180(const Image& src) {
 
 Result<OcrPipeline> OcrPipeline::load(const std::string& det, const std::string& rec, const std::string& cls, const std::string& keys,
                                       int n_threads) {
-  OcrPipeline p;
-  HEARTH_ASSIGN_OR_RETURN(p.det_, open_session(det, n_threads));
-  HEARTH_ASSIGN_OR_RETURN(p.rec_, open_session(rec, n_threads));
+  onnx::SessionOptions o;
+  o.n_threads = n_threads;
+  Sessions s;
+  HEARTH_ASSIGN_OR_RETURN(onnx::Session d, onnx::open_session(det, o));
+  s.det = std::make_unique<onnx::Session>(std::move(d));
+  s.det_name = det;
+  HEARTH_ASSIGN_OR_RETURN(onnx::Session r, onnx::open_session(rec, o));
+  s.rec = std::make_unique<onnx::Session>(std::move(r));
+  s.rec_name = rec;
   if (!cls.empty()) {
-    HEARTH_ASSIGN_OR_RETURN(p.cls_, open_session(cls, n_threads));
+    HEARTH_ASSIGN_OR_RETURN(onnx::Session c, onnx::open_session(cls, o));
+    s.cls = std::make_unique<onnx::Session>(std::move(c));
+    s.cls_name = cls;
+  }
+  return from_sessions(std::move(s), keys);
+}
+
+Result<OcrPipeline> OcrPipeline::from_sessions(Sessions s, const std::string& keys) {
+  if (!s.det || !s.rec) return make_error(ErrorCode::kInvalidArgument, "OCR needs a detection and a recognition model");
+  OcrPipeline p;
+  HEARTH_ASSIGN_OR_RETURN(p.det_, one_input(std::move(*s.det), s.det_name));
+  HEARTH_ASSIGN_OR_RETURN(p.rec_, one_input(std::move(*s.rec), s.rec_name));
+  if (s.cls) {
+    HEARTH_ASSIGN_OR_RETURN(p.cls_, one_input(std::move(*s.cls), s.cls_name));
   }
   std::ifstream in(keys);
   if (!in) return make_error(ErrorCode::kNotFound, "character list '{}' cannot be read", keys);

@@ -40,6 +40,12 @@ class OcrPipeline {
   // det, rec and (optional, "" to skip) cls model files, and the character list file.
   static Result<OcrPipeline> load(const std::string& det, const std::string& rec, const std::string& cls, const std::string& keys,
                                   int n_threads = 1);
+  // Sessions already made (from verified store blobs); the names are for errors.
+  struct Sessions {
+    std::unique_ptr<onnx::Session> det, rec, cls;  // cls may be null
+    std::string det_name, rec_name, cls_name;
+  };
+  static Result<OcrPipeline> from_sessions(Sessions sessions, const std::string& keys);
   Result<std::vector<OcrLine>> read(const Image& img, const OcrOptions& opt = {});
 
   // The steps, for tests:

@@ -225,11 +225,8 @@ Result<std::unique_ptr<onnx::Session>> open(const std::string& path, int n_threa
     HEARTH_ASSIGN_OR_RETURN(onnx::Session s, onnx::open_session(path, o));
     return std::make_unique<onnx::Session>(std::move(s));
   }
-  auto parsed = onnx::parse_model(mapping->bytes(), onnx::LoadOptions{});
-  if (!parsed.ok()) return parsed.status().with_context(path);
-  auto s = onnx::Session::create(std::move(parsed).value(), o);
-  if (!s.ok()) return s.status().with_context(path);
-  return std::make_unique<onnx::Session>(std::move(s).value());
+  HEARTH_ASSIGN_OR_RETURN(onnx::Session s, onnx::open_session(mapping->bytes(), path, o));
+  return std::make_unique<onnx::Session>(std::move(s));
 }
 
 }  // namespace
