@@ -144,6 +144,38 @@ check(imported.status === 0, `bundle import verifies the ONNX model (${(imported
 const bundledInsp = brun('inspect', 'acme/face:1', '--json');
 check(bundledInsp.status === 0 && JSON.parse(bundledInsp.stdout).format === 'onnx', 'the imported bundle inspects as ONNX');
 
+// Pushed to a real OCI registry (Debian's docker-registry) and pulled back by a third home.
+const dockerRegistry = '/usr/bin/docker-registry';
+if (fs.existsSync(dockerRegistry)) {
+  const rdir = path.join(artifacts, 'docker-registry');
+  fs.rmSync(rdir, { recursive: true, force: true });
+  fs.mkdirSync(rdir, { recursive: true });
+  const net = await import('node:net');
+  const port = await new Promise((resolve) => { const srv = net.createServer(); srv.listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); }); });
+  fs.writeFileSync(path.join(rdir, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${rdir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const reg = spawn(dockerRegistry, ['serve', path.join(rdir, 'config.yml')], { stdio: 'ignore' });
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 100; i++) { try { await fetch(`${url}/v2/`); break; } catch { await new Promise((r) => setTimeout(r, 100)); } }
+    const pushed = brun('push', 'acme/face:1', '--to', url);
+    check(pushed.status === 0, `push the ONNX model to docker-registry (${(pushed.stderr || '').trim().split('\n').pop()})`);
+    const phome = path.join(artifacts, 'pull-home');
+    fs.rmSync(phome, { recursive: true, force: true });
+    fs.mkdirSync(phome, { recursive: true });
+    const penv = { ...process.env, HEARTH_HOME: phome };
+    spawnSync(hearth, ['trust', 'add', path.join(home, 'acme.pub'), '--models', 'acme/*', '--name', 'acme'], { env: penv });
+    const back = spawnSync(hearth, ['pull', 'acme/face:1', '--mirror', url], { env: penv, encoding: 'utf8' });
+    const backRun = spawnSync(hearth, ['onnx', 'run', 'acme/face:1', '--input', `input:0=${xFile}`, '--output-dir', path.join(artifacts, 'out-registry'), '-t', '1'], { env: penv, encoding: 'utf8' });
+    check(back.status === 0 && backRun.status === 0 &&
+      outs.every((f) => fs.readFileSync(path.join(artifacts, 'out-registry', f)).equals(fs.readFileSync(path.join(artifacts, 'out-file', f)))),
+      'pulled back from docker-registry, verified, it answers as the file');
+  } finally {
+    reg.kill('SIGTERM');
+  }
+} else {
+  check(process.env.CI !== 'true', `${dockerRegistry} missing (scripts/setup.sh installs docker-registry)`);
+}
+
 // Tamper with the stored blob: verify and serve refuse.
 const blobs = path.join(home, 'store', 'blobs', 'sha256');
 const digest = fs.readdirSync(blobs).map((f) => ({ f, size: fs.statSync(path.join(blobs, f)).size })).sort((a, b) => b.size - a.size)[0].f;
