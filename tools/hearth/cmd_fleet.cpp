@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -16,6 +18,7 @@
 #include "hearth/fleet/controller.h"
 #include "hearth/fleet/fleet_db.h"
 #include "hearth/fleet/fleet_dir.h"
+#include "hearth/fleet/sim.h"
 #include "hearth/registry/http_client.h"
 #include "hearth/store/store.h"
 #include "stop_signals.h"
@@ -301,6 +304,82 @@ Status run_rollout_control(const std::string& fleet_dir, RolloutCli& c, const st
   return ok_status();
 }
 
+struct SimCli {
+  SimOptions o;
+  std::string labels;
+  std::vector<std::string> gates;  // metric=value
+  std::string stats_path;
+};
+
+Status run_sim(const std::string& fleet_dir, SimCli& c) {
+  c.o.fleet_dir = fleet_dir;
+  HEARTH_ASSIGN_OR_RETURN(c.o.labels, parse_labels(c.labels));
+  for (const auto& g : c.gates) {
+    size_t eq = g.find('=');
+    double v = 0;
+    const char* end = nullptr;
+    if (eq != std::string::npos && eq > 0) {
+      auto r = std::from_chars(g.data() + eq + 1, g.data() + g.size(), v);
+      end = r.ec == std::errc() ? r.ptr : nullptr;
+    }
+    if (end != g.data() + g.size())
+      return make_error(ErrorCode::kInvalidArgument, "--gate '{}' is not METRIC=NUMBER (e.g. decode_tok_s=25)", g);
+    c.o.gate_values[g.substr(0, eq)] = v;
+  }
+  if (std::getenv("HEARTH_LOG") == nullptr && log::level() > log::Level::kInfo) log::set_level(log::Level::kInfo);
+  StopSignals signals;  // before any thread starts
+  HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<Sim> sim, Sim::create(c.o));
+  const auto t0 = std::chrono::steady_clock::now();
+  HEARTH_TRY(sim->enroll([](size_t done, size_t total) {
+    std::fprintf(stderr, "sim: enrolled %zu of %zu new node(s)\n", done, total);
+  }));
+  const double enroll_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("sim: %zu node(s) enrolled (%.1f s); connecting\n", c.o.nodes, enroll_s);
+  std::fflush(stdout);
+  std::atomic<bool> done{false};
+  std::thread progress([&] {
+    // One line when every node is connected, then one every 10 s when something changed.
+    const SimStats& s = sim->stats();
+    bool all = false;
+    std::string last;
+    auto next = std::chrono::steady_clock::now(), next_stats = next;
+    while (!done.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!all && s.connected.load() >= c.o.nodes) {
+        all = true;
+        std::printf("sim: %zu node(s) connected in %.1f s\n", c.o.nodes,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - enroll_s);
+        std::fflush(stdout);
+      }
+      if (!c.stats_path.empty() && std::chrono::steady_clock::now() >= next_stats) {
+        next_stats = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        const json j = {{"time", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()},
+                        {"connected", s.connected.load()},
+                        {"connects", s.connects.load()},
+                        {"published", s.published.load()},
+                        {"received", s.received.load()},
+                        {"desired", s.desired_ok.load()},
+                        {"refused", s.refused.load()},
+                        {"serving", s.served.load()},
+                        {"failed", s.failed.load()}};
+        (void)write_file_atomic(c.stats_path, j.dump() + "\n");
+      }
+      if (std::chrono::steady_clock::now() < next) continue;
+      next = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      std::string line = fmt::format(
+          "sim: connected {}/{}, published {}, received {}, desired states {} (refused {}), serving {}, failed {}",
+          s.connected.load(), c.o.nodes, s.published.load(), s.received.load(), s.desired_ok.load(), s.refused.load(),
+          s.served.load(), s.failed.load());
+      if (line != last) std::fprintf(stderr, "%s\n", line.c_str());
+      last = line;
+    }
+  });
+  Status st = signals.run([&] { return sim->run(); }, [&] { sim->stop(); });
+  done = true;
+  progress.join();
+  return st;
+}
+
 struct ControllerCli {
   std::string fleet_dir;
   std::string listen;
@@ -481,6 +560,32 @@ void setup(CLI::App& app) {
     std::string a = action;
     sub->callback([need_fleet, a] { need_fleet([a] { return run_rollout_control(fc.fleet_dir, rc, a); }); });
   }
+
+  static SimCli sc;
+  auto* sim = fleet->add_subcommand(
+      "sim", "simulated nodes for scale tests: enrolled, connected and verifying like agents, with no engine");
+  sim->add_option("--fleet", fc.fleet_dir, "the fleet directory (as `fleet --fleet DIR sim`)");
+  sim->add_option("--nodes", sc.o.nodes, "how many nodes")->required();
+  sim->add_option("--prefix", sc.o.prefix, "node ids are PREFIX00000, PREFIX00001, ...")->capture_default_str();
+  sim->add_option("--labels", sc.labels, "k=v,... operator labels of the nodes' join tokens (at enrollment)");
+  sim->add_option("--fail-rate", sc.o.fail_rate,
+                  "share of the nodes (0..1) that fail a rollout's first gate; which ones follows from --seed, the "
+                  "node id and the model digest")
+      ->capture_default_str();
+  sim->add_option("--seed", sc.o.seed, "for --fail-rate")->capture_default_str();
+  sim->add_option("--gate", sc.gates,
+                  "METRIC=VALUE that every node measures (repeatable); metrics not given pass their gate");
+  sim->add_option("--threads", sc.o.threads, "network threads")->capture_default_str();
+  sim->add_option("--enroll-parallel", sc.o.enroll_parallel, "enrollment requests in flight")->capture_default_str();
+  sim->add_option("--keepalive", sc.o.keepalive_s, "MQTT keep-alive in seconds")->capture_default_str();
+  sim->add_option("--telemetry-interval", sc.o.telemetry_interval_s, "seconds between telemetry messages (0: none)")
+      ->capture_default_str();
+  sim->add_option("--step-ms", sc.o.step_ms, "milliseconds between a node's pulling, verifying, gating and final reports")
+      ->capture_default_str();
+  sim->add_option("--timeline", sc.o.timeline_path,
+                  "append a JSON line for every desired state received and every final report sent");
+  sim->add_option("--stats", sc.stats_path, "rewrite this file every second with the sim's counters (JSON)");
+  sim->callback([need_fleet] { need_fleet([] { return run_sim(fc.fleet_dir, sc); }); });
 
   static ControllerCli cc;
   auto* ctl = app.add_subcommand("controller", "run the fleet controller (HTTPS API + MQTT)");
