@@ -142,7 +142,7 @@ Result<AgentConfig> enroll_agent(const EnrollOptions& o) {
   cfg.desired_key_id = key->key_id();
   cfg.labels = labels.ok() ? *labels : Labels{};
   if (!valid_fleet_name(cfg.fleet)) return make_error(ErrorCode::kInvalidArgument, "enroll: bad fleet name");
-  if (auto b = parse_endpoint(cfg.broker_url, "mqtts", 8883); !b.ok()) return b.status().with_context("enroll");
+  if (auto b = parse_endpoints(cfg.broker_url, "mqtts", 8883); !b.ok()) return b.status().with_context("enroll");
 
   if (auto st = write_private(cfg.key_path(), kc->key_pem); !st.ok()) return st;
   if (auto st = write_file_atomic(cfg.cert_path(), cert); !st.ok()) return st;
@@ -226,15 +226,17 @@ class AgentImpl final : public Agent {
     auto key = trust::PublicKey::load(cfg_.desired_pub_path());
     if (!key.ok()) return key.status();
     desired_key_ = std::make_unique<trust::PublicKey>(*key);
-    auto broker = parse_endpoint(cfg_.broker_url, "mqtts", 8883);
-    if (!broker.ok()) return broker.status();
+    auto brokers = parse_endpoints(cfg_.broker_url, "mqtts", 8883);  // one, or a cluster's members
+    if (!brokers.ok()) return brokers.status();
     load_state();
     auto outbox = Outbox::open(cfg_.dir + "/outbox");
     if (!outbox.ok()) return outbox.status();
     outbox_.emplace(std::move(*outbox));
     MqttOptions m;
-    m.host = broker->host;
-    m.port = broker->port;
+    m.host = brokers->front().host;
+    m.port = brokers->front().port;
+    for (size_t i = 1; i < brokers->size(); ++i) m.failover.push_back({(*brokers)[i].host, (*brokers)[i].port});
+    if (brokers->size() > 1) m.stall_timeout_s = 10;  // a cluster that lost a member may hold acks back
     m.client_id = cfg_.node;
     m.ca_file = cfg_.ca_path();
     m.cert_file = cfg_.cert_path();
@@ -273,7 +275,7 @@ class AgentImpl final : public Agent {
         in_flight_.clear();  // what was not acknowledged is sent again after the next connect
         return;
       }
-      log::info("agent {}: connected to {}", cfg_.node, cfg_.broker_url);
+      log::info("agent {}: connected to {}", cfg_.node, mqtt_->current_broker());
       (void)mqtt_->publish(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kPresence), presence_to_json({cfg_.node, true}),
                            1, true, 0);
       (void)mqtt_->subscribe(node_topic(cfg_.fleet, cfg_.node, NodeTopic::kDesired), 1, 0);

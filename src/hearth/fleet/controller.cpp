@@ -131,6 +131,9 @@ class ControllerImpl final : public Controller {
     MqttOptions m;
     m.host = fleet_.broker.host;
     m.port = fleet_.broker.port;
+    for (size_t i = 1; i < fleet_.brokers.size(); ++i)
+      m.failover.push_back({fleet_.brokers[i].host, fleet_.brokers[i].port});
+    if (fleet_.brokers.size() > 1) m.stall_timeout_s = 10;  // a cluster that lost a member may hold acks back
     m.client_id = "hearth-controller";
     m.ca_file = fleet_.ca_cert_path();
     m.cert_file = fleet_.controller_cert_path();
@@ -145,7 +148,7 @@ class ControllerImpl final : public Controller {
         log::warn("controller: broker connection lost: {}", why);
         return;
       }
-      log::info("controller: connected to the broker {}", fleet_.broker.to_string());
+      log::info("controller: connected to the broker {}", mqtt_->current_broker());
       // Subscribing from the network thread: queue without waiting for the SUBACK.
       for (NodeTopic t : {NodeTopic::kReported, NodeTopic::kPresence, NodeTopic::kEvents, NodeTopic::kTelemetry})
         (void)mqtt_->subscribe(all_nodes_topic(fleet_.name, t), 1, 0);
@@ -417,7 +420,7 @@ class ControllerImpl final : public Controller {
                                    {"ca", ca_.cert_pem},
                                    {"fleet", fleet_.name},
                                    {"node", node},
-                                   {"broker_url", fleet_.broker.to_string()},
+                                   {"broker_url", fleet_.broker_urls()},
                                    {"controller_url", fleet_.controller.to_string()},
                                    {"desired_public_key", desired_pub_pem_},
                                    {"labels", *labels}});

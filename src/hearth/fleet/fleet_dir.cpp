@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -43,18 +44,18 @@ Status make_dir(const std::string& path, mode_t mode) {
   return ok_status();
 }
 
-// Server identities answer to the URL's host, plus loopback names for local use.
-IssueOptions server_identity(std::string cn, const Endpoint& ep, CertUsage usage, int days) {
+// Server identities answer to their URLs' hosts (every broker of a cluster shares one), plus
+// loopback names for local use.
+IssueOptions server_identity(std::string cn, const std::vector<Endpoint>& eps, CertUsage usage, int days) {
   IssueOptions o;
   o.common_name = std::move(cn);
   o.usage = usage;
   o.validity_days = days;
   o.dns_names = {"localhost"};
   o.ip_addresses = {"127.0.0.1", "::1"};
-  if (is_ip_literal(ep.host)) {
-    if (ep.host != "127.0.0.1" && ep.host != "::1") o.ip_addresses.push_back(ep.host);
-  } else if (ep.host != "localhost") {
-    o.dns_names.push_back(ep.host);
+  for (const Endpoint& ep : eps) {
+    auto& list = is_ip_literal(ep.host) ? o.ip_addresses : o.dns_names;
+    if (std::find(list.begin(), list.end(), ep.host) == list.end()) list.push_back(ep.host);
   }
   return o;
 }
@@ -145,6 +146,31 @@ Result<Endpoint> parse_endpoint(std::string_view url, std::string_view scheme, i
   return ep;
 }
 
+Result<std::vector<Endpoint>> parse_endpoints(std::string_view urls, std::string_view scheme, int default_port) {
+  std::vector<Endpoint> out;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = urls.find(',', start);
+    std::string_view one = urls.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+    while (!one.empty() && one.back() == ' ') one.remove_suffix(1);
+    if (out.size() == 16)
+      return make_error(ErrorCode::kInvalidArgument, "'{}': more than 16 URLs", urls.substr(0, 200));
+    auto ep = parse_endpoint(one, scheme, default_port);
+    if (!ep.ok()) return ep.status();
+    out.push_back(*ep);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string endpoints_to_string(const std::vector<Endpoint>& endpoints) {
+  std::string s;
+  for (const Endpoint& e : endpoints) s += (s.empty() ? "" : ",") + e.to_string();
+  return s;
+}
+
 std::string mosquitto_acl(std::string_view fleet) {
   return fmt::format(
       "# Mosquitto ACL for hearth fleet '{0}', written by `hearth fleet init`.\n"
@@ -163,6 +189,58 @@ std::string mosquitto_acl(std::string_view fleet) {
       fleet, kControllerIdentity);
 }
 
+std::string nats_server_conf(const FleetInfo& f, const NatsServerOptions& o, const std::vector<std::string>& nodes) {
+  std::string routes;
+  for (const auto& r : o.routes) routes += fmt::format("{}\"nats-route://{}\"", routes.empty() ? "" : ", ", r);
+  const std::string b = f.dir + "/broker";
+  std::string conf = fmt::format(
+      "# nats-server configuration for hearth fleet '{0}', server {1}: one of a cluster whose MQTT\n"
+      "# listeners are the fleet's broker URLs.\n"
+      "server_name: \"{1}\"\n"
+      "host: \"{2}\"\n"
+      "port: {3}\n"
+      "{4}"
+      "# hearth's payloads are capped at 256 KiB.\n"
+      "max_payload: 1MB\n"
+      "jetstream {{ store_dir: \"{5}\", max_memory_store: 64MB, max_file_store: 1GB }}\n"
+      "cluster {{ name: \"hearth-{0}\", host: \"{2}\", port: {6}, routes: [{7}] }}\n"
+      "mqtt {{\n"
+      "  host: \"{2}\"\n"
+      "  port: {8}\n"
+      "  # Left to itself nats-server 2.9 may make the MQTT streams with fewer replicas than the\n"
+      "  # cluster has servers, and then losing one server stalls them for good.\n"
+      "  stream_replicas: {9}\n"
+      "  consumer_replicas: {9}\n"
+      "  # Mutual TLS: the client's certificate subject is its user (below).\n"
+      "  tls {{ cert_file: \"{10}/broker.crt\", key_file: \"{10}/broker.key\", ca_file: \"{10}/ca.crt\", "
+      "verify_and_map: true, timeout: 5 }}\n"
+      "}}\n",
+      f.name, o.name, o.host, o.client_port,
+      o.monitor_port > 0 ? fmt::format("http: \"{}:{}\"\n", o.host, o.monitor_port) : std::string(), o.store_dir,
+      o.cluster_port, routes, o.mqtt_port, o.replicas, b);
+  // MQTT topic hearth/v1/F/nodes/N/x is subject hearth.v1.F.nodes.N.x. A QoS 1 subscription is
+  // delivered through a JetStream consumer on $MQTT.sub.<id>, which the user must be allowed to
+  // subscribe to (MQTT clients cannot subscribe to $MQTT/... themselves).
+  const std::string root = fmt::format("hearth.v1.{}", f.name);
+  conf += fmt::format(
+      "authorization {{\n"
+      "  users = [\n"
+      "    {{ user: \"CN={}\", allowed_connection_types: [\"MQTT\"],\n"
+      "      permissions: {{ publish: [\"{}.>\"], subscribe: [\"{}.>\", \"$MQTT.sub.>\"] }} }}\n",
+      kControllerIdentity, root, root);
+  for (const auto& n : nodes) {
+    if (!valid_node_id(n)) continue;
+    const std::string t = fmt::format("{}.nodes.{}", root, n);
+    conf += fmt::format(
+        "    {{ user: \"CN={0}\", allowed_connection_types: [\"MQTT\"],\n"
+        "      permissions: {{ publish: [\"{1}.reported\", \"{1}.telemetry\", \"{1}.events\", \"{1}.presence\"],\n"
+        "                     subscribe: [\"{1}.desired\", \"$MQTT.sub.>\"] }} }}\n",
+        n, t);
+  }
+  conf += "  ]\n}\n";
+  return conf;
+}
+
 Result<FleetInfo> init_fleet(const std::string& dir, const FleetInitOptions& o) {
   if (!valid_fleet_name(o.name))
     return make_error(ErrorCode::kInvalidArgument, "fleet name '{}' is not 1-63 characters of [a-z0-9-]", o.name);
@@ -172,10 +250,11 @@ Result<FleetInfo> init_fleet(const std::string& dir, const FleetInitOptions& o) 
   f.name = o.name;
   auto controller = parse_endpoint(o.controller_url, "https", 8443);
   if (!controller.ok()) return controller.status().with_context("--controller-url");
-  auto broker = parse_endpoint(o.broker_url, "mqtts", 8883);
-  if (!broker.ok()) return broker.status().with_context("--broker-url");
+  auto brokers = parse_endpoints(o.broker_url, "mqtts", 8883);
+  if (!brokers.ok()) return brokers.status().with_context("--broker-url");
   f.controller = *controller;
-  f.broker = *broker;
+  f.brokers = *brokers;
+  f.broker = f.brokers.front();
 
   std::error_code ec;
   if (fs::exists(f.dir + "/fleet.json", ec))
@@ -212,11 +291,11 @@ Result<FleetInfo> init_fleet(const std::string& dir, const FleetInitOptions& o) 
 
   auto ca = make_ca(fmt::format("hearth fleet {} CA", o.name), o.ca_validity_days);
   if (!ca.ok()) return ca.status();
-  auto controller_id = issue_with_new_key(*ca, server_identity(std::string(kControllerIdentity), f.controller,
+  auto controller_id = issue_with_new_key(*ca, server_identity(std::string(kControllerIdentity), {f.controller},
                                                                CertUsage::kServerAndClient, o.cert_validity_days));
   if (!controller_id.ok()) return controller_id.status();
   auto broker_id =
-      issue_with_new_key(*ca, server_identity("hearth-broker", f.broker, CertUsage::kServer, o.cert_validity_days));
+      issue_with_new_key(*ca, server_identity("hearth-broker", f.brokers, CertUsage::kServer, o.cert_validity_days));
   if (!broker_id.ok()) return broker_id.status();
   auto signing = trust::PrivateKey::generate(trust::KeyAlgorithm::kEcdsaP256);
   if (!signing.ok()) return signing.status();
@@ -255,7 +334,7 @@ Result<FleetInfo> init_fleet(const std::string& dir, const FleetInitOptions& o) 
   json info = {{"schema", kFleetSchema},
                {"name", f.name},
                {"controller_url", f.controller.to_string()},
-               {"broker_url", f.broker.to_string()},
+               {"broker_url", f.broker_urls()},
                {"ca_sha256", f.ca_sha256},
                {"desired_key_id", f.desired_key_id}};
   // fleet.json last: its presence marks a complete fleet directory.
@@ -280,10 +359,11 @@ Result<FleetInfo> load_fleet(const std::string& dir) {
   if (!valid_fleet_name(f.name)) return make_error(ErrorCode::kInvalidArgument, "{}/fleet.json: bad name", f.dir);
   auto c = parse_endpoint(j.value("controller_url", ""), "https", 8443);
   if (!c.ok()) return c.status().with_context(f.dir + "/fleet.json: controller_url");
-  auto b = parse_endpoint(j.value("broker_url", ""), "mqtts", 8883);
+  auto b = parse_endpoints(j.value("broker_url", ""), "mqtts", 8883);
   if (!b.ok()) return b.status().with_context(f.dir + "/fleet.json: broker_url");
   f.controller = *c;
-  f.broker = *b;
+  f.brokers = *b;
+  f.broker = f.brokers.front();
   return f;
 }
 

@@ -18,10 +18,19 @@ namespace hearth::fleet {
 namespace {
 
 std::once_flag g_lib_init;
+using Clock = std::chrono::steady_clock;
 
 class MosquittoClient final : public MqttClient {
  public:
-  MosquittoClient(const MqttOptions& options, size_t max_payload) : opt_(options), max_payload_(max_payload) {}
+  MosquittoClient(const MqttOptions& options, size_t max_payload) : opt_(options), max_payload_(max_payload) {
+    brokers_.push_back({opt_.host, opt_.port});
+    brokers_.insert(brokers_.end(), opt_.failover.begin(), opt_.failover.end());
+    // Clients spread over a cluster's members: each starts at its own (stable) place in the list.
+    uint32_t h = 2166136261u;  // FNV-1a of the client id
+    for (unsigned char c : opt_.client_id) h = (h ^ c) * 16777619u;
+    first_ = brokers_.size() > 1 ? h % brokers_.size() : 0;
+    current_ = first_;
+  }
 
   ~MosquittoClient() override {
     disconnect();
@@ -32,6 +41,14 @@ class MosquittoClient final : public MqttClient {
     std::call_once(g_lib_init, [] { mosquitto_lib_init(); });
     if (opt_.keepalive_s != 0 && (opt_.keepalive_s < 5 || opt_.keepalive_s > 65535))
       return make_error(ErrorCode::kInvalidArgument, "mqtt: keepalive {} s is not 0 or 5-65535", opt_.keepalive_s);
+    if (opt_.stall_timeout_s < 0 || opt_.stall_timeout_s > 3600)
+      return make_error(ErrorCode::kInvalidArgument, "mqtt: stall timeout {} s is not 0-3600", opt_.stall_timeout_s);
+    if (brokers_.size() > 64)
+      return make_error(ErrorCode::kInvalidArgument, "mqtt: {} broker addresses (at most 64)", brokers_.size());
+    for (const auto& b : brokers_)
+      if (b.host.empty() || b.port < 1 || b.port > 65535)
+        return make_error(ErrorCode::kInvalidArgument, "mqtt: broker address '{}:{}' has no host or a bad port",
+                          b.host, b.port);
     mosq_ = mosquitto_new(opt_.client_id.empty() ? nullptr : opt_.client_id.c_str(), opt_.clean_session, this);
     if (mosq_ == nullptr) return make_error(ErrorCode::kInternal, "mqtt: cannot create a client (out of memory?)");
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
@@ -78,29 +95,47 @@ class MosquittoClient final : public MqttClient {
     connect_handler_ = std::move(handler);
   }
 
+  // Tries the brokers in turn until one takes the TCP connection.
   Status connect(int wait_s) override {
-    int rc = mosquitto_connect(mosq_, opt_.host.c_str(), opt_.port, opt_.keepalive_s);
-    if (rc != MOSQ_ERR_SUCCESS) {
+    std::string errors;
+    bool reached = false;
+    for (size_t k = 0; k < brokers_.size() && !reached; ++k) {
+      const size_t i = (first_ + k) % brokers_.size();
+      const MqttBroker& b = brokers_[i];
+      int rc = mosquitto_connect(mosq_, b.host.c_str(), b.port, opt_.keepalive_s);
+      if (rc == MOSQ_ERR_SUCCESS) {
+        current_ = i;
+        reached = true;
+        break;
+      }
       std::string why = rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc);
-      return make_error(ErrorCode::kUnavailable, "mqtt: cannot connect to {}:{}: {}", opt_.host, opt_.port, why);
+      errors += fmt::format("{}{}:{}: {}", errors.empty() ? "" : "; ", b.host, b.port, why);
     }
+    if (!reached) return make_error(ErrorCode::kUnavailable, "mqtt: cannot connect to {}", errors);
     if (auto st = start_loop(); !st.ok()) return st;
     if (wait_s <= 0) return ok_status();
+    const std::string where = current_broker();
     std::unique_lock lock(mu_);
     if (!cv_.wait_for(lock, std::chrono::seconds(wait_s), [&] { return connected_ || connack_rc_ > 0; }))
-      return make_error(ErrorCode::kUnavailable, "mqtt: no CONNACK from {}:{} within {} s", opt_.host, opt_.port,
-                        wait_s);
+      return make_error(ErrorCode::kUnavailable, "mqtt: no CONNACK from {} within {} s", where, wait_s);
     if (!connected_)
-      return make_error(ErrorCode::kPermissionDenied, "mqtt: {}:{} refused the connection: {}", opt_.host, opt_.port,
+      return make_error(ErrorCode::kPermissionDenied, "mqtt: {} refused the connection: {}", where,
                         mosquitto_connack_string(connack_rc_));
     return ok_status();
   }
 
   Status start_background() override {
-    int rc = mosquitto_connect_async(mosq_, opt_.host.c_str(), opt_.port, opt_.keepalive_s);
-    // An unreachable broker is fine here: the network thread keeps retrying.
+    const MqttBroker& b = brokers_[first_];
+    int rc = mosquitto_connect_async(mosq_, b.host.c_str(), b.port, opt_.keepalive_s);
+    // An unreachable broker is fine here: the network thread keeps retrying (the next one).
     (void)rc;
     return start_loop();
+  }
+
+  std::string current_broker() const override {
+    const MqttBroker& b = brokers_[current_.load() % brokers_.size()];
+    return b.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", b.host, b.port)
+                                                 : fmt::format("{}:{}", b.host, b.port);
   }
 
   bool connected() const override {
@@ -141,6 +176,7 @@ class MosquittoClient final : public MqttClient {
       return make_error(ErrorCode::kUnavailable, "mqtt: publish '{}': {}", topic, mosquitto_strerror(rc));
     if (rc == MOSQ_ERR_NO_CONN && wait_s > 0)
       return make_error(ErrorCode::kUnavailable, "mqtt: publish '{}': not connected", topic);
+    if (rc == MOSQ_ERR_SUCCESS) track(mid, qos);
     if (qos == 0 || wait_s <= 0) return ok_status();
     std::unique_lock lock(mu_);
     if (!cv_.wait_for(lock, std::chrono::seconds(wait_s), [&] { return pubacks_.count(mid) > 0; }))
@@ -156,6 +192,7 @@ class MosquittoClient final : public MqttClient {
                                /*retain=*/false);
     if (rc != MOSQ_ERR_SUCCESS)
       return make_error(ErrorCode::kUnavailable, "mqtt: publish '{}': {}", topic, mosquitto_strerror(rc));
+    track(mid, qos);
     return mid;
   }
 
@@ -174,26 +211,99 @@ class MosquittoClient final : public MqttClient {
     return ok_status();
   }
 
-  // libmosquitto's own loop gives up for good on a TLS or protocol error (a broker killed
-  // mid-stream ends in one); this one reconnects after any error, with backoff, until disconnect().
+  // A QoS 1 publish waits for its PUBACK here (only with a stall timeout). An ack that came in
+  // before this runs is already in pubacks_.
+  void track(int mid, int qos) {
+    if (qos == 0 || opt_.stall_timeout_s <= 0) return;
+    std::lock_guard lock(mu_);
+    if (pubacks_.count(mid) > 0) return;
+    unacked_[mid] = Clock::now();
+    if (unacked_.size() > 65536) unacked_.erase(unacked_.begin());  // mids are 16-bit
+  }
+
+  // Why the connection looks stalled ("" if it does not).
+  std::string stalled() {
+    if (opt_.stall_timeout_s <= 0) return {};
+    const auto limit = std::chrono::seconds(opt_.stall_timeout_s);
+    const auto now = Clock::now();
+    std::lock_guard lock(mu_);
+    if (!connected_) {
+      if (now - attempt_start_ > limit) return fmt::format("no CONNACK within {} s", opt_.stall_timeout_s);
+      return {};
+    }
+    for (const auto& [mid, since] : unacked_)
+      if (now - since > limit) return fmt::format("no PUBACK within {} s", opt_.stall_timeout_s);
+    return {};
+  }
+
+  bool stopping() {
+    std::lock_guard lock(mu_);
+    return stop_;
+  }
+
+  // Runs one connection (or connection attempt) until it ends; returns why it ended.
+  std::string run_connection() {
+    for (;;) {
+      int rc = mosquitto_loop(mosq_, 500, 1);
+      if (stopping()) {
+        // Let the DISCONNECT that disconnect() queued go out (the broker then drops the will).
+        for (int i = 0; i < 4 && mosquitto_socket(mosq_) >= 0; ++i) mosquitto_loop(mosq_, 500, 1);
+        return {};
+      }
+      if (rc != MOSQ_ERR_SUCCESS) return rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc);
+      if (std::string why = stalled(); !why.empty()) return why;
+    }
+  }
+
+  // libmosquitto's own loop reconnects to one host only and gives up for good on a TLS or
+  // protocol error (a broker killed mid-stream ends in one); this one reconnects after any error,
+  // moving on to the next broker of the list, until disconnect(). A lost connection is made again
+  // at once to the next broker; a whole round of failed attempts waits (backoff, up to
+  // reconnect_max_s) before the next round.
   void run_loop() {
     int delay = std::max(opt_.reconnect_min_s, 1);
+    size_t failed_attempts = 0;  // since the last CONNACK
     for (;;) {
-      mosquitto_loop_forever(mosq_, 1000, 1);
+      {
+        std::lock_guard lock(mu_);
+        attempt_start_ = Clock::now();
+      }
+      std::string why = run_connection();
       std::unique_lock lock(mu_);
       if (stop_) return;
-      if (connected_) {  // the callback did not run (e.g. TLS error): say so now
+      // The callback did not run (a TLS error, a stall): say so now. A stalled socket is closed
+      // by the reconnect below.
+      if (connected_) {
         connected_ = false;
         lock.unlock();
-        handle_disconnect(MOSQ_ERR_CONN_LOST);
+        handle_disconnect_why(why.empty() ? std::string(mosquitto_strerror(MOSQ_ERR_CONN_LOST)) : why);
         lock.lock();
       }
-      if (ever_connected_) delay = std::max(opt_.reconnect_min_s, 1), ever_connected_ = false;
-      cv_.wait_for(lock, std::chrono::seconds(delay), [&] { return stop_; });
-      if (stop_) return;
-      delay = std::min(delay * 2, std::max(opt_.reconnect_max_s, 1));
+      // With one broker every attempt waits; with several, a lost connection goes on to the next
+      // at once, and only a whole round of failed attempts waits.
+      bool wait = brokers_.size() == 1;
+      if (ever_connected_) {
+        delay = std::max(opt_.reconnect_min_s, 1);
+        ever_connected_ = false;
+        failed_attempts = 0;
+      } else if (++failed_attempts % brokers_.size() == 0) {
+        wait = true;
+      }
+      const size_t next = (current_.load() + 1) % brokers_.size();
+      if (wait) {
+        cv_.wait_for(lock, std::chrono::seconds(delay), [&] { return stop_; });
+        if (stop_) return;
+        delay = std::min(delay * 2, std::max(opt_.reconnect_max_s, 1));
+      }
       lock.unlock();
-      mosquitto_reconnect(mosq_);  // failures show up as the next loop_forever returning at once
+      if (next == current_.load()) {
+        mosquitto_reconnect(mosq_);  // failures show up as the next loop returning at once
+      } else {
+        current_ = next;
+        // A new host for the same client: its session (clean_session=false) and the QoS 1
+        // messages not yet acknowledged carry over.
+        mosquitto_connect_async(mosq_, brokers_[next].host.c_str(), brokers_[next].port, opt_.keepalive_s);
+      }
     }
   }
 
@@ -202,7 +312,11 @@ class MosquittoClient final : public MqttClient {
     {
       std::lock_guard lock(mu_);
       connected_ = rc == 0;
-      if (rc == 0) ever_connected_ = true;
+      if (rc == 0) {
+        ever_connected_ = true;
+        // libmosquitto sends the unacknowledged ones again now: their wait starts over.
+        for (auto& [mid, since] : unacked_) since = Clock::now();
+      }
       connack_rc_ = rc;
       handler = connect_handler_;
     }
@@ -210,7 +324,8 @@ class MosquittoClient final : public MqttClient {
     if (handler) handler(rc == 0, rc == 0 ? std::string() : mosquitto_connack_string(rc));
   }
 
-  void handle_disconnect(int rc) {
+  void handle_disconnect(int rc) { handle_disconnect_why(rc == 0 ? "disconnected" : mosquitto_strerror(rc)); }
+  void handle_disconnect_why(const std::string& why) {
     ConnectHandler handler;
     {
       std::lock_guard lock(mu_);
@@ -218,7 +333,7 @@ class MosquittoClient final : public MqttClient {
       handler = connect_handler_;
     }
     cv_.notify_all();
-    if (handler) handler(false, rc == 0 ? "disconnected" : mosquitto_strerror(rc));
+    if (handler) handler(false, fmt::format("{} ({})", why, current_broker()));
   }
 
   void handle_message(const mosquitto_message* m) {
@@ -255,6 +370,7 @@ class MosquittoClient final : public MqttClient {
       std::lock_guard lock(mu_);
       pubacks_[mid] = true;
       if (pubacks_.size() > 4096) pubacks_.erase(pubacks_.begin());  // acks nobody waits for
+      unacked_.erase(mid);
       handler = published_handler_;
     }
     cv_.notify_all();
@@ -263,6 +379,11 @@ class MosquittoClient final : public MqttClient {
 
   MqttOptions opt_;
   size_t max_payload_;
+  std::vector<MqttBroker> brokers_;  // host:port, then the failover list
+  size_t first_ = 0;                 // where this client starts in brokers_
+  std::atomic<size_t> current_{0};   // the one connected to or being tried
+  Clock::time_point attempt_start_ = Clock::now();
+  std::map<int, Clock::time_point> unacked_;  // QoS 1 mids without PUBACK (with a stall timeout)
   mosquitto* mosq_ = nullptr;
   bool loop_started_ = false;
   std::thread loop_;

@@ -1,6 +1,8 @@
 // MqttClient: the fleet's one MQTT 3.1.1 adapter (libmosquitto is seen only by mqtt_client.cpp).
 // TLS with a client certificate (mutual TLS), a last will, automatic reconnection with backoff,
-// and callbacks on libmosquitto's network thread. Works with any MQTT 3.1.1 broker.
+// and callbacks on libmosquitto's network thread. Works with any MQTT 3.1.1 broker, and with
+// the members of a broker cluster (NATS's MQTT listeners, bridged Mosquittos): given several
+// addresses, it moves to the next one whenever a connection fails or drops.
 #pragma once
 
 #include <cstdint>
@@ -8,14 +10,30 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hearth/core/status.h"
 
 namespace hearth::fleet {
 
+struct MqttBroker {
+  std::string host;
+  int port = 8883;
+};
+
 struct MqttOptions {
   std::string host = "127.0.0.1";
   int port = 8883;
+  // More brokers of the same cluster (or bridged brokers). With several, a client starts at a
+  // place in the list chosen by its client id (so clients spread over the members), and a
+  // connection that fails or drops is made again to the next address, round-robin. The session
+  // (clean_session=false) lives on the cluster, so subscriptions and queued QoS 1 messages follow.
+  std::vector<MqttBroker> failover;
+  // > 0: a connection that has not had its CONNACK, or has a QoS 1 publish without PUBACK, for
+  // this long is dropped and made again (to the next broker); libmosquitto resends the
+  // unacknowledged publishes then. A clustered broker that lost a member can hold acks back
+  // while it elects new leaders; a single broker never needs this (0: off).
+  int stall_timeout_s = 0;
   std::string client_id;  // unique per connection; a broker drops an older session with the same id
   std::string ca_file;    // the fleet CA: the broker's certificate must chain to it
   std::string cert_file;  // this client's certificate and key (mTLS); empty: no client certificate
@@ -72,6 +90,8 @@ class MqttClient {
   virtual void on_published(PublishedHandler handler) = 0;
 
   virtual uint64_t dropped_oversize() const = 0;
+  // The broker of the current (or last) connection, "host:port".
+  virtual std::string current_broker() const = 0;
 };
 
 }  // namespace hearth::fleet
