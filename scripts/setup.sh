@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   libmosquitto-dev mosquitto nats-server iproute2 tcpdump strace
+  help2man debootstrap dpkg-dev systemd zsh
   postgresql libpq-dev
   docker-registry wrk curl openssl tmux
   chromium
