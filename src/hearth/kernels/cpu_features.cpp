@@ -2,6 +2,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
 #endif
 
 #include <cstdint>
@@ -45,6 +47,12 @@ CpuFeatures detect() {
     f.avx_vnni = (a >> 4) & 1;
     f.avx512bf16 = (a >> 5) & 1;
   }
+#elif defined(__aarch64__)
+  const unsigned long hwcap = getauxval(AT_HWCAP);
+  const unsigned long hwcap2 = getauxval(AT_HWCAP2);
+  f.asimd = (hwcap & HWCAP_ASIMD) != 0;
+  f.asimddp = (hwcap & HWCAP_ASIMDDP) != 0;
+  f.i8mm = (hwcap2 & HWCAP2_I8MM) != 0;
 #endif
   return f;
 }
@@ -68,6 +76,9 @@ std::string CpuFeatures::describe() const {
   add(avx512vnni && os_avx512, "avx512vnni");
   add(avx512bf16 && os_avx512, "avx512bf16");
   add(avx_vnni && os_avx, "avxvnni");
+  add(asimd, "asimd");
+  add(asimddp, "asimddp");
+  add(i8mm, "i8mm");
   return s.empty() ? "none" : s;
 }
 

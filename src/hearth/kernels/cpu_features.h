@@ -1,5 +1,6 @@
-// Run-time CPU feature detection (CPUID plus XGETBV, so that an ISA is used only when the OS
-// also saves its registers). Used once to select the kernel table.
+// Run-time CPU feature detection, used once to select the kernel table. x86: CPUID plus XGETBV,
+// so that an ISA is used only when the OS also saves its registers. AArch64: the kernel's
+// HWCAP words (getauxval), which list only what the kernel enables for user space.
 #pragma once
 
 #include <string>
@@ -21,9 +22,15 @@ struct CpuFeatures {
   bool avx_vnni = false;
   bool os_avx = false;     // XCR0 has SSE and AVX state
   bool os_avx512 = false;  // XCR0 has opmask and ZMM state
+  bool asimd = false;      // AArch64 Advanced SIMD (HWCAP_ASIMD; every AArch64 CPU)
+  bool asimddp = false;    // sdot/udot (HWCAP_ASIMDDP, FEAT_DotProd)
+  bool i8mm = false;       // smmla/ummla (HWCAP2_I8MM, FEAT_I8MM)
 
   bool has_avx2_table() const { return os_avx && avx2 && fma && f16c; }
   bool has_avx512_table() const { return has_avx2_table() && os_avx512 && avx512f && avx512bw && avx512vl && avx512dq; }
+  bool has_neon_table() const { return asimd; }
+  bool has_neon_dotprod_table() const { return asimd && asimddp; }
+  bool has_neon_i8mm_table() const { return has_neon_dotprod_table() && i8mm; }
   std::string describe() const;
 };
 

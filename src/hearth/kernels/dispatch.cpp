@@ -1,4 +1,5 @@
 // Selects the kernel table once: HEARTH_ISA overrides, otherwise the best table this CPU runs.
+// x86: ref, avx2, avx512. AArch64: ref, neon, neon-dotprod, neon-i8mm (arm/neon/neon.h).
 #include <cstdlib>
 #include <string>
 
@@ -6,11 +7,16 @@
 #include "hearth/kernels/cpu_features.h"
 #include "hearth/kernels/kernel_table.h"
 #include "hearth/kernels/x86/vector_ops.h"
+#if defined(__aarch64__)
+#include "hearth/kernels/arm/neon/neon.h"
+#endif
 
 namespace hearth::kernels {
 
+#if defined(__x86_64__) || defined(__i386__)
 KernelTable make_avx2_kernels();    // x86/avx2/matmul.cpp
 KernelTable make_avx512_kernels();  // x86/avx512/matmul.cpp
+#endif
 
 namespace {
 
@@ -30,6 +36,9 @@ KernelTable complete(KernelTable t) {
   return t;
 }
 
+// This architecture's tables that the CPU runs, best last (ref is not among them). Each
+// table is built on first use only, so no table's code runs on a CPU that lacks its ISA.
+#if defined(__x86_64__) || defined(__i386__)
 const KernelTable& avx2_table() {
   static const KernelTable t = complete(make_avx2_kernels());
   return t;
@@ -43,6 +52,35 @@ const KernelTable& avx512_table() {
   return t;
 }
 
+std::vector<const KernelTable*> isa_tables() {
+  std::vector<const KernelTable*> out;
+  if (cpu_features().has_avx2_table()) out.push_back(&avx2_table());
+  if (avx512_ok()) out.push_back(&avx512_table());
+  return out;
+}
+#elif defined(__aarch64__)
+// neon on every AArch64 CPU; neon-dotprod with HWCAP ASIMDDP; neon-i8mm with I8MM as well.
+std::vector<const KernelTable*> isa_tables() {
+  std::vector<const KernelTable*> out;
+  const CpuFeatures& f = cpu_features();
+  if (f.has_neon_table()) {
+    static const KernelTable neon = complete(make_neon_kernels());
+    out.push_back(&neon);
+  }
+  if (f.has_neon_dotprod_table()) {
+    static const KernelTable dotprod = complete(make_neon_dotprod_kernels());
+    out.push_back(&dotprod);
+  }
+  if (f.has_neon_i8mm_table()) {
+    static const KernelTable i8mm = complete(make_neon_i8mm_kernels());
+    out.push_back(&i8mm);
+  }
+  return out;
+}
+#else
+std::vector<const KernelTable*> isa_tables() { return {}; }
+#endif
+
 }  // namespace
 
 // Per thread: ref's n_kv scores, or the fixed tile space of the x86 tables (x86/vector_ops.h),
@@ -52,16 +90,14 @@ size_t attention_scratch_floats(int64_t n_kv, int n_threads) {
 }
 
 const KernelTable* kernels_by_name(std::string_view name) {
-  if (name == "ref") return &ref_kernels();
-  if (name == "avx2" && cpu_features().has_avx2_table()) return &avx2_table();
-  if (name == "avx512" && avx512_ok()) return &avx512_table();
+  for (const KernelTable* t : available_kernels())
+    if (t->name == name) return t;
   return nullptr;
 }
 
 std::vector<const KernelTable*> available_kernels() {
   std::vector<const KernelTable*> out{&ref_kernels()};
-  if (cpu_features().has_avx2_table()) out.push_back(&avx2_table());
-  if (avx512_ok()) out.push_back(&avx512_table());
+  for (const KernelTable* t : isa_tables()) out.push_back(t);
   return out;
 }
 

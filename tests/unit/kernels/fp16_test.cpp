@@ -93,13 +93,22 @@ TEST(Fp16, EveryHalfRoundTrips) {
   }
 }
 
-#if defined(__FLT16_MAX__)
-// Independent oracle: the compiler's _Float16 conversions (IEEE round-to-nearest-even).
+// Independent oracle: the compiler's half type and its IEEE round-to-nearest-even conversions.
+// AArch64: __fp16, converted by the FCVT instruction (GCC 12 has no _Float16 in C++ there).
+#if defined(__aarch64__)
+using CompilerHalf = __fp16;
+#define HEARTH_COMPILER_HALF 1
+#elif defined(__FLT16_MAX__)
+using CompilerHalf = _Float16;
+#define HEARTH_COMPILER_HALF 1
+#endif
+
+#if defined(HEARTH_COMPILER_HALF)
 TEST(Fp16, MatchesCompilerFloat16) {
   for (uint32_t h = 0; h < 0x10000; ++h) {
     const auto hh = static_cast<uint16_t>(h);
     if ((hh & 0x7c00) == 0x7c00 && (hh & 0x03ff) != 0) continue;  // NaN payloads may differ
-    const float expect = static_cast<float>(std::bit_cast<_Float16>(hh));
+    const float expect = static_cast<float>(std::bit_cast<CompilerHalf>(hh));
     ASSERT_EQ(bits_of(fp16_to_fp32(hh)), bits_of(expect)) << std::hex << h;
   }
   std::mt19937 rng(7);
@@ -110,7 +119,7 @@ TEST(Fp16, MatchesCompilerFloat16) {
     if (i % 2 == 1) b = (b & 0x807fffffu) | ((101u + (rng() % 43u)) << 23);
     const float v = f(b);
     if (std::isnan(v)) continue;
-    const uint16_t expect = std::bit_cast<uint16_t>(static_cast<_Float16>(v));
+    const uint16_t expect = std::bit_cast<uint16_t>(static_cast<CompilerHalf>(v));
     ASSERT_EQ(fp32_to_fp16(v), expect) << "float bits 0x" << std::hex << b;
   }
 }
