@@ -10,6 +10,7 @@
 #include "hearth/core/log.h"
 #include "hearth/core/sha256.h"
 #include "hearth/core/status.h"
+#include "hearth/fleet/dashboard.h"
 #include "hearth/fleet/mqtt_client.h"
 #include "hearth/fleet/pki.h"
 #include "hearth/fleet/protocol.h"
@@ -123,6 +124,10 @@ class ControllerImpl final : public Controller {
     if (!server.ok()) return server.status();
     server_ = std::move(*server);
     routes();
+    dashboard_ = std::make_unique<Dashboard>(
+        db_.get(), [this](const HttpRequest& req) { return is_admin(req); },
+        [](const NodeRecord& n) { return node_json(n).dump(); });
+    dashboard_->register_routes(*server_);
     return ok_status();
   }
 
@@ -175,6 +180,7 @@ class ControllerImpl final : public Controller {
   Status serve() override { return server_->serve(); }
   void stop() override {
     stop_driver();
+    dashboard_->stop();  // ends its live streams
     server_->stop();
     if (mqtt_) mqtt_->disconnect();
   }
@@ -479,6 +485,7 @@ class ControllerImpl final : public Controller {
         if (!t.ok() || t->node != topic->node) return drop(msg, t.ok() ? "node mismatch" : t.status().message());
         // Stored as re-serialised from the checked fields, never as the bytes that came in.
         (void)db_->set_telemetry(topic->node, telemetry_to_json(*t), now);
+        dashboard_->on_telemetry(**known, *t, now);  // the charts' history
         break;
       }
       case NodeTopic::kDesired: break;  // our own publishes
@@ -496,6 +503,7 @@ class ControllerImpl final : public Controller {
   std::string admin_token_;
   std::string desired_pub_pem_;
   std::unique_ptr<FleetDb> db_;
+  std::unique_ptr<Dashboard> dashboard_;  // after db_, before server_ and mqtt_ (which call it)
   std::unique_ptr<http::HttpServer> server_;
   std::unique_ptr<MqttClient> mqtt_;
   std::unique_ptr<trust::PrivateKey> signing_key_;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 
@@ -80,6 +81,19 @@ CREATE TABLE IF NOT EXISTS audit (
   subject TEXT NOT NULL,
   detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS telemetry_history (
+  node TEXT NOT NULL,
+  resolution INTEGER NOT NULL,
+  bucket INTEGER NOT NULL,
+  samples INTEGER NOT NULL,
+  decode_tok_s DOUBLE PRECISION NOT NULL,
+  prefill_tok_s DOUBLE PRECISION NOT NULL,
+  ttft_p50_ms DOUBLE PRECISION NOT NULL,
+  ttft_p95_ms DOUBLE PRECISION NOT NULL,
+  requests INTEGER NOT NULL,
+  errors INTEGER NOT NULL,
+  PRIMARY KEY (node, resolution, bucket)
+);
 )sql";
 
 // A prepared statement bound by position; finalized on destruction.
@@ -96,6 +110,10 @@ class Stmt {
     sqlite3_bind_int64(s_, i, v);
     return *this;
   }
+  Stmt& bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
   int step() { return sqlite3_step(s_); }
   std::string text(int col) {
     auto p = sqlite3_column_text(s_, col);
@@ -103,6 +121,7 @@ class Stmt {
              : std::string();
   }
   int64_t i64(int col) { return sqlite3_column_int64(s_, col); }
+  double f64(int col) { return sqlite3_column_double(s_, col); }
   bool is_null(int col) { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
   Status error(std::string_view what) const {
     return make_error(ErrorCode::kIo, "fleet database: {}: {}", what, sqlite3_errmsg(db_));
@@ -390,6 +409,81 @@ class SqliteFleetDb final : public FleetDb {
     return out;
   }
 
+  Result<std::vector<AuditRecord>> audit_recent(int64_t after_id, size_t limit) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT id, time, actor, action, subject, detail FROM audit WHERE id > ? ORDER BY id DESC LIMIT ?");
+    s.bind(1, after_id).bind(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+    std::vector<AuditRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW)
+      out.push_back({s.i64(0), s.i64(1), s.text(2), s.text(3), s.text(4), s.text(5)});
+    if (rc != SQLITE_DONE) return s.error("audit log");
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+  Status add_telemetry(const std::vector<TelemetryBucket>& rows) override {
+    if (rows.empty()) return ok_status();
+    std::lock_guard lock(mu_);
+    if (auto st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+    for (const auto& r : rows) {
+      Stmt s(db_,
+             "INSERT INTO telemetry_history (node, resolution, bucket, samples, decode_tok_s, prefill_tok_s, "
+             "ttft_p50_ms, ttft_p95_ms, requests, errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+             "ON CONFLICT (node, resolution, bucket) DO UPDATE SET samples = telemetry_history.samples + "
+             "excluded.samples, decode_tok_s = telemetry_history.decode_tok_s + excluded.decode_tok_s, "
+             "prefill_tok_s = telemetry_history.prefill_tok_s + excluded.prefill_tok_s, ttft_p50_ms = "
+             "telemetry_history.ttft_p50_ms + excluded.ttft_p50_ms, ttft_p95_ms = telemetry_history.ttft_p95_ms + "
+             "excluded.ttft_p95_ms, requests = telemetry_history.requests + excluded.requests, errors = "
+             "telemetry_history.errors + excluded.errors");
+      s.bind(1, r.node).bind(2, r.resolution).bind(3, r.bucket).bind(4, r.samples).bind(5, r.decode_tok_s);
+      s.bind(6, r.prefill_tok_s).bind(7, r.ttft_p50_ms).bind(8, r.ttft_p95_ms).bind(9, r.requests).bind(10, r.errors);
+      if (s.step() != SQLITE_DONE) {
+        Status st = s.error("telemetry history");
+        (void)exec("ROLLBACK");
+        return st;
+      }
+    }
+    if (auto st = exec("COMMIT"); !st.ok()) {
+      (void)exec("ROLLBACK");
+      return st;
+    }
+    return ok_status();
+  }
+
+  Result<std::vector<TelemetryBucket>> telemetry(const std::string& node, int64_t resolution, int64_t from) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "SELECT node, resolution, bucket, samples, decode_tok_s, prefill_tok_s, ttft_p50_ms, ttft_p95_ms, "
+           "requests, errors FROM telemetry_history WHERE node = ? AND resolution = ? AND bucket >= ? ORDER BY bucket");
+    s.bind(1, node).bind(2, resolution).bind(3, from);
+    std::vector<TelemetryBucket> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      TelemetryBucket b;
+      b.node = s.text(0);
+      b.resolution = s.i64(1);
+      b.bucket = s.i64(2);
+      b.samples = s.i64(3);
+      b.decode_tok_s = s.f64(4);
+      b.prefill_tok_s = s.f64(5);
+      b.ttft_p50_ms = s.f64(6);
+      b.ttft_p95_ms = s.f64(7);
+      b.requests = s.i64(8);
+      b.errors = s.i64(9);
+      out.push_back(std::move(b));
+    }
+    if (rc != SQLITE_DONE) return s.error("telemetry history");
+    return out;
+  }
+
+  Status prune_telemetry(int64_t resolution, int64_t before) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "DELETE FROM telemetry_history WHERE resolution = ? AND bucket < ?");
+    s.bind(1, resolution).bind(2, before);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("telemetry history");
+  }
+
  private:
   Status exec(const char* sql) {
     char* err = nullptr;
@@ -457,6 +551,20 @@ class SqliteFleetDb final : public FleetDb {
 };
 
 }  // namespace
+
+// A backend without a dashboard history (see fleet_db.h).
+Result<std::vector<AuditRecord>> FleetDb::audit_recent(int64_t, size_t) {
+  return make_error(ErrorCode::kUnimplemented, "this fleet database keeps no dashboard history");
+}
+Status FleetDb::add_telemetry(const std::vector<TelemetryBucket>&) {
+  return make_error(ErrorCode::kUnimplemented, "this fleet database keeps no telemetry history");
+}
+Result<std::vector<TelemetryBucket>> FleetDb::telemetry(const std::string&, int64_t, int64_t) {
+  return make_error(ErrorCode::kUnimplemented, "this fleet database keeps no telemetry history");
+}
+Status FleetDb::prune_telemetry(int64_t, int64_t) {
+  return make_error(ErrorCode::kUnimplemented, "this fleet database keeps no telemetry history");
+}
 
 Result<std::unique_ptr<FleetDb>> FleetDb::open(const std::string& url) {
   std::string path = url;

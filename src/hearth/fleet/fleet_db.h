@@ -72,6 +72,17 @@ struct RolloutNodeRecord {
   uint64_t rollback_generation = 0;  // of the rollback desired state (0: none)
 };
 
+// Telemetry history for the dashboard's charts: sums over a time bucket, so that samples can be
+// added to a bucket as they arrive (an upsert that adds) and buckets merged into wider ones.
+struct TelemetryBucket {
+  std::string node;
+  int64_t resolution = 0;  // the bucket's width in seconds (60: minutes, 3600: hours)
+  int64_t bucket = 0;      // unix seconds of its start (a multiple of resolution)
+  int64_t samples = 0;     // telemetry messages added
+  double decode_tok_s = 0, prefill_tok_s = 0, ttft_p50_ms = 0, ttft_p95_ms = 0;  // sums over the samples
+  int64_t requests = 0, errors = 0;  // requests served and 5xx errors in the bucket (counter deltas)
+};
+
 class FleetDb {
  public:
   // "sqlite:PATH" or a plain path. Creates the schema on first use.
@@ -118,6 +129,16 @@ class FleetDb {
 
   virtual Status audit(const AuditRecord& record) = 0;
   virtual Result<std::vector<AuditRecord>> audit_log(const std::string& subject_filter, size_t limit) = 0;
+
+  // The dashboard (dashboard.h). Not pure: a backend without them serves a dashboard without
+  // history. The newest `limit` audit records with id > after_id, in id order.
+  virtual Result<std::vector<AuditRecord>> audit_recent(int64_t after_id, size_t limit);
+  // Adds each row's sums to its (node, resolution, bucket), creating it, in one transaction.
+  virtual Status add_telemetry(const std::vector<TelemetryBucket>& rows);
+  // The node's buckets of `resolution` starting at or after `from`, oldest first.
+  virtual Result<std::vector<TelemetryBucket>> telemetry(const std::string& node, int64_t resolution, int64_t from);
+  // Retention: deletes the buckets of `resolution` that start before `before`.
+  virtual Status prune_telemetry(int64_t resolution, int64_t before);
 };
 
 }  // namespace hearth::fleet
