@@ -213,6 +213,11 @@ TEST_F(NatsBroker, CarriesWhatTheFleetProtocolNeedsAcrossTheCluster) {
   auto other = a->subscribe(desired_b, 1, 10);
   ASSERT_TRUE(other.ok()) << other.status().to_string();
   EXPECT_EQ(*other, 0x80);
+  // The subjects JetStream delivers QoS 1 subscriptions on ($MQTT.sub.<id>, which every user may
+  // subscribe to) are not reachable from MQTT.
+  auto internal = a->subscribe("$MQTT/sub/#", 0, 10);
+  ASSERT_TRUE(internal.ok()) << internal.status().to_string();
+  EXPECT_EQ(*internal, 0x80);
   // Writing for another node: acknowledged (MQTT 3.1.1 has no way to say no) and dropped.
   ASSERT_TRUE(a->publish(reported_b, "forged", 1, false, 10).ok());
   ASSERT_TRUE(a->publish(reported_a, "genuine", 1, false, 10).ok());
