@@ -26,11 +26,20 @@ walk() {
   done
 }
 walk
-# The subcommands and the options of one command path (the first column of its help).
-subs_of() { help_of "$1" | sed -n '/^Subcommands:/,/^$/p' | awk '/^  [a-z]/{print $1}' | tr '\n' ' '; }
-opts_of() {
-  help_of "$1" | awk '/^  -/{print $1}' | tr ',' '\n' | sed -n 's/^\(--*[A-Za-z0-9][A-Za-z0-9-]*\).*/\1/p' | sort -u | tr '\n' ' '
-}
+# The subcommands and the options of each command path (the first column of its help), read
+# by one awk per path: tables/KEY holds two lines, the subcommands and then the options.
+mkdir -p "$tmp/tables"
+for p in "${paths[@]}"; do
+  k=x${p// /:}
+  awk '/^Subcommands:/ { in_subs = 1; next }
+       /^$/ { in_subs = 0 }
+       in_subs && /^  [a-z]/ { subs = subs $1 " " }
+       /^  -/ { n = split($1, names, ","); for (i = 1; i <= n; i++) if (match(names[i], /^--?[A-Za-z0-9][A-Za-z0-9-]*/)) {
+                  o = substr(names[i], 1, RLENGTH); if (!(o in seen)) { seen[o] = 1; opts = opts o " " } } }
+       END { print subs; print opts }' "$tmp/help/$k" >"$tmp/tables/$k"
+done
+subs_of() { local k=x${1// /:}; sed -n 1p "$tmp/tables/$k"; }
+opts_of() { local k=x${1// /:}; sed -n 2p "$tmp/tables/$k"; }
 
 # --- man page: help2man on the top level, every command's help in COMMANDS ----------------------
 {
