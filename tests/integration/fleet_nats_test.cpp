@@ -308,8 +308,9 @@ class FleetOnNats : public ::testing::Test {
       urls += (i ? "," : "") + std::string("mqtts://127.0.0.1:") + std::to_string(ports_.back());
     }
     dir_ = (tmp_ / "fleet").string();
-    auto init = cli("", "fleet init " + dir_ + " --name plant --controller-url https://127.0.0.1:" +
-                            std::to_string(cport_) + " --broker-url " + urls + " --json");
+    auto init =
+        cli("", "fleet init " + dir_ + " --name plant --controller-url https://127.0.0.1:" + std::to_string(cport_) +
+                    " --broker-url " + urls + " --json");
     ASSERT_EQ(init.code, 0) << init.out;
     ca_sha_ = json::parse(init.out).value("ca_sha256", "");
     auto f = fleet::load_fleet(dir_);
@@ -329,8 +330,8 @@ class FleetOnNats : public ::testing::Test {
     pub_ = "HEARTH_HOME=" + (tmp_ / "publisher").string();
     ASSERT_EQ(cli(pub_, "keygen --out " + (tmp_ / "acme").string()).code, 0);
     const std::string ref = "models/stories:v1";
-    auto imp = cli(pub_, "import " + (shared / "models" / "stories260K-f32.gguf").string() + " " + ref +
-                             " --model-version 1");
+    auto imp =
+        cli(pub_, "import " + (shared / "models" / "stories260K-f32.gguf").string() + " " + ref + " --model-version 1");
     ASSERT_EQ(imp.code, 0) << imp.out;
     ASSERT_EQ(cli(pub_, "sign " + ref + " --key " + (tmp_ / "acme.key").string()).code, 0);
     auto push = cli(pub_, "push " + ref + " --to " + registry_->url());
@@ -338,8 +339,7 @@ class FleetOnNats : public ::testing::Test {
     std::smatch m;
     ASSERT_TRUE(std::regex_search(push.out, m, std::regex("manifest (sha256:[0-9a-f]{64})"))) << push.out;
     digest_ = m[1];
-    controller_ = std::make_unique<Proc>("", std::vector<std::string>{"controller", "--fleet", dir_},
-                                         controller_log());
+    controller_ = std::make_unique<Proc>("", std::vector<std::string>{"controller", "--fleet", dir_}, controller_log());
     ASSERT_TRUE(hearth::testing::wait_tcp(cport_, 15)) << "the controller did not listen";
   }
   void TearDown() override {
@@ -424,7 +424,8 @@ TEST_F(FleetOnNats, ARolloutCompletesWhenTheControllersBrokerServerIsKilled) {
   // controller is connected to.
   ASSERT_TRUE(poll_until(
       [&] {
-        json j = json::parse(cli("", "fleet --fleet " + dir_ + " rollout status " + id + " --json").out, nullptr, false);
+        json j =
+            json::parse(cli("", "fleet --fleet " + dir_ + " rollout status " + id + " --json").out, nullptr, false);
         return j.is_object() && j["batches"].size() == 3 && j["batches"][0]["nodes"][0].value("state", "") == "serving";
       },
       45s))
@@ -445,10 +446,9 @@ TEST_F(FleetOnNats, ARolloutCompletesWhenTheControllersBrokerServerIsKilled) {
   auto done = cli("", "fleet --fleet " + dir_ + " rollout status " + id + " --wait --timeout 75s --json");
   json j = json::parse(done.out, nullptr, false);
   const double after_kill = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_kill).count();
-  ASSERT_EQ(j.value("state", ""), "succeeded")
-      << done.out << "\ncontroller log:\n"
-      << slurp(controller_log()) << "\n"
-      << cli("", "fleet --fleet " + dir_ + " nodes").out;
+  ASSERT_EQ(j.value("state", ""), "succeeded") << done.out << "\ncontroller log:\n"
+                                               << slurp(controller_log()) << "\n"
+                                               << cli("", "fleet --fleet " + dir_ + " nodes").out;
   std::printf("rollout %s succeeded %.1f s after the kill\n", id.c_str(), after_kill);
 
   // The controller moved to a live server.

@@ -47,10 +47,10 @@ struct FleetInfo {
   std::string dir;
   std::string name;
   Endpoint controller;
-  Endpoint broker;               // the first of `brokers`
+  Endpoint broker;                // the first of `brokers`
   std::vector<Endpoint> brokers;  // every broker URL of fleet.json's broker_url (a cluster: several)
-  std::string ca_sha256;       // of ca.crt's DER: what `agent enroll --ca-sha256` pins
-  std::string desired_key_id;  // sha256 hex of the desired-state signing key's public PEM
+  std::string ca_sha256;          // of ca.crt's DER: what `agent enroll --ca-sha256` pins
+  std::string desired_key_id;     // sha256 hex of the desired-state signing key's public PEM
 
   std::string ca_cert_path() const { return dir + "/ca/ca.crt"; }
   std::string ca_key_path() const { return dir + "/ca/ca.key"; }

@@ -47,8 +47,8 @@ class MosquittoClient final : public MqttClient {
       return make_error(ErrorCode::kInvalidArgument, "mqtt: {} broker addresses (at most 64)", brokers_.size());
     for (const auto& b : brokers_)
       if (b.host.empty() || b.port < 1 || b.port > 65535)
-        return make_error(ErrorCode::kInvalidArgument, "mqtt: broker address '{}:{}' has no host or a bad port",
-                          b.host, b.port);
+        return make_error(ErrorCode::kInvalidArgument, "mqtt: broker address '{}:{}' has no host or a bad port", b.host,
+                          b.port);
     mosq_ = mosquitto_new(opt_.client_id.empty() ? nullptr : opt_.client_id.c_str(), opt_.clean_session, this);
     if (mosq_ == nullptr) return make_error(ErrorCode::kInternal, "mqtt: cannot create a client (out of memory?)");
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
