@@ -70,7 +70,20 @@ if [ -z "$depends" ]; then
   shl=$(mktemp -d)
   mkdir -p "$shl/debian"
   printf 'Source: hearth\n\nPackage: hearth\nArchitecture: any\n' >"$shl/debian/control"
-  depends=$(cd "$shl" && dpkg-shlibdeps -O -e"$stage/usr/bin/hearth" 2>"$shl/err" | sed -n 's/^shlibs:Depends=//p') ||
+  shlib_bin=$stage/usr/bin/hearth
+  if [ "$arch" != "$(dpkg --print-architecture)" ]; then
+    # A cross build: this machine has no $arch libraries for dpkg-shlibdeps to look at. Debian
+    # names a library's package the same on every architecture, so the native docs binary's
+    # Depends serve when both binaries need exactly the same sonames.
+    needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort; }
+    if [ "$docs_bin" = "$bin" ] || [ "$(needed "$bin")" != "$(needed "$docs_bin")" ]; then
+      rm -rf "$shl"
+      echo "package.sh: an $arch binary needs HEARTH_DEB_DEPENDS, or --docs-bin with a native binary that needs the same libraries" >&2
+      exit 1
+    fi
+    shlib_bin=$docs_bin
+  fi
+  depends=$(cd "$shl" && dpkg-shlibdeps -O -e"$shlib_bin" 2>"$shl/err" | sed -n 's/^shlibs:Depends=//p') ||
     true
   [ -n "$depends" ] || { cat "$shl/err" >&2; rm -rf "$shl"; echo "package.sh: dpkg-shlibdeps failed; set HEARTH_DEB_DEPENDS" >&2; exit 1; }
   rm -rf "$shl"
