@@ -552,9 +552,16 @@ class SqliteFleetDb final : public FleetDb {
 
 }  // namespace
 
-// A backend without a dashboard history (see fleet_db.h).
-Result<std::vector<AuditRecord>> FleetDb::audit_recent(int64_t, size_t) {
-  return make_error(ErrorCode::kUnimplemented, "this fleet database keeps no dashboard history");
+// A backend without the dashboard's methods (see fleet_db.h).
+Result<std::vector<AuditRecord>> FleetDb::audit_recent(int64_t after_id, size_t limit) {
+  // From the whole log (a backend should override this with a query of its own).
+  auto all = audit_log("", size_t{10000000});
+  if (!all.ok()) return all.status();
+  std::vector<AuditRecord> out;
+  for (auto& a : *all)
+    if (a.id > after_id) out.push_back(std::move(a));
+  if (out.size() > limit) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(limit));
+  return out;
 }
 Status FleetDb::add_telemetry(const std::vector<TelemetryBucket>&) {
   return make_error(ErrorCode::kUnimplemented, "this fleet database keeps no telemetry history");

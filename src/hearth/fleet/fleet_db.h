@@ -131,7 +131,8 @@ class FleetDb {
   virtual Result<std::vector<AuditRecord>> audit_log(const std::string& subject_filter, size_t limit) = 0;
 
   // The dashboard (dashboard.h). Not pure: a backend without them serves a dashboard without
-  // history. The newest `limit` audit records with id > after_id, in id order.
+  // telemetry history (and audit_recent reads the whole audit_log). The newest `limit` audit
+  // records with id > after_id, in id order.
   virtual Result<std::vector<AuditRecord>> audit_recent(int64_t after_id, size_t limit);
   // Adds each row's sums to its (node, resolution, bucket), creating it, in one transaction.
   virtual Status add_telemetry(const std::vector<TelemetryBucket>& rows);
