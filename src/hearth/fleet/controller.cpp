@@ -1,10 +1,13 @@
 #include "hearth/fleet/controller.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <unistd.h>
 
 #include "hearth/core/atomic_file.h"
 #include "hearth/core/log.h"
@@ -107,6 +110,9 @@ class ControllerImpl final : public Controller {
     auto pub = read_file(fleet_.desired_pub_path(), 64 << 10);
     if (!pub.ok()) return pub.status();
     desired_pub_pem_ = *pub;
+    auto pub_key = trust::PublicKey::from_pem(desired_pub_pem_, fleet_.desired_pub_path());
+    if (!pub_key.ok()) return pub_key.status();
+    desired_pub_ = std::make_unique<trust::PublicKey>(*pub_key);
     auto signing = trust::PrivateKey::load(fleet_.desired_key_path());
     if (!signing.ok()) return signing.status();
     signing_key_ = std::make_unique<trust::PrivateKey>(*signing);
@@ -133,6 +139,8 @@ class ControllerImpl final : public Controller {
 
   Status start() override {
     if (auto st = server_->bind(); !st.ok()) return st;
+    self_url_ = fmt::format("https://{}:{}", opt_.listen_host.empty() ? fleet_.controller.host : opt_.listen_host,
+                            server_->port());
     MqttOptions m;
     m.host = fleet_.broker.host;
     m.port = fleet_.broker.port;
@@ -166,7 +174,8 @@ class ControllerImpl final : public Controller {
         log::error("controller: {}", all.status().message());
       }
     });
-    if (auto st = mqtt_->start_background(); !st.ok()) return st;
+    // The MQTT client starts when this controller leads (drive_loop): a standby must not take
+    // the hearth-controller session (and its queued reports) from the leader.
     env_.db = db_.get();
     env_.now = now_s;
     env_.publish = [this](const std::string& node, DesiredState d) { return publish_desired(node, std::move(d)); };
@@ -182,7 +191,7 @@ class ControllerImpl final : public Controller {
     stop_driver();
     dashboard_->stop();  // ends its live streams
     server_->stop();
-    if (mqtt_) mqtt_->disconnect();
+    if (mqtt_ && leading_.load()) mqtt_->disconnect();
   }
 
  private:
@@ -195,12 +204,29 @@ class ControllerImpl final : public Controller {
     if (driver_.joinable()) driver_.join();
   }
 
-  // Rollouts advance here, one pass every half second; all their state is in the database.
+  // Leadership is checked and rollouts advance here, one pass every half second; all their
+  // state is in the database, so a new leader continues where the last one stopped.
   void drive_loop() {
     std::unique_lock lock(driver_mu_);
+    int64_t warned_at = 0;
     while (!driver_stop_) {
       lock.unlock();
-      {
+      auto lead = db_->lead(self_url_);
+      if (leading_.load()) {
+        if (!lead.ok() || !*lead) {
+          // Another controller may lead now: this one must not publish one more message. Exit
+          // at once (status 75); a supervisor starts it again, as a standby.
+          log::error("controller: lost the leadership ({}); exiting",
+                     lead.ok() ? "another controller holds it" : lead.status().message());
+          std::_Exit(75);
+        }
+      } else if (lead.ok() && *lead) {
+        become_leader();
+      } else if (!lead.ok() && now_s() - warned_at >= 30) {
+        warned_at = now_s();
+        log::warn("controller: cannot contend for the leadership: {}", lead.status().message());
+      }
+      if (leading_.load()) {
         std::lock_guard rl(rollout_mu_);
         if (auto st = drive_rollouts(env_); !st.ok()) log::warn("controller: rollouts: {}", st.message());
       }
@@ -209,25 +235,68 @@ class ControllerImpl final : public Controller {
     }
   }
 
+  void become_leader() {
+    log::info("controller: leading (as {})", self_url_);
+    record("controller", "leader_elected", self_url_, fmt::format("pid {}", static_cast<long>(getpid())));
+    leading_.store(true);
+    if (auto st = mqtt_->start_background(); !st.ok()) log::error("controller: {}", st.message());
+  }
+
   // Signs a desired state for `node` with the next generation and publishes it retained.
   Result<uint64_t> publish_desired(const std::string& node, DesiredState d) {
-    auto last = db_->desired_generation(node);
+    auto last = db_->desired(node);
     if (!last.ok()) return last.status();
     d.fleet = fleet_.name;
     d.node = node;
-    d.generation = *last + 1;
+    if (last->has_value() && !d.rollout_id.empty()) {
+      // A controller that stopped (or lost the broker) after recording a rollout's desired state
+      // and before noting its generation in the rollout left it here: that same state is sent
+      // again under its own generation, never under a new one.
+      auto prev = verify_desired((*last)->envelope, *desired_pub_);
+      if (prev.ok() && prev->rollout_id == d.rollout_id && prev->model.reference == d.model.reference &&
+          prev->model.digest == d.model.digest && prev->allow_downgrade == d.allow_downgrade) {
+        if (auto st = mqtt_->publish(node_topic(fleet_.name, node, NodeTopic::kDesired), (*last)->envelope, 1, true, 5);
+            !st.ok())
+          return st;
+        record("controller", "desired_republished", node,
+               fmt::format("generation {} for rollout {}", (*last)->generation, d.rollout_id));
+        return (*last)->generation;
+      }
+    }
+    d.generation = (last->has_value() ? (*last)->generation : 0) + 1;
     d.issued_at = now_s();
     auto env = sign_desired(d, *signing_key_);
     if (!env.ok()) return env.status();
-    // Recorded first: a generation is never reused, even if the publish fails and is retried.
-    if (auto st = db_->put_desired(node, d.generation, *env); !st.ok()) return st;
+    // Recorded first, with its audit entry in the same transaction: a generation is never
+    // reused, even if the publish fails and is retried (the database refuses one that is not new).
+    AuditRecord a{0, d.issued_at, "controller", "desired_published", node,
+                  fmt::format("generation {}: {} ({}){}{}", d.generation, d.model.reference, d.model.digest,
+                              d.rollout_id.empty() ? "" : " for rollout " + d.rollout_id,
+                              d.allow_downgrade ? ", downgrade allowed" : "")};
+    if (auto st = db_->put_desired(node, d.generation, *env, a); !st.ok()) return st;
     if (auto st = mqtt_->publish(node_topic(fleet_.name, node, NodeTopic::kDesired), *env, 1, true, 5); !st.ok())
       return st;
-    (void)db_->audit({0, now_s(), "controller", "desired_published", node,
-                      fmt::format("generation {}: {} ({}){}{}", d.generation, d.model.reference, d.model.digest,
-                                  d.rollout_id.empty() ? "" : " for rollout " + d.rollout_id,
-                                  d.allow_downgrade ? ", downgrade allowed" : "")});
     return d.generation;
+  }
+
+  // Writes go to the leader only: a standby answers 503 with the leader's URL (reads it serves
+  // from the shared database).
+  template <typename F>
+  http::HttpHandler leader_only(F f) {
+    return [this, f](const HttpRequest& req) {
+      if (!leading_.load()) {
+        auto leader = db_->leader();
+        std::string url = leader.ok() ? *leader : "";
+        HttpResponse r = json_response(
+            503, json{{"error",
+                       {{"message", fmt::format("this controller is a standby; send writes to the leader{}",
+                                                url.empty() || url == self_url_ ? "" : " at " + url)}}},
+                      {"leader", url}});
+        r.headers.emplace_back("Retry-After", "1");
+        return r;
+      }
+      return f(req);
+    };
   }
 
   HttpResponse start_rollout_route(const HttpRequest& req) {
@@ -314,8 +383,14 @@ class ControllerImpl final : public Controller {
       r.body = ca_.cert_pem;
       return r;
     });
-    server_->route("POST", "/v1/enroll", [this](const HttpRequest& req) { return enroll(req); });
-    server_->route("POST", "/v1/tokens", admin([this](const HttpRequest& req) { return create_token(req); }));
+    server_->route("GET", "/v1/leader", [this](const HttpRequest&) {
+      auto leader = db_->leader();
+      if (!leader.ok()) return status_response(leader.status());
+      return json_response(200, json{{"leader", *leader}, {"self", self_url_}, {"leading", leading_.load()}});
+    });
+    server_->route("POST", "/v1/enroll", leader_only([this](const HttpRequest& req) { return enroll(req); }));
+    server_->route("POST", "/v1/tokens",
+                   admin(leader_only([this](const HttpRequest& req) { return create_token(req); })));
     server_->route("GET", "/v1/nodes", admin([this](const HttpRequest& req) {
                      Labels selector;
                      if (auto q = req.query_param("selector"); q && !q->empty()) {
@@ -329,7 +404,7 @@ class ControllerImpl final : public Controller {
                      for (const auto& n : *nodes) out.push_back(node_json(n));
                      return json_response(200, json{{"nodes", out}});
                    }));
-    server_->route("PUT", "/v1/nodes/([a-z0-9-]{1,63})/labels", admin([this](const HttpRequest& req) {
+    server_->route("PUT", "/v1/nodes/([a-z0-9-]{1,63})/labels", admin(leader_only([this](const HttpRequest& req) {
                      auto body = body_json(req);
                      if (!body.ok()) return status_response(body.status());
                      auto it = body->find("labels");
@@ -341,16 +416,18 @@ class ControllerImpl final : public Controller {
                      if (auto st = db_->set_labels(id, *labels); !st.ok()) return status_response(st);
                      record("admin", "labels_set", id, labels_to_string(*labels));
                      return json_response(200, json{{"node", id}, {"labels", *labels}});
-                   }));
-    server_->route("POST", "/v1/rollouts", admin([this](const HttpRequest& req) { return start_rollout_route(req); }));
+                   })));
+    server_->route("POST", "/v1/rollouts",
+                   admin(leader_only([this](const HttpRequest& req) { return start_rollout_route(req); })));
     server_->route("GET", "/v1/rollouts/(r-[0-9a-f]{12})",
                    admin([this](const HttpRequest& req) { return rollout_status_route(req.path_params.at(0)); }));
-    server_->route("POST", "/v1/rollouts/(r-[0-9a-f]{12})/(pause|resume|abort)", admin([this](const HttpRequest& req) {
+    server_->route("POST", "/v1/rollouts/(r-[0-9a-f]{12})/(pause|resume|abort)",
+                   admin(leader_only([this](const HttpRequest& req) {
                      std::lock_guard rl(rollout_mu_);
                      auto st = control_rollout(env_, req.path_params.at(0), req.path_params.at(1), "admin");
                      if (!st.ok()) return status_response(st);
                      return rollout_status_route(req.path_params.at(0));
-                   }));
+                   })));
     server_->route("GET", "/v1/audit", admin([this](const HttpRequest& req) {
                      auto log = db_->audit_log(req.query_param("subject").value_or(""), 10000);
                      if (!log.ok()) return status_response(log.status());
@@ -507,6 +584,9 @@ class ControllerImpl final : public Controller {
   std::unique_ptr<http::HttpServer> server_;
   std::unique_ptr<MqttClient> mqtt_;
   std::unique_ptr<trust::PrivateKey> signing_key_;
+  std::unique_ptr<trust::PublicKey> desired_pub_;  // to recognise a desired state already recorded
+  std::string self_url_;                           // https://HOST:PORT this controller listens on
+  std::atomic<bool> leading_{false};
   RolloutEnv env_;
   std::mutex rollout_mu_;  // one rollout step at a time (driver and API)
   std::thread driver_;

@@ -9,7 +9,14 @@
 //   GET  /v1/nodes?selector=k=v admin    {nodes: [...]}
 //   PUT  /v1/nodes/<id>/labels  admin    {labels}
 //   GET  /v1/audit?subject=     admin    {audit: [...]}
+//   GET  /v1/leader                      {leader, self, leading}
 // Every decision (token made, node enrolled or refused, labels changed) goes to the audit table.
+//
+// Several controllers may share one PostgreSQL database: one leads (FleetDb::lead), connects to
+// the broker as hearth-controller and drives rollouts. A standby serves the GET routes from the
+// database and answers every write (enroll, tokens, labels, rollouts) with 503 and the leader's
+// URL; it takes over within about a second of the leader's database session ending. A leader
+// that loses its session exits (status 75) rather than risk publishing beside a new leader.
 #pragma once
 
 #include <memory>

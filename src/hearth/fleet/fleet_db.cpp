@@ -11,8 +11,10 @@
 namespace hearth::fleet {
 namespace {
 
-// 2: nodes.reported_seq, rollouts; 3: nodes.telemetry, nodes.declared_labels; 4: node_events
-constexpr int kSchemaVersion = 4;
+// 2: nodes.reported_seq, rollouts; 3: nodes.telemetry, nodes.declared_labels; 4: node_events;
+// 5: leader. The version-4 tables are the baseline (kSchema, made if missing); older and newer
+// versions go through kMigrations in order.
+constexpr int kSchemaVersion = 5;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -96,6 +98,23 @@ CREATE TABLE IF NOT EXISTS telemetry_history (
 );
 )sql";
 
+// One step each, applied in order in a transaction of its own with the new version number:
+// `to` is the version after the step. New steps go at the end (and into fleet_db_pg.cpp's list).
+struct Migration {
+  int to;
+  const char* sql;
+};
+constexpr Migration kMigrations[] = {
+    {3,  // the nodes' last telemetry and their own labels
+     "ALTER TABLE nodes ADD COLUMN telemetry TEXT NOT NULL DEFAULT '{}'; "
+     "ALTER TABLE nodes ADD COLUMN declared_labels TEXT NOT NULL DEFAULT '';"},
+    {4,  // events already noted per (node, seq)
+     "CREATE TABLE IF NOT EXISTS node_events (node TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (node, seq));"},
+    {5,  // who leads (one row)
+     "CREATE TABLE IF NOT EXISTS leader (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, "
+     "since INTEGER NOT NULL);"},
+};
+
 // A prepared statement bound by position; finalized on destruction.
 class Stmt {
  public:
@@ -149,31 +168,26 @@ class SqliteFleetDb final : public FleetDb {
       if (!q.ok()) return q.error("schema_version");
       if (q.step() == SQLITE_ROW) version = q.i64(0);
     }
-    if (version) {
-      if (*version == 2) {  // 2 -> 3: the nodes' last telemetry and their own labels
-        if (auto st = exec("BEGIN; ALTER TABLE nodes ADD COLUMN telemetry TEXT NOT NULL DEFAULT '{}'; "
-                           "ALTER TABLE nodes ADD COLUMN declared_labels TEXT NOT NULL DEFAULT ''; "
-                           "UPDATE schema_version SET version = 3; COMMIT;");
-            !st.ok()) {
-          (void)exec("ROLLBACK");
-          return st.with_context("fleet database: upgrading the schema from version 2 to 3");
-        }
-        version = 3;
-      }
-      if (*version == 3) {  // 3 -> 4: node_events (made above by the schema's CREATE IF NOT EXISTS)
-        if (auto st = exec("UPDATE schema_version SET version = 4"); !st.ok())
-          return st.with_context("fleet database: upgrading the schema from version 3 to 4");
-        version = 4;
-      }
-      if (*version != kSchemaVersion)
-        return make_error(ErrorCode::kFailedPrecondition,
-                          "fleet database: schema version {} is not the {} this hearth knows", *version,
-                          kSchemaVersion);
-      return ok_status();
+    if (!version) {  // a new database: the baseline tables were just made
+      Stmt ins(db_, "INSERT INTO schema_version (version) VALUES (4)");
+      if (ins.step() != SQLITE_DONE) return ins.error("schema_version");
+      version = 4;
     }
-    Stmt ins(db_, "INSERT INTO schema_version (version) VALUES (?)");
-    ins.bind(1, int64_t{kSchemaVersion});
-    return ins.step() == SQLITE_DONE ? ok_status() : ins.error("schema_version");
+    if (*version < 2 || *version > kSchemaVersion)
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "fleet database: schema version {} is not the {} this hearth knows (nor one it upgrades)",
+                        *version, kSchemaVersion);
+    for (const auto& m : kMigrations) {
+      if (m.to <= *version) continue;
+      const std::string sql = std::string("BEGIN IMMEDIATE; ") + m.sql +
+                              " UPDATE schema_version SET version = " + std::to_string(m.to) + "; COMMIT;";
+      if (auto st = exec(sql.c_str()); !st.ok()) {
+        (void)exec("ROLLBACK");
+        return st.with_context(fmt::format("fleet database: upgrading the schema from version {} to {}", m.to - 1, m.to));
+      }
+      version = m.to;
+    }
+    return ok_status();
   }
 
   Status add_token(const std::string& hash, const Labels& labels, int64_t expires_at) override {
@@ -273,13 +287,67 @@ class SqliteFleetDb final : public FleetDb {
     return s.step() == SQLITE_DONE ? ok_status() : s.error("set reported");
   }
 
-  Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope) override {
+  Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
+                     const AuditRecord& a) override {
+    if (generation == 0 || generation > static_cast<uint64_t>(INT64_MAX))
+      return make_error(ErrorCode::kInvalidArgument, "fleet database: desired generation {} out of range", generation);
     std::lock_guard lock(mu_);
+    if (auto st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+    auto rollback = [&](Status st) {
+      (void)exec("ROLLBACK");
+      return st;
+    };
+    {
+      Stmt s(db_,
+             "INSERT INTO desired (node, generation, envelope) VALUES (?, ?, ?) ON CONFLICT(node) DO UPDATE SET "
+             "generation = excluded.generation, envelope = excluded.envelope WHERE desired.generation < "
+             "excluded.generation");
+      s.bind(1, node).bind(2, static_cast<int64_t>(generation)).bind(3, envelope);
+      if (s.step() != SQLITE_DONE) return rollback(s.error("put desired"));
+      if (sqlite3_changes(db_) == 0)
+        return rollback(make_error(ErrorCode::kAlreadyExists,
+                                   "fleet database: desired generation {} for {} is not newer than the stored one",
+                                   generation, node));
+    }
+    {
+      Stmt s(db_, "INSERT INTO audit (time, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)");
+      s.bind(1, a.time).bind(2, a.actor).bind(3, a.action).bind(4, a.subject).bind(5, a.detail);
+      if (s.step() != SQLITE_DONE) return rollback(s.error("audit"));
+    }
+    if (auto st = exec("COMMIT"); !st.ok()) return rollback(st);
+    return ok_status();
+  }
+
+  Result<std::optional<DesiredRow>> desired(const std::string& node) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT node, generation, envelope FROM desired WHERE node = ?");
+    s.bind(1, node);
+    int rc = s.step();
+    if (rc == SQLITE_ROW) return std::optional<DesiredRow>(DesiredRow{s.text(0), static_cast<uint64_t>(s.i64(1)), s.text(2)});
+    if (rc == SQLITE_DONE) return std::optional<DesiredRow>();
+    return s.error("desired");
+  }
+
+  // One controller per SQLite file: it always leads, and says so once.
+  Result<bool> lead(const std::string& holder) override {
+    std::lock_guard lock(mu_);
+    if (recorded_holder_ == holder) return true;
     Stmt s(db_,
-           "INSERT INTO desired (node, generation, envelope) VALUES (?, ?, ?) ON CONFLICT(node) DO UPDATE SET "
-           "generation = excluded.generation, envelope = excluded.envelope");
-    s.bind(1, node).bind(2, static_cast<int64_t>(generation)).bind(3, envelope);
-    return s.step() == SQLITE_DONE ? ok_status() : s.error("put desired");
+           "INSERT INTO leader (id, holder, since) VALUES (1, ?, strftime('%s', 'now')) ON CONFLICT(id) DO UPDATE SET "
+           "holder = excluded.holder, since = excluded.since");
+    s.bind(1, holder);
+    if (s.step() != SQLITE_DONE) return s.error("leader");
+    recorded_holder_ = holder;
+    return true;
+  }
+
+  Result<std::string> leader() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT holder FROM leader WHERE id = 1");
+    int rc = s.step();
+    if (rc == SQLITE_ROW) return s.text(0);
+    if (rc == SQLITE_DONE) return std::string();
+    return s.error("leader");
   }
 
   Result<uint64_t> desired_generation(const std::string& node) override {
@@ -294,13 +362,18 @@ class SqliteFleetDb final : public FleetDb {
 
   Status put_rollout(const RolloutRecord& r) override {
     std::lock_guard lock(mu_);
-    Stmt s(db_,
-           "INSERT INTO rollouts (id, created, state, spec, current_batch, batch_done_at, reason) VALUES "
-           "(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, spec = excluded.spec, "
-           "current_batch = excluded.current_batch, batch_done_at = excluded.batch_done_at, reason = excluded.reason");
-    s.bind(1, r.id).bind(2, r.created).bind(3, r.state).bind(4, r.spec_json).bind(5, r.current_batch);
-    s.bind(6, r.batch_done_at).bind(7, r.reason);
-    return s.step() == SQLITE_DONE ? ok_status() : s.error("put rollout");
+    return put_rollout_locked(r);
+  }
+
+  Status put_rollout_audited(const RolloutRecord& r, const std::vector<AuditRecord>& audit) override {
+    std::lock_guard lock(mu_);
+    if (auto st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+    Status st = put_rollout_locked(r);
+    for (const auto& a : audit)
+      if (st.ok()) st = audit_locked(a);
+    if (st.ok()) st = exec("COMMIT");
+    if (!st.ok()) (void)exec("ROLLBACK");
+    return st;
   }
 
   Result<std::optional<RolloutRecord>> rollout(const std::string& id) override {
@@ -385,9 +458,7 @@ class SqliteFleetDb final : public FleetDb {
 
   Status audit(const AuditRecord& a) override {
     std::lock_guard lock(mu_);
-    Stmt s(db_, "INSERT INTO audit (time, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)");
-    s.bind(1, a.time).bind(2, a.actor).bind(3, a.action).bind(4, a.subject).bind(5, a.detail);
-    return s.step() == SQLITE_DONE ? ok_status() : s.error("audit");
+    return audit_locked(a);
   }
 
   Result<std::vector<AuditRecord>> audit_log(const std::string& subject, size_t limit) override {
@@ -485,7 +556,24 @@ class SqliteFleetDb final : public FleetDb {
   }
 
  private:
+  // (the caller holds mu_)
+  Status put_rollout_locked(const RolloutRecord& r) {
+    Stmt s(db_,
+           "INSERT INTO rollouts (id, created, state, spec, current_batch, batch_done_at, reason) VALUES "
+           "(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, spec = excluded.spec, "
+           "current_batch = excluded.current_batch, batch_done_at = excluded.batch_done_at, reason = excluded.reason");
+    s.bind(1, r.id).bind(2, r.created).bind(3, r.state).bind(4, r.spec_json).bind(5, r.current_batch);
+    s.bind(6, r.batch_done_at).bind(7, r.reason);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("put rollout");
+  }
+  Status audit_locked(const AuditRecord& a) {
+    Stmt s(db_, "INSERT INTO audit (time, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)");
+    s.bind(1, a.time).bind(2, a.actor).bind(3, a.action).bind(4, a.subject).bind(5, a.detail);
+    return s.step() == SQLITE_DONE ? ok_status() : s.error("audit");
+  }
+
   Status exec(const char* sql) {
+    // (callers hold mu_, or run before the object is shared)
     char* err = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : "unknown error";
@@ -548,6 +636,7 @@ class SqliteFleetDb final : public FleetDb {
 
   sqlite3* db_;
   std::mutex mu_;
+  std::string recorded_holder_;
 };
 
 }  // namespace
@@ -574,11 +663,13 @@ Status FleetDb::prune_telemetry(int64_t, int64_t) {
 }
 
 Result<std::unique_ptr<FleetDb>> FleetDb::open(const std::string& url) {
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) return open_postgres_fleet_db(url);
   std::string path = url;
   if (path.rfind("sqlite:", 0) == 0)
     path = path.substr(7);
   else if (path.find("://") != std::string::npos)
-    return make_error(ErrorCode::kUnimplemented, "--db {}: only sqlite:PATH is supported", url);
+    return make_error(ErrorCode::kInvalidArgument, "--db: '{}' is not sqlite:PATH or postgresql://USER@HOST:PORT/DB",
+                      url.substr(0, url.find("://")) + "://...");
   if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "--db: no path (expected sqlite:PATH)");
   sqlite3* db = nullptr;
   int rc =

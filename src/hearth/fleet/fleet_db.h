@@ -1,7 +1,7 @@
 // FleetDb: the controller's state (nodes, join tokens, desired states, audit) in SQLite
-// (sqlite3 is seen only by fleet_db.cpp). WAL with synchronous=FULL: a committed change
-// survives a crash. The SQL is plain (TEXT/INTEGER, no SQLite-only features beyond AUTOINCREMENT
-// ids) so that a PostgreSQL backend can implement the same interface.
+// (sqlite3 is seen only by fleet_db.cpp; WAL with synchronous=FULL: a committed change survives
+// a crash) or in PostgreSQL (libpq only in fleet_db_pg.cpp), with the same tables in both.
+// Each backend's schema is a baseline plus ordered migration steps, recorded in schema_version.
 #pragma once
 
 #include <cstdint>
@@ -85,7 +85,8 @@ struct TelemetryBucket {
 
 class FleetDb {
  public:
-  // "sqlite:PATH" or a plain path. Creates the schema on first use.
+  // "sqlite:PATH", a plain path, or "postgresql://user@host:port/db" (any libpq URI; also
+  // "postgres://"). Creates the schema on first use and applies pending migrations.
   static Result<std::unique_ptr<FleetDb>> open(const std::string& url);
   virtual ~FleetDb() = default;
 
@@ -105,19 +106,26 @@ class FleetDb {
   // The node's last telemetry (also marks it online, seen at `now`).
   virtual Status set_telemetry(const std::string& id, const std::string& telemetry_json, int64_t now) = 0;
 
-  // The last desired state published to a node (generation and signed envelope).
-  virtual Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope) = 0;
+  // The last desired state published to a node (generation and signed envelope), stored with
+  // its audit record in one transaction, and only when `generation` is newer than the stored
+  // one (kAlreadyExists otherwise): two controllers can never both issue one generation.
+  virtual Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
+                             const AuditRecord& audit) = 0;
   virtual Result<uint64_t> desired_generation(const std::string& node) = 0;
   struct DesiredRow {
     std::string node;
     uint64_t generation = 0;
     std::string envelope;
   };
+  virtual Result<std::optional<DesiredRow>> desired(const std::string& node) = 0;
   // Every node's last desired state: republished whenever the controller (re)connects, so a
   // broker that lost its retained messages (a crash, a new broker) gets them back.
   virtual Result<std::vector<DesiredRow>> all_desired() = 0;
 
   virtual Status put_rollout(const RolloutRecord& r) = 0;  // insert or replace
+  // The same, with the audit entries of that step in one transaction: a controller killed
+  // between the two leaves neither, and its successor records the step once.
+  virtual Status put_rollout_audited(const RolloutRecord& r, const std::vector<AuditRecord>& audit) = 0;
   virtual Result<std::optional<RolloutRecord>> rollout(const std::string& id) = 0;
   virtual Result<std::vector<RolloutRecord>> rollouts() = 0;
   virtual Status put_rollout_node(const RolloutNodeRecord& n) = 0;  // insert or replace
@@ -140,6 +148,19 @@ class FleetDb {
   virtual Result<std::vector<TelemetryBucket>> telemetry(const std::string& node, int64_t resolution, int64_t from);
   // Retention: deletes the buckets of `resolution` that start before `before`.
   virtual Status prune_telemetry(int64_t resolution, int64_t before);
+
+  // Leadership among controllers that share this database. Called every half second by each
+  // controller: true while this one leads. PostgreSQL: a session advisory lock held on a
+  // connection of its own, so it goes when the holder's session ends (a killed process's
+  // connection closes; TCP keepalives end a vanished host's). After it returned true, false or an
+  // error means leadership is lost for good (this object never leads again). SQLite: always
+  // true (one controller per file). The winner records `holder` (its URL) for leader().
+  virtual Result<bool> lead(const std::string& holder) = 0;
+  // The holder recorded by the current (or last) leader; "" when none has led.
+  virtual Result<std::string> leader() = 0;
 };
+
+// fleet_db_pg.cpp: a PostgreSQL FleetDb (FleetDb::open dispatches postgresql:// URLs here).
+Result<std::unique_ptr<FleetDb>> open_postgres_fleet_db(const std::string& url);
 
 }  // namespace hearth::fleet

@@ -207,8 +207,7 @@ Status abort_rollout(RolloutEnv& env, RolloutRecord& r, const RolloutSpec& spec,
     }
     if (auto st = env.db->put_rollout_node(n); !st.ok()) return st;
   }
-  (void)env.db->audit({0, env.now(), actor, "rollout_aborted", r.id, reason});
-  return env.db->put_rollout(r);
+  return env.db->put_rollout_audited(r, {{0, env.now(), actor, "rollout_aborted", r.id, reason}});
 }
 
 Status drive_one(RolloutEnv& env, RolloutRecord& r) {
@@ -289,16 +288,18 @@ Status drive_one(RolloutEnv& env, RolloutRecord& r) {
   if (now - r.batch_done_at < spec->bake_seconds) return ok_status();
   int64_t n_batches = 0;
   for (const auto& n : *nodes) n_batches = std::max(n_batches, n.batch + 1);
-  (void)env.db->audit(
+  // The step and its audit entries in one transaction: a controller killed here leaves
+  // neither, and the next leader takes (and records) the step once.
+  std::vector<AuditRecord> entries{
       {0, now, "controller", "batch_done", r.id,
-       fmt::format("batch {} of {} healthy for {} s", r.current_batch + 1, n_batches, spec->bake_seconds)});
+       fmt::format("batch {} of {} healthy for {} s", r.current_batch + 1, n_batches, spec->bake_seconds)}};
   r.current_batch += 1;
   r.batch_done_at = 0;
   if (r.current_batch >= n_batches) {
     r.state = "succeeded";
-    (void)env.db->audit({0, now, "controller", "rollout_succeeded", r.id, spec->model.reference});
+    entries.push_back({0, now, "controller", "rollout_succeeded", r.id, spec->model.reference});
   }
-  return env.db->put_rollout(r);
+  return env.db->put_rollout_audited(r, entries);
 }
 
 }  // namespace

@@ -88,7 +88,7 @@ TEST(FleetDb, AnUnknownSchemaVersionIsRefused) {
   run_sql(path, "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (9);");
   auto db = FleetDb::open(path);
   ASSERT_FALSE(db.ok());
-  EXPECT_NE(db.status().message().find("schema version 9 is not the 4"), std::string::npos) << db.status().to_string();
+  EXPECT_NE(db.status().message().find("schema version 9 is not the "), std::string::npos) << db.status().to_string();
   std::filesystem::remove_all(dir);
 }
 
