@@ -384,12 +384,14 @@ struct ControllerCli {
   std::string fleet_dir;
   std::string listen;
   std::string db;
+  bool metrics_per_node = false;
 };
 
 Status run_controller(ControllerCli& c) {
   HEARTH_ASSIGN_OR_RETURN(FleetInfo f, load_fleet(c.fleet_dir));
   ControllerOptions o;
   o.db_url = c.db;
+  o.metrics_per_node = c.metrics_per_node;
   if (!c.listen.empty()) {
     HEARTH_ASSIGN_OR_RETURN(Endpoint ep, parse_endpoint("https://" + c.listen, "https", 8443));
     o.listen_host = ep.host;
@@ -592,6 +594,9 @@ void setup(CLI::App& app) {
   ctl->add_option("--fleet", cc.fleet_dir, "the fleet directory")->required();
   ctl->add_option("--listen", cc.listen, "HOST:PORT to listen on (default: the controller URL's)");
   ctl->add_option("--db", cc.db, "state database, sqlite:PATH (default: DIR/controller/fleet.db)");
+  ctl->add_flag("--metrics-per-node", cc.metrics_per_node,
+                "GET /metrics also has per-node series (presence, state, gate values, telemetry): one set per node, "
+                "so off by default");
   ctl->callback([] { report(run_controller(cc)); });
 
   static AgentCli ac;

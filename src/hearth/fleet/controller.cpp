@@ -14,6 +14,7 @@
 #include "hearth/core/sha256.h"
 #include "hearth/core/status.h"
 #include "hearth/fleet/dashboard.h"
+#include "hearth/fleet/fleet_metrics.h"
 #include "hearth/fleet/mqtt_client.h"
 #include "hearth/fleet/pki.h"
 #include "hearth/fleet/protocol.h"
@@ -441,6 +442,8 @@ class ControllerImpl final : public Controller {
                                       {"detail", a.detail}});
                      return json_response(200, json{{"audit", out}});
                    }));
+    server_->route("GET", "/metrics",
+                   admin([this](const HttpRequest&) { return metrics_response(*db_, {opt_.metrics_per_node}); }));
   }
 
   HttpResponse create_token(const HttpRequest& req) {

@@ -9,6 +9,7 @@
 //   GET  /v1/nodes?selector=k=v admin    {nodes: [...]}
 //   PUT  /v1/nodes/<id>/labels  admin    {labels}
 //   GET  /v1/audit?subject=     admin    {audit: [...]}
+//   GET  /metrics               admin    Prometheus text format (fleet_metrics.h)
 //   GET  /v1/leader                      {leader, self, leading}
 // Every decision (token made, node enrolled or refused, labels changed) goes to the audit table.
 //
@@ -32,6 +33,7 @@ struct ControllerOptions {
   std::string listen_host;  // default: the controller URL's host
   int listen_port = -1;     // default: the controller URL's port; 0: any free port
   std::string db_url;       // default: sqlite:DIR/controller/fleet.db
+  bool metrics_per_node = false;  // GET /metrics with per-node series (fleet_metrics.h)
 };
 
 class Controller {
