@@ -346,6 +346,44 @@ TEST_P(Conformance, TheAuditLogKeepsOrderFiltersAndLimits) {
   EXPECT_EQ(db_->audit_log("", 2)->back().action, "act1");  // the oldest first
 }
 
+TEST_P(Conformance, TelemetryHistoryAddsIntoBucketsAndPrunes) {
+  TelemetryBucket a{"edge-a", 60, 120, 1, 30.5, 400.25, 12.0, 20.0, 10, 1};
+  TelemetryBucket b{"edge-a", 60, 180, 2, 61.0, 800.5, 24.0, 40.0, 20, 0};
+  TelemetryBucket h{"edge-a", 3600, 0, 3, 91.5, 1200.75, 36.0, 60.0, 30, 1};
+  ASSERT_TRUE(db_->add_telemetry({a, b, h}).ok());
+  ASSERT_TRUE(db_->add_telemetry({a}).ok());  // the same bucket again: its sums grow
+  auto minutes = db_->telemetry("edge-a", 60, 0);
+  ASSERT_TRUE(minutes.ok()) << minutes.status().to_string();
+  ASSERT_EQ(minutes->size(), 2u);
+  const auto& m0 = (*minutes)[0];
+  EXPECT_EQ(m0.bucket, 120);
+  EXPECT_EQ(m0.samples, 2);
+  EXPECT_DOUBLE_EQ(m0.decode_tok_s, 61.0);
+  EXPECT_DOUBLE_EQ(m0.prefill_tok_s, 800.5);
+  EXPECT_DOUBLE_EQ(m0.ttft_p50_ms, 24.0);
+  EXPECT_DOUBLE_EQ(m0.ttft_p95_ms, 40.0);
+  EXPECT_EQ(m0.requests, 20);
+  EXPECT_EQ(m0.errors, 2);
+  EXPECT_EQ((*minutes)[1].bucket, 180);
+  EXPECT_EQ(db_->telemetry("edge-a", 60, 150)->size(), 1u);
+  EXPECT_EQ(db_->telemetry("edge-a", 3600, 0)->size(), 1u);
+  EXPECT_TRUE(db_->telemetry("edge-b", 60, 0)->empty());
+  ASSERT_TRUE(db_->prune_telemetry(60, 180).ok());
+  minutes = db_->telemetry("edge-a", 60, 0);
+  ASSERT_EQ(minutes->size(), 1u);
+  EXPECT_EQ((*minutes)[0].bucket, 180);
+  EXPECT_EQ(db_->telemetry("edge-a", 3600, 0)->size(), 1u);  // other resolutions untouched
+
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(db_->audit({0, i, "admin", "a" + std::to_string(i), "s", ""}).ok());
+  auto all = db_->audit_log("", 100);
+  auto recent = db_->audit_recent((*all)[1].id, 2);  // the newest 2 after the second, oldest first
+  ASSERT_TRUE(recent.ok());
+  ASSERT_EQ(recent->size(), 2u);
+  EXPECT_EQ((*recent)[0].action, "a3");
+  EXPECT_EQ((*recent)[1].action, "a4");
+  EXPECT_EQ(db_->audit_recent((*all)[1].id, 100)->size(), 3u);
+}
+
 TEST_P(Conformance, OneControllerLeadsAndSaysWhere) {
   EXPECT_EQ(*db_->leader(), "");
   auto lead = db_->lead("https://127.0.0.1:1001");

@@ -12,9 +12,9 @@ namespace hearth::fleet {
 namespace {
 
 // 2: nodes.reported_seq, rollouts; 3: nodes.telemetry, nodes.declared_labels; 4: node_events;
-// 5: leader. The version-4 tables are the baseline (kSchema, made if missing); older and newer
+// 5: leader; 6: telemetry_history. The version-4 tables are the baseline (kSchema, made if missing); older and newer
 // versions go through kMigrations in order.
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -113,6 +113,11 @@ constexpr Migration kMigrations[] = {
     {5,  // who leads (one row)
      "CREATE TABLE IF NOT EXISTS leader (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, "
      "since INTEGER NOT NULL);"},
+    {6,  // the dashboard's telemetry history (kSchema makes it too)
+     "CREATE TABLE IF NOT EXISTS telemetry_history (node TEXT NOT NULL, resolution INTEGER NOT NULL, "
+     "bucket INTEGER NOT NULL, samples INTEGER NOT NULL, decode_tok_s DOUBLE PRECISION NOT NULL, prefill_tok_s "
+     "DOUBLE PRECISION NOT NULL, ttft_p50_ms DOUBLE PRECISION NOT NULL, ttft_p95_ms DOUBLE PRECISION NOT NULL, "
+     "requests INTEGER NOT NULL, errors INTEGER NOT NULL, PRIMARY KEY (node, resolution, bucket));"},
 };
 
 // A prepared statement bound by position; finalized on destruction.

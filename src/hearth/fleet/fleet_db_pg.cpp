@@ -29,7 +29,7 @@ namespace {
 constexpr int64_t kLeaderLockKey = 0x6865617274680001;
 constexpr int64_t kMigrationLockKey = 0x6865617274680002;
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 // The baseline: the version-4 tables, as in fleet_db.cpp.
 const char* kSchema = R"sql(
@@ -109,6 +109,11 @@ constexpr Migration kMigrations[] = {
     {5,  // who leads (one row)
      "CREATE TABLE IF NOT EXISTS leader (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, "
      "since BIGINT NOT NULL)"},
+    {6,  // the dashboard's telemetry history: sums per (node, resolution, bucket)
+     "CREATE TABLE IF NOT EXISTS telemetry_history (node TEXT NOT NULL, resolution BIGINT NOT NULL, "
+     "bucket BIGINT NOT NULL, samples BIGINT NOT NULL, decode_tok_s DOUBLE PRECISION NOT NULL, prefill_tok_s "
+     "DOUBLE PRECISION NOT NULL, ttft_p50_ms DOUBLE PRECISION NOT NULL, ttft_p95_ms DOUBLE PRECISION NOT NULL, "
+     "requests BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (node, resolution, bucket))"},
 };
 
 using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
@@ -445,6 +450,81 @@ class PgFleetDb final : public FleetDb {
     for (int i = 0; i < PQntuples(r->get()); ++i)
       out.push_back({i64(*r, i, 0), i64(*r, i, 1), text(*r, i, 2), text(*r, i, 3), text(*r, i, 4), text(*r, i, 5)});
     return out;
+  }
+
+  Result<std::vector<AuditRecord>> audit_recent(int64_t after_id, size_t limit) override {
+    std::lock_guard lock(mu_);
+    auto r = run("SELECT id, time, actor, action, subject, detail FROM audit WHERE id > $1 ORDER BY id DESC LIMIT $2",
+                 {std::to_string(after_id), std::to_string(std::min<uint64_t>(limit, static_cast<uint64_t>(INT64_MAX)))},
+                 "audit log");
+    if (!r.ok()) return r.status();
+    std::vector<AuditRecord> out;
+    for (int i = PQntuples(r->get()) - 1; i >= 0; --i)  // oldest first
+      out.push_back({i64(*r, i, 0), i64(*r, i, 1), text(*r, i, 2), text(*r, i, 3), text(*r, i, 4), text(*r, i, 5)});
+    return out;
+  }
+
+  Status add_telemetry(const std::vector<TelemetryBucket>& rows) override {
+    if (rows.empty()) return ok_status();
+    std::lock_guard lock(mu_);
+    if (auto st = exec_plain("BEGIN"); !st.ok()) return st;
+    auto num = [](double v) { return fmt::format("{}", v); };  // the shortest text that reads back exactly
+    for (const auto& b : rows) {
+      auto r = run("INSERT INTO telemetry_history (node, resolution, bucket, samples, decode_tok_s, prefill_tok_s, "
+                   "ttft_p50_ms, ttft_p95_ms, requests, errors) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                   "ON CONFLICT (node, resolution, bucket) DO UPDATE SET samples = telemetry_history.samples + "
+                   "EXCLUDED.samples, decode_tok_s = telemetry_history.decode_tok_s + EXCLUDED.decode_tok_s, "
+                   "prefill_tok_s = telemetry_history.prefill_tok_s + EXCLUDED.prefill_tok_s, ttft_p50_ms = "
+                   "telemetry_history.ttft_p50_ms + EXCLUDED.ttft_p50_ms, ttft_p95_ms = telemetry_history.ttft_p95_ms "
+                   "+ EXCLUDED.ttft_p95_ms, requests = telemetry_history.requests + EXCLUDED.requests, errors = "
+                   "telemetry_history.errors + EXCLUDED.errors",
+                   {b.node, std::to_string(b.resolution), std::to_string(b.bucket), std::to_string(b.samples),
+                    num(b.decode_tok_s), num(b.prefill_tok_s), num(b.ttft_p50_ms), num(b.ttft_p95_ms),
+                    std::to_string(b.requests), std::to_string(b.errors)},
+                   "telemetry history", false);
+      if (!r.ok()) {
+        (void)exec_plain("ROLLBACK");
+        return r.status();
+      }
+    }
+    if (auto st = exec_plain("COMMIT"); !st.ok()) {
+      (void)exec_plain("ROLLBACK");
+      return st;
+    }
+    return ok_status();
+  }
+
+  Result<std::vector<TelemetryBucket>> telemetry(const std::string& node, int64_t resolution, int64_t from) override {
+    std::lock_guard lock(mu_);
+    auto r = run("SELECT node, resolution, bucket, samples, decode_tok_s, prefill_tok_s, ttft_p50_ms, ttft_p95_ms, "
+                 "requests, errors FROM telemetry_history WHERE node = $1 AND resolution = $2 AND bucket >= $3 "
+                 "ORDER BY bucket",
+                 {node, std::to_string(resolution), std::to_string(from)}, "telemetry history");
+    if (!r.ok()) return r.status();
+    auto f64 = [&](int row, int col) { return std::strtod(PQgetvalue(r->get(), row, col), nullptr); };
+    std::vector<TelemetryBucket> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      TelemetryBucket b;
+      b.node = text(*r, i, 0);
+      b.resolution = i64(*r, i, 1);
+      b.bucket = i64(*r, i, 2);
+      b.samples = i64(*r, i, 3);
+      b.decode_tok_s = f64(i, 4);
+      b.prefill_tok_s = f64(i, 5);
+      b.ttft_p50_ms = f64(i, 6);
+      b.ttft_p95_ms = f64(i, 7);
+      b.requests = i64(*r, i, 8);
+      b.errors = i64(*r, i, 9);
+      out.push_back(std::move(b));
+    }
+    return out;
+  }
+
+  Status prune_telemetry(int64_t resolution, int64_t before) override {
+    std::lock_guard lock(mu_);
+    return run("DELETE FROM telemetry_history WHERE resolution = $1 AND bucket < $2",
+               {std::to_string(resolution), std::to_string(before)}, "telemetry history")
+        .status();
   }
 
   Result<bool> lead(const std::string& holder) override {
