@@ -665,12 +665,22 @@ class SimImpl final : public Sim {
     return ok_status();
   }
 
-  static void raise_fd_limit() {
+  // Each node holds three descriptors: its socket and the socket pair that every libmosquitto
+  // client opens at creation. Raises the limit to what that needs (the hard limit too, where
+  // the process may), and says so when it cannot.
+  void raise_fd_limit() const {
+    const rlim_t need = static_cast<rlim_t>(opt_.nodes) * 3 + 256;
     rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-      rl.rlim_cur = rl.rlim_max;
-      setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_max < need) {
+      rlimit more{need, need};
+      if (setrlimit(RLIMIT_NOFILE, &more) == 0) return;
     }
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < need)
+      log::warn("sim: {} nodes need about {} open files, and the limit is {} (raise it: ulimit -n)", opt_.nodes,
+                static_cast<uint64_t>(need), static_cast<uint64_t>(rl.rlim_cur));
   }
 
   SimOptions opt_;
