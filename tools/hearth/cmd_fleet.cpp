@@ -593,7 +593,9 @@ void setup(CLI::App& app) {
   auto* ctl = app.add_subcommand("controller", "run the fleet controller (HTTPS API + MQTT)");
   ctl->add_option("--fleet", cc.fleet_dir, "the fleet directory")->required();
   ctl->add_option("--listen", cc.listen, "HOST:PORT to listen on (default: the controller URL's)");
-  ctl->add_option("--db", cc.db, "state database, sqlite:PATH (default: DIR/controller/fleet.db)");
+  ctl->add_option("--db", cc.db,
+                  "state database: sqlite:PATH, or postgresql://USER@HOST:PORT/DB that standby controllers share "
+                  "(default: DIR/controller/fleet.db)");
   ctl->add_flag("--metrics-per-node", cc.metrics_per_node,
                 "GET /metrics also has per-node series (presence, state, gate values, telemetry): one set per node, "
                 "so off by default");
