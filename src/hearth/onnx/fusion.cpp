@@ -1,4 +1,4 @@
-// Conv + BatchNormalization + activation fusion (session.h).
+// Conv + BatchNormalization + activation fusion, and Add + Relu (session.h).
 #include <cmath>
 #include <unordered_map>
 
@@ -29,6 +29,9 @@ const Tensor* float_init(const Graph& g, const std::string& name) {
 }
 
 bool plain_conv(const Node& n) { return n.op_type == "Conv" && n.domain.empty() && n.outputs.size() == 1; }
+bool plain_add(const Node& n) {
+  return n.op_type == "Add" && n.domain.empty() && n.inputs.size() == 2 && n.outputs.size() == 1;
+}
 
 // Folds BN into the conv's weights and bias; false if the shapes do not allow it.
 bool fold_bn(Graph& g, Node& conv, const Node& bn, int serial) {
@@ -114,14 +117,22 @@ size_t fuse_conv_bn_activation(Graph& g, int64_t opset) {
     }
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       Node& conv = g.nodes[i];
-      if (!plain_conv(conv) || conv.has("hearth.activation")) continue;
+      const bool is_add = plain_add(conv);
+      if ((!plain_conv(conv) && !is_add) || conv.has("hearth.activation")) continue;
       const std::string out = conv.outputs[0];
       if (uses[out] != 1 || !consumer.count(out)) continue;
       const size_t j = consumer[out];
       const Node& next = g.nodes[j];
       if (next.inputs.empty() || next.inputs[0] != out) continue;
       bool done = false;
-      if (next.op_type == "BatchNormalization" && next.domain.empty() && next.outputs.size() >= 1) {
+      if (is_add) {
+        // Add + Relu (a residual block's tail): one pass instead of two.
+        if (next.op_type == "Relu" && next.domain.empty() && next.outputs.size() == 1) {
+          conv.attrs["hearth.activation"] = Attribute{std::string("relu")};
+          conv.outputs[0] = next.outputs[0];
+          done = true;
+        }
+      } else if (next.op_type == "BatchNormalization" && next.domain.empty() && next.outputs.size() >= 1) {
         bool extra_outputs = false;
         for (size_t k = 1; k < next.outputs.size(); ++k) extra_outputs |= !next.outputs[k].empty();
         done = !extra_outputs && fold_bn(g, conv, next, serial++);

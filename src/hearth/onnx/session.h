@@ -70,7 +70,8 @@ Result<Session> open_session(std::span<const std::byte> bytes, const std::string
 
 // Graph passes, exposed for tests (session.cpp applies them in create()).
 // Folds Conv + BatchNormalization and a following Relu / Clip / LeakyRelu into the Conv (as
-// the internal attributes hearth.activation / hearth.alpha / hearth.beta). Returns the count.
+// the internal attributes hearth.activation / hearth.alpha / hearth.beta), and a Relu into the
+// Add before it (hearth.activation = "relu"). Returns the count.
 size_t fuse_conv_bn_activation(Graph& g, int64_t opset);
 
 }  // namespace hearth::onnx

@@ -598,5 +598,75 @@ TEST(ConvFusion, FusedAndUnfusedSessionsAgree) {
   EXPECT_GT(positive, 0);  // not all clipped away
 }
 
+// ---- Session: Add -> Relu fused into one pass ----
+
+// A residual tail: Y = Relu(X + B) with B broadcast over rows, and Z = Relu(X + X) whose sum is
+// also a graph output (so that Add must stay on its own). Checked against plain arithmetic.
+TEST(AddReluFusion, FusedWhereSafeAndEqualToTheArithmetic) {
+  if (!op_registry().find("Relu", 17) || !op_registry().find("Add", 17)) GTEST_SKIP() << "Add/Relu not registered";
+  std::mt19937 rng(5);
+  const int64_t rows = 7, cols = 13;
+  auto make_model = [&](DType dtype) {
+    Model model;
+    model.ir_version = 8;
+    model.opset = 17;
+    Graph& g = model.graph;
+    auto node = [](const char* op, std::vector<std::string> ins, std::string out) {
+      Node n = make_node(op, 0);
+      n.name = out + "_node";
+      n.inputs = std::move(ins);
+      n.outputs = {std::move(out)};
+      return n;
+    };
+    g.nodes = {node("Add", {"X", "B"}, "s"), node("Relu", {"s"}, "Y"), node("Add", {"X", "X"}, "S2"),
+               node("Relu", {"S2"}, "Z")};
+    ValueInfo xi, bi;
+    xi.name = "X";
+    xi.dtype = dtype;
+    xi.has_shape = true;
+    xi.dims = {rows, cols};
+    bi = xi;
+    bi.name = "B";
+    bi.dims = {cols};
+    g.inputs = {xi, bi};
+    for (const char* o : {"Y", "Z", "S2"}) {
+      ValueInfo v;
+      v.name = o;
+      v.dtype = dtype;
+      g.outputs.push_back(v);
+    }
+    return model;
+  };
+  auto session = Session::create(make_model(DType::kFloat), {});
+  ASSERT_TRUE(session.ok()) << session.status().to_string();
+  EXPECT_EQ(session->stats().fused, 1u);  // Y's; Z's sum S2 is a graph output
+  auto xv = random_floats(rng, rows * cols), bv = random_floats(rng, cols);
+  auto out = session->run({{"X", tensor({rows, cols}, xv)}, {"B", tensor({cols}, bv)}});
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  int zeros = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const size_t i = static_cast<size_t>(r * cols + c);
+      const float sum = xv[i] + bv[static_cast<size_t>(c)];
+      EXPECT_EQ((*out)[0].data<float>()[i], sum > 0 ? sum : 0.0f) << r << "," << c;
+      zeros += sum <= 0;
+      EXPECT_EQ((*out)[1].data<float>()[i], xv[i] + xv[i] > 0 ? xv[i] + xv[i] : 0.0f);
+      EXPECT_EQ((*out)[2].data<float>()[i], xv[i] + xv[i]);
+    }
+  }
+  EXPECT_GT(zeros, 0);
+  EXPECT_LT(zeros, rows * cols);
+
+  // Relu refuses uint8; the fused Add must refuse it too, naming the node.
+  auto u8 = Session::create(make_model(DType::kUint8), {});
+  ASSERT_TRUE(u8.ok()) << u8.status().to_string();
+  auto tx = Tensor::make(DType::kUint8, {rows, cols});
+  auto tb = Tensor::make(DType::kUint8, {cols});
+  ASSERT_TRUE(tx.ok() && tb.ok());
+  auto bad = u8->run({{"X", *tx}, {"B", *tb}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("s_node"), std::string::npos) << bad.status().message();
+}
+
 }  // namespace
 }  // namespace hearth::onnx

@@ -113,9 +113,27 @@ const auto with_bool = [](DType t, auto&& f) {
 };
 const auto bool_only = [](DType t, auto&& f) { return t == DType::kBool && dispatch_types<uint8_t>(DType::kUint8, f); };
 
+// Add followed by Relu, fused by fusion.cpp (the attribute hearth.activation = "relu"): the sum
+// clamped as Relu clamps, in one pass over memory.
+struct AddReluF {
+  template <typename T>
+  T operator()(T x, T y) const {
+    const T s = static_cast<T>(x + y);
+    return s > T{0} ? s : T{0};
+  }
+};
+
 template <typename F>
 Status arith_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
   HEARTH_TRY(require_inputs(node, in, 2, 2));
+  if constexpr (std::is_same_v<F, AddF>) {
+    if (node.has("hearth.activation")) {
+      // Relu takes floats and signed integers only: the fused node refuses what Relu would.
+      HEARTH_TRY(require_dtype(node, *in[0], "input A (fused with Relu)",
+                               {DType::kFloat, DType::kDouble, DType::kInt8, DType::kInt16, DType::kInt32, DType::kInt64}));
+      return binary<false>(ctx, node, *in[0], *in[1], out, numeric, AddReluF{});
+    }
+  }
   return binary<false>(ctx, node, *in[0], *in[1], out, numeric, F{});
 }
 

@@ -196,6 +196,52 @@ void max_pool_planes(OpContext& ctx, const PoolGeom& g, const T* x, T* y, int64_
   });
 }
 
+// 2-D float32 without the Indices output (what vision models use): one output row at a time,
+// the window's taps are visited in the outer loops and the output columns in the inner one, so
+// that the inner loop is a plain strided max that the compiler vectorizes. Windows with no
+// valid tap (all padding) give -inf, as in max_pool_planes; a NaN input is skipped here
+// (max_pool_planes keeps one that is a window's first valid tap).
+void max_pool_2d_float(OpContext& ctx, const PoolGeom& g, const float* x, float* y, int64_t planes) {
+  const int64_t ih = g.in[0], iw = g.in[1], oh = g.out[0], ow = g.out[1];
+  const int64_t sx = g.s[1], dx = g.d[1];
+  // For each kx: the output columns [lo, hi) whose tap lies inside [0, iw), and its offset.
+  struct Col {
+    int64_t lo, hi, off;
+  };
+  std::vector<Col> cols;
+  for (int64_t kx = 0; kx < g.k[1]; ++kx) {
+    const int64_t off = kx * dx - g.pb[1];  // input column = ox * sx + off
+    const int64_t lo = off >= 0 ? 0 : std::min(ow, (-off + sx - 1) / sx);
+    const int64_t hi = iw - 1 - off < 0 ? 0 : std::min(ow, (iw - 1 - off) / sx + 1);
+    if (hi > lo) cols.push_back({lo, hi, off});
+  }
+  ctx.pool.parallel_for(planes, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* xp = x + p * ih * iw;
+      float* yp = y + p * oh * ow;
+      for (int64_t oy = 0; oy < oh; ++oy) {
+        float* acc = yp + oy * ow;
+        std::fill(acc, acc + ow, -std::numeric_limits<float>::infinity());
+        const int64_t ys = oy * g.s[0] - g.pb[0];
+        const TapRange ry = tap_range(ys, g.k[0], g.d[0], ih, ih + g.pe[0]);
+        for (int64_t ky = ry.k0; ky < ry.k1; ++ky) {
+          const float* row = xp + (ys + ky * g.d[0]) * iw;
+          for (const Col& c : cols) {
+            const float* src = row + c.off;
+            if (sx == 1) {
+              for (int64_t ox = c.lo; ox < c.hi; ++ox) acc[ox] = src[ox] > acc[ox] ? src[ox] : acc[ox];
+            } else if (sx == 2) {
+              for (int64_t ox = c.lo; ox < c.hi; ++ox) acc[ox] = src[2 * ox] > acc[ox] ? src[2 * ox] : acc[ox];
+            } else {
+              for (int64_t ox = c.lo; ox < c.hi; ++ox) acc[ox] = src[ox * sx] > acc[ox] ? src[ox * sx] : acc[ox];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
 Status max_pool_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor>& out) {
   HEARTH_TRY(require_inputs(node, in, 1, 1));
   const Tensor& x = *in[0];
@@ -213,7 +259,9 @@ Status max_pool_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Te
   const int64_t planes = x.dim(0) * x.dim(1);
   int64_t* id = want_idx ? ind.data<int64_t>() : nullptr;
   const bool cm = node.attr_int("storage_order", 0) != 0;
-  if (y.numel() > 0) {
+  if (y.numel() > 0 && x.dtype() == DType::kFloat && g.nd == 2 && !want_idx) {
+    max_pool_2d_float(ctx, g, x.data<float>(), y.data<float>(), planes);
+  } else if (y.numel() > 0) {
     switch (x.dtype()) {
       case DType::kFloat: max_pool_planes(ctx, g, x.data<float>(), y.data<float>(), id, planes, cm); break;
       case DType::kDouble: max_pool_planes(ctx, g, x.data<double>(), y.data<double>(), id, planes, cm); break;
