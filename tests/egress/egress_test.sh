@@ -206,6 +206,10 @@ inside curl -s -m 10 -o "$work/log/agent-req.json" -H 'Content-Type: application
 sleep 1.5  # one more telemetry interval after the request
 stop "$agent_pid"
 stop "$ctl_pid"
+# A clean stop (as systemd's): no abort on the way out (the agent once threw on a double unlock).
+for t in agent controller; do
+  ! grep -q "terminate called\|Aborted\|AddressSanitizer" "$work/log/$t.err" || fail "$t did not stop cleanly on SIGTERM: $(tail -3 "$work/log/$t.err")"
+done
 
 # --- the assertions -------------------------------------------------------------------------
 sleep 0.5

@@ -343,7 +343,6 @@ class AgentImpl final : public Agent {
     }
     lock.unlock();
     applier.join();
-    lock.unlock();
     mqtt_->disconnect();
     server_->stop();
     http.join();
