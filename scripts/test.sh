@@ -8,10 +8,10 @@ JOBS=${HEARTH_JOBS:-$(nproc)}
 export HEARTH_SHARED=${HEARTH_SHARED:-$(cd .. && pwd)/shared}
 status=0
 
-echo "== release: all tests"
+echo "== release: all tests ($(date -u +%T))"
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900) || status=1
 
-echo "== asan+ubsan: unit tests"
+echo "== asan+ubsan: unit tests ($(date -u +%T))"
 # -O1 without debug info keeps the sanitizer build quick; only the unit-labelled tests are built.
 # HEARTH_WERROR: this build (gcc) also fails on any warning, -Wshadow included.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1" -DHEARTH_SANITIZE=ON \
@@ -24,11 +24,12 @@ cmake --build build-asan -j "$JOBS" --target hearth_cli $unit_targets
   ctest --output-on-failure -j "$JOBS" -L unit --timeout 900) || status=1
 
 if [ -f tests/fuzz/CMakeLists.txt ]; then
-  echo "== fuzz smoke"
+  echo "== fuzz smoke ($(date -u +%T))"
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_FUZZ=ON >/dev/null
   cmake --build build-fuzz -j "$JOBS"
   (cd build-fuzz && ctest --output-on-failure -L fuzz-smoke --timeout 900) || status=1
 fi
 
+echo "== done ($(date -u +%T))"
 if [ $status -ne 0 ]; then echo "test.sh: FAILED"; else echo "test.sh: all suites passed"; fi
 exit $status
