@@ -3,6 +3,7 @@
 # under ASan+UBSan, and a short libFuzzer smoke run. Exits non-zero when any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== setup and build ($(date -u +%T))"
 scripts/setup.sh
 JOBS=${HEARTH_JOBS:-$(nproc)}
 export HEARTH_SHARED=${HEARTH_SHARED:-$(cd .. && pwd)/shared}
