@@ -32,6 +32,8 @@ struct OpContext {
   int64_t opset;
 
   Result<Tensor> alloc(DType dtype, Shape shape) { return buffers.make(dtype, std::move(shape)); }
+  // For an op that writes every element of the output: no zero-fill (BufferPool::make_uninit).
+  Result<Tensor> alloc_uninit(DType dtype, Shape shape) { return buffers.make_uninit(dtype, std::move(shape)); }
 };
 
 using OpInputs = std::span<const Tensor* const>;

@@ -1,6 +1,7 @@
 #include "hearth/onnx/tensor.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -92,6 +93,34 @@ std::shared_ptr<std::byte> allocate(size_t bytes) {
 
 }  // namespace
 
+bool poison_uninit() {
+#ifndef NDEBUG
+  return true;
+#else
+  static const bool poison = std::getenv("HEARTH_ONNX_POISON") != nullptr;
+  return poison;
+#endif
+}
+
+Result<Tensor> Tensor::make_uninit(DType dtype, Shape shape) {
+  const size_t es = dtype_size(dtype);
+  if (es == 0) return make_error(ErrorCode::kUnimplemented, "element type {} is not supported", dtype_name(dtype));
+  HEARTH_ASSIGN_OR_RETURN(int64_t n, checked_numel(shape));
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.numel_ = n;
+  t.capacity_ = std::max<size_t>(static_cast<size_t>(n) * es, kAlign);
+  try {
+    t.buf_ = allocate(t.capacity_);
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorCode::kResourceExhausted, "out of memory allocating {} bytes for a tensor of shape {}",
+                      static_cast<size_t>(n) * es, shape_string(t.shape_));
+  }
+  if (poison_uninit()) std::memset(t.buf_.get(), 0xff, t.capacity_);
+  return t;
+}
+
 Result<Tensor> Tensor::make(DType dtype, Shape shape) {
   const size_t es = dtype_size(dtype);
   if (es == 0) return make_error(ErrorCode::kUnimplemented, "element type {} is not supported", dtype_name(dtype));
@@ -159,7 +188,7 @@ double Tensor::double_at(int64_t i) const {
   }
 }
 
-Result<Tensor> BufferPool::make(DType dtype, Shape shape) {
+Result<Tensor> BufferPool::make_impl(DType dtype, Shape shape, bool zero) {
   const size_t es = dtype_size(dtype);
   if (es == 0) return Tensor::make(dtype, std::move(shape));  // the error
   HEARTH_ASSIGN_OR_RETURN(int64_t n, checked_numel(shape));
@@ -174,7 +203,7 @@ Result<Tensor> BufferPool::make(DType dtype, Shape shape) {
     const size_t c = free_[i].capacity;
     if (c >= need && c / 2 <= need && (best == free_.size() || c < free_[best].capacity)) best = i;
   }
-  if (best == free_.size()) return Tensor::make(dtype, std::move(shape));
+  if (best == free_.size()) return zero ? Tensor::make(dtype, std::move(shape)) : Tensor::make_uninit(dtype, std::move(shape));
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
@@ -183,7 +212,11 @@ Result<Tensor> BufferPool::make(DType dtype, Shape shape) {
   t.buf_ = std::move(free_[best].buf);
   pooled_bytes_ -= t.capacity_;
   free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
-  std::memset(t.buf_.get(), 0, need);
+  if (zero) {
+    std::memset(t.buf_.get(), 0, need);
+  } else if (poison_uninit()) {
+    std::memset(t.buf_.get(), 0xff, need);
+  }
   ++reused_;
   return t;
 }

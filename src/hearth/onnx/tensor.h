@@ -70,6 +70,10 @@ class Tensor {
 
   // A zero-filled tensor; fails on a bad shape, an unheld type, or more than kMaxElements.
   static Result<Tensor> make(DType dtype, Shape shape);
+  // Like make(), for an op that writes every element: the contents are left as they are (or
+  // poisoned with 0xFF bytes, a NaN for floats, when poison_uninit() is on: builds without
+  // NDEBUG, such as the sanitizer pass, or HEARTH_ONNX_POISON set), so a missed element shows.
+  static Result<Tensor> make_uninit(DType dtype, Shape shape);
   // A tensor that takes `bytes` (exactly numel * dtype_size bytes) by copy.
   static Result<Tensor> from_bytes(DType dtype, Shape shape, std::span<const std::byte> bytes);
   template <typename T>
@@ -129,11 +133,16 @@ class Tensor {
 
 // A per-session pool of freed buffers, by byte capacity: the executor hands a tensor's buffer
 // back after its last use, and the next allocation of a size that fits reuses it.
+// True when uninitialised tensors are poisoned (Tensor::make_uninit).
+bool poison_uninit();
+
 class BufferPool {
  public:
   // A zero-filled tensor, reusing a pooled buffer when one of at least the size is free.
   // Fails (resource_exhausted) above the per-tensor byte limit.
-  Result<Tensor> make(DType dtype, Shape shape);
+  Result<Tensor> make(DType dtype, Shape shape) { return make_impl(dtype, std::move(shape), true); }
+  // For an op that writes every element (Tensor::make_uninit).
+  Result<Tensor> make_uninit(DType dtype, Shape shape) { return make_impl(dtype, std::move(shape), false); }
   void set_max_tensor_bytes(size_t n) { max_tensor_bytes_ = n; }
   size_t max_tensor_bytes() const { return max_tensor_bytes_; }
   // Gives t's buffer back if nothing else shares it; t is left empty either way.
@@ -142,6 +151,7 @@ class BufferPool {
   size_t reused() const { return reused_; }
 
  private:
+  Result<Tensor> make_impl(DType dtype, Shape shape, bool zero);
   struct Free {
     size_t capacity;
     std::shared_ptr<std::byte> buf;

@@ -400,7 +400,8 @@ Status conv_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Tensor
   HEARTH_TRY(conv_geometry(node, x, w, g));
   Shape ys{nb, m};
   ys.insert(ys.end(), g.out.begin(), g.out.end());
-  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(DType::kFloat, ys));
+  // Every path below writes each element (the sanitizer pass poisons this buffer to check).
+  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc_uninit(DType::kFloat, ys));
   out[0] = y;
   if (y.numel() == 0 || x.numel() == 0) {
     // An empty batch / channel set / input: y is act(bias) (no products), or empty.

@@ -22,7 +22,7 @@ Status binary(OpContext& ctx, const Node& node, const Tensor& a, const Tensor& b
               Dispatch dispatch, F f) {
   HEARTH_TRY(require_same_dtype(node, a, b, "input B"));
   HEARTH_ASSIGN_OR_RETURN(Shape shape, broadcast_shape(node, {&a.shape(), &b.shape()}));
-  HEARTH_ASSIGN_OR_RETURN(Tensor o, alloc_out(ctx, node, kBoolOut ? DType::kBool : a.dtype(), shape));
+  HEARTH_ASSIGN_OR_RETURN(Tensor o, alloc_out_uninit(ctx, node, kBoolOut ? DType::kBool : a.dtype(), shape));
   const Broadcast bc = plan_broadcast(shape, {&a.shape(), &b.shape()});
   const bool known = dispatch(a.dtype(), [&]<typename T>(Tag<T>) {
     using O = std::conditional_t<kBoolOut, uint8_t, T>;
@@ -118,7 +118,7 @@ const auto bool_only = [](DType t, auto&& f) { return t == DType::kBool && dispa
 struct AddReluF {
   template <typename T>
   T operator()(T x, T y) const {
-    const T s = static_cast<T>(x + y);
+    const T s = wrap_add(x, y);  // integers wrap as Add's do
     return s > T{0} ? s : T{0};
   }
 };

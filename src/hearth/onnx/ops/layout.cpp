@@ -16,7 +16,7 @@ namespace {
 // out = x viewed as `in_shape` and transposed by perm; the output has shape out_shape.
 Status transpose_into(OpContext& ctx, const Node& node, const Tensor& x, const Shape& in_shape,
                       const std::vector<int64_t>& perm, std::vector<Tensor>& out, Shape out_shape) {
-  HEARTH_ASSIGN_OR_RETURN(Tensor o, alloc_out(ctx, node, x.dtype(), std::move(out_shape)));
+  HEARTH_ASSIGN_OR_RETURN(Tensor o, alloc_out_uninit(ctx, node, x.dtype(), std::move(out_shape)));
   if (o.numel() > 0) transpose_copy(ctx.pool, x.raw(), in_shape, perm, o.raw(), dtype_size(x.dtype()));
   out[0] = std::move(o);
   return ok_status();

@@ -250,7 +250,7 @@ Status max_pool_op(OpContext& ctx, const Node& node, OpInputs in, std::vector<Te
   HEARTH_TRY(pool_geometry(node, x, true, g));
   Shape ys{x.dim(0), x.dim(1)};
   ys.insert(ys.end(), g.out.begin(), g.out.end());
-  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc(x.dtype(), ys));
+  HEARTH_ASSIGN_OR_RETURN(Tensor y, ctx.alloc_uninit(x.dtype(), ys));
   Tensor ind;
   const bool want_idx = node.outputs.size() > 1 && !node.outputs[1].empty();
   if (want_idx) {

@@ -21,6 +21,13 @@ inline Result<Tensor> alloc_out(OpContext& ctx, const Node& node, DType dtype, S
   return t;
 }
 
+// The same for an op that writes every element of the output (ctx.alloc_uninit: no zero-fill).
+inline Result<Tensor> alloc_out_uninit(OpContext& ctx, const Node& node, DType dtype, Shape shape) {
+  auto t = ctx.alloc_uninit(dtype, std::move(shape));
+  if (!t.ok()) return t.status().with_context(node.describe());
+  return t;
+}
+
 // "node 'x' (Op): what", an invalid_argument error (bad attributes, shapes, inputs).
 inline Status bad(const Node& node, std::string_view what) {
   return make_error(ErrorCode::kInvalidArgument, "{}: {}", node.describe(), what);

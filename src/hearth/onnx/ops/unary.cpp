@@ -41,7 +41,7 @@ concept HasArrayForm = requires(const float* a, float* b) { F::array(a, b, int64
 template <Types kSet = Types::kFloat, bool kBoolOut = false, typename F>
 Status unary(OpContext& ctx, const Node& node, const Tensor& x, std::vector<Tensor>& out, F f) {
   constexpr bool bool_out = kBoolOut;
-  HEARTH_ASSIGN_OR_RETURN(Tensor o, alloc_out(ctx, node, bool_out ? DType::kBool : x.dtype(), x.shape()));
+  HEARTH_ASSIGN_OR_RETURN(Tensor o, alloc_out_uninit(ctx, node, bool_out ? DType::kBool : x.dtype(), x.shape()));
   const bool known = dispatch_set<kSet>(x.dtype(), [&]<typename T>(Tag<T>) {
     const T* px = x.data<T>();
     ctx.pool.parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
