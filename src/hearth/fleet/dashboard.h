@@ -1,5 +1,5 @@
 // The controller's web dashboard (GET /): plain HTML, CSS and JS from src/hearth/fleet/dashboard/,
-// embedded into the binary at build time (dashboard/embed.cmake writes dashboard_assets.cpp), so
+// embedded into the binary at build time (cmake/embed_assets.cmake writes dashboard_assets.cpp), so
 // it works with no internet and fetches nothing but the controller itself. Its files carry no
 // data and are served to anyone; every piece of fleet data comes from admin routes (the same
 // bearer token as the API: the page asks for it once and keeps it in sessionStorage).

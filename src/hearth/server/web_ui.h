@@ -1,5 +1,5 @@
 // The chat page of `hearth serve` (GET / and its files under /ui/): plain HTML, CSS and JS from
-// src/hearth/server/web/, embedded in the binary at build time (web/embed_web_assets.cmake
+// src/hearth/server/web/, embedded in the binary at build time (cmake/embed_assets.cmake
 // writes web_assets.cpp), so the page fetches nothing from anywhere but the server itself.
 #pragma once
 
