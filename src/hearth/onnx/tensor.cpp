@@ -102,7 +102,8 @@ bool poison_uninit() {
 #endif
 }
 
-Result<Tensor> Tensor::make_uninit(DType dtype, Shape shape) {
+// fill: the byte every element starts as, or -1 to leave the memory as it comes.
+Result<Tensor> Tensor::make_filled(DType dtype, Shape shape, int fill) {
   const size_t es = dtype_size(dtype);
   if (es == 0) return make_error(ErrorCode::kUnimplemented, "element type {} is not supported", dtype_name(dtype));
   HEARTH_ASSIGN_OR_RETURN(int64_t n, checked_numel(shape));
@@ -117,27 +118,14 @@ Result<Tensor> Tensor::make_uninit(DType dtype, Shape shape) {
     return make_error(ErrorCode::kResourceExhausted, "out of memory allocating {} bytes for a tensor of shape {}",
                       static_cast<size_t>(n) * es, shape_string(t.shape_));
   }
-  if (poison_uninit()) std::memset(t.buf_.get(), 0xff, t.capacity_);
+  if (fill >= 0) std::memset(t.buf_.get(), fill, t.capacity_);
   return t;
 }
 
-Result<Tensor> Tensor::make(DType dtype, Shape shape) {
-  const size_t es = dtype_size(dtype);
-  if (es == 0) return make_error(ErrorCode::kUnimplemented, "element type {} is not supported", dtype_name(dtype));
-  HEARTH_ASSIGN_OR_RETURN(int64_t n, checked_numel(shape));
-  Tensor t;
-  t.dtype_ = dtype;
-  t.shape_ = std::move(shape);
-  t.numel_ = n;
-  t.capacity_ = std::max<size_t>(static_cast<size_t>(n) * es, kAlign);
-  try {
-    t.buf_ = allocate(t.capacity_);
-  } catch (const std::bad_alloc&) {
-    return make_error(ErrorCode::kResourceExhausted, "out of memory allocating {} bytes for a tensor of shape {}",
-                      static_cast<size_t>(n) * es, shape_string(t.shape_));
-  }
-  std::memset(t.buf_.get(), 0, t.capacity_);
-  return t;
+Result<Tensor> Tensor::make(DType dtype, Shape shape) { return make_filled(dtype, std::move(shape), 0); }
+
+Result<Tensor> Tensor::make_uninit(DType dtype, Shape shape) {
+  return make_filled(dtype, std::move(shape), poison_uninit() ? 0xff : -1);
 }
 
 Result<Tensor> Tensor::from_bytes(DType dtype, Shape shape, std::span<const std::byte> bytes) {

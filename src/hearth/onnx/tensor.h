@@ -124,6 +124,7 @@ class Tensor {
 
  private:
   friend class BufferPool;
+  static Result<Tensor> make_filled(DType dtype, Shape shape, int fill);
   DType dtype_ = DType::kUndefined;
   Shape shape_;
   int64_t numel_ = 0;
