@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "hearth/core/log.h"
+#include "hearth/http/embedded_file.h"
 #include "hearth/fleet/rollout.h"
 
 namespace hearth::fleet {
@@ -42,17 +43,6 @@ HttpResponse json_response(int status, const json& body) {
 }
 HttpResponse error_response(int status, std::string_view message) {
   return json_response(status, json{{"error", {{"message", message}}}});
-}
-
-std::string_view content_type_for(std::string_view name) {
-  auto ends_with = [&](std::string_view ext) {
-    return name.size() >= ext.size() && name.substr(name.size() - ext.size()) == ext;
-  };
-  if (ends_with(".html")) return "text/html; charset=utf-8";
-  if (ends_with(".js")) return "text/javascript; charset=utf-8";
-  if (ends_with(".css")) return "text/css; charset=utf-8";
-  if (ends_with(".svg")) return "image/svg+xml";
-  return "application/octet-stream";
 }
 
 json audit_json(const AuditRecord& a) {
@@ -464,26 +454,7 @@ struct Dashboard::Impl {
     for (const auto& x : dashboard_assets())
       if (x.name == name) a = &x;
     if (!a) return error_response(404, "no such file");
-    HttpResponse r;
-    const std::string etag = "\"" + std::string(a->sha256.substr(0, 32)) + "\"";
-    // Only this origin, for everything; no inline script or style, no framing, no plugins.
-    r.headers.emplace_back("Content-Security-Policy",
-                           "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                           "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
-                           "frame-ancestors 'none'");
-    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    r.headers.emplace_back("Referrer-Policy", "no-referrer");
-    r.headers.emplace_back("X-Frame-Options", "DENY");
-    r.headers.emplace_back("Cache-Control", "no-cache");
-    r.headers.emplace_back("ETag", etag);
-    if (req.header("if-none-match") == etag) {
-      r.status = 304;
-      r.content_type.clear();
-      return r;
-    }
-    r.content_type = std::string(content_type_for(a->name));
-    r.body = std::string(a->body);
-    return r;
+    return http::embedded_file_response(req, a->name, a->body, a->sha256);
   }
 };
 

@@ -1,22 +1,12 @@
-// The chat page's files: lookup, Content-Type, and the headers that keep the page to its own
-// origin (see web_ui.h).
+// The chat page's files: which one a path names; served by http::embedded_file_response
+// (hearth/http/embedded_file.h), which keeps the page to its own origin (see web_ui.h).
 #include "hearth/server/web_ui.h"
 
+#include "hearth/http/embedded_file.h"
 #include "hearth/server/api_error.h"
 
 namespace hearth::server {
 namespace {
-
-std::string_view content_type_for(std::string_view name) {
-  auto ends_with = [&](std::string_view ext) {
-    return name.size() >= ext.size() && name.substr(name.size() - ext.size()) == ext;
-  };
-  if (ends_with(".html")) return "text/html; charset=utf-8";
-  if (ends_with(".js")) return "text/javascript; charset=utf-8";
-  if (ends_with(".css")) return "text/css; charset=utf-8";
-  if (ends_with(".svg")) return "image/svg+xml";
-  return "application/octet-stream";
-}
 
 // The file a path names: "/" is index.html, "/ui/NAME" is NAME; null for any other path.
 const WebAsset* find_asset(std::string_view path) {
@@ -34,24 +24,6 @@ const WebAsset* find_asset(std::string_view path) {
   return nullptr;
 }
 
-// Whether an If-None-Match value (a list of entity tags, or "*") matches `etag`.
-bool etag_matches(std::string_view if_none_match, std::string_view etag) {
-  if (if_none_match.empty()) return false;
-  if (if_none_match == "*") return true;
-  size_t pos = 0;
-  while (pos < if_none_match.size()) {
-    size_t end = if_none_match.find(',', pos);
-    if (end == std::string_view::npos) end = if_none_match.size();
-    std::string_view tag = if_none_match.substr(pos, end - pos);
-    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
-    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
-    if (tag.rfind("W/", 0) == 0) tag.remove_prefix(2);  // weak comparison (RFC 9110, 13.1.2)
-    if (tag == etag) return true;
-    pos = end + 1;
-  }
-  return false;
-}
-
 }  // namespace
 
 bool is_web_ui_path(std::string_view path) { return path == "/" || path.rfind("/ui/", 0) == 0; }
@@ -64,27 +36,7 @@ HttpResponse handle_web_ui(const HttpRequest& req) {
     r.body = error_body_for_status(404);
     return r;
   }
-  HttpResponse r;
-  const std::string etag = "\"" + std::string(a->sha256.substr(0, 32)) + "\"";
-  // Only this origin, for everything; no inline script or style, no plugins, no framing, no
-  // form posts elsewhere. The page reaches the API with fetch (connect-src 'self').
-  r.headers.emplace_back("Content-Security-Policy",
-                         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                         "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
-                         "frame-ancestors 'none'");
-  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  r.headers.emplace_back("Referrer-Policy", "no-referrer");
-  r.headers.emplace_back("X-Frame-Options", "DENY");
-  r.headers.emplace_back("Cache-Control", "no-cache");  // revalidate with the ETag
-  r.headers.emplace_back("ETag", etag);
-  if (etag_matches(req.header("if-none-match"), etag)) {
-    r.status = 304;
-    r.content_type.clear();
-    return r;
-  }
-  r.content_type = std::string(content_type_for(a->name));
-  r.body = std::string(a->body);
-  return r;
+  return http::embedded_file_response(req, a->name, a->body, a->sha256);
 }
 
 }  // namespace hearth::server
