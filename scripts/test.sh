@@ -28,7 +28,8 @@ if [ -f tests/fuzz/CMakeLists.txt ]; then
   echo "== fuzz smoke ($(date -u +%T))"
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_FUZZ=ON >/dev/null
   cmake --build build-fuzz -j "$JOBS"
-  (cd build-fuzz && ctest --output-on-failure -L fuzz-smoke --timeout 900) || status=1
+  # each fuzzer is one single-threaded process: run JOBS of them at once, 30 s each
+  (cd build-fuzz && ctest --output-on-failure -j "$JOBS" -L fuzz-smoke --timeout 900) || status=1
 fi
 
 echo "== done ($(date -u +%T))"
