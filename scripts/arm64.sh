@@ -16,13 +16,20 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${HEARTH_ARM64_BUILD:-$ROOT/build-arm64}
 TRIPLE=aarch64-linux-gnu
-SYSROOT=/usr/$TRIPLE
+# qemu's -L prefix: the arm64 loader and libraries of the multiarch install (libc6:arm64 in
+# /lib/aarch64-linux-gnu, beside the :arm64 libraries the tests link), never the cross
+# toolchain's /usr/aarch64-linux-gnu. That directory holds libc6-arm64-cross's own
+# ld-linux-aarch64.so.1 but not the other libraries, so with -L there qemu paired the cross
+# loader (2.36-8cross1) with the multiarch libc.so.6 (2.36-9+deb12u14); the two share the
+# private _rtld_global, and the first pthread_create then walked its stack cache list forever
+# (every threaded test "stalled" under qemu).
+QEMU_PREFIX=/
 JOBS=${JOBS:-2}
 
 # Debian 12 packages: the cross compiler, the emulator, and the arm64 halves of core's and the
 # tests' libraries (multiarch; Multi-Arch: same, so they sit beside the amd64 ones).
 HOST_PKGS=(g++-12-aarch64-linux-gnu qemu-user-static)
-ARM64_PKGS=(libfmt-dev:arm64 libspdlog-dev:arm64 libssl-dev:arm64 libgtest-dev:arm64)
+ARM64_PKGS=(libc6:arm64 libfmt-dev:arm64 libspdlog-dev:arm64 libssl-dev:arm64 libgtest-dev:arm64)
 
 die() { echo "arm64.sh: $*" >&2; exit 1; }
 
@@ -71,7 +78,7 @@ run_one() {
   local cpu=$1 isa=$2 bin=$3
   shift 3
   echo "== qemu -cpu $cpu, HEARTH_ISA=$isa: $(basename "$bin") $*"
-  HEARTH_ISA=$isa "$(qemu)" -cpu "$cpu" -L "$SYSROOT" "$BUILD/$bin" "$@"
+  HEARTH_ISA=$isa "$(qemu)" -cpu "$cpu" -L "$QEMU_PREFIX" "$BUILD/$bin" "$@"
 }
 
 test_all() {
@@ -114,7 +121,7 @@ count() {
         if (id % 2 == 0) { on = 1; n = 0 } else { on = 0; print int((id - 1000) / 2), n }
       }' <"$fifo" >"$fifo.counts" &
     local reader=$!
-    HEARTH_ISA=$isa "$(qemu)" -cpu max -singlestep -d exec,nochain,strace -D "$fifo" -L "$SYSROOT" \
+    HEARTH_ISA=$isa "$(qemu)" -cpu max -singlestep -d exec,nochain,strace -D "$fifo" -L "$QEMU_PREFIX" \
       "$BUILD/tests/arm64/kernel_calls" >"$fifo.names"
     wait "$reader"
     grep -q "^table $isa\$" "$fifo.names" || die "kernel_calls ran another table than $isa"

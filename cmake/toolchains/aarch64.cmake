@@ -22,9 +22,11 @@ set(CMAKE_FIND_ROOT_PATH / /usr/${HEARTH_CROSS_TRIPLE})
 # pkg-config: the arm64 .pc files only.
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/${HEARTH_CROSS_TRIPLE}/pkgconfig:/usr/share/pkgconfig)
 
-# Run the cross-built tests (CTest, gtest_discover_tests) under user-mode emulation; -L points
-# the emulator at the arm64 dynamic loader and libraries.
+# Run the cross-built tests (CTest, gtest_discover_tests) under user-mode emulation; -L / makes
+# the emulator load the multiarch arm64 loader and libraries (libc6:arm64), the same glibc build
+# as the libc.so.6 it finds there. /usr/${HEARTH_CROSS_TRIPLE} holds only the cross toolchain's
+# loader, whose private structures need not match that libc (scripts/arm64.sh, QEMU_PREFIX).
 find_program(HEARTH_QEMU_AARCH64 NAMES qemu-aarch64-static qemu-aarch64)
 if(HEARTH_QEMU_AARCH64)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${HEARTH_QEMU_AARCH64};-L;/usr/${HEARTH_CROSS_TRIPLE})
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${HEARTH_QEMU_AARCH64};-L;/)
 endif()
