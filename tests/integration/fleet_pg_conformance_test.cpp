@@ -316,6 +316,92 @@ TEST_P(Conformance, ARolloutStepAndItsAuditEntriesAreWrittenTogether) {
   EXPECT_EQ(count_actions(r.id, "rollout_succeeded"), 1);
 }
 
+// FleetDb::write: a rollout step's desired states, rollout rows and audit entries, or a burst of
+// reports, in one transaction; a desired generation that is not newer fails the whole of it.
+TEST_P(Conformance, ABatchOfWritesIsCommittedWholeOrNotAtAll) {
+  for (const char* id : {"edge-a", "edge-b"}) {
+    NodeRecord n;
+    n.id = id;
+    n.enrolled_at = 1;
+    ASSERT_TRUE(db_->upsert_node(n).ok());
+  }
+  ASSERT_TRUE(db_->put_desired("edge-b", 3, "env-b3", {0, 1, "controller", "desired_published", "edge-b", "g3"}).ok());
+  RolloutRecord r{"r-0000000000b1", 5, "running", "{}", 0, 0, ""};
+  auto rollout_node = [&](const std::string& node, uint64_t generation) {
+    RolloutNodeRecord n;
+    n.rollout_id = r.id;
+    n.node = node;
+    n.generation = generation;
+    n.assigned_at = 7;
+    return n;
+  };
+
+  // edge-b's generation 3 is not newer than the stored 3: nothing of the batch is written.
+  FleetWrites bad;
+  bad.desired = {{"edge-a", 1, "env-a1"}, {"edge-b", 3, "env-b3-other"}};
+  bad.rollout_nodes = {rollout_node("edge-a", 1), rollout_node("edge-b", 3)};
+  bad.rollout = r;
+  bad.audit = {{0, 7, "controller", "desired_published", "edge-a", "g1"},
+               {0, 7, "controller", "desired_published", "edge-b", "g3"}};
+  auto st = db_->write(bad);
+  EXPECT_EQ(st.code(), ErrorCode::kAlreadyExists) << st.to_string();
+  EXPECT_FALSE(db_->desired("edge-a")->has_value());
+  EXPECT_EQ(db_->desired("edge-b")->value().envelope, "env-b3");
+  EXPECT_FALSE(db_->rollout(r.id)->has_value());
+  EXPECT_TRUE(db_->rollout_nodes(r.id)->empty());
+  EXPECT_EQ(count_actions("edge-a", "desired_published"), 0);
+  // A generation of 0 is refused before anything is tried.
+  FleetWrites zero;
+  zero.desired = {{"edge-a", 0, "x"}};
+  EXPECT_EQ(db_->write(zero).code(), ErrorCode::kInvalidArgument);
+
+  FleetWrites good = bad;
+  good.desired[1].generation = 4;
+  good.desired[1].envelope = "env-b4";
+  good.rollout_nodes[1].generation = 4;
+  ASSERT_TRUE(db_->write(good).ok());
+  EXPECT_EQ(db_->desired("edge-a")->value().generation, 1u);
+  EXPECT_EQ(db_->desired("edge-b")->value().envelope, "env-b4");
+  ASSERT_EQ(db_->rollout_nodes(r.id)->size(), 2u);
+  EXPECT_EQ(db_->rollout_nodes(r.id)->at(1).generation, 4u);
+  EXPECT_EQ(db_->rollout(r.id)->value().state, "running");
+  EXPECT_EQ(count_actions("edge-b", "desired_published"), 2);
+  EXPECT_TRUE(db_->write(FleetWrites{}).ok());
+
+  // A burst of messages, applied in order: edge-a goes offline, then sends telemetry (online
+  // again) and a report; edge-b reports twice and the later report wins.
+  using U = FleetWrites::NodeUpdate;
+  NodeRecord rep_a;
+  rep_a.id = "edge-a";
+  rep_a.state = "pulling";
+  rep_a.reported_generation = 1;
+  rep_a.reported_seq = 8;
+  rep_a.last_seen = 30;
+  NodeRecord rep_b1 = rep_a, rep_b2 = rep_a;
+  rep_b1.id = rep_b2.id = "edge-b";
+  rep_b1.state = "gating";
+  rep_b2.state = "serving";
+  rep_b2.serving_digest = "sha256:" + std::string(64, 'c');
+  rep_b2.reported_seq = 9;
+  FleetWrites burst;
+  burst.node_updates = {U{U::kPresence, "edge-a", false, 20, "", {}}, U{U::kTelemetry, "edge-a", false, 25, "{\"t\":1}", {}},
+                        U{U::kReported, "edge-a", false, 0, "", rep_a}, U{U::kReported, "edge-b", false, 0, "", rep_b1},
+                        U{U::kReported, "edge-b", false, 0, "", rep_b2}, U{U::kPresence, "edge-b", false, 31, "", {}}};
+  ASSERT_TRUE(db_->write(burst).ok());
+  auto a = db_->node("edge-a")->value();
+  EXPECT_TRUE(a.online);
+  EXPECT_EQ(a.telemetry_json, "{\"t\":1}");
+  EXPECT_EQ(a.state, "pulling");
+  EXPECT_EQ(a.reported_seq, 8u);
+  EXPECT_EQ(a.last_seen, 30);
+  auto b = db_->node("edge-b")->value();
+  EXPECT_FALSE(b.online);
+  EXPECT_EQ(b.last_seen, 31);
+  EXPECT_EQ(b.state, "serving");
+  EXPECT_EQ(b.serving_digest, rep_b2.serving_digest);
+  EXPECT_EQ(b.reported_seq, 9u);
+}
+
 TEST_P(Conformance, AnEventIsNotedOnceAndOnlyRecentOnesAreRemembered) {
   for (uint64_t seq : {1u, 2u, 5u}) EXPECT_TRUE(*db_->note_event("edge-1", seq)) << seq;
   EXPECT_FALSE(*db_->note_event("edge-1", 2));

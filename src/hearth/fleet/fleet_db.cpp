@@ -261,20 +261,58 @@ class SqliteFleetDb final : public FleetDb {
 
   Status set_presence(const std::string& id, bool online, int64_t now) override {
     std::lock_guard lock(mu_);
+    return set_presence_locked(id, online, now);
+  }
+
+  Status set_telemetry(const std::string& id, const std::string& telemetry_json, int64_t now) override {
+    std::lock_guard lock(mu_);
+    return set_telemetry_locked(id, telemetry_json, now);
+  }
+
+  Status set_reported(const NodeRecord& r) override {
+    std::lock_guard lock(mu_);
+    return set_reported_locked(r);
+  }
+
+  Status write(const FleetWrites& w) override {
+    if (w.empty()) return ok_status();
+    for (const auto& d : w.desired)
+      if (auto st = check_generation(d.generation); !st.ok()) return st;
+    std::lock_guard lock(mu_);
+    if (auto st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+    Status st = ok_status();
+    for (size_t i = 0; i < w.desired.size() && st.ok(); ++i)
+      st = put_desired_locked(w.desired[i].node, w.desired[i].generation, w.desired[i].envelope);
+    for (size_t i = 0; i < w.node_updates.size() && st.ok(); ++i) {
+      const auto& u = w.node_updates[i];
+      switch (u.kind) {
+        case FleetWrites::NodeUpdate::kPresence: st = set_presence_locked(u.node, u.online, u.now); break;
+        case FleetWrites::NodeUpdate::kTelemetry: st = set_telemetry_locked(u.node, u.telemetry_json, u.now); break;
+        case FleetWrites::NodeUpdate::kReported: st = set_reported_locked(u.reported); break;
+      }
+    }
+    for (size_t i = 0; i < w.rollout_nodes.size() && st.ok(); ++i) st = put_rollout_node_locked(w.rollout_nodes[i]);
+    if (st.ok() && w.rollout) st = put_rollout_locked(*w.rollout);
+    for (size_t i = 0; i < w.audit.size() && st.ok(); ++i) st = audit_locked(w.audit[i]);
+    if (st.ok()) st = exec("COMMIT");
+    if (!st.ok()) (void)exec("ROLLBACK");
+    return st;
+  }
+
+ private:
+  Status set_presence_locked(const std::string& id, bool online, int64_t now) {
     Stmt s(db_, "UPDATE nodes SET online = ?, last_seen = ? WHERE id = ?");
     s.bind(1, int64_t{online ? 1 : 0}).bind(2, now).bind(3, id);
     return s.step() == SQLITE_DONE ? ok_status() : s.error("set presence");
   }
 
-  Status set_telemetry(const std::string& id, const std::string& telemetry_json, int64_t now) override {
-    std::lock_guard lock(mu_);
+  Status set_telemetry_locked(const std::string& id, const std::string& telemetry_json, int64_t now) {
     Stmt s(db_, "UPDATE nodes SET telemetry = ?, online = 1, last_seen = ? WHERE id = ?");
     s.bind(1, telemetry_json).bind(2, now).bind(3, id);
     return s.step() == SQLITE_DONE ? ok_status() : s.error("set telemetry");
   }
 
-  Status set_reported(const NodeRecord& r) override {
-    std::lock_guard lock(mu_);
+  Status set_reported_locked(const NodeRecord& r) {
     Stmt s(
         db_,
         "UPDATE nodes SET state = ?, reason = ?, serving_reference = ?, serving_digest = ?, "
@@ -292,35 +330,34 @@ class SqliteFleetDb final : public FleetDb {
     return s.step() == SQLITE_DONE ? ok_status() : s.error("set reported");
   }
 
-  Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
-                     const AuditRecord& a) override {
+  static Status check_generation(uint64_t generation) {
     if (generation == 0 || generation > static_cast<uint64_t>(INT64_MAX))
       return make_error(ErrorCode::kInvalidArgument, "fleet database: desired generation {} out of range", generation);
-    std::lock_guard lock(mu_);
-    if (auto st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
-    auto rollback = [&](Status st) {
-      (void)exec("ROLLBACK");
-      return st;
-    };
-    {
-      Stmt s(db_,
-             "INSERT INTO desired (node, generation, envelope) VALUES (?, ?, ?) ON CONFLICT(node) DO UPDATE SET "
-             "generation = excluded.generation, envelope = excluded.envelope WHERE desired.generation < "
-             "excluded.generation");
-      s.bind(1, node).bind(2, static_cast<int64_t>(generation)).bind(3, envelope);
-      if (s.step() != SQLITE_DONE) return rollback(s.error("put desired"));
-      if (sqlite3_changes(db_) == 0)
-        return rollback(make_error(ErrorCode::kAlreadyExists,
-                                   "fleet database: desired generation {} for {} is not newer than the stored one",
-                                   generation, node));
-    }
-    {
-      Stmt s(db_, "INSERT INTO audit (time, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)");
-      s.bind(1, a.time).bind(2, a.actor).bind(3, a.action).bind(4, a.subject).bind(5, a.detail);
-      if (s.step() != SQLITE_DONE) return rollback(s.error("audit"));
-    }
-    if (auto st = exec("COMMIT"); !st.ok()) return rollback(st);
     return ok_status();
+  }
+
+  // Only a newer generation replaces the stored one (kAlreadyExists otherwise).
+  Status put_desired_locked(const std::string& node, uint64_t generation, const std::string& envelope) {
+    Stmt s(db_,
+           "INSERT INTO desired (node, generation, envelope) VALUES (?, ?, ?) ON CONFLICT(node) DO UPDATE SET "
+           "generation = excluded.generation, envelope = excluded.envelope WHERE desired.generation < "
+           "excluded.generation");
+    s.bind(1, node).bind(2, static_cast<int64_t>(generation)).bind(3, envelope);
+    if (s.step() != SQLITE_DONE) return s.error("put desired");
+    if (sqlite3_changes(db_) == 0)
+      return make_error(ErrorCode::kAlreadyExists,
+                        "fleet database: desired generation {} for {} is not newer than the stored one", generation,
+                        node);
+    return ok_status();
+  }
+
+ public:
+  Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
+                     const AuditRecord& a) override {
+    FleetWrites w;
+    w.desired.push_back({node, generation, envelope});
+    w.audit.push_back(a);
+    return write(w);
   }
 
   Result<std::optional<DesiredRow>> desired(const std::string& node) override {
@@ -392,6 +429,11 @@ class SqliteFleetDb final : public FleetDb {
 
   Status put_rollout_node(const RolloutNodeRecord& n) override {
     std::lock_guard lock(mu_);
+    return put_rollout_node_locked(n);
+  }
+
+ private:
+  Status put_rollout_node_locked(const RolloutNodeRecord& n) {
     Stmt s(db_,
            "INSERT INTO rollout_nodes (rollout_id, node, batch, state, reason, gate_values, previous_reference, "
            "previous_digest, generation, assigned_at, rollback_generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -406,6 +448,8 @@ class SqliteFleetDb final : public FleetDb {
     s.bind(11, static_cast<int64_t>(n.rollback_generation));
     return s.step() == SQLITE_DONE ? ok_status() : s.error("put rollout node");
   }
+
+ public:
 
   Result<std::vector<RolloutNodeRecord>> rollout_nodes(const std::string& id) override {
     std::lock_guard lock(mu_);

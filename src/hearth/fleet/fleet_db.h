@@ -83,6 +83,35 @@ struct TelemetryBucket {
   int64_t requests = 0, errors = 0;  // requests served and 5xx errors in the bucket (counter deltas)
 };
 
+// Many writes committed in one transaction (all or none): what one rollout step decides (its
+// nodes' desired states with their audit entries, rollout rows) or what a burst of MQTT messages
+// reported. Node updates are applied in their order (a node's presence, then its telemetry, ...).
+struct FleetWrites {
+  struct Desired {
+    std::string node;
+    uint64_t generation = 0;
+    std::string envelope;
+  };
+  struct NodeUpdate {
+    enum Kind { kPresence, kTelemetry, kReported } kind = kPresence;
+    std::string node;
+    bool online = false;         // kPresence
+    int64_t now = 0;             // kPresence, kTelemetry: last_seen
+    std::string telemetry_json;  // kTelemetry
+    NodeRecord reported;         // kReported: as set_reported takes it (its id is `node`)
+  };
+  // put_desired's rule holds for each: one whose generation is not newer than the stored one
+  // fails the whole transaction (kAlreadyExists), so two controllers never issue one generation.
+  std::vector<Desired> desired;
+  std::vector<RolloutNodeRecord> rollout_nodes;  // insert or replace
+  std::optional<RolloutRecord> rollout;          // insert or replace
+  std::vector<NodeUpdate> node_updates;
+  std::vector<AuditRecord> audit;
+  bool empty() const {
+    return desired.empty() && rollout_nodes.empty() && !rollout && node_updates.empty() && audit.empty();
+  }
+};
+
 class FleetDb {
  public:
   // "sqlite:PATH", a plain path, or "postgresql://user@host:port/db" (any libpq URI; also
@@ -121,6 +150,9 @@ class FleetDb {
   // Every node's last desired state: republished whenever the controller (re)connects, so a
   // broker that lost its retained messages (a crash, a new broker) gets them back.
   virtual Result<std::vector<DesiredRow>> all_desired() = 0;
+
+  // Everything in `w` in one transaction (FleetWrites); an empty `w` does nothing.
+  virtual Status write(const FleetWrites& w) = 0;
 
   virtual Status put_rollout(const RolloutRecord& r) = 0;  // insert or replace
   // The same, with the audit entries of that step in one transaction: a controller killed

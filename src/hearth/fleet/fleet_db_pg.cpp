@@ -275,20 +275,64 @@ class PgFleetDb final : public FleetDb {
 
   Status set_presence(const std::string& id, bool online, int64_t now) override {
     std::lock_guard lock(mu_);
-    return run("UPDATE nodes SET online = $1, last_seen = $2 WHERE id = $3",
-               {online ? "1" : "0", std::to_string(now), id}, "set presence")
-        .status();
+    return set_presence_locked(id, online, now, true);
   }
 
   Status set_telemetry(const std::string& id, const std::string& telemetry_json, int64_t now) override {
     std::lock_guard lock(mu_);
-    return run("UPDATE nodes SET telemetry = $1, online = 1, last_seen = $2 WHERE id = $3",
-               {telemetry_json, std::to_string(now), id}, "set telemetry")
-        .status();
+    return set_telemetry_locked(id, telemetry_json, now, true);
   }
 
   Status set_reported(const NodeRecord& r) override {
     std::lock_guard lock(mu_);
+    return set_reported_locked(r, true);
+  }
+
+  Status write(const FleetWrites& w) override {
+    if (w.empty()) return ok_status();
+    for (const auto& d : w.desired)
+      if (d.generation == 0 || d.generation > static_cast<uint64_t>(INT64_MAX))
+        return make_error(ErrorCode::kInvalidArgument, "fleet database: desired generation {} out of range",
+                          d.generation);
+    std::lock_guard lock(mu_);
+    if (auto st = exec_plain("BEGIN"); !st.ok()) return st;
+    Status st = ok_status();
+    for (size_t i = 0; i < w.desired.size() && st.ok(); ++i)
+      st = put_desired_locked(w.desired[i].node, w.desired[i].generation, w.desired[i].envelope);
+    for (size_t i = 0; i < w.node_updates.size() && st.ok(); ++i) {
+      const auto& u = w.node_updates[i];
+      switch (u.kind) {
+        case FleetWrites::NodeUpdate::kPresence: st = set_presence_locked(u.node, u.online, u.now, false); break;
+        case FleetWrites::NodeUpdate::kTelemetry:
+          st = set_telemetry_locked(u.node, u.telemetry_json, u.now, false);
+          break;
+        case FleetWrites::NodeUpdate::kReported: st = set_reported_locked(u.reported, false); break;
+      }
+    }
+    for (size_t i = 0; i < w.rollout_nodes.size() && st.ok(); ++i)
+      st = put_rollout_node_locked(w.rollout_nodes[i], false);
+    if (st.ok() && w.rollout) st = upsert_rollout(*w.rollout, false);
+    for (size_t i = 0; i < w.audit.size() && st.ok(); ++i) st = insert_audit(w.audit[i], false);
+    if (st.ok()) st = exec_plain("COMMIT");
+    if (!st.ok()) (void)exec_plain("ROLLBACK");
+    return st;
+  }
+
+ private:
+  // (the caller holds mu_; may_reset only outside a transaction)
+  Status set_presence_locked(const std::string& id, bool online, int64_t now, bool may_reset) {
+    return run("UPDATE nodes SET online = $1, last_seen = $2 WHERE id = $3",
+               {online ? "1" : "0", std::to_string(now), id}, "set presence", may_reset)
+        .status();
+  }
+
+  Status set_telemetry_locked(const std::string& id, const std::string& telemetry_json, int64_t now, bool may_reset) {
+    return run("UPDATE nodes SET telemetry = $1, online = 1, last_seen = $2 WHERE id = $3",
+               {telemetry_json, std::to_string(now), id}, "set telemetry", may_reset)
+        .status();
+  }
+
+  Status set_reported_locked(const NodeRecord& r, bool may_reset) {
     return run("UPDATE nodes SET state = $1, reason = $2, serving_reference = $3, serving_digest = $4, "
                "reported_generation = $5, gate_values = $6, last_seen = $7, reported_seq = $8, declared_labels = $9 "
                "WHERE id = $10",
@@ -296,32 +340,31 @@ class PgFleetDb final : public FleetDb {
                 std::to_string(static_cast<int64_t>(r.reported_generation)), r.gate_values_json,
                 std::to_string(r.last_seen), std::to_string(static_cast<int64_t>(r.reported_seq)),
                 labels_to_string(r.declared_labels), r.id},
-               "set reported")
+               "set reported", may_reset)
         .status();
   }
 
-  Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
-                     const AuditRecord& a) override {
-    if (generation == 0 || generation > static_cast<uint64_t>(INT64_MAX))
-      return make_error(ErrorCode::kInvalidArgument, "fleet database: desired generation {} out of range", generation);
-    std::lock_guard lock(mu_);
-    if (auto st = exec_plain("BEGIN"); !st.ok()) return st;
-    auto rollback = [&](Status st) {
-      (void)exec_plain("ROLLBACK");
-      return st;
-    };
+  // In a transaction. Only a newer generation replaces the stored one (kAlreadyExists otherwise).
+  Status put_desired_locked(const std::string& node, uint64_t generation, const std::string& envelope) {
     auto u = run("INSERT INTO desired (node, generation, envelope) VALUES ($1, $2, $3) ON CONFLICT (node) DO UPDATE "
                  "SET generation = EXCLUDED.generation, envelope = EXCLUDED.envelope WHERE desired.generation < "
                  "EXCLUDED.generation",
                  {node, std::to_string(static_cast<int64_t>(generation)), envelope}, "put desired", false);
-    if (!u.ok()) return rollback(u.status());
+    if (!u.ok()) return u.status();
     if (affected(*u) == 0)
-      return rollback(make_error(ErrorCode::kAlreadyExists,
-                                 "fleet database: desired generation {} for {} is not newer than the stored one",
-                                 generation, node));
-    if (auto r = insert_audit(a, false); !r.ok()) return rollback(r);
-    if (auto st = exec_plain("COMMIT"); !st.ok()) return rollback(st);
+      return make_error(ErrorCode::kAlreadyExists,
+                        "fleet database: desired generation {} for {} is not newer than the stored one", generation,
+                        node);
     return ok_status();
+  }
+
+ public:
+  Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
+                     const AuditRecord& a) override {
+    FleetWrites w;
+    w.desired.push_back({node, generation, envelope});
+    w.audit.push_back(a);
+    return write(w);
   }
 
   Result<uint64_t> desired_generation(const std::string& node) override {
@@ -374,6 +417,11 @@ class PgFleetDb final : public FleetDb {
 
   Status put_rollout_node(const RolloutNodeRecord& n) override {
     std::lock_guard lock(mu_);
+    return put_rollout_node_locked(n, true);
+  }
+
+ private:
+  Status put_rollout_node_locked(const RolloutNodeRecord& n, bool may_reset) {
     return run("INSERT INTO rollout_nodes (rollout_id, node, batch, state, reason, gate_values, previous_reference, "
                "previous_digest, generation, assigned_at, rollback_generation) VALUES ($1, $2, $3, $4, $5, $6, $7, "
                "$8, $9, $10, $11) ON CONFLICT (rollout_id, node) DO UPDATE SET batch = EXCLUDED.batch, state = "
@@ -384,9 +432,11 @@ class PgFleetDb final : public FleetDb {
                {n.rollout_id, n.node, std::to_string(n.batch), n.state, n.reason, n.gate_values_json,
                 n.previous_reference, n.previous_digest, std::to_string(static_cast<int64_t>(n.generation)),
                 std::to_string(n.assigned_at), std::to_string(static_cast<int64_t>(n.rollback_generation))},
-               "put rollout node")
+               "put rollout node", may_reset)
         .status();
   }
+
+ public:
 
   Result<std::vector<RolloutNodeRecord>> rollout_nodes(const std::string& id) override {
     std::lock_guard lock(mu_);
