@@ -76,7 +76,7 @@ void BM_Matmul(benchmark::State& state, TensorType t, const KernelTable* kt, boo
 
 int main(int argc, char** argv) {
   for (const KernelTable* kt : available_kernels()) {
-    for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q2_K, TensorType::Q3_K,
+    for (TensorType t : {TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q2_K, TensorType::Q3_K,
                          TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
       for (bool packed : {false, true}) {
         if (packed && (kt->pack == nullptr || kt->packed_bytes(t, kRows, kCols) == 0)) continue;
@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
             ->Args({1, 2})
             ->Args({64, 1})
             ->Args({64, 2})
+            ->Args({256, 1})
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
       }

@@ -28,6 +28,8 @@ struct CpuFeatures {
 
   bool has_avx2_table() const { return os_avx && avx2 && fma && f16c; }
   bool has_avx512_table() const { return has_avx2_table() && os_avx512 && avx512f && avx512bw && avx512vl && avx512dq; }
+  // The avx512 table (with VNNI) plus vdpbf16ps / vcvtne2ps2bf16.
+  bool has_avx512bf16_table() const { return has_avx512_table() && avx512vnni && avx512bf16; }
   bool has_neon_table() const { return asimd; }
   bool has_neon_dotprod_table() const { return asimd && asimddp; }
   bool has_neon_i8mm_table() const { return has_neon_dotprod_table() && i8mm; }

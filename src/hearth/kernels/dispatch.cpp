@@ -1,5 +1,5 @@
 // Selects the kernel table once: HEARTH_ISA overrides, otherwise the best table this CPU runs.
-// x86: ref, avx2, avx512. AArch64: ref, neon, neon-dotprod, neon-i8mm (arm/neon/neon.h).
+// x86: ref, avx2, avx512, avx512bf16. AArch64: ref, neon, neon-dotprod, neon-i8mm (arm/neon/neon.h).
 #include <cstdlib>
 #include <string>
 
@@ -16,6 +16,7 @@ namespace hearth::kernels {
 #if defined(__x86_64__) || defined(__i386__)
 KernelTable make_avx2_kernels();    // x86/avx2/matmul.cpp
 KernelTable make_avx512_kernels();  // x86/avx512/matmul.cpp
+KernelTable make_avx512bf16_kernels();  // x86/avx512bf16/matmul.cpp
 #endif
 
 namespace {
@@ -52,10 +53,17 @@ const KernelTable& avx512_table() {
   return t;
 }
 
+// avx512 with F16/BF16 weights on vdpbf16ps, for CPUs with AVX512-BF16.
+const KernelTable& avx512bf16_table() {
+  static const KernelTable t = complete(make_avx512bf16_kernels());
+  return t;
+}
+
 std::vector<const KernelTable*> isa_tables() {
   std::vector<const KernelTable*> out;
   if (cpu_features().has_avx2_table()) out.push_back(&avx2_table());
   if (avx512_ok()) out.push_back(&avx512_table());
+  if (avx512_ok() && cpu_features().has_avx512bf16_table()) out.push_back(&avx512bf16_table());
   return out;
 }
 #elif defined(__aarch64__)

@@ -6,6 +6,7 @@
 // A slot left null in an ISA table falls back to the ref kernel at selection time. What differs
 // by tensor type inside a table is a row of its TypeKernels (type_kernels.h), not a switch.
 // Layout: ref/ (the oracle), x86/ (shared by avx2 and avx512), x86/avx2/, x86/avx512/,
+// x86/avx512bf16/ (avx512 plus F16/BF16 weights on bf16 dot products),
 // arm/neon/ (the neon, neon-dotprod and neon-i8mm tables).
 #pragma once
 
@@ -102,7 +103,7 @@ size_t matmul_scratch_bytes(const KernelTable& kt, TensorType wtype, int64_t col
 
 // The scalar reference table: always available, the oracle for every other table.
 const KernelTable& ref_kernels();
-// The table selected for this CPU (or forced by HEARTH_ISA=ref|avx2|avx512 on x86,
+// The table selected for this CPU (or forced by HEARTH_ISA=ref|avx2|avx512|avx512bf16 on x86,
 // HEARTH_ISA=ref|neon|neon-dotprod|neon-i8mm on AArch64).
 const KernelTable& active_kernels();
 // Table by name if the CPU supports it; nullptr otherwise.
