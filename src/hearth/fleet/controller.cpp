@@ -4,9 +4,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <iterator>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <unordered_map>
 #include <unistd.h>
 
 #include "hearth/core/atomic_file.h"
@@ -153,6 +156,7 @@ class ControllerImpl final : public Controller {
     m.cert_file = fleet_.controller_cert_path();
     m.key_file = fleet_.controller_key_path();
     m.clean_session = false;  // QoS 1 reports sent while the controller was away are kept for it
+    m.max_inflight = kMaxInflight;  // a batch's desired states go out pipelined (publish_many)
     auto mqtt = MqttClient::create(m, kMaxPayloadBytes);
     if (!mqtt.ok()) return mqtt.status();
     mqtt_ = std::move(*mqtt);
@@ -179,12 +183,18 @@ class ControllerImpl final : public Controller {
     // the hearth-controller session (and its queued reports) from the leader.
     env_.db = db_.get();
     env_.now = now_s;
-    env_.publish = [this](const std::string& node, DesiredState d) { return publish_desired(node, std::move(d)); };
+    env_.prepare = [this](const std::string& node, DesiredState d) { return prepare_desired(node, std::move(d)); };
+    env_.send = [this](const std::vector<PreparedDesired>& p) { return send_desired(p); };
+    writer_ = std::thread([this] { writer_loop(); });
     driver_ = std::thread([this] { drive_loop(); });
     return ok_status();
   }
 
-  ~ControllerImpl() override { stop_driver(); }
+  ~ControllerImpl() override {
+    stop_driver();
+    if (mqtt_) mqtt_->disconnect();  // no more messages for the writer
+    stop_writer();
+  }
 
   int port() const override { return server_->port(); }
   Status serve() override { return server_->serve(); }
@@ -193,9 +203,51 @@ class ControllerImpl final : public Controller {
     dashboard_->stop();  // ends its live streams
     server_->stop();
     if (mqtt_ && leading_.load()) mqtt_->disconnect();
+    stop_writer();  // after the last message came in: what is queued is written
   }
 
  private:
+  // A batch's desired states in flight at once (publish_many's window).
+  static constexpr int kMaxInflight = 128;
+  // Messages from nodes wait here for the writer; the network thread waits when it is full.
+  static constexpr size_t kMaxInbox = 20000;
+  // At most this many are taken (and committed) in one transaction.
+  static constexpr size_t kMaxBurst = 2000;
+  // A pass of the driver starts at most this often when reports wake it (else every 500 ms).
+  static constexpr auto kMinPassGap = std::chrono::milliseconds(200);
+
+  void stop_writer() {
+    {
+      std::lock_guard lock(inbox_mu_);
+      inbox_stop_ = true;
+    }
+    inbox_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  // Reports, presence and telemetry are committed in bursts: whatever came in while the last
+  // burst was written, up to kMaxBurst messages, in one transaction (one disk sync), in order.
+  void writer_loop() {
+    std::vector<MqttMessage> burst;
+    for (;;) {
+      {
+        std::unique_lock lock(inbox_mu_);
+        inbox_cv_.wait(lock, [&] { return inbox_stop_ || !inbox_.empty(); });
+        if (inbox_.empty()) return;  // stopping, and everything is written
+        const size_t n = std::min(inbox_.size(), kMaxBurst);
+        burst.assign(std::make_move_iterator(inbox_.begin()), std::make_move_iterator(inbox_.begin() + n));
+        inbox_.erase(inbox_.begin(), inbox_.begin() + n);
+      }
+      inbox_cv_.notify_all();  // room for the network thread
+      take_burst(burst);
+      burst.clear();
+      {
+        std::lock_guard lock(driver_mu_);
+        driver_wake_ = true;  // the rollouts may have moved on
+      }
+      driver_cv_.notify_all();
+    }
+  }
   void stop_driver() {
     {
       std::lock_guard lock(driver_mu_);
@@ -227,12 +279,18 @@ class ControllerImpl final : public Controller {
         warned_at = now_s();
         log::warn("controller: cannot contend for the leadership: {}", lead.status().message());
       }
+      const auto pass_start = std::chrono::steady_clock::now();
       if (leading_.load()) {
         std::lock_guard rl(rollout_mu_);
         if (auto st = drive_rollouts(env_); !st.ok()) log::warn("controller: rollouts: {}", st.message());
       }
       lock.lock();
-      driver_cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return driver_stop_; });
+      // The next pass: in 500 ms, or sooner when reports were written (but not more often
+      // than kMinPassGap: a pass reads every node of a running rollout).
+      driver_cv_.wait_until(lock, pass_start + kMinPassGap, [&] { return driver_stop_; });
+      driver_cv_.wait_until(lock, pass_start + std::chrono::milliseconds(500),
+                            [&] { return driver_stop_ || driver_wake_; });
+      driver_wake_ = false;
     }
   }
 
@@ -243,8 +301,9 @@ class ControllerImpl final : public Controller {
     if (auto st = mqtt_->start_background(); !st.ok()) log::error("controller: {}", st.message());
   }
 
-  // Signs a desired state for `node` with the next generation and publishes it retained.
-  Result<uint64_t> publish_desired(const std::string& node, DesiredState d) {
+  // Signs a desired state for `node` with the next generation (rollout.h: recorded by the
+  // driver, then sent with send_desired).
+  Result<PreparedDesired> prepare_desired(const std::string& node, DesiredState d) {
     auto last = db_->desired(node);
     if (!last.ok()) return last.status();
     d.fleet = fleet_.name;
@@ -255,29 +314,24 @@ class ControllerImpl final : public Controller {
       // again under its own generation, never under a new one.
       auto prev = verify_desired((*last)->envelope, *desired_pub_);
       if (prev.ok() && prev->rollout_id == d.rollout_id && prev->model.reference == d.model.reference &&
-          prev->model.digest == d.model.digest && prev->allow_downgrade == d.allow_downgrade) {
-        if (auto st = mqtt_->publish(node_topic(fleet_.name, node, NodeTopic::kDesired), (*last)->envelope, 1, true, 5);
-            !st.ok())
-          return st;
-        record("controller", "desired_republished", node,
-               fmt::format("generation {} for rollout {}", (*last)->generation, d.rollout_id));
-        return (*last)->generation;
-      }
+          prev->model.digest == d.model.digest && prev->allow_downgrade == d.allow_downgrade)
+        return PreparedDesired{node, (*last)->generation, (*last)->envelope, true};
     }
+    // A generation is never reused: the database refuses one that is not newer than the
+    // recorded one, even if a publish fails and is retried.
     d.generation = (last->has_value() ? (*last)->generation : 0) + 1;
     d.issued_at = now_s();
     auto env = sign_desired(d, *signing_key_);
     if (!env.ok()) return env.status();
-    // Recorded first, with its audit entry in the same transaction: a generation is never
-    // reused, even if the publish fails and is retried (the database refuses one that is not new).
-    AuditRecord a{0, d.issued_at, "controller", "desired_published", node,
-                  fmt::format("generation {}: {} ({}){}{}", d.generation, d.model.reference, d.model.digest,
-                              d.rollout_id.empty() ? "" : " for rollout " + d.rollout_id,
-                              d.allow_downgrade ? ", downgrade allowed" : "")};
-    if (auto st = db_->put_desired(node, d.generation, *env, a); !st.ok()) return st;
-    if (auto st = mqtt_->publish(node_topic(fleet_.name, node, NodeTopic::kDesired), *env, 1, true, 5); !st.ok())
-      return st;
-    return d.generation;
+    return PreparedDesired{node, d.generation, std::move(*env), false};
+  }
+
+  // Publishes recorded desired states, retained, without waiting for each PUBACK.
+  Status send_desired(const std::vector<PreparedDesired>& prepared) {
+    std::vector<MqttOutgoing> out;
+    out.reserve(prepared.size());
+    for (const auto& p : prepared) out.push_back({node_topic(fleet_.name, p.node, NodeTopic::kDesired), p.envelope});
+    return mqtt_->publish_many(out, /*retain=*/true, /*wait_s=*/10);
   }
 
   // Writes go to the leader only: a standby answers 503 with the leader's URL (reads it serves
@@ -512,64 +566,112 @@ class ControllerImpl final : public Controller {
                                    {"labels", *labels}});
   }
 
+  // On the network thread: queued for the writer (writer_loop), which commits in bursts.
   void on_mqtt(const MqttMessage& msg) {
-    auto topic = parse_node_topic(fleet_.name, msg.topic);
-    if (!topic) return;
-    auto known = db_->node(topic->node);
-    if (!known.ok() || !known->has_value()) {
-      log::warn("controller: dropped a message from '{}', which is not enrolled", topic->node);
-      return;
+    {
+      std::unique_lock lock(inbox_mu_);
+      inbox_cv_.wait(lock, [&] { return inbox_stop_ || inbox_.size() < kMaxInbox; });
+      inbox_.push_back(msg);
     }
-    int64_t now = now_s();
-    switch (topic->kind) {
-      case NodeTopic::kPresence: {
-        auto p = presence_from_json(msg.payload);
-        if (!p.ok() || p->node != topic->node) return drop(msg, p.ok() ? "node mismatch" : p.status().message());
-        if (auto st = db_->set_presence(topic->node, p->online, now); !st.ok()) log::error("{}", st.message());
-        break;
-      }
-      case NodeTopic::kReported: {
-        auto r = reported_from_json(msg.payload);
-        if (!r.ok() || r->node != topic->node) return drop(msg, r.ok() ? "node mismatch" : r.status().message());
-        NodeRecord rec = **known;
-        if (r->seq != 0 && r->seq <= rec.reported_seq) {
-          log::info("controller: ignored a stale report from {} (seq {} after {})", rec.id, r->seq, rec.reported_seq);
-          return;
+    inbox_cv_.notify_all();
+  }
+
+  // One burst of node messages, in the order they came: checked, applied to the nodes' records
+  // (read once per burst), and written in one transaction. Events are noted one at a time
+  // (each is checked against the ones already noted).
+  void take_burst(const std::vector<MqttMessage>& burst) {
+    FleetWrites w;
+    std::unordered_map<std::string, std::optional<NodeRecord>> records;  // as this burst leaves them
+    std::vector<std::pair<NodeRecord, Telemetry>> telemetry;               // for the dashboard, after
+    const int64_t now = now_s();
+    for (const auto& msg : burst) {
+      auto topic = parse_node_topic(fleet_.name, msg.topic);
+      if (!topic || topic->kind == NodeTopic::kDesired) continue;  // (our own publishes)
+      auto it = records.find(topic->node);
+      if (it == records.end()) {
+        auto known = db_->node(topic->node);
+        if (!known.ok()) {
+          log::error("controller: {}", known.status().message());
+          continue;
         }
-        rec.reported_seq = r->seq;
-        rec.state = std::string(node_state_name(r->state));
-        rec.reason = r->reason;
-        rec.serving_reference = r->serving.reference;
-        rec.serving_digest = r->serving.digest;
-        rec.reported_generation = r->generation;
-        rec.gate_values_json = json(r->gate_values).dump();
-        rec.declared_labels = r->labels;
-        rec.last_seen = now;
-        if (auto st = db_->set_reported(rec); !st.ok()) log::error("{}", st.message());
-        break;
+        it = records.emplace(topic->node, std::move(*known)).first;
       }
-      case NodeTopic::kEvents: {
-        auto e = event_from_json(msg.payload);
-        if (!e.ok() || e->node != topic->node) return drop(msg, e.ok() ? "node mismatch" : e.status().message());
-        auto fresh = db_->note_event(e->node, e->seq);
-        if (!fresh.ok()) log::error("{}", fresh.status().message());
-        if (fresh.ok() && !*fresh) {
-          log::info("controller: ignored a resent event from {} (seq {})", e->node, e->seq);
-          return;
+      if (!it->second) {
+        log::warn("controller: dropped a message from '{}', which is not enrolled", topic->node);
+        continue;
+      }
+      NodeRecord& rec = *it->second;
+      using U = FleetWrites::NodeUpdate;
+      switch (topic->kind) {
+        case NodeTopic::kPresence: {
+          auto p = presence_from_json(msg.payload);
+          if (!p.ok() || p->node != topic->node) {
+            drop(msg, p.ok() ? "node mismatch" : p.status().message());
+            continue;
+          }
+          rec.online = p->online;
+          rec.last_seen = now;
+          w.node_updates.push_back(U{U::kPresence, rec.id, p->online, now, "", {}});
+          break;
         }
-        record(e->node, "node_event:" + e->type, e->node, e->message);
-        break;
+        case NodeTopic::kReported: {
+          auto r = reported_from_json(msg.payload);
+          if (!r.ok() || r->node != topic->node) {
+            drop(msg, r.ok() ? "node mismatch" : r.status().message());
+            continue;
+          }
+          if (r->seq != 0 && r->seq <= rec.reported_seq) {
+            log::info("controller: ignored a stale report from {} (seq {} after {})", rec.id, r->seq,
+                      rec.reported_seq);
+            continue;
+          }
+          rec.reported_seq = r->seq;
+          rec.state = std::string(node_state_name(r->state));
+          rec.reason = r->reason;
+          rec.serving_reference = r->serving.reference;
+          rec.serving_digest = r->serving.digest;
+          rec.reported_generation = r->generation;
+          rec.gate_values_json = json(r->gate_values).dump();
+          rec.declared_labels = r->labels;
+          rec.last_seen = now;
+          w.node_updates.push_back(U{U::kReported, rec.id, false, now, "", rec});
+          break;
+        }
+        case NodeTopic::kEvents: {
+          auto e = event_from_json(msg.payload);
+          if (!e.ok() || e->node != topic->node) {
+            drop(msg, e.ok() ? "node mismatch" : e.status().message());
+            continue;
+          }
+          auto fresh = db_->note_event(e->node, e->seq);
+          if (!fresh.ok()) log::error("{}", fresh.status().message());
+          if (fresh.ok() && !*fresh) {
+            log::info("controller: ignored a resent event from {} (seq {})", e->node, e->seq);
+            continue;
+          }
+          w.audit.push_back({0, now, e->node, "node_event:" + e->type, e->node, e->message});
+          break;
+        }
+        case NodeTopic::kTelemetry: {
+          auto t = telemetry_from_json(msg.payload);
+          if (!t.ok() || t->node != topic->node) {
+            drop(msg, t.ok() ? "node mismatch" : t.status().message());
+            continue;
+          }
+          telemetry.emplace_back(rec, *t);  // the record before it (the dashboard's counter deltas)
+          // Stored as re-serialised from the checked fields, never as the bytes that came in.
+          rec.telemetry_json = telemetry_to_json(*t);
+          rec.online = true;
+          rec.last_seen = now;
+          w.node_updates.push_back(U{U::kTelemetry, rec.id, true, now, rec.telemetry_json, {}});
+          break;
+        }
+        case NodeTopic::kDesired: break;
       }
-      case NodeTopic::kTelemetry: {
-        auto t = telemetry_from_json(msg.payload);
-        if (!t.ok() || t->node != topic->node) return drop(msg, t.ok() ? "node mismatch" : t.status().message());
-        // Stored as re-serialised from the checked fields, never as the bytes that came in.
-        (void)db_->set_telemetry(topic->node, telemetry_to_json(*t), now);
-        dashboard_->on_telemetry(**known, *t, now);  // the charts' history
-        break;
-      }
-      case NodeTopic::kDesired: break;  // our own publishes
     }
+    if (auto st = db_->write(w); !st.ok())
+      log::error("controller: writing {} node message(s): {}", burst.size(), st.message());
+    for (const auto& [before, t] : telemetry) dashboard_->on_telemetry(before, t, now);  // the charts' history
   }
 
   void drop(const MqttMessage& msg, const std::string& why) {
@@ -596,6 +698,12 @@ class ControllerImpl final : public Controller {
   std::mutex driver_mu_;
   std::condition_variable driver_cv_;
   bool driver_stop_ = false;
+  bool driver_wake_ = false;  // reports were written since the last pass
+  std::thread writer_;        // writer_loop
+  std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::deque<MqttMessage> inbox_;
+  bool inbox_stop_ = false;
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "hearth/core/status.h"
@@ -41,6 +42,8 @@ class MosquittoClient final : public MqttClient {
     std::call_once(g_lib_init, [] { mosquitto_lib_init(); });
     if (opt_.keepalive_s != 0 && (opt_.keepalive_s < 5 || opt_.keepalive_s > 65535))
       return make_error(ErrorCode::kInvalidArgument, "mqtt: keepalive {} s is not 0 or 5-65535", opt_.keepalive_s);
+    if (opt_.max_inflight < 1 || opt_.max_inflight > 65535)
+      return make_error(ErrorCode::kInvalidArgument, "mqtt: max_inflight {} is not 1-65535", opt_.max_inflight);
     if (opt_.stall_timeout_s < 0 || opt_.stall_timeout_s > 3600)
       return make_error(ErrorCode::kInvalidArgument, "mqtt: stall timeout {} s is not 0-3600", opt_.stall_timeout_s);
     if (brokers_.size() > 64)
@@ -52,6 +55,8 @@ class MosquittoClient final : public MqttClient {
     mosq_ = mosquitto_new(opt_.client_id.empty() ? nullptr : opt_.client_id.c_str(), opt_.clean_session, this);
     if (mosq_ == nullptr) return make_error(ErrorCode::kInternal, "mqtt: cannot create a client (out of memory?)");
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    // (libmosquitto applies its send maximum to MQTT 3.1.1 connections too: its in-flight limit)
+    mosquitto_int_option(mosq_, MOSQ_OPT_SEND_MAXIMUM, opt_.max_inflight);
     // The network loop runs on this adapter's own thread (run_loop): publishes from other threads
     // are queued for it, never written by the caller (which could deadlock with a callback).
     mosquitto_threaded_set(mosq_, true);
@@ -182,6 +187,54 @@ class MosquittoClient final : public MqttClient {
     if (!cv_.wait_for(lock, std::chrono::seconds(wait_s), [&] { return pubacks_.count(mid) > 0; }))
       return make_error(ErrorCode::kUnavailable, "mqtt: no PUBACK for '{}' within {} s", topic, wait_s);
     pubacks_.erase(mid);
+    return ok_status();
+  }
+
+  Status publish_many(const std::vector<MqttOutgoing>& messages, bool retain, int wait_s) override {
+    std::lock_guard one_call(many_mu_);
+    const size_t window = static_cast<size_t>(opt_.max_inflight);
+    const auto patience = std::chrono::seconds(std::max(wait_s, 1));
+    Status first_error = ok_status();
+    bool stalled = false;
+    std::unique_lock lock(mu_);
+    awaited_.clear();
+    // Waits until fewer than `limit` are unacknowledged; false when no PUBACK came for `patience`.
+    auto wait_below = [&](size_t limit) {
+      while (awaited_.size() >= limit && limit > 0) {
+        const size_t before = awaited_.size();
+        if (!cv_.wait_for(lock, patience, [&] { return awaited_.size() < before; })) return false;
+      }
+      return true;
+    };
+    for (const auto& m : messages) {
+      if (!stalled && !wait_below(window)) stalled = true;
+      lock.unlock();
+      const auto sent_at = Clock::now();
+      int mid = 0;
+      int rc = mosquitto_publish(mosq_, &mid, m.topic.c_str(), static_cast<int>(m.payload.size()), m.payload.data(),
+                                 1, retain);
+      // MOSQ_ERR_NO_CONN: queued, sent after the next connect.
+      if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN) track(mid, 1);
+      lock.lock();
+      if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN) {
+        // Its PUBACK may be in already (not an older one for the same 16-bit id).
+        auto early = pubacks_.find(mid);
+        if (early != pubacks_.end() && early->second >= sent_at)
+          pubacks_.erase(early);
+        else
+          awaited_.insert(mid);
+      } else if (first_error.ok()) {
+        first_error = make_error(ErrorCode::kUnavailable, "mqtt: publish '{}': {}", m.topic, mosquitto_strerror(rc));
+      }
+    }
+    if (!stalled) stalled = !wait_below(1);
+    const size_t left = awaited_.size();
+    awaited_.clear();
+    if (!first_error.ok()) return first_error;
+    if (stalled)
+      return make_error(ErrorCode::kUnavailable,
+                        "mqtt: {} of {} publishes not acknowledged within {} s (they are sent again after a reconnect)",
+                        left, messages.size(), std::max(wait_s, 1));
     return ok_status();
   }
 
@@ -368,8 +421,10 @@ class MosquittoClient final : public MqttClient {
     PublishedHandler handler;
     {
       std::lock_guard lock(mu_);
-      pubacks_[mid] = true;
-      if (pubacks_.size() > 4096) pubacks_.erase(pubacks_.begin());  // acks nobody waits for
+      if (awaited_.erase(mid) == 0) {
+        pubacks_[mid] = Clock::now();
+        if (pubacks_.size() > 4096) pubacks_.erase(pubacks_.begin());  // acks nobody waits for
+      }
       unacked_.erase(mid);
       handler = published_handler_;
     }
@@ -394,7 +449,9 @@ class MosquittoClient final : public MqttClient {
   bool connected_ = false;
   int connack_rc_ = -1;
   std::map<int, int> subacks_;
-  std::map<int, bool> pubacks_;
+  std::map<int, Clock::time_point> pubacks_;  // acknowledged mids (when)
+  std::set<int> awaited_;  // publish_many's mids without PUBACK
+  std::mutex many_mu_;     // one publish_many at a time
   MessageHandler message_handler_;
   ConnectHandler connect_handler_;
   PublishedHandler published_handler_;

@@ -44,6 +44,14 @@ struct MqttOptions {
   std::string will_topic, will_payload;
   bool will_retain = true;
   int reconnect_min_s = 1, reconnect_max_s = 30;
+  // QoS 1 publishes in flight (sent, PUBACK not yet in) at once, 1-65535: more wait in the
+  // client's queue. Also publish_many's window.
+  int max_inflight = 20;
+};
+
+struct MqttOutgoing {
+  std::string topic;
+  std::string payload;
 };
 
 struct MqttMessage {
@@ -82,6 +90,12 @@ class MqttClient {
   virtual Result<int> subscribe(const std::string& topic_filter, int qos, int wait_s) = 0;
   // Queues a publish; with QoS 1 and `wait_s` > 0 waits for the PUBACK.
   virtual Status publish(const std::string& topic, std::string_view payload, int qos, bool retain, int wait_s) = 0;
+  // Pipelined QoS 1 publishes: sends them without waiting for each PUBACK, with at most
+  // max_inflight unacknowledged at a time (a slot frees when a PUBACK comes in), and returns
+  // when every one is acknowledged. When no PUBACK came for `wait_s` (a lost or stalled
+  // connection), the rest are queued without a window and kUnavailable says how many are
+  // unacknowledged: the client sends them after its next connect. One call at a time (others wait).
+  virtual Status publish_many(const std::vector<MqttOutgoing>& messages, bool retain, int wait_s) = 0;
   // Queues a publish and returns its message id at once; the published handler gets that id
   // when the broker has it (QoS 1: the PUBACK). Errors (kUnavailable) when not connected: the
   // caller keeps the message and sends it again after the next connect.

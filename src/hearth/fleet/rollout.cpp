@@ -1,6 +1,8 @@
 #include "hearth/fleet/rollout.h"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
 #include "hearth/core/log.h"
@@ -147,6 +149,9 @@ Result<std::string> start_rollout(RolloutEnv& env, const RolloutSpec& spec, cons
   r.created = env.now();
   r.state = "running";
   r.spec_json = rollout_spec_to_json(spec);
+  // The rollout, its nodes and its audit entry in one transaction.
+  FleetWrites w;
+  w.rollout_nodes.reserve(ids.size());
   size_t batch = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
     while (i >= (*ends)[batch]) ++batch;
@@ -156,12 +161,13 @@ Result<std::string> start_rollout(RolloutEnv& env, const RolloutSpec& spec, cons
     n.batch = static_cast<int64_t>(batch);
     n.previous_reference = by_id[ids[i]].serving_reference;
     n.previous_digest = by_id[ids[i]].serving_digest;
-    if (auto st = env.db->put_rollout_node(n); !st.ok()) return st;
+    w.rollout_nodes.push_back(std::move(n));
   }
-  if (auto st = env.db->put_rollout(r); !st.ok()) return st;
-  (void)env.db->audit({0, env.now(), actor, "rollout_started", r.id,
-                       fmt::format("{} ({}) to {} nodes in {} batches{}", spec.model.reference, spec.model.digest,
-                                   ids.size(), ends->size(), spec.allow_downgrade ? "; downgrade allowed" : "")});
+  w.rollout = r;
+  w.audit.push_back({0, env.now(), actor, "rollout_started", r.id,
+                     fmt::format("{} ({}) to {} nodes in {} batches{}", spec.model.reference, spec.model.digest,
+                                 ids.size(), ends->size(), spec.allow_downgrade ? "; downgrade allowed" : "")});
+  if (auto st = env.db->write(w); !st.ok()) return st;
   return r.id;
 }
 
@@ -181,10 +187,45 @@ DesiredState desired_for(const RolloutSpec& spec, const std::string& rollout_id)
   return d;
 }
 
-Status abort_rollout(RolloutEnv& env, RolloutRecord& r, const RolloutSpec& spec, std::vector<RolloutNodeRecord>& nodes,
-                     const std::string& reason, const std::string& actor) {
+// A step's desired states: each prepared (signed), added to the step's writes with its audit
+// entry; publish_step then records the whole step in one transaction and only then sends them.
+struct Step {
+  FleetWrites writes;
+  std::vector<PreparedDesired> sends;
+};
+
+Result<uint64_t> stage_desired(RolloutEnv& env, Step& step, const std::string& node, DesiredState d, int64_t now) {
+  auto p = env.prepare(node, d);
+  if (!p.ok()) return p.status();
+  if (p->recorded) {
+    step.writes.audit.push_back({0, now, "controller", "desired_republished", node,
+                                 fmt::format("generation {} for rollout {}", p->generation, d.rollout_id)});
+  } else {
+    step.writes.desired.push_back({node, p->generation, p->envelope});
+    step.writes.audit.push_back(
+        {0, now, "controller", "desired_published", node,
+         fmt::format("generation {}: {} ({}){}{}", p->generation, d.model.reference, d.model.digest,
+                     d.rollout_id.empty() ? "" : " for rollout " + d.rollout_id,
+                     d.allow_downgrade ? ", downgrade allowed" : "")});
+  }
+  const uint64_t generation = p->generation;
+  step.sends.push_back(std::move(*p));
+  return generation;
+}
+
+Status publish_step(RolloutEnv& env, Step& step, const std::string& rollout_id) {
+  if (auto st = env.db->write(step.writes); !st.ok()) return st;
+  if (!step.sends.empty())
+    if (auto st = env.send(step.sends); !st.ok())
+      log::warn("rollout {}: {} (recorded; sent again when the controller reconnects)", rollout_id, st.message());
+  return ok_status();
+}
+
+Status abort_rollout(RolloutEnv& env, Step& step, RolloutRecord& r, const RolloutSpec& spec,
+                     std::vector<RolloutNodeRecord>& nodes, const std::string& reason, const std::string& actor) {
   r.state = "aborted";
   r.reason = reason;
+  const int64_t now = env.now();
   for (auto& n : nodes) {
     if (n.generation == 0 || n.batch != r.current_batch) continue;
     if (n.state == "failed" || n.state == "offline") {
@@ -196,20 +237,26 @@ Status abort_rollout(RolloutEnv& env, RolloutRecord& r, const RolloutSpec& spec,
       back.model = {n.previous_reference, n.previous_digest};
       back.sources = spec.sources;
       back.allow_downgrade = true;  // the controller's own rollback, recorded below
-      auto gen = env.publish(n.node, back);
+      auto gen = stage_desired(env, step, n.node, back, now);
       if (!gen.ok()) return gen.status();
       n.rollback_generation = *gen;
       n.state = "rolled_back";
       n.reason = "rollout aborted: " + reason;
-      (void)env.db->audit(
-          {0, env.now(), actor, "node_rolled_back", n.node,
+      step.writes.audit.push_back(
+          {0, now, actor, "node_rolled_back", n.node,
            fmt::format("rollout {} aborted; back to {} ({})", r.id, n.previous_reference, n.previous_digest)});
     }
-    if (auto st = env.db->put_rollout_node(n); !st.ok()) return st;
+    step.writes.rollout_nodes.push_back(n);
   }
-  return env.db->put_rollout_audited(r, {{0, env.now(), actor, "rollout_aborted", r.id, reason}});
+  step.writes.rollout = r;
+  step.writes.audit.push_back({0, now, actor, "rollout_aborted", r.id, reason});
+  return publish_step(env, step, r.id);
 }
 
+// One pass over a running rollout. Everything it decides (its nodes' new states, the next
+// batch's desired states, the rollout's progress and their audit entries) is written in one
+// transaction at its end, and the desired states are sent after it. A batch that is done and
+// baked starts the next one in the same pass.
 Status drive_one(RolloutEnv& env, RolloutRecord& r) {
   auto spec = rollout_spec_from_json(r.spec_json);
   if (!spec.ok()) return spec.status();
@@ -218,15 +265,21 @@ Status drive_one(RolloutEnv& env, RolloutRecord& r) {
   int64_t now = env.now();
   auto max_fail = max_failures_of(spec->max_failures, nodes->size());
   if (!max_fail.ok()) return max_fail.status();
+  Step step;
 
-  // Observe: what each assigned node reported about this rollout's desired state.
+  // Observe: what each assigned node reported about this rollout's desired state (one read of
+  // every node, not one per node).
+  auto fleet = env.db->nodes({});
+  if (!fleet.ok()) return fleet.status();
+  std::unordered_map<std::string_view, const NodeRecord*> by_id;
+  by_id.reserve(fleet->size());
+  for (const auto& nr : *fleet) by_id.emplace(nr.id, &nr);
   size_t failures = 0;
   for (auto& n : *nodes) {
     if (n.generation != 0 && !terminal_failure(n.state)) {
-      auto rec = env.db->node(n.node);
-      if (!rec.ok()) return rec.status();
-      if (rec->has_value()) {
-        const NodeRecord& nr = **rec;
+      auto it = by_id.find(n.node);
+      if (it != by_id.end()) {
+        const NodeRecord& nr = *it->second;
         std::string before = n.state;
         if (nr.reported_generation == n.generation) {
           if (nr.state == "serving" && nr.serving_digest == spec->model.digest) {
@@ -243,9 +296,9 @@ Status drive_one(RolloutEnv& env, RolloutRecord& r) {
           n.reason = fmt::format("offline for more than {} s", spec->offline_timeout_seconds);
         }
         if (n.state != before) {
-          if (auto st = env.db->put_rollout_node(n); !st.ok()) return st;
+          step.writes.rollout_nodes.push_back(n);
           if (terminal_failure(n.state))
-            (void)env.db->audit(
+            step.writes.audit.push_back(
                 {0, now, "controller", "node_failed", n.node, fmt::format("rollout {}: {}", r.id, n.reason)});
         }
       }
@@ -253,53 +306,58 @@ Status drive_one(RolloutEnv& env, RolloutRecord& r) {
     if (terminal_failure(n.state)) ++failures;
   }
   if (failures > *max_fail)
-    return abort_rollout(env, r, *spec, *nodes,
+    return abort_rollout(env, step, r, *spec, *nodes,
                          fmt::format("{} node(s) failed, more than --max-failures {}", failures, spec->max_failures),
                          "controller");
-  if (r.state != "running") return ok_status();
+  if (r.state != "running") return publish_step(env, step, r.id);
 
-  // Assign: the current batch's nodes get their desired state (once).
-  bool batch_healthy = true, any = false;
-  for (auto& n : *nodes) {
-    if (n.batch != r.current_batch) continue;
-    any = true;
-    if (n.generation == 0) {
-      auto gen = env.publish(n.node, desired_for(*spec, r.id));
-      if (!gen.ok()) return gen.status();
-      n.generation = *gen;
-      n.assigned_at = now;
-      n.state = "pending";
-      if (auto st = env.db->put_rollout_node(n); !st.ok()) return st;
-    }
-    if (n.state != "serving" && !terminal_failure(n.state)) batch_healthy = false;
-  }
-  if (!any || !batch_healthy) {
-    if (r.batch_done_at != 0) {
-      r.batch_done_at = 0;
-      return env.db->put_rollout(r);
-    }
-    return ok_status();
-  }
-  // Bake: the batch must stay healthy for bake_seconds before the next one starts.
-  if (r.batch_done_at == 0) {
-    r.batch_done_at = now;
-    return env.db->put_rollout(r);
-  }
-  if (now - r.batch_done_at < spec->bake_seconds) return ok_status();
   int64_t n_batches = 0;
   for (const auto& n : *nodes) n_batches = std::max(n_batches, n.batch + 1);
-  // The step and its audit entries in one transaction: a controller killed here leaves
-  // neither, and the next leader takes (and records) the step once.
-  std::vector<AuditRecord> entries{
-      {0, now, "controller", "batch_done", r.id,
-       fmt::format("batch {} of {} healthy for {} s", r.current_batch + 1, n_batches, spec->bake_seconds)}};
-  r.current_batch += 1;
-  r.batch_done_at = 0;
-  if (r.current_batch >= n_batches) {
-    r.state = "succeeded";
-    entries.push_back({0, now, "controller", "rollout_succeeded", r.id, spec->model.reference});
+  for (;;) {
+    // Assign: the current batch's nodes get their desired state (once).
+    bool batch_healthy = true, any = false, assigned = false;
+    for (auto& n : *nodes) {
+      if (n.batch != r.current_batch) continue;
+      any = true;
+      if (n.generation == 0) {
+        auto gen = stage_desired(env, step, n.node, desired_for(*spec, r.id), now);
+        if (!gen.ok()) return gen.status();
+        n.generation = *gen;
+        n.assigned_at = now;
+        n.state = "pending";
+        step.writes.rollout_nodes.push_back(n);
+        assigned = true;
+      }
+      if (n.state != "serving" && !terminal_failure(n.state)) batch_healthy = false;
+    }
+    if (assigned || !any || !batch_healthy) {
+      if (r.batch_done_at != 0) {
+        r.batch_done_at = 0;
+        step.writes.rollout = r;
+      }
+      return publish_step(env, step, r.id);
+    }
+    // Bake: the batch must stay healthy for bake_seconds before the next one starts.
+    if (r.batch_done_at == 0) {
+      r.batch_done_at = now;
+      step.writes.rollout = r;
+    }
+    if (now - r.batch_done_at < spec->bake_seconds) return publish_step(env, step, r.id);
+    // The step and its audit entries in one transaction: a controller killed here leaves
+    // neither, and the next leader takes (and records) the step once.
+    step.writes.audit.push_back(
+        {0, now, "controller", "batch_done", r.id,
+         fmt::format("batch {} of {} healthy for {} s", r.current_batch + 1, n_batches, spec->bake_seconds)});
+    r.current_batch += 1;
+    r.batch_done_at = 0;
+    step.writes.rollout = r;
+    if (r.current_batch >= n_batches) {
+      r.state = "succeeded";
+      step.writes.rollout = r;
+      step.writes.audit.push_back({0, now, "controller", "rollout_succeeded", r.id, spec->model.reference});
+      return publish_step(env, step, r.id);
+    }
   }
-  return env.db->put_rollout_audited(r, entries);
 }
 
 }  // namespace
@@ -334,12 +392,15 @@ Status control_rollout(RolloutEnv& env, const std::string& id, const std::string
     if (!spec.ok()) return spec.status();
     auto nodes = env.db->rollout_nodes(id);
     if (!nodes.ok()) return nodes.status();
-    return abort_rollout(env, rec, *spec, *nodes, "aborted by " + actor, actor);
+    Step step;
+    return abort_rollout(env, step, rec, *spec, *nodes, "aborted by " + actor, actor);
   } else {
     return make_error(ErrorCode::kInvalidArgument, "rollout action '{}' is not pause, resume or abort", action);
   }
-  (void)env.db->audit({0, env.now(), actor, "rollout_" + action + "d", id, ""});
-  return env.db->put_rollout(rec);
+  FleetWrites w;
+  w.rollout = rec;
+  w.audit.push_back({0, env.now(), actor, "rollout_" + action + "d", id, ""});
+  return env.db->write(w);
 }
 
 }  // namespace hearth::fleet

@@ -46,11 +46,26 @@ Result<std::vector<size_t>> plan_batches(const std::vector<std::string>& batches
 std::vector<std::string> order_nodes(std::vector<std::string> ids);
 Result<size_t> max_failures_of(const std::string& spec, size_t n_nodes);
 
-// What the driver needs from the controller.
+// A desired state signed for a node, ready to be recorded and then published.
+struct PreparedDesired {
+  std::string node;
+  uint64_t generation = 0;
+  std::string envelope;
+  // Already in the database: the node's recorded desired state was this rollout's same state
+  // (a controller stopped between recording and publishing it), sent again under its generation.
+  bool recorded = false;
+};
+
+// What the driver needs from the controller. A step's desired states are prepared, recorded
+// with the rest of the step in one transaction (FleetDb::write), and only then sent, all at
+// once: a send that fails is not retried by the driver, since the controller publishes every
+// recorded desired state again whenever it (re)connects to the broker.
 struct RolloutEnv {
   FleetDb* db = nullptr;
-  // Signs and publishes (retained) a desired state; returns its generation.
-  std::function<Result<uint64_t>(const std::string& node, DesiredState d)> publish;
+  // Signs `d` for `node` under its next generation (or finds it recorded); writes nothing.
+  std::function<Result<PreparedDesired>(const std::string& node, DesiredState d)> prepare;
+  // Publishes (retained, QoS 1, pipelined) desired states that are recorded.
+  std::function<Status(const std::vector<PreparedDesired>&)> send;
   std::function<int64_t()> now;
 };
 
