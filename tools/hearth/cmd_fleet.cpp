@@ -118,7 +118,7 @@ Status run_init(FleetCli& c) {
     std::printf("%s\n", json{{"dir", f.dir},
                              {"name", f.name},
                              {"controller_url", f.controller.to_string()},
-                             {"broker_url", f.broker.to_string()},
+                             {"broker_url", f.broker_urls()},  // every member of a cluster
                              {"ca_sha256", f.ca_sha256},
                              {"mosquitto_conf", f.mosquitto_conf_path()}}
                             .dump()
@@ -128,11 +128,12 @@ Status run_init(FleetCli& c) {
   std::printf(
       "fleet '%s' in %s\n"
       "  CA sha256:   %s   (nodes pin it: hearth agent enroll --ca-sha256 %s)\n"
-      "  broker:      %s   start it: mosquitto -c %s\n"
+      "  broker%s %s   start it: mosquitto -c %s\n"
       "  controller:  %s   start it: hearth controller --fleet %s\n"
       "  admin token: %s (keep it secret)\n",
       f.name.c_str(), f.dir.c_str(), f.ca_sha256.c_str(), f.ca_sha256.substr(0, 12).c_str(),
-      f.broker.to_string().c_str(), f.mosquitto_conf_path().c_str(), f.controller.to_string().c_str(), f.dir.c_str(),
+      f.brokers.size() > 1 ? "s:    " : ":     ", f.broker_urls().c_str(), f.mosquitto_conf_path().c_str(),
+      f.controller.to_string().c_str(), f.dir.c_str(),
       f.admin_token_path().c_str());
   return ok_status();
 }
@@ -401,9 +402,9 @@ Status run_controller(ControllerCli& c) {
   StopSignals signals;  // before any thread starts
   HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<Controller> ctl, Controller::create(f, o));
   HEARTH_TRY(ctl->start());
-  std::printf("controller for fleet '%s' at https://%s:%d (broker %s)\n", f.name.c_str(),
+  std::printf("controller for fleet '%s' at https://%s:%d (broker%s %s)\n", f.name.c_str(),
               (o.listen_host.empty() ? f.controller.host : o.listen_host).c_str(), ctl->port(),
-              f.broker.to_string().c_str());
+              f.brokers.size() > 1 ? "s" : "", f.broker_urls().c_str());
   std::fflush(stdout);
   return signals.run([&] { return ctl->serve(); }, [&] { ctl->stop(); });
 }
