@@ -328,11 +328,21 @@ struct Dashboard::Impl {
     }
     std::unordered_map<std::string, size_t> seen_nodes;
     seen_nodes.reserve(nodes->size());
+    bool more = false;
     for (const auto& n : *nodes) {
       std::string j = node_json(n);
       const size_t h = std::hash<std::string>{}(j);
       auto it = node_hash.find(n.id);
-      if (baseline && (it == node_hash.end() || it->second != h)) nodes_changed.push_back(json::parse(j));
+      if (baseline && (it == node_hash.end() || it->second != h)) {
+        if (nodes_changed.size() >= opt.max_nodes_per_update) {
+          // A page is full: this node goes with a later update (its old hash is kept, so it
+          // still differs then; a new node is still new then).
+          more = true;
+          if (it != node_hash.end()) seen_nodes.emplace(n.id, it->second);
+          continue;
+        }
+        nodes_changed.push_back(json::parse(j));
+      }
       seen_nodes.emplace(n.id, h);
     }
     if (baseline)
@@ -381,7 +391,7 @@ struct Dashboard::Impl {
     if (nodes_changed.empty() && removed.empty() && rollouts_changed.empty() && audit_new.empty()) return;
     const uint64_t seq = next_seq++;
     json u = {{"seq", seq},       {"time", now_s()},      {"nodes", nodes_changed}, {"removed", removed},
-              {"rollouts", rollouts_changed}, {"audit", audit_new}};
+              {"rollouts", rollouts_changed}, {"audit", audit_new}, {"more", more}};
     updates.emplace_back(seq, "event: update\ndata: " + u.dump() + "\n\n");
     while (updates.size() > kKeptUpdates) updates.pop_front();
     cv.notify_all();

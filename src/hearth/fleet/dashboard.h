@@ -9,7 +9,9 @@
 //                                            cannot send Authorization): one "update" event per
 //                                            change, at most one a second, with the nodes that
 //                                            changed (as /v1/nodes shows them), rollout summaries
-//                                            and new audit records; ": keepalive" every 15 s.
+//                                            and new audit records (at most max_nodes_per_update
+//                                            nodes an update; "more": true when others wait for
+//                                            the next one); ": keepalive" every 15 s.
 //   GET /v1/dashboard/rollouts        admin  {rollouts: [summary]} newest first (at most 200)
 //   GET /v1/dashboard/audit?after=N   admin  {audit: [...]} the newest 500 with id > N
 //   GET /v1/nodes/<id>/telemetry?range=S  admin  the node's history over the last S seconds
@@ -40,6 +42,9 @@ struct DashboardOptions {
   int flush_interval_ms = 3000;  // pending telemetry buckets to the database
   int poll_interval_ms = 1000;   // changes looked for while a live stream is open
   int max_streams = 8;           // open live streams (each holds one HTTP worker); more get 503
+  // Changed nodes sent in one update; more changed nodes wait for the next ("more": true), so
+  // that a rollout over 10,000 nodes streams in bounded pages.
+  size_t max_nodes_per_update = 1000;
 };
 
 class Dashboard {
