@@ -13,6 +13,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "hearth/core/atomic_file.h"
 #include "hearth/fleet/fleet_dir.h"
@@ -302,6 +303,53 @@ TEST_F(FleetBroker, PresenceGoesOfflineThroughTheLastWill) {
       }
   }
   EXPECT_TRUE(offline) << "no offline presence after the node was killed";
+}
+
+// A batch's desired states go out pipelined: more messages than the in-flight window, each
+// retained and delivered once; with the broker gone, the call ends after its wait and says how
+// many are unacknowledged.
+TEST_F(FleetBroker, PipelinedPublishesAreAllAcknowledgedThroughASmallWindow) {
+  MqttOptions o = options("hearth-controller", fleet_.controller_cert_path(), fleet_.controller_key_path());
+  o.max_inflight = 8;
+  Inbox inbox;
+  auto ctl = connect_as(o, &inbox);
+  ASSERT_TRUE(ctl);
+  ASSERT_TRUE(ctl->subscribe(all_nodes_topic("plant", NodeTopic::kDesired), 1, 5).ok());
+  constexpr int kNodes = 300;
+  std::vector<MqttOutgoing> out;
+  for (int i = 0; i < kNodes; ++i) {
+    const std::string node = "node-" + std::to_string(i);
+    out.push_back({node_topic("plant", node, NodeTopic::kDesired), "{\"n\":" + std::to_string(i) + "}"});
+  }
+  auto st = ctl->publish_many(out, /*retain=*/true, 10);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  size_t got = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    got = 0;
+    for (const auto& m : out) got += inbox.count_on(m.topic) > 0;
+    if (got == out.size()) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(got, out.size());
+  for (const auto& m : out) EXPECT_EQ(inbox.count_on(m.topic), 1u) << m.topic;
+
+  // A node that connects later gets its retained one.
+  auto [cert, key] = node_identity("node-299");
+  Inbox node_inbox;
+  auto n = connect_as(options("node-299", cert, key), &node_inbox);
+  ASSERT_TRUE(n);
+  ASSERT_TRUE(n->subscribe(out.back().topic, 1, 5).ok());
+  auto retained = node_inbox.wait_for(out.back().topic, 5s);
+  ASSERT_TRUE(retained);
+  EXPECT_EQ(*retained, out.back().payload);
+
+  broker_.reset();  // no PUBACK comes now
+  const auto t0 = std::chrono::steady_clock::now();
+  st = ctl->publish_many(out, /*retain=*/true, 1);
+  EXPECT_EQ(st.code(), ErrorCode::kUnavailable) << st.to_string();
+  EXPECT_NE(st.message().find("not acknowledged"), std::string::npos) << st.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
 }
 
 }  // namespace
