@@ -33,8 +33,9 @@ namespace {
 
 constexpr int kRowsPerGroup = 16;
 constexpr size_t kPairBytes = 64;  // one column pair of a 16-row group
-// Tokens per prefill tile: two groups x 12 tokens keep 24 accumulators, two weight registers
-// and a broadcast in the 32 zmm registers, with 14 loads per 24 vdpbf16ps.
+// Prefill tile: two groups x 12 tokens keep 24 accumulators, two weight registers and a
+// broadcast in the 32 zmm registers, with 14 loads per 24 vdpbf16ps.
+constexpr int kGroupTile = 2;
 constexpr int kTokenTile = 12;
 
 // The avx512 table this one extends: every type and shape the bf16 path does not take.
@@ -224,6 +225,19 @@ void run_tiles(const std::byte* w, size_t gb, int64_t kp, const uint32_t* xs, in
   }
 }
 
+// `count` (1..kGroupTile) groups starting at w.
+template <int NG = kGroupTile>
+void run_groups(int64_t count, const std::byte* w, size_t gb, int64_t kp, const uint32_t* xs, int64_t n_tokens,
+                float* y, int64_t ys) {
+  if constexpr (NG > 0) {
+    if (count == NG) {
+      run_tiles<NG>(w, gb, kp, xs, n_tokens, y, ys);
+    } else {
+      run_groups<NG - 1>(count, w, gb, kp, xs, n_tokens, y, ys);
+    }
+  }
+}
+
 void matmul_bf16(const MatmulArgs& a, ThreadPool& pool) {
   if (a.packed == nullptr || !on_bf16_path(a.wtype) || packed_bytes_bf16(a.wtype, a.rows, a.cols) == 0) {
     base().matmul(a, pool);
@@ -253,16 +267,12 @@ void matmul_bf16(const MatmulArgs& a, ThreadPool& pool) {
       for (int64_t g = g0; g < g1; ++g) tile_decode(a.packed + static_cast<size_t>(g) * gb, kp, xs, a.y + g * 16);
     });
   } else {
-    // Prefill is compute-bound: pairs of groups share each activation broadcast.
-    pool.parallel_for((n_groups + 1) / 2, 1, [&](int64_t i0, int64_t i1) {
+    // Prefill is compute-bound: kGroupTile groups share each activation broadcast.
+    pool.parallel_for((n_groups + kGroupTile - 1) / kGroupTile, 1, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
-        const int64_t g = 2 * i;
-        const std::byte* w = a.packed + static_cast<size_t>(g) * gb;
-        if (g + 1 < n_groups) {
-          run_tiles<2>(w, gb, kp, xs, a.n_tokens, a.y + g * kRowsPerGroup, a.y_stride);
-        } else {
-          run_tiles<1>(w, gb, kp, xs, a.n_tokens, a.y + g * kRowsPerGroup, a.y_stride);
-        }
+        const int64_t g = kGroupTile * i;
+        run_groups(std::min<int64_t>(kGroupTile, n_groups - g), a.packed + static_cast<size_t>(g) * gb, gb, kp, xs,
+                   a.n_tokens, a.y + g * kRowsPerGroup, a.y_stride);
       }
     });
   }
