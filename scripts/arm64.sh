@@ -7,6 +7,8 @@
 #                            (cortex-a53, cortex-a76, max) and kernel table (HEARTH_ISA)
 #   scripts/arm64.sh count [FILE]  instructions executed per kernel call, per table (README "ARM64")
 #   scripts/arm64.sh all     setup, build, test
+#   scripts/arm64.sh quick   build only the table tests and run a short check under -cpu max
+#                            (cold build + run: ~72 s of CPU; see the README's ARM64 section)
 #
 # What builds for arm64: the kernels library (core + kernels) and the core/kernel unit tests
 # (HEARTH_KERNELS_ONLY). The rest of hearth needs arm64 builds of boost, protobuf, sqlite, ...
@@ -51,12 +53,15 @@ qemu() {
   command -v qemu-aarch64-static 2>/dev/null || command -v qemu-aarch64 2>/dev/null || die "no qemu-aarch64 (run: scripts/arm64.sh setup)"
 }
 
+# Builds the given targets (default: every arm64 test program).
 build() {
   command -v $TRIPLE-g++-12 >/dev/null || die "no $TRIPLE-g++-12 (run: scripts/arm64.sh setup)"
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/toolchains/aarch64.cmake" \
     -DHEARTH_KERNELS_ONLY=ON -DHEARTH_BUILD_TESTS=ON >/dev/null
-  nice -n 5 cmake --build "$BUILD" -j"$JOBS" --target kernels_table_test kernels_quant_test core_test arm64_tables_test kernel_calls
+  local targets=("$@")
+  [ ${#targets[@]} -gt 0 ] || targets=(kernels_table_test kernels_quant_test core_test arm64_tables_test kernel_calls)
+  nice -n 5 cmake --build "$BUILD" -j"$JOBS" --target "${targets[@]}"
   # The ISA flags stay in their translation units: no file but dotprod.cpp / i8mm.cpp holds an
   # sdot or smmla instruction.
   local objdir="$BUILD/src/hearth/kernels/CMakeFiles/hearth_kernels.dir"
@@ -110,6 +115,21 @@ test_all() {
   echo "arm64.sh: all arm64 tests passed under $(qemu)"
 }
 
+# A short check: table selection on the three CPU models, and every matmul type, element-wise
+# op, exp edge, rope and attention (over a ring, f32/f16/q8_0/q4_0 caches) on all three neon
+# tables under -cpu max. The long attention sweeps (KernelOps.Attention, the quantized-cache
+# oracle) are left to `test`. No dotprod/i8mm instruction can reach the plain neon table: the
+# build's objdump check above guards that without an ARMv8.0 run.
+quick() {
+  local k=tests/unit/kernels a=tests/arm64
+  HEARTH_EXPECT_TABLES=ref,neon run_one cortex-a53 neon $a/arm64_tables_test --gtest_brief=1
+  HEARTH_EXPECT_TABLES=ref,neon,neon-dotprod run_one cortex-a76 neon-dotprod $a/arm64_tables_test --gtest_brief=1
+  HEARTH_EXPECT_TABLES=ref,neon,neon-dotprod,neon-i8mm run_one max neon-i8mm $a/arm64_tables_test --gtest_brief=1
+  run_one max neon-i8mm $k/kernels_table_test --gtest_brief=1 \
+    --gtest_filter='KernelOps.*:KvTypes.*:KernelTables.*:TypeTraits.*:-KernelOps.PackedMatmul:KernelOps.Attention:KernelOps.AttentionReads*'
+  echo "arm64.sh: quick arm64 check passed under $(qemu)"
+}
+
 # Instructions executed by one call of each kernel in tests/arm64/kernel_calls.cpp's suite, per
 # table: qemu translates one guest instruction per block (-singlestep) and logs each executed
 # block (-d exec,nochain) and each syscall (-d strace); the calls sit between marker syscalls
@@ -146,5 +166,6 @@ case "${1:-all}" in
   test) test_all ;;
   count) count "${2:-}" ;;
   all) setup; build; test_all ;;
-  *) die "unknown command '$1' (setup|build|test|count|all)" ;;
+  quick) build kernels_table_test arm64_tables_test; quick ;;
+  *) die "unknown command '$1' (setup|build|test|count|all|quick)" ;;
 esac
