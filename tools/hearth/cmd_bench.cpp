@@ -201,6 +201,7 @@ void setup(CLI::App& app) {
   sub->add_option("--draft-max", o->params.draft_max, "most guesses per pass")->capture_default_str();
   sub->add_option("--input", o->onnx.inputs, "MODEL.onnx: NAME=FILE.npy for an input (others are drawn from their declared shapes)");
   sub->add_option("--shape", o->onnx.shapes, "MODEL.onnx: NAME=1x3x640x640, the shape of a drawn input with dynamic dims");
+  sub->add_flag("--profile", o->onnx.profile, "MODEL.onnx: then time every node (per op type and the slowest nodes)");
   sub->add_option("--runs", o->onnx.reps, "MODEL.onnx: timed inferences per thread count")->capture_default_str();
   sub->add_flag("--json", o->json, "print one JSON object");
   sub->add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement");

@@ -66,6 +66,65 @@ Result<Timing> time_runs(onnx::Session& s, const std::vector<std::pair<std::stri
   return Timing{sum / static_cast<double>(ms.size()), sorted[sorted.size() / 2], sorted.front()};
 }
 
+// The profiled runs of one thread count: per op type and the `top` slowest nodes, per inference.
+Result<nlohmann::ordered_json> profile_runs(const OnnxBenchOptions& o, int threads,
+                                            const std::vector<std::pair<std::string, Tensor>>& feeds, size_t top) {
+  HEARTH_ASSIGN_OR_RETURN(onnx::Model m, onnx::load_model_file(o.model));
+  onnx::SessionOptions so;
+  so.n_threads = threads;
+  so.profile = true;
+  HEARTH_ASSIGN_OR_RETURN(onnx::Session s, onnx::Session::create(std::move(m), so));
+  for (int i = 0; i < o.warmup; ++i) HEARTH_TRY(s.run(feeds).status());
+  const std::vector<onnx::NodeProfile> before = s.profile();
+  for (int i = 0; i < o.reps; ++i) HEARTH_TRY(s.run(feeds).status());
+  std::vector<onnx::NodeProfile> nodes = s.profile();
+  for (size_t i = 0; i < nodes.size(); ++i) {  // the timed runs only (not the warm-up)
+    if (i < before.size()) {
+      nodes[i].seconds -= before[i].seconds;
+      nodes[i].calls -= before[i].calls;
+    }
+  }
+  const double runs = o.reps;
+  double total = 0;
+  std::map<std::string, std::pair<double, int64_t>> by_op;  // op -> (seconds, nodes)
+  for (const auto& n : nodes) {
+    total += n.seconds;
+    auto& [sec, count] = by_op[n.op_type];
+    sec += n.seconds;
+    ++count;
+  }
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> ops(by_op.begin(), by_op.end());
+  std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
+  if (nodes.size() > top) nodes.resize(top);
+  nlohmann::ordered_json j;
+  j["threads"] = threads;
+  j["node_ms"] = total * 1000.0 / runs;
+  j["ops"] = nlohmann::ordered_json::array();
+  for (const auto& [op, v] : ops) {
+    j["ops"].push_back({{"op", op}, {"nodes", v.second}, {"ms", v.first * 1000.0 / runs}, {"share", total > 0 ? v.first / total : 0.0}});
+  }
+  j["slowest"] = nlohmann::ordered_json::array();
+  for (const auto& n : nodes) {
+    j["slowest"].push_back({{"node", n.node}, {"op", n.op_type}, {"inputs", n.inputs}, {"ms", n.seconds * 1000.0 / runs},
+                            {"share", total > 0 ? n.seconds / total : 0.0}});
+  }
+  return j;
+}
+
+void print_profile(const nlohmann::ordered_json& p) {
+  std::printf("  profile, threads %d: %.3f ms per inference in the nodes\n", p["threads"].get<int>(), p["node_ms"].get<double>());
+  for (const auto& op : p["ops"]) {
+    std::printf("    %-22s %4lld nodes %9.3f ms %5.1f %%\n", op["op"].get<std::string>().c_str(),
+                static_cast<long long>(op["nodes"].get<int64_t>()), op["ms"].get<double>(), 100.0 * op["share"].get<double>());
+  }
+  std::printf("    slowest nodes:\n");
+  for (const auto& n : p["slowest"]) {
+    std::printf("    %9.3f ms %5.1f %%  %s %s  %s\n", n["ms"].get<double>(), 100.0 * n["share"].get<double>(),
+                n["op"].get<std::string>().c_str(), n["node"].get<std::string>().c_str(), n["inputs"].get<std::string>().c_str());
+  }
+}
+
 }  // namespace
 
 Status run_onnx_bench(const OnnxBenchOptions& o) {
@@ -127,6 +186,14 @@ Status run_onnx_bench(const OnnxBenchOptions& o) {
     } else {
       std::printf("  threads %d: %.3f ms mean, %.3f ms median, %.3f ms min, %.1f inferences/s (%d runs)\n", threads, t.mean_ms, t.median_ms,
                   t.min_ms, per_s, o.reps);
+    }
+  }
+  if (o.profile) {
+    j["profile"] = nlohmann::ordered_json::array();
+    for (int threads : counts) {
+      HEARTH_ASSIGN_OR_RETURN(nlohmann::ordered_json p, profile_runs(o, threads, feeds, 15));
+      if (!o.json) print_profile(p);
+      j["profile"].push_back(std::move(p));
     }
   }
   j["peak_rss_mib"] = static_cast<double>(peak_rss_bytes()) / 1048576.0;

@@ -17,6 +17,9 @@ struct OnnxBenchOptions {
   int reps = 20;
   int warmup = 3;
   bool json = false;
+  // After the timed runs, the same runs again with per-node timing (SessionOptions::profile):
+  // time per op type and the slowest nodes, per thread count.
+  bool profile = false;
 };
 
 Status run_onnx_bench(const OnnxBenchOptions& o);

@@ -1,6 +1,7 @@
 #include "hearth/onnx/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <unordered_map>
 
 #include "hearth/core/thread_pool.h"
@@ -44,6 +45,26 @@ struct Session::Impl {
   const kernels::KernelTable* kt = nullptr;
   std::unordered_map<const Graph*, Plan> plans;
   SessionStats stats;
+  // SessionOptions::profile: each node's entry, by node (index into profiled, first-run order).
+  std::unordered_map<const Node*, size_t> profile_index;
+  std::vector<NodeProfile> profiled;
+
+  NodeProfile& profile_entry(const Node& n, const std::vector<const Tensor*>& ins) {
+    auto [it, added] = profile_index.emplace(&n, profiled.size());
+    if (added) {
+      NodeProfile e;
+      e.node = n.name.empty() ? n.describe() : n.name;
+      e.op_type = n.op_type;
+      profiled.push_back(std::move(e));
+    }
+    NodeProfile& e = profiled[it->second];
+    e.inputs.clear();
+    for (const Tensor* t : ins) {
+      if (!e.inputs.empty()) e.inputs += ' ';
+      e.inputs += t ? shape_string(t->shape()) : "-";
+    }
+    return e;
+  }
 
   OpContext context() { return OpContext{*pool, buffers, *kt, model.opset}; }
 
@@ -163,6 +184,13 @@ struct Session::Impl {
       outs.assign(n.outputs.size(), Tensor());
       if (is_if(n)) {
         HEARTH_TRY(run_if(n, ins, env, outs));
+      } else if (options.profile) {
+        NodeProfile& e = profile_entry(n, ins);
+        OpContext ctx = context();
+        const auto t0 = std::chrono::steady_clock::now();
+        HEARTH_TRY(p.fns[i](ctx, n, ins, outs));
+        e.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ++e.calls;
       } else {
         OpContext ctx = context();
         HEARTH_TRY(p.fns[i](ctx, n, ins, outs));
@@ -217,6 +245,7 @@ SessionStats Session::stats() const {
   s.buffers_reused = impl_->buffers.reused();
   return s;
 }
+std::vector<NodeProfile> Session::profile() const { return impl_->profiled; }
 
 Result<Session> Session::create(Model model, const SessionOptions& options) {
   if (model.opset > kMaxOpset) {

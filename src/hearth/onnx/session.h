@@ -30,6 +30,8 @@ struct SessionOptions {
   // No intermediate tensor may be larger than this (hostile graphs: ConstantOfShape, Expand,
   // Tile, Resize, ... can ask for anything).
   size_t max_tensor_bytes = size_t{4} << 30;
+  // Time every node's run (Session::profile); off by default (a clock read per node).
+  bool profile = false;
 };
 
 struct SessionStats {
@@ -37,6 +39,15 @@ struct SessionStats {
   size_t folded = 0;         // nodes folded into constants at creation
   size_t fused = 0;          // BatchNormalization / activation nodes fused into a Conv
   size_t buffers_reused = 0; // allocations served from the pool (cumulative over runs)
+};
+
+// One node's share of the runs since the session was created (SessionOptions::profile).
+struct NodeProfile {
+  std::string node;     // the node's name (or its op and index when it has none)
+  std::string op_type;  // after fusion: a Conv that absorbed a Relu is still "Conv"
+  std::string inputs;   // its input shapes at the last run, e.g. "[1,24,64,64] [24,1,5,5] [24]"
+  int64_t calls = 0;
+  double seconds = 0;
 };
 
 class Session {
@@ -54,6 +65,8 @@ class Session {
   Result<std::vector<Tensor>> run(const std::vector<std::pair<std::string, Tensor>>& feeds);
 
   SessionStats stats() const;
+  // Every node that ran, in first-run order (subgraph nodes included); empty unless profiling.
+  std::vector<NodeProfile> profile() const;
 
  private:
   struct Impl;

@@ -325,6 +325,39 @@ TEST(OnnxSession, NamesTheUnsupportedNodeAndOpset) {
   EXPECT_NE(sf.status().message().find("opset 99 is newer than hearth supports"), std::string::npos) << sf.status().to_string();
 }
 
+TEST(OnnxSession, ProfilesEachNodeOnlyWhenAsked) {
+  auto m = base_model();
+  add_node(m.mutable_graph(), "Relu", {"x"}, {"h"}, "first");
+  add_node(m.mutable_graph(), "Neg", {"h"}, {"y"}, "second");
+  Tensor x = Tensor::make(DType::kFloat, {2, 3}).value();
+  for (int run = 0; run < 2; ++run) {
+    const bool profile = run == 1;
+    auto r = parse(m);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    SessionOptions o;
+    o.profile = profile;
+    o.fuse = false;
+    auto s = Session::create(std::move(r).value(), o);
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(s->run({{"x", x}}).ok());
+    const auto p = s->profile();
+    if (!profile) {
+      EXPECT_TRUE(p.empty());
+      continue;
+    }
+    ASSERT_EQ(p.size(), 2u);
+    EXPECT_EQ(p[0].node, "first");
+    EXPECT_EQ(p[0].op_type, "Relu");
+    EXPECT_EQ(p[1].node, "second");
+    EXPECT_EQ(p[1].op_type, "Neg");
+    for (const auto& e : p) {
+      EXPECT_EQ(e.calls, 3);
+      EXPECT_EQ(e.inputs, "[2,3]");
+      EXPECT_GE(e.seconds, 0.0);
+    }
+  }
+}
+
 TEST(OnnxLoader, RequiresADefaultOpsetAndBoundsNesting) {
   auto m = base_model();
   m.clear_opset_import();
