@@ -400,6 +400,19 @@ TEST_P(Conformance, ABatchOfWritesIsCommittedWholeOrNotAtAll) {
   EXPECT_EQ(b.state, "serving");
   EXPECT_EQ(b.serving_digest, rep_b2.serving_digest);
   EXPECT_EQ(b.reported_seq, 9u);
+
+  // Events: each audited once, though sent again in the same burst and in a later one.
+  auto event = [](uint64_t seq) {
+    return FleetWrites::NodeEvent{"edge-a", seq, {0, 40, "edge-a", "node_event:failed", "edge-a", "e" + std::to_string(seq)}};
+  };
+  FleetWrites events;
+  events.events = {event(3), event(3), event(4)};
+  ASSERT_TRUE(db_->write(events).ok());
+  events.events = {event(4), event(5)};
+  ASSERT_TRUE(db_->write(events).ok());
+  EXPECT_EQ(count_actions("edge-a", "node_event:failed"), 3);
+  EXPECT_FALSE(*db_->note_event("edge-a", 5));
+  EXPECT_TRUE(*db_->note_event("edge-a", 6));
 }
 
 TEST_P(Conformance, AnEventIsNotedOnceAndOnlyRecentOnesAreRemembered) {

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <set>
 #include <iterator>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -207,12 +208,13 @@ class ControllerImpl final : public Controller {
   }
 
  private:
-  // A batch's desired states in flight at once (publish_many's window).
-  static constexpr int kMaxInflight = 128;
+  // A batch's desired states in flight at once (publish_many's window): a busy broker acks
+  // late, and the window, not its speed, would bound the rate.
+  static constexpr int kMaxInflight = 1024;
   // Messages from nodes wait here for the writer; the network thread waits when it is full.
-  static constexpr size_t kMaxInbox = 20000;
+  static constexpr size_t kMaxInbox = 50000;
   // At most this many are taken (and committed) in one transaction.
-  static constexpr size_t kMaxBurst = 2000;
+  static constexpr size_t kMaxBurst = 10000;
   // A pass of the driver starts at most this often when reports wake it (else every 500 ms).
   static constexpr auto kMinPassGap = std::chrono::milliseconds(200);
 
@@ -228,7 +230,12 @@ class ControllerImpl final : public Controller {
   // Reports, presence and telemetry are committed in bursts: whatever came in while the last
   // burst was written, up to kMaxBurst messages, in one transaction (one disk sync), in order.
   void writer_loop() {
+    using clock = std::chrono::steady_clock;
     std::vector<MqttMessage> burst;
+    // How the writer keeps up, logged every 10 s while messages come in.
+    size_t taken = 0, bursts = 0, waiting = 0;
+    clock::duration busy{};
+    auto since = clock::now();
     for (;;) {
       {
         std::unique_lock lock(inbox_mu_);
@@ -237,10 +244,24 @@ class ControllerImpl final : public Controller {
         const size_t n = std::min(inbox_.size(), kMaxBurst);
         burst.assign(std::make_move_iterator(inbox_.begin()), std::make_move_iterator(inbox_.begin() + n));
         inbox_.erase(inbox_.begin(), inbox_.begin() + n);
+        waiting = std::max(waiting, inbox_.size());
       }
       inbox_cv_.notify_all();  // room for the network thread
+      const auto t0 = clock::now();
       take_burst(burst);
+      busy += clock::now() - t0;
+      taken += burst.size();
+      ++bursts;
       burst.clear();
+      if (clock::now() - since >= std::chrono::seconds(10)) {
+        log::info("controller: wrote {} node message(s) in {} transaction(s) over {:.1f} s ({:.2f} s writing; at most "
+                  "{} waiting)",
+                  taken, bursts, std::chrono::duration<double>(clock::now() - since).count(),
+                  std::chrono::duration<double>(busy).count(), waiting);
+        taken = bursts = waiting = 0;
+        busy = {};
+        since = clock::now();
+      }
       {
         std::lock_guard lock(driver_mu_);
         driver_wake_ = true;  // the rollouts may have moved on
@@ -283,6 +304,8 @@ class ControllerImpl final : public Controller {
       if (leading_.load()) {
         std::lock_guard rl(rollout_mu_);
         if (auto st = drive_rollouts(env_); !st.ok()) log::warn("controller: rollouts: {}", st.message());
+        const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - pass_start).count();
+        if (took >= 1.0) log::info("controller: a pass over the rollouts took {:.2f} s", took);
       }
       lock.lock();
       // The next pass: in 500 ms, or sooner when reports were written (but not more often
@@ -554,6 +577,10 @@ class ControllerImpl final : public Controller {
     rec.enrolled_at = now_s();
     rec.cert_sha256 = fp.ok() ? *fp : "";
     if (auto st = db_->upsert_node(rec); !st.ok()) return status_response(st);
+    {
+      std::lock_guard lock(enrolled_mu_);
+      enrolled_.insert(node);  // the writer reads its record again (re-enrollment resets its seq)
+    }
     record(node, "node_enrolled", node,
            fmt::format("labels {} certificate {}", labels_to_string(*labels), rec.cert_sha256.substr(0, 16)));
     return json_response(200, json{{"certificate", *cert},
@@ -577,30 +604,34 @@ class ControllerImpl final : public Controller {
   }
 
   // One burst of node messages, in the order they came: checked, applied to the nodes' records
-  // (read once per burst), and written in one transaction. Events are noted one at a time
-  // (each is checked against the ones already noted).
+  // (records_: read from the database once, then kept, since only this thread writes what nodes
+  // report), and written in one transaction, events with them.
   void take_burst(const std::vector<MqttMessage>& burst) {
     FleetWrites w;
-    std::unordered_map<std::string, std::optional<NodeRecord>> records;  // as this burst leaves them
-    std::vector<std::pair<NodeRecord, Telemetry>> telemetry;               // for the dashboard, after
+    std::vector<std::pair<NodeRecord, Telemetry>> telemetry;  // for the dashboard, after
     const int64_t now = now_s();
+    {
+      std::lock_guard lock(enrolled_mu_);
+      for (const auto& id : enrolled_) records_.erase(id);  // (re-)enrolled: read again
+      enrolled_.clear();
+    }
     for (const auto& msg : burst) {
       auto topic = parse_node_topic(fleet_.name, msg.topic);
       if (!topic || topic->kind == NodeTopic::kDesired) continue;  // (our own publishes)
-      auto it = records.find(topic->node);
-      if (it == records.end()) {
+      auto it = records_.find(topic->node);
+      if (it == records_.end()) {
         auto known = db_->node(topic->node);
         if (!known.ok()) {
           log::error("controller: {}", known.status().message());
           continue;
         }
-        it = records.emplace(topic->node, std::move(*known)).first;
+        if (!known->has_value()) {  // not remembered: it may enroll later
+          log::warn("controller: dropped a message from '{}', which is not enrolled", topic->node);
+          continue;
+        }
+        it = records_.emplace(topic->node, std::move(**known)).first;
       }
-      if (!it->second) {
-        log::warn("controller: dropped a message from '{}', which is not enrolled", topic->node);
-        continue;
-      }
-      NodeRecord& rec = *it->second;
+      NodeRecord& rec = it->second;
       using U = FleetWrites::NodeUpdate;
       switch (topic->kind) {
         case NodeTopic::kPresence: {
@@ -643,13 +674,8 @@ class ControllerImpl final : public Controller {
             drop(msg, e.ok() ? "node mismatch" : e.status().message());
             continue;
           }
-          auto fresh = db_->note_event(e->node, e->seq);
-          if (!fresh.ok()) log::error("{}", fresh.status().message());
-          if (fresh.ok() && !*fresh) {
-            log::info("controller: ignored a resent event from {} (seq {})", e->node, e->seq);
-            continue;
-          }
-          w.audit.push_back({0, now, e->node, "node_event:" + e->type, e->node, e->message});
+          // Audited once: the write skips an event already noted (a resent one).
+          w.events.push_back({e->node, e->seq, {0, now, e->node, "node_event:" + e->type, e->node, e->message}});
           break;
         }
         case NodeTopic::kTelemetry: {
@@ -669,8 +695,10 @@ class ControllerImpl final : public Controller {
         case NodeTopic::kDesired: break;
       }
     }
-    if (auto st = db_->write(w); !st.ok())
+    if (auto st = db_->write(w); !st.ok()) {
       log::error("controller: writing {} node message(s): {}", burst.size(), st.message());
+      records_.clear();  // what they say was not written: read the nodes again
+    }
     for (const auto& [before, t] : telemetry) dashboard_->on_telemetry(before, t, now);  // the charts' history
   }
 
@@ -704,6 +732,11 @@ class ControllerImpl final : public Controller {
   std::condition_variable inbox_cv_;
   std::deque<MqttMessage> inbox_;
   bool inbox_stop_ = false;
+  // The writer's copy of each node's record (writer thread only), and the nodes enrolled since
+  // it last looked.
+  std::unordered_map<std::string, NodeRecord> records_;
+  std::mutex enrolled_mu_;
+  std::set<std::string> enrolled_;
 };
 
 }  // namespace

@@ -278,6 +278,9 @@ class SqliteFleetDb final : public FleetDb {
     if (w.empty()) return ok_status();
     for (const auto& d : w.desired)
       if (auto st = check_generation(d.generation); !st.ok()) return st;
+    for (const auto& e : w.events)
+      if (e.seq > static_cast<uint64_t>(INT64_MAX))
+        return make_error(ErrorCode::kInvalidArgument, "fleet database: event seq {} out of range", e.seq);
     std::lock_guard lock(mu_);
     if (auto st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
     Status st = ok_status();
@@ -290,6 +293,11 @@ class SqliteFleetDb final : public FleetDb {
         case FleetWrites::NodeUpdate::kTelemetry: st = set_telemetry_locked(u.node, u.telemetry_json, u.now); break;
         case FleetWrites::NodeUpdate::kReported: st = set_reported_locked(u.reported); break;
       }
+    }
+    for (size_t i = 0; i < w.events.size() && st.ok(); ++i) {
+      auto fresh = note_event_locked(w.events[i].node, w.events[i].seq);
+      if (!fresh.ok()) st = fresh.status();
+      else if (*fresh) st = audit_locked(w.events[i].audit);
     }
     for (size_t i = 0; i < w.rollout_nodes.size() && st.ok(); ++i) st = put_rollout_node_locked(w.rollout_nodes[i]);
     if (st.ok() && w.rollout) st = put_rollout_locked(*w.rollout);
@@ -491,8 +499,13 @@ class SqliteFleetDb final : public FleetDb {
   Result<bool> note_event(const std::string& node, uint64_t seq) override {
     if (seq > static_cast<uint64_t>(INT64_MAX))
       return make_error(ErrorCode::kInvalidArgument, "fleet database: event seq {} out of range", seq);
-    const auto s64 = static_cast<int64_t>(seq);
     std::lock_guard lock(mu_);
+    return note_event_locked(node, seq);
+  }
+
+ private:
+  Result<bool> note_event_locked(const std::string& node, uint64_t seq) {
+    const auto s64 = static_cast<int64_t>(seq);
     Stmt ins(db_, "INSERT OR IGNORE INTO node_events (node, seq) VALUES (?, ?)");
     ins.bind(1, node).bind(2, s64);
     if (ins.step() != SQLITE_DONE) return ins.error("node_events");
@@ -504,6 +517,8 @@ class SqliteFleetDb final : public FleetDb {
     }
     return fresh;
   }
+
+ public:
 
   Status audit(const AuditRecord& a) override {
     std::lock_guard lock(mu_);

@@ -106,9 +106,18 @@ struct FleetWrites {
   std::vector<RolloutNodeRecord> rollout_nodes;  // insert or replace
   std::optional<RolloutRecord> rollout;          // insert or replace
   std::vector<NodeUpdate> node_updates;
+  // A node's event (node, seq), noted as note_event does; its audit entry is written only when
+  // the event is new (a node resends what the broker did not acknowledge).
+  struct NodeEvent {
+    std::string node;
+    uint64_t seq = 0;
+    AuditRecord audit;
+  };
+  std::vector<NodeEvent> events;
   std::vector<AuditRecord> audit;
   bool empty() const {
-    return desired.empty() && rollout_nodes.empty() && !rollout && node_updates.empty() && audit.empty();
+    return desired.empty() && rollout_nodes.empty() && !rollout && node_updates.empty() && events.empty() &&
+           audit.empty();
   }
 };
 

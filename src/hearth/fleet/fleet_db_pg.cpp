@@ -294,6 +294,9 @@ class PgFleetDb final : public FleetDb {
       if (d.generation == 0 || d.generation > static_cast<uint64_t>(INT64_MAX))
         return make_error(ErrorCode::kInvalidArgument, "fleet database: desired generation {} out of range",
                           d.generation);
+    for (const auto& e : w.events)
+      if (e.seq > static_cast<uint64_t>(INT64_MAX))
+        return make_error(ErrorCode::kInvalidArgument, "fleet database: event seq {} out of range", e.seq);
     std::lock_guard lock(mu_);
     if (auto st = exec_plain("BEGIN"); !st.ok()) return st;
     Status st = ok_status();
@@ -308,6 +311,11 @@ class PgFleetDb final : public FleetDb {
           break;
         case FleetWrites::NodeUpdate::kReported: st = set_reported_locked(u.reported, false); break;
       }
+    }
+    for (size_t i = 0; i < w.events.size() && st.ok(); ++i) {
+      auto fresh = note_event_locked(w.events[i].node, w.events[i].seq, false);
+      if (!fresh.ok()) st = fresh.status();
+      else if (*fresh) st = insert_audit(w.events[i].audit, false);
     }
     for (size_t i = 0; i < w.rollout_nodes.size() && st.ok(); ++i)
       st = put_rollout_node_locked(w.rollout_nodes[i], false);
@@ -467,19 +475,26 @@ class PgFleetDb final : public FleetDb {
   Result<bool> note_event(const std::string& node, uint64_t seq) override {
     if (seq > static_cast<uint64_t>(INT64_MAX))
       return make_error(ErrorCode::kInvalidArgument, "fleet database: event seq {} out of range", seq);
-    const auto s64 = static_cast<int64_t>(seq);
     std::lock_guard lock(mu_);
+    return note_event_locked(node, seq, true);
+  }
+
+ private:
+  Result<bool> note_event_locked(const std::string& node, uint64_t seq, bool may_reset) {
+    const auto s64 = static_cast<int64_t>(seq);
     auto ins = run("INSERT INTO node_events (node, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                   {node, std::to_string(s64)}, "node_events");
+                   {node, std::to_string(s64)}, "node_events", may_reset);
     if (!ins.ok()) return ins.status();
     const bool fresh = affected(*ins) > 0;
     if (fresh && s64 > 100000) {
       auto del = run("DELETE FROM node_events WHERE node = $1 AND seq < $2", {node, std::to_string(s64 - 100000)},
-                     "node_events");
+                     "node_events", may_reset);
       if (!del.ok()) return del.status();
     }
     return fresh;
   }
+
+ public:
 
   Status audit(const AuditRecord& a) override {
     std::lock_guard lock(mu_);

@@ -1,6 +1,7 @@
 #include "hearth/fleet/rollout.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string_view>
 #include <unordered_map>
 #include <nlohmann/json.hpp>
@@ -192,6 +193,8 @@ DesiredState desired_for(const RolloutSpec& spec, const std::string& rollout_id)
 struct Step {
   FleetWrites writes;
   std::vector<PreparedDesired> sends;
+  std::chrono::steady_clock::time_point begun = std::chrono::steady_clock::now();
+  double begun_unix = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 };
 
 Result<uint64_t> stage_desired(RolloutEnv& env, Step& step, const std::string& node, DesiredState d, int64_t now) {
@@ -214,10 +217,18 @@ Result<uint64_t> stage_desired(RolloutEnv& env, Step& step, const std::string& n
 }
 
 Status publish_step(RolloutEnv& env, Step& step, const std::string& rollout_id) {
+  using clock = std::chrono::steady_clock;
+  const auto recording = clock::now();
   if (auto st = env.db->write(step.writes); !st.ok()) return st;
-  if (!step.sends.empty())
-    if (auto st = env.send(step.sends); !st.ok())
-      log::warn("rollout {}: {} (recorded; sent again when the controller reconnects)", rollout_id, st.message());
+  if (step.sends.empty()) return ok_status();
+  const auto sending = clock::now();
+  if (auto st = env.send(step.sends); !st.ok())
+    log::warn("rollout {}: {} (recorded; sent again when the controller reconnects)", rollout_id, st.message());
+  auto secs = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  log::info("rollout {}: {} desired state(s) (pass at unix {:.3f}) prepared in {:.2f} s, recorded in {:.2f} s, "
+            "published in {:.2f} s",
+            rollout_id, step.sends.size(), step.begun_unix, secs(recording - step.begun), secs(sending - recording),
+            secs(clock::now() - sending));
   return ok_status();
 }
 
