@@ -297,30 +297,39 @@ class PgFleetDb final : public FleetDb {
     for (const auto& e : w.events)
       if (e.seq > static_cast<uint64_t>(INT64_MAX))
         return make_error(ErrorCode::kInvalidArgument, "fleet database: event seq {} out of range", e.seq);
-    std::lock_guard lock(mu_);
-    if (auto st = exec_plain("BEGIN"); !st.ok()) return st;
-    Status st = ok_status();
-    for (size_t i = 0; i < w.desired.size() && st.ok(); ++i)
-      st = put_desired_locked(w.desired[i].node, w.desired[i].generation, w.desired[i].envelope);
-    for (size_t i = 0; i < w.node_updates.size() && st.ok(); ++i) {
-      const auto& u = w.node_updates[i];
+    // The statements in order, sent pipelined (libpq pipeline mode) inside one transaction.
+    std::vector<Statement> stmts;
+    stmts.reserve(w.desired.size() + w.node_updates.size() + 2 * w.events.size() + w.rollout_nodes.size() + 1 +
+                  w.audit.size());
+    for (const auto& d : w.desired) stmts.push_back(desired_stmt(d.node, d.generation, d.envelope));
+    for (const auto& u : w.node_updates) {
       switch (u.kind) {
-        case FleetWrites::NodeUpdate::kPresence: st = set_presence_locked(u.node, u.online, u.now, false); break;
+        case FleetWrites::NodeUpdate::kPresence: stmts.push_back(presence_stmt(u.node, u.online, u.now)); break;
         case FleetWrites::NodeUpdate::kTelemetry:
-          st = set_telemetry_locked(u.node, u.telemetry_json, u.now, false);
+          stmts.push_back(telemetry_stmt(u.node, u.telemetry_json, u.now));
           break;
-        case FleetWrites::NodeUpdate::kReported: st = set_reported_locked(u.reported, false); break;
+        case FleetWrites::NodeUpdate::kReported: stmts.push_back(reported_stmt(u.reported)); break;
       }
     }
-    for (size_t i = 0; i < w.events.size() && st.ok(); ++i) {
-      auto fresh = note_event_locked(w.events[i].node, w.events[i].seq, false);
-      if (!fresh.ok()) st = fresh.status();
-      else if (*fresh) st = insert_audit(w.events[i].audit, false);
+    for (const auto& e : w.events) {
+      // Noted, and audited only when new, in one statement (its result is not needed here).
+      const auto& a = e.audit;
+      stmts.push_back({"WITH fresh AS (INSERT INTO node_events (node, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING "
+                       "RETURNING seq) INSERT INTO audit (time, actor, action, subject, detail) SELECT $3::bigint, "
+                       "$4::text, $5::text, $6::text, $7::text FROM fresh",
+                       {e.node, std::to_string(static_cast<int64_t>(e.seq)), std::to_string(a.time), a.actor, a.action,
+                        a.subject, a.detail},
+                       "node_events"});
+      if (e.seq > 100000)
+        stmts.push_back({"DELETE FROM node_events WHERE node = $1 AND seq < $2",
+                         {e.node, std::to_string(static_cast<int64_t>(e.seq) - 100000)}, "node_events"});
     }
-    for (size_t i = 0; i < w.rollout_nodes.size() && st.ok(); ++i)
-      st = put_rollout_node_locked(w.rollout_nodes[i], false);
-    if (st.ok() && w.rollout) st = upsert_rollout(*w.rollout, false);
-    for (size_t i = 0; i < w.audit.size() && st.ok(); ++i) st = insert_audit(w.audit[i], false);
+    for (const auto& n : w.rollout_nodes) stmts.push_back(rollout_node_stmt(n));
+    if (w.rollout) stmts.push_back(rollout_stmt(*w.rollout));
+    for (const auto& a : w.audit) stmts.push_back(audit_stmt(a));
+    std::lock_guard lock(mu_);
+    if (auto st = exec_plain("BEGIN"); !st.ok()) return st;
+    Status st = run_pipelined(stmts);
     if (st.ok()) st = exec_plain("COMMIT");
     if (!st.ok()) (void)exec_plain("ROLLBACK");
     return st;
@@ -328,43 +337,141 @@ class PgFleetDb final : public FleetDb {
 
  private:
   // (the caller holds mu_; may_reset only outside a transaction)
-  Status set_presence_locked(const std::string& id, bool online, int64_t now, bool may_reset) {
-    return run("UPDATE nodes SET online = $1, last_seen = $2 WHERE id = $3",
-               {online ? "1" : "0", std::to_string(now), id}, "set presence", may_reset)
-        .status();
+  // One statement of a write: its SQL, parameters, and (must_change) the error when it changed
+  // no row.
+  struct Statement {
+    const char* sql;
+    std::vector<std::string> params;
+    const char* what;
+    std::optional<std::string> unchanged_error = std::nullopt;
+  };
+
+  static Statement presence_stmt(const std::string& id, bool online, int64_t now) {
+    return {"UPDATE nodes SET online = $1, last_seen = $2 WHERE id = $3", {online ? "1" : "0", std::to_string(now), id},
+            "set presence"};
+  }
+  static Statement telemetry_stmt(const std::string& id, const std::string& telemetry_json, int64_t now) {
+    return {"UPDATE nodes SET telemetry = $1, online = 1, last_seen = $2 WHERE id = $3",
+            {telemetry_json, std::to_string(now), id}, "set telemetry"};
+  }
+  static Statement reported_stmt(const NodeRecord& r) {
+    return {"UPDATE nodes SET state = $1, reason = $2, serving_reference = $3, serving_digest = $4, "
+            "reported_generation = $5, gate_values = $6, last_seen = $7, reported_seq = $8, declared_labels = $9 "
+            "WHERE id = $10",
+            {r.state, r.reason, r.serving_reference, r.serving_digest,
+             std::to_string(static_cast<int64_t>(r.reported_generation)), r.gate_values_json,
+             std::to_string(r.last_seen), std::to_string(static_cast<int64_t>(r.reported_seq)),
+             labels_to_string(r.declared_labels), r.id},
+            "set reported"};
+  }
+  // Only a newer generation replaces the stored one (kAlreadyExists otherwise).
+  static Statement desired_stmt(const std::string& node, uint64_t generation, const std::string& envelope) {
+    return {"INSERT INTO desired (node, generation, envelope) VALUES ($1, $2, $3) ON CONFLICT (node) DO UPDATE "
+            "SET generation = EXCLUDED.generation, envelope = EXCLUDED.envelope WHERE desired.generation < "
+            "EXCLUDED.generation",
+            {node, std::to_string(static_cast<int64_t>(generation)), envelope}, "put desired",
+            fmt::format("fleet database: desired generation {} for {} is not newer than the stored one", generation,
+                        node)};
+  }
+  static Statement rollout_node_stmt(const RolloutNodeRecord& n) {
+    return {"INSERT INTO rollout_nodes (rollout_id, node, batch, state, reason, gate_values, previous_reference, "
+            "previous_digest, generation, assigned_at, rollback_generation) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+            "$8, $9, $10, $11) ON CONFLICT (rollout_id, node) DO UPDATE SET batch = EXCLUDED.batch, state = "
+            "EXCLUDED.state, reason = EXCLUDED.reason, gate_values = EXCLUDED.gate_values, previous_reference = "
+            "EXCLUDED.previous_reference, previous_digest = EXCLUDED.previous_digest, generation = "
+            "EXCLUDED.generation, assigned_at = EXCLUDED.assigned_at, rollback_generation = "
+            "EXCLUDED.rollback_generation",
+            {n.rollout_id, n.node, std::to_string(n.batch), n.state, n.reason, n.gate_values_json,
+             n.previous_reference, n.previous_digest, std::to_string(static_cast<int64_t>(n.generation)),
+             std::to_string(n.assigned_at), std::to_string(static_cast<int64_t>(n.rollback_generation))},
+            "put rollout node"};
+  }
+  static Statement rollout_stmt(const RolloutRecord& r) {
+    return {"INSERT INTO rollouts (id, created, state, spec, current_batch, batch_done_at, reason) VALUES "
+            "($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, spec = "
+            "EXCLUDED.spec, current_batch = EXCLUDED.current_batch, batch_done_at = EXCLUDED.batch_done_at, "
+            "reason = EXCLUDED.reason",
+            {r.id, std::to_string(r.created), r.state, r.spec_json, std::to_string(r.current_batch),
+             std::to_string(r.batch_done_at), r.reason},
+            "put rollout"};
+  }
+  static Statement audit_stmt(const AuditRecord& a) {
+    return {"INSERT INTO audit (time, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+            {std::to_string(a.time), a.actor, a.action, a.subject, a.detail}, "audit"};
   }
 
-  Status set_telemetry_locked(const std::string& id, const std::string& telemetry_json, int64_t now, bool may_reset) {
-    return run("UPDATE nodes SET telemetry = $1, online = 1, last_seen = $2 WHERE id = $3",
-               {telemetry_json, std::to_string(now), id}, "set telemetry", may_reset)
-        .status();
-  }
-
-  Status set_reported_locked(const NodeRecord& r, bool may_reset) {
-    return run("UPDATE nodes SET state = $1, reason = $2, serving_reference = $3, serving_digest = $4, "
-               "reported_generation = $5, gate_values = $6, last_seen = $7, reported_seq = $8, declared_labels = $9 "
-               "WHERE id = $10",
-               {r.state, r.reason, r.serving_reference, r.serving_digest,
-                std::to_string(static_cast<int64_t>(r.reported_generation)), r.gate_values_json,
-                std::to_string(r.last_seen), std::to_string(static_cast<int64_t>(r.reported_seq)),
-                labels_to_string(r.declared_labels), r.id},
-               "set reported", may_reset)
-        .status();
-  }
-
-  // In a transaction. Only a newer generation replaces the stored one (kAlreadyExists otherwise).
-  Status put_desired_locked(const std::string& node, uint64_t generation, const std::string& envelope) {
-    auto u = run("INSERT INTO desired (node, generation, envelope) VALUES ($1, $2, $3) ON CONFLICT (node) DO UPDATE "
-                 "SET generation = EXCLUDED.generation, envelope = EXCLUDED.envelope WHERE desired.generation < "
-                 "EXCLUDED.generation",
-                 {node, std::to_string(static_cast<int64_t>(generation)), envelope}, "put desired", false);
-    if (!u.ok()) return u.status();
-    if (affected(*u) == 0)
-      return make_error(ErrorCode::kAlreadyExists,
-                        "fleet database: desired generation {} for {} is not newer than the stored one", generation,
-                        node);
+  Status exec_stmt(const Statement& st, bool may_reset) {
+    auto r = run(st.sql, st.params, st.what, may_reset);
+    if (!r.ok()) return r.status();
+    if (st.unchanged_error && affected(*r) == 0) return make_error(ErrorCode::kAlreadyExists, "{}", *st.unchanged_error);
     return ok_status();
   }
+
+  // In a transaction: the statements sent without waiting for each result (libpq pipeline
+  // mode), in chunks, so that the results the server writes never fill the socket while this
+  // side is still sending. Stops at the first error.
+  Status run_pipelined(const std::vector<Statement>& stmts) {
+    constexpr size_t kChunk = 256;
+    if (PQenterPipelineMode(conn_) != 1)
+      return make_error(ErrorCode::kIo, "fleet database (PostgreSQL): pipeline mode: {}", conn_error(conn_));
+    Status first = ok_status();
+    for (size_t at = 0; at < stmts.size() && first.ok(); at += kChunk) {
+      const size_t end = std::min(stmts.size(), at + kChunk);
+      size_t sent = at;
+      for (; sent < end; ++sent) {
+        const Statement& st = stmts[sent];
+        std::vector<const char*> values;
+        values.reserve(st.params.size());
+        for (const auto& p : st.params) values.push_back(p.c_str());
+        if (PQsendQueryParams(conn_, st.sql, static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
+                              0) != 1) {
+          first = make_error(ErrorCode::kIo, "fleet database (PostgreSQL): {}: {}", st.what, conn_error(conn_));
+          break;
+        }
+      }
+      if (PQpipelineSync(conn_) != 1 && first.ok())
+        first = make_error(ErrorCode::kIo, "fleet database (PostgreSQL): pipeline sync: {}", conn_error(conn_));
+      // Each statement's result (then a null), then the sync's.
+      for (size_t i = at; i < sent; ++i) {
+        ResultPtr r(PQgetResult(conn_), PQclear);
+        if (!r) {
+          if (first.ok()) first = make_error(ErrorCode::kIo, "fleet database (PostgreSQL): {}: no result", stmts[i].what);
+          break;
+        }
+        while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+        const auto status = PQresultStatus(r.get());
+        if (!first.ok()) continue;  // (after an error the rest are aborted)
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+          std::string msg = PQresultErrorMessage(r.get());
+          while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+          first = make_error(ErrorCode::kIo, "fleet database (PostgreSQL): {}: {}", stmts[i].what, msg);
+        } else if (stmts[i].unchanged_error && affected(r) == 0) {
+          first = make_error(ErrorCode::kAlreadyExists, "{}", *stmts[i].unchanged_error);
+        }
+      }
+      for (int nulls = 0; nulls < 64;) {  // up to and including the sync
+        ResultPtr r(PQgetResult(conn_), PQclear);
+        if (r && PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) break;
+        if (r) {
+          nulls = 0;
+        } else if (++nulls == 64 || PQstatus(conn_) != CONNECTION_OK) {
+          if (first.ok()) first = make_error(ErrorCode::kIo, "fleet database (PostgreSQL): {}", conn_error(conn_));
+          break;
+        }
+      }
+    }
+    if (PQexitPipelineMode(conn_) != 1 && first.ok())
+      first = make_error(ErrorCode::kIo, "fleet database (PostgreSQL): leaving pipeline mode: {}", conn_error(conn_));
+    return first;
+  }
+
+  Status set_presence_locked(const std::string& id, bool online, int64_t now, bool may_reset) {
+    return exec_stmt(presence_stmt(id, online, now), may_reset);
+  }
+  Status set_telemetry_locked(const std::string& id, const std::string& telemetry_json, int64_t now, bool may_reset) {
+    return exec_stmt(telemetry_stmt(id, telemetry_json, now), may_reset);
+  }
+  Status set_reported_locked(const NodeRecord& r, bool may_reset) { return exec_stmt(reported_stmt(r), may_reset); }
 
  public:
   Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
@@ -430,18 +537,7 @@ class PgFleetDb final : public FleetDb {
 
  private:
   Status put_rollout_node_locked(const RolloutNodeRecord& n, bool may_reset) {
-    return run("INSERT INTO rollout_nodes (rollout_id, node, batch, state, reason, gate_values, previous_reference, "
-               "previous_digest, generation, assigned_at, rollback_generation) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-               "$8, $9, $10, $11) ON CONFLICT (rollout_id, node) DO UPDATE SET batch = EXCLUDED.batch, state = "
-               "EXCLUDED.state, reason = EXCLUDED.reason, gate_values = EXCLUDED.gate_values, previous_reference = "
-               "EXCLUDED.previous_reference, previous_digest = EXCLUDED.previous_digest, generation = "
-               "EXCLUDED.generation, assigned_at = EXCLUDED.assigned_at, rollback_generation = "
-               "EXCLUDED.rollback_generation",
-               {n.rollout_id, n.node, std::to_string(n.batch), n.state, n.reason, n.gate_values_json,
-                n.previous_reference, n.previous_digest, std::to_string(static_cast<int64_t>(n.generation)),
-                std::to_string(n.assigned_at), std::to_string(static_cast<int64_t>(n.rollback_generation))},
-               "put rollout node", may_reset)
-        .status();
+    return exec_stmt(rollout_node_stmt(n), may_reset);
   }
 
  public:
@@ -672,22 +768,8 @@ class PgFleetDb final : public FleetDb {
     return make_error(ErrorCode::kIo, "fleet database (PostgreSQL): {}", msg);
   }
 
-  Status upsert_rollout(const RolloutRecord& r, bool may_reset) {
-    return run("INSERT INTO rollouts (id, created, state, spec, current_batch, batch_done_at, reason) VALUES "
-               "($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, spec = "
-               "EXCLUDED.spec, current_batch = EXCLUDED.current_batch, batch_done_at = EXCLUDED.batch_done_at, "
-               "reason = EXCLUDED.reason",
-               {r.id, std::to_string(r.created), r.state, r.spec_json, std::to_string(r.current_batch),
-                std::to_string(r.batch_done_at), r.reason},
-               "put rollout", may_reset)
-        .status();
-  }
-
-  Status insert_audit(const AuditRecord& a, bool may_reset) {
-    return run("INSERT INTO audit (time, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
-               {std::to_string(a.time), a.actor, a.action, a.subject, a.detail}, "audit", may_reset)
-        .status();
-  }
+  Status upsert_rollout(const RolloutRecord& r, bool may_reset) { return exec_stmt(rollout_stmt(r), may_reset); }
+  Status insert_audit(const AuditRecord& a, bool may_reset) { return exec_stmt(audit_stmt(a), may_reset); }
 
   static int64_t affected(const ResultPtr& r) { return to_i64(PQcmdTuples(r.get())); }
   static std::string text(const ResultPtr& r, int row, int col) {
