@@ -13,6 +13,12 @@
 //   GET  /v1/leader                      {leader, self, leading}
 // Every decision (token made, node enrolled or refused, labels changed) goes to the audit table.
 //
+// Throughput (10,000 nodes): the MQTT thread only queues what nodes send; a writer thread
+// commits whatever is queued (reports, presence, telemetry, events; up to 10,000 messages) in one
+// transaction and wakes the rollout driver. Each driver pass records what it decides in one
+// transaction (FleetDb::write) and then publishes the batch's desired states pipelined
+// (MqttClient::publish_many); every recorded desired state is published again on each connect.
+//
 // Several controllers may share one PostgreSQL database: one leads (FleetDb::lead), connects to
 // the broker as hearth-controller and drives rollouts. A standby serves the GET routes from the
 // database and answers every write (enroll, tokens, labels, rollouts) with 503 and the leader's
