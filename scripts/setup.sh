@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libboost1.81-dev libarchive-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  libmosquitto-dev mosquitto nats-server iproute2 tcpdump strace
+  libmosquitto-dev mosquitto nats-server iproute2 tcpdump strace libseccomp-dev
   help2man debootstrap dpkg-dev systemd zsh
   postgresql libpq-dev
   docker-registry wrk curl openssl tmux

@@ -315,5 +315,53 @@ TEST_F(CliStore, GcRefusesABrokenManifestUntilAnExplicitRepair) {
   EXPECT_EQ(run("inspect demo/stories:v1").exit_code, 0);
 }
 
+// The parse of an untrusted model runs in the parser sandbox (seccomp: no network, no
+// processes, no files opened, no writes): inspect, import, verify and bundle import. The test
+// hook makes the sandboxed parser attempt a forbidden call; the process is killed, the command
+// fails naming the sandbox, and nothing is stored. Without the hook the same commands succeed.
+TEST_F(CliStore, TheModelParseRunsInASandboxThatKillsForbiddenCalls) {
+  const std::string tar = (home_ / "stories.tar").string();
+  ASSERT_EQ(sh("bundle export demo/stories:v1 " + tar), 0);
+  const std::string q8 = (shared_ / "models" / "stories260K-Q8_0.gguf").string();
+  for (const char* hook : {"socket", "fork", "open", "write"}) {
+    SCOPED_TRACE(hook);
+    setenv("HEARTH_SANDBOX_TEST_HOOK", hook, 1);
+    auto inspected = run("inspect " + model_);
+    auto imported = run("import " + q8 + " demo/hooked:v1");
+    auto verified = run("verify demo/stories:v1");
+    fs::path node2 = testing::make_temp_dir("hearth-node2");
+    setenv("HEARTH_HOME", node2.c_str(), 1);
+    ASSERT_EQ(sh("trust add " + (home_ / "acme.pub").string() + " --models 'demo/*' --name acme"), 0);
+    auto bundled = run("bundle import " + tar);
+    auto after = run("inspect demo/stories:v1");
+    setenv("HEARTH_HOME", home_.c_str(), 1);
+    fs::remove_all(node2);
+    unsetenv("HEARTH_SANDBOX_TEST_HOOK");
+    for (const auto* o : {&inspected, &imported, &verified, &bundled}) {
+      EXPECT_NE(o->exit_code, 0) << o->out;
+      EXPECT_NE(o->err.find("the parser was killed by its sandbox"), std::string::npos) << o->err;
+      EXPECT_TRUE(ends_with_error_line(o->err)) << o->err;
+    }
+    EXPECT_EQ(inspected.out, "");
+    EXPECT_NE(after.exit_code, 0) << "the refused bundle's model was tagged: " << after.out;
+    EXPECT_NE(run("inspect demo/hooked:v1").exit_code, 0) << "the refused import was tagged";
+  }
+  auto inspected = run("inspect " + model_);
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  EXPECT_NE(inspected.out.find("general.architecture"), std::string::npos) << inspected.out;
+  auto verified = run("verify demo/stories:v1");
+  ASSERT_EQ(verified.exit_code, 0) << verified.err;
+  EXPECT_NE(verified.out.find("parsed in the sandbox"), std::string::npos) << verified.out;
+  fs::path node2 = testing::make_temp_dir("hearth-node2");
+  setenv("HEARTH_HOME", node2.c_str(), 1);
+  ASSERT_EQ(sh("trust add " + (home_ / "acme.pub").string() + " --models 'demo/*' --name acme"), 0);
+  auto bundled = run("bundle import " + tar);
+  auto after = run("inspect demo/stories:v1");
+  setenv("HEARTH_HOME", home_.c_str(), 1);
+  fs::remove_all(node2);
+  EXPECT_EQ(bundled.exit_code, 0) << bundled.err;
+  EXPECT_EQ(after.exit_code, 0) << after.err;
+}
+
 }  // namespace
 }  // namespace hearth

@@ -6,6 +6,7 @@
 // exceptions are caught here.
 #include <fmt/format.h>
 
+#include <cstdarg>
 #include <cstring>
 #include <map>
 
@@ -21,6 +22,7 @@
 #include "command.h"
 #include "hearth/gguf/gguf.h"
 #include "hearth/onnx/loader.h"
+#include "hearth/sandbox/sandbox.h"
 #include "hearth/store/reference.h"
 #include "hearth/store/store.h"
 #include "hearth/trust/model_description.h"
@@ -271,38 +273,59 @@ std::string value_text(const gguf::KeyValue& kv) {
   return s + (a.count > n ? ", ...]" : "]");
 }
 
-void print_text(const MappedGguf& model) {
+// printf into a string (the rendering runs in the parser sandbox, which may not write to stdout).
+__attribute__((format(printf, 2, 3))) void appendf(std::string& out, const char* format, ...) {
+  va_list ap;
+  va_start(ap, format);
+  char small[512];
+  va_list copy;
+  va_copy(copy, ap);
+  const int n = std::vsnprintf(small, sizeof small, format, copy);
+  va_end(copy);
+  if (n > 0 && static_cast<size_t>(n) < sizeof small) {
+    out.append(small, static_cast<size_t>(n));
+  } else if (n > 0) {
+    std::string big(static_cast<size_t>(n) + 1, '\0');
+    std::vsnprintf(big.data(), big.size(), format, ap);
+    out.append(big.data(), static_cast<size_t>(n));
+  }
+  va_end(ap);
+}
+
+std::string render_text(const MappedGguf& model) {
+  std::string out;
   const gguf::GgufFile& f = model.file;
-  std::printf("%s: gguf v%u, %zu bytes, alignment %u, data at offset %llu\n", model.map->path().c_str(), f.version(),
+  appendf(out, "%s: gguf v%u, %zu bytes, alignment %u, data at offset %llu\n", model.map->path().c_str(), f.version(),
               model.map->size(), f.alignment(), static_cast<unsigned long long>(f.data_offset()));
   size_t key_width = 0;
   for (const auto& kv : f.metadata()) key_width = std::max(key_width, kv.key.size());
-  std::printf("\nmetadata (%zu keys):\n", f.metadata().size());
+  appendf(out, "\nmetadata (%zu keys):\n", f.metadata().size());
   for (const auto& kv : f.metadata()) {
     std::string line =
         fmt::format("  {:<{}}  {:<7}  {}", kv.key, key_width, gguf::value_type_name(kv.type), value_text(kv));
-    std::printf("%s\n", line.c_str());
+    appendf(out, "%s\n", line.c_str());
   }
-  std::printf("\ntensors (%zu):\n", f.tensors().size());
+  appendf(out, "\ntensors (%zu):\n", f.tensors().size());
   size_t name_width = 4;
   for (const auto& t : f.tensors()) name_width = std::max(name_width, t.name.size());
   if (!f.tensors().empty()) {
-    std::printf("%s\n", fmt::format("  {:<{}}  {:<5}  {:<22}  {:>12}  {:>12}", "name", name_width, "type", "shape",
+    appendf(out, "%s\n", fmt::format("  {:<{}}  {:<5}  {:<22}  {:>12}  {:>12}", "name", name_width, "type", "shape",
                                     "bytes", "offset")
                             .c_str());
   }
   uint64_t n_elements = 0;
   uint64_t n_bytes = 0;
   for (const auto& t : f.tensors()) {
-    std::printf("%s\n", fmt::format("  {:<{}}  {:<5}  {:<22}  {:>12}  {:>12}", t.name, name_width, type_name(t.type),
+    appendf(out, "%s\n", fmt::format("  {:<{}}  {:<5}  {:<22}  {:>12}  {:>12}", t.name, name_width, type_name(t.type),
                                     shape_text(t), t.n_bytes, t.offset)
                             .c_str());
     n_elements += t.n_elements;
     n_bytes += t.n_bytes;
   }
-  std::printf("\ntotals: %zu keys, %zu tensors, %llu parameters, %llu bytes of tensor data\n", f.metadata().size(),
+  appendf(out, "\ntotals: %zu keys, %zu tensors, %llu parameters, %llu bytes of tensor data\n", f.metadata().size(),
               f.tensors().size(), static_cast<unsigned long long>(n_elements),
               static_cast<unsigned long long>(n_bytes));
+  return out;
 }
 
 // A store model that verification refused as unsigned or untrusted: its facts, signatures and
@@ -332,9 +355,11 @@ Status show_unverified(const InspectOptions& opt, const Status& refusal) {
   return ok_status();
 }
 
-Status print_onnx(const ResolvedModelArg& arg, bool json, const std::optional<StoreInfo>& store_info) {
-  auto m = onnx::parse_model(arg.mapping->bytes(), onnx::LoadOptions{});
-  if (!m.ok()) return m.status().with_context(arg.display);
+// An ONNX model's summary (from the bytes; inside the parser sandbox). `extra`: the store's
+// side, merged into the JSON.
+Result<std::string> render_onnx(std::span<const std::byte> bytes, const std::string& display, bool json, const Json* extra) {
+  auto m = onnx::parse_model(bytes, onnx::LoadOptions{});
+  if (!m.ok()) return m.status().with_context(display);
   auto values = [](const std::vector<onnx::ValueInfo>& vs) {
     Json a = Json::array();
     for (const auto& v : vs) {
@@ -351,24 +376,21 @@ Status print_onnx(const ResolvedModelArg& arg, bool json, const std::optional<St
   for (const auto& n : m->graph.nodes) ++ops[n.op_type];
   Json j{{"format", "onnx"}, {"opset", m->opset}, {"producer", m->producer}, {"inputs", values(m->graph.inputs)},
          {"outputs", values(m->graph.outputs)}, {"initializers", m->graph.initializers.size()}, {"ops", ops}};
-  if (store_info) {
-    Json extra = store_json(*store_info);
-    for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = *it;
+  if (extra) {
+    for (auto it = extra->begin(); it != extra->end(); ++it) j[it.key()] = *it;
   }
-  if (json) {
-    std::printf("%s\n", j.dump(2, ' ', false, Json::error_handler_t::replace).c_str());
-    return ok_status();
-  }
-  if (store_info) {
-    std::printf("store model: %s\n%s\n", store_info->arg.display.c_str(), trust::format_provenance(store_info->provenance).c_str());
-  }
-  std::printf("ONNX model, opset %lld, producer %s, %zu initializers, %zu nodes\n", static_cast<long long>(m->opset),
-              m->producer.c_str(), m->graph.initializers.size(), m->graph.nodes.size());
+  if (json) return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+  std::string out;
+  appendf(out, "ONNX model, opset %lld, producer %s, %zu initializers, %zu nodes\n", static_cast<long long>(m->opset),
+          m->producer.c_str(), m->graph.initializers.size(), m->graph.nodes.size());
   for (const char* side : {"inputs", "outputs"}) {
-    std::printf("%s:\n", side);
-    for (const auto& v : j[side]) std::printf("  %s  %s %s\n", v["name"].get<std::string>().c_str(), v["dtype"].get<std::string>().c_str(), v["dims"].dump().c_str());
+    appendf(out, "%s:\n", side);
+    for (const auto& v : j[side]) {
+      appendf(out, "  %s  %s %s\n", v["name"].get<std::string>().c_str(), v["dtype"].get<std::string>().c_str(),
+              v["dims"].dump().c_str());
+    }
   }
-  return ok_status();
+  return out;
 }
 
 Status run(const InspectOptions& opt) {
@@ -378,37 +400,46 @@ Status run(const InspectOptions& opt) {
     return show_unverified(opt, resolved.status());
   }
   HEARTH_ASSIGN_OR_RETURN(ResolvedModelArg arg, std::move(resolved));
-  const std::string& path = arg.path;
   std::optional<StoreInfo> store_info;
+  std::optional<Json> extra;
   if (!arg.reference.empty()) {
     HEARTH_ASSIGN_OR_RETURN(trust::ModelProvenance p, describe(arg));
     store_info = StoreInfo{arg, std::move(p)};
-  }
-  // An ONNX store model (the weights are not GGUF): its graph's summary from the verified bytes.
-  if (arg.mapping && arg.mapping->size() >= 4 && std::memcmp(arg.mapping->bytes().data(), "GGUF", 4) != 0) {
-    return print_onnx(arg, opt.json, store_info);
-  }
-  HEARTH_ASSIGN_OR_RETURN(auto model, open_gguf(arg));
-  try {
-    if (opt.json) {
-      Json j = to_json(*model);
-      if (store_info) {
-        Json extra = store_json(*store_info);
-        for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = *it;
-      }
-      std::string text = j.dump(2, ' ', false, Json::error_handler_t::replace);
-      std::printf("%s\n", text.c_str());
-    } else {
-      if (store_info) {
-        std::printf("store model: %s\n%s\n", store_info->arg.display.c_str(),
-                    trust::format_provenance(store_info->provenance).c_str());
-      }
-      print_text(*model);
+    try {
+      extra = store_json(*store_info);
+    } catch (const std::exception& e) {
+      return make_error(ErrorCode::kInternal, "{}: cannot render: {}", arg.display, e.what());
     }
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInternal, "{}: cannot render: {}", path, e.what());
   }
-  return {};
+  // The file is opened here and parsed only inside the parser sandbox (hearth/sandbox: no
+  // network, no processes, no files opened, no writes); the rendered text comes back from it.
+  auto map = map_model(arg);
+  if (!map.ok()) {
+    record_load(arg, map.status());
+    return map.status();
+  }
+  const std::shared_ptr<const MappedFile> mapped = *map;
+  // An ONNX store model (the weights are not GGUF): its graph's summary from the verified bytes.
+  const bool onnx_model = arg.mapping && mapped->size() >= 4 && std::memcmp(mapped->bytes().data(), "GGUF", 4) != 0;
+  auto rendered = sandbox::run_confined("parsing " + arg.display, [&]() -> Result<std::string> {
+    if (onnx_model) return render_onnx(mapped->bytes(), arg.display, opt.json, extra ? &*extra : nullptr);
+    MappedGguf model;
+    model.map = mapped;
+    HEARTH_ASSIGN_OR_RETURN(model.file, gguf::parse_gguf(mapped->bytes(), mapped->path()));
+    if (!opt.json) return render_text(model);
+    Json j = to_json(model);
+    if (extra) {
+      for (auto it = extra->begin(); it != extra->end(); ++it) j[it.key()] = *it;
+    }
+    return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+  });
+  if (!onnx_model) record_load(arg, rendered.status());
+  if (!rendered.ok()) return rendered.status();
+  if (store_info && !opt.json) {
+    std::printf("store model: %s\n%s\n", store_info->arg.display.c_str(), trust::format_provenance(store_info->provenance).c_str());
+  }
+  std::fwrite(rendered->data(), 1, rendered->size(), stdout);
+  return ok_status();
 }
 
 void setup(CLI::App& app) {

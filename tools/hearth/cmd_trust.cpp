@@ -7,6 +7,7 @@
 
 #include "command.h"
 #include "hearth/core/atomic_file.h"
+#include "hearth/registry/model_admission.h"
 #include "hearth/store/store.h"
 #include "hearth/trust/model_description.h"
 #include "hearth/trust/model_signer.h"
@@ -61,7 +62,9 @@ Status run_verify(const std::string& ref_text, bool allow_unsigned, const std::s
   VerifyOptions opts;
   opts.allow_unsigned = allow_unsigned;
   HEARTH_ASSIGN_OR_RETURN(VerifiedArtifact a, v.verify(ref, opts));
-  std::printf("%s: OK\n  manifest  %s\n  weights   %s (%llu bytes, all digests re-checked)\n", a.reference().c_str(),
+  HEARTH_TRY(registry::parse_weights_confined(a, a.reference()));
+  std::printf("%s: OK\n  manifest  %s\n  weights   %s (%llu bytes, all digests re-checked, parsed in the sandbox)\n",
+              a.reference().c_str(),
               a.manifest_digest().str().c_str(), a.weights_digest().str().c_str(),
               static_cast<unsigned long long>(a.gguf_size()));
   if (a.is_signed()) {

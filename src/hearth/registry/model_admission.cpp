@@ -1,5 +1,9 @@
 #include "hearth/registry/model_admission.h"
 
+#include <cstring>
+
+#include "hearth/store/model_config.h"
+
 #include "hearth/trust/trust_policy.h"
 #include "hearth/trust/verifier.h"
 
@@ -20,6 +24,16 @@ Status drop_pin_if_untagged(store::Store& st, const std::string& name, const sto
 }
 
 }  // namespace
+
+Status parse_weights_confined(const trust::VerifiedArtifact& a, const std::string& name) {
+  const auto bytes = a.weights()->bytes();
+  const bool gguf = bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0;
+  auto facts = store::read_model_facts_confined(bytes, name + " (" + a.weights_digest().str() + ")", !gguf);
+  if (!facts.ok()) {
+    return Status(facts.status().code(), "refused: the weights do not parse: " + facts.status().message());
+  }
+  return ok_status();
+}
 
 Status precheck_signature(const store::Store& st, const std::string& what, const store::Digest& manifest,
                           const AdmitOptions& opts) {
@@ -47,6 +61,12 @@ Result<trust::VerifiedArtifact> admit_model(store::Store& st, const std::string&
   if (!verified.ok()) {
     (void)drop_pin_if_untagged(st, name, manifest);
     return verified.status();
+  }
+  // Signed is not the same as well-formed: the weights are parsed too, in the parser sandbox,
+  // before the model gets a tag.
+  if (Status parsed = parse_weights_confined(*verified, name); !parsed.ok()) {
+    (void)drop_pin_if_untagged(st, name, manifest);
+    return parsed;
   }
   if (!tag.empty()) HEARTH_TRY(st.set_tag(name, tag, manifest));
   return verified;

@@ -24,6 +24,10 @@ struct AdmitOptions {
 Status precheck_signature(const store::Store& st, const std::string& what, const store::Digest& manifest,
                           const AdmitOptions& opts);
 
+// Parses the verified weights (GGUF, else ONNX) in the parser sandbox
+// (store::read_model_facts_confined); admit_model refuses a model that does not parse.
+Status parse_weights_confined(const trust::VerifiedArtifact& a, const std::string& name);
+
 // `tag` may be empty (pin only).
 Result<trust::VerifiedArtifact> admit_model(store::Store& st, const std::string& name, const std::string& tag,
                                             const store::Digest& manifest, const AdmitOptions& opts);

@@ -41,6 +41,11 @@ Result<ModelFacts> read_gguf_facts(std::span<const std::byte> bytes, const std::
 // ("float32"), opset; architecture "onnx".
 Result<ModelFacts> read_onnx_facts(std::span<const std::byte> bytes, const std::string& name);
 
+// The same parse (GGUF, or ONNX when `onnx`) run in the parser sandbox (hearth/sandbox: a
+// confined child with no network, no processes, no files opened, no writes): the model parse of
+// import, pull and bundle import. A crash or forbidden call in the parser is an error here.
+Result<ModelFacts> read_model_facts_confined(std::span<const std::byte> bytes, const std::string& name, bool onnx);
+
 // "260K", "6.7B": the ModelPack paramSize form (count with at most one decimal + scale letter).
 std::string param_size_string(uint64_t parameters);
 

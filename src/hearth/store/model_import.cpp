@@ -41,11 +41,8 @@ Result<ImportResult> import_weights(Store& store, const MappedFile& file, const 
   ImportResult out;
   // The facts, the hash and the stored bytes all come from this one mapping: a file replaced
   // while importing cannot give one file's facts to another file's weights.
-  if (onnx) {
-    HEARTH_ASSIGN_OR_RETURN(out.facts, read_onnx_facts(file.bytes(), path));
-  } else {
-    HEARTH_ASSIGN_OR_RETURN(out.facts, read_gguf_facts(file.bytes(), path));
-  }
+  // The parse runs in the parser sandbox: the file is a stranger's.
+  HEARTH_ASSIGN_OR_RETURN(out.facts, read_model_facts_confined(file.bytes(), path, onnx));
   HEARTH_ASSIGN_OR_RETURN(FileLock write_lock, store.lock_for_write());
   file.advise_sequential();
   const auto bytes = file.bytes();
