@@ -323,19 +323,24 @@ TEST_F(CliStore, TheModelParseRunsInASandboxThatKillsForbiddenCalls) {
   const std::string tar = (home_ / "stories.tar").string();
   ASSERT_EQ(sh("bundle export demo/stories:v1 " + tar), 0);
   const std::string q8 = (shared_ / "models" / "stories260K-Q8_0.gguf").string();
+  // The bundle imported into a second home that trusts acme: the import, then inspect there.
+  auto import_elsewhere = [&] {
+    fs::path node2 = testing::make_temp_dir("hearth-node2");
+    setenv("HEARTH_HOME", node2.c_str(), 1);
+    EXPECT_EQ(sh("trust add " + (home_ / "acme.pub").string() + " --models 'demo/*' --name acme"), 0);
+    auto bundled = run("bundle import " + tar);
+    auto after = run("inspect demo/stories:v1");
+    setenv("HEARTH_HOME", home_.c_str(), 1);
+    fs::remove_all(node2);
+    return std::make_pair(bundled, after);
+  };
   for (const char* hook : {"socket", "fork", "open", "write"}) {
     SCOPED_TRACE(hook);
     setenv("HEARTH_SANDBOX_TEST_HOOK", hook, 1);
     auto inspected = run("inspect " + model_);
     auto imported = run("import " + q8 + " demo/hooked:v1");
     auto verified = run("verify demo/stories:v1");
-    fs::path node2 = testing::make_temp_dir("hearth-node2");
-    setenv("HEARTH_HOME", node2.c_str(), 1);
-    ASSERT_EQ(sh("trust add " + (home_ / "acme.pub").string() + " --models 'demo/*' --name acme"), 0);
-    auto bundled = run("bundle import " + tar);
-    auto after = run("inspect demo/stories:v1");
-    setenv("HEARTH_HOME", home_.c_str(), 1);
-    fs::remove_all(node2);
+    auto [bundled, after] = import_elsewhere();
     unsetenv("HEARTH_SANDBOX_TEST_HOOK");
     for (const auto* o : {&inspected, &imported, &verified, &bundled}) {
       EXPECT_NE(o->exit_code, 0) << o->out;
@@ -352,13 +357,7 @@ TEST_F(CliStore, TheModelParseRunsInASandboxThatKillsForbiddenCalls) {
   auto verified = run("verify demo/stories:v1");
   ASSERT_EQ(verified.exit_code, 0) << verified.err;
   EXPECT_NE(verified.out.find("parsed in the sandbox"), std::string::npos) << verified.out;
-  fs::path node2 = testing::make_temp_dir("hearth-node2");
-  setenv("HEARTH_HOME", node2.c_str(), 1);
-  ASSERT_EQ(sh("trust add " + (home_ / "acme.pub").string() + " --models 'demo/*' --name acme"), 0);
-  auto bundled = run("bundle import " + tar);
-  auto after = run("inspect demo/stories:v1");
-  setenv("HEARTH_HOME", home_.c_str(), 1);
-  fs::remove_all(node2);
+  auto [bundled, after] = import_elsewhere();
   EXPECT_EQ(bundled.exit_code, 0) << bundled.err;
   EXPECT_EQ(after.exit_code, 0) << after.err;
 }

@@ -20,6 +20,21 @@
 
 namespace hearth::sandbox {
 
+// True in AddressSanitizer builds: there the child keeps the real stderr for the sanitizers'
+// reports, and their runtime's own crash and exception paths make calls that the filter
+// forbids (so a crash or throw in the child shows as the sandbox's kill).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitizerBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
 struct ConfineOptions {
   double timeout_s = 300;                     // the child is killed after this long
   size_t max_result_bytes = size_t{64} << 20;  // a larger result kills the child

@@ -18,19 +18,9 @@ namespace hearth::sandbox {
 namespace {
 
 // Under ASan/UBSan the runtime's own crash and exception paths make system calls (pipe2 to
-// probe memory, /proc reads) that the filter forbids: there a crash or a throw is still
-// contained, but it shows as the sandbox's kill rather than as the signal or the message.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+// probe memory) that the filter forbids: there a crash or a throw is still contained, but it
+// shows as the sandbox's kill rather than as the signal or the message.
+constexpr bool kSanitized = kSanitizerBuild;
 
 bool killed_by_sandbox(const Status& s) { return s.message().find("killed by its sandbox") != std::string::npos; }
 
