@@ -83,6 +83,22 @@ TEST(FloatKernels, GemmMatchesTheReferenceOnRandomShapes) {
   }
 }
 
+// Every kernel table this CPU runs gets the widest float kernels of its ISA family: only ref
+// falls back to the generic ones (an x86 table added later must not silently lose its SIMD).
+TEST(FloatKernels, EveryKernelTableFindsItsIsasFloatKernels) {
+  for (const auto* kt : kernels::available_kernels()) {
+    const std::string name(kt->name);
+    const std::string got(kern::float_kernels_for(kt->name).name);
+    if (name.rfind("avx512", 0) == 0) {
+      EXPECT_EQ(got, "avx512") << name;
+    } else if (name == "avx2") {
+      EXPECT_EQ(got, "avx2") << name;
+    } else {
+      EXPECT_EQ(got, std::string(kern::float_kernels_generic().name)) << name;
+    }
+  }
+}
+
 TEST(FloatKernels, DepthwiseMatchesTheReference) {
   std::mt19937 rng(8);
   std::uniform_int_distribution<int> r(1, 5);

@@ -63,7 +63,8 @@ struct FloatKernels {
 // Floats of packed B for K x N with this table's nr.
 inline int64_t packed_b_floats(const FloatKernels& k, int64_t K, int64_t N) { return (N + k.nr - 1) / k.nr * k.nr * K; }
 
-// The table for a kernel table's name ("ref" -> generic, "avx2", "avx512"; unknown -> generic).
+// The table for a kernel table's name ("ref" -> generic, "avx2", "avx512" and "avx512bf16" -> avx512;
+// unknown -> generic).
 const FloatKernels& float_kernels_for(std::string_view isa);
 const FloatKernels& float_kernels_generic();
 const FloatKernels* float_kernels_avx2();    // null if the CPU lacks AVX2/FMA

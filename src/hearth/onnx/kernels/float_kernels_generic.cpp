@@ -25,10 +25,11 @@ const FloatKernels* float_kernels_avx512() {
 }
 
 const FloatKernels& float_kernels_for(std::string_view isa) {
-  if (isa == "avx512") {
+  const bool avx512 = isa.starts_with("avx512");  // avx512bf16 too: the avx512 table plus bf16 dots
+  if (avx512) {
     if (const auto* k = float_kernels_avx512()) return *k;
   }
-  if (isa == "avx512" || isa == "avx2") {
+  if (avx512 || isa == "avx2") {
     if (const auto* k = float_kernels_avx2()) return *k;
   }
   return float_kernels_generic();

@@ -148,9 +148,10 @@ void few_generic(const GemmF32& g, int64_t j0, int64_t j1) { few_rows<v4>(g, j0,
 [[gnu::target("avx2,fma")]] void few_avx2(const GemmF32& g, int64_t j0, int64_t j1) { few_rows<v8>(g, j0, j1); }
 [[gnu::target("avx512f")]] void few_avx512(const GemmF32& g, int64_t j0, int64_t j1) { few_rows<v16>(g, j0, j1); }
 
-// The variant of the kernel table's ISA (the table was chosen from CPUID, or forced by HEARTH_ISA).
+// The variant of the kernel table's ISA (the table was chosen from CPUID, or forced by HEARTH_ISA;
+// "avx512bf16" is the avx512 table plus bf16 dots, so its float code is avx512's).
 Variant variant_for(const kernels::KernelTable& kt) {
-  if (kt.name == "avx512") return {32, 64, &items_avx512, &few_avx512};
+  if (std::string_view(kt.name).starts_with("avx512")) return {32, 64, &items_avx512, &few_avx512};
   if (kt.name == "avx2") return {16, 48, &items_avx2, &few_avx2};
   return {8, 32, &items_generic, &few_generic};
 }
