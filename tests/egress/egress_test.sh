@@ -29,8 +29,8 @@ VI=hegi$((tag % 100000)) VO=hego$((tag % 100000))
 # The outside's addresses: the inside's gateways. Nothing listens there.
 OUT4=10.254.77.1 IN4=10.254.77.2 OUT6=fd00:4845:4152::1 IN6=fd00:4845:4152::2
 # The only endpoints the test configures (all on the inside's loopback).
-P_SERVE=18080 P_SERVE2=18081 P_BROKER=18883 P_CTL=18443 P_AGENT=19101
-ALLOWED_PORTS=" $P_SERVE $P_SERVE2 $P_BROKER $P_CTL $P_AGENT "
+P_SERVE=18080 P_SERVE2=18081 P_BROKER=18883 P_CTL=18443 P_AGENT=19101 P_REG=18500 P_DREG=18501
+ALLOWED_PORTS=" $P_SERVE $P_SERVE2 $P_BROKER $P_CTL $P_AGENT $P_REG $P_DREG "
 CANARY="CANARY-7f3a9c2e-hearth-egress"
 pids=()
 failed=0
@@ -93,7 +93,7 @@ grep -q "listening on" "$work/tcpdump.err" || fail "tcpdump did not start: $(cat
 packets() { tcpdump -n -r "$work/outside.pcap" 2>/dev/null; }
 
 mkdir -p "$work/trace" "$work/log"
-H1=$work/home H2=$work/home2 HC=$work/home-ctl HA=$work/home-agent
+H1=$work/home H2=$work/home2 H3=$work/home3 HC=$work/home-ctl HA=$work/home-agent
 # h TAG [VAR=VALUE...] -- ARGS: hearth ARGS inside, traced into trace/TAG, stderr into log/TAG.err.
 h() {
   local t=$1; shift
@@ -154,6 +154,38 @@ h trust2 HEARTH_HOME="$H2" -- trust add "$work/acme.pub" --models 'acme/*' --nam
 h bundle-import HEARTH_HOME="$H2" -- bundle import "$work/tiny.tar" >/dev/null ||
   fail "bundle import: $(cat "$work/log/bundle-import.err")"
 h verify2 HEARTH_HOME="$H2" -- verify acme/tiny:v1 >/dev/null || fail "verify after bundle import"
+
+# 5b. the registry side: `registry serve` shares this home's store on loopback and a third home
+#     pulls from it; a push goes to a real docker-registry, also on the inside's loopback.
+R=http://127.0.0.1:$P_REG
+hbg registry -- registry serve --listen 127.0.0.1:$P_REG
+reg_pid=$BG
+wait_url "$R/v2/"
+h trust3 HEARTH_HOME="$H3" -- trust add "$work/acme.pub" --models 'acme/*' --name acme >/dev/null || fail "trust add (3)"
+h pull HEARTH_HOME="$H3" -- pull acme/tiny:v1 --mirror "$R" >/dev/null || fail "pull: $(tail -3 "$work/log/pull.err")"
+h verify3 HEARTH_HOME="$H3" -- verify acme/tiny:v1 >/dev/null || fail "verify after pull"
+stop "$reg_pid"
+mkdir -p "$work/dreg"
+printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+  "$work/dreg/data" "$P_DREG" >"$work/dreg/config.yml"
+ip netns exec "$IN" docker-registry serve "$work/dreg/config.yml" >"$work/dreg/registry.log" 2>&1 &
+pids+=($!)
+wait_url "http://127.0.0.1:$P_DREG/v2/"
+h push -- push acme/tiny:v1 --to "http://127.0.0.1:$P_DREG" >/dev/null || fail "push: $(tail -3 "$work/log/push.err")"
+# 5c. finetune (a LoRA adapter, on text that carries the canary) and chat (the canary in a turn;
+#     its transcript echoes the turn, so it is kept outside log/).
+{ echo "$CANARY"; head -c 6000 /usr/share/common-licenses/GPL-3; } >"$work/ft.txt"
+h finetune -- finetune "$model" --data "$work/ft.txt" --out "$work/lora.gguf" --steps 2 --rank 2 -c 32 -b 2 -t 2 \
+  >/dev/null || fail "finetune: $(tail -3 "$work/log/finetune.err")"
+printf '%s hello\n' "$CANARY" | h chat -- chat "$model" -n 12 >"$work/chat.out" || fail "chat: $(tail -3 "$work/log/chat.err")"
+# 5d. ONNX: a sensor autoencoder trained here, scored, imported into the store and inspected.
+awk 'BEGIN { for (i = 0; i < 400; i++) printf "%.4f,%.4f\n", sin(i / 5.0), cos(i / 7.0) }' >"$work/sensor.csv"
+h anomaly-train -- anomaly train --csv "$work/sensor.csv" --out "$work/ae.onnx" --window 16 --hidden 8 --bottleneck 2 \
+  --epochs 2 >/dev/null || fail "anomaly train: $(tail -3 "$work/log/anomaly-train.err")"
+h anomaly-score -- anomaly score --model "$work/ae.onnx" --csv "$work/sensor.csv" -t 2 >/dev/null ||
+  fail "anomaly score: $(tail -3 "$work/log/anomaly-score.err")"
+h import-onnx -- import "$work/ae.onnx" acme/ae:v1 >/dev/null || fail "import onnx: $(tail -3 "$work/log/import-onnx.err")"
+h inspect-onnx -- inspect acme/ae:v1 >/dev/null || fail "inspect onnx: $(tail -3 "$work/log/inspect-onnx.err")"
 
 # 6. serve, OpenAI and Ollama routes, streamed and not, every prompt carrying the canary.
 S=http://127.0.0.1:$P_SERVE
@@ -259,7 +291,7 @@ for f in chat completion ollama-chat ollama-generate; do
 done
 [ ${#outputs[@]} -ge 4 ] || fail "too few outputs of 12+ characters to look for (${#outputs[@]})"
 where=()
-for d in "$H1" "$H2" "$HC" "$HA" "$F" "$work/log"; do [ -e "$d" ] && where+=("$d"); done
+for d in "$H1" "$H2" "$H3" "$HC" "$HA" "$F" "$work/log"; do [ -e "$d" ] && where+=("$d"); done
 for needle in "$CANARY" "${outputs[@]}"; do
   # run.out is the generated text on stdout, and the *.json are the API answers: the product's
   # output, not a log. Everything else in the logs and homes counts.
