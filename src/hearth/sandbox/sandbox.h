@@ -20,9 +20,10 @@
 
 namespace hearth::sandbox {
 
-// True in AddressSanitizer builds: there the child keeps the real stderr for the sanitizers'
-// reports, and their runtime's own crash and exception paths make calls that the filter
-// forbids (so a crash or throw in the child shows as the sandbox's kill).
+// True in AddressSanitizer builds (tests only): there the child keeps the real stderr for the
+// sanitizers' reports, may make pipes and write fds above 2 (UBSan probes memory through a pipe
+// of its own), and the runtime's crash and exception paths make calls that the filter forbids
+// (so a crash or throw in the child shows as the sandbox's kill).
 #if defined(__SANITIZE_ADDRESS__)
 inline constexpr bool kSanitizerBuild = true;
 #elif defined(__has_feature)
