@@ -11,6 +11,8 @@
 // controller's pinned key, and reports "serving" the desired model for each new generation.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <chrono>
 #include <map>
 #include <memory>
@@ -188,6 +190,20 @@ TEST(FleetPgFailover, TheStandbyTakesOverMidRolloutAndNothingIsRepeatedOrLost) {
     EXPECT_EQ(wcode, 503) << wbody;
     json w = json::parse(wbody, nullptr, false);
     EXPECT_TRUE(w.is_object() && w.value("leader", "") == url_a) << wbody;
+    // The operator's CLI pointed at the standby follows it to the leader: a copy of the fleet
+    // directory whose fleet.json names B creates a join token (a write) through A.
+    const std::string dir_b = (tmp / "fleet-via-b").string();
+    ASSERT_EQ(hearth::testing::run_command("cp -a " + dir + " " + dir_b).exit_code, 0);
+    json fj = json::parse(hearth::testing::read_text(dir_b + "/fleet.json"), nullptr, false);
+    ASSERT_TRUE(fj.is_object() && fj.contains("controller_url")) << fj.dump();
+    fj["controller_url"] = url_b;
+    {
+      std::ofstream(dir_b + "/fleet.json") << fj.dump(2);
+    }
+    auto via_b = cli("", "fleet --fleet " + dir_b + " token create --json");
+    EXPECT_EQ(via_b.code, 0) << via_b.out;
+    json tj = json::parse(via_b.out, nullptr, false);
+    EXPECT_TRUE(tj.is_object() && !tj.value("token", "").empty()) << via_b.out;
   }
 
   // Six nodes enroll (through the leader) and come online.

@@ -59,25 +59,38 @@ class AdminClient {
     return AdminClient(std::move(f), std::move(token));
   }
 
+  // A standby controller answers writes with 503 and the leader's URL: the call is sent once
+  // more, to that leader (an https URL; its certificate is checked against the same fleet CA,
+  // so the admin token only ever goes to a controller of this fleet).
   Result<json> call(const std::string& method, const std::string& path, const json& body = nullptr) {
-    registry::HttpRequest req;
-    req.method = method;
-    req.url = fleet_.controller.to_string() + path;
-    req.ca_file = fleet_.ca_cert_path();
-    req.redirects = registry::Redirects::kNone;
-    req.headers = {"Authorization: Bearer " + token_, "Content-Type: application/json"};
-    if (!body.is_null()) req.body = body.dump();
-    registry::HttpClient http;
-    HEARTH_ASSIGN_OR_RETURN(registry::HttpResponse r, http.send(req));
-    json j = json::parse(r.body, nullptr, false);
-    if (r.status != 200) {
-      std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", "") : r.body.substr(0, 200);
-      return make_error(
-          r.status == 401 || r.status == 403 ? ErrorCode::kPermissionDenied : ErrorCode::kFailedPrecondition,
-          "controller {} answered HTTP {}: {}", fleet_.controller.to_string(), r.status, msg);
+    std::string base = fleet_.controller.to_string();
+    for (int attempt = 0;; ++attempt) {
+      registry::HttpRequest req;
+      req.method = method;
+      req.url = base + path;
+      req.ca_file = fleet_.ca_cert_path();
+      req.redirects = registry::Redirects::kNone;
+      req.headers = {"Authorization: Bearer " + token_, "Content-Type: application/json"};
+      if (!body.is_null()) req.body = body.dump();
+      registry::HttpClient http;
+      HEARTH_ASSIGN_OR_RETURN(registry::HttpResponse r, http.send(req));
+      json j = json::parse(r.body, nullptr, false);
+      if (r.status == 503 && attempt == 0 && j.is_object() && j.contains("leader") && j["leader"].is_string()) {
+        auto leader = parse_endpoint(j["leader"].get<std::string>(), "https", 8443);
+        if (leader.ok() && leader->to_string() != base) {
+          base = leader->to_string();
+          continue;
+        }
+      }
+      if (r.status != 200) {
+        std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", "") : r.body.substr(0, 200);
+        return make_error(
+            r.status == 401 || r.status == 403 ? ErrorCode::kPermissionDenied : ErrorCode::kFailedPrecondition,
+            "controller {} answered HTTP {}: {}", base, r.status, msg);
+      }
+      if (j.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "controller: the answer is not JSON");
+      return j;
     }
-    if (j.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "controller: the answer is not JSON");
-    return j;
   }
   const FleetInfo& fleet() const { return fleet_; }
 
