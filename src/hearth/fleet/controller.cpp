@@ -218,14 +218,16 @@ class ControllerImpl final : public Controller {
   // A pass of the driver starts at most this often when reports wake it (else every 500 ms).
   static constexpr auto kMinPassGap = std::chrono::milliseconds(200);
 
-  void stop_writer() {
+  // Sets a loop's stop flag under its mutex, wakes it and waits for its thread.
+  static void stop_loop(std::mutex& mu, bool& stop, std::condition_variable& cv, std::thread& t) {
     {
-      std::lock_guard lock(inbox_mu_);
-      inbox_stop_ = true;
+      std::lock_guard lock(mu);
+      stop = true;
     }
-    inbox_cv_.notify_all();
-    if (writer_.joinable()) writer_.join();
+    cv.notify_all();
+    if (t.joinable()) t.join();
   }
+  void stop_writer() { stop_loop(inbox_mu_, inbox_stop_, inbox_cv_, writer_); }
 
   // Reports, presence and telemetry are committed in bursts: whatever came in while the last
   // burst was written, up to kMaxBurst messages, in one transaction (one disk sync), in order.
@@ -269,14 +271,7 @@ class ControllerImpl final : public Controller {
       driver_cv_.notify_all();
     }
   }
-  void stop_driver() {
-    {
-      std::lock_guard lock(driver_mu_);
-      driver_stop_ = true;
-    }
-    driver_cv_.notify_all();
-    if (driver_.joinable()) driver_.join();
-  }
+  void stop_driver() { stop_loop(driver_mu_, driver_stop_, driver_cv_, driver_); }
 
   // Leadership is checked and rollouts advance here, one pass every half second; all their
   // state is in the database, so a new leader continues where the last one stopped.

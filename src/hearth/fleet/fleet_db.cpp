@@ -360,14 +360,6 @@ class SqliteFleetDb final : public FleetDb {
   }
 
  public:
-  Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
-                     const AuditRecord& a) override {
-    FleetWrites w;
-    w.desired.push_back({node, generation, envelope});
-    w.audit.push_back(a);
-    return write(w);
-  }
-
   Result<std::optional<DesiredRow>> desired(const std::string& node) override {
     std::lock_guard lock(mu_);
     Stmt s(db_, "SELECT node, generation, envelope FROM desired WHERE node = ?");
@@ -724,6 +716,14 @@ Result<std::vector<TelemetryBucket>> FleetDb::telemetry(const std::string&, int6
 }
 Status FleetDb::prune_telemetry(int64_t, int64_t) {
   return make_error(ErrorCode::kUnimplemented, "this fleet database keeps no telemetry history");
+}
+
+Status FleetDb::put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
+                            const AuditRecord& audit) {
+  FleetWrites w;
+  w.desired.push_back({node, generation, envelope});
+  w.audit.push_back(audit);
+  return write(w);
 }
 
 Result<std::unique_ptr<FleetDb>> FleetDb::open(const std::string& url) {

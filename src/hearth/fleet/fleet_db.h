@@ -147,8 +147,9 @@ class FleetDb {
   // The last desired state published to a node (generation and signed envelope), stored with
   // its audit record in one transaction, and only when `generation` is newer than the stored
   // one (kAlreadyExists otherwise): two controllers can never both issue one generation.
-  virtual Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
-                             const AuditRecord& audit) = 0;
+  // (One write() of that row and its audit record, in either backend.)
+  Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
+                     const AuditRecord& audit);
   virtual Result<uint64_t> desired_generation(const std::string& node) = 0;
   struct DesiredRow {
     std::string node;

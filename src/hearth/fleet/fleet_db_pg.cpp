@@ -346,14 +346,6 @@ class PgFleetDb final : public FleetDb {
   Status set_reported_locked(const NodeRecord& r, bool may_reset) { return exec_stmt(reported_stmt(r), may_reset); }
 
  public:
-  Status put_desired(const std::string& node, uint64_t generation, const std::string& envelope,
-                     const AuditRecord& a) override {
-    FleetWrites w;
-    w.desired.push_back({node, generation, envelope});
-    w.audit.push_back(a);
-    return write(w);
-  }
-
   Result<uint64_t> desired_generation(const std::string& node) override {
     auto row = desired(node);
     if (!row.ok()) return row.status();
